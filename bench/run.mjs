@@ -1,0 +1,45 @@
+#!/usr/bin/env node
+/**
+ * npm run bench: starts a real daemon on a temporary state directory and prints every figure as a
+ * table and as JSON. Nothing leaves this machine. Figures, not assertions: compare runs yourself.
+ */
+import { Client } from "atoll";
+import { startTestDaemon } from "../packages/server/dist/testing/daemon-harness.js";
+import { bwrapFloor } from "./host-floor.mjs";
+import { commandRoundTrip, createToFirstOutputTimed } from "./sandbox-bench.mjs";
+import { round, summary } from "./stats.mjs";
+import { sharedVolume, throughputVsHost, volumeCreateLatency } from "./volume-bench.mjs";
+
+const quick = process.argv.includes("--quick");
+const N = quick ? 10 : 50;
+const daemon = await startTestDaemon();
+const client = new Client({ url: daemon.url, token: daemon.token });
+const rows = [];
+const results = {};
+const add = (name, value, unit, note = "") => {
+  results[name] = value;
+  const shown = typeof value === "object" ? Object.entries(value).map(([k, v]) => `${k}=${round(v)}`).join(" ") : round(value);
+  rows.push({ figure: name, value: shown, unit, note });
+};
+
+try {
+  add("bwrap /bin/true (floor)", summary(await bwrapFloor(N)), "ms", "bare bubblewrap, same run");
+  add("create → first output", summary(await createToFirstOutputTimed(client, N)), "ms", "target p50 < 50 ms");
+  add("sh`true` round trip", summary(await commandRoundTrip(client, quick ? 50 : 200)), "ms", "target p50 < 10 ms");
+  add("volume create 1 GiB", summary(await volumeCreateLatency(client, 1, 10)), "ms");
+  add("volume create 20 GiB", summary(await volumeCreateLatency(client, 20, 10)), "ms");
+  const vol = await client.createVolume({ name: "bench-mount-cost", sizeGb: 1 });
+  add("create → first output, with 1 volume", summary(await createToFirstOutputTimed(client, N, { volumes: [{ id: vol.id, mountPath: "/v" }] })), "ms", "compare with the line without");
+  await client.deleteVolume(vol.id);
+  const tp = await throughputVsHost(client, 256, quick ? 1 : 3);
+  add("volume write / host write", tp.volumeWriteMBs / tp.hostWriteMBs, "ratio", `${round(tp.volumeWriteMBs)} vs ${round(tp.hostWriteMBs)} MB/s, 256 MiB + fdatasync; target ≥ 0.9`);
+  add("volume read / host read", tp.volumeReadMBs / tp.hostReadMBs, "ratio", `${round(tp.volumeReadMBs)} vs ${round(tp.hostReadMBs)} MB/s, O_DIRECT`);
+  const shared = await sharedVolume(client, 20, 16);
+  add("20 sandboxes on one volume: create all", shared.attachAllMs, "ms");
+  add("20 sandboxes on one volume: parallel write", shared.aggregateWriteMBs, "MB/s", "16 MiB each, fdatasync");
+} finally {
+  await daemon.dispose();
+}
+
+console.table(rows);
+console.log(JSON.stringify({ bench: "atoll", at: new Date().toISOString(), results }, null, 2));

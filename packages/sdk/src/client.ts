@@ -1,0 +1,162 @@
+/**
+ * `Client`: every daemon operation bound to one URL and token. `Sandbox`'s static methods use
+ * a shared default Client (ATOLL_URL / ATOLL_TOKEN / the local token file).
+ */
+import type { ConnectionOptions } from "./connection.js";
+import {
+  ConflictError,
+  type CreateSandboxRequest,
+  type CreateVolumeRequest,
+  type SandboxInfo,
+  type SandboxList,
+  type SandboxState,
+  type VolumeInfo,
+  type VolumeList,
+  createSandboxSchema,
+  createVolumeSchema,
+  parseOrThrow,
+} from "./contract/index.js";
+import { HttpClient, seg } from "./http-client.js";
+import { Sandbox } from "./sandbox.js";
+import { Session } from "./session.js";
+import { type DeleteVolumeOptions, Volume } from "./volume.js";
+
+/**
+ * `Sandbox.create()` options: the daemon's CreateSandboxRequest plus where the daemon is.
+ *
+ * @example const options: CreateSandboxOptions = { memory: "1GiB", timeout: "10m", url: "http://127.0.0.1:7420" };
+ */
+export type CreateSandboxOptions = CreateSandboxRequest & ConnectionOptions;
+
+/**
+ * Filter of `Sandbox.list()` / `client.listSandboxes()`.
+ *
+ * @example const ci = await Sandbox.list({ labels: { job: "ci" }, state: "running" });
+ */
+export interface ListSandboxesFilter {
+  /** Only sandboxes that carry all of these labels. */
+  labels?: Record<string, string>;
+  /** Only sandboxes in this state. */
+  state?: SandboxState;
+}
+
+/**
+ * A connection to one Atoll daemon.
+ *
+ * @example
+ *   import { Client } from "atoll";
+ *   const client = new Client({ url: "http://10.0.0.5:7420", token: process.env.ATOLL_TOKEN });
+ *   const volume = await client.createVolume({ name: "data", sizeGb: 2 });
+ *   await using sandbox = await client.createSandbox({ volumes: [{ id: volume.id, mountPath: "/data" }] });
+ */
+export class Client {
+  /** @internal */
+  readonly http: HttpClient;
+
+  constructor(options: ConnectionOptions = {}) {
+    this.http = new HttpClient(options);
+  }
+
+  /**
+   * Creates a sandbox and opens its session (see `Sandbox.create`).
+   *
+   * @example await using sandbox = await client.createSandbox({ timeout: "5m" });
+   */
+  async createSandbox(options: CreateSandboxRequest = {}): Promise<Sandbox> {
+    parseOrThrow(createSandboxSchema, options, "Sandbox.create options");
+    const info = await this.http.request<SandboxInfo>("POST", "/v1/sandboxes", { body: options });
+    let session: Session;
+    try {
+      session = await Session.open(this.http, info.id);
+    } catch (e) {
+      // Without a session the caller has no handle on the sandbox: do not leave it behind.
+      await this.http.request("DELETE", `/v1/sandboxes/${seg(info.id)}`).catch(() => undefined);
+      throw e;
+    }
+    return new Sandbox(this.http, info, session, true);
+  }
+
+  /**
+   * Opens a new session to an existing, running sandbox (see `Sandbox.connect`).
+   *
+   * @example const sandbox = await client.connectSandbox("sbx_123");
+   */
+  async connectSandbox(id: string): Promise<Sandbox> {
+    const info = await this.http.request<SandboxInfo>("GET", `/v1/sandboxes/${seg(id)}`);
+    if (info.state === "stopped") {
+      throw new ConflictError("SANDBOX_NOT_RUNNING", `Sandbox ${id} is stopped (${info.stopReason ?? "unknown reason"}); it cannot be connected to`, {
+        reason: info.stopReason,
+      });
+    }
+    return new Sandbox(this.http, info, await Session.open(this.http, id), false);
+  }
+
+  /**
+   * Fetches one sandbox's info without opening a session.
+   *
+   * @example const { state } = await client.getSandbox("sbx_123");
+   */
+  getSandbox(id: string): Promise<SandboxInfo> {
+    return this.http.request<SandboxInfo>("GET", `/v1/sandboxes/${seg(id)}`);
+  }
+
+  /**
+   * Kills a sandbox by id without opening a session; a no-op for a stopped one.
+   *
+   * @example await client.killSandbox("sbx_123");
+   */
+  killSandbox(id: string): Promise<SandboxInfo> {
+    return this.http.request<SandboxInfo>("DELETE", `/v1/sandboxes/${seg(id)}`);
+  }
+
+  /**
+   * Lists sandboxes (see `Sandbox.list`).
+   *
+   * @example const all = await client.listSandboxes({ state: "running" });
+   */
+  async listSandboxes(filter: ListSandboxesFilter = {}): Promise<SandboxInfo[]> {
+    const label = Object.entries(filter.labels ?? {}).map(([k, v]) => `${k}=${v}`);
+    const { sandboxes } = await this.http.request<SandboxList>("GET", "/v1/sandboxes", {
+      query: { label, state: filter.state },
+    });
+    return sandboxes;
+  }
+
+  /**
+   * Creates a persistent volume.
+   *
+   * @example const v = await client.createVolume({ name: "models", sizeGb: 20 });
+   */
+  async createVolume(request: CreateVolumeRequest): Promise<Volume> {
+    parseOrThrow(createVolumeSchema, request, "createVolume options");
+    return new Volume(this.http, await this.http.request<VolumeInfo>("POST", "/v1/volumes", { body: request }));
+  }
+
+  /** Lists all volumes. @example const names = (await client.listVolumes()).map((v) => v.name); */
+  async listVolumes(): Promise<Volume[]> {
+    const { volumes } = await this.http.request<VolumeList>("GET", "/v1/volumes");
+    return volumes.map((v) => new Volume(this.http, v));
+  }
+
+  /** Gets a volume by id or name. @example const v = await client.getVolume("models"); */
+  async getVolume(idOrName: string): Promise<Volume> {
+    return new Volume(this.http, await this.http.request<VolumeInfo>("GET", `/v1/volumes/${seg(idOrName)}`));
+  }
+
+  /**
+   * Deletes a volume by id or name; `force` detaches it from every sandbox first.
+   *
+   * @example await client.deleteVolume("models", { force: true });
+   */
+  async deleteVolume(idOrName: string, options: DeleteVolumeOptions = {}): Promise<void> {
+    await this.http.request("DELETE", `/v1/volumes/${seg(idOrName)}`, { query: { force: options.force ? "true" : undefined } });
+  }
+}
+
+let shared: Client | undefined;
+
+/** The Client behind `Sandbox`'s static methods, created on first use. */
+export function defaultClient(): Client {
+  shared ??= new Client();
+  return shared;
+}

@@ -1,0 +1,49 @@
+/**
+ * Stable error codes shared by the daemon and the SDK, and the one place that maps each API
+ * error code to its HTTP status. Never rename a code: programs match on them.
+ */
+export const API_ERROR_STATUS = {
+  INVALID_ARGUMENT: 400,
+  UNAUTHORIZED: 401,
+  FORBIDDEN: 403,
+  NOT_FOUND: 404,
+  SANDBOX_NOT_FOUND: 404,
+  VOLUME_NOT_FOUND: 404,
+  VOLUME_NOT_ATTACHED: 404,
+  METHOD_NOT_ALLOWED: 405,
+  SANDBOX_NOT_RUNNING: 409,
+  VOLUME_NAME_TAKEN: 409,
+  VOLUME_IN_USE: 409,
+  VOLUME_BUSY: 409,
+  VOLUME_ALREADY_ATTACHED: 409,
+  MOUNT_PATH_CONFLICT: 409,
+  INSUFFICIENT_STORAGE: 409,
+  PAYLOAD_TOO_LARGE: 413,
+  QUOTA_EXCEEDED: 429,
+  INTERNAL: 500,
+  HOST_ERROR: 500,
+  UNAVAILABLE: 503,
+} as const satisfies Record<string, number>;
+
+/** A code the daemon can answer with. */
+export type ApiErrorCode = keyof typeof API_ERROR_STATUS;
+
+/** Codes raised by the SDK itself, never sent by the daemon. */
+export const CLIENT_ERROR_CODES = [
+  "COMMAND_FAILED",
+  "COMMAND_TIMEOUT",
+  "CONNECTION_FAILED",
+  "ABORTED",
+] as const;
+export type ClientErrorCode = (typeof CLIENT_ERROR_CODES)[number];
+
+export type ErrorCode = ApiErrorCode | ClientErrorCode;
+
+/** HTTP status of an API error code. */
+export function statusOf(code: ApiErrorCode): number {
+  return API_ERROR_STATUS[code];
+}
+
+export function isApiErrorCode(value: unknown): value is ApiErrorCode {
+  return typeof value === "string" && Object.hasOwn(API_ERROR_STATUS, value);
+}

@@ -1,0 +1,142 @@
+import { type ApiErrorCode, type ErrorCode, isApiErrorCode, statusOf } from "./error-codes.js";
+
+/** Body of every error response: `{ "error": WireError }`. */
+export interface WireError {
+  code: ApiErrorCode;
+  message: string;
+  details?: Record<string, unknown>;
+}
+
+/**
+ * Root of every error Atoll raises, on the daemon and in the SDK. `code` is stable; `message`
+ * says what was wrong and what to do.
+ *
+ * @example
+ *   try { await Sandbox.deleteVolume(id); }
+ *   catch (e) { if (e instanceof AtollError && e.code === "VOLUME_IN_USE") console.log(e.details); }
+ */
+export class AtollError extends Error {
+  readonly code: ErrorCode;
+  readonly details: Record<string, unknown> | undefined;
+  constructor(code: ErrorCode, message: string, details?: Record<string, unknown>) {
+    super(message);
+    this.name = new.target.name;
+    this.code = code;
+    this.details = details;
+  }
+  /** HTTP status for API codes, 0 for client-side codes. */
+  get status(): number {
+    return isApiErrorCode(this.code) ? statusOf(this.code) : 0;
+  }
+  toWire(): WireError {
+    const code = isApiErrorCode(this.code) ? this.code : "INTERNAL";
+    return this.details ? { code, message: this.message, details: this.details } : { code, message: this.message };
+  }
+}
+
+/** The request was malformed or broke a rule (bad size, mount path, unknown option…). */
+export class InvalidArgumentError extends AtollError {
+  constructor(message: string, details?: Record<string, unknown>) {
+    super("INVALID_ARGUMENT", message, details);
+  }
+}
+
+/** Missing or wrong API token. */
+export class AuthenticationError extends AtollError {}
+
+/** A sandbox, volume or attachment that does not exist (or belongs to another tenant). */
+export class NotFoundError extends AtollError {}
+
+/** The request conflicts with the current state (volume in use, name taken, sandbox stopped…). */
+export class ConflictError extends AtollError {}
+
+/** A quota or the host's capacity would be exceeded. */
+export class CapacityError extends AtollError {}
+
+/** The daemon failed on its side; the message says what the host reported. */
+export class ServerError extends AtollError {}
+
+/** The daemon could not be reached or the connection broke. */
+export class ConnectionError extends AtollError {
+  constructor(message: string, details?: Record<string, unknown>) {
+    super("CONNECTION_FAILED", message, details);
+  }
+}
+
+/** Status of a finished command, as `sh` and `spawn` report it. */
+export interface CommandStatus {
+  success: boolean;
+  code: number | null;
+  signal: string | null;
+  oom: boolean;
+}
+
+/**
+ * A command exited non-zero (or was killed) and `.noThrow()` was not used.
+ *
+ * @example
+ *   try { await sandbox.sh`false`; } catch (e) { if (e instanceof CommandError) console.log(e.exitCode); }
+ */
+export class CommandError extends AtollError {
+  readonly exitCode: number | null;
+  readonly signal: string | null;
+  readonly oom: boolean;
+  readonly stdout: string;
+  readonly stderr: string;
+  constructor(command: string, status: CommandStatus, stdout: string, stderr: string) {
+    const why = status.oom
+      ? "was killed by the sandbox's memory limit (oom); raise `memory` in Sandbox.create"
+      : status.signal
+        ? `was killed by ${status.signal}`
+        : `exited with code ${status.code}`;
+    const tail = stderr.trim().split("\n").slice(-5).join("\n");
+    super("COMMAND_FAILED", `Command ${why}: ${command}${tail ? `\n${tail}` : ""}`, {
+      code: status.code,
+      signal: status.signal,
+      oom: status.oom,
+    });
+    this.exitCode = status.code;
+    this.signal = status.signal;
+    this.oom = status.oom;
+    this.stdout = stdout;
+    this.stderr = stderr;
+  }
+}
+
+/** A command ran past its `.timeout(ms)` and was killed. */
+export class CommandTimeoutError extends AtollError {
+  constructor(command: string, timeoutMs: number) {
+    super("COMMAND_TIMEOUT", `Command did not finish within ${timeoutMs} ms and was killed: ${command}`, { timeoutMs });
+  }
+}
+
+const CLASS_BY_CODE: Partial<Record<ApiErrorCode, new (code: ErrorCode, message: string, details?: Record<string, unknown>) => AtollError>> = {
+  UNAUTHORIZED: AuthenticationError,
+  FORBIDDEN: AuthenticationError,
+  NOT_FOUND: NotFoundError,
+  SANDBOX_NOT_FOUND: NotFoundError,
+  VOLUME_NOT_FOUND: NotFoundError,
+  VOLUME_NOT_ATTACHED: NotFoundError,
+  SANDBOX_NOT_RUNNING: ConflictError,
+  VOLUME_NAME_TAKEN: ConflictError,
+  VOLUME_IN_USE: ConflictError,
+  VOLUME_BUSY: ConflictError,
+  VOLUME_ALREADY_ATTACHED: ConflictError,
+  MOUNT_PATH_CONFLICT: ConflictError,
+  INSUFFICIENT_STORAGE: CapacityError,
+  QUOTA_EXCEEDED: CapacityError,
+  INTERNAL: ServerError,
+  HOST_ERROR: ServerError,
+  UNAVAILABLE: ServerError,
+};
+
+/** Rebuilds the typed error the daemon sent. Unknown shapes become a ServerError. */
+export function errorFromWire(body: unknown, httpStatus: number): AtollError {
+  const err = (body as { error?: Partial<WireError> } | null)?.error;
+  if (!err || !isApiErrorCode(err.code) || typeof err.message !== "string") {
+    return new ServerError("INTERNAL", `The daemon answered HTTP ${httpStatus} without an Atoll error body`);
+  }
+  if (err.code === "INVALID_ARGUMENT") return new InvalidArgumentError(err.message, err.details);
+  const Cls = CLASS_BY_CODE[err.code] ?? AtollError;
+  return new Cls(err.code, err.message, err.details);
+}

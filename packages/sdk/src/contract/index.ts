@@ -1,0 +1,11 @@
+/**
+ * The contract shared by the daemon and the SDK: error codes and classes, wire types, request
+ * schemas, shell quoting and unit parsing. Importable as `atoll/contract`.
+ */
+export * from "./error-codes.js";
+export * from "./errors.js";
+export * from "./mount-rules.js";
+export * from "./schemas.js";
+export * from "./shell-quote.js";
+export * from "./units.js";
+export * from "./wire-types.js";

@@ -1,0 +1,269 @@
+/**
+ * `Sandbox`: one live sandbox and its session. Static methods (`Sandbox.create`,
+ * `Sandbox.createVolume`, …) go through a default `Client`; see client.ts for the same
+ * operations bound to an explicit URL and token.
+ */
+import { type ChildProcess, startChildProcess } from "./child-process.js";
+import { type ListSandboxesFilter, Client, type CreateSandboxOptions, defaultClient } from "./client.js";
+import type { ConnectionOptions } from "./connection.js";
+import {
+  type CreateVolumeRequest,
+  InvalidArgumentError,
+  type SandboxInfo,
+  type VolumeAttachment,
+  type VolumeMountRequest,
+  buildShellScript,
+  parseOrThrow,
+  volumeMountSchema,
+} from "./contract/index.js";
+import { type HttpClient, seg } from "./http-client.js";
+import { SandboxEnv } from "./sandbox-env.js";
+import type { Session } from "./session.js";
+import { ShellCommand } from "./shell-command.js";
+import type { SpawnOptions } from "./spawn-options.js";
+import type { DeleteVolumeOptions, Volume } from "./volume.js";
+
+/**
+ * Options of `sandbox.detachVolume()`.
+ *
+ * @example await sandbox.detachVolume(volume.id, { force: true });
+ */
+export interface DetachVolumeOptions {
+  /** Detach even when the daemon reports the volume busy (files on it still open). */
+  force?: boolean;
+}
+
+/**
+ * The `sh` tag of a sandbox.
+ *
+ * @example const { sh } = sandbox; await sh`echo ${"safe to destructure"}`;
+ */
+export type ShellTag = (strings: TemplateStringsArray, ...values: unknown[]) => ShellCommand;
+
+function clientFor(conn: ConnectionOptions | undefined): Client {
+  return conn && (conn.url !== undefined || conn.token !== undefined) ? new Client(conn) : defaultClient();
+}
+
+/**
+ * A running sandbox. Get one with `Sandbox.create()` or `Sandbox.connect(id)`; it holds a
+ * session WebSocket on which all its commands run.
+ *
+ * @example
+ *   import { Sandbox } from "atoll";
+ *   await using sandbox = await Sandbox.create({ memory: "1GiB", timeout: "5m" });
+ *   await sandbox.sh`echo hello from ${sandbox.id}`;
+ */
+export class Sandbox implements AsyncDisposable {
+  /** The sandbox id, e.g. `sbx_…`. */
+  readonly id: string;
+  /** The sandbox-wide environment. */
+  readonly env: SandboxEnv;
+  /**
+   * Runs a shell command: a tagged template whose interpolated values are quoted for POSIX sh
+   * (arrays become several arguments). Lazy: nothing runs until awaited. Interpolating null,
+   * undefined, objects or promises throws a TypeError right away.
+   *
+   * @example
+   *   const dir = "/mnt/my data";
+   *   await sandbox.sh`mkdir -p ${dir} && ls ${dir}`;
+   *   const n = Number(await sandbox.sh`ls ${dir} | wc -l`.text());
+   */
+  readonly sh: ShellTag;
+  readonly #http: HttpClient;
+  readonly #session: Session;
+  readonly #owned: boolean;
+  #info: SandboxInfo;
+
+  /** @internal Use `Sandbox.create()`, `Sandbox.connect()` or a Client. */
+  constructor(http: HttpClient, info: SandboxInfo, session: Session, owned: boolean) {
+    this.id = info.id;
+    this.#http = http;
+    this.#info = info;
+    this.#session = session;
+    this.#owned = owned;
+    this.env = new SandboxEnv(http, info.id);
+    const spawn = (cmd: string, options: SpawnOptions) => this.spawn(cmd, options);
+    this.sh = (strings: TemplateStringsArray, ...values: unknown[]) => {
+      if (!Array.isArray(strings) || !("raw" in strings)) {
+        throw new TypeError("sandbox.sh is a tagged template: write sandbox.sh`ls -l ${dir}`, not sandbox.sh(...)");
+      }
+      return new ShellCommand(spawn, buildShellScript(strings, values));
+    };
+    session.onStopped((reason) => {
+      this.#info = { ...this.#info, state: "stopped", stopReason: reason };
+    });
+  }
+
+  /**
+   * Creates a sandbox and opens its session. Options are validated before anything is sent;
+   * unknown options are an InvalidArgumentError. `url`/`token` choose the daemon.
+   *
+   * @example
+   *   await using sandbox = await Sandbox.create({
+   *     memory: "2GiB", timeout: "10m", labels: { job: "ci" },
+   *     volumes: [{ id: volume.id, mountPath: "/mnt/cache", accessMode: "rw" }],
+   *   });
+   */
+  static create(options: CreateSandboxOptions = {}): Promise<Sandbox> {
+    const { url, token, ...request } = options;
+    return clientFor({ url, token }).createSandbox(request);
+  }
+
+  /**
+   * Opens a new session to an existing sandbox. Closing it (or `await using`) does not kill
+   * the sandbox, except a `timeout: "session"` sandbox whose creator's session is gone.
+   *
+   * @example const sandbox = await Sandbox.connect("sbx_123"); await sandbox.sh`uptime`; await sandbox.close();
+   */
+  static connect(id: string, conn?: ConnectionOptions): Promise<Sandbox> {
+    return clientFor(conn).connectSandbox(id);
+  }
+
+  /**
+   * Lists sandboxes, optionally only those with all the given labels and/or in one state.
+   *
+   * @example const running = await Sandbox.list({ labels: { job: "ci" }, state: "running" });
+   */
+  static list(filter?: ListSandboxesFilter, conn?: ConnectionOptions): Promise<SandboxInfo[]> {
+    return clientFor(conn).listSandboxes(filter);
+  }
+
+  /**
+   * Creates a persistent volume (`sizeGb` in GiB).
+   *
+   * @example const volume = await Sandbox.createVolume({ name: "agent-cache", sizeGb: 5 });
+   */
+  static createVolume(request: CreateVolumeRequest, conn?: ConnectionOptions): Promise<Volume> {
+    return clientFor(conn).createVolume(request);
+  }
+
+  /** Lists all volumes. @example for (const v of await Sandbox.listVolumes()) console.log(v.name, v.usedBytes); */
+  static listVolumes(conn?: ConnectionOptions): Promise<Volume[]> {
+    return clientFor(conn).listVolumes();
+  }
+
+  /** Gets one volume by id or name. @example const v = await Sandbox.getVolume("agent-cache"); */
+  static getVolume(idOrName: string, conn?: ConnectionOptions): Promise<Volume> {
+    return clientFor(conn).getVolume(idOrName);
+  }
+
+  /**
+   * Deletes a volume by id or name. Fails with VOLUME_IN_USE while it is mounted, unless `force`.
+   *
+   * @example await Sandbox.deleteVolume(volume.id);
+   */
+  static deleteVolume(idOrName: string, options?: DeleteVolumeOptions, conn?: ConnectionOptions): Promise<void> {
+    return clientFor(conn).deleteVolume(idOrName, options);
+  }
+
+  /**
+   * Fetches the sandbox's current state (also refreshes `sandbox.volumes`).
+   *
+   * @example const { state, expiresAt } = await sandbox.info();
+   */
+  async info(): Promise<SandboxInfo> {
+    return this.#update(await this.#http.request<SandboxInfo>("GET", `/v1/sandboxes/${seg(this.id)}`));
+  }
+
+  /** Mounted volumes as last known (from create, info(), attachVolume, detachVolume). @example sandbox.volumes.map((v) => v.mountPath) */
+  get volumes(): readonly VolumeAttachment[] {
+    return this.#info.volumes;
+  }
+
+  /**
+   * Mounts a volume into the running sandbox (hot attach). `id` is the volume's id or name;
+   * `accessMode` defaults to "rw".
+   *
+   * @example await sandbox.attachVolume({ id: volume.id, mountPath: "/mnt/data", accessMode: "ro" });
+   */
+  async attachVolume(request: VolumeMountRequest): Promise<VolumeAttachment> {
+    const parsed = parseOrThrow(volumeMountSchema, request, "attachVolume options");
+    const info = this.#update(
+      await this.#http.request<SandboxInfo>("POST", `/v1/sandboxes/${seg(this.id)}/volumes`, { body: request }),
+    );
+    const attachment = info.volumes.find((v) => v.mountPath === parsed.mountPath);
+    if (!attachment) throw new InvalidArgumentError(`The daemon did not report a volume at ${parsed.mountPath} after attaching it`);
+    return attachment;
+  }
+
+  /**
+   * Unmounts a volume (by id or name) from the running sandbox. Without `force` the daemon
+   * refuses (ConflictError) while the volume is busy.
+   *
+   * @example await sandbox.detachVolume(volume.id);
+   */
+  async detachVolume(idOrName: string, options: DetachVolumeOptions = {}): Promise<void> {
+    this.#update(
+      await this.#http.request<SandboxInfo>("DELETE", `/v1/sandboxes/${seg(this.id)}/volumes/${seg(idOrName)}`, {
+        query: { force: options.force ? "true" : undefined },
+      }),
+    );
+  }
+
+  /**
+   * Extends the sandbox's lifetime by `duration` ("5m", "1h", or milliseconds). Without an
+   * argument it extends by the duration the sandbox was created with. Session sandboxes have no
+   * deadline: pass a duration to give them one, if the daemon allows it.
+   *
+   * @example const { expiresAt } = await sandbox.extendTimeout("10m");
+   */
+  async extendTimeout(duration?: string | number): Promise<SandboxInfo> {
+    const extendBy = duration ?? this.#info.timeout;
+    if (extendBy === "session") {
+      throw new InvalidArgumentError(
+        `Sandbox ${this.id} lives as long as its session (timeout "session"), so there is no duration to extend by; pass one, e.g. extendTimeout("5m")`,
+      );
+    }
+    return this.#update(
+      await this.#http.request<SandboxInfo>("POST", `/v1/sandboxes/${seg(this.id)}/timeout`, { body: { extendBy } }),
+    );
+  }
+
+  /**
+   * Starts a process and resolves once it runs. Default cwd /home/app, user "app", stdin "null",
+   * stdout/stderr "inherit".
+   *
+   * @example
+   *   const child = await sandbox.spawn("python3", { args: ["-m", "http.server"], stdout: "piped" });
+   *   child.kill();
+   *   console.log(await child.status);
+   */
+  spawn(cmd: string, options?: SpawnOptions): Promise<ChildProcess> {
+    return startChildProcess(this.#session, cmd, options);
+  }
+
+  /**
+   * Stops the sandbox and everything in it, then closes the session. Killing a stopped sandbox
+   * is a no-op.
+   *
+   * @example await sandbox.kill();
+   */
+  async kill(): Promise<void> {
+    try {
+      this.#update(await this.#http.request<SandboxInfo>("DELETE", `/v1/sandboxes/${seg(this.id)}`));
+    } finally {
+      await this.#session.close();
+    }
+  }
+
+  /**
+   * Closes this object's session. The sandbox keeps running until its timeout, except a
+   * `timeout: "session"` sandbox created by this object, which ends with its session.
+   *
+   * @example await sandbox.close();
+   */
+  close(): Promise<void> {
+    return this.#session.close();
+  }
+
+  /** `await using`: a sandbox this object created is killed; a connected one is only closed. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    if (this.#owned) await this.kill();
+    else await this.close();
+  }
+
+  #update(info: SandboxInfo): SandboxInfo {
+    this.#info = info;
+    return info;
+  }
+}

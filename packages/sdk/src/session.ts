@@ -1,0 +1,238 @@
+/**
+ * The session WebSocket of one SDK `Sandbox` object (docs/architecture.md, "Session WebSocket").
+ * All processes of that object are multiplexed on it: spawn/stdin/signal go out, started/exit/
+ * error text frames and stdout/stderr binary frames come back and are routed by process id.
+ * When the socket closes, every process still running fails with an error that says why.
+ */
+import {
+  type AtollError,
+  type CommandStatus,
+  ConflictError,
+  ConnectionError,
+  FRAME_STDERR,
+  FRAME_STDIN,
+  FRAME_STDOUT,
+  InvalidArgumentError,
+  type SessionClientMessage,
+  type SessionServerMessage,
+  ServerError,
+  decodeSessionFrame,
+  encodeSessionFrame,
+  errorFromWire,
+  isApiErrorCode,
+  parseOrThrow,
+  sessionClientMessageSchema,
+} from "./contract/index.js";
+import { type HttpClient, seg } from "./http-client.js";
+import { type SessionSocket, openSessionSocket, toWebSocketUrl } from "./session-socket.js";
+
+/** Receives everything that happens to one spawned process. Exactly one of exit/fail ends it. */
+export interface ProcessSink {
+  started(pid: number): void;
+  stdout(data: Uint8Array): void;
+  stderr(data: Uint8Array): void;
+  exit(status: CommandStatus): void;
+  fail(error: AtollError): void;
+}
+
+/** A spawn request without the protocol's `type` and `id`. */
+export type SpawnRequest = Omit<Extract<SessionClientMessage, { type: "spawn" }>, "type" | "id">;
+
+/** Largest stdin frame we send; bigger writes are split. */
+const STDIN_CHUNK = 64 * 1024;
+/** Above this many queued bytes, stdin writes wait (backpressure). */
+const HIGH_WATER = 1024 * 1024;
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/**
+ * One open session. Created by `Session.open`; closed by `close()` or by the daemon.
+ *
+ * @example
+ *   const session = await Session.open(http, "sbx_123");
+ *   const id = session.spawn({ cmd: "/bin/echo", args: ["hi"] }, sink);
+ */
+export class Session {
+  readonly sandboxId: string;
+  #socket!: SessionSocket;
+  #nextId = 1;
+  readonly #processes = new Map<number, ProcessSink>();
+  /** Processes that reported `started`; a later `error` for them does not end them. */
+  readonly #started = new Set<number>();
+  #closed = false;
+  #closeRequested = false;
+  #stopReason: string | null = null;
+  readonly #closeWaiters: (() => void)[] = [];
+  readonly #stopListeners: ((reason: string) => void)[] = [];
+
+  private constructor(sandboxId: string) {
+    this.sandboxId = sandboxId;
+  }
+
+  /** Opens the session WebSocket of a sandbox; resolves once it is open. */
+  static async open(http: HttpClient, sandboxId: string): Promise<Session> {
+    const { url, token } = await http.connection();
+    const session = new Session(sandboxId);
+    const wsUrl = `${toWebSocketUrl(url)}/v1/sandboxes/${seg(sandboxId)}/session`;
+    session.#socket = await openSessionSocket(wsUrl, token, {
+      onMessage: (data) => session.#onMessage(data),
+      onClose: (code, reason) => session.#onClose(code, reason),
+    });
+    return session;
+  }
+
+  /** true once the socket has closed (by us or by the daemon). */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Why the daemon stopped the sandbox ("killed", "timeout", …), or null. */
+  get stopReason(): string | null {
+    return this.#stopReason;
+  }
+
+  /** Calls `listener` when the daemon reports `sandbox_stopped`. */
+  onStopped(listener: (reason: string) => void): void {
+    this.#stopListeners.push(listener);
+  }
+
+  /**
+   * Sends a spawn request and routes its events to `sink`. Returns the process id on this session.
+   * Throws InvalidArgumentError for a malformed request and an error if the session is over.
+   */
+  spawn(request: SpawnRequest, sink: ProcessSink): number {
+    this.#assertOpen();
+    const id = this.#nextId++;
+    const message = { type: "spawn" as const, id, ...request };
+    parseOrThrow(sessionClientMessageSchema, message, "spawn options");
+    this.#processes.set(id, sink);
+    this.#socket.send(JSON.stringify(message));
+    return id;
+  }
+
+  /** Sends bytes to a process's stdin, waiting while too much is queued. */
+  async writeStdin(id: number, data: Uint8Array): Promise<void> {
+    for (let offset = 0; offset < data.byteLength; offset += STDIN_CHUNK) {
+      this.#assertRunning(id);
+      this.#socket.send(encodeSessionFrame(FRAME_STDIN, id, data.subarray(offset, offset + STDIN_CHUNK)));
+      while (this.#socket.bufferedAmount > HIGH_WATER && !this.#closed) await sleep(5);
+    }
+  }
+
+  /** Closes a process's stdin (EOF). A no-op when the process or the session is gone. */
+  closeStdin(id: number): void {
+    if (!this.#closed && this.#processes.has(id)) this.#socket.send(JSON.stringify({ type: "stdin_close", id }));
+  }
+
+  /** Sends a signal (name like "SIGTERM" or number) to a process group. No-op once it ended. */
+  signal(id: number, signal: string | number): void {
+    if (!this.#closed && this.#processes.has(id)) this.#socket.send(JSON.stringify({ type: "signal", id, signal }));
+  }
+
+  /** Closes the socket and waits until it is closed. Running processes fail. */
+  close(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    this.#closeRequested = true;
+    const done = new Promise<void>((resolve) => this.#closeWaiters.push(resolve));
+    try {
+      this.#socket.close(1000, "client closed the session");
+    } catch {
+      this.#onClose(1006, "");
+    }
+    return done;
+  }
+
+  #assertOpen(): void {
+    if (this.#stopReason !== null) {
+      throw new ConflictError(
+        "SANDBOX_NOT_RUNNING",
+        `Sandbox ${this.sandboxId} is stopped (${this.#stopReason}); create a new sandbox`,
+        { reason: this.#stopReason },
+      );
+    }
+    if (this.#closed) {
+      throw new ConnectionError(
+        `The session of sandbox ${this.sandboxId} is closed${this.#closeRequested ? " (close() was called)" : ""}; use Sandbox.connect(id) to open a new one`,
+      );
+    }
+  }
+
+  #assertRunning(id: number): void {
+    this.#assertOpen();
+    if (!this.#processes.has(id)) throw new InvalidArgumentError("Cannot write to stdin: the process has exited");
+  }
+
+  #onMessage(data: string | Uint8Array): void {
+    if (typeof data !== "string") {
+      const frame = decodeSessionFrame(data);
+      const sink = frame && this.#processes.get(frame.id);
+      if (!frame || !sink) return;
+      if (frame.kind === FRAME_STDOUT) sink.stdout(frame.data);
+      else if (frame.kind === FRAME_STDERR) sink.stderr(frame.data);
+      return;
+    }
+    let message: SessionServerMessage;
+    try {
+      message = JSON.parse(data) as SessionServerMessage;
+    } catch {
+      return; // not ours to interpret
+    }
+    switch (message.type) {
+      case "started":
+        this.#started.add(message.id);
+        this.#processes.get(message.id)?.started(message.pid);
+        break;
+      case "exit": {
+        const sink = this.#processes.get(message.id);
+        this.#processes.delete(message.id);
+        this.#started.delete(message.id);
+        sink?.exit(message.status);
+        break;
+      }
+      case "error": {
+        // After `started`, an error is about a request (e.g. a signal the daemon refused), not
+        // the process: it keeps running and its exit will follow.
+        if (this.#started.has(message.id)) break;
+        const sink = this.#processes.get(message.id);
+        this.#processes.delete(message.id);
+        const { code, message: text } = message.error ?? {};
+        const err = isApiErrorCode(code)
+          ? errorFromWire({ error: { code, message: text } }, 0)
+          : new ServerError("INTERNAL", `Could not start the process: ${text ?? "unknown error"}${code ? ` (${code})` : ""}`);
+        sink?.fail(err);
+        break;
+      }
+      case "sandbox_stopped":
+        this.#stopReason = message.reason ?? "stopped";
+        for (const listener of this.#stopListeners) listener(this.#stopReason);
+        break;
+    }
+  }
+
+  #onClose(code: number, reason: string): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    const pending = [...this.#processes.values()];
+    this.#processes.clear();
+    this.#started.clear();
+    for (const sink of pending) sink.fail(this.#lostError(code, reason));
+    for (const resolve of this.#closeWaiters.splice(0)) resolve();
+  }
+
+  #lostError(code: number, reason: string): AtollError {
+    if (this.#stopReason !== null) {
+      return new ConflictError(
+        "SANDBOX_NOT_RUNNING",
+        `Sandbox ${this.sandboxId} stopped (${this.#stopReason}) while the process was running`,
+        { reason: this.#stopReason },
+      );
+    }
+    if (this.#closeRequested) {
+      return new ConnectionError(`The session of sandbox ${this.sandboxId} was closed (close() was called) while the process was running`);
+    }
+    return new ConnectionError(
+      `The session WebSocket of sandbox ${this.sandboxId} closed while the process was running (code ${code}${reason ? `: ${reason}` : ""})`,
+      { closeCode: code, closeReason: reason },
+    );
+  }
+}

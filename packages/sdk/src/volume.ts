@@ -1,0 +1,80 @@
+/** `Volume`: a persistent volume as the SDK hands it out, with `refresh()` and `delete()`. */
+import type { VolumeAttachment, VolumeInfo } from "./contract/index.js";
+import { type HttpClient, seg } from "./http-client.js";
+
+/**
+ * Options of `volume.delete()` and `Sandbox.deleteVolume()`.
+ *
+ * @example await Sandbox.deleteVolume("agent-cache", { force: true });
+ */
+export interface DeleteVolumeOptions {
+  /** Detach it from every sandbox first instead of failing with VOLUME_IN_USE. */
+  force?: boolean;
+}
+
+/**
+ * A persistent volume. Fields are a snapshot taken when the object was fetched; `refresh()`
+ * returns a new, current snapshot.
+ *
+ * @example
+ *   const volume = await Sandbox.createVolume({ name: "agent-cache", sizeGb: 5 });
+ *   console.log(volume.id, volume.capacityBytes);
+ *   const now = await volume.refresh();           // usedBytes, attachments, … as of now
+ *   await volume.delete();
+ */
+export class Volume implements VolumeInfo {
+  readonly id: string;
+  readonly name: string;
+  /** Requested size in GiB. */
+  readonly sizeGb: number;
+  readonly capacityBytes: number;
+  readonly usedBytes: number;
+  /** ISO 8601. */
+  readonly createdAt: string;
+  /** ISO 8601, or null if it was never mounted. */
+  readonly lastAttachedAt: string | null;
+  /** Sandboxes that have it mounted. */
+  readonly attachments: VolumeAttachment[];
+  readonly #http: HttpClient;
+
+  /** @internal Use `Sandbox.createVolume()`, `Sandbox.getVolume()` or a Client. */
+  constructor(http: HttpClient, info: VolumeInfo) {
+    this.#http = http;
+    this.id = info.id;
+    this.name = info.name;
+    this.sizeGb = info.sizeGb;
+    this.capacityBytes = info.capacityBytes;
+    this.usedBytes = info.usedBytes;
+    this.createdAt = info.createdAt;
+    this.lastAttachedAt = info.lastAttachedAt;
+    this.attachments = info.attachments ?? [];
+  }
+
+  /** Fetches the volume again. @example const v2 = await volume.refresh(); */
+  async refresh(): Promise<Volume> {
+    return new Volume(this.#http, await this.#http.request<VolumeInfo>("GET", `/v1/volumes/${seg(this.id)}`));
+  }
+
+  /**
+   * Deletes the volume and its data. Fails with VOLUME_IN_USE while mounted unless `force`.
+   *
+   * @example await volume.delete({ force: true });
+   */
+  async delete(options: DeleteVolumeOptions = {}): Promise<void> {
+    await this.#http.request("DELETE", `/v1/volumes/${seg(this.id)}`, { query: { force: options.force ? "true" : undefined } });
+  }
+
+  /** The plain VolumeInfo. */
+  toJSON(): VolumeInfo {
+    return {
+      id: this.id,
+      name: this.name,
+      sizeGb: this.sizeGb,
+      capacityBytes: this.capacityBytes,
+      usedBytes: this.usedBytes,
+      createdAt: this.createdAt,
+      lastAttachedAt: this.lastAttachedAt,
+      attachments: this.attachments,
+    };
+  }
+}

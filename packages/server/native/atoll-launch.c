@@ -1,0 +1,349 @@
+/*
+ * atoll-launch: host-side launcher of one sandbox (runs as real root).
+ *
+ *   atoll-launch --uid-base N [--cgroup-procs FILE ...] -- bwrap ARGS...
+ *   atoll-launch --print-seccomp      (prints the seccomp profile as libseccomp PFC, for review)
+ *
+ * 1. Creates a user namespace mapping sandbox uid/gid 0..65535 to host N..N+65535: a forked
+ *    helper unshare(CLONE_NEWUSER)s, the launcher writes the helper's uid_map/gid_map, joins
+ *    the namespace with setns() and kills the helper. Sandbox root is host uid N: unprivileged
+ *    on the host.
+ * 2. Writes its own pid into every --cgroup-procs file (before joining the namespace), so bwrap
+ *    and everything it starts is accounted to the sandbox's cgroups.
+ * 3. Becomes uid/gid 0 of the namespace (full capabilities inside it, none outside).
+ * 4. Builds the seccomp filter (profile below) into a memfd and execs bwrap with
+ *    `--seccomp FD` inserted as its first option. bwrap loads it right before it execs the
+ *    sandbox's pid 1, so bwrap itself can still mount, pivot_root and unshare.
+ *
+ * Exit status: bwrap's when it runs; 125 when the launcher itself fails (message on stderr).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sched.h>
+#include <seccomp.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define LAUNCH_FAIL 125
+#define MAP_COUNT 65536u
+#define MAX_CGROUP_FILES 16
+
+static void die(const char *what) {
+  fprintf(stderr, "atoll-launch: %s: %s\n", what, strerror(errno));
+  exit(LAUNCH_FAIL);
+}
+
+static void die_msg(const char *msg) {
+  fprintf(stderr, "atoll-launch: %s\n", msg);
+  exit(LAUNCH_FAIL);
+}
+
+static void write_file(const char *path, const char *data) {
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) die(path);
+  size_t len = strlen(data);
+  ssize_t n = write(fd, data, len);
+  if (n < 0 || (size_t)n != len) die(path);
+  if (close(fd) < 0) die(path);
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Seccomp profile (documented in docs/security.md; keep both in sync).
+ *
+ * Default action ALLOW; the calls below fail with EPERM unless noted. Only the native x86_64
+ * ABI is allowed: i386 (int 0x80) and x32 system calls kill the process (libseccomp's
+ * bad-arch action), which closes the socketcall/ipc multiplexer loopholes of those ABIs.
+ *
+ * - Mount API: mount, umount2, pivot_root, open_tree, move_mount, fsopen, fsconfig, fsmount,
+ *   fspick, mount_setattr. (chroot stays allowed: harmless without mount.) Together with the
+ *   locked mounts this is what stops sandbox root from remounting a read-only volume.
+ * - Namespaces: unshare and setns always; clone with any CLONE_NEW* flag; clone3 → ENOSYS so
+ *   libc falls back to clone (whose flags we can inspect).
+ * - Kernel: kexec_load, kexec_file_load, init_module, finit_module, delete_module, bpf,
+ *   perf_event_open, userfaultfd, syslog, iopl, ioperm, uselib, ustat, sysfs, vm86, vm86old,
+ *   nfsservctl, lookup_dcookie, acct, reboot, swapon, swapoff, quotactl, quotactl_fd.
+ * - Keyring: keyctl, add_key, request_key.
+ * - Other processes: ptrace, process_vm_readv, process_vm_writev, kcmp.
+ * - Clock: settimeofday, clock_settime, clock_adjtime, adjtimex.
+ * - File handles: name_to_handle_at, open_by_handle_at.
+ * - io_uring_setup, io_uring_enter, io_uring_register (large attack surface, bypasses seccomp
+ *   for the operations it performs).
+ * - personality: only 0 (PER_LINUX), 0x8 (PER_LINUX32), 0x20000 (UNAME26), 0x20008
+ *   (PER_LINUX32|UNAME26) and 0xffffffff (query), like Docker; so ASLR cannot be turned off
+ *   (ADDR_NO_RANDOMIZE). libseccomp cannot express "not one of" on one argument,
+ *   so this check is a small hand-written BPF prefix placed in front of the libseccomp program.
+ * - mknod/mknodat of character or block devices (fifos, sockets, regular files are fine).
+ * - socket(AF_PACKET, ...); socket/socketpair of type SOCK_RAW, except AF_NETLINK (netlink
+ *   sockets are SOCK_RAW by convention and `ip`, glibc's getaddrinfo use them).
+ * ------------------------------------------------------------------------------------------ */
+
+static const int blocked_syscalls[] = {
+    /* mount API */
+    SCMP_SYS(mount), SCMP_SYS(umount2), SCMP_SYS(pivot_root), SCMP_SYS(open_tree),
+    SCMP_SYS(move_mount), SCMP_SYS(fsopen), SCMP_SYS(fsconfig), SCMP_SYS(fsmount),
+    SCMP_SYS(fspick), SCMP_SYS(mount_setattr),
+    /* namespaces */
+    SCMP_SYS(unshare), SCMP_SYS(setns),
+    /* kernel */
+    SCMP_SYS(kexec_load), SCMP_SYS(kexec_file_load), SCMP_SYS(init_module),
+    SCMP_SYS(finit_module), SCMP_SYS(delete_module), SCMP_SYS(bpf), SCMP_SYS(perf_event_open),
+    SCMP_SYS(userfaultfd), SCMP_SYS(syslog), SCMP_SYS(iopl), SCMP_SYS(ioperm), SCMP_SYS(uselib),
+    SCMP_SYS(ustat), SCMP_SYS(sysfs), SCMP_SYS(vm86), SCMP_SYS(vm86old), SCMP_SYS(nfsservctl),
+    SCMP_SYS(lookup_dcookie), SCMP_SYS(acct), SCMP_SYS(reboot), SCMP_SYS(swapon),
+    SCMP_SYS(swapoff), SCMP_SYS(quotactl), SCMP_SYS(quotactl_fd),
+    /* keyring */
+    SCMP_SYS(keyctl), SCMP_SYS(add_key), SCMP_SYS(request_key),
+    /* other processes */
+    SCMP_SYS(ptrace), SCMP_SYS(process_vm_readv), SCMP_SYS(process_vm_writev), SCMP_SYS(kcmp),
+    /* clock */
+    SCMP_SYS(settimeofday), SCMP_SYS(clock_settime), SCMP_SYS(clock_adjtime), SCMP_SYS(adjtimex),
+    /* file handles */
+    SCMP_SYS(name_to_handle_at), SCMP_SYS(open_by_handle_at),
+    /* io_uring */
+    SCMP_SYS(io_uring_setup), SCMP_SYS(io_uring_enter), SCMP_SYS(io_uring_register),
+};
+
+static const unsigned long clone_ns_flags[] = {
+    CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWUSER,
+    CLONE_NEWPID, CLONE_NEWNET, CLONE_NEWCGROUP,
+    /* CLONE_NEWTIME (0x80) is only valid for unshare/clone3 and overlaps clone's exit-signal
+       byte, so it is not tested here (unshare and clone3 are blocked anyway). */
+};
+
+static void rule(scmp_filter_ctx ctx, uint32_t action, int nr, unsigned count,
+                 struct scmp_arg_cmp a, struct scmp_arg_cmp b) {
+  int rc;
+  if (count == 0) rc = seccomp_rule_add(ctx, action, nr, 0);
+  else if (count == 1) rc = seccomp_rule_add(ctx, action, nr, 1, a);
+  else rc = seccomp_rule_add(ctx, action, nr, 2, a, b);
+  /* -EDOM/-EFAULT: the syscall does not exist on this arch (e.g. vm86 on x86_64): fine. */
+  if (rc < 0 && rc != -EDOM && rc != -EFAULT) {
+    char *name = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, nr);
+    fprintf(stderr, "atoll-launch: seccomp rule for %s (%d): %s\n", name ? name : "?", nr,
+            strerror(-rc));
+    exit(LAUNCH_FAIL);
+  }
+}
+
+static scmp_filter_ctx build_filter(void) {
+  const uint32_t eperm = SCMP_ACT_ERRNO(EPERM);
+  const struct scmp_arg_cmp none = SCMP_A0(SCMP_CMP_EQ, 0);
+  scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+  if (!ctx) die_msg("seccomp_init failed");
+  /* Non-native ABIs (i386, x32) kill the whole process. */
+  if (seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS) < 0)
+    die_msg("seccomp: cannot set bad-arch action");
+  /* bwrap sets no_new_privs itself before loading the filter. */
+  if (seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0) < 0) die_msg("seccomp: cannot set NNP");
+
+  for (size_t i = 0; i < sizeof blocked_syscalls / sizeof blocked_syscalls[0]; i++)
+    if (blocked_syscalls[i] >= 0) rule(ctx, eperm, blocked_syscalls[i], 0, none, none);
+
+  for (size_t i = 0; i < sizeof clone_ns_flags / sizeof clone_ns_flags[0]; i++) {
+    unsigned long f = clone_ns_flags[i];
+    rule(ctx, eperm, SCMP_SYS(clone), 1, SCMP_A0(SCMP_CMP_MASKED_EQ, f, f), none);
+  }
+  rule(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0, none, none);
+
+  rule(ctx, eperm, SCMP_SYS(mknod), 1, SCMP_A1(SCMP_CMP_MASKED_EQ, S_IFMT, S_IFCHR), none);
+  rule(ctx, eperm, SCMP_SYS(mknod), 1, SCMP_A1(SCMP_CMP_MASKED_EQ, S_IFMT, S_IFBLK), none);
+  rule(ctx, eperm, SCMP_SYS(mknodat), 1, SCMP_A2(SCMP_CMP_MASKED_EQ, S_IFMT, S_IFCHR), none);
+  rule(ctx, eperm, SCMP_SYS(mknodat), 1, SCMP_A2(SCMP_CMP_MASKED_EQ, S_IFMT, S_IFBLK), none);
+
+  rule(ctx, eperm, SCMP_SYS(socket), 1, SCMP_A0(SCMP_CMP_EQ, AF_PACKET), none);
+  rule(ctx, eperm, SCMP_SYS(socket), 2, SCMP_A0(SCMP_CMP_NE, AF_NETLINK),
+       SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_RAW));
+  rule(ctx, eperm, SCMP_SYS(socketpair), 1, SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_RAW), none);
+  return ctx;
+}
+
+/*
+ * personality() allow-list, prepended to the libseccomp program. Classic BPF jumps are
+ * relative and forward only, so the libseccomp program that follows is unchanged; every
+ * "not personality" path falls through to its first instruction.
+ */
+#define PERSONALITY_PREFIX_LEN 14
+static void personality_prefix(struct sock_filter *p) {
+  const unsigned rest = PERSONALITY_PREFIX_LEN; /* index of the first libseccomp insn */
+  const unsigned deny = 12, allow = 13;
+  struct sock_filter prog[PERSONALITY_PREFIX_LEN] = {
+      /* 0 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+      /* 1 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 0, rest - 2),
+      /* 2 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+      /* 3 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_personality, 0, rest - 4),
+      /* 4 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0]) + 4),
+      /* 5 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, deny - 6),
+      /* 6 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0])),
+      /* 7 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x0, allow - 8, 0),
+      /* 8 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x8, allow - 9, 0),
+      /* 9 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x20000, allow - 10, 0),
+      /* 10 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x20008, allow - 11, 0),
+      /* 11 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0xffffffff, allow - 12, 0),
+      /* 12 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)),
+      /* 13 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+  };
+  memcpy(p, prog, sizeof prog);
+}
+
+/* Returns a memfd (not close-on-exec) holding the complete BPF program, offset 0. */
+static int export_filter(scmp_filter_ctx ctx) {
+  int tmp = memfd_create("atoll-seccomp-lib", MFD_CLOEXEC);
+  if (tmp < 0) die("memfd_create");
+  int rc = seccomp_export_bpf(ctx, tmp);
+  if (rc < 0) {
+    errno = -rc;
+    die("seccomp_export_bpf");
+  }
+  off_t len = lseek(tmp, 0, SEEK_CUR);
+  if (len <= 0 || len % (off_t)sizeof(struct sock_filter)) die_msg("bad BPF size");
+  size_t total = PERSONALITY_PREFIX_LEN * sizeof(struct sock_filter) + (size_t)len;
+  struct sock_filter *prog = malloc(total);
+  if (!prog) die("malloc");
+  personality_prefix(prog);
+  if (pread(tmp, prog + PERSONALITY_PREFIX_LEN, (size_t)len, 0) != len) die("pread BPF");
+  close(tmp);
+  if (total / sizeof(struct sock_filter) > BPF_MAXINSNS) die_msg("seccomp program too long");
+
+  int fd = memfd_create("atoll-seccomp", 0);
+  if (fd < 0) die("memfd_create");
+  if (write(fd, prog, total) != (ssize_t)total) die("write BPF");
+  if (lseek(fd, 0, SEEK_SET) < 0) die("lseek");
+  free(prog);
+  return fd;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+
+/* Forks a helper that creates a user namespace and waits (reading `hold`) until killed. */
+static pid_t fork_userns_helper(int *hold_write) {
+  int ready[2], hold[2];
+  if (pipe2(ready, O_CLOEXEC) < 0 || pipe2(hold, O_CLOEXEC) < 0) die("pipe");
+  pid_t pid = fork();
+  if (pid < 0) die("fork");
+  if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    close(ready[0]);
+    close(hold[1]);
+    char ok = unshare(CLONE_NEWUSER) == 0 ? 'y' : 'n';
+    int err = errno;
+    if (write(ready[1], &ok, 1) != 1) _exit(1);
+    if (ok != 'y') {
+      if (write(ready[1], &err, sizeof err) < 0) _exit(1);
+      _exit(1);
+    }
+    char b;
+    while (read(hold[0], &b, 1) < 0 && errno == EINTR) {
+    }
+    _exit(0);
+  }
+  close(ready[1]);
+  close(hold[0]);
+  char ok = 0;
+  if (read(ready[0], &ok, 1) != 1 || ok != 'y') {
+    int err = 0;
+    if (read(ready[0], &err, sizeof err) == sizeof err) errno = err;
+    die("unshare(CLONE_NEWUSER)");
+  }
+  close(ready[0]);
+  *hold_write = hold[1];
+  return pid;
+}
+
+static void usage(void) {
+  die_msg("usage: atoll-launch --uid-base N [--cgroup-procs FILE ...] -- bwrap ARGS...\n"
+          "       atoll-launch --print-seccomp");
+}
+
+int main(int argc, char **argv) {
+  long long uid_base = -1;
+  const char *cgroup_files[MAX_CGROUP_FILES];
+  int ncgroup = 0;
+  int cmd = -1;
+
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--") == 0) {
+      cmd = i + 1;
+      break;
+    } else if (strcmp(argv[i], "--print-seccomp") == 0) {
+      scmp_filter_ctx ctx = build_filter();
+      printf("# personality(): allowed only for 0, 0x8, 0x20000, 0x20008, 0xffffffff "
+             "(BPF prefix, not shown below)\n");
+      fflush(stdout);
+      seccomp_export_pfc(ctx, STDOUT_FILENO);
+      seccomp_release(ctx);
+      return 0;
+    } else if (strcmp(argv[i], "--uid-base") == 0 && i + 1 < argc) {
+      char *end;
+      uid_base = strtoll(argv[++i], &end, 10);
+      if (*end || uid_base < 1 || uid_base > 4294967295LL - MAP_COUNT) usage();
+    } else if (strcmp(argv[i], "--cgroup-procs") == 0 && i + 1 < argc) {
+      if (ncgroup == MAX_CGROUP_FILES) die_msg("too many --cgroup-procs");
+      cgroup_files[ncgroup++] = argv[++i];
+    } else {
+      usage();
+    }
+  }
+  if (cmd < 0 || cmd >= argc || uid_base < 0) usage();
+
+  /* Build the filter first: a bad profile fails before anything is created. */
+  scmp_filter_ctx ctx = build_filter();
+  int seccomp_fd = export_filter(ctx);
+  seccomp_release(ctx);
+
+  int hold;
+  pid_t helper = fork_userns_helper(&hold);
+
+  char path[64], map[64];
+  snprintf(map, sizeof map, "0 %lld %u\n", uid_base, MAP_COUNT);
+  snprintf(path, sizeof path, "/proc/%d/uid_map", helper);
+  write_file(path, map);
+  snprintf(path, sizeof path, "/proc/%d/gid_map", helper);
+  write_file(path, map);
+
+  char self[32];
+  snprintf(self, sizeof self, "%d\n", getpid());
+  for (int i = 0; i < ncgroup; i++) write_file(cgroup_files[i], self);
+
+  snprintf(path, sizeof path, "/proc/%d/ns/user", helper);
+  int nsfd = open(path, O_RDONLY | O_CLOEXEC);
+  if (nsfd < 0) die(path);
+  if (setns(nsfd, CLONE_NEWUSER) < 0) die("setns(user)");
+  close(nsfd);
+  close(hold);
+  kill(helper, SIGKILL);
+  while (waitpid(helper, NULL, 0) < 0 && errno == EINTR) {
+  }
+
+  if (setgroups(0, NULL) < 0) die("setgroups");
+  if (setresgid(0, 0, 0) < 0) die("setresgid");
+  if (setresuid(0, 0, 0) < 0) die("setresuid");
+
+  /* argv for bwrap: argv[cmd], "--seccomp", FD, argv[cmd+1..] */
+  int n = argc - cmd;
+  char **av = calloc((size_t)n + 3, sizeof *av);
+  if (!av) die("calloc");
+  char fdstr[16];
+  snprintf(fdstr, sizeof fdstr, "%d", seccomp_fd);
+  av[0] = argv[cmd];
+  av[1] = "--seccomp";
+  av[2] = fdstr;
+  for (int i = 1; i < n; i++) av[i + 2] = argv[cmd + i];
+  av[n + 2] = NULL;
+  execvp(av[0], av);
+  die(av[0]);
+}

@@ -1,0 +1,159 @@
+/* atoll-init: the process table, output forwarding, EXIT, reaping and stdin queues. */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "init.h"
+
+struct proc *procs;
+/* Output pipes of processes whose EXIT was sent but that background processes still hold. */
+int *drain_fds;
+size_t drain_n;
+static size_t drain_cap;
+
+
+struct proc *find_proc(uint32_t id) {
+  for (struct proc *p = procs; p; p = p->next)
+    if (p->id == id) return p;
+  return NULL;
+}
+
+static void remove_proc(struct proc *p) {
+  for (struct proc **pp = &procs; *pp; pp = &(*pp)->next)
+    if (*pp == p) {
+      *pp = p->next;
+      break;
+    }
+  close_fd(&p->in_fd);
+  close_fd(&p->out_fd);
+  close_fd(&p->err_fd);
+  free(p->in_buf);
+  free(p);
+}
+
+static void add_drain(int *fd) {
+  if (*fd < 0) return;
+  if (drain_n == drain_cap) {
+    size_t cap = drain_cap ? drain_cap * 2 : 16;
+    int *n = realloc(drain_fds, cap * sizeof *n);
+    if (!n) {
+      close_fd(fd); /* out of memory: closing is the lesser evil */
+      return;
+    }
+    drain_fds = n;
+    drain_cap = cap;
+  }
+  drain_fds[drain_n++] = *fd;
+  *fd = -1;
+}
+
+/* Reads one chunk from an output pipe and forwards it. Returns 0 on EAGAIN, 1 on data, -1
+   on EOF (fd closed). */
+int forward_output(struct proc *p, int *fd, uint8_t type) {
+  static unsigned char buf[READ_CHUNK];
+  ssize_t n = read(*fd, buf, sizeof buf);
+  if (n > 0) {
+    send_frame(type, p->id, buf, (size_t)n, NULL, 0);
+    return 1;
+  }
+  if (n < 0 && (errno == EAGAIN || errno == EINTR)) return 0;
+  close_fd(fd);
+  return -1;
+}
+
+static void send_exit(struct proc *p) {
+  /* Whatever is buffered in the pipes right now still belongs to this process. */
+  while (p->out_fd >= 0 && forward_output(p, &p->out_fd, F_STDOUT) > 0) {
+  }
+  while (p->err_fd >= 0 && forward_output(p, &p->err_fd, F_STDERR) > 0) {
+  }
+  unsigned char payload[8];
+  int32_t code = -1;
+  uint32_t sig = 0;
+  if (WIFEXITED(p->status)) code = WEXITSTATUS(p->status);
+  else if (WIFSIGNALED(p->status)) sig = (uint32_t)WTERMSIG(p->status);
+  put_u32(payload, (uint32_t)code);
+  put_u32(payload + 4, sig);
+  send_frame(F_EXIT, p->id, payload, sizeof payload, NULL, 0);
+  add_drain(&p->out_fd);
+  add_drain(&p->err_fd);
+  remove_proc(p);
+}
+
+/* Sends EXIT for every reaped process whose pipes are done or whose grace period is over. */
+void finish_procs(void) {
+  int64_t now = now_ms();
+  struct proc *p = procs;
+  while (p) {
+    struct proc *next = p->next;
+    if (p->reaped &&
+        ((p->out_fd < 0 && p->err_fd < 0) || now - p->reaped_ms >= EXIT_GRACE_MS))
+      send_exit(p);
+    p = next;
+  }
+}
+
+void reap_children(int sfd) {
+  struct signalfd_siginfo si;
+  while (read(sfd, &si, sizeof si) == sizeof si) {
+  }
+  for (;;) {
+    int status;
+    pid_t pid = waitpid(-1, &status, WNOHANG);
+    if (pid <= 0) break;
+    for (struct proc *p = procs; p; p = p->next)
+      if (p->pid == pid && !p->reaped) {
+        p->reaped = 1;
+        p->status = status;
+        p->reaped_ms = now_ms();
+        break;
+      }
+  }
+}
+/* ---------------------------------------------------------------- stdin ----------------- */
+
+void stdin_flush(struct proc *p) {
+  while (p->in_fd >= 0 && p->in_off < p->in_len) {
+    ssize_t n = write(p->in_fd, p->in_buf + p->in_off, p->in_len - p->in_off);
+    if (n > 0) {
+      p->in_off += (size_t)n;
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) return;
+    /* EPIPE: the process closed its stdin; what it did not read is dropped. */
+    close_fd(&p->in_fd);
+  }
+  p->in_off = p->in_len = 0;
+  if (p->in_close) close_fd(&p->in_fd);
+}
+
+void stdin_queue(struct proc *p, const unsigned char *data, size_t len) {
+  if (p->in_fd < 0 || p->in_close || len == 0) return;
+  if (p->in_off > 0 && p->in_off == p->in_len) p->in_off = p->in_len = 0;
+  if (p->in_len + len > p->in_cap) {
+    /* compact, then grow */
+    memmove(p->in_buf, p->in_buf + p->in_off, p->in_len - p->in_off);
+    p->in_len -= p->in_off;
+    p->in_off = 0;
+    if (p->in_len + len > p->in_cap) {
+      size_t cap = p->in_cap ? p->in_cap : 65536;
+      while (cap < p->in_len + len) cap *= 2;
+      char *nb = realloc(p->in_buf, cap);
+      if (!nb) {
+        logmsg("out of memory queueing stdin of procId %u; closing its stdin", p->id);
+        close_fd(&p->in_fd);
+        return;
+      }
+      p->in_buf = nb;
+      p->in_cap = cap;
+    }
+  }
+  memcpy(p->in_buf + p->in_len, data, len);
+  p->in_len += len;
+  stdin_flush(p);
+}

@@ -1,0 +1,72 @@
+/* Shared declarations of atoll-init's source files (see atoll-init.c). */
+#ifndef ATOLL_INIT_H
+#define ATOLL_INIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Frame types of the control channel (docs/architecture.md). */
+enum {
+  F_SPAWN = 1,
+  F_STDIN = 2,
+  F_STDIN_CLOSE = 3,
+  F_SIGNAL = 4,
+  F_KILL_ALL = 5,
+  F_READY = 64,
+  F_STARTED = 65,
+  F_SPAWN_FAILED = 66,
+  F_STDOUT = 67,
+  F_STDERR = 68,
+  F_EXIT = 69,
+};
+
+#define CTL_IN 0
+#define CTL_OUT 1
+#define MAX_FRAME (16u * 1024 * 1024) /* length field limit: a daemon bug, not a sandbox one */
+#define READ_CHUNK 65536
+#define EXIT_GRACE_MS 50
+
+/* One spawned process (its procId is chosen by the daemon). */
+struct proc {
+  uint32_t id;
+  pid_t pid;
+  int in_fd, out_fd, err_fd; /* our ends; -1 once closed */
+  char *in_buf;              /* queued stdin bytes [in_off, in_len) */
+  size_t in_off, in_len, in_cap;
+  int in_close; /* STDIN_CLOSE received: close in_fd once the queue is empty */
+  int reaped, status;
+  int64_t reaped_ms;
+  struct proc *next;
+};
+
+/* init-procs.c: the process table and the output pipes still drained after EXIT. */
+extern struct proc *procs;
+extern int *drain_fds;
+extern size_t drain_n;
+
+/* init-io.c */
+void logmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int64_t now_ms(void);
+void shutdown_all(int code) __attribute__((noreturn));
+void put_u32(unsigned char *p, uint32_t v);
+uint32_t get_u32(const unsigned char *p);
+void send_frame(uint8_t type, uint32_t id, const void *a, size_t alen, const void *b, size_t blen);
+void close_fd(int *fd);
+void set_nonblock(int fd);
+
+/* init-caps.c */
+void drop_capabilities(void);
+
+/* init-procs.c */
+struct proc *find_proc(uint32_t id);
+int forward_output(struct proc *p, int *fd, uint8_t type);
+void finish_procs(void);
+void reap_children(int sfd);
+void stdin_flush(struct proc *p);
+void stdin_queue(struct proc *p, const unsigned char *data, size_t len);
+
+/* init-spawn.c */
+void do_spawn(uint32_t id, char *payload, size_t len);
+
+#endif

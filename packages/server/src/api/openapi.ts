@@ -1,0 +1,70 @@
+import { z } from "zod";
+import { createSandboxSchema, createVolumeSchema, envPatchSchema, extendTimeoutSchema, volumeMountSchema } from "atoll/contract";
+
+/** JSON Schema of a request body, from the same zod schema the daemon validates with. */
+const body = (schema: z.ZodType) => ({
+  required: true,
+  content: { "application/json": { schema: z.toJSONSchema(schema, { io: "input", unrepresentable: "any" }) } },
+});
+
+const ok = (description: string) => ({ description, content: { "application/json": { schema: { type: "object" } } } });
+const errors = {
+  "4XX": { description: 'Error: `{ "error": { "code", "message", "details" } }` (codes in packages/sdk/src/contract/error-codes.ts)' },
+};
+const id = (name: string) => ({ name, in: "path", required: true, schema: { type: "string" } });
+const force = { name: "force", in: "query", required: false, schema: { type: "boolean" } };
+
+/**
+ * The OpenAPI 3.1 description served at /v1/openapi.json. Request bodies are generated from the
+ * contract's zod schemas, so they cannot drift from what the daemon accepts.
+ */
+export function buildOpenApi(version: string): Record<string, unknown> {
+  return {
+    openapi: "3.1.0",
+    info: { title: "Atoll API", version, description: "Self-hosted sandboxes with persistent volumes. See docs/api.md." },
+    components: { securitySchemes: { bearer: { type: "http", scheme: "bearer" } } },
+    security: [{ bearer: [] }],
+    paths: {
+      "/healthz": { get: { security: [], summary: "Readiness (no token)", responses: { 200: ok("ready") } } },
+      "/v1/sandboxes": {
+        post: { summary: "Create a sandbox", requestBody: body(createSandboxSchema), responses: { 201: ok("SandboxInfo"), ...errors } },
+        get: {
+          summary: "List sandboxes",
+          parameters: [
+            { name: "label", in: "query", schema: { type: "array", items: { type: "string" } }, description: "k=v, repeatable" },
+            { name: "state", in: "query", schema: { enum: ["starting", "running", "stopped"] } },
+          ],
+          responses: { 200: ok("{ sandboxes: SandboxInfo[] }"), ...errors },
+        },
+      },
+      "/v1/sandboxes/{id}": {
+        get: { summary: "Inspect a sandbox", parameters: [id("id")], responses: { 200: ok("SandboxInfo"), ...errors } },
+        delete: { summary: "Kill a sandbox", parameters: [id("id")], responses: { 200: ok("SandboxInfo"), ...errors } },
+      },
+      "/v1/sandboxes/{id}/timeout": {
+        post: { summary: "Extend or set the lifetime", parameters: [id("id")], requestBody: body(extendTimeoutSchema), responses: { 200: ok("SandboxInfo"), ...errors } },
+      },
+      "/v1/sandboxes/{id}/env": {
+        get: { summary: "Sandbox environment", parameters: [id("id")], responses: { 200: ok("{ env }"), ...errors } },
+        patch: { summary: "Set or delete variables", parameters: [id("id")], requestBody: body(envPatchSchema), responses: { 200: ok("{ env }"), ...errors } },
+      },
+      "/v1/sandboxes/{id}/session": {
+        get: { summary: "Session WebSocket: process I/O (docs/architecture.md)", parameters: [id("id")], responses: { 101: { description: "Switching protocols" }, ...errors } },
+      },
+      "/v1/sandboxes/{id}/volumes": {
+        post: { summary: "Attach a volume to a running sandbox", parameters: [id("id")], requestBody: body(volumeMountSchema), responses: { 200: ok("SandboxInfo"), ...errors } },
+      },
+      "/v1/sandboxes/{id}/volumes/{volumeId}": {
+        delete: { summary: "Detach a volume", parameters: [id("id"), id("volumeId"), force], responses: { 200: ok("SandboxInfo"), ...errors } },
+      },
+      "/v1/volumes": {
+        post: { summary: "Create a volume", requestBody: body(createVolumeSchema), responses: { 201: ok("VolumeInfo"), ...errors } },
+        get: { summary: "List volumes", responses: { 200: ok("{ volumes: VolumeInfo[] }"), ...errors } },
+      },
+      "/v1/volumes/{id}": {
+        get: { summary: "Inspect a volume (id or name)", parameters: [id("id")], responses: { 200: ok("VolumeInfo"), ...errors } },
+        delete: { summary: "Delete a volume", parameters: [id("id"), force], responses: { 200: ok("VolumeInfo"), ...errors } },
+      },
+    },
+  };
+}

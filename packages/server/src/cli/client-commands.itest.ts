@@ -1,0 +1,88 @@
+/**
+ * The `atoll` client subcommands (sandbox …, volume …) as a user runs them: the real binary
+ * against a real daemon, checking output, exit codes and `error [CODE]: message`.
+ */
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { after, before, test } from "node:test";
+import { type TestDaemon, startTestDaemon } from "../testing/daemon-harness.js";
+
+const MAIN = fileURLToPath(new URL("./main.js", import.meta.url));
+
+let daemon: TestDaemon;
+before(async () => {
+  daemon = await startTestDaemon();
+});
+after(() => daemon?.dispose());
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `atoll --url … --token … ARGS`, optionally feeding `input` to its stdin. */
+function atoll(args: string[], input?: string, token = daemon.token): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [MAIN, "--url", daemon.url, "--token", token, ...args], { stdio: "pipe" });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(input ?? "");
+  });
+}
+
+test("volume and sandbox commands, end to end", async () => {
+  const created = await atoll(["volume", "create", "cli-data", "--size", "0.5"]);
+  assert.equal(created.code, 0, created.stderr);
+  const volumeId = created.stdout.trim();
+  assert.match(volumeId, /^vol_/);
+
+  const sbx = await atoll(["sandbox", "create", "--memory", "512MiB", "--label", "from=cli", "--volume", "cli-data:/mnt/data"]);
+  assert.equal(sbx.code, 0, sbx.stderr);
+  const id = sbx.stdout.trim();
+  assert.match(id, /^sbx_/);
+
+  // Output streams through; stdin is piped when it is not a TTY; the exit code is the command's.
+  const write = await atoll(["sandbox", "exec", id, "--", "sh", "-c", "cat > /mnt/data/f; echo written; echo warn >&2; exit 3"], "payload\n");
+  assert.deepEqual(write, { code: 3, stdout: "written\n", stderr: "warn\n" });
+  const read = await atoll(["sandbox", "exec", "--cwd", "/mnt/data", id, "--", "cat", "f"]);
+  assert.deepEqual(read, { code: 0, stdout: "payload\n", stderr: "" });
+  assert.equal((await atoll(["sandbox", "exec", "--sudo", id, "--", "id", "-u"])).stdout, "0\n");
+  assert.equal((await atoll(["sandbox", "exec", id, "--", "sh", "-c", "kill -TERM $$"])).code, 143);
+
+  const ls = await atoll(["sandbox", "ls"]);
+  assert.match(ls.stdout, new RegExp(`${id}\\s+running`));
+  assert.match(ls.stdout, /cli-data:\/mnt\/data/);
+  const vls = await atoll(["volume", "ls"]);
+  assert.match(vls.stdout, /^NAME\s+ID\s+USED \/ CAPACITY\s+MOUNTED BY\s+LAST USED/);
+  assert.match(vls.stdout, new RegExp(`cli-data\\s+${volumeId}\\s+.* / 512\\.0 MiB\\s+${id}:/mnt/data\\s+now`));
+  const inspect = JSON.parse((await atoll(["volume", "inspect", "cli-data"])).stdout) as { id: string; attachments: unknown[] };
+  assert.equal(inspect.id, volumeId);
+  assert.equal(inspect.attachments.length, 1);
+
+  const busy = await atoll(["volume", "rm", "cli-data"]);
+  assert.equal(busy.code, 1);
+  assert.match(busy.stderr, /^error \[VOLUME_IN_USE\]: /);
+
+  assert.deepEqual(await atoll(["sandbox", "kill", id]), { code: 0, stdout: `${id}\n`, stderr: "" });
+  assert.match((await atoll(["sandbox", "ls", "--all"])).stdout, new RegExp(`${id}\\s+stopped \\(killed\\)`));
+  assert.equal((await atoll(["volume", "rm", "cli-data"])).code, 0);
+  assert.doesNotMatch((await atoll(["volume", "ls"])).stdout, /cli-data/);
+});
+
+test("errors print `error [CODE]: message` and exit 1", async () => {
+  const bad = await atoll(["volume", "ls"], undefined, "0".repeat(64));
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /^error \[UNAUTHORIZED\]: /);
+  const missing = await atoll(["sandbox", "exec", "sbx_nope", "--", "true"]);
+  assert.equal(missing.code, 1);
+  assert.match(missing.stderr, /^error \[SANDBOX_NOT_FOUND\]: /);
+  const invalid = await atoll(["volume", "create", "Bad Name", "--size", "1"]);
+  assert.equal(invalid.code, 1);
+  assert.match(invalid.stderr, /^error \[INVALID_ARGUMENT\]: /);
+});

@@ -1,0 +1,34 @@
+#!/usr/bin/env node
+import { Command } from "commander";
+import { runImageBuildCommand } from "../image/image-command.js";
+import { registerSandboxCommands } from "./sandbox-commands.js";
+import { registerServeCommand } from "./serve-command.js";
+import { registerVolumeCommands } from "./volume-commands.js";
+
+/**
+ * The `atoll` command: `serve` runs the daemon; the other subcommands are clients that use the
+ * SDK against ATOLL_URL (or --url) with ATOLL_TOKEN (or --token, or the local token file).
+ */
+const program = new Command("atoll")
+  .description("Atoll: self-hosted sandboxes with persistent volumes")
+  .option("--url <url>", "daemon URL (default $ATOLL_URL or http://127.0.0.1:7420)")
+  .option("--token <token>", "API token (default $ATOLL_TOKEN or the local token file)")
+  .enablePositionalOptions()
+  .showHelpAfterError();
+
+registerServeCommand(program);
+registerSandboxCommands(program);
+registerVolumeCommands(program);
+
+program
+  .command("image")
+  .description("base images")
+  .command("build")
+  .description("build the default base image if it is missing")
+  .option("--images-dir <dir>", "where images are kept")
+  .option("--force", "rebuild even if it exists")
+  .action(async (opts: { imagesDir?: string; force?: boolean }) => {
+    process.exitCode = await runImageBuildCommand(opts);
+  });
+
+await program.parseAsync(process.argv);

@@ -1,0 +1,33 @@
+import type { Command } from "commander";
+import { startDaemon } from "../daemon.js";
+import { resolveConfig } from "../daemon-config.js";
+
+/** `atoll serve [--state-dir DIR] [--listen HOST:PORT]`: runs the daemon in the foreground. */
+export function registerServeCommand(program: Command): void {
+  program
+    .command("serve")
+    .description("run the Atoll daemon (API, sandboxes, volumes, dashboard) in the foreground")
+    .option("--state-dir <dir>", "state directory (token, store, volumes)", undefined)
+    .option("--listen <host:port>", "address to listen on", undefined)
+    .option("--images-dir <dir>", "where base images are built and kept")
+    .option("--log-level <level>", "trace|debug|info|warn|error", undefined)
+    .action(async (opts: { stateDir?: string; listen?: string; imagesDir?: string; logLevel?: string }) => {
+      const config = resolveConfig(opts);
+      const daemon = await startDaemon(config);
+      if (process.stderr.isTTY) {
+        process.stderr.write(`\nAtoll is ready: ${daemon.url}\n  dashboard: ${daemon.url}/\n  API token: ${daemon.tokenFile}\n\n`);
+      }
+      const onSignal = (signal: NodeJS.Signals) => {
+        daemon.logger.info({ signal }, "signal received");
+        void daemon.stop().then(
+          () => process.exit(0),
+          (err: unknown) => {
+            daemon.logger.error({ err }, "shutdown failed");
+            process.exit(1);
+          },
+        );
+      };
+      process.once("SIGTERM", onSignal);
+      process.once("SIGINT", onSignal);
+    });
+}

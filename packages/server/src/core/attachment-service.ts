@@ -1,0 +1,189 @@
+import {
+  ConflictError,
+  InvalidArgumentError,
+  NotFoundError,
+  mountSetProblem,
+  type AccessMode,
+  type VolumeAttachment,
+} from "atoll/contract";
+import type { Logger } from "pino";
+import type { KeyedMutex } from "../host/keyed-mutex.js";
+import type { AttachmentRepo } from "../store/attachment-repo.js";
+import type { VolumeRepo, VolumeRow } from "../store/volume-repo.js";
+import type { MountSpec, StorageDriver } from "./drivers.js";
+import { nowIso } from "./ids.js";
+import type { LiveSandboxes } from "./live-sandboxes.js";
+import type { VolumeService } from "./volume-service.js";
+
+/** A requested mount whose volume exists. */
+export interface ResolvedMount {
+  volume: VolumeRow;
+  mountPath: string;
+  accessMode: AccessMode;
+}
+
+/** Lock key of a sandbox (volume locks use the bare volume id). */
+export const sandboxLockKey = (sandboxId: string): string => `sandbox:${sandboxId}`;
+
+/**
+ * Puts volumes into sandboxes and takes them out again. Each attachment row stands for exactly
+ * one storage reference (StorageDriver.acquire), taken before the row is written and released
+ * after the row is gone. Lock order: sandbox lock, then volume lock.
+ */
+export class AttachmentService {
+  constructor(
+    private readonly deps: {
+      volumes: VolumeService;
+      volumeRepo: VolumeRepo;
+      attachments: AttachmentRepo;
+      storage: StorageDriver;
+      locks: KeyedMutex;
+      live: LiveSandboxes;
+      logger: Logger;
+    },
+  ) {}
+
+  /** Checks requested mounts of a new sandbox; VOLUME_NOT_FOUND or INVALID_ARGUMENT before anything exists. */
+  resolve(tenant: string, requests: readonly { id: string; mountPath: string; accessMode: AccessMode }[]): ResolvedMount[] {
+    const resolved = requests.map((r) => ({ volume: this.deps.volumes.find(tenant, r.id), mountPath: r.mountPath, accessMode: r.accessMode }));
+    const problem = mountSetProblem(resolved.map((m) => ({ volumeId: m.volume.id, mountPath: m.mountPath })));
+    if (problem) throw new InvalidArgumentError(`Invalid volumes: ${problem}`);
+    return resolved;
+  }
+
+  /**
+   * Takes a storage reference for every mount of a sandbox about to launch and records the
+   * attachments. On failure releases what it took, so nothing is left behind.
+   */
+  async acquireForLaunch(sandboxId: string, mounts: readonly ResolvedMount[]): Promise<MountSpec[]> {
+    const specs: MountSpec[] = [];
+    const taken: ResolvedMount[] = [];
+    try {
+      for (const m of mounts) {
+        const source = await this.takeReference(sandboxId, m);
+        taken.push(m);
+        specs.push({ source, target: m.mountPath, readOnly: m.accessMode === "ro" });
+      }
+      return specs;
+    } catch (err) {
+      for (const m of taken.reverse()) await this.dropReference(sandboxId, m.volume.id);
+      throw err;
+    }
+  }
+
+  /** Hot attach to a running sandbox. */
+  async attach(tenant: string, sandboxId: string, request: { id: string; mountPath: string; accessMode: AccessMode }): Promise<void> {
+    await this.deps.locks.run(sandboxLockKey(sandboxId), async () => {
+      const live = this.requireLive(sandboxId);
+      const volume = this.deps.volumes.find(tenant, request.id);
+      const current = this.deps.attachments.forSandbox(sandboxId);
+      if (current.some((a) => a.volumeId === volume.id)) {
+        throw new ConflictError("VOLUME_ALREADY_ATTACHED", `Volume "${volume.name}" is already mounted in ${sandboxId}; a volume can be mounted once per sandbox.`, {
+          volumeId: volume.id,
+        });
+      }
+      const problem = mountSetProblem([...current, { volumeId: volume.id, mountPath: request.mountPath }]);
+      if (problem) throw new ConflictError("MOUNT_PATH_CONFLICT", `Cannot mount at ${request.mountPath}: ${problem}`, { mountPath: request.mountPath });
+      const mount: ResolvedMount = { volume, mountPath: request.mountPath, accessMode: request.accessMode };
+      const source = await this.takeReference(sandboxId, mount);
+      try {
+        await live.runtime.attachMount({ source, target: mount.mountPath, readOnly: mount.accessMode === "ro" });
+      } catch (err) {
+        await this.dropReference(sandboxId, volume.id);
+        throw err;
+      }
+      this.deps.logger.info({ sandboxId, volumeId: volume.id, mountPath: mount.mountPath }, "volume attached");
+    });
+  }
+
+  /**
+   * Hot detach. Refuses with VOLUME_BUSY (listing the processes) while files on the volume are
+   * open, unless `force`, which detaches lazily: open files keep working, new lookups fail.
+   */
+  async detach(tenant: string, sandboxId: string, volumeIdOrName: string, force: boolean): Promise<void> {
+    await this.deps.locks.run(sandboxLockKey(sandboxId), async () => {
+      const live = this.requireLive(sandboxId);
+      const volume = this.deps.volumes.find(tenant, volumeIdOrName);
+      await this.detachLocked(sandboxId, live.runtime, volume, force);
+    });
+  }
+
+  /** Forced detach of a volume from every sandbox that has it (used by a forced delete). */
+  async detachEverywhere(volumeId: string): Promise<void> {
+    for (const a of this.deps.attachments.forVolume(volumeId)) {
+      await this.deps.locks.run(sandboxLockKey(a.sandboxId), async () => {
+        const live = this.deps.live.get(a.sandboxId);
+        const volume = this.deps.volumeRepo.byId(volumeId);
+        if (live && volume) await this.detachLocked(a.sandboxId, live.runtime, volume, true);
+      });
+    }
+  }
+
+  /** After a sandbox's processes are gone: drop every reference it held. Caller holds the sandbox lock. */
+  async releaseAll(sandboxId: string): Promise<void> {
+    for (const a of this.deps.attachments.forSandbox(sandboxId)) await this.dropReference(sandboxId, a.volumeId);
+  }
+
+  forSandbox(sandboxId: string): VolumeAttachment[] {
+    return this.deps.attachments.forSandbox(sandboxId);
+  }
+
+  private async detachLocked(
+    sandboxId: string,
+    runtime: { busyProcesses(t: string): Promise<unknown[]>; detachMount(t: string): Promise<void> },
+    volume: VolumeRow,
+    force: boolean,
+  ): Promise<void> {
+    const attachment = this.deps.attachments.forSandbox(sandboxId).find((a) => a.volumeId === volume.id);
+    if (!attachment) {
+      throw new NotFoundError("VOLUME_NOT_ATTACHED", `Volume "${volume.name}" is not attached to ${sandboxId}.`, { volumeId: volume.id, sandboxId });
+    }
+    if (!force) {
+      const busy = await runtime.busyProcesses(attachment.mountPath);
+      if (busy.length > 0) {
+        throw new ConflictError(
+          "VOLUME_BUSY",
+          `Files on ${attachment.mountPath} are open in ${sandboxId}; close them, or detach with { force: true }.`,
+          { processes: busy, mountPath: attachment.mountPath },
+        );
+      }
+    }
+    await runtime.detachMount(attachment.mountPath);
+    await this.dropReference(sandboxId, volume.id);
+    this.deps.logger.info({ sandboxId, volumeId: volume.id, force }, "volume detached");
+  }
+
+  private requireLive(sandboxId: string) {
+    const live = this.deps.live.get(sandboxId);
+    if (!live || live.stopping) {
+      throw new ConflictError("SANDBOX_NOT_RUNNING", `Sandbox ${sandboxId} is not running; volumes attach only to running sandboxes.`, { sandboxId });
+    }
+    return live;
+  }
+
+  private async takeReference(sandboxId: string, m: ResolvedMount): Promise<string> {
+    return this.deps.locks.run(m.volume.id, async () => {
+      // The volume may have been deleted since it was resolved.
+      if (!this.deps.volumeRepo.find(m.volume.tenant, m.volume.id)) {
+        throw new NotFoundError("VOLUME_NOT_FOUND", `Volume "${m.volume.name}" was deleted.`, { volume: m.volume.id });
+      }
+      const source = await this.deps.storage.acquire(m.volume.id);
+      const at = nowIso();
+      try {
+        this.deps.attachments.insert({ sandboxId, volumeId: m.volume.id, mountPath: m.mountPath, accessMode: m.accessMode, attachedAt: at });
+        this.deps.volumeRepo.touchAttached(m.volume.id, at);
+      } catch (err) {
+        await this.deps.storage.release(m.volume.id);
+        throw err;
+      }
+      return source;
+    });
+  }
+
+  private async dropReference(sandboxId: string, volumeId: string): Promise<void> {
+    await this.deps.locks.run(volumeId, async () => {
+      this.deps.attachments.delete(sandboxId, volumeId);
+      await this.deps.storage.release(volumeId);
+    });
+  }
+}

@@ -1,0 +1,131 @@
+/**
+ * The seams between core/ and the host. core/ talks only to these interfaces; the bubblewrap
+ * runtime (runtime/) and the loop-device ext4 backend (storage/) implement them, and a
+ * Kubernetes driver (sandbox → Pod, volume → PersistentVolumeClaim) could implement them too.
+ */
+
+/** Resource limits of one sandbox, already validated and in base units. */
+export interface SandboxLimits {
+  /** Hard memory limit in bytes (page cache of the sandbox counts too). */
+  memoryBytes: number;
+  /** Maximum number of processes/threads alive at once. */
+  pids: number;
+  /** Relative CPU weight, 1..10000 (cgroup v2 cpu.weight semantics, 100 = default share). */
+  cpuWeight: number;
+  /** Size cap of the sandbox's writable root filesystem layer, in bytes. */
+  rootfsBytes: number;
+}
+
+/** A volume made available inside a sandbox. */
+export interface MountSpec {
+  /** Where the storage driver put the volume on this host (from StorageDriver.acquire). */
+  source: string;
+  /** Absolute, normalised path inside the sandbox. */
+  target: string;
+  readOnly: boolean;
+}
+
+export interface LaunchSpec {
+  id: string;
+  /** Root filesystem of the base image on the host (read-only lower layer). */
+  imageRootfs: string;
+  limits: SandboxLimits;
+  /** Mounted before the first process starts; read-only ones arrive locked. */
+  mounts: MountSpec[];
+}
+
+export interface SpawnRequest {
+  /** argv[0] is resolved with PATH from env when it has no slash. */
+  argv: string[];
+  /** The complete environment of the process (the caller merged defaults and overrides). */
+  env: Record<string, string>;
+  cwd: string;
+  /** "app" = uid/gid 1000, "root" = uid/gid 0 inside the sandbox. */
+  user: "app" | "root";
+  /** true: stdin is a pipe fed by ProcessHandle.write; false: /dev/null. */
+  stdin: boolean;
+}
+
+export interface ProcessExit {
+  /** Exit code, or null when killed by a signal. */
+  code: number | null;
+  /** Signal name ("SIGKILL") when killed by a signal, else null. */
+  signal: string | null;
+  /** true when the kernel's OOM killer of the sandbox's memory cgroup killed it. */
+  oom: boolean;
+}
+
+export interface ProcessSink {
+  onStarted(pid: number): void;
+  onStdout(data: Uint8Array): void;
+  onStderr(data: Uint8Array): void;
+  onExit(exit: ProcessExit): void;
+  /** The process could not start (no exit follows). */
+  onSpawnError(message: string, errno: number): void;
+}
+
+export interface ProcessHandle {
+  write(data: Uint8Array): void;
+  closeStdin(): void;
+  /** Sends a signal (name like "SIGTERM" or number) to the process group. */
+  signal(sig: string | number): void;
+}
+
+export interface BusyProcess {
+  pid: number;
+  command: string;
+  /** The open file or working directory that keeps the mount busy. */
+  path: string;
+}
+
+export interface SandboxStats {
+  memoryBytes: number;
+  cpuUsageNs: number;
+  pids: number;
+}
+
+export interface RuntimeSandbox {
+  readonly id: string;
+  spawn(req: SpawnRequest, sink: ProcessSink): ProcessHandle;
+  /** Hot attach: the mount appears inside the running sandbox. */
+  attachMount(mount: MountSpec): Promise<void>;
+  /** Processes inside the sandbox that hold files (or their cwd) under target. */
+  busyProcesses(target: string): Promise<BusyProcess[]>;
+  /** Hot detach: the mount disappears inside the running sandbox. */
+  detachMount(target: string): Promise<void>;
+  stats(): Promise<SandboxStats>;
+  /** Kills every process and releases every host resource. Idempotent. */
+  kill(): Promise<void>;
+  /** Resolves once the sandbox is dead and its host resources are released. */
+  readonly stopped: Promise<{ reason: string }>;
+}
+
+export interface RuntimeDriver {
+  launch(spec: LaunchSpec): Promise<RuntimeSandbox>;
+  /** At daemon start: remove every host resource of sandboxes not in `keep`. */
+  cleanupOrphans(keep: ReadonlySet<string>): Promise<string[]>;
+  /** Daemon shutdown, after every sandbox was killed: release pooled resources. */
+  close?(): Promise<void>;
+}
+
+export interface VolumeUsage {
+  usedBytes: number;
+  capacityBytes: number;
+}
+
+export interface StorageDriver {
+  /** Creates the backing store of a new volume. On failure nothing is left behind. */
+  create(volumeId: string, capacityBytes: number): Promise<void>;
+  /** Removes the backing store; the volume must not be acquired. Frees the space at once. */
+  delete(volumeId: string): Promise<void>;
+  /** Mounts the volume on the host (once, reference counted) and returns where. */
+  acquire(volumeId: string): Promise<string>;
+  /** Drops one reference; the last one unmounts and releases the loop device. */
+  release(volumeId: string): Promise<void>;
+  /** Live usage (statfs when mounted; from the image otherwise). */
+  usage(volumeId: string): Promise<VolumeUsage>;
+  /** Bytes available for new volumes' backing files on the host. */
+  freeBytes(): Promise<number>;
+  /** At daemon start: unmount everything, detach loop devices, fsck images of `known` volumes, remove stray files. */
+  reconcile(known: ReadonlySet<string>): Promise<void>;
+}

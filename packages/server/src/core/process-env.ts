@@ -1,0 +1,38 @@
+import { posix } from "node:path";
+
+const PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/** Home and default working directory of commands, as in Deno Sandbox. */
+export const APP_HOME = "/home/app";
+
+/**
+ * The environment a command starts with: defaults for its user, then the sandbox's env, then
+ * the command's own. `clearEnv` keeps only the command's own variables.
+ *
+ * @example processEnv("app", { CI: "1" }, { DEBUG: "x" }, false).HOME === "/home/app"
+ */
+export function processEnv(
+  user: "app" | "root",
+  sandboxEnv: Record<string, string>,
+  commandEnv: Record<string, string> | undefined,
+  clearEnv: boolean,
+): Record<string, string> {
+  if (clearEnv) return { ...commandEnv };
+  const home = user === "root" ? "/root" : APP_HOME;
+  return {
+    PATH,
+    HOME: home,
+    USER: user,
+    LOGNAME: user,
+    SHELL: "/bin/bash",
+    LANG: "C.UTF-8",
+    ...sandboxEnv,
+    ...commandEnv,
+  };
+}
+
+/** Resolves a command's cwd: relative paths are relative to /home/app. */
+export function resolveCwd(cwd: string | undefined): string {
+  if (!cwd) return APP_HOME;
+  return posix.resolve(APP_HOME, cwd);
+}

@@ -1,0 +1,238 @@
+import { totalmem } from "node:os";
+import {
+  ConflictError,
+  InvalidArgumentError,
+  LIMITS,
+  NotFoundError,
+  createSandboxSchema,
+  envPatchSchema,
+  extendTimeoutSchema,
+  parseOrThrow,
+  type SandboxInfo,
+  type SandboxState,
+} from "atoll/contract";
+import type { Logger } from "pino";
+import type { KeyedMutex } from "../host/keyed-mutex.js";
+import type { SandboxRepo, SandboxRow } from "../store/sandbox-repo.js";
+import { type AttachmentService, sandboxLockKey } from "./attachment-service.js";
+import type { RuntimeDriver, RuntimeSandbox } from "./drivers.js";
+import { newSandboxId, nowIso } from "./ids.js";
+import type { LiveSandbox, LiveSandboxes } from "./live-sandboxes.js";
+import { SandboxSession, type SessionOutput } from "./sandbox-session.js";
+
+/** How long a "session" sandbox waits for its creator's session to connect. */
+const SESSION_CONNECT_GRACE_MS = 30_000;
+const MIB = 2 ** 20;
+
+/**
+ * The sandbox lifecycle: create, list, kill, timeouts, env, sessions. Every state change of one
+ * sandbox runs under its lock; host work goes through the runtime driver.
+ */
+export class SandboxService {
+  constructor(
+    private readonly deps: {
+      repo: SandboxRepo;
+      attachments: AttachmentService;
+      runtime: RuntimeDriver;
+      live: LiveSandboxes;
+      locks: KeyedMutex;
+      imageRootfs: string;
+      logger: Logger;
+    },
+  ) {}
+
+  async create(tenant: string, input: unknown): Promise<SandboxInfo> {
+    const req = parseOrThrow(createSandboxSchema, input, "sandbox options");
+    if (req.memory !== undefined && req.memoryMb !== undefined) {
+      throw new InvalidArgumentError("Give either memory or memoryMb, not both");
+    }
+    const memoryBytes = req.memory ?? (req.memoryMb !== undefined ? req.memoryMb * MIB : LIMITS.memoryDefault);
+    if (memoryBytes > totalmem() || memoryBytes < LIMITS.memoryMin) {
+      throw new InvalidArgumentError(
+        `memory must be between ${LIMITS.memoryMin / MIB} MiB and this host's ${Math.floor(totalmem() / MIB)} MiB, got ${Math.floor(memoryBytes / MIB)} MiB`,
+      );
+    }
+    const mounts = this.deps.attachments.resolve(tenant, req.volumes ?? []);
+    const rawTimeout = (input as { timeout?: unknown }).timeout;
+    const timeoutMs = req.timeout === "session" || req.timeout === undefined ? null : req.timeout;
+    const row: SandboxRow = {
+      id: newSandboxId(),
+      tenant,
+      state: "starting",
+      stopReason: null,
+      createdAt: nowIso(),
+      stoppedAt: null,
+      timeout: timeoutMs === null ? "session" : typeof rawTimeout === "string" ? rawTimeout : `${timeoutMs}ms`,
+      expiresAt: timeoutMs === null ? null : new Date(Date.now() + timeoutMs).toISOString(),
+      labels: req.labels ?? {},
+      env: req.env ?? {},
+      memoryBytes,
+      pids: req.pids ?? LIMITS.pidsDefault,
+      cpuWeight: req.cpuWeight ?? LIMITS.cpuWeightDefault,
+      rootfsBytes: req.rootfsSize ?? LIMITS.rootfsDefault,
+    };
+    // Recorded before any host resource exists; removed again if the launch fails.
+    this.deps.repo.insert(row);
+    let runtime: RuntimeSandbox;
+    try {
+      const specs = await this.deps.attachments.acquireForLaunch(row.id, mounts);
+      try {
+        runtime = await this.deps.runtime.launch({
+          id: row.id,
+          imageRootfs: this.deps.imageRootfs,
+          limits: { memoryBytes, pids: row.pids, cpuWeight: row.cpuWeight, rootfsBytes: row.rootfsBytes },
+          mounts: specs,
+        });
+      } catch (err) {
+        await this.deps.attachments.releaseAll(row.id);
+        throw err;
+      }
+    } catch (err) {
+      this.deps.repo.delete(row.id);
+      throw err;
+    }
+    this.deps.repo.setRunning(row.id);
+    const live: LiveSandbox = { id: row.id, tenant, runtime, timer: undefined, sessions: new Set(), everHadSession: false, stopping: false };
+    this.deps.live.add(live);
+    void runtime.stopped.then(({ reason }) => this.stop(row.id, reason));
+    this.arm(live, timeoutMs === null ? SESSION_CONNECT_GRACE_MS : timeoutMs, timeoutMs === null ? "session-never-connected" : "timeout");
+    this.deps.logger.info({ sandboxId: row.id, volumes: mounts.length, timeout: row.timeout }, "sandbox created");
+    return this.info({ ...row, state: "running" });
+  }
+
+  get(tenant: string, id: string): SandboxInfo {
+    return this.info(this.row(tenant, id));
+  }
+
+  list(tenant: string, filter: { labels?: Record<string, string>; state?: SandboxState }): SandboxInfo[] {
+    const wanted = Object.entries(filter.labels ?? {});
+    return this.deps.repo
+      .list(tenant, filter.state)
+      .filter((row) => wanted.every(([k, v]) => row.labels[k] === v))
+      .map((row) => this.info(row));
+  }
+
+  /** Kills a sandbox and releases everything it held. Killing a stopped sandbox changes nothing. */
+  async kill(tenant: string, id: string): Promise<SandboxInfo> {
+    this.row(tenant, id);
+    await this.stop(id, "killed");
+    return this.get(tenant, id);
+  }
+
+  async extendTimeout(tenant: string, id: string, input: unknown): Promise<SandboxInfo> {
+    const row = this.row(tenant, id);
+    const req = parseOrThrow(extendTimeoutSchema, input, "timeout change");
+    const live = this.requireLive(row);
+    let expires: number;
+    if ("extendBy" in req) {
+      if (row.expiresAt === null) {
+        throw new InvalidArgumentError('A "session" sandbox lives as long as its session; set { timeout: "5m" } to give it a fixed lifetime instead');
+      }
+      expires = Math.max(Date.parse(row.expiresAt), Date.now()) + req.extendBy;
+    } else {
+      expires = Date.now() + req.timeout;
+    }
+    if (expires - Date.now() > LIMITS.timeoutMaxMs) throw new InvalidArgumentError("A sandbox can live at most 7 days from now");
+    const label = "timeout" in req ? String((input as { timeout: unknown }).timeout) : row.timeout;
+    this.deps.repo.setTimeout(id, label, new Date(expires).toISOString());
+    this.arm(live, expires - Date.now(), "timeout");
+    return this.get(tenant, id);
+  }
+
+  getEnv(tenant: string, id: string): Record<string, string> {
+    return this.row(tenant, id).env;
+  }
+
+  patchEnv(tenant: string, id: string, input: unknown): Record<string, string> {
+    const row = this.row(tenant, id);
+    const patch = parseOrThrow(envPatchSchema, input, "env change");
+    const env = { ...row.env, ...patch.set };
+    for (const name of patch.delete ?? []) delete env[name];
+    this.deps.repo.setEnv(id, env);
+    return env;
+  }
+
+  /** SANDBOX_NOT_FOUND or SANDBOX_NOT_RUNNING unless the sandbox is running. */
+  assertRunning(tenant: string, id: string): void {
+    this.requireLive(this.row(tenant, id));
+  }
+
+  /** Opens a session (one client connection) on a running sandbox. */
+  openSession(tenant: string, id: string, out: SessionOutput): SandboxSession {
+    const row = this.row(tenant, id);
+    const live = this.requireLive(row);
+    const session = new SandboxSession(live.runtime, () => this.deps.repo.get(tenant, id)?.env ?? {}, out, (s) => {
+      live.sessions.delete(s);
+      const isSession = this.deps.repo.get(tenant, id)?.timeout === "session";
+      if (isSession && live.sessions.size === 0 && !live.stopping) void this.stop(id, "session-closed");
+    });
+    live.sessions.add(session);
+    if (row.timeout === "session" && !live.everHadSession) clearTimeout(live.timer);
+    live.everHadSession = true;
+    return session;
+  }
+
+  /** Daemon shutdown: kill every live sandbox. */
+  async shutdown(): Promise<void> {
+    await Promise.all(this.deps.live.all().map((l) => this.stop(l.id, "daemon-shutdown")));
+  }
+
+  /** Stops a live sandbox (idempotent): processes, mounts, volumes, timers, sessions. */
+  private async stop(id: string, reason: string): Promise<void> {
+    await this.deps.locks.run(sandboxLockKey(id), async () => {
+      const live = this.deps.live.get(id);
+      if (!live) return;
+      live.stopping = true;
+      clearTimeout(live.timer);
+      try {
+        await live.runtime.kill();
+      } finally {
+        await this.deps.attachments.releaseAll(id);
+        this.deps.repo.setStopped(id, reason, nowIso());
+        this.deps.live.remove(id);
+        for (const s of [...live.sessions]) s.stop(reason);
+        this.deps.logger.info({ sandboxId: id, reason }, "sandbox stopped");
+      }
+    });
+  }
+
+  private arm(live: LiveSandbox, ms: number, reason: string): void {
+    clearTimeout(live.timer);
+    live.timer = setTimeout(() => void this.stop(live.id, reason), ms);
+  }
+
+  private row(tenant: string, id: string): SandboxRow {
+    const row = this.deps.repo.get(tenant, id);
+    if (!row) throw new NotFoundError("SANDBOX_NOT_FOUND", `No sandbox with id "${id}". List sandboxes with Sandbox.list().`, { sandboxId: id });
+    return row;
+  }
+
+  private requireLive(row: SandboxRow): LiveSandbox {
+    const live = this.deps.live.get(row.id);
+    if (!live || live.stopping) {
+      throw new ConflictError("SANDBOX_NOT_RUNNING", `Sandbox ${row.id} is ${row.state === "stopped" ? `stopped (${row.stopReason})` : "not running"}; create a new one.`, {
+        sandboxId: row.id,
+        stopReason: row.stopReason,
+      });
+    }
+    return live;
+  }
+
+  private info(row: SandboxRow): SandboxInfo {
+    return {
+      id: row.id,
+      state: row.state,
+      stopReason: row.stopReason,
+      createdAt: row.createdAt,
+      stoppedAt: row.stoppedAt,
+      timeout: row.timeout,
+      expiresAt: row.expiresAt,
+      labels: row.labels,
+      memoryBytes: row.memoryBytes,
+      pids: row.pids,
+      cpuWeight: row.cpuWeight,
+      rootfsBytes: row.rootfsBytes,
+      volumes: this.deps.attachments.forSandbox(row.id),
+    };
+  }
+}

@@ -1,0 +1,108 @@
+import { constants } from "node:os";
+import type { SessionClientMessage } from "atoll/contract";
+import type { ProcessHandle, RuntimeSandbox } from "./drivers.js";
+import { processEnv, resolveCwd } from "./process-env.js";
+
+/** Where a session sends what its processes do (the session WebSocket, in the API layer). */
+export interface SessionOutput {
+  started(id: number, pid: number): void;
+  stdout(id: number, data: Uint8Array): void;
+  stderr(id: number, data: Uint8Array): void;
+  exit(id: number, status: { success: boolean; code: number | null; signal: string | null; oom: boolean }): void;
+  error(id: number, code: string, message: string): void;
+  /** The sandbox stopped; the transport should close. */
+  stopped(reason: string): void;
+}
+
+type SpawnMessage = Extract<SessionClientMessage, { type: "spawn" }>;
+
+/** Signal number from a name ("SIGTERM", "TERM") or number; undefined when unknown. */
+export function signalNumber(signal: string | number): number | undefined {
+  if (typeof signal === "number") return signal > 0 && signal < 65 ? signal : undefined;
+  const name = (signal.startsWith("SIG") ? signal : `SIG${signal}`).toUpperCase();
+  return (constants.signals as Record<string, number>)[name];
+}
+
+/**
+ * One client connection's processes in one sandbox. Processes outlive the session: when the
+ * client goes away their output is dropped, and a "session" sandbox is killed by its service.
+ */
+export class SandboxSession {
+  private readonly procs = new Map<number, ProcessHandle>();
+  private readonly used = new Set<number>();
+  private closed = false;
+
+  constructor(
+    private readonly runtime: RuntimeSandbox,
+    private readonly sandboxEnv: () => Record<string, string>,
+    private readonly out: SessionOutput,
+    private readonly onClose: (session: SandboxSession) => void,
+  ) {}
+
+  handle(msg: SessionClientMessage): void {
+    if (this.closed) return;
+    switch (msg.type) {
+      case "spawn":
+        return this.spawn(msg);
+      case "stdin_close":
+        return this.procs.get(msg.id)?.closeStdin();
+      case "signal": {
+        const sig = signalNumber(msg.signal);
+        if (sig === undefined) return this.out.error(msg.id, "INVALID_ARGUMENT", `Unknown signal ${String(msg.signal)}`);
+        return this.procs.get(msg.id)?.signal(sig);
+      }
+    }
+  }
+
+  /** Bytes for a process's stdin (binary frame kind 0). */
+  write(id: number, data: Uint8Array): void {
+    if (data.byteLength > 0) this.procs.get(id)?.write(data);
+  }
+
+  /** The sandbox stopped: tell the client. */
+  stop(reason: string): void {
+    if (this.closed) return;
+    this.out.stopped(reason);
+    this.close();
+  }
+
+  /** The client went away. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.procs.clear();
+    this.onClose(this);
+  }
+
+  private spawn(msg: SpawnMessage): void {
+    if (this.used.has(msg.id)) {
+      return this.out.error(msg.id, "INVALID_ARGUMENT", `Process id ${msg.id} was already used in this session`);
+    }
+    this.used.add(msg.id);
+    const id = msg.id;
+    const live = () => !this.closed;
+    const handle = this.runtime.spawn(
+      {
+        argv: [msg.cmd, ...msg.args],
+        env: processEnv(msg.user, this.sandboxEnv(), msg.env, msg.clearEnv),
+        cwd: resolveCwd(msg.cwd),
+        user: msg.user,
+        stdin: msg.stdin,
+      },
+      {
+        onStarted: (pid) => live() && this.out.started(id, pid),
+        onStdout: (data) => live() && this.out.stdout(id, data),
+        onStderr: (data) => live() && this.out.stderr(id, data),
+        onExit: (exit) => {
+          this.procs.delete(id);
+          if (live()) this.out.exit(id, { success: exit.code === 0, ...exit });
+        },
+        onSpawnError: (message) => {
+          this.procs.delete(id);
+          if (live()) this.out.error(id, "INVALID_ARGUMENT", `Cannot start ${msg.cmd}: ${message}`);
+        },
+      },
+    );
+    this.procs.set(id, handle);
+  }
+}

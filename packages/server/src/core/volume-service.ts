@@ -1,0 +1,140 @@
+import {
+  CapacityError,
+  ConflictError,
+  NotFoundError,
+  createVolumeSchema,
+  parseOrThrow,
+  type VolumeInfo,
+} from "atoll/contract";
+import type { Logger } from "pino";
+import type { KeyedMutex } from "../host/keyed-mutex.js";
+import type { AttachmentRepo } from "../store/attachment-repo.js";
+import type { VolumeRepo, VolumeRow } from "../store/volume-repo.js";
+import type { StorageDriver } from "./drivers.js";
+import { newVolumeId, nowIso } from "./ids.js";
+
+const GIB = 2 ** 30;
+
+/** Detaches a volume from every sandbox that has it (provided by the attachment service). */
+export type DetachEverywhere = (volumeId: string) => Promise<void>;
+
+/**
+ * Creates, lists, inspects and deletes volumes. Decides; the storage driver touches the host.
+ * Every operation on one volume runs under that volume's lock (shared with attach/detach).
+ */
+export class VolumeService {
+  constructor(
+    private readonly deps: {
+      volumes: VolumeRepo;
+      attachments: AttachmentRepo;
+      storage: StorageDriver;
+      locks: KeyedMutex;
+      logger: Logger;
+    },
+  ) {}
+
+  /** Detach hook, set once the attachment service exists (they need each other). */
+  detachEverywhere: DetachEverywhere = async () => {
+    throw new Error("detachEverywhere not wired");
+  };
+
+  async create(tenant: string, input: unknown): Promise<VolumeInfo> {
+    const req = parseOrThrow(createVolumeSchema, input, "volume");
+    // Round to whole 4 KiB blocks so the filesystem is exactly the size reported.
+    const capacityBytes = Math.floor((req.sizeGb * GIB) / 4096) * 4096;
+    const free = await this.deps.storage.freeBytes();
+    if (capacityBytes > free) {
+      throw new CapacityError(
+        "INSUFFICIENT_STORAGE",
+        `A ${req.sizeGb} GiB volume does not fit: the host has ${(free / GIB).toFixed(2)} GiB free. Delete unused volumes or ask for less.`,
+        { requestedBytes: capacityBytes, availableBytes: free },
+      );
+    }
+    const row: VolumeRow = {
+      id: newVolumeId(),
+      tenant,
+      name: req.name,
+      sizeGb: req.sizeGb,
+      capacityBytes,
+      state: "creating",
+      createdAt: nowIso(),
+      lastAttachedAt: null,
+    };
+    // Recorded before the image exists, so a crash in between is cleaned up at the next start.
+    if (!this.deps.volumes.tryInsert(row)) {
+      throw new ConflictError("VOLUME_NAME_TAKEN", `A volume named "${req.name}" already exists; pick another name or reuse it.`, {
+        name: req.name,
+      });
+    }
+    try {
+      await this.deps.locks.run(row.id, () => this.deps.storage.create(row.id, capacityBytes));
+    } catch (err) {
+      this.deps.volumes.delete(row.id);
+      throw err;
+    }
+    this.deps.volumes.setState(row.id, "ready");
+    this.deps.logger.info({ volumeId: row.id, name: row.name, sizeGb: row.sizeGb }, "volume created");
+    return this.info({ ...row, state: "ready" });
+  }
+
+  /** The volume row by id or name, or VOLUME_NOT_FOUND. */
+  find(tenant: string, idOrName: string): VolumeRow {
+    const row = this.deps.volumes.find(tenant, idOrName);
+    if (!row) {
+      throw new NotFoundError("VOLUME_NOT_FOUND", `No volume with id or name "${idOrName}". List volumes with Sandbox.listVolumes().`, {
+        volume: idOrName,
+      });
+    }
+    return row;
+  }
+
+  async get(tenant: string, idOrName: string): Promise<VolumeInfo> {
+    return this.info(this.find(tenant, idOrName));
+  }
+
+  async list(tenant: string): Promise<VolumeInfo[]> {
+    return Promise.all(this.deps.volumes.list(tenant).map((row) => this.info(row)));
+  }
+
+  /**
+   * Deletes a volume and frees its space. Refuses with VOLUME_IN_USE while attached, unless
+   * `force`, which detaches it from every sandbox first.
+   */
+  async delete(tenant: string, idOrName: string, force: boolean): Promise<VolumeInfo> {
+    const row = this.find(tenant, idOrName);
+    if (force && this.deps.attachments.forVolume(row.id).length > 0) await this.detachEverywhere(row.id);
+    const info = await this.info(row);
+    await this.deps.locks.run(row.id, async () => {
+      // Checked under the volume's lock: an attach that raced with us has either finished or not started.
+      const attached = this.deps.attachments.forVolume(row.id);
+      if (attached.length > 0) {
+        throw new ConflictError(
+          "VOLUME_IN_USE",
+          `Volume "${row.name}" is attached to ${attached.map((a) => `${a.sandboxId} at ${a.mountPath}`).join(", ")}. ` +
+            "Detach it or kill those sandboxes first, or delete with force ({ force: true } in the SDK, --force in the CLI).",
+          { sandboxes: attached.map((a) => a.sandboxId), attachments: attached },
+        );
+      }
+      this.deps.volumes.setState(row.id, "deleting");
+      await this.deps.storage.delete(row.id);
+      this.deps.volumes.delete(row.id);
+    });
+    this.deps.logger.info({ volumeId: row.id, name: row.name }, "volume deleted");
+    return { ...info, attachments: [] };
+  }
+
+  /** Wire view of a row with live usage and current attachments. */
+  async info(row: VolumeRow): Promise<VolumeInfo> {
+    const usage = await this.deps.storage.usage(row.id);
+    return {
+      id: row.id,
+      name: row.name,
+      sizeGb: row.sizeGb,
+      capacityBytes: row.capacityBytes,
+      usedBytes: usage.usedBytes,
+      createdAt: row.createdAt,
+      lastAttachedAt: row.lastAttachedAt,
+      attachments: this.deps.attachments.forVolume(row.id),
+    };
+  }
+}

@@ -1,0 +1,97 @@
+import { chmodSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
+import pino, { type Logger } from "pino";
+import { buildHttpServer } from "./api/http-server.js";
+import { AttachmentService } from "./core/attachment-service.js";
+import { LiveSandboxes } from "./core/live-sandboxes.js";
+import { reconcileOnStart } from "./core/reconciler.js";
+import { SandboxService } from "./core/sandbox-service.js";
+import { VolumeService } from "./core/volume-service.js";
+import type { DaemonConfig } from "./daemon-config.js";
+import { KeyedMutex } from "./host/keyed-mutex.js";
+import { ensurePrivateMount, umountTree } from "./host/mounts.js";
+import { ensureImage } from "./image/image-builder.js";
+import { BwrapRuntime } from "./runtime/bwrap-runtime.js";
+import { LoopVolumeBackend } from "./storage/loop-volume-backend.js";
+import { AttachmentRepo } from "./store/attachment-repo.js";
+import { type Db, openDatabase } from "./store/database.js";
+import { SandboxRepo } from "./store/sandbox-repo.js";
+import { VolumeRepo } from "./store/volume-repo.js";
+import { loadOrCreateToken } from "./token-file.js";
+
+export const VERSION = "0.1.0";
+
+/** A running daemon. */
+export interface Daemon {
+  url: string;
+  tokenFile: string;
+  logger: Logger;
+  /** Stops accepting requests, kills every sandbox, releases every host resource. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts `atoll serve`: state directory and token, store, base image, drivers, reconcile with
+ * the host, then the HTTP server. Resolves once /healthz answers.
+ */
+export async function startDaemon(config: DaemonConfig): Promise<Daemon> {
+  const logger = pino({ level: config.logLevel, base: { service: "atoll" } });
+  // 0711: sandboxes' user namespaces must traverse it to reach their root under run/; nothing in
+  // it can be listed, and the token and volume images are private (0600/0700).
+  mkdirSync(config.stateDir, { recursive: true, mode: 0o711 });
+  chmodSync(config.stateDir, 0o711);
+  const tokenFile = join(config.stateDir, "token");
+  const token = loadOrCreateToken(tokenFile);
+  const db = openDatabase(join(config.stateDir, "atoll.db"));
+  await ensurePrivateMount(config.runDir);
+  try {
+    return await startServing(config, { logger, db, token, tokenFile });
+  } catch (err) {
+    // A daemon that could not start leaves nothing mounted behind.
+    await umountTree(config.runDir).catch(() => undefined);
+    db.close();
+    throw err;
+  }
+}
+
+async function startServing(
+  config: DaemonConfig,
+  { logger, db, token, tokenFile }: { logger: Logger; db: Db; token: string; tokenFile: string },
+): Promise<Daemon> {
+  const imageRootfs = await ensureImage({
+    imagesDir: config.imagesDir,
+    uidBase: config.uidBase,
+    onProgress: (p) => logger.info({ progress: p }, "building base image"),
+  });
+
+  const runtime = new BwrapRuntime({ stateDir: config.stateDir, runDir: config.runDir, uidBase: config.uidBase, nativeDir: config.nativeDir, logger });
+  const storage = new LoopVolumeBackend({ stateDir: config.stateDir, runDir: config.runDir, uidBase: config.uidBase, logger });
+  const repos = { sandboxes: new SandboxRepo(db), volumes: new VolumeRepo(db), attachments: new AttachmentRepo(db) };
+  await reconcileOnStart({ ...repos, runtime, storage, logger });
+
+  const locks = new KeyedMutex();
+  const live = new LiveSandboxes();
+  const volumes = new VolumeService({ volumes: repos.volumes, attachments: repos.attachments, storage, locks, logger });
+  const attachments = new AttachmentService({ volumes, volumeRepo: repos.volumes, attachments: repos.attachments, storage, locks, live, logger });
+  volumes.detachEverywhere = (volumeId) => attachments.detachEverywhere(volumeId);
+  const sandboxes = new SandboxService({ repo: repos.sandboxes, attachments, runtime, live, locks, imageRootfs, logger });
+
+  const app = await buildHttpServer({ services: { sandboxes, volumes, attachments }, token, logger, version: VERSION });
+  const address = await app.listen({ host: config.host, port: config.port });
+  const url = address.replace("0.0.0.0", "127.0.0.1");
+  logger.info({ url, tokenFile, stateDir: config.stateDir, imageRootfs }, "listening");
+
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      logger.info("shutting down");
+      await app.close();
+      await sandboxes.shutdown();
+      await runtime.close?.();
+      // Sandbox volumes were released with their sandboxes; this drops the private run mount itself.
+      await umountTree(config.runDir);
+      db.close();
+      logger.info("stopped");
+    })());
+  return { url, tokenFile, logger, stop };
+}

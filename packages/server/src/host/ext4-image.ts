@@ -1,0 +1,189 @@
+/**
+ * Sparse ext4 image files: create (sparse file + mkfs.ext4), check (e2fsck -p), read the
+ * superblock counters (dumpe2fs -h), remove. The images back loop devices (loop-device.ts).
+ */
+import { open, rm } from "node:fs/promises";
+import { HostCommandError, runCommand } from "./run-command.js";
+
+/**
+ * Creates a sparse file of exactly `sizeBytes` bytes (open O_EXCL + ftruncate: no blocks
+ * allocated). Fails with EEXIST if the file exists. File mode 0600.
+ */
+export async function createSparseFile(file: string, sizeBytes: number): Promise<void> {
+  if (!Number.isSafeInteger(sizeBytes) || sizeBytes <= 0) {
+    throw new RangeError(`image size must be a positive integer of bytes, got ${sizeBytes}`);
+  }
+  const handle = await open(file, "wx", 0o600);
+  try {
+    try {
+      await handle.truncate(sizeBytes);
+    } finally {
+      await handle.close();
+    }
+  } catch (error) {
+    await rm(file, { force: true });
+    throw error;
+  }
+}
+
+export interface MkfsExt4Options {
+  /** Owner of the filesystem's root directory (`-E root_owner=UID:GID`). Default: the caller (root). */
+  rootOwner?: { uid: number; gid: number };
+  /** Feature flags for `-O`, e.g. ["^has_journal"] for a journal-less scratch filesystem. */
+  features?: string[];
+  /** Block size in bytes (`-b`); mke2fs picks one from the size when omitted. */
+  blockSize?: number;
+  /** Volume label (`-L`, at most 16 bytes). */
+  label?: string;
+  /** Bytes per inode (`-i`); fewer inodes make mkfs and fsck faster on big, few-file volumes. */
+  bytesPerInode?: number;
+}
+
+/**
+ * Makes an ext4 filesystem on an existing (sparse) image file:
+ * `mkfs.ext4 -q -F -m 0 -E lazy_itable_init=1,lazy_journal_init=1,nodiscard[,root_owner=U:G]`.
+ * No blocks are reserved for root (-m 0); inode tables and the journal are not zeroed, so the
+ * image stays sparse (about 0.7 MB on disk for 1 GiB). The root directory has mode 0755.
+ */
+export async function mkfsExt4(image: string, options: MkfsExt4Options = {}): Promise<void> {
+  const extended = ["lazy_itable_init=1", "lazy_journal_init=1", "nodiscard"];
+  if (options.rootOwner) {
+    const { uid, gid } = options.rootOwner;
+    if (!Number.isInteger(uid) || !Number.isInteger(gid) || uid < 0 || gid < 0) {
+      throw new RangeError(`invalid root owner ${uid}:${gid}`);
+    }
+    extended.push(`root_owner=${uid}:${gid}`);
+  }
+  const args = ["-q", "-F", "-m", "0", "-E", extended.join(",")];
+  if (options.features?.length) args.push("-O", options.features.join(","));
+  if (options.blockSize !== undefined) args.push("-b", String(options.blockSize));
+  if (options.bytesPerInode !== undefined) args.push("-i", String(options.bytesPerInode));
+  if (options.label !== undefined) args.push("-L", options.label);
+  args.push(image);
+  await runCommand("mkfs.ext4", args);
+}
+
+/**
+ * Creates a sparse image of `sizeBytes` and formats it (createSparseFile + mkfsExt4).
+ * On any failure the partial file is removed.
+ */
+export async function createExt4Image(
+  image: string,
+  sizeBytes: number,
+  options: MkfsExt4Options = {},
+): Promise<void> {
+  await createSparseFile(image, sizeBytes);
+  try {
+    await mkfsExt4(image, options);
+  } catch (error) {
+    await rm(image, { force: true });
+    throw error;
+  }
+}
+
+/** Outcome of a successful `fsckExt4`. */
+export interface FsckResult {
+  /** 0: clean; 1: errors were corrected; 2: corrected, reboot advised (irrelevant for images). */
+  exitCode: 0 | 1 | 2;
+  /** true when e2fsck changed the filesystem. */
+  fixed: boolean;
+  output: string;
+}
+
+/** e2fsck found errors it could not fix, or could not run (exit code ≥ 4). */
+export class Ext4CheckError extends Error {
+  constructor(
+    readonly image: string,
+    readonly exitCode: number | null,
+    readonly output: string,
+  ) {
+    super(`e2fsck of ${image} failed (exit ${exitCode ?? "?"}): ${output.trim() || "no output"}`);
+    this.name = "Ext4CheckError";
+  }
+}
+
+/**
+ * Checks an unmounted image with `e2fsck -p` (preen: fixes what is safe to fix, replays the
+ * journal). Exit 1/2 (fixed) resolve; exit ≥ 4 throws Ext4CheckError.
+ * `force: true` adds -f (full check even when the filesystem is marked clean).
+ * `mode: "yes"` runs `-y` instead of `-p` (answer yes to every fix: last resort).
+ */
+export async function fsckExt4(
+  image: string,
+  options: { force?: boolean; mode?: "preen" | "yes" } = {},
+): Promise<FsckResult> {
+  const args = [options.mode === "yes" ? "-y" : "-p"];
+  if (options.force) args.push("-f");
+  args.push(image);
+  try {
+    const { stdout, stderr } = await runCommand("e2fsck", args, { timeoutMs: 30 * 60_000 });
+    return { exitCode: 0, fixed: false, output: stdout + stderr };
+  } catch (error) {
+    if (error instanceof HostCommandError && (error.exitCode === 1 || error.exitCode === 2)) {
+      return { exitCode: error.exitCode, fixed: true, output: error.stderr };
+    }
+    if (error instanceof HostCommandError) {
+      throw new Ext4CheckError(image, error.exitCode, error.stderr);
+    }
+    throw error;
+  }
+}
+
+/** Superblock counters of an ext4 image (`dumpe2fs -h`). */
+export interface Ext4Superblock {
+  blockSize: number;
+  blockCount: number;
+  freeBlocks: number;
+  /** Blocks of filesystem metadata (bitmaps, inode tables, journal) that statfs does not count. */
+  overheadBlocks: number;
+  inodeCount: number;
+  freeInodes: number;
+  /** "clean", "not clean", "clean with errors", … */
+  state: string;
+  /** Filesystem features; "needs_recovery" means the journal must be replayed (e2fsck or mount). */
+  features: string[];
+}
+
+/**
+ * Reads the superblock of an **unmounted** image (the free counts of a mounted filesystem are
+ * only written back at unmount or sync, so they lag).
+ */
+export async function readExt4Superblock(image: string): Promise<Ext4Superblock> {
+  const { stdout } = await runCommand("dumpe2fs", ["-h", image]);
+  const fields = new Map<string, string>();
+  for (const line of stdout.split("\n")) {
+    const colon = line.indexOf(":");
+    if (colon > 0) fields.set(line.slice(0, colon).trim(), line.slice(colon + 1).trim());
+  }
+  const num = (name: string, fallback?: number): number => {
+    const raw = fields.get(name);
+    const value = raw === undefined ? NaN : Number.parseInt(raw, 10);
+    if (Number.isFinite(value)) return value;
+    if (fallback !== undefined) return fallback;
+    throw new Error(`dumpe2fs -h ${image}: no "${name}" field`);
+  };
+  return {
+    blockSize: num("Block size"),
+    blockCount: num("Block count"),
+    freeBlocks: num("Free blocks"),
+    // mke2fs ≥ 1.46.5 records the overhead; older images fall back to 0 (usage then also counts metadata).
+    overheadBlocks: num("Overhead clusters", 0),
+    inodeCount: num("Inode count"),
+    freeInodes: num("Free inodes"),
+    state: fields.get("Filesystem state") ?? "unknown",
+    features: (fields.get("Filesystem features") ?? "").split(/\s+/).filter((f) => f !== ""),
+  };
+}
+
+/**
+ * Used bytes of an unmounted image, equal to what statfs reports once it is mounted:
+ * (block count − overhead − free blocks) × block size.
+ */
+export function usedBytesOf(sb: Ext4Superblock): number {
+  return Math.max(0, sb.blockCount - sb.overheadBlocks - sb.freeBlocks) * sb.blockSize;
+}
+
+/** Removes an image file; a missing file is not an error. Its blocks are freed at once. */
+export async function removeImage(image: string): Promise<void> {
+  await rm(image, { force: true });
+}

@@ -1,0 +1,309 @@
+/**
+ * The bubblewrap runtime driver (docs/architecture.md, "Native helpers" and "Host layout").
+ *
+ * launch: cgroup → scratch ext4 (from the warm pool) on a loop device → overlay root
+ * (lower = image rootfs, upper/work on the scratch) → `--make-shared` → volumes bound with
+ * atoll-mount → `atoll-launch … -- bwrap … -- /.atoll/init` → wait for READY.
+ * Every failure undoes what was done; kill() and cleanupOrphans() use the same teardown.
+ */
+import { spawn } from "node:child_process";
+import { mkdir, readdir, realpath, rm, rmdir, stat } from "node:fs/promises";
+import path from "node:path";
+import { LIMITS } from "atoll/contract";
+import type { Logger } from "pino";
+import type { LaunchSpec, RuntimeDriver, RuntimeSandbox } from "../core/drivers.js";
+import { findLoopDevicesForFile, detachLoop } from "../host/loop-device.js";
+import { ensurePrivateMount, makeShared, mount, mountsUnder, readMountInfo, umountTree } from "../host/mounts.js";
+import { AgentChannel } from "./agent-channel.js";
+import { launchArgs, procMaskArgs } from "./bwrap-args.js";
+import { BwrapSandbox, runAtollMount, waitForExit } from "./bwrap-sandbox.js";
+import { type CgroupDriver, detectCgroups } from "./cgroups.js";
+import { mountScratch, releaseScratch } from "./scratch-fs.js";
+import { ScratchPool } from "./scratch-pool.js";
+
+export interface BwrapRuntimeOptions {
+  /** `<state>`: scratch images go to `<state>/scratch/`. */
+  stateDir: string;
+  /** `<state>/run`: sandbox roots and scratch mounts go to `<runDir>/sandboxes/<id>/`. */
+  runDir: string;
+  /** Host uid/gid of sandbox uid/gid 0 (65536 ids are mapped). */
+  uidBase: number;
+  /** Directory holding atoll-launch, atoll-init and atoll-mount (native/build). */
+  nativeDir: string;
+  logger?: Logger;
+  /** Name of the parent cgroup (default "atoll"); tests use their own. */
+  cgroupParent?: string;
+  /** Ready scratch images to keep (default 2). */
+  scratchPoolSize?: number;
+  /** bwrap executable (default "bwrap" from PATH). */
+  bwrap?: string;
+  /** How long to wait for atoll-init's READY (default 15 s). */
+  readyTimeoutMs?: number;
+}
+
+const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
+const HOST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+const STDERR_KEEP = 8192;
+
+interface Setup {
+  cgroups: CgroupDriver;
+  masks: string[];
+}
+
+export class BwrapRuntime implements RuntimeDriver {
+  private readonly pool: ScratchPool;
+  private setupPromise: Promise<Setup> | undefined;
+  private reachable: Promise<void> | undefined;
+  private readonly live = new Map<string, RuntimeSandbox>();
+  private readonly launching = new Set<string>();
+  /** runDir with symlinks resolved (the form /proc/self/mountinfo uses); set by setup(). */
+  private runDir: string;
+
+  constructor(private readonly opts: BwrapRuntimeOptions) {
+    if (!Number.isInteger(opts.uidBase) || opts.uidBase < 1) throw new RangeError(`invalid uidBase ${opts.uidBase}`);
+    this.runDir = path.resolve(opts.runDir);
+    this.pool = new ScratchPool({ dir: path.join(opts.stateDir, "scratch"), target: opts.scratchPoolSize ?? 2, logger: opts.logger });
+  }
+
+  private get launcher(): string {
+    return path.join(this.opts.nativeDir, "atoll-launch");
+  }
+  private get atollMount(): string {
+    return path.join(this.opts.nativeDir, "atoll-mount");
+  }
+  private get init(): string {
+    return path.join(this.opts.nativeDir, "atoll-init");
+  }
+
+  private paths(id: string) {
+    const dir = path.join(this.runDir, "sandboxes", id);
+    return { dir, root: path.join(dir, "root"), scratch: path.join(dir, "scratch"), image: this.pool.imagePath(id) };
+  }
+
+  /** cgroup detection, the parent cgroup, the private run dir, the /proc masks. Once. */
+  private setup(): Promise<Setup> {
+    this.setupPromise ??= (async () => {
+      const cgroups = await detectCgroups(this.opts.cgroupParent ? { parent: this.opts.cgroupParent } : {});
+      await cgroups.setup();
+      await ensurePrivateMount(this.opts.runDir);
+      this.runDir = await realpath(this.opts.runDir);
+      await mkdir(path.join(this.runDir, "sandboxes"), { recursive: true });
+      this.opts.logger?.info({ cgroupVersion: cgroups.version }, "bwrap runtime ready");
+      return { cgroups, masks: procMaskArgs() };
+    })();
+    this.setupPromise.catch(() => (this.setupPromise = undefined));
+    return this.setupPromise;
+  }
+
+  /** Starts filling the scratch pool for the default rootfs size (call once the daemon is up). */
+  warmPool(sizeBytes: number = LIMITS.rootfsDefault): void {
+    this.pool.warm(sizeBytes);
+  }
+
+  async launch(spec: LaunchSpec): Promise<RuntimeSandbox> {
+    const { id } = spec;
+    if (!ID_PATTERN.test(id)) throw new Error(`invalid sandbox id ${JSON.stringify(id)}`);
+    if (this.live.has(id) || this.launching.has(id)) throw new Error(`sandbox ${id} already exists`);
+    this.launching.add(id);
+    try {
+      const sandbox = await this.launchSteps(spec);
+      this.live.set(id, sandbox);
+      void sandbox.stopped.then(() => this.live.delete(id));
+      return sandbox;
+    } finally {
+      this.launching.delete(id);
+    }
+  }
+
+  private async launchSteps(spec: LaunchSpec): Promise<RuntimeSandbox> {
+    const { id, limits } = spec;
+    const { cgroups, masks } = await this.setup();
+    const p = this.paths(id);
+    for (const dir of [spec.imageRootfs, p.scratch]) {
+      // overlayfs splits its options at ',' and lowerdir lists at ':'.
+      if (/[,:\\]/.test(dir)) throw new Error(`cannot use ${dir} in an overlay mount: the path contains ',', ':' or '\\'`);
+    }
+    // bwrap runs as sandbox root (host uid uidBase): it must be able to reach these.
+    this.reachable ??= Promise.all([assertTraversable(path.dirname(p.dir)), assertTraversable(this.init)]).then(() => undefined);
+    this.reachable.catch(() => (this.reachable = undefined));
+    await this.reachable;
+    let child: ReturnType<typeof spawn> | undefined;
+    try {
+      const cgroup = await cgroups.create(id, limits);
+      await mkdir(p.root, { recursive: true });
+      await this.pool.take(id, limits.rootfsBytes);
+      const { upper, work } = await mountScratch(p.image, p.scratch, this.opts.uidBase);
+      await mount("overlay", "overlay", p.root, [
+        `lowerdir=${spec.imageRootfs}`,
+        `upperdir=${upper}`,
+        `workdir=${work}`,
+        "volatile", // the scratch is thrown away with the sandbox: no syncs needed
+        "nosuid",
+        "nodev",
+      ]);
+      // Later host-side mounts under the root (hot attach) propagate into the sandbox.
+      await makeShared(p.root);
+      for (const m of spec.mounts) {
+        await runAtollMount(this.atollMount, ["bind", m.source, p.root, m.target, m.readOnly ? "ro" : "rw"]);
+      }
+
+      const args = launchArgs({
+        uidBase: this.opts.uidBase,
+        cgroupProcs: cgroup.procsFiles,
+        bwrap: this.opts.bwrap ?? "bwrap",
+        root: p.root,
+        init: this.init,
+        hostname: id,
+        masks,
+      });
+      const proc = spawn(this.launcher, args, { stdio: ["pipe", "pipe", "pipe"], env: { PATH: HOST_PATH } });
+      child = proc;
+      proc.on("error", () => undefined); // surfaces as a closed channel
+      let stderr = "";
+      proc.stderr.setEncoding("utf8");
+      proc.stderr.on("data", (text: string) => {
+        stderr = (stderr + text).slice(-STDERR_KEEP);
+        for (const line of text.split("\n")) {
+          if (line.trim() !== "") this.opts.logger?.warn({ sandboxId: id, stderr: line }, "sandbox stderr");
+        }
+      });
+      const channel = new AgentChannel(proc.stdin, proc.stdout);
+      await withTimeout(channel.ready, this.opts.readyTimeoutMs ?? 15_000, "atoll-init did not become ready").catch(async (err: Error) => {
+        await waitForExit(proc, 200); // let the last stderr lines arrive
+        throw new Error(`sandbox ${id} failed to start: ${stderr.trim() || err.message}`);
+      });
+      return new BwrapSandbox({
+        id,
+        root: p.root,
+        child: proc,
+        channel,
+        cgroup,
+        atollMount: this.atollMount,
+        release: () => this.teardown(id),
+        logger: this.opts.logger,
+      });
+    } catch (err) {
+      if (child && child.exitCode === null && child.signalCode === null) {
+        child.kill("SIGKILL");
+        await waitForExit(child, 2000);
+      }
+      await this.teardown(id).catch((cleanupErr: unknown) =>
+        this.opts.logger?.error({ err: cleanupErr, sandboxId: id }, "cleanup after a failed launch failed"),
+      );
+      throw err;
+    }
+  }
+
+  /**
+   * Releases every host resource of sandbox `id`, whatever state it is in: kills the processes
+   * of its cgroup and removes it, unmounts its root (volumes first), releases the scratch
+   * (unmount, loop device, image) and removes its directories. Idempotent. Runs every step even
+   * when one fails, then throws the first error.
+   */
+  private async teardown(id: string): Promise<void> {
+    const { cgroups } = await this.setup();
+    const p = this.paths(id);
+    const errors: unknown[] = [];
+    const step = async (fn: () => Promise<unknown>) => {
+      try {
+        await fn();
+      } catch (err) {
+        errors.push(err);
+      }
+    };
+    await step(() => cgroups.open(id).destroy());
+    // Volumes and the overlay first (deepest first), then the scratch under the overlay.
+    await step(async () => {
+      try {
+        await umountTree(p.root, { lazy: false });
+      } catch {
+        await umountTree(p.root, { lazy: true });
+      }
+    });
+    await step(() => releaseScratch(p.image, p.scratch));
+    const left = mountsUnder(await readMountInfo(), p.dir);
+    if (left.length > 0) errors.push(new Error(`mounts left under ${p.dir}: ${left.map((m) => m.mountPoint).join(", ")}`));
+    // rmdir, never rm -r: a directory that is still a mount point (a volume!) is not emptied.
+    if (left.length === 0) {
+      for (const d of [p.root, p.scratch, p.dir]) {
+        await step(() => rmdir(d).catch((e: NodeJS.ErrnoException) => (e.code === "ENOENT" ? undefined : Promise.reject(e))));
+      }
+    }
+    if (errors.length > 0) throw errors[0];
+  }
+
+  /**
+   * Removes the host resources of every sandbox not in `keep` (and not live in this process):
+   * cgroups under the parent, mounts and directories under `<runDir>/sandboxes`, scratch
+   * images and their loop devices. Returns the ids it cleaned up.
+   */
+  async cleanupOrphans(keep: ReadonlySet<string>): Promise<string[]> {
+    const { cgroups } = await this.setup();
+    const ids = new Set<string>(await cgroups.list());
+    const sandboxesDir = path.join(this.runDir, "sandboxes");
+    for (const name of await readdir(sandboxesDir).catch(() => [] as string[])) ids.add(name);
+    for (const m of mountsUnder(await readMountInfo(), sandboxesDir)) {
+      const name = path.relative(sandboxesDir, m.mountPoint).split("/")[0];
+      if (name) ids.add(name);
+    }
+    const scratchDir = path.join(this.opts.stateDir, "scratch");
+    for (const file of await readdir(scratchDir).catch(() => [] as string[])) {
+      if (!file.endsWith(".img")) continue;
+      const full = path.join(scratchDir, file);
+      if (file.startsWith("pool-")) {
+        // Pool images of a previous daemon run (never attached): delete.
+        if (!this.pool.owns(full)) {
+          for (const dev of await findLoopDevicesForFile(full)) await detachLoop(dev.device);
+          await rm(full, { force: true });
+        }
+        continue;
+      }
+      ids.add(file.slice(0, -".img".length));
+    }
+    const removed: string[] = [];
+    for (const id of ids) {
+      if (keep.has(id) || this.live.has(id) || this.launching.has(id) || !ID_PATTERN.test(id)) continue;
+      await this.teardown(id);
+      removed.push(id);
+    }
+    // Called once at daemon start: a good moment to get scratch images ready.
+    this.pool.warm(LIMITS.rootfsDefault);
+    return removed.sort();
+  }
+
+  /** Stops refilling the scratch pool and deletes its images (daemon shutdown, tests). */
+  async close(): Promise<void> {
+    await this.pool.close();
+  }
+}
+
+/**
+ * Throws unless every directory above `p` is searchable by "others": bwrap opens the sandbox
+ * root and atoll-init as sandbox root, an unprivileged host uid.
+ */
+async function assertTraversable(p: string): Promise<void> {
+  const abs = await realpath(p);
+  for (let dir = path.dirname(abs); ; dir = path.dirname(dir)) {
+    const st = await stat(dir);
+    if ((st.mode & 0o001) === 0) {
+      throw new Error(`${dir} is not searchable by other users (mode ${(st.mode & 0o777).toString(8)}); sandboxes cannot reach ${abs}. Run: chmod o+x ${dir}`);
+    }
+    if (dir === "/") return;
+  }
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(message)), ms);
+    promise.then(
+      (v) => {
+        clearTimeout(timer);
+        resolve(v);
+      },
+      (e: unknown) => {
+        clearTimeout(timer);
+        reject(e);
+      },
+    );
+  });
+}

@@ -1,0 +1,150 @@
+/**
+ * One live bubblewrap sandbox: its launcher process, control channel and cgroup. Created by
+ * BwrapRuntime.launch once atoll-init is READY.
+ */
+import type { ChildProcess } from "node:child_process";
+import { InvalidArgumentError } from "atoll/contract";
+import type { Logger } from "pino";
+import type {
+  BusyProcess,
+  MountSpec,
+  ProcessHandle,
+  ProcessSink,
+  RuntimeSandbox,
+  SandboxStats,
+  SpawnRequest,
+} from "../core/drivers.js";
+import { HostCommandError, runCommand } from "../host/run-command.js";
+import type { AgentChannel } from "./agent-channel.js";
+import { findBusyProcesses } from "./busy-processes.js";
+import type { SandboxCgroup } from "./cgroups.js";
+
+/** How long kill() waits for the launcher to exit after KILL_ALL before SIGKILLing it. */
+const EXIT_WAIT_MS = 2000;
+
+/** Waits until `child` exited (resolves at once if it has), or `ms` passed. true if it exited. */
+export function waitForExit(child: ChildProcess, ms: number): Promise<boolean> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      child.off("exit", onExit);
+      resolve(false);
+    }, ms);
+    const onExit = () => {
+      clearTimeout(timer);
+      resolve(true);
+    };
+    child.once("exit", onExit);
+  });
+}
+
+/**
+ * Runs atoll-mount; its exit status 2 (bad target: symlink, `..`, not a directory) becomes an
+ * InvalidArgumentError with the helper's message.
+ */
+export async function runAtollMount(atollMount: string, args: readonly string[]): Promise<void> {
+  try {
+    await runCommand(atollMount, args);
+  } catch (err) {
+    if (err instanceof HostCommandError && err.exitCode === 2) {
+      throw new InvalidArgumentError(err.stderr.trim().replace(/^atoll-mount: /, ""), { target: args[args.length - (args[0] === "bind" ? 2 : 1)] });
+    }
+    throw err;
+  }
+}
+
+export interface BwrapSandboxParts {
+  id: string;
+  /** Host path of the sandbox root (overlay). */
+  root: string;
+  child: ChildProcess;
+  channel: AgentChannel;
+  cgroup: SandboxCgroup;
+  atollMount: string;
+  /** Releases every host resource of the sandbox (processes must be dead). Idempotent. */
+  release: () => Promise<void>;
+  logger?: Logger | undefined;
+}
+
+export class BwrapSandbox implements RuntimeSandbox {
+  readonly id: string;
+  readonly stopped: Promise<{ reason: string }>;
+  private resolveStopped!: (v: { reason: string }) => void;
+  private stopping: Promise<void> | undefined;
+
+  constructor(private readonly parts: BwrapSandboxParts) {
+    this.id = parts.id;
+    this.stopped = new Promise((resolve) => (this.resolveStopped = resolve));
+    // init gone without kill(): OOM-killed, crashed, or killed from outside.
+    void parts.channel.closed.then(() => {
+      if (!this.stopping) void this.stop("init-exited").catch(() => undefined);
+    });
+  }
+
+  spawn(req: SpawnRequest, sink: ProcessSink): ProcessHandle {
+    const cg = this.parts.cgroup;
+    const oomBefore = cg.oomKills();
+    return this.parts.channel.spawn(req, {
+      onStarted: (pid) => sink.onStarted(pid),
+      onStdout: (data) => sink.onStdout(data),
+      onStderr: (data) => sink.onStderr(data),
+      onSpawnError: (message, errno) => sink.onSpawnError(message, errno),
+      onExit: (exit) => {
+        // A SIGKILL while the cgroup's OOM-kill counter went up: the OOM killer did it.
+        const oom = exit.signal === "SIGKILL" && cg.oomKills() > oomBefore;
+        sink.onExit(oom ? { ...exit, oom: true } : exit);
+      },
+    });
+  }
+
+  async attachMount(mount: MountSpec): Promise<void> {
+    this.assertRunning();
+    await runAtollMount(this.parts.atollMount, ["bind", mount.source, this.parts.root, mount.target, mount.readOnly ? "ro" : "rw"]);
+  }
+
+  async detachMount(target: string): Promise<void> {
+    this.assertRunning();
+    await runAtollMount(this.parts.atollMount, ["unbind", this.parts.root, target]);
+  }
+
+  async busyProcesses(target: string): Promise<BusyProcess[]> {
+    return findBusyProcesses(await this.parts.cgroup.pids(), this.parts.root, target);
+  }
+
+  stats(): Promise<SandboxStats> {
+    return this.parts.cgroup.stats();
+  }
+
+  kill(): Promise<void> {
+    return this.stop("killed");
+  }
+
+  private assertRunning(): void {
+    if (this.stopping) throw new Error(`sandbox ${this.id} is stopping`);
+  }
+
+  /** Kills every process, releases the host resources, then resolves `stopped`. Runs once. */
+  private stop(reason: string): Promise<void> {
+    this.stopping ??= (async () => {
+      const { channel, child, logger } = this.parts;
+      try {
+        if (channel.isOpen) {
+          channel.killAll();
+          channel.end();
+        }
+        if (!(await waitForExit(child, EXIT_WAIT_MS))) {
+          logger?.warn({ sandboxId: this.id, pid: child.pid }, "sandbox launcher did not exit after KILL_ALL; sending SIGKILL");
+          child.kill("SIGKILL");
+          await waitForExit(child, EXIT_WAIT_MS);
+        }
+        await this.parts.release();
+      } catch (err) {
+        logger?.error({ err, sandboxId: this.id }, "releasing sandbox resources failed");
+        throw err;
+      } finally {
+        this.resolveStopped({ reason });
+      }
+    })();
+    return this.stopping;
+  }
+}

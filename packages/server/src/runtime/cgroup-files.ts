@@ -1,0 +1,67 @@
+/** Small helpers shared by the cgroup v1 and v2 drivers: reading and parsing cgroup files. */
+import { readFile } from "node:fs/promises";
+import { setTimeout as sleep } from "node:timers/promises";
+
+/** Reads a cgroup file; undefined when it does not exist. */
+export async function readCgroupFile(file: string): Promise<string | undefined> {
+  try {
+    return await readFile(file, "utf8");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw err;
+  }
+}
+
+/** `key value` lines (memory.events, memory.oom_control, cpu.stat) → value of `key`, or 0. */
+export function flatKeyedValue(text: string | undefined, key: string): number {
+  if (!text) return 0;
+  for (const line of text.split("\n")) {
+    const [k, v] = line.trim().split(/\s+/);
+    if (k === key && v !== undefined) return Number.parseInt(v, 10) || 0;
+  }
+  return 0;
+}
+
+/** Parses a cgroup.procs file into pids. */
+export function parsePids(text: string | undefined): number[] {
+  if (!text) return [];
+  return text
+    .split("\n")
+    .filter((l) => l.trim() !== "")
+    .map((l) => Number.parseInt(l, 10))
+    .filter((n) => Number.isInteger(n) && n > 0);
+}
+
+/** SIGKILLs pids, ignoring the ones that are gone already. */
+export function killPids(pids: readonly number[]): void {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      // exited meanwhile
+    }
+  }
+}
+
+/**
+ * Retries `fn` (an rmdir of a cgroup whose last tasks are still exiting) while it throws
+ * EBUSY, up to `timeoutMs`.
+ */
+export async function retryBusy(fn: () => Promise<void>, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (let delay = 1; ; delay = Math.min(delay * 2, 50)) {
+    try {
+      return await fn();
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === "ENOENT") return;
+      if (code !== "EBUSY" || Date.now() > deadline) throw err;
+      await sleep(delay);
+    }
+  }
+}
+
+/** cgroup v1 cpu.shares from a v2-style weight (100 = default share of 1024). */
+export function cpuSharesFromWeight(weight: number): number {
+  return Math.max(2, Math.round((weight * 1024) / 100));
+}

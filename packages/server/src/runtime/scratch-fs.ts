@@ -1,0 +1,49 @@
+/**
+ * The scratch filesystem of one sandbox: its image on a loop device, mounted at
+ * `<runDir>/sandboxes/<id>/scratch`, holding the overlay's `upper/` and `work/`.
+ */
+import { chmod, chown, mkdir, rm } from "node:fs/promises";
+import { attachLoop, detachLoop, findLoopDevicesForFile } from "../host/loop-device.js";
+import { isBusyError, mount, umount } from "../host/mounts.js";
+
+/** Mounts `image` at `mountPoint` and prepares upper/ (owned by sandbox root) and work/. */
+export async function mountScratch(image: string, mountPoint: string, uidBase: number): Promise<{ upper: string; work: string }> {
+  const device = await attachLoop(image);
+  try {
+    await mkdir(mountPoint, { recursive: true });
+    await mount("ext4", device, mountPoint, ["noatime", "nosuid", "nodev"]);
+    try {
+      const upper = `${mountPoint}/upper`;
+      const work = `${mountPoint}/work`;
+      await mkdir(upper, { mode: 0o755 });
+      // The upper dir's owner and mode are what `/` looks like inside the sandbox.
+      await chown(upper, uidBase, uidBase);
+      await chmod(upper, 0o755);
+      await mkdir(work, { mode: 0o700 });
+      return { upper, work };
+    } catch (err) {
+      await umount(mountPoint);
+      throw err;
+    }
+  } catch (err) {
+    await detachLoop(device);
+    throw err;
+  }
+}
+
+/** Unmounts a filesystem, lazily if something still holds it. Not mounted is fine. */
+export async function umountSafely(target: string): Promise<void> {
+  try {
+    await umount(target);
+  } catch (err) {
+    if (!isBusyError(err)) throw err;
+    await umount(target, { lazy: true });
+  }
+}
+
+/** Unmounts the scratch, detaches its loop device(s) and deletes the image. Idempotent. */
+export async function releaseScratch(image: string, mountPoint: string): Promise<void> {
+  await umountSafely(mountPoint);
+  for (const dev of await findLoopDevicesForFile(image)) await detachLoop(dev.device);
+  await rm(image, { force: true });
+}

@@ -1,0 +1,54 @@
+/**
+ * Errors of the volume storage backend. They are Atoll errors (the one root class) with the API
+ * code they answer with and `details` for the error body.
+ */
+import { AtollError } from "atoll/contract";
+
+/** The host has less free disk than the capacity asked for. */
+export class StorageFullError extends AtollError {
+  constructor(requestedBytes: number, availableBytes: number) {
+    super(
+      "INSUFFICIENT_STORAGE",
+      `cannot create a volume of ${requestedBytes} bytes: the host has only ${availableBytes} bytes free; ` +
+        "delete unused volumes or ask for a smaller size",
+      { requestedBytes, availableBytes },
+    );
+  }
+}
+
+/** The volume's backing image does not exist. */
+export class VolumeBackingMissingError extends AtollError {
+  constructor(volumeId: string) {
+    super("VOLUME_NOT_FOUND", `volume ${volumeId} has no backing image on this host`, { volumeId });
+  }
+}
+
+/** `create` for an id whose image already exists. */
+export class VolumeBackingExistsError extends AtollError {
+  constructor(volumeId: string) {
+    super("VOLUME_NAME_TAKEN", `volume ${volumeId} already has a backing image`, { volumeId });
+  }
+}
+
+/** `delete` of a volume that is still acquired (mounted) or whose loop device lingers. */
+export class VolumeAcquiredError extends AtollError {
+  constructor(volumeId: string, references: number) {
+    super("VOLUME_IN_USE", `volume ${volumeId} is mounted (${references} reference(s)); detach it from every sandbox first`, {
+      volumeId,
+      references,
+    });
+  }
+}
+
+/**
+ * The volume's previous mount is still draining (a lazy unmount waits for a process that holds
+ * a file on it), so it cannot be mounted again or deleted yet.
+ */
+export class VolumeStillDetachingError extends AtollError {
+  constructor(volumeId: string, device: string) {
+    super("VOLUME_BUSY", `volume ${volumeId} is still held open on ${device} by a process that had it before; close it or try again shortly`, {
+      volumeId,
+      device,
+    });
+  }
+}

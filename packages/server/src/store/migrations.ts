@@ -1,0 +1,47 @@
+/**
+ * Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
+ * Append new ones; never edit one that has shipped.
+ */
+export const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE sandboxes (
+    id            TEXT PRIMARY KEY,
+    tenant        TEXT NOT NULL DEFAULT 'default',
+    state         TEXT NOT NULL CHECK (state IN ('starting', 'running', 'stopped')),
+    stop_reason   TEXT,
+    created_at    TEXT NOT NULL,
+    stopped_at    TEXT,
+    timeout       TEXT NOT NULL,
+    expires_at    TEXT,
+    labels        TEXT NOT NULL DEFAULT '{}',
+    env           TEXT NOT NULL DEFAULT '{}',
+    memory_bytes  INTEGER NOT NULL,
+    pids          INTEGER NOT NULL,
+    cpu_weight    INTEGER NOT NULL,
+    rootfs_bytes  INTEGER NOT NULL
+  );
+  CREATE INDEX sandboxes_tenant_state ON sandboxes (tenant, state);
+
+  CREATE TABLE volumes (
+    id                TEXT PRIMARY KEY,
+    tenant            TEXT NOT NULL DEFAULT 'default',
+    name              TEXT NOT NULL,
+    size_gb           REAL NOT NULL,
+    capacity_bytes    INTEGER NOT NULL,
+    state             TEXT NOT NULL CHECK (state IN ('creating', 'ready', 'deleting')),
+    created_at        TEXT NOT NULL,
+    last_attached_at  TEXT,
+    UNIQUE (tenant, name)
+  );
+
+  CREATE TABLE attachments (
+    sandbox_id   TEXT NOT NULL REFERENCES sandboxes (id) ON DELETE CASCADE,
+    volume_id    TEXT NOT NULL REFERENCES volumes (id),
+    mount_path   TEXT NOT NULL,
+    access_mode  TEXT NOT NULL CHECK (access_mode IN ('rw', 'ro')),
+    attached_at  TEXT NOT NULL,
+    PRIMARY KEY (sandbox_id, volume_id)
+  );
+  CREATE INDEX attachments_volume ON attachments (volume_id);
+  `,
+];

@@ -1,0 +1,90 @@
+import type { Db } from "./database.js";
+
+export type VolumeRowState = "creating" | "ready" | "deleting";
+
+/** A volume as the store keeps it. */
+export interface VolumeRow {
+  id: string;
+  tenant: string;
+  name: string;
+  sizeGb: number;
+  capacityBytes: number;
+  state: VolumeRowState;
+  createdAt: string;
+  lastAttachedAt: string | null;
+}
+
+interface RawRow {
+  id: string;
+  tenant: string;
+  name: string;
+  size_gb: number;
+  capacity_bytes: number;
+  state: VolumeRowState;
+  created_at: string;
+  last_attached_at: string | null;
+}
+
+function fromRaw(r: RawRow): VolumeRow {
+  return {
+    id: r.id,
+    tenant: r.tenant,
+    name: r.name,
+    sizeGb: r.size_gb,
+    capacityBytes: r.capacity_bytes,
+    state: r.state,
+    createdAt: r.created_at,
+    lastAttachedAt: r.last_attached_at,
+  };
+}
+
+/** Volumes table access. */
+export class VolumeRepo {
+  constructor(private readonly db: Db) {}
+
+  /** Inserts a row; returns false when the tenant already has a volume of that name. */
+  tryInsert(row: VolumeRow): boolean {
+    const result = this.db
+      .prepare(
+        `INSERT OR IGNORE INTO volumes (id, tenant, name, size_gb, capacity_bytes, state, created_at, last_attached_at)
+         VALUES (@id, @tenant, @name, @sizeGb, @capacityBytes, @state, @createdAt, @lastAttachedAt)`,
+      )
+      .run(row);
+    return result.changes === 1;
+  }
+
+  /** By id, or by name when no id matches. Rows being created or deleted are invisible. */
+  find(tenant: string, idOrName: string): VolumeRow | undefined {
+    const raw = this.db
+      .prepare("SELECT * FROM volumes WHERE tenant = ? AND state = 'ready' AND (id = ? OR name = ?) ORDER BY id = ? DESC LIMIT 1")
+      .get(tenant, idOrName, idOrName, idOrName) as RawRow | undefined;
+    return raw && fromRaw(raw);
+  }
+
+  /** By id whatever its state and tenant. */
+  byId(id: string): VolumeRow | undefined {
+    const raw = this.db.prepare("SELECT * FROM volumes WHERE id = ?").get(id) as RawRow | undefined;
+    return raw && fromRaw(raw);
+  }
+
+  list(tenant: string): VolumeRow[] {
+    return (this.db.prepare("SELECT * FROM volumes WHERE tenant = ? AND state = 'ready' ORDER BY name").all(tenant) as RawRow[]).map(fromRaw);
+  }
+
+  /** Every row whatever its tenant and state (reconcile). */
+  listAll(): VolumeRow[] {
+    return (this.db.prepare("SELECT * FROM volumes").all() as RawRow[]).map(fromRaw);
+  }
+
+  setState(id: string, state: VolumeRowState): void {
+    this.db.prepare("UPDATE volumes SET state = ? WHERE id = ?").run(state, id);
+  }
+
+  touchAttached(id: string, at: string): void {
+    this.db.prepare("UPDATE volumes SET last_attached_at = ? WHERE id = ?").run(at, id);
+  }
+
+  delete(id: string): void {
+    this.db.prepare("DELETE FROM volumes WHERE id = ?").run(id);
+  }
+}

@@ -1,0 +1,101 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+
+const MAIN = fileURLToPath(new URL("../cli/main.js", import.meta.url));
+
+/** A real `atoll serve` process on a temporary state directory, for integration tests. */
+export interface TestDaemon {
+  url: string;
+  token: string;
+  stateDir: string;
+  pid: number;
+  /** SIGTERM and wait for a clean exit (code 0 expected). */
+  stop(): Promise<number | null>;
+  /** SIGKILL, as in a crash. */
+  crash(): Promise<void>;
+  /** Starts a new daemon process on the same state directory (after stop or crash). */
+  restart(): Promise<TestDaemon>;
+  /** stop() if running, then remove the state directory. */
+  dispose(): Promise<void>;
+  /** Log lines (JSON) the daemon printed so far. */
+  logs: string[];
+}
+
+function waitExit(child: ChildProcess): Promise<number | null> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
+  return new Promise((resolve) => child.once("exit", (code) => resolve(code)));
+}
+
+async function launch(stateDir: string, ownsStateDir: boolean): Promise<TestDaemon> {
+  const child = spawn(process.execPath, [MAIN, "serve", "--state-dir", stateDir, "--listen", "127.0.0.1:0", "--log-level", "debug"], {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, ATOLL_LOG_LEVEL: "debug" },
+  });
+  const logs: string[] = [];
+  const stderr: string[] = [];
+  child.stderr!.on("data", (d: Buffer) => stderr.push(d.toString()));
+  const url = await new Promise<string>((resolve, reject) => {
+    const lines = createInterface({ input: child.stdout! });
+    const timer = setTimeout(() => reject(new Error(`daemon did not start within 120 s\n${logs.join("\n")}\n${stderr.join("")}`)), 120_000);
+    lines.on("line", (line) => {
+      logs.push(line);
+      try {
+        const entry = JSON.parse(line) as { msg?: string; url?: string };
+        if (entry.msg === "listening" && entry.url) {
+          clearTimeout(timer);
+          resolve(entry.url);
+        }
+      } catch {
+        /* not JSON */
+      }
+    });
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`daemon exited with ${code} before listening\n${logs.join("\n")}\n${stderr.join("")}`));
+    });
+  });
+  const token = readFileSync(join(stateDir, "token"), "utf8").trim();
+  const daemon: TestDaemon = {
+    url,
+    token,
+    stateDir,
+    pid: child.pid!,
+    logs,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+      return waitExit(child);
+    },
+    async crash() {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+      await waitExit(child);
+    },
+    restart: () => launch(stateDir, ownsStateDir),
+    async dispose() {
+      await daemon.stop();
+      if (ownsStateDir) rmSync(stateDir, { recursive: true, force: true });
+    },
+  };
+  return daemon;
+}
+
+/**
+ * Starts a daemon for a test. The base image comes from ATOLL_IMAGES_DIR (default
+ * /var/lib/atoll/images), built by `npm test`'s setup.
+ *
+ * @example
+ *   const daemon = await startTestDaemon();
+ *   t.after(() => daemon.dispose());
+ *   const client = new Client({ url: daemon.url, token: daemon.token });
+ */
+export async function startTestDaemon(): Promise<TestDaemon> {
+  const stateDir = mkdtempSync("/var/tmp/atoll-test-");
+  try {
+    return await launch(stateDir, true);
+  } catch (err) {
+    rmSync(stateDir, { recursive: true, force: true });
+    throw err;
+  }
+}

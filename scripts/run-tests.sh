@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Runs the whole test suite on the compiled JavaScript (run scripts/setup.sh, or `npm test`,
+# first): unit tests (packages/*/dist*/**/*.test.js), then integration tests (*.itest.js), one
+# file at a time because they use the real host, then the host leak check.
+# Readable output goes to the terminal; TAP copies land in test-results/.
+# The last line is always "N passed, N failed". Exit status 0 only if everything passed and
+# nothing leaked.
+#
+# Env: ATOLL_TEST_TIMEOUT_MS  per-test timeout (default 600000)
+#      ATOLL_TEST_FILTER      only run files whose path matches this extended regex
+set -uo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
+results=test-results
+mkdir -p "$results"
+rm -f "$results"/*.tap
+timeout_ms=${ATOLL_TEST_TIMEOUT_MS:-600000}
+filter=${ATOLL_TEST_FILTER:-.}
+
+# node 20 does not expand globs for --test, so list the files here.
+list_tests() {
+  local suffix=$1 dirs=()
+  for d in packages/*/dist*; do [[ -d $d ]] && dirs+=("$d"); done
+  ((${#dirs[@]} > 0)) || return 0
+  find "${dirs[@]}" -type f -name "*$suffix" -not -path '*/node_modules/*' | grep -E -- "$filter" | sort
+}
+mapfile -t unit_files < <(list_tests .test.js)
+mapfile -t integration_files < <(list_tests .itest.js)
+
+total_pass=0
+total_fail=0
+status=0
+
+# run_group NAME FILES... : one node --test run, summary lines printed from its TAP copy.
+run_group() {
+  local name=$1
+  shift
+  if (($# == 0)); then
+    echo "== $name tests: no test files found"
+    return
+  fi
+  echo "== $name tests ($# files)"
+  local tap="$results/$name.tap"
+  node --test --test-concurrency=1 --test-timeout="$timeout_ms" \
+    --test-reporter=spec --test-reporter-destination=stdout \
+    --test-reporter=tap --test-reporter-destination="$tap" \
+    "$@"
+  local rc=$?
+  echo "== $name tests: summary"
+  grep -E '^# (tests|suites|pass|fail|cancelled|skipped|todo|duration_ms) ' "$tap" 2>/dev/null || echo "# (no summary: the test runner did not finish)"
+  local pass fail cancelled
+  pass=$(awk '/^# pass / { print $3 }' "$tap" 2>/dev/null | tail -1)
+  fail=$(awk '/^# fail / { print $3 }' "$tap" 2>/dev/null | tail -1)
+  cancelled=$(awk '/^# cancelled / { print $3 }' "$tap" 2>/dev/null | tail -1)
+  pass=${pass:-0}
+  fail=$((${fail:-0} + ${cancelled:-0}))
+  # A runner that failed without reporting a failed test (crash, bad flag) still fails the run.
+  if ((rc != 0 && fail == 0)); then fail=1; fi
+  total_pass=$((total_pass + pass))
+  total_fail=$((total_fail + fail))
+  if ((rc != 0)); then status=1; fi
+}
+
+bash scripts/leak-check.sh snapshot "$results/leak-snapshot.txt" || status=1
+
+run_group unit "${unit_files[@]}"
+run_group integration "${integration_files[@]}"
+
+echo "== leak check"
+bash scripts/leak-check.sh compare "$results/leak-snapshot.txt" || status=1
+
+if ((total_fail > 0)); then status=1; fi
+echo "$total_pass passed, $total_fail failed"
+exit "$status"

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Sets up everything Atoll needs on a fresh Debian 12 / Ubuntu machine, as root:
+#   1. system packages (apt)        2. npm dependencies (npm ci, native addons from source)
+#   3. build (TypeScript + native)  4. the base image (Debian bookworm minbase, ~1 minute once)
+# Idempotent: every step checks first and prints "✓ step (cached)" when there is nothing to do.
+# Used by `npm start` and `npm test`; run it alone with `npm run setup`.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
+export DEBIAN_FRONTEND=noninteractive
+started=$(date +%s%N)
+
+ok() { printf '✓ %s\n' "$*"; }
+doing() { printf '… %s\n' "$*"; }
+die() { printf '✗ %s\n' "$*" >&2; exit 1; }
+
+[[ $(id -u) -eq 0 ]] || die "setup.sh must run as root (sandboxes need loop devices, mounts, namespaces and cgroups)"
+command -v node >/dev/null || die "Node.js 20 or newer is required (node not found)"
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+((node_major >= 20)) || die "Node.js 20 or newer is required (found $(node --version))"
+
+# --- 1. system packages ---------------------------------------------------------------------
+# bubblewrap: the sandbox; iproute2/nftables: sandbox networks; e2fsprogs/util-linux: volumes
+# (mkfs.ext4, losetup, mount); mmdebstrap/debootstrap: the base image; uidmap: subordinate ids;
+# libseccomp-dev, build-essential, pkg-config, python3: native helpers and node-gyp;
+# psmisc/lsof: diagnostics used by tests; libcap2-bin: getcap/setcap (file capabilities survive
+# the image's uid shift); debian-archive-keyring: verifies Debian's mirror (needed on Ubuntu).
+apt_packages=(
+  bubblewrap iproute2 nftables e2fsprogs util-linux mmdebstrap debootstrap uidmap libseccomp-dev
+  build-essential python3 pkg-config psmisc lsof ca-certificates libcap2-bin debian-archive-keyring
+)
+installed=$(dpkg-query -W -f='${Package} ${db:Status-Abbrev}\n' "${apt_packages[@]}" 2>/dev/null | awk '$2 == "ii" { print $1 }' || true)
+missing=()
+for p in "${apt_packages[@]}"; do
+  grep -qx "$p" <<<"$installed" || missing+=("$p")
+done
+if ((${#missing[@]} == 0)); then
+  ok "system packages (cached)"
+else
+  doing "installing system packages: ${missing[*]}"
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  ok "system packages (installed ${missing[*]})"
+fi
+
+# --- 2. npm dependencies ----------------------------------------------------------------------
+# Native addons (better-sqlite3) compile against the system's Node headers; no prebuilt
+# binaries are downloaded.
+export npm_config_nodedir=/usr
+export npm_config_build_from_source=true
+if [[ ! -d node_modules || ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules/.package-lock.json ]]; then
+  doing "npm ci (compiles better-sqlite3 from source: about 2 minutes)"
+  npm ci --no-audit --no-fund --loglevel=error
+  ok "npm dependencies (installed)"
+elif ! node -e 'new (require("better-sqlite3"))(":memory:").close()' 2>/dev/null; then
+  doing "npm rebuild better-sqlite3 (its native addon is missing or stale)"
+  npm rebuild better-sqlite3 --loglevel=error
+  ok "npm dependencies (better-sqlite3 rebuilt)"
+else
+  ok "npm dependencies (cached)"
+fi
+
+# --- 3. build -----------------------------------------------------------------------------------
+# Always run: tsc -b and make are incremental, so this is quick when nothing changed.
+npm run --silent build
+ok "build (TypeScript + native helpers)"
+
+# --- 4. base image --------------------------------------------------------------------------------
+# Prints its own "✓ base image ..." line; skips when the image of the current recipe exists.
+# Honours ATOLL_IMAGES_DIR and ATOLL_UID_BASE.
+node packages/server/dist/image/build-image-cli.js
+
+elapsed_ms=$((($(date +%s%N) - started) / 1000000))
+ok "setup done in $((elapsed_ms / 1000)).$(printf '%03d' $((elapsed_ms % 1000)) | cut -c1)s"
