@@ -51,7 +51,7 @@ export npm_config_nodedir=/usr
 export npm_config_build_from_source=true
 if [[ ! -d node_modules || ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules/.package-lock.json ]]; then
   doing "npm ci (compiles better-sqlite3 from source: about 2 minutes)"
-  npm ci --no-audit --no-fund --loglevel=error
+  npm ci --no-audit --no-fund --loglevel=error || die "npm ci failed (errors above)"
   ok "npm dependencies (installed)"
 elif ! node -e 'new (require("better-sqlite3"))(":memory:").close()' 2>/dev/null; then
   doing "npm rebuild better-sqlite3 (its native addon is missing or stale)"
@@ -63,13 +63,13 @@ fi
 
 # --- 3. build -----------------------------------------------------------------------------------
 # Always run: tsc -b and make are incremental, so this is quick when nothing changed.
-npm run --silent build
+npm run --silent build || die "build failed (errors above)"
 ok "build (TypeScript + native helpers)"
 
 # --- 4. base image --------------------------------------------------------------------------------
 # Prints its own "✓ base image ..." line; skips when the image of the current recipe exists.
 # Honours ATOLL_IMAGES_DIR and ATOLL_UID_BASE.
-node packages/server/dist/image/build-image-cli.js
+node packages/server/dist/image/build-image-cli.js || die "base image build failed (errors above)"
 
 elapsed_ms=$((($(date +%s%N) - started) / 1000000))
 ok "setup done in $((elapsed_ms / 1000)).$(printf '%03d' $((elapsed_ms % 1000)) | cut -c1)s"
