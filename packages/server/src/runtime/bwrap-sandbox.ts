@@ -90,8 +90,10 @@ export class BwrapSandbox implements RuntimeSandbox {
       onStderr: (data) => sink.onStderr(data),
       onSpawnError: (message, errno) => sink.onSpawnError(message, errno),
       onExit: (exit) => {
-        // A SIGKILL while the cgroup's OOM-kill counter went up: the OOM killer did it.
-        const oom = exit.signal === "SIGKILL" && cg.oomKills() > oomBefore;
+        // A SIGKILL while the cgroup's OOM-kill counter went up: the OOM killer did it. A shell
+        // reports a child killed by SIGKILL as exit 137 (128 + 9), so `sh -c` commands count too.
+        const killed = exit.signal === "SIGKILL" || exit.code === 137;
+        const oom = killed && cg.oomKills() > oomBefore;
         sink.onExit(oom ? { ...exit, oom: true } : exit);
       },
     });
