@@ -1,6 +1,8 @@
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { AtollError } from "atoll";
+import { after, before } from "node:test";
+import { AtollError, Client } from "atoll";
+import { type TestDaemon, startTestDaemon } from "../testing/daemon-harness.js";
 
 /**
  * Awaits `promise`, expecting it to fail with an Atoll error of `code`; returns the error so the
@@ -26,4 +28,20 @@ export function hostFootprint(stateDir: string): { loops: string[]; mounts: stri
     .map((l) => l.split(" ")[4] ?? "")
     .filter((m) => m.startsWith(`${stateDir}/run/`));
   return { loops, mounts };
+}
+
+/**
+ * One real daemon for a whole test file: started before the first test, disposed after the
+ * last. The fields are set once `before` ran.
+ *
+ * @example const ctx = useDaemon(); test("x", async () => { await ctx.client.listVolumes(); });
+ */
+export function useDaemon(): { daemon: TestDaemon; client: Client } {
+  const ctx = {} as { daemon: TestDaemon; client: Client };
+  before(async () => {
+    ctx.daemon = await startTestDaemon();
+    ctx.client = new Client({ url: ctx.daemon.url, token: ctx.daemon.token });
+  });
+  after(() => ctx.daemon?.dispose());
+  return ctx;
 }

@@ -2,34 +2,27 @@
 import assert from "node:assert/strict";
 import { readdirSync, statfsSync } from "node:fs";
 import { join } from "node:path";
-import { after, before, test } from "node:test";
-import { AtollError, Client, errorFromWire } from "atoll";
-import { type TestDaemon, startTestDaemon } from "../testing/daemon-harness.js";
-import { expectCode, hostFootprint } from "./e2e-helpers.js";
+import { test } from "node:test";
+import { AtollError, errorFromWire } from "atoll";
+import { expectCode, hostFootprint, useDaemon } from "./e2e-helpers.js";
 
-let daemon: TestDaemon;
-let client: Client;
-before(async () => {
-  daemon = await startTestDaemon();
-  client = new Client({ url: daemon.url, token: daemon.token });
-});
-after(() => daemon?.dispose());
+const ctx = useDaemon();
 
 /** Everything a failed request must not have changed. */
 async function snapshot() {
   return {
-    volumes: (await client.listVolumes()).map((v) => v.id).sort(),
-    sandboxes: (await client.listSandboxes()).map((s) => `${s.id}:${s.state}`).sort(),
-    images: readdirSync(join(daemon.stateDir, "volumes")).sort(),
-    host: hostFootprint(daemon.stateDir),
+    volumes: (await ctx.client.listVolumes()).map((v) => v.id).sort(),
+    sandboxes: (await ctx.client.listSandboxes()).map((s) => `${s.id}:${s.state}`).sort(),
+    images: readdirSync(join(ctx.daemon.stateDir, "volumes")).sort(),
+    host: hostFootprint(ctx.daemon.stateDir),
   };
 }
 
 /** POSTs `body` without the SDK and throws the daemon's error as the SDK would see it. */
 async function rawPost(path: string, body: unknown): Promise<unknown> {
-  const r = await fetch(`${daemon.url}${path}`, {
+  const r = await fetch(`${ctx.daemon.url}${path}`, {
     method: "POST",
-    headers: { authorization: `Bearer ${daemon.token}`, "content-type": "application/json" },
+    headers: { authorization: `Bearer ${ctx.daemon.token}`, "content-type": "application/json" },
     body: JSON.stringify(body),
   });
   const json = (await r.json()) as unknown;
@@ -47,7 +40,7 @@ async function rejects(what: string, call: () => Promise<unknown>, code: string)
 }
 
 test("createVolume refuses bad names and sizes", async () => {
-  await client.createVolume({ name: "taken", sizeGb: 0.0625 });
+  await ctx.client.createVolume({ name: "taken", sizeGb: 0.0625 });
   const cases: [string, unknown, string][] = [
     ["missing name", { sizeGb: 1 }, "INVALID_ARGUMENT"],
     ["empty name", { name: "", sizeGb: 1 }, "INVALID_ARGUMENT"],
@@ -61,21 +54,21 @@ test("createVolume refuses bad names and sizes", async () => {
     ["unknown option", { name: "z", sizeGb: 1, fast: true }, "INVALID_ARGUMENT"],
   ];
   for (const [what, body, code] of cases) {
-    await rejects(what, () => client.createVolume(body as never), code);
+    await rejects(what, () => ctx.client.createVolume(body as never), code);
     // The daemon checks on its own too, whatever client sends the request (NaN travels as null).
     await rejects(`${what} (raw HTTP)`, () => rawPost("/v1/volumes", body), code);
   }
   // Beyond the host's free disk (but within the 1024 GiB bound, where this host allows it).
-  const fs = statfsSync(daemon.stateDir);
+  const fs = statfsSync(ctx.daemon.stateDir);
   const freeGb = (fs.bavail * fs.bsize) / 2 ** 30;
   if (freeGb + 1 <= 1024) {
-    await rejects("beyond free disk", () => client.createVolume({ name: "z", sizeGb: Math.ceil(freeGb + 1) }), "INSUFFICIENT_STORAGE");
+    await rejects("beyond free disk", () => ctx.client.createVolume({ name: "z", sizeGb: Math.ceil(freeGb + 1) }), "INSUFFICIENT_STORAGE");
   }
 });
 
 test("Sandbox.create with bad volumes creates nothing", async () => {
-  const volume = await client.createVolume({ name: "mounts", sizeGb: 0.0625 });
-  const other = await client.createVolume({ name: "mounts2", sizeGb: 0.0625 });
+  const volume = await ctx.client.createVolume({ name: "mounts", sizeGb: 0.0625 });
+  const other = await ctx.client.createVolume({ name: "mounts2", sizeGb: 0.0625 });
   const cases: [string, unknown, string][] = [
     ["unknown volume", [{ id: "vol_doesnotexist", mountPath: "/mnt/x" }], "VOLUME_NOT_FOUND"],
     ["relative path", [{ id: volume.id, mountPath: "mnt/x" }], "INVALID_ARGUMENT"],
@@ -91,15 +84,15 @@ test("Sandbox.create with bad volumes creates nothing", async () => {
     ["same volume twice", [{ id: volume.id, mountPath: "/a" }, { id: volume.id, mountPath: "/b" }], "INVALID_ARGUMENT"],
   ];
   for (const [what, volumes, code] of cases) {
-    await rejects(what, () => client.createSandbox({ volumes } as never), code);
+    await rejects(what, () => ctx.client.createSandbox({ volumes } as never), code);
     await rejects(`${what} (raw HTTP)`, () => rawPost("/v1/sandboxes", { volumes }), code);
   }
 });
 
 test("detach and delete twice, attach to a killed sandbox, bad hot-attach input", async () => {
-  const volume = await client.createVolume({ name: "twice", sizeGb: 0.0625 });
-  const other = await client.createVolume({ name: "twice-b", sizeGb: 0.0625 });
-  const sb = await client.createSandbox({ timeout: "5m", volumes: [{ id: volume.id, mountPath: "/t" }] });
+  const volume = await ctx.client.createVolume({ name: "twice", sizeGb: 0.0625 });
+  const other = await ctx.client.createVolume({ name: "twice-b", sizeGb: 0.0625 });
+  const sb = await ctx.client.createSandbox({ timeout: "5m", volumes: [{ id: volume.id, mountPath: "/t" }] });
   await rejects("attach the same volume again", () => sb.attachVolume({ id: volume.id, mountPath: "/t2" }), "VOLUME_ALREADY_ATTACHED");
   await rejects("attach over an existing mount", () => sb.attachVolume({ id: other.id, mountPath: "/t/inner" }), "MOUNT_PATH_CONFLICT");
   await rejects("attach at a system path", () => sb.attachVolume({ id: other.id, mountPath: "/etc/x" }), "INVALID_ARGUMENT");
@@ -108,22 +101,22 @@ test("detach and delete twice, attach to a killed sandbox, bad hot-attach input"
   await rejects("detach twice", () => sb.detachVolume(volume.id), "VOLUME_NOT_ATTACHED");
   await sb.kill();
   await rejects("attach to a killed sandbox", () => sb.attachVolume({ id: volume.id, mountPath: "/t" }), "SANDBOX_NOT_RUNNING");
-  await client.deleteVolume(volume.id);
-  await rejects("delete twice", () => client.deleteVolume(volume.id), "VOLUME_NOT_FOUND");
-  await client.deleteVolume(other.id);
+  await ctx.client.deleteVolume(volume.id);
+  await rejects("delete twice", () => ctx.client.deleteVolume(volume.id), "VOLUME_NOT_FOUND");
+  await ctx.client.deleteVolume(other.id);
 });
 
 test("errors are Atoll errors with a code on the wire too", async () => {
-  const r = await fetch(`${daemon.url}/v1/volumes`, {
+  const r = await fetch(`${ctx.daemon.url}/v1/volumes`, {
     method: "POST",
-    headers: { authorization: `Bearer ${daemon.token}`, "content-type": "application/json" },
+    headers: { authorization: `Bearer ${ctx.daemon.token}`, "content-type": "application/json" },
     body: JSON.stringify({ name: "x", sizeGb: "big" }),
   });
   assert.equal(r.status, 400);
   const body = (await r.json()) as { error: { code: string; message: string } };
   assert.equal(body.error.code, "INVALID_ARGUMENT");
   assert.match(body.error.message, /sizeGb/);
-  const unauth = await fetch(`${daemon.url}/v1/volumes`);
+  const unauth = await fetch(`${ctx.daemon.url}/v1/volumes`);
   assert.equal(unauth.status, 401);
   assert.equal(((await unauth.json()) as { error: { code: string } }).error.code, "UNAUTHORIZED");
   assert.ok(AtollError);

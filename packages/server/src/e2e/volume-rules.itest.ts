@@ -2,39 +2,31 @@
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { after, before, test } from "node:test";
-import { Client } from "atoll";
-import { type TestDaemon, startTestDaemon } from "../testing/daemon-harness.js";
-import { expectCode, hostFootprint } from "./e2e-helpers.js";
+import { test } from "node:test";
+import { expectCode, hostFootprint, useDaemon } from "./e2e-helpers.js";
 
-let daemon: TestDaemon;
-let client: Client;
-before(async () => {
-  daemon = await startTestDaemon();
-  client = new Client({ url: daemon.url, token: daemon.token });
-});
-after(() => daemon?.dispose());
+const ctx = useDaemon();
 
 test("a write past the volume's size gets ENOSPC inside the sandbox; the sandbox and the root fs keep working", async () => {
-  const volume = await client.createVolume({ name: "tiny", sizeGb: 0.0625 });
-  await using sb = await client.createSandbox({ volumes: [{ id: volume.id, mountPath: "/mnt/tiny" }] });
+  const volume = await ctx.client.createVolume({ name: "tiny", sizeGb: 0.0625 });
+  await using sb = await ctx.client.createSandbox({ volumes: [{ id: volume.id, mountPath: "/mnt/tiny" }] });
   const fill = await sb.sh`dd if=/dev/zero of=/mnt/tiny/big bs=1M count=100`.noThrow();
   assert.notEqual(fill.status.code, 0);
   assert.match(fill.stderrText, /No space left on device/);
   assert.equal(await sb.sh`echo still-fine > /tmp/x && cat /tmp/x`.text(), "still-fine");
-  const info = await client.getVolume(volume.id);
+  const info = await ctx.client.getVolume(volume.id);
   assert.ok(info.usedBytes > 0.8 * info.capacityBytes, `used ${info.usedBytes} of ${info.capacityBytes}`);
   await sb.kill();
-  await client.deleteVolume(volume.id);
+  await ctx.client.deleteVolume(volume.id);
 });
 
 test("a read-only mount stays read-only for sandbox root: writes, remount, bind, new mount namespaces", async () => {
-  const volume = await client.createVolume({ name: "ro-check", sizeGb: 0.125 });
+  const volume = await ctx.client.createVolume({ name: "ro-check", sizeGb: 0.125 });
   {
-    await using writer = await client.createSandbox({ volumes: [{ id: volume.id, mountPath: "/data" }] });
+    await using writer = await ctx.client.createSandbox({ volumes: [{ id: volume.id, mountPath: "/data" }] });
     await writer.sh`echo original > /data/file`;
   }
-  await using sb = await client.createSandbox({ volumes: [{ id: volume.id, mountPath: "/data", accessMode: "ro" }] });
+  await using sb = await ctx.client.createSandbox({ volumes: [{ id: volume.id, mountPath: "/data", accessMode: "ro" }] });
   const attempts = [
     "echo x > /data/file",
     "touch /data/new",
@@ -56,14 +48,14 @@ test("a read-only mount stays read-only for sandbox root: writes, remount, bind,
   assert.equal(await sb.sh`cat /data/file`.text(), "original");
   assert.doesNotMatch(await sb.sh`ls /data /tmp/m 2>/dev/null`.noThrow().text(), /new/);
   await sb.kill();
-  await client.deleteVolume(volume.id);
+  await ctx.client.deleteVolume(volume.id);
 });
 
 test("a write in one sandbox is visible in the others at once, and files are usable by app everywhere", async () => {
-  const volume = await client.createVolume({ name: "shared-now", sizeGb: 0.25 });
-  await using a = await client.createSandbox({ volumes: [{ id: volume.id, mountPath: "/w" }] });
-  await using b = await client.createSandbox({ volumes: [{ id: volume.id, mountPath: "/w" }] });
-  await using c = await client.createSandbox({ volumes: [{ id: volume.id, mountPath: "/r", accessMode: "ro" }] });
+  const volume = await ctx.client.createVolume({ name: "shared-now", sizeGb: 0.25 });
+  await using a = await ctx.client.createSandbox({ volumes: [{ id: volume.id, mountPath: "/w" }] });
+  await using b = await ctx.client.createSandbox({ volumes: [{ id: volume.id, mountPath: "/w" }] });
+  await using c = await ctx.client.createSandbox({ volumes: [{ id: volume.id, mountPath: "/r", accessMode: "ro" }] });
   for (let i = 0; i < 5; i++) {
     await a.sh`printf ${`round-${i}`} > /w/now`; // no sync: same page cache
     assert.equal(await b.sh`cat /w/now`.text(), `round-${i}`);
@@ -76,18 +68,18 @@ test("a write in one sandbox is visible in the others at once, and files are usa
   assert.equal(await c.sh`cat /r/dir/g /r/by-root`.text(), "a\nb\nroot");
   assert.equal(await b.sh`stat -c %U:%G /w/dir/g`.text(), "app:app");
   for (const sb of [a, b, c]) await sb.kill();
-  await client.deleteVolume(volume.id);
+  await ctx.client.deleteVolume(volume.id);
 });
 
 test("hot attach and detach on a running sandbox; detach refuses while files are open unless forced", async () => {
-  const volume = await client.createVolume({ name: "hot", sizeGb: 0.125 });
-  await using sb = await client.createSandbox({ timeout: "5m" });
+  const volume = await ctx.client.createVolume({ name: "hot", sizeGb: 0.125 });
+  await using sb = await ctx.client.createSandbox({ timeout: "5m" });
   await sb.sh`echo before-attach`;
   await sb.attachVolume({ id: volume.id, mountPath: "/mnt/hot", accessMode: "rw" });
   assert.deepEqual(sb.volumes.map((v) => v.mountPath), ["/mnt/hot"]);
   await sb.sh`echo hello > /mnt/hot/greeting`;
-  assert.equal((await client.getVolume(volume.id)).attachments[0]?.sandboxId, sb.id);
-  assert.ok((await client.getVolume(volume.id)).lastAttachedAt);
+  assert.equal((await ctx.client.getVolume(volume.id)).attachments[0]?.sandboxId, sb.id);
+  assert.ok((await ctx.client.getVolume(volume.id)).lastAttachedAt);
 
   // A background process keeps a file open on the volume.
   const holder = await sb.spawn("sh", { args: ["-c", "exec 3</mnt/hot/greeting; echo ready; sleep 300"], stdout: "piped" });
@@ -113,49 +105,49 @@ test("hot attach and detach on a running sandbox; detach refuses while files are
   await sb.detachVolume(volume.id);
   await sb.kill();
   await expectCode(sb.attachVolume({ id: volume.id, mountPath: "/mnt/x" }), "SANDBOX_NOT_RUNNING");
-  await client.deleteVolume(volume.id);
+  await ctx.client.deleteVolume(volume.id);
 });
 
 test("deleting an attached volume fails with VOLUME_IN_USE naming the sandboxes; force detaches and frees the space", async () => {
-  const volume = await client.createVolume({ name: "doomed", sizeGb: 0.25 });
-  await using a = await client.createSandbox({ volumes: [{ id: volume.id, mountPath: "/d" }] });
-  await using b = await client.createSandbox({ volumes: [{ id: volume.id, mountPath: "/d", accessMode: "ro" }] });
+  const volume = await ctx.client.createVolume({ name: "doomed", sizeGb: 0.25 });
+  await using a = await ctx.client.createSandbox({ volumes: [{ id: volume.id, mountPath: "/d" }] });
+  await using b = await ctx.client.createSandbox({ volumes: [{ id: volume.id, mountPath: "/d", accessMode: "ro" }] });
   await a.sh`head -c 20000000 /dev/urandom > /d/blob`;
-  const inUse = await expectCode(client.deleteVolume(volume.id), "VOLUME_IN_USE");
+  const inUse = await expectCode(ctx.client.deleteVolume(volume.id), "VOLUME_IN_USE");
   assert.match(inUse.message, new RegExp(a.id));
   assert.match(inUse.message, new RegExp(b.id));
   assert.deepEqual([...(inUse.details?.sandboxes as string[])].sort(), [a.id, b.id].sort());
 
-  await client.deleteVolume(volume.id, { force: true });
-  assert.equal(existsSync(join(daemon.stateDir, "volumes", `${volume.id}.img`)), false, "image file removed");
+  await ctx.client.deleteVolume(volume.id, { force: true });
+  assert.equal(existsSync(join(ctx.daemon.stateDir, "volumes", `${volume.id}.img`)), false, "image file removed");
   assert.notEqual((await a.sh`ls /d/blob`.noThrow()).status.code, 0);
-  await expectCode(client.getVolume(volume.id), "VOLUME_NOT_FOUND");
-  await expectCode(client.deleteVolume(volume.id), "VOLUME_NOT_FOUND");
+  await expectCode(ctx.client.getVolume(volume.id), "VOLUME_NOT_FOUND");
+  await expectCode(ctx.client.deleteVolume(volume.id), "VOLUME_NOT_FOUND");
   await a.kill();
   await b.kill();
-  assert.deepEqual(hostFootprint(daemon.stateDir), { loops: [], mounts: [] });
+  assert.deepEqual(hostFootprint(ctx.daemon.stateDir), { loops: [], mounts: [] });
 });
 
 test("a volume is mounted once on the host however many sandboxes use it, and released after the last", async () => {
-  const volume = await client.createVolume({ name: "refcount", sizeGb: 0.125 });
+  const volume = await ctx.client.createVolume({ name: "refcount", sizeGb: 0.125 });
   const sandboxes = [];
-  for (let i = 0; i < 3; i++) sandboxes.push(await client.createSandbox({ volumes: [{ id: volume.id, mountPath: "/v" }] }));
-  const loops = hostFootprint(daemon.stateDir).loops.filter((l) => l.includes(volume.id));
+  for (let i = 0; i < 3; i++) sandboxes.push(await ctx.client.createSandbox({ volumes: [{ id: volume.id, mountPath: "/v" }] }));
+  const loops = hostFootprint(ctx.daemon.stateDir).loops.filter((l) => l.includes(volume.id));
   assert.equal(loops.length, 1);
   for (const sb of sandboxes) await sb.kill();
-  assert.deepEqual(hostFootprint(daemon.stateDir), { loops: [], mounts: [] });
-  await client.deleteVolume(volume.id);
+  assert.deepEqual(hostFootprint(ctx.daemon.stateDir), { loops: [], mounts: [] });
+  await ctx.client.deleteVolume(volume.id);
 });
 
 test("usedBytes is live", async () => {
-  const volume = await client.createVolume({ name: "usage", sizeGb: 0.5 });
-  await using sb = await client.createSandbox({ volumes: [{ id: volume.id, mountPath: "/u" }] });
-  const before = (await client.getVolume(volume.id)).usedBytes;
+  const volume = await ctx.client.createVolume({ name: "usage", sizeGb: 0.5 });
+  await using sb = await ctx.client.createSandbox({ volumes: [{ id: volume.id, mountPath: "/u" }] });
+  const before = (await ctx.client.getVolume(volume.id)).usedBytes;
   await sb.sh`head -c 50000000 /dev/zero > /u/fifty`;
-  const afterWrite = (await client.getVolume(volume.id)).usedBytes;
+  const afterWrite = (await ctx.client.getVolume(volume.id)).usedBytes;
   assert.ok(afterWrite - before >= 49_000_000, `grew by ${afterWrite - before}`);
   await sb.sh`rm /u/fifty`;
-  assert.ok((await client.getVolume(volume.id)).usedBytes < afterWrite - 40_000_000);
+  assert.ok((await ctx.client.getVolume(volume.id)).usedBytes < afterWrite - 40_000_000);
   await sb.kill();
-  await client.deleteVolume(volume.id);
+  await ctx.client.deleteVolume(volume.id);
 });
