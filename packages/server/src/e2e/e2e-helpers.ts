@@ -18,15 +18,19 @@ export async function expectCode(promise: Promise<unknown>, code: string): Promi
   throw new Error(`expected ${code}, but it succeeded`);
 }
 
-/** What the daemon of `stateDir` has on the host right now: loop devices, mounts, image files. */
+/**
+ * What the daemon of `stateDir` has on the host right now for sandboxes and volumes: loop
+ * devices and mounts. The runtime's warm pool of ready scratch filesystems (`scratch/pool-*`,
+ * `run/pool/*`) belongs to the live daemon and is left out.
+ */
 export function hostFootprint(stateDir: string): { loops: string[]; mounts: string[] } {
   const loops = execFileSync("losetup", ["--list", "--noheadings", "--output", "NAME,BACK-FILE"], { encoding: "utf8" })
     .split("\n")
-    .filter((l) => l.includes(stateDir));
+    .filter((l) => l.includes(stateDir) && !l.includes(`${stateDir}/scratch/pool-`));
   const mounts = readFileSync("/proc/self/mountinfo", "utf8")
     .split("\n")
     .map((l) => l.split(" ")[4] ?? "")
-    .filter((m) => m.startsWith(`${stateDir}/run/`));
+    .filter((m) => m.startsWith(`${stateDir}/run/`) && !m.startsWith(`${stateDir}/run/pool/`));
   return { loops, mounts };
 }
 

@@ -7,18 +7,17 @@
  * Every failure undoes what was done; kill() and cleanupOrphans() use the same teardown.
  */
 import { spawn } from "node:child_process";
-import { mkdir, readdir, realpath, rm, rmdir, stat } from "node:fs/promises";
+import { mkdir, readdir, realpath, rmdir, stat } from "node:fs/promises";
 import path from "node:path";
 import { LIMITS } from "atoll/contract";
 import type { Logger } from "pino";
 import type { LaunchSpec, RuntimeDriver, RuntimeSandbox } from "../core/drivers.js";
-import { findLoopDevicesForFile, detachLoop } from "../host/loop-device.js";
-import { ensurePrivateMount, makeShared, mount, mountsUnder, readMountInfo, umountTree } from "../host/mounts.js";
+import { ensurePrivateMount, mountWithPropagation, mountsUnder, readMountInfo, umountTree } from "../host/mounts.js";
 import { AgentChannel } from "./agent-channel.js";
 import { launchArgs, procMaskArgs } from "./bwrap-args.js";
 import { BwrapSandbox, runAtollMount, waitForExit } from "./bwrap-sandbox.js";
 import { type CgroupDriver, detectCgroups } from "./cgroups.js";
-import { mountScratch, releaseScratch } from "./scratch-fs.js";
+import { releaseScratch } from "./scratch-fs.js";
 import { ScratchPool } from "./scratch-pool.js";
 
 export interface BwrapRuntimeOptions {
@@ -62,7 +61,13 @@ export class BwrapRuntime implements RuntimeDriver {
   constructor(private readonly opts: BwrapRuntimeOptions) {
     if (!Number.isInteger(opts.uidBase) || opts.uidBase < 1) throw new RangeError(`invalid uidBase ${opts.uidBase}`);
     this.runDir = path.resolve(opts.runDir);
-    this.pool = new ScratchPool({ dir: path.join(opts.stateDir, "scratch"), target: opts.scratchPoolSize ?? 2, logger: opts.logger });
+    this.pool = new ScratchPool({
+      dir: path.join(opts.stateDir, "scratch"),
+      mountDir: path.join(opts.runDir, "pool"),
+      uidBase: opts.uidBase,
+      target: opts.scratchPoolSize ?? 2,
+      logger: opts.logger,
+    });
   }
 
   private get launcher(): string {
@@ -129,23 +134,34 @@ export class BwrapRuntime implements RuntimeDriver {
     await this.reachable;
     let child: ReturnType<typeof spawn> | undefined;
     try {
+      const t0 = performance.now();
+      const marks: Record<string, number> = {};
+      const mark = (step: string) => (marks[step] = Math.round((performance.now() - t0) * 10) / 10);
       const cgroup = await cgroups.create(id, limits);
+      mark("cgroup");
       await mkdir(p.root, { recursive: true });
-      await this.pool.take(id, limits.rootfsBytes);
-      const { upper, work } = await mountScratch(p.image, p.scratch, this.opts.uidBase);
-      await mount("overlay", "overlay", p.root, [
-        `lowerdir=${spec.imageRootfs}`,
-        `upperdir=${upper}`,
-        `workdir=${work}`,
-        "volatile", // the scratch is thrown away with the sandbox: no syncs needed
-        "nosuid",
-        "nodev",
-      ]);
-      // Later host-side mounts under the root (hot attach) propagate into the sandbox.
-      await makeShared(p.root);
+      const { upper, work } = await this.pool.take(id, limits.rootfsBytes, p.scratch);
+      mark("scratch");
+      // Shared: later host-side mounts under the root (hot attach) propagate into the sandbox.
+      await mountWithPropagation(
+        "overlay",
+        "overlay",
+        p.root,
+        [
+          `lowerdir=${spec.imageRootfs}`,
+          `upperdir=${upper}`,
+          `workdir=${work}`,
+          "volatile", // the scratch is thrown away with the sandbox: no syncs needed
+          "nosuid",
+          "nodev",
+        ],
+        "shared",
+      );
+      mark("overlay");
       for (const m of spec.mounts) {
         await runAtollMount(this.atollMount, ["bind", m.source, p.root, m.target, m.readOnly ? "ro" : "rw"]);
       }
+      mark("volumes");
 
       const args = launchArgs({
         uidBase: this.opts.uidBase,
@@ -172,6 +188,8 @@ export class BwrapRuntime implements RuntimeDriver {
         await waitForExit(proc, 200); // let the last stderr lines arrive
         throw new Error(`sandbox ${id} failed to start: ${stderr.trim() || err.message}`);
       });
+      mark("ready");
+      this.opts.logger?.debug({ sandboxId: id, ms: marks }, "sandbox launch timings");
       return new BwrapSandbox({
         id,
         root: p.root,
@@ -251,10 +269,11 @@ export class BwrapRuntime implements RuntimeDriver {
       if (!file.endsWith(".img")) continue;
       const full = path.join(scratchDir, file);
       if (file.startsWith("pool-")) {
-        // Pool images of a previous daemon run (never attached): delete.
+        // Pool entries of a previous daemon run: unmount, detach, delete.
         if (!this.pool.owns(full)) {
-          for (const dev of await findLoopDevicesForFile(full)) await detachLoop(dev.device);
-          await rm(full, { force: true });
+          const mountPoint = path.join(this.opts.runDir, "pool", file.slice("pool-".length, -".img".length));
+          await releaseScratch(full, mountPoint);
+          await rmdir(mountPoint).catch(() => undefined);
         }
         continue;
       }

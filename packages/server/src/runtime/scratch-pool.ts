@@ -1,19 +1,29 @@
 /**
- * A small warm pool of formatted scratch images (sparse ext4 without a journal), so creating a
- * sandbox does not wait for mkfs. Images live in `<stateDir>/scratch/`: pool entries as
- * `pool-<random>.img`, taken ones renamed to `<sandboxId>.img`. The pool refills in the
- * background for the size most recently asked for.
+ * A small warm pool of ready scratch filesystems (sparse ext4 without a journal, attached to a
+ * loop device and mounted, with `upper/` and `work/` prepared), so creating a sandbox costs one
+ * `mount --move` instead of mkfs + losetup + mount. Images live in `<stateDir>/scratch/`: pool
+ * entries as `pool-<random>.img` mounted at `<runDir>/pool/<random>`; a taken one is renamed to
+ * `<sandboxId>.img` and its mount moved to the sandbox's scratch directory. The pool refills
+ * in the background for the size most recently asked for. Pool mounts and loop devices are
+ * host resources of the pool: close() releases them, and the runtime's orphan cleanup removes
+ * those of a crashed run (pool-*.img files and everything under `<runDir>/pool`).
  */
 import { randomBytes } from "node:crypto";
-import { mkdir, rename, rm } from "node:fs/promises";
+import { mkdir, rename, rm, rmdir } from "node:fs/promises";
 import path from "node:path";
 import type { Logger } from "pino";
 import { createExt4Image } from "../host/ext4-image.js";
+import { moveMount } from "../host/mounts.js";
+import { mountScratch, releaseScratch } from "./scratch-fs.js";
 
 export interface ScratchPoolOptions {
   /** Directory of the image files (`<stateDir>/scratch`). */
   dir: string;
-  /** How many ready images to keep (default 2; 0 disables the pool). */
+  /** Directory under which pool entries are mounted (`<runDir>/pool`, inside the private run mount). */
+  mountDir: string;
+  /** Host uid/gid of sandbox root: owner of `upper/` (what `/` looks like inside). */
+  uidBase: number;
+  /** How many ready filesystems to keep (default 2; 0 disables the pool). */
   target?: number;
   logger?: Logger | undefined;
 }
@@ -21,6 +31,14 @@ export interface ScratchPoolOptions {
 interface Entry {
   file: string;
   size: number;
+  mountPoint: string;
+}
+
+/** A scratch filesystem handed to a sandbox. */
+export interface Scratch {
+  image: string;
+  upper: string;
+  work: string;
 }
 
 /** Makes a scratch image: sparse file + `mkfs.ext4 -O ^has_journal` (lazy init, -m 0). */
@@ -52,30 +70,44 @@ export class ScratchPool {
   }
 
   /**
-   * Returns the formatted image of sandbox `id` (`<dir>/<id>.img`) of exactly `sizeBytes`:
-   * a pool entry renamed, or a fresh one. The caller owns (and removes) the file.
+   * Gives sandbox `id` a scratch filesystem of exactly `sizeBytes`, mounted at `mountPoint`
+   * with its image at `<dir>/<id>.img`: a pool entry moved there, or a fresh one. The caller
+   * owns the result and releases it with releaseScratch(image, mountPoint).
    */
-  async take(id: string, sizeBytes: number): Promise<string> {
-    const file = this.imagePath(id);
+  async take(id: string, sizeBytes: number, mountPoint: string): Promise<Scratch> {
+    const image = this.imagePath(id);
     await mkdir(this.options.dir, { recursive: true });
+    await mkdir(mountPoint, { recursive: true });
+    const scratch = { image, upper: `${mountPoint}/upper`, work: `${mountPoint}/work` };
     const i = this.entries.findIndex((e) => e.size === sizeBytes);
-    let done = false;
+    let taken = false;
     if (i >= 0) {
       const [entry] = this.entries.splice(i, 1);
       try {
-        await rename(entry!.file, file);
-        done = true;
-      } catch (err) {
-        this.options.logger?.warn({ err, file: entry!.file }, "scratch pool entry unusable; making a fresh image");
-        await rm(entry!.file, { force: true });
-      } finally {
+        await rename(entry!.file, image);
         this.owned.delete(entry!.file);
+        await moveMount(entry!.mountPoint, mountPoint);
+        taken = true;
+        await rmdir(entry!.mountPoint).catch(() => undefined);
+      } catch (err) {
+        this.options.logger?.warn({ err, file: entry!.file }, "scratch pool entry unusable; making a fresh one");
+        if (this.owned.delete(entry!.file)) await releaseScratch(entry!.file, entry!.mountPoint);
+        else await releaseScratch(image, entry!.mountPoint);
+        await rmdir(entry!.mountPoint).catch(() => undefined);
       }
     }
-    if (!done) await createScratchImage(file, sizeBytes);
+    if (!taken) {
+      await createScratchImage(image, sizeBytes);
+      try {
+        await mountScratch(image, mountPoint, this.options.uidBase);
+      } catch (err) {
+        await rm(image, { force: true });
+        throw err;
+      }
+    }
     this.size = sizeBytes;
     this.refill();
-    return file;
+    return scratch;
   }
 
   /** Fills the pool for `sizeBytes` in the background (e.g. the default size, at start). */
@@ -84,14 +116,17 @@ export class ScratchPool {
     this.refill();
   }
 
-  /** Stops refilling and deletes every pool image. */
+  /** Stops refilling and releases every pool entry (mount, loop device, image). */
   async close(): Promise<void> {
     this.closed = true;
     await this.refilling;
-    for (const e of this.entries.splice(0)) {
-      await rm(e.file, { force: true });
-      this.owned.delete(e.file);
-    }
+    for (const e of this.entries.splice(0)) await this.discard(e);
+  }
+
+  private async discard(e: Entry): Promise<void> {
+    await releaseScratch(e.file, e.mountPoint);
+    await rmdir(e.mountPoint).catch(() => undefined);
+    this.owned.delete(e.file);
   }
 
   private refill(): void {
@@ -113,25 +148,23 @@ export class ScratchPool {
         const e = this.entries[i]!;
         if (e.size !== size) {
           this.entries.splice(i, 1);
-          await rm(e.file, { force: true });
-          this.owned.delete(e.file);
+          await this.discard(e);
         }
       }
       if (this.entries.length >= this.target) return;
-      const file = path.join(this.options.dir, `pool-${randomBytes(6).toString("hex")}.img`);
-      this.owned.add(file);
+      const name = randomBytes(6).toString("hex");
+      const entry = { file: path.join(this.options.dir, `pool-${name}.img`), size, mountPoint: path.join(this.options.mountDir, name) };
+      this.owned.add(entry.file);
       try {
-        await createScratchImage(file, size);
+        await createScratchImage(entry.file, size);
+        await mkdir(entry.mountPoint, { recursive: true });
+        await mountScratch(entry.file, entry.mountPoint, this.options.uidBase);
       } catch (err) {
-        this.owned.delete(file);
+        await this.discard(entry);
         throw err;
       }
-      if (this.closed) {
-        await rm(file, { force: true });
-        this.owned.delete(file);
-        return;
-      }
-      this.entries.push({ file, size });
+      if (this.closed) return this.discard(entry);
+      this.entries.push(entry);
     }
   }
 }

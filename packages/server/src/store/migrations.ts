@@ -44,4 +44,29 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX attachments_volume ON attachments (volume_id);
   `,
+  // 2: network policy per sandbox (issue 4), usage history and command log for the dashboard (issue 5).
+  `
+  ALTER TABLE sandboxes ADD COLUMN allow_net TEXT;          -- JSON array of rules; NULL = unrestricted
+  ALTER TABLE sandboxes ADD COLUMN network TEXT;            -- JSON: addresses, exposed ports (runtime facts)
+
+  CREATE TABLE volume_usage_samples (
+    volume_id   TEXT NOT NULL,
+    at          TEXT NOT NULL,
+    used_bytes  INTEGER NOT NULL,
+    PRIMARY KEY (volume_id, at)
+  );
+
+  CREATE TABLE command_log (
+    sandbox_id   TEXT NOT NULL,
+    seq          INTEGER NOT NULL,
+    started_at   TEXT NOT NULL,
+    command      TEXT NOT NULL,
+    user         TEXT NOT NULL,
+    exit_code    INTEGER,
+    signal       TEXT,
+    oom          INTEGER NOT NULL DEFAULT 0,
+    duration_ms  INTEGER,
+    PRIMARY KEY (sandbox_id, seq)
+  );
+  `,
 ];
