@@ -11,12 +11,12 @@ export function registerServeCommand(program: Command): void {
     .option("--listen <host:port>", "address to listen on", undefined)
     .option("--images-dir <dir>", "where base images are built and kept")
     .option("--log-level <level>", "trace|debug|info|warn|error", undefined)
-    .action(async (opts: { stateDir?: string; listen?: string; imagesDir?: string; logLevel?: string }) => {
+    .option("--stale-after <duration>", "dashboard: mark volumes unattached for this long as stale (default 7d)", undefined)
+    .action(async (opts: { stateDir?: string; listen?: string; imagesDir?: string; logLevel?: string; staleAfter?: string }) => {
       const config = resolveConfig(opts);
       const daemon = await startDaemon(config);
-      if (process.stderr.isTTY) {
-        process.stderr.write(`\nAtoll is ready: ${daemon.url}\n  dashboard: ${daemon.url}/\n  API token: ${daemon.tokenFile}\n\n`);
-      }
+      // For people (npm start); the JSON log line "listening" carries the same for programs.
+      process.stderr.write(`\nAtoll is ready: ${daemon.url}\n  dashboard: ${daemon.url}/\n  API token: ${daemon.tokenFile}\n\n`);
       const onSignal = (signal: NodeJS.Signals) => {
         daemon.logger.info({ signal }, "signal received");
         void daemon.stop().then(
