@@ -1,4 +1,6 @@
+import { createHash } from "node:crypto";
 import { join, resolve } from "node:path";
+import { parseDuration } from "atoll/contract";
 import { fileURLToPath } from "node:url";
 import { defaultImagesDir, defaultUidBase } from "./image/image-builder.js";
 
@@ -11,9 +13,19 @@ export interface DaemonConfig {
   port: number;
   imagesDir: string;
   uidBase: number;
+  /**
+   * Name of the daemon's parent cgroup: "atoll" for the default state directory, "atoll-<hash>"
+   * for any other, so two daemons on one host (a test next to production) never touch each
+   * other's sandboxes.
+   */
+  cgroupParent: string;
   /** Where `make` put atoll-init, atoll-launch and atoll-mount. */
   nativeDir: string;
   logLevel: string;
+  /** The dashboard marks a volume stale when nothing attached it for this long (`--stale-after`, ATOLL_STALE_AFTER, default 7d). */
+  staleAfterMs: number;
+  /** Volume usage sampling for the dashboard's charts (ATOLL_USAGE_SAMPLE_INTERVAL, default 60s; ATOLL_USAGE_RETENTION, default 30d). */
+  usageSampling: { intervalMs: number; retentionMs: number };
 }
 
 export const DEFAULT_STATE_DIR = "/var/lib/atoll";
@@ -27,7 +39,14 @@ export function parseListen(listen: string): { host: string; port: number } {
   return { host: (m[1] ?? m[2])!, port };
 }
 
-export function resolveConfig(opts: { stateDir?: string; listen?: string; imagesDir?: string; logLevel?: string }): DaemonConfig {
+/** Milliseconds of a duration setting ("7d", "90s"); throws a readable Error naming the setting. */
+export function durationSetting(name: string, raw: string): number {
+  const d = parseDuration(raw);
+  if (!d.ok) throw new Error(`${name}: ${d.error}`);
+  return d.value;
+}
+
+export function resolveConfig(opts: { stateDir?: string; listen?: string; imagesDir?: string; logLevel?: string; staleAfter?: string }): DaemonConfig {
   const stateDir = resolve(opts.stateDir ?? process.env.ATOLL_STATE_DIR ?? DEFAULT_STATE_DIR);
   const { host, port } = parseListen(opts.listen ?? process.env.ATOLL_LISTEN ?? DEFAULT_LISTEN);
   return {
@@ -37,7 +56,13 @@ export function resolveConfig(opts: { stateDir?: string; listen?: string; images
     port,
     imagesDir: opts.imagesDir ?? defaultImagesDir(),
     uidBase: defaultUidBase(),
+    cgroupParent: stateDir === DEFAULT_STATE_DIR ? "atoll" : `atoll-${createHash("sha256").update(stateDir).digest("hex").slice(0, 8)}`,
     nativeDir: fileURLToPath(new URL("../native/build", import.meta.url)),
     logLevel: opts.logLevel ?? process.env.ATOLL_LOG_LEVEL ?? "info",
+    staleAfterMs: durationSetting("--stale-after / ATOLL_STALE_AFTER", opts.staleAfter ?? process.env.ATOLL_STALE_AFTER ?? "7d"),
+    usageSampling: {
+      intervalMs: durationSetting("ATOLL_USAGE_SAMPLE_INTERVAL", process.env.ATOLL_USAGE_SAMPLE_INTERVAL ?? "60s"),
+      retentionMs: durationSetting("ATOLL_USAGE_RETENTION", process.env.ATOLL_USAGE_RETENTION ?? "30d"),
+    },
   };
 }

@@ -3,9 +3,12 @@ import { join } from "node:path";
 import pino, { type Logger } from "pino";
 import { buildHttpServer } from "./api/http-server.js";
 import { AttachmentService } from "./core/attachment-service.js";
+import { CommandLog } from "./core/command-log.js";
 import { LiveSandboxes } from "./core/live-sandboxes.js";
 import { reconcileOnStart } from "./core/reconciler.js";
+import { SandboxMonitor } from "./core/sandbox-monitor.js";
 import { SandboxService } from "./core/sandbox-service.js";
+import { UsageSampler } from "./core/usage-sampler.js";
 import { VolumeService } from "./core/volume-service.js";
 import type { DaemonConfig } from "./daemon-config.js";
 import { KeyedMutex } from "./host/keyed-mutex.js";
@@ -14,8 +17,10 @@ import { ensureImage } from "./image/image-builder.js";
 import { BwrapRuntime } from "./runtime/bwrap-runtime.js";
 import { LoopVolumeBackend } from "./storage/loop-volume-backend.js";
 import { AttachmentRepo } from "./store/attachment-repo.js";
+import { CommandLogRepo } from "./store/command-log-repo.js";
 import { type Db, openDatabase } from "./store/database.js";
 import { SandboxRepo } from "./store/sandbox-repo.js";
+import { UsageSampleRepo } from "./store/usage-sample-repo.js";
 import { VolumeRepo } from "./store/volume-repo.js";
 import { loadOrCreateToken } from "./token-file.js";
 
@@ -64,7 +69,14 @@ async function startServing(
     onProgress: (p) => logger.info({ progress: p }, "building base image"),
   });
 
-  const runtime = new BwrapRuntime({ stateDir: config.stateDir, runDir: config.runDir, uidBase: config.uidBase, nativeDir: config.nativeDir, logger });
+  const runtime = new BwrapRuntime({
+    stateDir: config.stateDir,
+    runDir: config.runDir,
+    uidBase: config.uidBase,
+    nativeDir: config.nativeDir,
+    cgroupParent: config.cgroupParent,
+    logger,
+  });
   const storage = new LoopVolumeBackend({ stateDir: config.stateDir, runDir: config.runDir, uidBase: config.uidBase, logger });
   const repos = { sandboxes: new SandboxRepo(db), volumes: new VolumeRepo(db), attachments: new AttachmentRepo(db) };
   await reconcileOnStart({ ...repos, runtime, storage, logger });
@@ -74,11 +86,20 @@ async function startServing(
   const volumes = new VolumeService({ volumes: repos.volumes, attachments: repos.attachments, storage, locks, logger });
   const attachments = new AttachmentService({ volumes, volumeRepo: repos.volumes, attachments: repos.attachments, storage, locks, live, logger });
   volumes.detachEverywhere = (volumeId) => attachments.detachEverywhere(volumeId);
-  const sandboxes = new SandboxService({ repo: repos.sandboxes, attachments, runtime, live, locks, imageRootfs, logger });
+  const commandLog = new CommandLog({ repo: new CommandLogRepo(db), logger });
+  const sandboxes = new SandboxService({ repo: repos.sandboxes, attachments, runtime, live, locks, imageRootfs, logger, commandLog });
+  const monitor = new SandboxMonitor({ sandboxes, live });
+  const usage = new UsageSampler({ volumes: repos.volumes, samples: new UsageSampleRepo(db), storage, commandLog, logger, options: config.usageSampling });
 
-  const app = await buildHttpServer({ services: { sandboxes, volumes, attachments }, token, logger, version: VERSION });
+  const app = await buildHttpServer({ services: { sandboxes, volumes, attachments, monitor, commandLog, usage },
+    token,
+    logger,
+    version: VERSION,
+    staleAfterMs: config.staleAfterMs,
+  });
   const address = await app.listen({ host: config.host, port: config.port });
   const url = address.replace("0.0.0.0", "127.0.0.1");
+  usage.start();
   logger.info({ url, tokenFile, stateDir: config.stateDir, imageRootfs }, "listening");
 
   let stopping: Promise<void> | undefined;
@@ -86,6 +107,7 @@ async function startServing(
     (stopping ??= (async () => {
       logger.info("shutting down");
       await app.close();
+      await usage.stop();
       await sandboxes.shutdown();
       await runtime.close?.();
       // Sandbox volumes were released with their sandboxes; this drops the private run mount itself.

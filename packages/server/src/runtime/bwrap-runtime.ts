@@ -293,6 +293,8 @@ export class BwrapRuntime implements RuntimeDriver {
   /** Stops refilling the scratch pool and deletes its images (daemon shutdown, tests). */
   async close(): Promise<void> {
     await this.pool.close();
+    // The daemon's parent cgroup goes too once no sandbox is left in it (it is recreated at start).
+    if (this.live.size === 0 && this.setupPromise) await (await this.setupPromise).cgroups.removeParent();
   }
 }
 

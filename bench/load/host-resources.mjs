@@ -1,0 +1,52 @@
+/** Counts of host resources, to compare before and after a load run. */
+import { execFileSync } from "node:child_process";
+import { readFileSync, readdirSync } from "node:fs";
+
+const count = (fn) => {
+  try {
+    return fn();
+  } catch {
+    return 0;
+  }
+};
+
+/** Everything a leak would show up in, for the daemon `pid` with state directory `stateDir`. */
+export function snapshot(pid, stateDir) {
+  const mountinfo = readFileSync("/proc/self/mountinfo", "utf8").split("\n");
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const kb = (key) => Number(new RegExp(`${key}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
+  const cgroupDirs = () => {
+    for (const base of ["/sys/fs/cgroup/memory/atoll", "/sys/fs/cgroup/atoll"]) {
+      try {
+        return readdirSync(base, { withFileTypes: true }).filter((d) => d.isDirectory()).length;
+      } catch {
+        /* next */
+      }
+    }
+    return 0;
+  };
+  return {
+    mounts: mountinfo.filter((l) => l.includes(`${stateDir}/run/`) && !l.includes(`${stateDir}/run/pool/`)).length,
+    poolMounts: mountinfo.filter((l) => l.includes(`${stateDir}/run/pool/`)).length,
+    loopDevices: count(() =>
+      execFileSync("losetup", ["--list", "--noheadings", "--output", "BACK-FILE"], { encoding: "utf8" })
+        .split("\n")
+        .filter((l) => l.includes(stateDir) && !l.includes("/scratch/pool-")).length,
+    ),
+    netns: count(() => execFileSync("ip", ["netns", "list"], { encoding: "utf8" }).split("\n").filter((l) => l.startsWith("atoll")).length),
+    cgroups: cgroupDirs(),
+    daemonFds: readdirSync(`/proc/${pid}/fd`).length,
+    daemonRssMiB: Math.round(kb("VmRSS") / 1024),
+    processes: count(() => execFileSync("pgrep", ["-c", "-f", "/.atoll/init"], { encoding: "utf8" }).trim() * 1),
+  };
+}
+
+/** Host memory actually available (MemAvailable), in bytes. */
+export function memAvailable() {
+  return Number(/MemAvailable:\s+(\d+)/.exec(readFileSync("/proc/meminfo", "utf8"))[1]) * 1024;
+}
+
+export function printBeforeAfter(before, after) {
+  const rows = Object.keys(before).map((k) => ({ resource: k, before: before[k], after: after[k], delta: after[k] - before[k] }));
+  console.table(rows);
+}

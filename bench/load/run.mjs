@@ -1,0 +1,36 @@
+#!/usr/bin/env node
+/**
+ * npm run load -- [cycles|idle|burst|writers|all] [--n N]: load scripts against a real daemon
+ * on a temporary state directory. They print figures; they assert nothing about time.
+ */
+import { Client } from "atoll";
+import { startTestDaemon } from "../../packages/server/dist/testing/daemon-harness.js";
+import { burst } from "./burst.mjs";
+import { cycles } from "./cycles.mjs";
+import { idle } from "./idle.mjs";
+import { sharedWriters } from "./shared-writers.mjs";
+
+const which = process.argv[2] ?? "all";
+const nFlag = process.argv.indexOf("--n");
+const n = nFlag > 0 ? Number(process.argv[nFlag + 1]) : undefined;
+const runs = {
+  cycles: (ctx) => cycles({ ...ctx, n: n ?? 1000 }),
+  idle: (ctx) => idle({ ...ctx, target: n ?? 500 }),
+  burst: (ctx) => burst({ ...ctx, n: n ?? 50 }),
+  writers: (ctx) => sharedWriters({ ...ctx, writers: n ?? 20 }),
+};
+if (which !== "all" && !runs[which]) {
+  console.error(`usage: npm run load -- [${Object.keys(runs).join("|")}|all] [--n N]`);
+  process.exit(2);
+}
+const daemon = await startTestDaemon();
+const client = new Client({ url: daemon.url, token: daemon.token });
+const results = {};
+try {
+  for (const [name, fn] of Object.entries(runs)) {
+    if (which === "all" || which === name) results[name] = await fn({ client, daemon });
+  }
+} finally {
+  await daemon.dispose();
+}
+console.log(JSON.stringify({ load: which, at: new Date().toISOString(), results }, null, 2));
