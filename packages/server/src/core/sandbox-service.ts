@@ -1,5 +1,6 @@
 import { totalmem } from "node:os";
 import {
+  CapacityError,
   ConflictError,
   InvalidArgumentError,
   LIMITS,
@@ -15,7 +16,8 @@ import type { Logger } from "pino";
 import type { KeyedMutex } from "../host/keyed-mutex.js";
 import type { SandboxRepo, SandboxRow } from "../store/sandbox-repo.js";
 import { type AttachmentService, sandboxLockKey } from "./attachment-service.js";
-import type { RuntimeDriver, RuntimeSandbox } from "./drivers.js";
+import type { CommandLog } from "./command-log.js";
+import type { RuntimeDriver, RuntimeSandbox, StorageDriver } from "./drivers.js";
 import { newSandboxId, nowIso } from "./ids.js";
 import type { LiveSandbox, LiveSandboxes } from "./live-sandboxes.js";
 import { SandboxSession, type SessionOutput } from "./sandbox-session.js";
@@ -23,6 +25,8 @@ import { SandboxSession, type SessionOutput } from "./sandbox-session.js";
 /** How long a "session" sandbox waits for its creator's session to connect. */
 const SESSION_CONNECT_GRACE_MS = 30_000;
 const MIB = 2 ** 20;
+/** Free disk (in the state directory) below which no new sandbox is created. */
+const MIN_FREE_DISK_BYTES = 256 * MIB;
 
 /**
  * The sandbox lifecycle: create, list, kill, timeouts, env, sessions. Every state change of one
@@ -38,6 +42,10 @@ export class SandboxService {
       locks: KeyedMutex;
       imageRootfs: string;
       logger: Logger;
+      /** Records the commands sessions run (the dashboard's command log); optional. */
+      commandLog?: CommandLog;
+      /** For the free-disk check before a sandbox's writable layer is made. */
+      storage?: Pick<StorageDriver, "freeBytes">;
     },
   ) {}
 
@@ -53,6 +61,7 @@ export class SandboxService {
       );
     }
     const mounts = this.deps.attachments.resolve(tenant, req.volumes ?? []);
+    await this.checkDiskSpace();
     const rawTimeout = (input as { timeout?: unknown }).timeout;
     const timeoutMs = req.timeout === "session" || req.timeout === undefined ? null : req.timeout;
     const row: SandboxRow = {
@@ -98,6 +107,21 @@ export class SandboxService {
     this.arm(live, timeoutMs === null ? SESSION_CONNECT_GRACE_MS : timeoutMs, timeoutMs === null ? "session-never-connected" : "timeout");
     this.deps.logger.info({ sandboxId: row.id, volumes: mounts.length, timeout: row.timeout }, "sandbox created");
     return this.info({ ...row, state: "running" });
+  }
+
+  /**
+   * A sandbox's writable layer is sparse, so it needs little disk at first, but a host whose
+   * disk is (nearly) full would make it fail at its first write: refuse clearly instead.
+   */
+  private async checkDiskSpace(): Promise<void> {
+    const free = await this.deps.storage?.freeBytes();
+    if (free !== undefined && free < MIN_FREE_DISK_BYTES) {
+      throw new CapacityError(
+        "INSUFFICIENT_STORAGE",
+        `The host disk is almost full (${Math.floor(free / MIB)} MiB free, at least ${MIN_FREE_DISK_BYTES / MIB} MiB needed for a new sandbox). Delete volumes you no longer need.`,
+        { availableBytes: free, requiredBytes: MIN_FREE_DISK_BYTES },
+      );
+    }
   }
 
   get(tenant: string, id: string): SandboxInfo {
@@ -165,7 +189,7 @@ export class SandboxService {
       live.sessions.delete(s);
       const isSession = this.deps.repo.get(tenant, id)?.timeout === "session";
       if (isSession && live.sessions.size === 0 && !live.stopping) void this.stop(id, "session-closed");
-    });
+    }, this.deps.commandLog?.recorder(id));
     live.sessions.add(session);
     if (row.timeout === "session" && !live.everHadSession) clearTimeout(live.timer);
     live.everHadSession = true;
@@ -190,6 +214,7 @@ export class SandboxService {
         await this.deps.attachments.releaseAll(id);
         this.deps.repo.setStopped(id, reason, nowIso());
         this.deps.live.remove(id);
+        this.deps.commandLog?.forget(id);
         for (const s of [...live.sessions]) s.stop(reason);
         this.deps.logger.info({ sandboxId: id, reason }, "sandbox stopped");
       }

@@ -90,7 +90,9 @@ async function launch(stateDir: string, ownsStateDir: boolean): Promise<TestDaem
  *   t.after(() => daemon.dispose());
  *   const client = new Client({ url: daemon.url, token: daemon.token });
  */
-export async function startTestDaemon(): Promise<TestDaemon> {
+export async function startTestDaemon(options: { stateDir?: string } = {}): Promise<TestDaemon> {
+  // A state directory the caller made (e.g. on a small filesystem) stays the caller's to remove.
+  if (options.stateDir) return launch(options.stateDir, false);
   const stateDir = mkdtempSync("/var/tmp/atoll-test-");
   try {
     return await launch(stateDir, true);
