@@ -15,16 +15,20 @@ export function snapshot(pid, stateDir) {
   const mountinfo = readFileSync("/proc/self/mountinfo", "utf8").split("\n");
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
   const kb = (key) => Number(new RegExp(`${key}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
-  const cgroupDirs = () => {
-    for (const base of ["/sys/fs/cgroup/memory/atoll", "/sys/fs/cgroup/atoll"]) {
+  // The daemon's cgroup parent is "atoll" or "atoll-<hash of its state dir>" (daemon-config.ts).
+  const parents = () => {
+    const out = [];
+    for (const base of ["/sys/fs/cgroup/memory", "/sys/fs/cgroup"]) {
       try {
-        return readdirSync(base, { withFileTypes: true }).filter((d) => d.isDirectory()).length;
+        for (const d of readdirSync(base, { withFileTypes: true })) if (d.isDirectory() && d.name.startsWith("atoll")) out.push(`${base}/${d.name}`);
       } catch {
-        /* next */
+        /* not this layout */
       }
+      if (out.length) break;
     }
-    return 0;
+    return out;
   };
+  const sandboxCgroups = () => parents().flatMap((p) => readdirSync(p, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => `${p}/${d.name}`));
   return {
     mounts: mountinfo.filter((l) => l.includes(`${stateDir}/run/`) && !l.includes(`${stateDir}/run/pool/`)).length,
     poolMounts: mountinfo.filter((l) => l.includes(`${stateDir}/run/pool/`)).length,
@@ -34,10 +38,10 @@ export function snapshot(pid, stateDir) {
         .filter((l) => l.includes(stateDir) && !l.includes("/scratch/pool-")).length,
     ),
     netns: count(() => execFileSync("ip", ["netns", "list"], { encoding: "utf8" }).split("\n").filter((l) => l.startsWith("atoll")).length),
-    cgroups: cgroupDirs(),
+    cgroups: sandboxCgroups().length,
     daemonFds: readdirSync(`/proc/${pid}/fd`).length,
     daemonRssMiB: Math.round(kb("VmRSS") / 1024),
-    processes: count(() => execFileSync("pgrep", ["-c", "-f", "/.atoll/init"], { encoding: "utf8" }).trim() * 1),
+    sandboxProcesses: sandboxCgroups().reduce((n, cg) => n + count(() => readFileSync(`${cg}/cgroup.procs`, "utf8").split("\n").filter(Boolean).length), 0),
   };
 }
 

@@ -1,5 +1,7 @@
 /** Volumes keep their data across sandbox ends, daemon restarts and daemon crashes (kill -9). */
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { Client } from "atoll";
 import { type TestDaemon, startTestDaemon } from "../testing/daemon-harness.js";
@@ -59,6 +61,28 @@ test("after kill -9 of the daemon mid-write: synced data intact, store consisten
   await using reader = await client.createSandbox({ volumes: [{ id: volume.id, mountPath: "/c" }] });
   assert.equal(await reader.sh`sha256sum /c/synced | cut -d' ' -f1`.text(), sum, "synced data byte for byte");
   await reader.sh`test -f /c/unsynced`; // the torn file is there, the filesystem is consistent
+  await reader.kill();
+  await client.deleteVolume(volume.id);
+});
+
+test("a sandbox killed mid-write leaves its volume consistent and mountable", async () => {
+  const client = clientOf(daemon);
+  const volume = await client.createVolume({ name: "killed-mid-write", sizeGb: 0.25 });
+  const writer = await client.createSandbox({ timeout: "5m", volumes: [{ id: volume.id, mountPath: "/w" }] });
+  await writer.sh`echo before > /w/before && sync`;
+  await writer.spawn("sh", { args: ["-c", "i=0; while :; do head -c 65536 /dev/urandom > /w/f$((i % 50)); i=$((i+1)); done"], stdout: "null" });
+  await new Promise((r) => setTimeout(r, 500));
+  await writer.kill();
+
+  // Nobody has it now: the image is unmounted, so a full read-only check is meaningful.
+  assert.deepEqual((await client.getVolume(volume.id)).attachments, []);
+  const image = join(daemon.stateDir, "volumes", `${volume.id}.img`);
+  const fsck = spawnSync("e2fsck", ["-fn", image], { encoding: "utf8" });
+  assert.equal(fsck.status, 0, `e2fsck -fn: ${fsck.stdout}${fsck.stderr}`);
+
+  await using reader = await client.createSandbox({ volumes: [{ id: volume.id, mountPath: "/w" }] });
+  assert.equal(await reader.sh`cat /w/before`.text(), "before");
+  assert.ok(Number(await reader.sh`ls /w | grep -c '^f'`.text()) > 0);
   await reader.kill();
   await client.deleteVolume(volume.id);
 });
