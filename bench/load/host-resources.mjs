@@ -1,6 +1,7 @@
 /** Counts of host resources, to compare before and after a load run. */
 import { execFileSync } from "node:child_process";
-import { readFileSync, readdirSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { existsSync, readFileSync, readdirSync } from "node:fs";
 
 const count = (fn) => {
   try {
@@ -15,19 +16,10 @@ export function snapshot(pid, stateDir) {
   const mountinfo = readFileSync("/proc/self/mountinfo", "utf8").split("\n");
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
   const kb = (key) => Number(new RegExp(`${key}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
-  // The daemon's cgroup parent is "atoll" or "atoll-<hash of its state dir>" (daemon-config.ts).
-  const parents = () => {
-    const out = [];
-    for (const base of ["/sys/fs/cgroup/memory", "/sys/fs/cgroup"]) {
-      try {
-        for (const d of readdirSync(base, { withFileTypes: true })) if (d.isDirectory() && d.name.startsWith("atoll")) out.push(`${base}/${d.name}`);
-      } catch {
-        /* not this layout */
-      }
-      if (out.length) break;
-    }
-    return out;
-  };
+  // The daemon's cgroup parent: "atoll" for /var/lib/atoll, else "atoll-<hash of the state dir>"
+  // (packages/server/src/daemon-config.ts); other daemons' sandboxes are not counted.
+  const parentName = stateDir === "/var/lib/atoll" ? "atoll" : `atoll-${createHash("sha256").update(stateDir).digest("hex").slice(0, 8)}`;
+  const parents = () => ["/sys/fs/cgroup/memory", "/sys/fs/cgroup"].map((b) => `${b}/${parentName}`).filter((p) => existsSync(p)).slice(0, 1);
   const sandboxCgroups = () => parents().flatMap((p) => readdirSync(p, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => `${p}/${d.name}`));
   return {
     mounts: mountinfo.filter((l) => l.includes(`${stateDir}/run/`) && !l.includes(`${stateDir}/run/pool/`)).length,
