@@ -3,7 +3,8 @@
 #   1. system packages (apt)        2. npm dependencies (npm ci, native addons from source)
 #   3. build (TypeScript + native)  4. the base image (Debian bookworm minbase, ~1 minute once)
 # Idempotent: every step checks first and prints "✓ step (cached)" when there is nothing to do.
-# Used by `npm start` and `npm test`; run it alone with `npm run setup`.
+# Used by `npm start` and `npm test` (with --test: also the test-only packages); run it alone
+# with `npm run setup`.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -30,6 +31,10 @@ apt_packages=(
   bubblewrap iproute2 nftables e2fsprogs util-linux mmdebstrap debootstrap uidmap libseccomp-dev
   build-essential python3 pkg-config psmisc lsof ca-certificates libcap2-bin debian-archive-keyring
 )
+# Only for the test suite (`setup.sh --test`, which `npm test` runs): Debian's chromium (and a
+# font) for the dashboard's browser tests, driven by playwright-core; no browser is downloaded.
+test_packages=(chromium fonts-dejavu-core)
+if [[ " $* " == *" --test "* ]]; then apt_packages+=("${test_packages[@]}"); fi
 installed=$(dpkg-query -W -f='${Package} ${db:Status-Abbrev}\n' "${apt_packages[@]}" 2>/dev/null | awk '$2 == "ii" { print $1 }' || true)
 missing=()
 for p in "${apt_packages[@]}"; do

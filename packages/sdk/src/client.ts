@@ -2,6 +2,7 @@
  * `Client`: every daemon operation bound to one URL and token. `Sandbox`'s static methods use
  * a shared default Client (ATOLL_URL / ATOLL_TOKEN / the local token file).
  */
+import { AdminClient } from "./admin-client.js";
 import type { ConnectionOptions } from "./connection.js";
 import {
   ConflictError,
@@ -55,6 +56,15 @@ export class Client {
 
   constructor(options: ConnectionOptions = {}) {
     this.http = new HttpClient(options);
+  }
+
+  /**
+   * Tokens and quotas (admin tokens only).
+   *
+   * @example const { token } = await new Client().admin.createToken({ tenant: "team-a" });
+   */
+  get admin(): AdminClient {
+    return new AdminClient(this.http);
   }
 
   /**

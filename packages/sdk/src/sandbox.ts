@@ -18,6 +18,8 @@ import {
 } from "./contract/index.js";
 import { type HttpClient, seg } from "./http-client.js";
 import { SandboxEnv } from "./sandbox-env.js";
+import { exposeHttp, sandboxFetch, setAllowNet } from "./sandbox-network.js";
+import { SandboxFs } from "./sandbox-fs.js";
 import type { Session } from "./session.js";
 import { ShellCommand } from "./shell-command.js";
 import type { SpawnOptions } from "./spawn-options.js";
@@ -59,6 +61,12 @@ export class Sandbox implements AsyncDisposable {
   /** The sandbox-wide environment. */
   readonly env: SandboxEnv;
   /**
+   * The sandbox's files, as its processes see them (docs/files.md).
+   *
+   * @example await sandbox.fs.writeTextFile("hello.txt", "hi"); await sandbox.fs.download("out", "./out");
+   */
+  readonly fs: SandboxFs;
+  /**
    * Runs a shell command: a tagged template whose interpolated values are quoted for POSIX sh
    * (arrays become several arguments). Lazy: nothing runs until awaited. Interpolating null,
    * undefined, objects or promises throws a TypeError right away.
@@ -82,6 +90,7 @@ export class Sandbox implements AsyncDisposable {
     this.#session = session;
     this.#owned = owned;
     this.env = new SandboxEnv(http, info.id);
+    this.fs = new SandboxFs(http, info.id);
     const spawn = (cmd: string, options: SpawnOptions) => this.spawn(cmd, options);
     this.sh = (strings: TemplateStringsArray, ...values: unknown[]) => {
       if (!Array.isArray(strings) || !("raw" in strings)) {
@@ -163,6 +172,58 @@ export class Sandbox implements AsyncDisposable {
    */
   async info(): Promise<SandboxInfo> {
     return this.#update(await this.#http.request<SandboxInfo>("GET", `/v1/sandboxes/${seg(this.id)}`));
+  }
+
+  /**
+   * URL of the port given as `port` to `Sandbox.create` (served by the daemon), else undefined.
+   *
+   * @example await using sandbox = await Sandbox.create({ port: 8000 }); console.log(sandbox.url);
+   */
+  get url(): string | undefined {
+    return this.#info.url ?? undefined;
+  }
+
+  /**
+   * Replaces the sandbox's egress policy; effective for new connections. `null` = unrestricted,
+   * `[]` = no egress (docs/network.md for the entry forms).
+   *
+   * @example await sandbox.setAllowNet(["api.example.com:443", "*.cdn.example.com"]);
+   */
+  async setAllowNet(allowNet: readonly string[] | null): Promise<void> {
+    this.#update(await setAllowNet(this.#http, this.id, allowNet));
+  }
+
+  /**
+   * Serves a port of the sandbox at an unguessable URL of the daemon
+   * (`http://<random>.sbx.localhost:7420/`; the returned object also has a path-based
+   * `pathUrl`). The URL stops working when the sandbox ends.
+   *
+   * @example
+   *   await sandbox.spawn("python3", { args: ["-m", "http.server", "8000"] });
+   *   const url = await sandbox.exposeHttp({ port: 8000 });
+   */
+  async exposeHttp(options: { port: number }): Promise<string> {
+    return (await exposeHttp(this.#http, this.id, options)).url;
+  }
+
+  /**
+   * Like `exposeHttp`, with both URLs and the port.
+   *
+   * @example const { url, pathUrl } = await sandbox.exposeHttpDetails({ port: 3000 });
+   */
+  exposeHttpDetails(options: { port: number }) {
+    return exposeHttp(this.#http, this.id, options);
+  }
+
+  /**
+   * An HTTP request made from inside the sandbox's network: `localhost` is the sandbox itself,
+   * other hosts are reached through its allowNet policy. Fails with NetworkError when the
+   * sandbox cannot connect.
+   *
+   * @example const res = await sandbox.fetch("http://localhost:3000/health"); console.log(res.status, await res.text());
+   */
+  fetch(input: string | URL | Request, init?: RequestInit): Promise<Response> {
+    return sandboxFetch(this.#http, this.id, input, init);
   }
 
   /** Mounted volumes as last known (from create, info(), attachVolume, detachVolume). @example sandbox.volumes.map((v) => v.mountPath) */

@@ -1,6 +1,7 @@
 /** `Volume`: a persistent volume as the SDK hands it out, with `refresh()` and `delete()`. */
 import type { VolumeAttachment, VolumeInfo } from "./contract/index.js";
 import { type HttpClient, seg } from "./http-client.js";
+import { VolumeFs } from "./volume-fs.js";
 
 /**
  * Options of `volume.delete()` and `Sandbox.deleteVolume()`.
@@ -36,6 +37,7 @@ export class Volume implements VolumeInfo {
   /** Sandboxes that have it mounted. */
   readonly attachments: VolumeAttachment[];
   readonly #http: HttpClient;
+  #fs: VolumeFs | undefined;
 
   /** @internal Use `Sandbox.createVolume()`, `Sandbox.getVolume()` or a Client. */
   constructor(http: HttpClient, info: VolumeInfo) {
@@ -48,6 +50,16 @@ export class Volume implements VolumeInfo {
     this.createdAt = info.createdAt;
     this.lastAttachedAt = info.lastAttachedAt;
     this.attachments = info.attachments ?? [];
+  }
+
+  /**
+   * The volume's files, whether or not a sandbox has it mounted (docs/files.md).
+   *
+   * @example await volume.fs.writeTextFile("seed.txt", "42"); await volume.fs.upload("./models", "models");
+   */
+  get fs(): VolumeFs {
+    this.#fs ??= new VolumeFs(this.#http, this.id);
+    return this.#fs;
   }
 
   /** Fetches the volume again. @example const v2 = await volume.refresh(); */

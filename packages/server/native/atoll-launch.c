@@ -1,9 +1,15 @@
 /*
  * atoll-launch: host-side launcher of one sandbox (runs as real root).
  *
- *   atoll-launch --uid-base N [--cgroup-procs FILE ...] -- bwrap ARGS...
+ *   atoll-launch --uid-base N [--cgroup-procs FILE ...] [--netns PATH] -- bwrap ARGS...
  *   atoll-launch --print-seccomp      (prints the seccomp profile as libseccomp PFC, for review)
  *
+ * 0. With --netns PATH (a network namespace the daemon prepared, e.g. /run/netns/atoll-…), joins
+ *    it first, while still real root: the namespace stays owned by the host's initial user
+ *    namespace, so sandbox root (root only in the sandbox's own user namespace) cannot change
+ *    its interfaces, addresses, routes or firewall. Then sets net.ipv4.ip_unprivileged_port_start
+ *    to 0 in it (sandbox root lacks CAP_NET_BIND_SERVICE over this namespace, and servers inside
+ *    should still be able to listen on port 80). bwrap then runs without --unshare-net.
  * 1. Creates a user namespace mapping sandbox uid/gid 0..65535 to host N..N+65535: a forked
  *    helper unshare(CLONE_NEWUSER)s, the launcher writes the helper's uid_map/gid_map, joins
  *    the namespace with setns() and kills the helper. Sandbox root is host uid N: unprivileged
@@ -264,8 +270,18 @@ static pid_t fork_userns_helper(int *hold_write) {
   return pid;
 }
 
+/* Joins the network namespace at `path` (see step 0 above). */
+static void join_netns(const char *path) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) die(path);
+  if (setns(fd, CLONE_NEWNET) < 0) die("setns(net)");
+  close(fd);
+  /* /proc/sys/net shows the namespace of the process that opens it: this one now. */
+  write_file("/proc/sys/net/ipv4/ip_unprivileged_port_start", "0\n");
+}
+
 static void usage(void) {
-  die_msg("usage: atoll-launch --uid-base N [--cgroup-procs FILE ...] -- bwrap ARGS...\n"
+  die_msg("usage: atoll-launch --uid-base N [--cgroup-procs FILE ...] [--netns PATH] -- bwrap ARGS...\n"
           "       atoll-launch --print-seccomp");
 }
 
@@ -273,6 +289,7 @@ int main(int argc, char **argv) {
   long long uid_base = -1;
   const char *cgroup_files[MAX_CGROUP_FILES];
   int ncgroup = 0;
+  const char *netns = NULL;
   int cmd = -1;
 
   for (int i = 1; i < argc; i++) {
@@ -291,6 +308,8 @@ int main(int argc, char **argv) {
       char *end;
       uid_base = strtoll(argv[++i], &end, 10);
       if (*end || uid_base < 1 || uid_base > 4294967295LL - MAP_COUNT) usage();
+    } else if (strcmp(argv[i], "--netns") == 0 && i + 1 < argc) {
+      netns = argv[++i];
     } else if (strcmp(argv[i], "--cgroup-procs") == 0 && i + 1 < argc) {
       if (ncgroup == MAX_CGROUP_FILES) die_msg("too many --cgroup-procs");
       cgroup_files[ncgroup++] = argv[++i];
@@ -304,6 +323,8 @@ int main(int argc, char **argv) {
   scmp_filter_ctx ctx = build_filter();
   int seccomp_fd = export_filter(ctx);
   seccomp_release(ctx);
+
+  if (netns) join_netns(netns);
 
   int hold;
   pid_t helper = fork_userns_helper(&hold);

@@ -3,6 +3,7 @@ import { join, resolve } from "node:path";
 import { parseDuration } from "atoll/contract";
 import { fileURLToPath } from "node:url";
 import { defaultImagesDir, defaultUidBase } from "./image/image-builder.js";
+import { type NetConfig, resolveNetConfig } from "./net/net-config.js";
 
 /** Everything `atoll serve` needs to know, resolved from flags and the environment. */
 export interface DaemonConfig {
@@ -26,6 +27,17 @@ export interface DaemonConfig {
   staleAfterMs: number;
   /** Volume usage sampling for the dashboard's charts (ATOLL_USAGE_SAMPLE_INTERVAL, default 60s; ATOLL_USAGE_RETENTION, default 30d). */
   usageSampling: { intervalMs: number; retentionMs: number };
+  /** Sandbox networks: --network, --uplink, --dns, --net-range, --upstream-ca (docs/network.md). */
+  net: NetConfig;
+}
+
+/** Flags of `atoll serve` that shape sandbox networks. */
+export interface NetFlags {
+  network?: string;
+  uplink?: string;
+  dns?: string;
+  netRange?: string;
+  upstreamCa?: string;
 }
 
 export const DEFAULT_STATE_DIR = "/var/lib/atoll";
@@ -46,7 +58,7 @@ export function durationSetting(name: string, raw: string): number {
   return d.value;
 }
 
-export function resolveConfig(opts: { stateDir?: string; listen?: string; imagesDir?: string; logLevel?: string; staleAfter?: string }): DaemonConfig {
+export function resolveConfig(opts: { stateDir?: string; listen?: string; imagesDir?: string; logLevel?: string; staleAfter?: string } & NetFlags): DaemonConfig {
   const stateDir = resolve(opts.stateDir ?? process.env.ATOLL_STATE_DIR ?? DEFAULT_STATE_DIR);
   const { host, port } = parseListen(opts.listen ?? process.env.ATOLL_LISTEN ?? DEFAULT_LISTEN);
   return {
@@ -64,5 +76,6 @@ export function resolveConfig(opts: { stateDir?: string; listen?: string; images
       intervalMs: durationSetting("ATOLL_USAGE_SAMPLE_INTERVAL", process.env.ATOLL_USAGE_SAMPLE_INTERVAL ?? "60s"),
       retentionMs: durationSetting("ATOLL_USAGE_RETENTION", process.env.ATOLL_USAGE_RETENTION ?? "30d"),
     },
+    net: resolveNetConfig(opts),
   };
 }

@@ -1,4 +1,4 @@
-import { chmodSync, mkdirSync } from "node:fs";
+import { chmodSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import pino, { type Logger } from "pino";
 import { buildHttpServer } from "./api/http-server.js";
@@ -7,7 +7,9 @@ import { CommandLog } from "./core/command-log.js";
 import { LiveSandboxes } from "./core/live-sandboxes.js";
 import { reconcileOnStart } from "./core/reconciler.js";
 import { SandboxMonitor } from "./core/sandbox-monitor.js";
+import { QuotaChecker } from "./core/quota-checker.js";
 import { SandboxService } from "./core/sandbox-service.js";
+import { TokenService } from "./core/token-service.js";
 import { UsageSampler } from "./core/usage-sampler.js";
 import { VolumeService } from "./core/volume-service.js";
 import type { DaemonConfig } from "./daemon-config.js";
@@ -15,11 +17,17 @@ import { KeyedMutex } from "./host/keyed-mutex.js";
 import { ensurePrivateMount, umountTree } from "./host/mounts.js";
 import { ensureImage } from "./image/image-builder.js";
 import { BwrapRuntime } from "./runtime/bwrap-runtime.js";
+import { NetworkService } from "./core/network-service.js";
+import { LinuxNetworkDriver } from "./net/linux-network-driver.js";
+import { VolumeJail } from "./runtime/volume-jail.js";
+import { FileService } from "./files/file-service.js";
 import { LoopVolumeBackend } from "./storage/loop-volume-backend.js";
 import { AttachmentRepo } from "./store/attachment-repo.js";
 import { CommandLogRepo } from "./store/command-log-repo.js";
 import { type Db, openDatabase } from "./store/database.js";
 import { SandboxRepo } from "./store/sandbox-repo.js";
+import { TenantRepo } from "./store/tenant-repo.js";
+import { TokenRepo } from "./store/token-repo.js";
 import { UsageSampleRepo } from "./store/usage-sample-repo.js";
 import { VolumeRepo } from "./store/volume-repo.js";
 import { loadOrCreateToken } from "./token-file.js";
@@ -83,22 +91,41 @@ async function startServing(
 
   const locks = new KeyedMutex();
   const live = new LiveSandboxes();
-  const volumes = new VolumeService({ volumes: repos.volumes, attachments: repos.attachments, storage, locks, logger });
+  const tenants = new TenantRepo(db);
+  const tokens = new TokenService({ tokens: new TokenRepo(db), tenants, sandboxes: repos.sandboxes, volumes: repos.volumes, adminToken: token, logger });
+  const quotas = new QuotaChecker({ tenants, sandboxes: repos.sandboxes, volumes: repos.volumes });
+  const volumes = new VolumeService({ volumes: repos.volumes, attachments: repos.attachments, storage, locks, logger, quotas });
   const attachments = new AttachmentService({ volumes, volumeRepo: repos.volumes, attachments: repos.attachments, storage, locks, live, logger });
   volumes.detachEverywhere = (volumeId) => attachments.detachEverywhere(volumeId);
   const commandLog = new CommandLog({ repo: new CommandLogRepo(db), logger });
-  const sandboxes = new SandboxService({ repo: repos.sandboxes, attachments, runtime, live, locks, imageRootfs, logger, commandLog, storage });
+  // After reconcile (the previous run's sandboxes are dead): their namespaces go, the router comes.
+  const netDriver = config.net.enabled ? new LinuxNetworkDriver({ config: config.net, stateDir: config.stateDir, nativeDir: config.nativeDir, logger }) : undefined;
+  await netDriver?.start();
+  const network = new NetworkService({
+    driver: netDriver,
+    repo: repos.sandboxes,
+    locks,
+    logger,
+    upstreamCa: config.net.upstreamCaFile ? readFileSync(config.net.upstreamCaFile, "utf8") : undefined,
+    assertRunning: (t, id) => sandboxes.assertRunning(t, id),
+  });
+  const sandboxes = new SandboxService({ repo: repos.sandboxes, attachments, runtime, live, locks, imageRootfs, logger, commandLog, storage, network, quotas });
   const monitor = new SandboxMonitor({ sandboxes, live });
   const usage = new UsageSampler({ volumes: repos.volumes, samples: new UsageSampleRepo(db), storage, commandLog, logger, options: config.usageSampling });
 
-  const app = await buildHttpServer({ services: { sandboxes, volumes, attachments, monitor, commandLog, usage },
+  const jail = new VolumeJail({ nativeDir: config.nativeDir, uidBase: config.uidBase, logger });
+  const files = new FileService({ sandboxes, live, volumes, storage, locks, jail, logger });
+
+  const app = await buildHttpServer({ services: { sandboxes, volumes, attachments, monitor, commandLog, usage, files, network },
     token,
+    tokens,
     logger,
     version: VERSION,
     staleAfterMs: config.staleAfterMs,
   });
   const address = await app.listen({ host: config.host, port: config.port });
   const url = address.replace("0.0.0.0", "127.0.0.1");
+  network.publicAddress = new URL(url).host;
   usage.start();
   logger.info({ url, tokenFile, stateDir: config.stateDir, imageRootfs }, "listening");
 
@@ -106,9 +133,11 @@ async function startServing(
   const stop = () =>
     (stopping ??= (async () => {
       logger.info("shutting down");
+      files.shutdown(); // running file operations would keep app.close() waiting
       await app.close();
       await usage.stop();
       await sandboxes.shutdown();
+      await network.close();
       await runtime.close?.();
       // Sandbox volumes were released with their sandboxes; this drops the private run mount itself.
       await umountTree(config.runDir);

@@ -20,8 +20,18 @@ export const API_ERROR_STATUS = {
   INSUFFICIENT_STORAGE: 409,
   PAYLOAD_TOO_LARGE: 413,
   QUOTA_EXCEEDED: 429,
+  // File operations (docs/files.md): what the kernel said, as the sandbox user saw it.
+  ALREADY_EXISTS: 409,
+  PERMISSION_DENIED: 403,
+  IS_A_DIRECTORY: 409,
+  NOT_A_DIRECTORY: 409,
+  DIRECTORY_NOT_EMPTY: 409,
+  READ_ONLY: 403,
+  NO_SPACE: 507,
   INTERNAL: 500,
   HOST_ERROR: 500,
+  /** sandbox.fetch: the request could not be made from the sandbox's network (blocked, refused, timed out). */
+  FETCH_FAILED: 502,
   UNAVAILABLE: 503,
 } as const satisfies Record<string, number>;
 

@@ -56,6 +56,14 @@ export class CapacityError extends AtollError {}
 /** The daemon failed on its side; the message says what the host reported. */
 export class ServerError extends AtollError {}
 
+/**
+ * A request made from inside a sandbox's network failed: blocked by `allowNet`, refused, or
+ * timed out (`sandbox.fetch`).
+ *
+ * @example try { await sandbox.fetch("http://localhost:3000/"); } catch (e) { if (e instanceof NetworkError) console.log(e.message); }
+ */
+export class NetworkError extends AtollError {}
+
 /** The daemon could not be reached or the connection broke. */
 export class ConnectionError extends AtollError {
   constructor(message: string, details?: Record<string, unknown>) {
@@ -110,6 +118,23 @@ export class CommandTimeoutError extends AtollError {
   }
 }
 
+/**
+ * A file operation failed the way it would for a process in the sandbox: NOT_FOUND (a
+ * NotFoundError), ALREADY_EXISTS, PERMISSION_DENIED, IS_A_DIRECTORY, NOT_A_DIRECTORY,
+ * DIRECTORY_NOT_EMPTY, READ_ONLY or NO_SPACE. `details.path` names the path.
+ *
+ * @example
+ *   try { await sandbox.fs.writeTextFile("/data/x", "hi"); }
+ *   catch (e) { if (e instanceof FileSystemError && e.code === "READ_ONLY") console.log(e.path, "is read-only"); }
+ */
+export class FileSystemError extends AtollError {
+  /** The path the operation failed on, as the sandbox (or volume) sees it. */
+  get path(): string | undefined {
+    const p = this.details?.path;
+    return typeof p === "string" ? p : undefined;
+  }
+}
+
 const CLASS_BY_CODE: Partial<Record<ApiErrorCode, new (code: ErrorCode, message: string, details?: Record<string, unknown>) => AtollError>> = {
   UNAUTHORIZED: AuthenticationError,
   FORBIDDEN: AuthenticationError,
@@ -125,8 +150,16 @@ const CLASS_BY_CODE: Partial<Record<ApiErrorCode, new (code: ErrorCode, message:
   MOUNT_PATH_CONFLICT: ConflictError,
   INSUFFICIENT_STORAGE: CapacityError,
   QUOTA_EXCEEDED: CapacityError,
+  ALREADY_EXISTS: FileSystemError,
+  PERMISSION_DENIED: FileSystemError,
+  IS_A_DIRECTORY: FileSystemError,
+  NOT_A_DIRECTORY: FileSystemError,
+  DIRECTORY_NOT_EMPTY: FileSystemError,
+  READ_ONLY: FileSystemError,
+  NO_SPACE: FileSystemError,
   INTERNAL: ServerError,
   HOST_ERROR: ServerError,
+  FETCH_FAILED: NetworkError,
   UNAVAILABLE: ServerError,
 };
 

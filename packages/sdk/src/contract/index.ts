@@ -2,9 +2,14 @@
  * The contract shared by the daemon and the SDK: error codes and classes, wire types, request
  * schemas, shell quoting and unit parsing. Importable as `atoll/contract`.
  */
+export * from "./admin.js";
 export * from "./error-codes.js";
 export * from "./errors.js";
+export * from "./fs-errno.js";
+export * from "./fs-schemas.js";
+export * from "./fs-wire.js";
 export * from "./mount-rules.js";
+export * from "./net-rules.js";
 export * from "./schemas.js";
 export * from "./shell-quote.js";
 export * from "./units.js";

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { InvalidArgumentError } from "./errors.js";
 import { mountPathProblem } from "./mount-rules.js";
+import { type NetRule, SECRET_NAME, parseNetRule } from "./net-rules.js";
 import { parseDuration, parseSize } from "./units.js";
 
 /** Bounds the daemon enforces; documented in docs/api.md. */
@@ -19,6 +20,9 @@ export const LIMITS = {
   volumeSizeGbMax: 1024,
   labelsMax: 64,
   envMax: 256,
+  allowNetMax: 256,
+  secretsMax: 32,
+  secretValueMax: 8192,
 } as const;
 
 function sizeField(what: string, min: number, max: number) {
@@ -75,6 +79,65 @@ export const volumeMountSchema = z.strictObject({
 });
 export type VolumeMountRequest = z.input<typeof volumeMountSchema>;
 
+/** A TCP port number, 1-65535. */
+export const portSchema = z.number({ message: "port must be a number 1-65535" }).int("port must be a whole number").min(1, "port must be 1-65535").max(65535, "port must be 1-65535");
+
+/**
+ * `allowNet`: omitted/null = unrestricted egress, [] = none, else the allowed destinations
+ * (grammar in net-rules.ts and docs/network.md). Entries are kept as given (trimmed of nothing).
+ */
+export const allowNetSchema = z
+  .array(
+    z.string({ message: "allowNet entries are strings such as \"example.com:443\"" }).superRefine((entry, ctx) => {
+      const parsed = parseNetRule(entry);
+      if (!parsed.ok) ctx.addIssue({ code: "custom", message: `"${entry}": ${parsed.error}` });
+    }),
+  )
+  .max(LIMITS.allowNetMax, `allowNet has at most ${LIMITS.allowNetMax} entries`);
+
+/** Parses entries that allowNetSchema accepted. */
+export function netRulesOf(allowNet: readonly string[]): NetRule[] {
+  return allowNet.map((entry) => {
+    const parsed = parseNetRule(entry);
+    if (!parsed.ok) throw new InvalidArgumentError(`allowNet: "${entry}": ${parsed.error}`);
+    return parsed.value;
+  });
+}
+
+/** One secret: substituted for its placeholder only in requests to `hosts`. */
+export const secretSchema = z.strictObject({
+  hosts: z
+    .array(
+      z.string().superRefine((host, ctx) => {
+        const parsed = parseNetRule(host);
+        if (!parsed.ok) ctx.addIssue({ code: "custom", message: `"${host}": ${parsed.error}` });
+        else if (parsed.value.kind !== "host" || parsed.value.port !== null) {
+          ctx.addIssue({ code: "custom", message: `"${host}": secret hosts are host names (example.com or *.example.com) without a port` });
+        }
+      }),
+      { message: "hosts must be a list of host names" },
+    )
+    .min(1, "a secret needs at least one host it may be sent to")
+    .max(32),
+  value: z
+    .string({ message: "value must be a string" })
+    .min(1, "a secret value cannot be empty")
+    .max(LIMITS.secretValueMax, `a secret value is at most ${LIMITS.secretValueMax} characters`)
+    .refine((v) => !/[\0\r\n]/.test(v), "a secret value cannot contain NUL, CR or LF (it is sent in HTTP headers)"),
+});
+
+export const secretsSchema = z
+  .record(z.string().regex(SECRET_NAME, "secret names are environment variable names: letters, digits and _, not starting with a digit"), secretSchema)
+  .refine((r) => Object.keys(r).length <= LIMITS.secretsMax, `at most ${LIMITS.secretsMax} secrets`);
+export type SecretsRequest = z.input<typeof secretsSchema>;
+
+/** Body of `POST /v1/sandboxes/:id/allow-net`. */
+export const setAllowNetSchema = z.strictObject({ allowNet: allowNetSchema.nullable() });
+
+/** Body of `POST /v1/sandboxes/:id/expose`. */
+export const exposeHttpSchema = z.strictObject({ port: portSchema });
+export type ExposeHttpRequest = z.input<typeof exposeHttpSchema>;
+
 export const createSandboxSchema = z.strictObject({
   memory: sizeField("memory", LIMITS.memoryMin, LIMITS.memoryMax).optional(),
   /** Deno Sandbox compatible spelling of `memory`, in MiB. */
@@ -86,6 +149,12 @@ export const createSandboxSchema = z.strictObject({
   labels: labelsSchema.optional(),
   env: envSchema.optional(),
   volumes: z.array(volumeMountSchema).max(32).optional(),
+  /** Egress policy (docs/network.md): omitted or null = unrestricted, [] = no egress. */
+  allowNet: allowNetSchema.nullable().optional(),
+  /** Secrets that never enter the sandbox: `$NAME` holds a placeholder the egress proxy replaces. */
+  secrets: secretsSchema.optional(),
+  /** A port to expose at once: its URL becomes `sandbox.url`. */
+  port: portSchema.optional(),
 });
 export type CreateSandboxRequest = z.input<typeof createSandboxSchema>;
 

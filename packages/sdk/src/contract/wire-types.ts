@@ -30,6 +30,29 @@ export interface SandboxInfo {
   cpuWeight: number;
   rootfsBytes: number;
   volumes: VolumeAttachment[];
+  /** Egress policy as given (docs/network.md): null = unrestricted, [] = no egress. */
+  allowNet?: string[] | null;
+  /** URL of the port given as `port` to Sandbox.create, else null. */
+  url?: string | null;
+  /** The sandbox's addresses on its network, null when the daemon runs without networking. */
+  network?: SandboxNetworkInfo | null;
+}
+
+/** Where a sandbox sits on the daemon's network. */
+export interface SandboxNetworkInfo {
+  ipv4: string;
+  ipv6: string;
+  /** Ports exposed with exposeHttp (or `port`), and their URLs. */
+  exposed: ExposedPort[];
+}
+
+/** One port served by the daemon at an unguessable URL (`POST /v1/sandboxes/:id/expose`). */
+export interface ExposedPort {
+  port: number;
+  /** Host-based URL: `http://<random>.sbx.localhost:<daemon port>/`. */
+  url: string;
+  /** Path-based fallback for clients that cannot resolve *.localhost: `http://<daemon>/expose/<random>/`. */
+  pathUrl: string;
 }
 
 export interface VolumeInfo {
@@ -53,6 +76,56 @@ export interface VolumeList {
 }
 export interface EnvResponse {
   env: Record<string, string>;
+}
+
+/** Live resource use of a running sandbox (`GET /v1/sandboxes/:id/stats`). */
+export interface SandboxStats {
+  sandboxId: string;
+  /** When the figures were read. */
+  at: string;
+  /** Memory charged to the sandbox's cgroup now (page cache included). */
+  memoryBytes: number;
+  memoryLimitBytes: number;
+  /** CPU time used since the sandbox started, in nanoseconds (all cores). */
+  cpuUsageNs: number;
+  pids: number;
+  pidsLimit: number;
+}
+
+/** One command a sandbox ran, newest first in lists (`GET /v1/sandboxes/:id/commands`). */
+export interface CommandLogEntry {
+  /** 1, 2, 3… per sandbox, in start order. */
+  seq: number;
+  startedAt: string;
+  /** The script of `sh -c SCRIPT`, else the argv quoted for sh; cut at 2000 characters. */
+  command: string;
+  user: "app" | "root";
+  /**
+   * Exit code; null while running, when killed by a signal, or when it could not start (then
+   * signal is null too and durationMs is set).
+   */
+  exitCode: number | null;
+  /** Signal name when killed by one ("SIGKILL"), else null. */
+  signal: string | null;
+  /** true when the sandbox's memory limit killed it. */
+  oom: boolean;
+  /** null while running (or if the sandbox stopped before the exit was seen). */
+  durationMs: number | null;
+}
+export interface CommandLogList {
+  commands: CommandLogEntry[];
+}
+
+/** A volume's used bytes at one moment, sampled by the daemon. */
+export interface VolumeUsageSample {
+  at: string;
+  usedBytes: number;
+}
+/** `GET /v1/volumes/:id/usage`: samples oldest first, then the live figure as the last point. */
+export interface VolumeUsageHistory {
+  volumeId: string;
+  capacityBytes: number;
+  samples: VolumeUsageSample[];
 }
 
 /** Session WebSocket, daemon → client text frames. */

@@ -1,11 +1,19 @@
 import websocket from "@fastify/websocket";
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from "fastify";
 import type { Logger } from "pino";
-import { authenticate, type Principal } from "./auth.js";
+import { isDashboardPublicPath, registerDashboard } from "../dashboard/register-dashboard.js";
+import type { TokenService } from "../core/token-service.js";
+import { registerAdminRoutes } from "./admin-routes.js";
+import { authenticateRequest, type Principal } from "./auth.js";
 import { toWireError } from "./error-mapping.js";
+import { exposeServerFactory } from "./expose-proxy.js";
+import { registerNetworkRoutes } from "./network-routes.js";
+import { registerFileRoutes } from "./file-routes.js";
+import { registerInsightRoutes } from "./insight-routes.js";
 import { buildOpenApi } from "./openapi.js";
 import { registerSandboxRoutes } from "./sandbox-routes.js";
 import type { Services } from "./services.js";
+import { SessionCookies } from "./session-cookie.js";
 import { registerSessionSocket } from "./session-socket.js";
 import { registerVolumeRoutes } from "./volume-routes.js";
 
@@ -22,8 +30,27 @@ const PUBLIC_PATHS = new Set(["/healthz"]);
  * The daemon's HTTP server: auth on every route but /healthz, JSON errors with stable codes,
  * REST routes, the session WebSocket and the OpenAPI document.
  */
-export async function buildHttpServer(opts: { services: Services; token: string; logger: Logger; version: string }): Promise<FastifyInstance> {
-  const app = Fastify({ loggerInstance: opts.logger as FastifyBaseLogger, disableRequestLogging: true, bodyLimit: 1024 * 1024 });
+export async function buildHttpServer(opts: {
+  services: Services;
+  /** The token file's token: keys the dashboard's session cookies. */
+  token: string;
+  /** Verifies every request's token (tenants, revocation). */
+  tokens: TokenService;
+  logger: Logger;
+  version: string;
+  /** Dashboard: volumes unattached for longer than this are marked stale (default 7 days). */
+  staleAfterMs?: number;
+}): Promise<FastifyInstance> {
+  const app = Fastify({ loggerInstance: opts.logger as FastifyBaseLogger, disableRequestLogging: true, bodyLimit: 1024 * 1024,
+    // Exposed sandbox ports (docs/network.md) are served in front of Fastify.
+    ...(opts.services.network ? { serverFactory: exposeServerFactory(opts.services.network) } : {}),
+    // Routing errors Fastify raises before any handler (bad URL encoding, over-long ids) get the
+    // same error body and codes as everything else.
+    frameworkErrors: (err, _req, reply) => {
+      const { status, body } = toWireError(err);
+      void (reply as unknown as FastifyReply).code(status).send(body);
+    },
+  });
   await app.register(websocket, {
     options: {
       maxPayload: 16 * 1024 * 1024,
@@ -33,10 +60,12 @@ export async function buildHttpServer(opts: { services: Services; token: string;
   });
 
   app.decorateRequest("principal", null as unknown as Principal);
+  // Bearer token, or the dashboard's session cookie (with its CSRF rules; docs/dashboard.md).
+  const sessions = new SessionCookies(opts.token);
   app.addHook("onRequest", async (req) => {
     const path = req.url.split("?")[0]!;
-    if (PUBLIC_PATHS.has(path)) return;
-    req.principal = authenticate(req.headers, opts.token);
+    if (PUBLIC_PATHS.has(path) || isDashboardPublicPath(path)) return;
+    req.principal = authenticateRequest(req, opts.tokens, sessions);
   });
 
   app.setErrorHandler((err, req, reply) => {
@@ -54,6 +83,18 @@ export async function buildHttpServer(opts: { services: Services; token: string;
   app.get("/v1/openapi.json", async () => openapi);
   registerSandboxRoutes(app, opts.services);
   registerVolumeRoutes(app, opts.services);
+  registerNetworkRoutes(app, opts.services);
   registerSessionSocket(app, opts.services);
+  registerInsightRoutes(app, opts.services);
+  registerAdminRoutes(app, opts.tokens);
+  if (opts.services.files) registerFileRoutes(app, opts.services.files);
+  await registerDashboard(app, {
+    services: opts.services,
+    tokens: opts.tokens,
+    sessions,
+    staleAfterMs: opts.staleAfterMs ?? 7 * 86_400_000,
+    version: opts.version,
+    logger: opts.logger,
+  });
   return app;
 }

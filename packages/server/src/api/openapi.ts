@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { createSandboxSchema, createVolumeSchema, envPatchSchema, extendTimeoutSchema, volumeMountSchema } from "atoll/contract";
+import { createSandboxSchema, createTokenSchema, createVolumeSchema, tenantQuotaSchema, envPatchSchema, extendTimeoutSchema, volumeMountSchema } from "atoll/contract";
 
 /** JSON Schema of a request body, from the same zod schema the daemon validates with. */
 const body = (schema: z.ZodType) => ({
@@ -57,6 +57,23 @@ export function buildOpenApi(version: string): Record<string, unknown> {
       "/v1/sandboxes/{id}/volumes/{volumeId}": {
         delete: { summary: "Detach a volume", parameters: [id("id"), id("volumeId"), force], responses: { 200: ok("SandboxInfo"), ...errors } },
       },
+      "/v1/sandboxes/{id}/stats": {
+        get: { summary: "Live memory, CPU time and processes of a running sandbox", parameters: [id("id")], responses: { 200: ok("SandboxStats"), ...errors } },
+      },
+      "/v1/sandboxes/{id}/commands": {
+        get: {
+          summary: "Commands the sandbox ran, newest first",
+          parameters: [id("id"), { name: "limit", in: "query", schema: { type: "integer", minimum: 1, maximum: 1000 } }],
+          responses: { 200: ok("{ commands: CommandLogEntry[] }"), ...errors },
+        },
+      },
+      "/v1/volumes/{id}/usage": {
+        get: {
+          summary: "Used bytes over time (sampled by the daemon), then the live figure",
+          parameters: [id("id"), { name: "since", in: "query", schema: { type: "string" }, description: 'duration back from now ("24h") or ISO time; default 24h' }],
+          responses: { 200: ok("VolumeUsageHistory"), ...errors },
+        },
+      },
       "/v1/volumes": {
         post: { summary: "Create a volume", requestBody: body(createVolumeSchema), responses: { 201: ok("VolumeInfo"), ...errors } },
         get: { summary: "List volumes", responses: { 200: ok("{ volumes: VolumeInfo[] }"), ...errors } },
@@ -64,6 +81,19 @@ export function buildOpenApi(version: string): Record<string, unknown> {
       "/v1/volumes/{id}": {
         get: { summary: "Inspect a volume (id or name)", parameters: [id("id")], responses: { 200: ok("VolumeInfo"), ...errors } },
         delete: { summary: "Delete a volume", parameters: [id("id"), force], responses: { 200: ok("VolumeInfo"), ...errors } },
+      },
+      "/v1/tokens": {
+        post: { summary: "Create an API token for a tenant (admin; the value is shown once)", requestBody: body(createTokenSchema), responses: { 201: ok("CreatedToken"), ...errors } },
+        get: { summary: "List tokens (admin)", responses: { 200: ok("{ tokens: TokenInfo[] }"), ...errors } },
+      },
+      "/v1/tokens/{id}": {
+        delete: { summary: "Revoke a token (admin)", parameters: [id("id")], responses: { 200: ok("TokenInfo"), ...errors } },
+      },
+      "/v1/tenants": {
+        get: { summary: "Tenants with usage and quotas (admin)", responses: { 200: ok("{ tenants: TenantInfo[] }"), ...errors } },
+      },
+      "/v1/tenants/{name}/quota": {
+        put: { summary: "Set a tenant's quotas (admin)", parameters: [id("name")], requestBody: body(tenantQuotaSchema), responses: { 200: ok("TenantInfo"), ...errors } },
       },
     },
   };

@@ -1,10 +1,25 @@
 import type { SandboxService } from "../core/sandbox-service.js";
 import type { AttachmentService } from "../core/attachment-service.js";
+import type { CommandLog } from "../core/command-log.js";
+import type { SandboxMonitor } from "../core/sandbox-monitor.js";
+import type { UsageSampler } from "../core/usage-sampler.js";
 import type { VolumeService } from "../core/volume-service.js";
+import type { FileService } from "../files/file-service.js";
+import type { NetworkService } from "../core/network-service.js";
 
 /** What the routes call. Handlers parse and map; these decide. */
 export interface Services {
   sandboxes: SandboxService;
   volumes: VolumeService;
   attachments: AttachmentService;
+  /** Live figures of running sandboxes. */
+  monitor: SandboxMonitor;
+  /** Commands each sandbox ran. */
+  commandLog: CommandLog;
+  /** Volume usage history. */
+  usage: UsageSampler;
+  /** Files of sandboxes and volumes (docs/files.md). */
+  files?: FileService;
+  /** allowNet changes, exposed ports, sandbox.fetch (docs/network.md). */
+  network?: NetworkService;
 }

@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 import { Command } from "commander";
 import { runImageBuildCommand } from "../image/image-command.js";
+import { registerAdminCommands } from "./admin-commands.js";
+import { registerCpCommand } from "./cp-command.js";
 import { registerSandboxCommands } from "./sandbox-commands.js";
 import { registerServeCommand } from "./serve-command.js";
 import { registerVolumeCommands } from "./volume-commands.js";
@@ -19,6 +21,8 @@ const program = new Command("atoll")
 registerServeCommand(program);
 registerSandboxCommands(program);
 registerVolumeCommands(program);
+registerCpCommand(program);
+registerAdminCommands(program);
 
 program
   .command("image")

@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { startDaemon } from "../daemon.js";
-import { resolveConfig } from "../daemon-config.js";
+import { type NetFlags, resolveConfig } from "../daemon-config.js";
 
 /** `atoll serve [--state-dir DIR] [--listen HOST:PORT]`: runs the daemon in the foreground. */
 export function registerServeCommand(program: Command): void {
@@ -12,7 +12,12 @@ export function registerServeCommand(program: Command): void {
     .option("--images-dir <dir>", "where base images are built and kept")
     .option("--log-level <level>", "trace|debug|info|warn|error", undefined)
     .option("--stale-after <duration>", "dashboard: mark volumes unattached for this long as stale (default 7d)", undefined)
-    .action(async (opts: { stateDir?: string; listen?: string; imagesDir?: string; logLevel?: string; staleAfter?: string }) => {
+    .option("--network <on|off>", "sandbox networks (ATOLL_NETWORK, default on; off = loopback only)", undefined)
+    .option("--uplink <host|none|netns:NAME>", "where sandbox traffic leaves (ATOLL_UPLINK, default host)", undefined)
+    .option("--dns <host|none|static:FILE>", "upstream of the sandbox resolver (ATOLL_DNS; default host with --uplink host, else none)", undefined)
+    .option("--net-range <cidr>", "private IPv4 range for sandbox addresses (ATOLL_NET_RANGE, default 10.73.0.0/16)", undefined)
+    .option("--upstream-ca <file>", "extra PEM CA the egress proxy trusts for upstream servers (ATOLL_UPSTREAM_CA)", undefined)
+    .action(async (opts: { stateDir?: string; listen?: string; imagesDir?: string; logLevel?: string; staleAfter?: string } & NetFlags) => {
       const config = resolveConfig(opts);
       const daemon = await startDaemon(config);
       // For people (npm start); the JSON log line "listening" carries the same for programs.

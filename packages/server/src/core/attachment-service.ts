@@ -183,6 +183,8 @@ export class AttachmentService {
   private async dropReference(sandboxId: string, volumeId: string): Promise<void> {
     await this.deps.locks.run(volumeId, async () => {
       this.deps.attachments.delete(sandboxId, volumeId);
+      // lastAttachedAt is the last moment the volume was attached: the dashboard's "stale" mark counts from here.
+      this.deps.volumeRepo.touchAttached(volumeId, nowIso());
       await this.deps.storage.release(volumeId);
     });
   }

@@ -3,6 +3,8 @@
  * runtime (runtime/) and the loop-device ext4 backend (storage/) implement them, and a
  * Kubernetes driver (sandbox → Pod, volume → PersistentVolumeClaim) could implement them too.
  */
+import type { Duplex } from "node:stream";
+import type { HostRule, NetRule } from "atoll/contract";
 
 /** Resource limits of one sandbox, already validated and in base units. */
 export interface SandboxLimits {
@@ -25,6 +27,15 @@ export interface MountSpec {
   readOnly: boolean;
 }
 
+/** A file the runtime writes into the sandbox's root before the first process starts. */
+export interface RootFile {
+  /** Absolute path inside the sandbox; its parent directory must exist in the image. */
+  path: string;
+  content: string;
+  /** true: `content` is appended to the image's file at that path (e.g. a CA bundle). */
+  appendToImage?: boolean;
+}
+
 export interface LaunchSpec {
   id: string;
   /** Root filesystem of the base image on the host (read-only lower layer). */
@@ -32,6 +43,13 @@ export interface LaunchSpec {
   limits: SandboxLimits;
   /** Mounted before the first process starts; read-only ones arrive locked. */
   mounts: MountSpec[];
+  /**
+   * Network namespace (host path) the sandbox joins, prepared by the NetworkDriver and owned by
+   * the host's initial user namespace. Absent: an empty namespace with loopback only.
+   */
+  netnsPath?: string;
+  /** Written into the root before the first process starts. */
+  files?: RootFile[];
 }
 
 export interface SpawnRequest {
@@ -128,4 +146,49 @@ export interface StorageDriver {
   freeBytes(): Promise<number>;
   /** At daemon start: unmount everything, detach loop devices, fsck images of `known` volumes, remove stray files. */
   reconcile(known: ReadonlySet<string>): Promise<void>;
+}
+
+/** A secret as the network driver needs it: the sandbox only ever sees `placeholder`. */
+export interface SecretBinding {
+  name: string;
+  placeholder: string;
+  value: string;
+  /** Host names (exact or `*.` wildcard) the value may be sent to. */
+  hosts: HostRule[];
+}
+
+/** What a sandbox needs from its network before it starts. */
+export interface NetworkAttachment {
+  /** Host path of the prepared network namespace (LaunchSpec.netnsPath). */
+  netnsPath: string;
+  /** resolv.conf, and the sandbox CA when it has secrets (LaunchSpec.files). */
+  files: RootFile[];
+  /** Variables every process gets (CA bundle locations). */
+  env: Record<string, string>;
+  ipv4: string;
+  ipv6: string;
+}
+
+/**
+ * Sandbox networks: one network namespace per sandbox behind a router the driver owns, the
+ * egress policy (`allowNet`), the resolver, the egress proxy and secret substitution.
+ */
+export interface NetworkDriver {
+  /** Prepares the network of a new sandbox. On failure nothing is left behind. */
+  attach(id: string, spec: { allowNet: NetRule[] | null; secrets: SecretBinding[] }): Promise<NetworkAttachment>;
+  /** Replaces the egress policy of a sandbox; effective for new connections. */
+  setAllowNet(id: string, allowNet: NetRule[] | null): Promise<void>;
+  /**
+   * A TCP connection made from inside the sandbox's network namespace to the first of
+   * `addresses` (numeric) that accepts on `port`. Rejects with a NetworkError when none does.
+   */
+  connect(id: string, addresses: readonly string[], port: number): Promise<Duplex>;
+  /** Resolves `name` the way the sandbox's resolver does (its policy applies). */
+  resolve(id: string, name: string): Promise<string[]>;
+  /** PEM of the CA the sandbox trusts for intercepted TLS, when it has secrets. */
+  sandboxCa(id: string): string | undefined;
+  /** Releases the sandbox's network (after its processes are gone). Idempotent. */
+  release(id: string): Promise<void>;
+  /** Daemon shutdown, after every sandbox was released. */
+  close(): Promise<void>;
 }

@@ -19,7 +19,9 @@ import { type AttachmentService, sandboxLockKey } from "./attachment-service.js"
 import type { CommandLog } from "./command-log.js";
 import type { RuntimeDriver, RuntimeSandbox, StorageDriver } from "./drivers.js";
 import { newSandboxId, nowIso } from "./ids.js";
+import type { QuotaChecker } from "./quota-checker.js";
 import type { LiveSandbox, LiveSandboxes } from "./live-sandboxes.js";
+import type { NetworkService } from "./network-service.js";
 import { SandboxSession, type SessionOutput } from "./sandbox-session.js";
 
 /** How long a "session" sandbox waits for its creator's session to connect. */
@@ -46,6 +48,10 @@ export class SandboxService {
       commandLog?: CommandLog;
       /** For the free-disk check before a sandbox's writable layer is made. */
       storage?: Pick<StorageDriver, "freeBytes">;
+      /** Per-tenant limits (QUOTA_EXCEEDED). */
+      quotas?: Pick<QuotaChecker, "checkSandbox">;
+      /** Sandbox networks (docs/network.md); absent: loopback only. */
+      network?: NetworkService;
     },
   ) {}
 
@@ -61,6 +67,8 @@ export class SandboxService {
       );
     }
     const mounts = this.deps.attachments.resolve(tenant, req.volumes ?? []);
+    const netPlan = this.deps.network?.plan(req);
+    this.deps.quotas?.checkSandbox(tenant);
     await this.checkDiskSpace();
     const rawTimeout = (input as { timeout?: unknown }).timeout;
     const timeoutMs = req.timeout === "session" || req.timeout === undefined ? null : req.timeout;
@@ -74,7 +82,7 @@ export class SandboxService {
       timeout: timeoutMs === null ? "session" : typeof rawTimeout === "string" ? rawTimeout : `${timeoutMs}ms`,
       expiresAt: timeoutMs === null ? null : new Date(Date.now() + timeoutMs).toISOString(),
       labels: req.labels ?? {},
-      env: req.env ?? {},
+      env: { ...req.env, ...netPlan?.env },
       memoryBytes,
       pids: req.pids ?? LIMITS.pidsDefault,
       cpuWeight: req.cpuWeight ?? LIMITS.cpuWeightDefault,
@@ -86,13 +94,20 @@ export class SandboxService {
     try {
       const specs = await this.deps.attachments.acquireForLaunch(row.id, mounts);
       try {
+        const net = netPlan && (await this.deps.network!.attach(row.id, netPlan));
+        if (net && Object.keys(net.env).length > 0) {
+          row.env = { ...row.env, ...net.env };
+          this.deps.repo.setEnv(row.id, row.env);
+        }
         runtime = await this.deps.runtime.launch({
           id: row.id,
           imageRootfs: this.deps.imageRootfs,
           limits: { memoryBytes, pids: row.pids, cpuWeight: row.cpuWeight, rootfsBytes: row.rootfsBytes },
           mounts: specs,
+          ...(net ? { netnsPath: net.netnsPath, files: net.files } : {}),
         });
       } catch (err) {
+        await this.deps.network?.release(row.id).catch((e: unknown) => this.deps.logger.error({ err: e, sandboxId: row.id }, "releasing the network of a failed sandbox failed"));
         await this.deps.attachments.releaseAll(row.id);
         throw err;
       }
@@ -104,9 +119,10 @@ export class SandboxService {
     const live: LiveSandbox = { id: row.id, tenant, runtime, timer: undefined, sessions: new Set(), everHadSession: false, stopping: false };
     this.deps.live.add(live);
     void runtime.stopped.then(({ reason }) => this.stop(row.id, reason));
+    if (netPlan) this.deps.network!.afterStart(row.id, netPlan);
     this.arm(live, timeoutMs === null ? SESSION_CONNECT_GRACE_MS : timeoutMs, timeoutMs === null ? "session-never-connected" : "timeout");
     this.deps.logger.info({ sandboxId: row.id, volumes: mounts.length, timeout: row.timeout }, "sandbox created");
-    return this.info({ ...row, state: "running" });
+    return this.info({ ...row, state: "running", allowNet: netPlan?.allowNet ?? null, network: this.deps.repo.getNetwork(row.id) });
   }
 
   /**
@@ -212,6 +228,7 @@ export class SandboxService {
         await live.runtime.kill();
       } finally {
         await this.deps.attachments.releaseAll(id);
+        await this.deps.network?.release(id).catch((err: unknown) => this.deps.logger.error({ err, sandboxId: id }, "releasing the sandbox's network failed"));
         this.deps.repo.setStopped(id, reason, nowIso());
         this.deps.live.remove(id);
         this.deps.commandLog?.forget(id);
@@ -258,6 +275,8 @@ export class SandboxService {
       cpuWeight: row.cpuWeight,
       rootfsBytes: row.rootfsBytes,
       volumes: this.deps.attachments.forSandbox(row.id),
+      allowNet: row.allowNet ?? null,
+      ...(this.deps.network?.info(row.id, row.network ?? null) ?? { network: null, url: null }),
     };
   }
 }

@@ -1,5 +1,6 @@
 import { constants } from "node:os";
 import type { SessionClientMessage } from "atoll/contract";
+import type { CommandRecorder } from "./command-log.js";
 import type { ProcessHandle, RuntimeSandbox } from "./drivers.js";
 import { processEnv, resolveCwd } from "./process-env.js";
 
@@ -37,6 +38,8 @@ export class SandboxSession {
     private readonly sandboxEnv: () => Record<string, string>,
     private readonly out: SessionOutput,
     private readonly onClose: (session: SandboxSession) => void,
+    /** Records every command in the sandbox's command log (optional). */
+    private readonly recorder?: CommandRecorder,
   ) {}
 
   handle(msg: SessionClientMessage): void {
@@ -81,6 +84,7 @@ export class SandboxSession {
     this.used.add(msg.id);
     const id = msg.id;
     const live = () => !this.closed;
+    const recorded = this.recorder?.started([msg.cmd, ...msg.args], msg.user);
     const handle = this.runtime.spawn(
       {
         argv: [msg.cmd, ...msg.args],
@@ -95,10 +99,12 @@ export class SandboxSession {
         onStderr: (data) => live() && this.out.stderr(id, data),
         onExit: (exit) => {
           this.procs.delete(id);
+          recorded?.(exit);
           if (live()) this.out.exit(id, { success: exit.code === 0, ...exit });
         },
         onSpawnError: (message) => {
           this.procs.delete(id);
+          recorded?.({ spawnError: message });
           if (live()) this.out.error(id, "INVALID_ARGUMENT", `Cannot start ${msg.cmd}: ${message}`);
         },
       },

@@ -12,6 +12,7 @@ import type { AttachmentRepo } from "../store/attachment-repo.js";
 import type { VolumeRepo, VolumeRow } from "../store/volume-repo.js";
 import type { StorageDriver } from "./drivers.js";
 import { newVolumeId, nowIso } from "./ids.js";
+import type { QuotaChecker } from "./quota-checker.js";
 
 const GIB = 2 ** 30;
 
@@ -30,6 +31,8 @@ export class VolumeService {
       storage: StorageDriver;
       locks: KeyedMutex;
       logger: Logger;
+      /** Per-tenant limits (QUOTA_EXCEEDED). */
+      quotas?: Pick<QuotaChecker, "checkVolume">;
     },
   ) {}
 
@@ -40,6 +43,7 @@ export class VolumeService {
 
   async create(tenant: string, input: unknown): Promise<VolumeInfo> {
     const req = parseOrThrow(createVolumeSchema, input, "volume");
+    this.deps.quotas?.checkVolume(tenant, req.sizeGb);
     // Round to whole 4 KiB blocks so the filesystem is exactly the size reported.
     const capacityBytes = Math.floor((req.sizeGb * GIB) / 4096) * 4096;
     const free = await this.deps.storage.freeBytes();
@@ -121,6 +125,11 @@ export class VolumeService {
     });
     this.deps.logger.info({ volumeId: row.id, name: row.name }, "volume deleted");
     return { ...info, attachments: [] };
+  }
+
+  /** Bytes free on the host for volume images: what sparse volumes can still grow into. */
+  hostFreeBytes(): Promise<number> {
+    return this.deps.storage.freeBytes();
   }
 
   /** Wire view of a row with live usage and current attachments. */

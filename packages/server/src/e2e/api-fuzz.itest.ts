@@ -37,7 +37,11 @@ async function state(sandboxId: string): Promise<string> {
   const volumes = (await send("GET", "/v1/volumes")).body as { volumes: { id: string; name: string; attachments: unknown[] }[] };
   const sandboxes = (await send("GET", "/v1/sandboxes")).body as { sandboxes: { id: string; state: string; expiresAt: string | null; volumes: unknown[] }[] };
   const env = (await send("GET", `/v1/sandboxes/${sandboxId}/env`)).body;
+  const tokens = (await send("GET", "/v1/tokens")).body;
+  const tenants = (await send("GET", "/v1/tenants")).body;
   return JSON.stringify({
+    tokens,
+    tenants,
     volumes: volumes.volumes.map((v) => [v.id, v.name, v.attachments]),
     sandboxes: sandboxes.sandboxes.map((s) => [s.id, s.state, s.expiresAt, s.volumes]),
     env,
@@ -88,6 +92,9 @@ test("random requests to every route: no crash, no 5xx, no state change when rej
       body: fc.constant(undefined),
     }),
     fc.record({ method: fc.constantFrom("GET", "POST", "PUT", "PATCH", "DELETE"), path: weirdSegment.map((s) => `/v1/${encodeURIComponent(s)}`), body: fc.option(jsonBody, { nil: undefined }) }),
+    fc.record({ method: fc.constant("POST"), path: fc.constant("/v1/tokens"), body: jsonBody }),
+    fc.record({ method: fc.constant("PUT"), path: weirdSegment.map((s) => `/v1/tenants/${encodeURIComponent(s)}/quota`), body: jsonBody }),
+    fc.record({ method: fc.constant("DELETE"), path: weirdSegment.map((s) => `/v1/tokens/${encodeURIComponent(s)}`), body: fc.constant(undefined) }),
     fc.record({ method: fc.constant("GET"), path: fc.string({ maxLength: 60 }).map((q) => `/v1/sandboxes?${encodeURIComponent(q)}=${encodeURIComponent(q)}&label=${encodeURIComponent(q)}`), body: fc.constant(undefined) }),
   );
 

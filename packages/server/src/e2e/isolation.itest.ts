@@ -1,6 +1,6 @@
 /**
  * What a sandbox must not see or do, checked from inside real sandboxes of a real daemon: host
- * processes and files, other sandboxes, host privileges, mounts, the network beyond loopback.
+ * processes and files, other sandboxes, host privileges, mounts, the daemon and host over the network.
  */
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
@@ -107,11 +107,18 @@ test("mounting, new namespaces, kernel interfaces and raw sockets are refused, a
   }
 });
 
-test("the network has only loopback: the daemon and the host are unreachable", async () => {
-  assert.deepEqual(await sb.sh`ls /sys/class/net 2>/dev/null || awk 'NR>2 {print $1}' /proc/net/dev | tr -d :`.lines(), ["lo"]);
+test("the network is loopback plus one veth; the daemon, the host and the router are unreachable", async () => {
+  assert.deepEqual((await sb.sh`awk 'NR>2 {print $1}' /proc/net/dev | tr -d :`.lines()).sort(), ["eth0", "lo"]);
   const port = new URL(daemon.url).port;
-  const r = await sb.sh`curl -sS --max-time 2 http://127.0.0.1:${port}/healthz`.noThrow();
-  assert.notEqual(r.status.code, 0, "the daemon's API is not reachable from a sandbox");
+  const info = await client.getSandbox(sb.id);
+  // The router: the sandbox's gateway and resolver.
+  const gateway = (await sb.sh`awk '/^nameserver/ {print $2}' /etc/resolv.conf`.text()).trim();
+  assert.match(gateway, /^10\./, "the resolver is the router");
+  assert.ok(info.network?.ipv4, "the sandbox has an address");
+  for (const target of [`127.0.0.1:${port}`, `${gateway}:${port}`, `${gateway}:22`, `${gateway}:15080`]) {
+    const r = await sb.sh`curl -fsS --max-time 3 http://${target}/healthz`.noThrow();
+    assert.notEqual(r.status.code, 0, `the sandbox reached ${target}`);
+  }
   // Loopback inside the sandbox works.
   const server = await sb.spawn("python3", { args: ["-m", "http.server", "8080", "--bind", "127.0.0.1"], stdout: "null", stderr: "null" });
   let ok = false;
@@ -121,4 +128,22 @@ test("the network has only loopback: the daemon and the host are unreachable", a
   }
   server.kill("SIGKILL");
   assert.ok(ok, "loopback inside the sandbox works");
+});
+
+test("sandbox root cannot change its network: interfaces, addresses, routes and sysctls are the host's", async () => {
+  // SIOCSIFFLAGS (down), SIOCSIFADDR, SIOCADDRT need CAP_NET_ADMIN over the namespace, which
+  // belongs to the host's user namespace: refused even to sandbox root.
+  const py = (code: string) => sb.sh`python3 -c ${code}`.sudo().noThrow();
+  const ioctl = (req: number, payload: string) =>
+    `import fcntl, socket, struct\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\nfcntl.ioctl(s, ${req}, ${payload})`;
+  for (const [what, req, payload] of [
+    ["interface down", 0x8914, "struct.pack('16sH14x', b'eth0', 0)"],
+    ["new address", 0x8916, "struct.pack('16sH2s4s8x', b'eth0', socket.AF_INET, b'\\0\\0', socket.inet_aton('10.73.9.9'))"],
+  ] as const) {
+    const r = await py(ioctl(req, payload));
+    assert.notEqual(r.status.code, 0, `${what} succeeded`);
+    assert.match(r.stderrText, /Operation not permitted|Permission denied/, what);
+  }
+  assert.notEqual((await sb.sh`sh -c 'echo 1 > /proc/sys/net/ipv4/ip_forward'`.sudo().noThrow()).status.code, 0, "sysctl write");
+  assert.deepEqual((await sb.sh`awk 'NR>2 {print $1}' /proc/net/dev | tr -d :`.lines()).sort(), ["eth0", "lo"]);
 });

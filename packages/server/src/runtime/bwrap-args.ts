@@ -48,9 +48,13 @@ export interface LaunchArgs {
   root: string;
   /** Host path of the atoll-init binary. */
   init: string;
+  /** Host path of the atoll-fs binary (file operations, docs/files.md), bound at /.atoll/fs. */
+  fsHelper?: string;
   hostname: string;
   /** Extra bwrap options placed after /proc and /dev are set up (procMaskArgs). */
   masks: readonly string[];
+  /** Network namespace the launcher joins (see atoll-launch.c); absent: bwrap --unshare-net. */
+  netnsPath?: string | undefined;
 }
 
 /** argv (without the program) of `atoll-launch ... -- bwrap ... -- /.atoll/init`. */
@@ -59,12 +63,13 @@ export function launchArgs(a: LaunchArgs): string[] {
     "--uid-base",
     String(a.uidBase),
     ...a.cgroupProcs.flatMap((f) => ["--cgroup-procs", f]),
+    ...(a.netnsPath ? ["--netns", a.netnsPath] : []),
     "--",
     a.bwrap,
     "--unshare-pid",
     "--unshare-ipc",
     "--unshare-uts",
-    "--unshare-net",
+    ...(a.netnsPath ? [] : ["--unshare-net"]),
     "--unshare-cgroup",
     "--as-pid-1",
     "--die-with-parent",
@@ -82,6 +87,7 @@ export function launchArgs(a: LaunchArgs): string[] {
     "--ro-bind",
     a.init,
     "/.atoll/init",
+    ...(a.fsHelper ? ["--ro-bind", a.fsHelper, "/.atoll/fs"] : []),
     "--hostname",
     a.hostname,
     "--chdir",

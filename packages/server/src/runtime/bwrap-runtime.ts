@@ -17,6 +17,7 @@ import { AgentChannel } from "./agent-channel.js";
 import { launchArgs, procMaskArgs } from "./bwrap-args.js";
 import { BwrapSandbox, runAtollMount, waitForExit } from "./bwrap-sandbox.js";
 import { type CgroupDriver, detectCgroups } from "./cgroups.js";
+import { writeRootFiles } from "./root-files.js";
 import { releaseScratch } from "./scratch-fs.js";
 import { ScratchPool } from "./scratch-pool.js";
 
@@ -158,6 +159,8 @@ export class BwrapRuntime implements RuntimeDriver {
         "shared",
       );
       mark("overlay");
+      // Before the volumes: a file must land in the root filesystem, never on a volume.
+      if (spec.files?.length) await writeRootFiles(p.root, spec.files, this.opts.uidBase);
       for (const m of spec.mounts) {
         await runAtollMount(this.atollMount, ["bind", m.source, p.root, m.target, m.readOnly ? "ro" : "rw"]);
       }
@@ -169,8 +172,10 @@ export class BwrapRuntime implements RuntimeDriver {
         bwrap: this.opts.bwrap ?? "bwrap",
         root: p.root,
         init: this.init,
+        fsHelper: path.join(this.opts.nativeDir, "atoll-fs"),
         hostname: id,
         masks,
+        netnsPath: spec.netnsPath,
       });
       const proc = spawn(this.launcher, args, { stdio: ["pipe", "pipe", "pipe"], env: { PATH: HOST_PATH } });
       child = proc;

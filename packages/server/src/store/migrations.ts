@@ -69,4 +69,26 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (sandbox_id, seq)
   );
   `,
+  // 3: tenants and API tokens (issue 7). The token file's token stays the admin token of tenant
+  // "default" and is not stored here; these are the extra tokens an admin creates.
+  `
+  CREATE TABLE tenants (
+    name            TEXT PRIMARY KEY,
+    max_sandboxes   INTEGER,            -- NULL: no limit
+    max_volume_gb   REAL,               -- NULL: no limit (sum of sizeGb of the tenant's volumes)
+    created_at      TEXT NOT NULL
+  );
+
+  CREATE TABLE tokens (
+    id            TEXT PRIMARY KEY,
+    tenant        TEXT NOT NULL REFERENCES tenants (name),
+    name          TEXT NOT NULL,
+    hash          TEXT NOT NULL UNIQUE,  -- sha256 of the token; the token itself is shown once
+    admin         INTEGER NOT NULL DEFAULT 0,
+    created_at    TEXT NOT NULL,
+    last_used_at  TEXT,
+    revoked_at    TEXT
+  );
+  CREATE INDEX tokens_tenant ON tokens (tenant);
+  `,
 ];

@@ -17,6 +17,10 @@ export interface SandboxRow {
   pids: number;
   cpuWeight: number;
   rootfsBytes: number;
+  /** Egress policy as given: null = unrestricted (docs/network.md). Set by setNetwork. */
+  allowNet?: string[] | null;
+  /** JSON the network service keeps (addresses, exposed ports); null without networking. */
+  network?: string | null;
 }
 
 interface RawRow {
@@ -34,6 +38,8 @@ interface RawRow {
   pids: number;
   cpu_weight: number;
   rootfs_bytes: number;
+  allow_net: string | null;
+  network: string | null;
 }
 
 function fromRaw(r: RawRow): SandboxRow {
@@ -52,6 +58,8 @@ function fromRaw(r: RawRow): SandboxRow {
     pids: r.pids,
     cpuWeight: r.cpu_weight,
     rootfsBytes: r.rootfs_bytes,
+    allowNet: r.allow_net === null ? null : (JSON.parse(r.allow_net) as string[]),
+    network: r.network,
   };
 }
 
@@ -103,6 +111,21 @@ export class SandboxRepo {
 
   setEnv(id: string, env: Record<string, string>): void {
     this.db.prepare("UPDATE sandboxes SET env = ? WHERE id = ?").run(JSON.stringify(env), id);
+  }
+
+  /** Records the network of a sandbox; `allowNet` undefined keeps the current policy. */
+  setNetwork(id: string, allowNet: string[] | null | undefined, networkJson: string): void {
+    if (allowNet === undefined) this.db.prepare("UPDATE sandboxes SET network = ? WHERE id = ?").run(networkJson, id);
+    else this.db.prepare("UPDATE sandboxes SET allow_net = ?, network = ? WHERE id = ?").run(allowNet === null ? null : JSON.stringify(allowNet), networkJson, id);
+  }
+
+  setAllowNet(id: string, allowNet: string[] | null): void {
+    this.db.prepare("UPDATE sandboxes SET allow_net = ? WHERE id = ?").run(allowNet === null ? null : JSON.stringify(allowNet), id);
+  }
+
+  getNetwork(id: string): string | null {
+    const r = this.db.prepare("SELECT network FROM sandboxes WHERE id = ?").get(id) as { network: string | null } | undefined;
+    return r?.network ?? null;
   }
 
   delete(id: string): void {

@@ -29,8 +29,32 @@ function waitExit(child: ChildProcess): Promise<number | null> {
   return new Promise((resolve) => child.once("exit", (code) => resolve(code)));
 }
 
-async function launch(stateDir: string, ownsStateDir: boolean): Promise<TestDaemon> {
-  const child = spawn(process.execPath, [MAIN, "serve", "--state-dir", stateDir, "--listen", "127.0.0.1:0", "--log-level", "debug"], {
+/**
+ * Network settings of a test daemon. The defaults reach nothing outside this machine: uplink
+ * `none` and no DNS upstream. Egress tests pass `uplink: "netns:<their fake internet>"` and a
+ * static DNS table (testing/fake-internet.ts). Never "host".
+ */
+export interface TestNetworkOptions {
+  /** "none" (default) or "netns:NAME". */
+  uplink?: `netns:${string}` | "none";
+  /** "none" (default) or "static:FILE". */
+  dns?: `static:${string}` | "none";
+  /** PEM file of the fake internet's CA, trusted by the egress proxy and sandbox.fetch. */
+  upstreamCa?: string;
+  /** "off": sandboxes get loopback only (as before networking existed). */
+  network?: "on" | "off";
+}
+
+function networkArgs(n: TestNetworkOptions): string[] {
+  const uplink = n.uplink ?? "none";
+  const dns = n.dns ?? "none";
+  // A test daemon must never route to the host's uplink or ask the host's resolvers.
+  if (!/^(none|netns:.+)$/.test(uplink) || !/^(none|static:.+)$/.test(dns)) throw new Error(`test daemons may only use uplink none|netns:NAME and dns none|static:FILE`);
+  return ["--uplink", uplink, "--dns", dns, "--network", n.network ?? "on", ...(n.upstreamCa ? ["--upstream-ca", n.upstreamCa] : [])];
+}
+
+async function launch(stateDir: string, ownsStateDir: boolean, net: TestNetworkOptions = {}): Promise<TestDaemon> {
+  const child = spawn(process.execPath, [MAIN, "serve", "--state-dir", stateDir, "--listen", "127.0.0.1:0", "--log-level", "debug", ...networkArgs(net)], {
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, ATOLL_LOG_LEVEL: "debug" },
   });
@@ -72,7 +96,7 @@ async function launch(stateDir: string, ownsStateDir: boolean): Promise<TestDaem
       if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
       await waitExit(child);
     },
-    restart: () => launch(stateDir, ownsStateDir),
+    restart: () => launch(stateDir, ownsStateDir, net),
     async dispose() {
       await daemon.stop();
       if (ownsStateDir) rmSync(stateDir, { recursive: true, force: true });
@@ -90,12 +114,12 @@ async function launch(stateDir: string, ownsStateDir: boolean): Promise<TestDaem
  *   t.after(() => daemon.dispose());
  *   const client = new Client({ url: daemon.url, token: daemon.token });
  */
-export async function startTestDaemon(options: { stateDir?: string } = {}): Promise<TestDaemon> {
+export async function startTestDaemon(options: { stateDir?: string; net?: TestNetworkOptions } = {}): Promise<TestDaemon> {
   // A state directory the caller made (e.g. on a small filesystem) stays the caller's to remove.
-  if (options.stateDir) return launch(options.stateDir, false);
+  if (options.stateDir) return launch(options.stateDir, false, options.net);
   const stateDir = mkdtempSync("/var/tmp/atoll-test-");
   try {
-    return await launch(stateDir, true);
+    return await launch(stateDir, true, options.net);
   } catch (err) {
     rmSync(stateDir, { recursive: true, force: true });
     throw err;

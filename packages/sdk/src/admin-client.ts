@@ -1,0 +1,50 @@
+/**
+ * The admin API: API tokens bound to tenants, and per-tenant quotas. Needs an admin token.
+ */
+import type { CreateTokenRequest, CreatedToken, TenantInfo, TenantQuotaRequest, TokenInfo } from "./contract/index.js";
+import { type HttpClient, seg } from "./http-client.js";
+
+/**
+ * `client.admin`: manage tokens and quotas.
+ *
+ * @example
+ *   const admin = new Client().admin;
+ *   const { token } = await admin.createToken({ tenant: "team-a" });
+ *   await admin.setQuota("team-a", { maxSandboxes: 10, maxVolumeGb: 50 });
+ */
+export class AdminClient {
+  constructor(private readonly http: HttpClient) {}
+
+  /**
+   * Creates a token for a tenant (created on first use). The value is returned only here.
+   *
+   * @example const { id, token } = await client.admin.createToken({ tenant: "ci", name: "runner" });
+   */
+  createToken(request: CreateTokenRequest): Promise<CreatedToken> {
+    return this.http.request<CreatedToken>("POST", "/v1/tokens", { body: request });
+  }
+
+  /** @example for (const t of await client.admin.listTokens()) console.log(t.id, t.tenant); */
+  async listTokens(): Promise<TokenInfo[]> {
+    return (await this.http.request<{ tokens: TokenInfo[] }>("GET", "/v1/tokens")).tokens;
+  }
+
+  /** Revokes a token at once: requests with it fail with UNAUTHORIZED. @example await client.admin.revokeToken("tok_…"); */
+  revokeToken(id: string): Promise<TokenInfo> {
+    return this.http.request<TokenInfo>("DELETE", `/v1/tokens/${seg(id)}`);
+  }
+
+  /** @example const tenants = await client.admin.listTenants(); */
+  async listTenants(): Promise<TenantInfo[]> {
+    return (await this.http.request<{ tenants: TenantInfo[] }>("GET", "/v1/tenants")).tenants;
+  }
+
+  /**
+   * Sets a tenant's limits; `null` removes one.
+   *
+   * @example await client.admin.setQuota("team-a", { maxSandboxes: 5, maxVolumeGb: null });
+   */
+  setQuota(tenant: string, quota: TenantQuotaRequest): Promise<TenantInfo> {
+    return this.http.request<TenantInfo>("PUT", `/v1/tenants/${seg(tenant)}/quota`, { body: quota });
+  }
+}

@@ -1,0 +1,224 @@
+/**
+ * Sandbox networking decisions (docs/network.md): the network part of Sandbox.create (policy,
+ * secrets, `port`), setAllowNet, exposeHttp and its unguessable URLs, and connections made from
+ * a sandbox's network (sandbox.fetch). Host work goes through the NetworkDriver; without one
+ * (`--network off`) sandboxes have loopback only.
+ */
+import { randomBytes } from "node:crypto";
+import { rootCertificates } from "node:tls";
+import type { Duplex } from "node:stream";
+import {
+  type ExposedPort,
+  InvalidArgumentError,
+  type NetRule,
+  NetworkError,
+  type SandboxNetworkInfo,
+  exposeHttpSchema,
+  netRulesOf,
+  parseOrThrow,
+  setAllowNetSchema,
+  type HostRule,
+} from "atoll/contract";
+import type { Logger } from "pino";
+import type { KeyedMutex } from "../host/keyed-mutex.js";
+import type { SandboxRepo } from "../store/sandbox-repo.js";
+import { sandboxLockKey } from "./attachment-service.js";
+import type { NetworkDriver, RootFile, SecretBinding } from "./drivers.js";
+
+const TOKEN_ALPHABET = "abcdefghijklmnopqrstuvwxyz234567";
+/** Host names of exposed ports: `<token>.sbx.localhost`. */
+export const EXPOSE_DOMAIN = "sbx.localhost";
+
+/** 26 random base32 characters (130 bits): an unguessable DNS label. */
+function exposeToken(): string {
+  let out = "";
+  for (const b of randomBytes(26)) out += TOKEN_ALPHABET[b & 31];
+  return out;
+}
+
+/** The network part of a validated create request. */
+export interface NetworkPlan {
+  allowNet: string[] | null;
+  rules: NetRule[] | null;
+  secrets: SecretBinding[];
+  /** Placeholders of the secrets, and where the sandbox CA is: added to the sandbox's env. */
+  env: Record<string, string>;
+  port: number | undefined;
+}
+
+interface Exposure {
+  token: string;
+  sandboxId: string;
+  port: number;
+}
+
+/** What the network column of the store holds. */
+interface NetworkRecord {
+  ipv4: string;
+  ipv6: string;
+  exposed: { port: number; token: string }[];
+  /** Port given as `port` to create: its exposure is `url`. */
+  port: number | null;
+}
+
+export class NetworkService {
+  private readonly exposures = new Map<string, Exposure>();
+  /** `host:port` the daemon's HTTP server answers on (set once it listens). */
+  publicAddress = "127.0.0.1:7420";
+
+  constructor(
+    private readonly deps: {
+      driver: NetworkDriver | undefined;
+      repo: SandboxRepo;
+      locks: KeyedMutex;
+      logger: Logger;
+      /** Extra PEM roots trusted for servers reached by sandbox.fetch (the upstream CA of tests). */
+      upstreamCa?: string | undefined;
+      /** Throws SANDBOX_NOT_FOUND / SANDBOX_NOT_RUNNING unless the tenant's sandbox runs. */
+      assertRunning(tenant: string, id: string): void;
+    },
+  ) {}
+
+  get enabled(): boolean {
+    return this.deps.driver !== undefined;
+  }
+
+  /**
+   * Checks the network options of a create request. Throws before anything exists.
+   *
+   * @example const plan = network.plan({ allowNet: ["example.com"], secrets: {}, env: {} });
+   */
+  plan(req: { allowNet?: string[] | null | undefined; secrets?: Record<string, { hosts: string[]; value: string }> | undefined; port?: number | undefined; env?: Record<string, string> | undefined }): NetworkPlan {
+    const allowNet = req.allowNet ?? null;
+    const secretEntries = Object.entries(req.secrets ?? {});
+    if (!this.enabled && ((allowNet !== null && allowNet.length > 0) || secretEntries.length > 0 || req.port !== undefined)) {
+      throw new InvalidArgumentError("This daemon runs without sandbox networking (--network off): allowNet entries, secrets and port are not available");
+    }
+    const env: Record<string, string> = {};
+    const secrets: SecretBinding[] = [];
+    for (const [name, s] of secretEntries) {
+      if (req.env && name in req.env) throw new InvalidArgumentError(`${name} is both in env and in secrets; give it once`);
+      const placeholder = `ATOLL_SECRET_${randomBytes(20).toString("hex")}`;
+      secrets.push({ name, placeholder, value: s.value, hosts: netRulesOf(s.hosts) as HostRule[] });
+      env[name] = placeholder;
+    }
+    return { allowNet, rules: allowNet === null ? null : netRulesOf(allowNet), secrets, env, port: req.port };
+  }
+
+  /** Prepares the sandbox's network namespace; undefined without networking. */
+  async attach(id: string, plan: NetworkPlan): Promise<{ netnsPath: string; files: RootFile[]; env: Record<string, string> } | undefined> {
+    if (!this.deps.driver) return undefined;
+    const a = await this.deps.driver.attach(id, { allowNet: plan.rules, secrets: plan.secrets });
+    const record: NetworkRecord = { ipv4: a.ipv4, ipv6: a.ipv6, exposed: [], port: plan.port ?? null };
+    this.deps.repo.setNetwork(id, plan.allowNet, JSON.stringify(record));
+    return { netnsPath: a.netnsPath, files: a.files, env: a.env };
+  }
+
+  /** After the sandbox runs: exposes `port` of create (its URL becomes `sandbox.url`). */
+  afterStart(id: string, plan: NetworkPlan): void {
+    if (plan.port !== undefined) this.addExposure(id, plan.port);
+  }
+
+  /** Releases the sandbox's network and its exposed URLs. Idempotent. */
+  async release(id: string): Promise<void> {
+    for (const [token, e] of this.exposures) if (e.sandboxId === id) this.exposures.delete(token);
+    await this.deps.driver?.release(id);
+  }
+
+  async setAllowNet(tenant: string, id: string, input: unknown): Promise<void> {
+    const req = parseOrThrow(setAllowNetSchema, input, "allowNet change");
+    this.requireDriver("setAllowNet");
+    await this.deps.locks.run(sandboxLockKey(id), async () => {
+      this.deps.assertRunning(tenant, id);
+      await this.deps.driver!.setAllowNet(id, req.allowNet === null ? null : netRulesOf(req.allowNet));
+      this.deps.repo.setAllowNet(id, req.allowNet);
+    });
+    this.deps.logger.info({ sandboxId: id, allowNet: req.allowNet }, "sandbox allowNet changed");
+  }
+
+  async expose(tenant: string, id: string, input: unknown): Promise<ExposedPort> {
+    const req = parseOrThrow(exposeHttpSchema, input, "exposeHttp options");
+    this.requireDriver("exposeHttp");
+    return this.deps.locks.run(sandboxLockKey(id), async () => {
+      this.deps.assertRunning(tenant, id);
+      return this.addExposure(id, req.port);
+    });
+  }
+
+  private addExposure(id: string, port: number): ExposedPort {
+    const record = this.record(id);
+    const existing = record?.exposed.find((e) => e.port === port);
+    if (existing) return this.exposedPort(existing);
+    const token = exposeToken();
+    this.exposures.set(token, { token, sandboxId: id, port });
+    if (record) {
+      record.exposed.push({ port, token });
+      this.deps.repo.setNetwork(id, undefined, JSON.stringify(record));
+    }
+    this.deps.logger.info({ sandboxId: id, port }, "port exposed");
+    return this.exposedPort({ port, token });
+  }
+
+  /** The exposure a token names, while its sandbox runs. */
+  exposure(token: string): { sandboxId: string; port: number } | undefined {
+    return this.exposures.get(token);
+  }
+
+  private exposedPort(e: { port: number; token: string }): ExposedPort {
+    const port = this.publicAddress.replace(/^.*:/, "");
+    return {
+      port: e.port,
+      url: `http://${e.token}.${EXPOSE_DOMAIN}:${port}/`,
+      pathUrl: `http://${this.publicAddress}/expose/${e.token}/`,
+    };
+  }
+
+  /** For SandboxInfo: addresses, exposed ports, `url`. */
+  info(id: string, networkJson: string | null): { network: SandboxNetworkInfo | null; url: string | null } {
+    if (!networkJson) return { network: null, url: null };
+    const record = JSON.parse(networkJson) as NetworkRecord;
+    const exposed = record.exposed.map((e) => this.exposedPort(e));
+    return {
+      network: { ipv4: record.ipv4, ipv6: record.ipv6, exposed },
+      url: record.port === null ? null : (exposed.find((e) => e.port === record.port)?.url ?? null),
+    };
+  }
+
+  /**
+   * A TCP connection from inside the sandbox's network to `host:port` (sandbox.fetch, exposed
+   * ports). `localhost` and loopback literals are the sandbox's own; names are resolved by the
+   * sandbox's resolver (its allowNet applies).
+   */
+  async connect(id: string, host: string, port: number): Promise<Duplex> {
+    const driver = this.requireDriver("fetch");
+    const bare = host.replace(/^\[|\]$/g, "");
+    let addresses: string[];
+    if (bare === "localhost" || bare === "127.0.0.1" || bare === "::1") addresses = bare === "::1" ? ["::1"] : ["127.0.0.1", "::1"];
+    else if (/^[\d.]+$/.test(bare) || bare.includes(":")) addresses = [bare];
+    else {
+      addresses = await driver.resolve(id, bare);
+      if (addresses.length === 0) throw new NetworkError("FETCH_FAILED", `${bare} does not resolve in this sandbox's network (not in its allowNet, or no such name)`, { host: bare });
+    }
+    return driver.connect(id, addresses, port);
+  }
+
+  /** Roots sandbox.fetch trusts over HTTPS: the system's, the sandbox CA (secrets), the upstream CA. */
+  trustFor(id: string): string[] {
+    const ca = this.deps.driver?.sandboxCa(id);
+    return [...rootCertificates, ...(ca ? [ca] : []), ...(this.deps.upstreamCa ? [this.deps.upstreamCa] : [])];
+  }
+
+  async close(): Promise<void> {
+    await this.deps.driver?.close();
+  }
+
+  private record(id: string): NetworkRecord | undefined {
+    const json = this.deps.repo.getNetwork(id);
+    return json ? (JSON.parse(json) as NetworkRecord) : undefined;
+  }
+
+  private requireDriver(what: string): NetworkDriver {
+    if (!this.deps.driver) throw new InvalidArgumentError(`${what} needs sandbox networking, which this daemon runs without (--network off)`);
+    return this.deps.driver;
+  }
+}

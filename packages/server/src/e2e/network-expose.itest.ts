@@ -1,0 +1,95 @@
+/**
+ * exposeHttp, create({ port }) and sandbox.fetch end to end; bad network input creates nothing.
+ */
+import assert from "node:assert/strict";
+import http from "node:http";
+import { test } from "node:test";
+import { NetworkError, type Sandbox } from "atoll";
+import { listNetns } from "../net/netns-ops.js";
+import { useNetworkDaemon } from "./network-helpers.js";
+
+const ctx = useNetworkDaemon();
+
+/** Starts `python3 -m http.server` on `port` (bound to `bind`) serving a file with `text`. */
+async function serve(sb: Sandbox, port: number, text: string, bind = "0.0.0.0"): Promise<void> {
+  await sb.sh`mkdir -p /tmp/www && echo ${text} > /tmp/www/index.html`;
+  await sb.spawn("python3", { args: ["-m", "http.server", String(port), "--bind", bind, "--directory", "/tmp/www"], stdout: "null", stderr: "null" });
+  for (let i = 0; i < 100; i++) {
+    if ((await sb.sh`curl -s -o /dev/null http://localhost:${port}/`.noThrow()).status.code === 0) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error("the server did not start");
+}
+
+/** GET through the daemon with a chosen Host header (*.sbx.localhost need not resolve here). */
+function getVia(daemonUrl: string, url: string): Promise<{ status: number; body: string }> {
+  const u = new URL(url);
+  const d = new URL(daemonUrl);
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: d.hostname, port: d.port, path: u.pathname + u.search, headers: { host: u.host } }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (c: string) => (body += c));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on("error", reject);
+  });
+}
+
+test("exposeHttp serves a sandbox port at an unguessable URL (host- and path-based) until the sandbox ends", async () => {
+  const sb = await ctx.client.createSandbox({ timeout: "5m", allowNet: [] });
+  await serve(sb, 8000, "hello from the sandbox", "127.0.0.1");
+  const details = await sb.exposeHttpDetails({ port: 8000 });
+  assert.match(details.url, /^http:\/\/[a-z2-7]{26}\.sbx\.localhost:\d+\/$/);
+  assert.equal(await sb.exposeHttp({ port: 8000 }), details.url, "exposing twice gives the same URL");
+  assert.equal((await getVia(ctx.daemon.url, details.url)).body.trim(), "hello from the sandbox");
+  const byPath = await fetch(`${details.pathUrl}index.html`);
+  assert.equal((await byPath.text()).trim(), "hello from the sandbox");
+  assert.deepEqual((await sb.info()).network?.exposed.map((e) => e.port), [8000]);
+  // A wrong token is a 404, without the API token too.
+  assert.equal((await getVia(ctx.daemon.url, details.url.replace(/\/\/[a-z2-7]{5}/, "//aaaaa"))).status, 404);
+  await sb.kill();
+  assert.equal((await getVia(ctx.daemon.url, details.url)).status, 404, "gone with the sandbox");
+  assert.equal((await fetch(details.pathUrl)).status, 404);
+});
+
+test("create({ port }) sets sandbox.url", async () => {
+  await using sb = await ctx.client.createSandbox({ timeout: "5m", port: 8080 });
+  assert.match(sb.url ?? "", /^http:\/\/[a-z2-7]{26}\.sbx\.localhost:\d+\/$/);
+  await serve(sb, 8080, "port option");
+  assert.equal((await getVia(ctx.daemon.url, sb.url!)).body.trim(), "port option");
+  assert.equal((await getVia(ctx.daemon.url, sb.url!.replace(/\/$/, "/missing"))).status, 404, "the sandbox's own 404");
+});
+
+test("sandbox.fetch makes requests from inside the sandbox's network", async () => {
+  await using sb = await ctx.client.createSandbox({ timeout: "5m", allowNet: ["example.com"] });
+  await serve(sb, 3000, "local server", "127.0.0.1");
+  const local = await sb.fetch("http://localhost:3000/");
+  assert.equal(local.status, 200);
+  assert.equal((await local.text()).trim(), "local server");
+  const remote = await sb.fetch("https://example.com/hello?x=1", { headers: { "x-test": "1" } });
+  const body = (await remote.json()) as { url: string; headers: Record<string, string> };
+  assert.equal(body.url, "/hello?x=1");
+  assert.equal(body.headers["x-test"], "1");
+  const posted = await sb.fetch("http://example.com/post", { method: "POST", body: "payload" });
+  assert.equal(((await posted.json()) as { body: string }).body, "payload");
+  await assert.rejects(sb.fetch("http://example.org/"), (e: unknown) => e instanceof NetworkError && e.code === "FETCH_FAILED");
+  await assert.rejects(sb.fetch("http://localhost:3999/"), (e: unknown) => e instanceof NetworkError);
+});
+
+test("bad network input is refused clearly and creates nothing", async () => {
+  const sandboxes = (await ctx.client.listSandboxes()).length;
+  const namespaces = (await listNetns("atoll-")).length;
+  for (const allowNet of [["example.com:99999"], ["example.com:0"], ["203.0.113.0/33"], ["*"], [""], ["exa mple.com"], ["a..b"], ["*.*.example.com"], ["https://example.com"], ["[2001:db8::1"], ["-bad-.com"]]) {
+    await assert.rejects(ctx.client.createSandbox({ allowNet }), (e: Error & { code?: string }) => e.code === "INVALID_ARGUMENT" && e.message.includes("allowNet"), JSON.stringify(allowNet));
+  }
+  for (const port of [0, 70000, 1.5]) {
+    await assert.rejects(ctx.client.createSandbox({ port }), (e: Error & { code?: string }) => e.code === "INVALID_ARGUMENT", `port ${port}`);
+  }
+  assert.equal((await ctx.client.listSandboxes()).length, sandboxes);
+  assert.equal((await listNetns("atoll-")).length, namespaces, "no namespace was made");
+  await using sb = await ctx.client.createSandbox({ timeout: "5m" });
+  await assert.rejects(sb.exposeHttp({ port: 65536 }), (e: Error & { code?: string }) => e.code === "INVALID_ARGUMENT");
+  await assert.rejects(sb.setAllowNet(["bad..name"]), (e: Error & { code?: string }) => e.code === "INVALID_ARGUMENT");
+  assert.equal((await sb.info()).allowNet, null, "nothing changed");
+});

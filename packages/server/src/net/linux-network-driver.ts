@@ -1,0 +1,273 @@
+/**
+ * The NetworkDriver on Linux (docs/network.md): a router namespace per daemon, a namespace + veth
+ * per sandbox, nftables policy in the router, and netd (resolver + egress proxy) inside it.
+ *
+ * Per sandbox: `ip netns add <router>-<id>` → veth `atl<seq>` (router) / `eth0` (sandbox) →
+ * addresses and routes on both ends → its nft chains and sets → its policy in netd. release()
+ * undoes it in reverse; start() removes whatever a crashed predecessor left.
+ */
+import { createHash } from "node:crypto";
+import path from "node:path";
+import type { Duplex } from "node:stream";
+import { InvalidArgumentError, type NetRule } from "atoll/contract";
+import type { Logger } from "pino";
+import type { NetworkAttachment, NetworkDriver, RootFile, SecretBinding } from "../core/drivers.js";
+import { KeyedMutex } from "../host/keyed-mutex.js";
+import { type AddressPlan, buildAddressPlan } from "./address-plan.js";
+import { type CertificateAuthority, createSandboxCa } from "./cert-authority.js";
+import type { NetConfig } from "./net-config.js";
+import { NetdClient } from "./netd-client.js";
+import { addNetns, deleteNetns, ipBatch, netnsPath, nftApply } from "./netns-ops.js";
+import {
+  type CompiledPolicy,
+  type PortRange,
+  type SandboxKeys,
+  SANDBOX_IF_PREFIX,
+  addSandboxScript,
+  deleteSandboxScript,
+  interceptScript,
+  learnScript,
+  replacePolicyScript,
+} from "./nft-ruleset.js";
+import { nsConnect } from "./ns-connect.js";
+import { subtractRanges, unionRanges } from "./port-ranges.js";
+import { Router } from "./router.js";
+
+export interface LinuxNetworkDriverOptions {
+  config: NetConfig;
+  stateDir: string;
+  /** Directory of the native helpers (atoll-nsconnect). */
+  nativeDir: string;
+  logger?: Logger | undefined;
+}
+
+interface SandboxNet extends SandboxKeys {
+  id: string;
+  number: number;
+  netns: string;
+  rules: NetRule[] | null;
+  /** Addresses admitted so far, with their ports (nft refuses overlapping intervals). */
+  learned: Map<string, PortRange[]>;
+  intercepted: Set<string>;
+  ca: CertificateAuthority | undefined;
+}
+
+/** Where sandboxes find the CA that signs the proxy's certificates for intercepted hosts. */
+export const SANDBOX_CA_PATH = "/etc/ssl/certs/atoll-sandbox-ca.pem";
+const SYSTEM_BUNDLE = "/etc/ssl/certs/ca-certificates.crt";
+
+export function compilePolicy(rules: readonly NetRule[] | null): CompiledPolicy {
+  if (rules === null) return { open: true, proxied: false, literal: [] };
+  return {
+    open: false,
+    proxied: rules.some((r) => r.kind === "host"),
+    literal: rules.filter((r) => r.kind === "ip"),
+  };
+}
+
+export class LinuxNetworkDriver implements NetworkDriver {
+  readonly plan: AddressPlan;
+  private readonly router: Router;
+  private readonly sandboxes = new Map<string, SandboxNet>();
+  /** Address numbers in use; freed ones are reused oldest first. */
+  private readonly used = new Set<number>();
+  private readonly freed: number[] = [];
+  private nextNumber = 1;
+  private seq = 0;
+  private readonly locks = new KeyedMutex();
+  private netd: NetdClient | undefined;
+
+  constructor(private readonly opts: LinuxNetworkDriverOptions) {
+    const hash = createHash("sha256").update(path.resolve(opts.stateDir)).digest("hex").slice(0, 8);
+    this.plan = buildAddressPlan(opts.config.range4, path.resolve(opts.stateDir));
+    this.router = new Router({
+      name: `atoll-${hash}`,
+      plan: this.plan,
+      uplink: opts.config.uplink,
+      stateFile: path.join(opts.stateDir, "ip_forward.before"),
+      logger: opts.logger,
+    });
+  }
+
+  /** Removes a crashed predecessor's namespaces, then builds the router and starts netd. */
+  async start(): Promise<void> {
+    const orphans = await this.router.removeOrphans();
+    if (orphans.length > 0) this.opts.logger?.info({ namespaces: orphans }, "removed network namespaces of a previous run");
+    await this.router.create();
+    try {
+      this.netd = await NetdClient.start({
+        routerNetns: this.router.path,
+        plan: this.plan,
+        config: this.opts.config,
+        logger: this.opts.logger,
+        onLearn: (req) => this.learn(req.ip, req.ports, req.intercept, req.addresses),
+      });
+    } catch (err) {
+      await this.router.destroy().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  private allocate(): number {
+    const n = this.freed.length > 8 ? this.freed.shift()! : this.nextNumber <= this.plan.capacity ? this.nextNumber++ : this.freed.shift();
+    if (n === undefined) throw new InvalidArgumentError(`This daemon's network range ${this.plan.range4} is full (${this.plan.capacity} sandboxes); use a larger --net-range`);
+    this.used.add(n);
+    return n;
+  }
+
+  private free(n: number): void {
+    if (this.used.delete(n)) this.freed.push(n);
+  }
+
+  async attach(id: string, spec: { allowNet: NetRule[] | null; secrets: SecretBinding[] }): Promise<NetworkAttachment> {
+    return this.locks.run(id, async () => {
+      if (this.sandboxes.has(id)) throw new Error(`sandbox ${id} already has a network`);
+      const number = this.allocate();
+      const addrs = this.plan.sandbox(number);
+      const sbx: SandboxNet = {
+        id,
+        number,
+        seq: ++this.seq,
+        netns: `${this.router.name}-${id}`,
+        ipv4: addrs.ipv4,
+        ipv6: addrs.ipv6,
+        rules: spec.allowNet,
+        learned: new Map(),
+        intercepted: new Set(),
+        ca: spec.secrets.length > 0 ? await createSandboxCa(id) : undefined,
+      };
+      const ifName = `${SANDBOX_IF_PREFIX}${sbx.seq}`;
+      let stage = 0;
+      try {
+        await addNetns(sbx.netns);
+        stage = 1;
+        await ipBatch(this.router.name, [
+          `link add ${ifName} type veth peer name eth0 netns ${netnsPath(sbx.netns)}`,
+          `link set ${ifName} up`,
+          `addr add ${this.plan.linkLocal6}/64 dev ${ifName} nodad`,
+          `route add ${sbx.ipv4}/32 dev ${ifName}`,
+          `route add ${sbx.ipv6}/128 dev ${ifName}`,
+        ]);
+        stage = 2;
+        await ipBatch(sbx.netns, [
+          "link set lo up",
+          `addr add ${sbx.ipv4}/32 dev eth0`,
+          `addr add ${sbx.ipv6}/128 dev eth0 nodad`,
+          "link set eth0 up",
+          `route add ${this.plan.gateway4}/32 dev eth0 scope link`,
+          `route add default via ${this.plan.gateway4} dev eth0`,
+          `route add ::/0 via ${this.plan.linkLocal6} dev eth0`,
+        ]);
+        await nftApply(this.router.name, addSandboxScript(sbx, compilePolicy(sbx.rules), this.plan.gateway4, this.plan.gateway6));
+        stage = 3;
+        this.sandboxes.set(id, sbx);
+        await this.netd!.setSandbox({ id, ipv4: sbx.ipv4, ipv6: sbx.ipv6, rules: sbx.rules, secrets: spec.secrets, ca: sbx.ca });
+        stage = 4;
+      } catch (err) {
+        await this.undo(sbx, stage).catch((e: unknown) => this.opts.logger?.error({ err: e, sandboxId: id }, "undoing a failed network attach failed"));
+        throw err;
+      }
+      const files: RootFile[] = [{ path: "/etc/resolv.conf", content: `nameserver ${this.plan.gateway4}\noptions edns0\n` }];
+      const env: Record<string, string> = {};
+      if (sbx.ca) {
+        files.push({ path: SANDBOX_CA_PATH, content: sbx.ca.certPem }, { path: SYSTEM_BUNDLE, content: sbx.ca.certPem, appendToImage: true });
+        Object.assign(env, {
+          SSL_CERT_FILE: SYSTEM_BUNDLE,
+          REQUESTS_CA_BUNDLE: SYSTEM_BUNDLE,
+          CURL_CA_BUNDLE: SYSTEM_BUNDLE,
+          NODE_EXTRA_CA_CERTS: SANDBOX_CA_PATH,
+          DENO_CERT: SANDBOX_CA_PATH,
+        });
+      }
+      return { netnsPath: netnsPath(sbx.netns), files, env, ipv4: sbx.ipv4, ipv6: sbx.ipv6 };
+    });
+  }
+
+  /** Undoes attach() up to `stage` (see attach). */
+  private async undo(sbx: SandboxNet, stage: number): Promise<void> {
+    const errors: unknown[] = [];
+    const step = async (fn: () => Promise<unknown>) => {
+      try {
+        await fn();
+      } catch (e) {
+        errors.push(e);
+      }
+    };
+    if (stage >= 4) await step(() => this.netd!.forgetSandbox(sbx.id));
+    this.sandboxes.delete(sbx.id);
+    if (stage >= 3) await step(() => nftApply(this.router.name, deleteSandboxScript(sbx)));
+    // Deleting the router end removes both ends at once (and the routes through it).
+    if (stage >= 2) await step(() => ipBatch(this.router.name, [`link delete ${SANDBOX_IF_PREFIX}${sbx.seq}`]));
+    if (stage >= 1) await step(() => deleteNetns(sbx.netns));
+    this.free(sbx.number);
+    if (errors.length > 0) throw errors[0];
+  }
+
+  async setAllowNet(id: string, allowNet: NetRule[] | null): Promise<void> {
+    await this.locks.run(id, async () => {
+      const sbx = this.require(id);
+      await nftApply(this.router.name, replacePolicyScript(sbx, compilePolicy(allowNet), this.plan.gateway4, this.plan.gateway6));
+      sbx.rules = allowNet;
+      sbx.learned.clear();
+      sbx.intercepted.clear();
+      await this.netd!.setRules(id, allowNet);
+    });
+  }
+
+  /**
+   * The resolver answered `name` with `addresses` for the sandbox at `ip`: admit them for the
+   * ports its rules allow (and intercept them for secret hosts) before the answer goes out.
+   */
+  private async learn(ip: string, ports: PortRange[], intercept: boolean, addresses: string[]): Promise<void> {
+    const sbx = [...this.sandboxes.values()].find((s) => s.ipv4 === ip || s.ipv6 === ip);
+    if (!sbx) return;
+    let script = "";
+    for (const address of addresses) {
+      const had = sbx.learned.get(address) ?? [];
+      const add = subtractRanges(ports, had);
+      if (add.length > 0) {
+        script += learnScript(sbx, address, add);
+        sbx.learned.set(address, unionRanges(had, add));
+      }
+      if (intercept && !sbx.intercepted.has(address)) {
+        script += interceptScript(sbx, address);
+        sbx.intercepted.add(address);
+      }
+    }
+    await nftApply(this.router.name, script);
+  }
+
+  async connect(id: string, addresses: readonly string[], port: number): Promise<Duplex> {
+    const sbx = this.require(id);
+    return nsConnect(path.join(this.opts.nativeDir, "atoll-nsconnect"), netnsPath(sbx.netns), addresses, port);
+  }
+
+  async resolve(id: string, name: string): Promise<string[]> {
+    const sbx = this.require(id);
+    return this.netd!.resolveFor(sbx.ipv4, name);
+  }
+
+  sandboxCa(id: string): string | undefined {
+    return this.sandboxes.get(id)?.ca?.certPem;
+  }
+
+  async release(id: string): Promise<void> {
+    await this.locks.run(id, async () => {
+      const sbx = this.sandboxes.get(id);
+      if (sbx) await this.undo(sbx, 4);
+    });
+  }
+
+  async close(): Promise<void> {
+    for (const id of [...this.sandboxes.keys()]) await this.release(id).catch(() => undefined);
+    await this.netd?.stop();
+    this.netd = undefined;
+    await this.router.destroy();
+  }
+
+  private require(id: string): SandboxNet {
+    const sbx = this.sandboxes.get(id);
+    if (!sbx) throw new Error(`sandbox ${id} has no network`);
+    return sbx;
+  }
+}

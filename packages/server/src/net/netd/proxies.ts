@@ -1,0 +1,216 @@
+/**
+ * The egress proxy: sandboxes' TCP 80 and 443 arrive here (nft dnat) when their policy has host
+ * name rules, or when they go to a secret host's address. Every request or TLS connection is
+ * checked against the sandbox's allowNet by its Host header / TLS server name, and the proxy
+ * resolves and dials the checked name itself: a forged SNI or a shared CDN address reaches only
+ * the name that was checked.
+ *
+ * Port 80: an HTTP server, each request checked and forwarded (secrets substituted).
+ * Port 443: the ClientHello's SNI is read; without secrets for that name the TLS bytes are
+ * relayed untouched; with secrets the connection is terminated with a certificate from the
+ * sandbox's CA and each request is forwarded over a new, verified TLS connection.
+ */
+import http, { type IncomingMessage, type ServerResponse } from "node:http";
+import net from "node:net";
+import { Duplex } from "node:stream";
+import tls from "node:tls";
+import type { IpRule } from "atoll/contract";
+import { plainAddress } from "./dns-server.js";
+import { forwardRequest, refuse } from "./http-forward.js";
+import { type SandboxPolicy, hostPortAllowed, ipFamily, isDeniedAddress, normalizeName, secretsFor } from "./policy-match.js";
+import { parseClientHello, tlsAlert } from "./sni.js";
+
+export interface ProxyContext {
+  policyOf(ip: string): SandboxPolicy | undefined;
+  /** The upstream resolver's addresses for a name. */
+  lookup(name: string): Promise<string[]>;
+  /** Addresses never dialed for a name. */
+  denied: IpRule[];
+  /** Roots trusted for upstream servers (system roots + configured extra CA). */
+  upstreamCa: string[];
+  /** TLS context with a certificate for `name` from the sandbox's CA. */
+  interceptContext(policy: SandboxPolicy, name: string): Promise<tls.SecureContext>;
+  log(message: string, data: Record<string, unknown>): void;
+}
+
+/** Splits a Host header into name and port ("[2001:db8::1]:8080" → ["2001:db8::1", 8080]). */
+export function parseHostHeader(value: string | undefined): { name: string; port: number | null } | null {
+  if (!value) return null;
+  const m = /^(\[[0-9a-fA-F:.]+\]|[^:[\]]+)(?::(\d{1,5}))?$/.exec(value.trim());
+  if (!m) return null;
+  return { name: normalizeName(m[1]!.replace(/^\[|\]$/g, "")), port: m[2] ? Number(m[2]) : null };
+}
+
+/** Addresses to dial for a checked host: the literal itself, or the resolver's, minus denied ones. */
+async function addressesFor(ctx: ProxyContext, policy: SandboxPolicy, host: string): Promise<string[]> {
+  if (ipFamily(host) !== null) {
+    // A literal reaches the proxy only when no IP rule let it bypass: unrestricted sandboxes.
+    return policy.rules === null && !isDeniedAddress(host, ctx.denied) ? [host] : [];
+  }
+  return (await ctx.lookup(host)).filter((a) => !isDeniedAddress(a, ctx.denied));
+}
+
+/** The checks shared by both proxies; sends the refusal itself and returns undefined when refused. */
+async function checkedTarget(
+  ctx: ProxyContext,
+  policy: SandboxPolicy,
+  host: string,
+  port: number,
+): Promise<{ addresses: string[] } | { refused: string }> {
+  if (!hostPortAllowed(policy, host, port)) return { refused: `${host}:${port} is not in this sandbox's allowNet` };
+  const addresses = await addressesFor(ctx, policy, host);
+  if (addresses.length === 0) return { refused: `${host} has no address this sandbox may connect to` };
+  return { addresses };
+}
+
+/** HTTP requests of one sandbox connection (plain port 80, or decrypted port 443 when `tlsName`). */
+async function handleRequest(ctx: ProxyContext, req: IncomingMessage, res: ServerResponse, tlsName: string | undefined): Promise<void> {
+  const ip = plainAddress(req.socket.remoteAddress);
+  const policy = ctx.policyOf(ip);
+  if (!policy) return refuse(res, 403, "unknown sandbox");
+  const host = parseHostHeader(req.headers.host);
+  if (!host) return refuse(res, 400, "the request has no valid Host header");
+  const port = tlsName ? 443 : 80;
+  if (tlsName && host.name !== tlsName) return refuse(res, 421, `Host ${host.name} does not match the TLS server name ${tlsName}`);
+  const target = await checkedTarget(ctx, policy, host.name, port);
+  if ("refused" in target) {
+    ctx.log("request refused", { sandboxId: policy.id, host: host.name, port });
+    return refuse(res, 403, target.refused);
+  }
+  forwardRequest(req, res, {
+    name: host.name,
+    addresses: target.addresses,
+    port,
+    tls: tlsName !== undefined,
+    secrets: secretsFor(policy, host.name),
+    ca: ctx.upstreamCa,
+  });
+}
+
+function onRequestError(res: ServerResponse) {
+  return (err: unknown) => refuse(res, 502, (err as Error).message);
+}
+
+/** The port-80 proxy. */
+export function createHttpProxy(ctx: ProxyContext): http.Server {
+  const server = http.createServer((req, res) => void handleRequest(ctx, req, res, undefined).catch(onRequestError(res)));
+  // WebSocket and other upgrades: checked like a request, then relayed as raw bytes.
+  server.on("upgrade", (req: IncomingMessage, sock: net.Socket, head: Buffer) => {
+    void (async () => {
+      const policy = ctx.policyOf(plainAddress(sock.remoteAddress));
+      const host = parseHostHeader(req.headers.host);
+      const target = policy && host ? await checkedTarget(ctx, policy, host.name, 80) : { refused: "unknown sandbox or no Host" };
+      if ("refused" in target || !policy) {
+        sock.end(`HTTP/1.1 403 Forbidden\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\natoll: ${"refused" in target ? target.refused : "refused"}\n`);
+        return;
+      }
+      if (secretsFor(policy, host!.name).length > 0) {
+        sock.end("HTTP/1.1 501 Not Implemented\r\nconnection: close\r\n\r\natoll: upgrades to a secret's host are not supported\n");
+        return;
+      }
+      const up = net.connect({ host: target.addresses[0]!, port: 80 });
+      up.on("connect", () => {
+        const lines = [`${req.method} ${req.url} HTTP/1.1`];
+        for (let i = 0; i < req.rawHeaders.length; i += 2) lines.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`);
+        up.write(`${lines.join("\r\n")}\r\n\r\n`);
+        if (head.length > 0) up.write(head);
+        up.pipe(sock).pipe(up);
+      });
+      up.on("error", () => sock.destroy());
+      sock.on("error", () => up.destroy());
+    })();
+  });
+  server.on("clientError", (_err, sock) => sock.destroy());
+  return server;
+}
+
+/**
+ * `sock` as a plain Duplex that first yields `already` (bytes read to find the SNI). A TLSSocket
+ * over a net.Socket would read its handle directly and never see bytes already consumed.
+ */
+function replay(sock: net.Socket, already: Buffer): Duplex {
+  const d = new Duplex({
+    read() {
+      sock.resume();
+    },
+    write(chunk: Buffer, _enc, cb) {
+      sock.write(chunk, cb);
+    },
+    final(cb) {
+      sock.end();
+      cb();
+    },
+    destroy(err, cb) {
+      sock.destroy();
+      cb(err);
+    },
+  });
+  d.push(already);
+  sock.on("data", (chunk: Buffer) => {
+    if (!d.push(chunk)) sock.pause();
+  });
+  sock.on("end", () => d.push(null));
+  sock.on("close", () => d.destroy());
+  return d;
+}
+
+/** The port-443 proxy. */
+export function createTlsProxy(ctx: ProxyContext): net.Server {
+  const intercepted = http.createServer((req, res) => {
+    const name = (req.socket as tls.TLSSocket & { atollName?: string }).atollName;
+    void handleRequest(ctx, req, res, name ?? "").catch(onRequestError(res));
+  });
+  intercepted.on("clientError", (_err, sock) => sock.destroy());
+
+  return net.createServer((sock) => {
+    sock.on("error", () => undefined);
+    sock.setTimeout(30_000, () => sock.destroy());
+    const policy = ctx.policyOf(plainAddress(sock.remoteAddress));
+    if (!policy) {
+      sock.destroy();
+      return;
+    }
+    let buffered = Buffer.alloc(0);
+    const onData = (chunk: Buffer) => {
+      buffered = Buffer.concat([buffered, chunk]);
+      const hello = parseClientHello(buffered);
+      if (hello.status === "more") return;
+      sock.off("data", onData);
+      sock.pause();
+      void route(hello.status === "ok" ? hello.serverName : null).catch(() => sock.destroy());
+    };
+    const route = async (serverName: string | null) => {
+      if (!serverName) {
+        ctx.log("TLS without a server name refused", { sandboxId: policy.id });
+        sock.end(tlsAlert(112)); // unrecognized_name
+        return;
+      }
+      const target = await checkedTarget(ctx, policy, serverName, 443);
+      if ("refused" in target) {
+        ctx.log("TLS connection refused", { sandboxId: policy.id, serverName });
+        sock.end(tlsAlert(49)); // access_denied
+        return;
+      }
+      sock.setTimeout(0);
+      if (secretsFor(policy, serverName).length === 0) {
+        // Relay untouched to the checked name's own address.
+        const up = net.connect({ host: target.addresses[0]!, port: 443 });
+        up.on("connect", () => {
+          up.write(buffered);
+          sock.resume();
+          sock.pipe(up).pipe(sock);
+        });
+        up.on("error", () => sock.destroy());
+        sock.on("close", () => up.destroy());
+        return;
+      }
+      const secureContext = await ctx.interceptContext(policy, serverName);
+      const tlsSock = new tls.TLSSocket(replay(sock, buffered), { isServer: true, secureContext, ALPNProtocols: ["http/1.1"] }) as tls.TLSSocket & { atollName?: string };
+      tlsSock.atollName = serverName;
+      tlsSock.on("error", () => sock.destroy());
+      intercepted.emit("connection", tlsSock);
+      sock.resume();
+    };
+    sock.on("data", onData);
+  });
+}

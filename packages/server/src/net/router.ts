@@ -1,0 +1,108 @@
+/**
+ * The router namespace of one daemon (`atoll-<hash>`): every sandbox veth ends here, the
+ * firewall (nft-ruleset.ts) runs here, the resolver and proxy (netd) listen here, and the uplink
+ * veth (if any) leaves from here. Its sysctls (forwarding, unprivileged ports) are its own: the
+ * host's stay untouched. Deleting the namespace removes all of it at once.
+ */
+import type { Logger } from "pino";
+import type { AddressPlan } from "./address-plan.js";
+import { HostUplink } from "./host-uplink.js";
+import type { UplinkSpec } from "./net-config.js";
+import { addNetns, deleteNetns, ipBatch, listNetns, netnsPath, nftApply, nsSysctl } from "./netns-ops.js";
+import { UPLINK_IF, baseRuleset } from "./nft-ruleset.js";
+
+export interface RouterOptions {
+  /** Namespace name of the router; sandbox namespaces are `<name>-<sandboxId>`. */
+  name: string;
+  plan: AddressPlan;
+  uplink: UplinkSpec;
+  /** For the host uplink: where ip_forward's previous value is kept. */
+  stateFile: string;
+  logger?: Logger | undefined;
+}
+
+export class Router {
+  readonly name: string;
+  /** Name of the uplink veth's far end (in the host or the uplink namespace), ≤ 15 characters. */
+  readonly peerIf: string;
+  private hostUplink: HostUplink | undefined;
+
+  constructor(private readonly opts: RouterOptions) {
+    this.name = opts.name;
+    this.peerIf = `atl${opts.name.slice(-8)}u`;
+  }
+
+  get path(): string {
+    return netnsPath(this.name);
+  }
+
+  /** Removes what a previous run of this daemon left: its namespaces and its host table. */
+  async removeOrphans(): Promise<string[]> {
+    const names = await listNetns(this.name);
+    // Sandboxes first: their veths end in the router.
+    for (const n of names.filter((x) => x !== this.name)) await deleteNetns(n);
+    if (names.includes(this.name)) await deleteNetns(this.name);
+    await HostUplink.removeTable(this.name);
+    return names;
+  }
+
+  async create(): Promise<void> {
+    const { plan, uplink } = this.opts;
+    await addNetns(this.name);
+    try {
+      await nsSysctl(this.name, {
+        "net.ipv4.ip_forward": "1",
+        "net.ipv6.conf.all.forwarding": "1",
+        // netd runs as nobody and listens on 53.
+        "net.ipv4.ip_unprivileged_port_start": "0",
+      });
+      const lines = ["link set lo up", `addr add ${plan.gateway4}/32 dev lo`, `addr add ${plan.gateway6}/128 dev lo`];
+      if (uplink.kind !== "none") {
+        const peerNs = uplink.kind === "host" ? "/proc/1/ns/net" : netnsPath(uplink.name);
+        lines.push(
+          `link add ${UPLINK_IF} type veth peer name ${this.peerIf} netns ${peerNs}`,
+          `addr add ${plan.transit4.router}/${plan.transit4.prefix} dev ${UPLINK_IF}`,
+          `addr add ${plan.transit6.router}/${plan.transit6.prefix} dev ${UPLINK_IF} nodad`,
+          `link set ${UPLINK_IF} up`,
+          `route add default via ${plan.transit4.peer} dev ${UPLINK_IF}`,
+          `route add ::/0 via ${plan.transit6.peer} dev ${UPLINK_IF}`,
+        );
+      }
+      await ipBatch(this.name, lines);
+      if (uplink.kind !== "none") {
+        await ipBatch(uplink.kind === "host" ? null : uplink.name, [
+          `addr add ${plan.transit4.peer}/${plan.transit4.prefix} dev ${this.peerIf}`,
+          `addr add ${plan.transit6.peer}/${plan.transit6.prefix} dev ${this.peerIf} nodad`,
+          `link set ${this.peerIf} up`,
+        ]);
+      }
+      if (uplink.kind === "host") {
+        this.hostUplink = new HostUplink(this.name, this.peerIf, plan.transit4.router, this.opts.stateFile);
+        await this.hostUplink.setup();
+      }
+      await nftApply(
+        this.name,
+        baseRuleset({
+          gateway4: plan.gateway4,
+          gateway6: plan.gateway6,
+          ownRanges4: [plan.range4],
+          ownRanges6: [plan.range6],
+        }),
+      );
+      this.opts.logger?.info({ router: this.name, uplink: uplink.kind }, "network router ready");
+    } catch (err) {
+      await this.destroy().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** Deletes the router namespace (and with it the uplink veth) and the host table. */
+  async destroy(): Promise<void> {
+    const errors: unknown[] = [];
+    await deleteNetns(this.name).catch((e: unknown) => errors.push(e));
+    if (this.hostUplink) await this.hostUplink.teardown().catch((e: unknown) => errors.push(e));
+    else await HostUplink.removeTable(this.name).catch((e: unknown) => errors.push(e));
+    this.hostUplink = undefined;
+    if (errors.length > 0) throw errors[0];
+  }
+}

@@ -1,0 +1,41 @@
+import type { Db } from "./database.js";
+
+/** A tenant and its quotas (null: no limit). */
+export interface TenantRow {
+  name: string;
+  maxSandboxes: number | null;
+  maxVolumeGb: number | null;
+  createdAt: string;
+}
+
+interface RawRow {
+  name: string;
+  max_sandboxes: number | null;
+  max_volume_gb: number | null;
+  created_at: string;
+}
+
+const fromRaw = (r: RawRow): TenantRow => ({ name: r.name, maxSandboxes: r.max_sandboxes, maxVolumeGb: r.max_volume_gb, createdAt: r.created_at });
+
+/** Tenants table access. */
+export class TenantRepo {
+  constructor(private readonly db: Db) {}
+
+  /** Creates the tenant if it does not exist yet. */
+  ensure(name: string, at: string): void {
+    this.db.prepare("INSERT OR IGNORE INTO tenants (name, created_at) VALUES (?, ?)").run(name, at);
+  }
+
+  get(name: string): TenantRow | undefined {
+    const raw = this.db.prepare("SELECT * FROM tenants WHERE name = ?").get(name) as RawRow | undefined;
+    return raw && fromRaw(raw);
+  }
+
+  list(): TenantRow[] {
+    return (this.db.prepare("SELECT * FROM tenants ORDER BY name").all() as RawRow[]).map(fromRaw);
+  }
+
+  setQuota(name: string, quota: { maxSandboxes: number | null; maxVolumeGb: number | null }): void {
+    this.db.prepare("UPDATE tenants SET max_sandboxes = ?, max_volume_gb = ? WHERE name = ?").run(quota.maxSandboxes, quota.maxVolumeGb, name);
+  }
+}
