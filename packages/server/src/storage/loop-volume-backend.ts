@@ -56,6 +56,8 @@ const APP_ID = 1000;
 /** Volume ids become file names: keep them to a safe alphabet. */
 const VOLUME_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
 const IMAGE_SUFFIX = ".img";
+/** How long acquire/delete wait for a draining loop device before answering VOLUME_BUSY. */
+const DRAIN_WAIT_MS = 3000;
 
 interface AcquiredVolume {
   refs: number;
@@ -163,6 +165,22 @@ export class LoopVolumeBackend implements StorageDriver {
   }
 
   /**
+   * Waits a moment for a previous, lazily unmounted use of the image to let go of its loop
+   * device: a process that held a file open on a force-detached volume releases it
+   * asynchronously after it exits (deferred fput, then loop autoclear). Returns the device if
+   * it is still held after DRAIN_WAIT_MS, else undefined.
+   */
+  private async drained(image: string): Promise<string | undefined> {
+    const deadline = Date.now() + DRAIN_WAIT_MS;
+    for (;;) {
+      const lingering = await findLoopDevicesForFile(image);
+      if (!lingering[0]) return undefined;
+      if (Date.now() >= deadline) return lingering[0].device;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  /**
    * Removes the volume's image (its blocks are freed at once). Refuses with
    * VolumeAcquiredError while mounted. Deleting a volume without an image is a no-op.
    */
@@ -171,8 +189,8 @@ export class LoopVolumeBackend implements StorageDriver {
     await this.locks.run(volumeId, async () => {
       const held = this.acquired.get(volumeId);
       if (held) throw new VolumeAcquiredError(volumeId, held.refs);
-      const lingering = await findLoopDevicesForFile(image);
-      if (lingering[0]) throw new VolumeStillDetachingError(volumeId, lingering[0].device);
+      const lingering = await this.drained(image);
+      if (lingering) throw new VolumeStillDetachingError(volumeId, lingering);
       await removeImage(image);
       await rmdir(this.mountPath(volumeId)).catch(() => undefined);
       this.log.info({ volumeId }, "volume image deleted");
@@ -198,6 +216,8 @@ export class LoopVolumeBackend implements StorageDriver {
       if (await isMountPoint(mountPoint)) {
         throw new Error(`${mountPoint} is already a mount point that this backend does not own; run reconcile`);
       }
+      const lingering = await this.drained(image);
+      if (lingering) throw new VolumeStillDetachingError(volumeId, lingering);
       let device: string;
       try {
         device = await attachLoop(image, { directIo: this.directIo });
