@@ -5,7 +5,9 @@
  */
 import { Client } from "atoll";
 import { startTestDaemon } from "../packages/server/dist/testing/daemon-harness.js";
+import { fileTransfers } from "./files-bench.mjs";
 import { bwrapFloor } from "./host-floor.mjs";
+import { createWithoutNetworking, proxyVersusDirect } from "./network-bench.mjs";
 import { commandRoundTrip, createToFirstOutputTimed } from "./sandbox-bench.mjs";
 import { round, summary } from "./stats.mjs";
 import { sharedVolume, throughputVsHost, volumeCreateLatency } from "./volume-bench.mjs";
@@ -25,6 +27,7 @@ const add = (name, value, unit, note = "") => {
 try {
   add("bwrap /bin/true (floor)", summary(await bwrapFloor(N)), "ms", "bare bubblewrap, same run");
   add("create → first output", summary(await createToFirstOutputTimed(client, N)), "ms", "target p50 < 50 ms");
+  add("create → first output, without networking", summary(await createWithoutNetworking(N)), "ms", "--network off daemon: what the netns, veth, nft and resolver cost");
   add("sh`true` round trip", summary(await commandRoundTrip(client, quick ? 50 : 200)), "ms", "target p50 < 10 ms");
   add("volume create 1 GiB", summary(await volumeCreateLatency(client, 1, 10)), "ms");
   add("volume create 20 GiB", summary(await volumeCreateLatency(client, 20, 10)), "ms");
@@ -37,6 +40,13 @@ try {
   const shared = await sharedVolume(client, 20, 16);
   add("20 sandboxes on one volume: create all", shared.attachAllMs, "ms");
   add("20 sandboxes on one volume: parallel write", shared.aggregateWriteMBs, "MB/s", "16 MiB each, fdatasync");
+  const files = await fileTransfers(client, { rounds: quick ? 1 : 3 });
+  for (const [name, f] of Object.entries({ "upload 256 MiB file": files.bigUpload, "download 256 MiB file": files.bigDownload, "upload 10,000 small files": files.smallUpload, "download 10,000 small files": files.smallDownload })) {
+    add(`fs ${name} / cp`, f.ratio, "ratio", `${round(f.seconds)} s vs cp ${round(f.cpSeconds)} s (${round(f.MBs)} MB/s)`);
+  }
+  const net = await proxyVersusDirect({ runs: quick ? 1 : 3 });
+  add("HTTP keep-alive requests/s: proxy / direct", net.proxy.rps / net.direct.rps, "ratio", `${round(net.proxy.rps)} vs ${round(net.direct.rps)} req/s, sandbox → fake internet`);
+  add("HTTP download: proxy / direct", net.proxy.mbs / net.direct.mbs, "ratio", `${round(net.proxy.mbs)} vs ${round(net.direct.mbs)} MB/s, 64 MiB`);
 } finally {
   await daemon.dispose();
 }

@@ -44,7 +44,8 @@ export function handleExposedRequest(network: NetworkService, req: IncomingMessa
   void connectTo(network, m.token).then((conn) => {
     if (typeof conn === "string") return plainError(res, conn.startsWith("Nothing") ? 404 : 502, conn);
     const upstream = http.request(
-      { method: req.method, path: m.path, headers: req.headers, createConnection: () => conn as unknown as import("node:net").Socket, agent: false },
+      // createConnection without an agent: the request uses this one connection.
+      { method: req.method, path: m.path, headers: req.headers, createConnection: () => conn as unknown as import("node:net").Socket },
       (up) => {
         res.writeHead(up.statusCode ?? 502, up.statusMessage, up.headers);
         pipeline(up, res, () => undefined);

@@ -86,7 +86,6 @@ export function registerNetworkRoutes(app: FastifyInstance, services: Services):
         path: `${url.pathname}${url.search}`,
         headers: { host: url.host, ...headers },
         createConnection: () => conn as Socket,
-        agent: false,
       });
       const response = await new Promise<http.IncomingMessage>((resolve, reject) => {
         upstream.once("response", resolve);

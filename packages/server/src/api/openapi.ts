@@ -1,4 +1,6 @@
 import { z } from "zod";
+import { exposeHttpSchema, setAllowNetSchema } from "atoll/contract";
+import { fileApiPaths } from "./file-openapi.js";
 import { createSandboxSchema, createTokenSchema, createVolumeSchema, tenantQuotaSchema, envPatchSchema, extendTimeoutSchema, volumeMountSchema } from "atoll/contract";
 
 /** JSON Schema of a request body, from the same zod schema the daemon validates with. */
@@ -25,6 +27,7 @@ export function buildOpenApi(version: string): Record<string, unknown> {
     components: { securitySchemes: { bearer: { type: "http", scheme: "bearer" } } },
     security: [{ bearer: [] }],
     paths: {
+      ...fileApiPaths(),
       "/healthz": { get: { security: [], summary: "Readiness (no token)", responses: { 200: ok("ready") } } },
       "/v1/sandboxes": {
         post: { summary: "Create a sandbox", requestBody: body(createSandboxSchema), responses: { 201: ok("SandboxInfo"), ...errors } },
@@ -50,6 +53,19 @@ export function buildOpenApi(version: string): Record<string, unknown> {
       },
       "/v1/sandboxes/{id}/session": {
         get: { summary: "Session WebSocket: process I/O (docs/architecture.md)", parameters: [id("id")], responses: { 101: { description: "Switching protocols" }, ...errors } },
+      },
+      "/v1/sandboxes/{id}/allow-net": {
+        post: { summary: "Replace the egress policy (docs/network.md)", parameters: [id("id")], requestBody: body(setAllowNetSchema), responses: { 200: ok("SandboxInfo"), ...errors } },
+      },
+      "/v1/sandboxes/{id}/expose": {
+        post: { summary: "Serve a sandbox port at an unguessable URL", parameters: [id("id")], requestBody: body(exposeHttpSchema), responses: { 200: ok("ExposedPort"), ...errors } },
+      },
+      "/v1/sandboxes/{id}/fetch": {
+        post: {
+          summary: "An HTTP request made from inside the sandbox's network (headers x-atoll-url, x-atoll-method, x-atoll-headers; raw body)",
+          parameters: [id("id")],
+          responses: { 200: { description: "The upstream response, marked x-atoll-fetch: 1" }, ...errors },
+        },
       },
       "/v1/sandboxes/{id}/volumes": {
         post: { summary: "Attach a volume to a running sandbox", parameters: [id("id")], requestBody: body(volumeMountSchema), responses: { 200: ok("SandboxInfo"), ...errors } },

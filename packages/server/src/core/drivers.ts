@@ -44,12 +44,17 @@ export interface LaunchSpec {
   /** Mounted before the first process starts; read-only ones arrive locked. */
   mounts: MountSpec[];
   /**
-   * Network namespace (host path) the sandbox joins, prepared by the NetworkDriver and owned by
-   * the host's initial user namespace. Absent: an empty namespace with loopback only.
+   * The sandbox's network, being prepared by the NetworkDriver while the runtime builds the root;
+   * awaited right before it is needed. Absent: an empty namespace with loopback only.
    */
-  netnsPath?: string;
+  network?: Promise<LaunchNetwork>;
+}
+
+export interface LaunchNetwork {
+  /** Network namespace (host path) the sandbox joins, owned by the host's initial user namespace. */
+  netnsPath: string;
   /** Written into the root before the first process starts. */
-  files?: RootFile[];
+  files: RootFile[];
 }
 
 export interface SpawnRequest {

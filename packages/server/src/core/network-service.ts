@@ -105,10 +105,9 @@ export class NetworkService {
     return { allowNet, rules: allowNet === null ? null : netRulesOf(allowNet), secrets, env, port: req.port };
   }
 
-  /** Prepares the sandbox's network namespace; undefined without networking. */
-  async attach(id: string, plan: NetworkPlan): Promise<{ netnsPath: string; files: RootFile[]; env: Record<string, string> } | undefined> {
-    if (!this.deps.driver) return undefined;
-    const a = await this.deps.driver.attach(id, { allowNet: plan.rules, secrets: plan.secrets });
+  /** Prepares the sandbox's network namespace (only when `enabled`). */
+  async attach(id: string, plan: NetworkPlan): Promise<{ netnsPath: string; files: RootFile[]; env: Record<string, string> }> {
+    const a = await this.requireDriver("networking").attach(id, { allowNet: plan.rules, secrets: plan.secrets });
     const record: NetworkRecord = { ipv4: a.ipv4, ipv6: a.ipv6, exposed: [], port: plan.port ?? null };
     this.deps.repo.setNetwork(id, plan.allowNet, JSON.stringify(record));
     return { netnsPath: a.netnsPath, files: a.files, env: a.env };

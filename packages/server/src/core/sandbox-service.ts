@@ -93,21 +93,28 @@ export class SandboxService {
     let runtime: RuntimeSandbox;
     try {
       const specs = await this.deps.attachments.acquireForLaunch(row.id, mounts);
+      // The network is prepared while the runtime builds the root; the runtime waits for it
+      // right before it needs it.
+      const attaching = netPlan && this.deps.network!.enabled ? this.deps.network!.attach(row.id, netPlan) : undefined;
+      attaching?.catch(() => undefined); // awaited below; do not report it as unhandled
       try {
-        const net = netPlan && (await this.deps.network!.attach(row.id, netPlan));
-        if (net && Object.keys(net.env).length > 0) {
-          row.env = { ...row.env, ...net.env };
-          this.deps.repo.setEnv(row.id, row.env);
-        }
         runtime = await this.deps.runtime.launch({
           id: row.id,
           imageRootfs: this.deps.imageRootfs,
           limits: { memoryBytes, pids: row.pids, cpuWeight: row.cpuWeight, rootfsBytes: row.rootfsBytes },
           mounts: specs,
-          ...(net ? { netnsPath: net.netnsPath, files: net.files } : {}),
+          ...(attaching ? { network: attaching } : {}),
         });
+        const net = await attaching;
+        if (net && Object.keys(net.env).length > 0) {
+          row.env = { ...row.env, ...net.env };
+          this.deps.repo.setEnv(row.id, row.env);
+        }
       } catch (err) {
-        await this.deps.network?.release(row.id).catch((e: unknown) => this.deps.logger.error({ err: e, sandboxId: row.id }, "releasing the network of a failed sandbox failed"));
+        if (attaching) {
+          await attaching.catch(() => undefined); // a release must not overtake the attach
+          await this.deps.network!.release(row.id).catch((e: unknown) => this.deps.logger.error({ err: e, sandboxId: row.id }, "releasing the network of a failed sandbox failed"));
+        }
         await this.deps.attachments.releaseAll(row.id);
         throw err;
       }

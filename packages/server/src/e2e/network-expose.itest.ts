@@ -2,9 +2,11 @@
  * exposeHttp, create({ port }) and sandbox.fetch end to end; bad network input creates nothing.
  */
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import path from "node:path";
 import http from "node:http";
 import { test } from "node:test";
-import { NetworkError, type Sandbox } from "atoll";
+import { Client, NetworkError, type Sandbox } from "atoll";
 import { listNetns } from "../net/netns-ops.js";
 import { useNetworkDaemon } from "./network-helpers.js";
 
@@ -92,4 +94,20 @@ test("bad network input is refused clearly and creates nothing", async () => {
   await assert.rejects(sb.exposeHttp({ port: 65536 }), (e: Error & { code?: string }) => e.code === "INVALID_ARGUMENT");
   await assert.rejects(sb.setAllowNet(["bad..name"]), (e: Error & { code?: string }) => e.code === "INVALID_ARGUMENT");
   assert.equal((await sb.info()).allowNet, null, "nothing changed");
+});
+
+test("a crashed daemon's network namespaces and netd are gone once it starts again", async () => {
+  const sb = await ctx.client.createSandbox({ timeout: "5m" });
+  // This daemon's namespaces: its router `atoll-<hash of the state dir>` and `<router>-…` for sandboxes.
+  const router = `atoll-${createHash("sha256").update(path.resolve(ctx.daemon.stateDir)).digest("hex").slice(0, 8)}`;
+  const before = await listNetns(`${router}-`);
+  assert.ok(before.length >= 1, "the sandbox (and the pool) have namespaces");
+  await ctx.daemon.crash();
+  ctx.daemon = await ctx.daemon.restart();
+  ctx.client = new Client({ url: ctx.daemon.url, token: ctx.daemon.token });
+  const after = await listNetns(`${router}-`);
+  assert.deepEqual(before.filter((n) => after.includes(n)), [], "reconcile removed the orphan namespaces");
+  assert.equal((await ctx.client.getSandbox(sb.id)).stopReason, "daemon-restart");
+  await using again = await ctx.client.createSandbox({ timeout: "5m", allowNet: ["example.com"] });
+  assert.equal((await again.sh`curl -s -o /dev/null -w %{http_code} http://example.com/`.text()), "200", "the new router works");
 });

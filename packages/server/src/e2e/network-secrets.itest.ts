@@ -24,7 +24,7 @@ for (const allowNet of [undefined, ["api.example.com", "example.org"]]) {
     const before = ctx.internet.requests.length;
     const r = await curl(sb, "-H", `Authorization: Bearer ${placeholder}`, `https://api.example.com/v1?key=${placeholder}`);
     const seen = ctx.internet.requests.slice(before).find((q) => q.host === "api.example.com");
-    assert.ok(seen, `the request reached api.example.com: ${r.err}`);
+    assert.ok(seen, `the request reached api.example.com: ${r.err} ${r.out}`);
     assert.equal(seen.headers.authorization, `Bearer ${VALUE}`, "header substituted");
     assert.equal(seen.url, `/v1?key=${VALUE}`, "query substituted");
     // The fake server echoes what it got: the sandbox sees the placeholder again, never the value.

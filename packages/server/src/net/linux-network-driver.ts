@@ -6,7 +6,7 @@
  * addresses and routes on both ends → its nft chains and sets → its policy in netd. release()
  * undoes it in reverse; start() removes whatever a crashed predecessor left.
  */
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import path from "node:path";
 import type { Duplex } from "node:stream";
 import { InvalidArgumentError, type NetRule } from "atoll/contract";
@@ -35,16 +35,22 @@ import { Router } from "./router.js";
 
 export interface LinuxNetworkDriverOptions {
   config: NetConfig;
+  /** Namespaces kept ready (default 2): creating one costs several host commands. */
+  poolSize?: number;
   stateDir: string;
   /** Directory of the native helpers (atoll-nsconnect). */
   nativeDir: string;
   logger?: Logger | undefined;
 }
 
-interface SandboxNet extends SandboxKeys {
-  id: string;
+/** A namespace with its veth, addresses and routes, ready for a sandbox (pooled). */
+interface Plumbing extends SandboxKeys {
   number: number;
   netns: string;
+}
+
+interface SandboxNet extends Plumbing {
+  id: string;
   rules: NetRule[] | null;
   /** Addresses admitted so far, with their ports (nft refuses overlapping intervals). */
   learned: Map<string, PortRange[]>;
@@ -76,6 +82,12 @@ export class LinuxNetworkDriver implements NetworkDriver {
   private seq = 0;
   private readonly locks = new KeyedMutex();
   private netd: NetdClient | undefined;
+  /** Ready namespaces: attach takes one, a background task makes the next. */
+  private readonly pool: Plumbing[] = [];
+  private filling: Promise<void> | undefined;
+  private closed = false;
+  /** Distinguishes this run's namespace names from a crashed predecessor's. */
+  private readonly runTag = randomBytes(2).toString("hex");
 
   constructor(private readonly opts: LinuxNetworkDriverOptions) {
     const hash = createHash("sha256").update(path.resolve(opts.stateDir)).digest("hex").slice(0, 8);
@@ -106,6 +118,62 @@ export class LinuxNetworkDriver implements NetworkDriver {
       await this.router.destroy().catch(() => undefined);
       throw err;
     }
+    this.refill();
+  }
+
+  /** Keeps `poolSize` namespaces ready, one at a time, in the background. */
+  private refill(): void {
+    if (this.filling || this.closed) return;
+    const target = this.opts.poolSize ?? 2;
+    this.filling = (async () => {
+      while (!this.closed && this.pool.length < target) this.pool.push(await this.plumb());
+    })()
+      .catch((err: unknown) => this.opts.logger?.warn({ err }, "preparing a sandbox network namespace failed"))
+      .finally(() => (this.filling = undefined));
+  }
+
+  /** A namespace `<router>-<run>-<seq>` with eth0 ↔ atl<seq> in the router, addressed and routed. */
+  private async plumb(): Promise<Plumbing> {
+    const number = this.allocate();
+    const seq = ++this.seq;
+    const p: Plumbing = { number, seq, netns: `${this.router.name}-${this.runTag}-${seq}`, ...this.plan.sandbox(number) };
+    const ifName = `${SANDBOX_IF_PREFIX}${seq}`;
+    let stage = 0;
+    try {
+      await addNetns(p.netns);
+      stage = 1;
+      await ipBatch(this.router.name, [
+        `link add ${ifName} type veth peer name eth0 netns ${netnsPath(p.netns)}`,
+        `link set ${ifName} up`,
+        `addr add ${this.plan.linkLocal6}/64 dev ${ifName} nodad`,
+        `route add ${p.ipv4}/32 dev ${ifName}`,
+        `route add ${p.ipv6}/128 dev ${ifName}`,
+      ]);
+      stage = 2;
+      await ipBatch(p.netns, [
+        "link set lo up",
+        `addr add ${p.ipv4}/32 dev eth0`,
+        `addr add ${p.ipv6}/128 dev eth0 nodad`,
+        "link set eth0 up",
+        `route add ${this.plan.gateway4}/32 dev eth0 scope link`,
+        `route add default via ${this.plan.gateway4} dev eth0`,
+        `route add ::/0 via ${this.plan.linkLocal6} dev eth0`,
+      ]);
+      return p;
+    } catch (err) {
+      await this.unplumb(p, stage).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** Undoes plumb() up to `stage` (2 = everything). */
+  private async unplumb(p: Plumbing, stage = 2): Promise<void> {
+    const errors: unknown[] = [];
+    // Deleting the router end removes both ends at once (and the routes through it).
+    if (stage >= 2) await ipBatch(this.router.name, [`link delete ${SANDBOX_IF_PREFIX}${p.seq}`]).catch((e: unknown) => errors.push(e));
+    if (stage >= 1) await deleteNetns(p.netns).catch((e: unknown) => errors.push(e));
+    this.free(p.number);
+    if (errors.length > 0) throw errors[0];
   }
 
   private allocate(): number {
@@ -122,47 +190,18 @@ export class LinuxNetworkDriver implements NetworkDriver {
   async attach(id: string, spec: { allowNet: NetRule[] | null; secrets: SecretBinding[] }): Promise<NetworkAttachment> {
     return this.locks.run(id, async () => {
       if (this.sandboxes.has(id)) throw new Error(`sandbox ${id} already has a network`);
-      const number = this.allocate();
-      const addrs = this.plan.sandbox(number);
-      const sbx: SandboxNet = {
-        id,
-        number,
-        seq: ++this.seq,
-        netns: `${this.router.name}-${id}`,
-        ipv4: addrs.ipv4,
-        ipv6: addrs.ipv6,
-        rules: spec.allowNet,
-        learned: new Map(),
-        intercepted: new Set(),
-        ca: spec.secrets.length > 0 ? await createSandboxCa(id) : undefined,
-      };
-      const ifName = `${SANDBOX_IF_PREFIX}${sbx.seq}`;
+      const ca = spec.secrets.length > 0 ? createSandboxCa(id) : undefined;
+      const plumbing = this.pool.shift() ?? (await this.plumb());
+      // Refill after this sandbox has started: its host commands would compete with the launch.
+      setTimeout(() => this.refill(), 250).unref();
+      const sbx: SandboxNet = { ...plumbing, id, rules: spec.allowNet, learned: new Map(), intercepted: new Set(), ca: await ca };
       let stage = 0;
       try {
-        await addNetns(sbx.netns);
-        stage = 1;
-        await ipBatch(this.router.name, [
-          `link add ${ifName} type veth peer name eth0 netns ${netnsPath(sbx.netns)}`,
-          `link set ${ifName} up`,
-          `addr add ${this.plan.linkLocal6}/64 dev ${ifName} nodad`,
-          `route add ${sbx.ipv4}/32 dev ${ifName}`,
-          `route add ${sbx.ipv6}/128 dev ${ifName}`,
-        ]);
-        stage = 2;
-        await ipBatch(sbx.netns, [
-          "link set lo up",
-          `addr add ${sbx.ipv4}/32 dev eth0`,
-          `addr add ${sbx.ipv6}/128 dev eth0 nodad`,
-          "link set eth0 up",
-          `route add ${this.plan.gateway4}/32 dev eth0 scope link`,
-          `route add default via ${this.plan.gateway4} dev eth0`,
-          `route add ::/0 via ${this.plan.linkLocal6} dev eth0`,
-        ]);
         await nftApply(this.router.name, addSandboxScript(sbx, compilePolicy(sbx.rules), this.plan.gateway4, this.plan.gateway6));
-        stage = 3;
+        stage = 1;
         this.sandboxes.set(id, sbx);
         await this.netd!.setSandbox({ id, ipv4: sbx.ipv4, ipv6: sbx.ipv6, rules: sbx.rules, secrets: spec.secrets, ca: sbx.ca });
-        stage = 4;
+        stage = 2;
       } catch (err) {
         await this.undo(sbx, stage).catch((e: unknown) => this.opts.logger?.error({ err: e, sandboxId: id }, "undoing a failed network attach failed"));
         throw err;
@@ -183,23 +222,13 @@ export class LinuxNetworkDriver implements NetworkDriver {
     });
   }
 
-  /** Undoes attach() up to `stage` (see attach). */
+  /** Undoes attach() up to `stage` (2 = everything), including the namespace. */
   private async undo(sbx: SandboxNet, stage: number): Promise<void> {
     const errors: unknown[] = [];
-    const step = async (fn: () => Promise<unknown>) => {
-      try {
-        await fn();
-      } catch (e) {
-        errors.push(e);
-      }
-    };
-    if (stage >= 4) await step(() => this.netd!.forgetSandbox(sbx.id));
+    if (stage >= 2) await this.netd!.forgetSandbox(sbx.id).catch((e: unknown) => errors.push(e));
     this.sandboxes.delete(sbx.id);
-    if (stage >= 3) await step(() => nftApply(this.router.name, deleteSandboxScript(sbx)));
-    // Deleting the router end removes both ends at once (and the routes through it).
-    if (stage >= 2) await step(() => ipBatch(this.router.name, [`link delete ${SANDBOX_IF_PREFIX}${sbx.seq}`]));
-    if (stage >= 1) await step(() => deleteNetns(sbx.netns));
-    this.free(sbx.number);
+    if (stage >= 1) await nftApply(this.router.name, deleteSandboxScript(sbx)).catch((e: unknown) => errors.push(e));
+    await this.unplumb(sbx).catch((e: unknown) => errors.push(e));
     if (errors.length > 0) throw errors[0];
   }
 
@@ -254,12 +283,15 @@ export class LinuxNetworkDriver implements NetworkDriver {
   async release(id: string): Promise<void> {
     await this.locks.run(id, async () => {
       const sbx = this.sandboxes.get(id);
-      if (sbx) await this.undo(sbx, 4);
+      if (sbx) await this.undo(sbx, 2);
     });
   }
 
   async close(): Promise<void> {
+    this.closed = true;
+    await this.filling;
     for (const id of [...this.sandboxes.keys()]) await this.release(id).catch(() => undefined);
+    for (const p of this.pool.splice(0)) await this.unplumb(p).catch(() => undefined);
     await this.netd?.stop();
     this.netd = undefined;
     await this.router.destroy();

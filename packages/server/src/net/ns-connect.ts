@@ -30,7 +30,11 @@ export function nsConnect(helper: string, netnsPath: string, addresses: readonly
       stderr += text;
       if (stderr.startsWith("OK\n")) {
         connected = true;
+        // Errors surface on the duplex; the pipes' own (EPIPE after the relay ended) must not crash the daemon.
+        child.stdin.on("error", () => undefined);
+        child.stdout.on("error", () => undefined);
         const duplex = Duplex.from({ readable: child.stdout, writable: child.stdin });
+        duplex.on("error", () => undefined);
         duplex.on("close", () => child.kill("SIGKILL"));
         // The relay ends when either side closes; a killed helper ends the stream too.
         child.on("exit", () => {

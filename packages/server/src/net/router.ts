@@ -43,6 +43,14 @@ export class Router {
     for (const n of names.filter((x) => x !== this.name)) await deleteNetns(n);
     if (names.includes(this.name)) await deleteNetns(this.name);
     await HostUplink.removeTable(this.name);
+    // The old router namespace lives on while a process (its netd, exiting) is in it, and with it
+    // the far end of its uplink veth: delete that end now, which deletes both.
+    const { uplink } = this.opts;
+    if (uplink.kind !== "none") {
+      await ipBatch(uplink.kind === "host" ? null : uplink.name, [`link delete ${this.peerIf}`]).catch((err: unknown) => {
+        if (!/Cannot find device/.test(String((err as { stderr?: string }).stderr ?? err))) throw err;
+      });
+    }
     return names;
   }
 

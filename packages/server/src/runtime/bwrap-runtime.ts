@@ -160,7 +160,8 @@ export class BwrapRuntime implements RuntimeDriver {
       );
       mark("overlay");
       // Before the volumes: a file must land in the root filesystem, never on a volume.
-      if (spec.files?.length) await writeRootFiles(p.root, spec.files, this.opts.uidBase);
+      const net = spec.network ? await spec.network : undefined;
+      if (net?.files.length) await writeRootFiles(p.root, net.files, this.opts.uidBase);
       for (const m of spec.mounts) {
         await runAtollMount(this.atollMount, ["bind", m.source, p.root, m.target, m.readOnly ? "ro" : "rw"]);
       }
@@ -175,7 +176,7 @@ export class BwrapRuntime implements RuntimeDriver {
         fsHelper: path.join(this.opts.nativeDir, "atoll-fs"),
         hostname: id,
         masks,
-        netnsPath: spec.netnsPath,
+        netnsPath: net?.netnsPath,
       });
       const proc = spawn(this.launcher, args, { stdio: ["pipe", "pipe", "pipe"], env: { PATH: HOST_PATH } });
       child = proc;
@@ -234,7 +235,11 @@ export class BwrapRuntime implements RuntimeDriver {
         errors.push(err);
       }
     };
+    const t0 = performance.now();
+    const marks: Record<string, number> = {};
+    const mark = (name: string) => (marks[name] = Math.round((performance.now() - t0) * 10) / 10);
     await step(() => cgroups.open(id).destroy());
+    mark("cgroup");
     // Volumes and the overlay first (deepest first), then the scratch under the overlay.
     await step(async () => {
       try {
@@ -243,7 +248,9 @@ export class BwrapRuntime implements RuntimeDriver {
         await umountTree(p.root, { lazy: true });
       }
     });
+    mark("root");
     await step(() => releaseScratch(p.image, p.scratch));
+    mark("scratch");
     const left = mountsUnder(await readMountInfo(), p.dir);
     if (left.length > 0) errors.push(new Error(`mounts left under ${p.dir}: ${left.map((m) => m.mountPoint).join(", ")}`));
     // rmdir, never rm -r: a directory that is still a mount point (a volume!) is not emptied.
@@ -252,6 +259,8 @@ export class BwrapRuntime implements RuntimeDriver {
         await step(() => rmdir(d).catch((e: NodeJS.ErrnoException) => (e.code === "ENOENT" ? undefined : Promise.reject(e))));
       }
     }
+    mark("done");
+    this.opts.logger?.debug({ sandboxId: id, ms: marks }, "sandbox teardown timings");
     if (errors.length > 0) throw errors[0];
   }
 

@@ -1,7 +1,7 @@
 /**
  * The servers of a fake internet (started by fake-internet.ts inside its network namespace):
  * HTTP on 80, HTTPS on 443 (certificates from the test CA, minted per SNI name), a TCP echo on
- * 7000 and a UDP "DNS server" on 53 that answers anything with 198.51.100.99. Listening on every
+ * 7000 (and /bytes/N, /small for benchmarks) and a UDP "DNS server" on 53 that answers anything with 198.51.100.99. Listening on every
  * address of the namespace; each answer says which address and Host it reached. Requests are
  * reported to the parent over IPC.
  *
@@ -34,6 +34,30 @@ function contextFor(name: string): Promise<tls.SecureContext> {
 
 function handler(scheme: string) {
   return (req: IncomingMessage, res: ServerResponse) => {
+    // /bytes/N: N zero bytes, not recorded (throughput benchmarks).
+    const bytes = /^\/bytes\/(\d{1,10})$/.exec(req.url ?? "");
+    if (bytes) {
+      const n = Math.min(Number(bytes[1]), 2 ** 30);
+      res.writeHead(200, { "content-type": "application/octet-stream", "content-length": n });
+      const block = Buffer.alloc(Math.min(n, 1 << 20));
+      let left = n;
+      const pump = () => {
+        while (left > 0) {
+          const piece = left >= block.length ? block : block.subarray(0, left);
+          left -= piece.length;
+          if (!res.write(piece)) return void res.once("drain", pump);
+        }
+        res.end();
+      };
+      pump();
+      return;
+    }
+    // /small: a tiny answer, not recorded.
+    if (req.url === "/small") {
+      res.writeHead(200, { "content-type": "text/plain", "content-length": 2 });
+      res.end("ok");
+      return;
+    }
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
     req.on("end", () => {

@@ -36,7 +36,7 @@ export interface ProxyContext {
 /** Splits a Host header into name and port ("[2001:db8::1]:8080" → ["2001:db8::1", 8080]). */
 export function parseHostHeader(value: string | undefined): { name: string; port: number | null } | null {
   if (!value) return null;
-  const m = /^(\[[0-9a-fA-F:.]+\]|[^:[\]]+)(?::(\d{1,5}))?$/.exec(value.trim());
+  const m = /^(\[[0-9a-fA-F:.]+\]|[^:[\]\s\/@]+)(?::(\d{1,5}))?$/.exec(value.trim());
   if (!m) return null;
   return { name: normalizeName(m[1]!.replace(/^\[|\]$/g, "")), port: m[2] ? Number(m[2]) : null };
 }
@@ -65,7 +65,8 @@ async function checkedTarget(
 
 /** HTTP requests of one sandbox connection (plain port 80, or decrypted port 443 when `tlsName`). */
 async function handleRequest(ctx: ProxyContext, req: IncomingMessage, res: ServerResponse, tlsName: string | undefined): Promise<void> {
-  const ip = plainAddress(req.socket.remoteAddress);
+  // Intercepted TLS runs over a relay without a remote address: the proxy noted the sandbox's.
+  const ip = (req.socket as { atollIp?: string }).atollIp ?? plainAddress(req.socket.remoteAddress);
   const policy = ctx.policyOf(ip);
   if (!policy) return refuse(res, 403, "unknown sandbox");
   const host = parseHostHeader(req.headers.host);
@@ -165,7 +166,8 @@ export function createTlsProxy(ctx: ProxyContext): net.Server {
   return net.createServer((sock) => {
     sock.on("error", () => undefined);
     sock.setTimeout(30_000, () => sock.destroy());
-    const policy = ctx.policyOf(plainAddress(sock.remoteAddress));
+    const ip = plainAddress(sock.remoteAddress);
+    const policy = ctx.policyOf(ip);
     if (!policy) {
       sock.destroy();
       return;
@@ -205,8 +207,9 @@ export function createTlsProxy(ctx: ProxyContext): net.Server {
         return;
       }
       const secureContext = await ctx.interceptContext(policy, serverName);
-      const tlsSock = new tls.TLSSocket(replay(sock, buffered), { isServer: true, secureContext, ALPNProtocols: ["http/1.1"] }) as tls.TLSSocket & { atollName?: string };
+      const tlsSock = new tls.TLSSocket(replay(sock, buffered), { isServer: true, secureContext, ALPNProtocols: ["http/1.1"] }) as tls.TLSSocket & { atollName?: string; atollIp?: string };
       tlsSock.atollName = serverName;
+      tlsSock.atollIp = ip;
       tlsSock.on("error", () => sock.destroy());
       intercepted.emit("connection", tlsSock);
       sock.resume();

@@ -1,0 +1,86 @@
+import assert from "node:assert/strict";
+import { Readable } from "node:stream";
+import { test } from "node:test";
+import { parseNetRule, type NetRule } from "atoll/contract";
+import dnsPacket from "dns-packet";
+import { hostPortAllowed, ipInRule, nameDecision, secretsFor, type SandboxPolicy } from "./policy-match.js";
+import { parseHostHeader } from "./proxies.js";
+import { ReplaceStream, substitute, substituteHeaders } from "./secret-substitution.js";
+import { parseClientHello } from "./sni.js";
+import { StaticUpstream, addressesIn } from "./upstream-dns.js";
+
+const rules = (...entries: string[]): NetRule[] => entries.map((e) => (parseNetRule(e) as { value: NetRule }).value);
+const policy = (r: NetRule[] | null, secrets: SandboxPolicy["secrets"] = []): SandboxPolicy => ({ id: "sbx", ipv4: "10.73.0.2", ipv6: "fd00::2", rules: r, secrets });
+const secret = { name: "K", placeholder: "ATOLL_SECRET_abc", value: "real-value", hosts: rules("api.example.com") as never };
+
+test("the resolver's decision: allowed names and the ports their addresses are admitted for", () => {
+  assert.deepEqual(nameDecision(policy(rules("example.com")), "Example.com."), { allowed: true, ports: [[1, 79], [81, 442], [444, 65535]], intercept: false });
+  assert.deepEqual(nameDecision(policy(rules("example.com:443")), "example.com").ports, [], "443 only: through the proxy, nothing direct");
+  assert.deepEqual(nameDecision(policy(rules("example.com:5432", "*.example.com:22")), "db.example.com").ports, [[22, 22]]);
+  assert.equal(nameDecision(policy(rules("example.com")), "example.org").allowed, false);
+  assert.equal(nameDecision(policy([]), "example.com").allowed, false);
+  assert.deepEqual(nameDecision(policy(null, [secret]), "api.example.com"), { allowed: true, ports: [], intercept: true });
+  assert.equal(nameDecision(policy(null, [secret]), "example.com").intercept, false);
+});
+
+test("the proxy's checks: host and port, IP literals against IP rules, secrets by host", () => {
+  const p = policy(rules("example.com:443", "*.example.org", "203.0.113.0/24:80", "[2001:db8::1]"));
+  assert.ok(hostPortAllowed(p, "example.com", 443));
+  assert.ok(!hostPortAllowed(p, "example.com", 80));
+  assert.ok(hostPortAllowed(p, "a.example.org", 80));
+  assert.ok(!hostPortAllowed(p, "example.org", 80));
+  assert.ok(hostPortAllowed(p, "203.0.113.9", 80));
+  assert.ok(!hostPortAllowed(p, "203.0.113.9", 443));
+  assert.ok(hostPortAllowed(p, "[2001:db8::1]", 443));
+  assert.ok(hostPortAllowed(policy(null), "anything.test", 443));
+  assert.deepEqual(secretsFor(policy(null, [secret]), "API.example.com").map((s) => s.name), ["K"]);
+  assert.deepEqual(secretsFor(policy(null, [secret]), "example.com"), []);
+  assert.ok(ipInRule("10.1.2.3", rules("10.0.0.0/8")[0] as never));
+  assert.ok(!ipInRule("11.1.2.3", rules("10.0.0.0/8")[0] as never));
+  assert.ok(ipInRule("fd12::5", rules("fc00::/7")[0] as never));
+  assert.ok(ipInRule("1.2.3.4", rules("0.0.0.0/0")[0] as never));
+  assert.deepEqual(parseHostHeader("[2001:db8::1]:8080"), { name: "2001:db8::1", port: 8080 });
+  assert.deepEqual(parseHostHeader("Example.com"), { name: "example.com", port: null });
+  assert.equal(parseHostHeader("bad host"), null);
+});
+
+test("secret substitution: URL and headers toward the host, values back to placeholders in responses", async () => {
+  assert.equal(substitute("/x?k=ATOLL_SECRET_abc", [secret], "to-host"), "/x?k=real-value");
+  const h = substituteHeaders({ authorization: "Bearer ATOLL_SECRET_abc", connection: "keep-alive, x-hop", "x-hop": "1", host: "api.example.com" }, [secret], "to-host");
+  assert.deepEqual(h, { authorization: "Bearer real-value", host: "api.example.com" });
+  // Split across chunk boundaries at every position.
+  const text = "aa real-value bb real-value";
+  for (let cut = 0; cut <= text.length; cut++) {
+    const chunks: Buffer[] = [];
+    const out = Readable.from([Buffer.from(text.slice(0, cut)), Buffer.from(text.slice(cut))]).pipe(new ReplaceStream([secret], "to-sandbox"));
+    for await (const c of out) chunks.push(c as Buffer);
+    assert.equal(Buffer.concat(chunks).toString(), "aa ATOLL_SECRET_abc bb ATOLL_SECRET_abc", `cut at ${cut}`);
+  }
+});
+
+test("SNI is read from a ClientHello, whole or in pieces; non-TLS is recognised", async () => {
+  const tls = await import("node:tls");
+  const net = await import("node:net");
+  // Capture a real ClientHello from Node's TLS client.
+  const hello = await new Promise<Buffer>((resolve) => {
+    const server = net.createServer((s) => s.once("data", (d: Buffer) => { resolve(d); s.destroy(); server.close(); }));
+    server.listen(0, "127.0.0.1", () => {
+      const c = tls.connect({ host: "127.0.0.1", port: (server.address() as { port: number }).port, servername: "api.example.com" });
+      c.on("error", () => undefined);
+    });
+  });
+  const r = parseClientHello(hello);
+  assert.equal(r.status, "ok");
+  assert.equal(r.status === "ok" && r.serverName, "api.example.com");
+  assert.deepEqual(parseClientHello(hello.subarray(0, 20)), { status: "more" });
+  assert.deepEqual(parseClientHello(Buffer.from("GET / HTTP/1.1\r\n")), { status: "not-tls" });
+});
+
+test("the static resolver answers from its table only", async () => {
+  const up = new StaticUpstream({ "Example.com": ["203.0.113.10", "2001:db8::10"] });
+  const q = (name: string, type: "A" | "AAAA") => dnsPacket.encode({ type: "query", id: 7, flags: dnsPacket.RECURSION_DESIRED, questions: [{ type, name, class: "IN" }] });
+  assert.deepEqual(addressesIn(await up.query(q("example.com", "A"))), ["203.0.113.10"]);
+  assert.deepEqual(addressesIn(await up.query(q("example.com", "AAAA"))), ["2001:db8::10"]);
+  assert.equal((dnsPacket.decode(await up.query(q("example.org", "A"))) as { rcode?: string }).rcode, "NXDOMAIN");
+  assert.deepEqual(await up.lookup("example.com."), ["203.0.113.10", "2001:db8::10"]);
+});
