@@ -22,6 +22,12 @@
  * discards what those pipes carry until EOF, so the background process neither blocks on a
  * full pipe nor dies of SIGPIPE.
  *
+ * `atoll-init --host-spawner` runs the same protocol on the host, started by the daemon to run
+ * its short host commands (mount, losetup, ip, nft, mkfs): a fork from this small process costs
+ * far less than one from the daemon's large Node.js process, and does not block the daemon's
+ * event loop. In that mode it keeps its capabilities, and on shutdown it kills only the process
+ * groups it started. Without the flag it refuses to run unless it is pid 1 (of a sandbox).
+ *
  * Sources: atoll-init.c (control channel, main loop), init-io.c (frame output, helpers),
  * init-caps.c (capabilities), init-procs.c (process table, output, EXIT, stdin), init-spawn.c.
  */
@@ -111,9 +117,15 @@ static void close_extra_fds(void) {
   for (int fd = 3; fd < 1024; fd++) close(fd);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+  host_mode = argc == 2 && strcmp(argv[1], "--host-spawner") == 0;
+  if (!host_mode && (argc != 1 || getpid() != 1)) {
+    /* Its shutdown kills every process it can see: only ever as pid 1 of a pid namespace. */
+    logmsg("must run as pid 1 of a sandbox (or with --host-spawner)");
+    return 2;
+  }
   close_extra_fds();
-  drop_capabilities();
+  if (!host_mode) drop_capabilities();
   signal(SIGPIPE, SIG_IGN);
   sigset_t mask;
   sigemptyset(&mask);

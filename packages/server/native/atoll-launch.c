@@ -2,6 +2,9 @@
  * atoll-launch: host-side launcher of one sandbox (runs as real root).
  *
  *   atoll-launch --uid-base N [--cgroup-procs FILE ...] [--netns PATH] -- bwrap ARGS...
+ *   atoll-launch --wait-args [--cgroup-procs FILE ...]
+ *                                     (pooled: joins the cgroups now, reads the other arguments
+ *                                      as one record from stdin later; see read_args)
  *   atoll-launch --print-seccomp      (prints the seccomp profile as libseccomp PFC, for review)
  *
  * 0. With --netns PATH (a network namespace the daemon prepared, e.g. /run/netns/atoll-…), joins
@@ -282,20 +285,27 @@ static void join_netns(const char *path) {
 
 static void usage(void) {
   die_msg("usage: atoll-launch --uid-base N [--cgroup-procs FILE ...] [--netns PATH] -- bwrap ARGS...\n"
+          "       atoll-launch --wait-args [--cgroup-procs FILE ...]   (the rest as a record on stdin)\n"
           "       atoll-launch --print-seccomp");
 }
 
-int main(int argc, char **argv) {
-  long long uid_base = -1;
+/* Options of one launch. */
+struct opts {
+  long long uid_base;
   const char *cgroup_files[MAX_CGROUP_FILES];
-  int ncgroup = 0;
-  const char *netns = NULL;
-  int cmd = -1;
+  int ncgroup;
+  const char *netns;
+  int wait_args;
+  char **cmd; /* bwrap argv, NULL-terminated */
+  int ncmd;
+};
 
-  for (int i = 1; i < argc; i++) {
+static void parse_opts(int argc, char **argv, struct opts *o) {
+  for (int i = 0; i < argc; i++) {
     if (strcmp(argv[i], "--") == 0) {
-      cmd = i + 1;
-      break;
+      o->cmd = argv + i + 1;
+      o->ncmd = argc - i - 1;
+      return;
     } else if (strcmp(argv[i], "--print-seccomp") == 0) {
       scmp_filter_ctx ctx = build_filter();
       printf("# personality(): allowed only for 0, 0x8, 0x20000, 0x20008, 0xffffffff "
@@ -303,26 +313,87 @@ int main(int argc, char **argv) {
       fflush(stdout);
       seccomp_export_pfc(ctx, STDOUT_FILENO);
       seccomp_release(ctx);
-      return 0;
+      exit(0);
+    } else if (strcmp(argv[i], "--wait-args") == 0) {
+      o->wait_args = 1;
     } else if (strcmp(argv[i], "--uid-base") == 0 && i + 1 < argc) {
       char *end;
-      uid_base = strtoll(argv[++i], &end, 10);
-      if (*end || uid_base < 1 || uid_base > 4294967295LL - MAP_COUNT) usage();
+      o->uid_base = strtoll(argv[++i], &end, 10);
+      if (*end || o->uid_base < 1 || o->uid_base > 4294967295LL - MAP_COUNT) usage();
     } else if (strcmp(argv[i], "--netns") == 0 && i + 1 < argc) {
-      netns = argv[++i];
+      o->netns = argv[++i];
     } else if (strcmp(argv[i], "--cgroup-procs") == 0 && i + 1 < argc) {
-      if (ncgroup == MAX_CGROUP_FILES) die_msg("too many --cgroup-procs");
-      cgroup_files[ncgroup++] = argv[++i];
+      if (o->ncgroup == MAX_CGROUP_FILES) die_msg("too many --cgroup-procs");
+      o->cgroup_files[o->ncgroup++] = argv[++i];
     } else {
       usage();
     }
   }
-  if (cmd < 0 || cmd >= argc || uid_base < 0) usage();
+}
 
-  /* Build the filter first: a bad profile fails before anything is created. */
+/* Reads exactly n bytes from stdin (no buffering: what follows belongs to the sandbox's init). */
+static int read_exact(unsigned char *buf, size_t n) {
+  size_t got = 0;
+  while (got < n) {
+    ssize_t r = read(STDIN_FILENO, buf + got, n - got);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return -1;
+    got += (size_t)r;
+  }
+  return 0;
+}
+
+/*
+ * --wait-args: the rest of the arguments arrive on stdin as one record (u32 length, big endian,
+ * then NUL-terminated strings). A pooled launcher has already joined its cgroups by then: on
+ * cgroup v1 the first cgroup.procs write of a process waits for an RCU grace period (about
+ * 16 ms), which the daemon takes off the sandbox-creation path this way. EOF before the record
+ * (the pool closing) exits quietly.
+ */
+static void read_args(struct opts *o) {
+  unsigned char hdr[4];
+  if (read_exact(hdr, 4) < 0) exit(0);
+  uint32_t len = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 | (uint32_t)hdr[2] << 8 | hdr[3];
+  if (len == 0 || len > (1u << 20)) die_msg("bad argument record on stdin");
+  char *buf = malloc(len);
+  if (!buf || read_exact((unsigned char *)buf, len) < 0) die_msg("short argument record on stdin");
+  if (buf[len - 1] != '\0') die_msg("argument record must end with NUL");
+  int n = 0;
+  for (uint32_t i = 0; i < len; i++)
+    if (buf[i] == '\0') n++;
+  char **av = calloc((size_t)n + 1, sizeof *av);
+  if (!av) die("calloc");
+  for (int i = 0, k = 0; k < n; k++) {
+    av[k] = buf + i;
+    i += (int)strlen(buf + i) + 1;
+  }
+  parse_opts(n, av, o);
+}
+
+static void join_cgroups(const struct opts *o) {
+  char self[32];
+  snprintf(self, sizeof self, "%d\n", getpid());
+  for (int i = 0; i < o->ncgroup; i++) write_file(o->cgroup_files[i], self);
+}
+
+int main(int argc, char **argv) {
+  struct opts o = {.uid_base = -1};
+  parse_opts(argc - 1, argv + 1, &o);
+  if (o.wait_args && o.cmd) usage();
+
+  /* Build the filter first: a bad profile fails before anything is created (and a pooled
+     launcher has it ready before its arguments arrive). */
   scmp_filter_ctx ctx = build_filter();
   int seccomp_fd = export_filter(ctx);
   seccomp_release(ctx);
+
+  if (o.wait_args) {
+    join_cgroups(&o);
+    read_args(&o);
+  }
+  if (!o.cmd || o.ncmd < 1 || o.uid_base < 0) usage();
+  long long uid_base = o.uid_base;
+  const char *netns = o.netns;
 
   if (netns) join_netns(netns);
 
@@ -336,9 +407,7 @@ int main(int argc, char **argv) {
   snprintf(path, sizeof path, "/proc/%d/gid_map", helper);
   write_file(path, map);
 
-  char self[32];
-  snprintf(self, sizeof self, "%d\n", getpid());
-  for (int i = 0; i < ncgroup; i++) write_file(cgroup_files[i], self);
+  if (!o.wait_args) join_cgroups(&o);
 
   snprintf(path, sizeof path, "/proc/%d/ns/user", helper);
   int nsfd = open(path, O_RDONLY | O_CLOEXEC);
@@ -354,16 +423,16 @@ int main(int argc, char **argv) {
   if (setresgid(0, 0, 0) < 0) die("setresgid");
   if (setresuid(0, 0, 0) < 0) die("setresuid");
 
-  /* argv for bwrap: argv[cmd], "--seccomp", FD, argv[cmd+1..] */
-  int n = argc - cmd;
+  /* argv for bwrap: cmd[0], "--seccomp", FD, cmd[1..] */
+  int n = o.ncmd;
   char **av = calloc((size_t)n + 3, sizeof *av);
   if (!av) die("calloc");
   char fdstr[16];
   snprintf(fdstr, sizeof fdstr, "%d", seccomp_fd);
-  av[0] = argv[cmd];
+  av[0] = o.cmd[0];
   av[1] = "--seccomp";
   av[2] = fdstr;
-  for (int i = 1; i < n; i++) av[i + 2] = argv[cmd + i];
+  for (int i = 1; i < n; i++) av[i + 2] = o.cmd[i];
   av[n + 2] = NULL;
   execvp(av[0], av);
   die(av[0]);

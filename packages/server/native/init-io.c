@@ -26,9 +26,18 @@ int64_t now_ms(void) {
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Kills every process of the sandbox and exits. */
+int host_mode;
+
+/*
+ * Kills every process of the sandbox and exits. As the host's spawner it kills only the process
+ * groups it started: kill(-1) there would reach every process of the host.
+ */
 void __attribute__((noreturn)) shutdown_all(int code) {
-  kill(-1, SIGKILL);
+  if (host_mode) {
+    for (struct proc *p = procs; p; p = p->next) kill(-p->pid, SIGKILL);
+  } else {
+    kill(-1, SIGKILL);
+  }
   _exit(code);
 }
 

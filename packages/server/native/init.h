@@ -42,6 +42,8 @@ struct proc {
 
 /* init-procs.c: the process table and the output pipes still drained after EXIT. */
 extern struct proc *procs;
+/* 1 when run by the daemon on the host as its process spawner (atoll-init --host-spawner). */
+extern int host_mode;
 extern int *drain_fds;
 extern size_t drain_n;
 

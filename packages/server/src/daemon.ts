@@ -16,7 +16,9 @@ import type { DaemonConfig } from "./daemon-config.js";
 import { KeyedMutex } from "./host/keyed-mutex.js";
 import { ensurePrivateMount, umountTree } from "./host/mounts.js";
 import { ensureImage } from "./image/image-builder.js";
+import { setCommandRunner } from "./host/run-command.js";
 import { BwrapRuntime } from "./runtime/bwrap-runtime.js";
+import { HostSpawner } from "./runtime/host-spawner.js";
 import { NetworkService } from "./core/network-service.js";
 import { LinuxNetworkDriver } from "./net/linux-network-driver.js";
 import { VolumeJail } from "./runtime/volume-jail.js";
@@ -56,13 +58,22 @@ export async function startDaemon(config: DaemonConfig): Promise<Daemon> {
   const tokenFile = join(config.stateDir, "token");
   const token = loadOrCreateToken(tokenFile);
   const db = openDatabase(join(config.stateDir, "atoll.db"));
-  await ensurePrivateMount(config.runDir);
+  // Host commands (mount, losetup, ip, nft, …) are forked by a small helper, not by this process.
+  const spawner = await HostSpawner.start(config.nativeDir);
+  setCommandRunner(spawner);
+  const stopSpawner = async () => {
+    setCommandRunner(undefined);
+    await spawner.close();
+  };
   try {
-    return await startServing(config, { logger, db, token, tokenFile });
+    await ensurePrivateMount(config.runDir);
+    const daemon = await startServing(config, { logger, db, token, tokenFile });
+    return { ...daemon, stop: () => daemon.stop().finally(stopSpawner) };
   } catch (err) {
     // A daemon that could not start leaves nothing mounted behind.
     await umountTree(config.runDir).catch(() => undefined);
     db.close();
+    await stopSpawner();
     throw err;
   }
 }

@@ -1,5 +1,8 @@
 import { execFile } from "node:child_process";
 
+/** PATH for host tools the daemon runs (never the caller's environment). */
+export const HOST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
 /** Output of a finished host command. */
 export interface CommandResult {
   stdout: string;
@@ -20,6 +23,22 @@ export class HostCommandError extends Error {
   }
 }
 
+/** Something that runs host commands for runCommand (see setCommandRunner). */
+export interface CommandRunner {
+  run(file: string, args: readonly string[], options: { input?: string; timeoutMs?: number }): Promise<CommandResult>;
+}
+
+let runner: CommandRunner | undefined;
+
+/**
+ * Routes every later runCommand through `r` (the daemon's host spawner: forking from a small
+ * helper instead of the large daemon process keeps the event loop free), or back to plain
+ * execFile with `undefined`.
+ */
+export function setCommandRunner(r: CommandRunner | undefined): void {
+  runner = r;
+}
+
 /**
  * Runs a host tool (losetup, mkfs.ext4, mount, …) without a shell and returns its output.
  * Throws HostCommandError with the tool's stderr when it fails.
@@ -32,6 +51,12 @@ export function runCommand(
   args: readonly string[],
   options: { input?: string; timeoutMs?: number } = {},
 ): Promise<CommandResult> {
+  if (runner) return runner.run(file, args, options);
+  return execFileCommand(file, args, options);
+}
+
+/** runCommand's plain implementation: execFile from this process. */
+export function execFileCommand(file: string, args: readonly string[], options: { input?: string; timeoutMs?: number } = {}): Promise<CommandResult> {
   return new Promise((resolve, reject) => {
     const child = execFile(
       file,

@@ -6,7 +6,7 @@
  * atoll-mount → `atoll-launch … -- bwrap … -- /.atoll/init` → wait for READY.
  * Every failure undoes what was done; kill() and cleanupOrphans() use the same teardown.
  */
-import { spawn } from "node:child_process";
+import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
 import { mkdir, readdir, realpath, rmdir, stat } from "node:fs/promises";
 import path from "node:path";
 import { LIMITS } from "atoll/contract";
@@ -19,7 +19,9 @@ import { BwrapSandbox, runAtollMount, waitForExit } from "./bwrap-sandbox.js";
 import { type CgroupDriver, detectCgroups } from "./cgroups.js";
 import { writeRootFiles } from "./root-files.js";
 import { releaseScratch } from "./scratch-fs.js";
+import { LauncherPool, POOL_CGROUP_PREFIX, encodeLaunchArgs } from "./launcher-pool.js";
 import { ScratchPool } from "./scratch-pool.js";
+import { HOST_PATH } from "../host/run-command.js";
 
 export interface BwrapRuntimeOptions {
   /** `<state>`: scratch images go to `<state>/scratch/`. */
@@ -35,6 +37,8 @@ export interface BwrapRuntimeOptions {
   cgroupParent?: string;
   /** Ready scratch images to keep (default 2). */
   scratchPoolSize?: number;
+  /** Pre-started launchers to keep, cgroup v1 only (default 2, or 0 when scratchPoolSize is 0). */
+  launcherPoolSize?: number;
   /** bwrap executable (default "bwrap" from PATH). */
   bwrap?: string;
   /** How long to wait for atoll-init's READY (default 15 s). */
@@ -42,12 +46,12 @@ export interface BwrapRuntimeOptions {
 }
 
 const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
-const HOST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 const STDERR_KEEP = 8192;
 
 interface Setup {
   cgroups: CgroupDriver;
   masks: string[];
+  launchers: LauncherPool;
 }
 
 export class BwrapRuntime implements RuntimeDriver {
@@ -95,7 +99,13 @@ export class BwrapRuntime implements RuntimeDriver {
       this.runDir = await realpath(this.opts.runDir);
       await mkdir(path.join(this.runDir, "sandboxes"), { recursive: true });
       this.opts.logger?.info({ cgroupVersion: cgroups.version }, "bwrap runtime ready");
-      return { cgroups, masks: procMaskArgs() };
+      const launchers = new LauncherPool({
+        cgroups,
+        launcher: this.launcher,
+        target: this.opts.launcherPoolSize ?? (this.opts.scratchPoolSize === 0 ? 0 : 2),
+        logger: this.opts.logger,
+      });
+      return { cgroups, masks: procMaskArgs(), launchers };
     })();
     this.setupPromise.catch(() => (this.setupPromise = undefined));
     return this.setupPromise;
@@ -123,7 +133,7 @@ export class BwrapRuntime implements RuntimeDriver {
 
   private async launchSteps(spec: LaunchSpec): Promise<RuntimeSandbox> {
     const { id, limits } = spec;
-    const { cgroups, masks } = await this.setup();
+    const { cgroups, masks, launchers } = await this.setup();
     const p = this.paths(id);
     for (const dir of [spec.imageRootfs, p.scratch]) {
       // overlayfs splits its options at ',' and lowerdir lists at ':'.
@@ -138,7 +148,9 @@ export class BwrapRuntime implements RuntimeDriver {
       const t0 = performance.now();
       const marks: Record<string, number> = {};
       const mark = (step: string) => (marks[step] = Math.round((performance.now() - t0) * 10) / 10);
-      const cgroup = await cgroups.create(id, limits);
+      // A pooled launcher already sits in a cgroup that becomes this sandbox's.
+      const pooled = await launchers.take(id, limits);
+      const cgroup = pooled?.cgroup ?? (await cgroups.create(id, limits));
       mark("cgroup");
       await mkdir(p.root, { recursive: true });
       const { upper, work } = await this.pool.take(id, limits.rootfsBytes, p.scratch);
@@ -169,7 +181,7 @@ export class BwrapRuntime implements RuntimeDriver {
 
       const args = launchArgs({
         uidBase: this.opts.uidBase,
-        cgroupProcs: cgroup.procsFiles,
+        cgroupProcs: pooled ? [] : cgroup.procsFiles,
         bwrap: this.opts.bwrap ?? "bwrap",
         root: p.root,
         init: this.init,
@@ -178,8 +190,15 @@ export class BwrapRuntime implements RuntimeDriver {
         masks,
         netnsPath: net?.netnsPath,
       });
-      const proc = spawn(this.launcher, args, { stdio: ["pipe", "pipe", "pipe"], env: { PATH: HOST_PATH } });
+      let proc: ChildProcessWithoutNullStreams;
+      if (pooled) {
+        proc = pooled.proc;
+        proc.stdin.write(encodeLaunchArgs(args));
+      } else {
+        proc = spawn(this.launcher, args, { stdio: ["pipe", "pipe", "pipe"], env: { PATH: HOST_PATH } });
+      }
       child = proc;
+      mark("spawned");
       proc.on("error", () => undefined); // surfaces as a closed channel
       let stderr = "";
       proc.stderr.setEncoding("utf8");
@@ -294,19 +313,24 @@ export class BwrapRuntime implements RuntimeDriver {
       ids.add(file.slice(0, -".img".length));
     }
     const removed: string[] = [];
+    const { launchers } = await this.setup();
     for (const id of ids) {
       if (keep.has(id) || this.live.has(id) || this.launching.has(id) || !ID_PATTERN.test(id)) continue;
+      if (launchers.owns(id)) continue;
       await this.teardown(id);
-      removed.push(id);
+      // A previous run's waiting launcher is not a sandbox: remove it without reporting it.
+      if (!id.startsWith(POOL_CGROUP_PREFIX)) removed.push(id);
     }
-    // Called once at daemon start: a good moment to get scratch images ready.
+    // Called once at daemon start: a good moment to get scratch images and launchers ready.
     this.pool.warm(LIMITS.rootfsDefault);
+    launchers.warm();
     return removed.sort();
   }
 
   /** Stops refilling the scratch pool and deletes its images (daemon shutdown, tests). */
   async close(): Promise<void> {
     await this.pool.close();
+    if (this.setupPromise) await (await this.setupPromise).launchers.close();
     // The daemon's parent cgroup goes too once no sandbox is left in it (it is recreated at start).
     if (this.live.size === 0 && this.setupPromise) await (await this.setupPromise).cgroups.removeParent();
   }

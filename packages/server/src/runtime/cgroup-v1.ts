@@ -4,7 +4,7 @@
  * no swap, when the kernel accounts swap), pids.max, cpu.shares.
  */
 import { readFileSync } from "node:fs";
-import { mkdir, readdir, rmdir, writeFile } from "node:fs/promises";
+import { mkdir, readdir, rename, rmdir, writeFile } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { SandboxLimits, SandboxStats } from "../core/drivers.js";
 import { parseMountInfo } from "../host/mounts.js";
@@ -62,20 +62,38 @@ export class CgroupV1 implements CgroupDriver {
     const cg = this.open(id);
     try {
       for (const dir of cg.dirs) await mkdir(dir);
-      const mem = `${cg.memoryDir}/memory.limit_in_bytes`;
-      await writeFile(mem, String(limits.memoryBytes));
-      // memsw must be ≥ the memory limit, so it is written second; absent without swap accounting.
-      await writeFile(`${cg.memoryDir}/memory.memsw.limit_in_bytes`, String(limits.memoryBytes)).catch((err: NodeJS.ErrnoException) => {
-        if (err.code !== "ENOENT") throw err;
-      });
-      await writeFile(`${cg.pidsDir}/pids.max`, String(limits.pids));
-      await writeFile(`${cg.cpuDir}/cpu.shares`, String(cpuSharesFromWeight(limits.cpuWeight)));
+      await this.applyLimits(cg, limits);
     } catch (err) {
       await cg.destroy().catch(() => undefined);
       throw err;
     }
     return cg;
   }
+
+  async adopt(from: string, to: string, limits: SandboxLimits): Promise<SandboxCgroup> {
+    const old = this.open(from);
+    const cg = this.open(to);
+    try {
+      for (let i = 0; i < old.dirs.length; i++) await rename(old.dirs[i]!, cg.dirs[i]!);
+      await this.applyLimits(cg, limits);
+    } catch (err) {
+      await cg.destroy().catch(() => undefined);
+      await old.destroy().catch(() => undefined);
+      throw err;
+    }
+    return cg;
+  }
+
+  private async applyLimits(cg: V1SandboxCgroup, limits: SandboxLimits): Promise<void> {
+    await writeFile(`${cg.memoryDir}/memory.limit_in_bytes`, String(limits.memoryBytes));
+    // memsw must be ≥ the memory limit, so it is written second; absent without swap accounting.
+    await writeFile(`${cg.memoryDir}/memory.memsw.limit_in_bytes`, String(limits.memoryBytes)).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== "ENOENT") throw err;
+    });
+    await writeFile(`${cg.pidsDir}/pids.max`, String(limits.pids));
+    await writeFile(`${cg.cpuDir}/cpu.shares`, String(cpuSharesFromWeight(limits.cpuWeight)));
+  }
+
 
   open(id: string): V1SandboxCgroup {
     const { memory, pids, cpu, cpuacct } = this.hierarchies;

@@ -29,6 +29,12 @@ export interface CgroupDriver {
   setup(): Promise<void>;
   /** Creates `<parent>/<id>` with the limits; on failure nothing is left behind. */
   create(id: string, limits: SandboxLimits): Promise<SandboxCgroup>;
+  /**
+   * Renames `<parent>/<from>` to `<parent>/<to>` (its processes stay in it) and sets the limits:
+   * how a pooled launcher's cgroup becomes a sandbox's. Only where the kernel can rename
+   * cgroups (v1); undefined elsewhere.
+   */
+  adopt?(from: string, to: string, limits: SandboxLimits): Promise<SandboxCgroup>;
   /** Handle on an existing (or already removed) sandbox cgroup, e.g. an orphan. */
   open(id: string): SandboxCgroup;
   /** Ids of the sandbox cgroups that exist under the parent. */

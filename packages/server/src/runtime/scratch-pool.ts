@@ -106,7 +106,8 @@ export class ScratchPool {
       }
     }
     this.size = sizeBytes;
-    this.refill();
+    // Refill once this sandbox has started: mkfs and mount would compete with its launch.
+    setTimeout(() => this.refill(), 250).unref();
     return scratch;
   }
 

@@ -15,8 +15,8 @@ import { closeSync, constants, openSync } from "node:fs";
 import path from "node:path";
 import type { Logger } from "pino";
 import type { ProcessHandle, ProcessSink } from "../core/drivers.js";
+import { HOST_PATH } from "../host/run-command.js";
 
-const HOST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 /** The user volume files are handled as: sandbox `app`. */
 const APP_ID = "1000";
 

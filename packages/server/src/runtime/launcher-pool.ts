@@ -1,0 +1,116 @@
+/**
+ * A small pool of pre-started launchers (`atoll-launch --wait-args`), each already in a cgroup of
+ * its own (`<parent>/pool-<random>`). On cgroup v1 the first cgroup.procs write of a process
+ * waits for an RCU grace period (about 16 ms here); a pooled launcher has paid that before a
+ * sandbox needs it. Taking one renames its cgroup to the sandbox's id, sets the limits, and
+ * hands over the process, whose stdin/stdout become the sandbox's control channel once it has
+ * read its arguments (see atoll-launch.c read_args). Only where cgroups can be renamed (v1).
+ */
+import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { LIMITS } from "atoll/contract";
+import type { Logger } from "pino";
+import type { SandboxLimits } from "../core/drivers.js";
+import { HOST_PATH } from "../host/run-command.js";
+import type { CgroupDriver, SandboxCgroup } from "./cgroups.js";
+
+/** Prefix of pool cgroups; orphan cleanup recognises them by it. */
+export const POOL_CGROUP_PREFIX = "pool-";
+
+interface Entry {
+  cgroupId: string;
+  cgroup: SandboxCgroup;
+  proc: ChildProcessWithoutNullStreams;
+}
+
+/**
+ * Limits of a pooled launcher's cgroup until a sandbox adopts it. The memory limit is the
+ * highest a sandbox may ask for: on v1 adopting then only ever lowers it, and memory must be
+ * lowered before memsw (and raised after it).
+ */
+const WAITING_LIMITS: SandboxLimits = { memoryBytes: LIMITS.memoryMax, pids: 16, cpuWeight: LIMITS.cpuWeightDefault, rootfsBytes: 0 };
+
+export class LauncherPool {
+  private readonly entries: Entry[] = [];
+  private readonly owned = new Set<string>();
+  private filling: Promise<void> | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly opts: { cgroups: CgroupDriver; launcher: string; target?: number; logger?: Logger | undefined },
+  ) {}
+
+  /** true for pool cgroups this pool made: orphan cleanup leaves them alone. */
+  owns(cgroupId: string): boolean {
+    return this.owned.has(cgroupId);
+  }
+
+  /**
+   * A waiting launcher whose cgroup is now `<parent>/<id>` with `limits`, or undefined when none
+   * is ready (then the caller creates the cgroup and spawns the launcher itself).
+   */
+  async take(id: string, limits: SandboxLimits): Promise<{ proc: ChildProcessWithoutNullStreams; cgroup: SandboxCgroup } | undefined> {
+    const adopt = this.opts.cgroups.adopt?.bind(this.opts.cgroups);
+    if (!adopt) return undefined;
+    let taken: { proc: ChildProcessWithoutNullStreams; cgroup: SandboxCgroup } | undefined;
+    while (!taken && this.entries.length > 0) {
+      const e = this.entries.shift()!;
+      this.owned.delete(e.cgroupId);
+      if (e.proc.exitCode !== null || e.proc.signalCode !== null) {
+        await e.cgroup.destroy().catch(() => undefined);
+        continue;
+      }
+      taken = { proc: e.proc, cgroup: await adopt(e.cgroupId, id, limits) };
+    }
+    // Refill once this sandbox has started: a new launcher would compete with its launch.
+    setTimeout(() => this.refill(), 250).unref();
+    return taken;
+  }
+
+  /** Starts filling the pool (after the runtime's orphan cleanup). */
+  warm(): void {
+    this.refill();
+  }
+
+  /** Ends every waiting launcher (EOF on its stdin) and removes its cgroup. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.filling;
+    for (const e of this.entries.splice(0)) await this.discard(e);
+  }
+
+  private async discard(e: Entry): Promise<void> {
+    e.proc.stdin.end();
+    await e.cgroup.destroy().catch((err: unknown) => this.opts.logger?.warn({ err, cgroup: e.cgroupId }, "removing a pooled launcher's cgroup failed"));
+    this.owned.delete(e.cgroupId);
+  }
+
+  private refill(): void {
+    if (this.filling || this.closed || !this.opts.cgroups.adopt) return;
+    this.filling = this.fill()
+      .catch((err: unknown) => this.opts.logger?.warn({ err }, "launcher pool refill failed"))
+      .finally(() => (this.filling = undefined));
+  }
+
+  private async fill(): Promise<void> {
+    while (!this.closed && this.entries.length < (this.opts.target ?? 2)) {
+      const cgroupId = `${POOL_CGROUP_PREFIX}${randomBytes(6).toString("hex")}`;
+      this.owned.add(cgroupId);
+      const cgroup = await this.opts.cgroups.create(cgroupId, WAITING_LIMITS);
+      const proc = spawn(this.opts.launcher, ["--wait-args", ...cgroup.procsFiles.flatMap((f) => ["--cgroup-procs", f])], {
+        stdio: ["pipe", "pipe", "pipe"],
+        env: { PATH: HOST_PATH },
+      });
+      proc.on("error", () => undefined); // an exited launcher is discarded at take()
+      this.entries.push({ cgroupId, cgroup, proc });
+    }
+  }
+}
+
+/** The record a pooled launcher reads on stdin: u32 length (BE), then NUL-terminated strings. */
+export function encodeLaunchArgs(args: readonly string[]): Buffer {
+  const body = Buffer.from(`${args.join("\0")}\0`);
+  const header = Buffer.alloc(4);
+  header.writeUInt32BE(body.length);
+  return Buffer.concat([header, body]);
+}
