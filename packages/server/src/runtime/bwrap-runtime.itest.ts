@@ -106,7 +106,11 @@ describe("bwrap runtime (real host)", () => {
       await writeFile(path.join(vol[k], "hello.txt"), `volume ${k}\n`);
       await chown(vol[k], UID_BASE + 1000, UID_BASE + 1000);
     }
-    runtime = new BwrapRuntime({ stateDir, runDir, uidBase: UID_BASE, nativeDir: NATIVE, cgroupParent: CGROUP_PARENT });
+    // No warm pools here: the orphan-cleanup test runs a second runtime on the same state
+    // directory and cgroup parent, which reaps this one's pool entries while it may be refilling
+    // them (never so in a daemon: one runtime per state directory). The daemon-level tests
+    // (e2e/) create every sandbox through the pools.
+    runtime = new BwrapRuntime({ stateDir, runDir, uidBase: UID_BASE, nativeDir: NATIVE, cgroupParent: CGROUP_PARENT, scratchPoolSize: 0, launcherPoolSize: 0 });
   });
 
   after(async () => {

@@ -2,12 +2,13 @@
 import { readFile } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 
-/** Reads a cgroup file; undefined when it does not exist. */
+/** Reads a cgroup file; undefined when it does not exist (or its cgroup is being removed: ENODEV). */
 export async function readCgroupFile(file: string): Promise<string | undefined> {
   try {
     return await readFile(file, "utf8");
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" || code === "ENODEV") return undefined;
     throw err;
   }
 }

@@ -60,7 +60,13 @@ export class LauncherPool {
         await e.cgroup.destroy().catch(() => undefined);
         continue;
       }
-      taken = { proc: e.proc, cgroup: await adopt(e.cgroupId, id, limits) };
+      try {
+        taken = { proc: e.proc, cgroup: await adopt(e.cgroupId, id, limits) };
+      } catch (err) {
+        // Its cgroup vanished (an orphan cleanup took it): end it and try the next, or go cold.
+        this.opts.logger?.warn({ err, cgroup: e.cgroupId }, "a pooled launcher could not be adopted");
+        e.proc.stdin.end();
+      }
     }
     // Refill once this sandbox has started: a new launcher would compete with its launch.
     setTimeout(() => this.refill(), 250).unref();
