@@ -115,9 +115,11 @@ test("nothing survives the sandbox: double-forked, setsid'd and nohup'd processe
   assert.equal(running(), 0, "no process of the sandbox is left on the host");
 });
 
-test("a hostile sandbox cannot starve a neighbour: pids and memory are per sandbox", async () => {
-  await using bomb = await ctx.client.createSandbox({ pids: 64, memory: "128MiB" });
+test("a hostile sandbox cannot starve a neighbour: pids, memory and CPU are per sandbox", async () => {
+  await using bomb = await ctx.client.createSandbox({ pids: 64, memory: "128MiB", cpuWeight: 10 });
   await using neighbour = await ctx.client.createSandbox();
+  // Busy loops on every core, at a tenth of the default CPU weight.
+  await bomb.sh`sh -c ${"for i in 1 2 3 4; do (while :; do :; done) & done"}`;
   await bomb.sh`sh -c ${"for i in $(seq 500); do sleep 120 & done"}`.noThrow().timeout(20_000);
   await bomb.sh`python3 -c ${"x = bytearray(1024 * 1024 * 1024)"}`.noThrow();
   assert.equal(await neighbour.sh`echo unaffected`.text(), "unaffected");
