@@ -3,6 +3,7 @@
  * record is `u8 type | u32 length (BE) | payload`, in both directions, over the helper's
  * stdin/stdout.
  */
+import { ByteQueue } from "../runtime/byte-queue.js";
 
 export const Rec = {
   DATA: 0x44, // 'D'
@@ -46,44 +47,18 @@ export class RecordProtocolError extends Error {}
 
 /** Incremental decoder of the helper's stdout: push chunks, get complete records. */
 export class RecordDecoder {
-  private chunks: Buffer[] = [];
-  private buffered = 0;
+  private readonly queue = new ByteQueue();
 
   push(chunk: Uint8Array): FsRecord[] {
-    if (chunk.byteLength > 0) {
-      this.chunks.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
-      this.buffered += chunk.byteLength;
-    }
+    this.queue.push(chunk);
     const out: FsRecord[] = [];
-    while (this.buffered >= 5) {
-      const head = this.peek(5);
-      const length = head.readUInt32BE(1);
+    while (this.queue.length >= 5) {
+      const length = this.queue.peek(5).readUInt32BE(1);
       if (length > MAX_RECORD_IN) throw new RecordProtocolError(`record of ${length} bytes is larger than ${MAX_RECORD_IN}`);
-      if (this.buffered < 5 + length) break;
-      const bytes = this.take(5 + length);
+      if (this.queue.length < 5 + length) break;
+      const bytes = this.queue.take(5 + length);
       out.push({ type: bytes.readUInt8(0), payload: bytes.subarray(5) });
     }
-    return out;
-  }
-
-  private peek(n: number): Buffer {
-    if (this.chunks[0]!.byteLength < n) this.chunks = [Buffer.concat(this.chunks)];
-    return this.chunks[0]!.subarray(0, n);
-  }
-
-  private take(n: number): Buffer {
-    const first = this.chunks[0]!;
-    let out: Buffer;
-    if (first.byteLength >= n) {
-      out = first.subarray(0, n);
-      if (first.byteLength === n) this.chunks.shift();
-      else this.chunks[0] = first.subarray(n);
-    } else {
-      const all = Buffer.concat(this.chunks);
-      out = all.subarray(0, n);
-      this.chunks = all.byteLength > n ? [all.subarray(n)] : [];
-    }
-    this.buffered -= n;
     return out;
   }
 }

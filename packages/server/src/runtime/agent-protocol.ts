@@ -4,6 +4,7 @@
  *
  * Frame: u32 length (BE, bytes after this field) | u8 type | u32 procId (BE) | payload.
  */
+import { ByteQueue } from "./byte-queue.js";
 
 export const FrameType = {
   SPAWN: 1,
@@ -113,29 +114,23 @@ export class ProtocolError extends Error {
  * frame they complete (a frame may span chunks, a chunk may hold many frames).
  */
 export class FrameDecoder {
-  private chunks: Buffer[] = [];
-  private buffered = 0;
+  private readonly queue = new ByteQueue();
 
   constructor(private readonly maxPayload = MAX_PAYLOAD) {}
 
   /** Bytes received that do not form a complete frame yet. */
   get pending(): number {
-    return this.buffered;
+    return this.queue.length;
   }
 
   push(chunk: Uint8Array): Frame[] {
-    if (chunk.byteLength > 0) {
-      this.chunks.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
-      this.buffered += chunk.byteLength;
-    }
+    this.queue.push(chunk);
     const frames: Frame[] = [];
-    for (;;) {
-      if (this.buffered < 4) break;
-      const head = this.peek(4);
-      const length = head.readUInt32BE(0);
+    while (this.queue.length >= 4) {
+      const length = this.queue.peek(4).readUInt32BE(0);
       if (length < 5 || length - 5 > this.maxPayload) throw new ProtocolError(`invalid frame length ${length}`);
-      if (this.buffered < 4 + length) break;
-      const bytes = this.take(4 + length);
+      if (this.queue.length < 4 + length) break;
+      const bytes = this.queue.take(4 + length);
       frames.push({
         type: bytes.readUInt8(4),
         procId: bytes.readUInt32BE(5),
@@ -144,31 +139,6 @@ export class FrameDecoder {
       });
     }
     return frames;
-  }
-
-  /** The first n buffered bytes (n ≤ buffered), without consuming them. */
-  private peek(n: number): Buffer {
-    const first = this.chunks[0]!;
-    if (first.byteLength >= n) return first.subarray(0, n);
-    this.chunks = [Buffer.concat(this.chunks)];
-    return this.chunks[0]!.subarray(0, n);
-  }
-
-  /** Removes and returns the first n buffered bytes (n ≤ buffered). */
-  private take(n: number): Buffer {
-    const first = this.chunks[0]!;
-    let out: Buffer;
-    if (first.byteLength >= n) {
-      out = first.subarray(0, n);
-      if (first.byteLength === n) this.chunks.shift();
-      else this.chunks[0] = first.subarray(n);
-    } else {
-      const all = Buffer.concat(this.chunks);
-      out = all.subarray(0, n);
-      this.chunks = all.byteLength > n ? [all.subarray(n)] : [];
-    }
-    this.buffered -= n;
-    return out;
   }
 }
 
