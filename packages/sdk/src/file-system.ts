@@ -15,7 +15,8 @@ import {
   InvalidArgumentError,
   NotFoundError,
 } from "./contract/index.js";
-import { fsFetch, fsJson, ndjsonLines, readAll } from "./fs-http.js";
+import { collectStream } from "./child-process.js";
+import { fsFetch, fsJson, ndjsonLines } from "./fs-http.js";
 import { globBase, globToRegExp } from "./fs-glob.js";
 import {
   type DirEntry,
@@ -93,7 +94,7 @@ export class FileSystem {
    * @example const bytes = await sandbox.fs.readFile("/etc/hostname");
    */
   async readFile(path: string, options: { signal?: AbortSignal } = {}): Promise<Uint8Array> {
-    return readAll(await this.readFileStream(path, options));
+    return collectStream(await this.readFileStream(path, options));
   }
 
   /** Reads a file as UTF-8 text. @example const cfg = JSON.parse(await sandbox.fs.readTextFile("config.json")); */
