@@ -86,3 +86,17 @@ test("errors print `error [CODE]: message` and exit 1", async () => {
   assert.equal(invalid.code, 1);
   assert.match(invalid.stderr, /^error \[INVALID_ARGUMENT\]: /);
 });
+
+test("sandbox create --no-net / --allow-net set the network policy", async () => {
+  const none = await atoll(["sandbox", "create", "--no-net"]);
+  assert.equal(none.code, 0, none.stderr);
+  const some = await atoll(["sandbox", "create", "--allow-net", "example.com:443", "--allow-net", "10.0.0.0/8"]);
+  assert.equal(some.code, 0, some.stderr);
+  const list = JSON.parse((await atoll(["sandbox", "ls", "--json"])).stdout) as { id: string; allowNet?: unknown }[];
+  assert.deepEqual(list.find((s) => s.id === none.stdout.trim())?.allowNet, []);
+  assert.deepEqual(list.find((s) => s.id === some.stdout.trim())?.allowNet, ["example.com:443", "10.0.0.0/8"]);
+  const both = await atoll(["sandbox", "create", "--no-net", "--allow-net", "example.com"]);
+  assert.equal(both.code, 1);
+  assert.match(both.stderr, /^error \[INVALID_ARGUMENT\]: /);
+  for (const id of [none.stdout.trim(), some.stdout.trim()]) assert.equal((await atoll(["sandbox", "kill", id])).code, 0);
+});

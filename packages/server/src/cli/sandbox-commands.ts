@@ -52,6 +52,8 @@ interface CreateFlags {
   pids?: string;
   cpuWeight?: string;
   rootfsSize?: string;
+  allowNet?: string[];
+  net?: boolean;
 }
 
 /** Streams this process's stdin into the remote process, then closes it. */
@@ -90,6 +92,8 @@ export function registerSandboxCommands(program: Command): void {
     .option("--pids <n>", "process limit")
     .option("--cpu-weight <n>", "CPU weight (1-10000, default 100)")
     .option("--rootfs-size <size>", "root filesystem size, e.g. 10GiB")
+    .option("--allow-net <rule>", "allowed egress: host, host:port, *.domain, IP, CIDR, [IPv6] (repeatable)", collect)
+    .option("--no-net", "no egress at all (allowNet: [])")
     .action(
       clientAction(async (flags: CreateFlags) => {
         if (flags.timeout === "session") {
@@ -103,6 +107,9 @@ export function registerSandboxCommands(program: Command): void {
         if (flags.pids !== undefined) request.pids = integer(flags.pids);
         if (flags.cpuWeight !== undefined) request.cpuWeight = integer(flags.cpuWeight);
         if (flags.rootfsSize !== undefined) request.rootfsSize = flags.rootfsSize;
+        if (flags.net === false && flags.allowNet) throw new InvalidArgumentError("give either --no-net or --allow-net, not both");
+        if (flags.net === false) request.allowNet = [];
+        else if (flags.allowNet) request.allowNet = flags.allowNet;
         const created = await clientFrom(program).createSandbox(request);
         await created.close();
         process.stdout.write(`${created.id}\n`);
