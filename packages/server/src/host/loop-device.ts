@@ -5,7 +5,8 @@
  * corrupt an ext4 filesystem mounted through both). `attachLoop` refuses an image that is
  * already attached, and serialises attaches of the same image inside this process.
  */
-import { readdir, readFile, realpath } from "node:fs/promises";
+import { readFileSync, readdirSync } from "node:fs";
+import { readFile, realpath } from "node:fs/promises";
 import path from "node:path";
 import { KeyedMutex } from "./keyed-mutex.js";
 import { runCommand } from "./run-command.js";
@@ -52,6 +53,14 @@ export interface AttachLoopOptions {
 const DELETED_SUFFIX = " (deleted)";
 const attachLock = new KeyedMutex();
 
+function readSysfsSync(file: string): string | undefined {
+  try {
+    return readFileSync(file, "utf8").replace(/\n$/, "");
+  } catch {
+    return undefined; // not bound, detached meanwhile, or attribute missing on this kernel
+  }
+}
+
 async function readSysfs(file: string): Promise<string | undefined> {
   try {
     return (await readFile(file, "utf8")).replace(/\n$/, "");
@@ -65,34 +74,31 @@ async function readSysfs(file: string): Promise<string | undefined> {
  * /sys/block/loop*\/loop/ (devices without a backing file are skipped).
  */
 export async function listLoopDevices(): Promise<LoopDevice[]> {
+  // Synchronous on purpose: a host keeps every loop device it ever created (hundreds after many
+  // sandboxes), and one failed open per unbound device through the async thread pool costs
+  // milliseconds, where direct syscalls cost microseconds.
   let names: string[];
   try {
-    names = (await readdir("/sys/block")).filter((n) => /^loop\d+$/.test(n));
+    names = readdirSync("/sys/block").filter((n) => /^loop\d+$/.test(n));
   } catch {
     return [];
   }
-  const devices = await Promise.all(
-    names.map(async (name): Promise<LoopDevice | undefined> => {
-      const dir = `/sys/block/${name}`;
-      const backing = await readSysfs(`${dir}/loop/backing_file`);
-      if (backing === undefined || backing === "") return undefined;
-      const deleted = backing.endsWith(DELETED_SUFFIX);
-      const [autoclear, dio, ro] = await Promise.all([
-        readSysfs(`${dir}/loop/autoclear`),
-        readSysfs(`${dir}/loop/dio`),
-        readSysfs(`${dir}/ro`),
-      ]);
-      return {
-        device: `/dev/${name}`,
-        backingFile: deleted ? backing.slice(0, -DELETED_SUFFIX.length) : backing,
-        deleted,
-        autoclear: autoclear === "1",
-        directIo: dio === "1",
-        readOnly: ro === "1",
-      };
-    }),
-  );
-  return devices.filter((d): d is LoopDevice => d !== undefined);
+  const devices: LoopDevice[] = [];
+  for (const name of names) {
+    const dir = `/sys/block/${name}`;
+    const backing = readSysfsSync(`${dir}/loop/backing_file`);
+    if (backing === undefined || backing === "") continue;
+    const deleted = backing.endsWith(DELETED_SUFFIX);
+    devices.push({
+      device: `/dev/${name}`,
+      backingFile: deleted ? backing.slice(0, -DELETED_SUFFIX.length) : backing,
+      deleted,
+      autoclear: readSysfsSync(`${dir}/loop/autoclear`) === "1",
+      directIo: readSysfsSync(`${dir}/loop/dio`) === "1",
+      readOnly: readSysfsSync(`${dir}/ro`) === "1",
+    });
+  }
+  return devices;
 }
 
 /** Resolves symlinks of the parent directories the way the kernel reports backing files. */
@@ -145,6 +151,12 @@ export async function attachLoop(image: string, options: AttachLoopOptions = {})
     }
     return device;
   });
+}
+
+/** true while `device` (/dev/loopN) still has a backing file (one sysfs read). */
+export async function isLoopBound(device: string): Promise<boolean> {
+  const backing = await readSysfs(`/sys/block/${path.basename(device)}/loop/backing_file`);
+  return backing !== undefined && backing !== "";
 }
 
 /**

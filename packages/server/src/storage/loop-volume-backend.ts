@@ -18,6 +18,7 @@ import {
   attachLoop,
   detachLoop,
   findLoopDevicesForFile,
+  isLoopBound,
   findLoopDevicesUnder,
 } from "../host/loop-device.js";
 import { isBusyError, isMountPoint, mount, statfsUsage, umount, umountTree } from "../host/mounts.js";
@@ -108,6 +109,8 @@ export class LoopVolumeBackend implements StorageDriver {
   private readonly log: StorageLogger;
   private readonly locks = new KeyedMutex();
   private readonly acquired = new Map<string, AcquiredVolume>();
+  /** Volumes whose loop device was still in use when they were released (volume id → device). */
+  private readonly draining = new Map<string, string>();
 
   constructor(options: LoopVolumeBackendOptions) {
     if (!Number.isInteger(options.uidBase) || options.uidBase < 0) {
@@ -216,8 +219,13 @@ export class LoopVolumeBackend implements StorageDriver {
       if (await isMountPoint(mountPoint)) {
         throw new Error(`${mountPoint} is already a mount point that this backend does not own; run reconcile`);
       }
-      const lingering = await this.drained(image);
-      if (lingering) throw new VolumeStillDetachingError(volumeId, lingering);
+      // Only a volume whose last release left its loop device draining needs the (slow, host-wide)
+      // loop device scan; attachLoop itself still refuses an image that is already attached.
+      if (this.draining.has(volumeId)) {
+        const lingering = await this.drained(image);
+        if (lingering) throw new VolumeStillDetachingError(volumeId, lingering);
+        this.draining.delete(volumeId);
+      }
       let device: string;
       try {
         device = await attachLoop(image, { directIo: this.directIo });
@@ -262,6 +270,9 @@ export class LoopVolumeBackend implements StorageDriver {
       }
       this.acquired.delete(volumeId);
       await detachLoop(held.device);
+      // A file still open through a sandbox's (lazily detached) bind keeps the filesystem and so
+      // the loop device alive until it is closed: remember that, for the next acquire.
+      if (await isLoopBound(held.device)) this.draining.set(volumeId, held.device);
       await rmdir(held.mountPoint).catch(() => undefined);
       this.log.info({ volumeId, device: held.device }, "volume unmounted");
     });
