@@ -3,12 +3,9 @@
  * against a real daemon, checking output, exit codes and `error [CODE]: message`.
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { fileURLToPath } from "node:url";
 import { after, before, test } from "node:test";
+import { runCli } from "../testing/cli-runner.js";
 import { type TestDaemon, startTestDaemon } from "../testing/daemon-harness.js";
-
-const MAIN = fileURLToPath(new URL("./main.js", import.meta.url));
 
 let daemon: TestDaemon;
 before(async () => {
@@ -16,25 +13,8 @@ before(async () => {
 });
 after(() => daemon?.dispose());
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 /** Runs `atoll --url … --token … ARGS`, optionally feeding `input` to its stdin. */
-function atoll(args: string[], input?: string, token = daemon.token): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MAIN, "--url", daemon.url, "--token", token, ...args], { stdio: "pipe" });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(input ?? "");
-  });
-}
+const atoll = (args: string[], input?: string, token = daemon.token) => runCli({ url: daemon.url, token }, args, input);
 
 test("volume and sandbox commands, end to end", async () => {
   const created = await atoll(["volume", "create", "cli-data", "--size", "0.5"]);

@@ -1,29 +1,16 @@
 /** `atoll cp` as a user runs it: every direction, sandbox to sandbox, stdin/stdout, errors. */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { after, test } from "node:test";
 import { useDaemon } from "../e2e/e2e-helpers.js";
+import { runCli } from "../testing/cli-runner.js";
 
-const MAIN = fileURLToPath(new URL("./main.js", import.meta.url));
 const ctx = useDaemon();
 const local = mkdtempSync("/var/tmp/atoll-cp-");
 after(() => rmSync(local, { recursive: true, force: true }));
 
-function atoll(args: string[], input?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MAIN, "--url", ctx.daemon.url, "--token", ctx.daemon.token, ...args], { stdio: "pipe" });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(input ?? "");
-  });
-}
+const atoll = (args: string[], input?: string) => runCli(ctx.daemon, args, input);
 
 test("atoll cp: local ⇄ sandbox ⇄ volume ⇄ sandbox, stdin and stdout", async () => {
   const a = await ctx.client.createSandbox({ timeout: "5m" });
