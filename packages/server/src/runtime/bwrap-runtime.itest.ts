@@ -12,77 +12,19 @@ import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { InvalidArgumentError } from "atoll/contract";
-import type { LaunchSpec, ProcessExit, ProcessHandle, RuntimeSandbox, SandboxLimits } from "../core/drivers.js";
+import type { LaunchSpec, ProcessHandle, RuntimeSandbox, SandboxLimits } from "../core/drivers.js";
 import { listLoopDevices } from "../host/loop-device.js";
 import { mountsUnder, readMountInfo, umount } from "../host/mounts.js";
 import { runCommand } from "../host/run-command.js";
 import { BwrapRuntime } from "./bwrap-runtime.js";
 import { detectCgroups } from "./cgroups.js";
+import { alive, p50, run, sh } from "./runtime-test-helpers.js";
 import { buildTestRootfs } from "./test-rootfs.js";
 
 const UID_BASE = 100000;
 const NATIVE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../native/build");
-const PATH_ENV = "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin";
 const CGROUP_PARENT = `atoll-itest-${process.pid}`;
 const LIMITS: SandboxLimits = { memoryBytes: 256 * 2 ** 20, pids: 256, cpuWeight: 100, rootfsBytes: 2 ** 30 };
-
-interface RunResult {
-  exit?: ProcessExit;
-  spawnError?: { message: string; errno: number };
-  pid?: number;
-  out: string;
-  err: string;
-}
-
-/** Runs a command to completion. `onStarted` gets the handle (for stdin and signals). */
-function run(
-  sb: RuntimeSandbox,
-  argv: string[],
-  opts: { user?: "app" | "root"; stdin?: string | Buffer; cwd?: string; onStarted?: (h: ProcessHandle) => void } = {},
-): Promise<RunResult> {
-  return new Promise((resolve) => {
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    const result = (): Omit<RunResult, "exit" | "spawnError"> => ({ out: Buffer.concat(out).toString(), err: Buffer.concat(err).toString(), ...(pid ? { pid } : {}) });
-    let pid = 0;
-    let handle: ProcessHandle | undefined = undefined;
-    handle = sb.spawn(
-      { argv, env: { PATH: PATH_ENV, HOME: "/root" }, cwd: opts.cwd ?? "/", user: opts.user ?? "app", stdin: opts.stdin !== undefined },
-      {
-        onStarted: (p) => {
-          pid = p;
-          opts.onStarted?.(handle!);
-        },
-        onStdout: (d) => out.push(Buffer.from(d)),
-        onStderr: (d) => err.push(Buffer.from(d)),
-        onExit: (exit) => resolve({ exit, ...result() }),
-        onSpawnError: (message, errno) => resolve({ spawnError: { message, errno }, ...result() }),
-      },
-    );
-    if (opts.stdin !== undefined) {
-      handle.write(Buffer.from(opts.stdin));
-      handle.closeStdin();
-    }
-  });
-}
-
-function sh(sb: RuntimeSandbox, script: string, user: "app" | "root" = "app") {
-  return run(sb, ["sh", "-c", script], { user });
-}
-
-function p50(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe("bwrap runtime (real host)", () => {
   let work: string;
