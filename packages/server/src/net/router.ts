@@ -66,7 +66,9 @@ export class Router {
       });
       const lines = ["link set lo up", `addr add ${plan.gateway4}/32 dev lo`, `addr add ${plan.gateway6}/128 dev lo`];
       if (uplink.kind !== "none") {
-        const peerNs = uplink.kind === "host" ? "/proc/1/ns/net" : netnsPath(uplink.name);
+        // "The host" is the daemon's own network namespace, never pid 1's: pid 1 may be another
+        // program whose namespaces cannot be read, and a daemon started in a namespace stays there.
+        const peerNs = uplink.kind === "host" ? `/proc/${process.pid}/ns/net` : netnsPath(uplink.name);
         lines.push(
           `link add ${UPLINK_IF} type veth peer name ${this.peerIf} netns ${peerNs}`,
           `addr add ${plan.transit4.router}/${plan.transit4.prefix} dev ${UPLINK_IF}`,
