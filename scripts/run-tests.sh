@@ -14,7 +14,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 results=test-results
 mkdir -p "$results"
-rm -f "$results"/*.tap
+rm -f "$results"/*.tap "$results"/attacks.jsonl
 timeout_ms=${ATOLL_TEST_TIMEOUT_MS:-600000}
 filter=${ATOLL_TEST_FILTER:-.}
 
@@ -66,6 +66,17 @@ bash scripts/leak-check.sh snapshot "$results/leak-snapshot.txt" || status=1
 
 run_group unit "${unit_files[@]}"
 run_group integration "${integration_files[@]}"
+
+# The standing attack suite's rows (packages/server/src/e2e/attack-table.ts), as one table.
+if [[ -s $results/attacks.jsonl ]]; then
+  echo "== attack suite"
+  node -e '
+    const rows = require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").map((l) => JSON.parse(l));
+    console.table(rows.map((r) => ({ area: r.area, attack: r.attack, as: r.as, expected: r.expected, observed: r.observed, held: r.held ? "held" : "BROKEN" })));
+    const bad = rows.filter((r) => !r.held).length;
+    console.log(`${rows.length} attacks, ${rows.length - bad} held, ${bad} broken`);
+  ' "$results/attacks.jsonl"
+fi
 
 echo "== leak check"
 bash scripts/leak-check.sh compare "$results/leak-snapshot.txt" || status=1
