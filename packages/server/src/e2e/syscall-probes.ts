@@ -188,6 +188,18 @@ def ifflags():
     fcntl.ioctl(s, 0x8914, struct.pack("16sH", b"lo", flags))
     return 0, 0
 
+def mnt_req(mnt_id, param):
+    req = buf(24)
+    C.memmove(req, C.byref(C.c_uint32(24)), 4)  # MNT_ID_REQ_SIZE_VER0
+    C.memmove(C.addressof(req) + 8, C.byref(C.c_uint64(mnt_id)), 8)
+    C.memmove(C.addressof(req) + 16, C.byref(C.c_uint64(param)), 8)
+    return req
+
+def root_mnt_id():
+    stx = buf(256)
+    sc(332, AT_FDCWD, b"/", 0, 0x4000, ref(stx))  # statx STATX_MNT_ID_UNIQUE
+    return C.c_uint64.from_buffer(stx, 144).value
+
 QCMD_GETFMT = 0x800004 << 8
 P = {
     "mount tmpfs": lambda: sc(165, b"none", b"/mnt", b"tmpfs", 0, None),
@@ -252,6 +264,10 @@ P = {
     "socket raw icmp": lambda: sc(41, 2, 3, 1),
     "socketpair raw": lambda: sc(53, 1, 3, 0, ref(buf(8))),
     "lo flags": ifflags,
+    # Newer mount API calls (issue 10, item 9): add them to SYSCALL_PROBES once the filter has them.
+    "open_tree_attr": lambda: sc(467, AT_FDCWD, b"/tmp", 1 | 0o2000000, ref(buf(32)), 32),
+    "listmount": lambda: sc(458, ref(mnt_req(0xffffffffffffffff, 0)), ref(buf(8 * 16)), 16, 0),  # LSMT_ROOT
+    "statmount": lambda: sc(457, ref(mnt_req(root_mnt_id(), 1)), ref(buf(4096)), 4096, 0),  # STATMOUNT_SB_BASIC
 }
 
 def run(name):
