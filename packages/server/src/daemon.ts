@@ -56,7 +56,8 @@ export interface Daemon {
  */
 export async function startDaemon(config: DaemonConfig): Promise<Daemon> {
   const logger = pino({ level: config.logLevel, base: { service: "atoll" } });
-  mkdirSync(config.stateDir, { recursive: true, mode: 0o700 });
+  // 0711 for parents this creates (bwrap passes through them); secureStateDir sets the state dir's own mode.
+  mkdirSync(config.stateDir, { recursive: true, mode: 0o711 });
   // Which host ids sandboxes run as; refuses to start when the host gave any of them to someone.
   const uidPlan = planForStateDir(config.stateDir, config.uidBase, readHostIds(config.etcDir));
   const uidBase = uidPlan.base;
