@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up everything Atoll needs on a fresh Debian 12 / Ubuntu machine, as root:
 #   1. system packages (apt)        2. npm dependencies (npm ci, native addons from source)
-#   3. build (TypeScript + native)  4. the base image (Debian bookworm minbase, ~1 minute once)
+#   3. build (TypeScript + native)  4. the sandbox id range (checked, reserved in /etc/subuid)
+#   5. the base image (Debian bookworm minbase, ~1 minute once)
 # Idempotent: every step checks first and prints "✓ step (cached)" when there is nothing to do.
 # Used by `npm start` and `npm test` (with --test: also the test-only packages); run it alone
 # with `npm run setup`.
@@ -71,10 +72,18 @@ fi
 npm run --silent build || die "build failed (errors above)"
 ok "build (TypeScript + native helpers)"
 
-# --- 4. base image --------------------------------------------------------------------------------
-# Prints its own "✓ base image ..." line; skips when the image of the current recipe exists.
-# Honours ATOLL_IMAGES_DIR and ATOLL_UID_BASE.
-node packages/server/dist/image/build-image-cli.js || die "base image build failed (errors above)"
+# --- 4. sandbox id range ----------------------------------------------------------------------------
+# The host ids sandboxes run as (docs/operations.md, "The sandbox id range"): refuses when the host
+# gave any of them to a user (/etc/subuid, /etc/subgid, passwd, group), else reserves them in
+# /etc/subuid and /etc/subgid so useradd never hands them out. Prints its own "✓" line and the
+# base; honours ATOLL_STATE_DIR, ATOLL_UID_BASE.
+uid_base=$(node packages/server/dist/host/uid-range-cli.js) || die "the sandbox id range cannot be used on this host (reason and fix above)"
+
+# --- 5. base image --------------------------------------------------------------------------------
+# Prints its own "✓ base image ..." line; skips when the image of the current recipe exists. An
+# image for another uid base is derived from one already built (seconds, no download).
+# Honours ATOLL_IMAGES_DIR.
+node packages/server/dist/image/build-image-cli.js --uid-base "$uid_base" || die "base image build failed (errors above)"
 
 elapsed_ms=$((($(date +%s%N) - started) / 1000000))
 ok "setup done in $((elapsed_ms / 1000)).$(printf '%03d' $((elapsed_ms % 1000)) | cut -c1)s"

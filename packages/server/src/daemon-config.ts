@@ -13,7 +13,13 @@ export interface DaemonConfig {
   host: string;
   port: number;
   imagesDir: string;
-  uidBase: number;
+  /**
+   * First host uid/gid of the sandbox id range when ATOLL_UID_BASE asks for one; otherwise the
+   * daemon keeps the state directory's recorded base or takes the default (host/uid-range.ts).
+   */
+  uidBase: number | undefined;
+  /** Where the host's passwd, group, subuid and subgid are (ATOLL_ETC_DIR, default /etc; tests point it elsewhere). */
+  etcDir: string;
   /**
    * Name of the daemon's parent cgroup: "atoll" for the default state directory, "atoll-<hash>"
    * for any other, so two daemons on one host (a test next to production) never touch each
@@ -67,7 +73,8 @@ export function resolveConfig(opts: { stateDir?: string; listen?: string; images
     host,
     port,
     imagesDir: opts.imagesDir ?? defaultImagesDir(),
-    uidBase: defaultUidBase(),
+    uidBase: process.env.ATOLL_UID_BASE ? defaultUidBase() : undefined,
+    etcDir: process.env.ATOLL_ETC_DIR || "/etc",
     cgroupParent: stateDir === DEFAULT_STATE_DIR ? "atoll" : `atoll-${createHash("sha256").update(stateDir).digest("hex").slice(0, 8)}`,
     nativeDir: fileURLToPath(new URL("../native/build", import.meta.url)),
     logLevel: opts.logLevel ?? process.env.ATOLL_LOG_LEVEL ?? "info",

@@ -1,4 +1,4 @@
-import { chmodSync, mkdirSync, readFileSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import pino, { type Logger } from "pino";
 import { buildHttpServer } from "./api/http-server.js";
@@ -15,6 +15,10 @@ import { VolumeService } from "./core/volume-service.js";
 import type { DaemonConfig } from "./daemon-config.js";
 import { KeyedMutex } from "./host/keyed-mutex.js";
 import { ensurePrivateMount, umountTree } from "./host/mounts.js";
+import { createPrivateFile, secureStateDir } from "./host/state-dir-modes.js";
+import { readHostIds } from "./host/subid-files.js";
+import { planForStateDir, type UidPlan, writeUidRecord } from "./host/uid-range.js";
+import { reserveUidRange } from "./host/uid-reservation.js";
 import { ensureImage } from "./image/image-builder.js";
 import { setCommandRunner } from "./host/run-command.js";
 import { BwrapRuntime } from "./runtime/bwrap-runtime.js";
@@ -24,6 +28,7 @@ import { LinuxNetworkDriver } from "./net/linux-network-driver.js";
 import { VolumeJail } from "./runtime/volume-jail.js";
 import { FileService } from "./files/file-service.js";
 import { LoopVolumeBackend } from "./storage/loop-volume-backend.js";
+import { moveVolumeIds } from "./storage/volume-id-move.js";
 import { AttachmentRepo } from "./store/attachment-repo.js";
 import { CommandLogRepo } from "./store/command-log-repo.js";
 import { type Db, openDatabase } from "./store/database.js";
@@ -51,12 +56,20 @@ export interface Daemon {
  */
 export async function startDaemon(config: DaemonConfig): Promise<Daemon> {
   const logger = pino({ level: config.logLevel, base: { service: "atoll" } });
-  // 0711: sandboxes' user namespaces must traverse it to reach their root under run/; nothing in
-  // it can be listed, and the token and volume images are private (0600/0700).
+  // 0711 for parents this creates (bwrap passes through them); secureStateDir sets the state dir's own mode.
   mkdirSync(config.stateDir, { recursive: true, mode: 0o711 });
-  chmodSync(config.stateDir, 0o711);
+  // Which host ids sandboxes run as; refuses to start when the host gave any of them to someone.
+  const uidPlan = planForStateDir(config.stateDir, config.uidBase, readHostIds(config.etcDir));
+  const uidBase = uidPlan.base;
+  logger.info({ uidBase, movingFrom: uidPlan.from, reason: uidPlan.reason }, "sandbox id range");
+  // Recorded before anything else is written, so a crash never leaves a directory of unknown base.
+  writeUidRecord(config.stateDir, uidPlan.from === undefined ? { base: uidBase } : { base: uidPlan.from, movingTo: uidBase });
+  reserveRange(config.etcDir, uidBase, [], logger);
+  // Root only, except the path bwrap takes to sandbox roots (host/state-dir-modes.ts).
+  secureStateDir(config.stateDir, uidBase, config.imagesDir);
   const tokenFile = join(config.stateDir, "token");
   const token = loadOrCreateToken(tokenFile);
+  createPrivateFile(join(config.stateDir, "atoll.db"));
   const db = openDatabase(join(config.stateDir, "atoll.db"));
   // Host commands (mount, losetup, ip, nft, …) are forked by a small helper, not by this process.
   const spawner = await HostSpawner.start(config.nativeDir);
@@ -67,7 +80,7 @@ export async function startDaemon(config: DaemonConfig): Promise<Daemon> {
   };
   try {
     await ensurePrivateMount(config.runDir);
-    const daemon = await startServing(config, { logger, db, token, tokenFile });
+    const daemon = await startServing({ ...config, uidBase }, { logger, db, token, tokenFile, uidPlan });
     return { ...daemon, stop: () => daemon.stop().finally(stopSpawner) };
   } catch (err) {
     // A daemon that could not start leaves nothing mounted behind.
@@ -79,8 +92,8 @@ export async function startDaemon(config: DaemonConfig): Promise<Daemon> {
 }
 
 async function startServing(
-  config: DaemonConfig,
-  { logger, db, token, tokenFile }: { logger: Logger; db: Db; token: string; tokenFile: string },
+  config: DaemonConfig & { uidBase: number },
+  { logger, db, token, tokenFile, uidPlan }: { logger: Logger; db: Db; token: string; tokenFile: string; uidPlan: UidPlan },
 ): Promise<Daemon> {
   const imageRootfs = await ensureImage({
     imagesDir: config.imagesDir,
@@ -99,6 +112,7 @@ async function startServing(
   const storage = new LoopVolumeBackend({ stateDir: config.stateDir, runDir: config.runDir, uidBase: config.uidBase, logger });
   const repos = { sandboxes: new SandboxRepo(db), volumes: new VolumeRepo(db), attachments: new AttachmentRepo(db) };
   await reconcileOnStart({ ...repos, runtime, storage, logger });
+  if (uidPlan.from !== undefined) await finishUidMove(config, { storage, volumes: repos.volumes, logger }, uidPlan.from);
 
   const locks = new KeyedMutex();
   const live = new LiveSandboxes();
@@ -156,4 +170,32 @@ async function startServing(
       logger.info("stopped");
     })());
   return { url, tokenFile, logger, stop };
+}
+
+/**
+ * Reserves the sandbox id range in /etc/subuid and /etc/subgid (and drops Atoll's reservations
+ * of `release`). The overlap check already passed, so a failure only leaves future useradd
+ * runs unguarded: it is logged with the fix, not fatal.
+ */
+function reserveRange(etcDir: string, base: number, release: number[], logger: Logger): void {
+  try {
+    const changed = reserveUidRange(etcDir, base, release);
+    if (changed.length > 0) logger.info({ files: changed, base }, "reserved the sandbox id range");
+  } catch (err) {
+    logger.warn({ err, base }, `could not reserve the sandbox id range: add "atoll:${base}:131072" to ${etcDir}/subuid and ${etcDir}/subgid`);
+  }
+}
+
+/** Moves every volume's files from base `from` to `config.uidBase`, then records the new base. */
+async function finishUidMove(
+  config: DaemonConfig & { uidBase: number },
+  deps: { storage: LoopVolumeBackend; volumes: VolumeRepo; logger: Logger },
+  from: number,
+): Promise<void> {
+  const ids = deps.volumes.listAll().filter((v) => v.state === "ready").map((v) => v.id);
+  deps.logger.info({ from, to: config.uidBase, volumes: ids.length }, "moving sandbox files to the new id range");
+  const result = await moveVolumeIds({ storage: deps.storage, nativeDir: config.nativeDir, logger: deps.logger }, ids, from, config.uidBase);
+  writeUidRecord(config.stateDir, { base: config.uidBase });
+  reserveRange(config.etcDir, config.uidBase, [from], deps.logger);
+  deps.logger.info({ from, to: config.uidBase, ...result }, "sandbox files moved to the new id range");
 }

@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { startDaemon } from "../daemon.js";
 import { type NetFlags, resolveConfig } from "../daemon-config.js";
+import { UidRangeError } from "../host/uid-range.js";
 
 /** `atoll serve [--state-dir DIR] [--listen HOST:PORT]`: runs the daemon in the foreground. */
 export function registerServeCommand(program: Command): void {
@@ -19,7 +20,12 @@ export function registerServeCommand(program: Command): void {
     .option("--upstream-ca <file>", "extra PEM CA the egress proxy trusts for upstream servers (ATOLL_UPSTREAM_CA)", undefined)
     .action(async (opts: { stateDir?: string; listen?: string; imagesDir?: string; logLevel?: string; staleAfter?: string } & NetFlags) => {
       const config = resolveConfig(opts);
-      const daemon = await startDaemon(config);
+      const daemon = await startDaemon(config).catch((err: unknown) => {
+        // A refused sandbox id range is the operator's to fix: the message, not a stack trace.
+        if (!(err instanceof UidRangeError)) throw err;
+        process.stderr.write(`atoll serve: ${err.message}\n`);
+        process.exit(1);
+      });
       // For people (npm start); the JSON log line "listening" carries the same for programs.
       process.stderr.write(`\nAtoll is ready: ${daemon.url}\n  dashboard: ${daemon.url}/\n  API token: ${daemon.tokenFile}\n\n`);
       const onSignal = (signal: NodeJS.Signals) => {

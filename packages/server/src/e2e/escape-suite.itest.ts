@@ -1,106 +1,161 @@
 /**
  * The escape and abuse suite: a hostile program inside a sandbox tries, as `app` and as sandbox
- * root, everything on the security bar. Every attempt must fail to do harm; the suite prints a
- * table of each attempt and how it was stopped.
+ * root, everything on the security bar. Every row can fail: a system call must fail with the
+ * seccomp filter's own errno (EPERM; EFAULT or EBADF from a bad argument would prove nothing),
+ * a command counts as blocked only if it did not do what it tried, and each probe is also run
+ * outside the sandbox (outside-probes.ts), where it must work (or fail with another errno):
+ * proof that the probe can see the attack succeed. Rows go to the attack table.
  */
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { test } from "node:test";
 import type { Sandbox } from "atoll";
+import { readUidRecord } from "../host/uid-range.js";
+import { type AttackRow, broken, reportAttacks } from "./attack-table.js";
 import { useDaemon } from "./e2e-helpers.js";
+import { type Outside, probeOutside, runOutside } from "./outside-probes.js";
+import { PROBE_PROGRAM, SYSCALL_PROBES } from "./syscall-probes.js";
 
 const ctx = useDaemon();
+const USERS = [
+  { as: "app", root: false },
+  { as: "root", root: true },
+] as const;
 
-/** x86_64 system call numbers tried directly, so no missing tool hides a hole. */
-const SYSCALLS: Record<string, number> = {
-  mount: 165,
-  umount2: 166,
-  pivot_root: 155,
-  unshare_newuser: 272,
-  setns: 308,
-  init_module: 175,
-  finit_module: 313,
-  delete_module: 176,
-  kexec_load: 246,
-  ptrace_attach: 101,
-  keyctl: 250,
-  add_key: 248,
-  bpf: 321,
-  perf_event_open: 298,
-  userfaultfd: 323,
-  open_by_handle_at: 304,
-  swapon: 167,
-  reboot: 169,
-  syslog: 103,
-  io_uring_setup: 425,
-  open_tree: 428,
-  move_mount: 429,
-  fsopen: 430,
-  mount_setattr: 442,
-};
-
-/** Python that calls a raw syscall with harmless-but-valid-looking arguments and exits 0 only if it succeeded. */
-function syscallProbe(name: string, nr: number): string {
-  const args: Record<string, string> = {
-    unshare_newuser: "0x10000000",
-    ptrace_attach: "16, 1, 0, 0",
-    reboot: "0, 0, 0, 0", // invalid magic: EINVAL if allowed, EPERM if filtered
-    syslog: "3, 0, 0",
-  };
-  return `python3 -c "import ctypes,sys; l=ctypes.CDLL(None, use_errno=True); r=l.syscall(${nr}, ${args[name] ?? "0, 0, 0, 0, 0"}); e=ctypes.get_errno(); print('errno', e); sys.exit(0 if r >= 0 else (1 if e == 1 else 2))"`;
+async function probeInside(sb: Sandbox, names: readonly string[], root: boolean): Promise<Record<string, string>> {
+  const cmd = sb.sh`python3 -c ${PROBE_PROGRAM} ${[...names]}`.timeout(120_000);
+  return (await (root ? cmd.sudo() : cmd).json()) as Record<string, string>;
 }
 
-interface Attempt {
-  what: string;
-  cmd: string;
-  /** Attempts whose failure mode is "nothing to see" rather than an error code check output. */
-  expectEmpty?: boolean;
-}
-
-const ATTEMPTS: Attempt[] = [
-  { what: "mount a tmpfs", cmd: "mount -t tmpfs none /mnt" },
-  { what: "bind-mount /", cmd: "mount --bind / /mnt" },
-  { what: "new user namespace", cmd: "unshare -Ur true" },
-  { what: "new mount namespace", cmd: "unshare -m true" },
-  { what: "new network namespace", cmd: "unshare -n true" },
-  { what: "load a kernel module", cmd: "modprobe dummy || insmod /lib/modules/x.ko" },
-  { what: "read /proc/kcore", cmd: "test $(head -c 16 /proc/kcore | wc -c) -gt 0" },
-  { what: "read /sys/firmware", cmd: "ls /sys/firmware/* | head -1 | grep ." },
-  { what: "write /proc/sys", cmd: "echo 1 > /proc/sys/vm/drop_caches" },
-  { what: "sysrq", cmd: "echo b > /proc/sysrq-trigger" },
-  { what: "create a block device node", cmd: "mknod /tmp/sda b 8 0" },
-  { what: "create a char device node", cmd: "mknod /tmp/mem c 1 1" },
-  { what: "raw ICMP socket", cmd: "python3 -c \"import socket; socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)\"" },
-  { what: "packet socket", cmd: "python3 -c \"import socket; socket.socket(socket.AF_PACKET, socket.SOCK_RAW)\"" },
-  { what: "change network config", cmd: "ip link set lo down || python3 -c \"import fcntl,socket,struct; s=socket.socket(); fcntl.ioctl(s, 0x8914, struct.pack('16sH', b'lo', 0))\"" },
-  { what: "set the hostname", cmd: "hostname hacked && test $(hostname) = hacked" },
-  { what: "change the clock", cmd: "date -s '2001-01-01'" },
-  { what: "read host files via /proc/1/root", cmd: "cat /proc/1/root/etc/shadow | grep -q root && test -e /proc/1/root/work" },
-  { what: "signal a process outside", cmd: "for p in $(seq 2 400); do kill -0 $p 2>/dev/null && [ ! -d /proc/$p ] && exit 0; done; exit 1" },
-  ...Object.entries(SYSCALLS).map(([name, nr]) => ({ what: `syscall ${name}`, cmd: syscallProbe(name, nr) })),
-];
-
-async function tryAs(sb: Sandbox, cmd: string, root: boolean): Promise<{ code: number | null; why: string }> {
-  const base = sb.sh`sh -c ${cmd}`.noThrow().timeout(20_000);
-  const r = await (root ? base.sudo() : base);
-  const why = (r.stderrText.trim().split("\n")[0] ?? "").slice(0, 70) || (r.stdoutText.trim().split("\n").pop() ?? "").slice(0, 70);
-  return { code: r.status.code, why };
-}
-
-test("escape and abuse attempts all fail, as app and as sandbox root", async () => {
+test("every system call of the seccomp profile fails with the filter's errno inside, as app and as root, and works outside it", async () => {
   await using sb = await ctx.client.createSandbox({ timeout: "10m" });
-  const table: { attempt: string; user: string; exit: number | null; outcome: string }[] = [];
-  const failures: string[] = [];
-  for (const a of ATTEMPTS) {
-    for (const root of [false, true]) {
-      const r = await tryAs(sb, a.cmd, root);
-      table.push({ attempt: a.what, user: root ? "root" : "app", exit: r.code, outcome: r.code === 0 ? "SUCCEEDED" : `blocked: ${r.why}` });
-      if (r.code === 0) failures.push(`${root ? "root" : "app"}: ${a.what}`);
+  const names = SYSCALL_PROBES.map((p) => p.name);
+  const inside = { app: await probeInside(sb, names, false), root: await probeInside(sb, names, true) };
+  const outside = {
+    userns: probeOutside("userns", SYSCALL_PROBES.filter((p) => p.outside === "userns").map((p) => p.name)),
+    host: probeOutside("host", SYSCALL_PROBES.filter((p) => p.outside === "host").map((p) => p.name)),
+  };
+  const rows: AttackRow[] = [];
+  for (const p of SYSCALL_PROBES) {
+    const expected = p.filterErrno ?? "EPERM";
+    const proof = outside[p.outside][p.name];
+    for (const u of USERS) {
+      const seen = inside[u.as][p.name];
+      rows.push({
+        area: "seccomp",
+        attack: `syscall ${p.name}`,
+        as: u.as,
+        expected: `${expected}; outside (${p.outside}) not ${expected}`,
+        observed: `${seen}; outside ${proof}`,
+        held: seen === expected && proof !== undefined && proof !== expected,
+      });
     }
   }
-  console.table(table);
-  assert.deepEqual(failures, []);
+  reportAttacks("seccomp: blocked system calls (inside the sandbox; outside = the same probe without the filter)", rows);
+  assert.deepEqual(broken(rows), []);
+});
+
+interface CommandAttack {
+  what: string;
+  /** Shell command that exits 0 only if the attack did what it tried. */
+  cmd: string;
+  outside: Outside;
+  /** Host files the attack needs; a host without them cannot be attacked this way. */
+  needs?: string;
+}
+
+test("escape commands do nothing inside, as app and as root, and work outside", async () => {
+  await using sb = await ctx.client.createSandbox({ timeout: "10m" });
+  // A world-readable host file: only the sandbox's own view of the filesystem keeps it out.
+  const dir = mkdtempSync("/var/tmp/atoll-escape-");
+  const secret = randomBytes(8).toString("hex");
+  writeFileSync(join(dir, "marker"), `${secret}\n`, { mode: 0o644 });
+  execFileSync("chmod", ["0755", dir]);
+  const py = (name: string) => `python3 -c '${PROBE_PROGRAM.replaceAll("'", "'\\''")}' '${name}' | grep -q '"ok"'`;
+  const attacks: CommandAttack[] = [
+    { what: "mount a tmpfs", cmd: "mount -t tmpfs none /mnt && grep -q ' /mnt tmpfs ' /proc/self/mounts", outside: "userns" },
+    { what: "bind-mount / elsewhere", cmd: "mount --rbind / /mnt && test -e /mnt/etc/passwd", outside: "userns" },
+    { what: "new user namespace", cmd: "unshare -Ur true", outside: "userns" },
+    { what: "new mount namespace", cmd: "unshare -m true", outside: "userns" },
+    { what: "new network namespace", cmd: "unshare -n true", outside: "userns" },
+    { what: "set the hostname", cmd: `hostname hacked-${secret} && test "$(hostname)" = hacked-${secret}`, outside: "userns" },
+    { what: "change a network interface (SIOCSIFFLAGS on lo)", cmd: py("lo flags"), outside: "userns" },
+    { what: "write a global sysctl", cmd: 'v=$(cat /proc/sys/vm/overcommit_ratio) && echo "$v" > /proc/sys/vm/overcommit_ratio', outside: "host" },
+    { what: "list /sys/firmware", cmd: "ls /sys/firmware | grep -q .", outside: "host", needs: "/sys/firmware" },
+    { what: "read /proc/kcore", cmd: "test $(head -c 16 /proc/kcore | wc -c) -eq 16", outside: "host", needs: "/proc/kcore" },
+    {
+      what: "open /proc/sysrq-trigger for writing",
+      cmd: `python3 -c 'import os, stat; fd = os.open("/proc/sysrq-trigger", os.O_WRONLY); assert stat.S_ISREG(os.fstat(fd).st_mode)'`,
+      outside: "host",
+      needs: "/proc/sysrq-trigger",
+    },
+    { what: "read a host file through /proc/*/root", cmd: `for r in /proc/*/root; do cat "$r${dir}/marker"; done 2>/dev/null | grep -q ${secret}`, outside: "host" },
+  ];
+  const rows: AttackRow[] = [];
+  try {
+    for (const a of attacks) {
+      if (a.needs && !existsSync(a.needs)) {
+        console.log(`not applicable on this host (no ${a.needs}): ${a.what}`);
+        continue;
+      }
+      // The outside check uses the host's tools; for python, the host's own interpreter.
+      const proof = runOutside(a.outside, ["sh", "-c", a.cmd.replaceAll("python3 -c", "/usr/bin/python3 -c")]);
+      for (const u of USERS) {
+        const base = sb.sh`sh -c ${a.cmd}`.stdout("piped").stderr("piped").noThrow().timeout(60_000);
+        const r = await (u.root ? base.sudo() : base);
+        rows.push({
+          area: "escape",
+          attack: a.what,
+          as: u.as,
+          expected: `fails; outside (${a.outside}) works`,
+          observed: `${r.status.code === 0 ? "WORKED" : `exit ${r.status.code}`}; outside exit ${proof.code}`,
+          held: r.status.code !== 0 && proof.code === 0,
+        });
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  reportAttacks("escape: commands (inside the sandbox; outside = the same command in throwaway namespaces)", rows);
+  assert.deepEqual(broken(rows), []);
+});
+
+test("a sandbox cannot signal a host process, not even one running as its own host uid", async () => {
+  await using sb = await ctx.client.createSandbox({ timeout: "5m" });
+  const base = readUidRecord(ctx.daemon.stateDir)!.base;
+  // Host processes with sandbox root's host uid: if the sandbox could name them, it could kill them.
+  const asSandboxRoot = (argv: string[]) => spawn("setpriv", ["--reuid", String(base), "--regid", String(base), "--clear-groups", "--", ...argv], { stdio: "ignore" });
+  const target = asSandboxRoot(["sleep", "600"]);
+  const control = asSandboxRoot(["sleep", "600"]);
+  const alive = (p: ChildProcess) => p.exitCode === null && p.signalCode === null;
+  try {
+    await new Promise((r) => setTimeout(r, 200));
+    const rows: AttackRow[] = [];
+    execFileSync("setpriv", ["--reuid", String(base), "--regid", String(base), "--clear-groups", "--", "kill", "-TERM", String(control.pid)]);
+    await new Promise((r) => setTimeout(r, 200));
+    const proof = alive(control) ? "still running" : "killed";
+    for (const u of USERS) {
+      const cmd = sb.sh`kill -TERM ${String(target.pid)}`.stderr("piped").noThrow();
+      const r = await (u.root ? cmd.sudo() : cmd);
+      await new Promise((res) => setTimeout(res, 200));
+      rows.push({
+        area: "escape",
+        attack: `kill -TERM a host process of uid ${base}`,
+        as: u.as,
+        expected: "still running; outside (same uid on the host) killed",
+        observed: `${alive(target) ? "still running" : "KILLED"} (kill exit ${r.status.code}); outside ${proof}`,
+        held: alive(target) && proof === "killed",
+      });
+    }
+    reportAttacks("escape: signals", rows);
+    assert.deepEqual(broken(rows), []);
+  } finally {
+    target.kill("SIGKILL");
+    control.kill("SIGKILL");
+  }
 });
 
 test("nothing survives the sandbox: double-forked, setsid'd and nohup'd processes die with it", async () => {

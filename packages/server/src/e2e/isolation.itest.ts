@@ -8,6 +8,7 @@ import { rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { Client, type Sandbox } from "atoll";
+import { readUidRecord } from "../host/uid-range.js";
 import { type TestDaemon, startTestDaemon } from "../testing/daemon-harness.js";
 
 let daemon: TestDaemon;
@@ -64,7 +65,8 @@ test("another sandbox's files and processes are invisible", async () => {
 
 test("sandbox root is an unprivileged host uid without dangerous capabilities", async () => {
   assert.equal(await sb.sh`id -u`.sudo().text(), "0");
-  assert.match(await sb.sh`cat /proc/self/uid_map`.sudo().text(), /^\s*0\s+100000\s+65536$/);
+  const base = readUidRecord(daemon.stateDir)!.base;
+  assert.match(await sb.sh`cat /proc/self/uid_map`.sudo().text(), new RegExp(`^\\s*0\\s+${base}\\s+65536$`));
   const capEff = BigInt(`0x${(await sb.sh`grep CapEff /proc/self/status`.sudo().text()).split(/\s+/)[1]}`);
   const CAP_SYS_ADMIN = 21n;
   const CAP_NET_RAW = 13n;
@@ -74,12 +76,12 @@ test("sandbox root is an unprivileged host uid without dangerous capabilities", 
   assert.equal(await sb.sh`grep CapEff /proc/self/status`.text(), "CapEff:\t0000000000000000", "app has no capabilities");
   assert.equal(await sb.sh`grep NoNewPrivs /proc/self/status`.sudo().text(), "NoNewPrivs:\t1");
   assert.equal(await sb.sh`grep Seccomp: /proc/self/status`.text(), "Seccomp:\t2");
-  // A file root creates is owned by host uid 100000, not by host root.
+  // A file root creates is owned by the range's first host uid, not by host root.
   const volume = await client.createVolume({ name: "owner-check", sizeGb: 0.0625 });
   await using vsb = await client.createSandbox({ volumes: [{ id: volume.id, mountPath: "/v" }] });
   await vsb.sh`touch /v/by-root`.sudo();
   const st = statSync(join(daemon.stateDir, "run", "volumes", volume.id, "by-root"));
-  assert.equal(st.uid, 100000);
+  assert.equal(st.uid, base);
   await vsb.kill();
   await client.deleteVolume(volume.id);
 });

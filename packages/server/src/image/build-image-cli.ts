@@ -16,7 +16,7 @@ function parseUidBase(value: string): number {
 const program = new Command("build-image")
   .description("Build the Atoll base image (Debian bookworm minbase) unless it exists already")
   .option("--images-dir <dir>", "where images are stored (default $ATOLL_IMAGES_DIR or /var/lib/atoll/images)")
-  .option("--uid-base <n>", "first host uid of the sandbox range (default $ATOLL_UID_BASE or 100000)", parseUidBase)
+  .option("--uid-base <n>", "first host uid of the sandbox range (default $ATOLL_UID_BASE or 1879048192)", parseUidBase)
   .option("--force", "rebuild even if the image exists")
   .option("--check", "print the rootfs path and exit 0 if the image exists, exit 1 otherwise; never builds")
   .parse();

@@ -7,7 +7,7 @@ export interface HeldLock {
 }
 
 /** true if a process with this pid exists (EPERM means it exists but is not ours). */
-function pidAlive(pid: number): boolean {
+export function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

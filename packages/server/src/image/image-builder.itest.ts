@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
-import { lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { chmodSync, chownSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { buildImage, defaultImagesDir, ensureImage, findImage, readImage } from "./image-builder.js";
-import { defaultRecipe, recipeHash } from "./image-recipe.js";
+import { buildImage, defaultImagesDir, defaultUidBase, ensureImage, findImage, readImage } from "./image-builder.js";
+import { BUILDER_VERSION, defaultRecipe, recipeHash } from "./image-recipe.js";
 
 // Uses the host's real image directory: scripts/setup.sh built the image before the suite, so
 // this is a cache hit; on a machine without it, it builds (about a minute, Debian mirror).
@@ -26,16 +26,17 @@ test("the base image is Debian bookworm with every owner shifted into the sandbo
 
   const image = readImage(defaultImagesDir(), hash);
   assert.ok(image);
-  assert.equal(image.info.recipe.content.uidBase, 100000);
+  const base = image.info.recipe.content.uidBase;
+  assert.equal(base, defaultUidBase());
   const names = new Set(image.info.packages.map((p) => p.name));
   for (const p of ["bash", "coreutils", "ca-certificates", "curl", "git", "procps", "python3", "util-linux", "mount"]) {
     assert.ok(names.has(p), `package ${p} installed`);
   }
 
   const st = (p: string) => lstatSync(join(rootfs, p));
-  assert.equal(st("").uid, 100000);
-  assert.equal(st("etc/passwd").uid, 100000);
-  assert.deepEqual([st("home/app").uid, st("home/app").gid, st("home/app").mode & 0o7777], [101000, 101000, 0o755]);
+  assert.equal(st("").uid, base);
+  assert.equal(st("etc/passwd").uid, base);
+  assert.deepEqual([st("home/app").uid, st("home/app").gid, st("home/app").mode & 0o7777], [base + 1000, base + 1000, 0o755]);
   assert.equal(st("tmp").mode & 0o7777, 0o1777);
   assert.equal(st("usr/bin/su").mode & 0o7777, 0o4755, "setuid bit survives the shift");
   assert.ok(st(".atoll").isDirectory());
@@ -54,6 +55,35 @@ test("the base image is Debian bookworm with every owner shifted into the sandbo
   assert.deepEqual(filesUnder(join(rootfs, "usr/share/man")), [], "no manual pages");
   const docs = filesUnder(join(rootfs, "usr/share/doc")).filter((f) => !f.endsWith("/copyright"));
   assert.deepEqual(docs, [], "only copyright files under /usr/share/doc");
+});
+
+test("an image for another uid base is derived from a built one: owners moved, setuid kept, no bootstrap", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "atoll-images-test-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  // A small stand-in for a built image at base 100000: the builder only reads image.json and rootfs.
+  const from = defaultRecipe({ uidBase: 100000, sources: [] });
+  const src = join(dir, recipeHash(from));
+  mkdirSync(join(src, "rootfs/bin"), { recursive: true });
+  mkdirSync(join(src, "rootfs/home/app"), { recursive: true });
+  writeFileSync(join(src, "rootfs/bin/sh"), "#!/bin/true\n", { mode: 0o755 });
+  writeFileSync(join(src, "rootfs/bin/su"), "", { mode: 0o755 });
+  for (const [p, id] of [["", 0], ["bin", 0], ["bin/sh", 0], ["bin/su", 0], ["home", 0], ["home/app", 1000]] as const) {
+    chownSync(join(src, "rootfs", p), 100000 + id, 100000 + id);
+  }
+  chmodSync(join(src, "rootfs/bin/su"), 0o4755);
+  const info = { hash: recipeHash(from), builderVersion: BUILDER_VERSION, recipe: from, createdAt: "", tool: "test", buildSeconds: 0, sizeBytes: 0, inodes: 6, capabilitiesRestored: 0, packages: [] };
+  writeFileSync(join(src, "image.json"), JSON.stringify(info));
+
+  const to = 0x70000000;
+  const image = await buildImage({ imagesDir: dir, recipe: defaultRecipe({ uidBase: to, sources: [] }) });
+  assert.equal(image.cached, false);
+  assert.match(image.info.tool, new RegExp(`derived from ${recipeHash(from)}`));
+  assert.equal(image.info.recipe.content.uidBase, to);
+  const st = (p: string) => lstatSync(join(image.rootfs, p));
+  assert.deepEqual([st("").uid, st("bin/sh").gid, st("home/app").uid], [to, to, to + 1000]);
+  assert.equal(st("bin/su").mode & 0o7777, 0o4755, "setuid bit kept");
+  assert.equal(lstatSync(join(src, "rootfs/home/app")).uid, 101000, "the source image is untouched");
+  assert.equal(statSync(dir).mode & 0o777, 0o700, "the images directory is root's only");
 });
 
 /** Paths of everything but directories below `dir` (dpkg leaves empty directories behind). */

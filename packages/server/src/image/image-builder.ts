@@ -11,6 +11,7 @@ import {
   recipeHash,
   type ImageRecipe,
 } from "./image-recipe.js";
+import { deriveImage, findDerivableImage } from "./image-derive.js";
 import { customizeRootfs } from "./rootfs-customize.js";
 import { removeTreeSafely } from "./safe-remove.js";
 import { shiftTreeOwners } from "./uid-shift.js";
@@ -43,7 +44,7 @@ export interface ImageLocation {
 export interface ImageOptions {
   /** Default: $ATOLL_IMAGES_DIR or /var/lib/atoll/images. */
   imagesDir?: string;
-  /** Default: $ATOLL_UID_BASE or 100000. Part of the recipe hash. */
+  /** Default: $ATOLL_UID_BASE or DEFAULT_UID_BASE. Part of the recipe hash. */
   uidBase?: number;
   /** Default: defaultRecipe({ uidBase }). */
   recipe?: ImageRecipe;
@@ -55,7 +56,7 @@ export function defaultImagesDir(): string {
   return process.env.ATOLL_IMAGES_DIR || DEFAULT_IMAGES_DIR;
 }
 
-/** $ATOLL_UID_BASE or 100000. */
+/** $ATOLL_UID_BASE or DEFAULT_UID_BASE. */
 export function defaultUidBase(): number {
   const raw = process.env.ATOLL_UID_BASE;
   if (!raw) return DEFAULT_UID_BASE;
@@ -106,11 +107,13 @@ export async function ensureImage(options: ImageOptions = {}): Promise<string> {
 export async function buildImage(options: ImageOptions & { force?: boolean } = {}): Promise<ImageLocation & { cached: boolean }> {
   const { imagesDir, recipe, hash } = resolveOptions(options);
   const report = options.onProgress ?? (() => {});
+  // Root only: the trees hold setuid files owned by sandbox ids (docs/images.md).
+  mkdirSync(imagesDir, { recursive: true, mode: 0o700 });
+  chmodSync(imagesDir, 0o700);
   if (!options.force) {
     const existing = readImage(imagesDir, hash);
     if (existing) return { ...existing, cached: true };
   }
-  mkdirSync(imagesDir, { recursive: true, mode: 0o755 });
   const lock = await acquireLock(join(imagesDir, ".build.lock"), {
     onWait: (pid) => report({ phase: `waiting for the image build of pid ${pid}` }),
   });
@@ -121,7 +124,7 @@ export async function buildImage(options: ImageOptions & { force?: boolean } = {
     for (const name of readdirSync(imagesDir)) {
       if (name.startsWith(".build-")) await removeTreeSafely(join(imagesDir, name));
     }
-    const location = await buildLocked(imagesDir, recipe, hash, report);
+    const location = await buildLocked(imagesDir, recipe, hash, report, options.force === true);
     return { ...location, cached: false };
   } finally {
     lock.release();
@@ -133,12 +136,21 @@ async function buildLocked(
   recipe: ImageRecipe,
   hash: string,
   report: (p: BuildProgress) => void,
+  force: boolean,
 ): Promise<ImageLocation> {
   const started = Date.now();
   const work = join(imagesDir, `.build-${hash}-${process.pid}`);
   const rootfs = join(work, "rootfs");
   mkdirSync(work, { mode: 0o755 });
   try {
+    // The same recipe for another uid base: copy and move its owners (seconds, no network). A
+    // forced rebuild (fresh packages) always bootstraps.
+    const sibling = force ? null : findDerivableImage(imagesDir, recipe, readImage);
+    if (sibling) {
+      report({ phase: `deriving from image ${sibling.hash} (uid base ${sibling.info.recipe.content.uidBase})` });
+      const info = await deriveImage(sibling, rootfs, recipe, hash);
+      return install(imagesDir, work, hash, info, report);
+    }
     const tool = chooseBootstrapTool();
     const toolVersion = await bootstrapToolVersion(tool.tool, tool.path);
     await runBootstrap(tool, recipe, rootfs, report);
@@ -165,22 +177,26 @@ async function buildLocked(
       capabilitiesRestored: shifted.capabilitiesRestored,
       packages,
     };
-    writeFileSync(join(work, "image.json"), `${JSON.stringify(info, null, 2)}\n`, { mode: 0o644 });
-    chmodSync(work, 0o755);
-
-    const dir = join(imagesDir, hash);
-    // A forced rebuild replaces the old directory: move it aside first, delete after the swap.
-    const old = existsSync(dir) ? join(imagesDir, `.build-old-${hash}-${process.pid}`) : null;
-    if (old) renameSync(dir, old);
-    renameSync(work, dir);
-    if (old) await removeTreeSafely(old);
-    report({ phase: "done" });
-    return { hash, dir, rootfs: join(dir, "rootfs"), info };
+    return install(imagesDir, work, hash, info, report);
   } catch (error) {
     // Clean up the half-built tree, but report the build's own failure, not a cleanup one.
     await removeTreeSafely(work).catch(() => {});
     throw error;
   }
+}
+
+/** Writes image.json into the finished build directory `work` and renames it into place. */
+async function install(imagesDir: string, work: string, hash: string, info: ImageInfo, report: (p: BuildProgress) => void): Promise<ImageLocation> {
+  writeFileSync(join(work, "image.json"), `${JSON.stringify(info, null, 2)}\n`, { mode: 0o644 });
+  chmodSync(work, 0o755);
+  const dir = join(imagesDir, hash);
+  // A forced rebuild replaces the old directory: move it aside first, delete after the swap.
+  const old = existsSync(dir) ? join(imagesDir, `.build-old-${hash}-${process.pid}`) : null;
+  if (old) renameSync(dir, old);
+  renameSync(work, dir);
+  if (old) await removeTreeSafely(old);
+  report({ phase: "done" });
+  return { hash, dir, rootfs: join(dir, "rootfs"), info };
 }
 
 /** Package names and versions installed in a rootfs, from its own dpkg database. */

@@ -35,7 +35,7 @@ test("default recipe is bookworm minbase with user app 1000:1000", () => {
   assert.equal(r.content.suite, "bookworm");
   assert.equal(r.content.variant, "minbase");
   assert.deepEqual(r.content.user, { name: "app", uid: 1000, gid: 1000, home: "/home/app", shell: "/bin/bash" });
-  assert.equal(r.content.uidBase, 100000);
+  assert.equal(r.content.uidBase, 1879048192, "0x70000000: outside useradd, LXD, nspawn and Podman ranges");
   for (const p of ["bash", "coreutils", "ca-certificates", "curl", "git", "procps", "python3"]) {
     assert.ok(r.content.packages.includes(p), p);
   }

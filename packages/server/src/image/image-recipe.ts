@@ -11,8 +11,15 @@ export const BUILDER_VERSION = 1;
 /** Default directory that holds `<recipeHash>/rootfs` + `<recipeHash>/image.json`. */
 export const DEFAULT_IMAGES_DIR = "/var/lib/atoll/images";
 
-/** Default first host uid/gid of the range that sandbox uid/gid 0..65535 map to. */
-export const DEFAULT_UID_BASE = 100_000;
+/**
+ * Default first host uid/gid of the range that sandbox uid/gid 0..65535 map to (0x70000000;
+ * Atoll reserves 131072 ids from here, docs/operations.md "The sandbox id range"). Outside the
+ * usual allocations: useradd's subordinate ids (SUB_UID_MIN 100000 .. SUB_UID_MAX 600100000),
+ * LXD's default (1000000 .. 1000999999), systemd-nspawn's container range (524288 ..
+ * 1879048191), systemd's foreign range (from 0x7FFE0000), Podman's "containers" range (from
+ * 2147483647) and below 2^31, which some kernel code treats as signed.
+ */
+export const DEFAULT_UID_BASE = 0x7000_0000;
 
 /** The unprivileged account commands run as inside a sandbox. */
 export interface ImageUser {

@@ -17,6 +17,7 @@ import { AgentChannel } from "./agent-channel.js";
 import { launchArgs, procMaskArgs } from "./bwrap-args.js";
 import { BwrapSandbox, runAtollMount, waitForExit } from "./bwrap-sandbox.js";
 import { type CgroupDriver, detectCgroups } from "./cgroups.js";
+import { makeSandboxPathDir } from "../host/state-dir-modes.js";
 import { writeRootFiles } from "./root-files.js";
 import { releaseScratch } from "./scratch-fs.js";
 import { LauncherPool, POOL_CGROUP_PREFIX, encodeLaunchArgs } from "./launcher-pool.js";
@@ -97,7 +98,8 @@ export class BwrapRuntime implements RuntimeDriver {
       await cgroups.setup();
       await ensurePrivateMount(this.opts.runDir);
       this.runDir = await realpath(this.opts.runDir);
-      await mkdir(path.join(this.runDir, "sandboxes"), { recursive: true });
+      // Only sandbox root's gid may pass through (host/state-dir-modes.ts); no one may list it.
+      makeSandboxPathDir(path.join(this.runDir, "sandboxes"), this.opts.uidBase);
       this.opts.logger?.info({ cgroupVersion: cgroups.version }, "bwrap runtime ready");
       const launchers = new LauncherPool({
         cgroups,
@@ -140,7 +142,7 @@ export class BwrapRuntime implements RuntimeDriver {
       if (/[,:\\]/.test(dir)) throw new Error(`cannot use ${dir} in an overlay mount: the path contains ',', ':' or '\\'`);
     }
     // bwrap runs as sandbox root (host uid uidBase): it must be able to reach these.
-    this.reachable ??= Promise.all([assertTraversable(path.dirname(p.dir)), assertTraversable(this.init)]).then(() => undefined);
+    this.reachable ??= Promise.all([assertTraversable(path.dirname(p.dir), this.opts.uidBase), assertTraversable(this.init, this.opts.uidBase)]).then(() => undefined);
     this.reachable.catch(() => (this.reachable = undefined));
     await this.reachable;
     let child: ReturnType<typeof spawn> | undefined;
@@ -152,6 +154,7 @@ export class BwrapRuntime implements RuntimeDriver {
       const pooled = await launchers.take(id, limits);
       const cgroup = pooled?.cgroup ?? (await cgroups.create(id, limits));
       mark("cgroup");
+      makeSandboxPathDir(p.dir, this.opts.uidBase);
       await mkdir(p.root, { recursive: true });
       const { upper, work } = await this.pool.take(id, limits.rootfsBytes, p.scratch);
       mark("scratch");
@@ -337,15 +340,16 @@ export class BwrapRuntime implements RuntimeDriver {
 }
 
 /**
- * Throws unless every directory above `p` is searchable by "others": bwrap opens the sandbox
- * root and atoll-init as sandbox root, an unprivileged host uid.
+ * Throws unless every directory above `p` is searchable by sandbox root (host uid and gid
+ * `id`, no supplementary groups): bwrap opens the sandbox root and atoll-init as that user.
  */
-async function assertTraversable(p: string): Promise<void> {
+async function assertTraversable(p: string, id: number): Promise<void> {
   const abs = await realpath(p);
   for (let dir = path.dirname(abs); ; dir = path.dirname(dir)) {
     const st = await stat(dir);
-    if ((st.mode & 0o001) === 0) {
-      throw new Error(`${dir} is not searchable by other users (mode ${(st.mode & 0o777).toString(8)}); sandboxes cannot reach ${abs}. Run: chmod o+x ${dir}`);
+    const bit = st.uid === id ? 0o100 : st.gid === id ? 0o010 : 0o001;
+    if ((st.mode & bit) === 0) {
+      throw new Error(`${dir} is not searchable by the sandboxes' host uid ${id} (mode ${(st.mode & 0o777).toString(8)}, owner ${st.uid}:${st.gid}); sandboxes cannot reach ${abs}. Run: chmod o+x ${dir}`);
     }
     if (dir === "/") return;
   }
