@@ -18,7 +18,8 @@ export interface CheckedHead {
   headers: string[];
 }
 
-const REASON = /^[\x20-\x7e]{0,128}$/;
+/** What Node's writeHead accepts in a reason phrase (and header values): no control characters. */
+const REASON = /^[\t\x20-\x7e\x80-\xff]*$/;
 
 /** Names listed in `Connection:` are hop-by-hop too. */
 export function connectionTokens(rawHeaders: readonly string[]): Set<string> {
@@ -42,8 +43,8 @@ export function connectionTokens(rawHeaders: readonly string[]): Set<string> {
 export function checkResponseHead(res: Pick<IncomingMessage, "statusCode" | "statusMessage" | "rawHeaders">, extra: readonly string[] = []): CheckedHead | string {
   const status = res.statusCode ?? 0;
   if (!Number.isInteger(status) || status < 200 || status > 599) return `its status ${String(status).padStart(3, "0")} is not a final HTTP status (200-599)`;
-  // A bad reason phrase is replaced (it carries nothing a client needs).
-  const message = typeof res.statusMessage === "string" && REASON.test(res.statusMessage) ? res.statusMessage : (STATUS_CODES[status] ?? "");
+  const message = res.statusMessage ?? STATUS_CODES[status] ?? "";
+  if (!REASON.test(message)) return `its status text ${JSON.stringify(message.slice(0, 64))} holds characters HTTP does not allow`;
   const hop = connectionTokens(res.rawHeaders);
   const headers: string[] = [];
   const raw = res.rawHeaders;
