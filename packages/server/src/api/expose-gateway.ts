@@ -117,7 +117,10 @@ export class ExposeGateway implements ExposeFront {
 
   async open(token: string): Promise<string> {
     const c = this.deps.config;
-    if (c.mode === "domain") return `${c.scheme}://${token}.${c.domain}${c.publicPort === undefined ? "" : `:${c.publicPort}`}/`;
+    if (c.mode === "domain") {
+      const port = c.publicPort === "listener" ? (this.domainListener?.server.address() as AddressInfo | null)?.port : c.publicPort;
+      return `${c.scheme}://${token}.${c.domain}${port === undefined ? "" : `:${port}`}/`;
+    }
     const listener = this.listener((req) => routeLoopback(token, req));
     const inUse = new Set([this.deps.apiHost, ...[...this.byToken.values()].map((l) => (l.server.address() as AddressInfo | null)?.address ?? "")]);
     try {

@@ -51,7 +51,8 @@ export function registerSessionSocket(app: FastifyInstance, { sandboxes }: Servi
       websocket: true,
       preValidation: async (req) => {
         sandboxes.assertRunning(req.principal.tenant, req.params.id);
-        if (!limits) return;
+        // Only upgrades hold a socket (a plain GET of this route is a 404).
+        if (!limits || !req.ws) return;
         const release = limits.live.reserveSession(req.principal.tokenId, limits.maxPerToken);
         if (!release) {
           throw new CapacityError("QUOTA_EXCEEDED", `This token already has ${limits.maxPerToken} open session sockets (ATOLL_MAX_SESSIONS_PER_TOKEN): close sandboxes' sessions you no longer use (sandbox.close()).`);

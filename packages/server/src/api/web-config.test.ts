@@ -19,7 +19,7 @@ test("defaults: loopback exposures and documented limits; env and flags override
     limits: { connectionsPerAddress: 256, sessionsPerToken: 64, headersTimeoutMs: 10_000, publicRequestTimeoutMs: 10_000, exposeRequestTimeoutMs: 60_000 },
   });
   const c = resolveWebConfig({ exposeDomain: "sbx.example.com" }, "0.0.0.0", parse, { ATOLL_MAX_SESSIONS_PER_TOKEN: "3", ATOLL_PUBLIC_REQUEST_TIMEOUT: "2s" });
-  assert.deepEqual(c.expose, { mode: "domain", scheme: "http", domain: "sbx.example.com", publicPort: 7421, listenHost: "0.0.0.0", listenPort: 7421 });
+  assert.deepEqual(c.expose, { mode: "domain", scheme: "http", domain: "sbx.example.com", publicPort: "listener", listenHost: "0.0.0.0", listenPort: 7421 });
   assert.equal(c.limits.sessionsPerToken, 3);
   assert.equal(c.limits.publicRequestTimeoutMs, 2000);
   const tls = resolveWebConfig({ exposeDomain: "https://sbx.example.com", exposeListen: "127.0.0.1:9000" }, "127.0.0.1", parse, {});

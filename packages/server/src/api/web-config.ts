@@ -12,7 +12,15 @@
  */
 export type ExposeConfig =
   | { mode: "loopback" }
-  | { mode: "domain"; scheme: "http" | "https"; domain: string; publicPort: number | undefined; listenHost: string; listenPort: number };
+  | {
+      mode: "domain";
+      scheme: "http" | "https";
+      domain: string;
+      /** The port in URLs: a number, "listener" (the port the listener got), or none (the scheme's default). */
+      publicPort: number | "listener" | undefined;
+      listenHost: string;
+      listenPort: number;
+    };
 
 /** Caps and timeouts per client (docs/api.md "Limits"). */
 export interface HttpLimits {
@@ -84,7 +92,7 @@ export function resolveWebConfig(opts: WebFlags, apiHost: string, parse: Setting
     const d = parseExposeDomain(domainText);
     const listen = listenText ? parse.listen(listenText) : { host: apiHost, port: DEFAULT_EXPOSE_PORT };
     // Without a scheme or port in the flag, URLs name the listener's own port.
-    const publicPort = d.publicPort ?? (d.explicitScheme ? undefined : listen.port);
+    const publicPort = d.publicPort ?? (d.explicitScheme ? undefined : "listener");
     expose = { mode: "domain", scheme: d.scheme, domain: d.domain, publicPort, listenHost: listen.host, listenPort: listen.port };
   } else if (listenText) {
     throw new Error("--expose-listen needs --expose-domain (without it every exposed port gets a loopback listener of its own)");
