@@ -39,11 +39,13 @@ export function plainError(res: ServerResponse, status: number, message: string)
 }
 
 export function proxyRequest(target: ExposeTarget, req: IncomingMessage, res: ServerResponse, m: Routed): void {
-  void target.connect(m.token).then(
-    (conn) => {
+  void target
+    .connect(m.token)
+    .then((conn) => {
       if (!("pipe" in conn)) return plainError(res, conn.missing ? 404 : 502, conn.message);
       conn.on("error", noop); // the request below reports it
       if (res.destroyed) return void conn.destroy();
+      res.on("close", () => conn.destroy());
       const upstream = http.request({
         method: req.method,
         path: m.path,
@@ -67,21 +69,19 @@ export function proxyRequest(target: ExposeTarget, req: IncomingMessage, res: Se
         pipeline(up, res, noop);
       });
       upstream.on("error", (err) => plainError(res, 502, `The sandbox's server failed: ${err.message}`));
-      res.on("close", () => {
-        upstream.destroy();
-        conn.destroy();
-      });
+      res.on("close", () => upstream.destroy());
       pipeline(req, upstream, noop);
-    },
-    (err: unknown) => plainError(res, 502, `The exposed port cannot be reached: ${(err as Error).message}`),
-  );
+    })
+    // Whatever went wrong (the connection, a request Node refuses to build) ends this request.
+    .catch((err: unknown) => plainError(res, 502, `The exposed port cannot be reached: ${(err as Error).message}`));
 }
 
 /** Upgrades (WebSocket): the filtered request head is replayed to the sandbox, then bytes are relayed. */
 export function proxyUpgrade(target: ExposeTarget, req: IncomingMessage, socket: Duplex, head: Buffer, m: Routed): void {
   socket.on("error", noop);
-  void target.connect(m.token).then(
-    (conn) => {
+  void target
+    .connect(m.token)
+    .then((conn) => {
       if (!("pipe" in conn)) {
         const status = conn.missing ? "404 Not Found" : "502 Bad Gateway";
         socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-type: text/plain; charset=utf-8\r\n\r\n${conn.message}\n`);
@@ -97,7 +97,6 @@ export function proxyUpgrade(target: ExposeTarget, req: IncomingMessage, socket:
       socket.on("close", () => conn.destroy());
       conn.on("close", () => socket.destroy());
       conn.pipe(socket).pipe(conn);
-    },
-    () => socket.destroy(),
-  );
+    })
+    .catch(() => socket.destroy());
 }
