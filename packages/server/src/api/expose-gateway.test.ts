@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { routeDomain, routeLoopback } from "./expose-gateway.js";
+import { domainRouter, routeLoopback } from "./expose-gateway.js";
 
 const T = "abcdefghijklmnopqrstuvwxyz";
 
@@ -17,9 +17,10 @@ test("a loopback exposure answers its token prefix (stripped) or its gate cookie
 });
 
 test("the domain listener routes by Host only", () => {
-  assert.deepEqual(routeDomain("sbx.example.com", { url: "/x", headers: { host: `${T}.sbx.example.com:8080` } }), { token: T, path: "/x", extraHeaders: [] });
-  assert.equal(routeDomain("sbx.example.com", { url: "/x", headers: { host: `${T.toUpperCase()}.SBX.example.com` } })?.token, T);
+  const route = domainRouter("sbx.example.com");
+  assert.deepEqual(route({ url: "/x", headers: { host: `${T}.sbx.example.com:8080` } }), { token: T, path: "/x", extraHeaders: [] });
+  assert.equal(route({ url: "/x", headers: { host: `${T.toUpperCase()}.SBX.example.com` } })?.token, T);
   for (const host of ["sbx.example.com", `${T}.sbx.example.com.evil.test`, `${T}.sbxXexample.com`, `x.${T}.sbx.example.com`, `${T.slice(1)}.sbx.example.com`]) {
-    assert.equal(routeDomain("sbx.example.com", { url: "/", headers: { host } }), undefined, host);
+    assert.equal(route({ url: "/", headers: { host } }), undefined, host);
   }
 });

@@ -49,12 +49,19 @@ export function routeLoopback(token: string, req: Pick<IncomingMessage, "url" | 
   return undefined;
 }
 
-/** Routes a request on the domain listener by its Host (`<token>.<domain>[:port]`). */
-export function routeDomain(domain: string, req: Pick<IncomingMessage, "url" | "headers">): Routed | undefined {
-  const m = new RegExp(`^(${TOKEN})\\.${domain.replace(/\./g, "\\.")}\\.?(?::\\d{1,5})?$`).exec((req.headers.host ?? "").toLowerCase());
-  const url = req.url ?? "";
-  if (!m || !url.startsWith("/")) return undefined;
-  return { token: m[1]!, path: url, extraHeaders: [] };
+/**
+ * A router for the domain listener: a request is routed by its Host (`<token>.<domain>[:port]`).
+ *
+ * @example domainRouter("sbx.example.com")({ url: "/", headers: { host: "<token>.sbx.example.com" } })
+ */
+export function domainRouter(domain: string): (req: Pick<IncomingMessage, "url" | "headers">) => Routed | undefined {
+  const host = new RegExp(`^(${TOKEN})\\.${domain.replace(/\./g, "\\.")}\\.?(?::\\d{1,5})?$`);
+  return (req) => {
+    const m = host.exec((req.headers.host ?? "").toLowerCase());
+    const url = req.url ?? "";
+    if (!m || !url.startsWith("/")) return undefined;
+    return { token: m[1]!, path: url, extraHeaders: [] };
+  };
 }
 
 /**
@@ -109,7 +116,7 @@ export class ExposeGateway implements ExposeFront {
   async start(): Promise<void> {
     const c = this.deps.config;
     if (c.mode !== "domain") return;
-    const listener = this.listener((req) => routeDomain(c.domain, req));
+    const listener = this.listener(domainRouter(c.domain));
     await listen(listener.server, c.listenHost, c.listenPort);
     this.domainListener = listener;
     this.deps.logger.info({ listen: `${c.listenHost}:${(listener.server.address() as AddressInfo).port}`, domain: c.domain }, "serving exposed ports");

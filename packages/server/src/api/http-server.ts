@@ -55,6 +55,9 @@ export async function buildHttpServer(opts: {
     serverFactory: (handler) => {
       const server = http.createServer({ headersTimeout: limits.headersTimeoutMs, requestTimeout: 0, connectionsCheckingInterval: 1000, keepAliveTimeout: 72_000 }, handler);
       guardConnections(server, limits.connectionsPerAddress, (client) => opts.logger.debug({ client }, "API: connection refused (per-address cap)"));
+      // Errors of the listening socket itself (accept failing with EMFILE under a flood, …) are
+      // logged; without a listener Node would throw them and end the daemon.
+      server.on("error", (err) => opts.logger.warn({ err }, "API listener error"));
       return server;
     },
     // Routing errors Fastify raises before any handler (bad URL encoding, over-long ids) get the
