@@ -12,7 +12,7 @@ import {
   type SandboxInfo,
   type VolumeAttachment,
   type VolumeMountRequest,
-  buildShellScript,
+  buildShellCommand,
   parseOrThrow,
   volumeMountSchema,
 } from "./contract/index.js";
@@ -69,12 +69,14 @@ export class Sandbox implements AsyncDisposable {
   /**
    * Runs a shell command: a tagged template whose interpolated values are quoted for POSIX sh
    * (arrays become several arguments). Lazy: nothing runs until awaited. Interpolating null,
-   * undefined, objects or promises throws a TypeError right away.
+   * undefined, objects or promises throws a TypeError right away. Wrap secrets in `secret()`:
+   * the command gets the value, the command log (and error messages) only `"$ATOLL_SH_SECRET_0"`.
    *
    * @example
    *   const dir = "/mnt/my data";
    *   await sandbox.sh`mkdir -p ${dir} && ls ${dir}`;
    *   const n = Number(await sandbox.sh`ls ${dir} | wc -l`.text());
+   *   await sandbox.sh`curl -fsS -H ${secret(`Authorization: Bearer ${apiKey}`)} https://api.example.com/`;
    */
   readonly sh: ShellTag;
   readonly #http: HttpClient;
@@ -96,7 +98,8 @@ export class Sandbox implements AsyncDisposable {
       if (!Array.isArray(strings) || !("raw" in strings)) {
         throw new TypeError("sandbox.sh is a tagged template: write sandbox.sh`ls -l ${dir}`, not sandbox.sh(...)");
       }
-      return new ShellCommand(spawn, buildShellScript(strings, values));
+      const { script, env } = buildShellCommand(strings, values);
+      return new ShellCommand(spawn, script, undefined, env);
     };
     session.onStopped((reason) => {
       this.#info = { ...this.#info, state: "stopped", stopReason: reason };
@@ -194,22 +197,24 @@ export class Sandbox implements AsyncDisposable {
   }
 
   /**
-   * Serves a port of the sandbox at an unguessable URL of the daemon
-   * (`http://<random>.sbx.localhost:7420/`; the returned object also has a path-based
-   * `pathUrl`). The URL stops working when the sandbox ends.
+   * Serves a port of the sandbox at an unguessable URL on an origin of its own, never the
+   * daemon's API (`http://127.a.b.c:<port>/<random>/` on the daemon's machine, or
+   * `https://<random>.<domain>/` with `--expose-domain`). Append paths to it as they are
+   * (`${url}api/health`). Works from Node's fetch, curl and browsers; stops when the sandbox ends.
    *
    * @example
    *   await sandbox.spawn("python3", { args: ["-m", "http.server", "8000"] });
    *   const url = await sandbox.exposeHttp({ port: 8000 });
+   *   const res = await fetch(`${url}index.html`);
    */
   async exposeHttp(options: { port: number }): Promise<string> {
     return (await exposeHttp(this.#http, this.id, options)).url;
   }
 
   /**
-   * Like `exposeHttp`, with both URLs and the port.
+   * Like `exposeHttp`, with the port and its URL.
    *
-   * @example const { url, pathUrl } = await sandbox.exposeHttpDetails({ port: 3000 });
+   * @example const { port, url } = await sandbox.exposeHttpDetails({ port: 3000 });
    */
   exposeHttpDetails(options: { port: number }) {
     return exposeHttp(this.#http, this.id, options);

@@ -102,13 +102,13 @@ export class ShellCommand implements Promise<ShellResult> {
   readonly #spawn: SpawnFn;
   readonly #state: ShellState;
 
-  /** @internal Use `` sandbox.sh`…` ``. */
-  constructor(spawn: SpawnFn, script: string, state?: ShellState) {
+  /** @internal Use `` sandbox.sh`…` ``. `env` carries the values of `secret()` interpolations. */
+  constructor(spawn: SpawnFn, script: string, state?: ShellState, env: Record<string, string> = {}) {
     this.#spawn = spawn;
     this.#state = state ?? {
       script,
       cwd: undefined,
-      env: {},
+      env,
       user: "app",
       stdin: undefined,
       stdout: "inherit",

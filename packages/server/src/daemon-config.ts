@@ -4,6 +4,7 @@ import { parseDuration } from "atoll/contract";
 import { fileURLToPath } from "node:url";
 import { defaultImagesDir, defaultUidBase } from "./image/image-builder.js";
 import { type NetConfig, resolveNetConfig } from "./net/net-config.js";
+import { type WebConfig, type WebFlags, resolveWebConfig } from "./api/web-config.js";
 
 /** Everything `atoll serve` needs to know, resolved from flags and the environment. */
 export interface DaemonConfig {
@@ -35,6 +36,8 @@ export interface DaemonConfig {
   usageSampling: { intervalMs: number; retentionMs: number };
   /** Sandbox networks: --network, --uplink, --dns, --net-range, --upstream-ca (docs/network.md). */
   net: NetConfig;
+  /** Exposed ports (--expose-domain, --expose-listen) and per-client HTTP limits (docs/api.md). */
+  web: WebConfig;
 }
 
 /** Flags of `atoll serve` that shape sandbox networks. */
@@ -64,7 +67,7 @@ export function durationSetting(name: string, raw: string): number {
   return d.value;
 }
 
-export function resolveConfig(opts: { stateDir?: string; listen?: string; imagesDir?: string; logLevel?: string; staleAfter?: string } & NetFlags): DaemonConfig {
+export function resolveConfig(opts: { stateDir?: string; listen?: string; imagesDir?: string; logLevel?: string; staleAfter?: string } & NetFlags & WebFlags): DaemonConfig {
   const stateDir = resolve(opts.stateDir ?? process.env.ATOLL_STATE_DIR ?? DEFAULT_STATE_DIR);
   const { host, port } = parseListen(opts.listen ?? process.env.ATOLL_LISTEN ?? DEFAULT_LISTEN);
   return {
@@ -84,5 +87,6 @@ export function resolveConfig(opts: { stateDir?: string; listen?: string; images
       retentionMs: durationSetting("ATOLL_USAGE_RETENTION", process.env.ATOLL_USAGE_RETENTION ?? "30d"),
     },
     net: resolveNetConfig(opts),
+    web: resolveWebConfig(opts, host, { listen: parseListen, duration: durationSetting }),
   };
 }

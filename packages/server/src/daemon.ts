@@ -1,6 +1,7 @@
 import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import pino, { type Logger } from "pino";
+import { ExposeGateway, exposeTarget } from "./api/expose-gateway.js";
 import { buildHttpServer } from "./api/http-server.js";
 import { AttachmentService } from "./core/attachment-service.js";
 import { CommandLog } from "./core/command-log.js";
@@ -31,6 +32,7 @@ import { LoopVolumeBackend } from "./storage/loop-volume-backend.js";
 import { moveVolumeIds } from "./storage/volume-id-move.js";
 import { AttachmentRepo } from "./store/attachment-repo.js";
 import { CommandLogRepo } from "./store/command-log-repo.js";
+import { DashboardSessionRepo } from "./store/dashboard-session-repo.js";
 import { type Db, openDatabase } from "./store/database.js";
 import { SandboxRepo } from "./store/sandbox-repo.js";
 import { TenantRepo } from "./store/tenant-repo.js";
@@ -147,10 +149,18 @@ async function startServing(
     logger,
     version: VERSION,
     staleAfterMs: config.staleAfterMs,
+    limits: config.web.limits,
+    sessionRecords: new DashboardSessionRepo(db),
   });
-  const address = await app.listen({ host: config.host, port: config.port });
+  // Exposed ports are served on origins of their own, never the API's (docs/network.md).
+  const gateway = new ExposeGateway({ config: config.web.expose, limits: config.web.limits, target: exposeTarget(network, (v) => tokens.recognizes(v)), apiHost: config.host, logger });
+  network.front = gateway;
+  await gateway.start();
+  const address = await app.listen({ host: config.host, port: config.port }).catch((err: unknown) => {
+    gateway.closeAll();
+    throw err;
+  });
   const url = address.replace("0.0.0.0", "127.0.0.1");
-  network.publicAddress = new URL(url).host;
   usage.start();
   logger.info({ url, tokenFile, stateDir: config.stateDir, imageRootfs }, "listening");
 
@@ -162,6 +172,7 @@ async function startServing(
       await app.close();
       await usage.stop();
       await sandboxes.shutdown();
+      gateway.closeAll();
       await network.close();
       await runtime.close?.();
       // Sandbox volumes were released with their sandboxes; this drops the private run mount itself.

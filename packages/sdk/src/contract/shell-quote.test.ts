@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { test } from "node:test";
-import { buildShellScript, quoteShellArg } from "./shell-quote.js";
+import { buildShellCommand, buildShellScript, quoteShellArg } from "./shell-quote.js";
+import { secret } from "./shell-secret.js";
 
 const AWKWARD = [
   "", " ", "plain", "a b", "it's", "'", "''", `"`, `a"b'c`, "$HOME", "${HOME}", "`id`", "$(id)", "\\", "\\n",
@@ -58,4 +59,19 @@ test("null, undefined, objects, promises, NaN and NUL throw a TypeError naming t
   for (const [value, message] of cases) {
     assert.throws(() => buildShellScript(["echo ", " ", ""], ["ok", value]), (err: unknown) => err instanceof TypeError && message.test(err.message));
   }
+});
+
+test("secret() values reach the command unchanged but never its text", () => {
+  const value = `Bearer it's "$HOME" \`id\` a b`;
+  const { script, env } = buildShellCommand(["printf '%s\\0' ", " ", " x", ""], [secret(value), [secret("two"), "plain"], secret("3")]);
+  assert.equal(script, `printf '%s\\0' "$ATOLL_SH_SECRET_0" "$ATOLL_SH_SECRET_1" plain x"$ATOLL_SH_SECRET_2"`);
+  assert.deepEqual(env, { ATOLL_SH_SECRET_0: value, ATOLL_SH_SECRET_1: "two", ATOLL_SH_SECRET_2: "3" });
+  for (const shell of ["sh", "bash"]) {
+    const out: string = execFileSync(shell, ["-c", script], { encoding: "utf8", env: { ...process.env, ...env } });
+    assert.deepEqual(out.split("\0").slice(0, -1), [value, "two", "plain", "x3"], shell);
+  }
+  assert.equal(String(secret("x")), "[secret]");
+  assert.equal(JSON.stringify({ s: secret("x") }), '{"s":"[secret]"}');
+  assert.throws(() => secret("a\0b"), TypeError);
+  assert.throws(() => buildShellScript(["echo ", ""], [secret("x")]), /buildShellCommand/);
 });

@@ -3,6 +3,8 @@
  * `[A-Za-z0-9_@%+=:,./-]`; otherwise they are single-quoted with `'` written as `'"'"'`.
  * Never emits bash-only `$'…'`, so the result means the same to dash, bash, busybox sh and zsh.
  */
+import { ShellSecret, secretValue, secretVariable } from "./shell-secret.js";
+
 const BARE = /^[A-Za-z0-9_@%+=:,./-]+$/;
 
 /** Quotes one argument for POSIX sh. @example quoteShellArg("it's") === `'it'"'"'s'` */
@@ -21,9 +23,14 @@ function describe(value: unknown): string {
   return typeof value === "object" ? "an object" : `a ${typeof value}`;
 }
 
-/** Turns one interpolated value into shell words; throws a TypeError naming the position. */
-function interpolate(value: unknown, position: number, inArray: boolean): string {
+/** Turns one interpolated value into shell words; throws a TypeError naming the position. Secrets go to `env`. */
+function interpolate(value: unknown, position: number, inArray: boolean, env: Record<string, string>): string {
   const where = `sh: interpolated value #${position + 1}${inArray ? " (inside an array)" : ""}`;
+  if (value instanceof ShellSecret) {
+    const name = secretVariable(Object.keys(env).length);
+    env[name] = secretValue(value);
+    return `"$${name}"`;
+  }
   if (typeof value === "string") {
     if (value.includes("\0")) throw new TypeError(`${where} contains a NUL byte, which no shell argument can hold`);
     return quoteShellArg(value);
@@ -34,7 +41,7 @@ function interpolate(value: unknown, position: number, inArray: boolean): string
   }
   if (typeof value === "bigint" || typeof value === "boolean") return quoteShellArg(String(value));
   if (Array.isArray(value) && !inArray) {
-    return value.map((item) => interpolate(item, position, true)).join(" ");
+    return value.map((item) => interpolate(item, position, true, env)).join(" ");
   }
   throw new TypeError(
     `${where} is ${describe(value)}; only strings, numbers, booleans, bigints and arrays of them can be interpolated`,
@@ -43,14 +50,28 @@ function interpolate(value: unknown, position: number, inArray: boolean): string
 
 /**
  * Builds the script of a `sh` tagged template: literal parts verbatim, every interpolated value
- * quoted; arrays become several arguments.
+ * quoted; arrays become several arguments; `secret()` values become `"$ATOLL_SH_SECRET_<n>"`
+ * references, their values in `env`.
+ *
+ * @example buildShellCommand(["echo ", ""], [secret("s3cr3t")]) // { script: 'echo "$ATOLL_SH_SECRET_0"', env: { ATOLL_SH_SECRET_0: "s3cr3t" } }
+ */
+export function buildShellCommand(strings: readonly string[], values: readonly unknown[]): { script: string; env: Record<string, string> } {
+  const env: Record<string, string> = {};
+  let script = strings[0] ?? "";
+  for (let i = 0; i < values.length; i++) {
+    script += interpolate(values[i], i, false, env) + (strings[i + 1] ?? "");
+  }
+  return { script, env };
+}
+
+/**
+ * Builds the script of a `sh` tagged template: literal parts verbatim, every interpolated value
+ * quoted; arrays become several arguments. No `secret()` values (use buildShellCommand).
  *
  * @example buildShellScript(["ls ", ""], [["a b", "c"]]) === "ls 'a b' c"
  */
 export function buildShellScript(strings: readonly string[], values: readonly unknown[]): string {
-  let script = strings[0] ?? "";
-  for (let i = 0; i < values.length; i++) {
-    script += interpolate(values[i], i, false) + (strings[i + 1] ?? "");
-  }
+  const { script, env } = buildShellCommand(strings, values);
+  if (Object.keys(env).length > 0) throw new TypeError("buildShellScript cannot carry secret() values; use buildShellCommand");
   return script;
 }

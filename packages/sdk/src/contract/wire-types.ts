@@ -46,13 +46,17 @@ export interface SandboxNetworkInfo {
   exposed: ExposedPort[];
 }
 
-/** One port served by the daemon at an unguessable URL (`POST /v1/sandboxes/:id/expose`). */
+/**
+ * One port served by the daemon at an unguessable URL (`POST /v1/sandboxes/:id/expose`), on an
+ * origin of its own, never the API's (docs/network.md).
+ */
 export interface ExposedPort {
   port: number;
-  /** Host-based URL: `http://<random>.sbx.localhost:<daemon port>/`. */
+  /**
+   * `http://127.a.b.c:<port>/<random>/` (a loopback address per exposed port; append paths to
+   * it), or `http(s)://<random>.<domain>/` when the daemon runs with `--expose-domain`.
+   */
   url: string;
-  /** Path-based fallback for clients that cannot resolve *.localhost: `http://<daemon>/expose/<random>/`. */
-  pathUrl: string;
 }
 
 export interface VolumeInfo {

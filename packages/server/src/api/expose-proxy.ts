@@ -1,104 +1,102 @@
 /**
- * Serves exposed sandbox ports (docs/network.md, "exposeHttp"): requests to
- * `http://<token>.sbx.localhost:<port>/…` or `http://<daemon>/expose/<token>/…` are forwarded to
- * the sandbox's port (its own 127.0.0.1, or ::1), WebSocket upgrades included. No API token: the
- * unguessable token is the capability. Runs in front of Fastify (see http-server.ts).
+ * Forwards one request (or WebSocket upgrade) to an exposed sandbox port (docs/network.md,
+ * "exposeHttp"). The listeners and the routing live in expose-gateway.ts; this file moves the
+ * bytes. What the sandbox's server answers is hostile: its head is checked before it is written
+ * (response-head.ts), and every failure ends this one request with a 502.
  */
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
-import type { Duplex } from "node:stream";
-import { pipeline } from "node:stream";
-import { EXPOSE_DOMAIN, type NetworkService } from "../core/network-service.js";
+import type { Socket } from "node:net";
+import { type Duplex, pipeline } from "node:stream";
+import { forwardedHeaders } from "./expose-headers.js";
+import { checkResponseHead } from "./response-head.js";
 
-const HOST_PATTERN = new RegExp(`^([a-z2-7]{26})\\.${EXPOSE_DOMAIN.replace(/\./g, "\\.")}(?::\\d+)?$`, "i");
-const PATH_PATTERN = /^\/expose\/([a-z2-7]{26})(\/.*)?$/;
-
-/** The token and the path to forward, when `req` is for an exposed port. */
-export function matchExposed(req: IncomingMessage): { token: string; path: string } | undefined {
-  const host = HOST_PATTERN.exec(req.headers.host ?? "");
-  if (host) return { token: host[1]!.toLowerCase(), path: req.url ?? "/" };
-  const path = PATH_PATTERN.exec(req.url ?? "");
-  if (path) return { token: path[1]!, path: path[2] ?? "/" };
-  return undefined;
+/** What the proxy needs from the daemon. */
+export interface ExposeTarget {
+  /** A connection to the exposed port from inside its sandbox, or why there is none (404 when `missing`). */
+  connect(token: string): Promise<Duplex | { missing: boolean; message: string }>;
+  /** Whether a header value is an Atoll API token (never forwarded). */
+  isAtollToken(value: string): boolean;
 }
 
-function plainError(res: ServerResponse, status: number, message: string): void {
-  if (res.headersSent) {
+/** A request matched to an exposure: the token, the path to forward, extra response headers. */
+export interface Routed {
+  token: string;
+  path: string;
+  /** Added to the sandbox's response head (the gate cookie of a loopback exposure). */
+  extraHeaders: string[];
+}
+
+const noop = () => undefined;
+
+/** Answers with a short text error, or cuts the connection when the head is already out. */
+export function plainError(res: ServerResponse, status: number, message: string): void {
+  if (res.headersSent || res.destroyed) {
     res.destroy();
     return;
   }
-  res.writeHead(status, { "content-type": "text/plain; charset=utf-8" });
+  res.writeHead(status, { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store", connection: "close" });
   res.end(`${message}\n`);
 }
 
-async function connectTo(network: NetworkService, token: string): Promise<Duplex | string> {
-  const e = network.exposure(token);
-  if (!e) return "Nothing is exposed at this URL (the sandbox ended, or the URL is wrong).";
-  try {
-    return await network.connect(e.sandboxId, "localhost", e.port);
-  } catch (err) {
-    return `The sandbox's port ${e.port} does not answer: ${(err as Error).message}`;
-  }
-}
-
-export function handleExposedRequest(network: NetworkService, req: IncomingMessage, res: ServerResponse, m: { token: string; path: string }): void {
-  void connectTo(network, m.token).then((conn) => {
-    if (typeof conn === "string") return plainError(res, conn.startsWith("Nothing") ? 404 : 502, conn);
-    const upstream = http.request(
-      // createConnection without an agent: the request uses this one connection.
-      { method: req.method, path: m.path, headers: req.headers, createConnection: () => conn as unknown as import("node:net").Socket },
-      (up) => {
-        res.writeHead(up.statusCode ?? 502, up.statusMessage, up.headers);
-        pipeline(up, res, () => undefined);
-      },
-    );
-    upstream.on("error", (err) => plainError(res, 502, `The sandbox's server failed: ${err.message}`));
-    res.on("close", () => upstream.destroy());
-    pipeline(req, upstream, () => undefined);
-  });
-}
-
-/** Upgrades (WebSocket): the request head is replayed to the sandbox, then bytes are relayed. */
-export function handleExposedUpgrade(network: NetworkService, req: IncomingMessage, socket: Duplex, head: Buffer, m: { token: string; path: string }): void {
-  socket.on("error", () => undefined);
-  void connectTo(network, m.token).then((conn) => {
-    if (typeof conn === "string") {
-      socket.end(`HTTP/1.1 ${conn.startsWith("Nothing") ? "404 Not Found" : "502 Bad Gateway"}\r\nconnection: close\r\ncontent-type: text/plain\r\n\r\n${conn}\n`);
-      return;
-    }
-    const lines = [`${req.method} ${m.path} HTTP/1.1`];
-    for (let i = 0; i < req.rawHeaders.length; i += 2) lines.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`);
-    conn.write(`${lines.join("\r\n")}\r\n\r\n`);
-    if (head.length > 0) conn.write(head);
-    conn.on("error", () => socket.destroy());
-    socket.on("close", () => conn.destroy());
-    conn.pipe(socket).pipe(conn);
-  });
-}
-
-/**
- * Fastify `serverFactory`: exposed-port requests and upgrades are served before Fastify sees
- * them (no API token, no body parsing); everything else goes to Fastify.
- */
-export function exposeServerFactory(network: NetworkService) {
-  return (handler: (req: IncomingMessage, res: ServerResponse) => void): http.Server => {
-    const server = http.createServer((req, res) => {
-      const m = matchExposed(req);
-      if (m) handleExposedRequest(network, req, res, m);
-      else handler(req, res);
-    });
-    // Upgrade listeners (the session WebSocket) must not see exposed upgrades at all.
-    const emit = server.emit.bind(server);
-    server.emit = ((event: string, ...args: unknown[]) => {
-      if (event === "upgrade") {
-        const [req, socket, head] = args as [IncomingMessage, Duplex, Buffer];
-        const m = matchExposed(req);
-        if (m) {
-          handleExposedUpgrade(network, req, socket, head, m);
-          return true;
+export function proxyRequest(target: ExposeTarget, req: IncomingMessage, res: ServerResponse, m: Routed): void {
+  void target
+    .connect(m.token)
+    .then((conn) => {
+      if (!("pipe" in conn)) return plainError(res, conn.missing ? 404 : 502, conn.message);
+      conn.on("error", noop); // the request below reports it
+      if (res.destroyed) return void conn.destroy();
+      res.on("close", () => conn.destroy());
+      const upstream = http.request({
+        method: req.method,
+        path: m.path,
+        headers: forwardedHeaders(req.rawHeaders, (v) => target.isAtollToken(v), false) as unknown as http.OutgoingHttpHeaders,
+        setHost: false,
+        // No agent: the request uses this one connection.
+        createConnection: () => conn as Socket,
+      });
+      upstream.on("response", (up) => {
+        const head = checkResponseHead(up, m.extraHeaders);
+        if (typeof head === "string") {
+          up.destroy();
+          return plainError(res, 502, `The sandbox's server sent a response Atoll cannot forward: ${head}.`);
         }
+        try {
+          res.writeHead(head.status, head.message, head.headers);
+        } catch (err) {
+          up.destroy();
+          return plainError(res, 502, `The sandbox's server sent a response Atoll cannot forward: ${(err as Error).message}.`);
+        }
+        pipeline(up, res, noop);
+      });
+      upstream.on("error", (err) => plainError(res, 502, `The sandbox's server failed: ${err.message}`));
+      res.on("close", () => upstream.destroy());
+      pipeline(req, upstream, noop);
+    })
+    // Whatever went wrong (the connection, a request Node refuses to build) ends this request.
+    .catch((err: unknown) => plainError(res, 502, `The exposed port cannot be reached: ${(err as Error).message}`));
+}
+
+/** Upgrades (WebSocket): the filtered request head is replayed to the sandbox, then bytes are relayed. */
+export function proxyUpgrade(target: ExposeTarget, req: IncomingMessage, socket: Duplex, head: Buffer, m: Routed): void {
+  socket.on("error", noop);
+  void target
+    .connect(m.token)
+    .then((conn) => {
+      if (!("pipe" in conn)) {
+        const status = conn.missing ? "404 Not Found" : "502 Bad Gateway";
+        socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-type: text/plain; charset=utf-8\r\n\r\n${conn.message}\n`);
+        return;
       }
-      return emit(event, ...args);
-    }) as typeof server.emit;
-    return server;
-  };
+      conn.on("error", () => socket.destroy());
+      if (socket.destroyed) return void conn.destroy();
+      const headers = forwardedHeaders(req.rawHeaders, (v) => target.isAtollToken(v), true);
+      const lines = [`${req.method} ${m.path} HTTP/1.1`];
+      for (let i = 0; i + 1 < headers.length; i += 2) lines.push(`${headers[i]}: ${headers[i + 1]}`);
+      conn.write(`${lines.join("\r\n")}\r\n\r\n`);
+      if (head.length > 0) conn.write(head);
+      socket.on("close", () => conn.destroy());
+      conn.on("close", () => socket.destroy());
+      conn.pipe(socket).pipe(conn);
+    })
+    .catch(() => socket.destroy());
 }

@@ -1,3 +1,4 @@
+import http from "node:http";
 import websocket from "@fastify/websocket";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from "fastify";
 import type { Logger } from "pino";
@@ -6,16 +7,18 @@ import type { TokenService } from "../core/token-service.js";
 import { registerAdminRoutes } from "./admin-routes.js";
 import { authenticateRequest, type Principal } from "./auth.js";
 import { toWireError } from "./error-mapping.js";
-import { exposeServerFactory } from "./expose-proxy.js";
+import { guardConnections } from "./connection-guard.js";
+import { LiveCredentials } from "./live-credentials.js";
 import { registerNetworkRoutes } from "./network-routes.js";
 import { registerFileRoutes } from "./file-routes.js";
 import { registerInsightRoutes } from "./insight-routes.js";
 import { buildOpenApi } from "./openapi.js";
 import { registerSandboxRoutes } from "./sandbox-routes.js";
 import type { Services } from "./services.js";
-import { SessionCookies } from "./session-cookie.js";
+import { SessionCookies, type SessionRecords } from "./session-cookie.js";
 import { registerSessionSocket } from "./session-socket.js";
 import { registerVolumeRoutes } from "./volume-routes.js";
+import type { HttpLimits } from "./web-config.js";
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -40,10 +43,23 @@ export async function buildHttpServer(opts: {
   version: string;
   /** Dashboard: volumes unattached for longer than this are marked stale (default 7 days). */
   staleAfterMs?: number;
+  /** Per-client caps and timeouts (docs/api.md "Limits"). */
+  limits: HttpLimits;
+  /** Server-side records of dashboard logins (the store's; in memory when omitted). */
+  sessionRecords?: SessionRecords;
 }): Promise<FastifyInstance> {
+  const { limits } = opts;
+  const live = new LiveCredentials();
   const app = Fastify({ loggerInstance: opts.logger as FastifyBaseLogger, disableRequestLogging: true, bodyLimit: 1024 * 1024,
-    // Exposed sandbox ports (docs/network.md) are served in front of Fastify.
-    ...(opts.services.network ? { serverFactory: exposeServerFactory(opts.services.network) } : {}),
+    // Exposed sandbox ports are not served here: they have listeners of their own (expose-gateway.ts).
+    serverFactory: (handler) => {
+      const server = http.createServer({ headersTimeout: limits.headersTimeoutMs, requestTimeout: 0, connectionsCheckingInterval: 1000, keepAliveTimeout: 72_000 }, handler);
+      guardConnections(server, limits.connectionsPerAddress, (client) => opts.logger.debug({ client }, "API: connection refused (per-address cap)"));
+      // Errors of the listening socket itself (accept failing with EMFILE under a flood, …) are
+      // logged; without a listener Node would throw them and end the daemon.
+      server.on("error", (err) => opts.logger.warn({ err }, "API listener error"));
+      return server;
+    },
     // Routing errors Fastify raises before any handler (bad URL encoding, over-long ids) get the
     // same error body and codes as everything else.
     frameworkErrors: (err, _req, reply) => {
@@ -61,12 +77,30 @@ export async function buildHttpServer(opts: {
 
   app.decorateRequest("principal", null as unknown as Principal);
   // Bearer token, or the dashboard's session cookie (with its CSRF rules; docs/dashboard.md).
-  const sessions = new SessionCookies(opts.token);
-  app.addHook("onRequest", async (req) => {
+  const sessions = new SessionCookies(opts.token, undefined, opts.sessionRecords);
+  app.addHook("onRequest", async (req, reply) => {
+    // Until a request shows a valid token it must arrive whole within publicRequestTimeoutMs
+    // (/login, /healthz, refused requests whose body is still being read): a slow body from
+    // someone without a token holds nothing for long.
+    const deadline = setTimeout(() => req.raw.socket?.destroy(), limits.publicRequestTimeoutMs);
+    const clear = () => clearTimeout(deadline);
+    reply.raw.once("close", clear);
+    reply.raw.once("finish", () => (req.raw.complete ? clear() : req.raw.once("end", clear)));
     const path = req.url.split("?")[0]!;
     if (PUBLIC_PATHS.has(path) || isDashboardPublicPath(path)) return;
     req.principal = authenticateRequest(req, opts.tokens, sessions);
+    clear();
+    // Revoking the token (or logging out) cuts what this request holds open.
+    const untrack = live.track(req.principal, () => req.raw.socket?.destroy());
+    if (req.raw.headers.upgrade !== undefined) req.raw.socket.once("close", untrack);
+    else reply.raw.once("close", untrack);
   });
+  const stopListening = opts.tokens.onRevoke((tokenId) => {
+    sessions.endForToken(tokenId);
+    const ended = live.endToken(tokenId);
+    opts.logger.info({ tokenId, ended }, "revoked token: open connections closed");
+  });
+  app.addHook("onClose", async () => stopListening());
 
   app.setErrorHandler((err, req, reply) => {
     const { status, body, internal } = toWireError(err);
@@ -84,7 +118,7 @@ export async function buildHttpServer(opts: {
   registerSandboxRoutes(app, opts.services);
   registerVolumeRoutes(app, opts.services);
   registerNetworkRoutes(app, opts.services);
-  registerSessionSocket(app, opts.services);
+  registerSessionSocket(app, opts.services, { live, maxPerToken: limits.sessionsPerToken });
   registerInsightRoutes(app, opts.services);
   registerAdminRoutes(app, opts.tokens);
   if (opts.services.files) registerFileRoutes(app, opts.services.files);
@@ -92,6 +126,7 @@ export async function buildHttpServer(opts: {
     services: opts.services,
     tokens: opts.tokens,
     sessions,
+    live,
     staleAfterMs: opts.staleAfterMs ?? 7 * 86_400_000,
     version: opts.version,
     logger: opts.logger,

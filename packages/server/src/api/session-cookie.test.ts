@@ -4,14 +4,38 @@ import type { Principal } from "../core/token-service.js";
 import { type TokenVerifier, authenticateRequest } from "./auth.js";
 
 const who = (tenant: string, tokenId = "tok_1"): Principal => ({ tenant, admin: false, tokenId });
-import { SessionCookies, cookieOf, isSameOrigin, sessionCookieHeader } from "./session-cookie.js";
+import { MemorySessionRecords, SessionCookies, cookieOf, isSameOrigin, sessionCookieHeader } from "./session-cookie.js";
 
 test("a session cookie verifies, carries its tenant, and is not the token", () => {
   const s = new SessionCookies("tok-123");
   const v = s.issue(who("team.a"));
-  assert.deepEqual(s.verify(v), who("team.a"));
+  const { sessionId, ...principal } = s.verify(v)!;
+  assert.deepEqual(principal, who("team.a"));
+  assert.match(sessionId, /^[0-9a-f]{64}$/);
   assert.ok(!v.includes("tok-123"));
+  assert.ok(!v.includes(sessionId), "the server's key is a hash of the cookie's nonce, not in the cookie");
   assert.notEqual(s.issue(who("team.a")), v, "each login gets its own value");
+});
+
+test("logging out ends a cookie for every copy; revoking its token ends all of its logins", () => {
+  const records = new MemorySessionRecords();
+  const s = new SessionCookies("tok-123", undefined, records);
+  const a = s.issue(who("t", "tok_a"));
+  const b = s.issue(who("t", "tok_a"));
+  const c = s.issue(who("t", "tok_c"));
+  const copy = `${a}`;
+  const id = s.verify(a)!.sessionId;
+  assert.equal(s.end(a), id);
+  assert.equal(s.verify(copy), undefined, "a copy of a logged-out cookie is refused");
+  assert.ok(s.verify(b), "another login of the same token lives on");
+  s.endForToken("tok_a");
+  assert.equal(s.verify(b), undefined);
+  assert.ok(s.verify(c));
+  assert.equal(s.end("junk"), undefined);
+  // A record alone is not a cookie: another daemon's key (a changed token) refuses it.
+  assert.equal(new SessionCookies("other", undefined, records).verify(c), undefined);
+  // A correctly signed value without a record (say, from before a restart without the store) is refused.
+  assert.equal(new SessionCookies("tok-123").verify(c), undefined);
 });
 
 test("forged, foreign, expired, future and malformed cookies are refused", () => {
@@ -53,8 +77,9 @@ test("authenticateRequest: bearer first, then the cookie with its CSRF rules", (
   const cookie = `atoll_session=${s.issue(admin)}`;
   const same = { host: "h:1", origin: "http://h:1" };
   assert.deepEqual(authenticateRequest({ method: "DELETE", headers: { authorization: "Bearer tok" } }, tokens, s), admin);
-  assert.deepEqual(authenticateRequest({ method: "GET", headers: { cookie } }, tokens, s), admin);
-  assert.deepEqual(authenticateRequest({ method: "POST", headers: { cookie, ...same } }, tokens, s), admin);
+  const sessionId = s.verify(cookie.slice("atoll_session=".length))!.sessionId;
+  assert.deepEqual(authenticateRequest({ method: "GET", headers: { cookie } }, tokens, s), { ...admin, sessionId });
+  assert.deepEqual(authenticateRequest({ method: "POST", headers: { cookie, ...same } }, tokens, s), { ...admin, sessionId });
   assert.throws(() => authenticateRequest({ method: "POST", headers: { cookie } }, tokens, s), { code: "FORBIDDEN" });
   assert.throws(() => authenticateRequest({ method: "GET", headers: { cookie, upgrade: "websocket", ...same } }, tokens, s), { code: "UNAUTHORIZED" });
   assert.throws(() => authenticateRequest({ method: "GET", headers: { cookie: "atoll_session=junk" } }, tokens, s), { code: "UNAUTHORIZED" });

@@ -1,4 +1,5 @@
 import {
+  CapacityError,
   FRAME_STDERR,
   FRAME_STDIN,
   FRAME_STDOUT,
@@ -9,9 +10,10 @@ import {
   type SessionServerMessage,
 } from "atoll/contract";
 import type { FastifyInstance } from "fastify";
-import type { WebSocket } from "ws";
+import type { RawData, WebSocket } from "ws";
 import type { SandboxSession, SessionOutput } from "../core/sandbox-session.js";
 import { toWireError } from "./error-mapping.js";
+import type { LiveCredentials } from "./live-credentials.js";
 import type { Services } from "./services.js";
 
 /** Output sink that writes the session protocol onto a WebSocket. */
@@ -31,16 +33,32 @@ function socketOutput(socket: WebSocket): SessionOutput {
   };
 }
 
+/** The per-token cap on session sockets (docs/api.md "Limits"). */
+export interface SessionSocketLimits {
+  live: LiveCredentials;
+  maxPerToken: number;
+}
+
 /**
  * GET /v1/sandboxes/:id/session (WebSocket): the process I/O of one client, multiplexed.
- * The sandbox is checked before the upgrade, so a bad id gets an HTTP error, not a socket.
+ * The sandbox is checked before the upgrade, so a bad id gets an HTTP error, not a socket. A
+ * token holds at most `maxPerToken` sockets at once (QUOTA_EXCEEDED, 429, before the upgrade).
  */
-export function registerSessionSocket(app: FastifyInstance, { sandboxes }: Services): void {
+export function registerSessionSocket(app: FastifyInstance, { sandboxes }: Services, limits?: SessionSocketLimits): void {
   app.get<{ Params: { id: string } }>(
     "/v1/sandboxes/:id/session",
     {
       websocket: true,
-      preValidation: async (req) => sandboxes.assertRunning(req.principal.tenant, req.params.id),
+      preValidation: async (req) => {
+        sandboxes.assertRunning(req.principal.tenant, req.params.id);
+        // Only upgrades hold a socket (a plain GET of this route is a 404).
+        if (!limits || !req.ws) return;
+        const release = limits.live.reserveSession(req.principal.tokenId, limits.maxPerToken);
+        if (!release) {
+          throw new CapacityError("QUOTA_EXCEEDED", `This token already has ${limits.maxPerToken} open session sockets (ATOLL_MAX_SESSIONS_PER_TOKEN): close sandboxes' sessions you no longer use (sandbox.close()).`);
+        }
+        req.raw.socket.once("close", release);
+      },
     },
     (socket, req) => {
       let session: SandboxSession;
@@ -52,7 +70,7 @@ export function registerSessionSocket(app: FastifyInstance, { sandboxes }: Servi
         socket.close(1011, body.error.code);
         return;
       }
-      socket.on("message", (data, isBinary) => {
+      const onMessage = (data: RawData, isBinary: boolean) => {
         if (isBinary) {
           const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
           const frame = decodeSessionFrame(buf);
@@ -71,6 +89,15 @@ export function registerSessionSocket(app: FastifyInstance, { sandboxes }: Servi
           return socket.send(JSON.stringify({ type: "error", id, error: { code: "INVALID_ARGUMENT", message: describeIssues(msg.error) } }));
         }
         session.handle(msg.data);
+      };
+      // Whatever a client sends ends at most its own socket, never the daemon.
+      socket.on("message", (data, isBinary) => {
+        try {
+          onMessage(data, isBinary);
+        } catch (err) {
+          req.log.warn({ err, sandboxId: req.params.id }, "session message failed; closing the socket");
+          socket.close(1011, "internal error");
+        }
       });
       socket.on("close", () => session.close());
     },

@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { startDaemon } from "../daemon.js";
+import type { WebFlags } from "../api/web-config.js";
 import { type NetFlags, resolveConfig } from "../daemon-config.js";
 import { UidRangeError } from "../host/uid-range.js";
 
@@ -18,7 +19,9 @@ export function registerServeCommand(program: Command): void {
     .option("--dns <host|none|static:FILE>", "upstream of the sandbox resolver (ATOLL_DNS; default host with --uplink host, else none)", undefined)
     .option("--net-range <cidr>", "private IPv4 range for sandbox addresses (ATOLL_NET_RANGE, default 10.73.0.0/16)", undefined)
     .option("--upstream-ca <file>", "extra PEM CA the egress proxy trusts for upstream servers (ATOLL_UPSTREAM_CA)", undefined)
-    .action(async (opts: { stateDir?: string; listen?: string; imagesDir?: string; logLevel?: string; staleAfter?: string } & NetFlags) => {
+    .option("--expose-domain <[scheme://]domain[:port]>", "serve exposed ports at <token>.<domain> on a listener of their own (ATOLL_EXPOSE_DOMAIN; default: a loopback address per exposed port)", undefined)
+    .option("--expose-listen <host:port>", "where the --expose-domain listener binds (ATOLL_EXPOSE_LISTEN, default the API's host, port 7421)", undefined)
+    .action(async (opts: { stateDir?: string; listen?: string; imagesDir?: string; logLevel?: string; staleAfter?: string } & NetFlags & WebFlags) => {
       const config = resolveConfig(opts);
       const daemon = await startDaemon(config).catch((err: unknown) => {
         // A refused sandbox id range is the operator's to fix: the message, not a stack trace.

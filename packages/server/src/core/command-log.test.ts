@@ -91,3 +91,21 @@ test("retention drops the logs of sandboxes stopped before the cut-off", () => {
   assert.equal(log.list("sbx_live").length, 1);
   db.close();
 });
+
+test("the values of a sandbox's secrets are never stored, also as sandbox.sh quotes them", () => {
+  const { db, log } = fresh();
+  log.protect("sbx_s", ["s3cr3t-value", "it's-secret"]);
+  const rec = log.recorder("sbx_s");
+  rec.started(["/bin/sh", "-c", "curl -H 'Authorization: Bearer s3cr3t-value' https://x"], "app");
+  rec.started(["/bin/sh", "-c", `echo 'it'"'"'s-secret'`], "app");
+  rec.started(["printenv", "s3cr3t-value"], "app");
+  rec.started(["/bin/sh", "-c", "echo s3cr3t-value"], "app");
+  log.recorder("sbx_other").started(["echo", "s3cr3t-value"], "app");
+  const commands = log.list("sbx_s").map((e) => e.command);
+  assert.deepEqual(commands, ["echo [secret]", "printenv '[secret]'", "echo '[secret]'", "curl -H 'Authorization: Bearer [secret]' https://x"]);
+  assert.deepEqual(log.list("sbx_other").map((e) => e.command), ["echo s3cr3t-value"], "only that sandbox's secrets are its");
+  log.forget("sbx_s");
+  rec.started(["echo", "s3cr3t-value"], "app");
+  assert.equal(log.list("sbx_s")[0]!.command, "echo s3cr3t-value", "forgotten with the sandbox");
+  db.close();
+});

@@ -27,6 +27,22 @@ export function commandText(argv: readonly string[]): string {
   return text.length > COMMAND_TEXT_MAX ? `${text.slice(0, COMMAND_TEXT_MAX - 1)}…` : text;
 }
 
+/** What a secret value is replaced with in the command log. */
+export const REDACTED = "[secret]";
+
+/**
+ * `argv` with every occurrence of a secret value replaced by REDACTED: as given, and as
+ * `quoteShellArg` writes it inside single quotes (`'` as `'"'"'`), which is how `sandbox.sh`
+ * puts an interpolated value into a script.
+ *
+ * @example redactArgv(["/bin/sh", "-c", "curl -H 'Bearer abc'"], ["abc"]) // [..., "curl -H 'Bearer [secret]'"]
+ */
+export function redactArgv(argv: readonly string[], secrets: readonly string[]): string[] {
+  if (secrets.length === 0) return [...argv];
+  const forms = [...new Set(secrets.flatMap((v) => [v, v.replace(/'/g, `'"'"'`)]))].filter((f) => f !== "").sort((a, b) => b.length - a.length);
+  return argv.map((arg) => forms.reduce((text, form) => text.split(form).join(REDACTED), arg));
+}
+
 /**
  * The per-sandbox log of commands and how they ended, kept in the store for the dashboard and
  * `GET /v1/sandboxes/:id/commands`. Two small prepared statements per command (insert at
@@ -34,6 +50,8 @@ export function commandText(argv: readonly string[]): string {
  */
 export class CommandLog {
   private readonly nextSeq = new Map<string, number>();
+  /** Values never stored for a sandbox: its `secrets` (docs/network.md). */
+  private readonly secrets = new Map<string, string[]>();
   private readonly listeners = new Set<(sandboxId: string) => void>();
 
   constructor(
@@ -61,9 +79,18 @@ export class CommandLog {
     return this.deps.repo.deleteForStoppedBefore(before.toISOString());
   }
 
-  /** The sandbox stopped: its sequence counter is no longer needed in memory. */
+  /** The sandbox stopped: its sequence counter and secrets are no longer needed in memory. */
   forget(sandboxId: string): void {
     this.nextSeq.delete(sandboxId);
+    this.secrets.delete(sandboxId);
+  }
+
+  /**
+   * Values that must never be stored for this sandbox's commands (its `secrets`): they are
+   * replaced by `[secret]` before an entry is written. Held in memory only.
+   */
+  protect(sandboxId: string, values: readonly string[]): void {
+    if (values.length > 0) this.secrets.set(sandboxId, [...values]);
   }
 
   private start(sandboxId: string, argv: readonly string[], user: "app" | "root"): (outcome: CommandOutcome) => void {
@@ -80,7 +107,7 @@ export class CommandLog {
       }
     };
     guarded("insert", () => {
-      this.deps.repo.start(sandboxId, seq, nowIso(), commandText(argv), user);
+      this.deps.repo.start(sandboxId, seq, nowIso(), commandText(redactArgv(argv, this.secrets.get(sandboxId) ?? [])), user);
       const keep = this.deps.keepPerSandbox ?? 1000;
       if (seq > keep && seq % 100 === 0) this.deps.repo.trim(sandboxId, seq - keep);
     });

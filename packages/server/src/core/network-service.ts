@@ -8,11 +8,14 @@ import { randomBytes } from "node:crypto";
 import { rootCertificates } from "node:tls";
 import type { Duplex } from "node:stream";
 import {
+  CapacityError,
+  ConflictError,
   type ExposedPort,
   InvalidArgumentError,
   type NetRule,
   NetworkError,
   type SandboxNetworkInfo,
+  ServerError,
   exposeHttpSchema,
   netRulesOf,
   parseOrThrow,
@@ -26,8 +29,18 @@ import { sandboxLockKey } from "./attachment-service.js";
 import type { NetworkDriver, RootFile, SecretBinding } from "./drivers.js";
 
 const TOKEN_ALPHABET = "abcdefghijklmnopqrstuvwxyz234567";
-/** Host names of exposed ports: `<token>.sbx.localhost`. */
-export const EXPOSE_DOMAIN = "sbx.localhost";
+/** Ports one sandbox may expose: each is a listener (a file descriptor) of the daemon. */
+export const MAX_EXPOSED_PORTS = 32;
+
+/**
+ * Serves exposed ports (api/expose-gateway.ts): gives each exposure its URL, on an origin that
+ * is never the API's, and stops serving it.
+ */
+export interface ExposeFront {
+  /** Starts serving the exposure of `token`; resolves to its URL. */
+  open(token: string): Promise<string>;
+  close(token: string): void;
+}
 
 /** 26 random base32 characters (130 bits): an unguessable DNS label. */
 function exposeToken(): string {
@@ -56,15 +69,16 @@ interface Exposure {
 interface NetworkRecord {
   ipv4: string;
   ipv6: string;
-  exposed: { port: number; token: string }[];
+  /** `url` is missing in records written before exposures had their own origin. */
+  exposed: { port: number; token: string; url?: string }[];
   /** Port given as `port` to create: its exposure is `url`. */
   port: number | null;
 }
 
 export class NetworkService {
   private readonly exposures = new Map<string, Exposure>();
-  /** `host:port` the daemon's HTTP server answers on (set once it listens). */
-  publicAddress = "127.0.0.1:7420";
+  /** Serves exposed ports; set by the daemon once its HTTP side exists. */
+  front: ExposeFront | undefined;
 
   constructor(
     private readonly deps: {
@@ -114,13 +128,17 @@ export class NetworkService {
   }
 
   /** After the sandbox runs: exposes `port` of create (its URL becomes `sandbox.url`). */
-  afterStart(id: string, plan: NetworkPlan): void {
-    if (plan.port !== undefined) this.addExposure(id, plan.port);
+  async afterStart(id: string, plan: NetworkPlan): Promise<void> {
+    if (plan.port !== undefined) await this.addExposure(id, plan.port);
   }
 
   /** Releases the sandbox's network and its exposed URLs. Idempotent. */
   async release(id: string): Promise<void> {
-    for (const [token, e] of this.exposures) if (e.sandboxId === id) this.exposures.delete(token);
+    for (const [token, e] of this.exposures) {
+      if (e.sandboxId !== id) continue;
+      this.exposures.delete(token);
+      this.front?.close(token);
+    }
     await this.deps.driver?.release(id);
   }
 
@@ -144,18 +162,36 @@ export class NetworkService {
     });
   }
 
-  private addExposure(id: string, port: number): ExposedPort {
+  private async addExposure(id: string, port: number): Promise<ExposedPort> {
     const record = this.record(id);
-    const existing = record?.exposed.find((e) => e.port === port);
-    if (existing) return this.exposedPort(existing);
+    const existing = record?.exposed.find((e) => e.port === port && e.url !== undefined);
+    if (existing) return { port, url: existing.url! };
+    if ((record?.exposed.length ?? 0) >= MAX_EXPOSED_PORTS) {
+      throw new CapacityError("QUOTA_EXCEEDED", `A sandbox can expose at most ${MAX_EXPOSED_PORTS} ports; this one has.`, { port });
+    }
+    const front = this.front;
+    if (!front) throw new InvalidArgumentError("exposeHttp is not available on this daemon (no HTTP front for exposed ports)");
     const token = exposeToken();
-    this.exposures.set(token, { token, sandboxId: id, port });
+    const exposure: Exposure = { token, sandboxId: id, port };
+    this.exposures.set(token, exposure);
+    let url: string;
+    try {
+      url = await front.open(token);
+    } catch (err) {
+      this.exposures.delete(token);
+      throw new ServerError("UNAVAILABLE", `Could not serve the exposed port ${port}: ${(err as Error).message}`, { port });
+    }
+    // The sandbox may have ended while the listener opened: release() no longer sees it.
+    if (this.exposures.get(token) !== exposure) {
+      front.close(token);
+      throw new ConflictError("SANDBOX_NOT_RUNNING", `Sandbox ${id} stopped while its port ${port} was being exposed.`, { sandboxId: id });
+    }
     if (record) {
-      record.exposed.push({ port, token });
+      record.exposed.push({ port, token, url });
       this.deps.repo.setNetwork(id, undefined, JSON.stringify(record));
     }
     this.deps.logger.info({ sandboxId: id, port }, "port exposed");
-    return this.exposedPort({ port, token });
+    return { port, url };
   }
 
   /** The exposure a token names, while its sandbox runs. */
@@ -163,20 +199,11 @@ export class NetworkService {
     return this.exposures.get(token);
   }
 
-  private exposedPort(e: { port: number; token: string }): ExposedPort {
-    const port = this.publicAddress.replace(/^.*:/, "");
-    return {
-      port: e.port,
-      url: `http://${e.token}.${EXPOSE_DOMAIN}:${port}/`,
-      pathUrl: `http://${this.publicAddress}/expose/${e.token}/`,
-    };
-  }
-
   /** For SandboxInfo: addresses, exposed ports, `url`. */
   info(id: string, networkJson: string | null): { network: SandboxNetworkInfo | null; url: string | null } {
     if (!networkJson) return { network: null, url: null };
     const record = JSON.parse(networkJson) as NetworkRecord;
-    const exposed = record.exposed.map((e) => this.exposedPort(e));
+    const exposed = record.exposed.flatMap((e) => (e.url === undefined ? [] : [{ port: e.port, url: e.url }]));
     return {
       network: { ipv4: record.ipv4, ipv6: record.ipv6, exposed },
       url: record.port === null ? null : (exposed.find((e) => e.port === record.port)?.url ?? null),

@@ -123,10 +123,19 @@ export class SandboxService {
       throw err;
     }
     this.deps.repo.setRunning(row.id);
+    // The command log never stores the values of the sandbox's secrets.
+    if (netPlan) this.deps.commandLog?.protect(row.id, netPlan.secrets.map((s) => s.value));
     const live: LiveSandbox = { id: row.id, tenant, runtime, timer: undefined, sessions: new Set(), everHadSession: false, stopping: false };
     this.deps.live.add(live);
     void runtime.stopped.then(({ reason }) => this.stop(row.id, reason));
-    if (netPlan) this.deps.network!.afterStart(row.id, netPlan);
+    if (netPlan) {
+      try {
+        await this.deps.network!.afterStart(row.id, netPlan);
+      } catch (err) {
+        await this.stop(row.id, "expose-failed");
+        throw err;
+      }
+    }
     this.arm(live, timeoutMs === null ? SESSION_CONNECT_GRACE_MS : timeoutMs, timeoutMs === null ? "session-never-connected" : "timeout");
     this.deps.logger.info({ sandboxId: row.id, volumes: mounts.length, timeout: row.timeout }, "sandbox created");
     return this.info({ ...row, state: "running", allowNet: netPlan?.allowNet ?? null, network: this.deps.repo.getNetwork(row.id) });

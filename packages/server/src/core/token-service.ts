@@ -23,6 +23,8 @@ export interface Principal {
   admin: boolean;
   /** "bootstrap" for the token file's token. */
   tokenId: string;
+  /** The dashboard login, when the request came with the session cookie. */
+  sessionId?: string;
 }
 
 /** The tenant of the token file's token. */
@@ -45,6 +47,7 @@ function toInfo(row: TokenRow): TokenInfo {
 export class TokenService {
   private readonly bootstrap: Buffer;
   private readonly touched = new Map<string, number>();
+  private readonly revokeListeners = new Set<(tokenId: string) => void>();
 
   constructor(
     private readonly deps: { tokens: TokenRepo; tenants: TenantRepo; sandboxes: SandboxRepo; volumes: VolumeRepo; adminToken: string; logger: Logger },
@@ -68,6 +71,22 @@ export class TokenService {
       this.deps.tokens.touch(row.id, new Date(now).toISOString());
     }
     return { tenant: row.tenant, admin: row.admin, tokenId: row.id };
+  }
+
+  /**
+   * Whether `value` is a live API token, without marking it used: the expose proxy never
+   * forwards one to a sandbox.
+   */
+  recognizes(value: string): boolean {
+    const given = Buffer.from(value);
+    if (given.length === this.bootstrap.length && timingSafeEqual(given, this.bootstrap)) return true;
+    return this.deps.tokens.byHash(sha256(value)) !== undefined;
+  }
+
+  /** Calls `listener(tokenId)` right after a token is revoked; returns the unsubscribe function. */
+  onRevoke(listener: (tokenId: string) => void): () => void {
+    this.revokeListeners.add(listener);
+    return () => this.revokeListeners.delete(listener);
   }
 
   /** true while the token behind a dashboard session is still valid (not revoked). */
@@ -100,6 +119,14 @@ export class TokenService {
     if (!row || row.revokedAt !== null) throw new NotFoundError("NOT_FOUND", `No live token with id "${id}"; list tokens with \`atoll token ls\`.`, { tokenId: id });
     this.deps.tokens.revoke(id, nowIso());
     this.deps.logger.info({ tokenId: id, by: by.tokenId }, "token revoked");
+    // Open sockets, streams and dashboard sessions of the token end now (api/live-credentials.ts).
+    for (const l of this.revokeListeners) {
+      try {
+        l(id);
+      } catch (err) {
+        this.deps.logger.warn({ err, tokenId: id }, "revocation listener failed");
+      }
+    }
     return toInfo(this.deps.tokens.byId(id)!);
   }
 

@@ -3,7 +3,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { Logger } from "pino";
 import { type TokenVerifier, authenticate, authenticateRequest, type Principal } from "../api/auth.js";
 import type { Services } from "../api/services.js";
-import { type SessionCookies, isHttps, isSameOrigin, sessionCookieHeader } from "../api/session-cookie.js";
+import type { LiveCredentials } from "../api/live-credentials.js";
+import { SESSION_COOKIE, type SessionCookies, cookieOf, isHttps, isSameOrigin, sessionCookieHeader } from "../api/session-cookie.js";
 import { EventStream } from "./event-stream.js";
 import { OverviewBuilder } from "./overview-builder.js";
 import { HTML_HEADERS, appPage, loginPage } from "./pages.js";
@@ -13,6 +14,8 @@ export interface DashboardOptions {
   services: Services;
   tokens: TokenVerifier;
   sessions: SessionCookies;
+  /** Open streams per login: logging out ends them. */
+  live: LiveCredentials;
   /** Unattached for longer than this → "stale". */
   staleAfterMs: number;
   version: string;
@@ -67,7 +70,8 @@ export async function registerDashboard(app: FastifyInstance, opts: DashboardOpt
     scope.addContentTypeParser("application/x-www-form-urlencoded", { parseAs: "string" }, (_req, body, done) => {
       done(null, Object.fromEntries(new URLSearchParams(body as string)));
     });
-    scope.post("/login", async (req, reply) => {
+    // A login form holds one token: nothing bigger is read.
+    scope.post("/login", { bodyLimit: 4096 }, async (req, reply) => {
       // Login CSRF: a page of another origin must not log this browser in with its own token.
       if (req.headers.origin !== undefined && !isSameOrigin(req.headers)) {
         return html(reply, 403, loginPage("This login form must be sent from the dashboard's own page."));
@@ -85,6 +89,10 @@ export async function registerDashboard(app: FastifyInstance, opts: DashboardOpt
     });
     scope.post("/logout", async (req, reply) => {
       if (!isSameOrigin(req.headers)) return html(reply, 403, loginPage("Log out from the dashboard's own page."));
+      // The server forgets the session: every copy of the cookie stops working, its streams end.
+      const cookie = cookieOf(req.headers, SESSION_COOKIE);
+      const sessionId = cookie === undefined ? undefined : opts.sessions.end(cookie);
+      if (sessionId !== undefined) opts.live.endSession(sessionId);
       return reply.header("set-cookie", sessionCookieHeader("", { secure: secureOf(req), maxAgeSeconds: 0 })).redirect("/login", 303);
     });
   });

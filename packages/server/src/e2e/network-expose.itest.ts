@@ -4,7 +4,6 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import path from "node:path";
-import http from "node:http";
 import { test } from "node:test";
 import { Client, NetworkError, type Sandbox } from "atoll";
 import { listNetns } from "../net/netns-ops.js";
@@ -23,44 +22,44 @@ async function serve(sb: Sandbox, port: number, text: string, bind = "0.0.0.0"):
   throw new Error("the server did not start");
 }
 
-/** GET through the daemon with a chosen Host header (*.sbx.localhost need not resolve here). */
-function getVia(daemonUrl: string, url: string): Promise<{ status: number; body: string }> {
-  const u = new URL(url);
-  const d = new URL(daemonUrl);
-  return new Promise((resolve, reject) => {
-    const req = http.get({ host: d.hostname, port: d.port, path: u.pathname + u.search, headers: { host: u.host } }, (res) => {
-      let body = "";
-      res.setEncoding("utf8");
-      res.on("data", (c: string) => (body += c));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on("error", reject);
-  });
+/** The status of a GET, or "refused" when nothing listens there any more. */
+async function statusOf(url: string): Promise<number | "refused"> {
+  try {
+    return (await fetch(url)).status;
+  } catch {
+    return "refused";
+  }
 }
 
-test("exposeHttp serves a sandbox port at an unguessable URL (host- and path-based) until the sandbox ends", async () => {
+const URL_FORM = /^http:\/\/127\.\d+\.\d+\.\d+:\d+\/[a-z2-7]{26}\/$/;
+
+test("exposeHttp serves a sandbox port at an unguessable URL of its own origin until the sandbox ends", async () => {
   const sb = await ctx.client.createSandbox({ timeout: "5m", allowNet: [] });
   await serve(sb, 8000, "hello from the sandbox", "127.0.0.1");
   const details = await sb.exposeHttpDetails({ port: 8000 });
-  assert.match(details.url, /^http:\/\/[a-z2-7]{26}\.sbx\.localhost:\d+\/$/);
+  assert.match(details.url, URL_FORM);
+  assert.notEqual(new URL(details.url).host, new URL(ctx.daemon.url).host, "never the API's host:port");
   assert.equal(await sb.exposeHttp({ port: 8000 }), details.url, "exposing twice gives the same URL");
-  assert.equal((await getVia(ctx.daemon.url, details.url)).body.trim(), "hello from the sandbox");
-  const byPath = await fetch(`${details.pathUrl}index.html`);
-  assert.equal((await byPath.text()).trim(), "hello from the sandbox");
+  // Node's fetch reaches it without any DNS set-up.
+  assert.equal((await (await fetch(details.url)).text()).trim(), "hello from the sandbox");
+  assert.equal((await (await fetch(`${details.url}index.html`)).text()).trim(), "hello from the sandbox");
   assert.deepEqual((await sb.info()).network?.exposed.map((e) => e.port), [8000]);
-  // A wrong token is a 404, without the API token too.
-  assert.equal((await getVia(ctx.daemon.url, details.url.replace(/\/\/[a-z2-7]{5}/, "//aaaaa"))).status, 404);
+  // A wrong token, or none, is a 404, without the API token too.
+  const origin = new URL(details.url).origin;
+  assert.equal(await statusOf(`${origin}/aaaaaaaaaaaaaaaaaaaaaaaaaa/`), 404);
+  assert.equal(await statusOf(`${origin}/index.html`), 404);
+  // The old path form on the API's origin is gone.
+  assert.equal(await statusOf(`${ctx.daemon.url}/expose/${new URL(details.url).pathname.split("/")[1]}/`), 401);
   await sb.kill();
-  assert.equal((await getVia(ctx.daemon.url, details.url)).status, 404, "gone with the sandbox");
-  assert.equal((await fetch(details.pathUrl)).status, 404);
+  assert.equal(await statusOf(details.url), "refused", "gone with the sandbox");
 });
 
 test("create({ port }) sets sandbox.url", async () => {
   await using sb = await ctx.client.createSandbox({ timeout: "5m", port: 8080 });
-  assert.match(sb.url ?? "", /^http:\/\/[a-z2-7]{26}\.sbx\.localhost:\d+\/$/);
+  assert.match(sb.url ?? "", URL_FORM);
   await serve(sb, 8080, "port option");
-  assert.equal((await getVia(ctx.daemon.url, sb.url!)).body.trim(), "port option");
-  assert.equal((await getVia(ctx.daemon.url, sb.url!.replace(/\/$/, "/missing"))).status, 404, "the sandbox's own 404");
+  assert.equal((await (await fetch(sb.url!)).text()).trim(), "port option");
+  assert.equal(await statusOf(`${sb.url!}missing`), 404, "the sandbox's own 404");
 });
 
 test("sandbox.fetch makes requests from inside the sandbox's network", async () => {

@@ -91,4 +91,13 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX tokens_tenant ON tokens (tenant);
   `,
+  // 4: dashboard logins kept on the server, so logging out ends a cookie for good (issue 10).
+  `
+  CREATE TABLE dashboard_sessions (
+    id          TEXT PRIMARY KEY,   -- sha256 of the cookie's nonce; the cookie itself is not stored
+    token_id    TEXT NOT NULL,      -- "bootstrap" or tokens.id
+    expires_at  INTEGER NOT NULL    -- ms since the epoch
+  );
+  CREATE INDEX dashboard_sessions_token ON dashboard_sessions (token_id);
+  `,
 ];

@@ -53,10 +53,10 @@ function networkArgs(n: TestNetworkOptions): string[] {
   return ["--uplink", uplink, "--dns", dns, "--network", n.network ?? "on", ...(n.upstreamCa ? ["--upstream-ca", n.upstreamCa] : [])];
 }
 
-async function launch(stateDir: string, ownsStateDir: boolean, net: TestNetworkOptions = {}): Promise<TestDaemon> {
+async function launch(stateDir: string, ownsStateDir: boolean, net: TestNetworkOptions = {}, env: Record<string, string> = {}): Promise<TestDaemon> {
   const child = spawn(process.execPath, [MAIN, "serve", "--state-dir", stateDir, "--listen", "127.0.0.1:0", "--log-level", "debug", ...networkArgs(net)], {
     stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, ATOLL_LOG_LEVEL: "debug" },
+    env: { ...process.env, ATOLL_LOG_LEVEL: "debug", ...env },
   });
   const logs: string[] = [];
   const stderr: string[] = [];
@@ -96,7 +96,7 @@ async function launch(stateDir: string, ownsStateDir: boolean, net: TestNetworkO
       if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
       await waitExit(child);
     },
-    restart: () => launch(stateDir, ownsStateDir, net),
+    restart: () => launch(stateDir, ownsStateDir, net, env),
     async dispose() {
       await daemon.stop();
       if (ownsStateDir) rmSync(stateDir, { recursive: true, force: true });
@@ -107,19 +107,19 @@ async function launch(stateDir: string, ownsStateDir: boolean, net: TestNetworkO
 
 /**
  * Starts a daemon for a test. The base image comes from ATOLL_IMAGES_DIR (default
- * /var/lib/atoll/images), built by `npm test`'s setup.
+ * /var/lib/atoll/images), built by `npm test`'s setup. `env` adds ATOLL_* settings (limits).
  *
  * @example
  *   const daemon = await startTestDaemon();
  *   t.after(() => daemon.dispose());
  *   const client = new Client({ url: daemon.url, token: daemon.token });
  */
-export async function startTestDaemon(options: { stateDir?: string; net?: TestNetworkOptions } = {}): Promise<TestDaemon> {
+export async function startTestDaemon(options: { stateDir?: string; net?: TestNetworkOptions; env?: Record<string, string> } = {}): Promise<TestDaemon> {
   // A state directory the caller made (e.g. on a small filesystem) stays the caller's to remove.
-  if (options.stateDir) return launch(options.stateDir, false, options.net);
+  if (options.stateDir) return launch(options.stateDir, false, options.net, options.env);
   const stateDir = mkdtempSync("/var/tmp/atoll-test-");
   try {
-    return await launch(stateDir, true, options.net);
+    return await launch(stateDir, true, options.net, options.env);
   } catch (err) {
     rmSync(stateDir, { recursive: true, force: true });
     throw err;

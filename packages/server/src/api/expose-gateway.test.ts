@@ -1,0 +1,26 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { domainRouter, routeLoopback } from "./expose-gateway.js";
+
+const T = "abcdefghijklmnopqrstuvwxyz";
+
+test("a loopback exposure answers its token prefix (stripped) or its gate cookie, nothing else", () => {
+  const r = routeLoopback(T, { url: `/${T}/app.js?x=1`, headers: {} });
+  assert.equal(r?.path, "/app.js?x=1");
+  assert.deepEqual(r?.extraHeaders, ["set-cookie", `atoll_expose=${T}; Path=/; HttpOnly; SameSite=Strict`]);
+  assert.equal(routeLoopback(T, { url: `/${T}`, headers: {} })?.path, "/");
+  assert.equal(routeLoopback(T, { url: `/${T}?q`, headers: {} })?.path, "/?q");
+  assert.deepEqual(routeLoopback(T, { url: "/assets/a.css", headers: { cookie: `other=1; atoll_expose=${T}` } }), { token: T, path: "/assets/a.css", extraHeaders: [] });
+  for (const [url, cookie] of [["/assets/a.css", undefined], ["/", `atoll_expose=${T.replace("a", "b")}`], [`/${T}x/`, undefined], [`http://h/${T}/`, undefined], ["*", `atoll_expose=${T}`]] as const) {
+    assert.equal(routeLoopback(T, { url, headers: cookie ? { cookie } : {} }), undefined, `${url} ${cookie}`);
+  }
+});
+
+test("the domain listener routes by Host only", () => {
+  const route = domainRouter("sbx.example.com");
+  assert.deepEqual(route({ url: "/x", headers: { host: `${T}.sbx.example.com:8080` } }), { token: T, path: "/x", extraHeaders: [] });
+  assert.equal(route({ url: "/x", headers: { host: `${T.toUpperCase()}.SBX.example.com` } })?.token, T);
+  for (const host of ["sbx.example.com", `${T}.sbx.example.com.evil.test`, `${T}.sbxXexample.com`, `x.${T}.sbx.example.com`, `${T.slice(1)}.sbx.example.com`]) {
+    assert.equal(route({ url: "/", headers: { host } }), undefined, host);
+  }
+});
