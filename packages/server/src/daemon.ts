@@ -104,7 +104,7 @@ async function startServing(
   const live = new LiveSandboxes();
   const tenants = new TenantRepo(db);
   const tokens = new TokenService({ tokens: new TokenRepo(db), tenants, sandboxes: repos.sandboxes, volumes: repos.volumes, adminToken: token, logger });
-  const quotas = new QuotaChecker({ tenants, sandboxes: repos.sandboxes, volumes: repos.volumes });
+  const quotas = new QuotaChecker({ tenants, sandboxes: repos.sandboxes, volumes: repos.volumes, atomic: (fn) => db.transaction(fn)() });
   const volumes = new VolumeService({ volumes: repos.volumes, attachments: repos.attachments, storage, locks, logger, quotas });
   const attachments = new AttachmentService({ volumes, volumeRepo: repos.volumes, attachments: repos.attachments, storage, locks, live, logger });
   volumes.detachEverywhere = (volumeId) => attachments.detachEverywhere(volumeId);
@@ -120,7 +120,7 @@ async function startServing(
     upstreamCa: config.net.upstreamCaFile ? readFileSync(config.net.upstreamCaFile, "utf8") : undefined,
     assertRunning: (t, id) => sandboxes.assertRunning(t, id),
   });
-  const sandboxes = new SandboxService({ repo: repos.sandboxes, attachments, runtime, live, locks, imageRootfs, logger, commandLog, storage, network, quotas });
+  const sandboxes = new SandboxService({ repo: repos.sandboxes, attachments, runtime, live, locks, imageRootfs, logger, commandLog, network, quotas });
   const monitor = new SandboxMonitor({ sandboxes, live });
   const usage = new UsageSampler({ volumes: repos.volumes, samples: new UsageSampleRepo(db), storage, commandLog, logger, options: config.usageSampling });
 
