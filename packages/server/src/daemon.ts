@@ -13,6 +13,7 @@ import { TokenService } from "./core/token-service.js";
 import { UsageSampler } from "./core/usage-sampler.js";
 import { VolumeService } from "./core/volume-service.js";
 import type { DaemonConfig } from "./daemon-config.js";
+import { DiskBudget } from "./host/disk-budget.js";
 import { KeyedMutex } from "./host/keyed-mutex.js";
 import { ensurePrivateMount, umountTree } from "./host/mounts.js";
 import { ensureImage } from "./image/image-builder.js";
@@ -88,7 +89,10 @@ async function startServing(
     onProgress: (p) => logger.info({ progress: p }, "building base image"),
   });
 
+  // One budget for everything that takes space in the state directory (docs/operations.md).
+  const disk = new DiskBudget({ stateDir: config.stateDir, reserveBytes: config.disk.reserveBytes, overcommit: config.disk.overcommit, logger });
   const runtime = new BwrapRuntime({
+    disk,
     stateDir: config.stateDir,
     runDir: config.runDir,
     uidBase: config.uidBase,
@@ -96,7 +100,7 @@ async function startServing(
     cgroupParent: config.cgroupParent,
     logger,
   });
-  const storage = new LoopVolumeBackend({ stateDir: config.stateDir, runDir: config.runDir, uidBase: config.uidBase, logger });
+  const storage = new LoopVolumeBackend({ stateDir: config.stateDir, runDir: config.runDir, uidBase: config.uidBase, logger, disk });
   const repos = { sandboxes: new SandboxRepo(db), volumes: new VolumeRepo(db), attachments: new AttachmentRepo(db) };
   await reconcileOnStart({ ...repos, runtime, storage, logger });
 
@@ -138,6 +142,7 @@ async function startServing(
   const url = address.replace("0.0.0.0", "127.0.0.1");
   network.publicAddress = new URL(url).host;
   usage.start();
+  disk.start();
   logger.info({ url, tokenFile, stateDir: config.stateDir, imageRootfs }, "listening");
 
   let stopping: Promise<void> | undefined;
@@ -147,6 +152,7 @@ async function startServing(
       files.shutdown(); // running file operations would keep app.close() waiting
       await app.close();
       await usage.stop();
+      disk.stop();
       await sandboxes.shutdown();
       await network.close();
       await runtime.close?.();

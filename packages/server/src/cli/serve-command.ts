@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { startDaemon } from "../daemon.js";
-import { type NetFlags, resolveConfig } from "../daemon-config.js";
+import { type DiskFlags, type NetFlags, resolveConfig } from "../daemon-config.js";
 
 /** `atoll serve [--state-dir DIR] [--listen HOST:PORT]`: runs the daemon in the foreground. */
 export function registerServeCommand(program: Command): void {
@@ -17,7 +17,9 @@ export function registerServeCommand(program: Command): void {
     .option("--dns <host|none|static:FILE>", "upstream of the sandbox resolver (ATOLL_DNS; default host with --uplink host, else none)", undefined)
     .option("--net-range <cidr>", "private IPv4 range for sandbox addresses (ATOLL_NET_RANGE, default 10.73.0.0/16)", undefined)
     .option("--upstream-ca <file>", "extra PEM CA the egress proxy trusts for upstream servers (ATOLL_UPSTREAM_CA)", undefined)
-    .action(async (opts: { stateDir?: string; listen?: string; imagesDir?: string; logLevel?: string; staleAfter?: string } & NetFlags) => {
+    .option("--disk-reserve <size>", "disk space always left free in the state directory (ATOLL_DISK_RESERVE, default 5%, 256MiB-10GiB)", undefined)
+    .option("--rootfs-overcommit <on|off>", "share the disk fairly between sandbox roots (on, default) or reserve every rootfsSize in full (off) (ATOLL_ROOTFS_OVERCOMMIT)", undefined)
+    .action(async (opts: { stateDir?: string; listen?: string; imagesDir?: string; logLevel?: string; staleAfter?: string } & NetFlags & DiskFlags) => {
       const config = resolveConfig(opts);
       const daemon = await startDaemon(config);
       // For people (npm start); the JSON log line "listening" carries the same for programs.

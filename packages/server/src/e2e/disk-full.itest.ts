@@ -1,12 +1,14 @@
 /**
- * The host disk nearly full: creating a volume or a sandbox fails clearly; running sandboxes
- * keep working. The daemon's state directory lives on a small filesystem of the test's own.
+ * The host disk (issue 10, item 4): nearly full, creating a volume or a sandbox fails clearly and
+ * running sandboxes keep working; sandboxes filling their roots never bring the host below its
+ * reserve, and a neighbour's volume stays writable up to its size and fsck-clean. Each daemon's
+ * state directory lives on a small filesystem of the test's own.
  */
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, statfsSync } from "node:fs";
 import { join } from "node:path";
-import { test } from "node:test";
+import { type TestContext, test } from "node:test";
 import { Client } from "atoll";
 import { startTestDaemon } from "../testing/daemon-harness.js";
 import { expectCode } from "./e2e-helpers.js";
@@ -17,12 +19,13 @@ const freeBytes = (dir: string) => {
   return s.bavail * s.bsize;
 };
 
-test("with the disk nearly full, new volumes and sandboxes are refused clearly and running ones keep working", async (t) => {
+/** A state directory on a fresh ext4 filesystem of `size` (e.g. "700M"), removed after the test. */
+function smallStateDir(t: TestContext, size: string): string {
   const work = mkdtempSync("/var/tmp/atoll-diskfull-");
   const image = join(work, "small.img");
   const stateDir = join(work, "state");
   mkdirSync(stateDir, { mode: 0o711 });
-  execFileSync("truncate", ["-s", "700M", image]);
+  execFileSync("truncate", ["-s", size, image]);
   execFileSync("mkfs.ext4", ["-q", "-m", "0", image]);
   execFileSync("mount", ["-o", "loop", image, stateDir]);
   execFileSync("chmod", ["0711", stateDir, work]);
@@ -30,24 +33,43 @@ test("with the disk nearly full, new volumes and sandboxes are refused clearly a
     execFileSync("umount", ["-l", stateDir]);
     rmSync(work, { recursive: true, force: true });
   });
+  return stateDir;
+}
 
-  const daemon = await startTestDaemon({ stateDir });
-  t.after(() => daemon.stop());
-  const client = new Client({ url: daemon.url, token: daemon.token });
+/** Starts a daemon with ATOLL_* disk settings in its environment. */
+async function daemonWith(t: TestContext, stateDir: string, env: Record<string, string>) {
+  const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
+  Object.assign(process.env, env);
+  try {
+    const daemon = await startTestDaemon({ stateDir });
+    t.after(() => daemon.stop());
+    return { daemon, client: new Client({ url: daemon.url, token: daemon.token }) };
+  } finally {
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  }
+}
+
+test("with the disk nearly full, new volumes and sandboxes are refused clearly and running ones keep working", async (t) => {
+  const stateDir = smallStateDir(t, "700M");
+  const { daemon, client } = await daemonWith(t, stateDir, {});
 
   const volume = await client.createVolume({ name: "before-full", sizeGb: 0.0625 });
-  const running = await client.createSandbox({ timeout: "5m", volumes: [{ id: volume.id, mountPath: "/v" }] });
+  const running = await client.createSandbox({ timeout: "5m", rootfsSize: "128MiB", volumes: [{ id: volume.id, mountPath: "/v" }] });
 
-  // Fill the disk, leaving 100 MiB.
+  // Fill the disk, leaving 100 MiB (less than the default reserve of 256 MiB).
   const filler = join(stateDir, "filler");
   execFileSync("fallocate", ["-l", String(freeBytes(stateDir) - 100 * MIB), filler]);
   assert.ok(freeBytes(stateDir) < 128 * MIB);
 
-  const v = await expectCode(client.createVolume({ name: "too-big", sizeGb: 0.25 }), "INSUFFICIENT_STORAGE");
-  assert.match(v.message, /free/);
-  const s = await expectCode(client.createSandbox(), "INSUFFICIENT_STORAGE");
-  assert.match(s.message, /almost full/);
+  const v = await expectCode(client.createVolume({ name: "too-big", sizeGb: 0.0625 }), "INSUFFICIENT_STORAGE");
+  assert.match(v.message, /64 MiB volume does not fit: the host has \d+ MiB free and keeps 256 MiB in reserve/);
+  const s = await expectCode(client.createSandbox({ rootfsSize: "64MiB" }), "INSUFFICIENT_STORAGE");
+  assert.match(s.message, /64 MiB root filesystem does not fit/);
   assert.equal((await client.listVolumes()).length, 1, "no volume row was left behind");
+  assert.equal((await client.listSandboxes()).filter((x) => x.state !== "stopped").length, 1, "no sandbox row was left behind");
 
   // The sandbox that was running still runs commands and uses its volume.
   assert.equal(await running.sh`echo still-here > /v/note && cat /v/note`.text(), "still-here");
@@ -55,10 +77,68 @@ test("with the disk nearly full, new volumes and sandboxes are refused clearly a
 
   // With space back, creation works again.
   rmSync(filler);
-  const again = await client.createSandbox();
+  const again = await client.createSandbox({ rootfsSize: "128MiB" });
   assert.equal(await again.sh`echo back`.text(), "back");
   await running.kill();
   await again.kill();
   await client.deleteVolume(volume.id);
+  assert.equal(await daemon.stop(), 0);
+});
+
+test("sandboxes filling their roots keep the host's reserve; a neighbour's volume stays writable to its size and fsck-clean", async (t) => {
+  const stateDir = smallStateDir(t, "1200M");
+  const reserve = 128 * MIB;
+  const { daemon, client } = await daemonWith(t, stateDir, { ATOLL_DISK_RESERVE: "128MiB" });
+
+  // The neighbour: a 128 MiB volume (allocated in full at creation) in a sandbox of its own.
+  const volume = await client.createVolume({ name: "neighbour", sizeGb: 0.125 });
+  const neighbour = await client.createSandbox({ timeout: "10m", rootfsSize: "128MiB", volumes: [{ id: volume.id, mountPath: "/v" }] });
+
+  // Two attackers whose roots each fit alone but not together: the second squeezes the first.
+  const attackers = [
+    await client.createSandbox({ timeout: "10m", rootfsSize: "640MiB" }),
+    await client.createSandbox({ timeout: "10m", rootfsSize: "640MiB" }),
+  ];
+  const fill = (sb: (typeof attackers)[number], path: string) => sb.sh`dd if=/dev/zero of=${path} bs=1M 2>&1; sync`.noThrow().stdout("piped");
+  const [a1, a2, own] = await Promise.all([
+    fill(attackers[0]!, "/home/app/fill"),
+    fill(attackers[1]!, "/home/app/fill"),
+    // The neighbour fills its volume while they fill their roots.
+    fill(neighbour, "/v/fill"),
+  ]);
+  for (const r of [a1, a2]) assert.match(r.stdoutText, /No space left on device/, "an attacker stops at ENOSPC in its own root");
+  assert.match(own.stdoutText, /No space left on device/);
+  assert.doesNotMatch(own.stdoutText, /Input\/output error/);
+  const written = Number(/^(\d+) bytes/m.exec(own.stdoutText)?.[1]);
+  assert.ok(written >= 110 * MIB, `the neighbour wrote ${written} bytes of its 128 MiB volume`);
+  assert.ok(freeBytes(stateDir) >= reserve, `the host keeps its reserve: ${freeBytes(stateDir)} bytes free`);
+
+  // The neighbour's volume and root still work after the attack.
+  assert.equal(await neighbour.sh`rm /v/fill && echo ok > /v/after && cat /v/after && echo x > /home/app/x && cat /home/app/x`.text(), "ok\nx");
+  // Oversized requests are refused, naming the numbers, and change nothing.
+  const before = { sandboxes: (await client.listSandboxes()).length, volumes: (await client.listVolumes()).length };
+  const big = await expectCode(client.createSandbox({ rootfsSize: "1TiB" }), "INSUFFICIENT_STORAGE");
+  assert.match(big.message, /1024\.00 GiB root filesystem does not fit: the host has .* free and keeps 128 MiB in reserve/);
+  await expectCode(client.createVolume({ name: "huge", sizeGb: 1024 }), "INSUFFICIENT_STORAGE");
+  assert.deepEqual({ sandboxes: (await client.listSandboxes()).length, volumes: (await client.listVolumes()).length }, before);
+
+  for (const sb of [...attackers, neighbour]) await sb.kill();
+  const image = join(stateDir, "volumes", `${volume.id}.img`);
+  const fsck = spawnSync("e2fsck", ["-fn", image], { encoding: "utf8" });
+  assert.equal(fsck.status, 0, `the neighbour's volume is fsck-clean:\n${fsck.stdout}${fsck.stderr}`);
+  await client.deleteVolume(volume.id);
+  assert.equal(await daemon.stop(), 0);
+});
+
+test("with rootfs overcommit off, every root is reserved in full and what does not fit is refused", async (t) => {
+  const stateDir = smallStateDir(t, "1200M");
+  const { daemon, client } = await daemonWith(t, stateDir, { ATOLL_DISK_RESERVE: "128MiB", ATOLL_ROOTFS_OVERCOMMIT: "off" });
+  const first = await client.createSandbox({ timeout: "5m", rootfsSize: "640MiB" });
+  const err = await expectCode(client.createSandbox({ timeout: "5m", rootfsSize: "640MiB" }), "INSUFFICIENT_STORAGE");
+  assert.match(err.message, /rootfs overcommit is off/);
+  const r = await first.sh`dd if=/dev/zero of=/home/app/fill bs=1M 2>&1; sync`.noThrow().stdout("piped");
+  assert.match(r.stdoutText, /No space left on device/);
+  assert.ok(freeBytes(stateDir) >= 128 * MIB, "the host keeps its reserve");
+  await first.kill();
   assert.equal(await daemon.stop(), 0);
 });

@@ -22,6 +22,7 @@ import { releaseScratch } from "./scratch-fs.js";
 import { LauncherPool, POOL_CGROUP_PREFIX, encodeLaunchArgs } from "./launcher-pool.js";
 import { ScratchPool } from "./scratch-pool.js";
 import { HOST_PATH } from "../host/run-command.js";
+import type { DiskBudget } from "../host/disk-budget.js";
 
 export interface BwrapRuntimeOptions {
   /** `<state>`: scratch images go to `<state>/scratch/`. */
@@ -43,6 +44,8 @@ export interface BwrapRuntimeOptions {
   bwrap?: string;
   /** How long to wait for atoll-init's READY (default 15 s). */
   readyTimeoutMs?: number;
+  /** The daemon's disk budget: admits each scratch filesystem and shares the host disk fairly. */
+  disk?: Pick<DiskBudget, "admitScratch" | "attach" | "cancel" | "forget">;
 }
 
 const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
@@ -143,6 +146,8 @@ export class BwrapRuntime implements RuntimeDriver {
     this.reachable ??= Promise.all([assertTraversable(path.dirname(p.dir)), assertTraversable(this.init)]).then(() => undefined);
     this.reachable.catch(() => (this.reachable = undefined));
     await this.reachable;
+    // The host disk first: INSUFFICIENT_STORAGE before anything is made.
+    const grant = await this.opts.disk?.admitScratch(id, limits.rootfsBytes);
     let child: ReturnType<typeof spawn> | undefined;
     try {
       const t0 = performance.now();
@@ -154,6 +159,7 @@ export class BwrapRuntime implements RuntimeDriver {
       mark("cgroup");
       await mkdir(p.root, { recursive: true });
       const { upper, work } = await this.pool.take(id, limits.rootfsBytes, p.scratch);
+      if (grant) await this.opts.disk!.attach(grant, { image: p.image, mountPoint: p.scratch, capBytes: limits.rootfsBytes });
       mark("scratch");
       // Shared: later host-side mounts under the root (hot attach) propagate into the sandbox.
       await mountWithPropagation(
@@ -226,6 +232,7 @@ export class BwrapRuntime implements RuntimeDriver {
         logger: this.opts.logger,
       });
     } catch (err) {
+      if (grant) this.opts.disk!.cancel(grant);
       if (child && child.exitCode === null && child.signalCode === null) {
         child.kill("SIGKILL");
         await waitForExit(child, 2000);
@@ -269,6 +276,7 @@ export class BwrapRuntime implements RuntimeDriver {
     });
     mark("root");
     await step(() => releaseScratch(p.image, p.scratch));
+    this.opts.disk?.forget(id);
     mark("scratch");
     const left = mountsUnder(await readMountInfo(), p.dir);
     if (left.length > 0) errors.push(new Error(`mounts left under ${p.dir}: ${left.map((m) => m.mountPoint).join(", ")}`));
