@@ -21,6 +21,7 @@ import { writeRootFiles } from "./root-files.js";
 import { releaseScratch } from "./scratch-fs.js";
 import { LauncherPool, POOL_CGROUP_PREFIX, encodeLaunchArgs } from "./launcher-pool.js";
 import { ScratchPool } from "./scratch-pool.js";
+import { OwnerUids } from "./owner-uids.js";
 import { HOST_PATH } from "../host/run-command.js";
 import type { DiskBudget } from "../host/disk-budget.js";
 
@@ -63,12 +64,16 @@ export class BwrapRuntime implements RuntimeDriver {
   private reachable: Promise<void> | undefined;
   private readonly live = new Map<string, RuntimeSandbox>();
   private readonly launching = new Set<string>();
+  /** Each live sandbox's user-namespace owner (its own kernel per-user budgets). */
+  private readonly owners: OwnerUids;
+  private readonly ownerOf = new Map<string, number>();
   /** runDir with symlinks resolved (the form /proc/self/mountinfo uses); set by setup(). */
   private runDir: string;
 
   constructor(private readonly opts: BwrapRuntimeOptions) {
     if (!Number.isInteger(opts.uidBase) || opts.uidBase < 1) throw new RangeError(`invalid uidBase ${opts.uidBase}`);
     this.runDir = path.resolve(opts.runDir);
+    this.owners = new OwnerUids(opts.uidBase);
     this.pool = new ScratchPool({
       dir: path.join(opts.stateDir, "scratch"),
       mountDir: path.join(opts.runDir, "pool"),
@@ -185,8 +190,11 @@ export class BwrapRuntime implements RuntimeDriver {
       }
       mark("volumes");
 
+      const ownerUid = this.owners.take();
+      this.ownerOf.set(id, ownerUid);
       const args = launchArgs({
         uidBase: this.opts.uidBase,
+        ownerUid,
         cgroupProcs: pooled ? [] : cgroup.procsFiles,
         bwrap: this.opts.bwrap ?? "bwrap",
         root: p.root,
@@ -265,6 +273,7 @@ export class BwrapRuntime implements RuntimeDriver {
     const marks: Record<string, number> = {};
     const mark = (name: string) => (marks[name] = Math.round((performance.now() - t0) * 10) / 10);
     await step(() => cgroups.open(id).destroy());
+    const processesGone = errors.length === 0;
     mark("cgroup");
     // Volumes and the overlay first (deepest first), then the scratch under the overlay.
     await step(async () => {
@@ -286,6 +295,10 @@ export class BwrapRuntime implements RuntimeDriver {
         await step(() => rmdir(d).catch((e: NodeJS.ErrnoException) => (e.code === "ENOENT" ? undefined : Promise.reject(e))));
       }
     }
+    // Its processes are gone (cgroup destroyed): the owner uid is free again (else it stays taken).
+    const owner = this.ownerOf.get(id);
+    if (owner !== undefined && processesGone) this.owners.release(owner);
+    if (processesGone) this.ownerOf.delete(id);
     mark("done");
     this.opts.logger?.debug({ sandboxId: id, ms: marks }, "sandbox teardown timings");
     if (errors.length > 0) throw errors[0];
