@@ -11,9 +11,11 @@ import { join } from "node:path";
 import { type TestContext, test } from "node:test";
 import { Client } from "atoll";
 import { startTestDaemon } from "../testing/daemon-harness.js";
+import { type AttackRow, broken, reportAttacks } from "./attack-table.js";
 import { expectCode } from "./e2e-helpers.js";
 
 const MIB = 2 ** 20;
+const rows: AttackRow[] = [];
 const freeBytes = (dir: string) => {
   const s = statfsSync(dir);
   return s.bavail * s.bsize;
@@ -106,10 +108,28 @@ test("sandboxes filling their roots keep the host's reserve; a neighbour's volum
     // The neighbour fills its volume while they fill their roots.
     fill(neighbour, "/v/fill"),
   ]);
+  const written = Number(/^(\d+) bytes/m.exec(own.stdoutText)?.[1]);
+  rows.push(
+    {
+      area: "disk",
+      attack: "two sandboxes fill 640 MiB roots on a 1.2 GB host",
+      as: "app",
+      expected: "ENOSPC in their own roots; host keeps its 128 MiB reserve",
+      observed: `${[a1, a2].map((r) => (/No space left/.test(r.stdoutText) ? "ENOSPC" : r.stdoutText.slice(-80))).join(", ")}; host ${Math.floor(freeBytes(stateDir) / MIB)} MiB free`,
+      held: [a1, a2].every((r) => /No space left on device/.test(r.stdoutText)) && freeBytes(stateDir) >= reserve,
+    },
+    {
+      area: "disk",
+      attack: "meanwhile the neighbour fills its 128 MiB volume",
+      as: "app (neighbour)",
+      expected: "writes to its size, then ENOSPC, never EIO",
+      observed: `${Math.floor(written / MIB)} MiB, ${/Input\/output error/.test(own.stdoutText) ? "EIO" : /No space left/.test(own.stdoutText) ? "ENOSPC" : own.stdoutText.slice(-80)}`,
+      held: written >= 110 * MIB && /No space left on device/.test(own.stdoutText) && !/Input\/output error/.test(own.stdoutText),
+    },
+  );
   for (const r of [a1, a2]) assert.match(r.stdoutText, /No space left on device/, "an attacker stops at ENOSPC in its own root");
   assert.match(own.stdoutText, /No space left on device/);
   assert.doesNotMatch(own.stdoutText, /Input\/output error/);
-  const written = Number(/^(\d+) bytes/m.exec(own.stdoutText)?.[1]);
   assert.ok(written >= 110 * MIB, `the neighbour wrote ${written} bytes of its 128 MiB volume`);
   assert.ok(freeBytes(stateDir) >= reserve, `the host keeps its reserve: ${freeBytes(stateDir)} bytes free`);
 
@@ -119,26 +139,76 @@ test("sandboxes filling their roots keep the host's reserve; a neighbour's volum
   const before = { sandboxes: (await client.listSandboxes()).length, volumes: (await client.listVolumes()).length };
   const big = await expectCode(client.createSandbox({ rootfsSize: "1TiB" }), "INSUFFICIENT_STORAGE");
   assert.match(big.message, /1024\.00 GiB root filesystem does not fit: the host has .* free and keeps 128 MiB in reserve/);
-  await expectCode(client.createVolume({ name: "huge", sizeGb: 1024 }), "INSUFFICIENT_STORAGE");
-  assert.deepEqual({ sandboxes: (await client.listSandboxes()).length, volumes: (await client.listVolumes()).length }, before);
+  const huge = await expectCode(client.createVolume({ name: "huge", sizeGb: 1024 }), "INSUFFICIENT_STORAGE");
+  const after = { sandboxes: (await client.listSandboxes()).length, volumes: (await client.listVolumes()).length };
+  rows.push({
+    area: "disk",
+    attack: "rootfsSize 1 TiB / sizeGb 1024 on a 1.2 GB host",
+    as: "tenant",
+    expected: "INSUFFICIENT_STORAGE naming the numbers, nothing created",
+    observed: `${big.message.slice(0, 70)}… / ${huge.code}; ${JSON.stringify(after)}`,
+    held: after.sandboxes === before.sandboxes && after.volumes === before.volumes,
+  });
+  assert.deepEqual(after, before);
 
   for (const sb of [...attackers, neighbour]) await sb.kill();
   const image = join(stateDir, "volumes", `${volume.id}.img`);
   const fsck = spawnSync("e2fsck", ["-fn", image], { encoding: "utf8" });
+  rows.push({ area: "disk", attack: "neighbour's volume after the attack", as: "operator", expected: "e2fsck -fn clean", observed: `exit ${fsck.status}`, held: fsck.status === 0 });
   assert.equal(fsck.status, 0, `the neighbour's volume is fsck-clean:\n${fsck.stdout}${fsck.stderr}`);
   await client.deleteVolume(volume.id);
+  assert.equal(await daemon.stop(), 0);
+});
+
+test("concurrent volume creates: exactly what the disk holds is created", async (t) => {
+  const stateDir = smallStateDir(t, "1200M");
+  const { daemon, client } = await daemonWith(t, stateDir, { ATOLL_DISK_RESERVE: "128MiB" });
+  // Room for 3.5 volumes: 3 fit, the 4th does not, with half a volume of margin either way.
+  const sizeMiB = Math.floor((freeBytes(stateDir) - 128 * MIB) / 3.5 / MIB);
+  const results = await Promise.allSettled(Array.from({ length: 8 }, (_, i) => client.createVolume({ name: `race-${i}`, sizeGb: sizeMiB / 1024 })));
+  const made = results.filter((r) => r.status === "fulfilled").length;
+  const codes = new Set(results.filter((r) => r.status === "rejected").map((r) => ((r as PromiseRejectedResult).reason as { code: string }).code));
+  rows.push({
+    area: "disk",
+    attack: `8 concurrent ${sizeMiB} MiB volume creates with room for 3.5`,
+    as: "tenant",
+    expected: "3 created, 5 INSUFFICIENT_STORAGE, reserve kept",
+    observed: `${made} created, ${[...codes].join(",")}; ${Math.floor(freeBytes(stateDir) / MIB)} MiB free`,
+    held: made === 3 && [...codes].join() === "INSUFFICIENT_STORAGE" && freeBytes(stateDir) >= 128 * MIB,
+  });
+  assert.equal(made, 3);
+  assert.deepEqual([...codes], ["INSUFFICIENT_STORAGE"]);
+  assert.equal((await client.listVolumes()).length, 3);
+  for (const v of await client.listVolumes()) await client.deleteVolume(v.id);
   assert.equal(await daemon.stop(), 0);
 });
 
 test("with rootfs overcommit off, every root is reserved in full and what does not fit is refused", async (t) => {
   const stateDir = smallStateDir(t, "1200M");
   const { daemon, client } = await daemonWith(t, stateDir, { ATOLL_DISK_RESERVE: "128MiB", ATOLL_ROOTFS_OVERCOMMIT: "off" });
-  const first = await client.createSandbox({ timeout: "5m", rootfsSize: "640MiB" });
-  const err = await expectCode(client.createSandbox({ timeout: "5m", rootfsSize: "640MiB" }), "INSUFFICIENT_STORAGE");
-  assert.match(err.message, /rootfs overcommit is off/);
-  const r = await first.sh`dd if=/dev/zero of=/home/app/fill bs=1M 2>&1; sync`.noThrow().stdout("piped");
+  // Room for 2.5 roots, asked for 4 at once.
+  const rootMiB = Math.floor((freeBytes(stateDir) - 128 * MIB) / 2.5 / MIB);
+  const results = await Promise.allSettled(Array.from({ length: 4 }, () => client.createSandbox({ timeout: "5m", rootfsSize: `${rootMiB}MiB` })));
+  const made = results.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
+  const refused = results.flatMap((r) => (r.status === "rejected" ? [r.reason as Error] : []));
+  assert.equal(made.length, 2, "exactly what fits is created");
+  for (const e of refused) assert.match(e.message, /rootfs overcommit is off/);
+  const r = await made[0]!.sh`dd if=/dev/zero of=/home/app/fill bs=1M 2>&1; sync`.noThrow().stdout("piped");
   assert.match(r.stdoutText, /No space left on device/);
+  rows.push({
+    area: "disk",
+    attack: `4 concurrent ${rootMiB} MiB roots with room for 2.5 (overcommit off), then fill one`,
+    as: "tenant",
+    expected: "2 created, ENOSPC in its root, reserve kept",
+    observed: `${made.length} created; ${/No space left/.test(r.stdoutText) ? "ENOSPC" : "?"}; ${Math.floor(freeBytes(stateDir) / MIB)} MiB free`,
+    held: made.length === 2 && freeBytes(stateDir) >= 128 * MIB,
+  });
   assert.ok(freeBytes(stateDir) >= 128 * MIB, "the host keeps its reserve");
-  await first.kill();
+  for (const sb of made) await sb.kill();
   assert.equal(await daemon.stop(), 0);
+});
+
+test("disk attack table", () => {
+  reportAttacks("Host disk: reserve, volumes, fair shares", rows);
+  assert.deepEqual(broken(rows), []);
 });

@@ -71,7 +71,8 @@ export class DiskBudget {
   readonly overcommit: boolean;
   private reserve: number | undefined;
   private readonly scratches = new Map<string, Scratch>();
-  private readonly pending = new Map<object, number>();
+  /** Admitted but not yet counted otherwise: bytes still to be taken (an image being allocated: minus what it has). */
+  private readonly pending = new Map<object, { bytes: number; image?: string | undefined; left: number }>();
   private readonly lock = new KeyedMutex();
   private timer: NodeJS.Timeout | undefined;
 
@@ -130,7 +131,7 @@ export class DiskBudget {
         }
       }
       const grant: ScratchGrant = { id, allowanceBytes: allowance, balloonBytes: capBytes - allowance };
-      this.pending.set(grant, allowance);
+      this.pending.set(grant, { bytes: allowance, left: allowance });
       return grant;
     });
   }
@@ -162,14 +163,17 @@ export class DiskBudget {
   }
 
   /**
-   * Admits a volume of `bytes` whose image the caller then allocates in full; `create` runs with
-   * the bytes counted as pending (concurrent admissions see them) and releases them when done.
+   * Admits a volume of `bytes` whose image (`image`) the caller then allocates in full; `create`
+   * runs with the bytes not yet allocated counted as pending (concurrent admissions see them).
    */
-  withVolume<T>(bytes: number, create: () => Promise<T>): Promise<T> {
+  withVolume<T>(bytes: number, image: string, create: () => Promise<T>): Promise<T> {
     const token = {};
     const admitted = this.exclusive(async () => {
+      // What the image lacks (all of it for a new volume; the holes of an old sparse one), read
+      // before the free space for the same reason as in measure().
+      const need = await stat(image).then((st) => Math.max(0, bytes - st.blocks * 512), () => bytes);
       const { budget, free, reserve } = await this.measure();
-      if (bytes > budget) {
+      if (need > budget) {
         throw new CapacityError(
           "INSUFFICIENT_STORAGE",
           `A ${fmt(bytes)} volume does not fit: the host has ${fmt(free)} free and keeps ${fmt(reserve)} in reserve` +
@@ -178,9 +182,10 @@ export class DiskBudget {
         );
       }
       let headroom = budget - this.totalGrowth();
-      if (bytes > headroom && this.overcommit) headroom += await this.squeeze(budget - bytes, []);
-      if (bytes > headroom) throw this.promisedError(`a ${fmt(bytes)} volume`, bytes, headroom, reserve);
-      this.pending.set(token, bytes);
+      this.opts.logger?.debug({ need, free, reserve, headroom, pending: [...this.pending.values()].map((p) => p.left) }, "disk admission of a volume");
+      if (need > headroom && this.overcommit) headroom += await this.squeeze(budget - need, []);
+      if (need > headroom) throw this.promisedError(`a ${fmt(bytes)} volume`, bytes, headroom, reserve);
+      this.pending.set(token, { bytes, image, left: need });
     });
     return admitted.then(() => create().finally(() => this.pending.delete(token)));
   }
@@ -214,20 +219,28 @@ export class DiskBudget {
   private totalGrowth(): number {
     let n = 0;
     for (const s of this.scratches.values()) n += growthOf(s);
-    for (const p of this.pending.values()) n += p;
+    for (const p of this.pending.values()) n += p.left;
     return n;
   }
 
-  /** Fresh figures: free space, and the allocation of every scratch image. */
+  /**
+   * Fresh figures: the allocation of every scratch image and pending image, then the free space.
+   * In that order: blocks allocated in between lower `free` after they were counted as still to
+   * come, which counts them twice (safe); the other order could count them not at all.
+   */
   private async measure(): Promise<{ budget: number; free: number; reserve: number }> {
     const reserve = await this.reserveBytes();
-    const free = (await statfsUsage(this.opts.stateDir)).availableBytes;
-    await Promise.all(
-      [...this.scratches.values()].map(async (s) => {
+    await Promise.all([
+      ...[...this.scratches.values()].map(async (s) => {
         // A missing image (being torn down) has nothing more to grow.
         s.allocBytes = await stat(s.image).then((st) => st.blocks * 512, () => s.capBytes);
       }),
-    );
+      ...[...this.pending.values()].map(async (p) => {
+        // Blocks an image already has are in `free` already: count only the rest.
+        if (p.image) p.left = await stat(p.image).then((st) => Math.max(0, p.bytes - st.blocks * 512), () => p.bytes);
+      }),
+    ]);
+    const free = (await statfsUsage(this.opts.stateDir)).availableBytes;
     return { budget: free - reserve, free, reserve };
   }
 

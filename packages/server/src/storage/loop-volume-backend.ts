@@ -171,7 +171,7 @@ export class LoopVolumeBackend implements StorageDriver {
         }
       };
       if (this.disk) {
-        await this.disk.withVolume(capacityBytes, make);
+        await this.disk.withVolume(capacityBytes, image, make);
       } else {
         const free = await this.freeBytes();
         if (capacityBytes > free) throw new StorageFullError(capacityBytes, free);
@@ -382,7 +382,7 @@ export class LoopVolumeBackend implements StorageDriver {
     const allocate = () => allocateFile(image, st.size);
     try {
       // Counted like a new volume of the missing bytes: it must not eat into the host's reserve.
-      await (this.disk ? this.disk.withVolume(st.size - st.blocks * 512, allocate) : allocate());
+      await (this.disk ? this.disk.withVolume(st.size, image, allocate) : allocate());
       this.log.info({ volumeId }, "allocated a sparse volume image in full");
     } catch (err) {
       this.log.warn({ volumeId, err }, "could not allocate a sparse volume image in full; it can still hit EIO when the host disk fills");
