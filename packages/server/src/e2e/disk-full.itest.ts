@@ -133,6 +133,28 @@ test("sandboxes filling their roots keep the host's reserve; a neighbour's volum
   assert.ok(written >= 110 * MIB, `the neighbour wrote ${written} bytes of its 128 MiB volume`);
   assert.ok(freeBytes(stateDir) >= reserve, `the host keeps its reserve: ${freeBytes(stateDir)} bytes free`);
 
+  // When the second attacker ends, the first one's squeezed share grows back (balloons shrink
+  // every few seconds), and filling it again still keeps the reserve.
+  const avail = async () => Number((await attackers[0]!.sh`df --output=avail -B1 / | tail -1`.text()).trim());
+  const squeezed = await avail();
+  await attackers[1]!.kill();
+  let grown = squeezed;
+  for (let i = 0; i < 60 && grown < squeezed + 64 * MIB; i++) {
+    await new Promise((r) => setTimeout(r, 1000));
+    grown = await avail();
+  }
+  const refill = await fill(attackers[0]!, "/home/app/fill2");
+  rows.push({
+    area: "disk",
+    attack: "the squeezed sandbox refills once its neighbour is gone",
+    as: "app",
+    expected: "its share grows back, ENOSPC again, reserve kept",
+    observed: `${Math.floor(squeezed / MIB)} → ${Math.floor(grown / MIB)} MiB available; ${/No space left/.test(refill.stdoutText) ? "ENOSPC" : refill.stdoutText.slice(-60)}; host ${Math.floor(freeBytes(stateDir) / MIB)} MiB free`,
+    held: grown >= squeezed + 64 * MIB && /No space left on device/.test(refill.stdoutText) && freeBytes(stateDir) >= reserve,
+  });
+  assert.ok(grown >= squeezed + 64 * MIB, `the share grew back: ${squeezed} → ${grown}`);
+  assert.ok(freeBytes(stateDir) >= reserve, "the host keeps its reserve after the refill");
+
   // The neighbour's volume and root still work after the attack.
   assert.equal(await neighbour.sh`rm /v/fill && echo ok > /v/after && cat /v/after && echo x > /home/app/x && cat /home/app/x`.text(), "ok\nx");
   // Oversized requests are refused, naming the numbers, and change nothing.

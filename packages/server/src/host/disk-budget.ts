@@ -118,7 +118,7 @@ export class DiskBudget {
       if (capBytes > headroom) {
         if (!this.overcommit) throw this.promisedError(`a ${fmt(capBytes)} root filesystem`, capBytes, headroom, reserve);
         headroom += await this.squeeze(budget, [capBytes]);
-        const fair = waterLevel([...[...this.scratches.values()].map(roomOf), capBytes], budget);
+        const fair = waterLevel([...[...this.scratches.values()].map(roomOf), capBytes], budget - this.pendingBytes());
         allowance = Math.floor(Math.min(capBytes, headroom, fair) / 4096) * 4096;
         const floor = Math.min(capBytes, SCRATCH_FLOOR_BYTES);
         if (allowance < floor) {
@@ -200,7 +200,7 @@ export class DiskBudget {
         await this.squeeze(budget, []);
         return;
       }
-      for (const change of deflatePlan([...this.scratches.values()], budget)) {
+      for (const change of deflatePlan([...this.scratches.values()], budget - this.pendingBytes())) {
         const s = this.scratches.get(change.id);
         if (s) await this.deflate(s, change.balloonBytes).catch((err: unknown) => this.opts.logger?.warn({ err, sandboxId: s.id }, "shrinking a disk balloon failed"));
       }
@@ -216,11 +216,16 @@ export class DiskBudget {
     return this.lock.run("disk", fn);
   }
 
+  private pendingBytes(): number {
+    let n = 0;
+    for (const p of this.pending.values()) n += p.left;
+    return n;
+  }
+
   private totalGrowth(): number {
     let n = 0;
     for (const s of this.scratches.values()) n += growthOf(s);
-    for (const p of this.pending.values()) n += p.left;
-    return n;
+    return n + this.pendingBytes();
   }
 
   /**
@@ -244,11 +249,14 @@ export class DiskBudget {
     return { budget: free - reserve, free, reserve };
   }
 
-  /** Inflates balloons so the scratches fit `budget` (plus `extra` newcomers); returns the growth freed. */
+  /**
+   * Inflates balloons so the scratches fit `budget` (what creates in flight do not hold already,
+   * plus `extra` newcomers); returns the growth freed.
+   */
   private async squeeze(budget: number, extra: number[]): Promise<number> {
     const before = this.totalGrowth();
     const floorOf = (s: ScratchShare) => Math.min(s.capBytes, SCRATCH_FLOOR_BYTES);
-    for (const change of squeezePlan([...this.scratches.values()], budget, floorOf, extra)) {
+    for (const change of squeezePlan([...this.scratches.values()], budget - this.pendingBytes(), floorOf, extra)) {
       const s = this.scratches.get(change.id);
       if (s && change.balloonBytes > s.balloonBytes) await this.inflate(s, change.balloonBytes, true);
     }
