@@ -56,13 +56,12 @@ interface Scratch extends ScratchShare {
   mountPoint: string;
 }
 
-/** An admitted scratch, counted as pending until `attach` (or `cancel`). */
+/**
+ * An admitted scratch not made yet, counted by what it may write until `attach` (or `cancel`). It
+ * can be squeezed like a live one meanwhile (concurrent creates): its balloon is only made at attach.
+ */
 export interface ScratchGrant {
   readonly id: string;
-  /** What the sandbox may write (its rootfs size unless squeezed). */
-  readonly allowanceBytes: number;
-  /** Balloon the new scratch must get before the sandbox starts (cap − allowance). */
-  readonly balloonBytes: number;
 }
 
 const fmt = (bytes: number) => (bytes >= GIB ? `${(bytes / GIB).toFixed(2)} GiB` : `${Math.floor(bytes / MIB)} MiB`);
@@ -71,8 +70,10 @@ export class DiskBudget {
   readonly overcommit: boolean;
   private reserve: number | undefined;
   private readonly scratches = new Map<string, Scratch>();
-  /** Admitted but not yet counted otherwise: bytes still to be taken (an image being allocated: minus what it has). */
-  private readonly pending = new Map<object, { bytes: number; image?: string | undefined; left: number }>();
+  /** Admitted scratches not made yet (sandbox id → cap and the balloon it will get). */
+  private readonly grants = new Map<string, { capBytes: number; balloonBytes: number }>();
+  /** Volumes being allocated: bytes still to be taken (the size minus what the image has). */
+  private readonly pending = new Map<object, { bytes: number; image: string; left: number }>();
   private readonly lock = new KeyedMutex();
   private timer: NodeJS.Timeout | undefined;
 
@@ -118,21 +119,20 @@ export class DiskBudget {
       if (capBytes > headroom) {
         if (!this.overcommit) throw this.promisedError(`a ${fmt(capBytes)} root filesystem`, capBytes, headroom, reserve);
         headroom += await this.squeeze(budget, [capBytes]);
-        const fair = waterLevel([...[...this.scratches.values()].map(roomOf), capBytes], budget - this.pendingBytes());
+        const fair = waterLevel([...this.shareList().map(roomOf), capBytes], budget - this.pendingBytes());
         allowance = Math.floor(Math.min(capBytes, headroom, fair) / 4096) * 4096;
         const floor = Math.min(capBytes, SCRATCH_FLOOR_BYTES);
         if (allowance < floor) {
           throw new CapacityError(
             "INSUFFICIENT_STORAGE",
-            `The host disk is shared by ${this.scratches.size} running sandboxes: a new one would get ${fmt(Math.max(0, allowance))} of root filesystem, ` +
+            `The host disk is shared by ${this.shareList().length} sandboxes: a new one would get ${fmt(Math.max(0, allowance))} of root filesystem, ` +
               `less than the ${fmt(floor)} minimum. Kill sandboxes or delete volumes you no longer need.`,
             { requestedBytes: capBytes, availableBytes: Math.max(0, allowance), minimumBytes: floor, reserveBytes: reserve },
           );
         }
       }
-      const grant: ScratchGrant = { id, allowanceBytes: allowance, balloonBytes: capBytes - allowance };
-      this.pending.set(grant, { bytes: allowance, left: allowance });
-      return grant;
+      this.grants.set(id, { capBytes, balloonBytes: capBytes - allowance });
+      return { id };
     });
   }
 
@@ -144,17 +144,18 @@ export class DiskBudget {
     return this.exclusive(async () => {
       try {
         const s: Scratch = { id: grant.id, capBytes: where.capBytes, allocBytes: 0, balloonBytes: 0, image: where.image, mountPoint: where.mountPoint };
-        if (grant.balloonBytes > 0) await this.inflate(s, grant.balloonBytes, false);
+        const balloon = this.grants.get(grant.id)?.balloonBytes ?? 0;
+        if (balloon > 0) await this.inflate(s, balloon, false);
         this.scratches.set(grant.id, s);
       } finally {
-        this.pending.delete(grant);
+        this.grants.delete(grant.id);
       }
     });
   }
 
   /** A grant whose scratch was never made. */
   cancel(grant: ScratchGrant): void {
-    this.pending.delete(grant);
+    this.grants.delete(grant.id);
   }
 
   /** The scratch of `id` is gone (its image deleted): it no longer counts. */
@@ -193,23 +194,25 @@ export class DiskBudget {
   /** Shrinks balloons when there is room again, squeezes when the host lost space. */
   rebalance(): Promise<void> {
     return this.exclusive(async () => {
-      if (this.scratches.size === 0) return;
+      if (this.scratches.size + this.grants.size === 0) return;
       const { budget } = await this.measure();
       const headroom = budget - this.totalGrowth();
       if (headroom < 0 && this.overcommit) {
         await this.squeeze(budget, []);
         return;
       }
-      for (const change of deflatePlan([...this.scratches.values()], budget - this.pendingBytes())) {
+      for (const change of deflatePlan(this.shareList(), budget - this.pendingBytes())) {
         const s = this.scratches.get(change.id);
+        const g = this.grants.get(change.id);
+        if (g) g.balloonBytes = change.balloonBytes;
         if (s) await this.deflate(s, change.balloonBytes).catch((err: unknown) => this.opts.logger?.warn({ err, sandboxId: s.id }, "shrinking a disk balloon failed"));
       }
     });
   }
 
-  /** What each live scratch may still take, for tests and metrics. */
+  /** What each scratch (live or granted) may still take, for tests and metrics. */
   shares(): ScratchShare[] {
-    return [...this.scratches.values()].map(({ id, capBytes, allocBytes, balloonBytes }) => ({ id, capBytes, allocBytes, balloonBytes }));
+    return this.shareList().map(({ id, capBytes, allocBytes, balloonBytes }) => ({ id, capBytes, allocBytes, balloonBytes }));
   }
 
   private exclusive<T>(fn: () => Promise<T>): Promise<T> {
@@ -222,10 +225,14 @@ export class DiskBudget {
     return n;
   }
 
+  /** Live scratches and granted ones (as shares with nothing allocated yet). */
+  private shareList(): ScratchShare[] {
+    const granted = [...this.grants].map(([id, g]) => ({ id, capBytes: g.capBytes, allocBytes: 0, balloonBytes: g.balloonBytes }));
+    return [...this.scratches.values(), ...granted];
+  }
+
   private totalGrowth(): number {
-    let n = 0;
-    for (const s of this.scratches.values()) n += growthOf(s);
-    return n + this.pendingBytes();
+    return this.shareList().reduce((n, s) => n + growthOf(s), 0) + this.pendingBytes();
   }
 
   /**
@@ -242,7 +249,7 @@ export class DiskBudget {
       }),
       ...[...this.pending.values()].map(async (p) => {
         // Blocks an image already has are in `free` already: count only the rest.
-        if (p.image) p.left = await stat(p.image).then((st) => Math.max(0, p.bytes - st.blocks * 512), () => p.bytes);
+        p.left = await stat(p.image).then((st) => Math.max(0, p.bytes - st.blocks * 512), () => p.bytes);
       }),
     ]);
     const free = (await statfsUsage(this.opts.stateDir)).availableBytes;
@@ -256,8 +263,10 @@ export class DiskBudget {
   private async squeeze(budget: number, extra: number[]): Promise<number> {
     const before = this.totalGrowth();
     const floorOf = (s: ScratchShare) => Math.min(s.capBytes, SCRATCH_FLOOR_BYTES);
-    for (const change of squeezePlan([...this.scratches.values()], budget - this.pendingBytes(), floorOf, extra)) {
+    for (const change of squeezePlan(this.shareList(), budget - this.pendingBytes(), floorOf, extra)) {
       const s = this.scratches.get(change.id);
+      const g = this.grants.get(change.id);
+      if (g && change.balloonBytes > g.balloonBytes) g.balloonBytes = change.balloonBytes; // made at attach
       if (s && change.balloonBytes > s.balloonBytes) await this.inflate(s, change.balloonBytes, true);
     }
     return before - this.totalGrowth();
