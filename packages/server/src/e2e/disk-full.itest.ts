@@ -21,6 +21,9 @@ const freeBytes = (dir: string) => {
   return s.bavail * s.bsize;
 };
 
+/** Daemons to stop before their state directory's filesystem goes (after hooks run in order). */
+const stopBeforeUnmount = new Map<string, () => Promise<unknown>>();
+
 /** A state directory on a fresh ext4 filesystem of `size` (e.g. "700M"), removed after the test. */
 function smallStateDir(t: TestContext, size: string): string {
   const work = mkdtempSync("/var/tmp/atoll-diskfull-");
@@ -31,20 +34,29 @@ function smallStateDir(t: TestContext, size: string): string {
   execFileSync("mkfs.ext4", ["-q", "-m", "0", image]);
   execFileSync("mount", ["-o", "loop", image, stateDir]);
   execFileSync("chmod", ["0711", stateDir, work]);
-  t.after(() => {
+  t.after(async () => {
+    // A daemon left running by a failed assertion releases its loop devices first: unmounting
+    // the filesystem under it would strand them.
+    await stopBeforeUnmount.get(stateDir)?.();
+    stopBeforeUnmount.delete(stateDir);
+    const stranded = execFileSync("losetup", ["--list", "--noheadings", "--output", "NAME,BACK-FILE"], { encoding: "utf8" })
+      .split("\n")
+      .filter((l) => l.includes(`${stateDir}/`));
+    for (const l of stranded) execFileSync("losetup", ["-d", l.trim().split(/\s+/)[0]!]);
     execFileSync("umount", ["-l", stateDir]);
     rmSync(work, { recursive: true, force: true });
+    assert.deepEqual(stranded, [], "the daemon released every loop device backed by its state directory");
   });
   return stateDir;
 }
 
 /** Starts a daemon with ATOLL_* disk settings in its environment. */
-async function daemonWith(t: TestContext, stateDir: string, env: Record<string, string>) {
+async function daemonWith(stateDir: string, env: Record<string, string>) {
   const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
   Object.assign(process.env, env);
   try {
     const daemon = await startTestDaemon({ stateDir });
-    t.after(() => daemon.stop());
+    stopBeforeUnmount.set(stateDir, () => daemon.stop());
     return { daemon, client: new Client({ url: daemon.url, token: daemon.token }) };
   } finally {
     for (const [k, v] of Object.entries(saved)) {
@@ -56,7 +68,7 @@ async function daemonWith(t: TestContext, stateDir: string, env: Record<string, 
 
 test("with the disk nearly full, new volumes and sandboxes are refused clearly and running ones keep working", async (t) => {
   const stateDir = smallStateDir(t, "700M");
-  const { daemon, client } = await daemonWith(t, stateDir, {});
+  const { daemon, client } = await daemonWith(stateDir, {});
 
   const volume = await client.createVolume({ name: "before-full", sizeGb: 0.0625 });
   const running = await client.createSandbox({ timeout: "5m", rootfsSize: "128MiB", volumes: [{ id: volume.id, mountPath: "/v" }] });
@@ -90,7 +102,7 @@ test("with the disk nearly full, new volumes and sandboxes are refused clearly a
 test("sandboxes filling their roots keep the host's reserve; a neighbour's volume stays writable to its size and fsck-clean", async (t) => {
   const stateDir = smallStateDir(t, "1200M");
   const reserve = 128 * MIB;
-  const { daemon, client } = await daemonWith(t, stateDir, { ATOLL_DISK_RESERVE: "128MiB" });
+  const { daemon, client } = await daemonWith(stateDir, { ATOLL_DISK_RESERVE: "128MiB" });
 
   // The neighbour: a 128 MiB volume (allocated in full at creation) in a sandbox of its own.
   const volume = await client.createVolume({ name: "neighbour", sizeGb: 0.125 });
@@ -184,7 +196,7 @@ test("sandboxes filling their roots keep the host's reserve; a neighbour's volum
 
 test("concurrent volume creates: exactly what the disk holds is created", async (t) => {
   const stateDir = smallStateDir(t, "1200M");
-  const { daemon, client } = await daemonWith(t, stateDir, { ATOLL_DISK_RESERVE: "128MiB" });
+  const { daemon, client } = await daemonWith(stateDir, { ATOLL_DISK_RESERVE: "128MiB" });
   // Room for 3.5 volumes: 3 fit, the 4th does not, with half a volume of margin either way.
   const sizeMiB = Math.floor((freeBytes(stateDir) - 128 * MIB) / 3.5 / MIB);
   const results = await Promise.allSettled(Array.from({ length: 8 }, (_, i) => client.createVolume({ name: `race-${i}`, sizeGb: sizeMiB / 1024 })));
@@ -207,7 +219,7 @@ test("concurrent volume creates: exactly what the disk holds is created", async 
 
 test("with rootfs overcommit off, every root is reserved in full and what does not fit is refused", async (t) => {
   const stateDir = smallStateDir(t, "1200M");
-  const { daemon, client } = await daemonWith(t, stateDir, { ATOLL_DISK_RESERVE: "128MiB", ATOLL_ROOTFS_OVERCOMMIT: "off" });
+  const { daemon, client } = await daemonWith(stateDir, { ATOLL_DISK_RESERVE: "128MiB", ATOLL_ROOTFS_OVERCOMMIT: "off" });
   // Room for 2.5 roots, asked for 4 at once.
   const rootMiB = Math.floor((freeBytes(stateDir) - 128 * MIB) / 2.5 / MIB);
   const results = await Promise.allSettled(Array.from({ length: 4 }, () => client.createSandbox({ timeout: "5m", rootfsSize: `${rootMiB}MiB` })));
