@@ -1,7 +1,7 @@
 /*
  * atoll-launch: host-side launcher of one sandbox (runs as real root).
  *
- *   atoll-launch --uid-base N [--cgroup-procs FILE ...] [--netns PATH] -- bwrap ARGS...
+ *   atoll-launch --uid-base N [--owner-uid U] [--cgroup-procs FILE ...] [--netns PATH] -- bwrap ARGS...
  *   atoll-launch --wait-args [--cgroup-procs FILE ...]
  *                                     (pooled: joins the cgroups now, reads the other arguments
  *                                      as one record from stdin later; see read_args)
@@ -16,7 +16,13 @@
  * 1. Creates a user namespace mapping sandbox uid/gid 0..65535 to host N..N+65535: a forked
  *    helper unshare(CLONE_NEWUSER)s, the launcher writes the helper's uid_map/gid_map, joins
  *    the namespace with setns() and kills the helper. Sandbox root is host uid N: unprivileged
- *    on the host.
+ *    on the host. With --owner-uid U the helper first becomes host uid/gid U, so the namespace
+ *    is *owned* by U instead of host root: the kernel charges the per-user budgets of everything
+ *    inside (inotify instances and watches, POSIX message-queue bytes, fanotify groups, pending
+ *    signals, locked memory, namespaces, processes) to U in the host's user namespace, so one
+ *    sandbox cannot exhaust host root's budgets or a neighbour's (each sandbox gets its own U).
+ *    U owns no file and runs no process; its RLIMIT_NPROC is lifted first (the sandbox's pids
+ *    cgroup is the process limit).
  * 2. Writes its own pid into every --cgroup-procs file (before joining the namespace), so bwrap
  *    and everything it starts is accounted to the sandbox's cgroups.
  * 3. Becomes uid/gid 0 of the namespace (full capabilities inside it, none outside).
@@ -30,6 +36,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/audit.h>
+#include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <sched.h>
@@ -41,6 +48,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -72,18 +80,55 @@ static void write_file(const char *path, const char *data) {
   if (close(fd) < 0) die(path);
 }
 
-/* Forks a helper that creates a user namespace and waits (reading `hold`) until killed. */
-static pid_t fork_userns_helper(int *hold_write) {
+/*
+ * Becomes host uid/gid `owner` (no supplementary groups) but keeps its capabilities, so creating
+ * the namespace is not an unprivileged unshare (which hosts may forbid or restrict: Debian's
+ * unprivileged_userns_clone, Ubuntu's AppArmor userns restriction). The owner is the euid.
+ */
+static int become_owner(long long owner) {
+  struct rlimit nproc;
+  /* The namespace's process budget at the owner's level comes from the creator's RLIMIT_NPROC
+     soft limit: raise it to the hard one (the sandbox's pids cgroup is the real process limit). */
+  if (getrlimit(RLIMIT_NPROC, &nproc) == 0 && nproc.rlim_cur != nproc.rlim_max) {
+    nproc.rlim_cur = nproc.rlim_max;
+    if (setrlimit(RLIMIT_NPROC, &nproc) < 0) return -1;
+  }
+  if (prctl(PR_SET_KEEPCAPS, 1) < 0) return -1;
+  if (setgroups(0, NULL) < 0) return -1;
+  if (setresgid((gid_t)owner, (gid_t)owner, (gid_t)owner) < 0) return -1;
+  if (setresuid((uid_t)owner, (uid_t)owner, (uid_t)owner) < 0) return -1;
+  struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+  struct __user_cap_data_struct caps[2];
+  if (syscall(SYS_capget, &hdr, caps) < 0) return -1;
+  caps[0].effective = caps[0].permitted;
+  caps[1].effective = caps[1].permitted;
+  return (int)syscall(SYS_capset, &hdr, caps);
+}
+
+/*
+ * Forks a helper that creates a user namespace (owned by host uid `owner`, or by root when
+ * owner < 0) and waits (reading `hold`) until killed.
+ */
+static pid_t fork_userns_helper(int *hold_write, long long owner) {
   int ready[2], hold[2];
   if (pipe2(ready, O_CLOEXEC) < 0 || pipe2(hold, O_CLOEXEC) < 0) die("pipe");
   pid_t pid = fork();
   if (pid < 0) die("fork");
   if (pid == 0) {
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
     close(ready[0]);
     close(hold[1]);
-    char ok = unshare(CLONE_NEWUSER) == 0 ? 'y' : 'n';
-    int err = errno;
+    char ok = 'y';
+    int err = 0;
+    if (owner >= 0 && become_owner(owner) < 0) {
+      ok = 'n';
+      err = errno;
+    }
+    /* After the uid change, which clears the parent-death signal. */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (ok == 'y' && unshare(CLONE_NEWUSER) < 0) {
+      ok = 'n';
+      err = errno;
+    }
     if (write(ready[1], &ok, 1) != 1) _exit(1);
     if (ok != 'y') {
       if (write(ready[1], &err, sizeof err) < 0) _exit(1);
@@ -100,7 +145,7 @@ static pid_t fork_userns_helper(int *hold_write) {
   if (read(ready[0], &ok, 1) != 1 || ok != 'y') {
     int err = 0;
     if (read(ready[0], &err, sizeof err) == sizeof err) errno = err;
-    die("unshare(CLONE_NEWUSER)");
+    die(owner >= 0 ? "creating the user namespace as its owner uid" : "unshare(CLONE_NEWUSER)");
   }
   close(ready[0]);
   *hold_write = hold[1];
@@ -118,7 +163,7 @@ static void join_netns(const char *path) {
 }
 
 static void usage(void) {
-  die_msg("usage: atoll-launch --uid-base N [--cgroup-procs FILE ...] [--netns PATH] -- bwrap ARGS...\n"
+  die_msg("usage: atoll-launch --uid-base N [--owner-uid U] [--cgroup-procs FILE ...] [--netns PATH] -- bwrap ARGS...\n"
           "       atoll-launch --wait-args [--cgroup-procs FILE ...]   (the rest as a record on stdin)\n"
           "       atoll-launch --print-seccomp");
 }
@@ -126,6 +171,7 @@ static void usage(void) {
 /* Options of one launch. */
 struct opts {
   long long uid_base;
+  long long owner_uid; /* -1: the user namespace is owned by root */
   const char *cgroup_files[MAX_CGROUP_FILES];
   int ncgroup;
   const char *netns;
@@ -154,6 +200,10 @@ static void parse_opts(int argc, char **argv, struct opts *o) {
       char *end;
       o->uid_base = strtoll(argv[++i], &end, 10);
       if (*end || o->uid_base < 1 || o->uid_base > 4294967295LL - MAP_COUNT) usage();
+    } else if (strcmp(argv[i], "--owner-uid") == 0 && i + 1 < argc) {
+      char *end;
+      o->owner_uid = strtoll(argv[++i], &end, 10);
+      if (*end || o->owner_uid < 1 || o->owner_uid > 4294967294LL) usage();
     } else if (strcmp(argv[i], "--netns") == 0 && i + 1 < argc) {
       o->netns = argv[++i];
     } else if (strcmp(argv[i], "--cgroup-procs") == 0 && i + 1 < argc) {
@@ -211,7 +261,7 @@ static void join_cgroups(const struct opts *o) {
 }
 
 int main(int argc, char **argv) {
-  struct opts o = {.uid_base = -1};
+  struct opts o = {.uid_base = -1, .owner_uid = -1};
   parse_opts(argc - 1, argv + 1, &o);
   if (o.wait_args && o.cmd) usage();
 
@@ -232,7 +282,8 @@ int main(int argc, char **argv) {
   if (netns) join_netns(netns);
 
   int hold;
-  pid_t helper = fork_userns_helper(&hold);
+  if (o.owner_uid >= uid_base && o.owner_uid < uid_base + MAP_COUNT) die_msg("--owner-uid must be outside the mapped range");
+  pid_t helper = fork_userns_helper(&hold, o.owner_uid);
 
   char path[64], map[64];
   snprintf(map, sizeof map, "0 %lld %u\n", uid_base, MAP_COUNT);

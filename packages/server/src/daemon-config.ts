@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { join, resolve } from "node:path";
-import { parseDuration } from "atoll/contract";
+import { parseDuration, parseSize } from "atoll/contract";
 import { fileURLToPath } from "node:url";
 import { defaultImagesDir, defaultUidBase } from "./image/image-builder.js";
 import { type NetConfig, resolveNetConfig } from "./net/net-config.js";
@@ -38,6 +38,36 @@ export interface DaemonConfig {
   net: NetConfig;
   /** Exposed ports (--expose-domain, --expose-listen) and per-client HTTP limits (docs/api.md). */
   web: WebConfig;
+  /** The host disk budget (docs/operations.md, "Disk space"). */
+  disk: DiskConfig;
+}
+
+/** `--disk-reserve` / ATOLL_DISK_RESERVE and `--rootfs-overcommit` / ATOLL_ROOTFS_OVERCOMMIT. */
+export interface DiskConfig {
+  /** Bytes always left free on the state directory's filesystem; undefined: 5% (256 MiB–10 GiB). */
+  reserveBytes: number | undefined;
+  /** on (default): running sandboxes' unused rootfs is squeezed fairly; off: every rootfs is reserved in full. */
+  overcommit: boolean;
+}
+
+/** Flags of `atoll serve` that shape the disk budget. */
+export interface DiskFlags {
+  diskReserve?: string;
+  rootfsOvercommit?: string;
+}
+
+/** Parses the disk flags (or their variables); throws a readable Error. */
+export function resolveDiskConfig(opts: DiskFlags): DiskConfig {
+  const reserve = opts.diskReserve ?? process.env.ATOLL_DISK_RESERVE;
+  const overcommit = opts.rootfsOvercommit ?? process.env.ATOLL_ROOTFS_OVERCOMMIT ?? "on";
+  if (overcommit !== "on" && overcommit !== "off") throw new Error(`--rootfs-overcommit / ATOLL_ROOTFS_OVERCOMMIT must be on or off, got "${overcommit}"`);
+  let reserveBytes: number | undefined;
+  if (reserve !== undefined) {
+    const size = parseSize(reserve);
+    if (!size.ok) throw new Error(`--disk-reserve / ATOLL_DISK_RESERVE: ${size.error}`);
+    reserveBytes = size.value;
+  }
+  return { reserveBytes, overcommit: overcommit === "on" };
 }
 
 /** Flags of `atoll serve` that shape sandbox networks. */
@@ -67,7 +97,7 @@ export function durationSetting(name: string, raw: string): number {
   return d.value;
 }
 
-export function resolveConfig(opts: { stateDir?: string; listen?: string; imagesDir?: string; logLevel?: string; staleAfter?: string } & NetFlags & WebFlags): DaemonConfig {
+export function resolveConfig(opts: { stateDir?: string; listen?: string; imagesDir?: string; logLevel?: string; staleAfter?: string } & NetFlags & WebFlags & DiskFlags): DaemonConfig {
   const stateDir = resolve(opts.stateDir ?? process.env.ATOLL_STATE_DIR ?? DEFAULT_STATE_DIR);
   const { host, port } = parseListen(opts.listen ?? process.env.ATOLL_LISTEN ?? DEFAULT_LISTEN);
   return {
@@ -88,5 +118,6 @@ export function resolveConfig(opts: { stateDir?: string; listen?: string; images
     },
     net: resolveNetConfig(opts),
     web: resolveWebConfig(opts, host, { listen: parseListen, duration: durationSetting }),
+    disk: resolveDiskConfig(opts),
   };
 }

@@ -14,6 +14,7 @@ import { TokenService } from "./core/token-service.js";
 import { UsageSampler } from "./core/usage-sampler.js";
 import { VolumeService } from "./core/volume-service.js";
 import type { DaemonConfig } from "./daemon-config.js";
+import { DiskBudget } from "./host/disk-budget.js";
 import { KeyedMutex } from "./host/keyed-mutex.js";
 import { ensurePrivateMount, umountTree } from "./host/mounts.js";
 import { createPrivateFile, secureStateDir } from "./host/state-dir-modes.js";
@@ -103,7 +104,10 @@ async function startServing(
     onProgress: (p) => logger.info({ progress: p }, "building base image"),
   });
 
+  // One budget for everything that takes space in the state directory (docs/operations.md).
+  const disk = new DiskBudget({ stateDir: config.stateDir, reserveBytes: config.disk.reserveBytes, overcommit: config.disk.overcommit, logger });
   const runtime = new BwrapRuntime({
+    disk,
     stateDir: config.stateDir,
     runDir: config.runDir,
     uidBase: config.uidBase,
@@ -111,7 +115,7 @@ async function startServing(
     cgroupParent: config.cgroupParent,
     logger,
   });
-  const storage = new LoopVolumeBackend({ stateDir: config.stateDir, runDir: config.runDir, uidBase: config.uidBase, logger });
+  const storage = new LoopVolumeBackend({ stateDir: config.stateDir, runDir: config.runDir, uidBase: config.uidBase, logger, disk });
   const repos = { sandboxes: new SandboxRepo(db), volumes: new VolumeRepo(db), attachments: new AttachmentRepo(db) };
   await reconcileOnStart({ ...repos, runtime, storage, logger });
   if (uidPlan.from !== undefined) await finishUidMove(config, { storage, volumes: repos.volumes, logger }, uidPlan.from);
@@ -120,7 +124,7 @@ async function startServing(
   const live = new LiveSandboxes();
   const tenants = new TenantRepo(db);
   const tokens = new TokenService({ tokens: new TokenRepo(db), tenants, sandboxes: repos.sandboxes, volumes: repos.volumes, adminToken: token, logger });
-  const quotas = new QuotaChecker({ tenants, sandboxes: repos.sandboxes, volumes: repos.volumes });
+  const quotas = new QuotaChecker({ tenants, sandboxes: repos.sandboxes, volumes: repos.volumes, atomic: (fn) => db.transaction(fn)() });
   const volumes = new VolumeService({ volumes: repos.volumes, attachments: repos.attachments, storage, locks, logger, quotas });
   const attachments = new AttachmentService({ volumes, volumeRepo: repos.volumes, attachments: repos.attachments, storage, locks, live, logger });
   volumes.detachEverywhere = (volumeId) => attachments.detachEverywhere(volumeId);
@@ -136,7 +140,7 @@ async function startServing(
     upstreamCa: config.net.upstreamCaFile ? readFileSync(config.net.upstreamCaFile, "utf8") : undefined,
     assertRunning: (t, id) => sandboxes.assertRunning(t, id),
   });
-  const sandboxes = new SandboxService({ repo: repos.sandboxes, attachments, runtime, live, locks, imageRootfs, logger, commandLog, storage, network, quotas });
+  const sandboxes = new SandboxService({ repo: repos.sandboxes, attachments, runtime, live, locks, imageRootfs, logger, commandLog, network, quotas });
   const monitor = new SandboxMonitor({ sandboxes, live });
   const usage = new UsageSampler({ volumes: repos.volumes, samples: new UsageSampleRepo(db), storage, commandLog, logger, options: config.usageSampling });
 
@@ -162,6 +166,7 @@ async function startServing(
   });
   const url = address.replace("0.0.0.0", "127.0.0.1");
   usage.start();
+  disk.start();
   logger.info({ url, tokenFile, stateDir: config.stateDir, imageRootfs }, "listening");
 
   let stopping: Promise<void> | undefined;
@@ -171,6 +176,7 @@ async function startServing(
       files.shutdown(); // running file operations would keep app.close() waiting
       await app.close();
       await usage.stop();
+      disk.stop();
       await sandboxes.shutdown();
       gateway.closeAll();
       await network.close();

@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { startDaemon } from "../daemon.js";
 import type { WebFlags } from "../api/web-config.js";
-import { type NetFlags, resolveConfig } from "../daemon-config.js";
+import { type DiskFlags, type NetFlags, resolveConfig } from "../daemon-config.js";
 import { UidRangeError } from "../host/uid-range.js";
 
 /** `atoll serve [--state-dir DIR] [--listen HOST:PORT]`: runs the daemon in the foreground. */
@@ -21,7 +21,9 @@ export function registerServeCommand(program: Command): void {
     .option("--upstream-ca <file>", "extra PEM CA the egress proxy trusts for upstream servers (ATOLL_UPSTREAM_CA)", undefined)
     .option("--expose-domain <[scheme://]domain[:port]>", "serve exposed ports at <token>.<domain> on a listener of their own (ATOLL_EXPOSE_DOMAIN; default: a loopback address per exposed port)", undefined)
     .option("--expose-listen <host:port>", "where the --expose-domain listener binds (ATOLL_EXPOSE_LISTEN, default the API's host, port 7421)", undefined)
-    .action(async (opts: { stateDir?: string; listen?: string; imagesDir?: string; logLevel?: string; staleAfter?: string } & NetFlags & WebFlags) => {
+    .option("--disk-reserve <size>", "disk space always left free in the state directory (ATOLL_DISK_RESERVE, default 5%, 256MiB-10GiB)", undefined)
+    .option("--rootfs-overcommit <on|off>", "share the disk fairly between sandbox roots (on, default) or reserve every rootfsSize in full (off) (ATOLL_ROOTFS_OVERCOMMIT)", undefined)
+    .action(async (opts: { stateDir?: string; listen?: string; imagesDir?: string; logLevel?: string; staleAfter?: string } & NetFlags & WebFlags & DiskFlags) => {
       const config = resolveConfig(opts);
       const daemon = await startDaemon(config).catch((err: unknown) => {
         // A refused sandbox id range is the operator's to fix: the message, not a stack trace.

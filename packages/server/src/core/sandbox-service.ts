@@ -1,6 +1,5 @@
 import { totalmem } from "node:os";
 import {
-  CapacityError,
   ConflictError,
   InvalidArgumentError,
   LIMITS,
@@ -17,7 +16,7 @@ import type { KeyedMutex } from "../host/keyed-mutex.js";
 import type { SandboxRepo, SandboxRow } from "../store/sandbox-repo.js";
 import { type AttachmentService, sandboxLockKey } from "./attachment-service.js";
 import type { CommandLog } from "./command-log.js";
-import type { RuntimeDriver, RuntimeSandbox, StorageDriver } from "./drivers.js";
+import type { RuntimeDriver, RuntimeSandbox } from "./drivers.js";
 import { newSandboxId, nowIso } from "./ids.js";
 import type { QuotaChecker } from "./quota-checker.js";
 import type { LiveSandbox, LiveSandboxes } from "./live-sandboxes.js";
@@ -27,8 +26,6 @@ import { SandboxSession, type SessionOutput } from "./sandbox-session.js";
 /** How long a "session" sandbox waits for its creator's session to connect. */
 const SESSION_CONNECT_GRACE_MS = 30_000;
 const MIB = 2 ** 20;
-/** Free disk (in the state directory) below which no new sandbox is created. */
-const MIN_FREE_DISK_BYTES = 256 * MIB;
 
 /**
  * The sandbox lifecycle: create, list, kill, timeouts, env, sessions. Every state change of one
@@ -46,10 +43,8 @@ export class SandboxService {
       logger: Logger;
       /** Records the commands sessions run (the dashboard's command log); optional. */
       commandLog?: CommandLog;
-      /** For the free-disk check before a sandbox's writable layer is made. */
-      storage?: Pick<StorageDriver, "freeBytes">;
       /** Per-tenant limits (QUOTA_EXCEEDED). */
-      quotas?: Pick<QuotaChecker, "checkSandbox">;
+      quotas?: Pick<QuotaChecker, "admitSandbox">;
       /** Sandbox networks (docs/network.md); absent: loopback only. */
       network?: NetworkService;
     },
@@ -68,8 +63,6 @@ export class SandboxService {
     }
     const mounts = this.deps.attachments.resolve(tenant, req.volumes ?? []);
     const netPlan = this.deps.network?.plan(req);
-    this.deps.quotas?.checkSandbox(tenant);
-    await this.checkDiskSpace();
     const rawTimeout = (input as { timeout?: unknown }).timeout;
     const timeoutMs = req.timeout === "session" || req.timeout === undefined ? null : req.timeout;
     const row: SandboxRow = {
@@ -88,8 +81,11 @@ export class SandboxService {
       cpuWeight: req.cpuWeight ?? LIMITS.cpuWeightDefault,
       rootfsBytes: req.rootfsSize ?? LIMITS.rootfsDefault,
     };
-    // Recorded before any host resource exists; removed again if the launch fails.
-    this.deps.repo.insert(row);
+    // Recorded before any host resource exists; removed again if the launch fails. The quota
+    // check and the insert are one synchronous step (no await before it), so concurrent creates
+    // cannot all pass; the runtime then checks and reserves the host disk (INSUFFICIENT_STORAGE).
+    if (this.deps.quotas) this.deps.quotas.admitSandbox(row);
+    else this.deps.repo.insert(row);
     let runtime: RuntimeSandbox;
     try {
       const specs = await this.deps.attachments.acquireForLaunch(row.id, mounts);
@@ -139,21 +135,6 @@ export class SandboxService {
     this.arm(live, timeoutMs === null ? SESSION_CONNECT_GRACE_MS : timeoutMs, timeoutMs === null ? "session-never-connected" : "timeout");
     this.deps.logger.info({ sandboxId: row.id, volumes: mounts.length, timeout: row.timeout }, "sandbox created");
     return this.info({ ...row, state: "running", allowNet: netPlan?.allowNet ?? null, network: this.deps.repo.getNetwork(row.id) });
-  }
-
-  /**
-   * A sandbox's writable layer is sparse, so it needs little disk at first, but a host whose
-   * disk is (nearly) full would make it fail at its first write: refuse clearly instead.
-   */
-  private async checkDiskSpace(): Promise<void> {
-    const free = await this.deps.storage?.freeBytes();
-    if (free !== undefined && free < MIN_FREE_DISK_BYTES) {
-      throw new CapacityError(
-        "INSUFFICIENT_STORAGE",
-        `The host disk is almost full (${Math.floor(free / MIB)} MiB free, at least ${MIN_FREE_DISK_BYTES / MIB} MiB needed for a new sandbox). Delete volumes you no longer need.`,
-        { availableBytes: free, requiredBytes: MIN_FREE_DISK_BYTES },
-      );
-    }
   }
 
   get(tenant: string, id: string): SandboxInfo {

@@ -1,5 +1,4 @@
 import {
-  CapacityError,
   ConflictError,
   NotFoundError,
   createVolumeSchema,
@@ -32,7 +31,7 @@ export class VolumeService {
       locks: KeyedMutex;
       logger: Logger;
       /** Per-tenant limits (QUOTA_EXCEEDED). */
-      quotas?: Pick<QuotaChecker, "checkVolume">;
+      quotas?: Pick<QuotaChecker, "admitVolume">;
     },
   ) {}
 
@@ -43,17 +42,8 @@ export class VolumeService {
 
   async create(tenant: string, input: unknown): Promise<VolumeInfo> {
     const req = parseOrThrow(createVolumeSchema, input, "volume");
-    this.deps.quotas?.checkVolume(tenant, req.sizeGb);
     // Round to whole 4 KiB blocks so the filesystem is exactly the size reported.
     const capacityBytes = Math.floor((req.sizeGb * GIB) / 4096) * 4096;
-    const free = await this.deps.storage.freeBytes();
-    if (capacityBytes > free) {
-      throw new CapacityError(
-        "INSUFFICIENT_STORAGE",
-        `A ${req.sizeGb} GiB volume does not fit: the host has ${(free / GIB).toFixed(2)} GiB free. Delete unused volumes or ask for less.`,
-        { requestedBytes: capacityBytes, availableBytes: free },
-      );
-    }
     const row: VolumeRow = {
       id: newVolumeId(),
       tenant,
@@ -64,12 +54,16 @@ export class VolumeService {
       createdAt: nowIso(),
       lastAttachedAt: null,
     };
-    // Recorded before the image exists, so a crash in between is cleaned up at the next start.
-    if (!this.deps.volumes.tryInsert(row)) {
+    // Quota check and insert are one synchronous step (no await before it): concurrent creates
+    // cannot all pass. The row is recorded before the image exists, so a crash in between is
+    // cleaned up at the next start; it is deleted again (releasing the quota) if the create fails.
+    const inserted = this.deps.quotas ? this.deps.quotas.admitVolume(row) : this.deps.volumes.tryInsert(row);
+    if (!inserted) {
       throw new ConflictError("VOLUME_NAME_TAKEN", `A volume named "${req.name}" already exists; pick another name or reuse it.`, {
         name: req.name,
       });
     }
+    // The storage driver checks (and reserves) the host disk: INSUFFICIENT_STORAGE names the numbers.
     try {
       await this.deps.locks.run(row.id, () => this.deps.storage.create(row.id, capacityBytes));
     } catch (err) {

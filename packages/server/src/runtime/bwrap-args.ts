@@ -41,6 +41,8 @@ function statOrUndefined(p: string) {
 
 export interface LaunchArgs {
   uidBase: number;
+  /** Host uid that owns the sandbox's user namespace (owner-uids.ts); absent: host root. */
+  ownerUid?: number | undefined;
   /** cgroup.procs files the launcher joins. */
   cgroupProcs: readonly string[];
   bwrap: string;
@@ -62,6 +64,7 @@ export function launchArgs(a: LaunchArgs): string[] {
   return [
     "--uid-base",
     String(a.uidBase),
+    ...(a.ownerUid !== undefined ? ["--owner-uid", String(a.ownerUid)] : []),
     ...a.cgroupProcs.flatMap((f) => ["--cgroup-procs", f]),
     ...(a.netnsPath ? ["--netns", a.netnsPath] : []),
     "--",

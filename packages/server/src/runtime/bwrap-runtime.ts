@@ -22,7 +22,9 @@ import { writeRootFiles } from "./root-files.js";
 import { releaseScratch } from "./scratch-fs.js";
 import { LauncherPool, POOL_CGROUP_PREFIX, encodeLaunchArgs } from "./launcher-pool.js";
 import { ScratchPool } from "./scratch-pool.js";
+import { OwnerUids } from "./owner-uids.js";
 import { HOST_PATH } from "../host/run-command.js";
+import type { DiskBudget } from "../host/disk-budget.js";
 
 export interface BwrapRuntimeOptions {
   /** `<state>`: scratch images go to `<state>/scratch/`. */
@@ -44,6 +46,8 @@ export interface BwrapRuntimeOptions {
   bwrap?: string;
   /** How long to wait for atoll-init's READY (default 15 s). */
   readyTimeoutMs?: number;
+  /** The daemon's disk budget: admits each scratch filesystem and shares the host disk fairly. */
+  disk?: Pick<DiskBudget, "admitScratch" | "attach" | "cancel" | "forget">;
 }
 
 const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
@@ -61,12 +65,16 @@ export class BwrapRuntime implements RuntimeDriver {
   private reachable: Promise<void> | undefined;
   private readonly live = new Map<string, RuntimeSandbox>();
   private readonly launching = new Set<string>();
+  /** Each live sandbox's user-namespace owner (its own kernel per-user budgets). */
+  private readonly owners: OwnerUids;
+  private readonly ownerOf = new Map<string, number>();
   /** runDir with symlinks resolved (the form /proc/self/mountinfo uses); set by setup(). */
   private runDir: string;
 
   constructor(private readonly opts: BwrapRuntimeOptions) {
     if (!Number.isInteger(opts.uidBase) || opts.uidBase < 1) throw new RangeError(`invalid uidBase ${opts.uidBase}`);
     this.runDir = path.resolve(opts.runDir);
+    this.owners = new OwnerUids(opts.uidBase);
     this.pool = new ScratchPool({
       dir: path.join(opts.stateDir, "scratch"),
       mountDir: path.join(opts.runDir, "pool"),
@@ -145,6 +153,8 @@ export class BwrapRuntime implements RuntimeDriver {
     this.reachable ??= Promise.all([assertTraversable(path.dirname(p.dir), this.opts.uidBase), assertTraversable(this.init, this.opts.uidBase)]).then(() => undefined);
     this.reachable.catch(() => (this.reachable = undefined));
     await this.reachable;
+    // The host disk first: INSUFFICIENT_STORAGE before anything is made.
+    const grant = await this.opts.disk?.admitScratch(id, limits.rootfsBytes);
     let child: ReturnType<typeof spawn> | undefined;
     try {
       const t0 = performance.now();
@@ -157,6 +167,7 @@ export class BwrapRuntime implements RuntimeDriver {
       makeSandboxPathDir(p.dir, this.opts.uidBase);
       await mkdir(p.root, { recursive: true });
       const { upper, work } = await this.pool.take(id, limits.rootfsBytes, p.scratch);
+      if (grant) await this.opts.disk!.attach(grant, { image: p.image, mountPoint: p.scratch, capBytes: limits.rootfsBytes });
       mark("scratch");
       // Shared: later host-side mounts under the root (hot attach) propagate into the sandbox.
       await mountWithPropagation(
@@ -182,8 +193,11 @@ export class BwrapRuntime implements RuntimeDriver {
       }
       mark("volumes");
 
+      const ownerUid = this.owners.take();
+      this.ownerOf.set(id, ownerUid);
       const args = launchArgs({
         uidBase: this.opts.uidBase,
+        ownerUid,
         cgroupProcs: pooled ? [] : cgroup.procsFiles,
         bwrap: this.opts.bwrap ?? "bwrap",
         root: p.root,
@@ -229,6 +243,7 @@ export class BwrapRuntime implements RuntimeDriver {
         logger: this.opts.logger,
       });
     } catch (err) {
+      if (grant) this.opts.disk!.cancel(grant);
       if (child && child.exitCode === null && child.signalCode === null) {
         child.kill("SIGKILL");
         await waitForExit(child, 2000);
@@ -261,6 +276,7 @@ export class BwrapRuntime implements RuntimeDriver {
     const marks: Record<string, number> = {};
     const mark = (name: string) => (marks[name] = Math.round((performance.now() - t0) * 10) / 10);
     await step(() => cgroups.open(id).destroy());
+    const processesGone = errors.length === 0;
     mark("cgroup");
     // Volumes and the overlay first (deepest first), then the scratch under the overlay.
     await step(async () => {
@@ -272,6 +288,7 @@ export class BwrapRuntime implements RuntimeDriver {
     });
     mark("root");
     await step(() => releaseScratch(p.image, p.scratch));
+    this.opts.disk?.forget(id);
     mark("scratch");
     const left = mountsUnder(await readMountInfo(), p.dir);
     if (left.length > 0) errors.push(new Error(`mounts left under ${p.dir}: ${left.map((m) => m.mountPoint).join(", ")}`));
@@ -281,6 +298,10 @@ export class BwrapRuntime implements RuntimeDriver {
         await step(() => rmdir(d).catch((e: NodeJS.ErrnoException) => (e.code === "ENOENT" ? undefined : Promise.reject(e))));
       }
     }
+    // Its processes are gone (cgroup destroyed): the owner uid is free again (else it stays taken).
+    const owner = this.ownerOf.get(id);
+    if (owner !== undefined && processesGone) this.owners.release(owner);
+    if (processesGone) this.ownerOf.delete(id);
     mark("done");
     this.opts.logger?.debug({ sandboxId: id, ms: marks }, "sandbox teardown timings");
     if (errors.length > 0) throw errors[0];

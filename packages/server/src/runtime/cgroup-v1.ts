@@ -1,7 +1,8 @@
 /**
  * cgroup v1: one directory per hierarchy (memory, pids, cpu, cpuacct; cpu and cpuacct are
  * often co-mounted). Limits: memory.limit_in_bytes (+ memory.memsw.limit_in_bytes = same, so
- * no swap, when the kernel accounts swap), pids.max, cpu.shares.
+ * no swap, when the kernel accounts swap), memory.kmem.tcp.limit_in_bytes (socket buffers,
+ * socket-memory.ts), pids.max, cpu.shares.
  */
 import { readFileSync } from "node:fs";
 import { mkdir, readdir, rename, rmdir, writeFile } from "node:fs/promises";
@@ -10,6 +11,7 @@ import type { SandboxLimits, SandboxStats } from "../core/drivers.js";
 import { parseMountInfo } from "../host/mounts.js";
 import { cpuSharesFromWeight, flatKeyedValue, killPids, parsePids, readCgroupFile, retryBusy } from "./cgroup-files.js";
 import type { CgroupDriver, SandboxCgroup } from "./cgroups.js";
+import { socketMemoryLimit } from "./socket-memory.js";
 
 /** Mount points of the v1 hierarchies Atoll uses. */
 export interface V1Hierarchies {
@@ -88,6 +90,10 @@ export class CgroupV1 implements CgroupDriver {
     await writeFile(`${cg.memoryDir}/memory.limit_in_bytes`, String(limits.memoryBytes));
     // memsw must be ≥ the memory limit, so it is written second; absent without swap accounting.
     await writeFile(`${cg.memoryDir}/memory.memsw.limit_in_bytes`, String(limits.memoryBytes)).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== "ENOENT") throw err;
+    });
+    // Socket buffers: charged and capped only once this is set (socket-memory.ts); absent on kernels without v1 kmem.
+    await writeFile(`${cg.memoryDir}/memory.kmem.tcp.limit_in_bytes`, String(socketMemoryLimit(limits.memoryBytes))).catch((err: NodeJS.ErrnoException) => {
       if (err.code !== "ENOENT") throw err;
     });
     await writeFile(`${cg.pidsDir}/pids.max`, String(limits.pids));

@@ -11,7 +11,8 @@
 import { mkdir, open, readdir, rmdir, stat } from "node:fs/promises";
 import path from "node:path";
 import type { StorageDriver, VolumeUsage } from "../core/drivers.js";
-import { Ext4CheckError, createExt4Image, fsckExt4, readExt4Superblock, removeImage, usedBytesOf } from "../host/ext4-image.js";
+import type { DiskBudget } from "../host/disk-budget.js";
+import { Ext4CheckError, allocateFile, createExt4Image, fsckExt4, readExt4Superblock, removeImage, usedBytesOf } from "../host/ext4-image.js";
 import { KeyedMutex } from "../host/keyed-mutex.js";
 import {
   LoopAlreadyAttachedError,
@@ -47,6 +48,8 @@ export interface LoopVolumeBackendOptions {
   logger?: StorageLogger;
   /** Attach loop devices with `--direct-io=on` (default true: measured faster, no double caching). */
   directIo?: boolean;
+  /** The daemon's disk budget (reserve, pending creates, squeezing sandboxes' roots); absent: free space only. */
+  disk?: Pick<DiskBudget, "withVolume">;
 }
 
 /** Per-mount options of a volume's host mount. */
@@ -107,6 +110,7 @@ export class LoopVolumeBackend implements StorageDriver {
   private readonly uidBase: number;
   private readonly directIo: boolean;
   private readonly log: StorageLogger;
+  private readonly disk: LoopVolumeBackendOptions["disk"];
   private readonly locks = new KeyedMutex();
   private readonly acquired = new Map<string, AcquiredVolume>();
   /** Volumes whose loop device was still in use when they were released (volume id → device). */
@@ -121,6 +125,7 @@ export class LoopVolumeBackend implements StorageDriver {
     this.uidBase = options.uidBase;
     this.directIo = options.directIo ?? true;
     this.log = options.logger ?? silentLogger;
+    this.disk = options.disk;
   }
 
   /** Path of a volume's image file. */
@@ -141,9 +146,11 @@ export class LoopVolumeBackend implements StorageDriver {
   }
 
   /**
-   * Creates the volume's image: checks the host has `capacityBytes` free (else
-   * StorageFullError), makes a sparse file and formats it with the root directory owned by
-   * sandbox `app` (host uidBase+1000), mode 0755. On failure the partial image is removed.
+   * Creates the volume's image: checks the host has room for `capacityBytes` (the disk budget,
+   * else free space: StorageFullError / INSUFFICIENT_STORAGE), allocates the file in full (so a
+   * neighbour filling the host can never make this volume's writes fail) and formats it with the
+   * root directory owned by sandbox `app` (host uidBase+1000), mode 0755. On failure the partial
+   * image is removed.
    */
   async create(volumeId: string, capacityBytes: number): Promise<void> {
     const image = this.imagePath(volumeId);
@@ -153,15 +160,22 @@ export class LoopVolumeBackend implements StorageDriver {
     await this.locks.run(volumeId, async () => {
       await mkdir(this.imagesDir, { recursive: true, mode: 0o700 });
       if (await exists(image)) throw new VolumeBackingExistsError(volumeId);
-      const free = await this.freeBytes();
-      if (capacityBytes > free) throw new StorageFullError(capacityBytes, free);
-      const owner = this.uidBase + APP_ID;
-      await createExt4Image(image, capacityBytes, { rootOwner: { uid: owner, gid: owner } });
-      try {
-        await syncFileAndDir(image);
-      } catch (error) {
-        await removeImage(image);
-        throw error;
+      const make = async () => {
+        const owner = this.uidBase + APP_ID;
+        await createExt4Image(image, capacityBytes, { rootOwner: { uid: owner, gid: owner }, allocate: true });
+        try {
+          await syncFileAndDir(image);
+        } catch (error) {
+          await removeImage(image);
+          throw error;
+        }
+      };
+      if (this.disk) {
+        await this.disk.withVolume(capacityBytes, image, make);
+      } else {
+        const free = await this.freeBytes();
+        if (capacityBytes > free) throw new StorageFullError(capacityBytes, free);
+        await make();
       }
       this.log.info({ volumeId, capacityBytes }, "volume image created");
     });
@@ -347,12 +361,31 @@ export class LoopVolumeBackend implements StorageDriver {
       }
       seen.add(id);
       await this.checkImage(id, file);
+      await this.allocateInFull(id, file);
     }
     for (const id of known) {
       if (!seen.has(id)) this.log.error({ volumeId: id }, "known volume has no image");
     }
     for (const entry of await readdir(this.mountsDir, { withFileTypes: true })) {
       if (entry.isDirectory()) await rmdir(path.join(this.mountsDir, entry.name)).catch(() => undefined);
+    }
+  }
+
+  /**
+   * Images made before volumes were allocated in full are sparse: allocate them now, so they
+   * cannot hit EIO when the host fills. Best effort: with too little free space it stays sparse
+   * (logged) and is allocated at a later start.
+   */
+  private async allocateInFull(volumeId: string, image: string): Promise<void> {
+    const st = await stat(image);
+    if (st.blocks * 512 >= st.size) return;
+    const allocate = () => allocateFile(image, st.size);
+    try {
+      // Counted like a new volume of the missing bytes: it must not eat into the host's reserve.
+      await (this.disk ? this.disk.withVolume(st.size, image, allocate) : allocate());
+      this.log.info({ volumeId }, "allocated a sparse volume image in full");
+    } catch (err) {
+      this.log.warn({ volumeId, err }, "could not allocate a sparse volume image in full; it can still hit EIO when the host disk fills");
     }
   }
 

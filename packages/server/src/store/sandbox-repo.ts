@@ -90,6 +90,11 @@ export class SandboxRepo {
     return (rows as RawRow[]).map(fromRaw);
   }
 
+  /** How many of the tenant's sandboxes are not stopped (starting ones included: quotas). */
+  countLive(tenant: string): number {
+    return (this.db.prepare("SELECT COUNT(*) AS n FROM sandboxes WHERE tenant = ? AND state != 'stopped'").get(tenant) as { n: number }).n;
+  }
+
   /** Every sandbox the store believes is alive, across tenants (for reconcile). */
   listLive(): SandboxRow[] {
     return (this.db.prepare("SELECT * FROM sandboxes WHERE state != 'stopped'").all() as RawRow[]).map(fromRaw);

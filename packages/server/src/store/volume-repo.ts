@@ -71,6 +71,11 @@ export class VolumeRepo {
     return (this.db.prepare("SELECT * FROM volumes WHERE tenant = ? AND state = 'ready' ORDER BY name").all(tenant) as RawRow[]).map(fromRaw);
   }
 
+  /** GiB of all the tenant's volumes in every state, "creating" and "deleting" included (quotas). */
+  totalGb(tenant: string): number {
+    return (this.db.prepare("SELECT COALESCE(SUM(size_gb), 0) AS gb FROM volumes WHERE tenant = ?").get(tenant) as { gb: number }).gb;
+  }
+
   /** Every row whatever its tenant and state (reconcile). */
   listAll(): VolumeRow[] {
     return (this.db.prepare("SELECT * FROM volumes").all() as RawRow[]).map(fromRaw);
