@@ -17,6 +17,7 @@ export function registerServeCommand(program: Command): void {
     .option("--dns <host|none|static:FILE>", "upstream of the sandbox resolver (ATOLL_DNS; default host with --uplink host, else none)", undefined)
     .option("--net-range <cidr>", "private IPv4 range for sandbox addresses (ATOLL_NET_RANGE, default 10.73.0.0/16)", undefined)
     .option("--upstream-ca <file>", "extra PEM CA the egress proxy trusts for upstream servers (ATOLL_UPSTREAM_CA)", undefined)
+    .option("--net-open <list>", "closed destinations every tenant's sandboxes may reach: categories (metadata, private, link-local, loopback, cgnat, documentation, nat64, multicast, reserved) or CIDRs, comma-separated (ATOLL_NET_OPEN; default none)", undefined)
     .action(async (opts: { stateDir?: string; listen?: string; imagesDir?: string; logLevel?: string; staleAfter?: string } & NetFlags) => {
       const config = resolveConfig(opts);
       const daemon = await startDaemon(config);

@@ -67,7 +67,7 @@ export class SandboxService {
       );
     }
     const mounts = this.deps.attachments.resolve(tenant, req.volumes ?? []);
-    const netPlan = this.deps.network?.plan(req);
+    const netPlan = this.deps.network?.plan(req, tenant);
     this.deps.quotas?.checkSandbox(tenant);
     await this.checkDiskSpace();
     const rawTimeout = (input as { timeout?: unknown }).timeout;

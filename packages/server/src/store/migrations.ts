@@ -91,4 +91,8 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX tokens_tenant ON tokens (tenant);
   `,
+  // 4: per-tenant closed ranges an admin opened (issue 10, docs/tenants.md "Network access").
+  `
+  ALTER TABLE tenants ADD COLUMN net_open TEXT NOT NULL DEFAULT '[]';  -- JSON array: categories or CIDRs
+  `,
 ];

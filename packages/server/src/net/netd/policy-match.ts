@@ -20,6 +20,8 @@ export interface SandboxPolicy {
   /** null = unrestricted. */
   rules: NetRule[] | null;
   secrets: SecretRule[];
+  /** Ranges this sandbox may never reach, whatever its rules (its tenant's closed ranges). */
+  closed: IpRule[];
 }
 
 /** Lowercase, without a trailing dot. */
