@@ -194,6 +194,15 @@ function replay(sock: net.Socket, already: Buffer): Duplex {
   return d;
 }
 
+/**
+ * Sends a fatal alert and closes the connection at once: a client that keeps sending (a flood
+ * of empty records) must not hold the connection, and the kernel buffers behind it, until it
+ * gives up.
+ */
+function refuseTls(sock: net.Socket, alert: number): void {
+  sock.end(tlsAlert(alert), () => sock.destroy());
+}
+
 /** The port-443 proxy. */
 export function createTlsProxy(ctx: ProxyContext): net.Server {
   const intercepted = limitServer(
@@ -236,13 +245,13 @@ export function createTlsProxy(ctx: ProxyContext): net.Server {
     const route = async (serverName: string | null, buffered: Buffer) => {
       if (!serverName) {
         ctx.log("TLS without a server name refused", { sandboxId: policy.id });
-        sock.end(tlsAlert(112)); // unrecognized_name
+        refuseTls(sock, 112); // unrecognized_name
         return;
       }
       const target = await checkedTarget(ctx, policy, serverName, 443);
       if ("refused" in target) {
         ctx.log("TLS connection refused", { sandboxId: policy.id, serverName });
-        sock.end(tlsAlert(49)); // access_denied
+        refuseTls(sock, 49); // access_denied
         return;
       }
       sock.setTimeout(IDLE_TIMEOUT_MS);
