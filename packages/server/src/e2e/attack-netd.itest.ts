@@ -43,7 +43,8 @@ test("a zero-length TLS record flood and a DNS flood do not stall another tenant
     { name: "zero-length TLS records (32 connections, 15 s)", code: ZERO_RECORD_FLOOD_PY, args: ["15", "32"] },
     { name: "UDP DNS queries as fast as it can (15 s)", code: DNS_FLOOD_PY, args: ["15"] },
   ]) {
-    const running = attacker.sh`python3 -c ${flood.code} ${flood.args}`.stdout("piped").stderr("piped").noThrow();
+    // A sh command runs once it is awaited or then'd: start the flood now, in the background.
+    const running = Promise.resolve(attacker.sh`python3 -c ${flood.code} ${flood.args}`.stdout("piped").stderr("piped").noThrow());
     await new Promise((r) => setTimeout(r, 2000)); // the flood is under way
     const during = latencySummary(await dnsLatencies(neighbour, 20, 300));
     const result = await running;

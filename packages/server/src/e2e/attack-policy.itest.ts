@@ -195,7 +195,8 @@ test("uevents do not reach sandboxes: the host sees a new loop device, a sandbox
   await using sb = await admin.createSandbox({ timeout: "5m" });
   const hostListener = startHostPython(UEVENT_LISTENER_PY, ["8"]);
   await hostListener.ready;
-  const inside = sb.sh`python3 -c ${UEVENT_LISTENER_PY} 6`.sudo().stdout("piped").noThrow();
+  // Started now (a sh command runs once it is then'd), listening while the host attaches the device.
+  const inside = Promise.resolve(sb.sh`python3 -c ${UEVENT_LISTENER_PY} 6`.sudo().stdout("piped").noThrow());
   const dir = mkdtempSync("/var/tmp/atoll-uevent-");
   let loop = "";
   try {

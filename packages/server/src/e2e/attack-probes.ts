@@ -150,14 +150,15 @@ print(json.dumps(out))
 
 /**
  * The zero-length TLS record flood of issue 10: argv[2] threads, for argv[1] seconds, each
- * connecting to the proxy's TLS port and sending nothing but empty handshake records until the
- * connection is closed. Prints JSON: connections, bytes sent, most bytes one connection got in.
+ * connecting to the proxy's TLS port and sending nothing but empty handshake records, a few at
+ * a time (every read makes a re-scanning parser start over), until the connection is closed.
+ * Prints JSON: connections, bytes sent, most bytes one connection got in.
  */
 export const ZERO_RECORD_FLOOD_PY = `
 import socket, threading, time, json, sys
 gw = open("/etc/resolv.conf").read().split("nameserver")[1].split()[0]
 end = time.time() + float(sys.argv[1])
-chunk = bytes([22, 3, 1, 0, 0]) * 3277
+chunk = bytes([22, 3, 1, 0, 0]) * 20
 stats = {"connections": 0, "bytes": 0, "most": 0}
 lock = threading.Lock()
 def worker():
@@ -165,6 +166,7 @@ def worker():
         sent = 0
         try:
             s = socket.create_connection((gw, 15443), timeout=5)
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             s.settimeout(5)
             while time.time() < end:
                 s.sendall(chunk)
