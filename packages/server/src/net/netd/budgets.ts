@@ -128,9 +128,14 @@ export class SandboxBudgets {
     return undefined;
   }
 
-  /** Forgets a sandbox that holds nothing and has a full bucket (memory stays bounded by live sandboxes). */
+  /**
+   * Forgets a sandbox that holds nothing and whose bucket has refilled completely, so memory
+   * stays bounded by the sandboxes in use (a fresh record starts with a full bucket, so one with
+   * fewer tokens must be kept, or sequential queries would never run out).
+   */
   private gc(id: string, u: Usage): void {
-    if (u.proxyConnections === 0 && u.dnsConnections === 0 && u.dnsInFlight === 0 && u.bufferedBytes === 0 && u.tokens >= this.limits.dnsBurst - 1) {
+    const refilled = u.tokens + ((this.now() - u.refilledAt) / 1000) * this.limits.dnsPerSecond;
+    if (u.proxyConnections === 0 && u.dnsConnections === 0 && u.dnsInFlight === 0 && u.bufferedBytes === 0 && refilled >= this.limits.dnsBurst) {
       this.usage.delete(id);
       this.refusals.delete(id);
     }

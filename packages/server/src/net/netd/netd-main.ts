@@ -11,7 +11,7 @@ import { type IpRule, type NetRule, parseNetRule } from "atoll/contract";
 import { type CertificateAuthority, LeafMinter } from "../cert-authority.js";
 import { SandboxBudgets } from "./budgets.js";
 import { startDnsServer } from "./dns-server.js";
-import { type SandboxPolicy, type SecretRule, isDeniedAddress, nameDecision } from "./policy-match.js";
+import { type SandboxPolicy, type SecretRule, isDeniedAddress, mappedIpv4, nameDecision } from "./policy-match.js";
 import { type ProxyContext, createHttpProxy, createTlsProxy } from "./proxies.js";
 import { type IpcEndpoint, Rpc } from "./rpc.js";
 import { ForwardingUpstream, NoUpstream, StaticUpstream, type Upstream } from "./upstream-dns.js";
@@ -67,7 +67,8 @@ function parseClosed(cidrs: readonly string[]): IpRule[] {
 
 const denied: IpRule[] = parseClosed(config.denied);
 const policyOf = (ip: string) => byIp.get(ip);
-const closedFor = (policy: SandboxPolicy, address: string) => isDeniedAddress(address, denied) || isDeniedAddress(address, policy.closed);
+const closedFor = (policy: SandboxPolicy, address: string) =>
+  [address, mappedIpv4(address)].some((a) => a !== undefined && (isDeniedAddress(a, denied) || isDeniedAddress(a, policy.closed)));
 
 async function admit(ip: string, decision: { ports: [number, number][] | readonly (readonly [number, number])[]; intercept: boolean }, addresses: string[]) {
   await rpc.call("learn", { ip, ports: decision.ports, intercept: decision.intercept, addresses });

@@ -3,7 +3,7 @@ import { Readable } from "node:stream";
 import { test } from "node:test";
 import { parseNetRule, type NetRule } from "atoll/contract";
 import dnsPacket from "dns-packet";
-import { hostPortAllowed, ipInRule, nameDecision, secretsFor, type SandboxPolicy } from "./policy-match.js";
+import { hostPortAllowed, ipInRule, mappedIpv4, nameDecision, secretsFor, type SandboxPolicy } from "./policy-match.js";
 import { parseHostHeader } from "./proxies.js";
 import { ReplaceStream, substitute, substituteHeaders } from "./secret-substitution.js";
 import { SandboxBudgets } from "./budgets.js";
@@ -41,6 +41,10 @@ test("the proxy's checks: host and port, IP literals against IP rules, secrets b
   assert.ok(!ipInRule("11.1.2.3", rules("10.0.0.0/8")[0] as never));
   assert.ok(ipInRule("fd12::5", rules("fc00::/7")[0] as never));
   assert.ok(ipInRule("1.2.3.4", rules("0.0.0.0/0")[0] as never));
+  assert.equal(mappedIpv4("::ffff:169.254.169.254"), "169.254.169.254");
+  assert.equal(mappedIpv4("::FFFF:a9fe:a9fe"), "169.254.169.254");
+  assert.equal(mappedIpv4("64:ff9b::a9fe:a9fe"), undefined);
+  assert.equal(mappedIpv4("169.254.169.254"), undefined);
   assert.deepEqual(parseHostHeader("[2001:db8::1]:8080"), { name: "2001:db8::1", port: 8080 });
   assert.deepEqual(parseHostHeader("Example.com"), { name: "example.com", port: null });
   assert.equal(parseHostHeader("bad host"), null);
@@ -149,6 +153,16 @@ test("budgets: per sandbox, released on close, DNS rate as a token bucket", () =
   assert.equal(b.takeQuery("c"), undefined, "bucket empty");
   now += 1000;
   assert.ok(b.takeQuery("c"), "refilled after a second");
+  // One query at a time, each answered before the next: the bucket still runs out.
+  let answered = 0;
+  for (let i = 0; i < 100; i++) {
+    const r = b.takeQuery("e");
+    if (r) {
+      answered += 1;
+      r();
+    }
+  }
+  assert.equal(answered, 3, "sequential queries share one bucket");
   assert.ok(b.reserveBytes("d", 60));
   assert.ok(!b.reserveBytes("d", 60));
   b.releaseBytes("d", 60);
