@@ -18,6 +18,7 @@ import { type CertificateAuthority, createSandboxCa } from "./cert-authority.js"
 import type { NetConfig } from "./net-config.js";
 import { type IpSet, intersect, setOfCidrs, toCidrs } from "../core/ip-intervals.js";
 import { NetdClient } from "./netd-client.js";
+import { NftBatcher } from "./nft-batcher.js";
 import { addNetns, deleteNetns, ipBatch, netnsPath, nftApply } from "./netns-ops.js";
 import {
   type CompiledPolicy,
@@ -66,6 +67,8 @@ interface SandboxNet extends Plumbing {
   learned: Map<string, PortRange[]>;
   intercepted: Set<string>;
   ca: CertificateAuthority | undefined;
+  /** It reached MAX_LEARNED_ADDRESSES (logged once). */
+  capped?: boolean;
 }
 
 /** Where sandboxes find the CA that signs the proxy's certificates for intercepted hosts. */
@@ -102,15 +105,16 @@ export class LinuxNetworkDriver implements NetworkDriver {
   readonly daemonClosed: string[];
   /** What netd may not dial now (see refreshProxyDeny), as last applied. */
   private proxyDeny: string;
-  /** nft element additions waiting for the one `nft` run at a time (see learn). */
-  private learnQueue: { script: string; done: (err?: unknown) => void }[] = [];
-  private learning = false;
+  private proxyDenyChain: Promise<void> = Promise.resolve();
+  /** Admitted addresses go into nftables in batches (one nft run at a time). */
+  private readonly admissions: NftBatcher;
 
   constructor(private readonly opts: LinuxNetworkDriverOptions) {
     const hash = createHash("sha256").update(path.resolve(opts.stateDir)).digest("hex").slice(0, 8);
     this.plan = buildAddressPlan(opts.config.range4, path.resolve(opts.stateDir));
     this.daemonClosed = closedCidrs(opts.config.netOpen, [], [this.plan.range4, this.plan.range6]);
     this.proxyDeny = this.daemonClosed.join(",");
+    this.admissions = new NftBatcher(`atoll-${hash}`);
     this.router = new Router({
       name: `atoll-${hash}`,
       plan: this.plan,
@@ -267,6 +271,7 @@ export class LinuxNetworkDriver implements NetworkDriver {
       sbx.rules = allowNet;
       sbx.learned.clear();
       sbx.intercepted.clear();
+      sbx.capped = false;
       await this.netd!.setRules(id, allowNet, sbx.closed);
     });
   }
@@ -287,7 +292,15 @@ export class LinuxNetworkDriver implements NetworkDriver {
    * what is closed for every running sandbox (and never the daemon's own ranges); netd itself
    * checks each sandbox's own closed ranges before it dials.
    */
-  private async refreshProxyDeny(): Promise<void> {
+  private refreshProxyDeny(): Promise<void> {
+    // One refresh at a time, each computed from the sandboxes of its moment: concurrent attaches
+    // must not apply an older set after a newer one.
+    const next = this.proxyDenyChain.then(() => this.applyProxyDeny());
+    this.proxyDenyChain = next.catch(() => undefined);
+    return next;
+  }
+
+  private async applyProxyDeny(): Promise<void> {
     let deny: IpSet = setOfCidrs(this.daemonClosed);
     const seen = new Set<string>();
     for (const s of this.sandboxes.values()) {
@@ -312,7 +325,8 @@ export class LinuxNetworkDriver implements NetworkDriver {
     let script = "";
     for (const address of addresses) {
       if (!sbx.learned.has(address) && !sbx.intercepted.has(address) && sbx.learned.size + sbx.intercepted.size >= MAX_LEARNED_ADDRESSES) {
-        this.opts.logger?.warn({ sandboxId: sbx.id, max: MAX_LEARNED_ADDRESSES }, "sandbox admitted the most addresses it may: new ones are not admitted until its policy changes");
+        if (!sbx.capped) this.opts.logger?.warn({ sandboxId: sbx.id, max: MAX_LEARNED_ADDRESSES }, "sandbox admitted the most addresses it may: new ones are not admitted until its policy changes");
+        sbx.capped = true;
         break;
       }
       const had = sbx.learned.get(address) ?? [];
@@ -326,39 +340,7 @@ export class LinuxNetworkDriver implements NetworkDriver {
         sbx.intercepted.add(address);
       }
     }
-    await this.applyLearned(script);
-  }
-
-  /**
-   * Element additions are batched: one `nft` process at a time for all sandboxes, each run
-   * applying everything that queued meanwhile, so a burst of DNS answers costs a few nft runs
-   * instead of one process each.
-   */
-  private applyLearned(script: string): Promise<void> {
-    if (script === "") return Promise.resolve();
-    return new Promise<void>((resolve, reject) => {
-      this.learnQueue.push({ script, done: (err) => (err ? reject(err) : resolve()) });
-      void this.drainLearned();
-    });
-  }
-
-  private async drainLearned(): Promise<void> {
-    if (this.learning) return;
-    this.learning = true;
-    try {
-      while (this.learnQueue.length > 0) {
-        const batch = this.learnQueue.splice(0);
-        try {
-          await nftApply(this.router.name, batch.map((b) => b.script).join(""));
-          for (const b of batch) b.done();
-        } catch {
-          // One bad batch: apply its parts one by one so only the bad part fails.
-          for (const b of batch) await nftApply(this.router.name, b.script).then(() => b.done(), (err: unknown) => b.done(err));
-        }
-      }
-    } finally {
-      this.learning = false;
-    }
+    await this.admissions.apply(script);
   }
 
   async connect(id: string, addresses: readonly string[], port: number): Promise<Duplex> {
