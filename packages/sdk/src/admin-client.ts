@@ -1,7 +1,7 @@
 /**
  * The admin API: API tokens bound to tenants, and per-tenant quotas. Needs an admin token.
  */
-import type { CreateTokenRequest, CreatedToken, TenantInfo, TenantQuotaRequest, TokenInfo } from "./contract/index.js";
+import type { CreateTokenRequest, CreatedToken, TenantInfo, TenantNetRequest, TenantQuotaRequest, TokenInfo } from "./contract/index.js";
 import { type HttpClient, seg } from "./http-client.js";
 
 /**
@@ -46,5 +46,16 @@ export class AdminClient {
    */
   setQuota(tenant: string, quota: TenantQuotaRequest): Promise<TenantInfo> {
     return this.http.request<TenantInfo>("PUT", `/v1/tenants/${seg(tenant)}/quota`, { body: quota });
+  }
+
+  /**
+   * Opens closed destination ranges (cloud metadata, private networks, …; docs/network.md) to
+   * a tenant's sandboxes, by category or CIDR. Replaces the previous list; `[]` closes them all
+   * again. Running sandboxes of the tenant follow at once.
+   *
+   * @example await client.admin.setNetAccess("team-a", { open: ["private", "169.254.169.254/32", "metadata"] });
+   */
+  setNetAccess(tenant: string, access: TenantNetRequest): Promise<TenantInfo> {
+    return this.http.request<TenantInfo>("PUT", `/v1/tenants/${seg(tenant)}/net`, { body: access });
   }
 }

@@ -7,7 +7,9 @@
  *
  * The tar of a download comes from a sandbox, so it is untrusted: entry names may not climb
  * with "..", and no entry may be written through a symlink or over a non-directory on the
- * way (each directory on the way is checked with lstat once).
+ * way (each directory on the way is checked with lstat once). Downloaded files never keep
+ * setuid, setgid or sticky bits (a root client would otherwise get a root-owned setuid program
+ * with sandbox-chosen contents), and devices, fifos and hard links are not recreated.
  */
 import type { Stats } from "node:fs";
 import { randomBytes } from "node:crypto";
@@ -19,6 +21,9 @@ import type { FileSystem } from "./file-system.js";
 import type { TransferOptions, TransferProgress, TransferSummary } from "./fs-types.js";
 
 type Progress = TransferProgress;
+
+/** Permission bits a downloaded file keeps: rwx for owner, group, others; never setuid/setgid/sticky. */
+const DOWNLOAD_MODE_MASK = 0o777;
 
 /** A web ReadableStream over an async iterable of bytes. */
 function toWebStream(iterable: AsyncIterable<Uint8Array>): ReadableStream<Uint8Array> {
@@ -200,7 +205,7 @@ export async function downloadPath(fs: FileSystem, remotePath: string, localPath
   if (info.isFile) {
     const p: Progress = { bytes: 0, totalBytes: info.size, files: 0, totalFiles: 1, path: remotePath };
     const stream = await fs.readFileStream(remotePath, signal ? { signal } : {});
-    const bytes = await writeAtomically(localPath, stream as unknown as AsyncIterable<Uint8Array>, info.mode & 0o7777, info.mtime, (n) => {
+    const bytes = await writeAtomically(localPath, stream as unknown as AsyncIterable<Uint8Array>, info.mode & DOWNLOAD_MODE_MASK, info.mtime, (n) => {
       p.bytes += n;
       onProgress?.({ ...p });
     });
@@ -263,7 +268,7 @@ export async function downloadPath(fs: FileSystem, remotePath: string, localPath
       const dir = await ensureDir(path.posix.dirname(rel) === "." ? "" : path.posix.dirname(rel));
       const target = path.join(dir, path.posix.basename(rel));
       if (h.type === "file" || h.type === "contiguous-file") {
-        await writeAtomically(target, entry as unknown as AsyncIterable<Uint8Array>, (h.mode ?? 0o644) & 0o7777, h.mtime ?? null, (n) => {
+        await writeAtomically(target, entry as unknown as AsyncIterable<Uint8Array>, (h.mode ?? 0o644) & DOWNLOAD_MODE_MASK, h.mtime ?? null, (n) => {
           p.bytes += n;
           summary.bytes += n;
           onProgress?.({ ...p });

@@ -2,7 +2,9 @@
  * atoll-fs tar-out: streams a file or a directory tree as a POSIX tar (ustar headers, pax
  * records for long names, long link targets and large sizes). Directories become "./" and
  * "./rel/path/"; symlinks are stored as links, never followed; fifos, sockets and devices are
- * skipped; hard links are stored as separate copies.
+ * skipped; hard links are stored as separate copies. Modes leave without setuid and setgid (and
+ * files without the sticky bit): what a sandbox hands out must not become a setuid program
+ * wherever the archive is unpacked.
  *
  * A failure after the archive started (an unreadable file, a directory that vanished) is written
  * into the archive itself, so every reader learns of it: the entry being written is completed
@@ -126,7 +128,7 @@ static void header(const char *name, char type, const struct stat *st, unsigned 
   } else {
     copy_field(h.name, sizeof h.name, name);
   }
-  octal(h.mode, sizeof h.mode, st->st_mode & 07777);
+  octal(h.mode, sizeof h.mode, st->st_mode & (type == '5' ? 01777 : 0777));
   octal(h.uid, sizeof h.uid, st->st_uid & 07777777);
   octal(h.gid, sizeof h.gid, st->st_gid & 07777777);
   octal(h.size, sizeof h.size, size > 077777777777ULL ? 0 : size);

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/audit.h>
+#include <linux/netlink.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <sched.h>
@@ -55,6 +56,16 @@
  * - mknod/mknodat of character or block devices (fifos, sockets, regular files are fine).
  * - socket(AF_PACKET, ...); socket/socketpair of type SOCK_RAW, except AF_NETLINK (netlink
  *   sockets are SOCK_RAW by convention and `ip`, glibc's getaddrinfo use them).
+ * - Address families: socket() only for AF_UNIX, AF_INET, AF_INET6 and AF_NETLINK, socketpair()
+ *   only for AF_UNIX; every other family (AF_VSOCK, AF_BLUETOOTH, AF_TIPC, AF_ALG, ...) fails
+ *   with EAFNOSUPPORT, as on a kernel built without it, so programs fall back.
+ * - Netlink protocols: only NETLINK_ROUTE (ip, glibc) and NETLINK_SOCK_DIAG (ss); every other
+ *   protocol fails with EPROTONOSUPPORT (what libaudit, sudo and systemd take as "not
+ *   available"). This closes NETLINK_KOBJECT_UEVENT: a sandbox's network namespace belongs to
+ *   the host's user namespace, so without this it would receive the host's uevents (other
+ *   tenants' loop devices, ...).
+ * - Newer mount and namespace introspection: statmount, listmount, open_tree_attr, listns, by
+ *   raw x86_64 number when libseccomp does not know them (see raw_blocked below).
  * ------------------------------------------------------------------------------------------ */
 
 static const int blocked_syscalls[] = {
@@ -82,6 +93,37 @@ static const int blocked_syscalls[] = {
     /* io_uring */
     SCMP_SYS(io_uring_setup), SCMP_SYS(io_uring_enter), SCMP_SYS(io_uring_register),
 };
+
+/*
+ * System calls newer than the libseccomp we build with (2.5.4 knows none of these), by their
+ * x86_64 numbers (arch/x86/entry/syscalls/syscall_64.tbl). Reviewed up to Linux 6.18: these
+ * inspect or change mounts and namespaces; the other additions since the profile was first
+ * written (cachestat, fchmodat2, map_shadow_stack, futex_wake/wait/requeue, lsm_*_self_attr,
+ * lsm_list_modules, mseal, setxattrat/getxattrat/listxattrat/removexattrat, file_getattr,
+ * file_setattr) act on the caller's own memory, files or LSM attributes and stay allowed.
+ */
+static const struct {
+  int nr;
+  const char *name;
+} raw_blocked[] = {
+    {457, "statmount"},
+    {458, "listmount"},
+    {467, "open_tree_attr"},
+    {470, "listns"},
+};
+
+/* socket() families a sandbox needs; all others get EAFNOSUPPORT. */
+static const int allowed_families[] = {AF_UNIX, AF_INET, AF_INET6, AF_NETLINK};
+/* Family numbers below this are denied one by one, from here up with one comparison. */
+#define FAMILY_LIMIT 64
+/* Netlink protocols a sandbox needs; all others get EPROTONOSUPPORT. */
+static const int allowed_netlink[] = {NETLINK_ROUTE, NETLINK_SOCK_DIAG};
+
+static int listed(const int *list, size_t n, int v) {
+  for (size_t i = 0; i < n; i++)
+    if (list[i] == v) return 1;
+  return 0;
+}
 
 static const unsigned long clone_ns_flags[] = {
     CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWUSER,
@@ -130,10 +172,32 @@ scmp_filter_ctx build_filter(void) {
   rule(ctx, eperm, SCMP_SYS(mknodat), 1, SCMP_A2(SCMP_CMP_MASKED_EQ, S_IFMT, S_IFCHR), none);
   rule(ctx, eperm, SCMP_SYS(mknodat), 1, SCMP_A2(SCMP_CMP_MASKED_EQ, S_IFMT, S_IFBLK), none);
 
+  for (size_t i = 0; i < sizeof raw_blocked / sizeof raw_blocked[0]; i++)
+    rule(ctx, eperm, raw_blocked[i].nr, 0, none, none);
+
+  /* Sockets. The rules on one syscall never overlap, so no two actions compete. */
+  const uint32_t no_family = SCMP_ACT_ERRNO(EAFNOSUPPORT);
+  const size_t nallowed = sizeof allowed_families / sizeof allowed_families[0];
   rule(ctx, eperm, SCMP_SYS(socket), 1, SCMP_A0(SCMP_CMP_EQ, AF_PACKET), none);
-  rule(ctx, eperm, SCMP_SYS(socket), 2, SCMP_A0(SCMP_CMP_NE, AF_NETLINK),
+  for (int f = 0; f < FAMILY_LIMIT; f++)
+    if (f != AF_PACKET && !listed(allowed_families, nallowed, f))
+      rule(ctx, no_family, SCMP_SYS(socket), 1, SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)f), none);
+  rule(ctx, no_family, SCMP_SYS(socket), 1, SCMP_A0(SCMP_CMP_GE, FAMILY_LIMIT), none);
+  for (size_t i = 0; i < nallowed; i++)
+    if (allowed_families[i] != AF_NETLINK)
+      rule(ctx, eperm, SCMP_SYS(socket), 2, SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)allowed_families[i]),
+           SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_RAW));
+  const uint32_t no_protocol = SCMP_ACT_ERRNO(EPROTONOSUPPORT);
+  const size_t nnetlink = sizeof allowed_netlink / sizeof allowed_netlink[0];
+  for (int p = 0; p < MAX_LINKS; p++)
+    if (!listed(allowed_netlink, nnetlink, p))
+      rule(ctx, no_protocol, SCMP_SYS(socket), 2, SCMP_A0(SCMP_CMP_EQ, AF_NETLINK),
+           SCMP_A2(SCMP_CMP_EQ, (scmp_datum_t)p));
+  rule(ctx, no_protocol, SCMP_SYS(socket), 2, SCMP_A0(SCMP_CMP_EQ, AF_NETLINK),
+       SCMP_A2(SCMP_CMP_GE, MAX_LINKS));
+  rule(ctx, no_family, SCMP_SYS(socketpair), 1, SCMP_A0(SCMP_CMP_NE, AF_UNIX), none);
+  rule(ctx, eperm, SCMP_SYS(socketpair), 2, SCMP_A0(SCMP_CMP_EQ, AF_UNIX),
        SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_RAW));
-  rule(ctx, eperm, SCMP_SYS(socketpair), 1, SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_RAW), none);
   return ctx;
 }
 

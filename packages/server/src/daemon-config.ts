@@ -77,6 +77,7 @@ export interface NetFlags {
   dns?: string;
   netRange?: string;
   upstreamCa?: string;
+  netOpen?: string;
 }
 
 export const DEFAULT_STATE_DIR = "/var/lib/atoll";

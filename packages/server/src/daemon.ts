@@ -139,7 +139,9 @@ async function startServing(
     logger,
     upstreamCa: config.net.upstreamCaFile ? readFileSync(config.net.upstreamCaFile, "utf8") : undefined,
     assertRunning: (t, id) => sandboxes.assertRunning(t, id),
+    tenantOpen: (t) => tenants.get(t)?.netOpen ?? [],
   });
+  if (network.enabled) tokens.netAccess = network.netAccess;
   const sandboxes = new SandboxService({ repo: repos.sandboxes, attachments, runtime, live, locks, imageRootfs, logger, commandLog, network, quotas });
   const monitor = new SandboxMonitor({ sandboxes, live });
   const usage = new UsageSampler({ volumes: repos.volumes, samples: new UsageSampleRepo(db), storage, commandLog, logger, options: config.usageSampling });

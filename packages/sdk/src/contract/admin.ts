@@ -21,6 +21,16 @@ export const tenantQuotaSchema = z.strictObject({
 });
 export type TenantQuotaRequest = z.input<typeof tenantQuotaSchema>;
 
+/**
+ * Body of PUT /v1/tenants/:name/net: the closed destination ranges this tenant's sandboxes may
+ * reach after all, as range categories ("metadata", "private", "link-local", "loopback",
+ * "cgnat", "documentation", "nat64", "multicast", "reserved") or CIDRs. [] closes them all again.
+ */
+export const tenantNetSchema = z.strictObject({
+  open: z.array(z.string().min(1).max(64)).max(64),
+});
+export type TenantNetRequest = z.input<typeof tenantNetSchema>;
+
 export const tenantNameSchema = tenantName;
 
 /** A token as listed (never its value). */
@@ -47,4 +57,6 @@ export interface TenantInfo {
   sandboxes: number;
   /** Sum of the sizes of the tenant's volumes, GiB. */
   volumeGb: number;
+  /** Closed ranges an admin opened for this tenant (docs/network.md, "Closed ranges"). */
+  netOpen: string[];
 }

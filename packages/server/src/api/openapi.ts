@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { exposeHttpSchema, setAllowNetSchema } from "atoll/contract";
 import { fileApiPaths } from "./file-openapi.js";
-import { createSandboxSchema, createTokenSchema, createVolumeSchema, tenantQuotaSchema, envPatchSchema, extendTimeoutSchema, volumeMountSchema } from "atoll/contract";
+import { createSandboxSchema, createTokenSchema, createVolumeSchema, tenantQuotaSchema, tenantNetSchema, envPatchSchema, extendTimeoutSchema, volumeMountSchema } from "atoll/contract";
 
 /** JSON Schema of a request body, from the same zod schema the daemon validates with. */
 const body = (schema: z.ZodType) => ({
@@ -110,6 +110,9 @@ export function buildOpenApi(version: string): Record<string, unknown> {
       },
       "/v1/tenants/{name}/quota": {
         put: { summary: "Set a tenant's quotas (admin)", parameters: [id("name")], requestBody: body(tenantQuotaSchema), responses: { 200: ok("TenantInfo"), ...errors } },
+      },
+      "/v1/tenants/{name}/net": {
+        put: { summary: "Open closed destination ranges to a tenant's sandboxes (admin; docs/network.md)", parameters: [id("name")], requestBody: body(tenantNetSchema), responses: { 200: ok("TenantInfo"), ...errors } },
       },
     },
   };

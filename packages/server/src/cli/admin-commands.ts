@@ -1,7 +1,7 @@
 /** `atoll token create|ls|revoke` and `atoll tenant ls|quota`: the admin API through the SDK. */
 import { InvalidArgumentError } from "atoll";
 import type { Command } from "commander";
-import { clientAction, clientFrom } from "./client-action.js";
+import { clientAction, clientFrom, collect } from "./client-action.js";
 import { formatTable, timeAgo } from "./table-format.js";
 
 /** "10" → 10, "none" → null (no limit), anything else is refused. */
@@ -69,8 +69,9 @@ export function registerAdminCommands(program: Command): void {
           t.name,
           `${t.sandboxes} / ${t.maxSandboxes ?? "∞"}`,
           `${t.volumeGb} / ${t.maxVolumeGb ?? "∞"}`,
+          t.netOpen.length > 0 ? t.netOpen.join(",") : "-",
         ]);
-        process.stdout.write(`${formatTable(["TENANT", "SANDBOXES", "VOLUME GiB"], rows)}\n`);
+        process.stdout.write(`${formatTable(["TENANT", "SANDBOXES", "VOLUME GiB", "NET OPEN"], rows)}\n`);
       }),
     );
   tenant
@@ -86,6 +87,20 @@ export function registerAdminCommands(program: Command): void {
           maxVolumeGb: parseLimit(flags.maxVolumeGb, "--max-volume-gb"),
         });
         process.stdout.write(`${t.name}: at most ${t.maxSandboxes ?? "∞"} sandboxes, ${t.maxVolumeGb ?? "∞"} GiB of volumes\n`);
+      }),
+    );
+  tenant
+    .command("net")
+    .description("open closed destinations (cloud metadata, private networks, …) to a tenant's sandboxes")
+    .argument("<name>", "tenant")
+    .option("--open <category|cidr>", "metadata, link-local, loopback, private, cgnat, documentation, nat64, multicast, reserved, or a CIDR (repeatable)", collect)
+    .option("--close-all", "close every special range again (the default)")
+    .action(
+      clientAction(async (name: string, flags: { open?: string[]; closeAll?: boolean }) => {
+        const open = flags.open ?? [];
+        if (!!flags.closeAll === open.length > 0) throw new InvalidArgumentError("give --open (repeatable) or --close-all");
+        const t = await clientFrom(program).admin.setNetAccess(name, { open });
+        process.stdout.write(`${t.name}: ${t.netOpen.length > 0 ? `may also reach ${t.netOpen.join(", ")}` : "closed ranges stay closed"}\n`);
       }),
     );
 }

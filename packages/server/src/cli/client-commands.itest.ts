@@ -70,11 +70,11 @@ test("errors print `error [CODE]: message` and exit 1", async () => {
 test("sandbox create --no-net / --allow-net set the network policy", async () => {
   const none = await atoll(["sandbox", "create", "--no-net"]);
   assert.equal(none.code, 0, none.stderr);
-  const some = await atoll(["sandbox", "create", "--allow-net", "example.com:443", "--allow-net", "10.0.0.0/8"]);
+  const some = await atoll(["sandbox", "create", "--allow-net", "example.com:443", "--allow-net", "1.2.3.0/24"]);
   assert.equal(some.code, 0, some.stderr);
   const list = JSON.parse((await atoll(["sandbox", "ls", "--json"])).stdout) as { id: string; allowNet?: unknown }[];
   assert.deepEqual(list.find((s) => s.id === none.stdout.trim())?.allowNet, []);
-  assert.deepEqual(list.find((s) => s.id === some.stdout.trim())?.allowNet, ["example.com:443", "10.0.0.0/8"]);
+  assert.deepEqual(list.find((s) => s.id === some.stdout.trim())?.allowNet, ["example.com:443", "1.2.3.0/24"]);
   const both = await atoll(["sandbox", "create", "--no-net", "--allow-net", "example.com"]);
   assert.equal(both.code, 1);
   assert.match(both.stderr, /^error \[INVALID_ARGUMENT\]: /);

@@ -23,6 +23,7 @@ export function registerServeCommand(program: Command): void {
     .option("--expose-listen <host:port>", "where the --expose-domain listener binds (ATOLL_EXPOSE_LISTEN, default the API's host, port 7421)", undefined)
     .option("--disk-reserve <size>", "disk space always left free in the state directory (ATOLL_DISK_RESERVE, default 5%, 256MiB-10GiB)", undefined)
     .option("--rootfs-overcommit <on|off>", "share the disk fairly between sandbox roots (on, default) or reserve every rootfsSize in full (off) (ATOLL_ROOTFS_OVERCOMMIT)", undefined)
+    .option("--net-open <list>", "closed destinations every tenant's sandboxes may reach: categories (metadata, private, link-local, loopback, cgnat, documentation, nat64, multicast, reserved) or CIDRs, comma-separated (ATOLL_NET_OPEN; default none)", undefined)
     .action(async (opts: { stateDir?: string; listen?: string; imagesDir?: string; logLevel?: string; staleAfter?: string } & NetFlags & WebFlags & DiskFlags) => {
       const config = resolveConfig(opts);
       const daemon = await startDaemon(config).catch((err: unknown) => {

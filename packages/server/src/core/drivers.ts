@@ -179,10 +179,17 @@ export interface NetworkAttachment {
  * egress policy (`allowNet`), the resolver, the egress proxy and secret substitution.
  */
 export interface NetworkDriver {
-  /** Prepares the network of a new sandbox. On failure nothing is left behind. */
-  attach(id: string, spec: { allowNet: NetRule[] | null; secrets: SecretBinding[] }): Promise<NetworkAttachment>;
+  /**
+   * Prepares the network of a new sandbox. On failure nothing is left behind. `closed`: CIDRs the
+   * sandbox may never reach whatever its rules say (closedRanges of its tenant).
+   */
+  attach(id: string, spec: { allowNet: NetRule[] | null; secrets: SecretBinding[]; closed: string[] }): Promise<NetworkAttachment>;
   /** Replaces the egress policy of a sandbox; effective for new connections. */
   setAllowNet(id: string, allowNet: NetRule[] | null): Promise<void>;
+  /** CIDRs closed to a tenant's sandboxes given its open list (core/special-ranges.ts), with the driver's own ranges. */
+  closedRanges(tenantOpen: readonly string[]): string[];
+  /** Replaces the closed ranges of a running sandbox (its tenant's setting changed). */
+  setClosed(id: string, closed: string[]): Promise<void>;
   /**
    * A TCP connection made from inside the sandbox's network namespace to the first of
    * `addresses` (numeric) that accepts on `port`. Rejects with a NetworkError when none does.

@@ -10,7 +10,9 @@ import type { Duplex } from "node:stream";
 import {
   CapacityError,
   ConflictError,
+  AuthenticationError,
   type ExposedPort,
+  type IpRule,
   InvalidArgumentError,
   type NetRule,
   NetworkError,
@@ -27,6 +29,8 @@ import type { KeyedMutex } from "../host/keyed-mutex.js";
 import type { SandboxRepo } from "../store/sandbox-repo.js";
 import { sandboxLockKey } from "./attachment-service.js";
 import type { NetworkDriver, RootFile, SecretBinding } from "./drivers.js";
+import { covers, setOf, setOfCidrs } from "./ip-intervals.js";
+import { categoriesOf, parseOpenList } from "./special-ranges.js";
 
 const TOKEN_ALPHABET = "abcdefghijklmnopqrstuvwxyz234567";
 /** Ports one sandbox may expose: each is a listener (a file descriptor) of the daemon. */
@@ -57,6 +61,8 @@ export interface NetworkPlan {
   /** Placeholders of the secrets, and where the sandbox CA is: added to the sandbox's env. */
   env: Record<string, string>;
   port: number | undefined;
+  /** CIDRs the sandbox may never reach (its tenant's closed ranges). */
+  closed: string[];
 }
 
 interface Exposure {
@@ -90,8 +96,47 @@ export class NetworkService {
       upstreamCa?: string | undefined;
       /** Throws SANDBOX_NOT_FOUND / SANDBOX_NOT_RUNNING unless the tenant's sandbox runs. */
       assertRunning(tenant: string, id: string): void;
+      /** Closed ranges an admin opened for a tenant (docs/tenants.md). */
+      tenantOpen(tenant: string): string[];
     },
   ) {}
+
+  /** CIDRs a tenant's sandboxes may never reach. */
+  private closedFor(tenant: string): string[] {
+    return this.deps.driver ? this.deps.driver.closedRanges(this.deps.tenantOpen(tenant)) : [];
+  }
+
+  /**
+   * Refuses an IP/CIDR rule that lies entirely inside the tenant's closed ranges: it could
+   * never reach anything. Rules that only overlap them (0.0.0.0/0, 10.0.0.0/7) are accepted and
+   * reach the rest ("the public internet").
+   */
+  private checkClosed(tenant: string, closed: readonly string[], entries: readonly string[], rules: readonly NetRule[]): void {
+    const closedSet = setOfCidrs(closed);
+    rules.forEach((r, i) => {
+      if (r.kind !== "ip" || !covers(closedSet, setOf([r]))) return;
+      const categories = categoriesOf((r as IpRule).address);
+      const what = categories.length > 0 ? categories.join(", ") : "the daemon's own network";
+      const fix =
+        categories.length > 0
+          ? ` An admin can open it for this tenant (\`atoll tenant net ${tenant} --open ${categories[0]}\`) or for every tenant (\`atoll serve --net-open ${categories[0]}\`).`
+          : "";
+      throw new AuthenticationError("FORBIDDEN", `allowNet entry "${entries[i]}" is a destination closed to this tenant's sandboxes (${what}).${fix}`, { entry: entries[i], categories });
+    });
+  }
+
+  /** For the admin API: checks a tenant's open list, and applies a changed list to its running sandboxes. */
+  readonly netAccess = {
+    normalize: (open: readonly string[]): string[] => parseOpenList(open, "open"),
+    apply: async (tenant: string): Promise<void> => {
+      const driver = this.deps.driver;
+      if (!driver) return;
+      const closed = this.closedFor(tenant);
+      for (const row of this.deps.repo.list(tenant, "running")) {
+        await driver.setClosed(row.id, closed).catch((err: unknown) => this.deps.logger.warn({ err, sandboxId: row.id }, "applying the tenant's network access failed"));
+      }
+    },
+  };
 
   get enabled(): boolean {
     return this.deps.driver !== undefined;
@@ -102,7 +147,10 @@ export class NetworkService {
    *
    * @example const plan = network.plan({ allowNet: ["example.com"], secrets: {}, env: {} });
    */
-  plan(req: { allowNet?: string[] | null | undefined; secrets?: Record<string, { hosts: string[]; value: string }> | undefined; port?: number | undefined; env?: Record<string, string> | undefined }): NetworkPlan {
+  plan(
+    req: { allowNet?: string[] | null | undefined; secrets?: Record<string, { hosts: string[]; value: string }> | undefined; port?: number | undefined; env?: Record<string, string> | undefined },
+    tenant: string,
+  ): NetworkPlan {
     const allowNet = req.allowNet ?? null;
     const secretEntries = Object.entries(req.secrets ?? {});
     if (!this.enabled && ((allowNet !== null && allowNet.length > 0) || secretEntries.length > 0 || req.port !== undefined)) {
@@ -116,12 +164,15 @@ export class NetworkService {
       secrets.push({ name, placeholder, value: s.value, hosts: netRulesOf(s.hosts) as HostRule[] });
       env[name] = placeholder;
     }
-    return { allowNet, rules: allowNet === null ? null : netRulesOf(allowNet), secrets, env, port: req.port };
+    const rules = allowNet === null ? null : netRulesOf(allowNet);
+    const closed = this.closedFor(tenant);
+    if (allowNet && rules) this.checkClosed(tenant, closed, allowNet, rules);
+    return { allowNet, rules, secrets, env, port: req.port, closed };
   }
 
   /** Prepares the sandbox's network namespace (only when `enabled`). */
   async attach(id: string, plan: NetworkPlan): Promise<{ netnsPath: string; files: RootFile[]; env: Record<string, string> }> {
-    const a = await this.requireDriver("networking").attach(id, { allowNet: plan.rules, secrets: plan.secrets });
+    const a = await this.requireDriver("networking").attach(id, { allowNet: plan.rules, secrets: plan.secrets, closed: plan.closed });
     const record: NetworkRecord = { ipv4: a.ipv4, ipv6: a.ipv6, exposed: [], port: plan.port ?? null };
     this.deps.repo.setNetwork(id, plan.allowNet, JSON.stringify(record));
     return { netnsPath: a.netnsPath, files: a.files, env: a.env };
@@ -145,9 +196,11 @@ export class NetworkService {
   async setAllowNet(tenant: string, id: string, input: unknown): Promise<void> {
     const req = parseOrThrow(setAllowNetSchema, input, "allowNet change");
     this.requireDriver("setAllowNet");
+    const rules = req.allowNet === null ? null : netRulesOf(req.allowNet);
+    if (req.allowNet && rules) this.checkClosed(tenant, this.closedFor(tenant), req.allowNet, rules);
     await this.deps.locks.run(sandboxLockKey(id), async () => {
       this.deps.assertRunning(tenant, id);
-      await this.deps.driver!.setAllowNet(id, req.allowNet === null ? null : netRulesOf(req.allowNet));
+      await this.deps.driver!.setAllowNet(id, rules);
       this.deps.repo.setAllowNet(id, req.allowNet);
     });
     this.deps.logger.info({ sandboxId: id, allowNet: req.allowNet }, "sandbox allowNet changed");

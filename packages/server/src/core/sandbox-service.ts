@@ -62,7 +62,7 @@ export class SandboxService {
       );
     }
     const mounts = this.deps.attachments.resolve(tenant, req.volumes ?? []);
-    const netPlan = this.deps.network?.plan(req);
+    const netPlan = this.deps.network?.plan(req, tenant);
     const rawTimeout = (input as { timeout?: unknown }).timeout;
     const timeoutMs = req.timeout === "session" || req.timeout === undefined ? null : req.timeout;
     const row: SandboxRow = {

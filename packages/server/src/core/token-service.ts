@@ -1,10 +1,12 @@
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import {
   AuthenticationError,
+  InvalidArgumentError,
   NotFoundError,
   createTokenSchema,
   parseOrThrow,
   tenantNameSchema,
+  tenantNetSchema,
   tenantQuotaSchema,
   type CreatedToken,
   type TenantInfo,
@@ -48,6 +50,11 @@ export class TokenService {
   private readonly bootstrap: Buffer;
   private readonly touched = new Map<string, number>();
   private readonly revokeListeners = new Set<(tokenId: string) => void>();
+  /**
+   * Checks and normalises a tenant's open list, and applies it to the tenant's running
+   * sandboxes (NetworkService; set once it exists). Without networking, lists are refused.
+   */
+  netAccess: { normalize(open: readonly string[]): string[]; apply(tenant: string): Promise<void> } | undefined;
 
   constructor(
     private readonly deps: { tokens: TokenRepo; tenants: TenantRepo; sandboxes: SandboxRepo; volumes: VolumeRepo; adminToken: string; logger: Logger },
@@ -139,6 +146,20 @@ export class TokenService {
     return this.tenantInfo(name);
   }
 
+  /** Replaces the closed ranges opened for a tenant (docs/tenants.md, "Network access"). */
+  async setNetOpen(by: Principal, tenant: string, input: unknown): Promise<TenantInfo> {
+    requireAdmin(by);
+    const name = parseOrThrow(tenantNameSchema, tenant, "tenant name");
+    const req = parseOrThrow(tenantNetSchema, input, "network access");
+    if (!this.netAccess) throw new InvalidArgumentError("This daemon runs without sandbox networking (--network off): there are no destinations to open");
+    const open = this.netAccess.normalize(req.open);
+    this.deps.tenants.ensure(name, nowIso());
+    this.deps.tenants.setNetOpen(name, open);
+    this.deps.logger.info({ tenant: name, open, by: by.tokenId }, "tenant network access changed");
+    await this.netAccess.apply(name);
+    return this.tenantInfo(name);
+  }
+
   listTenants(by: Principal): TenantInfo[] {
     requireAdmin(by);
     return this.deps.tenants.list().map((t) => this.tenantInfo(t.name));
@@ -150,6 +171,7 @@ export class TokenService {
       name,
       maxSandboxes: t.maxSandboxes,
       maxVolumeGb: t.maxVolumeGb,
+      netOpen: t.netOpen,
       sandboxes: this.deps.sandboxes.list(name).filter((s) => s.state !== "stopped").length,
       volumeGb: this.deps.volumes.list(name).reduce((sum, v) => sum + v.sizeGb, 0),
     };

@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { Client } from "atoll";
 import { curl, served, tcpConnects, useNetworkDaemon } from "./network-helpers.js";
 
 const ctx = useNetworkDaemon();
@@ -121,7 +122,11 @@ test("setAllowNet changes a running sandbox's policy for new connections", async
 
 test("sandboxes cannot reach each other, even unrestricted", async () => {
   await using a = await ctx.client.createSandbox({ timeout: "5m" });
-  await using b = await ctx.client.createSandbox({ timeout: "5m", allowNet: ["10.0.0.0/8"] });
+  // b's tenant may open private ranges (docs/tenants.md): the daemon's own range stays closed.
+  const { token } = await ctx.client.admin.createToken({ tenant: "lan" });
+  await ctx.client.admin.setNetAccess("lan", { open: ["private"] });
+  const lan = new Client({ url: ctx.daemon.url, token });
+  await using b = await lan.createSandbox({ timeout: "5m", allowNet: ["10.0.0.0/8"] });
   const server = await a.spawn("python3", { args: ["-m", "http.server", "8080"], stdout: "null", stderr: "null" });
   const addr = (await a.info()).network!.ipv4;
   let up = false;

@@ -16,7 +16,9 @@ import { KeyedMutex } from "../host/keyed-mutex.js";
 import { type AddressPlan, buildAddressPlan } from "./address-plan.js";
 import { type CertificateAuthority, createSandboxCa } from "./cert-authority.js";
 import type { NetConfig } from "./net-config.js";
+import { type IpSet, intersect, setOfCidrs, toCidrs } from "../core/ip-intervals.js";
 import { NetdClient } from "./netd-client.js";
+import { NftBatcher } from "./nft-batcher.js";
 import { addNetns, deleteNetns, ipBatch, netnsPath, nftApply } from "./netns-ops.js";
 import {
   type CompiledPolicy,
@@ -28,7 +30,10 @@ import {
   interceptScript,
   learnScript,
   replacePolicyScript,
+  setClosedScript,
+  setProxyDenyScript,
 } from "./nft-ruleset.js";
+import { closedCidrs } from "../core/special-ranges.js";
 import { nsConnect } from "./ns-connect.js";
 import { subtractRanges, unionRanges } from "./port-ranges.js";
 import { Router } from "./router.js";
@@ -49,13 +54,21 @@ interface Plumbing extends SandboxKeys {
   netns: string;
 }
 
+/** Addresses one sandbox may have admitted at most (each is an nft element and daemon memory). */
+export const MAX_LEARNED_ADDRESSES = 4096;
+
 interface SandboxNet extends Plumbing {
   id: string;
   rules: NetRule[] | null;
+  secrets: SecretBinding[];
+  /** CIDRs the sandbox may never reach (its tenant's closed ranges, the daemon's own). */
+  closed: string[];
   /** Addresses admitted so far, with their ports (nft refuses overlapping intervals). */
   learned: Map<string, PortRange[]>;
   intercepted: Set<string>;
   ca: CertificateAuthority | undefined;
+  /** It reached MAX_LEARNED_ADDRESSES (logged once). */
+  capped?: boolean;
 }
 
 /** Where sandboxes find the CA that signs the proxy's certificates for intercepted hosts. */
@@ -88,13 +101,24 @@ export class LinuxNetworkDriver implements NetworkDriver {
   private closed = false;
   /** Distinguishes this run's namespace names from a crashed predecessor's. */
   private readonly runTag = randomBytes(2).toString("hex");
+  /** Ranges closed for every tenant (special ranges minus --net-open, plus our own). */
+  readonly daemonClosed: string[];
+  /** What netd may not dial now (see refreshProxyDeny), as last applied. */
+  private proxyDeny: string;
+  private proxyDenyChain: Promise<void> = Promise.resolve();
+  /** Admitted addresses go into nftables in batches (one nft run at a time). */
+  private readonly admissions: NftBatcher;
 
   constructor(private readonly opts: LinuxNetworkDriverOptions) {
     const hash = createHash("sha256").update(path.resolve(opts.stateDir)).digest("hex").slice(0, 8);
     this.plan = buildAddressPlan(opts.config.range4, path.resolve(opts.stateDir));
+    this.daemonClosed = closedCidrs(opts.config.netOpen, [], [this.plan.range4, this.plan.range6]);
+    this.proxyDeny = this.daemonClosed.join(",");
+    this.admissions = new NftBatcher(`atoll-${hash}`);
     this.router = new Router({
       name: `atoll-${hash}`,
       plan: this.plan,
+      proxyDeny: this.daemonClosed,
       uplink: opts.config.uplink,
       stateFile: path.join(opts.stateDir, "ip_forward.before"),
       logger: opts.logger,
@@ -113,6 +137,7 @@ export class LinuxNetworkDriver implements NetworkDriver {
         config: this.opts.config,
         logger: this.opts.logger,
         onLearn: (req) => this.learn(req.ip, req.ports, req.intercept, req.addresses),
+        sandboxes: () => [...this.sandboxes.values()].map((s) => ({ id: s.id, ipv4: s.ipv4, ipv6: s.ipv6, rules: s.rules, secrets: s.secrets, closed: s.closed, ca: s.ca })),
       });
     } catch (err) {
       await this.router.destroy().catch(() => undefined);
@@ -187,20 +212,26 @@ export class LinuxNetworkDriver implements NetworkDriver {
     if (this.used.delete(n)) this.freed.push(n);
   }
 
-  async attach(id: string, spec: { allowNet: NetRule[] | null; secrets: SecretBinding[] }): Promise<NetworkAttachment> {
+  closedRanges(tenantOpen: readonly string[]): string[] {
+    return tenantOpen.length === 0 ? this.daemonClosed : closedCidrs(this.opts.config.netOpen, tenantOpen, [this.plan.range4, this.plan.range6]);
+  }
+
+  async attach(id: string, spec: { allowNet: NetRule[] | null; secrets: SecretBinding[]; closed: string[] }): Promise<NetworkAttachment> {
     return this.locks.run(id, async () => {
       if (this.sandboxes.has(id)) throw new Error(`sandbox ${id} already has a network`);
       const ca = spec.secrets.length > 0 ? createSandboxCa(id) : undefined;
       const plumbing = this.pool.shift() ?? (await this.plumb());
       // Refill after this sandbox has started: its host commands would compete with the launch.
       setTimeout(() => this.refill(), 250).unref();
-      const sbx: SandboxNet = { ...plumbing, id, rules: spec.allowNet, learned: new Map(), intercepted: new Set(), ca: await ca };
+      const closed = spec.closed;
+      const sbx: SandboxNet = { ...plumbing, id, rules: spec.allowNet, secrets: spec.secrets, closed, learned: new Map(), intercepted: new Set(), ca: await ca };
       let stage = 0;
       try {
-        await nftApply(this.router.name, addSandboxScript(sbx, compilePolicy(sbx.rules), this.plan.gateway4, this.plan.gateway6));
+        await nftApply(this.router.name, addSandboxScript(sbx, compilePolicy(sbx.rules), this.plan.gateway4, this.plan.gateway6, closed));
         stage = 1;
         this.sandboxes.set(id, sbx);
-        await this.netd!.setSandbox({ id, ipv4: sbx.ipv4, ipv6: sbx.ipv6, rules: sbx.rules, secrets: spec.secrets, ca: sbx.ca });
+        await this.refreshProxyDeny();
+        await this.netd!.setSandbox(sbx);
         stage = 2;
       } catch (err) {
         await this.undo(sbx, stage).catch((e: unknown) => this.opts.logger?.error({ err: e, sandboxId: id }, "undoing a failed network attach failed"));
@@ -227,6 +258,7 @@ export class LinuxNetworkDriver implements NetworkDriver {
     const errors: unknown[] = [];
     if (stage >= 2) await this.netd!.forgetSandbox(sbx.id).catch((e: unknown) => errors.push(e));
     this.sandboxes.delete(sbx.id);
+    if (stage >= 1) await this.refreshProxyDeny().catch((e: unknown) => errors.push(e));
     if (stage >= 1) await nftApply(this.router.name, deleteSandboxScript(sbx)).catch((e: unknown) => errors.push(e));
     await this.unplumb(sbx).catch((e: unknown) => errors.push(e));
     if (errors.length > 0) throw errors[0];
@@ -239,8 +271,48 @@ export class LinuxNetworkDriver implements NetworkDriver {
       sbx.rules = allowNet;
       sbx.learned.clear();
       sbx.intercepted.clear();
-      await this.netd!.setRules(id, allowNet);
+      sbx.capped = false;
+      await this.netd!.setRules(id, allowNet, sbx.closed);
     });
+  }
+
+  /** Replaces the ranges a running sandbox may never reach (its tenant's setting changed). */
+  async setClosed(id: string, closed: string[]): Promise<void> {
+    await this.locks.run(id, async () => {
+      const sbx = this.require(id);
+      await nftApply(this.router.name, setClosedScript(sbx, closed));
+      sbx.closed = closed;
+      await this.netd!.setRules(id, sbx.rules, closed);
+      await this.refreshProxyDeny();
+    });
+  }
+
+  /**
+   * netd dials for every sandbox as one user, so nftables cannot tell for whom: it may not dial
+   * what is closed for every running sandbox (and never the daemon's own ranges); netd itself
+   * checks each sandbox's own closed ranges before it dials.
+   */
+  private refreshProxyDeny(): Promise<void> {
+    // One refresh at a time, each computed from the sandboxes of its moment: concurrent attaches
+    // must not apply an older set after a newer one.
+    const next = this.proxyDenyChain.then(() => this.applyProxyDeny());
+    this.proxyDenyChain = next.catch(() => undefined);
+    return next;
+  }
+
+  private async applyProxyDeny(): Promise<void> {
+    let deny: IpSet = setOfCidrs(this.daemonClosed);
+    const seen = new Set<string>();
+    for (const s of this.sandboxes.values()) {
+      const key = s.closed.join(",");
+      if (seen.has(key)) continue;
+      seen.add(key);
+      deny = intersect(deny, setOfCidrs(s.closed));
+    }
+    const cidrs = toCidrs(deny);
+    if (cidrs.join(",") === this.proxyDeny) return;
+    await nftApply(this.router.name, setProxyDenyScript(cidrs));
+    this.proxyDeny = cidrs.join(",");
   }
 
   /**
@@ -252,6 +324,11 @@ export class LinuxNetworkDriver implements NetworkDriver {
     if (!sbx) return;
     let script = "";
     for (const address of addresses) {
+      if (!sbx.learned.has(address) && !sbx.intercepted.has(address) && sbx.learned.size + sbx.intercepted.size >= MAX_LEARNED_ADDRESSES) {
+        if (!sbx.capped) this.opts.logger?.warn({ sandboxId: sbx.id, max: MAX_LEARNED_ADDRESSES }, "sandbox admitted the most addresses it may: new ones are not admitted until its policy changes");
+        sbx.capped = true;
+        break;
+      }
       const had = sbx.learned.get(address) ?? [];
       const add = subtractRanges(ports, had);
       if (add.length > 0) {
@@ -263,7 +340,7 @@ export class LinuxNetworkDriver implements NetworkDriver {
         sbx.intercepted.add(address);
       }
     }
-    await nftApply(this.router.name, script);
+    await this.admissions.apply(script);
   }
 
   async connect(id: string, addresses: readonly string[], port: number): Promise<Duplex> {

@@ -11,6 +11,7 @@
  *   static:FILE  a JSON table { "name": ["203.0.113.7", "2001:db8::7"] } and nothing else (tests)
  */
 import { parseRange4 } from "./address-plan.js";
+import { parseOpenList } from "../core/special-ranges.js";
 
 export type UplinkSpec = { kind: "host" } | { kind: "none" } | { kind: "netns"; name: string };
 export type DnsSpec = { kind: "host" } | { kind: "none" } | { kind: "static"; file: string };
@@ -24,6 +25,8 @@ export interface NetConfig {
   range4: string;
   /** PEM file of extra CAs the proxy trusts when it verifies upstream servers (tests' CA). */
   upstreamCaFile: string | undefined;
+  /** Closed range categories or CIDRs opened for every tenant (`--net-open`; special-ranges.ts). */
+  netOpen: string[];
 }
 
 export const DEFAULT_NET_RANGE = "10.73.0.0/16";
@@ -42,7 +45,7 @@ export function parseDns(text: string): DnsSpec {
 }
 
 export function resolveNetConfig(
-  opts: { network?: string; uplink?: string; dns?: string; netRange?: string; upstreamCa?: string },
+  opts: { network?: string; uplink?: string; dns?: string; netRange?: string; upstreamCa?: string; netOpen?: string },
   env: NodeJS.ProcessEnv = process.env,
 ): NetConfig {
   const network = opts.network ?? env.ATOLL_NETWORK ?? "on";
@@ -53,5 +56,6 @@ export function resolveNetConfig(
   const range4 = opts.netRange ?? env.ATOLL_NET_RANGE ?? DEFAULT_NET_RANGE;
   parseRange4(range4);
   const upstreamCa = opts.upstreamCa ?? env.ATOLL_UPSTREAM_CA;
-  return { enabled: network === "on", uplink, dns, range4, upstreamCaFile: upstreamCa || undefined };
+  const netOpen = parseOpenList((opts.netOpen ?? env.ATOLL_NET_OPEN ?? "").split(","), "--net-open");
+  return { enabled: network === "on", uplink, dns, range4, upstreamCaFile: upstreamCa || undefined, netOpen };
 }

@@ -5,8 +5,9 @@
  *
  * Base chains dispatch on the sandbox's source address through verdict maps into per-sandbox
  * chains, so a sandbox's policy is replaced atomically with `flush chain` + new rules:
- *   f<seq>   forward: IP/CIDR rules, then the deny sets, then "open" or the addresses the
- *            resolver admitted for allowed names (set l4_<seq>/l6_<seq>: address . port range)
+ *   f<seq>   forward: the sandbox's closed ranges (c4_/c6_<seq>, special-ranges.ts) are
+ *            rejected first, then IP/CIDR rules, then "open" or the addresses the resolver
+ *            admitted for allowed names (set l4_<seq>/l6_<seq>: address . port range)
  *   n<seq>   prerouting nat: IP/CIDR rules bypass the proxy; TCP 80/443 of sandboxes with host
  *            name rules, and to intercepted addresses (i4_/i6_<seq>: secret hosts), go to the proxy
  * The source address is trustworthy: the antispoof chain drops anything a sandbox sends from an
@@ -21,28 +22,19 @@ export const SANDBOX_IF_PREFIX = "atl";
 export const UPLINK_IF = "uplink0";
 export const PROXY_HTTP_PORT = 15080;
 export const PROXY_TLS_PORT = 15443;
-
-/** Never reachable through a host name rule or unrestricted egress (IP/CIDR rules can open them). */
-export const DENY4 = [
-  "0.0.0.0/8",
-  "10.0.0.0/8",
-  "100.64.0.0/10",
-  "127.0.0.0/8",
-  "169.254.0.0/16",
-  "172.16.0.0/12",
-  "192.0.0.0/24",
-  "192.168.0.0/16",
-  "198.18.0.0/15",
-  "224.0.0.0/3",
-];
-export const DENY6 = ["::/127", "::ffff:0:0/96", "64:ff9b:1::/48", "fc00::/7", "fe80::/10", "ff00::/8"];
+/** Packets to the resolver per second one sandbox address may send (and twice that in a burst). */
+export const DNS_PACKETS_PER_SECOND = 500;
+/** New connections to the proxies per second one sandbox address may open (twice that in a burst). */
+export const PROXY_CONNECTIONS_PER_SECOND = 200;
 
 export interface RulesetParams {
   gateway4: string;
   gateway6: string;
-  /** The daemon's own ranges (sandbox range, ULA /48): denied even to IP/CIDR rules' proxying. */
-  ownRanges4: string[];
-  ownRanges6: string[];
+  /**
+   * What netd (the resolver and the proxy) may never dial: the ranges closed for every sandbox
+   * (core/special-ranges.ts) and the daemon's own. Kept up to date with setProxyDenyScript.
+   */
+  proxyDeny: string[];
 }
 
 const SBX_IF = `"${SANDBOX_IF_PREFIX}*"`;
@@ -51,8 +43,8 @@ const SBX_IF = `"${SANDBOX_IF_PREFIX}*"`;
 export function baseRuleset(p: RulesetParams): string {
   return `
 table inet ${TABLE} {
-  set deny4 { type ipv4_addr; flags interval; auto-merge; elements = { ${[...DENY4, ...p.ownRanges4].join(", ")} } }
-  set deny6 { type ipv6_addr; flags interval; auto-merge; elements = { ${[...DENY6, ...p.ownRanges6].join(", ")} } }
+  set deny4 { type ipv4_addr; flags interval; auto-merge; }
+  set deny6 { type ipv6_addr; flags interval; auto-merge; }
   map fwd4 { type ipv4_addr : verdict; }
   map fwd6 { type ipv6_addr : verdict; }
   map nat4 { type ipv4_addr : verdict; }
@@ -72,9 +64,21 @@ table inet ${TABLE} {
     ip6 saddr vmap @nat6
   }
 
+  # Per-sandbox packet budgets for the resolver and new proxy connections (before conntrack
+  # accepts: repeated UDP queries from one port count as "established"). netd has its own,
+  # finer budgets; these keep one sandbox's flood from filling the shared sockets' queues.
+  set dnsrate4 { type ipv4_addr; size 65535; flags dynamic,timeout; timeout 1m; }
+  set dnsrate6 { type ipv6_addr; size 65535; flags dynamic,timeout; timeout 1m; }
+  set connrate4 { type ipv4_addr; size 65535; flags dynamic,timeout; timeout 1m; }
+  set connrate6 { type ipv6_addr; size 65535; flags dynamic,timeout; timeout 1m; }
+
   chain input {
     type filter hook input priority filter; policy drop;
     iif lo accept
+    iifname ${SBX_IF} meta l4proto { tcp, udp } th dport 53 update @dnsrate4 { ip saddr limit rate over ${DNS_PACKETS_PER_SECOND}/second burst ${DNS_PACKETS_PER_SECOND * 2} packets } drop
+    iifname ${SBX_IF} meta l4proto { tcp, udp } th dport 53 update @dnsrate6 { ip6 saddr limit rate over ${DNS_PACKETS_PER_SECOND}/second burst ${DNS_PACKETS_PER_SECOND * 2} packets } drop
+    iifname ${SBX_IF} ct state new tcp dport { ${PROXY_HTTP_PORT}, ${PROXY_TLS_PORT} } update @connrate4 { ip saddr limit rate over ${PROXY_CONNECTIONS_PER_SECOND}/second burst ${PROXY_CONNECTIONS_PER_SECOND * 2} packets } reject with tcp reset
+    iifname ${SBX_IF} ct state new tcp dport { ${PROXY_HTTP_PORT}, ${PROXY_TLS_PORT} } update @connrate6 { ip6 saddr limit rate over ${PROXY_CONNECTIONS_PER_SECOND}/second burst ${PROXY_CONNECTIONS_PER_SECOND * 2} packets } reject with tcp reset
     ct state established,related accept
     ct state invalid drop
     icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } accept
@@ -111,7 +115,20 @@ table inet ${TABLE} {
     oifname "${UPLINK_IF}" masquerade
   }
 }
-`;
+${setProxyDenyScript(p.proxyDeny)}`;
+}
+
+/** `add element` lines for an interval set of one family ("" when there is nothing to add). */
+function elements(set: string, cidrs: readonly string[]): string {
+  return cidrs.length === 0 ? "" : `add element inet ${TABLE} ${set} { ${cidrs.join(", ")} }\n`;
+}
+
+const v4 = (cidrs: readonly string[]) => cidrs.filter((c) => !c.includes(":"));
+const v6 = (cidrs: readonly string[]) => cidrs.filter((c) => c.includes(":"));
+
+/** Replaces what netd may never dial (one transaction). */
+export function setProxyDenyScript(cidrs: readonly string[]): string {
+  return `flush set inet ${TABLE} deny4\nflush set inet ${TABLE} deny6\n${elements("deny4", v4(cidrs))}${elements("deny6", v6(cidrs))}`;
 }
 
 /** A sandbox's policy in the terms of the ruleset. */
@@ -141,13 +158,12 @@ function literalMatch(r: IpRule): string {
 function policyRules(k: SandboxKeys, p: CompiledPolicy, gateway4: string, gateway6: string): string {
   const f = `add rule inet ${TABLE} f${k.seq}`;
   const n = `add rule inet ${TABLE} n${k.seq}`;
-  const lines: string[] = [];
+  // Closed ranges first: no rule of the sandbox, however wide, opens them.
+  const lines: string[] = [`${f} ip daddr @c4_${k.seq} reject with icmpx admin-prohibited`, `${f} ip6 daddr @c6_${k.seq} reject with icmpx admin-prohibited`];
   for (const r of p.literal) {
     lines.push(`${f} ${literalMatch(r)} accept`);
     lines.push(`${n} ${literalMatch(r)} return`);
   }
-  lines.push(`${f} ip daddr @deny4 reject with icmpx admin-prohibited`);
-  lines.push(`${f} ip6 daddr @deny6 reject with icmpx admin-prohibited`);
   if (p.open) lines.push(`${f} accept`);
   lines.push(`${f} ${L4} ip daddr . th dport @l4_${k.seq} accept`);
   lines.push(`${f} ${L4} ip6 daddr . th dport @l6_${k.seq} accept`);
@@ -168,10 +184,19 @@ function policyRules(k: SandboxKeys, p: CompiledPolicy, gateway4: string, gatewa
   return `${lines.join("\n")}\n`;
 }
 
+/** Replaces a sandbox's closed ranges (CIDRs of both families; one transaction). */
+export function setClosedScript(k: SandboxKeys, closed: readonly string[]): string {
+  return `flush set inet ${TABLE} c4_${k.seq}\nflush set inet ${TABLE} c6_${k.seq}\n${elements(`c4_${k.seq}`, v4(closed))}${elements(`c6_${k.seq}`, v6(closed))}`;
+}
+
 /** Creates a sandbox's sets, chains and dispatch entries (one transaction). */
-export function addSandboxScript(k: SandboxKeys, p: CompiledPolicy, gateway4: string, gateway6: string): string {
+export function addSandboxScript(k: SandboxKeys, p: CompiledPolicy, gateway4: string, gateway6: string, closed: readonly string[]): string {
   const t = `inet ${TABLE}`;
   return (
+    `add set ${t} c4_${k.seq} { type ipv4_addr; flags interval; }\n` +
+    `add set ${t} c6_${k.seq} { type ipv6_addr; flags interval; }\n` +
+    elements(`c4_${k.seq}`, v4(closed)) +
+    elements(`c6_${k.seq}`, v6(closed)) +
     `add set ${t} l4_${k.seq} { type ipv4_addr . inet_service; flags interval; }\n` +
     `add set ${t} l6_${k.seq} { type ipv6_addr . inet_service; flags interval; }\n` +
     `add set ${t} i4_${k.seq} { type ipv4_addr; }\n` +
@@ -207,7 +232,8 @@ export function deleteSandboxScript(k: SandboxKeys): string {
     `delete element ${t} nat6 { ${k.ipv6} }\n` +
     `flush chain ${t} f${k.seq}\nflush chain ${t} n${k.seq}\n` +
     `delete chain ${t} f${k.seq}\ndelete chain ${t} n${k.seq}\n` +
-    `delete set ${t} l4_${k.seq}\ndelete set ${t} l6_${k.seq}\ndelete set ${t} i4_${k.seq}\ndelete set ${t} i6_${k.seq}\n`
+    `delete set ${t} l4_${k.seq}\ndelete set ${t} l6_${k.seq}\ndelete set ${t} i4_${k.seq}\ndelete set ${t} i6_${k.seq}\n` +
+    `delete set ${t} c4_${k.seq}\ndelete set ${t} c6_${k.seq}\n`
   );
 }
 

@@ -18,6 +18,8 @@ export interface RouterOptions {
   uplink: UplinkSpec;
   /** For the host uplink: where ip_forward's previous value is kept. */
   stateFile: string;
+  /** What netd may never dial at first (the ranges closed for every tenant, our own). */
+  proxyDeny: string[];
   logger?: Logger | undefined;
 }
 
@@ -95,8 +97,7 @@ export class Router {
         baseRuleset({
           gateway4: plan.gateway4,
           gateway6: plan.gateway6,
-          ownRanges4: [plan.range4],
-          ownRanges6: [plan.range6],
+          proxyDeny: this.opts.proxyDeny,
         }),
       );
       this.opts.logger?.info({ router: this.name, uplink: uplink.kind }, "network router ready");

@@ -100,4 +100,8 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX dashboard_sessions_token ON dashboard_sessions (token_id);
   `,
+  // 5: per-tenant closed ranges an admin opened (issue 10, docs/tenants.md "Network access").
+  `
+  ALTER TABLE tenants ADD COLUMN net_open TEXT NOT NULL DEFAULT '[]';  -- JSON array: categories or CIDRs
+  `,
 ];

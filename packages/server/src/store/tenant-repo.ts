@@ -6,6 +6,8 @@ export interface TenantRow {
   maxSandboxes: number | null;
   maxVolumeGb: number | null;
   createdAt: string;
+  /** Closed range categories or CIDRs an admin opened for this tenant. */
+  netOpen: string[];
 }
 
 interface RawRow {
@@ -13,9 +15,16 @@ interface RawRow {
   max_sandboxes: number | null;
   max_volume_gb: number | null;
   created_at: string;
+  net_open: string;
 }
 
-const fromRaw = (r: RawRow): TenantRow => ({ name: r.name, maxSandboxes: r.max_sandboxes, maxVolumeGb: r.max_volume_gb, createdAt: r.created_at });
+const fromRaw = (r: RawRow): TenantRow => ({
+  name: r.name,
+  maxSandboxes: r.max_sandboxes,
+  maxVolumeGb: r.max_volume_gb,
+  createdAt: r.created_at,
+  netOpen: JSON.parse(r.net_open) as string[],
+});
 
 /** Tenants table access. */
 export class TenantRepo {
@@ -37,5 +46,9 @@ export class TenantRepo {
 
   setQuota(name: string, quota: { maxSandboxes: number | null; maxVolumeGb: number | null }): void {
     this.db.prepare("UPDATE tenants SET max_sandboxes = ?, max_volume_gb = ? WHERE name = ?").run(quota.maxSandboxes, quota.maxVolumeGb, name);
+  }
+
+  setNetOpen(name: string, open: readonly string[]): void {
+    this.db.prepare("UPDATE tenants SET net_open = ? WHERE name = ?").run(JSON.stringify(open), name);
   }
 }

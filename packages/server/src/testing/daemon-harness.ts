@@ -43,6 +43,8 @@ export interface TestNetworkOptions {
   upstreamCa?: string;
   /** "off": sandboxes get loopback only (as before networking existed). */
   network?: "on" | "off";
+  /** `--net-open`: closed destination ranges every tenant may reach (the fake internet opens "documentation"). */
+  netOpen?: string;
 }
 
 function networkArgs(n: TestNetworkOptions): string[] {
@@ -50,7 +52,16 @@ function networkArgs(n: TestNetworkOptions): string[] {
   const dns = n.dns ?? "none";
   // A test daemon must never route to the host's uplink or ask the host's resolvers.
   if (!/^(none|netns:.+)$/.test(uplink) || !/^(none|static:.+)$/.test(dns)) throw new Error(`test daemons may only use uplink none|netns:NAME and dns none|static:FILE`);
-  return ["--uplink", uplink, "--dns", dns, "--network", n.network ?? "on", ...(n.upstreamCa ? ["--upstream-ca", n.upstreamCa] : [])];
+  return [
+    "--uplink",
+    uplink,
+    "--dns",
+    dns,
+    "--network",
+    n.network ?? "on",
+    ...(n.upstreamCa ? ["--upstream-ca", n.upstreamCa] : []),
+    ...(n.netOpen ? ["--net-open", n.netOpen] : []),
+  ];
 }
 
 async function launch(stateDir: string, ownsStateDir: boolean, net: TestNetworkOptions = {}, env: Record<string, string> = {}): Promise<TestDaemon> {

@@ -94,7 +94,8 @@ export async function startFakeInternet(table: Record<string, string[]>, extraAd
       caPem: ca.certPem,
       requests,
       dnsQueries,
-      daemonNet: () => ({ uplink: `netns:${netns}`, dns: `static:${dnsFile}`, upstreamCa: caFile }),
+      // Its servers sit in documentation ranges, closed to sandboxes unless the daemon opens them.
+      daemonNet: () => ({ uplink: `netns:${netns}`, dns: `static:${dnsFile}`, upstreamCa: caFile, netOpen: "documentation" }),
       dispose: cleanup,
     };
   } catch (err) {

@@ -25,12 +25,22 @@ export interface ForwardTarget {
 const httpAgent = new http.Agent({ keepAlive: true, maxSockets: 512 });
 const httpsAgent = new https.Agent({ keepAlive: true, maxSockets: 512 });
 
-/** A lookup that answers with the proxy's own addresses instead of asking the system. */
+/**
+ * A lookup that answers with the proxy's own addresses instead of asking the system.
+ *
+ * It answers asynchronously, like dns.lookup. Node's net.connect relies on that: when a lookup
+ * answers synchronously and connect() then fails at once (ENETUNREACH without a route, EPERM
+ * from the firewall), the socket emits 'error' before http.request attached its listener, and
+ * the error is uncaught — one request through the proxy used to end netd that way.
+ */
 export function fixedLookup(addresses: readonly string[]): LookupFunction {
   return ((_host: string, options: { all?: boolean }, callback: (...args: unknown[]) => void) => {
     const all = addresses.map((address) => ({ address, family: address.includes(":") ? 6 : 4 }));
-    if (options?.all) callback(null, all);
-    else callback(null, all[0]!.address, all[0]!.family);
+    setImmediate(() => {
+      if (all.length === 0) callback(Object.assign(new Error("no address to connect to"), { code: "ENOTFOUND" }));
+      else if (options?.all) callback(null, all);
+      else callback(null, all[0]!.address, all[0]!.family);
+    });
   }) as unknown as LookupFunction;
 }
 
@@ -40,9 +50,14 @@ export function refuse(res: ServerResponse, status: number, message: string): vo
     res.destroy();
     return;
   }
-  const body = `atoll: ${message}\n`;
-  res.writeHead(status, { "content-type": "text/plain; charset=utf-8", "content-length": Buffer.byteLength(body), "x-atoll-proxy": "refused" });
-  res.end(body);
+  const body = `atoll: ${message.replace(/[^\x20-\x7e]/g, "?")}\n`;
+  try {
+    for (const name of res.getHeaderNames()) res.removeHeader(name);
+    res.writeHead(status, { "content-type": "text/plain; charset=utf-8", "content-length": Buffer.byteLength(body), "x-atoll-proxy": "refused" });
+    res.end(body);
+  } catch {
+    res.destroy();
+  }
 }
 
 export function forwardRequest(req: IncomingMessage, res: ServerResponse, t: ForwardTarget): void {
@@ -63,7 +78,13 @@ export function forwardRequest(req: IncomingMessage, res: ServerResponse, t: For
   const upstream = (t.tls ? https : http).request(options, (up) => {
     const outHeaders = substituteHeaders(up.headers, secrets, "to-sandbox");
     if (secrets.length > 0) delete outHeaders["content-length"];
-    res.writeHead(up.statusCode ?? 502, up.statusMessage, outHeaders);
+    try {
+      res.writeHead(up.statusCode ?? 502, up.statusMessage, outHeaders);
+    } catch (err) {
+      // A status or header Node will not send (e.g. status 000): this request fails, nothing else.
+      up.destroy();
+      return refuse(res, 502, `${t.name} sent a response the proxy cannot pass on: ${(err as Error).message}`);
+    }
     const body = secrets.length > 0 ? pipeline(up, new ReplaceStream(secrets, "to-sandbox"), () => undefined) : up;
     pipeline(body, res, () => undefined);
   });

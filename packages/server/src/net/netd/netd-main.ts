@@ -9,8 +9,9 @@
 import tls from "node:tls";
 import { type IpRule, type NetRule, parseNetRule } from "atoll/contract";
 import { type CertificateAuthority, LeafMinter } from "../cert-authority.js";
+import { SandboxBudgets } from "./budgets.js";
 import { startDnsServer } from "./dns-server.js";
-import { type SandboxPolicy, type SecretRule, nameDecision } from "./policy-match.js";
+import { type SandboxPolicy, type SecretRule, isDeniedAddress, mappedIpv4, nameDecision } from "./policy-match.js";
 import { type ProxyContext, createHttpProxy, createTlsProxy } from "./proxies.js";
 import { type IpcEndpoint, Rpc } from "./rpc.js";
 import { ForwardingUpstream, NoUpstream, StaticUpstream, type Upstream } from "./upstream-dns.js";
@@ -23,7 +24,7 @@ export interface NetdConfig {
   dns: { kind: "static"; table: Record<string, string[]> } | { kind: "host" } | { kind: "none" };
   /** Extra PEM roots for upstream servers (tests' CA). */
   upstreamCa: string | null;
-  /** CIDRs never dialed for a host name. */
+  /** CIDRs no sandbox ever reaches (the daemon's own ranges); each sandbox adds its closed ranges. */
   denied: string[];
 }
 
@@ -39,8 +40,15 @@ const byId = new Map<string, Entry>();
 const byIp = new Map<string, Entry>();
 
 function log(message: string, data: Record<string, unknown>): void {
-  process.send?.({ netd: "log", message, data });
+  if (process.connected) process.send?.({ netd: "log", message, data });
 }
+
+// Last resort: a fault in one connection's handling must not end the resolver and proxy of
+// every sandbox. It is logged and netd keeps serving (the daemon restarts netd if it dies anyway).
+process.on("uncaughtException", (err) => log("uncaught exception (netd keeps serving)", { error: err.stack ?? String(err) }));
+process.on("unhandledRejection", (err) => log("unhandled rejection (netd keeps serving)", { error: (err as Error)?.stack ?? String(err) }));
+
+const budgets = new SandboxBudgets(undefined, (sandboxId, what, count) => log("sandbox over its netd budget: refused", { sandboxId, what, count }));
 
 const upstream: Upstream =
   config.dns.kind === "static"
@@ -49,13 +57,18 @@ const upstream: Upstream =
       ? new ForwardingUpstream(async (packet) => Buffer.from(await rpc.call<string>("dnsForward", packet.toString("base64"), 10_000), "base64"))
       : new NoUpstream();
 
-const denied: IpRule[] = config.denied.map((cidr) => {
-  const r = parseNetRule(cidr);
-  if (!r.ok || r.value.kind !== "ip") throw new Error(`bad denied range ${cidr}`);
-  return r.value;
-});
+function parseClosed(cidrs: readonly string[]): IpRule[] {
+  return cidrs.map((cidr) => {
+    const r = parseNetRule(cidr);
+    if (!r.ok || r.value.kind !== "ip") throw new Error(`bad closed range ${cidr}`);
+    return r.value;
+  });
+}
 
+const denied: IpRule[] = parseClosed(config.denied);
 const policyOf = (ip: string) => byIp.get(ip);
+const closedFor = (policy: SandboxPolicy, address: string) =>
+  [address, mappedIpv4(address)].some((a) => a !== undefined && (isDeniedAddress(a, denied) || isDeniedAddress(a, policy.closed)));
 
 async function admit(ip: string, decision: { ports: [number, number][] | readonly (readonly [number, number])[]; intercept: boolean }, addresses: string[]) {
   await rpc.call("learn", { ip, ports: decision.ports, intercept: decision.intercept, addresses });
@@ -64,7 +77,8 @@ async function admit(ip: string, decision: { ports: [number, number][] | readonl
 const ctx: ProxyContext = {
   policyOf,
   lookup: (name) => upstream.lookup(name),
-  denied,
+  closedFor,
+  budgets,
   upstreamCa: [...tls.rootCertificates, ...(config.upstreamCa ? [config.upstreamCa] : [])],
   interceptContext(policy, name) {
     const entry = byId.get(policy.id)!;
@@ -85,8 +99,10 @@ interface SandboxMessage {
   ipv6: string;
   rules: NetRule[] | null;
   secrets: SecretRule[];
+  closed: string[];
   ca: CertificateAuthority | null;
 }
+
 
 rpc.handle("setSandbox", (m) => {
   const s = m as SandboxMessage;
@@ -96,6 +112,7 @@ rpc.handle("setSandbox", (m) => {
     ipv6: s.ipv6,
     rules: s.rules,
     secrets: s.secrets,
+    closed: parseClosed(s.closed),
     minter: s.ca ? new LeafMinter(s.ca) : undefined,
     contexts: new Map(),
   };
@@ -105,9 +122,11 @@ rpc.handle("setSandbox", (m) => {
 });
 
 rpc.handle("setRules", (m) => {
-  const { id, rules } = m as { id: string; rules: NetRule[] | null };
+  const { id, rules, closed } = m as { id: string; rules: NetRule[] | null; closed: string[] };
   const entry = byId.get(id);
-  if (entry) entry.rules = rules;
+  if (!entry) return;
+  entry.rules = rules;
+  entry.closed = parseClosed(closed);
 });
 
 rpc.handle("forget", (m) => {
@@ -117,6 +136,7 @@ rpc.handle("forget", (m) => {
   byId.delete(id);
   byIp.delete(entry.ipv4);
   byIp.delete(entry.ipv6);
+  budgets.forget(id);
 });
 
 /** sandbox.fetch: resolve a name as this sandbox's resolver would (and admit the addresses). */
@@ -126,13 +146,13 @@ rpc.handle("resolveFor", async (m) => {
   if (!policy) throw new Error("unknown sandbox");
   const decision = nameDecision(policy, name);
   if (!decision.allowed) return [];
-  const addresses = await upstream.lookup(name);
+  const addresses = (await upstream.lookup(name)).filter((a) => !closedFor(policy, a));
   if (addresses.length > 0 && (decision.ports.length > 0 || decision.intercept)) await admit(ip, decision, addresses);
   return addresses;
 });
 
 async function main(): Promise<void> {
-  const dnsDeps = { upstream, policyOf, admit, log };
+  const dnsDeps = { upstream, policyOf, admit, closedFor, budgets, log };
   await startDnsServer(dnsDeps, config.gateway4);
   await startDnsServer(dnsDeps, config.gateway6);
   const httpProxy = createHttpProxy(ctx);

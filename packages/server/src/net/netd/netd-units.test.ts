@@ -3,14 +3,16 @@ import { Readable } from "node:stream";
 import { test } from "node:test";
 import { parseNetRule, type NetRule } from "atoll/contract";
 import dnsPacket from "dns-packet";
-import { hostPortAllowed, ipInRule, nameDecision, secretsFor, type SandboxPolicy } from "./policy-match.js";
+import { hostPortAllowed, ipInRule, mappedIpv4, nameDecision, secretsFor, type SandboxPolicy } from "./policy-match.js";
 import { parseHostHeader } from "./proxies.js";
 import { ReplaceStream, substitute, substituteHeaders } from "./secret-substitution.js";
-import { parseClientHello } from "./sni.js";
+import { SandboxBudgets } from "./budgets.js";
+import { DnsTcpFramer, MAX_QUERY_BYTES, queryProblem } from "./dns-guard.js";
+import { ClientHelloReader, type SniResult, parseClientHello } from "./sni.js";
 import { StaticUpstream, addressesIn } from "./upstream-dns.js";
 
 const rules = (...entries: string[]): NetRule[] => entries.map((e) => (parseNetRule(e) as { value: NetRule }).value);
-const policy = (r: NetRule[] | null, secrets: SandboxPolicy["secrets"] = []): SandboxPolicy => ({ id: "sbx", ipv4: "10.73.0.2", ipv6: "fd00::2", rules: r, secrets });
+const policy = (r: NetRule[] | null, secrets: SandboxPolicy["secrets"] = []): SandboxPolicy => ({ id: "sbx", ipv4: "10.73.0.2", ipv6: "fd00::2", rules: r, secrets, closed: [] });
 const secret = { name: "K", placeholder: "ATOLL_SECRET_abc", value: "real-value", hosts: rules("api.example.com") as never };
 
 test("the resolver's decision: allowed names and the ports their addresses are admitted for", () => {
@@ -39,6 +41,10 @@ test("the proxy's checks: host and port, IP literals against IP rules, secrets b
   assert.ok(!ipInRule("11.1.2.3", rules("10.0.0.0/8")[0] as never));
   assert.ok(ipInRule("fd12::5", rules("fc00::/7")[0] as never));
   assert.ok(ipInRule("1.2.3.4", rules("0.0.0.0/0")[0] as never));
+  assert.equal(mappedIpv4("::ffff:169.254.169.254"), "169.254.169.254");
+  assert.equal(mappedIpv4("::FFFF:a9fe:a9fe"), "169.254.169.254");
+  assert.equal(mappedIpv4("64:ff9b::a9fe:a9fe"), undefined);
+  assert.equal(mappedIpv4("169.254.169.254"), undefined);
   assert.deepEqual(parseHostHeader("[2001:db8::1]:8080"), { name: "2001:db8::1", port: 8080 });
   assert.deepEqual(parseHostHeader("Example.com"), { name: "example.com", port: null });
   assert.equal(parseHostHeader("bad host"), null);
@@ -73,7 +79,95 @@ test("SNI is read from a ClientHello, whole or in pieces; non-TLS is recognised"
   assert.equal(r.status, "ok");
   assert.equal(r.status === "ok" && r.serverName, "api.example.com");
   assert.deepEqual(parseClientHello(hello.subarray(0, 20)), { status: "more" });
-  assert.deepEqual(parseClientHello(Buffer.from("GET / HTTP/1.1\r\n")), { status: "not-tls" });
+  assert.equal(parseClientHello(Buffer.from("GET / HTTP/1.1\r\n")).status, "not-tls");
+  // Fed one byte at a time, and split into one record per byte of the handshake message.
+  const reader = new ClientHelloReader();
+  let r1: SniResult = { status: "more" };
+  for (const byte of hello) r1 = reader.push(Buffer.from([byte]));
+  assert.equal(r1.status === "ok" && r1.serverName, "api.example.com");
+  assert.deepEqual(reader.raw(), hello, "every byte is kept for the upstream");
+  const body = hello.subarray(5, 5 + hello.readUInt16BE(3));
+  const pieces: Buffer[] = [...body.subarray(0, 20)].map((b) => Buffer.from([22, 3, 1, 0, 1, b]));
+  pieces.push(Buffer.from([22, 3, 1, (body.length - 20) >> 8, (body.length - 20) & 255]), body.subarray(20));
+  const fragmented = Buffer.concat(pieces);
+  const r2 = parseClientHello(fragmented);
+  assert.equal(r2.status === "ok" && r2.serverName, "api.example.com");
+});
+
+test("ClientHello limits: zero-length records, too many records, too large a hello end the connection", () => {
+  // The stall of issue 10: thousands of zero-length handshake records. Refused at the first one.
+  const zero = Buffer.concat(Array.from({ length: 10_000 }, () => Buffer.from([22, 3, 1, 0, 0])));
+  const z = parseClientHello(zero);
+  assert.equal(z.status, "not-tls");
+  assert.match(z.status === "not-tls" ? z.reason : "", /zero-length/);
+  // 33 one-byte records.
+  const bytes = [1, 0, 1, 0, ...Array<number>(36).fill(0)]; // a 256-byte ClientHello, one byte per record
+  const many = Buffer.concat(bytes.map((b) => Buffer.from([22, 3, 1, 0, 1, b])));
+  assert.match((parseClientHello(many) as { reason: string }).reason, /more than 32 records/);
+  // A ClientHello announcing 1 MiB.
+  const huge = Buffer.from([22, 3, 1, 0, 4, 1, 0x10, 0, 0]);
+  assert.match((parseClientHello(huge) as { reason: string }).reason, /larger than/);
+  // Not a handshake, or a handshake that is not a ClientHello.
+  assert.equal(parseClientHello(Buffer.from([23, 3, 3, 0, 1, 0])).status, "not-tls");
+  assert.equal(parseClientHello(Buffer.from([22, 3, 1, 0, 4, 2, 0, 0, 0])).status, "not-tls");
+});
+
+test("DNS guard: one plain question, bounded size; TCP framing in one pass with a length limit", () => {
+  const q = dnsPacket.encode({ type: "query", id: 1, flags: dnsPacket.RECURSION_DESIRED, questions: [{ type: "A", name: "example.com", class: "IN" }] });
+  assert.equal(queryProblem(q), null);
+  assert.match(queryProblem(Buffer.alloc(5)) ?? "", /shorter/);
+  assert.match(queryProblem(Buffer.concat([q, Buffer.alloc(MAX_QUERY_BYTES)])) ?? "", /longer/);
+  const two = Buffer.from(q);
+  two.writeUInt16BE(2, 4);
+  assert.match(queryProblem(two) ?? "", /one question/);
+  const resp = Buffer.from(q);
+  resp[2]! |= 0x80;
+  assert.match(queryProblem(resp) ?? "", /response/);
+  const framer = new DnsTcpFramer();
+  const framed = Buffer.concat([Buffer.from([0, q.length]), q, Buffer.from([0, q.length]), q]);
+  const got: Buffer[] = [];
+  for (const byte of framed) got.push(...framer.push(Buffer.from([byte])));
+  assert.deepEqual(got, [q, q]);
+  assert.equal(framer.pending, 0);
+  assert.throws(() => new DnsTcpFramer().push(Buffer.from([0xff, 0xff])), /at most/);
+});
+
+test("budgets: per sandbox, released on close, DNS rate as a token bucket", () => {
+  let now = 0;
+  const refused: string[] = [];
+  const b = new SandboxBudgets({ proxyConnections: 2, dnsConnections: 1, dnsInFlight: 2, dnsPerSecond: 10, dnsBurst: 3, bufferedBytes: 100 }, (id, what) => refused.push(`${id}:${what}`), () => now);
+  const r1 = b.take("a", "proxyConnections");
+  const r2 = b.take("a", "proxyConnections");
+  assert.ok(r1 && r2);
+  assert.equal(b.take("a", "proxyConnections"), undefined, "a is at its limit");
+  assert.ok(b.take("b", "proxyConnections"), "b has its own budget");
+  r1!();
+  r1!(); // releasing twice is harmless
+  assert.ok(b.take("a", "proxyConnections"));
+  const q = [b.takeQuery("c"), b.takeQuery("c")];
+  assert.equal(b.takeQuery("c"), undefined, "two in flight");
+  q.forEach((r) => r!());
+  const third = b.takeQuery("c");
+  assert.ok(third, "bucket had 3");
+  third();
+  assert.equal(b.takeQuery("c"), undefined, "bucket empty");
+  now += 1000;
+  assert.ok(b.takeQuery("c"), "refilled after a second");
+  // One query at a time, each answered before the next: the bucket still runs out.
+  let answered = 0;
+  for (let i = 0; i < 100; i++) {
+    const r = b.takeQuery("e");
+    if (r) {
+      answered += 1;
+      r();
+    }
+  }
+  assert.equal(answered, 3, "sequential queries share one bucket");
+  assert.ok(b.reserveBytes("d", 60));
+  assert.ok(!b.reserveBytes("d", 60));
+  b.releaseBytes("d", 60);
+  assert.ok(b.reserveBytes("d", 100));
+  assert.ok(refused.includes("a:proxyConnections") && refused.includes("c:dnsInFlight"));
 });
 
 test("the static resolver answers from its table only", async () => {

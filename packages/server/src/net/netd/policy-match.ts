@@ -20,6 +20,8 @@ export interface SandboxPolicy {
   /** null = unrestricted. */
   rules: NetRule[] | null;
   secrets: SecretRule[];
+  /** Ranges this sandbox may never reach, whatever its rules (its tenant's closed ranges). */
+  closed: IpRule[];
 }
 
 /** Lowercase, without a trailing dot. */
@@ -91,6 +93,18 @@ export function hostPortAllowed(policy: SandboxPolicy, rawHost: string, port: nu
 export function secretsFor(policy: SandboxPolicy, rawHost: string): SecretRule[] {
   const host = normalizeName(rawHost);
   return policy.secrets.filter((s) => s.hosts.some((h) => hostRuleMatches(h, host)));
+}
+
+/**
+ * The IPv4 address inside an IPv4-mapped IPv6 address (`::ffff:169.254.169.254`, also written
+ * `::ffff:a9fe:a9fe`): a socket connecting there sends IPv4, so it is checked as IPv4 too.
+ */
+export function mappedIpv4(address: string): string | undefined {
+  const c = canonicalIpv6(address);
+  if (!c) return undefined;
+  const b = ipv6Bytes(c);
+  if (b.slice(0, 10).some((x) => x !== 0) || b[10] !== 0xff || b[11] !== 0xff) return undefined;
+  return b.slice(12).join(".");
 }
 
 /** Addresses the proxy never dials for a host name (private, loopback, link-local, …). */

@@ -14,18 +14,26 @@ import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import net from "node:net";
 import { Duplex } from "node:stream";
 import tls from "node:tls";
-import type { IpRule } from "atoll/contract";
+import type { SandboxBudgets } from "./budgets.js";
 import { plainAddress } from "./dns-server.js";
 import { forwardRequest, refuse } from "./http-forward.js";
-import { type SandboxPolicy, hostPortAllowed, ipFamily, isDeniedAddress, normalizeName, secretsFor } from "./policy-match.js";
-import { parseClientHello, tlsAlert } from "./sni.js";
+import { type SandboxPolicy, hostPortAllowed, ipFamily, normalizeName, secretsFor } from "./policy-match.js";
+import { ClientHelloReader, tlsAlert } from "./sni.js";
+
+/** Largest request head (request line + headers) a sandbox may send; Node answers 431 beyond. */
+export const MAX_HEADER_BYTES = 16 * 1024;
+/** Time a client has to send a request head, or a TLS ClientHello. */
+const HEAD_TIMEOUT_MS = 20_000;
+/** A proxied connection with no traffic either way for this long is closed. */
+const IDLE_TIMEOUT_MS = 300_000;
 
 export interface ProxyContext {
   policyOf(ip: string): SandboxPolicy | undefined;
   /** The upstream resolver's addresses for a name. */
   lookup(name: string): Promise<string[]>;
-  /** Addresses never dialed for a name. */
-  denied: IpRule[];
+  /** true when the sandbox may never reach `address` (its closed ranges: metadata, private, …). */
+  closedFor(policy: SandboxPolicy, address: string): boolean;
+  budgets: SandboxBudgets;
   /** Roots trusted for upstream servers (system roots + configured extra CA). */
   upstreamCa: string[];
   /** TLS context with a certificate for `name` from the sandbox's CA. */
@@ -41,13 +49,29 @@ export function parseHostHeader(value: string | undefined): { name: string; port
   return { name: normalizeName(m[1]!.replace(/^\[|\]$/g, "")), port: m[2] ? Number(m[2]) : null };
 }
 
-/** Addresses to dial for a checked host: the literal itself, or the resolver's, minus denied ones. */
+/** Addresses to dial for a checked host: the literal itself, or the resolver's, minus closed ones. */
 async function addressesFor(ctx: ProxyContext, policy: SandboxPolicy, host: string): Promise<string[]> {
   if (ipFamily(host) !== null) {
     // A literal reaches the proxy only when no IP rule let it bypass: unrestricted sandboxes.
-    return policy.rules === null && !isDeniedAddress(host, ctx.denied) ? [host] : [];
+    return policy.rules === null && !ctx.closedFor(policy, host) ? [host] : [];
   }
-  return (await ctx.lookup(host)).filter((a) => !isDeniedAddress(a, ctx.denied));
+  return (await ctx.lookup(host)).filter((a) => !ctx.closedFor(policy, a));
+}
+
+/**
+ * Admits a new connection to a proxy: its source must be a sandbox with budget left. Returns
+ * the sandbox's policy, or undefined after closing the connection.
+ */
+function admitConnection(ctx: ProxyContext, sock: net.Socket): SandboxPolicy | undefined {
+  sock.on("error", () => undefined);
+  const policy = ctx.policyOf(plainAddress(sock.remoteAddress));
+  const release = policy && ctx.budgets.take(policy.id, "proxyConnections");
+  if (!policy || !release) {
+    sock.destroy();
+    return undefined;
+  }
+  sock.once("close", release);
+  return policy;
 }
 
 /** The checks shared by both proxies; sends the refusal itself and returns undefined when refused. */
@@ -92,36 +116,51 @@ function onRequestError(res: ServerResponse) {
   return (err: unknown) => refuse(res, 502, (err as Error).message);
 }
 
+/** Limits every proxy's HTTP server applies to what a sandbox sends. */
+function limitServer(server: http.Server): http.Server {
+  server.headersTimeout = HEAD_TIMEOUT_MS;
+  server.requestTimeout = 0; // uploads may take long; idleness is limited instead
+  server.keepAliveTimeout = 5_000;
+  server.setTimeout(IDLE_TIMEOUT_MS, (sock) => sock.destroy());
+  server.on("clientError", (_err, sock) => sock.destroy());
+  return server;
+}
+
+/** Relays an upgrade request (WebSocket …) to `address`:80 as raw bytes, once it was checked. */
+function relayUpgrade(req: IncomingMessage, sock: net.Socket, head: Buffer, address: string): void {
+  const up = net.connect({ host: address, port: 80 });
+  up.on("error", () => sock.destroy());
+  sock.on("close", () => up.destroy());
+  up.on("connect", () => {
+    const lines = [`${req.method} ${req.url} HTTP/1.1`];
+    for (let i = 0; i < req.rawHeaders.length; i += 2) lines.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`);
+    up.write(`${lines.join("\r\n")}\r\n\r\n`);
+    if (head.length > 0) up.write(head);
+    up.pipe(sock).pipe(up);
+  });
+}
+
 /** The port-80 proxy. */
 export function createHttpProxy(ctx: ProxyContext): http.Server {
-  const server = http.createServer((req, res) => void handleRequest(ctx, req, res, undefined).catch(onRequestError(res)));
+  const server = limitServer(
+    http.createServer({ maxHeaderSize: MAX_HEADER_BYTES }, (req, res) => void handleRequest(ctx, req, res, undefined).catch(onRequestError(res))),
+  );
+  server.on("connection", (sock: net.Socket) => void admitConnection(ctx, sock));
   // WebSocket and other upgrades: checked like a request, then relayed as raw bytes.
   server.on("upgrade", (req: IncomingMessage, sock: net.Socket, head: Buffer) => {
+    sock.on("error", () => undefined);
+    const deny = (status: string, message: string) =>
+      sock.end(`HTTP/1.1 ${status}\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\natoll: ${message}\n`);
     void (async () => {
       const policy = ctx.policyOf(plainAddress(sock.remoteAddress));
       const host = parseHostHeader(req.headers.host);
-      const target = policy && host ? await checkedTarget(ctx, policy, host.name, 80) : { refused: "unknown sandbox or no Host" };
-      if ("refused" in target || !policy) {
-        sock.end(`HTTP/1.1 403 Forbidden\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\natoll: ${"refused" in target ? target.refused : "refused"}\n`);
-        return;
-      }
-      if (secretsFor(policy, host!.name).length > 0) {
-        sock.end("HTTP/1.1 501 Not Implemented\r\nconnection: close\r\n\r\natoll: upgrades to a secret's host are not supported\n");
-        return;
-      }
-      const up = net.connect({ host: target.addresses[0]!, port: 80 });
-      up.on("connect", () => {
-        const lines = [`${req.method} ${req.url} HTTP/1.1`];
-        for (let i = 0; i < req.rawHeaders.length; i += 2) lines.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`);
-        up.write(`${lines.join("\r\n")}\r\n\r\n`);
-        if (head.length > 0) up.write(head);
-        up.pipe(sock).pipe(up);
-      });
-      up.on("error", () => sock.destroy());
-      sock.on("error", () => up.destroy());
-    })();
+      if (!policy || !host) return deny("403 Forbidden", "unknown sandbox or no valid Host");
+      const target = await checkedTarget(ctx, policy, host.name, 80);
+      if ("refused" in target) return deny("403 Forbidden", target.refused);
+      if (secretsFor(policy, host.name).length > 0) return deny("501 Not Implemented", "upgrades to a secret's host are not supported");
+      relayUpgrade(req, sock, head, target.addresses[0]!);
+    })().catch(() => sock.destroy());
   });
-  server.on("clientError", (_err, sock) => sock.destroy());
   return server;
 }
 
@@ -155,45 +194,67 @@ function replay(sock: net.Socket, already: Buffer): Duplex {
   return d;
 }
 
+/**
+ * Sends a fatal alert and closes the connection at once: a client that keeps sending (a flood
+ * of empty records) must not hold the connection, and the kernel buffers behind it, until it
+ * gives up.
+ */
+function refuseTls(sock: net.Socket, alert: number): void {
+  sock.end(tlsAlert(alert), () => sock.destroy());
+}
+
 /** The port-443 proxy. */
 export function createTlsProxy(ctx: ProxyContext): net.Server {
-  const intercepted = http.createServer((req, res) => {
-    const name = (req.socket as tls.TLSSocket & { atollName?: string }).atollName;
-    void handleRequest(ctx, req, res, name ?? "").catch(onRequestError(res));
-  });
-  intercepted.on("clientError", (_err, sock) => sock.destroy());
+  const intercepted = limitServer(
+    http.createServer({ maxHeaderSize: MAX_HEADER_BYTES }, (req, res) => {
+      const name = (req.socket as tls.TLSSocket & { atollName?: string }).atollName;
+      void handleRequest(ctx, req, res, name ?? "").catch(onRequestError(res));
+    }),
+  );
 
   return net.createServer((sock) => {
-    sock.on("error", () => undefined);
-    sock.setTimeout(30_000, () => sock.destroy());
+    const policy = admitConnection(ctx, sock);
+    if (!policy) return;
     const ip = plainAddress(sock.remoteAddress);
-    const policy = ctx.policyOf(ip);
-    if (!policy) {
-      sock.destroy();
-      return;
-    }
-    let buffered = Buffer.alloc(0);
+    sock.setTimeout(HEAD_TIMEOUT_MS, () => sock.destroy());
+    // The bytes read to find the server name are held (and counted) until the connection is routed.
+    const reader = new ClientHelloReader();
+    let held = 0;
+    const unhold = () => {
+      ctx.budgets.releaseBytes(policy.id, held);
+      held = 0;
+    };
+    sock.once("close", unhold);
     const onData = (chunk: Buffer) => {
-      buffered = Buffer.concat([buffered, chunk]);
-      const hello = parseClientHello(buffered);
+      if (!ctx.budgets.reserveBytes(policy.id, chunk.length)) {
+        ctx.log("TLS connection over its buffer budget closed", { sandboxId: policy.id });
+        sock.destroy();
+        return;
+      }
+      held += chunk.length;
+      const hello = reader.push(chunk);
       if (hello.status === "more") return;
       sock.off("data", onData);
       sock.pause();
-      void route(hello.status === "ok" ? hello.serverName : null).catch(() => sock.destroy());
+      if (hello.status === "not-tls") ctx.log("not a TLS ClientHello", { sandboxId: policy.id, reason: hello.reason });
+      const buffered = reader.raw();
+      void route(hello.status === "ok" ? hello.serverName : null, buffered)
+        .catch(() => sock.destroy())
+        .finally(unhold);
     };
-    const route = async (serverName: string | null) => {
+    const route = async (serverName: string | null, buffered: Buffer) => {
       if (!serverName) {
         ctx.log("TLS without a server name refused", { sandboxId: policy.id });
-        sock.end(tlsAlert(112)); // unrecognized_name
+        refuseTls(sock, 112); // unrecognized_name
         return;
       }
       const target = await checkedTarget(ctx, policy, serverName, 443);
       if ("refused" in target) {
         ctx.log("TLS connection refused", { sandboxId: policy.id, serverName });
-        sock.end(tlsAlert(49)); // access_denied
+        refuseTls(sock, 49); // access_denied
         return;
       }
-      sock.setTimeout(0);
+      sock.setTimeout(IDLE_TIMEOUT_MS);
       if (secretsFor(policy, serverName).length === 0) {
         // Relay untouched to the checked name's own address.
         const up = net.connect({ host: target.addresses[0]!, port: 443 });
@@ -203,6 +264,7 @@ export function createTlsProxy(ctx: ProxyContext): net.Server {
           sock.pipe(up).pipe(sock);
         });
         up.on("error", () => sock.destroy());
+        up.setTimeout(IDLE_TIMEOUT_MS, () => up.destroy());
         sock.on("close", () => up.destroy());
         return;
       }

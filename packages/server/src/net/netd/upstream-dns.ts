@@ -37,6 +37,13 @@ export function addressesIn(response: Buffer): string[] {
   return out;
 }
 
+/** `response` without the A/AAAA records whose address is in `drop` (re-encoded). */
+export function withoutAddresses(response: Buffer, drop: ReadonlySet<string>): Buffer {
+  const decoded = dnsPacket.decode(response);
+  const keep = (a: dnsPacket.Answer) => !((a.type === "A" || a.type === "AAAA") && typeof a.data === "string" && drop.has(a.data));
+  return dnsPacket.encode({ ...decoded, answers: (decoded.answers ?? []).filter(keep), additionals: (decoded.additionals ?? []).filter(keep) });
+}
+
 export class StaticUpstream implements Upstream {
   private readonly table: Map<string, string[]>;
 
