@@ -40,6 +40,9 @@ export const SYSCALL_PROBES: readonly SyscallProbe[] = [
   { name: "fsmount", outside: "userns" },
   { name: "fspick /", outside: "userns" },
   { name: "mount_setattr", outside: "userns" },
+  { name: "open_tree_attr", outside: "userns" },
+  { name: "listmount", outside: "userns" },
+  { name: "statmount", outside: "userns" },
   // namespaces
   { name: "unshare user", outside: "userns" },
   { name: "unshare mount", outside: "userns" },
@@ -264,7 +267,7 @@ P = {
     "socket raw icmp": lambda: sc(41, 2, 3, 1),
     "socketpair raw": lambda: sc(53, 1, 3, 0, ref(buf(8))),
     "lo flags": ifflags,
-    # Newer mount API calls (issue 10, item 9): add them to SYSCALL_PROBES once the filter has them.
+    # Newer mount API calls (issue 10, item 9).
     "open_tree_attr": lambda: sc(467, AT_FDCWD, b"/tmp", 1 | 0o2000000, ref(buf(32)), 32),
     "listmount": lambda: sc(458, ref(mnt_req(0xffffffffffffffff, 0)), ref(buf(8 * 16)), 16, 0),  # LSMT_ROOT
     "statmount": lambda: sc(457, ref(mnt_req(root_mnt_id(), 1)), ref(buf(4096)), 4096, 0),  # STATMOUNT_SB_BASIC
