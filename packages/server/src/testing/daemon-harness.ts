@@ -62,13 +62,18 @@ type Placement = { net: TestNetworkOptions } | { host: FakeHost };
 const NETWORK_ENV = ["ATOLL_NETWORK", "ATOLL_UPLINK", "ATOLL_DNS", "ATOLL_NET_RANGE", "ATOLL_UPSTREAM_CA"];
 
 async function spawnDaemon(stateDir: string, where: Placement): Promise<ChildProcess> {
-  const serve = [MAIN, "serve", "--state-dir", stateDir, "--listen", "127.0.0.1:0", "--log-level", "debug"];
-  const env: NodeJS.ProcessEnv = { ...process.env, ATOLL_LOG_LEVEL: "debug" };
-  if ("net" in where) return spawn(process.execPath, [...serve, ...networkArgs(where.net)], { stdio: ["ignore", "pipe", "pipe"], env });
+  const serve = [MAIN, "serve", "--state-dir", stateDir, "--listen", "127.0.0.1:0"];
+  if ("net" in where) {
+    const env = { ...process.env, ATOLL_LOG_LEVEL: "debug" };
+    return spawn(process.execPath, [...serve, "--log-level", "debug", ...networkArgs(where.net)], { stdio: ["ignore", "pipe", "pipe"], env });
+  }
   // The default configuration routes sandboxes out of the daemon's own namespace and asks the
-  // resolvers of /etc/resolv.conf: only ever inside a closed fake host (fake-host.ts).
+  // resolvers of /etc/resolv.conf: only ever inside a closed fake host (fake-host.ts). Nothing
+  // else differs from `npm start` either, not even the log level (debug logging shifts timings
+  // enough to hide races: it hid the launcher pool's).
   await where.host.assertClosed();
-  for (const k of NETWORK_ENV) delete env[k];
+  const env = { ...process.env };
+  for (const k of [...NETWORK_ENV, "ATOLL_LOG_LEVEL"]) delete env[k];
   return spawn("nsenter", [`--net=${netnsPath(where.host.netns)}`, "--", process.execPath, ...serve], { stdio: ["ignore", "pipe", "pipe"], env });
 }
 
