@@ -10,7 +10,10 @@ const MAIN = fileURLToPath(new URL("../cli/main.js", import.meta.url));
 
 /** A real `atoll serve` process on a temporary state directory, for integration tests. */
 export interface TestDaemon {
+  /** Where the test reaches the API (for a daemon in a fake host: a relay in the test's namespace). */
   url: string;
+  /** Where the daemon itself listens (inside its fake host, if any): for clients run there. */
+  insideUrl: string;
   token: string;
   stateDir: string;
   pid: number;
@@ -117,6 +120,7 @@ async function launch(stateDir: string, ownsStateDir: boolean, where: Placement)
   const token = readFileSync(join(stateDir, "token"), "utf8").trim();
   const daemon: TestDaemon = {
     url: apiUrl,
+    insideUrl: url,
     token,
     stateDir,
     pid: child.pid!,

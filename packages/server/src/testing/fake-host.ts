@@ -10,26 +10,26 @@
  *
  * Nothing can leave the machine: `assertClosed()` checks that every link of the fake host and of
  * its fake internet is a veth between the two (the daemon harness refuses to start a daemon in a
- * fake host that is not closed), and the daemon's API is reached through atoll-nsconnect (a
- * local TCP port in the test's namespace relayed to the fake host's loopback).
+ * fake host that is not closed), and the daemon's API is reached through a relay (a local TCP
+ * port in the test's namespace → a Unix socket → netns-relay.ts in the fake host → its loopback).
  *
  * @example
  *   const host = await startFakeHost({ "example.com": ["203.0.113.10"] });
  *   const daemon = await startTestDaemon({ host }); // `atoll serve` with no network flags
  *   … await daemon.dispose(); assert.deepEqual(await host.leftovers(), []); await host.dispose();
  */
-import type { ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { readFileSync, readlinkSync, readdirSync, statSync } from "node:fs";
+import { mkdtempSync, readFileSync, readlinkSync, readdirSync, rmSync, statSync } from "node:fs";
 import net from "node:net";
+import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { runCommand } from "../host/run-command.js";
 import { nameserversIn } from "../net/dns-forwarder.js";
 import { addNetns, deleteNetns, ipBatch, netnsPath, nsRun } from "../net/netns-ops.js";
-import { nsConnect } from "../net/ns-connect.js";
 import { type FakeInternet, killAndWait, startFakeInternet, startFakeServers } from "./fake-internet.js";
 
-const NSCONNECT = fileURLToPath(new URL("../../native/build/atoll-nsconnect", import.meta.url));
+const RELAY = fileURLToPath(new URL("./netns-relay.js", import.meta.url));
 /** The fake host's link to its fake internet: eth0 here, host0 there. */
 const HOST_IF = "eth0";
 const TRANSIT4 = { host: "172.31.255.254", internet: "172.31.255.253", prefix: 30 };
@@ -106,7 +106,9 @@ export async function startFakeHost(table: Record<string, string[]>, extraAddres
   const internet = await startFakeInternet(table, [...extraAddresses, ...remote]);
   const netns = `atoll-host${randomBytes(4).toString("hex")}`;
   let resolver: ChildProcess | undefined;
+  const relays = new Set<() => Promise<void>>();
   const dispose = async () => {
+    for (const close of [...relays]) await close().catch(() => undefined);
     await killAndWait(resolver);
     await deleteNetns(netns).catch(() => undefined);
     await internet.dispose();
@@ -152,27 +154,38 @@ export async function startFakeHost(table: Record<string, string[]>, extraAddres
         if (netnsInodeOf("/proc/self/ns/net") === netnsInode) throw new Error(`refusing to use fake host ${netns}: it is this process's own network namespace`);
       },
       async relay(port) {
-        const server = net.createServer((client) => {
-          client.on("error", () => undefined);
-          nsConnect(NSCONNECT, netnsPath(netns), ["127.0.0.1"], port).then(
-            (upstream) => {
-              upstream.on("error", () => client.destroy());
-              client.on("close", () => upstream.destroy());
-              client.pipe(upstream).pipe(client);
-            },
-            () => client.destroy(),
-          );
-        });
-        await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
-        const { port: local } = server.address() as net.AddressInfo;
-        return {
-          url: `http://127.0.0.1:${local}`,
-          close: () =>
-            new Promise<void>((resolve) => {
-              server.close(() => resolve());
-              (server as net.Server & { closeAllConnections?: () => void }).closeAllConnections?.();
-            }),
+        // A relay process inside the fake host, reached over a Unix socket: no link to the machine.
+        const dir = mkdtempSync("/var/tmp/atoll-fake-host-");
+        const socketPath = path.join(dir, "api.sock");
+        const child = spawn("nsenter", [`--net=${netnsPath(netns)}`, "--", process.execPath, RELAY, socketPath, String(port)], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
+        const close = async () => {
+          relays.delete(close);
+          await new Promise<void>((resolve) => server.close(() => resolve()));
+          await killAndWait(child);
+          rmSync(dir, { recursive: true, force: true });
         };
+        relays.add(close);
+        const server = net.createServer({ noDelay: true }, (client) => {
+          const upstream = net.connect(socketPath);
+          const end = () => {
+            client.destroy();
+            upstream.destroy();
+          };
+          client.on("error", end).on("close", end);
+          upstream.on("error", end).on("close", end);
+          client.pipe(upstream).pipe(client);
+        });
+        try {
+          await new Promise<void>((resolve, reject) => {
+            child.once("message", () => resolve());
+            child.once("exit", (code) => reject(new Error(`the API relay in ${netns} exited with ${code}`)));
+          });
+          await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
+        } catch (err) {
+          await close().catch(() => undefined);
+          throw err;
+        }
+        return { url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`, close };
       },
       processesInside: () => pidsInNetns(netnsInode).filter((pid) => pid !== resolver?.pid),
       async leftovers() {
