@@ -27,6 +27,7 @@ import { fileURLToPath } from "node:url";
 import { runCommand } from "../host/run-command.js";
 import { nameserversIn } from "../net/dns-forwarder.js";
 import { addNetns, deleteNetns, ipBatch, netnsPath, nsRun } from "../net/netns-ops.js";
+import { spliceSockets } from "./socket-splice.js";
 import { type FakeInternet, killAndWait, startFakeInternet, startFakeServers } from "./fake-internet.js";
 
 const RELAY = fileURLToPath(new URL("./netns-relay.js", import.meta.url));
@@ -165,16 +166,7 @@ export async function startFakeHost(table: Record<string, string[]>, extraAddres
           rmSync(dir, { recursive: true, force: true });
         };
         relays.add(close);
-        const server = net.createServer({ noDelay: true }, (client) => {
-          const upstream = net.connect(socketPath);
-          const end = () => {
-            client.destroy();
-            upstream.destroy();
-          };
-          client.on("error", end).on("close", end);
-          upstream.on("error", end).on("close", end);
-          client.pipe(upstream).pipe(client);
-        });
+        const server = net.createServer({ noDelay: true }, (client) => spliceSockets(client, net.connect(socketPath)));
         try {
           await new Promise<void>((resolve, reject) => {
             child.once("message", () => resolve());

@@ -8,19 +8,11 @@
  * argv: SOCKET_PATH PORT. Prints "ready" on its IPC channel; exits when the channel closes.
  */
 import net from "node:net";
+import { spliceSockets } from "./socket-splice.js";
 
 const [socketPath, portText] = process.argv.slice(2);
 const port = Number(portText);
 
-const server = net.createServer((client) => {
-  const upstream = net.connect({ host: "127.0.0.1", port, noDelay: true });
-  const end = () => {
-    client.destroy();
-    upstream.destroy();
-  };
-  client.on("error", end).on("close", end);
-  upstream.on("error", end).on("close", end);
-  client.pipe(upstream).pipe(client);
-});
+const server = net.createServer((client) => spliceSockets(client, net.connect({ host: "127.0.0.1", port, noDelay: true })));
 server.listen(socketPath, () => process.send?.("ready"));
 process.on("disconnect", () => process.exit(0));
