@@ -40,6 +40,7 @@ export async function withDefaultDaemon(main) {
       const env = { ...process.env, [INSIDE]: JSON.stringify({ url: daemon.insideUrl, token: daemon.token, pid: daemon.pid, stateDir: daemon.stateDir }) };
       const child = spawn("nsenter", [`--net=/run/netns/${host.netns}`, "--", process.execPath, ...process.argv.slice(1)], { stdio: "inherit", env });
       status = await new Promise((resolve) => child.once("exit", (code) => resolve(code ?? 1)));
+      if (status !== 0) console.error(`the daemon's last log lines:\n${daemon.logs.slice(-30).join("\n")}`);
     } finally {
       await daemon.dispose();
     }
