@@ -1,11 +1,10 @@
 /**
  * Network figures: what networking adds to sandbox creation, and HTTP through the egress proxy
- * versus a direct route, in the same run. Traffic goes only to a fake internet in a network
- * namespace on this machine (packages/server/dist/testing/fake-internet.js).
+ * versus a direct route, in the same run. Traffic goes through the default configuration's host
+ * uplink into a fake internet on this machine (default-daemon.mjs, BENCH_HOSTS).
  */
 import { Client } from "atoll";
 import { startTestDaemon } from "../packages/server/dist/testing/daemon-harness.js";
-import { startFakeInternet } from "../packages/server/dist/testing/fake-internet.js";
 import { createToFirstOutputTimed } from "./sandbox-bench.mjs";
 
 const CLIENT = `
@@ -37,36 +36,29 @@ export async function createWithoutNetworking(n) {
 }
 
 /**
- * HTTP requests/s (keep-alive, tiny answers) and download MB/s from a sandbox to the fake
- * internet: through the proxy (host name rule → TCP 80 is proxied) and direct (IP rule → routed).
+ * HTTP requests/s (keep-alive, tiny answers) and download MB/s from a sandbox of `client`'s
+ * default-configuration daemon to the fake internet's bench.example: through the proxy (host
+ * name rule → TCP 80 is proxied) and direct (IP rule → routed), both through the host uplink.
  */
-export async function proxyVersusDirect({ requests = 500, bytes = 64 * 2 ** 20, runs = 3 } = {}) {
-  const internet = await startFakeInternet({ "bench.example": ["203.0.113.50"] });
-  const daemon = await startTestDaemon({ net: internet.daemonNet() });
-  const client = new Client({ url: daemon.url, token: daemon.token });
+export async function proxyVersusDirect(client, { requests = 500, bytes = 64 * 2 ** 20, runs = 3 } = {}) {
   const out = {};
-  try {
-    for (const [label, allowNet, host] of [
-      ["proxy", ["bench.example"], "bench.example"],
-      ["direct", ["203.0.113.50"], "203.0.113.50"],
-    ]) {
-      const sb = await client.createSandbox({ allowNet, timeout: "10m" });
-      try {
-        const rps = [];
-        const mbs = [];
-        for (let i = 0; i < runs; i++) {
-          const [r, m] = (await sb.sh`python3 -c ${CLIENT} ${host} ${requests} ${bytes}`.text()).split(/\s+/).map(Number);
-          rps.push(r);
-          mbs.push(m);
-        }
-        out[label] = { rps: Math.max(...rps), mbs: Math.max(...mbs) };
-      } finally {
-        await sb.kill();
+  for (const [label, allowNet, host] of [
+    ["proxy", ["bench.example"], "bench.example"],
+    ["direct", ["203.0.113.50"], "203.0.113.50"],
+  ]) {
+    const sb = await client.createSandbox({ allowNet, timeout: "10m" });
+    try {
+      const rps = [];
+      const mbs = [];
+      for (let i = 0; i < runs; i++) {
+        const [r, m] = (await sb.sh`python3 -c ${CLIENT} ${host} ${requests} ${bytes}`.text()).split(/\s+/).map(Number);
+        rps.push(r);
+        mbs.push(m);
       }
+      out[label] = { rps: Math.max(...rps), mbs: Math.max(...mbs) };
+    } finally {
+      await sb.kill();
     }
-  } finally {
-    await daemon.dispose();
-    await internet.dispose();
   }
   return out;
 }

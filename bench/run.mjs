@@ -1,10 +1,11 @@
 #!/usr/bin/env node
 /**
- * npm run bench: starts a real daemon on a temporary state directory and prints every figure as a
- * table and as JSON. Nothing leaves this machine. Figures, not assertions: compare runs yourself.
+ * npm run bench: starts a real daemon on a temporary state directory, in the default
+ * configuration (no network flags) inside a fake host, measured from inside that host
+ * (default-daemon.mjs), and prints every figure as a table and as JSON. Nothing leaves this
+ * machine. Figures, not assertions: compare runs yourself.
  */
-import { Client } from "atoll";
-import { startTestDaemon } from "../packages/server/dist/testing/daemon-harness.js";
+import { withDefaultDaemon } from "./default-daemon.mjs";
 import { fileTransfers } from "./files-bench.mjs";
 import { bwrapFloor } from "./host-floor.mjs";
 import { createWithoutNetworking, proxyVersusDirect } from "./network-bench.mjs";
@@ -14,19 +15,19 @@ import { sharedVolume, throughputVsHost, volumeCreateLatency } from "./volume-be
 
 const quick = process.argv.includes("--quick");
 const N = quick ? 10 : 50;
-const daemon = await startTestDaemon();
-const client = new Client({ url: daemon.url, token: daemon.token });
-const rows = [];
-const results = {};
-const add = (name, value, unit, note = "") => {
-  results[name] = value;
-  const shown = typeof value === "object" ? Object.entries(value).map(([k, v]) => `${k}=${round(v)}`).join(" ") : round(value);
-  rows.push({ figure: name, value: shown, unit, note });
-};
 
-try {
+/** Every figure, measured through `client` (a default-configuration daemon). */
+async function figures(client) {
+  const rows = [];
+  const results = {};
+  const add = (name, value, unit, note = "") => {
+    results[name] = value;
+    const shown = typeof value === "object" ? Object.entries(value).map(([k, v]) => `${k}=${round(v)}`).join(" ") : round(value);
+    rows.push({ figure: name, value: shown, unit, note });
+  };
+
   add("bwrap /bin/true (floor)", summary(await bwrapFloor(N)), "ms", "bare bubblewrap, same run");
-  add("create → first output", summary(await createToFirstOutputTimed(client, N)), "ms", "target p50 < 50 ms");
+  add("create → first output, default configuration", summary(await createToFirstOutputTimed(client, N)), "ms", "npm start's daemon (uplink host, DNS host); target p50 < 50 ms");
   add("create → first output, without networking", summary(await createWithoutNetworking(N)), "ms", "--network off daemon: what the netns, veth, nft and resolver cost");
   add("sh`true` round trip", summary(await commandRoundTrip(client, quick ? 50 : 200)), "ms", "target p50 < 10 ms");
   add("volume create 1 GiB", summary(await volumeCreateLatency(client, 1, 10)), "ms");
@@ -44,12 +45,11 @@ try {
   for (const [name, f] of Object.entries({ "upload 256 MiB file": files.bigUpload, "download 256 MiB file": files.bigDownload, "upload 10,000 small files": files.smallUpload, "download 10,000 small files": files.smallDownload })) {
     add(`fs ${name} / cp`, f.ratio, "ratio", `${round(f.seconds)} s vs cp ${round(f.cpSeconds)} s (${round(f.MBs)} MB/s)`);
   }
-  const net = await proxyVersusDirect({ runs: quick ? 1 : 3 });
+  const net = await proxyVersusDirect(client, { runs: quick ? 1 : 3 });
   add("HTTP keep-alive requests/s: proxy / direct", net.proxy.rps / net.direct.rps, "ratio", `${round(net.proxy.rps)} vs ${round(net.direct.rps)} req/s, sandbox → fake internet`);
   add("HTTP download: proxy / direct", net.proxy.mbs / net.direct.mbs, "ratio", `${round(net.proxy.mbs)} vs ${round(net.direct.mbs)} MB/s, 64 MiB`);
-} finally {
-  await daemon.dispose();
+  console.table(rows);
+  console.log(JSON.stringify({ bench: "atoll", at: new Date().toISOString(), results }, null, 2));
 }
 
-console.table(rows);
-console.log(JSON.stringify({ bench: "atoll", at: new Date().toISOString(), results }, null, 2));
+await withDefaultDaemon(({ client }) => figures(client));

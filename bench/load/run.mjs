@@ -1,10 +1,11 @@
 #!/usr/bin/env node
 /**
  * npm run load -- [cycles|idle|burst|writers|all] [--n N]: load scripts against a real daemon
- * on a temporary state directory. They print figures; they assert nothing about time.
+ * on a temporary state directory, in the default configuration (no network flags) inside a fake
+ * host, driven from inside that host (../default-daemon.mjs). They print figures; they assert
+ * nothing about time.
  */
-import { Client } from "atoll";
-import { startTestDaemon } from "../../packages/server/dist/testing/daemon-harness.js";
+import { withDefaultDaemon } from "../default-daemon.mjs";
 import { burst } from "./burst.mjs";
 import { cycles } from "./cycles.mjs";
 import { idle } from "./idle.mjs";
@@ -25,14 +26,11 @@ if (which !== "all" && !runs[which]) {
 }
 // The load runs hold hundreds of sandboxes (and their session sockets) on one token from one
 // address: lift the per-client caps (docs/api.md "Limits") so the host, not a cap, is measured.
-const daemon = await startTestDaemon({ env: { ATOLL_MAX_SESSIONS_PER_TOKEN: "100000", ATOLL_MAX_CONNECTIONS_PER_ADDRESS: "100000" } });
-const client = new Client({ url: daemon.url, token: daemon.token });
-const results = {};
-try {
+const limits = { ATOLL_MAX_SESSIONS_PER_TOKEN: "100000", ATOLL_MAX_CONNECTIONS_PER_ADDRESS: "100000" };
+await withDefaultDaemon(async ({ client, daemon }) => {
+  const results = {};
   for (const [name, fn] of Object.entries(runs)) {
     if (which === "all" || which === name) results[name] = await fn({ client, daemon });
   }
-} finally {
-  await daemon.dispose();
-}
-console.log(JSON.stringify({ load: which, at: new Date().toISOString(), results }, null, 2));
+  console.log(JSON.stringify({ load: which, at: new Date().toISOString(), results }, null, 2));
+}, { env: limits });

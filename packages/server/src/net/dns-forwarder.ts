@@ -1,7 +1,7 @@
 /**
  * Forwards raw DNS queries to the host's resolvers (nameserver lines of /etc/resolv.conf) over
  * UDP from the daemon's own namespace, so a host resolver on 127.0.0.53 works too. Used only with
- * `--dns host` (the production default); tests use a static table and never get here.
+ * `--dns host` (the default; tests of the default configuration answer from a fake host).
  */
 import dgram from "node:dgram";
 import { readFileSync } from "node:fs";

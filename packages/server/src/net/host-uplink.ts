@@ -1,6 +1,7 @@
 /**
- * The `host` uplink (production only; no test uses it): the router's uplink veth ends in the
- * host's namespace, and the host NATs the router's transit address out of its default route.
+ * The `host` uplink (the default; tested in a fake host: e2e/default-config.itest.ts): the
+ * router's uplink veth ends in the host's namespace, and the host NATs the router's transit
+ * address out of its default route.
  *
  * Host changes, all undone by teardown():
  * - nft table `inet <name>`: masquerade of the transit address; nothing arriving from the

@@ -6,7 +6,7 @@
  * atoll-mount → `atoll-launch … -- bwrap … -- /.atoll/init` → wait for READY.
  * Every failure undoes what was done; kill() and cleanupOrphans() use the same teardown.
  */
-import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { mkdir, readdir, realpath, rmdir, stat } from "node:fs/promises";
 import path from "node:path";
 import { LIMITS } from "atoll/contract";
@@ -21,6 +21,7 @@ import { makeSandboxPathDir } from "../host/state-dir-modes.js";
 import { writeRootFiles } from "./root-files.js";
 import { releaseScratch } from "./scratch-fs.js";
 import { LauncherPool, POOL_CGROUP_PREFIX, encodeLaunchArgs } from "./launcher-pool.js";
+import { describeExit, watchLauncher } from "./launcher-watch.js";
 import { ScratchPool } from "./scratch-pool.js";
 import { OwnerUids } from "./owner-uids.js";
 import { HOST_PATH } from "../host/run-command.js";
@@ -51,7 +52,6 @@ export interface BwrapRuntimeOptions {
 }
 
 const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
-const STDERR_KEEP = 8192;
 
 interface Setup {
   cgroups: CgroupDriver;
@@ -207,28 +207,19 @@ export class BwrapRuntime implements RuntimeDriver {
         masks,
         netnsPath: net?.netnsPath,
       });
-      let proc: ChildProcessWithoutNullStreams;
-      if (pooled) {
-        proc = pooled.proc;
-        proc.stdin.write(encodeLaunchArgs(args));
-      } else {
-        proc = spawn(this.launcher, args, { stdio: ["pipe", "pipe", "pipe"], env: { PATH: HOST_PATH } });
-      }
+      const launcher = pooled?.launcher ?? watchLauncher(spawn(this.launcher, args, { stdio: ["pipe", "pipe", "pipe"], env: { PATH: HOST_PATH } }));
+      const proc = launcher.proc;
+      if (pooled) proc.stdin.write(encodeLaunchArgs(args));
       child = proc;
       mark("spawned");
-      proc.on("error", () => undefined); // surfaces as a closed channel
-      let stderr = "";
-      proc.stderr.setEncoding("utf8");
-      proc.stderr.on("data", (text: string) => {
-        stderr = (stderr + text).slice(-STDERR_KEEP);
-        for (const line of text.split("\n")) {
-          if (line.trim() !== "") this.opts.logger?.warn({ sandboxId: id, stderr: line }, "sandbox stderr");
-        }
-      });
+      launcher.onLine((line) => this.opts.logger?.warn({ sandboxId: id, stderr: line }, "sandbox stderr"));
       const channel = new AgentChannel(proc.stdin, proc.stdout);
-      await withTimeout(channel.ready, this.opts.readyTimeoutMs ?? 15_000, "atoll-init did not become ready").catch(async (err: Error) => {
+      // A launcher that exits before init is READY fails the launch at once, with its own words.
+      const died = launcher.exited.then((e) => Promise.reject(new Error(`atoll-launch ${describeExit(e)} before atoll-init was ready`)));
+      died.catch(() => undefined);
+      await withTimeout(Promise.race([channel.ready, died]), this.opts.readyTimeoutMs ?? 15_000, "atoll-init did not become ready").catch(async (err: Error) => {
         await waitForExit(proc, 200); // let the last stderr lines arrive
-        throw new Error(`sandbox ${id} failed to start: ${stderr.trim() || err.message}`);
+        throw new Error(`sandbox ${id} failed to start: ${launcher.stderr.trim() || err.message}`);
       });
       mark("ready");
       this.opts.logger?.debug({ sandboxId: id, ms: marks }, "sandbox launch timings");

@@ -5,14 +5,21 @@
  * sandbox needs it. Taking one renames its cgroup to the sandbox's id, sets the limits, and
  * hands over the process, whose stdin/stdout become the sandbox's control channel once it has
  * read its arguments (see atoll-launch.c read_args). Only where cgroups can be renamed (v1).
+ *
+ * The pool moves each launcher into its cgroup itself (writes its pid into the cgroup.procs
+ * files) before the launcher can be taken: a launcher that joined by name could still be opening
+ * `pool-<random>/cgroup.procs` when a take renamed that cgroup, and died of ENOENT. Its exit is
+ * watched from spawn on (launcher-watch.ts): a launcher that died in the pool is never handed out.
  */
-import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { writeFile } from "node:fs/promises";
 import { LIMITS } from "atoll/contract";
 import type { Logger } from "pino";
 import type { SandboxLimits } from "../core/drivers.js";
 import { HOST_PATH } from "../host/run-command.js";
 import type { CgroupDriver, SandboxCgroup } from "./cgroups.js";
+import { type LauncherWatch, describeExit, watchLauncher } from "./launcher-watch.js";
 
 /** Prefix of pool cgroups; orphan cleanup recognises them by it. */
 export const POOL_CGROUP_PREFIX = "pool-";
@@ -20,7 +27,7 @@ export const POOL_CGROUP_PREFIX = "pool-";
 interface Entry {
   cgroupId: string;
   cgroup: SandboxCgroup;
-  proc: ChildProcessWithoutNullStreams;
+  launcher: LauncherWatch;
 }
 
 /**
@@ -40,6 +47,11 @@ export class LauncherPool {
     private readonly opts: { cgroups: CgroupDriver; launcher: string; target?: number; logger?: Logger | undefined },
   ) {}
 
+  /** Launchers waiting now (each already in its cgroup). */
+  get size(): number {
+    return this.entries.length;
+  }
+
   /** true for pool cgroups this pool made: orphan cleanup leaves them alone. */
   owns(cgroupId: string): boolean {
     return this.owned.has(cgroupId);
@@ -49,28 +61,38 @@ export class LauncherPool {
    * A waiting launcher whose cgroup is now `<parent>/<id>` with `limits`, or undefined when none
    * is ready (then the caller creates the cgroup and spawns the launcher itself).
    */
-  async take(id: string, limits: SandboxLimits): Promise<{ proc: ChildProcessWithoutNullStreams; cgroup: SandboxCgroup } | undefined> {
+  async take(id: string, limits: SandboxLimits): Promise<{ launcher: LauncherWatch; cgroup: SandboxCgroup } | undefined> {
     const adopt = this.opts.cgroups.adopt?.bind(this.opts.cgroups);
     if (!adopt) return undefined;
-    let taken: { proc: ChildProcessWithoutNullStreams; cgroup: SandboxCgroup } | undefined;
+    let taken: { launcher: LauncherWatch; cgroup: SandboxCgroup } | undefined;
     while (!taken && this.entries.length > 0) {
       const e = this.entries.shift()!;
       this.owned.delete(e.cgroupId);
-      if (e.proc.exitCode !== null || e.proc.signalCode !== null) {
-        await e.cgroup.destroy().catch(() => undefined);
+      if (e.launcher.exit) {
+        this.discardDead(e, e.cgroup);
         continue;
       }
+      let cgroup: SandboxCgroup;
       try {
-        taken = { proc: e.proc, cgroup: await adopt(e.cgroupId, id, limits) };
+        cgroup = await adopt(e.cgroupId, id, limits);
       } catch (err) {
         // Its cgroup vanished (an orphan cleanup took it): end it and try the next, or go cold.
         this.opts.logger?.warn({ err, cgroup: e.cgroupId }, "a pooled launcher could not be adopted");
-        e.proc.stdin.end();
+        e.launcher.proc.stdin.end();
+        continue;
       }
+      // It may have died while its cgroup was renamed: then the cgroup goes, and the next one is tried.
+      if (e.launcher.exit) this.discardDead(e, cgroup);
+      else taken = { launcher: e.launcher, cgroup };
     }
     // Refill once this sandbox has started: a new launcher would compete with its launch.
     setTimeout(() => this.refill(), 250).unref();
     return taken;
+  }
+
+  private discardDead(e: Entry, cgroup: SandboxCgroup): void {
+    this.opts.logger?.warn({ cgroup: e.cgroupId, stderr: e.launcher.stderr.trim() }, `a pooled launcher ${describeExit(e.launcher.exit!)} while waiting`);
+    void cgroup.destroy().catch(() => undefined);
   }
 
   /** Starts filling the pool (after the runtime's orphan cleanup). */
@@ -86,7 +108,7 @@ export class LauncherPool {
   }
 
   private async discard(e: Entry): Promise<void> {
-    e.proc.stdin.end();
+    e.launcher.proc.stdin.end();
     await e.cgroup.destroy().catch((err: unknown) => this.opts.logger?.warn({ err, cgroup: e.cgroupId }, "removing a pooled launcher's cgroup failed"));
     this.owned.delete(e.cgroupId);
   }
@@ -103,12 +125,18 @@ export class LauncherPool {
       const cgroupId = `${POOL_CGROUP_PREFIX}${randomBytes(6).toString("hex")}`;
       this.owned.add(cgroupId);
       const cgroup = await this.opts.cgroups.create(cgroupId, WAITING_LIMITS);
-      const proc = spawn(this.opts.launcher, ["--wait-args", ...cgroup.procsFiles.flatMap((f) => ["--cgroup-procs", f])], {
-        stdio: ["pipe", "pipe", "pipe"],
-        env: { PATH: HOST_PATH },
-      });
-      proc.on("error", () => undefined); // an exited launcher is discarded at take()
-      this.entries.push({ cgroupId, cgroup, proc });
+      const launcher = watchLauncher(spawn(this.opts.launcher, ["--wait-args"], { stdio: ["pipe", "pipe", "pipe"], env: { PATH: HOST_PATH } }));
+      const entry: Entry = { cgroupId, cgroup, launcher };
+      try {
+        if (launcher.proc.pid === undefined) throw new Error(`cannot start ${this.opts.launcher}: ${describeExit(await launcher.exited)}`);
+        // Joined before anyone can take it (and rename the cgroup under it).
+        for (const file of cgroup.procsFiles) await writeFile(file, String(launcher.proc.pid));
+      } catch (err) {
+        this.owned.delete(cgroupId);
+        await this.discard(entry);
+        throw err;
+      }
+      this.entries.push(entry);
     }
   }
 }

@@ -3,12 +3,17 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
+import { type FakeHost, netnsInodeOf } from "./fake-host.js";
+import { netnsPath } from "../net/netns-ops.js";
 
 const MAIN = fileURLToPath(new URL("../cli/main.js", import.meta.url));
 
 /** A real `atoll serve` process on a temporary state directory, for integration tests. */
 export interface TestDaemon {
+  /** Where the test reaches the API (for a daemon in a fake host: a relay in the test's namespace). */
   url: string;
+  /** Where the daemon itself listens (inside its fake host, if any): for clients run there. */
+  insideUrl: string;
   token: string;
   stateDir: string;
   pid: number;
@@ -64,11 +69,33 @@ function networkArgs(n: TestNetworkOptions): string[] {
   ];
 }
 
-async function launch(stateDir: string, ownsStateDir: boolean, net: TestNetworkOptions = {}, env: Record<string, string> = {}): Promise<TestDaemon> {
-  const child = spawn(process.execPath, [MAIN, "serve", "--state-dir", stateDir, "--listen", "127.0.0.1:0", "--log-level", "debug", ...networkArgs(net)], {
-    stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, ATOLL_LOG_LEVEL: "debug", ...env },
-  });
+/** Where and how a test daemon runs: network flags, or no flags at all inside a fake host. */
+type Placement = { net: TestNetworkOptions } | { host: FakeHost };
+
+/** Settings a user could give through the environment: a default-configuration daemon gets none. */
+const NETWORK_ENV = ["ATOLL_NETWORK", "ATOLL_UPLINK", "ATOLL_DNS", "ATOLL_NET_RANGE", "ATOLL_UPSTREAM_CA"];
+
+async function spawnDaemon(stateDir: string, where: Placement, extraEnv: Record<string, string>): Promise<ChildProcess> {
+  const serve = [MAIN, "serve", "--state-dir", stateDir, "--listen", "127.0.0.1:0"];
+  if ("net" in where) {
+    const env = { ...process.env, ATOLL_LOG_LEVEL: "debug", ...extraEnv };
+    return spawn(process.execPath, [...serve, "--log-level", "debug", ...networkArgs(where.net)], { stdio: ["ignore", "pipe", "pipe"], env });
+  }
+  // The default configuration routes sandboxes out of the daemon's own namespace and asks the
+  // resolvers of /etc/resolv.conf: only ever inside a closed fake host (fake-host.ts). Nothing
+  // else differs from `npm start` either, not even the log level (debug logging shifts timings
+  // enough to hide races: it hid the launcher pool's).
+  await where.host.assertClosed();
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const k of [...NETWORK_ENV, "ATOLL_LOG_LEVEL"]) delete env[k];
+  // The fake internet lives in documentation ranges, which Atoll closes to sandboxes by default
+  // (docs/network.md, "Closed destinations"): opening them is the one setting that differs.
+  Object.assign(env, { ATOLL_NET_OPEN: "documentation" }, extraEnv);
+  return spawn("nsenter", [`--net=${netnsPath(where.host.netns)}`, "--", process.execPath, ...serve], { stdio: ["ignore", "pipe", "pipe"], env });
+}
+
+async function launch(stateDir: string, ownsStateDir: boolean, where: Placement, env: Record<string, string> = {}): Promise<TestDaemon> {
+  const child = await spawnDaemon(stateDir, where, env);
   const logs: string[] = [];
   const stderr: string[] = [];
   child.stderr!.on("data", (d: Buffer) => stderr.push(d.toString()));
@@ -92,22 +119,38 @@ async function launch(stateDir: string, ownsStateDir: boolean, net: TestNetworkO
       reject(new Error(`daemon exited with ${code} before listening\n${logs.join("\n")}\n${stderr.join("")}`));
     });
   });
+  let apiUrl = url;
+  let relay: { url: string; close(): Promise<void> } | undefined;
+  if ("host" in where) {
+    // nsenter execs the daemon only after it joined the namespace; check anyway.
+    if (netnsInodeOf(`/proc/${child.pid}/ns/net`) !== where.host.netnsInode) {
+      child.kill("SIGKILL");
+      await waitExit(child);
+      throw new Error(`the default-configuration daemon is not inside fake host ${where.host.netns}: killed it`);
+    }
+    relay = await where.host.relay(Number(new URL(url).port));
+    apiUrl = relay.url;
+  }
   const token = readFileSync(join(stateDir, "token"), "utf8").trim();
   const daemon: TestDaemon = {
-    url,
+    url: apiUrl,
+    insideUrl: url,
     token,
     stateDir,
     pid: child.pid!,
     logs,
     async stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
-      return waitExit(child);
+      const code = await waitExit(child);
+      await relay?.close();
+      return code;
     },
     async crash() {
       if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
       await waitExit(child);
+      await relay?.close();
     },
-    restart: () => launch(stateDir, ownsStateDir, net, env),
+    restart: () => launch(stateDir, ownsStateDir, where, env),
     async dispose() {
       await daemon.stop();
       if (ownsStateDir) rmSync(stateDir, { recursive: true, force: true });
@@ -120,17 +163,26 @@ async function launch(stateDir: string, ownsStateDir: boolean, net: TestNetworkO
  * Starts a daemon for a test. The base image comes from ATOLL_IMAGES_DIR (default
  * /var/lib/atoll/images), built by `npm test`'s setup. `env` adds ATOLL_* settings (limits).
  *
+ * `host`: the default configuration, as `npm start` runs it — no network flags (uplink `host`,
+ * DNS `host`) — inside a fake host (fake-host.ts); `daemon.url` then reaches the API through a
+ * local relay. Refused unless the fake host is closed and the daemon runs inside it.
+ *
  * @example
  *   const daemon = await startTestDaemon();
  *   t.after(() => daemon.dispose());
  *   const client = new Client({ url: daemon.url, token: daemon.token });
+ * @example
+ *   const host = await startFakeHost({ "example.com": ["203.0.113.10"] });
+ *   const daemon = await startTestDaemon({ host });
  */
-export async function startTestDaemon(options: { stateDir?: string; net?: TestNetworkOptions; env?: Record<string, string> } = {}): Promise<TestDaemon> {
+export async function startTestDaemon(options: { stateDir?: string; net?: TestNetworkOptions; host?: FakeHost; env?: Record<string, string> } = {}): Promise<TestDaemon> {
+  if (options.host && options.net) throw new Error("startTestDaemon: a daemon in a fake host takes no network options (it runs the default configuration)");
+  const where: Placement = options.host ? { host: options.host } : { net: options.net ?? {} };
   // A state directory the caller made (e.g. on a small filesystem) stays the caller's to remove.
-  if (options.stateDir) return launch(options.stateDir, false, options.net, options.env);
+  if (options.stateDir) return launch(options.stateDir, false, where, options.env);
   const stateDir = mkdtempSync("/var/tmp/atoll-test-");
   try {
-    return await launch(stateDir, true, options.net, options.env);
+    return await launch(stateDir, true, where, options.env);
   } catch (err) {
     rmSync(stateDir, { recursive: true, force: true });
     throw err;

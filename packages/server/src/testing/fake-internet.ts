@@ -30,6 +30,8 @@ export interface FakeRequest {
   host: string | null;
   /** The address of the fake internet the request reached. */
   local: string;
+  /** The address it came from (after any NAT on the way). */
+  remote: string;
   headers: Record<string, string | string[]>;
   bodyBytes: number;
   body: string;
@@ -40,6 +42,10 @@ export interface FakeInternet {
   /** PEM file of the CA that signed the fake servers' certificates. */
   caFile: string;
   caPem: string;
+  /** The CA's key (to start more fake servers with the same CA). */
+  caKeyPem: string;
+  /** The names the fake DNS servers answer, with their addresses. */
+  table: Record<string, string[]>;
   /** Every HTTP(S) request the fake servers received so far. */
   requests: FakeRequest[];
   /** Sources of queries that reached the fake "outside" DNS servers. */
@@ -47,6 +53,50 @@ export interface FakeInternet {
   /** Options for startTestDaemon({ net }). */
   daemonNet(): TestNetworkOptions;
   dispose(): Promise<void>;
+}
+
+interface ServerMessage {
+  fake: string;
+  record?: FakeRequest;
+  from?: string;
+  error?: string;
+}
+
+/** SIGKILLs `child` (if it still runs) and waits until it has exited. */
+export async function killAndWait(child: ChildProcess | undefined): Promise<void> {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once("exit", r));
+  child.kill("SIGKILL");
+  await exited;
+}
+
+/**
+ * Starts fake-internet-server.ts inside namespace `netns` (config: see that file) and resolves
+ * once it listens; `onMessage` gets what it reports. The caller kills the process.
+ */
+export async function startFakeServers(
+  netns: string,
+  config: { caCertPem: string; caKeyPem: string; table: Record<string, string[]>; dnsOnly?: boolean },
+  onMessage: (m: ServerMessage) => void = () => undefined,
+): Promise<ChildProcess> {
+  const proc = spawn("nsenter", [`--net=${netnsPath(netns)}`, "--", process.execPath, SERVER], {
+    stdio: ["ignore", "inherit", "inherit", "ipc"],
+    env: { ...process.env, ATOLL_FAKE_INTERNET: JSON.stringify(config) },
+  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      proc.on("message", (m: ServerMessage) => {
+        if (m.fake === "ready") resolve();
+        else if (m.fake === "failed") reject(new Error(`fake internet failed: ${m.error}`));
+        else onMessage(m);
+      });
+      proc.once("exit", (code) => reject(new Error(`fake internet server exited with ${code}`)));
+    });
+  } catch (err) {
+    if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGKILL");
+    throw err;
+  }
+  return proc;
 }
 
 /** `table`: host name → addresses. Extra bare addresses (no name) go in `extraAddresses`. */
@@ -61,11 +111,7 @@ export async function startFakeInternet(table: Record<string, string[]>, extraAd
   const addresses = [...new Set([...Object.values(table).flat(), ...extraAddresses])];
   let child: ChildProcess | undefined;
   const cleanup = async () => {
-    if (child && child.exitCode === null && child.signalCode === null) {
-      const exited = new Promise((r) => child!.once("exit", r));
-      child.kill("SIGKILL");
-      await exited;
-    }
+    await killAndWait(child);
     await deleteNetns(netns);
     rmSync(dir, { recursive: true, force: true });
   };
@@ -74,19 +120,9 @@ export async function startFakeInternet(table: Record<string, string[]>, extraAd
     await ipBatch(netns, ["link set lo up", ...addresses.map((a) => `addr add ${a}/${a.includes(":") ? 128 : 32} dev lo${a.includes(":") ? " nodad" : ""}`)]);
     const requests: FakeRequest[] = [];
     const dnsQueries: string[] = [];
-    const proc = spawn("nsenter", [`--net=${netnsPath(netns)}`, "--", process.execPath, SERVER], {
-      stdio: ["ignore", "inherit", "inherit", "ipc"],
-      env: { ...process.env, ATOLL_FAKE_INTERNET: JSON.stringify({ caCertPem: ca.certPem, caKeyPem: ca.keyPem }) },
-    });
-    child = proc;
-    await new Promise<void>((resolve, reject) => {
-      proc.on("message", (m: { fake: string; record?: FakeRequest; from?: string; error?: string }) => {
-        if (m.fake === "ready") resolve();
-        else if (m.fake === "failed") reject(new Error(`fake internet failed: ${m.error}`));
-        else if (m.fake === "request" && m.record) requests.push(m.record);
-        else if (m.fake === "dns" && m.from) dnsQueries.push(m.from);
-      });
-      proc.once("exit", (code) => reject(new Error(`fake internet server exited with ${code}`)));
+    child = await startFakeServers(netns, { caCertPem: ca.certPem, caKeyPem: ca.keyPem, table }, (m) => {
+      if (m.fake === "request" && m.record) requests.push(m.record);
+      else if (m.fake === "dns" && m.from) dnsQueries.push(m.from);
     });
     return {
       netns,
@@ -94,6 +130,8 @@ export async function startFakeInternet(table: Record<string, string[]>, extraAd
       caPem: ca.certPem,
       requests,
       dnsQueries,
+      caKeyPem: ca.keyPem,
+      table,
       // Its servers sit in documentation ranges, closed to sandboxes unless the daemon opens them.
       daemonNet: () => ({ uplink: `netns:${netns}`, dns: `static:${dnsFile}`, upstreamCa: caFile, netOpen: "documentation" }),
       dispose: cleanup,

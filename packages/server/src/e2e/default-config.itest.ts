@@ -1,0 +1,141 @@
+/**
+ * The default configuration, as `npm start` runs it: `atoll serve` with no network flags (uplink
+ * `host`, DNS `host`), inside a fake host (testing/fake-host.ts) whose default route leads to a
+ * fake internet and whose /etc/resolv.conf nameservers answer there. Sandboxes with and without
+ * allowNet reach fake servers by name through the host uplink; the host itself stays closed to
+ * them; stopping the daemon leaves nothing in the fake host nor on the machine.
+ */
+import assert from "node:assert/strict";
+import { type ChildProcess, spawn } from "node:child_process";
+import { after, before, test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { Client } from "atoll";
+import { runCommand } from "../host/run-command.js";
+import { ipBatch, netnsPath, nsRun } from "../net/netns-ops.js";
+import { nsConnect } from "../net/ns-connect.js";
+import { type TestDaemon, startTestDaemon } from "../testing/daemon-harness.js";
+import { machineLeftovers } from "../testing/daemon-leftovers.js";
+import { type FakeHost, startFakeHost } from "../testing/fake-host.js";
+import { type AttackRow, broken, reportAttacks } from "./attack-table.js";
+import { TABLE, curl, served, tcpConnects } from "./network-helpers.js";
+
+const NSCONNECT = fileURLToPath(new URL("../../native/build/atoll-nsconnect", import.meta.url));
+/** The fake host's own address on its link to the fake internet (fake-host.ts). */
+const HOST_ADDRESS = "172.31.255.254";
+/** A service of the fake host listening on every address (what sandboxes must never reach). */
+const HOST_SERVICE_PORT = 7001;
+
+/** The host's end of the daemon's uplink veth (`atl<hash>u`, the transit /30's peer address). */
+async function uplinkHostAddress(): Promise<string> {
+  const { stdout } = await runCommand("ip", ["-n", ctx.host.netns, "-j", "-4", "addr", "show"]);
+  const links = JSON.parse(stdout) as { ifname: string; addr_info: { local: string }[] }[];
+  const uplink = links.find((l) => /^atl[0-9a-f]{8}u$/.test(l.ifname));
+  assert.ok(uplink?.addr_info[0], "the daemon's uplink veth ends in the host");
+  return uplink.addr_info[0].local;
+}
+
+const ctx = {} as { host: FakeHost; daemon: TestDaemon; client: Client; service: ChildProcess };
+
+before(async () => {
+  ctx.host = await startFakeHost(TABLE);
+  ctx.daemon = await startTestDaemon({ host: ctx.host });
+  ctx.client = new Client({ url: ctx.daemon.url, token: ctx.daemon.token });
+  ctx.service = spawn("nsenter", [`--net=${netnsPath(ctx.host.netns)}`, "--", process.execPath, "-e", `require("net").createServer((s) => s.end("host service\\n")).listen(${HOST_SERVICE_PORT}, "::")`], { stdio: "ignore" });
+});
+
+after(async () => {
+  ctx.service?.kill("SIGKILL");
+  await ctx.daemon?.dispose();
+  await ctx.host?.dispose();
+});
+
+test("sandboxes without allowNet reach fake servers by name through the host uplink, resolved by the host's nameserver", async () => {
+  await using sb = await ctx.client.createSandbox({ timeout: "5m" });
+  const queriesBefore = ctx.host.internet.dnsQueries.length;
+  const r = served(await curl(sb, "http://example.com/hello"));
+  assert.equal(r.local, "203.0.113.10");
+  assert.equal(r.url, "/hello");
+  const seen = ctx.host.internet.requests.find((q) => q.url === "/hello");
+  assert.equal(seen?.remote, HOST_ADDRESS, "the request left through the host's own address (its NAT), not the router's");
+  const asked = ctx.host.internet.dnsQueries.slice(queriesBefore);
+  assert.ok(asked.includes(HOST_ADDRESS), `the daemon asked the host's nameserver (${ctx.host.nameservers.join(", ")}) from the host: ${asked.join(", ")}`);
+  assert.equal(served(await curl(sb, "-k", "https://example.org/")).host, "example.org");
+});
+
+test("sandboxes with allowNet reach only the listed names through the host uplink", async () => {
+  await using sb = await ctx.client.createSandbox({ timeout: "5m", allowNet: ["example.com:80", "api.example.com"] });
+  assert.equal(served(await curl(sb, "http://example.com/")).local, "203.0.113.10");
+  assert.equal(served(await curl(sb, "-k", "https://api.example.com/")).local, "203.0.113.12");
+  assert.match((await curl(sb, "http://example.org/")).err, /Could not resolve host/);
+  assert.ok(!(await tcpConnects(sb, "203.0.113.20", 7000)), "an unlisted address");
+  await using none = await ctx.client.createSandbox({ timeout: "5m", allowNet: [] });
+  assert.match((await curl(none, "http://example.com/")).err, /Could not resolve host/);
+});
+
+test("the host uplink changes the host while the daemon runs (what the leftover check must find)", async () => {
+  const found = await ctx.host.leftovers();
+  assert.ok(found.some((f) => /^nft table inet atoll-[0-9a-f]{8}$/.test(f)), found.join("\n"));
+  assert.ok(found.some((f) => /^link atl[0-9a-f]{8}u$/.test(f)), found.join("\n"));
+  assert.ok(found.some((f) => f.startsWith("net.ipv4.ip_forward 1")), found.join("\n"));
+  assert.ok(found.some((f) => f.startsWith("process ")), "the daemon runs inside the fake host");
+  assert.ok(machineLeftovers(ctx.daemon.stateDir).some((f) => f.startsWith("netns ")), "its router namespace exists");
+});
+
+test("attack: sandboxes cannot reach the host's own services through the host uplink", async () => {
+  // The probe works: from the fake internet (not through the uplink) the service answers.
+  const direct = await nsConnect(NSCONNECT, netnsPath(ctx.host.internet.netns), [HOST_ADDRESS], HOST_SERVICE_PORT);
+  const greeting = await new Promise<string>((resolve) => {
+    let text = "";
+    direct.on("data", (d: Buffer) => (text += d.toString()));
+    direct.on("end", () => resolve(text));
+  });
+  assert.equal(greeting, "host service\n");
+  const transitHost = await uplinkHostAddress();
+  const rows: AttackRow[] = [];
+  const probe = async (attack: string, allowNet: string[] | undefined, address: string) => {
+    await using sb = await ctx.client.createSandbox({ timeout: "5m", ...(allowNet ? { allowNet } : {}) });
+    const connected = await tcpConnects(sb, address, HOST_SERVICE_PORT);
+    rows.push({ area: "host uplink", attack, as: "app", expected: "no connection", observed: connected ? "connected to the host" : "no connection", held: !connected });
+  };
+  await probe("unrestricted egress to the host's address", undefined, HOST_ADDRESS);
+  await probe("explicit IP rule for the host's address", [HOST_ADDRESS], HOST_ADDRESS);
+  await probe("explicit IP rule for the host end of the uplink", [transitHost], transitHost);
+  await probe("explicit CIDR rule for the whole private range", ["172.16.0.0/12", "10.0.0.0/8"], HOST_ADDRESS);
+  reportAttacks("default configuration: the host behind the uplink", rows);
+  assert.deepEqual(broken(rows), []);
+  // What stops them is the host table's input rule: with an accept in front of it, the same probe connects.
+  const table = /table inet (atoll-[0-9a-f]{8})/.exec((await nsRun(ctx.host.netns, "nft", ["list", "tables"])).stdout)?.[1];
+  assert.ok(table, "the daemon's host table");
+  const added = await nsRun(ctx.host.netns, "nft", ["--echo", "--handle", "insert", "rule", "inet", table, "input", "tcp", "dport", String(HOST_SERVICE_PORT), "accept"]);
+  const handle = /# handle (\d+)/.exec(added.stdout)?.[1];
+  assert.ok(handle, added.stdout);
+  try {
+    await using sb = await ctx.client.createSandbox({ timeout: "5m", allowNet: [HOST_ADDRESS] });
+    assert.ok(await tcpConnects(sb, HOST_ADDRESS, HOST_SERVICE_PORT), "without the drop the probe reaches the host");
+  } finally {
+    await nsRun(ctx.host.netns, "nft", ["delete", "rule", "inet", table, "input", "handle", handle]);
+  }
+});
+
+test("stopping the daemon leaves nothing in the host nor on the machine", async () => {
+  ctx.service.kill("SIGKILL");
+  // Left running on purpose: stopping the daemon must end it and release everything it holds.
+  const sb = await ctx.client.createSandbox({ timeout: "5m", allowNet: ["example.com"] });
+  assert.ok((await curl(sb, "http://example.com/")).ok);
+  const code = await ctx.daemon.stop();
+  assert.equal(code, 0);
+  assert.deepEqual(await ctx.host.leftovers(), []);
+  assert.deepEqual(machineLeftovers(ctx.daemon.stateDir), []);
+});
+
+test("the harness refuses a fake host with a link that could lead off the machine", async () => {
+  const host = await startFakeHost({});
+  try {
+    // A veth whose other end is not the fake internet (here: in the fake host itself).
+    await ipBatch(host.netns, ["link add stray0 type veth peer name stray1"]);
+    await assert.rejects(startTestDaemon({ host }), /refusing to use fake host .*stray/);
+    assert.deepEqual(host.processesInside(), [], "no daemon was started");
+  } finally {
+    await host.dispose();
+  }
+});

@@ -1,0 +1,80 @@
+/**
+ * Watches a spawned atoll-launch from the moment it exists: its stderr (kept, and passed on line
+ * by line to whoever owns it now) and its exit. Attached right after spawn, so an exit or a
+ * message that comes before a sandbox takes the launcher is never lost: Node drains the stdio of
+ * an exited child that nobody reads, and an exit event is emitted once.
+ *
+ * @example
+ *   const watch = watchLauncher(spawn(launcher, args, { stdio: "pipe" }));
+ *   watch.onLine((line) => logger.warn({ stderr: line }, "sandbox stderr"));
+ *   const exit = await watch.exited; // { code: 125, signal: null } …
+ */
+import type { ChildProcessWithoutNullStreams } from "node:child_process";
+
+const STDERR_KEEP = 8192;
+
+/** How a launcher ended: an exit code, a signal, or a spawn error. */
+export interface LauncherExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  error?: string;
+}
+
+export interface LauncherWatch {
+  readonly proc: ChildProcessWithoutNullStreams;
+  /** The last 8 KiB of its stderr. */
+  readonly stderr: string;
+  /** undefined while it runs. */
+  readonly exit: LauncherExit | undefined;
+  /** Resolves (never rejects) once it has exited or failed to start. */
+  readonly exited: Promise<LauncherExit>;
+  /** From now on every complete stderr line also goes to `sink` (earlier ones are in `stderr`). */
+  onLine(sink: (line: string) => void): void;
+}
+
+/** "exit code 125", "signal SIGKILL", "spawn error EAGAIN". */
+export function describeExit(e: LauncherExit): string {
+  if (e.error) return `could not start: ${e.error}`;
+  return e.signal ? `killed by ${e.signal}` : `exited with code ${e.code}`;
+}
+
+export function watchLauncher(proc: ChildProcessWithoutNullStreams): LauncherWatch {
+  let stderr = "";
+  let partial = "";
+  let sink: ((line: string) => void) | undefined;
+  let exit: LauncherExit | undefined;
+  let settle!: (e: LauncherExit) => void;
+  const exited = new Promise<LauncherExit>((resolve) => (settle = resolve));
+  const finish = (e: LauncherExit) => {
+    if (exit) return;
+    exit = e;
+    settle(e);
+  };
+  proc.on("exit", (code, signal) => finish({ code, signal }));
+  // A spawn error (EAGAIN, ENOENT…) has no exit event.
+  proc.on("error", (err) => {
+    if (proc.pid === undefined) finish({ code: null, signal: null, error: err.message });
+  });
+  // Write errors (EPIPE once it died) surface as the control channel closing (agent-channel.ts).
+  proc.stdin.on("error", () => undefined);
+  proc.stderr.setEncoding("utf8");
+  proc.stderr.on("data", (text: string) => {
+    stderr = (stderr + text).slice(-STDERR_KEEP);
+    const lines = (partial + text).split("\n");
+    partial = lines.pop()!.slice(-STDERR_KEEP);
+    for (const line of lines) if (line.trim() !== "") sink?.(line);
+  });
+  return {
+    proc,
+    get stderr() {
+      return stderr;
+    },
+    get exit() {
+      return exit;
+    },
+    exited,
+    onLine(s) {
+      sink = s;
+    },
+  };
+}
