@@ -92,27 +92,53 @@ test("attack: sandboxes cannot reach the host's own services through the host up
   assert.equal(greeting, "host service\n");
   const transitHost = await uplinkHostAddress();
   const rows: AttackRow[] = [];
+  // A rule the daemon refuses (FORBIDDEN: a closed destination, or the daemon's own range, which
+  // can never be opened) holds as well as a connection that fails.
   const probe = async (attack: string, allowNet: string[] | undefined, address: string) => {
-    await using sb = await ctx.client.createSandbox({ timeout: "5m", ...(allowNet ? { allowNet } : {}) });
+    const sb = await ctx.client.createSandbox({ timeout: "5m", ...(allowNet ? { allowNet } : {}) }).catch((err: { code?: string }) => {
+      if (err.code !== "FORBIDDEN") throw err;
+      return undefined;
+    });
+    if (!sb) {
+      rows.push({ area: "host uplink", attack, as: "tenant", expected: "no connection", observed: "rule refused (FORBIDDEN)", held: true });
+      return;
+    }
+    await using _ = sb;
     const connected = await tcpConnects(sb, address, HOST_SERVICE_PORT);
     rows.push({ area: "host uplink", attack, as: "app", expected: "no connection", observed: connected ? "connected to the host" : "no connection", held: !connected });
   };
   await probe("unrestricted egress to the host's address", undefined, HOST_ADDRESS);
-  await probe("explicit IP rule for the host's address", [HOST_ADDRESS], HOST_ADDRESS);
-  await probe("explicit IP rule for the host end of the uplink", [transitHost], transitHost);
-  await probe("explicit CIDR rule for the whole private range", ["172.16.0.0/12", "10.0.0.0/8"], HOST_ADDRESS);
+  // First layer: private ranges are closed destinations, so an explicit rule is refused outright.
+  const refused = await ctx.client.createSandbox({ timeout: "5m", allowNet: [HOST_ADDRESS] }).then(
+    async (sb) => (await sb.kill(), "created"),
+    (err: { code?: string }) => String(err.code),
+  );
+  rows.push({ area: "host uplink", attack: "allowNet naming the host's address (private closed)", as: "tenant", expected: "FORBIDDEN", observed: refused, held: refused === "FORBIDDEN" });
+  // Second layer: even with private ranges opened by the admin, the host table drops what comes
+  // from the uplink.
+  await ctx.client.admin.setNetAccess("default", { open: ["private"] });
+  try {
+    await probe("explicit IP rule for the host's address (private opened)", [HOST_ADDRESS], HOST_ADDRESS);
+    await probe("explicit IP rule for the host end of the uplink (private opened)", [transitHost], transitHost);
+    await probe("explicit CIDR rule for the whole private range (private opened)", ["172.16.0.0/12", "10.0.0.0/8"], HOST_ADDRESS);
+  } finally {
+    await ctx.client.admin.setNetAccess("default", { open: [] });
+  }
   reportAttacks("default configuration: the host behind the uplink", rows);
   assert.deepEqual(broken(rows), []);
-  // What stops them is the host table's input rule: with an accept in front of it, the same probe connects.
+  // What stops them is the host table's input rule: with an accept in front of it (and private
+  // opened), the same probe connects.
   const table = /table inet (atoll-[0-9a-f]{8})/.exec((await nsRun(ctx.host.netns, "nft", ["list", "tables"])).stdout)?.[1];
   assert.ok(table, "the daemon's host table");
   const added = await nsRun(ctx.host.netns, "nft", ["--echo", "--handle", "insert", "rule", "inet", table, "input", "tcp", "dport", String(HOST_SERVICE_PORT), "accept"]);
   const handle = /# handle (\d+)/.exec(added.stdout)?.[1];
   assert.ok(handle, added.stdout);
+  await ctx.client.admin.setNetAccess("default", { open: ["private"] });
   try {
     await using sb = await ctx.client.createSandbox({ timeout: "5m", allowNet: [HOST_ADDRESS] });
     assert.ok(await tcpConnects(sb, HOST_ADDRESS, HOST_SERVICE_PORT), "without the drop the probe reaches the host");
   } finally {
+    await ctx.client.admin.setNetAccess("default", { open: [] });
     await nsRun(ctx.host.netns, "nft", ["delete", "rule", "inet", table, "input", "handle", handle]);
   }
 });
