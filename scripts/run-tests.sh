@@ -14,7 +14,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 results=test-results
 mkdir -p "$results"
-rm -f "$results"/*.tap "$results"/attacks.jsonl
+rm -rf "$results"/*.tap "$results"/attacks.jsonl "$results"/daemons
 timeout_ms=${ATOLL_TEST_TIMEOUT_MS:-600000}
 filter=${ATOLL_TEST_FILTER:-.}
 

@@ -24,9 +24,9 @@ export type ExposeConfig =
 
 /** Caps and timeouts per client (docs/api.md "Limits"). */
 export interface HttpLimits {
-  /** Open connections per remote address (IPv6: per /64) on each listener. ATOLL_MAX_CONNECTIONS_PER_ADDRESS, default 1024. */
+  /** Open connections per remote address (IPv6: per /64) on each listener. ATOLL_MAX_CONNECTIONS_PER_ADDRESS, default 4096. */
   connectionsPerAddress: number;
-  /** Open session WebSockets per API token (per dashboard login). ATOLL_MAX_SESSIONS_PER_TOKEN, default 256. */
+  /** Open session WebSockets per API token (per dashboard login). ATOLL_MAX_SESSIONS_PER_TOKEN, default 2048. */
   sessionsPerToken: number;
   /** The request head must arrive within this. ATOLL_HEADERS_TIMEOUT, default 10s. */
   headersTimeoutMs: number;
@@ -100,8 +100,8 @@ export function resolveWebConfig(opts: WebFlags, apiHost: string, parse: Setting
   return {
     expose,
     limits: {
-      connectionsPerAddress: positiveInt("ATOLL_MAX_CONNECTIONS_PER_ADDRESS", env.ATOLL_MAX_CONNECTIONS_PER_ADDRESS ?? "1024"),
-      sessionsPerToken: positiveInt("ATOLL_MAX_SESSIONS_PER_TOKEN", env.ATOLL_MAX_SESSIONS_PER_TOKEN ?? "256"),
+      connectionsPerAddress: positiveInt("ATOLL_MAX_CONNECTIONS_PER_ADDRESS", env.ATOLL_MAX_CONNECTIONS_PER_ADDRESS ?? "4096"),
+      sessionsPerToken: positiveInt("ATOLL_MAX_SESSIONS_PER_TOKEN", env.ATOLL_MAX_SESSIONS_PER_TOKEN ?? "2048"),
       headersTimeoutMs: duration("ATOLL_HEADERS_TIMEOUT", env.ATOLL_HEADERS_TIMEOUT ?? "10s"),
       publicRequestTimeoutMs: duration("ATOLL_PUBLIC_REQUEST_TIMEOUT", env.ATOLL_PUBLIC_REQUEST_TIMEOUT ?? "10s"),
       exposeRequestTimeoutMs: duration("ATOLL_EXPOSE_REQUEST_TIMEOUT", env.ATOLL_EXPOSE_REQUEST_TIMEOUT ?? "60s"),

@@ -149,6 +149,11 @@ export interface StorageDriver {
   usage(volumeId: string): Promise<VolumeUsage>;
   /** Bytes available for new volumes' backing files on the host. */
   freeBytes(): Promise<number>;
+  /**
+   * Bytes the volume's backing store may still take from the host as it fills (0 when it is
+   * allocated in full, as every volume made since issue 10 is; older sparse ones until allocated).
+   */
+  unallocatedBytes(volumeId: string): Promise<number>;
   /** At daemon start: unmount everything, detach loop devices, fsck images of `known` volumes, remove stray files. */
   reconcile(known: ReadonlySet<string>): Promise<void>;
 }

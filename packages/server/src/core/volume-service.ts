@@ -126,6 +126,16 @@ export class VolumeService {
     return this.deps.storage.freeBytes();
   }
 
+  /**
+   * Bytes `volumes` may still take from the host as they fill: only volumes whose images are
+   * not allocated in full yet (made by an earlier version, and not allocated since for lack of
+   * room) have any.
+   */
+  async unallocatedBytes(volumes: readonly { id: string }[]): Promise<number> {
+    const each = await Promise.all(volumes.map((v) => this.deps.storage.unallocatedBytes(v.id)));
+    return each.reduce((a, b) => a + b, 0);
+  }
+
   /** Wire view of a row with live usage and current attachments. */
   async info(row: VolumeRow): Promise<VolumeInfo> {
     const usage = await this.deps.storage.usage(row.id);

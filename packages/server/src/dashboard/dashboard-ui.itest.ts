@@ -216,23 +216,25 @@ test("create a volume from the page; bad input is refused with the daemon's mess
   await ctx.client.deleteVolume(made.id);
 });
 
-test("overcommit is visible when the promised sizes exceed the free disk", async (t) => {
+test("a volume takes its size from the host disk at once, and is never shown as overcommitted", async (t) => {
   await go("#/volumes");
   await page.locator("[data-testid=total-free]").waitFor();
-  // Two sparse volumes of 60% of the free space each: each fits alone, together they overcommit.
+  // A volume of 55% of the free space leaves less free than its unused capacity: the old
+  // "promised but unused" sum flagged that as overcommitted, but the image is allocated in full
+  // when created, so nothing more can be taken from the host.
   const hostFree = await hostFreeBytes();
-  const sizeGb = Math.floor((hostFree * 0.6) / 2 ** 30);
+  const sizeGb = Math.floor((hostFree * 0.55) / 2 ** 30);
   if (sizeGb < 1 || sizeGb > 1024) return t.skip(`host free space ${hostFree} B is out of the range this test can use`);
-  const one = await ctx.client.createVolume({ name: "promise-1", sizeGb });
-  const two = await ctx.client.createVolume({ name: "promise-2", sizeGb });
-  const banner = page.locator("[data-testid=overcommit]");
-  await banner.waitFor();
-  assert.match(await banner.innerText(), /Overcommitted/);
-  assert.equal(await page.locator("[data-testid=total-free].danger").count(), 1);
-  await screenshot(page, "volumes-overcommit-laptop");
-  await ctx.client.deleteVolume(one.id);
-  await ctx.client.deleteVolume(two.id);
-  await banner.waitFor({ state: "hidden" });
+  const made = await ctx.client.createVolume({ name: "promise-1", sizeGb }).catch((err: { code?: string }) => {
+    if (err.code === "INSUFFICIENT_STORAGE") return undefined;
+    throw err;
+  });
+  if (!made) return t.skip("the host's disk reserve leaves no room for this test");
+  await eventually("the free space to drop by the volume's size", async () => (await hostFreeBytes()) <= hostFree - sizeGb * 2 ** 30 * 0.95);
+  assert.equal(await page.locator("[data-testid=overcommit]").isVisible(), false);
+  assert.equal(await page.locator("[data-testid=total-free].danger").count(), 0);
+  await ctx.client.deleteVolume(made.id);
+  await eventually("the space to come back", async () => (await hostFreeBytes()) >= hostFree - 2 ** 30);
 });
 
 /** The daemon's figure for free host space, read from the event stream's overview. */

@@ -9,10 +9,12 @@ export function markStale(v: VolumeInfo, staleAfterMs: number, now = Date.now())
   return { ...v, idleSince, stale: idleSince !== null && now - Date.parse(idleSince) > staleAfterMs };
 }
 
-/** max(0, promised-but-unused capacity − free host space). */
-export function overcommitOf(volumes: readonly VolumeInfo[], hostFreeBytes: number): number {
-  const unused = volumes.reduce((sum, v) => sum + Math.max(0, v.capacityBytes - v.usedBytes), 0);
-  return Math.max(0, unused - hostFreeBytes);
+/**
+ * max(0, what volumes may still take from the host − free host space). Volumes are allocated in
+ * full when created, so only older sparse images (`unallocatedBytes`) can be overcommitted.
+ */
+export function overcommitOf(unallocatedBytes: number, hostFreeBytes: number): number {
+  return Math.max(0, unallocatedBytes - hostFreeBytes);
 }
 
 /** Builds the dashboard's views from the services (the same ones the /v1 routes use). */
@@ -27,6 +29,7 @@ export class OverviewBuilder {
   async overview(tenant: string): Promise<Overview> {
     const { sandboxes, volumes } = this.services;
     const [volumeList, hostFreeBytes] = await Promise.all([volumes.list(tenant), volumes.hostFreeBytes()]);
+    const unallocated = await volumes.unallocatedBytes(volumeList);
     const now = Date.now();
     const marked = volumeList.map((v) => markStale(v, this.staleAfterMs, now));
     const live = [...sandboxes.list(tenant, { state: "starting" }), ...sandboxes.list(tenant, { state: "running" })];
@@ -41,7 +44,7 @@ export class OverviewBuilder {
         capacityBytes: marked.reduce((s, v) => s + v.capacityBytes, 0),
         usedBytes: marked.reduce((s, v) => s + v.usedBytes, 0),
         hostFreeBytes,
-        overcommitBytes: overcommitOf(marked, hostFreeBytes),
+        overcommitBytes: overcommitOf(unallocated, hostFreeBytes),
         sandboxesRunning: rows.filter((s) => s.state === "running").length,
       },
       volumes: marked,

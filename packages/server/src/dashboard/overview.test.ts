@@ -34,11 +34,10 @@ test("stale: unattached and idle longer than the threshold, counted from the las
   assert.equal(attached.idleSince, null);
 });
 
-test("overcommit is the promised-but-unused space the host cannot hold", () => {
-  const vols = [vol({ capacityBytes: 1000, usedBytes: 200 }), vol({ capacityBytes: 500, usedBytes: 600 })];
-  assert.equal(overcommitOf(vols, 1000), 0, "800 unused fits in 1000 free");
-  assert.equal(overcommitOf(vols, 300), 500);
-  assert.equal(overcommitOf([], 0), 0);
+test("overcommit is what sparse volumes may still take beyond the free space", () => {
+  assert.equal(overcommitOf(800, 1000), 0, "800 unallocated fits in 1000 free");
+  assert.equal(overcommitOf(800, 300), 500);
+  assert.equal(overcommitOf(0, 0), 0, "volumes allocated in full never overcommit");
 });
 
 test("CPU percent from cumulative nanoseconds over wall time", () => {

@@ -315,6 +315,12 @@ export class LoopVolumeBackend implements StorageDriver {
     });
   }
 
+  /** The image's apparent size minus the blocks it has; 0 for a vanished image. */
+  async unallocatedBytes(volumeId: string): Promise<number> {
+    const st = await stat(this.imagePath(volumeId)).catch(() => undefined);
+    return st ? Math.max(0, st.size - st.blocks * 512) : 0;
+  }
+
   /** Bytes available on the filesystem holding the images (statfs f_bavail of the state dir). */
   async freeBytes(): Promise<number> {
     const dir = (await exists(this.imagesDir)) ? this.imagesDir : path.dirname(this.imagesDir);

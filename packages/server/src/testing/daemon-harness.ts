@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { join } from "node:path";
+import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { basename, join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { type FakeHost, netnsInodeOf } from "./fake-host.js";
@@ -94,16 +94,35 @@ async function spawnDaemon(stateDir: string, where: Placement, extraEnv: Record<
   return spawn("nsenter", [`--net=${netnsPath(where.host.netns)}`, "--", process.execPath, ...serve], { stdio: ["ignore", "pipe", "pipe"], env });
 }
 
+/**
+ * Every test daemon's log (stdout and stderr) is also kept in test-results/daemons/, so a failure
+ * in CI can be read afterwards; undefined when that directory cannot be made.
+ */
+function daemonLogFile(stateDir: string, pid: number): NodeJS.WritableStream | undefined {
+  try {
+    const dir = join(process.env.ATOLL_TEST_RESULTS ?? join(process.cwd(), "test-results"), "daemons");
+    mkdirSync(dir, { recursive: true });
+    return createWriteStream(join(dir, `${basename(stateDir)}-${pid}.log`), { flags: "a" }).on("error", () => undefined);
+  } catch {
+    return undefined;
+  }
+}
+
 async function launch(stateDir: string, ownsStateDir: boolean, where: Placement, env: Record<string, string> = {}): Promise<TestDaemon> {
   const child = await spawnDaemon(stateDir, where, env);
   const logs: string[] = [];
   const stderr: string[] = [];
-  child.stderr!.on("data", (d: Buffer) => stderr.push(d.toString()));
+  const logFile = daemonLogFile(stateDir, child.pid!);
+  child.stderr!.on("data", (d: Buffer) => {
+    stderr.push(d.toString());
+    logFile?.write(d);
+  });
   const url = await new Promise<string>((resolve, reject) => {
     const lines = createInterface({ input: child.stdout! });
     const timer = setTimeout(() => reject(new Error(`daemon did not start within 120 s\n${logs.join("\n")}\n${stderr.join("")}`)), 120_000);
     lines.on("line", (line) => {
       logs.push(line);
+      logFile?.write(`${line}\n`);
       try {
         const entry = JSON.parse(line) as { msg?: string; url?: string };
         if (entry.msg === "listening" && entry.url) {

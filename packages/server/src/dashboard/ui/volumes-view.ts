@@ -130,7 +130,7 @@ export function volumesView(): View {
     overcommit.hidden = t.overcommitBytes <= 0;
     overcommit.textContent =
       t.overcommitBytes > 0
-        ? `Overcommitted: the volumes may still grow by ${bytes(t.capacityBytes - t.usedBytes)}, but the host has only ${bytes(t.hostFreeBytes)} free (${bytes(t.overcommitBytes)} short). Writes will fail with "no space" once the disk fills; delete stale volumes or add disk.`
+        ? `Overcommitted: volumes made by an earlier version are not allocated in full yet and may still take ${bytes(t.overcommitBytes + t.hostFreeBytes)}, but the host has only ${bytes(t.hostFreeBytes)} free (${bytes(t.overcommitBytes)} short). Their writes will fail once the disk fills; free disk space (the daemon allocates them at its next start) or delete stale volumes.`
         : "";
     const rows = o.volumes.filter(
       (v) =>
