@@ -92,6 +92,13 @@ export interface ProcessHandle {
   closeStdin(): void;
   /** Sends a signal (name like "SIGTERM" or number) to the process group. */
   signal(sig: string | number): void;
+  /**
+   * Flow control: the consumer is done with `bytes` more of what onStdout/onStderr delivered on
+   * `stream`. The runtime delivers at most a small window (1 MiB) of output per stream that was
+   * not acknowledged; beyond it the process blocks on its full pipe, inside the sandbox. Every
+   * consumer must acknowledge what it takes (at once, if it keeps nothing).
+   */
+  ack(stream: "stdout" | "stderr", bytes: number): void;
 }
 
 export interface BusyProcess {

@@ -1,6 +1,7 @@
 /**
  * The daemon's end of the control channel to one sandbox's atoll-init: writes frames to its
- * stdin, decodes frames from its stdout, and routes them to the processes' sinks.
+ * stdin, decodes frames from its stdout, routes them to the processes' sinks, and grants each
+ * output stream credit as its consumer acknowledges bytes (flow control, stream-credit.ts).
  */
 import { constants as osConstants } from "node:os";
 import type { Readable, Writable } from "node:stream";
@@ -8,15 +9,19 @@ import type { ProcessExit, ProcessHandle, ProcessSink, SpawnRequest } from "../c
 import {
   FrameDecoder,
   FrameType,
+  MAX_INIT_PAYLOAD,
+  ProtocolError,
   decodeExit,
   decodeSpawnFailed,
   decodeStarted,
+  encodeCredit,
   encodeFrame,
   encodeSignal,
   encodeSpawn,
   encodeStdin,
   type Frame,
 } from "./agent-protocol.js";
+import { StreamCredit } from "./stream-credit.js";
 
 /** uid/gid inside the sandbox for each SpawnRequest user. */
 export const SANDBOX_USERS = { app: 1000, root: 0 } as const;
@@ -45,22 +50,45 @@ interface ProcState {
   sink: ProcessSink;
   started: boolean;
   stdinClosed: boolean;
+  stdout: StreamCredit;
+  stderr: StreamCredit;
 }
 
-/** Why the channel closed: EOF from init, a protocol error, or a write error. */
+/** Why the channel closed: EOF from init, a protocol error (ProtocolError), or a write error. */
 export interface ChannelClose {
   error?: Error;
 }
 
+export interface AgentChannelOptions {
+  /**
+   * Output bytes per stream that may be received and not yet acknowledged by the consumer
+   * (ProcessHandle.ack); init reads a child's pipe no further (default OUTPUT_WINDOW).
+   */
+  window?: number;
+  /** Where an exception thrown by a ProcessSink goes (a daemon bug; the channel carries on). */
+  onSinkError?: (err: unknown) => void;
+}
+
+/** Default output window per stream: the most the daemon holds of one process's stdout or stderr. */
+export const OUTPUT_WINDOW = 1024 * 1024;
+
+/**
+ * The daemon's end of the control channel. Everything init sends is checked as hostile input
+ * (init runs inside the sandbox): a frame that breaks the protocol — bad length, unknown type
+ * or process, a frame out of order or after EXIT, output beyond the granted credit — closes the
+ * channel with a ProtocolError, which ends that sandbox and nothing else.
+ */
 export class AgentChannel {
   /** Resolves when init sent READY; rejects if the channel closes first. */
   readonly ready: Promise<void>;
   /** Resolves once the channel is closed (init exited or was killed). */
   readonly closed: Promise<ChannelClose>;
 
-  private readonly decoder = new FrameDecoder();
+  private readonly decoder = new FrameDecoder(MAX_INIT_PAYLOAD);
   private readonly procs = new Map<number, ProcState>();
+  private readonly window: number;
   private nextProcId = 1;
+  private isReady = false;
   private isClosed = false;
   private resolveReady!: () => void;
   private rejectReady!: (err: Error) => void;
@@ -68,8 +96,10 @@ export class AgentChannel {
 
   constructor(
     private readonly input: Writable,
-    output: Readable,
+    private readonly output: Readable,
+    private readonly opts: AgentChannelOptions = {},
   ) {
+    this.window = opts.window ?? OUTPUT_WINDOW;
     this.ready = new Promise((resolve, reject) => {
       this.resolveReady = resolve;
       this.rejectReady = reject;
@@ -91,7 +121,13 @@ export class AgentChannel {
   /** Starts a process in the sandbox. Events arrive on `sink`; none before this returns. */
   spawn(req: SpawnRequest, sink: ProcessSink): ProcessHandle {
     const procId = this.nextProcId++;
-    const state: ProcState = { sink, started: false, stdinClosed: !req.stdin };
+    const state: ProcState = {
+      sink,
+      started: false,
+      stdinClosed: !req.stdin,
+      stdout: new StreamCredit(this.window),
+      stderr: new StreamCredit(this.window),
+    };
     let frame: Buffer;
     try {
       const id = SANDBOX_USERS[req.user];
@@ -106,6 +142,7 @@ export class AgentChannel {
     }
     this.procs.set(procId, state);
     this.send(frame);
+    this.send(encodeCredit(procId, state.stdout.open(), state.stderr.open()));
     return {
       write: (data) => {
         if (state.stdinClosed || !this.procs.has(procId) || data.byteLength === 0) return;
@@ -118,6 +155,12 @@ export class AgentChannel {
       },
       signal: (sig) => {
         if (this.procs.has(procId)) this.send(encodeSignal(procId, signalNumber(sig)));
+      },
+      ack: (stream, bytes) => {
+        const more = state[stream].consume(bytes);
+        if (more > 0 && this.procs.has(procId)) {
+          this.send(encodeCredit(procId, stream === "stdout" ? more : 0, stream === "stderr" ? more : 0));
+        }
       },
     };
   }
@@ -133,7 +176,7 @@ export class AgentChannel {
   }
 
   private deadHandle(): ProcessHandle {
-    return { write: () => undefined, closeStdin: () => undefined, signal: () => undefined };
+    return { write: () => undefined, closeStdin: () => undefined, signal: () => undefined, ack: () => undefined };
   }
 
   private send(frame: Buffer): void {
@@ -142,49 +185,81 @@ export class AgentChannel {
   }
 
   private onData(chunk: Buffer): void {
-    let frames: Frame[];
+    if (this.isClosed) return;
     try {
-      frames = this.decoder.push(chunk);
+      for (const f of this.decoder.push(chunk)) {
+        if (this.isClosed) return;
+        this.dispatch(f);
+      }
     } catch (err) {
-      this.close(err as Error);
-      return;
+      if (!(err instanceof ProtocolError)) throw err;
+      this.close(err);
     }
-    for (const f of frames) this.dispatch(f);
   }
 
+  /** Routes one frame; throws ProtocolError for anything init may not send now. */
   private dispatch(f: Frame): void {
+    const name = frameName(f.type);
     if (f.type === FrameType.READY) {
+      if (this.isReady || f.procId !== 0 || f.payload.byteLength !== 0) throw new ProtocolError("unexpected READY frame");
+      this.isReady = true;
       this.resolveReady();
       return;
     }
+    if (!this.isReady) throw new ProtocolError(`${name} frame before READY`);
     const p = this.procs.get(f.procId);
-    if (!p) return; // late frame of a process we already finished
+    // Init never speaks of a process the daemon did not start, nor of one after its EXIT.
+    if (!p) throw new ProtocolError(`${name} frame for process ${f.procId}, which is not running`);
     switch (f.type) {
-      case FrameType.STARTED:
+      case FrameType.STARTED: {
+        if (p.started) throw new ProtocolError(`second STARTED frame for process ${f.procId}`);
+        const pid = decodeStarted(f.payload);
         p.started = true;
-        p.sink.onStarted(decodeStarted(f.payload));
-        break;
+        this.deliver(() => p.sink.onStarted(pid));
+        return;
+      }
       case FrameType.SPAWN_FAILED: {
-        this.procs.delete(f.procId);
+        if (p.started) throw new ProtocolError(`SPAWN_FAILED frame for process ${f.procId}, which started`);
         const { errno, message } = decodeSpawnFailed(f.payload);
-        p.sink.onSpawnError(message, errno);
-        break;
+        this.procs.delete(f.procId);
+        this.deliver(() => p.sink.onSpawnError(message, errno));
+        return;
       }
       case FrameType.STDOUT:
-        p.sink.onStdout(f.payload);
-        break;
-      case FrameType.STDERR:
-        p.sink.onStderr(f.payload);
-        break;
+      case FrameType.STDERR: {
+        const stream = f.type === FrameType.STDOUT ? p.stdout : p.stderr;
+        if (!p.started) throw new ProtocolError(`${name} frame for process ${f.procId} before STARTED`);
+        if (f.payload.byteLength === 0) throw new ProtocolError(`empty ${name} frame for process ${f.procId}`);
+        const available = stream.available;
+        if (!stream.receive(f.payload.byteLength)) {
+          throw new ProtocolError(`${name} frame of ${f.payload.byteLength} bytes for process ${f.procId} exceeds its credit of ${available}`);
+        }
+        if (f.type === FrameType.STDOUT) this.deliver(() => p.sink.onStdout(f.payload));
+        else this.deliver(() => p.sink.onStderr(f.payload));
+        return;
+      }
       case FrameType.EXIT: {
-        this.procs.delete(f.procId);
+        if (!p.started) throw new ProtocolError(`EXIT frame for process ${f.procId} before STARTED`);
         const { code, signal } = decodeExit(f.payload);
+        this.procs.delete(f.procId);
         const exit: ProcessExit = signal !== 0 ? { code: null, signal: signalName(signal), oom: false } : { code, signal: null, oom: false };
-        p.sink.onExit(exit);
-        break;
+        this.deliver(() => p.sink.onExit(exit));
+        return;
       }
       default:
-        break; // unknown frame types from a newer init are ignored
+        throw new ProtocolError(`unknown frame type ${f.type}`);
+    }
+  }
+
+  /** Calls a sink; its exception is a daemon bug, reported without ending the channel. */
+  private deliver(call: () => void): void {
+    try {
+      call();
+    } catch (err) {
+      if (this.opts.onSinkError) this.opts.onSinkError(err);
+      else queueMicrotask(() => {
+        throw err;
+      });
     }
   }
 
@@ -199,10 +274,19 @@ export class AgentChannel {
     const left = [...this.procs.values()];
     this.procs.clear();
     for (const p of left) {
-      if (p.started) p.sink.onExit({ code: null, signal: "SIGKILL", oom: false });
-      else p.sink.onSpawnError("the sandbox stopped", ESRCH);
+      if (p.started) this.deliver(() => p.sink.onExit({ code: null, signal: "SIGKILL", oom: false }));
+      else this.deliver(() => p.sink.onSpawnError("the sandbox stopped", ESRCH));
     }
     if (!this.input.destroyed) this.input.destroy();
+    // After a protocol error nothing more from init is read.
+    if (error instanceof ProtocolError && !this.output.destroyed) this.output.destroy();
     this.resolveClosed(error ? { error } : {});
   }
+}
+
+const frameNames = new Map<number, string>(Object.entries(FrameType).map(([name, type]) => [type, name]));
+
+/** "STDOUT" for 67; "type 200" for an unknown type. */
+function frameName(type: number): string {
+  return frameNames.get(type) ?? `type ${type}`;
 }

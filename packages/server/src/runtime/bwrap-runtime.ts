@@ -17,6 +17,7 @@ import { AgentChannel } from "./agent-channel.js";
 import { launchArgs, procMaskArgs } from "./bwrap-args.js";
 import { BwrapSandbox, runAtollMount, waitForExit } from "./bwrap-sandbox.js";
 import { type CgroupDriver, detectCgroups } from "./cgroups.js";
+import { ensureExecuteOnly } from "./helper-modes.js";
 import { writeRootFiles } from "./root-files.js";
 import { releaseScratch } from "./scratch-fs.js";
 import { LauncherPool, POOL_CGROUP_PREFIX, encodeLaunchArgs } from "./launcher-pool.js";
@@ -95,6 +96,7 @@ export class BwrapRuntime implements RuntimeDriver {
     this.setupPromise ??= (async () => {
       const cgroups = await detectCgroups(this.opts.cgroupParent ? { parent: this.opts.cgroupParent } : {});
       await cgroups.setup();
+      await ensureExecuteOnly([this.init, path.join(this.opts.nativeDir, "atoll-fs")], this.opts.logger);
       await ensurePrivateMount(this.opts.runDir);
       this.runDir = await realpath(this.opts.runDir);
       await mkdir(path.join(this.runDir, "sandboxes"), { recursive: true });
@@ -208,7 +210,9 @@ export class BwrapRuntime implements RuntimeDriver {
           if (line.trim() !== "") this.opts.logger?.warn({ sandboxId: id, stderr: line }, "sandbox stderr");
         }
       });
-      const channel = new AgentChannel(proc.stdin, proc.stdout);
+      const channel = new AgentChannel(proc.stdin, proc.stdout, {
+        onSinkError: (err) => this.opts.logger?.error({ err, sandboxId: id }, "a process output consumer failed"),
+      });
       await withTimeout(channel.ready, this.opts.readyTimeoutMs ?? 15_000, "atoll-init did not become ready").catch(async (err: Error) => {
         await waitForExit(proc, 200); // let the last stderr lines arrive
         throw new Error(`sandbox ${id} failed to start: ${stderr.trim() || err.message}`);
