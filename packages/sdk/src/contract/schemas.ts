@@ -182,6 +182,10 @@ export const envPatchSchema = z.strictObject({
   delete: z.array(z.string()).max(LIMITS.envMax).optional(),
 });
 
+/** Bounds of a session spawn's flow-control `window` (bytes per output stream). */
+export const SESSION_WINDOW_MIN = 4096;
+export const SESSION_WINDOW_MAX = 64 * 1024 * 1024;
+
 /** Session WebSocket, client → daemon text frames. */
 export const sessionClientMessageSchema = z.discriminatedUnion("type", [
   z.strictObject({
@@ -194,6 +198,19 @@ export const sessionClientMessageSchema = z.discriminatedUnion("type", [
     clearEnv: z.boolean().default(false),
     user: z.enum(["app", "root"]).default("app"),
     stdin: z.boolean().default(false),
+    /**
+     * Flow control by acknowledgement: at most this many bytes of stdout (and as many of
+     * stderr) are sent and not yet acknowledged with `ack`. Absent: the daemon sends as fast as
+     * the socket takes them (TCP is the only backpressure).
+     */
+    window: z.number().int().min(SESSION_WINDOW_MIN).max(SESSION_WINDOW_MAX).optional(),
+  }),
+  /** The client consumed `stdout`/`stderr` more bytes of a process spawned with a `window`. */
+  z.strictObject({
+    type: z.literal("ack"),
+    id: z.number().int().nonnegative(),
+    stdout: z.number().int().nonnegative().max(SESSION_WINDOW_MAX).default(0),
+    stderr: z.number().int().nonnegative().max(SESSION_WINDOW_MAX).default(0),
   }),
   z.strictObject({ type: z.literal("stdin_close"), id: z.number().int().nonnegative() }),
   z.strictObject({ type: z.literal("signal"), id: z.number().int().nonnegative(), signal: z.union([z.string(), z.number().int()]) }),

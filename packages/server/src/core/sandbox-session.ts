@@ -3,12 +3,14 @@ import type { SessionClientMessage } from "atoll/contract";
 import type { CommandRecorder } from "./command-log.js";
 import type { ProcessHandle, RuntimeSandbox } from "./drivers.js";
 import { processEnv, resolveCwd } from "./process-env.js";
+import { SessionStream } from "./session-stream.js";
 
 /** Where a session sends what its processes do (the session WebSocket, in the API layer). */
 export interface SessionOutput {
   started(id: number, pid: number): void;
-  stdout(id: number, data: Uint8Array): void;
-  stderr(id: number, data: Uint8Array): void;
+  /** `flushed` runs once the bytes left the daemon (written to the socket) or were dropped. */
+  stdout(id: number, data: Uint8Array, flushed: () => void): void;
+  stderr(id: number, data: Uint8Array, flushed: () => void): void;
   exit(id: number, status: { success: boolean; code: number | null; signal: string | null; oom: boolean }): void;
   error(id: number, code: string, message: string): void;
   /** The sandbox stopped; the transport should close. */
@@ -16,6 +18,13 @@ export interface SessionOutput {
 }
 
 type SpawnMessage = Extract<SessionClientMessage, { type: "spawn" }>;
+
+/** A process of this session: its handle and its two output streams. */
+interface SessionProc {
+  handle: ProcessHandle;
+  stdout: SessionStream;
+  stderr: SessionStream;
+}
 
 /** Signal number from a name ("SIGTERM", "TERM") or number; undefined when unknown. */
 export function signalNumber(signal: string | number): number | undefined {
@@ -29,7 +38,8 @@ export function signalNumber(signal: string | number): number | undefined {
  * client goes away their output is dropped, and a "session" sandbox is killed by its service.
  */
 export class SandboxSession {
-  private readonly procs = new Map<number, ProcessHandle>();
+  /** Processes started by this session that have not exited (they outlive a closed session). */
+  private readonly procs = new Map<number, SessionProc>();
   private readonly used = new Set<number>();
   private closed = false;
 
@@ -47,19 +57,25 @@ export class SandboxSession {
     switch (msg.type) {
       case "spawn":
         return this.spawn(msg);
+      case "ack": {
+        const p = this.procs.get(msg.id);
+        p?.stdout.clientAck(msg.stdout);
+        p?.stderr.clientAck(msg.stderr);
+        return;
+      }
       case "stdin_close":
-        return this.procs.get(msg.id)?.closeStdin();
+        return this.procs.get(msg.id)?.handle.closeStdin();
       case "signal": {
         const sig = signalNumber(msg.signal);
         if (sig === undefined) return this.out.error(msg.id, "INVALID_ARGUMENT", `Unknown signal ${String(msg.signal)}`);
-        return this.procs.get(msg.id)?.signal(sig);
+        return this.procs.get(msg.id)?.handle.signal(sig);
       }
     }
   }
 
   /** Bytes for a process's stdin (binary frame kind 0). */
   write(id: number, data: Uint8Array): void {
-    if (data.byteLength > 0) this.procs.get(id)?.write(data);
+    if (data.byteLength > 0) this.procs.get(id)?.handle.write(data);
   }
 
   /** The sandbox stopped: tell the client. */
@@ -69,11 +85,14 @@ export class SandboxSession {
     this.close();
   }
 
-  /** The client went away. */
+  /** The client went away: its processes run on, their output is dropped (and acknowledged). */
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.procs.clear();
+    for (const p of this.procs.values()) {
+      p.stdout.drop();
+      p.stderr.drop();
+    }
     this.onClose(this);
   }
 
@@ -85,6 +104,18 @@ export class SandboxSession {
     const id = msg.id;
     const live = () => !this.closed;
     const recorded = this.recorder?.started([msg.cmd, ...msg.args], msg.user);
+    const window = msg.window ?? null;
+    // The exit goes out after every byte of output was handed to the socket.
+    let pendingExit: (() => void) | undefined;
+    const flushExit = () => {
+      if (pendingExit && stdout.idle && stderr.idle) {
+        const send = pendingExit;
+        pendingExit = undefined;
+        send();
+      }
+    };
+    const stdout = new SessionStream(window, (d, flushed) => this.out.stdout(id, d, flushed), (n) => handle.ack("stdout", n), flushExit);
+    const stderr = new SessionStream(window, (d, flushed) => this.out.stderr(id, d, flushed), (n) => handle.ack("stderr", n), flushExit);
     const handle = this.runtime.spawn(
       {
         argv: [msg.cmd, ...msg.args],
@@ -95,12 +126,16 @@ export class SandboxSession {
       },
       {
         onStarted: (pid) => live() && this.out.started(id, pid),
-        onStdout: (data) => live() && this.out.stdout(id, data),
-        onStderr: (data) => live() && this.out.stderr(id, data),
+        onStdout: (data) => stdout.push(data),
+        onStderr: (data) => stderr.push(data),
         onExit: (exit) => {
-          this.procs.delete(id);
           recorded?.(exit);
-          if (live()) this.out.exit(id, { success: exit.code === 0, ...exit });
+          // Kept until its output is out: the client's acks still reach its streams.
+          pendingExit = () => {
+            this.procs.delete(id);
+            if (live()) this.out.exit(id, { success: exit.code === 0, ...exit });
+          };
+          flushExit();
         },
         onSpawnError: (message) => {
           this.procs.delete(id);
@@ -109,6 +144,10 @@ export class SandboxSession {
         },
       },
     );
-    this.procs.set(id, handle);
+    this.procs.set(id, { handle, stdout, stderr });
+    if (this.closed) {
+      stdout.drop();
+      stderr.drop();
+    }
   }
 }
