@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { startDaemon } from "../daemon.js";
 import { type NetFlags, resolveConfig } from "../daemon-config.js";
+import { installLastResort } from "./last-resort.js";
 
 /** `atoll serve [--state-dir DIR] [--listen HOST:PORT]`: runs the daemon in the foreground. */
 export function registerServeCommand(program: Command): void {
@@ -20,6 +21,7 @@ export function registerServeCommand(program: Command): void {
     .action(async (opts: { stateDir?: string; listen?: string; imagesDir?: string; logLevel?: string; staleAfter?: string } & NetFlags) => {
       const config = resolveConfig(opts);
       const daemon = await startDaemon(config);
+      installLastResort(daemon.logger);
       // For people (npm start); the JSON log line "listening" carries the same for programs.
       process.stderr.write(`\nAtoll is ready: ${daemon.url}\n  dashboard: ${daemon.url}/\n  API token: ${daemon.tokenFile}\n\n`);
       const onSignal = (signal: NodeJS.Signals) => {
