@@ -15,6 +15,7 @@ import {
   InvalidArgumentError,
   type SessionClientMessage,
   type SessionServerMessage,
+  SESSION_STDIN_WINDOW,
   ServerError,
   decodeSessionFrame,
   encodeSessionFrame,
@@ -54,10 +55,6 @@ const ACK_EVERY = OUTPUT_WINDOW / 4;
 
 /** Largest stdin frame we send; bigger writes are split. */
 const STDIN_CHUNK = 64 * 1024;
-/** Above this many queued bytes, stdin writes wait (backpressure). */
-const HIGH_WATER = 1024 * 1024;
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /**
  * One open session. Created by `Session.open`; closed by `close()` or by the daemon.
@@ -73,6 +70,8 @@ export class Session {
   readonly #processes = new Map<number, ProcessSink>();
   /** Consumed output bytes of each process not acknowledged to the daemon yet. */
   readonly #unacked = new Map<number, { stdout: number; stderr: number }>();
+  /** Stdin bytes of each process sent and not yet acknowledged (stdin_ack), and who waits for room. */
+  readonly #stdin = new Map<number, { unacked: number; waiters: (() => void)[] }>();
   /** Processes that reported `started`; a later `error` for them does not end them. */
   readonly #started = new Set<number>();
   #closed = false;
@@ -123,16 +122,36 @@ export class Session {
     parseOrThrow(sessionClientMessageSchema, message, "spawn options");
     this.#processes.set(id, sink);
     this.#unacked.set(id, { stdout: 0, stderr: 0 });
+    this.#stdin.set(id, { unacked: 0, waiters: [] });
     this.#socket.send(JSON.stringify(message));
     return id;
   }
 
-  /** Sends bytes to a process's stdin, waiting while too much is queued. */
+  /**
+   * Sends bytes to a process's stdin, never more than SESSION_STDIN_WINDOW ahead of what the
+   * process consumed (the daemon's stdin_ack): a process that does not read its stdin holds the
+   * writer back.
+   */
   async writeStdin(id: number, data: Uint8Array): Promise<void> {
     for (let offset = 0; offset < data.byteLength; offset += STDIN_CHUNK) {
       this.#assertRunning(id);
-      this.#socket.send(encodeSessionFrame(FRAME_STDIN, id, data.subarray(offset, offset + STDIN_CHUNK)));
-      while (this.#socket.bufferedAmount > HIGH_WATER && !this.#closed) await sleep(5);
+      const chunk = data.subarray(offset, offset + STDIN_CHUNK);
+      const flow = this.#stdin.get(id)!;
+      while (flow.unacked + chunk.byteLength > SESSION_STDIN_WINDOW) {
+        await new Promise<void>((resolve) => flow.waiters.push(resolve));
+        this.#assertRunning(id);
+      }
+      flow.unacked += chunk.byteLength;
+      this.#socket.send(encodeSessionFrame(FRAME_STDIN, id, chunk));
+    }
+  }
+
+  /** The process is gone (or the session): stdin writers waiting for room give up. */
+  #endStdin(id?: number): void {
+    for (const [key, flow] of this.#stdin) {
+      if (id !== undefined && key !== id) continue;
+      this.#stdin.delete(key);
+      for (const wake of flow.waiters.splice(0)) wake();
     }
   }
 
@@ -216,6 +235,7 @@ export class Session {
         const sink = this.#processes.get(message.id);
         this.#processes.delete(message.id);
         this.#unacked.delete(message.id);
+        this.#endStdin(message.id);
         this.#started.delete(message.id);
         sink?.exit(message.status);
         break;
@@ -227,11 +247,19 @@ export class Session {
         const sink = this.#processes.get(message.id);
         this.#processes.delete(message.id);
         this.#unacked.delete(message.id);
+        this.#endStdin(message.id);
         const { code, message: text } = message.error ?? {};
         const err = isApiErrorCode(code)
           ? errorFromWire({ error: { code, message: text } }, 0)
           : new ServerError("INTERNAL", `Could not start the process: ${text ?? "unknown error"}${code ? ` (${code})` : ""}`);
         sink?.fail(err);
+        break;
+      }
+      case "stdin_ack": {
+        const flow = this.#stdin.get(message.id);
+        if (!flow) break;
+        flow.unacked = Math.max(0, flow.unacked - message.bytes);
+        for (const wake of flow.waiters.splice(0)) wake();
         break;
       }
       case "sandbox_stopped":
@@ -247,6 +275,7 @@ export class Session {
     const pending = [...this.#processes.values()];
     this.#processes.clear();
     this.#unacked.clear();
+    this.#endStdin();
     this.#started.clear();
     for (const sink of pending) sink.fail(this.#lostError(code, reason));
     for (const resolve of this.#closeWaiters.splice(0)) resolve();

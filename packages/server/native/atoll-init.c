@@ -13,7 +13,8 @@
  *
  * One thread, one poll() loop. SIGCHLD arrives on a signalfd. Writes to the control channel
  * block (the daemon always reads); writes to a child's stdin never block: STDIN bytes are
- * queued per process and written when the pipe accepts them.
+ * queued per process and written when the pipe accepts them, and acknowledged (STDIN_ACK) once
+ * written, so the daemon never sends more than a window ahead and the queue stays small.
  *
  * Flow control: a child's stdout/stderr pipe is read only while the daemon's credit for it
  * (CREDIT frames, granted as the daemon's consumer takes the bytes) is positive, and never more
@@ -216,7 +217,7 @@ int main(int argc, char **argv) {
         else if (pfd[i].fd == p->err_fd) forward_output(p, &p->err_fd, F_STDERR);
         else if (pfd[i].fd == p->in_fd) {
           if (pfd[i].revents & (POLLERR | POLLHUP)) close_fd(&p->in_fd);
-          else stdin_flush(p);
+          stdin_flush(p); /* (a closed pipe: acknowledges what is dropped) */
         }
       }
       for (size_t i = drain_start, j = 0; i < k; i++, j++) {

@@ -157,24 +157,49 @@ void reap_children(int sfd) {
 }
 /* ---------------------------------------------------------------- stdin ----------------- */
 
+/*
+ * Flow control of stdin: the daemon sends at most a window of STDIN bytes that init did not
+ * acknowledge; init acknowledges (STDIN_ACK) what it wrote into the child's pipe, or dropped
+ * because the child closed its stdin, every STDIN_ACK_EVERY bytes and whenever its queue empties.
+ * So a child that does not read its stdin holds the writer back, not init's memory.
+ */
+static void stdin_report(struct proc *p) {
+  if (p->in_unreported == 0) return;
+  if (p->in_unreported < STDIN_ACK_EVERY && p->in_fd >= 0 && p->in_off < p->in_len) return;
+  unsigned char b[4];
+  put_u32(b, (uint32_t)p->in_unreported);
+  send_frame(F_STDIN_ACK, p->id, b, 4, NULL, 0);
+  p->in_unreported = 0;
+}
+
 void stdin_flush(struct proc *p) {
   while (p->in_fd >= 0 && p->in_off < p->in_len) {
     ssize_t n = write(p->in_fd, p->in_buf + p->in_off, p->in_len - p->in_off);
     if (n > 0) {
       p->in_off += (size_t)n;
+      p->in_unreported += (uint64_t)n;
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && errno == EAGAIN) return;
+    if (n < 0 && errno == EAGAIN) break;
     /* EPIPE: the process closed its stdin; what it did not read is dropped. */
     close_fd(&p->in_fd);
   }
-  p->in_off = p->in_len = 0;
-  if (p->in_close) close_fd(&p->in_fd);
+  if (p->in_fd < 0 || p->in_off == p->in_len) {
+    p->in_unreported += p->in_len - p->in_off; /* dropped */
+    p->in_off = p->in_len = 0;
+    if (p->in_close) close_fd(&p->in_fd);
+  }
+  stdin_report(p);
 }
 
 void stdin_queue(struct proc *p, const unsigned char *data, size_t len) {
-  if (p->in_fd < 0 || p->in_close || len == 0) return;
+  if (len == 0) return;
+  if (p->in_fd < 0 || p->in_close) {
+    p->in_unreported += len; /* nobody reads it any more: dropped, but acknowledged */
+    stdin_report(p);
+    return;
+  }
   if (p->in_off > 0 && p->in_off == p->in_len) p->in_off = p->in_len = 0;
   if (p->in_len + len > p->in_cap) {
     /* compact, then grow */
@@ -188,6 +213,8 @@ void stdin_queue(struct proc *p, const unsigned char *data, size_t len) {
       if (!nb) {
         logmsg("out of memory queueing stdin of procId %u; closing its stdin", p->id);
         close_fd(&p->in_fd);
+        p->in_unreported += len;
+        stdin_flush(p);
         return;
       }
       p->in_buf = nb;

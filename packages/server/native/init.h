@@ -22,12 +22,14 @@ enum {
   F_STDOUT = 67,
   F_STDERR = 68,
   F_EXIT = 69,
+  F_STDIN_ACK = 70,
 };
 
 #define CTL_IN 0
 #define CTL_OUT 1
 #define MAX_FRAME (16u * 1024 * 1024) /* length field limit: a daemon bug, not a sandbox one */
 #define READ_CHUNK 65536
+#define STDIN_ACK_EVERY 65536 /* report consumed stdin at least this often (and when the queue empties) */
 #define EXIT_GRACE_MS 50
 
 /* One spawned process (its procId is chosen by the daemon). */
@@ -43,6 +45,7 @@ struct proc {
   char *in_buf;              /* queued stdin bytes [in_off, in_len) */
   size_t in_off, in_len, in_cap;
   int in_close; /* STDIN_CLOSE received: close in_fd once the queue is empty */
+  uint64_t in_unreported; /* stdin bytes written to the pipe (or dropped) not yet in a STDIN_ACK */
   int reaped, status;
   int64_t reaped_ms;
   struct proc *next;

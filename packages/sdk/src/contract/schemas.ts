@@ -185,6 +185,11 @@ export const envPatchSchema = z.strictObject({
 /** Bounds of a session spawn's flow-control `window` (bytes per output stream). */
 export const SESSION_WINDOW_MIN = 4096;
 export const SESSION_WINDOW_MAX = 64 * 1024 * 1024;
+/**
+ * Stdin a client that spawned with a `window` may have sent and not yet seen acknowledged
+ * (`stdin_ack`) per process; more is a protocol violation that closes the session.
+ */
+export const SESSION_STDIN_WINDOW = 1024 * 1024;
 
 /** Session WebSocket, client → daemon text frames. */
 export const sessionClientMessageSchema = z.discriminatedUnion("type", [
@@ -200,8 +205,9 @@ export const sessionClientMessageSchema = z.discriminatedUnion("type", [
     stdin: z.boolean().default(false),
     /**
      * Flow control by acknowledgement: at most this many bytes of stdout (and as many of
-     * stderr) are sent and not yet acknowledged with `ack`. Absent: the daemon sends as fast as
-     * the socket takes them (TCP is the only backpressure).
+     * stderr) are sent and not yet acknowledged with `ack`, and the client keeps its stdin within
+     * SESSION_STDIN_WINDOW of `stdin_ack`s. Absent: the daemon sends as fast as the socket takes
+     * them and stops reading the socket while stdin waits (TCP is the only backpressure).
      */
     window: z.number().int().min(SESSION_WINDOW_MIN).max(SESSION_WINDOW_MAX).optional(),
   }),

@@ -33,6 +33,12 @@ function socketOutput(socket: WebSocket): SessionOutput {
       send({ type: "sandbox_stopped", reason });
       socket.close(1000, "sandbox stopped");
     },
+    stdinAck: (id, bytes) => send({ type: "stdin_ack", id, bytes }),
+    pauseInput: (paused) => (paused ? socket.pause() : socket.resume()),
+    violation: (message) => {
+      send({ type: "error", id: -1, error: { code: "INVALID_ARGUMENT", message } });
+      socket.close(1008, "session protocol violation");
+    },
   };
 }
 

@@ -1,5 +1,5 @@
 import { constants } from "node:os";
-import type { SessionClientMessage } from "atoll/contract";
+import { SESSION_STDIN_WINDOW, type SessionClientMessage } from "atoll/contract";
 import type { CommandRecorder } from "./command-log.js";
 import type { ProcessHandle, RuntimeSandbox } from "./drivers.js";
 import { processEnv, resolveCwd } from "./process-env.js";
@@ -15,15 +15,25 @@ export interface SessionOutput {
   error(id: number, code: string, message: string): void;
   /** The sandbox stopped; the transport should close. */
   stopped(reason: string): void;
+  /** `bytes` more of a process's stdin were consumed (clients that spawned with a `window`). */
+  stdinAck(id: number, bytes: number): void;
+  /** Stop (true) or resume reading the client's messages: stdin waits for a process (clients without a `window`). */
+  pauseInput(paused: boolean): void;
+  /** The client broke the session protocol: close the connection with `message`. */
+  violation(message: string): void;
 }
 
 type SpawnMessage = Extract<SessionClientMessage, { type: "spawn" }>;
 
-/** A process of this session: its handle and its two output streams. */
+/** A process of this session: its handle, its two output streams, its stdin accounting. */
 interface SessionProc {
   handle: ProcessHandle;
   stdout: SessionStream;
   stderr: SessionStream;
+  /** The client spawned it with a `window`: it acknowledges output and respects stdin_acks. */
+  acks: boolean;
+  /** Stdin bytes the client sent that the process did not consume yet. */
+  stdinUnacked: number;
 }
 
 /** Signal number from a name ("SIGTERM", "TERM") or number; undefined when unknown. */
@@ -42,6 +52,7 @@ export class SandboxSession {
   private readonly procs = new Map<number, SessionProc>();
   private readonly used = new Set<number>();
   private closed = false;
+  private inputPaused = false;
 
   constructor(
     private readonly runtime: RuntimeSandbox,
@@ -73,9 +84,30 @@ export class SandboxSession {
     }
   }
 
-  /** Bytes for a process's stdin (binary frame kind 0). */
+  /**
+   * Bytes for a process's stdin (binary frame kind 0). A client with a `window` may have at most
+   * SESSION_STDIN_WINDOW unacknowledged (more closes the session); for others the session stops
+   * reading the socket while a process's stdin backlog is above it.
+   */
   write(id: number, data: Uint8Array): void {
-    if (data.byteLength > 0) this.procs.get(id)?.handle.write(data);
+    const p = this.procs.get(id);
+    if (!p || data.byteLength === 0 || this.closed) return;
+    p.stdinUnacked += data.byteLength;
+    if (p.acks && p.stdinUnacked > SESSION_STDIN_WINDOW) {
+      return this.out.violation(`Process ${id}: more than ${SESSION_STDIN_WINDOW} bytes of stdin were sent before stdin_ack allowed them`);
+    }
+    p.handle.write(data);
+    this.checkInput();
+  }
+
+  /** Pauses the socket while a process of a client without acknowledgements has too much stdin waiting. */
+  private checkInput(): void {
+    let full = false;
+    for (const p of this.procs.values()) if (!p.acks && (p.handle.stdinBacklog ?? 0) > SESSION_STDIN_WINDOW) full = true;
+    if (full !== this.inputPaused && !this.closed) {
+      this.inputPaused = full;
+      this.out.pauseInput(full);
+    }
   }
 
   /** The sandbox stopped: tell the client. */
@@ -114,9 +146,11 @@ export class SandboxSession {
         send();
       }
     };
-    const stdout = new SessionStream(window, (d, flushed) => this.out.stdout(id, d, flushed), (n) => handle.ack("stdout", n), flushExit);
-    const stderr = new SessionStream(window, (d, flushed) => this.out.stderr(id, d, flushed), (n) => handle.ack("stderr", n), flushExit);
-    const handle = this.runtime.spawn(
+    const stdout = new SessionStream(window, (d, flushed) => this.out.stdout(id, d, flushed), (n) => proc.handle.ack("stdout", n), flushExit);
+    const stderr = new SessionStream(window, (d, flushed) => this.out.stderr(id, d, flushed), (n) => proc.handle.ack("stderr", n), flushExit);
+    // The handle is set right below; no event arrives before spawn() returns.
+    const proc: SessionProc = { handle: undefined as unknown as ProcessHandle, stdout, stderr, acks: window !== null, stdinUnacked: 0 };
+    proc.handle = this.runtime.spawn(
       {
         argv: [msg.cmd, ...msg.args],
         env: processEnv(msg.user, this.sandboxEnv(), msg.env, msg.clearEnv),
@@ -134,8 +168,14 @@ export class SandboxSession {
           pendingExit = () => {
             this.procs.delete(id);
             if (live()) this.out.exit(id, { success: exit.code === 0, ...exit });
+            this.checkInput();
           };
           flushExit();
+        },
+        onStdinAck: (bytes) => {
+          proc.stdinUnacked = Math.max(0, proc.stdinUnacked - bytes);
+          if (proc.acks && live()) this.out.stdinAck(id, bytes);
+          this.checkInput();
         },
         onSpawnError: (message) => {
           this.procs.delete(id);
@@ -144,7 +184,7 @@ export class SandboxSession {
         },
       },
     );
-    this.procs.set(id, { handle, stdout, stderr });
+    this.procs.set(id, proc);
     if (this.closed) {
       stdout.drop();
       stderr.drop();

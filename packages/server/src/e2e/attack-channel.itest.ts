@@ -7,18 +7,20 @@
  */
 import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { test } from "node:test";
 import { Client, type Sandbox } from "atoll";
 import { type TestDaemon, startTestDaemon } from "../testing/daemon-harness.js";
 import { type AttackRow, broken, reportAttacks } from "./attack-table.js";
 import { ACCESS_PROBES, FRAME_CASES, HOSTILE_FRAMES, HOSTILE_RECORDS, PROBE, RECORD_CASES, SIGNALS, probe, sleeper } from "./channel-probes.js";
 import { useDaemon } from "./e2e-helpers.js";
-import { RawSession, WRITER, drain, rssBytes, waitUntilBlocked, writerDone } from "./flow-helpers.js";
+import { READER, RawSession, WRITER, drain, rssBytes, waitUntilBlocked, writerDone } from "./flow-helpers.js";
 import { unsafeNativeDir } from "./unsafe-native-dir.js";
 
 const ctx = useDaemon();
 const MIB = 1024 * 1024;
+/** "+3 MiB", "-11 MiB" */
+const delta = (bytes: number) => `${bytes < 0 ? "-" : "+"}${Math.round(Math.abs(bytes) / MIB)} MiB`;
 
 /** The verdict of the same probe on the host (root, against a child of ours): shows it can succeed. */
 function hostProbe(what: string): string {
@@ -182,7 +184,7 @@ test("a session client that stops reading stops only its own writer; the daemon 
       if (window) for (let i = 0; i < 20; i++) raw.ack(2, 64 * MIB);
       const blockedAt = await waitUntilBlocked(sb, name);
       const grown = rssBytes(ctx.daemon.pid) - rss0;
-      flow(`${mode}; writer offers ${total / MIB} MiB`, "writer blocked, daemon RSS +< 64 MiB", `writer blocked at ${Math.round(blockedAt / MIB)} MiB, daemon RSS ${grown >= 0 ? "+" : ""}${Math.round(grown / MIB)} MiB`, blockedAt < total && grown < 64 * MIB);
+      flow(`${mode}; writer offers ${total / MIB} MiB`, "writer blocked, daemon RSS +< 64 MiB", `writer blocked at ${Math.round(blockedAt / MIB)} MiB, daemon RSS ${delta(grown)}`, blockedAt < total && grown < 64 * MIB);
       raw.resume();
       const exit = await p.exited;
       const done = await writerDone(sb, name);
@@ -205,7 +207,7 @@ test("an SDK program that never reads a piped stdout holds only the window; ever
   const child = await a.spawn("python3", { args: ["-c", WRITER, "unread", String(total)], stdout: "piped" });
   const blockedAt = await waitUntilBlocked(a, "unread");
   const grown = process.memoryUsage().arrayBuffers - mem0;
-  flow(`SDK: piped stdout nobody reads, ${total / MIB} MiB offered`, "writer blocked, client buffers +< 32 MiB", `writer blocked at ${Math.round(blockedAt / MIB)} MiB, client +${Math.round(grown / MIB)} MiB`, blockedAt < total && grown < 32 * MIB);
+  flow(`SDK: piped stdout nobody reads, ${total / MIB} MiB offered`, "writer blocked, client buffers +< 32 MiB", `writer blocked at ${Math.round(blockedAt / MIB)} MiB, client ${delta(grown)}`, blockedAt < total && grown < 32 * MIB);
   for (const [where, sandbox] of [["the same sandbox and session", a], ["another sandbox", b]] as const) {
     const other = await sandbox.spawn("python3", { args: ["-c", WRITER, "other", String(32 * MIB)], stdout: "piped" });
     const got = await drain(other.stdout!);
@@ -219,6 +221,76 @@ test("an SDK program that never reads a piped stdout holds only the window; ever
   flow("then the program reads the stream", `all ${total} bytes, same checksum`, `${got} bytes, ${same ? "same checksum" : "DIFFERENT"}`, got === total && same && (await child.status).success);
   await Promise.all([a.kill(), b.kill()]);
   report("slow readers in the SDK", rows);
+});
+
+test("stdin: a process that does not read its stdin holds the writer back, not the daemon", async () => {
+  const sb = await ctx.client.createSandbox({ timeout: "10m" });
+  const total = 64 * MIB;
+  const rows: AttackRow[] = [];
+  const flow = (attack: string, as: string, expected: string, observed: string, held: boolean) => rows.push({ area: "backpressure", attack, as, expected, observed, held });
+  const readerDone = async (name: string) => (await sb.sh`cat /tmp/${name}.done`.text()).split(" ");
+
+  // The SDK: writes wait for the process.
+  const rss0 = rssBytes(ctx.daemon.pid);
+  const mem0 = process.memoryUsage().arrayBuffers;
+  const child = await sb.spawn("python3", { args: ["-c", READER, "sdk"], stdin: "piped", stdout: "null" });
+  const writer = child.stdin!.getWriter();
+  const hash = createHash("sha256");
+  let accepted = 0;
+  const writing = (async () => {
+    for (let off = 0; off < total; off += 64 * 1024) {
+      const chunk = randomBytes(64 * 1024);
+      hash.update(chunk);
+      await writer.write(chunk);
+      accepted += chunk.byteLength;
+    }
+    await writer.close();
+  })();
+  for (let last = -1; accepted !== last; ) {
+    last = accepted;
+    await sleep(1500);
+  }
+  const daemonGrew = rssBytes(ctx.daemon.pid) - rss0;
+  const clientGrew = process.memoryUsage().arrayBuffers - mem0;
+  flow(`SDK writes ${total / MIB} MiB to a process that reads nothing`, "tenant", "writes wait; daemon +< 64 MiB, client +< 32 MiB", `${Math.round(accepted / MIB)} MiB accepted; daemon ${delta(daemonGrew)}, client ${delta(clientGrew)}`, accepted < total && daemonGrew < 64 * MIB && clientGrew < 32 * MIB);
+  await sb.sh`touch /tmp/sdk.go`;
+  await writing;
+  await child.status;
+  const [bytes, sum] = await readerDone("sdk");
+  const sdkSame = sum === hash.digest("hex");
+  flow("then the process reads", "tenant", `all ${total} bytes, same checksum`, `${bytes} bytes, ${sdkSame ? "same checksum" : "DIFFERENT"}`, Number(bytes) === total && sdkSame);
+
+  // A client without flow control: the daemon stops reading its socket.
+  const raw = await RawSession.open(ctx.daemon.url, ctx.daemon.token, sb.id);
+  const rawHash = createHash("sha256");
+  const p = raw.spawn(1, "python3", ["-c", READER, "raw"], undefined, true);
+  const rss1 = rssBytes(ctx.daemon.pid);
+  for (let off = 0; off < total; off += 256 * 1024) {
+    const chunk = randomBytes(256 * 1024);
+    rawHash.update(chunk);
+    raw.write(1, chunk);
+  }
+  raw.stdinClose(1);
+  await sleep(3000);
+  const rawGrew = rssBytes(ctx.daemon.pid) - rss1;
+  const held = raw.ws.bufferedAmount;
+  flow(`raw client (no window) sends ${total / MIB} MiB of stdin at once`, "tenant", "daemon stops reading it: +< 64 MiB", `daemon ${delta(rawGrew)}; ${Math.round(held / MIB)} MiB still in the client`, rawGrew < 64 * MIB && held > total / 2);
+  await sb.sh`touch /tmp/raw.go`;
+  await p.exited;
+  const [rawBytes, rawSum] = await readerDone("raw");
+  const rawSame = rawSum === rawHash.digest("hex");
+  flow("then the process reads", "tenant", `all ${total} bytes, same checksum`, `${rawBytes} bytes, ${rawSame ? "same checksum" : "DIFFERENT"}`, Number(rawBytes) === total && rawSame);
+  raw.close();
+
+  // A client that asked for flow control and ignores it is disconnected.
+  const bad = await RawSession.open(ctx.daemon.url, ctx.daemon.token, sb.id);
+  bad.spawn(1, "python3", ["-c", READER, "bad"], 64 * 1024, true);
+  for (let i = 0; i < 40; i++) bad.write(1, randomBytes(64 * 1024));
+  const code = await bad.closed();
+  const still = await sb.sh`echo still-running`.text();
+  flow("raw client with a window sends 2.5 MiB of stdin without stdin_acks", "tenant", "its session closed (1008), sandbox fine", `closed ${code}; ${still}`, code === 1008 && still === "still-running");
+  await sb.kill();
+  report("stdin flow control", rows);
 });
 
 /** The sandbox's info once it stopped (or after 30 s). */

@@ -4,7 +4,7 @@
  */
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { FRAME_STDOUT, decodeSessionFrame } from "atoll/contract";
+import { FRAME_STDIN, FRAME_STDOUT, decodeSessionFrame, encodeSessionFrame } from "atoll/contract";
 import type { Sandbox } from "atoll";
 import { WebSocket } from "ws";
 
@@ -27,6 +27,24 @@ with open(f"/tmp/{name}.count", "w") as c:
     h.update(block)
     n += len(block)
     c.seek(0); c.write(str(n).ljust(20)); c.flush()
+with open(f"/tmp/{name}.done", "w") as d:
+  d.write(f"{n} {h.hexdigest()}")
+`;
+
+/**
+ * Python for the sandbox: waits until /tmp/<name>.go exists (reading nothing meanwhile), then
+ * reads stdin to EOF and writes "count sha256" to /tmp/<name>.done. `python3 -c READER name`.
+ */
+export const READER = `
+import hashlib, os, sys, time
+name = sys.argv[1]
+while not os.path.exists(f"/tmp/{name}.go"):
+  time.sleep(0.05)
+h, n = hashlib.sha256(), 0
+while True:
+  block = os.read(0, 1 << 20)
+  if not block: break
+  h.update(block); n += len(block)
 with open(f"/tmp/{name}.done", "w") as d:
   d.write(f"{n} {h.hexdigest()}")
 `;
@@ -109,13 +127,28 @@ export class RawSession {
   }
 
   /** Spawns a process; with `window`, `autoAck` acknowledges every frame as it arrives. */
-  spawn(id: number, cmd: string, args: string[], window?: number): RawProcess {
+  spawn(id: number, cmd: string, args: string[], window?: number, stdin = false): RawProcess {
     let resolve!: (s: { code: number | null }) => void;
     const exited = new Promise<{ code: number | null }>((r) => (resolve = r));
     const p = { bytes: 0, hash: createHash("sha256"), exited, resolve, autoAck: window !== undefined };
     this.procs.set(id, p);
-    this.ws.send(JSON.stringify({ type: "spawn", id, cmd, args, ...(window ? { window } : {}) }));
+    this.ws.send(JSON.stringify({ type: "spawn", id, cmd, args, stdin, ...(window ? { window } : {}) }));
     return p;
+  }
+
+  /** Sends stdin bytes (without waiting for anything). */
+  write(id: number, data: Uint8Array): void {
+    this.ws.send(encodeSessionFrame(FRAME_STDIN, id, data));
+  }
+
+  stdinClose(id: number): void {
+    this.ws.send(JSON.stringify({ type: "stdin_close", id }));
+  }
+
+  /** Resolves with the close code once the daemon closed the socket. */
+  closed(): Promise<number> {
+    if (this.ws.readyState === this.ws.CLOSED) return Promise.resolve(-1);
+    return new Promise((resolve) => this.ws.once("close", (code) => resolve(code)));
   }
 
   ack(id: number, stdout: number): void {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { signalName, signalNumber } from "./agent-channel.js";
+import { STDIN_WINDOW, signalName, signalNumber } from "./agent-channel.js";
 import { FrameType, ProtocolError, encodeFrame } from "./agent-protocol.js";
 import { FAKE_WINDOW as WINDOW, fakeInit, recorder } from "./fake-init.js";
 
@@ -90,6 +90,31 @@ describe("AgentChannel", () => {
     assert.ok(channel.isOpen);
   });
 
+  it("keeps stdin within a window of init's acknowledgements, and closes it after the last byte", async () => {
+    const { channel, received, reply } = fakeInit();
+    const acked: number[] = [];
+    const r = recorder();
+    const h = channel.spawn({ ...spawnReq, stdin: true }, { ...r.sink, onStdinAck: (n) => acked.push(n) });
+    await tick();
+    const procId = received[0]!.procId;
+    reply(FrameType.STARTED, procId, u32(3));
+    h.write(Buffer.alloc(3 * STDIN_WINDOW, 1));
+    h.closeStdin();
+    await tick();
+    const stdinBytes = () => received.filter((f) => f.type === FrameType.STDIN).reduce((n, f) => n + f.payload.byteLength, 0);
+    assert.equal(stdinBytes(), STDIN_WINDOW);
+    assert.equal(h.stdinBacklog, 2 * STDIN_WINDOW);
+    assert.ok(!received.some((f) => f.type === FrameType.STDIN_CLOSE), "EOF waits for the queued bytes");
+    for (let i = 0; i < 3; i++) {
+      reply(FrameType.STDIN_ACK, procId, u32(STDIN_WINDOW));
+      await tick();
+    }
+    assert.equal(stdinBytes(), 3 * STDIN_WINDOW);
+    assert.equal(received.at(-1)!.type, FrameType.STDIN_CLOSE);
+    assert.deepEqual(acked, [STDIN_WINDOW, STDIN_WINDOW, STDIN_WINDOW]);
+    assert.ok(channel.isOpen);
+  });
+
   it("a sink that throws is reported, and the channel carries on", async () => {
     const { channel, received, reply, sinkErrors } = fakeInit();
     const r = recorder();
@@ -117,6 +142,7 @@ const HOSTILE: { what: string; frames: (procId: number) => Buffer[]; ready?: fal
   { what: "output beyond the credit", frames: (id) => [encodeFrame(FrameType.STARTED, id, Buffer.alloc(4)), encodeFrame(FrameType.STDOUT, id, Buffer.alloc(WINDOW)), encodeFrame(FrameType.STDOUT, id, Buffer.alloc(1))] },
   { what: "a frame longer than init ever sends", frames: (id) => [encodeFrame(FrameType.STARTED, id, Buffer.alloc(4)), encodeFrame(FrameType.STDOUT, id, Buffer.alloc(64 * 1024 + 1))] },
   { what: "unknown frame type", frames: (id) => [encodeFrame(200, id, Buffer.alloc(0))] },
+  { what: "STDIN_ACK of bytes never sent", frames: (id) => [encodeFrame(FrameType.STARTED, id, Buffer.alloc(4)), encodeFrame(FrameType.STDIN_ACK, id, Buffer.from(u32(1)))] },
   { what: "a daemon-to-init type", frames: (id) => [encodeFrame(FrameType.SPAWN, id, Buffer.alloc(0))] },
   { what: "second READY", frames: () => [encodeFrame(FrameType.READY, 0)] },
   { what: "frame before READY", frames: (id) => [encodeFrame(FrameType.STARTED, id, Buffer.alloc(4))], ready: false },

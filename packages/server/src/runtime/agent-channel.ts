@@ -1,7 +1,8 @@
 /**
  * The daemon's end of the control channel to one sandbox's atoll-init: writes frames to its
- * stdin, decodes frames from its stdout, routes them to the processes' sinks, and grants each
- * output stream credit as its consumer acknowledges bytes (flow control, stream-credit.ts).
+ * stdin, decodes frames from its stdout, routes them to the processes' sinks, grants each
+ * output stream credit as its consumer acknowledges bytes (stream-credit.ts) and keeps each
+ * process's stdin within a window of init's acknowledgements (stdin-flow.ts).
  */
 import { constants as osConstants } from "node:os";
 import type { Readable, Writable } from "node:stream";
@@ -14,13 +15,14 @@ import {
   decodeExit,
   decodeSpawnFailed,
   decodeStarted,
+  decodeStdinAck,
   encodeCredit,
   encodeFrame,
   encodeSignal,
   encodeSpawn,
-  encodeStdin,
   type Frame,
 } from "./agent-protocol.js";
+import { StdinFlow } from "./stdin-flow.js";
 import { StreamCredit } from "./stream-credit.js";
 
 /** uid/gid inside the sandbox for each SpawnRequest user. */
@@ -50,6 +52,7 @@ interface ProcState {
   sink: ProcessSink;
   started: boolean;
   stdinClosed: boolean;
+  stdin: StdinFlow;
   stdout: StreamCredit;
   stderr: StreamCredit;
 }
@@ -71,6 +74,8 @@ export interface AgentChannelOptions {
 
 /** Default output window per stream: the most the daemon holds of one process's stdout or stderr. */
 export const OUTPUT_WINDOW = 1024 * 1024;
+/** Stdin bytes in flight to init per process (init's queue for it stays below this). */
+export const STDIN_WINDOW = 1024 * 1024;
 
 /**
  * The daemon's end of the control channel. Everything init sends is checked as hostile input
@@ -125,6 +130,11 @@ export class AgentChannel {
       sink,
       started: false,
       stdinClosed: !req.stdin,
+      stdin: new StdinFlow(
+        STDIN_WINDOW,
+        (data) => this.procs.has(procId) && this.send(encodeFrame(FrameType.STDIN, procId, data)),
+        () => this.procs.has(procId) && this.send(encodeFrame(FrameType.STDIN_CLOSE, procId)),
+      ),
       stdout: new StreamCredit(this.window),
       stderr: new StreamCredit(this.window),
     };
@@ -145,13 +155,15 @@ export class AgentChannel {
     this.send(encodeCredit(procId, state.stdout.open(), state.stderr.open()));
     return {
       write: (data) => {
-        if (state.stdinClosed || !this.procs.has(procId) || data.byteLength === 0) return;
-        for (const f of encodeStdin(procId, data)) this.send(f);
+        if (!state.stdinClosed && this.procs.has(procId)) state.stdin.write(data);
+      },
+      get stdinBacklog() {
+        return state.stdin.backlog;
       },
       closeStdin: () => {
         if (state.stdinClosed) return;
         state.stdinClosed = true;
-        if (this.procs.has(procId)) this.send(encodeFrame(FrameType.STDIN_CLOSE, procId));
+        state.stdin.close();
       },
       signal: (sig) => {
         if (this.procs.has(procId)) this.send(encodeSignal(procId, signalNumber(sig)));
@@ -236,6 +248,14 @@ export class AgentChannel {
         }
         if (f.type === FrameType.STDOUT) this.deliver(() => p.sink.onStdout(f.payload));
         else this.deliver(() => p.sink.onStderr(f.payload));
+        return;
+      }
+      case FrameType.STDIN_ACK: {
+        if (!p.started) throw new ProtocolError(`STDIN_ACK frame for process ${f.procId} before STARTED`);
+        const n = decodeStdinAck(f.payload);
+        const inFlight = p.stdin.unacknowledged;
+        if (!p.stdin.ack(n)) throw new ProtocolError(`STDIN_ACK of ${n} bytes for process ${f.procId}, which has ${inFlight} in flight`);
+        this.deliver(() => p.sink.onStdinAck?.(n));
         return;
       }
       case FrameType.EXIT: {

@@ -19,6 +19,7 @@ export const FrameType = {
   STDOUT: 67,
   STDERR: 68,
   EXIT: 69,
+  STDIN_ACK: 70,
 } as const;
 export type FrameType = (typeof FrameType)[keyof typeof FrameType];
 
@@ -175,6 +176,12 @@ export function decodeStarted(payload: Buffer): number {
 export function decodeSpawnFailed(payload: Buffer): { errno: number; message: string } {
   expectLength("SPAWN_FAILED", payload, { atLeast: 4 });
   return { errno: payload.readUInt32BE(0), message: payload.subarray(4).toString("utf8") };
+}
+
+/** Payload of STDIN_ACK: stdin bytes init wrote to the process's pipe (or dropped) since the last one. */
+export function decodeStdinAck(payload: Buffer): number {
+  expectLength("STDIN_ACK", payload, 4);
+  return payload.readUInt32BE(0);
 }
 
 /** Payload of EXIT: exit code (-1 if signalled) and signal number (0 if exited). */

@@ -98,6 +98,7 @@ export class BwrapSandbox implements RuntimeSandbox {
       onStdout: (data) => sink.onStdout(data),
       onStderr: (data) => sink.onStderr(data),
       onSpawnError: (message, errno) => sink.onSpawnError(message, errno),
+      onStdinAck: (bytes) => sink.onStdinAck?.(bytes),
       onExit: (exit) => {
         // A SIGKILL while the cgroup's OOM-kill counter went up: the OOM killer did it. A shell
         // reports a child killed by SIGKILL as exit 137 (128 + 9), so `sh -c` commands count too.
