@@ -293,6 +293,34 @@ test("stdin: a process that does not read its stdin holds the writer back, not t
   report("stdin flow control", rows);
 });
 
+/** Python: raises its descriptor limit and holds up to 200,000 descriptors of /dev/null. */
+const HOLD_FDS = `import os, resource, time
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+n = min(hard, 200000)
+resource.setrlimit(resource.RLIMIT_NOFILE, (n, hard))
+fds = [os.open("/dev/null", os.O_RDONLY) for _ in range(n - 16)]
+open("/tmp/held", "w").write(str(len(fds)))
+time.sleep(600)`;
+
+test("the daemon's /proc scan of a sandbox (busy volume) stays bounded whatever the sandbox holds", async () => {
+  const volume = await ctx.client.createVolume({ name: `busy-scan-${Date.now()}`, sizeGb: 1 });
+  const sb = await ctx.client.createSandbox({ timeout: "10m", volumes: [{ id: volume.id, mountPath: "/data" }] });
+  await sb.sh`echo x > /data/f; for i in $(seq 300); do sleep 600 < /data/f > /dev/null 2>&1 & done`;
+  await sb.sh`python3 -c ${HOLD_FDS} > /dev/null 2>&1 &`;
+  while ((await sb.sh`cat /tmp/held 2>/dev/null || true`.text()) === "") await sleep(200);
+  const held = Number(await sb.sh`cat /tmp/held`.text());
+  const detaching = sb.detachVolume(volume.id).then(
+    () => "detached",
+    (e: { code?: string; details?: { processes?: unknown[] } }) => `${e.code} listing ${e.details?.processes?.length} processes`,
+  );
+  const health = await fetch(`${ctx.daemon.url}/healthz`).then((r) => r.status);
+  const outcome = await detaching;
+  const rows = [row(`detach while 300 processes hold a file and one holds ${held} descriptors`, "tenant", "VOLUME_BUSY listing ≤ 100 processes; /healthz 200 meanwhile", `${outcome}; /healthz ${health}`, /^VOLUME_BUSY listing (\d|\d\d|100) processes$/.test(outcome) && health === 200)];
+  await sb.kill();
+  await ctx.client.deleteVolume(volume.id);
+  report("the daemon's scan of a sandbox's /proc", rows);
+});
+
 /** The sandbox's info once it stopped (or after 30 s). */
 async function waitStopped(sb: Sandbox): Promise<{ state: string; stopReason: string | null }> {
   for (let i = 0; i < 300; i++) {
