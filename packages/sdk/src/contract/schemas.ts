@@ -182,12 +182,19 @@ export const envPatchSchema = z.strictObject({
   delete: z.array(z.string()).max(LIMITS.envMax).optional(),
 });
 
-/** Bounds of a session spawn's flow-control `window` (bytes per output stream). */
+/**
+ * Bounds of a session spawn's flow-control `window` (bytes per output stream).
+ *
+ * @example ws.send(JSON.stringify({ type: "spawn", id: 1, cmd: "cat", window: SESSION_WINDOW_MIN * 16 }));
+ */
 export const SESSION_WINDOW_MIN = 4096;
+/** @see SESSION_WINDOW_MIN @example const window = Math.min(wanted, SESSION_WINDOW_MAX); */
 export const SESSION_WINDOW_MAX = 64 * 1024 * 1024;
 /**
  * Stdin a client that spawned with a `window` may have sent and not yet seen acknowledged
  * (`stdin_ack`) per process; more is a protocol violation that closes the session.
+ *
+ * @example while (unacked + chunk.byteLength > SESSION_STDIN_WINDOW) await nextStdinAck();
  */
 export const SESSION_STDIN_WINDOW = 1024 * 1024;
 

@@ -87,7 +87,7 @@ export class SandboxSession {
   /**
    * Bytes for a process's stdin (binary frame kind 0). A client with a `window` may have at most
    * SESSION_STDIN_WINDOW unacknowledged (more closes the session); for others the session stops
-   * reading the socket while a process's stdin backlog is above it.
+   * reading the socket while the stdin waiting in the daemon for its processes is above it.
    */
   write(id: number, data: Uint8Array): void {
     const p = this.procs.get(id);
@@ -100,10 +100,11 @@ export class SandboxSession {
     this.checkInput();
   }
 
-  /** Pauses the socket while a process of a client without acknowledgements has too much stdin waiting. */
+  /** Pauses the socket while this client's processes without acknowledgements have too much stdin waiting in all. */
   private checkInput(): void {
-    let full = false;
-    for (const p of this.procs.values()) if (!p.acks && (p.handle.stdinBacklog ?? 0) > SESSION_STDIN_WINDOW) full = true;
+    let waiting = 0;
+    for (const p of this.procs.values()) if (!p.acks) waiting += p.handle.stdinBacklog ?? 0;
+    const full = waiting > SESSION_STDIN_WINDOW;
     if (full !== this.inputPaused && !this.closed) {
       this.inputPaused = full;
       this.out.pauseInput(full);

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { STDIN_WINDOW, signalName, signalNumber } from "./agent-channel.js";
+import { CREDIT_FLOOR, STDIN_WINDOW, signalName, signalNumber } from "./agent-channel.js";
 import { FrameType, ProtocolError, encodeFrame } from "./agent-protocol.js";
 import { FAKE_WINDOW as WINDOW, fakeInit, recorder } from "./fake-init.js";
 
@@ -87,6 +87,33 @@ describe("AgentChannel", () => {
     h.ack("stdout", 10 * WINDOW); // more than was received: clamped
     await tick();
     assert.deepEqual([received[3]!.payload.readUInt32BE(0)], [(3 * WINDOW) / 4]);
+    assert.ok(channel.isOpen);
+  });
+
+  it("keeps the credit of all streams within the channel's budget, and shares what is freed", async () => {
+    const { channel, received, reply } = fakeInit({ budget: 4 * WINDOW });
+    const handles = Array.from({ length: 3 }, () => channel.spawn(spawnReq, recorder().sink));
+    await tick();
+    const granted = () => {
+      const byProc = new Map<number, number>();
+      for (const f of received.filter((x) => x.type === FrameType.CREDIT)) {
+        byProc.set(f.procId, (byProc.get(f.procId) ?? 0) + f.payload.readUInt32BE(0) + f.payload.readUInt32BE(4));
+      }
+      return byProc;
+    };
+    const total = () => [...granted().values()].reduce((a, b) => a + b, 0);
+    assert.equal(total(), 4 * WINDOW + 2 * CREDIT_FLOOR, "two processes get whole windows, the third the floor");
+    assert.ok([...granted().values()].every((n) => n >= 2 * CREDIT_FLOOR), "every stream may progress");
+    const first = received.find((f) => f.type === FrameType.SPAWN)!.procId;
+    const last = received.filter((f) => f.type === FrameType.SPAWN).at(-1)!.procId;
+    const lastBefore = granted().get(last)!;
+    reply(FrameType.STARTED, first, u32(1));
+    reply(FrameType.STDOUT, first, Buffer.alloc(WINDOW));
+    await tick();
+    handles[0]!.ack("stdout", WINDOW);
+    reply(FrameType.EXIT, first, [0, 0, 0, 0, 0, 0, 0, 0]);
+    await tick();
+    assert.ok(granted().get(last)! > lastBefore, "the freed budget reached a starved process");
     assert.ok(channel.isOpen);
   });
 

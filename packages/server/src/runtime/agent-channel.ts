@@ -49,6 +49,7 @@ export function signalNumber(signal: string | number): number {
 }
 
 interface ProcState {
+  procId: number;
   sink: ProcessSink;
   started: boolean;
   stdinClosed: boolean;
@@ -68,6 +69,12 @@ export interface AgentChannelOptions {
    * (ProcessHandle.ack); init reads a child's pipe no further (default OUTPUT_WINDOW).
    */
   window?: number;
+  /**
+   * Output credit the whole channel may have outstanding (granted and not acknowledged, summed
+   * over every stream; default CHANNEL_BUDGET): a sandbox with many processes whose output
+   * nobody takes cannot make the daemon hold a window for each.
+   */
+  budget?: number;
   /** Where an exception thrown by a ProcessSink goes (a daemon bug; the channel carries on). */
   onSinkError?: (err: unknown) => void;
 }
@@ -76,6 +83,10 @@ export interface AgentChannelOptions {
 export const OUTPUT_WINDOW = 1024 * 1024;
 /** Stdin bytes in flight to init per process (init's queue for it stays below this). */
 export const STDIN_WINDOW = 1024 * 1024;
+/** Output credit one sandbox may have outstanding over all its streams (16 full windows). */
+export const CHANNEL_BUDGET = 16 * 1024 * 1024;
+/** Credit a stream may always have, whatever the budget: every process keeps making progress. */
+export const CREDIT_FLOOR = 16 * 1024;
 
 /**
  * The daemon's end of the control channel. Everything init sends is checked as hostile input
@@ -92,6 +103,11 @@ export class AgentChannel {
   private readonly decoder = new FrameDecoder(MAX_INIT_PAYLOAD);
   private readonly procs = new Map<number, ProcState>();
   private readonly window: number;
+  private readonly budget: number;
+  /** Output credit outstanding over all live streams. */
+  private committed = 0;
+  /** Live processes with a stream held below its window by the budget. */
+  private readonly starved = new Set<ProcState>();
   private nextProcId = 1;
   private isReady = false;
   private isClosed = false;
@@ -105,6 +121,7 @@ export class AgentChannel {
     private readonly opts: AgentChannelOptions = {},
   ) {
     this.window = opts.window ?? OUTPUT_WINDOW;
+    this.budget = opts.budget ?? CHANNEL_BUDGET;
     this.ready = new Promise((resolve, reject) => {
       this.resolveReady = resolve;
       this.rejectReady = reject;
@@ -127,6 +144,7 @@ export class AgentChannel {
   spawn(req: SpawnRequest, sink: ProcessSink): ProcessHandle {
     const procId = this.nextProcId++;
     const state: ProcState = {
+      procId,
       sink,
       started: false,
       stdinClosed: !req.stdin,
@@ -152,7 +170,7 @@ export class AgentChannel {
     }
     this.procs.set(procId, state);
     this.send(frame);
-    this.send(encodeCredit(procId, state.stdout.open(), state.stderr.open()));
+    this.topUp(state);
     return {
       write: (data) => {
         if (!state.stdinClosed && this.procs.has(procId)) state.stdin.write(data);
@@ -169,12 +187,47 @@ export class AgentChannel {
         if (this.procs.has(procId)) this.send(encodeSignal(procId, signalNumber(sig)));
       },
       ack: (stream, bytes) => {
-        const more = state[stream].consume(bytes);
-        if (more > 0 && this.procs.has(procId)) {
-          this.send(encodeCredit(procId, stream === "stdout" ? more : 0, stream === "stderr" ? more : 0));
-        }
+        if (!this.procs.has(procId)) return;
+        const freed = state[stream].consume(bytes);
+        this.committed -= freed;
+        this.topUp(state);
+        if (freed > 0) this.feedStarved(state);
       },
     };
+  }
+
+  /**
+   * Grants a process's streams what brings each up to its window, or to what the channel's
+   * budget leaves (never below CREDIT_FLOOR), in batches.
+   */
+  private topUp(p: ProcState): void {
+    let capped = false;
+    const grant = (s: StreamCredit) => {
+      const room = this.budget - (this.committed - s.outstanding);
+      const target = Math.max(CREDIT_FLOOR, Math.min(this.window, room));
+      if (target < this.window) capped = true;
+      const more = s.topUp(target);
+      this.committed += more;
+      return more;
+    };
+    const out = grant(p.stdout);
+    const err = grant(p.stderr);
+    if (capped) this.starved.add(p);
+    else this.starved.delete(p);
+    if (out > 0 || err > 0) this.send(encodeCredit(p.procId, out, err));
+  }
+
+  /** Budget was freed: the processes held below their window get their share. */
+  private feedStarved(except?: ProcState): void {
+    for (const q of this.starved) if (q !== except) this.topUp(q);
+  }
+
+  /** A process ended: its outstanding credit returns to the budget. */
+  private forget(p: ProcState): void {
+    this.procs.delete(p.procId);
+    this.committed -= p.stdout.outstanding + p.stderr.outstanding;
+    this.starved.delete(p);
+    this.feedStarved();
   }
 
   /** Asks init to SIGKILL everything and exit. */
@@ -233,7 +286,7 @@ export class AgentChannel {
       case FrameType.SPAWN_FAILED: {
         if (p.started) throw new ProtocolError(`SPAWN_FAILED frame for process ${f.procId}, which started`);
         const { errno, message } = decodeSpawnFailed(f.payload);
-        this.procs.delete(f.procId);
+        this.forget(p);
         this.deliver(() => p.sink.onSpawnError(message, errno));
         return;
       }
@@ -261,7 +314,7 @@ export class AgentChannel {
       case FrameType.EXIT: {
         if (!p.started) throw new ProtocolError(`EXIT frame for process ${f.procId} before STARTED`);
         const { code, signal } = decodeExit(f.payload);
-        this.procs.delete(f.procId);
+        this.forget(p);
         const exit: ProcessExit = signal !== 0 ? { code: null, signal: signalName(signal), oom: false } : { code, signal: null, oom: false };
         this.deliver(() => p.sink.onExit(exit));
         return;

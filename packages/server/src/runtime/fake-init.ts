@@ -11,11 +11,11 @@ import { type Frame, FrameDecoder, FrameType, encodeFrame } from "./agent-protoc
 export const FAKE_WINDOW = 64 * 1024;
 
 /** A fake init: collects the frames the channel sends and lets the test answer. */
-export function fakeInit(opts: { ready?: boolean } = {}) {
+export function fakeInit(opts: { ready?: boolean; budget?: number } = {}) {
   const toInit = new PassThrough();
   const fromInit = new PassThrough();
   const sinkErrors: unknown[] = [];
-  const channel = new AgentChannel(toInit, fromInit, { window: FAKE_WINDOW, onSinkError: (e) => sinkErrors.push(e) });
+  const channel = new AgentChannel(toInit, fromInit, { window: FAKE_WINDOW, budget: opts.budget, onSinkError: (e) => sinkErrors.push(e) });
   const received: Frame[] = [];
   const decoder = new FrameDecoder();
   toInit.on("data", (c: Buffer) => received.push(...decoder.push(c)));

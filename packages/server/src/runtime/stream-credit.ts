@@ -7,9 +7,10 @@
  *
  * @example
  *   const c = new StreamCredit(1 << 20);
- *   send(CREDIT(c.open()));
+ *   send(CREDIT(c.topUp()));
  *   if (!c.receive(chunk.byteLength)) fail();   // more than granted
- *   const more = c.consume(n); if (more > 0) send(CREDIT(more));
+ *   c.consume(n);
+ *   const more = c.topUp(); if (more > 0) send(CREDIT(more));
  */
 export class StreamCredit {
   private granted = 0;
@@ -20,10 +21,9 @@ export class StreamCredit {
     if (!Number.isInteger(window) || window < 1 || window > 0xffffffff) throw new RangeError(`invalid window ${window}`);
   }
 
-  /** The first grant: the whole window. */
-  open(): number {
-    this.granted = this.window;
-    return this.window;
+  /** Bytes granted and not consumed yet: what this stream may make the daemon hold. */
+  get outstanding(): number {
+    return this.granted - this.consumed;
   }
 
   /** Bytes granted and not received yet. */
@@ -43,16 +43,22 @@ export class StreamCredit {
     return true;
   }
 
-  /**
-   * The consumer took `n` more bytes (never more than were received). Returns how many bytes to
-   * grant now: 0 until a quarter of the window is free again, so grants come in batches.
-   */
+  /** The consumer took `n` more bytes (never more than were received). Returns by how much `outstanding` fell. */
   consume(n: number): number {
     if (!(n > 0)) return 0;
+    const before = this.consumed;
     this.consumed = Math.min(this.received, this.consumed + n);
-    const outstanding = this.granted - this.consumed;
-    const more = this.window - outstanding;
-    if (more < this.window / 4) return 0;
+    return this.consumed - before;
+  }
+
+  /**
+   * Grants what brings `outstanding` up to `target` (at most the window) and returns it; 0 while
+   * that would be less than a quarter window (or half a small target): grants come in batches.
+   */
+  topUp(target: number = this.window): number {
+    const goal = Math.min(target, this.window);
+    const more = goal - this.outstanding;
+    if (more <= 0 || more < Math.min(this.window / 4, goal / 2)) return 0;
     this.granted += more;
     return more;
   }
