@@ -2,16 +2,16 @@
  * One output stream (stdout or stderr) of one process on a session, between the runtime and the
  * client's socket (docs/architecture.md, "Session WebSocket", flow control). It holds what the
  * runtime delivered and the client may not have yet, and acknowledges bytes to the runtime
- * (ProcessHandle.ack, which lets init read more of the process's pipe) only once they are gone:
+ * (ProcessHandle.ack, which lets init read more of the process's pipe) only once they are gone,
+ * written to the socket's kernel buffer (`flushed`, the socket's write callback), so a client that
+ * stops reading its TCP socket stops the process, whatever else it does. When the client asked
+ * for a `window`, bytes are sent only while the client holds fewer than `window` it did not
+ * acknowledge (`ack` messages); the rest waits here, and since the runtime's credit only comes
+ * back as bytes leave, that wait is bounded by the runtime's window too. Client acknowledgements
+ * beyond what was sent are clamped, so lying gains nothing.
  *
- * - written to the socket's kernel buffer (`flushed`, the socket's write callback): a client that
- *   stops reading its TCP socket stops the process, whatever else it does;
- * - and, when the client asked for a `window`, acknowledged by the client (`ack` messages): the
- *   client never holds more than `window` bytes it has not consumed. Client acknowledgements
- *   beyond what was sent are clamped, so lying cannot make the daemon hold more.
- *
- * So the daemon holds at most the runtime's window per stream (what it delivered and was not
- * acknowledged), whatever the client does.
+ * So the daemon holds at most the runtime's window per stream, whatever the client does, and the
+ * client at most its `window`.
  *
  * @example
  *   const s = new SessionStream(1 << 20, (data, flushed) => socket.send(frame(data), flushed), (n) => handle.ack("stdout", n));
@@ -56,7 +56,6 @@ export class SessionStream {
   clientAck(bytes: number): void {
     if (this.window === null || this.dropping) return;
     this.acked = Math.min(this.sent, this.acked + bytes);
-    this.report();
     this.pump();
   }
 
@@ -86,9 +85,14 @@ export class SessionStream {
     this.onIdle();
   }
 
-  /** Acknowledges to the runtime what left the daemon and, with a window, the client consumed. */
+  /**
+   * Acknowledges to the runtime what left the daemon (the socket took it). The client's window is
+   * enforced by pump(): bytes wait here while the client holds `window` unacknowledged, and the
+   * runtime's window bounds what waits here. (So up to two windows are in flight: the daemon's
+   * and the client's.)
+   */
   private report(): void {
-    const done = this.dropping ? this.received : this.window === null ? this.flushed : Math.min(this.flushed, this.acked);
+    const done = this.dropping ? this.received : this.flushed;
     if (done > this.reported) {
       const n = done - this.reported;
       this.reported = done;
