@@ -131,6 +131,8 @@ test("with the defence off, hostile frames and records end only their sandbox or
 
   for (const c of FRAME_CASES) {
     const sb = await client.createSandbox({ timeout: "10m" });
+    // procId 1, whose stdout nobody reads: the frames below are about it.
+    await sb.spawn("sleep", { args: ["600"], stdout: "piped" });
     await sb.sh`python3 -c ${HOSTILE_FRAMES} ${c}`.sudo().noThrow().catch(() => undefined);
     const info = await waitStopped(sb);
     const health = await fetch(`${daemon.url}/healthz`).then((r) => r.status).catch(() => 0);

@@ -89,10 +89,11 @@ export async function sleeper(sandbox: Sandbox, user: "app" | "root"): Promise<n
 }
 
 /**
- * Python for sandbox root, run as the first command of a fresh sandbox (so it is procId 1 of the
- * control channel): takes pid 1's control channel with pidfd_getfd — which works only while the
- * non-dumpable defence is switched off (a test build of atoll-init) — and writes the hostile
- * frames of case `argv[1]` into it, as init would send them to the daemon.
+ * Python for sandbox root: takes pid 1's control channel with pidfd_getfd — which works only while
+ * the non-dumpable defence is switched off (a test build of atoll-init) — and writes the hostile
+ * frames of case `argv[1]` into it, as init would send them to the daemon. The frames speak of
+ * procId 1: the first process of the sandbox, which the test starts first with a piped stdout it
+ * never reads (so no consumer hands credit back while the flood runs).
  */
 export const HOSTILE_FRAMES = `
 import ctypes, os, struct, sys
