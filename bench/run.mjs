@@ -9,6 +9,7 @@ import { withDefaultDaemon } from "./default-daemon.mjs";
 import { fileTransfers } from "./files-bench.mjs";
 import { bwrapFloor } from "./host-floor.mjs";
 import { createWithoutNetworking, proxyVersusDirect } from "./network-bench.mjs";
+import { outputThroughput } from "./output-bench.mjs";
 import { commandRoundTrip, createToFirstOutputTimed } from "./sandbox-bench.mjs";
 import { round, summary } from "./stats.mjs";
 import { sharedVolume, throughputVsHost, volumeCreateLatency } from "./volume-bench.mjs";
@@ -35,6 +36,7 @@ async function figures(client) {
   const vol = await client.createVolume({ name: "bench-mount-cost", sizeGb: 1 });
   add("create → first output, with 1 volume", summary(await createToFirstOutputTimed(client, N, { volumes: [{ id: vol.id, mountPath: "/v" }] })), "ms", "compare with the line without");
   await client.deleteVolume(vol.id);
+  add("process output: head -c 1 GiB through sh, piped to the SDK", summary(await outputThroughput(client, quick ? 256 : 1024, quick ? 1 : 3)), "MB/s", "init → daemon → session WebSocket, flow-controlled (1 MiB windows)");
   const tp = await throughputVsHost(client, 256, quick ? 1 : 3);
   add("volume write / host write", tp.volumeWriteMBs / tp.hostWriteMBs, "ratio", `${round(tp.volumeWriteMBs)} vs ${round(tp.hostWriteMBs)} MB/s, 256 MiB + fdatasync; target ≥ 0.9`);
   add("volume read / host read", tp.volumeReadMBs / tp.hostReadMBs, "ratio", `${round(tp.volumeReadMBs)} vs ${round(tp.hostReadMBs)} MB/s, O_DIRECT`);

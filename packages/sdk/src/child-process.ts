@@ -28,31 +28,62 @@ interface OutputChannel {
   fail(error: unknown): void;
 }
 
-function outputChannel(target: "stdout" | "stderr", mode: StdioMode): OutputChannel {
-  if (mode === "null") return { stream: null, push() {}, end() {}, fail() {} };
-  if (mode === "inherit") return { stream: null, push: (d) => forwardOutput(target, d), end() {}, fail() {} };
-  let controller!: ReadableStreamDefaultController<Uint8Array>;
-  let open = true;
-  const stream = new ReadableStream<Uint8Array>({
-    start(c) {
-      controller = c;
+/**
+ * Where one output stream of a process goes. `consumed(n)` acknowledges bytes to the daemon
+ * (flow control): at once when they are dropped ("null"), once written out ("inherit"), and, for
+ * "piped", only when the program reads them from the stream. So a piped stream nobody reads
+ * holds at most the session's output window here, and the process blocks in the sandbox.
+ */
+function outputChannel(target: "stdout" | "stderr", mode: StdioMode, consumed: (bytes: number) => void): OutputChannel {
+  if (mode === "null") return { stream: null, push: (d) => consumed(d.byteLength), end() {}, fail() {} };
+  if (mode === "inherit") return { stream: null, push: (d) => forwardOutput(target, d, () => consumed(d.byteLength)), end() {}, fail() {} };
+  const queue: Uint8Array[] = [];
+  let ended = false;
+  let failure: { error: unknown } | undefined;
+  let cancelled = false;
+  let wake: (() => void) | undefined;
+  const notify = () => {
+    wake?.();
+    wake = undefined;
+  };
+  // highWaterMark 0: the stream itself queues nothing; `pull` runs when the program reads and
+  // hands over one chunk from `queue`, which is what the daemon sent and the program has not read.
+  const stream = new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        while (queue.length === 0 && !ended) await new Promise<void>((resolve) => (wake = resolve));
+        if (failure) return controller.error(failure.error);
+        const chunk = queue.shift();
+        if (chunk) {
+          controller.enqueue(chunk);
+          consumed(chunk.byteLength);
+        } else controller.close();
+      },
+      cancel() {
+        // The reader lost interest: drop what is queued and what still comes.
+        cancelled = true;
+        for (const chunk of queue.splice(0)) consumed(chunk.byteLength);
+      },
     },
-    cancel() {
-      open = false; // the reader lost interest: drop further output
-    },
-  });
+    { highWaterMark: 0 },
+  );
   return {
     stream,
     push(data) {
-      if (open) controller.enqueue(data);
+      if (cancelled || ended) return consumed(data.byteLength);
+      queue.push(data);
+      notify();
     },
     end() {
-      if (open) controller.close();
-      open = false;
+      ended = true;
+      notify();
     },
     fail(error) {
-      if (open) controller.error(error);
-      open = false;
+      if (ended) return;
+      failure = { error };
+      ended = true;
+      queue.length = 0;
+      notify();
     },
   };
 }
@@ -171,8 +202,9 @@ export function startChildProcess(session: Session, cmd: string, options?: Spawn
   if (signal?.aborted) {
     return Promise.reject(new AtollError("ABORTED", `spawn of ${cmd} was aborted before it started`, { reason: String(signal.reason) }));
   }
-  const out = outputChannel("stdout", resolved.stdout);
-  const err = outputChannel("stderr", resolved.stderr);
+  let id = -1;
+  const out = outputChannel("stdout", resolved.stdout, (n) => session.ack(id, "stdout", n));
+  const err = outputChannel("stderr", resolved.stderr, (n) => session.ack(id, "stderr", n));
   let resolveStatus!: (s: CommandStatus) => void;
   let rejectStatus!: (e: unknown) => void;
   const status = new Promise<CommandStatus>((res, rej) => {
@@ -183,7 +215,6 @@ export function startChildProcess(session: Session, cmd: string, options?: Spawn
 
   return new Promise<ChildProcess>((resolveStart, rejectStart) => {
     let child: ChildProcess | undefined;
-    let id = -1;
     const onAbort = () => session.signal(id, "SIGTERM");
     const finish = () => signal?.removeEventListener("abort", onAbort);
     const sink: ProcessSink = {

@@ -15,6 +15,7 @@ import {
   InvalidArgumentError,
   type SessionClientMessage,
   type SessionServerMessage,
+  SESSION_STDIN_WINDOW,
   ServerError,
   decodeSessionFrame,
   encodeSessionFrame,
@@ -26,7 +27,10 @@ import {
 import { type HttpClient, seg } from "./http-client.js";
 import { type SessionSocket, openSessionSocket, toWebSocketUrl } from "./session-socket.js";
 
-/** Receives everything that happens to one spawned process. Exactly one of exit/fail ends it. */
+/**
+ * Receives everything that happens to one spawned process. Exactly one of exit/fail ends it.
+ * Output bytes must be acknowledged with `Session.ack` once consumed (flow control).
+ */
 export interface ProcessSink {
   started(pid: number): void;
   stdout(data: Uint8Array): void;
@@ -38,12 +42,19 @@ export interface ProcessSink {
 /** A spawn request without the protocol's `type` and `id`. */
 export type SpawnRequest = Omit<Extract<SessionClientMessage, { type: "spawn" }>, "type" | "id">;
 
+/**
+ * Flow control of output (docs/architecture.md, "Session WebSocket"): every spawn asks the
+ * daemon to send at most this many bytes of stdout (and of stderr) that this client did not
+ * acknowledge, and the client acknowledges bytes once the program took them (read them from a
+ * piped stream, or they were written out for "inherit"). So the SDK never holds more than this
+ * per stream, and a process whose output nobody reads blocks inside the sandbox.
+ */
+export const OUTPUT_WINDOW = 1024 * 1024;
+/** Acknowledgements are batched: one per this many consumed bytes. */
+const ACK_EVERY = OUTPUT_WINDOW / 4;
+
 /** Largest stdin frame we send; bigger writes are split. */
 const STDIN_CHUNK = 64 * 1024;
-/** Above this many queued bytes, stdin writes wait (backpressure). */
-const HIGH_WATER = 1024 * 1024;
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /**
  * One open session. Created by `Session.open`; closed by `close()` or by the daemon.
@@ -57,6 +68,10 @@ export class Session {
   #socket!: SessionSocket;
   #nextId = 1;
   readonly #processes = new Map<number, ProcessSink>();
+  /** Consumed output bytes of each process not acknowledged to the daemon yet. */
+  readonly #unacked = new Map<number, { stdout: number; stderr: number }>();
+  /** Stdin bytes of each process sent and not yet acknowledged (stdin_ack), and who waits for room. */
+  readonly #stdin = new Map<number, { unacked: number; waiters: (() => void)[] }>();
   /** Processes that reported `started`; a later `error` for them does not end them. */
   readonly #started = new Set<number>();
   #closed = false;
@@ -103,20 +118,54 @@ export class Session {
   spawn(request: SpawnRequest, sink: ProcessSink): number {
     this.#assertOpen();
     const id = this.#nextId++;
-    const message = { type: "spawn" as const, id, ...request };
+    const message = { type: "spawn" as const, id, ...request, window: OUTPUT_WINDOW };
     parseOrThrow(sessionClientMessageSchema, message, "spawn options");
     this.#processes.set(id, sink);
+    this.#unacked.set(id, { stdout: 0, stderr: 0 });
+    this.#stdin.set(id, { unacked: 0, waiters: [] });
     this.#socket.send(JSON.stringify(message));
     return id;
   }
 
-  /** Sends bytes to a process's stdin, waiting while too much is queued. */
+  /**
+   * Sends bytes to a process's stdin, never more than SESSION_STDIN_WINDOW ahead of what the
+   * process consumed (the daemon's stdin_ack): a process that does not read its stdin holds the
+   * writer back.
+   */
   async writeStdin(id: number, data: Uint8Array): Promise<void> {
     for (let offset = 0; offset < data.byteLength; offset += STDIN_CHUNK) {
       this.#assertRunning(id);
-      this.#socket.send(encodeSessionFrame(FRAME_STDIN, id, data.subarray(offset, offset + STDIN_CHUNK)));
-      while (this.#socket.bufferedAmount > HIGH_WATER && !this.#closed) await sleep(5);
+      const chunk = data.subarray(offset, offset + STDIN_CHUNK);
+      const flow = this.#stdin.get(id)!;
+      while (flow.unacked + chunk.byteLength > SESSION_STDIN_WINDOW) {
+        await new Promise<void>((resolve) => flow.waiters.push(resolve));
+        this.#assertRunning(id);
+      }
+      flow.unacked += chunk.byteLength;
+      this.#socket.send(encodeSessionFrame(FRAME_STDIN, id, chunk));
     }
+  }
+
+  /** The process is gone (or the session): stdin writers waiting for room give up. */
+  #endStdin(id?: number): void {
+    for (const [key, flow] of this.#stdin) {
+      if (id !== undefined && key !== id) continue;
+      this.#stdin.delete(key);
+      for (const wake of flow.waiters.splice(0)) wake();
+    }
+  }
+
+  /**
+   * The program took `bytes` of a process's stdout or stderr (every byte the sink received must
+   * be acknowledged once it is consumed or dropped, or the process stalls after OUTPUT_WINDOW).
+   */
+  ack(id: number, stream: "stdout" | "stderr", bytes: number): void {
+    const pending = this.#unacked.get(id);
+    if (!pending || this.#closed) return;
+    pending[stream] += bytes;
+    if (pending[stream] < ACK_EVERY) return;
+    this.#socket.send(JSON.stringify({ type: "ack", id, [stream]: pending[stream] }));
+    pending[stream] = 0;
   }
 
   /** Closes a process's stdin (EOF). A no-op when the process or the session is gone. */
@@ -185,6 +234,8 @@ export class Session {
       case "exit": {
         const sink = this.#processes.get(message.id);
         this.#processes.delete(message.id);
+        this.#unacked.delete(message.id);
+        this.#endStdin(message.id);
         this.#started.delete(message.id);
         sink?.exit(message.status);
         break;
@@ -195,11 +246,20 @@ export class Session {
         if (this.#started.has(message.id)) break;
         const sink = this.#processes.get(message.id);
         this.#processes.delete(message.id);
+        this.#unacked.delete(message.id);
+        this.#endStdin(message.id);
         const { code, message: text } = message.error ?? {};
         const err = isApiErrorCode(code)
           ? errorFromWire({ error: { code, message: text } }, 0)
           : new ServerError("INTERNAL", `Could not start the process: ${text ?? "unknown error"}${code ? ` (${code})` : ""}`);
         sink?.fail(err);
+        break;
+      }
+      case "stdin_ack": {
+        const flow = this.#stdin.get(message.id);
+        if (!flow) break;
+        flow.unacked = Math.max(0, flow.unacked - message.bytes);
+        for (const wake of flow.waiters.splice(0)) wake();
         break;
       }
       case "sandbox_stopped":
@@ -214,6 +274,8 @@ export class Session {
     this.#closed = true;
     const pending = [...this.#processes.values()];
     this.#processes.clear();
+    this.#unacked.clear();
+    this.#endStdin();
     this.#started.clear();
     for (const sink of pending) sink.fail(this.#lostError(code, reason));
     for (const resolve of this.#closeWaiters.splice(0)) resolve();

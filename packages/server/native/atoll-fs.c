@@ -67,6 +67,10 @@ static void enter_jail(const char *fdstr, long uid, long gid) {
 }
 
 int main(int argc, char **argv) {
+  /* Other processes of the same sandbox user must not take our stdout (pidfd_getfd,
+     /proc/PID/fd) nor write our memory: what we print is what the daemon believes. The binary
+     is also unreadable to sandbox users, which makes the kernel mark us non-dumpable from exec. */
+  if (prctl(PR_SET_DUMPABLE, DUMPABLE, 0, 0, 0) < 0) fail(errno, "prctl", "PR_SET_DUMPABLE");
   signal(SIGPIPE, SIG_IGN);
   umask(022);
   int i = 1;

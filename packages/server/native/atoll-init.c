@@ -13,14 +13,27 @@
  *
  * One thread, one poll() loop. SIGCHLD arrives on a signalfd. Writes to the control channel
  * block (the daemon always reads); writes to a child's stdin never block: STDIN bytes are
- * queued per process and written when the pipe accepts them.
+ * queued per process and written when the pipe accepts them, and acknowledged (STDIN_ACK) once
+ * written, so the daemon never sends more than a window ahead and the queue stays small.
+ *
+ * Flow control: a child's stdout/stderr pipe is read only while the daemon's credit for it
+ * (CREDIT frames, granted as the daemon's consumer takes the bytes) is positive, and never more
+ * than the credit. A child writing faster than its reader therefore blocks on its own full pipe,
+ * inside the sandbox; nothing piles up in init or in the daemon.
  *
  * When EXIT is sent: as soon as the direct child has been reaped and both of its output pipes
- * reached EOF. If the pipes are still open after the child was reaped (a background process
- * inherited them, e.g. `sh -c 'server &'`), init keeps forwarding output for EXIT_GRACE_MS
- * more, then reads whatever is buffered right now, sends EXIT and from then on reads and
- * discards what those pipes carry until EOF, so the background process neither blocks on a
- * full pipe nor dies of SIGPIPE.
+ * reached EOF. If the pipes are still open EXIT_GRACE_MS after the child was reaped (a
+ * background process inherited them, e.g. `sh -c 'server &'`), init forwards what they hold at
+ * that moment (as credit allows), sends EXIT and from then on reads and discards what those
+ * pipes carry until EOF, so the background process neither blocks on a full pipe nor dies of
+ * SIGPIPE.
+ *
+ * Nothing in the sandbox can reach the control channel: init makes itself non-dumpable (and
+ * its binary is not readable by sandbox users, so it is non-dumpable from its first
+ * instruction), which puts /proc/1/mem, /proc/1/fd, pidfd_getfd and ptrace behind
+ * CAP_SYS_PTRACE in the host's user namespace; as pid 1 of its pid namespace it receives no
+ * signal from inside it that it has no handler for (it has none; SIGCHLD is blocked and read
+ * from a signalfd).
  *
  * `atoll-init --host-spawner` runs the same protocol on the host, started by the daemon to run
  * its short host commands (mount, losetup, ip, nft, mkfs): a fork from this small process costs
@@ -36,6 +49,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -69,6 +83,9 @@ static void handle_frame(uint8_t type, uint32_t id, unsigned char *payload, size
       int sig = (int)get_u32(payload);
       if (kill(-p->pid, sig) < 0 && errno == ESRCH && !p->reaped) kill(p->pid, sig);
     }
+    break;
+  case F_CREDIT:
+    if (len == 8 && (p = find_proc(id))) add_credit(p, get_u32(payload), get_u32(payload + 4));
     break;
   case F_KILL_ALL:
     shutdown_all(0);
@@ -124,6 +141,13 @@ int main(int argc, char **argv) {
     logmsg("must run as pid 1 of a sandbox (or with --host-spawner)");
     return 2;
   }
+  /* Before anything else: no process of the sandbox (same uid) may read or write our memory or
+     take our file descriptors (the control channel) with /proc/1/mem, /proc/1/fd, pidfd_getfd
+     or process_vm_writev. */
+  if (prctl(PR_SET_DUMPABLE, DUMPABLE, 0, 0, 0) < 0) {
+    logmsg("PR_SET_DUMPABLE: %s", strerror(errno));
+    return 1;
+  }
   close_extra_fds();
   if (!host_mode) drop_capabilities();
   signal(SIGPIPE, SIG_IGN);
@@ -163,11 +187,14 @@ int main(int argc, char **argv) {
     int timeout = -1;
     int64_t now = now_ms();
     for (struct proc *p = procs; p; p = p->next) {
-      if (p->out_fd >= 0) pfd[k] = (struct pollfd){p->out_fd, POLLIN, 0}, pref[k++] = p;
-      if (p->err_fd >= 0) pfd[k] = (struct pollfd){p->err_fd, POLLIN, 0}, pref[k++] = p;
+      /* Without credit a pipe is left alone: its writer blocks once the pipe is full. */
+      if (p->out_fd >= 0 && p->out_credit > 0) pfd[k] = (struct pollfd){p->out_fd, POLLIN, 0}, pref[k++] = p;
+      if (p->err_fd >= 0 && p->err_credit > 0) pfd[k] = (struct pollfd){p->err_fd, POLLIN, 0}, pref[k++] = p;
       if (p->in_fd >= 0 && p->in_off < p->in_len)
         pfd[k] = (struct pollfd){p->in_fd, POLLOUT, 0}, pref[k++] = p;
-      if (p->reaped) {
+      /* Wake up at the end of the grace period, until the pipes' tails are counted. */
+      int uncounted = (p->out_fd >= 0 && p->out_tail < 0) || (p->err_fd >= 0 && p->err_tail < 0);
+      if (p->reaped && uncounted) {
         int64_t left = p->reaped_ms + EXIT_GRACE_MS - now;
         if (left < 0) left = 0;
         if (timeout < 0 || left < timeout) timeout = (int)left;
@@ -190,7 +217,7 @@ int main(int argc, char **argv) {
         else if (pfd[i].fd == p->err_fd) forward_output(p, &p->err_fd, F_STDERR);
         else if (pfd[i].fd == p->in_fd) {
           if (pfd[i].revents & (POLLERR | POLLHUP)) close_fd(&p->in_fd);
-          else stdin_flush(p);
+          stdin_flush(p); /* (a closed pipe: acknowledges what is dropped) */
         }
       }
       for (size_t i = drain_start, j = 0; i < k; i++, j++) {

@@ -7,6 +7,8 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include "dumpable.h"
+
 /* Record types: `u8 type | u32 length (BE) | payload` on stdin and stdout. */
 enum {
   /* daemon -> helper */

@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -51,12 +52,27 @@ static void add_drain(int *fd) {
   *fd = -1;
 }
 
-/* Reads one chunk from an output pipe and forwards it. Returns 0 on EAGAIN, 1 on data, -1
-   on EOF (fd closed). */
+/* The credit and tail counters of one of p's output pipes. */
+static void stream_of(struct proc *p, uint8_t type, uint64_t **credit, int64_t **tail) {
+  *credit = type == F_STDOUT ? &p->out_credit : &p->err_credit;
+  *tail = type == F_STDOUT ? &p->out_tail : &p->err_tail;
+}
+
+/* Reads one chunk from an output pipe, at most its credit (and its tail, once counted), and
+   forwards it. Returns 0 on EAGAIN or without credit, 1 on data, -1 on EOF (fd closed). */
 int forward_output(struct proc *p, int *fd, uint8_t type) {
   static unsigned char buf[READ_CHUNK];
-  ssize_t n = read(*fd, buf, sizeof buf);
+  uint64_t *credit;
+  int64_t *tail;
+  stream_of(p, type, &credit, &tail);
+  size_t want = sizeof buf;
+  if (*credit < want) want = (size_t)*credit;
+  if (*tail >= 0 && (uint64_t)*tail < want) want = (size_t)*tail;
+  if (want == 0) return 0;
+  ssize_t n = read(*fd, buf, want);
   if (n > 0) {
+    *credit -= (uint64_t)n;
+    if (*tail >= 0) *tail -= n;
     send_frame(type, p->id, buf, (size_t)n, NULL, 0);
     return 1;
   }
@@ -65,12 +81,13 @@ int forward_output(struct proc *p, int *fd, uint8_t type) {
   return -1;
 }
 
+/* A CREDIT frame: the daemon took `out` and `err` more bytes of p's output. */
+void add_credit(struct proc *p, uint32_t out, uint32_t err) {
+  p->out_credit += out;
+  p->err_credit += err;
+}
+
 static void send_exit(struct proc *p) {
-  /* Whatever is buffered in the pipes right now still belongs to this process. */
-  while (p->out_fd >= 0 && forward_output(p, &p->out_fd, F_STDOUT) > 0) {
-  }
-  while (p->err_fd >= 0 && forward_output(p, &p->err_fd, F_STDERR) > 0) {
-  }
   unsigned char payload[8];
   int32_t code = -1;
   uint32_t sig = 0;
@@ -84,15 +101,39 @@ static void send_exit(struct proc *p) {
   remove_proc(p);
 }
 
-/* Sends EXIT for every reaped process whose pipes are done or whose grace period is over. */
+/* Once the grace period is over, an output pipe still open (a background process holds it)
+   owes only what is buffered in it right now: count it once; when it is forwarded the pipe
+   moves to the drains. Returns 1 when the pipe is done. */
+static int tail_done(int *fd, int64_t *tail) {
+  if (*fd < 0) return 1;
+  if (*tail < 0) {
+    int queued = 0;
+    *tail = ioctl(*fd, FIONREAD, &queued) == 0 && queued > 0 ? queued : 0;
+  }
+  if (*tail > 0) return 0;
+  add_drain(fd);
+  return 1;
+}
+
+/*
+ * Sends EXIT for every reaped process whose pipes are done: at EOF, or, after the grace period,
+ * once what they held at its end was forwarded (as credit allows: EXIT follows every byte the
+ * process wrote before it exited, even when its reader is slow).
+ */
 void finish_procs(void) {
   int64_t now = now_ms();
   struct proc *p = procs;
   while (p) {
     struct proc *next = p->next;
-    if (p->reaped &&
-        ((p->out_fd < 0 && p->err_fd < 0) || now - p->reaped_ms >= EXIT_GRACE_MS))
-      send_exit(p);
+    if (p->reaped) {
+      int done = p->out_fd < 0 && p->err_fd < 0;
+      if (!done && now - p->reaped_ms >= EXIT_GRACE_MS) {
+        int out_done = tail_done(&p->out_fd, &p->out_tail);
+        int err_done = tail_done(&p->err_fd, &p->err_tail);
+        done = out_done && err_done;
+      }
+      if (done) send_exit(p);
+    }
     p = next;
   }
 }
@@ -116,24 +157,49 @@ void reap_children(int sfd) {
 }
 /* ---------------------------------------------------------------- stdin ----------------- */
 
+/*
+ * Flow control of stdin: the daemon sends at most a window of STDIN bytes that init did not
+ * acknowledge; init acknowledges (STDIN_ACK) what it wrote into the child's pipe, or dropped
+ * because the child closed its stdin, every STDIN_ACK_EVERY bytes and whenever its queue empties.
+ * So a child that does not read its stdin holds the writer back, not init's memory.
+ */
+static void stdin_report(struct proc *p) {
+  if (p->in_unreported == 0) return;
+  if (p->in_unreported < STDIN_ACK_EVERY && p->in_fd >= 0 && p->in_off < p->in_len) return;
+  unsigned char b[4];
+  put_u32(b, (uint32_t)p->in_unreported);
+  send_frame(F_STDIN_ACK, p->id, b, 4, NULL, 0);
+  p->in_unreported = 0;
+}
+
 void stdin_flush(struct proc *p) {
   while (p->in_fd >= 0 && p->in_off < p->in_len) {
     ssize_t n = write(p->in_fd, p->in_buf + p->in_off, p->in_len - p->in_off);
     if (n > 0) {
       p->in_off += (size_t)n;
+      p->in_unreported += (uint64_t)n;
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && errno == EAGAIN) return;
+    if (n < 0 && errno == EAGAIN) break;
     /* EPIPE: the process closed its stdin; what it did not read is dropped. */
     close_fd(&p->in_fd);
   }
-  p->in_off = p->in_len = 0;
-  if (p->in_close) close_fd(&p->in_fd);
+  if (p->in_fd < 0 || p->in_off == p->in_len) {
+    p->in_unreported += p->in_len - p->in_off; /* dropped */
+    p->in_off = p->in_len = 0;
+    if (p->in_close) close_fd(&p->in_fd);
+  }
+  stdin_report(p);
 }
 
 void stdin_queue(struct proc *p, const unsigned char *data, size_t len) {
-  if (p->in_fd < 0 || p->in_close || len == 0) return;
+  if (len == 0) return;
+  if (p->in_fd < 0 || p->in_close) {
+    p->in_unreported += len; /* nobody reads it any more: dropped, but acknowledged */
+    stdin_report(p);
+    return;
+  }
   if (p->in_off > 0 && p->in_off == p->in_len) p->in_off = p->in_len = 0;
   if (p->in_len + len > p->in_cap) {
     /* compact, then grow */
@@ -147,6 +213,8 @@ void stdin_queue(struct proc *p, const unsigned char *data, size_t len) {
       if (!nb) {
         logmsg("out of memory queueing stdin of procId %u; closing its stdin", p->id);
         close_fd(&p->in_fd);
+        p->in_unreported += len;
+        stdin_flush(p);
         return;
       }
       p->in_buf = nb;

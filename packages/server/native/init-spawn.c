@@ -170,6 +170,7 @@ void do_spawn(uint32_t id, char *payload, size_t len) {
   p->in_fd = in[1];
   p->out_fd = out[0];
   p->err_fd = err[0];
+  p->out_tail = p->err_tail = -1;
   if (p->in_fd >= 0) set_nonblock(p->in_fd);
   set_nonblock(p->out_fd);
   set_nonblock(p->err_fd);

@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "dumpable.h"
+
 /* Frame types of the control channel (docs/architecture.md). */
 enum {
   F_SPAWN = 1,
@@ -13,18 +15,21 @@ enum {
   F_STDIN_CLOSE = 3,
   F_SIGNAL = 4,
   F_KILL_ALL = 5,
+  F_CREDIT = 6,
   F_READY = 64,
   F_STARTED = 65,
   F_SPAWN_FAILED = 66,
   F_STDOUT = 67,
   F_STDERR = 68,
   F_EXIT = 69,
+  F_STDIN_ACK = 70,
 };
 
 #define CTL_IN 0
 #define CTL_OUT 1
 #define MAX_FRAME (16u * 1024 * 1024) /* length field limit: a daemon bug, not a sandbox one */
 #define READ_CHUNK 65536
+#define STDIN_ACK_EVERY 65536 /* report consumed stdin at least this often (and when the queue empties) */
 #define EXIT_GRACE_MS 50
 
 /* One spawned process (its procId is chosen by the daemon). */
@@ -32,9 +37,15 @@ struct proc {
   uint32_t id;
   pid_t pid;
   int in_fd, out_fd, err_fd; /* our ends; -1 once closed */
+  /* Output bytes the daemon granted and we did not read yet (CREDIT frames): a pipe is read
+     only while its credit is positive, so a child whose reader is slow blocks on a full pipe. */
+  uint64_t out_credit, err_credit;
+  /* After the grace period: bytes still to forward before EXIT (-1 = not counted yet). */
+  int64_t out_tail, err_tail;
   char *in_buf;              /* queued stdin bytes [in_off, in_len) */
   size_t in_off, in_len, in_cap;
   int in_close; /* STDIN_CLOSE received: close in_fd once the queue is empty */
+  uint64_t in_unreported; /* stdin bytes written to the pipe (or dropped) not yet in a STDIN_ACK */
   int reaped, status;
   int64_t reaped_ms;
   struct proc *next;
@@ -63,6 +74,7 @@ void drop_capabilities(void);
 /* init-procs.c */
 struct proc *find_proc(uint32_t id);
 int forward_output(struct proc *p, int *fd, uint8_t type);
+void add_credit(struct proc *p, uint32_t out, uint32_t err);
 void finish_procs(void);
 void reap_children(int sfd);
 void stdin_flush(struct proc *p);

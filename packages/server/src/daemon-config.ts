@@ -27,7 +27,7 @@ export interface DaemonConfig {
    * other's sandboxes.
    */
   cgroupParent: string;
-  /** Where `make` put atoll-init, atoll-launch and atoll-mount. */
+  /** Where `make` put atoll-init, atoll-launch and atoll-mount (ATOLL_NATIVE_DIR, default native/build of this package). */
   nativeDir: string;
   logLevel: string;
   /** The dashboard marks a volume stale when nothing attached it for this long (`--stale-after`, ATOLL_STALE_AFTER, default 7d). */
@@ -110,7 +110,7 @@ export function resolveConfig(opts: { stateDir?: string; listen?: string; images
     uidBase: process.env.ATOLL_UID_BASE ? defaultUidBase() : undefined,
     etcDir: process.env.ATOLL_ETC_DIR || "/etc",
     cgroupParent: stateDir === DEFAULT_STATE_DIR ? "atoll" : `atoll-${createHash("sha256").update(stateDir).digest("hex").slice(0, 8)}`,
-    nativeDir: fileURLToPath(new URL("../native/build", import.meta.url)),
+    nativeDir: resolve(process.env.ATOLL_NATIVE_DIR ?? fileURLToPath(new URL("../native/build", import.meta.url))),
     logLevel: opts.logLevel ?? process.env.ATOLL_LOG_LEVEL ?? "info",
     staleAfterMs: durationSetting("--stale-after / ATOLL_STALE_AFTER", opts.staleAfter ?? process.env.ATOLL_STALE_AFTER ?? "7d"),
     usageSampling: {

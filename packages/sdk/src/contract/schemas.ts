@@ -182,6 +182,22 @@ export const envPatchSchema = z.strictObject({
   delete: z.array(z.string()).max(LIMITS.envMax).optional(),
 });
 
+/**
+ * Bounds of a session spawn's flow-control `window` (bytes per output stream).
+ *
+ * @example ws.send(JSON.stringify({ type: "spawn", id: 1, cmd: "cat", window: SESSION_WINDOW_MIN * 16 }));
+ */
+export const SESSION_WINDOW_MIN = 4096;
+/** @see SESSION_WINDOW_MIN @example const window = Math.min(wanted, SESSION_WINDOW_MAX); */
+export const SESSION_WINDOW_MAX = 64 * 1024 * 1024;
+/**
+ * Stdin a client that spawned with a `window` may have sent and not yet seen acknowledged
+ * (`stdin_ack`) per process; more is a protocol violation that closes the session.
+ *
+ * @example while (unacked + chunk.byteLength > SESSION_STDIN_WINDOW) await nextStdinAck();
+ */
+export const SESSION_STDIN_WINDOW = 1024 * 1024;
+
 /** Session WebSocket, client → daemon text frames. */
 export const sessionClientMessageSchema = z.discriminatedUnion("type", [
   z.strictObject({
@@ -194,6 +210,20 @@ export const sessionClientMessageSchema = z.discriminatedUnion("type", [
     clearEnv: z.boolean().default(false),
     user: z.enum(["app", "root"]).default("app"),
     stdin: z.boolean().default(false),
+    /**
+     * Flow control by acknowledgement: at most this many bytes of stdout (and as many of
+     * stderr) are sent and not yet acknowledged with `ack`, and the client keeps its stdin within
+     * SESSION_STDIN_WINDOW of `stdin_ack`s. Absent: the daemon sends as fast as the socket takes
+     * them and stops reading the socket while stdin waits (TCP is the only backpressure).
+     */
+    window: z.number().int().min(SESSION_WINDOW_MIN).max(SESSION_WINDOW_MAX).optional(),
+  }),
+  /** The client consumed `stdout`/`stderr` more bytes of a process spawned with a `window`. */
+  z.strictObject({
+    type: z.literal("ack"),
+    id: z.number().int().nonnegative(),
+    stdout: z.number().int().nonnegative().max(SESSION_WINDOW_MAX).default(0),
+    stderr: z.number().int().nonnegative().max(SESSION_WINDOW_MAX).default(0),
   }),
   z.strictObject({ type: z.literal("stdin_close"), id: z.number().int().nonnegative() }),
   z.strictObject({ type: z.literal("signal"), id: z.number().int().nonnegative(), signal: z.union([z.string(), z.number().int()]) }),

@@ -137,6 +137,8 @@ export type SessionServerMessage =
   | { type: "started"; id: number; pid: number }
   | { type: "exit"; id: number; status: { success: boolean; code: number | null; signal: string | null; oom: boolean } }
   | { type: "error"; id: number; error: { code: string; message: string } }
+  /** For a process spawned with a `window`: `bytes` more of its stdin were consumed (written to its pipe, or dropped). */
+  | { type: "stdin_ack"; id: number; bytes: number }
   | { type: "sandbox_stopped"; reason: string };
 
 /** Session WebSocket binary frame kinds: `u8 kind | u32 id (BE) | bytes`. */

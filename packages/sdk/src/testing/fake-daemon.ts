@@ -226,6 +226,7 @@ export async function startFakeDaemon(token = "test-token"): Promise<FakeDaemon>
         const frame = decodeSessionFrame(new Uint8Array(data as Buffer));
         if (!frame || frame.kind !== FRAME_STDIN) return;
         messages.push({ type: "stdin", id: frame.id, text: new TextDecoder().decode(frame.data) });
+        if (running.has(frame.id)) ws.send(JSON.stringify({ type: "stdin_ack", id: frame.id, bytes: frame.data.byteLength }));
         if (running.get(frame.id)?.kind === "cat" && frame.data.byteLength) ws.send(encodeSessionFrame(FRAME_STDOUT, frame.id, frame.data));
         return;
       }

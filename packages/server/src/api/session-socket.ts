@@ -19,16 +19,27 @@ import type { Services } from "./services.js";
 /** Output sink that writes the session protocol onto a WebSocket. */
 function socketOutput(socket: WebSocket): SessionOutput {
   const send = (msg: SessionServerMessage) => socket.readyState === socket.OPEN && socket.send(JSON.stringify(msg));
-  const binary = (kind: number, id: number, data: Uint8Array) => socket.readyState === socket.OPEN && socket.send(encodeSessionFrame(kind, id, data));
+  // `flushed` runs from the socket's write callback: once the frame is in the kernel's buffer
+  // (or the socket failed). Until then the bytes count against the process's output window.
+  const binary = (kind: number, id: number, data: Uint8Array, flushed: () => void) => {
+    if (socket.readyState !== socket.OPEN) return flushed();
+    socket.send(encodeSessionFrame(kind, id, data), () => flushed());
+  };
   return {
     started: (id, pid) => send({ type: "started", id, pid }),
-    stdout: (id, data) => binary(FRAME_STDOUT, id, data),
-    stderr: (id, data) => binary(FRAME_STDERR, id, data),
+    stdout: (id, data, flushed) => binary(FRAME_STDOUT, id, data, flushed),
+    stderr: (id, data, flushed) => binary(FRAME_STDERR, id, data, flushed),
     exit: (id, status) => send({ type: "exit", id, status }),
     error: (id, code, message) => send({ type: "error", id, error: { code, message } }),
     stopped: (reason) => {
       send({ type: "sandbox_stopped", reason });
       socket.close(1000, "sandbox stopped");
+    },
+    stdinAck: (id, bytes) => send({ type: "stdin_ack", id, bytes }),
+    pauseInput: (paused) => (paused ? socket.pause() : socket.resume()),
+    violation: (message) => {
+      send({ type: "error", id: -1, error: { code: "INVALID_ARGUMENT", message } });
+      socket.close(1008, "session protocol violation");
     },
   };
 }

@@ -3,6 +3,7 @@ import { startDaemon } from "../daemon.js";
 import type { WebFlags } from "../api/web-config.js";
 import { type DiskFlags, type NetFlags, resolveConfig } from "../daemon-config.js";
 import { UidRangeError } from "../host/uid-range.js";
+import { installLastResort } from "./last-resort.js";
 
 /** `atoll serve [--state-dir DIR] [--listen HOST:PORT]`: runs the daemon in the foreground. */
 export function registerServeCommand(program: Command): void {
@@ -32,6 +33,7 @@ export function registerServeCommand(program: Command): void {
         process.stderr.write(`atoll serve: ${err.message}\n`);
         process.exit(1);
       });
+      installLastResort(daemon.logger);
       // For people (npm start); the JSON log line "listening" carries the same for programs.
       process.stderr.write(`\nAtoll is ready: ${daemon.url}\n  dashboard: ${daemon.url}/\n  API token: ${daemon.tokenFile}\n\n`);
       const onSignal = (signal: NodeJS.Signals) => {

@@ -85,13 +85,29 @@ export interface ProcessSink {
   onExit(exit: ProcessExit): void;
   /** The process could not start (no exit follows). */
   onSpawnError(message: string, errno: number): void;
+  /** `bytes` more of what write() passed were consumed: written into the process's stdin pipe, or dropped because it closed its stdin. */
+  onStdinAck?(bytes: number): void;
 }
 
 export interface ProcessHandle {
+  /**
+   * Bytes for the process's stdin. Always accepted; the runtime keeps at most a window (1 MiB)
+   * in flight to the sandbox and queues the rest in `stdinBacklog`: a caller that may send a
+   * lot waits for onStdinAck (or its own protocol's acknowledgements) instead of piling up.
+   */
   write(data: Uint8Array): void;
+  /** Stdin bytes queued in the daemon, not yet sent to the sandbox (runtimes without a queue: absent). */
+  readonly stdinBacklog?: number;
   closeStdin(): void;
   /** Sends a signal (name like "SIGTERM" or number) to the process group. */
   signal(sig: string | number): void;
+  /**
+   * Flow control: the consumer is done with `bytes` more of what onStdout/onStderr delivered on
+   * `stream`. The runtime delivers at most a small window (1 MiB) of output per stream that was
+   * not acknowledged; beyond it the process blocks on its full pipe, inside the sandbox. Every
+   * consumer must acknowledge what it takes (at once, if it keeps nothing).
+   */
+  ack(stream: "stdout" | "stderr", bytes: number): void;
 }
 
 export interface BusyProcess {

@@ -26,6 +26,7 @@ const local: FsSpawner = (argv: string[], stdin: boolean, sink: ProcessSink) => 
     write: (d) => void child.stdin?.write(d),
     closeStdin: () => void child.stdin?.end(),
     signal: (s) => void child.kill(s as NodeJS.Signals),
+    ack: () => undefined,
   };
 };
 

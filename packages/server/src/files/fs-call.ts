@@ -6,19 +6,23 @@
  *   is granted as the consumer (the HTTP response) takes data;
  * - input (D bytes of an upload) is sent at most WINDOW bytes ahead of the helper's ACKs.
  *
- * What the helper sends is treated as untrusted (other processes of the sandbox's user could
- * write into its stdout pipe): sizes are bounded and JSON is parsed defensively.
+ * What the helper sends is treated as hostile (it runs inside the sandbox): sizes are bounded,
+ * output beyond the granted credit, acknowledgements of bytes never sent, unknown or empty
+ * records all fail the call with a protocol error (and kill the helper), JSON is parsed
+ * defensively, and nothing the helper does can throw out of here. The helper's output is
+ * acknowledged to the runtime as it arrives: what the daemon holds is bounded by the record
+ * protocol's own credit (D and J) and one partial record.
  */
 import { Readable } from "node:stream";
 import { type AtollError, ServerError, fsErrorFromErrno, parseErrnoReport } from "atoll/contract";
 import type { ProcessHandle, ProcessSink } from "../core/drivers.js";
-import { MAX_DATA_OUT, Rec, RecordDecoder, creditRecord, encodeRecord } from "./fs-records.js";
+import { MAX_DATA_OUT, Rec, RecordDecoder, RecordProtocolError, creditRecord, encodeRecord } from "./fs-records.js";
 
 /** Starts the helper with `argv` (after the program name); stdin is a pipe when `stdin`. */
 export type FsSpawner = (argv: string[], stdin: boolean, sink: ProcessSink) => ProcessHandle;
 
-/** Bytes of output or input in flight between the daemon and the helper. */
-export const WINDOW = 4 * 1024 * 1024;
+/** Bytes of output or input in flight between the daemon and the helper (what it may hold per call). */
+export const WINDOW = 1024 * 1024;
 const STDERR_KEEP = 4096;
 const KILL_AFTER_MS = 5000;
 
@@ -96,7 +100,10 @@ export class FsCall {
     this.handle = spawn(argv, opts.stdin, {
       onStarted: () => undefined,
       onStdout: (d) => this.onStdout(d),
-      onStderr: (d) => (this.stderr = (this.stderr + Buffer.from(d).toString("utf8")).slice(-STDERR_KEEP)),
+      onStderr: (d) => {
+        this.stderr = (this.stderr + Buffer.from(d).toString("utf8")).slice(-STDERR_KEEP);
+        this.handle.ack("stderr", d.byteLength);
+      },
       onExit: (exit) => {
         this.onExit(exit);
         this.hasExited = true;
@@ -163,50 +170,70 @@ export class FsCall {
   }
 
   private onStdout(chunk: Uint8Array): void {
+    // Acknowledged even after the outcome (and dropped): the helper's pipe must drain for its
+    // EXIT to come, also when someone else holds the pipe. The helper is stopped by then.
+    this.handle.ack("stdout", chunk.byteLength);
     if (this.settled) return;
-    let records;
     try {
-      records = this.decoder.push(chunk);
-    } catch (err) {
-      return this.fail(new ServerError("HOST_ERROR", `The file helper broke its protocol: ${(err as Error).message}`));
-    }
-    for (const r of records) {
-      if (this.settled) return;
-      switch (r.type) {
-        case Rec.DATA:
-          this.received += r.payload.byteLength;
-          if (this.data.push(r.payload)) this.grant();
-          break;
-        case Rec.JSON: {
-          this.received += r.payload.byteLength;
-          const entry = parseJson(r.payload);
-          if (entry && this.entries.push(entry)) this.grant();
-          break;
-        }
-        case Rec.ACK:
-          if (r.payload.byteLength === 8) this.acked = Number(r.payload.readBigUInt64BE(0));
-          for (const w of this.windowWaiters.splice(0)) w();
-          break;
-        case Rec.OPENED:
-          this.isOpened = true;
-          this.resolveOpened(parseJson(r.payload) ?? {});
-          break;
-        case Rec.RESULT: {
-          const v = parseJson(r.payload) ?? {};
-          this.settle(() => {
-            this.resolveOpened(v);
-            this.resolveResult(v);
-            this.data.push(null);
-            this.entries.push(null);
-          });
-          break;
-        }
-        case Rec.ERROR:
-          this.fail(fsErrorFromErrno(parseErrnoReport(r.payload.toString("utf8")), this.opts.who));
-          break;
-        default:
-          break;
+      for (const r of this.decoder.push(chunk)) {
+        if (this.settled) return;
+        this.onRecord(r.type, r.payload);
       }
+    } catch (err) {
+      if (!(err instanceof RecordProtocolError)) throw err;
+      this.fail(new ServerError("HOST_ERROR", `The file helper broke its protocol: ${err.message}`));
+      this.handle.signal("SIGKILL");
+    }
+  }
+
+  /** Handles one record; throws RecordProtocolError for anything the helper may not send. */
+  private onRecord(type: number, payload: Buffer): void {
+    switch (type) {
+      case Rec.DATA:
+      case Rec.JSON: {
+        // D within the credit; a J entry may overrun it once it is positive (the helper sends
+        // whole entries).
+        const credit = this.granted - this.received;
+        const fits = type === Rec.DATA ? payload.byteLength <= credit : credit > 0;
+        if (!this.opts.streams || payload.byteLength === 0 || !fits) {
+          throw new RecordProtocolError(`${payload.byteLength}-byte output record with a credit of ${credit}`);
+        }
+        this.received += payload.byteLength;
+        if (type === Rec.DATA) {
+          if (this.data.push(payload)) this.grant();
+        } else {
+          const entry = parseJson(payload);
+          if (entry && this.entries.push(entry)) this.grant();
+        }
+        return;
+      }
+      case Rec.ACK: {
+        const acked = payload.byteLength === 8 ? Number(payload.readBigUInt64BE(0)) : -1;
+        if (acked <= this.acked || acked > this.sent) throw new RecordProtocolError(`acknowledgement of ${acked} bytes (${this.sent} sent, ${this.acked} acknowledged)`);
+        this.acked = acked;
+        for (const w of this.windowWaiters.splice(0)) w();
+        return;
+      }
+      case Rec.OPENED:
+        if (this.isOpened) throw new RecordProtocolError("second O record");
+        this.isOpened = true;
+        this.resolveOpened(parseJson(payload) ?? {});
+        return;
+      case Rec.RESULT: {
+        const v = parseJson(payload) ?? {};
+        this.settle(() => {
+          this.resolveOpened(v);
+          this.resolveResult(v);
+          this.data.push(null);
+          this.entries.push(null);
+        });
+        return;
+      }
+      case Rec.ERROR:
+        this.fail(fsErrorFromErrno(parseErrnoReport(payload.toString("utf8")), this.opts.who));
+        return;
+      default:
+        throw new RecordProtocolError(`unknown record type ${type}`);
     }
   }
 

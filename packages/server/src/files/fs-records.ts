@@ -16,8 +16,12 @@ export const Rec = {
   ERROR: 0x58, // 'X'
 } as const;
 
-/** Largest record the daemon accepts from the helper (the helper sends ≤ 64 KiB of data). */
-export const MAX_RECORD_IN = 1024 * 1024;
+/**
+ * Largest record the daemon accepts from the helper (the helper sends ≤ 64 KiB of data; a
+ * listing entry with two 4 KiB paths, escaped, stays far below). Longer is a protocol error,
+ * found before anything is buffered.
+ */
+export const MAX_RECORD_IN = 256 * 1024;
 /** Largest D record the daemon sends (the helper accepts ≤ 1 MiB). */
 export const MAX_DATA_OUT = 256 * 1024;
 

@@ -1,6 +1,8 @@
 /**
  * The daemon's end of the control channel to one sandbox's atoll-init: writes frames to its
- * stdin, decodes frames from its stdout, and routes them to the processes' sinks.
+ * stdin, decodes frames from its stdout, routes them to the processes' sinks, grants each
+ * output stream credit as its consumer acknowledges bytes (stream-credit.ts) and keeps each
+ * process's stdin within a window of init's acknowledgements (stdin-flow.ts).
  */
 import { constants as osConstants } from "node:os";
 import type { Readable, Writable } from "node:stream";
@@ -8,15 +10,20 @@ import type { ProcessExit, ProcessHandle, ProcessSink, SpawnRequest } from "../c
 import {
   FrameDecoder,
   FrameType,
+  MAX_INIT_PAYLOAD,
+  ProtocolError,
   decodeExit,
   decodeSpawnFailed,
   decodeStarted,
+  decodeStdinAck,
+  encodeCredit,
   encodeFrame,
   encodeSignal,
   encodeSpawn,
-  encodeStdin,
   type Frame,
 } from "./agent-protocol.js";
+import { StdinFlow } from "./stdin-flow.js";
+import { StreamCredit } from "./stream-credit.js";
 
 /** uid/gid inside the sandbox for each SpawnRequest user. */
 export const SANDBOX_USERS = { app: 1000, root: 0 } as const;
@@ -42,25 +49,67 @@ export function signalNumber(signal: string | number): number {
 }
 
 interface ProcState {
+  procId: number;
   sink: ProcessSink;
   started: boolean;
   stdinClosed: boolean;
+  stdin: StdinFlow;
+  stdout: StreamCredit;
+  stderr: StreamCredit;
 }
 
-/** Why the channel closed: EOF from init, a protocol error, or a write error. */
+/** Why the channel closed: EOF from init, a protocol error (ProtocolError), or a write error. */
 export interface ChannelClose {
   error?: Error;
 }
 
+export interface AgentChannelOptions {
+  /**
+   * Output bytes per stream that may be received and not yet acknowledged by the consumer
+   * (ProcessHandle.ack); init reads a child's pipe no further (default OUTPUT_WINDOW).
+   */
+  window?: number;
+  /**
+   * Output credit the whole channel may have outstanding (granted and not acknowledged, summed
+   * over every stream; default CHANNEL_BUDGET): a sandbox with many processes whose output
+   * nobody takes cannot make the daemon hold a window for each.
+   */
+  budget?: number;
+  /** Where an exception thrown by a ProcessSink goes (a daemon bug; the channel carries on). */
+  onSinkError?: (err: unknown) => void;
+}
+
+/** Default output window per stream: the most the daemon holds of one process's stdout or stderr. */
+export const OUTPUT_WINDOW = 1024 * 1024;
+/** Stdin bytes in flight to init per process (init's queue for it stays below this). */
+export const STDIN_WINDOW = 1024 * 1024;
+/** Output credit one sandbox may have outstanding over all its streams (16 full windows). */
+export const CHANNEL_BUDGET = 16 * 1024 * 1024;
+/** Credit a stream may always have, whatever the budget: every process keeps making progress. */
+export const CREDIT_FLOOR = 16 * 1024;
+
+/**
+ * The daemon's end of the control channel. Everything init sends is checked as hostile input
+ * (init runs inside the sandbox): a frame that breaks the protocol — bad length, unknown type
+ * or process, a frame out of order or after EXIT, output beyond the granted credit — closes the
+ * channel with a ProtocolError, which ends that sandbox and nothing else.
+ */
 export class AgentChannel {
   /** Resolves when init sent READY; rejects if the channel closes first. */
   readonly ready: Promise<void>;
   /** Resolves once the channel is closed (init exited or was killed). */
   readonly closed: Promise<ChannelClose>;
 
-  private readonly decoder = new FrameDecoder();
+  private readonly decoder = new FrameDecoder(MAX_INIT_PAYLOAD);
   private readonly procs = new Map<number, ProcState>();
+  private readonly window: number;
+  private readonly budget: number;
+  /** Output credit outstanding over all live streams. */
+  private committed = 0;
+  /** Live processes with a stream held below its window by the budget. */
+  private readonly starved = new Set<ProcState>();
   private nextProcId = 1;
+  private isReady = false;
   private isClosed = false;
   private resolveReady!: () => void;
   private rejectReady!: (err: Error) => void;
@@ -68,8 +117,11 @@ export class AgentChannel {
 
   constructor(
     private readonly input: Writable,
-    output: Readable,
+    private readonly output: Readable,
+    private readonly opts: AgentChannelOptions = {},
   ) {
+    this.window = opts.window ?? OUTPUT_WINDOW;
+    this.budget = opts.budget ?? CHANNEL_BUDGET;
     this.ready = new Promise((resolve, reject) => {
       this.resolveReady = resolve;
       this.rejectReady = reject;
@@ -91,7 +143,19 @@ export class AgentChannel {
   /** Starts a process in the sandbox. Events arrive on `sink`; none before this returns. */
   spawn(req: SpawnRequest, sink: ProcessSink): ProcessHandle {
     const procId = this.nextProcId++;
-    const state: ProcState = { sink, started: false, stdinClosed: !req.stdin };
+    const state: ProcState = {
+      procId,
+      sink,
+      started: false,
+      stdinClosed: !req.stdin,
+      stdin: new StdinFlow(
+        STDIN_WINDOW,
+        (data) => this.procs.has(procId) && this.send(encodeFrame(FrameType.STDIN, procId, data)),
+        () => this.procs.has(procId) && this.send(encodeFrame(FrameType.STDIN_CLOSE, procId)),
+      ),
+      stdout: new StreamCredit(this.window),
+      stderr: new StreamCredit(this.window),
+    };
     let frame: Buffer;
     try {
       const id = SANDBOX_USERS[req.user];
@@ -106,20 +170,64 @@ export class AgentChannel {
     }
     this.procs.set(procId, state);
     this.send(frame);
+    this.topUp(state);
     return {
       write: (data) => {
-        if (state.stdinClosed || !this.procs.has(procId) || data.byteLength === 0) return;
-        for (const f of encodeStdin(procId, data)) this.send(f);
+        if (!state.stdinClosed && this.procs.has(procId)) state.stdin.write(data);
+      },
+      get stdinBacklog() {
+        return state.stdin.backlog;
       },
       closeStdin: () => {
         if (state.stdinClosed) return;
         state.stdinClosed = true;
-        if (this.procs.has(procId)) this.send(encodeFrame(FrameType.STDIN_CLOSE, procId));
+        state.stdin.close();
       },
       signal: (sig) => {
         if (this.procs.has(procId)) this.send(encodeSignal(procId, signalNumber(sig)));
       },
+      ack: (stream, bytes) => {
+        if (!this.procs.has(procId)) return;
+        const freed = state[stream].consume(bytes);
+        this.committed -= freed;
+        this.topUp(state);
+        if (freed > 0) this.feedStarved(state);
+      },
     };
+  }
+
+  /**
+   * Grants a process's streams what brings each up to its window, or to what the channel's
+   * budget leaves (never below CREDIT_FLOOR), in batches.
+   */
+  private topUp(p: ProcState): void {
+    let capped = false;
+    const grant = (s: StreamCredit) => {
+      const room = this.budget - (this.committed - s.outstanding);
+      const target = Math.max(CREDIT_FLOOR, Math.min(this.window, room));
+      if (target < this.window) capped = true;
+      const more = s.topUp(target);
+      this.committed += more;
+      return more;
+    };
+    const out = grant(p.stdout);
+    const err = grant(p.stderr);
+    if (capped) this.starved.add(p);
+    else this.starved.delete(p);
+    if (out > 0 || err > 0) this.send(encodeCredit(p.procId, out, err));
+  }
+
+  /** Budget was freed: the processes held below their window get their share. */
+  private feedStarved(except?: ProcState): void {
+    for (const q of this.starved) if (q !== except) this.topUp(q);
+  }
+
+  /** A process ended: its outstanding credit returns to the budget. */
+  private forget(p: ProcState): void {
+    this.procs.delete(p.procId);
+    this.committed -= p.stdout.outstanding + p.stderr.outstanding;
+    this.starved.delete(p);
+    this.feedStarved();
   }
 
   /** Asks init to SIGKILL everything and exit. */
@@ -133,7 +241,7 @@ export class AgentChannel {
   }
 
   private deadHandle(): ProcessHandle {
-    return { write: () => undefined, closeStdin: () => undefined, signal: () => undefined };
+    return { write: () => undefined, closeStdin: () => undefined, signal: () => undefined, ack: () => undefined };
   }
 
   private send(frame: Buffer): void {
@@ -142,49 +250,89 @@ export class AgentChannel {
   }
 
   private onData(chunk: Buffer): void {
-    let frames: Frame[];
+    if (this.isClosed) return;
     try {
-      frames = this.decoder.push(chunk);
+      for (const f of this.decoder.push(chunk)) {
+        if (this.isClosed) return;
+        this.dispatch(f);
+      }
     } catch (err) {
-      this.close(err as Error);
-      return;
+      if (!(err instanceof ProtocolError)) throw err;
+      this.close(err);
     }
-    for (const f of frames) this.dispatch(f);
   }
 
+  /** Routes one frame; throws ProtocolError for anything init may not send now. */
   private dispatch(f: Frame): void {
+    const name = frameName(f.type);
     if (f.type === FrameType.READY) {
+      if (this.isReady || f.procId !== 0 || f.payload.byteLength !== 0) throw new ProtocolError("unexpected READY frame");
+      this.isReady = true;
       this.resolveReady();
       return;
     }
+    if (!this.isReady) throw new ProtocolError(`${name} frame before READY`);
     const p = this.procs.get(f.procId);
-    if (!p) return; // late frame of a process we already finished
+    // Init never speaks of a process the daemon did not start, nor of one after its EXIT.
+    if (!p) throw new ProtocolError(`${name} frame for process ${f.procId}, which is not running`);
     switch (f.type) {
-      case FrameType.STARTED:
+      case FrameType.STARTED: {
+        if (p.started) throw new ProtocolError(`second STARTED frame for process ${f.procId}`);
+        const pid = decodeStarted(f.payload);
         p.started = true;
-        p.sink.onStarted(decodeStarted(f.payload));
-        break;
+        this.deliver(() => p.sink.onStarted(pid));
+        return;
+      }
       case FrameType.SPAWN_FAILED: {
-        this.procs.delete(f.procId);
+        if (p.started) throw new ProtocolError(`SPAWN_FAILED frame for process ${f.procId}, which started`);
         const { errno, message } = decodeSpawnFailed(f.payload);
-        p.sink.onSpawnError(message, errno);
-        break;
+        this.forget(p);
+        this.deliver(() => p.sink.onSpawnError(message, errno));
+        return;
       }
       case FrameType.STDOUT:
-        p.sink.onStdout(f.payload);
-        break;
-      case FrameType.STDERR:
-        p.sink.onStderr(f.payload);
-        break;
+      case FrameType.STDERR: {
+        const stream = f.type === FrameType.STDOUT ? p.stdout : p.stderr;
+        if (!p.started) throw new ProtocolError(`${name} frame for process ${f.procId} before STARTED`);
+        if (f.payload.byteLength === 0) throw new ProtocolError(`empty ${name} frame for process ${f.procId}`);
+        const available = stream.available;
+        if (!stream.receive(f.payload.byteLength)) {
+          throw new ProtocolError(`${name} frame of ${f.payload.byteLength} bytes for process ${f.procId} exceeds its credit of ${available}`);
+        }
+        if (f.type === FrameType.STDOUT) this.deliver(() => p.sink.onStdout(f.payload));
+        else this.deliver(() => p.sink.onStderr(f.payload));
+        return;
+      }
+      case FrameType.STDIN_ACK: {
+        if (!p.started) throw new ProtocolError(`STDIN_ACK frame for process ${f.procId} before STARTED`);
+        const n = decodeStdinAck(f.payload);
+        const inFlight = p.stdin.unacknowledged;
+        if (!p.stdin.ack(n)) throw new ProtocolError(`STDIN_ACK of ${n} bytes for process ${f.procId}, which has ${inFlight} in flight`);
+        this.deliver(() => p.sink.onStdinAck?.(n));
+        return;
+      }
       case FrameType.EXIT: {
-        this.procs.delete(f.procId);
+        if (!p.started) throw new ProtocolError(`EXIT frame for process ${f.procId} before STARTED`);
         const { code, signal } = decodeExit(f.payload);
+        this.forget(p);
         const exit: ProcessExit = signal !== 0 ? { code: null, signal: signalName(signal), oom: false } : { code, signal: null, oom: false };
-        p.sink.onExit(exit);
-        break;
+        this.deliver(() => p.sink.onExit(exit));
+        return;
       }
       default:
-        break; // unknown frame types from a newer init are ignored
+        throw new ProtocolError(`unknown frame type ${f.type}`);
+    }
+  }
+
+  /** Calls a sink; its exception is a daemon bug, reported without ending the channel. */
+  private deliver(call: () => void): void {
+    try {
+      call();
+    } catch (err) {
+      if (this.opts.onSinkError) this.opts.onSinkError(err);
+      else queueMicrotask(() => {
+        throw err;
+      });
     }
   }
 
@@ -199,10 +347,19 @@ export class AgentChannel {
     const left = [...this.procs.values()];
     this.procs.clear();
     for (const p of left) {
-      if (p.started) p.sink.onExit({ code: null, signal: "SIGKILL", oom: false });
-      else p.sink.onSpawnError("the sandbox stopped", ESRCH);
+      if (p.started) this.deliver(() => p.sink.onExit({ code: null, signal: "SIGKILL", oom: false }));
+      else this.deliver(() => p.sink.onSpawnError("the sandbox stopped", ESRCH));
     }
     if (!this.input.destroyed) this.input.destroy();
+    // After a protocol error nothing more from init is read.
+    if (error instanceof ProtocolError && !this.output.destroyed) this.output.destroy();
     this.resolveClosed(error ? { error } : {});
   }
+}
+
+const frameNames = new Map<number, string>(Object.entries(FrameType).map(([name, type]) => [type, name]));
+
+/** "STDOUT" for 67; "type 200" for an unknown type. */
+function frameName(type: number): string {
+  return frameNames.get(type) ?? `type ${type}`;
 }

@@ -12,12 +12,14 @@ export const FrameType = {
   STDIN_CLOSE: 3,
   SIGNAL: 4,
   KILL_ALL: 5,
+  CREDIT: 6,
   READY: 64,
   STARTED: 65,
   SPAWN_FAILED: 66,
   STDOUT: 67,
   STDERR: 68,
   EXIT: 69,
+  STDIN_ACK: 70,
 } as const;
 export type FrameType = (typeof FrameType)[keyof typeof FrameType];
 
@@ -25,6 +27,12 @@ export type FrameType = (typeof FrameType)[keyof typeof FrameType];
 export const HEADER_BYTES = 9;
 /** Largest payload atoll-init accepts; bigger STDIN writes are split by encodeStdin. */
 export const MAX_PAYLOAD = 16 * 1024 * 1024;
+/**
+ * Largest payload atoll-init sends (one read of a child's pipe, READ_CHUNK in init.h; a
+ * SPAWN_FAILED message is shorter). The daemon's decoder refuses longer frames before buffering
+ * them.
+ */
+export const MAX_INIT_PAYLOAD = 64 * 1024;
 
 export interface Frame {
   type: number;
@@ -101,6 +109,14 @@ export function encodeSignal(procId: number, signal: number): Buffer {
   return encodeFrame(FrameType.SIGNAL, procId, p);
 }
 
+/** Encodes a CREDIT frame: init may read `stdout` and `stderr` more bytes of the process's pipes. */
+export function encodeCredit(procId: number, stdout: number, stderr: number): Buffer {
+  const p = Buffer.allocUnsafe(8);
+  p.writeUInt32BE(stdout, 0);
+  p.writeUInt32BE(stderr, 4);
+  return encodeFrame(FrameType.CREDIT, procId, p);
+}
+
 /** Thrown by FrameDecoder when the stream is not a valid frame sequence. */
 export class ProtocolError extends Error {
   constructor(message: string) {
@@ -142,20 +158,34 @@ export class FrameDecoder {
   }
 }
 
+function expectLength(what: string, payload: Buffer, exact: number | { atLeast: number }): void {
+  const ok = typeof exact === "number" ? payload.byteLength === exact : payload.byteLength >= exact.atLeast;
+  if (!ok) {
+    const want = typeof exact === "number" ? `${exact}` : `at least ${exact.atLeast}`;
+    throw new ProtocolError(`${what} frame of ${payload.byteLength} bytes (expected ${want})`);
+  }
+}
+
 /** Payload of STARTED: the pid inside the sandbox. */
 export function decodeStarted(payload: Buffer): number {
-  if (payload.byteLength < 4) throw new ProtocolError("STARTED frame too short");
+  expectLength("STARTED", payload, 4);
   return payload.readUInt32BE(0);
 }
 
 /** Payload of SPAWN_FAILED: errno and message. */
 export function decodeSpawnFailed(payload: Buffer): { errno: number; message: string } {
-  if (payload.byteLength < 4) throw new ProtocolError("SPAWN_FAILED frame too short");
+  expectLength("SPAWN_FAILED", payload, { atLeast: 4 });
   return { errno: payload.readUInt32BE(0), message: payload.subarray(4).toString("utf8") };
+}
+
+/** Payload of STDIN_ACK: stdin bytes init wrote to the process's pipe (or dropped) since the last one. */
+export function decodeStdinAck(payload: Buffer): number {
+  expectLength("STDIN_ACK", payload, 4);
+  return payload.readUInt32BE(0);
 }
 
 /** Payload of EXIT: exit code (-1 if signalled) and signal number (0 if exited). */
 export function decodeExit(payload: Buffer): { code: number; signal: number } {
-  if (payload.byteLength < 8) throw new ProtocolError("EXIT frame too short");
+  expectLength("EXIT", payload, 8);
   return { code: payload.readInt32BE(0), signal: payload.readUInt32BE(4) };
 }

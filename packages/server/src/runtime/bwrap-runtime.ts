@@ -18,6 +18,7 @@ import { launchArgs, procMaskArgs } from "./bwrap-args.js";
 import { BwrapSandbox, runAtollMount, waitForExit } from "./bwrap-sandbox.js";
 import { type CgroupDriver, detectCgroups } from "./cgroups.js";
 import { makeSandboxPathDir } from "../host/state-dir-modes.js";
+import { ensureExecuteOnly } from "./helper-modes.js";
 import { writeRootFiles } from "./root-files.js";
 import { releaseScratch } from "./scratch-fs.js";
 import { LauncherPool, POOL_CGROUP_PREFIX, encodeLaunchArgs } from "./launcher-pool.js";
@@ -104,6 +105,7 @@ export class BwrapRuntime implements RuntimeDriver {
     this.setupPromise ??= (async () => {
       const cgroups = await detectCgroups(this.opts.cgroupParent ? { parent: this.opts.cgroupParent } : {});
       await cgroups.setup();
+      await ensureExecuteOnly([this.init, path.join(this.opts.nativeDir, "atoll-fs")], this.opts.logger);
       await ensurePrivateMount(this.opts.runDir);
       this.runDir = await realpath(this.opts.runDir);
       // Only sandbox root's gid may pass through (host/state-dir-modes.ts); no one may list it.
@@ -213,7 +215,9 @@ export class BwrapRuntime implements RuntimeDriver {
       child = proc;
       mark("spawned");
       launcher.onLine((line) => this.opts.logger?.warn({ sandboxId: id, stderr: line }, "sandbox stderr"));
-      const channel = new AgentChannel(proc.stdin, proc.stdout);
+      const channel = new AgentChannel(proc.stdin, proc.stdout, {
+        onSinkError: (err) => this.opts.logger?.error({ err, sandboxId: id }, "a process output consumer failed"),
+      });
       // A launcher that exits before init is READY fails the launch at once, with its own words.
       const died = launcher.exited.then((e) => Promise.reject(new Error(`atoll-launch ${describeExit(e)} before atoll-init was ready`)));
       died.catch(() => undefined);

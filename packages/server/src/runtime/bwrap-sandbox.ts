@@ -16,6 +16,7 @@ import type {
 } from "../core/drivers.js";
 import { HostCommandError, runCommand } from "../host/run-command.js";
 import type { AgentChannel } from "./agent-channel.js";
+import { ProtocolError } from "./agent-protocol.js";
 import { findBusyProcesses } from "./busy-processes.js";
 import type { SandboxCgroup } from "./cgroups.js";
 
@@ -75,9 +76,17 @@ export class BwrapSandbox implements RuntimeSandbox {
   constructor(private readonly parts: BwrapSandboxParts) {
     this.id = parts.id;
     this.stopped = new Promise((resolve) => (this.resolveStopped = resolve));
-    // init gone without kill(): OOM-killed, crashed, or killed from outside.
-    void parts.channel.closed.then(() => {
-      if (!this.stopping) void this.stop("init-exited").catch(() => undefined);
+    // init gone without kill(): OOM-killed, crashed, or killed from outside; or it broke the
+    // control-channel protocol (init runs in the sandbox: whatever it sends is hostile), which
+    // ends this sandbox and nothing else.
+    void parts.channel.closed.then(({ error }) => {
+      if (this.stopping) return;
+      let reason = "init-exited";
+      if (error instanceof ProtocolError) {
+        reason = `protocol-error: ${error.message}`;
+        parts.logger?.warn({ sandboxId: this.id, err: error.message }, "sandbox broke the control-channel protocol; stopping it");
+      }
+      void this.stop(reason).catch(() => undefined);
     });
   }
 
@@ -89,6 +98,7 @@ export class BwrapSandbox implements RuntimeSandbox {
       onStdout: (data) => sink.onStdout(data),
       onStderr: (data) => sink.onStderr(data),
       onSpawnError: (message, errno) => sink.onSpawnError(message, errno),
+      onStdinAck: (bytes) => sink.onStdinAck?.(bytes),
       onExit: (exit) => {
         // A SIGKILL while the cgroup's OOM-kill counter went up: the OOM killer did it. A shell
         // reports a child killed by SIGKILL as exit 137 (128 + 9), so `sh -c` commands count too.

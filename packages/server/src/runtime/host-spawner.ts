@@ -41,17 +41,19 @@ export class HostSpawner implements CommandRunner {
       const out: Buffer[] = [];
       const err: Buffer[] = [];
       let size = 0;
-      const keep = (into: Buffer[], data: Uint8Array) => {
+      let timer: NodeJS.Timeout | undefined;
+      // Output is collected (up to MAX_OUTPUT) as it arrives, so it is acknowledged at once.
+      const keep = (into: Buffer[], stream: "stdout" | "stderr", data: Uint8Array) => {
         size += data.byteLength;
         if (size <= MAX_OUTPUT) into.push(Buffer.from(data));
+        handle.ack(stream, data.byteLength);
       };
-      let timer: NodeJS.Timeout | undefined;
       const handle = this.channel.spawn(
         { argv, env: { PATH: HOST_PATH, LC_ALL: "C" }, cwd: "/", user: "root", stdin: options.input !== undefined },
         {
           onStarted: () => undefined,
-          onStdout: (d) => keep(out, d),
-          onStderr: (d) => keep(err, d),
+          onStdout: (d) => keep(out, "stdout", d),
+          onStderr: (d) => keep(err, "stderr", d),
           onSpawnError: (message) => {
             clearTimeout(timer);
             reject(new HostCommandError(argv, null, message));

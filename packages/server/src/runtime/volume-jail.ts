@@ -101,6 +101,8 @@ export class VolumeJail {
       signal: (sig) => {
         if (child.exitCode === null && child.signalCode === null) child.kill(sig as NodeJS.Signals);
       },
+      // The helper's output is bounded by the record protocol's own credit (files/fs-call.ts).
+      ack: () => undefined,
     };
   }
 
