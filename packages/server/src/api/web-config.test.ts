@@ -16,7 +16,7 @@ test("defaults: loopback exposures and documented limits; env and flags override
   const d = resolveWebConfig({}, "127.0.0.1", parse, {});
   assert.deepEqual(d, {
     expose: { mode: "loopback" },
-    limits: { connectionsPerAddress: 1024, sessionsPerToken: 256, headersTimeoutMs: 10_000, publicRequestTimeoutMs: 10_000, exposeRequestTimeoutMs: 60_000 },
+    limits: { connectionsPerAddress: 4096, sessionsPerToken: 2048, headersTimeoutMs: 10_000, publicRequestTimeoutMs: 10_000, exposeRequestTimeoutMs: 60_000 },
   });
   const c = resolveWebConfig({ exposeDomain: "sbx.example.com" }, "0.0.0.0", parse, { ATOLL_MAX_SESSIONS_PER_TOKEN: "3", ATOLL_PUBLIC_REQUEST_TIMEOUT: "2s" });
   assert.deepEqual(c.expose, { mode: "domain", scheme: "http", domain: "sbx.example.com", publicPort: "listener", listenHost: "0.0.0.0", listenPort: 7421 });
