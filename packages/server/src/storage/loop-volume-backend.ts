@@ -12,7 +12,7 @@ import { mkdir, open, readdir, rmdir, stat } from "node:fs/promises";
 import path from "node:path";
 import type { StorageDriver, VolumeUsage } from "../core/drivers.js";
 import type { DiskBudget } from "../host/disk-budget.js";
-import { Ext4CheckError, allocateFile, createExt4Image, fsckExt4, readExt4Superblock, removeImage, usedBytesOf } from "../host/ext4-image.js";
+import { createExt4Image, readExt4Superblock, removeImage, usedBytesOf } from "../host/ext4-image.js";
 import { KeyedMutex } from "../host/keyed-mutex.js";
 import {
   LoopAlreadyAttachedError,
@@ -30,6 +30,7 @@ import {
   VolumeBackingMissingError,
   VolumeStillDetachingError,
 } from "./storage-errors.js";
+import { allocateInFull, checkImage } from "./image-upkeep.js";
 
 /** The subset of pino's logger this backend uses. */
 export interface StorageLogger {
@@ -366,51 +367,14 @@ export class LoopVolumeBackend implements StorageDriver {
         continue;
       }
       seen.add(id);
-      await this.checkImage(id, file);
-      await this.allocateInFull(id, file);
+      await checkImage(this.log, id, file);
+      await allocateInFull({ log: this.log, disk: this.disk }, id, file);
     }
     for (const id of known) {
       if (!seen.has(id)) this.log.error({ volumeId: id }, "known volume has no image");
     }
     for (const entry of await readdir(this.mountsDir, { withFileTypes: true })) {
       if (entry.isDirectory()) await rmdir(path.join(this.mountsDir, entry.name)).catch(() => undefined);
-    }
-  }
-
-  /**
-   * Images made before volumes were allocated in full are sparse: allocate them now, so they
-   * cannot hit EIO when the host fills. Best effort: with too little free space it stays sparse
-   * (logged) and is allocated at a later start.
-   */
-  private async allocateInFull(volumeId: string, image: string): Promise<void> {
-    const st = await stat(image);
-    if (st.blocks * 512 >= st.size) return;
-    const allocate = () => allocateFile(image, st.size);
-    try {
-      // Counted like a new volume of the missing bytes: it must not eat into the host's reserve.
-      await (this.disk ? this.disk.withVolume(st.size, image, allocate) : allocate());
-      this.log.info({ volumeId }, "allocated a sparse volume image in full");
-    } catch (err) {
-      this.log.warn({ volumeId, err }, "could not allocate a sparse volume image in full; it can still hit EIO when the host disk fills");
-    }
-  }
-
-  /** e2fsck -p one image; if preen cannot fix it, e2fsck -fy. Logs, never throws for fs errors. */
-  private async checkImage(volumeId: string, image: string): Promise<void> {
-    try {
-      const result = await fsckExt4(image);
-      if (result.fixed) this.log.warn({ volumeId, output: result.output }, "e2fsck repaired volume");
-      return;
-    } catch (error) {
-      if (!(error instanceof Ext4CheckError)) throw error;
-      this.log.error({ volumeId, output: error.output }, "e2fsck -p could not repair volume; running e2fsck -fy");
-    }
-    try {
-      await fsckExt4(image, { force: true, mode: "yes" });
-      this.log.warn({ volumeId }, "e2fsck -fy repaired volume");
-    } catch (error) {
-      if (!(error instanceof Ext4CheckError)) throw error;
-      this.log.error({ volumeId, output: error.output }, "volume filesystem is damaged beyond automatic repair");
     }
   }
 }
