@@ -52,6 +52,11 @@ export interface BwrapRuntimeOptions {
   readyTimeoutMs?: number;
   /** The daemon's disk budget: admits each scratch filesystem and shares the host disk fairly. */
   disk?: Pick<DiskBudget, "admitScratch" | "attach" | "cancel" | "forget">;
+  /**
+   * Sandboxes see their own size: lxcfs's /proc files and their cgroups at /sys/fs/cgroup
+   * (proc-view.ts, cgroup-view.ts). Default true; false only to measure what it costs.
+   */
+  procView?: boolean;
 }
 
 const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
@@ -122,7 +127,7 @@ export class BwrapRuntime implements RuntimeDriver {
       });
       // One lxcfs for all sandboxes (proc-view.ts); without it sandboxes see the host's /proc files.
       const procView = new ProcView({ runDir: this.runDir, cgroups, logger: this.opts.logger });
-      await procView.start();
+      if (this.opts.procView !== false) await procView.start();
       return { cgroups, masks: procMaskArgs(), launchers, procView };
     })();
     this.setupPromise.catch(() => (this.setupPromise = undefined));
@@ -200,7 +205,7 @@ export class BwrapRuntime implements RuntimeDriver {
         await runAtollMount(this.atollMount, ["bind", m.source, p.root, m.target, m.readOnly ? "ro" : "rw"]);
       }
       mark("volumes");
-      await mountCgroupView(this.atollMount, p.root, cgroup);
+      if (this.opts.procView !== false) await mountCgroupView(this.atollMount, p.root, cgroup);
       mark("cgroup-view");
 
       const ownerUid = this.owners.take();

@@ -17,6 +17,6 @@ import type { SandboxCgroup } from "./cgroups.js";
 
 /** Binds `cgroup`'s directories read-only at their places under the sandbox root `root`. */
 export async function mountCgroupView(atollMount: string, root: string, cgroup: SandboxCgroup): Promise<void> {
-  // One atoll-mount per directory, side by side (each creates the missing parents it needs).
-  await Promise.all(cgroup.viewDirs.map((v) => runAtollMount(atollMount, ["bind", v.dir, root, v.target, "ro"])));
+  // One atoll-mount run for all of them (it creates the missing parents).
+  await runAtollMount(atollMount, ["bind-ro", root, ...cgroup.viewDirs.flatMap((v) => [v.dir, v.target])]);
 }
