@@ -66,6 +66,8 @@ export class ProcView {
   private restartDelay = RESTART_MIN_MS;
   private restartTimer: NodeJS.Timeout | undefined;
   private starting: Promise<void> | undefined;
+  /** Serving through another runtime's lxcfs (othersLxcfs): nothing here to stop. */
+  private shared = false;
 
   constructor(private readonly opts: ProcViewOptions) {
     this.mountPoint = path.join(opts.runDir, "lxcfs");
@@ -106,6 +108,12 @@ export class ProcView {
       return;
     }
     try {
+      if (await this.othersLxcfs()) {
+        // Another runtime on this state directory (tests do that) serves it: share, never stop it.
+        this.shared = true;
+        this.serving = (await findMount(this.mountPoint))?.fsType === "fuse.lxcfs";
+        return;
+      }
       await this.clearStale();
       await mkdir(this.mountPoint, { recursive: true, mode: 0o755 });
       const cgroup = await this.opts.cgroups.create(PROC_VIEW_CGROUP, LXCFS_LIMITS);
@@ -167,21 +175,18 @@ export class ProcView {
   }
 
   /**
-   * What a previous run may have left: its lxcfs (if it outlived its daemon: recognised by the
-   * pid file and its command line naming this mount point), the FUSE mount, the cgroup.
+   * true when the lxcfs named by the pid file runs and serves this mount point. It dies with
+   * the runtime that started it (pdeathsig), so a live one belongs to a live runtime.
    */
-  private async clearStale(): Promise<void> {
+  private async othersLxcfs(): Promise<boolean> {
     const pid = Number.parseInt(await readFile(this.pidFile, "utf8").catch(() => ""), 10);
-    if (pid > 0) {
-      const cmdline = await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "");
-      if (cmdline.split("\0").includes(this.mountPoint) && cmdline.includes("lxcfs")) {
-        try {
-          process.kill(pid, "SIGKILL");
-        } catch {
-          // gone meanwhile
-        }
-      }
-    }
+    if (!(pid > 0) || pid === this.watch?.proc.pid) return false;
+    const cmdline = await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "");
+    return cmdline.split("\0").includes(this.mountPoint) && cmdline.includes("lxcfs");
+  }
+
+  /** What a previous run left: the FUSE mount of its dead lxcfs, its cgroup. */
+  private async clearStale(): Promise<void> {
     if (await findMount(this.mountPoint)) await umount(this.mountPoint, { lazy: true });
     await this.opts.cgroups.open(PROC_VIEW_CGROUP).destroy();
   }
@@ -194,6 +199,7 @@ export class ProcView {
     await this.starting;
     const watch = this.watch;
     this.serving = false;
+    if (this.shared || !watch) return;
     // Unmounting first ends lxcfs's FUSE loop; the kill is for an lxcfs that hangs.
     if (await findMount(this.mountPoint)) await umount(this.mountPoint, { lazy: true });
     if (watch && !watch.exit) {
