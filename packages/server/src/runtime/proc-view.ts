@@ -74,11 +74,6 @@ export class ProcView {
     this.pidFile = path.join(opts.runDir, "lxcfs.pid");
   }
 
-  /** The lxcfs process while it runs (tests, metrics). */
-  get pid(): number | undefined {
-    return this.serving ? this.watch?.proc.pid : undefined;
-  }
-
   /**
    * bwrap options binding the lxcfs files over the new /proc (place after `--proc /proc`), or
    * none while lxcfs is not serving: a sandbox then sees the host's files rather than failing.
@@ -131,7 +126,7 @@ export class ProcView {
       void watch.exited.then((e) => this.exited(watch, describeExit(e)));
       await this.waitReady(watch);
       this.serving = true;
-      this.opts.logger?.info({ pid: watch.proc.pid, mountPoint: this.mountPoint }, "lxcfs ready: sandboxes see their own memory, CPU time and uptime in /proc");
+      this.opts.logger?.info({ pid: watch.proc.pid, mountPoint: this.mountPoint }, "lxcfs ready: sandboxes see their own memory and uptime in /proc");
     } catch (err) {
       this.opts.logger?.warn({ err, stderr: this.watch?.stderr.trim() }, "lxcfs did not start: sandboxes see the host's /proc files until it does");
       this.watch?.proc.kill("SIGKILL");
