@@ -42,7 +42,7 @@ test("store errors, host commands, start-up steps and host checks", () => {
 
 test("a uid range refusal is folded onto one line", () => {
   const line = describeStartupFailure(new UidRangeError("range X overlaps ids this host gave others:\n  - /etc/subuid gives alice 1–2\nWhoever holds …\nFix: set ATOLL_UID_BASE=5."), where);
-  assert.equal(line, "range X overlaps ids this host gave others: /etc/subuid gives alice 1–2; Whoever holds …; Fix: set ATOLL_UID_BASE=5.");
+  assert.equal(line, "range X overlaps ids this host gave others: /etc/subuid gives alice 1–2; Whoever holds … → fix: set ATOLL_UID_BASE=5.");
 });
 
 test("anything else is still one line, pointing at atoll doctor and the debug log", () => {

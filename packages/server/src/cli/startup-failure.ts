@@ -73,7 +73,7 @@ function storeFailure(e: { code?: unknown; message: string }, where: Where): str
 /** One line for any error a daemon start can end with. */
 export function describeStartupFailure(err: unknown, where: Where): string {
   if (err instanceof HostNotReadyError || err instanceof StartupError) return err.message;
-  if (err instanceof UidRangeError) return oneLine(err.message);
+  if (err instanceof UidRangeError) return oneLine(err.message).replace(/; Fix: (.)/, (_, c: string) => ` → fix: ${c.toLowerCase()}`);
   if (err instanceof HostCommandError) {
     return `${err.argv[0]} failed: ${oneLine(err.stderr) || `exit ${err.exitCode ?? "?"}`} → fix: ${DOCTOR}`;
   }
