@@ -3,6 +3,8 @@
  * packages/server/src/doctor/).
  *
  *   atoll-probe pidfd     pidfd_open(2) on itself, then pidfd_send_signal(2) with signal 0
+ *   atoll-probe true      exits 0: the program the doctor's test sandbox runs (static, so it
+ *                         needs nothing else inside that sandbox's empty root)
  *
  * Prints "ok" and exits 0 when the feature works; prints "<syscall>: <error>" on stderr and
  * exits 1 when it does not; exits 2 on a usage error.
@@ -38,6 +40,7 @@ static int probe_pidfd(void) {
 
 int main(int argc, char **argv) {
   if (argc == 2 && strcmp(argv[1], "pidfd") == 0) return probe_pidfd();
-  fprintf(stderr, "usage: atoll-probe pidfd\n");
+  if (argc == 2 && strcmp(argv[1], "true") == 0) return 0;
+  fprintf(stderr, "usage: atoll-probe pidfd|true\n");
   return 2;
 }

@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { type AddressInfo, createServer } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -15,21 +15,12 @@ import { after, test } from "node:test";
 import { findTool } from "../host/find-tool.js";
 import { HOST_PATH } from "../host/run-command.js";
 import { DEFAULT_UID_BASE } from "../image/image-recipe.js";
-import { hideTool, readOnly, runAtollBroken } from "../testing/broken-host.js";
+import { hideTool, readOnly, runAtollBroken, testWorkDir } from "../testing/broken-host.js";
 import type { CliRun } from "../testing/cli-runner.js";
 import { machineLeftovers } from "../testing/daemon-leftovers.js";
 
 const MAIN = fileURLToPath(new URL("./main.js", import.meta.url));
-const work = mkdtempSync("/var/tmp/atoll-serve-startup-");
-chmodSync(work, 0o755); // sandbox root passes through on its way to the state directory
-after(() => rmSync(work, { recursive: true, force: true }));
-
-let n = 0;
-function stateDir(): string {
-  const dir = join(work, `state-${++n}`);
-  mkdirSync(dir);
-  return dir;
-}
+const { work, stateDir } = testWorkDir("atoll-serve-startup-");
 
 /** A test daemon's flags: nothing leaves this machine. */
 const serveArgs = (dir: string, listen = "127.0.0.1:0") => ["serve", "--state-dir", dir, "--listen", listen, "--uplink", "none", "--dns", "none"];

@@ -4,25 +4,14 @@
  * state directory, a full one, bubblewrap not installed — each prints ✘ with its fix and exits 1.
  */
 import assert from "node:assert/strict";
-import { chmodSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { join } from "node:path";
-import { after, test } from "node:test";
+import { test } from "node:test";
 import { findTool } from "../host/find-tool.js";
 import { HOST_PATH } from "../host/run-command.js";
-import { full, hideTool, readOnly, runAtollBroken } from "../testing/broken-host.js";
+import { full, hideTool, readOnly, runAtollBroken, testWorkDir } from "../testing/broken-host.js";
 import type { CheckResult } from "./check-types.js";
 import type { DoctorReport } from "./doctor.js";
 
-const work = mkdtempSync("/var/tmp/atoll-doctor-test-");
-chmodSync(work, 0o755); // sandbox root passes through on its way to the state directory
-after(() => rmSync(work, { recursive: true, force: true }));
-
-let n = 0;
-function stateDir(): string {
-  const dir = join(work, `state-${++n}`);
-  mkdirSync(dir);
-  return dir;
-}
+const { work, stateDir } = testWorkDir("atoll-doctor-test-");
 
 /** The report's line for one check (titles as printed). */
 function line(stdout: string, title: string): string {

@@ -67,10 +67,14 @@ async function packageCheck(ctx: DoctorContext, pkg: string, tools: readonly str
   return judgePackageTools(pkg, missing, run, pattern);
 }
 
-/** A real launch: atoll-launch maps the ids, joins no cgroup, loads seccomp; bwrap makes the namespaces; `true` runs. */
+/**
+ * A real launch: atoll-launch maps the ids and loads the seccomp profile, bwrap makes the
+ * namespaces and an empty root (binding nothing of the host's mount tree, which other daemons
+ * change all the time), the static atoll-probe runs in it.
+ */
 export function judgeLaunch(launch: ProbeRun | undefined, missing: string | undefined, apparmorRestrict: number | undefined): Verdict {
   if (missing) return skip(`cannot test: ${missing}`);
-  if (!launch || launch.ok) return ok("atoll-launch → bwrap → true ran in fresh namespaces with the seccomp profile");
+  if (!launch || launch.ok) return ok("atoll-launch → bwrap → a program ran in fresh namespaces with the seccomp profile");
   const fix =
     apparmorRestrict === 1
       ? `${sysctlFix("kernel.apparmor_restrict_unprivileged_userns", 0)}, or give bwrap an AppArmor profile that allows user namespaces`
@@ -80,9 +84,11 @@ export function judgeLaunch(launch: ProbeRun | undefined, missing: string | unde
 
 async function probeLaunch(ctx: DoctorContext, uidBase: number): Promise<{ launch?: ProbeRun; missing?: string }> {
   const launcher = findTool("atoll-launch", ctx.nativeDir);
-  if (!launcher) return { missing: "the native helpers are not built" };
+  const probe = findTool("atoll-probe", ctx.nativeDir);
+  if (!launcher || !probe) return { missing: "the native helpers are not built" };
   if (!findTool("bwrap", ctx.searchPath)) return { missing: "bubblewrap is not installed" };
-  const bwrap = ["bwrap", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-net", "--unshare-cgroup", "--as-pid-1", "--die-with-parent", "--new-session", "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev", "--", "true"];
+  const bwrap = ["bwrap", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-net", "--unshare-cgroup", "--as-pid-1", "--die-with-parent", "--new-session"];
+  bwrap.push("--ro-bind", probe, "/atoll-probe", "--proc", "/proc", "--dev", "/dev", "--", "/atoll-probe", "true");
   const launch = await runProbe(launcher, ["--uid-base", String(uidBase), "--owner-uid", String(uidBase + RESERVED_ID_COUNT - 1), "--", ...bwrap], { searchPath: ctx.searchPath });
   return { launch };
 }

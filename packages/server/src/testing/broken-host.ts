@@ -7,12 +7,12 @@
  *   const r = await runAtollBroken([hideTool("/usr/bin/bwrap", scratch)], ["doctor", "--state-dir", dir]);
  *   assert.equal(r.code, 1);
  */
-import { spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
+import { after } from "node:test";
 import { fileURLToPath } from "node:url";
 import { quoteShellArg } from "atoll/contract";
-import type { CliRun } from "./cli-runner.js";
+import { type CliRun, runToEnd } from "./cli-runner.js";
 
 const MAIN = fileURLToPath(new URL("../cli/main.js", import.meta.url));
 
@@ -49,13 +49,26 @@ export function runAtollBroken(setups: readonly string[], args: readonly string[
   const script = [...setups, 'exec "$0" "$@"'].join(" && ");
   // Without setups, no namespace either: what the process mounts stays visible to leak checks.
   const [file, argv] = setups.length === 0 ? [process.execPath, [MAIN, ...args]] : ["unshare", ["--mount", "--propagation", "private", "sh", "-c", script, process.execPath, MAIN, ...args]];
-  return new Promise((resolve, reject) => {
-    const child = spawn(file, argv, { stdio: ["ignore", "pipe", "pipe"], env });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
+  return runToEnd(file, argv, { env });
+}
+
+/**
+ * A directory for one test file under /var/tmp (removed when the file's tests end, mode 0755 so
+ * sandbox root passes through) and fresh state directories in it.
+ *
+ * @example const { work, stateDir } = testWorkDir("atoll-doctor-test-"); const dir = stateDir();
+ */
+export function testWorkDir(prefix: string): { work: string; stateDir(): string } {
+  const work = mkdtempSync(join("/var/tmp", prefix));
+  chmodSync(work, 0o755);
+  after(() => rmSync(work, { recursive: true, force: true }));
+  let n = 0;
+  return {
+    work,
+    stateDir() {
+      const dir = join(work, `state-${++n}`);
+      mkdirSync(dir);
+      return dir;
+    },
+  };
 }
