@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { ProbeRun } from "./host-probes.js";
-import { judgeBwrap, judgeIproute, judgeLaunch, judgeNft, judgePackageTools, parseVersion } from "./tool-checks.js";
+import { judgeBwrap, judgeIproute, judgeLaunch, judgeLxcfs, judgeNft, judgePackageTools, parseVersion } from "./tool-checks.js";
 
 const said = (stdout: string, stderr = ""): ProbeRun => ({ ok: true, stdout, stderr });
 const failed = (error: string): ProbeRun => ({ ok: false, error, stdout: "", stderr: error });
@@ -56,4 +56,14 @@ test("test sandbox: skipped when a part is missing; a failure names the AppArmor
   assert.match(ubuntu.detail, /setting up uid map/);
   assert.match(ubuntu.fix!, /sysctl -w kernel\.apparmor_restrict_unprivileged_userns=0/);
   assert.doesNotMatch(judgeLaunch(failed("x"), undefined, undefined).fix!, /apparmor/);
+});
+
+test("lxcfs: missing or without FUSE is a warning (sandboxes see the host's /proc figures), never a failure", () => {
+  assert.deepEqual(judgeLxcfs(said('"5.0.3"\n'), true), { status: "ok", detail: "lxcfs 5.0.3, /dev/fuse" });
+  const missing = judgeLxcfs(failed("not found"), true);
+  assert.equal(missing.status, "warn");
+  assert.equal(missing.fix, "apt-get install lxcfs");
+  const noFuse = judgeLxcfs(said("5.0.3"), false);
+  assert.equal(noFuse.status, "warn");
+  assert.match(noFuse.fix!, /modprobe fuse/);
 });

@@ -1,11 +1,13 @@
 /**
  * Host tools the daemon runs, looked up where the daemon looks (its fixed PATH), each run with
  * `--version` or a harmless real request: bubblewrap, nftables (a checked, never committed
- * change: the kernel validates it), iproute2, e2fsprogs, util-linux, and one real sandbox launch
- * (atoll-launch → bwrap → true) that proves namespaces, the id mapping and seccomp work together.
+ * change: the kernel validates it), iproute2, e2fsprogs, util-linux, lxcfs (optional), and one
+ * real sandbox launch (atoll-launch → bwrap → atoll-probe) that proves namespaces, the id mapping
+ * and seccomp work together.
  */
+import { statSync } from "node:fs";
 import { RESERVED_ID_COUNT } from "../host/uid-range.js";
-import { type Check, type DoctorContext, type Verdict, fail, ok, skip } from "./check-types.js";
+import { type Check, type DoctorContext, type Verdict, fail, ok, skip, warn } from "./check-types.js";
 import { findTool } from "../host/find-tool.js";
 import { type ProbeRun, readSysctl, runProbe } from "./host-probes.js";
 import { sysctlFix } from "./kernel-checks.js";
@@ -68,6 +70,18 @@ async function packageCheck(ctx: DoctorContext, pkg: string, tools: readonly str
 }
 
 /**
+ * lxcfs (runtime/proc-view.ts) gives sandboxes their own /proc/meminfo, /proc/swaps and
+ * /proc/uptime; without it (or without FUSE) they see the host's: a warning, the daemon runs.
+ * `run`: lxcfs --version; `fuse`: /dev/fuse is a character device.
+ */
+export function judgeLxcfs(run: ProbeRun, fuse: boolean): Verdict {
+  const why = "sandboxes then see the host's memory and uptime in /proc";
+  if (!run.ok) return warn(run.error === "not found" ? `lxcfs is not installed: ${why}` : `lxcfs --version failed: ${run.error}`, "apt-get install lxcfs");
+  if (!fuse) return warn(`no /dev/fuse: lxcfs cannot mount, ${why}`, "modprobe fuse (the kernel needs CONFIG_FUSE_FS)");
+  return ok(`lxcfs ${(run.stdout.trim() || run.stderr.trim()).replaceAll('"', "")}, /dev/fuse`);
+}
+
+/**
  * A real launch: atoll-launch maps the ids and loads the seccomp profile, bwrap makes the
  * namespaces and an empty root (binding nothing of the host's mount tree, which other daemons
  * change all the time), the static atoll-probe runs in it.
@@ -123,6 +137,20 @@ export const toolChecks: Check[] = [
     title: "util-linux",
     atStart: true,
     run: (ctx) => packageCheck(ctx, "util-linux", ["losetup", "mount", "umount", "fallocate", "fstrim", "nsenter", "unshare"], ["losetup", ["--version"]], /util-linux ([\d.]+)/),
+  },
+  {
+    id: "lxcfs",
+    title: "lxcfs",
+    atStart: false,
+    run: async (ctx) => {
+      let fuse = false;
+      try {
+        fuse = statSync("/dev/fuse").isCharacterDevice();
+      } catch {
+        fuse = false;
+      }
+      return judgeLxcfs(await runProbe("lxcfs", ["--version"], { searchPath: ctx.searchPath }), fuse);
+    },
   },
   {
     id: "launch",
