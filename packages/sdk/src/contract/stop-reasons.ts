@@ -4,7 +4,11 @@
  * strings; the daemon and the SDK word them the same way.
  */
 
-/** Every reason the daemon gives, with what it means. */
+/**
+ * Every reason the daemon gives, with what it means (`protocol-error: …` adds the detail).
+ *
+ * @example if ((await sandbox.info()).stopReason === "timeout") console.log(STOP_REASONS.timeout);
+ */
 export const STOP_REASONS = {
   timeout: "its timeout expired",
   killed: "it was killed (sandbox.kill(), DELETE /v1/sandboxes/:id or atoll sandbox kill)",
@@ -16,6 +20,7 @@ export const STOP_REASONS = {
   "expose-failed": "its port could not be exposed",
 } as const satisfies Record<string, string>;
 
+/** One of STOP_REASONS' keys. @example const r: StopReason = "timeout"; */
 export type StopReason = keyof typeof STOP_REASONS;
 
 /**
