@@ -3,6 +3,7 @@
 #   1. system packages (apt)        2. npm dependencies (npm ci, native addons from source)
 #   3. build (TypeScript + native)  4. the sandbox id range (checked, reserved in /etc/subuid)
 #   5. the base image (Debian bookworm minbase, ~1 minute once)
+#   6. the host check (`atoll doctor`): stops here, with its report, when the daemon could not run
 # Idempotent: every step checks first and prints "✓ step (cached)" when there is nothing to do.
 # Used by `npm start` and `npm test` (with --test: also the test-only packages); run it alone
 # with `npm run setup`.
@@ -86,6 +87,21 @@ uid_base=$(node packages/server/dist/host/uid-range-cli.js) || die "the sandbox 
 # image for another uid base is derived from one already built (seconds, no download).
 # Honours ATOLL_IMAGES_DIR.
 node packages/server/dist/image/build-image-cli.js --uid-base "$uid_base" || die "base image build failed (errors above)"
+
+# --- 6. host check --------------------------------------------------------------------------------
+# `atoll doctor` (docs/operations.md): kernel features, cgroups, host tools, the native helpers,
+# the state directory and its disk. When the daemon could not run, setup stops with the doctor's
+# report (each ✘ with its fix); warnings are shown and setup goes on. Honours the same ATOLL_*
+# variables as `atoll serve`. Test daemons pick their own ports, so `--test` skips the API port.
+doctor_args=()
+if [[ " $* " == *" --test "* ]]; then doctor_args+=(--listen 127.0.0.1:0); fi
+if report=$(node packages/server/dist/cli/main.js doctor "${doctor_args[@]}"); then
+  grep '^⚠' <<<"$report" || true
+  ok "host check (atoll doctor: $(grep -o '[0-9]* ok, .*' <<<"$report" | tail -1))"
+else
+  printf '%s\n' "$report" >&2
+  die "this host cannot run the Atoll daemon: fix the ✘ lines above (atoll doctor checks again)"
+fi
 
 elapsed_ms=$((($(date +%s%N) - started) / 1000000))
 ok "setup done in $((elapsed_ms / 1000)).$(printf '%03d' $((elapsed_ms % 1000)) | cut -c1)s"
