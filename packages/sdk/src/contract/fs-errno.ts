@@ -72,7 +72,7 @@ export function fsErrorFromErrno(x: FsErrnoReport, who = "the sandbox user"): At
         return new FileSystemError(
           "NO_SPACE",
           `Out of inodes for ${path}: the filesystem (volume or sandbox disk) holds as many files, directories and symlinks as it can, though it may have bytes free. ` +
-            "Remove files you no longer need, or move them to a bigger volume (one made by this version holds a file per 4 KiB of its size up to a million); nothing was left half-written.",
+            "Remove files you no longer need, or move them to a bigger volume (one made by this version holds 262,144 files in its first GiB and 65,536 per GiB beyond); nothing was left half-written.",
           { ...details, outOfInodes: true },
         );
       }

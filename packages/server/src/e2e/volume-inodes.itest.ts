@@ -8,6 +8,8 @@ import { mkdtempSync, realpathSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { FileSystemError } from "atoll";
+import { LIMITS } from "atoll/contract";
+import { inodeCountFor } from "../host/inode-sizing.js";
 import { runCli } from "../testing/cli-runner.js";
 import { expectCode, useDaemon } from "./e2e-helpers.js";
 
@@ -55,8 +57,8 @@ print(round(time.monotonic() - t, 1))
     assert.equal(live.usedInodes, 11 + 250 + 250_000, "statfs of the mounted volume");
     assert.equal(live.inodeCapacity, 262_144);
     assert.match(await lsLine("many-files"), /\s250,261 \/ 262,144\s/);
-    // The sandbox's own root (10 GiB by default) has room for a million files too.
-    assert.ok(Number(await sb.sh`stat -f -c %c /`.text()) >= 2 ** 20);
+    // The sandbox's own root (10 GiB by default) is sized the same way.
+    assert.ok(Number(await sb.sh`stat -f -c %c /`.text()) >= inodeCountFor(LIMITS.rootfsDefault));
   }
   const idle = await ctx.client.getVolume(volume.id);
   assert.equal(idle.attachments.length, 0);
@@ -81,8 +83,8 @@ test("a volume out of inodes says so: in its info, the CLI and the file API, whi
     assert.ok(full.usedBytes < full.capacityBytes / 2, `bytes are free: ${full.usedBytes} of ${full.capacityBytes}`);
     assert.match(await lsLine("few-inodes"), /\(out of inodes\)/);
 
-    for (const attempt of [sb.fs.writeTextFile("/data/one-more", "x"), sb.fs.mkdir("/data/dir")]) {
-      const e = await expectCode(attempt, "NO_SPACE");
+    for (const attempt of [() => sb.fs.writeTextFile("/data/one-more", "x"), () => sb.fs.mkdir("/data/dir")]) {
+      const e = await expectCode(attempt(), "NO_SPACE");
       assert.ok(e instanceof FileSystemError);
       assert.match(e.message, /^Out of inodes for \/data\/(one-more|dir): /);
       assert.equal(e.details?.outOfInodes, true);

@@ -2,28 +2,29 @@
  * How many inodes (files, directories, symlinks) an ext4 filesystem of a given size gets.
  *
  * ext4's default, one inode per 16 KiB, gives a 1 GiB volume 65,536 files: an agent's
- * `node_modules` or a Python environment runs out of inodes (ENOSPC) with 99 % of the bytes
- * free. With 4 KiB blocks every non-empty file takes at least one block, so one inode per 4 KiB
- * is the most that can ever be used: a filesystem sized so never runs out of inodes before it
- * runs out of bytes, unless it holds mostly empty files. Each inode costs 256 bytes of inode
- * table (1/16 of the size at that ratio), so the count stops growing at 2^20 (256 MiB of tables,
- * reached at 4 GiB) and picks up again at ext4's default ratio past 16 GiB:
+ * `node_modules` or a Python environment runs out of inodes (ENOSPC) with most bytes free.
+ * With 4 KiB blocks every non-empty file takes at least one block, so one inode per 4 KiB is as
+ * many as small files can use. Atoll gives the first GiB that density and the rest ext4's
+ * default: every filesystem of 1 GiB or more gets 196,608 inodes more than the default, which
+ * costs 48 MiB of inode tables (256 bytes each), whatever its size; smaller ones proportionally
+ * less.
  *
- *   size     inodes       inode tables     (ext4 default)
- *   1 GiB    262,144      64 MiB  (6.3 %)  65,536
- *   4 GiB    1,048,576    256 MiB (6.3 %)  262,144
- *   10 GiB   1,048,576    256 MiB (2.5 %)  655,360
- *   20 GiB   1,310,720    320 MiB (1.6 %)  1,310,720
+ *   size     inodes       (ext4 default)
+ *   64 MiB   16,384       16,384 (mke2fs's own ratio for small filesystems)
+ *   1 GiB    262,144      65,536
+ *   5 GiB    524,288      327,680
+ *   10 GiB   851,968      655,360
+ *   20 GiB   1,507,328    1,310,720
  *
- * mkfs and e2fsck times hardly change (measured in docs/volumes.md). The count is fixed when
- * the filesystem is made: ext4 cannot add inodes to an existing filesystem.
+ * mkfs and e2fsck times do not change measurably (docs/volumes.md). The count is fixed when the
+ * filesystem is made: ext4 cannot add inodes to an existing filesystem.
  */
 
-/** One inode per this many bytes up to DENSE_LIMIT inodes (the block size: the most that can be used). */
+/** The part of a filesystem that gets one inode per DENSE_BYTES_PER_INODE. */
+export const DENSE_PART_BYTES = 2 ** 30;
+/** One inode per block: as many as small files can use. */
 export const DENSE_BYTES_PER_INODE = 4096;
-/** Where the dense ratio stops: 2^20 inodes (256 MiB of inode tables, a 4 GiB filesystem). */
-export const DENSE_LIMIT = 2 ** 20;
-/** ext4's default ratio, which bigger filesystems keep. */
+/** ext4's default ratio, for the rest. */
 export const DEFAULT_BYTES_PER_INODE = 16384;
 
 /**
@@ -36,7 +37,7 @@ export function inodeCountFor(sizeBytes: number): number {
   if (!Number.isSafeInteger(sizeBytes) || sizeBytes <= 0) {
     throw new RangeError(`filesystem size must be a positive integer of bytes, got ${sizeBytes}`);
   }
-  const dense = Math.min(Math.floor(sizeBytes / DENSE_BYTES_PER_INODE), DENSE_LIMIT);
-  const sparse = Math.floor(sizeBytes / DEFAULT_BYTES_PER_INODE);
-  return Math.max(dense, sparse, 1);
+  const dense = Math.floor(Math.min(sizeBytes, DENSE_PART_BYTES) / DENSE_BYTES_PER_INODE);
+  const rest = Math.floor(Math.max(0, sizeBytes - DENSE_PART_BYTES) / DEFAULT_BYTES_PER_INODE);
+  return Math.max(1, dense + rest);
 }

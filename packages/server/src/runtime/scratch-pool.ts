@@ -44,7 +44,7 @@ export interface Scratch {
 
 /**
  * Makes a scratch image: sparse file + `mkfs.ext4 -O ^has_journal` (lazy init, -m 0), with
- * inodes for many small files (inode-sizing.ts: a 10 GiB root holds 2^20 files). The inode
+ * inodes for many small files (inode-sizing.ts: a 10 GiB root holds 852,480 files). The inode
  * tables of a sparse image cost the host nothing until files use them.
  */
 export async function createScratchImage(file: string, sizeBytes: number): Promise<void> {

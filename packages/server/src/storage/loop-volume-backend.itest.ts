@@ -8,6 +8,7 @@ import { copyFile, mkdtemp, open, readFile, rm, stat, writeFile } from "node:fs/
 import path from "node:path";
 import { after, before, test } from "node:test";
 import { fsckExt4, readExt4Superblock } from "../host/ext4-image.js";
+import { inodeCountFor } from "../host/inode-sizing.js";
 import { findLoopDevicesForFile, findLoopDevicesUnder } from "../host/loop-device.js";
 import { ensurePrivateMount, mountsUnder, readMountInfo, umountTree } from "../host/mounts.js";
 import { runCommand } from "../host/run-command.js";
@@ -91,7 +92,6 @@ async function groupsLeftToZero(image: string): Promise<number> {
 test("1 GiB and 20 GiB volumes are allocated in full (never EIO for lack of host space), owned by app, and usage agrees mounted and unmounted", async () => {
   const backend = newBackend();
   const ids = [newId(), newId()];
-  const inodes = [262_144, 1_310_720];
   try {
     await backend.create(ids[0]!, 1 * GiB);
     await backend.create(ids[1]!, 20 * GiB);
@@ -104,7 +104,8 @@ test("1 GiB and 20 GiB volumes are allocated in full (never EIO for lack of host
       assert.equal(await groupsLeftToZero(image), 0, "every inode table is zeroed at mkfs");
       const idle = await backend.usage(id);
       assert.equal(idle.capacityBytes, size);
-      assert.equal(idle.inodeCapacity, inodes[i], "inodes for many small files (inode-sizing.ts)");
+      // Inodes for many small files (inode-sizing.ts); mkfs rounds the count up to whole block groups.
+      assert.ok(idle.inodeCapacity >= inodeCountFor(size) && idle.inodeCapacity < inodeCountFor(size) * 1.001, `${idle.inodeCapacity} inodes`);
       assert.equal(idle.usedInodes, 11, "ext4's reserved inodes, lost+found among them");
       const dir = await backend.acquire(id);
       try {
