@@ -67,6 +67,10 @@ export interface VolumeInfo {
   capacityBytes: number;
   /** Live: statfs of the mounted filesystem, or of the image when unmounted. */
   usedBytes: number;
+  /** Live, like usedBytes: files, directories and symlinks on the volume (and ext4's 11 reserved inodes). */
+  usedInodes: number;
+  /** How many files the volume can hold in all (fixed when it was created; docs/volumes.md). */
+  inodeCapacity: number;
   createdAt: string;
   lastAttachedAt: string | null;
   attachments: VolumeAttachment[];
