@@ -242,6 +242,41 @@ test("with rootfs overcommit off, every root is reserved in full and what does n
   assert.equal(await daemon.stop(), 0);
 });
 
+test("1 GiB roots on a 2.3 GB disk: every sandbox let in can write in its root, the next is refused clearly", async (t) => {
+  // Squeezed roots once had their balloon take every free block: the 300th live sandbox of the
+  // default-configuration load test failed with EROFS (its overlay mounted read-only). Here the
+  // same happens within a few sandboxes: each new 1 GiB root squeezes the others.
+  const stateDir = smallStateDir(t, "2300M");
+  const { daemon, client } = await daemonWith(stateDir, { ATOLL_DISK_RESERVE: "128MiB" });
+  const made: Awaited<ReturnType<typeof client.createSandbox>>[] = [];
+  let refusal: Error | undefined;
+  for (let i = 0; i < 30 && !refusal; i++) {
+    try {
+      made.push(await client.createSandbox({ timeout: "10m", rootfsSize: "1GiB" }));
+    } catch (err) {
+      refusal = err as Error;
+    }
+  }
+  const writes = [];
+  for (const sb of made) writes.push(await sb.sh`dd if=/dev/zero of=/var/tmp/fill bs=1M count=48 status=none && sync && echo wrote`.noThrow());
+  const wrote = writes.filter((r) => r.stdoutText.trim() === "wrote").length;
+  const code = (refusal as { code?: string } | undefined)?.code;
+  rows.push({
+    area: "disk",
+    attack: "1 GiB roots created until the 2.3 GB host is shared out",
+    as: "tenant",
+    expected: "each sandbox let in writes 48 MiB in its root; then INSUFFICIENT_STORAGE",
+    observed: `${made.length} created, ${wrote} wrote 48 MiB; then ${code ?? refusal?.message ?? "no refusal"}; host ${Math.floor(freeBytes(stateDir) / MIB)} MiB free`,
+    held: made.length >= 2 && wrote === made.length && code === "INSUFFICIENT_STORAGE" && freeBytes(stateDir) >= 128 * MIB,
+  });
+  for (const sb of made) await sb.kill();
+  assert.equal(await daemon.stop(), 0);
+  assert.ok(made.length >= 2, `several sandboxes share the disk: ${made.length}`);
+  assert.equal(wrote, made.length, writes.map((r) => r.stderrText.trim()).join("; "));
+  assert.equal(code, "INSUFFICIENT_STORAGE", refusal?.message);
+  assert.match(refusal!.message, /shared by \d+ sandboxes: a new one would get .* less than the .* minimum/);
+});
+
 test("disk attack table", () => {
   reportAttacks("Host disk: reserve, volumes, fair shares", rows);
   assert.deepEqual(broken(rows), []);

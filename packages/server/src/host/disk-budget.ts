@@ -26,12 +26,17 @@ import type { Logger } from "pino";
 import { KeyedMutex } from "./keyed-mutex.js";
 import { statfsUsage } from "./mounts.js";
 import { runCommand } from "./run-command.js";
-import { type ScratchShare, deflatePlan, growthOf, roomOf, squeezePlan, waterLevel } from "./disk-shares.js";
+import { type ScratchShare, balloonTarget, deflatePlan, growthOf, roomOf, scratchMetadataEstimate, squeezePlan, waterLevel } from "./disk-shares.js";
+import { scratchInodeCountFor } from "./inode-sizing.js";
 
 const MIB = 2 ** 20;
 const GIB = 2 ** 30;
-/** The least root filesystem a sandbox is squeezed to (or created with) when the disk is shared. */
-export const SCRATCH_FLOOR_BYTES = 128 * MIB;
+/**
+ * The least a sandbox can write in its root when the disk is shared: it is never squeezed (or
+ * created) below this plus its filesystem's metadata (inode tables: counted, since creating
+ * files makes the host allocate them). A 10 GiB root's floor is 64 + 90 MiB of host disk.
+ */
+export const SCRATCH_FLOOR_BYTES = 64 * MIB;
 /** Name of the balloon file in the root of a scratch filesystem (outside the overlay's upper/). */
 export const BALLOON_NAME = ".atoll-reserve";
 const REBALANCE_MS = 5000;
@@ -54,7 +59,12 @@ export function defaultReserve(totalBytes: number): number {
 interface Scratch extends ScratchShare {
   image: string;
   mountPoint: string;
+  /** Bytes of the image its filesystem keeps for itself (measured when it was attached). */
+  metadataBytes: number;
 }
+
+/** What a scratch of `capBytes` keeps for itself, before it exists. */
+const metadataEstimate = (capBytes: number) => scratchMetadataEstimate(capBytes, scratchInodeCountFor(capBytes));
 
 /**
  * An admitted scratch not made yet, counted by what it may write until `attach` (or `cancel`). It
@@ -121,7 +131,7 @@ export class DiskBudget {
         headroom += await this.squeeze(budget, [capBytes]);
         const fair = waterLevel([...this.shareList().map(roomOf), capBytes], budget - this.pendingBytes());
         allowance = Math.floor(Math.min(capBytes, headroom, fair) / 4096) * 4096;
-        const floor = Math.min(capBytes, SCRATCH_FLOOR_BYTES);
+        const floor = Math.min(capBytes, SCRATCH_FLOOR_BYTES + metadataEstimate(capBytes));
         if (allowance < floor) {
           throw new CapacityError(
             "INSUFFICIENT_STORAGE",
@@ -143,7 +153,11 @@ export class DiskBudget {
   attach(grant: ScratchGrant, where: { image: string; mountPoint: string; capBytes: number }): Promise<void> {
     return this.exclusive(async () => {
       try {
-        const s: Scratch = { id: grant.id, capBytes: where.capBytes, allocBytes: 0, balloonBytes: 0, image: where.image, mountPoint: where.mountPoint };
+        // What mkfs allocated, and what the filesystem offers to files: the rest is its metadata.
+        const allocBytes = await stat(where.image).then((st) => st.blocks * 512);
+        const free = (await statfsUsage(where.mountPoint)).availableBytes;
+        const metadataBytes = Math.max(0, where.capBytes - allocBytes - free);
+        const s: Scratch = { id: grant.id, capBytes: where.capBytes, allocBytes, balloonBytes: 0, image: where.image, mountPoint: where.mountPoint, metadataBytes };
         const balloon = this.grants.get(grant.id)?.balloonBytes ?? 0;
         if (balloon > 0) await this.inflate(s, balloon, false);
         this.scratches.set(grant.id, s);
@@ -262,7 +276,7 @@ export class DiskBudget {
    */
   private async squeeze(budget: number, extra: number[]): Promise<number> {
     const before = this.totalGrowth();
-    const floorOf = (s: ScratchShare) => Math.min(s.capBytes, SCRATCH_FLOOR_BYTES);
+    const floorOf = (s: ScratchShare) => Math.min(s.capBytes, SCRATCH_FLOOR_BYTES + (this.scratches.get(s.id)?.metadataBytes ?? metadataEstimate(s.capBytes)));
     for (const change of squeezePlan(this.shareList(), budget - this.pendingBytes(), floorOf, extra)) {
       const s = this.scratches.get(change.id);
       const g = this.grants.get(change.id);
@@ -273,15 +287,19 @@ export class DiskBudget {
   }
 
   /**
-   * Grows the balloon of `s` to `bytes` (as far as its filesystem has free blocks). `trim` first
-   * discards the scratch's free blocks, so the balloon lands on holes of the image and really
-   * keeps that much host space unused (a fresh scratch has nothing to trim).
+   * Grows the balloon of `s` to `bytes`, as far as its filesystem has free blocks beyond the
+   * SCRATCH_FLOOR_BYTES its sandbox keeps writable (a balloon that took the last blocks once left
+   * a new sandbox's overlay unable to mount: EROFS). `trim` first discards the scratch's free
+   * blocks, so the balloon lands on holes of the image and really keeps that much host space
+   * unused (a fresh scratch has nothing to trim).
    */
   private async inflate(s: Scratch, bytes: number, trim: boolean): Promise<void> {
     const file = path.join(s.mountPoint, BALLOON_NAME);
     try {
       if (trim) await runCommand("fstrim", [s.mountPoint]);
-      await runCommand("fallocate", ["-l", String(bytes), file]);
+      const target = balloonTarget(bytes, s.balloonBytes, (await statfsUsage(s.mountPoint)).availableBytes, SCRATCH_FLOOR_BYTES);
+      if (target <= s.balloonBytes) return;
+      await runCommand("fallocate", ["-l", String(target), file]);
     } catch (err) {
       // ENOSPC: the sandbox already uses part of it; the balloon keeps what it got.
       this.opts.logger?.info({ sandboxId: s.id, err }, "disk balloon only partly inflated");

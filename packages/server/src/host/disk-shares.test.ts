@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { type ScratchShare, MIN_BALLOON_CHANGE, deflatePlan, growthOf, roomOf, squeezePlan, waterLevel } from "./disk-shares.js";
+import { type ScratchShare, MIN_BALLOON_CHANGE, balloonTarget, deflatePlan, growthOf, roomOf, scratchMetadataEstimate, squeezePlan, waterLevel } from "./disk-shares.js";
 
 const GIB = 2 ** 30;
 const MIB = 2 ** 20;
@@ -50,4 +50,26 @@ test("deflating gives headroom back, smallest shares first, never more than the 
   assert.deepEqual(deflatePlan(shares, 100 * GIB).map((c) => c.balloonBytes), [0, 0]);
   // No headroom: nothing changes.
   assert.deepEqual(deflatePlan(shares, 4 * GIB), []);
+});
+
+test("a balloon never takes the last free bytes of its filesystem", () => {
+  // The fresh 10 GiB root that once got a balloon larger than its free space (EROFS at mount).
+  const free = 10_514_329_600;
+  assert.equal(balloonTarget(10 * GIB - 223 * MIB, 0, free, 64 * MIB), Math.floor((free - 64 * MIB) / 4096) * 4096);
+  assert.equal(balloonTarget(GIB, 0, free, 64 * MIB), GIB, "room to spare: the balloon asked for");
+  assert.equal(balloonTarget(3 * GIB, 2 * GIB, 32 * MIB, 64 * MIB), 2 * GIB, "a sandbox already at the floor keeps its balloon as is");
+  assert.equal(balloonTarget(GIB, 2 * GIB, free, 64 * MIB), 2 * GIB, "never shrinks");
+});
+
+test("the metadata estimate bounds what mkfs leaves out of a scratch", () => {
+  // Measured: cap, inodes, bytes statfs does not offer to files.
+  for (const [cap, inodes, measured] of [
+    [64 * MIB, 16_384, 5446 * 1024],
+    [GIB, 262_144, 82_044 * 1024],
+    [10 * GIB, 299_008, 92_032 * 1024],
+    [100 * GIB, 667_648, 193_244 * 1024],
+  ] as const) {
+    const estimate = scratchMetadataEstimate(cap, inodes);
+    assert.ok(estimate >= measured && estimate < measured + 256 * MIB, `${cap}: ${estimate} vs ${measured}`);
+  }
 });

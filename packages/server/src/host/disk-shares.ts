@@ -95,3 +95,27 @@ export function deflatePlan(shares: readonly ScratchShare[], budget: number): Ba
   }
   return changes;
 }
+
+/**
+ * The size to give a balloon that should be `wanted` bytes, when its filesystem has `freeBytes`
+ * left for files (statfs: the balloon's current `currentBytes` already excluded) and the sandbox
+ * must keep `keepBytes` of them writable: the overlay needs a few blocks to mount, and a squeezed
+ * sandbox must still run commands. Never shrinks (that is deflate's job).
+ *
+ * @example balloonTarget(10 * GIB, 0, 9.9 * GIB, 64 * MIB) // → 9.9 GiB − 64 MiB
+ */
+export function balloonTarget(wanted: number, currentBytes: number, freeBytes: number, keepBytes: number): number {
+  const most = currentBytes + Math.max(0, freeBytes - keepBytes);
+  return Math.max(currentBytes, Math.min(wanted, Math.floor(most / 4096) * 4096));
+}
+
+/**
+ * What a fresh scratch filesystem of `capBytes` with `inodes` inodes keeps for itself (inode
+ * tables, bitmaps, ext4's reserved clusters): bytes of the image its sandbox cannot fill with
+ * file data but can make the host allocate, by creating files. An upper bound (measured, with
+ * `mkfs.ext4 -O ^has_journal,^resize_inode`: 5.3 MiB of 64 MiB, 80 MiB of 1 GiB, 90 MiB of
+ * 10 GiB); the budget uses the measured figure once the scratch exists.
+ */
+export function scratchMetadataEstimate(capBytes: number, inodes: number): number {
+  return Math.ceil(inodes * 1.01) * 256 + 16 * 2 ** 20 + Math.ceil(capBytes / 512);
+}

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { inodeCountFor } from "./inode-sizing.js";
+import { inodeCountFor, scratchInodeCountFor } from "./inode-sizing.js";
 
 const GiB = 2 ** 30;
 
@@ -25,4 +25,12 @@ test("from 1 GiB on, always 196,608 inodes (48 MiB of tables) more than ext4's d
 
 test("a size that is not a positive integer is refused", () => {
   for (const bad of [0, -1, 1.5, Number.NaN]) assert.throws(() => inodeCountFor(bad), RangeError);
+});
+
+test("a sandbox's root: the first GiB dense, one inode per 256 KiB beyond", () => {
+  assert.equal(scratchInodeCountFor(64 * 2 ** 20), 16_384);
+  assert.equal(scratchInodeCountFor(GiB), 262_144);
+  assert.equal(scratchInodeCountFor(10 * GiB), 299_008);
+  assert.equal(scratchInodeCountFor(100 * GiB), 667_648);
+  assert.throws(() => scratchInodeCountFor(0), RangeError);
 });

@@ -41,3 +41,26 @@ export function inodeCountFor(sizeBytes: number): number {
   const rest = Math.floor(Math.max(0, sizeBytes - DENSE_PART_BYTES) / DEFAULT_BYTES_PER_INODE);
   return Math.max(1, dense + rest);
 }
+
+/** Beyond the first GiB, a sandbox's root gets one inode per 256 KiB. */
+export const SCRATCH_BYTES_PER_INODE = 262144;
+
+/**
+ * The inode count for a sandbox's root filesystem (its scratch: the overlay's upper layer) of
+ * `sizeBytes`: the first GiB as dense as a volume's (262,144 files for an `npm install` or a
+ * Python environment), the rest one per 256 KiB (volumes are for more files). Inode tables are
+ * space the sandbox cannot write but can make the host allocate (by creating files), so the disk
+ * budget counts them (host/disk-budget.ts); with volumes' sizing a default 10 GiB root would
+ * carry 208 MiB of them, with this one 73 MiB.
+ *
+ *   size     inodes
+ *   1 GiB    262,144
+ *   10 GiB   299,008
+ *   100 GiB  667,648
+ *
+ * @example scratchInodeCountFor(10 * 2 ** 30) === 299_008
+ */
+export function scratchInodeCountFor(sizeBytes: number): number {
+  const dense = inodeCountFor(Math.min(sizeBytes, DENSE_PART_BYTES));
+  return dense + Math.floor(Math.max(0, sizeBytes - DENSE_PART_BYTES) / SCRATCH_BYTES_PER_INODE);
+}
