@@ -27,8 +27,8 @@ import { BwrapRuntime } from "./runtime/bwrap-runtime.js";
 import { HostSpawner } from "./runtime/host-spawner.js";
 import { NetworkService } from "./core/network-service.js";
 import { LinuxNetworkDriver } from "./net/linux-network-driver.js";
-import { VolumeJail } from "./runtime/volume-jail.js";
-import { FileService } from "./files/file-service.js";
+import { BwrapFilesDriver } from "./runtime/bwrap-files-driver.js";
+import { FileService } from "./core/file-service.js";
 import { LoopVolumeBackend } from "./storage/loop-volume-backend.js";
 import { assertHostReady } from "./doctor/preflight.js";
 import { startupStep } from "./startup-error.js";
@@ -175,8 +175,8 @@ async function serve(config: DaemonConfig & { uidBase: number }, { logger, db, t
   const monitor = new SandboxMonitor({ sandboxes, live });
   const usage = new UsageSampler({ volumes: repos.volumes, samples: new UsageSampleRepo(db), storage, commandLog, logger, options: config.usageSampling });
 
-  const jail = new VolumeJail({ nativeDir: config.nativeDir, uidBase: config.uidBase, logger });
-  const files = new FileService({ sandboxes, live, volumes, storage, locks, jail, logger });
+  const filesDriver = new BwrapFilesDriver({ nativeDir: config.nativeDir, uidBase: config.uidBase, logger });
+  const files = new FileService({ sandboxes, live, volumes, storage, locks, driver: filesDriver, logger });
 
   const app = await buildHttpServer({ services: { sandboxes, volumes, attachments, monitor, commandLog, usage, files, network },
     token,

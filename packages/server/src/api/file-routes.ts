@@ -10,13 +10,14 @@ import { finished } from "node:stream/promises";
 import {
   FS_SIZE_HEADER,
   InvalidArgumentError,
+  fsOpSchema,
   fsPathQuerySchema,
   fsWalkQuerySchema,
   fsWriteQuerySchema,
   parseOrThrow,
 } from "atoll/contract";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import type { FileService, FsTarget } from "../files/file-service.js";
+import type { FileService, FsPlace } from "../core/file-service.js";
 import { toWireError } from "./error-mapping.js";
 
 type Req = FastifyRequest<{ Params: { id: string } }>;
@@ -62,20 +63,12 @@ export function registerFileRoutes(app: FastifyInstance, files: FileService): vo
 
     for (const kind of ["sandboxes", "volumes"] as const) {
       const prefix = `/v1/${kind}/:id/fs`;
-      const target = async (req: Req, user: "app" | "root"): Promise<FsTarget> => {
-        if (kind === "sandboxes") return files.sandbox(req.principal.tenant, req.params.id, user);
-        if (user !== "app") throw new InvalidArgumentError('Volume files are always handled as user "app"; drop user=root');
-        return files.volume(req.principal.tenant, req.params.id);
-      };
-      /** Runs `fn` on the target; releases it if `fn` fails before an operation took it over. */
-      const using = async <T>(t: FsTarget, fn: () => Promise<T>): Promise<T> => {
-        try {
-          return await fn();
-        } catch (err) {
-          await t.release();
-          throw err;
-        }
-      };
+      const place = (req: Req, user: "app" | "root"): FsPlace => ({
+        kind: kind === "sandboxes" ? "sandbox" : "volume",
+        tenant: req.principal.tenant,
+        id: req.params.id,
+        user,
+      });
       const userOf = (req: FastifyRequest) => {
         const u = (req.query as { user?: unknown }).user;
         if (u === undefined || u === "app" || u === "root") return (u ?? "app") as "app" | "root";
@@ -83,14 +76,12 @@ export function registerFileRoutes(app: FastifyInstance, files: FileService): vo
       };
 
       scope.post<{ Params: { id: string } }>(`${prefix}/op`, async (req) => {
-        const t = await target(req, userOf(req));
-        return using(t, () => files.op(t, req.body ?? {}));
+        return files.op(place(req, userOf(req)), parseOrThrow(fsOpSchema, req.body ?? {}, "file operation"));
       });
 
       scope.get<{ Params: { id: string } }>(`${prefix}/file`, async (req, reply: FastifyReply) => {
         const q = parseOrThrow(fsPathQuerySchema, req.query, "file query");
-        const t = await target(req, q.user);
-        const { size, data } = await using(t, () => files.read(t, q.path));
+        const { size, data } = await files.read(place(req, q.user), q.path);
         return reply.type("application/octet-stream").header(FS_SIZE_HEADER, String(size)).send(data);
       });
 
@@ -98,8 +89,7 @@ export function registerFileRoutes(app: FastifyInstance, files: FileService): vo
         try {
           const q = parseOrThrow(fsWriteQuerySchema, req.query, "write query");
           const body = bodyStream(req);
-          const t = await target(req, q.user);
-          return await using(t, () => files.write(t, q, body));
+          return await files.write(place(req, q.user), q, body);
         } catch (err) {
           await drain(req);
           throw err;
@@ -108,22 +98,19 @@ export function registerFileRoutes(app: FastifyInstance, files: FileService): vo
 
       scope.get<{ Params: { id: string } }>(`${prefix}/dir`, async (req, reply: FastifyReply) => {
         const q = parseOrThrow(fsPathQuerySchema, req.query, "readDir query");
-        const t = await target(req, q.user);
-        const entries = await using(t, () => files.readDir(t, q.path));
+        const entries = await files.readDir(place(req, q.user), q.path);
         return reply.type("application/x-ndjson").send(Readable.from(ndjson(entries)));
       });
 
       scope.get<{ Params: { id: string } }>(`${prefix}/walk`, async (req, reply: FastifyReply) => {
         const q = parseOrThrow(fsWalkQuerySchema, req.query, "walk query");
-        const t = await target(req, q.user);
-        const entries = await using(t, () => files.walk(t, q.path, q.maxDepth, q.followSymlinks));
+        const entries = await files.walk(place(req, q.user), q.path, q.maxDepth, q.followSymlinks);
         return reply.type("application/x-ndjson").send(Readable.from(ndjson(entries)));
       });
 
       scope.get<{ Params: { id: string } }>(`${prefix}/tar`, async (req, reply: FastifyReply) => {
         const q = parseOrThrow(fsPathQuerySchema, req.query, "tar query");
-        const t = await target(req, q.user);
-        const data = await using(t, () => files.tarOut(t, q.path));
+        const data = await files.tarOut(place(req, q.user), q.path);
         return reply.type("application/x-tar").send(data);
       });
 
@@ -131,8 +118,7 @@ export function registerFileRoutes(app: FastifyInstance, files: FileService): vo
         try {
           const q = parseOrThrow(fsPathQuerySchema, req.query, "tar query");
           const body = bodyStream(req);
-          const t = await target(req, q.user);
-          return await using(t, () => files.tarIn(t, q.path, body));
+          return await files.tarIn(place(req, q.user), q.path, body);
         } catch (err) {
           await drain(req);
           throw err;

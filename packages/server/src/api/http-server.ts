@@ -121,7 +121,7 @@ export async function buildHttpServer(opts: {
   registerSessionSocket(app, opts.services, { live, maxPerToken: limits.sessionsPerToken });
   registerInsightRoutes(app, opts.services);
   registerAdminRoutes(app, opts.tokens);
-  if (opts.services.files) registerFileRoutes(app, opts.services.files);
+  registerFileRoutes(app, opts.services.files);
   await registerDashboard(app, {
     services: opts.services,
     tokens: opts.tokens,

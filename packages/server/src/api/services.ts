@@ -4,7 +4,7 @@ import type { CommandLog } from "../core/command-log.js";
 import type { SandboxMonitor } from "../core/sandbox-monitor.js";
 import type { UsageSampler } from "../core/usage-sampler.js";
 import type { VolumeService } from "../core/volume-service.js";
-import type { FileService } from "../files/file-service.js";
+import type { FileService } from "../core/file-service.js";
 import type { NetworkService } from "../core/network-service.js";
 
 /** What the routes call. Handlers parse and map; these decide. */
@@ -19,7 +19,7 @@ export interface Services {
   /** Volume usage history. */
   usage: UsageSampler;
   /** Files of sandboxes and volumes (docs/files.md). */
-  files?: FileService;
+  files: FileService;
   /** allowNet changes, exposed ports, sandbox.fetch (docs/network.md). */
   network?: NetworkService;
 }

@@ -229,3 +229,24 @@ export interface NetworkDriver {
   /** Daemon shutdown, after every sandbox was released. */
   close(): Promise<void>;
 }
+
+/**
+ * File operations (docs/files.md). Every one runs as a process of the file helper `atoll-fs`
+ * (argv after the program name, record protocol on stdin/stdout: files/fs-call.ts), placed
+ * where paths resolve as the sandbox or the volume sees them: never resolved on the host. core/
+ * decides what runs, where, as whom; the driver only starts the helper there.
+ */
+export interface FilesDriver {
+  /**
+   * Runs the helper inside a running sandbox of this runtime, as `user`, with the sandbox's own
+   * root, mounts, limits and filters (read-only mounts refuse writes with EROFS).
+   */
+  runInSandbox(sandbox: RuntimeSandbox, user: "app" | "root", argv: readonly string[], stdin: boolean, sink: ProcessSink): ProcessHandle;
+  /**
+   * Runs the helper as `app` in a throwaway view that holds nothing but one volume, at its root
+   * (`source`: where StorageDriver.acquire put it). The view ends with the helper.
+   */
+  runOnVolume(source: string, argv: readonly string[], stdin: boolean, sink: ProcessSink): ProcessHandle;
+  /** Daemon shutdown: kills every helper of runOnVolume still running. */
+  close(): void;
+}

@@ -1,7 +1,7 @@
 /**
- * One run of atoll-fs, seen from the daemon: spawns it (in a sandbox through atoll-init, or in
- * a volume jail), decodes its records and exposes them as promises and streams with bounded
- * memory at every hop:
+ * One run of atoll-fs, seen from the daemon: starts it through an FsSpawner (the FilesDriver: in
+ * a sandbox, or in a view of one volume), decodes its records and exposes them as promises and
+ * streams with bounded memory at every hop:
  * - output (D bytes, J entries) flows only as far as the helper was granted credit, and credit
  *   is granted as the consumer (the HTTP response) takes data;
  * - input (D bytes of an upload) is sent at most WINDOW bytes ahead of the helper's ACKs.
