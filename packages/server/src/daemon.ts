@@ -1,7 +1,7 @@
 import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import pino, { type Logger } from "pino";
-import { ExposeGateway, exposeTarget } from "./api/expose-gateway.js";
+import { ExposeGateway } from "./api/expose-gateway.js";
 import { buildHttpServer } from "./api/http-server.js";
 import { AttachmentService } from "./core/attachment-service.js";
 import { CommandLog } from "./core/command-log.js";
@@ -161,6 +161,15 @@ async function serve(config: DaemonConfig & { uidBase: number }, { logger, db, t
     await startupStep("sandbox networks could not be set up", "run atoll doctor, or start with --network off (loopback only)", () => netDriver.start());
     started.push(() => netDriver.close());
   }
+  // Exposed ports are served on origins of their own, never the API's (docs/network.md); the
+  // network service forwards what the gateway routes.
+  const gateway = new ExposeGateway({
+    config: config.web.expose,
+    limits: config.web.limits,
+    proxy: { proxyExposed: (...a) => network.proxyExposed(...a), proxyExposedUpgrade: (...a) => network.proxyExposedUpgrade(...a) },
+    apiHost: config.host,
+    logger,
+  });
   const network = new NetworkService({
     driver: netDriver,
     repo: repos.sandboxes,
@@ -169,6 +178,8 @@ async function serve(config: DaemonConfig & { uidBase: number }, { logger, db, t
     upstreamCa: config.net.upstreamCaFile ? readFileSync(config.net.upstreamCaFile, "utf8") : undefined,
     assertRunning: (t, id) => sandboxes.assertRunning(t, id),
     tenantOpen: (t) => tenants.get(t)?.netOpen ?? [],
+    front: gateway,
+    isAtollToken: (v) => tokens.recognizes(v),
   });
   if (network.enabled) tokens.netAccess = network.netAccess;
   const sandboxes = new SandboxService({ repo: repos.sandboxes, attachments, runtime, live, locks, imageRootfs, logger, commandLog, network, quotas });
@@ -187,9 +198,6 @@ async function serve(config: DaemonConfig & { uidBase: number }, { logger, db, t
     limits: config.web.limits,
     sessionRecords: new DashboardSessionRepo(db),
   });
-  // Exposed ports are served on origins of their own, never the API's (docs/network.md).
-  const gateway = new ExposeGateway({ config: config.web.expose, limits: config.web.limits, target: exposeTarget(network, (v) => tokens.recognizes(v)), apiHost: config.host, logger });
-  network.front = gateway;
   await gateway.start();
   started.push(() => gateway.closeAll());
   const address = await app.listen({ host: config.host, port: config.port });
