@@ -3,6 +3,7 @@ import { join } from "node:path";
 import pino, { type Logger } from "pino";
 import { ExposeGateway } from "./api/expose-gateway.js";
 import { buildHttpServer } from "./api/http-server.js";
+import { dashboardFront } from "./dashboard/register-dashboard.js";
 import { AttachmentService } from "./core/attachment-service.js";
 import { CommandLog } from "./core/command-log.js";
 import { LiveSandboxes } from "./core/live-sandboxes.js";
@@ -149,11 +150,10 @@ async function serve(config: DaemonConfig & { uidBase: number }, { logger, db, t
   const locks = new KeyedMutex();
   const live = new LiveSandboxes();
   const tenants = new TenantRepo(db);
-  const tokens = new TokenService({ tokens: new TokenRepo(db), tenants, sandboxes: repos.sandboxes, volumes: repos.volumes, adminToken: token, logger });
   const quotas = new QuotaChecker({ tenants, sandboxes: repos.sandboxes, volumes: repos.volumes, atomic: (fn) => db.transaction(fn)() });
-  const volumes = new VolumeService({ volumes: repos.volumes, attachments: repos.attachments, storage, locks, logger, quotas });
+  // The two need each other: volumes reach the attachment service through this closure.
+  const volumes = new VolumeService({ volumes: repos.volumes, attachments: repos.attachments, storage, locks, logger, quotas, detachEverywhere: (volumeId): Promise<void> => attachments.detachEverywhere(volumeId) });
   const attachments = new AttachmentService({ volumes, volumeRepo: repos.volumes, attachments: repos.attachments, storage, locks, live, logger });
-  volumes.detachEverywhere = (volumeId) => attachments.detachEverywhere(volumeId);
   const commandLog = new CommandLog({ repo: new CommandLogRepo(db), logger });
   // After reconcile (the previous run's sandboxes are dead): their namespaces go, the router comes.
   const netDriver = config.net.enabled ? new LinuxNetworkDriver({ config: config.net, stateDir: config.stateDir, nativeDir: config.nativeDir, logger }) : undefined;
@@ -179,9 +179,9 @@ async function serve(config: DaemonConfig & { uidBase: number }, { logger, db, t
     assertRunning: (t, id) => sandboxes.assertRunning(t, id),
     tenantOpen: (t) => tenants.get(t)?.netOpen ?? [],
     front: gateway,
-    isAtollToken: (v) => tokens.recognizes(v),
+    isAtollToken: (v): boolean => tokens.recognizes(v),
   });
-  if (network.enabled) tokens.netAccess = network.netAccess;
+  const tokens = new TokenService({ tokens: new TokenRepo(db), tenants, sandboxes: repos.sandboxes, volumes: repos.volumes, adminToken: token, logger, netAccess: network.enabled ? network.netAccess : undefined });
   const sandboxes = new SandboxService({ repo: repos.sandboxes, attachments, runtime, live, locks, imageRootfs, logger, commandLog, network, quotas });
   const monitor = new SandboxMonitor({ sandboxes, live });
   const usage = new UsageSampler({ volumes: repos.volumes, samples: new UsageSampleRepo(db), storage, commandLog, logger, options: config.usageSampling });
@@ -189,12 +189,13 @@ async function serve(config: DaemonConfig & { uidBase: number }, { logger, db, t
   const jail = new VolumeJail({ nativeDir: config.nativeDir, uidBase: config.uidBase, logger });
   const files = new FileService({ sandboxes, live, volumes, storage, locks, jail, logger });
 
-  const app = await buildHttpServer({ services: { sandboxes, volumes, attachments, monitor, commandLog, usage, files, network },
+  const services = { sandboxes, volumes, attachments, monitor, commandLog, usage, files, network };
+  const app = await buildHttpServer({ services,
     token,
     tokens,
     logger,
     version: VERSION,
-    staleAfterMs: config.staleAfterMs,
+    fronts: [dashboardFront({ services, tokens, staleAfterMs: config.staleAfterMs, version: VERSION, logger })],
     limits: config.web.limits,
     sessionRecords: new DashboardSessionRepo(db),
   });
