@@ -1,8 +1,9 @@
 import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import pino, { type Logger } from "pino";
-import { ExposeGateway, exposeTarget } from "./api/expose-gateway.js";
+import { ExposeGateway } from "./api/expose-gateway.js";
 import { buildHttpServer } from "./api/http-server.js";
+import { dashboardFront } from "./dashboard/register-dashboard.js";
 import { AttachmentService } from "./core/attachment-service.js";
 import { CommandLog } from "./core/command-log.js";
 import { LiveSandboxes } from "./core/live-sandboxes.js";
@@ -149,11 +150,10 @@ async function serve(config: DaemonConfig & { uidBase: number }, { logger, db, t
   const locks = new KeyedMutex();
   const live = new LiveSandboxes();
   const tenants = new TenantRepo(db);
-  const tokens = new TokenService({ tokens: new TokenRepo(db), tenants, sandboxes: repos.sandboxes, volumes: repos.volumes, adminToken: token, logger });
   const quotas = new QuotaChecker({ tenants, sandboxes: repos.sandboxes, volumes: repos.volumes, atomic: (fn) => db.transaction(fn)() });
-  const volumes = new VolumeService({ volumes: repos.volumes, attachments: repos.attachments, storage, locks, logger, quotas });
+  // The two need each other: volumes reach the attachment service through this closure.
+  const volumes = new VolumeService({ volumes: repos.volumes, attachments: repos.attachments, storage, locks, logger, quotas, detachEverywhere: (volumeId): Promise<void> => attachments.detachEverywhere(volumeId) });
   const attachments = new AttachmentService({ volumes, volumeRepo: repos.volumes, attachments: repos.attachments, storage, locks, live, logger });
-  volumes.detachEverywhere = (volumeId) => attachments.detachEverywhere(volumeId);
   const commandLog = new CommandLog({ repo: new CommandLogRepo(db), logger });
   // After reconcile (the previous run's sandboxes are dead): their namespaces go, the router comes.
   const netDriver = config.net.enabled ? new LinuxNetworkDriver({ config: config.net, stateDir: config.stateDir, nativeDir: config.nativeDir, logger }) : undefined;
@@ -161,6 +161,15 @@ async function serve(config: DaemonConfig & { uidBase: number }, { logger, db, t
     await startupStep("sandbox networks could not be set up", "run atoll doctor, or start with --network off (loopback only)", () => netDriver.start());
     started.push(() => netDriver.close());
   }
+  // Exposed ports are served on origins of their own, never the API's (docs/network.md); the
+  // network service forwards what the gateway routes.
+  const gateway = new ExposeGateway({
+    config: config.web.expose,
+    limits: config.web.limits,
+    proxy: { proxyExposed: (...a) => network.proxyExposed(...a), proxyExposedUpgrade: (...a) => network.proxyExposedUpgrade(...a) },
+    apiHost: config.host,
+    logger,
+  });
   const network = new NetworkService({
     driver: netDriver,
     repo: repos.sandboxes,
@@ -169,8 +178,10 @@ async function serve(config: DaemonConfig & { uidBase: number }, { logger, db, t
     upstreamCa: config.net.upstreamCaFile ? readFileSync(config.net.upstreamCaFile, "utf8") : undefined,
     assertRunning: (t, id) => sandboxes.assertRunning(t, id),
     tenantOpen: (t) => tenants.get(t)?.netOpen ?? [],
+    front: gateway,
+    isAtollToken: (v): boolean => tokens.recognizes(v),
   });
-  if (network.enabled) tokens.netAccess = network.netAccess;
+  const tokens = new TokenService({ tokens: new TokenRepo(db), tenants, sandboxes: repos.sandboxes, volumes: repos.volumes, adminToken: token, logger, netAccess: network.enabled ? network.netAccess : undefined });
   const sandboxes = new SandboxService({ repo: repos.sandboxes, attachments, runtime, live, locks, imageRootfs, logger, commandLog, network, quotas });
   const monitor = new SandboxMonitor({ sandboxes, live });
   const usage = new UsageSampler({ volumes: repos.volumes, samples: new UsageSampleRepo(db), storage, commandLog, logger, options: config.usageSampling });
@@ -178,18 +189,16 @@ async function serve(config: DaemonConfig & { uidBase: number }, { logger, db, t
   const filesDriver = new BwrapFilesDriver({ nativeDir: config.nativeDir, uidBase: config.uidBase, logger });
   const files = new FileService({ sandboxes, live, volumes, storage, locks, driver: filesDriver, logger });
 
-  const app = await buildHttpServer({ services: { sandboxes, volumes, attachments, monitor, commandLog, usage, files, network },
+  const services = { sandboxes, volumes, attachments, monitor, commandLog, usage, files, network };
+  const app = await buildHttpServer({ services,
     token,
     tokens,
     logger,
     version: VERSION,
-    staleAfterMs: config.staleAfterMs,
+    fronts: [dashboardFront({ services, tokens, staleAfterMs: config.staleAfterMs, version: VERSION, logger })],
     limits: config.web.limits,
     sessionRecords: new DashboardSessionRepo(db),
   });
-  // Exposed ports are served on origins of their own, never the API's (docs/network.md).
-  const gateway = new ExposeGateway({ config: config.web.expose, limits: config.web.limits, target: exposeTarget(network, (v) => tokens.recognizes(v)), apiHost: config.host, logger });
-  network.front = gateway;
   await gateway.start();
   started.push(() => gateway.closeAll());
   const address = await app.listen({ host: config.host, port: config.port });

@@ -19,15 +19,14 @@ import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
 import type { Logger } from "pino";
+import { NOT_EXPOSED, type Routed, plainError } from "../core/expose-proxy.js";
 import type { ExposeFront, NetworkService } from "../core/network-service.js";
 import { guardConnections } from "./connection-guard.js";
-import { type ExposeTarget, type Routed, plainError, proxyRequest, proxyUpgrade } from "./expose-proxy.js";
 import { cookieOf } from "./session-cookie.js";
 import type { ExposeConfig, HttpLimits } from "./web-config.js";
 
 /** Cookie that lets a browser use absolute paths on a loopback exposure after its first visit. */
 export const GATE_COOKIE = "atoll_expose";
-const NOT_EXPOSED = "Nothing is exposed at this URL (the sandbox ended, or the URL is wrong).";
 const TOKEN = "[a-z2-7]{26}";
 
 function sameSecret(a: string | undefined, b: string): boolean {
@@ -64,24 +63,8 @@ export function domainRouter(domain: string): (req: Pick<IncomingMessage, "url" 
   };
 }
 
-/**
- * The proxy's view of the daemon: exposures by token, connections into sandboxes, and which
- * header values are API tokens.
- */
-export function exposeTarget(network: NetworkService, isAtollToken: (value: string) => boolean): ExposeTarget {
-  return {
-    isAtollToken,
-    async connect(token) {
-      const e = network.exposure(token);
-      if (!e) return { missing: true, message: NOT_EXPOSED };
-      try {
-        return await network.connect(e.sandboxId, "localhost", e.port);
-      } catch (err) {
-        return { missing: false, message: `The sandbox's port ${e.port} does not answer: ${(err as Error).message}` };
-      }
-    },
-  };
-}
+/** Where routed requests go: the network service forwards them to the exposed port. */
+export type ExposeProxy = Pick<NetworkService, "proxyExposed" | "proxyExposedUpgrade">;
 
 /** A fresh address in 127.64.0.0/10, not `avoid` and not one in use. */
 function loopbackAddress(avoid: Set<string>): string {
@@ -105,7 +88,7 @@ export class ExposeGateway implements ExposeFront {
     private readonly deps: {
       config: ExposeConfig;
       limits: HttpLimits;
-      target: ExposeTarget;
+      proxy: ExposeProxy;
       /** host:port of the API: never handed out. */
       apiHost: string;
       logger: Logger;
@@ -155,7 +138,7 @@ export class ExposeGateway implements ExposeFront {
   }
 
   private listener(route: (req: IncomingMessage) => Routed | undefined): Listener {
-    const { limits, target, logger } = this.deps;
+    const { limits, proxy, logger } = this.deps;
     const upgraded = new Set<Duplex>();
     const server = http.createServer(
       {
@@ -166,7 +149,7 @@ export class ExposeGateway implements ExposeFront {
       },
       (req: IncomingMessage, res: ServerResponse) => {
         const m = route(req);
-        if (m) proxyRequest(target, req, res, m);
+        if (m) proxy.proxyExposed(req, res, m);
         else plainError(res, 404, NOT_EXPOSED);
       },
     );
@@ -174,7 +157,7 @@ export class ExposeGateway implements ExposeFront {
       upgraded.add(socket);
       socket.once("close", () => upgraded.delete(socket));
       const m = route(req);
-      if (m) proxyUpgrade(target, req, socket, head, m);
+      if (m) proxy.proxyExposedUpgrade(req, socket, head, m);
       else socket.end(`HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-type: text/plain; charset=utf-8\r\n\r\n${NOT_EXPOSED}\n`);
     });
     // Malformed requests and timeouts get Node's own 400/408/431 answer (no clientError listener).

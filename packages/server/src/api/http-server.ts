@@ -2,7 +2,6 @@ import http from "node:http";
 import websocket from "@fastify/websocket";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, LogController } from "fastify";
 import type { Logger } from "pino";
-import { isDashboardPublicPath, registerDashboard } from "../dashboard/register-dashboard.js";
 import type { TokenService } from "../core/token-service.js";
 import { registerAdminRoutes } from "./admin-routes.js";
 import { authenticateRequest, type Principal } from "./auth.js";
@@ -30,6 +29,16 @@ declare module "fastify" {
 const PUBLIC_PATHS = new Set(["/healthz"]);
 
 /**
+ * A web front served on the API's server (the dashboard, dashboard/register-dashboard.ts): it
+ * uses the API's auth and its session cookies; paths it calls public skip the token check
+ * (they decide about access themselves).
+ */
+export interface HttpFront {
+  isPublicPath(path: string): boolean;
+  register(app: FastifyInstance, ctx: { sessions: SessionCookies; live: LiveCredentials }): Promise<void>;
+}
+
+/**
  * The daemon's HTTP server: auth on every route but /healthz, JSON errors with stable codes,
  * REST routes, the session WebSocket and the OpenAPI document.
  */
@@ -41,14 +50,15 @@ export async function buildHttpServer(opts: {
   tokens: TokenService;
   logger: Logger;
   version: string;
-  /** Dashboard: volumes unattached for longer than this are marked stale (default 7 days). */
-  staleAfterMs?: number;
+  /** Web fronts served next to the API (the daemon's dashboard). */
+  fronts?: readonly HttpFront[];
   /** Per-client caps and timeouts (docs/api.md "Limits"). */
   limits: HttpLimits;
   /** Server-side records of dashboard logins (the store's; in memory when omitted). */
   sessionRecords?: SessionRecords;
 }): Promise<FastifyInstance> {
   const { limits } = opts;
+  const fronts = opts.fronts ?? [];
   const live = new LiveCredentials();
   const app = Fastify({ loggerInstance: opts.logger as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }), bodyLimit: 1024 * 1024,
     // Exposed sandbox ports are not served here: they have listeners of their own (expose-gateway.ts).
@@ -87,7 +97,7 @@ export async function buildHttpServer(opts: {
     reply.raw.once("close", clear);
     reply.raw.once("finish", () => (req.raw.complete ? clear() : req.raw.once("end", clear)));
     const path = req.url.split("?")[0]!;
-    if (PUBLIC_PATHS.has(path) || isDashboardPublicPath(path)) return;
+    if (PUBLIC_PATHS.has(path) || fronts.some((f) => f.isPublicPath(path))) return;
     req.principal = authenticateRequest(req, opts.tokens, sessions);
     clear();
     // Revoking the token (or logging out) cuts what this request holds open.
@@ -122,14 +132,6 @@ export async function buildHttpServer(opts: {
   registerInsightRoutes(app, opts.services);
   registerAdminRoutes(app, opts.tokens);
   registerFileRoutes(app, opts.services.files);
-  await registerDashboard(app, {
-    services: opts.services,
-    tokens: opts.tokens,
-    sessions,
-    live,
-    staleAfterMs: opts.staleAfterMs ?? 7 * 86_400_000,
-    version: opts.version,
-    logger: opts.logger,
-  });
+  for (const front of fronts) await front.register(app, { sessions, live });
   return app;
 }

@@ -7,13 +7,11 @@
  *        the body is the request body. The answer is the upstream response itself, marked
  *        `x-atoll-fetch: 1`; Atoll errors (FETCH_FAILED, …) come as usual JSON errors.
  */
-import http, { type IncomingMessage, validateHeaderName, validateHeaderValue } from "node:http";
-import type { Socket } from "node:net";
-import { pipeline, type Duplex } from "node:stream";
-import tls from "node:tls";
-import { InvalidArgumentError, NetworkError } from "atoll/contract";
+import { type IncomingMessage, validateHeaderName, validateHeaderValue } from "node:http";
+import type { Readable } from "node:stream";
+import { InvalidArgumentError } from "atoll/contract";
 import type { FastifyInstance } from "fastify";
-import { checkResponseHead } from "./response-head.js";
+import { relayResponse } from "../http/http-forwarder.js";
 import type { Services } from "./services.js";
 
 type IdParams = { Params: { id: string } };
@@ -79,52 +77,15 @@ export function registerNetworkRoutes(app: FastifyInstance, services: Services):
       sandboxes.assertRunning(tenant, req.params.id);
       const net = network();
       const { url, method, headers } = parseFetchHeaders(req.raw);
-      const port = Number(url.port || (url.protocol === "https:" ? 443 : 80));
-      const raw: Duplex = await net.connect(req.params.id, url.hostname, port);
-      // Errors of the connection reach the request below; none may go unheard.
-      raw.on("error", () => undefined);
-      // The caller going away ends the connection into the sandbox.
-      reply.raw.once("close", () => raw.destroy());
-      let conn = raw;
-      if (url.protocol === "https:") {
-        const ca = net.trustFor(req.params.id);
-        const servername = url.hostname.replace(/^\[|\]$/g, "");
-        conn = await new Promise<Duplex>((resolve, reject) => {
-          const t = tls.connect({ socket: raw as Socket, servername: /^[\d.]+$|:/.test(servername) ? undefined : servername, ca, ALPNProtocols: ["http/1.1"] });
-          t.on("error", () => raw.destroy());
-          t.once("secureConnect", () => resolve(t));
-          t.once("error", (err) => reject(new NetworkError("FETCH_FAILED", `TLS to ${url.host} from the sandbox's network failed: ${err.message}`)));
-        });
-      }
-      const body = req.body as NodeJS.ReadableStream | undefined;
-      const upstream = http.request({
-        method,
-        path: `${url.pathname}${url.search}`,
-        headers: { host: url.host, ...headers },
-        createConnection: () => conn as Socket,
-      });
-      const failed = (what: string) => new NetworkError("FETCH_FAILED", `${method} ${url.href} from the sandbox's network failed: ${what}`);
-      const response = await new Promise<http.IncomingMessage>((resolve, reject) => {
-        upstream.once("response", resolve);
-        upstream.on("error", (err) => reject(failed(err.message)));
-        if (body && method !== "GET" && method !== "HEAD") pipeline(body, upstream, () => undefined);
-        else upstream.end();
-      });
-      // The server's head is checked before anything is written: a bad one is a FETCH_FAILED error.
-      const head = checkResponseHead(response, ["x-atoll-fetch", "1"]);
-      if (typeof head === "string") {
-        raw.destroy();
-        throw failed(`the server's response cannot be forwarded: ${head}`);
-      }
+      // The caller going away ends the request and the connection into the sandbox.
+      const gone = new AbortController();
+      reply.raw.once("close", () => gone.abort());
+      const res = await net.fetch(req.params.id, { url, method, headers, body: req.body as Readable | undefined }, gone.signal);
       reply.hijack();
-      try {
-        reply.raw.writeHead(head.status, head.message, head.headers);
-      } catch {
-        raw.destroy();
+      if (relayResponse(res, reply.raw, () => res.close()) !== undefined) {
+        res.close();
         reply.raw.destroy();
-        return;
       }
-      pipeline(response, reply.raw, () => raw.destroy());
     });
   });
 }

@@ -1,9 +1,11 @@
 /**
  * Sandbox networking decisions (docs/network.md): the network part of Sandbox.create (policy,
  * secrets, `port`), setAllowNet, exposeHttp and its unguessable URLs, and connections made from
- * a sandbox's network (sandbox.fetch). Host work goes through the NetworkDriver; without one
- * (`--network off`) sandboxes have loopback only.
+ * a sandbox's network (sandbox.fetch, sandbox-fetch.ts), and forwarding to exposed ports
+ * (expose-proxy.ts); both go through the shared HTTP forwarder (http/http-forwarder.ts). Host
+ * work goes through the NetworkDriver; without one (`--network off`) sandboxes have loopback only.
  */
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { randomBytes } from "node:crypto";
 import { rootCertificates } from "node:tls";
 import type { Duplex } from "node:stream";
@@ -29,7 +31,9 @@ import type { KeyedMutex } from "../host/keyed-mutex.js";
 import type { SandboxRepo } from "../store/sandbox-repo.js";
 import { sandboxLockKey } from "./attachment-service.js";
 import type { NetworkDriver, RootFile, SecretBinding } from "./drivers.js";
+import { type ExposeTarget, NOT_EXPOSED, type Routed, proxyRequest, proxyUpgrade } from "./expose-proxy.js";
 import { covers, setOf, setOfCidrs } from "./ip-intervals.js";
+import { type FetchRequest, type FetchResponse, fetchFromSandbox } from "./sandbox-fetch.js";
 import { categoriesOf, parseOpenList } from "./special-ranges.js";
 
 const TOKEN_ALPHABET = "abcdefghijklmnopqrstuvwxyz234567";
@@ -83,8 +87,8 @@ interface NetworkRecord {
 
 export class NetworkService {
   private readonly exposures = new Map<string, Exposure>();
-  /** Serves exposed ports; set by the daemon once its HTTP side exists. */
-  front: ExposeFront | undefined;
+  /** The expose proxy's view of this service: exposures by token, connections into sandboxes. */
+  private readonly exposeTarget: ExposeTarget;
 
   constructor(
     private readonly deps: {
@@ -98,8 +102,25 @@ export class NetworkService {
       assertRunning(tenant: string, id: string): void;
       /** Closed ranges an admin opened for a tenant (docs/tenants.md). */
       tenantOpen(tenant: string): string[];
+      /** Serves exposed ports (without one, exposeHttp is refused). */
+      front?: ExposeFront | undefined;
+      /** Whether a header value is an Atoll API token (never forwarded to an exposed port). */
+      isAtollToken(value: string): boolean;
     },
-  ) {}
+  ) {
+    this.exposeTarget = {
+      isAtollToken: (v) => deps.isAtollToken(v),
+      connect: async (token) => {
+        const e = this.exposures.get(token);
+        if (!e) return { missing: true, message: NOT_EXPOSED };
+        try {
+          return await this.connect(e.sandboxId, "localhost", e.port);
+        } catch (err) {
+          return { missing: false, message: `The sandbox's port ${e.port} does not answer: ${(err as Error).message}` };
+        }
+      },
+    };
+  }
 
   /** CIDRs a tenant's sandboxes may never reach. */
   private closedFor(tenant: string): string[] {
@@ -188,7 +209,7 @@ export class NetworkService {
     for (const [token, e] of this.exposures) {
       if (e.sandboxId !== id) continue;
       this.exposures.delete(token);
-      this.front?.close(token);
+      this.deps.front?.close(token);
     }
     await this.deps.driver?.release(id);
   }
@@ -222,7 +243,7 @@ export class NetworkService {
     if ((record?.exposed.length ?? 0) >= MAX_EXPOSED_PORTS) {
       throw new CapacityError("QUOTA_EXCEEDED", `A sandbox can expose at most ${MAX_EXPOSED_PORTS} ports; this one has.`, { port });
     }
-    const front = this.front;
+    const front = this.deps.front;
     if (!front) throw new InvalidArgumentError("exposeHttp is not available on this daemon (no HTTP front for exposed ports)");
     const token = exposeToken();
     const exposure: Exposure = { token, sandboxId: id, port };
@@ -247,9 +268,23 @@ export class NetworkService {
     return { port, url };
   }
 
-  /** The exposure a token names, while its sandbox runs. */
-  exposure(token: string): { sandboxId: string; port: number } | undefined {
-    return this.exposures.get(token);
+  /** Forwards a request the expose front routed to an exposure (404 when it is gone, 502 on failure). */
+  proxyExposed(req: IncomingMessage, res: ServerResponse, m: Routed): void {
+    proxyRequest(this.exposeTarget, req, res, m);
+  }
+
+  /** Relays an upgrade (WebSocket) the expose front routed to an exposure. */
+  proxyExposedUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, m: Routed): void {
+    proxyUpgrade(this.exposeTarget, req, socket, head, m);
+  }
+
+  /**
+   * sandbox.fetch: `r` made from the sandbox's network. Throws FETCH_FAILED when it fails;
+   * `signal` (the caller went away) ends it.
+   */
+  fetch(id: string, r: FetchRequest, signal: AbortSignal): Promise<FetchResponse> {
+    this.requireDriver("fetch");
+    return fetchFromSandbox(this, id, r, signal);
   }
 
   /** For SandboxInfo: addresses, exposed ports, `url`. */

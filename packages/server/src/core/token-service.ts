@@ -50,14 +50,21 @@ export class TokenService {
   private readonly bootstrap: Buffer;
   private readonly touched = new Map<string, number>();
   private readonly revokeListeners = new Set<(tokenId: string) => void>();
-  /**
-   * Checks and normalises a tenant's open list, and applies it to the tenant's running
-   * sandboxes (NetworkService; set once it exists). Without networking, lists are refused.
-   */
-  netAccess: { normalize(open: readonly string[]): string[]; apply(tenant: string): Promise<void> } | undefined;
 
   constructor(
-    private readonly deps: { tokens: TokenRepo; tenants: TenantRepo; sandboxes: SandboxRepo; volumes: VolumeRepo; adminToken: string; logger: Logger },
+    private readonly deps: {
+      tokens: TokenRepo;
+      tenants: TenantRepo;
+      sandboxes: SandboxRepo;
+      volumes: VolumeRepo;
+      adminToken: string;
+      logger: Logger;
+      /**
+       * Checks and normalises a tenant's open list, and applies it to the tenant's running
+       * sandboxes (NetworkService). Without networking, lists are refused.
+       */
+      netAccess?: { normalize(open: readonly string[]): string[]; apply(tenant: string): Promise<void> } | undefined;
+    },
   ) {
     this.bootstrap = Buffer.from(deps.adminToken);
     deps.tenants.ensure(DEFAULT_TENANT, nowIso());
@@ -151,12 +158,13 @@ export class TokenService {
     requireAdmin(by);
     const name = parseOrThrow(tenantNameSchema, tenant, "tenant name");
     const req = parseOrThrow(tenantNetSchema, input, "network access");
-    if (!this.netAccess) throw new InvalidArgumentError("This daemon runs without sandbox networking (--network off): there are no destinations to open");
-    const open = this.netAccess.normalize(req.open);
+    const netAccess = this.deps.netAccess;
+    if (!netAccess) throw new InvalidArgumentError("This daemon runs without sandbox networking (--network off): there are no destinations to open");
+    const open = netAccess.normalize(req.open);
     this.deps.tenants.ensure(name, nowIso());
     this.deps.tenants.setNetOpen(name, open);
     this.deps.logger.info({ tenant: name, open, by: by.tokenId }, "tenant network access changed");
-    await this.netAccess.apply(name);
+    await netAccess.apply(name);
     return this.tenantInfo(name);
   }
 

@@ -32,13 +32,10 @@ export class VolumeService {
       logger: Logger;
       /** Per-tenant limits (QUOTA_EXCEEDED). */
       quotas?: Pick<QuotaChecker, "admitVolume">;
+      /** Detaches a volume from every sandbox (the attachment service's; force delete). */
+      detachEverywhere: DetachEverywhere;
     },
   ) {}
-
-  /** Detach hook, set once the attachment service exists (they need each other). */
-  detachEverywhere: DetachEverywhere = async () => {
-    throw new Error("detachEverywhere not wired");
-  };
 
   async create(tenant: string, input: unknown): Promise<VolumeInfo> {
     const req = parseOrThrow(createVolumeSchema, input, "volume");
@@ -100,7 +97,7 @@ export class VolumeService {
    */
   async delete(tenant: string, idOrName: string, force: boolean): Promise<VolumeInfo> {
     const row = this.find(tenant, idOrName);
-    if (force && this.deps.attachments.forVolume(row.id).length > 0) await this.detachEverywhere(row.id);
+    if (force && this.deps.attachments.forVolume(row.id).length > 0) await this.deps.detachEverywhere(row.id);
     const info = await this.info(row);
     await this.deps.locks.run(row.id, async () => {
       // Checked under the volume's lock: an attach that raced with us has either finished or not started.

@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { Logger } from "pino";
 import { type TokenVerifier, authenticate, authenticateRequest, type Principal } from "../api/auth.js";
 import type { Services } from "../api/services.js";
+import type { HttpFront } from "../api/http-server.js";
 import type { LiveCredentials } from "../api/live-credentials.js";
 import { SESSION_COOKIE, type SessionCookies, cookieOf, isHttps, isSameOrigin, sessionCookieHeader } from "../api/session-cookie.js";
 import { EventStream } from "./event-stream.js";
@@ -20,6 +21,19 @@ export interface DashboardOptions {
   staleAfterMs: number;
   version: string;
   logger: Logger;
+}
+
+/**
+ * The dashboard as a front of the API's server (api/http-server.ts): composed in daemon.ts, so
+ * the API never imports the dashboard.
+ *
+ * @example buildHttpServer({ …, fronts: [dashboardFront({ services, tokens, staleAfterMs, version, logger })] })
+ */
+export function dashboardFront(opts: Omit<DashboardOptions, "sessions" | "live">): HttpFront {
+  return {
+    isPublicPath: isDashboardPublicPath,
+    register: (app, ctx) => registerDashboard(app, { ...opts, ...ctx }),
+  };
 }
 
 /** Paths the auth hook lets through: these pages and assets decide about access themselves. */

@@ -1,14 +1,15 @@
 /**
  * Forwards one HTTP request from a sandbox to the real host, to an address the proxy chose
  * itself, with secret substitution when the host is a secret's host (plain HTTP on port 80, or
- * HTTPS behind the intercepting TLS proxy).
+ * HTTPS behind the intercepting TLS proxy), through the shared forwarder (http/http-forwarder.ts).
  */
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import https from "node:https";
 import type { LookupFunction } from "node:net";
-import { pipeline } from "node:stream";
+import { type ResponseRules, endToEnd } from "../../http/forward-headers.js";
+import { forward, relayResponse } from "../../http/http-forwarder.js";
 import type { SecretRule } from "./policy-match.js";
-import { ReplaceStream, substitute, substituteHeaders } from "./secret-substitution.js";
+import { ReplaceStream, substitute } from "./secret-substitution.js";
 
 export interface ForwardTarget {
   /** The checked host name (Host header / SNI); also what the upstream certificate must name. */
@@ -60,35 +61,42 @@ export function refuse(res: ServerResponse, status: number, message: string): vo
   }
 }
 
+/**
+ * The request headers sent to a host: end-to-end ones, placeholders replaced by the values of
+ * the host's secrets; with secrets, bodies are asked for uncompressed (they are scanned on the
+ * way back).
+ *
+ * @example upstreamHeaders(req.rawHeaders, secrets) // ["Host", "api.example.com", "authorization", "Bearer real-value", …]
+ */
+export function upstreamHeaders(rawHeaders: readonly string[], secrets: readonly SecretRule[]): string[] {
+  const substituted = secrets.length > 0;
+  const headers = endToEnd(rawHeaders, "body", (name, value) => (substituted && name === "accept-encoding" ? undefined : substitute(value, secrets, "to-host")));
+  if (substituted) headers.push("accept-encoding", "identity");
+  return headers;
+}
+
+/** How a host's response head reaches the sandbox: values back to placeholders (a changed body has no length). */
+export function sandboxResponseRules(secrets: readonly SecretRule[]): ResponseRules {
+  const substituted = secrets.length > 0;
+  return { map: (name, value) => (substituted && name === "content-length" ? undefined : substitute(value, secrets, "to-sandbox")) };
+}
+
 export function forwardRequest(req: IncomingMessage, res: ServerResponse, t: ForwardTarget): void {
   const secrets = t.secrets;
-  const headers = substituteHeaders(req.headers, secrets, "to-host");
-  // Bodies are scanned on the way back: ask for them uncompressed.
-  if (secrets.length > 0) headers["accept-encoding"] = "identity";
-  const options: https.RequestOptions = {
-    host: t.name,
-    port: t.port,
-    method: req.method,
-    path: substitute(req.url ?? "/", secrets, "to-host"),
-    headers,
-    lookup: fixedLookup(t.addresses),
-    agent: t.tls ? httpsAgent : httpAgent,
-  };
+  const headers = upstreamHeaders(req.rawHeaders, secrets);
+  const options: https.RequestOptions = { host: t.name, port: t.port, lookup: fixedLookup(t.addresses), agent: t.tls ? httpsAgent : httpAgent };
   if (t.tls) Object.assign(options, { servername: t.name, ca: t.ca, rejectUnauthorized: true });
-  const upstream = (t.tls ? https : http).request(options, (up) => {
-    const outHeaders = substituteHeaders(up.headers, secrets, "to-sandbox");
-    if (secrets.length > 0) delete outHeaders["content-length"];
-    try {
-      res.writeHead(up.statusCode ?? 502, up.statusMessage, outHeaders);
-    } catch (err) {
-      // A status or header Node will not send (e.g. status 000): this request fails, nothing else.
-      up.destroy();
-      return refuse(res, 502, `${t.name} sent a response the proxy cannot pass on: ${(err as Error).message}`);
+  const aborted = new AbortController();
+  req.on("aborted", () => aborted.abort());
+  void forward(
+    { method: req.method ?? "GET", path: substitute(req.url ?? "/", secrets, "to-host"), headers, body: req, upstream: { tls: t.tls, options }, signal: aborted.signal },
+    sandboxResponseRules(secrets),
+  ).then((f) => {
+    if ("failed" in f) {
+      return refuse(res, 502, f.failed === "head" ? `${t.name} sent a response the proxy cannot pass on: ${f.message}` : `cannot reach ${t.name}:${t.port}: ${f.message}`);
     }
-    const body = secrets.length > 0 ? pipeline(up, new ReplaceStream(secrets, "to-sandbox"), () => undefined) : up;
-    pipeline(body, res, () => undefined);
+    // A status or header Node will not send: this request fails, nothing else.
+    const refused = relayResponse(f, res, undefined, secrets.length > 0 ? new ReplaceStream(secrets, "to-sandbox") : undefined);
+    if (refused !== undefined) refuse(res, 502, `${t.name} sent a response the proxy cannot pass on: ${refused}`);
   });
-  upstream.on("error", (err) => refuse(res, 502, `cannot reach ${t.name}:${t.port}: ${err.message}`));
-  req.on("aborted", () => upstream.destroy());
-  pipeline(req, upstream, () => undefined);
 }

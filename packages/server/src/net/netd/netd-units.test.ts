@@ -5,7 +5,9 @@ import { parseNetRule, type NetRule } from "atoll/contract";
 import dnsPacket from "dns-packet";
 import { hostPortAllowed, ipInRule, mappedIpv4, nameDecision, secretsFor, type SandboxPolicy } from "./policy-match.js";
 import { parseHostHeader } from "./proxies.js";
-import { ReplaceStream, substitute, substituteHeaders } from "./secret-substitution.js";
+import { ReplaceStream, substitute } from "./secret-substitution.js";
+import { sandboxResponseRules, upstreamHeaders } from "./http-forward.js";
+import { checkResponseHead } from "../../http/forward-headers.js";
 import { SandboxBudgets } from "./budgets.js";
 import { DnsTcpFramer, MAX_QUERY_BYTES, queryProblem } from "./dns-guard.js";
 import { ClientHelloReader, type SniResult, parseClientHello } from "./sni.js";
@@ -52,8 +54,10 @@ test("the proxy's checks: host and port, IP literals against IP rules, secrets b
 
 test("secret substitution: URL and headers toward the host, values back to placeholders in responses", async () => {
   assert.equal(substitute("/x?k=ATOLL_SECRET_abc", [secret], "to-host"), "/x?k=real-value");
-  const h = substituteHeaders({ authorization: "Bearer ATOLL_SECRET_abc", connection: "keep-alive, x-hop", "x-hop": "1", host: "api.example.com" }, [secret], "to-host");
-  assert.deepEqual(h, { authorization: "Bearer real-value", host: "api.example.com" });
+  const h = upstreamHeaders(["authorization", "Bearer ATOLL_SECRET_abc", "connection", "keep-alive, x-hop", "x-hop", "1", "Host", "api.example.com", "Accept-Encoding", "gzip"], [secret]);
+  assert.deepEqual(h, ["authorization", "Bearer real-value", "Host", "api.example.com", "accept-encoding", "identity"]);
+  const back = checkResponseHead({ statusCode: 200, statusMessage: "OK", rawHeaders: ["X-Echo", "real-value", "Content-Length", "10", "Connection", "close"] }, sandboxResponseRules([secret]));
+  assert.deepEqual(back, { status: 200, message: "OK", headers: ["X-Echo", "ATOLL_SECRET_abc"] });
   // Split across chunk boundaries at every position.
   const text = "aa real-value bb real-value";
   for (let cut = 0; cut <= text.length; cut++) {

@@ -16,12 +16,12 @@ import { Duplex } from "node:stream";
 import tls from "node:tls";
 import type { SandboxBudgets } from "./budgets.js";
 import { plainAddress } from "./dns-server.js";
+import { MAX_HEADER_BYTES, endToEnd } from "../../http/forward-headers.js";
+import { relayUpgrade } from "../../http/http-forwarder.js";
 import { forwardRequest, refuse } from "./http-forward.js";
 import { type SandboxPolicy, hostPortAllowed, ipFamily, normalizeName, secretsFor } from "./policy-match.js";
 import { ClientHelloReader, tlsAlert } from "./sni.js";
 
-/** Largest request head (request line + headers) a sandbox may send; Node answers 431 beyond. */
-export const MAX_HEADER_BYTES = 16 * 1024;
 /** Time a client has to send a request head, or a TLS ClientHello. */
 const HEAD_TIMEOUT_MS = 20_000;
 /** A proxied connection with no traffic either way for this long is closed. */
@@ -126,18 +126,10 @@ function limitServer(server: http.Server): http.Server {
   return server;
 }
 
-/** Relays an upgrade request (WebSocket …) to `address`:80 as raw bytes, once it was checked. */
-function relayUpgrade(req: IncomingMessage, sock: net.Socket, head: Buffer, address: string): void {
+/** Relays an upgrade request (WebSocket …) to `address`:80, once it was checked: its end-to-end head, then raw bytes. */
+function relayUpgradeTo(req: IncomingMessage, sock: net.Socket, head: Buffer, address: string): void {
   const up = net.connect({ host: address, port: 80 });
-  up.on("error", () => sock.destroy());
-  sock.on("close", () => up.destroy());
-  up.on("connect", () => {
-    const lines = [`${req.method} ${req.url} HTTP/1.1`];
-    for (let i = 0; i < req.rawHeaders.length; i += 2) lines.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`);
-    up.write(`${lines.join("\r\n")}\r\n\r\n`);
-    if (head.length > 0) up.write(head);
-    up.pipe(sock).pipe(up);
-  });
+  relayUpgrade(up, sock, { method: req.method ?? "GET", path: req.url ?? "/", headers: endToEnd(req.rawHeaders, "upgrade"), already: head });
 }
 
 /** The port-80 proxy. */
@@ -158,7 +150,7 @@ export function createHttpProxy(ctx: ProxyContext): http.Server {
       const target = await checkedTarget(ctx, policy, host.name, 80);
       if ("refused" in target) return deny("403 Forbidden", target.refused);
       if (secretsFor(policy, host.name).length > 0) return deny("501 Not Implemented", "upgrades to a secret's host are not supported");
-      relayUpgrade(req, sock, head, target.addresses[0]!);
+      relayUpgradeTo(req, sock, head, target.addresses[0]!);
     })().catch(() => sock.destroy());
   });
   return server;

@@ -5,22 +5,8 @@
  * placeholder in response headers and bodies, so an echoing server cannot hand the value to the
  * sandbox.
  */
-import type { IncomingHttpHeaders, OutgoingHttpHeaders } from "node:http";
 import { Transform, type TransformCallback } from "node:stream";
 import type { SecretRule } from "./policy-match.js";
-
-/** Headers that describe one hop, never forwarded as they came. */
-export const HOP_BY_HOP = new Set([
-  "connection",
-  "keep-alive",
-  "proxy-connection",
-  "proxy-authenticate",
-  "proxy-authorization",
-  "te",
-  "trailer",
-  "transfer-encoding",
-  "upgrade",
-]);
 
 type Direction = "to-host" | "to-sandbox";
 
@@ -32,24 +18,6 @@ function pairs(secrets: readonly SecretRule[], dir: Direction): [string, string]
 export function substitute(text: string, secrets: readonly SecretRule[], dir: Direction): string {
   let out = text;
   for (const [from, to] of pairs(secrets, dir)) if (out.includes(from)) out = out.split(from).join(to);
-  return out;
-}
-
-/** Copies headers without hop-by-hop ones, substituting in every value. */
-export function substituteHeaders(
-  headers: IncomingHttpHeaders,
-  secrets: readonly SecretRule[],
-  dir: Direction,
-): OutgoingHttpHeaders {
-  const connectionTokens = String(headers.connection ?? "")
-    .toLowerCase()
-    .split(",")
-    .map((t) => t.trim());
-  const out: OutgoingHttpHeaders = {};
-  for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined || HOP_BY_HOP.has(name) || connectionTokens.includes(name)) continue;
-    out[name] = Array.isArray(value) ? value.map((v) => substitute(v, secrets, dir)) : substitute(value, secrets, dir);
-  }
   return out;
 }
 

@@ -5,7 +5,7 @@
  * `Authorization` that carries an Atoll API token, and `atoll.token.*` WebSocket subprotocols.
  * Hop-by-hop headers (Proxy-Authorization among them) are the proxy's own.
  */
-import { HOP_BY_HOP, connectionTokens } from "./response-head.js";
+import { endToEnd } from "../http/forward-headers.js";
 
 /** Cookie names the daemon sets (`atoll_session`, `atoll_expose`): never sent to a sandbox. */
 const DAEMON_COOKIE = /^atoll_/i;
@@ -40,30 +40,18 @@ function credentialsIn(value: string): string[] {
  * @example forwardedHeaders(req.rawHeaders, (v) => tokens.recognizes(v), false)
  */
 export function forwardedHeaders(rawHeaders: readonly string[], isAtollToken: (value: string) => boolean, upgrade: boolean): string[] {
-  const hop = connectionTokens(rawHeaders);
-  const out: string[] = [];
-  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
-    const name = rawHeaders[i]!;
-    let value: string | undefined = rawHeaders[i + 1]!;
-    const lower = name.toLowerCase();
-    if (upgrade && (lower === "connection" || lower === "upgrade")) {
-      out.push(name, value);
-      continue;
-    }
-    // transfer-encoding stays: the body is relayed with the caller's own framing.
-    // Proxy-Authorization is hop-by-hop: it is never the app's.
-    if (lower !== "transfer-encoding" && (HOP_BY_HOP.has(lower) || hop.has(lower))) continue;
-    if (lower === "cookie") value = withoutDaemonCookies(value);
-    else if (lower === "authorization") {
-      if (credentialsIn(value).some((c) => c !== "" && isAtollToken(c))) value = undefined;
-    } else if (lower === "sec-websocket-protocol") {
+  // Hop-by-hop headers (Proxy-Authorization among them) are never the app's; transfer-encoding
+  // stays: the body is relayed with the caller's own framing.
+  return endToEnd(rawHeaders, upgrade ? "upgrade" : "body", (lower, value) => {
+    if (lower === "cookie") return withoutDaemonCookies(value);
+    if (lower === "authorization") return credentialsIn(value).some((c) => c !== "" && isAtollToken(c)) ? undefined : value;
+    if (lower === "sec-websocket-protocol") {
       const kept = value
         .split(",")
         .map((p) => p.trim())
         .filter((p) => p !== "" && !p.startsWith(PROTOCOL_PREFIX));
-      value = kept.length > 0 ? kept.join(", ") : undefined;
+      return kept.length > 0 ? kept.join(", ") : undefined;
     }
-    if (value !== undefined) out.push(name, value);
-  }
-  return out;
+    return value;
+  });
 }

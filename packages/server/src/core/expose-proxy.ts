@@ -1,16 +1,17 @@
 /**
  * Forwards one request (or WebSocket upgrade) to an exposed sandbox port (docs/network.md,
- * "exposeHttp"). The listeners and the routing live in expose-gateway.ts; this file moves the
- * bytes. What the sandbox's server answers is hostile: its head is checked before it is written
- * (response-head.ts), and every failure ends this one request with a 502.
+ * "exposeHttp"), for the network service. The listeners and the routing live in
+ * api/expose-gateway.ts; what passes is decided here (expose-headers.ts) and the bytes move
+ * through the shared forwarder (http/http-forwarder.ts). What the sandbox's server answers is
+ * hostile: its head is checked before it is written, and every failure ends this one request
+ * with a 502.
  */
-import http, { type IncomingMessage, type ServerResponse } from "node:http";
-import type { Socket } from "node:net";
-import { type Duplex, pipeline } from "node:stream";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Duplex } from "node:stream";
+import { forward, relayResponse, relayUpgrade } from "../http/http-forwarder.js";
 import { forwardedHeaders } from "./expose-headers.js";
-import { checkResponseHead } from "./response-head.js";
 
-/** What the proxy needs from the daemon. */
+/** What the proxy needs from the network service. */
 export interface ExposeTarget {
   /** A connection to the exposed port from inside its sandbox, or why there is none (404 when `missing`). */
   connect(token: string): Promise<Duplex | { missing: boolean; message: string }>;
@@ -28,6 +29,9 @@ export interface Routed {
 
 const noop = () => undefined;
 
+/** The answer (404) for a URL that names no running exposure. */
+export const NOT_EXPOSED = "Nothing is exposed at this URL (the sandbox ended, or the URL is wrong).";
+
 /** Answers with a short text error, or cuts the connection when the head is already out. */
 export function plainError(res: ServerResponse, status: number, message: string): void {
   if (res.headersSent || res.destroyed) {
@@ -38,39 +42,34 @@ export function plainError(res: ServerResponse, status: number, message: string)
   res.end(`${message}\n`);
 }
 
+const CANNOT_FORWARD = "The sandbox's server sent a response Atoll cannot forward";
+
 export function proxyRequest(target: ExposeTarget, req: IncomingMessage, res: ServerResponse, m: Routed): void {
   void target
     .connect(m.token)
-    .then((conn) => {
+    .then(async (conn) => {
       if (!("pipe" in conn)) return plainError(res, conn.missing ? 404 : 502, conn.message);
       conn.on("error", noop); // the request below reports it
       if (res.destroyed) return void conn.destroy();
-      res.on("close", () => conn.destroy());
-      const upstream = http.request({
-        method: req.method,
-        path: m.path,
-        headers: forwardedHeaders(req.rawHeaders, (v) => target.isAtollToken(v), false) as unknown as http.OutgoingHttpHeaders,
-        setHost: false,
-        // No agent: the request uses this one connection.
-        createConnection: () => conn as Socket,
+      const closed = new AbortController();
+      res.on("close", () => {
+        conn.destroy();
+        closed.abort();
       });
-      upstream.on("response", (up) => {
-        const head = checkResponseHead(up, m.extraHeaders);
-        if (typeof head === "string") {
-          up.destroy();
-          return plainError(res, 502, `The sandbox's server sent a response Atoll cannot forward: ${head}.`);
-        }
-        try {
-          res.writeHead(head.status, head.message, head.headers);
-        } catch (err) {
-          up.destroy();
-          return plainError(res, 502, `The sandbox's server sent a response Atoll cannot forward: ${(err as Error).message}.`);
-        }
-        pipeline(up, res, noop);
-      });
-      upstream.on("error", (err) => plainError(res, 502, `The sandbox's server failed: ${err.message}`));
-      res.on("close", () => upstream.destroy());
-      pipeline(req, upstream, noop);
+      const f = await forward(
+        {
+          method: req.method ?? "GET",
+          path: m.path,
+          headers: forwardedHeaders(req.rawHeaders, (v) => target.isAtollToken(v), false),
+          body: req,
+          upstream: { connection: conn },
+          signal: closed.signal,
+        },
+        { extra: m.extraHeaders },
+      );
+      if ("failed" in f) return plainError(res, 502, f.failed === "head" ? `${CANNOT_FORWARD}: ${f.message}.` : `The sandbox's server failed: ${f.message}`);
+      const refused = relayResponse(f, res);
+      if (refused !== undefined) plainError(res, 502, `${CANNOT_FORWARD}: ${refused}.`);
     })
     // Whatever went wrong (the connection, a request Node refuses to build) ends this request.
     .catch((err: unknown) => plainError(res, 502, `The exposed port cannot be reached: ${(err as Error).message}`));
@@ -87,16 +86,10 @@ export function proxyUpgrade(target: ExposeTarget, req: IncomingMessage, socket:
         socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-type: text/plain; charset=utf-8\r\n\r\n${conn.message}\n`);
         return;
       }
-      conn.on("error", () => socket.destroy());
       if (socket.destroyed) return void conn.destroy();
-      const headers = forwardedHeaders(req.rawHeaders, (v) => target.isAtollToken(v), true);
-      const lines = [`${req.method} ${m.path} HTTP/1.1`];
-      for (let i = 0; i + 1 < headers.length; i += 2) lines.push(`${headers[i]}: ${headers[i + 1]}`);
-      conn.write(`${lines.join("\r\n")}\r\n\r\n`);
-      if (head.length > 0) conn.write(head);
-      socket.on("close", () => conn.destroy());
       conn.on("close", () => socket.destroy());
-      conn.pipe(socket).pipe(conn);
+      const headers = forwardedHeaders(req.rawHeaders, (v) => target.isAtollToken(v), true);
+      relayUpgrade(conn, socket, { method: req.method ?? "GET", path: m.path, headers, already: head });
     })
     .catch(() => socket.destroy());
 }
