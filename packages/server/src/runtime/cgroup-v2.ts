@@ -80,6 +80,10 @@ export class V2SandboxCgroup implements SandboxCgroup {
     this.procsFiles = [`${dir}/cgroup.procs`];
   }
 
+  get cloneInto(): string {
+    return this.dir;
+  }
+
   oomKills(): number {
     try {
       return flatKeyedValue(readFileSync(`${this.dir}/memory.events`, "utf8"), "oom_kill");
