@@ -4,8 +4,8 @@
 #   3. build (TypeScript + native)  4. the sandbox id range (checked, reserved in /etc/subuid)
 #   5. the base image (Debian bookworm minbase, ~1 minute once)
 # Idempotent: every step checks first and prints "✓ step (cached)" when there is nothing to do.
-# Used by `npm start` and `npm test` (with --test: also the test-only packages); run it alone
-# with `npm run setup`.
+# Used by `npm start` and `npm test` (with --test: also the test-only packages; with --vm: QEMU for
+# `npm run test:vm`); run it alone with `npm run setup`.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -36,6 +36,9 @@ apt_packages=(
 # font) for the dashboard's browser tests, driven by playwright-core; no browser is downloaded.
 test_packages=(chromium fonts-dejavu-core)
 if [[ " $* " == *" --test "* ]]; then apt_packages+=("${test_packages[@]}"); fi
+# Only for `npm run test:vm` (`setup.sh --vm`): QEMU boots its cgroup v2 guest; xz-utils unpacks
+# the guest kernel (docs/testing.md).
+if [[ " $* " == *" --vm "* ]]; then apt_packages+=(qemu-system-x86 xz-utils); fi
 installed=$(dpkg-query -W -f='${Package} ${db:Status-Abbrev}\n' "${apt_packages[@]}" 2>/dev/null | awk '$2 == "ii" { print $1 }' || true)
 missing=()
 for p in "${apt_packages[@]}"; do
