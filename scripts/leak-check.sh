@@ -4,13 +4,14 @@
 #   leak-check.sh compare FILE    list what exists now but did not at snapshot time; exit 1 if any
 # Covered: loop devices backed by a file whose path contains "atoll", mounts whose target or
 # source contains "atoll", network namespaces, nftables tables and links named atoll*, cgroups
-# below atoll*/ (v1 and v2), processes named atoll-init, atoll-launch, bwrap, atoll-netd or atoll-nsconnect.
+# below atoll*/ (v1 and v2), processes named atoll-init, atoll-launch, bwrap, atoll-netd, atoll-nsconnect
+# or lxcfs (the daemon's /proc view).
 # Only new entries count, so a daemon running beside the suite (`npm start`) is not a leak.
 # New /tmp/atoll* entries are reported as a warning only.
 set -euo pipefail
 export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 
-leak_processes=${ATOLL_LEAK_PROCESSES:-"atoll-init atoll-launch bwrap atoll-netd atoll-nsconnect"}
+leak_processes=${ATOLL_LEAK_PROCESSES:-"atoll-init atoll-launch bwrap atoll-netd atoll-nsconnect lxcfs"}
 link_pattern=${ATOLL_LEAK_LINK_PATTERN:-'^(atoll|atl)'}
 
 # One line per resource: "<kind> <identity>". Sorted, so `comm` can diff two snapshots.

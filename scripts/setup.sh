@@ -3,6 +3,7 @@
 #   1. system packages (apt)        2. npm dependencies (npm ci, native addons from source)
 #   3. build (TypeScript + native)  4. the sandbox id range (checked, reserved in /etc/subuid)
 #   5. the base image (Debian bookworm minbase, ~1 minute once)
+#   6. the host check (`atoll doctor`): stops here, with its report, when the daemon could not run
 # Idempotent: every step checks first and prints "✓ step (cached)" when there is nothing to do.
 # Used by `npm start` and `npm test` (with --test: also the test-only packages; with --vm: QEMU for
 # `npm run test:vm`); run it alone with `npm run setup`.
@@ -27,10 +28,12 @@ node_major=$(node -p 'process.versions.node.split(".")[0]')
 # (mkfs.ext4, losetup, mount); mmdebstrap/debootstrap: the base image; uidmap: subordinate ids;
 # libseccomp-dev, build-essential, pkg-config, python3: native helpers and node-gyp;
 # psmisc/lsof: diagnostics used by tests; libcap2-bin: getcap/setcap (file capabilities survive
-# the image's uid shift); debian-archive-keyring: verifies Debian's mirror (needed on Ubuntu).
+# the image's uid shift); debian-archive-keyring: verifies Debian's mirror (needed on Ubuntu);
+# lxcfs: sandboxes see their own memory and uptime in /proc (the daemon runs its own instance).
 apt_packages=(
   bubblewrap iproute2 nftables e2fsprogs util-linux mmdebstrap debootstrap uidmap libseccomp-dev
   build-essential python3 pkg-config psmisc lsof ca-certificates libcap2-bin debian-archive-keyring
+  lxcfs
 )
 # Only for the test suite (`setup.sh --test`, which `npm test` runs): Debian's chromium (and a
 # font) for the dashboard's browser tests, driven by playwright-core; no browser is downloaded.
@@ -87,6 +90,21 @@ uid_base=$(node packages/server/dist/host/uid-range-cli.js) || die "the sandbox 
 # image for another uid base is derived from one already built (seconds, no download).
 # Honours ATOLL_IMAGES_DIR.
 node packages/server/dist/image/build-image-cli.js --uid-base "$uid_base" || die "base image build failed (errors above)"
+
+# --- 6. host check --------------------------------------------------------------------------------
+# `atoll doctor` (docs/operations.md): kernel features, cgroups, host tools, the native helpers,
+# the state directory and its disk. When the daemon could not run, setup stops with the doctor's
+# report (each ✘ with its fix); warnings are shown and setup goes on. Honours the same ATOLL_*
+# variables as `atoll serve`. Test daemons pick their own ports, so `--test` and `--vm` skip the API port.
+doctor_args=()
+if [[ " $* " == *" --test "* || " $* " == *" --vm "* ]]; then doctor_args+=(--listen 127.0.0.1:0); fi
+if report=$(node packages/server/dist/cli/main.js doctor "${doctor_args[@]}"); then
+  grep '^⚠' <<<"$report" || true
+  ok "host check (atoll doctor: $(grep -o '[0-9]* ok, .*' <<<"$report" | tail -1))"
+else
+  printf '%s\n' "$report" >&2
+  die "this host cannot run the Atoll daemon: fix the ✘ lines above (atoll doctor checks again)"
+fi
 
 elapsed_ms=$((($(date +%s%N) - started) / 1000000))
 ok "setup done in $((elapsed_ms / 1000)).$(printf '%03d' $((elapsed_ms % 1000)) | cut -c1)s"

@@ -5,17 +5,18 @@
 import { AdminClient } from "./admin-client.js";
 import type { ConnectionOptions } from "./connection.js";
 import {
-  ConflictError,
   type CreateSandboxRequest,
   type CreateVolumeRequest,
   type SandboxInfo,
   type SandboxList,
+  SandboxNotRunningError,
   type SandboxState,
   type VolumeInfo,
   type VolumeList,
   createSandboxSchema,
   createVolumeSchema,
   parseOrThrow,
+  sandboxStoppedMessage,
 } from "./contract/index.js";
 import { HttpClient, seg } from "./http-client.js";
 import { Sandbox } from "./sandbox.js";
@@ -94,9 +95,8 @@ export class Client {
   async connectSandbox(id: string): Promise<Sandbox> {
     const info = await this.http.request<SandboxInfo>("GET", `/v1/sandboxes/${seg(id)}`);
     if (info.state === "stopped") {
-      throw new ConflictError("SANDBOX_NOT_RUNNING", `Sandbox ${id} is stopped (${info.stopReason ?? "unknown reason"}); it cannot be connected to`, {
-        reason: info.stopReason,
-      });
+      const reason = info.stopReason ?? "stopped";
+      throw new SandboxNotRunningError("SANDBOX_NOT_RUNNING", sandboxStoppedMessage(id, reason, info.timeout), { sandboxId: id, stopReason: reason, reason, timeout: info.timeout });
     }
     return new Sandbox(this.http, info, await Session.open(this.http, id), false);
   }

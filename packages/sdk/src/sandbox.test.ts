@@ -6,6 +6,7 @@ import {
   AuthenticationError,
   Client,
   ConflictError,
+  SandboxNotRunningError,
   ConnectionError,
   InvalidArgumentError,
   NotFoundError,
@@ -107,8 +108,10 @@ describe("Sandbox and Client against the documented wire protocol", () => {
     await sandbox.kill();
     await assert.rejects(child.status, (e: unknown) => {
       assert.ok(e instanceof ConflictError);
+      assert.ok(e instanceof SandboxNotRunningError);
       assert.equal(e.code, "SANDBOX_NOT_RUNNING");
-      assert.match(e.message, /stopped \(killed\)/);
+      assert.equal(e.stopReason, "killed");
+      assert.match(e.message, /stopped while the command was running: it was killed/);
       return true;
     });
     await assert.rejects(child.stdout!.getReader().read(), { code: "SANDBOX_NOT_RUNNING" });

@@ -7,7 +7,6 @@
 import {
   type AtollError,
   type CommandStatus,
-  ConflictError,
   ConnectionError,
   FRAME_STDERR,
   FRAME_STDIN,
@@ -16,12 +15,14 @@ import {
   type SessionClientMessage,
   type SessionServerMessage,
   SESSION_STDIN_WINDOW,
+  SandboxNotRunningError,
   ServerError,
   decodeSessionFrame,
   encodeSessionFrame,
   errorFromWire,
   isApiErrorCode,
   parseOrThrow,
+  sandboxStoppedMessage,
   sessionClientMessageSchema,
 } from "./contract/index.js";
 import { type HttpClient, seg } from "./http-client.js";
@@ -77,6 +78,8 @@ export class Session {
   #closed = false;
   #closeRequested = false;
   #stopReason: string | null = null;
+  /** The sandbox's timeout setting, as the daemon reported it with the stop. */
+  #stopTimeout: string | undefined;
   readonly #closeWaiters: (() => void)[] = [];
   readonly #stopListeners: ((reason: string) => void)[] = [];
 
@@ -192,13 +195,7 @@ export class Session {
   }
 
   #assertOpen(): void {
-    if (this.#stopReason !== null) {
-      throw new ConflictError(
-        "SANDBOX_NOT_RUNNING",
-        `Sandbox ${this.sandboxId} is stopped (${this.#stopReason}); create a new sandbox`,
-        { reason: this.#stopReason },
-      );
-    }
+    if (this.#stopReason !== null) throw this.#stoppedError("starting");
     if (this.#closed) {
       throw new ConnectionError(
         `The session of sandbox ${this.sandboxId} is closed${this.#closeRequested ? " (close() was called)" : ""}; use Sandbox.connect(id) to open a new one`,
@@ -264,6 +261,7 @@ export class Session {
       }
       case "sandbox_stopped":
         this.#stopReason = message.reason ?? "stopped";
+        this.#stopTimeout = message.timeout;
         for (const listener of this.#stopListeners) listener(this.#stopReason);
         break;
     }
@@ -281,14 +279,24 @@ export class Session {
     for (const resolve of this.#closeWaiters.splice(0)) resolve();
   }
 
+  /**
+   * SANDBOX_NOT_RUNNING saying why the sandbox stopped ("its timeout (5m) expired"). The daemon
+   * reports the stop before it kills the sandbox's processes, so a command the stop kills fails
+   * with this, not with its SIGKILL.
+   */
+  #stoppedError(when: "starting" | "running"): SandboxNotRunningError {
+    const reason = this.#stopReason ?? "stopped";
+    // `reason` repeats stopReason for programs written against earlier versions.
+    return new SandboxNotRunningError("SANDBOX_NOT_RUNNING", sandboxStoppedMessage(this.sandboxId, reason, this.#stopTimeout, when), {
+      sandboxId: this.sandboxId,
+      stopReason: reason,
+      reason,
+      ...(this.#stopTimeout !== undefined ? { timeout: this.#stopTimeout } : {}),
+    });
+  }
+
   #lostError(code: number, reason: string): AtollError {
-    if (this.#stopReason !== null) {
-      return new ConflictError(
-        "SANDBOX_NOT_RUNNING",
-        `Sandbox ${this.sandboxId} stopped (${this.#stopReason}) while the process was running`,
-        { reason: this.#stopReason },
-      );
-    }
+    if (this.#stopReason !== null) return this.#stoppedError("running");
     if (this.#closeRequested) {
       return new ConnectionError(`The session of sandbox ${this.sandboxId} was closed (close() was called) while the process was running`);
     }

@@ -30,6 +30,14 @@ export class Volume implements VolumeInfo {
   readonly sizeGb: number;
   readonly capacityBytes: number;
   readonly usedBytes: number;
+  /**
+   * Files, directories and symlinks on the volume now (ext4's 11 reserved inodes included).
+   *
+   * @example if (v.usedInodes >= v.inodeCapacity) console.log(`${v.name} is out of inodes: remove files`);
+   */
+  readonly usedInodes: number;
+  /** How many of them the volume can hold: 262,144 for 1 GiB (docs/volumes.md). */
+  readonly inodeCapacity: number;
   /** ISO 8601. */
   readonly createdAt: string;
   /** ISO 8601, or null if it was never mounted. */
@@ -47,6 +55,8 @@ export class Volume implements VolumeInfo {
     this.sizeGb = info.sizeGb;
     this.capacityBytes = info.capacityBytes;
     this.usedBytes = info.usedBytes;
+    this.usedInodes = info.usedInodes;
+    this.inodeCapacity = info.inodeCapacity;
     this.createdAt = info.createdAt;
     this.lastAttachedAt = info.lastAttachedAt;
     this.attachments = info.attachments ?? [];
@@ -84,6 +94,8 @@ export class Volume implements VolumeInfo {
       sizeGb: this.sizeGb,
       capacityBytes: this.capacityBytes,
       usedBytes: this.usedBytes,
+      usedInodes: this.usedInodes,
+      inodeCapacity: this.inodeCapacity,
       createdAt: this.createdAt,
       lastAttachedAt: this.lastAttachedAt,
       attachments: this.attachments,

@@ -3,6 +3,8 @@
  *
  *   atoll-mount bind SRC ROOT TARGET [ro]   mount SRC at ROOT/TARGET (nosuid, nodev; ro: read-only)
  *   atoll-mount unbind ROOT TARGET          detach the mount at ROOT/TARGET (MNT_DETACH)
+ *   atoll-mount bind-ro ROOT SRC TARGET [SRC TARGET]...
+ *                                           several read-only, private binds in one run (cgroup view)
  *
  * ROOT is trusted (the host path of the sandbox root); TARGET is a path inside the sandbox and
  * every component of it is resolved with openat(O_PATH|O_NOFOLLOW|O_DIRECTORY) starting from
@@ -183,9 +185,27 @@ static int do_unbind(const char *root, const char *target) {
   return 0;
 }
 
+/*
+ * Marks the mount at ROOT/TARGET private. A mount attached under the sandbox root (shared, for
+ * hot attach) becomes shared too; one that never needs to propagate (the cgroup view) is made
+ * private, so it joins no peer group that every later sandbox's mount namespace copy would join.
+ */
+static void make_private(const char *root, const char *target) {
+  int root_fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (root_fd < 0) fail(EXIT_FAIL, "cannot open root %s", root, errno);
+  char *last = NULL;
+  int fd = resolve(root_fd, target, 0, NULL, &last);
+  char p[64];
+  fd_path(p, sizeof p, fd);
+  if (mount(NULL, p, NULL, MS_PRIVATE, NULL) < 0) fail(EXIT_FAIL, "cannot make mount %s private", target, errno);
+  close(fd);
+  close(root_fd);
+}
+
 static void __attribute__((noreturn)) usage(void) {
   fprintf(stderr, "usage: atoll-mount bind SRC ROOT TARGET [ro]\n"
-                  "       atoll-mount unbind ROOT TARGET\n");
+                  "       atoll-mount unbind ROOT TARGET\n"
+                  "       atoll-mount bind-ro ROOT SRC TARGET [SRC TARGET]...\n");
   exit(EXIT_FAIL);
 }
 
@@ -198,6 +218,15 @@ int main(int argc, char **argv) {
     }
     g_target = argv[4];
     return do_bind(argv[2], argv[3], argv[4], ro);
+  }
+  if (argc >= 5 && argc % 2 == 1 && strcmp(argv[1], "bind-ro") == 0) {
+    /* Stops at the first failure; the caller's teardown unmounts the binds already made. */
+    for (int i = 3; i + 1 < argc; i += 2) {
+      g_target = argv[i + 1];
+      do_bind(argv[i], argv[2], argv[i + 1], 1);
+      make_private(argv[2], argv[i + 1]);
+    }
+    return 0;
   }
   if (argc == 4 && strcmp(argv[1], "unbind") == 0) {
     g_target = argv[3];

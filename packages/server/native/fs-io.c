@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
+#include <sys/statvfs.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -160,7 +162,26 @@ static void run_cleanups(void) {
   errno = saved;
 }
 
+/* ENOSPC means no free blocks or no free inodes. Tells which from the filesystem that holds
+   `path` (or its nearest existing ancestor): 1 when it has inodes and none is free. Called
+   before the cleanups, which may free some. */
+static int out_of_inodes(const char *path) {
+  char p[PATH_MAX];
+  if (path == NULL || path[0] == '\0' || strlen(path) >= sizeof p) return 0;
+  strcpy(p, strchr(path, '/') ? path : ".");
+  for (;;) {
+    struct statvfs st;
+    if (statvfs(p, &st) == 0) return st.f_files > 0 && st.f_ffree == 0;
+    if (errno != ENOENT && errno != ENOTDIR) return 0;
+    char *slash = strrchr(p, '/');
+    if (slash == NULL || (slash == p && p[1] == '\0')) return 0;
+    if (slash == p) p[1] = '\0'; /* "/x" -> "/" */
+    else *slash = '\0';
+  }
+}
+
 void fail_msg(int err, const char *syscall, const char *path, const char *msg) {
+  int inodes = (err == ENOSPC || err == EDQUOT) && out_of_inodes(path);
   run_cleanups();
   struct buf b = {0};
   buf_printf(&b, "{\"errno\":%d,\"syscall\":", err);
@@ -171,6 +192,7 @@ void fail_msg(int err, const char *syscall, const char *path, const char *msg) {
     buf_puts(&b, ",\"message\":");
     buf_json_str(&b, msg);
   }
+  if (inodes) buf_puts(&b, ",\"outOfInodes\":true");
   buf_puts(&b, "}");
   out_json(REC_ERROR, &b);
   exit(1);

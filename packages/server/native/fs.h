@@ -20,7 +20,7 @@ enum {
   REC_JSON = 'J',   /* one JSON object of a listing */
   REC_OPENED = 'O', /* JSON: the operation started (target checked); data follows */
   REC_RESULT = 'R', /* JSON: success, last record */
-  REC_ERROR = 'X',  /* JSON {errno, syscall, path, message?}: failure, last record */
+  REC_ERROR = 'X',  /* JSON {errno, syscall, path, message?, outOfInodes?}: failure, last record */
 };
 
 #define MAX_IN_RECORD (1u << 20) /* largest record the daemon may send */

@@ -30,6 +30,8 @@ import { LinuxNetworkDriver } from "./net/linux-network-driver.js";
 import { VolumeJail } from "./runtime/volume-jail.js";
 import { FileService } from "./files/file-service.js";
 import { LoopVolumeBackend } from "./storage/loop-volume-backend.js";
+import { assertHostReady } from "./doctor/preflight.js";
+import { startupStep } from "./startup-error.js";
 import { moveVolumeIds } from "./storage/volume-id-move.js";
 import { AttachmentRepo } from "./store/attachment-repo.js";
 import { CommandLogRepo } from "./store/command-log-repo.js";
@@ -53,18 +55,25 @@ export interface Daemon {
   stop(): Promise<void>;
 }
 
+/** The daemon's log: JSON lines on stdout. */
+export function createDaemonLogger(level: string): Logger {
+  return pino({ level, base: { service: "atoll" } });
+}
+
 /**
- * Starts `atoll serve`: state directory and token, store, base image, drivers, reconcile with
- * the host, then the HTTP server. Resolves once /healthz answers.
+ * Starts `atoll serve`: host checks, state directory and token, store, base image, drivers,
+ * reconcile with the host, then the HTTP server. Resolves once /healthz answers. A start that
+ * fails leaves nothing behind on the host.
  */
-export async function startDaemon(config: DaemonConfig): Promise<Daemon> {
-  const logger = pino({ level: config.logLevel, base: { service: "atoll" } });
-  // 0711 for parents this creates (bwrap passes through them); secureStateDir sets the state dir's own mode.
-  mkdirSync(config.stateDir, { recursive: true, mode: 0o711 });
+export async function startDaemon(config: DaemonConfig, logger: Logger = createDaemonLogger(config.logLevel)): Promise<Daemon> {
   // Which host ids sandboxes run as; refuses to start when the host gave any of them to someone.
   const uidPlan = planForStateDir(config.stateDir, config.uidBase, readHostIds(config.etcDir));
   const uidBase = uidPlan.base;
   logger.info({ uidBase, movingFrom: uidPlan.from, reason: uidPlan.reason }, "sandbox id range");
+  // Before anything is created: what the host lacks, as one line with its fix (atoll doctor).
+  await assertHostReady(config, uidBase, logger);
+  // 0711 for parents this creates (bwrap passes through them); secureStateDir sets the state dir's own mode.
+  mkdirSync(config.stateDir, { recursive: true, mode: 0o711 });
   // Recorded before anything else is written, so a crash never leaves a directory of unknown base.
   writeUidRecord(config.stateDir, uidPlan.from === undefined ? { base: uidBase } : { base: uidPlan.from, movingTo: uidBase });
   reserveRange(config.etcDir, uidBase, [], logger);
@@ -94,15 +103,31 @@ export async function startDaemon(config: DaemonConfig): Promise<Daemon> {
   }
 }
 
-async function startServing(
-  config: DaemonConfig & { uidBase: number },
-  { logger, db, token, tokenFile, uidPlan }: { logger: Logger; db: Db; token: string; tokenFile: string; uidPlan: UidPlan },
-): Promise<Daemon> {
-  const imageRootfs = await ensureImage({
-    imagesDir: config.imagesDir,
-    uidBase: config.uidBase,
-    onProgress: (p) => logger.info({ progress: p }, "building base image"),
-  });
+type ServeDeps = { logger: Logger; db: Db; token: string; tokenFile: string; uidPlan: UidPlan };
+
+/** serve(), and when it fails, whatever it had started stopped again (newest first). */
+async function startServing(config: DaemonConfig & { uidBase: number }, deps: ServeDeps): Promise<Daemon> {
+  const started: (() => unknown)[] = [];
+  try {
+    return await serve(config, deps, started);
+  } catch (err) {
+    for (const undo of started.reverse()) {
+      await Promise.resolve()
+        .then(undo)
+        .catch((e: unknown) => deps.logger.warn({ err: e }, "undoing a failed start failed"));
+    }
+    throw err;
+  }
+}
+
+async function serve(config: DaemonConfig & { uidBase: number }, { logger, db, token, tokenFile, uidPlan }: ServeDeps, started: (() => unknown)[]): Promise<Daemon> {
+  const imageRootfs = await startupStep("the base image could not be built", "check that Debian's mirror is reachable; `atoll image build` shows every step", () =>
+    ensureImage({
+      imagesDir: config.imagesDir,
+      uidBase: config.uidBase,
+      onProgress: (p) => logger.info({ progress: p }, "building base image"),
+    }),
+  );
 
   // One budget for everything that takes space in the state directory (docs/operations.md).
   const disk = new DiskBudget({ stateDir: config.stateDir, reserveBytes: config.disk.reserveBytes, overcommit: config.disk.overcommit, logger });
@@ -115,6 +140,7 @@ async function startServing(
     cgroupParent: config.cgroupParent,
     logger,
   });
+  started.push(() => runtime.close?.());
   const storage = new LoopVolumeBackend({ stateDir: config.stateDir, runDir: config.runDir, uidBase: config.uidBase, logger, disk });
   const repos = { sandboxes: new SandboxRepo(db), volumes: new VolumeRepo(db), attachments: new AttachmentRepo(db) };
   await reconcileOnStart({ ...repos, runtime, storage, logger });
@@ -131,7 +157,10 @@ async function startServing(
   const commandLog = new CommandLog({ repo: new CommandLogRepo(db), logger });
   // After reconcile (the previous run's sandboxes are dead): their namespaces go, the router comes.
   const netDriver = config.net.enabled ? new LinuxNetworkDriver({ config: config.net, stateDir: config.stateDir, nativeDir: config.nativeDir, logger }) : undefined;
-  await netDriver?.start();
+  if (netDriver) {
+    await startupStep("sandbox networks could not be set up", "run atoll doctor, or start with --network off (loopback only)", () => netDriver.start());
+    started.push(() => netDriver.close());
+  }
   const network = new NetworkService({
     driver: netDriver,
     repo: repos.sandboxes,
@@ -162,10 +191,8 @@ async function startServing(
   const gateway = new ExposeGateway({ config: config.web.expose, limits: config.web.limits, target: exposeTarget(network, (v) => tokens.recognizes(v)), apiHost: config.host, logger });
   network.front = gateway;
   await gateway.start();
-  const address = await app.listen({ host: config.host, port: config.port }).catch((err: unknown) => {
-    gateway.closeAll();
-    throw err;
-  });
+  started.push(() => gateway.closeAll());
+  const address = await app.listen({ host: config.host, port: config.port });
   const url = address.replace("0.0.0.0", "127.0.0.1");
   usage.start();
   disk.start();

@@ -50,6 +50,23 @@ export class NotFoundError extends AtollError {}
 /** The request conflicts with the current state (volume in use, name taken, sandbox stopped…). */
 export class ConflictError extends AtollError {}
 
+/**
+ * The sandbox is not running (code SANDBOX_NOT_RUNNING): it stopped before the request, or
+ * while a command ran. `stopReason` says why ("timeout", "killed", …: STOP_REASONS), and the
+ * message says it in words ("Sandbox sbx_… stopped: its timeout (5m) expired; …").
+ *
+ * @example
+ *   try { await sandbox.sh`make`; }
+ *   catch (e) { if (e instanceof SandboxNotRunningError && e.stopReason === "timeout") console.log("out of time"); }
+ */
+export class SandboxNotRunningError extends ConflictError {
+  /** Why the sandbox stopped, when the daemon said so. */
+  get stopReason(): string | null {
+    const r = this.details?.stopReason ?? this.details?.reason;
+    return typeof r === "string" ? r : null;
+  }
+}
+
 /** A quota or the host's capacity would be exceeded. */
 export class CapacityError extends AtollError {}
 
@@ -142,7 +159,7 @@ const CLASS_BY_CODE: Partial<Record<ApiErrorCode, new (code: ErrorCode, message:
   SANDBOX_NOT_FOUND: NotFoundError,
   VOLUME_NOT_FOUND: NotFoundError,
   VOLUME_NOT_ATTACHED: NotFoundError,
-  SANDBOX_NOT_RUNNING: ConflictError,
+  SANDBOX_NOT_RUNNING: SandboxNotRunningError,
   VOLUME_NAME_TAKEN: ConflictError,
   VOLUME_IN_USE: ConflictError,
   VOLUME_BUSY: ConflictError,

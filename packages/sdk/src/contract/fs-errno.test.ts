@@ -38,6 +38,19 @@ test("file errors round-trip through the wire as typed classes", () => {
   assert.ok(errorFromWire({ error: fsErrorFromErrno({ errno: ERRNO.ENOENT, syscall: "stat", path: "/a" }).toWire() }, 404) instanceof NotFoundError);
 });
 
+test("ENOSPC from a filesystem without free inodes says out of inodes, not out of space", () => {
+  const report = parseErrnoReport('{"errno":28,"syscall":"open","path":"/data/f","outOfInodes":true}');
+  assert.equal(report.outOfInodes, true);
+  const e = fsErrorFromErrno(report);
+  assert.equal(e.code, "NO_SPACE");
+  assert.match(e.message, /^Out of inodes for \/data\/f: /);
+  assert.equal(e.details?.outOfInodes, true);
+  const space = fsErrorFromErrno(parseErrnoReport('{"errno":28,"syscall":"write","path":"/data/f"}'));
+  assert.match(space.message, /^No space left for \/data\/f/);
+  assert.equal(space.details?.outOfInodes, undefined);
+  assert.equal(parseErrnoReport('{"errno":28,"syscall":"open","path":"/a","outOfInodes":"yes"}').outOfInodes, undefined, "only true counts");
+});
+
 test("parseErrnoReport accepts the helper's JSON and survives garbage", () => {
   assert.deepEqual(parseErrnoReport('{"errno":2,"syscall":"open","path":"/a"}'), { errno: 2, syscall: "open", path: "/a" });
   assert.equal(parseErrnoReport("not json").errno, ERRNO.EIO);

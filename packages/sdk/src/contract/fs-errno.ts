@@ -36,6 +36,8 @@ export interface FsErrnoReport {
   syscall: string;
   path: string;
   message?: string;
+  /** With ENOSPC: the filesystem had no free inode left (statfs), rather than no free block. */
+  outOfInodes?: boolean;
 }
 
 /** "ENOENT" for 2. */
@@ -66,6 +68,14 @@ export function fsErrorFromErrno(x: FsErrnoReport, who = "the sandbox user"): At
     case ERRNO.ENOSPC:
     case ERRNO.EDQUOT:
     case ERRNO.EFBIG:
+      if (x.outOfInodes) {
+        return new FileSystemError(
+          "NO_SPACE",
+          `Out of inodes for ${path}: the filesystem (volume or sandbox disk) holds as many files, directories and symlinks as it can, though it may have bytes free. ` +
+            "Remove files you no longer need, or move them to a bigger volume (one made by this version holds 262,144 files in its first GiB and 65,536 per GiB beyond); nothing was left half-written.",
+          { ...details, outOfInodes: true },
+        );
+      }
       return fse("NO_SPACE", `No space left for ${path}: the filesystem (volume or sandbox disk) is full. Free space or use a bigger volume; nothing was left half-written.`);
     case ERRNO.EISDIR:
       return fse("IS_A_DIRECTORY", `${path} is a directory; this operation needs a file.`);
@@ -97,7 +107,13 @@ export function parseErrnoReport(text: string): FsErrnoReport {
   try {
     const v = JSON.parse(text) as Partial<FsErrnoReport>;
     if (typeof v.errno === "number" && typeof v.syscall === "string" && typeof v.path === "string") {
-      return { errno: v.errno, syscall: v.syscall, path: v.path, ...(typeof v.message === "string" ? { message: v.message } : {}) };
+      return {
+        errno: v.errno,
+        syscall: v.syscall,
+        path: v.path,
+        ...(typeof v.message === "string" ? { message: v.message } : {}),
+        ...(v.outOfInodes === true ? { outOfInodes: true } : {}),
+      };
     }
   } catch {
     /* fall through */

@@ -12,6 +12,7 @@ export * from "./mount-rules.js";
 export * from "./net-rules.js";
 export * from "./schemas.js";
 export * from "./shell-quote.js";
+export * from "./stop-reasons.js";
 export { ShellSecret, secret } from "./shell-secret.js";
 export * from "./units.js";
 export * from "./wire-types.js";

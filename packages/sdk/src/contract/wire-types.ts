@@ -67,6 +67,10 @@ export interface VolumeInfo {
   capacityBytes: number;
   /** Live: statfs of the mounted filesystem, or of the image when unmounted. */
   usedBytes: number;
+  /** Live, like usedBytes: files, directories and symlinks on the volume (and ext4's 11 reserved inodes). */
+  usedInodes: number;
+  /** How many files the volume can hold in all (fixed when it was created; docs/volumes.md). */
+  inodeCapacity: number;
   createdAt: string;
   lastAttachedAt: string | null;
   attachments: VolumeAttachment[];
@@ -139,7 +143,8 @@ export type SessionServerMessage =
   | { type: "error"; id: number; error: { code: string; message: string } }
   /** For a process spawned with a `window`: `bytes` more of its stdin were consumed (written to its pipe, or dropped). */
   | { type: "stdin_ack"; id: number; bytes: number }
-  | { type: "sandbox_stopped"; reason: string };
+  /** `reason`: STOP_REASONS; `timeout`: the sandbox's timeout setting ("5m", "session"). */
+  | { type: "sandbox_stopped"; reason: string; timeout?: string };
 
 /** Session WebSocket binary frame kinds: `u8 kind | u32 id (BE) | bytes`. */
 export const FRAME_STDIN = 0;

@@ -164,6 +164,8 @@ export async function startFakeDaemon(token = "test-token"): Promise<FakeDaemon>
           sizeGb: parsed.sizeGb,
           capacityBytes: parsed.sizeGb * 2 ** 30,
           usedBytes: 0,
+          usedInodes: 11,
+          inodeCapacity: Math.floor((parsed.sizeGb * 2 ** 30) / 4096),
           createdAt: new Date().toISOString(),
           lastAttachedAt: null,
           attachments: [],

@@ -1,6 +1,6 @@
 import http from "node:http";
 import websocket from "@fastify/websocket";
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from "fastify";
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, LogController } from "fastify";
 import type { Logger } from "pino";
 import { isDashboardPublicPath, registerDashboard } from "../dashboard/register-dashboard.js";
 import type { TokenService } from "../core/token-service.js";
@@ -50,7 +50,7 @@ export async function buildHttpServer(opts: {
 }): Promise<FastifyInstance> {
   const { limits } = opts;
   const live = new LiveCredentials();
-  const app = Fastify({ loggerInstance: opts.logger as FastifyBaseLogger, disableRequestLogging: true, bodyLimit: 1024 * 1024,
+  const app = Fastify({ loggerInstance: opts.logger as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }), bodyLimit: 1024 * 1024,
     // Exposed sandbox ports are not served here: they have listeners of their own (expose-gateway.ts).
     serverFactory: (handler) => {
       const server = http.createServer({ headersTimeout: limits.headersTimeoutMs, requestTimeout: 0, connectionsCheckingInterval: 1000, keepAliveTimeout: 72_000 }, handler);

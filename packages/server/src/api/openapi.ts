@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { exposeHttpSchema, setAllowNetSchema } from "atoll/contract";
 import { fileApiPaths } from "./file-openapi.js";
+import { volumeInfoSchema } from "./volume-openapi.js";
 import { createSandboxSchema, createTokenSchema, createVolumeSchema, tenantQuotaSchema, tenantNetSchema, envPatchSchema, extendTimeoutSchema, volumeMountSchema } from "atoll/contract";
 
 /** JSON Schema of a request body, from the same zod schema the daemon validates with. */
@@ -13,6 +14,9 @@ const ok = (description: string) => ({ description, content: { "application/json
 const errors = {
   "4XX": { description: 'Error: `{ "error": { "code", "message", "details" } }` (codes in packages/sdk/src/contract/error-codes.ts)' },
 };
+const volumeRef = { $ref: "#/components/schemas/VolumeInfo" };
+const volume = (description: string) => ({ description, content: { "application/json": { schema: volumeRef } } });
+const volumeList = { description: "{ volumes: VolumeInfo[] }", content: { "application/json": { schema: { type: "object", properties: { volumes: { type: "array", items: volumeRef } } } } } };
 const id = (name: string) => ({ name, in: "path", required: true, schema: { type: "string" } });
 const force = { name: "force", in: "query", required: false, schema: { type: "boolean" } };
 
@@ -24,7 +28,7 @@ export function buildOpenApi(version: string): Record<string, unknown> {
   return {
     openapi: "3.1.0",
     info: { title: "Atoll API", version, description: "Self-hosted sandboxes with persistent volumes. See docs/api.md." },
-    components: { securitySchemes: { bearer: { type: "http", scheme: "bearer" } } },
+    components: { securitySchemes: { bearer: { type: "http", scheme: "bearer" } }, schemas: { VolumeInfo: volumeInfoSchema } },
     security: [{ bearer: [] }],
     paths: {
       ...fileApiPaths(),
@@ -91,12 +95,12 @@ export function buildOpenApi(version: string): Record<string, unknown> {
         },
       },
       "/v1/volumes": {
-        post: { summary: "Create a volume", requestBody: body(createVolumeSchema), responses: { 201: ok("VolumeInfo"), ...errors } },
-        get: { summary: "List volumes", responses: { 200: ok("{ volumes: VolumeInfo[] }"), ...errors } },
+        post: { summary: "Create a volume", requestBody: body(createVolumeSchema), responses: { 201: volume("VolumeInfo"), ...errors } },
+        get: { summary: "List volumes", responses: { 200: volumeList, ...errors } },
       },
       "/v1/volumes/{id}": {
-        get: { summary: "Inspect a volume (id or name)", parameters: [id("id")], responses: { 200: ok("VolumeInfo"), ...errors } },
-        delete: { summary: "Delete a volume", parameters: [id("id"), force], responses: { 200: ok("VolumeInfo"), ...errors } },
+        get: { summary: "Inspect a volume (id or name)", parameters: [id("id")], responses: { 200: volume("VolumeInfo"), ...errors } },
+        delete: { summary: "Delete a volume", parameters: [id("id"), force], responses: { 200: volume("VolumeInfo"), ...errors } },
       },
       "/v1/tokens": {
         post: { summary: "Create an API token for a tenant (admin; the value is shown once)", requestBody: body(createTokenSchema), responses: { 201: ok("CreatedToken"), ...errors } },

@@ -31,8 +31,8 @@ function socketOutput(socket: WebSocket): SessionOutput {
     stderr: (id, data, flushed) => binary(FRAME_STDERR, id, data, flushed),
     exit: (id, status) => send({ type: "exit", id, status }),
     error: (id, code, message) => send({ type: "error", id, error: { code, message } }),
-    stopped: (reason) => {
-      send({ type: "sandbox_stopped", reason });
+    stopped: (reason, timeout) => {
+      send({ type: "sandbox_stopped", reason, ...(timeout !== undefined ? { timeout } : {}) });
       socket.close(1000, "sandbox stopped");
     },
     stdinAck: (id, bytes) => send({ type: "stdin_ack", id, bytes }),
@@ -76,8 +76,10 @@ export function registerSessionSocket(app: FastifyInstance, { sandboxes }: Servi
       try {
         session = sandboxes.openSession(req.principal.tenant, req.params.id, socketOutput(socket));
       } catch (err) {
+        // It stopped between the check before the upgrade and now: the same notice as a stop.
         const { body } = toWireError(err);
-        socket.send(JSON.stringify({ type: "sandbox_stopped", reason: body.error.message }));
+        const { stopReason, timeout } = body.error.details ?? {};
+        socket.send(JSON.stringify({ type: "sandbox_stopped", reason: typeof stopReason === "string" ? stopReason : body.error.message, ...(typeof timeout === "string" ? { timeout } : {}) }));
         socket.close(1011, body.error.code);
         return;
       }

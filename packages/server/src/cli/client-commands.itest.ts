@@ -39,8 +39,8 @@ test("volume and sandbox commands, end to end", async () => {
   assert.match(ls.stdout, new RegExp(`${id}\\s+running`));
   assert.match(ls.stdout, /cli-data:\/mnt\/data/);
   const vls = await atoll(["volume", "ls"]);
-  assert.match(vls.stdout, /^NAME\s+ID\s+USED \/ CAPACITY\s+MOUNTED BY\s+LAST USED/);
-  assert.match(vls.stdout, new RegExp(`cli-data\\s+${volumeId}\\s+.* / 512\\.0 MiB\\s+${id}:/mnt/data\\s+now`));
+  assert.match(vls.stdout, /^NAME\s+ID\s+USED \/ CAPACITY\s+FILES\s+MOUNTED BY\s+LAST USED/);
+  assert.match(vls.stdout, new RegExp(`cli-data\\s+${volumeId}\\s+.* / 512\\.0 MiB\\s+1[0-9] / 131,072\\s+${id}:/mnt/data\\s+now`));
   const inspect = JSON.parse((await atoll(["volume", "inspect", "cli-data"])).stdout) as { id: string; attachments: unknown[] };
   assert.equal(inspect.id, volumeId);
   assert.equal(inspect.attachments.length, 1);

@@ -3,6 +3,7 @@ import { Command } from "commander";
 import { runImageBuildCommand } from "../image/image-command.js";
 import { registerAdminCommands } from "./admin-commands.js";
 import { registerCpCommand } from "./cp-command.js";
+import { registerDoctorCommand } from "./doctor-command.js";
 import { registerSandboxCommands } from "./sandbox-commands.js";
 import { registerServeCommand } from "./serve-command.js";
 import { registerVolumeCommands } from "./volume-commands.js";
@@ -19,6 +20,7 @@ const program = new Command("atoll")
   .showHelpAfterError();
 
 registerServeCommand(program);
+registerDoctorCommand(program);
 registerSandboxCommands(program);
 registerVolumeCommands(program);
 registerCpCommand(program);

@@ -1,11 +1,14 @@
 import type { Command } from "commander";
-import { startDaemon } from "../daemon.js";
+import { createDaemonLogger, startDaemon } from "../daemon.js";
 import type { WebFlags } from "../api/web-config.js";
-import { type DiskFlags, type NetFlags, resolveConfig } from "../daemon-config.js";
-import { UidRangeError } from "../host/uid-range.js";
+import { type DaemonConfig, type DiskFlags, type NetFlags, resolveConfig } from "../daemon-config.js";
 import { installLastResort } from "./last-resort.js";
+import { describeStartupFailure } from "./startup-failure.js";
 
-/** `atoll serve [--state-dir DIR] [--listen HOST:PORT]`: runs the daemon in the foreground. */
+/**
+ * `atoll serve [--state-dir DIR] [--listen HOST:PORT]`: runs the daemon in the foreground. A start
+ * that fails prints one line (what is missing, how to fix it) and exits 1; bad flags exit 2.
+ */
 export function registerServeCommand(program: Command): void {
   program
     .command("serve")
@@ -26,14 +29,21 @@ export function registerServeCommand(program: Command): void {
     .option("--rootfs-overcommit <on|off>", "share the disk fairly between sandbox roots (on, default) or reserve every rootfsSize in full (off) (ATOLL_ROOTFS_OVERCOMMIT)", undefined)
     .option("--net-open <list>", "closed destinations every tenant's sandboxes may reach: categories (metadata, private, link-local, loopback, cgnat, documentation, nat64, multicast, reserved) or CIDRs, comma-separated (ATOLL_NET_OPEN; default none)", undefined)
     .action(async (opts: { stateDir?: string; listen?: string; imagesDir?: string; logLevel?: string; staleAfter?: string } & NetFlags & WebFlags & DiskFlags) => {
-      const config = resolveConfig(opts);
-      const daemon = await startDaemon(config).catch((err: unknown) => {
-        // A refused sandbox id range is the operator's to fix: the message, not a stack trace.
-        if (!(err instanceof UidRangeError)) throw err;
-        process.stderr.write(`atoll serve: ${err.message}\n`);
+      let config: DaemonConfig;
+      try {
+        config = resolveConfig(opts);
+      } catch (err) {
+        process.stderr.write(`atoll serve: ${(err as Error).message}\n`);
+        process.exit(2);
+      }
+      const logger = createDaemonLogger(config.logLevel);
+      installLastResort(logger);
+      const daemon = await startDaemon(config, logger).catch((err: unknown) => {
+        // The operator's to fix: one line on stderr, the stack only in the debug log.
+        logger.debug({ err }, "start-up failed");
+        process.stderr.write(`atoll serve: ${describeStartupFailure(err, config)}\n`);
         process.exit(1);
       });
-      installLastResort(daemon.logger);
       // For people (npm start); the JSON log line "listening" carries the same for programs.
       process.stderr.write(`\nAtoll is ready: ${daemon.url}\n  dashboard: ${daemon.url}/\n  API token: ${daemon.tokenFile}\n\n`);
       const onSignal = (signal: NodeJS.Signals) => {

@@ -9,6 +9,12 @@ function mountedBy(volume: Volume): string {
   return volume.attachments.map((a) => `${a.sandboxId}:${a.mountPath}${a.accessMode === "ro" ? " (ro)" : ""}`).join(", ") || "-";
 }
 
+/** "1,204 / 262,144" files (inodes) in use, and "(out of inodes)" when none is left. */
+function filesUsed(volume: Volume): string {
+  const text = `${volume.usedInodes.toLocaleString("en")} / ${volume.inodeCapacity.toLocaleString("en")}`;
+  return volume.usedInodes >= volume.inodeCapacity ? `${text} (out of inodes)` : text;
+}
+
 /**
  * Adds `atoll volume …` to the root program. Reads `--url`/`--token` from `program.opts()`.
  *
@@ -48,10 +54,11 @@ export function registerVolumeCommands(program: Command): void {
           v.name,
           v.id,
           `${formatBytes(v.usedBytes)} / ${formatBytes(v.capacityBytes)}`,
+          filesUsed(v),
           mountedBy(v),
           v.attachments.length > 0 ? "now" : timeAgo(v.lastAttachedAt),
         ]);
-        process.stdout.write(`${formatTable(["NAME", "ID", "USED / CAPACITY", "MOUNTED BY", "LAST USED"], rows)}\n`);
+        process.stdout.write(`${formatTable(["NAME", "ID", "USED / CAPACITY", "FILES", "MOUNTED BY", "LAST USED"], rows)}\n`);
       }),
     );
 

@@ -150,6 +150,10 @@ export interface RuntimeDriver {
 export interface VolumeUsage {
   usedBytes: number;
   capacityBytes: number;
+  /** Inodes in use (files, directories, symlinks, and the filesystem's few reserved ones). */
+  usedInodes: number;
+  /** Inodes the filesystem has: fixed when it was made. */
+  inodeCapacity: number;
 }
 
 export interface StorageDriver {

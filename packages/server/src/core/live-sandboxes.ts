@@ -7,10 +7,12 @@ export interface LiveSandbox {
   runtime: RuntimeSandbox;
   timer: NodeJS.Timeout | undefined;
   /** Open session sockets; a "session" sandbox dies when the last one closes. */
-  sessions: Set<{ stop(reason: string): void }>;
+  sessions: Set<{ stop(reason: string, timeout?: string): void }>;
   everHadSession: boolean;
   /** Set once kill() began, so concurrent callers do not kill twice. */
   stopping: boolean;
+  /** Why it is stopping (STOP_REASONS), set with `stopping`: the store has it only once it stopped. */
+  stopReason?: string;
 }
 
 /** Registry of live sandboxes, shared by the services that need a sandbox's runtime. */

@@ -1,6 +1,5 @@
 import { totalmem } from "node:os";
 import {
-  ConflictError,
   InvalidArgumentError,
   LIMITS,
   NotFoundError,
@@ -8,6 +7,8 @@ import {
   envPatchSchema,
   extendTimeoutSchema,
   parseOrThrow,
+  SandboxNotRunningError,
+  sandboxStoppedMessage,
   type SandboxInfo,
   type SandboxState,
 } from "atoll/contract";
@@ -220,7 +221,12 @@ export class SandboxService {
       const live = this.deps.live.get(id);
       if (!live) return;
       live.stopping = true;
+      live.stopReason = reason;
       clearTimeout(live.timer);
+      // Clients hear why before the processes die: a command the stop kills fails with the
+      // reason ("its timeout (5m) expired"), not with its SIGKILL, and none starts meanwhile.
+      const timeout = this.deps.repo.get(live.tenant, id)?.timeout;
+      for (const s of [...live.sessions]) s.stop(reason, timeout);
       try {
         await live.runtime.kill();
       } finally {
@@ -229,7 +235,6 @@ export class SandboxService {
         this.deps.repo.setStopped(id, reason, nowIso());
         this.deps.live.remove(id);
         this.deps.commandLog?.forget(id);
-        for (const s of [...live.sessions]) s.stop(reason);
         this.deps.logger.info({ sandboxId: id, reason }, "sandbox stopped");
       }
     });
@@ -249,9 +254,11 @@ export class SandboxService {
   private requireLive(row: SandboxRow): LiveSandbox {
     const live = this.deps.live.get(row.id);
     if (!live || live.stopping) {
-      throw new ConflictError("SANDBOX_NOT_RUNNING", `Sandbox ${row.id} is ${row.state === "stopped" ? `stopped (${row.stopReason})` : "not running"}; create a new one.`, {
+      const reason = live?.stopReason ?? row.stopReason;
+      throw new SandboxNotRunningError("SANDBOX_NOT_RUNNING", reason ? sandboxStoppedMessage(row.id, reason, row.timeout) : `Sandbox ${row.id} is not running; create a new one.`, {
         sandboxId: row.id,
-        stopReason: row.stopReason,
+        stopReason: reason ?? null,
+        timeout: row.timeout,
       });
     }
     return live;

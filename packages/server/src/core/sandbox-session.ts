@@ -13,8 +13,8 @@ export interface SessionOutput {
   stderr(id: number, data: Uint8Array, flushed: () => void): void;
   exit(id: number, status: { success: boolean; code: number | null; signal: string | null; oom: boolean }): void;
   error(id: number, code: string, message: string): void;
-  /** The sandbox stopped; the transport should close. */
-  stopped(reason: string): void;
+  /** The sandbox stops (`reason`: STOP_REASONS; `timeout`: its timeout setting); the transport should close. */
+  stopped(reason: string, timeout?: string): void;
   /** `bytes` more of a process's stdin were consumed (clients that spawned with a `window`). */
   stdinAck(id: number, bytes: number): void;
   /** Stop (true) or resume reading the client's messages: stdin waits for a process (clients without a `window`). */
@@ -111,10 +111,10 @@ export class SandboxSession {
     }
   }
 
-  /** The sandbox stopped: tell the client. */
-  stop(reason: string): void {
+  /** The sandbox stops: tell the client (before its processes are killed: their exits are not sent). */
+  stop(reason: string, timeout?: string): void {
     if (this.closed) return;
-    this.out.stopped(reason);
+    this.out.stopped(reason, timeout);
     this.close();
   }
 
@@ -178,10 +178,11 @@ export class SandboxSession {
           if (proc.acks && live()) this.out.stdinAck(id, bytes);
           this.checkInput();
         },
-        onSpawnError: (message) => {
+        onSpawnError: (message, errno) => {
           this.procs.delete(id);
           recorded?.({ spawnError: message });
-          if (live()) this.out.error(id, "INVALID_ARGUMENT", `Cannot start ${msg.cmd}: ${message}`);
+          // ESRCH: the sandbox ended under the request (its stop notice follows), not a bad request.
+          if (live()) this.out.error(id, errno === constants.errno.ESRCH ? "SANDBOX_NOT_RUNNING" : "INVALID_ARGUMENT", `Cannot start ${msg.cmd}: ${message}`);
         },
       },
     );

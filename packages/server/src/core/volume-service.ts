@@ -145,6 +145,8 @@ export class VolumeService {
       sizeGb: row.sizeGb,
       capacityBytes: row.capacityBytes,
       usedBytes: usage.usedBytes,
+      usedInodes: usage.usedInodes,
+      inodeCapacity: usage.inodeCapacity,
       createdAt: row.createdAt,
       lastAttachedAt: row.lastAttachedAt,
       attachments: this.deps.attachments.forVolume(row.id),

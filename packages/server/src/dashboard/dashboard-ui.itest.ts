@@ -352,3 +352,24 @@ test("a volume's page draws its usage over time from the daemon's samples", asyn
   await ctx.client.deleteVolume(vol.id);
   await page.locator("[data-page=volume] h1", { hasText: "Volume deleted" }).waitFor();
 });
+
+test("files in use show in the list and on a volume's page, and a volume out of inodes is marked", async () => {
+  const vol = await ctx.client.createVolume({ name: "no-inodes", sizeGb: 0.0625 });
+  const files = () => volumeRow(vol.id).locator("[data-col=files] .files");
+  await go("#/volumes");
+  await eventually("the files cell", async () => (await files().getAttribute("data-inode-capacity")) === String(vol.inodeCapacity));
+  assert.equal(await files().innerText(), `11 of ${vol.inodeCapacity.toLocaleString("en")}`);
+  assert.equal(await files().locator(".badge").count(), 0, "no mark while inodes are free");
+  {
+    await using sb = await ctx.client.createSandbox({ timeout: "5m", volumes: [{ id: vol.id, mountPath: "/d" }] });
+    await sb.sh`python3 -c ${"import os\ntry:\n  for n in range(10**6): os.close(os.open(f'/d/f{n}', os.O_CREAT | os.O_WRONLY))\nexcept OSError: pass"}`;
+  }
+  const full = await ctx.client.getVolume(vol.id);
+  assert.equal(full.usedInodes, full.inodeCapacity);
+  await eventually("the out-of-inodes mark in the list", async () => (await files().locator(".badge.danger", { hasText: "out of inodes" }).count()) === 1);
+  assert.match(await files().innerText(), new RegExp(`^${full.inodeCapacity.toLocaleString("en")} of ${full.inodeCapacity.toLocaleString("en")}`));
+  await go(`#/volumes/${vol.id}`);
+  await page.locator("[data-page=volume] .facts .files .badge.danger", { hasText: "out of inodes" }).waitFor();
+  await screenshot(page, "volume-out-of-inodes");
+  await ctx.client.deleteVolume(vol.id);
+});

@@ -12,6 +12,8 @@ const vol = (over: Partial<VolumeInfo>): VolumeInfo => ({
   sizeGb: 1,
   capacityBytes: 1000,
   usedBytes: 100,
+  usedInodes: 11,
+  inodeCapacity: 256,
   createdAt: "2026-01-01T00:00:00.000Z",
   lastAttachedAt: null,
   attachments: [],

@@ -21,7 +21,7 @@ export async function expectCode(promise: Promise<unknown>, code: string): Promi
 /**
  * What the daemon of `stateDir` has on the host right now for sandboxes and volumes: loop
  * devices and mounts. The runtime's warm pool of ready scratch filesystems (`scratch/pool-*`,
- * `run/pool/*`) belongs to the live daemon and is left out.
+ * `run/pool/*`) and its lxcfs (`run/lxcfs`) belong to the live daemon and are left out.
  */
 export function hostFootprint(stateDir: string): { loops: string[]; mounts: string[] } {
   const loops = execFileSync("losetup", ["--list", "--noheadings", "--output", "NAME,BACK-FILE"], { encoding: "utf8" })
@@ -30,7 +30,7 @@ export function hostFootprint(stateDir: string): { loops: string[]; mounts: stri
   const mounts = readFileSync("/proc/self/mountinfo", "utf8")
     .split("\n")
     .map((l) => l.split(" ")[4] ?? "")
-    .filter((m) => m.startsWith(`${stateDir}/run/`) && !m.startsWith(`${stateDir}/run/pool/`));
+    .filter((m) => m.startsWith(`${stateDir}/run/`) && !m.startsWith(`${stateDir}/run/pool/`) && m !== `${stateDir}/run/lxcfs`);
   return { loops, mounts };
 }
 

@@ -23,6 +23,6 @@ export function unsafeNativeDir(): { dir: string; remove: () => void } {
   };
   build("atoll-init", ["atoll-init.c", "init-"]);
   build("atoll-fs", ["atoll-fs.c", "fs-"]);
-  for (const helper of ["atoll-launch", "atoll-mount", "atoll-nsconnect"]) symlinkSync(join(NATIVE, "build", helper), join(dir, helper));
+  for (const helper of ["atoll-launch", "atoll-mount", "atoll-nsconnect", "atoll-idshift", "atoll-probe"]) symlinkSync(join(NATIVE, "build", helper), join(dir, helper));
   return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }

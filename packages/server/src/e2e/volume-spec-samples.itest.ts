@@ -44,8 +44,9 @@ test("spec: create and attach a volume", async () => {
     assert.equal(volume.capacityBytes, 5 * 2 ** 30);
     const df = await sandbox.sh`df -B1 --output=size,target /mnt/cache | tail -1`.text();
     const size = Number(df.trim().split(/\s+/)[0]);
-    // ext4 keeps a little for its own metadata; the rest is the user's.
-    assert.ok(size > 4.8 * 2 ** 30 && size <= 5 * 2 ** 30, `df size ${size}`);
+    // ext4 keeps a little for its own metadata (journal, inode tables sized for many small
+    // files: 4.79 GiB usable, docs/volumes.md "How many files"); the rest is the user's.
+    assert.ok(size > 4.75 * 2 ** 30 && size <= 5 * 2 ** 30, `df size ${size}`);
   });
   assert.doesNotMatch(printed, /No such file/);
   // `await using` killed the sandbox; the volume stays until deleted.

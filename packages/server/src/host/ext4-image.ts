@@ -37,16 +37,27 @@ export interface MkfsExt4Options {
   label?: string;
   /** Bytes per inode (`-i`); fewer inodes make mkfs and fsck faster on big, few-file volumes. */
   bytesPerInode?: number;
+  /** Number of inodes (`-N`, rounded up to whole block groups); see inode-sizing.ts. */
+  inodeCount?: number;
+  /**
+   * Zero the inode tables now (`lazy_itable_init=0`) instead of leaving it to the kernel after
+   * the first mount. On an allocated file mke2fs does it with fallocate(ZERO_RANGE): nothing is
+   * written, and the file stays allocated. The kernel's background zeroing instead goes through
+   * the loop device as "write zeroes", which punches holes: an allocated image would lose the
+   * blocks of its inode tables. On a sparse file, leave this off (it would allocate them).
+   */
+  zeroInodeTables?: boolean;
 }
 
 /**
  * Makes an ext4 filesystem on an existing (sparse) image file:
  * `mkfs.ext4 -q -F -m 0 -E lazy_itable_init=1,lazy_journal_init=1,nodiscard[,root_owner=U:G]`.
- * No blocks are reserved for root (-m 0); inode tables and the journal are not zeroed, so the
- * image stays sparse (about 0.7 MB on disk for 1 GiB). The root directory has mode 0755.
+ * No blocks are reserved for root (-m 0); inode tables (unless zeroInodeTables) and the journal
+ * are not zeroed, so a sparse image stays sparse (about 0.7 MB on disk for 1 GiB). The root
+ * directory has mode 0755.
  */
 export async function mkfsExt4(image: string, options: MkfsExt4Options = {}): Promise<void> {
-  const extended = ["lazy_itable_init=1", "lazy_journal_init=1", "nodiscard"];
+  const extended = [`lazy_itable_init=${options.zeroInodeTables ? 0 : 1}`, "lazy_journal_init=1", "nodiscard"];
   if (options.rootOwner) {
     const { uid, gid } = options.rootOwner;
     if (!Number.isInteger(uid) || !Number.isInteger(gid) || uid < 0 || gid < 0) {
@@ -58,6 +69,7 @@ export async function mkfsExt4(image: string, options: MkfsExt4Options = {}): Pr
   if (options.features?.length) args.push("-O", options.features.join(","));
   if (options.blockSize !== undefined) args.push("-b", String(options.blockSize));
   if (options.bytesPerInode !== undefined) args.push("-i", String(options.bytesPerInode));
+  if (options.inodeCount !== undefined) args.push("-N", String(options.inodeCount));
   if (options.label !== undefined) args.push("-L", options.label);
   args.push(image);
   await runCommand("mkfs.ext4", args);
@@ -75,8 +87,8 @@ export async function allocateFile(file: string, sizeBytes: number): Promise<voi
 
 /**
  * Creates an image of `sizeBytes` and formats it (createSparseFile [+ allocateFile] + mkfsExt4):
- * sparse, or with `allocate: true` allocated in full first (mkfs runs with nodiscard, so it keeps
- * the allocation). On any failure the partial file is removed.
+ * sparse, or with `allocate: true` allocated in full first (mkfs runs with nodiscard and zeroes
+ * the inode tables itself, so it keeps the allocation). On any failure the partial file is removed.
  */
 export async function createExt4Image(
   image: string,
@@ -86,7 +98,7 @@ export async function createExt4Image(
   await createSparseFile(image, sizeBytes);
   try {
     if (options.allocate) await allocateFile(image, sizeBytes);
-    await mkfsExt4(image, options);
+    await mkfsExt4(image, { ...options, zeroInodeTables: options.zeroInodeTables ?? options.allocate === true });
   } catch (error) {
     await rm(image, { force: true });
     throw error;

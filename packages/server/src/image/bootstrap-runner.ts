@@ -1,6 +1,7 @@
 import { spawn } from "node:child_process";
-import { accessSync, constants, existsSync } from "node:fs";
-import { delimiter, join } from "node:path";
+import { existsSync } from "node:fs";
+import { delimiter } from "node:path";
+import { findTool } from "../host/find-tool.js";
 import type { ImageRecipe } from "./image-recipe.js";
 
 /** One progress report of an image build. */
@@ -18,18 +19,7 @@ export type BootstrapTool = "mmdebstrap" | "debootstrap";
 
 /** Finds an executable on PATH (plus the sbin directories root normally has). */
 export function findExecutable(name: string): string | null {
-  const dirs = [...(process.env.PATH ?? "").split(delimiter), "/usr/local/sbin", "/usr/sbin", "/sbin"];
-  for (const dir of dirs) {
-    if (!dir) continue;
-    const candidate = join(dir, name);
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // not here
-    }
-  }
-  return null;
+  return findTool(name, [...(process.env.PATH ?? "").split(delimiter), "/usr/local/sbin", "/usr/sbin", "/sbin"].join(":")) ?? null;
 }
 
 /**

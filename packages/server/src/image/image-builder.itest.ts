@@ -29,7 +29,7 @@ test("the base image is Debian bookworm with every owner shifted into the sandbo
   const base = image.info.recipe.content.uidBase;
   assert.equal(base, defaultUidBase());
   const names = new Set(image.info.packages.map((p) => p.name));
-  for (const p of ["bash", "coreutils", "ca-certificates", "curl", "git", "procps", "python3", "util-linux", "mount"]) {
+  for (const p of ["bash", "coreutils", "ca-certificates", "curl", "git", "procps", "python3", "python3-venv", "python3-pip", "sqlite3", "util-linux", "mount"]) {
     assert.ok(names.has(p), `package ${p} installed`);
   }
 

@@ -26,7 +26,7 @@ test("recipeHash depends on content, not on where packages come from", () => {
   assert.match(recipeHash(a), /^[0-9a-f]{16}$/);
   assert.notEqual(recipeHash(defaultRecipe({ uidBase: 200000, sources: [] })), recipeHash(a));
   const more = defaultRecipe({ sources: [] });
-  more.content.packages.push("jq");
+  more.content.packages.push("make");
   assert.notEqual(recipeHash(more), recipeHash(a));
 });
 
@@ -36,7 +36,7 @@ test("default recipe is bookworm minbase with user app 1000:1000", () => {
   assert.equal(r.content.variant, "minbase");
   assert.deepEqual(r.content.user, { name: "app", uid: 1000, gid: 1000, home: "/home/app", shell: "/bin/bash" });
   assert.equal(r.content.uidBase, 1879048192, "0x70000000: outside useradd, LXD, nspawn and Podman ranges");
-  for (const p of ["bash", "coreutils", "ca-certificates", "curl", "git", "procps", "python3"]) {
+  for (const p of ["bash", "coreutils", "ca-certificates", "curl", "git", "procps", "python3", "python3-venv", "sqlite3"]) {
     assert.ok(r.content.packages.includes(p), p);
   }
 });

@@ -61,6 +61,9 @@ export interface ImageRecipe {
  * Packages added to Debian's minbase variant. minbase already has bash, coreutils, util-linux
  * and mount (all Priority: required); they are listed anyway so the recipe says what a sandbox
  * can rely on. git pulls in perl; python3 is the full interpreter with its standard library.
+ * What agent code commonly runs on top (docs/images.md says why each, and why not
+ * build-essential or nodejs): `python3 -m venv` with pip (python3-venv brings ensurepip's
+ * wheels, so it works offline), pip itself, the sqlite3 CLI, `tar -J` (xz-utils), unzip, jq.
  */
 export const DEFAULT_PACKAGES: readonly string[] = [
   "bash",
@@ -68,8 +71,14 @@ export const DEFAULT_PACKAGES: readonly string[] = [
   "coreutils",
   "curl",
   "git",
+  "jq",
   "procps",
   "python3",
+  "python3-pip",
+  "python3-venv",
+  "sqlite3",
+  "unzip",
+  "xz-utils",
 ];
 
 /** Documentation, manual pages and translations are not installed (copyright files are kept). */

@@ -24,6 +24,8 @@ import { releaseScratch } from "./scratch-fs.js";
 import { LauncherPool, POOL_CGROUP_PREFIX, encodeLaunchArgs } from "./launcher-pool.js";
 import { describeExit, watchLauncher } from "./launcher-watch.js";
 import { ScratchPool } from "./scratch-pool.js";
+import { mountCgroupView } from "./cgroup-view.js";
+import { ProcView } from "./proc-view.js";
 import { OwnerUids } from "./owner-uids.js";
 import { HOST_PATH } from "../host/run-command.js";
 import type { DiskBudget } from "../host/disk-budget.js";
@@ -50,6 +52,11 @@ export interface BwrapRuntimeOptions {
   readyTimeoutMs?: number;
   /** The daemon's disk budget: admits each scratch filesystem and shares the host disk fairly. */
   disk?: Pick<DiskBudget, "admitScratch" | "attach" | "cancel" | "forget">;
+  /**
+   * Sandboxes see their own size: lxcfs's /proc files and their cgroups at /sys/fs/cgroup
+   * (proc-view.ts, cgroup-view.ts). Default true; false only to measure what it costs.
+   */
+  procView?: boolean;
 }
 
 const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
@@ -58,6 +65,7 @@ interface Setup {
   cgroups: CgroupDriver;
   masks: string[];
   launchers: LauncherPool;
+  procView: ProcView;
 }
 
 export class BwrapRuntime implements RuntimeDriver {
@@ -117,7 +125,10 @@ export class BwrapRuntime implements RuntimeDriver {
         target: this.opts.launcherPoolSize ?? (this.opts.scratchPoolSize === 0 ? 0 : 2),
         logger: this.opts.logger,
       });
-      return { cgroups, masks: procMaskArgs(), launchers };
+      // One lxcfs for all sandboxes (proc-view.ts); without it sandboxes see the host's /proc files.
+      const procView = new ProcView({ runDir: this.runDir, cgroups, logger: this.opts.logger });
+      if (this.opts.procView !== false) await procView.start();
+      return { cgroups, masks: procMaskArgs(), launchers, procView };
     })();
     this.setupPromise.catch(() => (this.setupPromise = undefined));
     return this.setupPromise;
@@ -145,7 +156,7 @@ export class BwrapRuntime implements RuntimeDriver {
 
   private async launchSteps(spec: LaunchSpec): Promise<RuntimeSandbox> {
     const { id, limits } = spec;
-    const { cgroups, masks, launchers } = await this.setup();
+    const { cgroups, masks, launchers, procView } = await this.setup();
     const p = this.paths(id);
     for (const dir of [spec.imageRootfs, p.scratch]) {
       // overlayfs splits its options at ',' and lowerdir lists at ':'.
@@ -194,6 +205,8 @@ export class BwrapRuntime implements RuntimeDriver {
         await runAtollMount(this.atollMount, ["bind", m.source, p.root, m.target, m.readOnly ? "ro" : "rw"]);
       }
       mark("volumes");
+      if (this.opts.procView !== false) await mountCgroupView(this.atollMount, p.root, cgroup);
+      mark("cgroup-view");
 
       const ownerUid = this.owners.take();
       this.ownerOf.set(id, ownerUid);
@@ -208,7 +221,7 @@ export class BwrapRuntime implements RuntimeDriver {
         init: this.init,
         fsHelper: path.join(this.opts.nativeDir, "atoll-fs"),
         hostname: id,
-        masks,
+        masks: [...masks, ...procView.bwrapArgs()],
         netnsPath: net?.netnsPath,
       });
       const launcher = pooled?.launcher ?? watchLauncher(spawn(this.launcher, args, { stdio: ["pipe", "pipe", "pipe"], env: { PATH: HOST_PATH } }));
@@ -352,6 +365,7 @@ export class BwrapRuntime implements RuntimeDriver {
   async close(): Promise<void> {
     await this.pool.close();
     if (this.setupPromise) await (await this.setupPromise).launchers.close();
+    if (this.setupPromise) await (await this.setupPromise).procView.stop();
     // The daemon's parent cgroup goes too once no sandbox is left in it (it is recreated at start).
     if (this.live.size === 0 && this.setupPromise) await (await this.setupPromise).cgroups.removeParent();
   }

@@ -10,7 +10,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { SandboxLimits, SandboxStats } from "../core/drivers.js";
 import { parseMountInfo } from "../host/mounts.js";
 import { cpuSharesFromWeight, flatKeyedValue, killPids, parsePids, readCgroupFile, retryBusy } from "./cgroup-files.js";
-import type { CgroupDriver, SandboxCgroup } from "./cgroups.js";
+import type { CgroupDriver, CgroupViewDir, SandboxCgroup } from "./cgroups.js";
 import { socketMemoryLimit } from "./socket-memory.js";
 
 /** Mount points of the v1 hierarchies Atoll uses. */
@@ -126,6 +126,7 @@ export class CgroupV1 implements CgroupDriver {
 export class V1SandboxCgroup implements SandboxCgroup {
   readonly dirs: string[];
   readonly procsFiles: string[];
+  readonly viewDirs: CgroupViewDir[];
 
   constructor(
     readonly id: string,
@@ -136,6 +137,9 @@ export class V1SandboxCgroup implements SandboxCgroup {
   ) {
     this.dirs = [...new Set([memoryDir, pidsDir, cpuDir, ...(cpuacctDir ? [cpuacctDir] : [])])];
     this.procsFiles = this.dirs.map((d) => `${d}/cgroup.procs`);
+    // Named by controller, as on a v1 host; a co-mounted cpu,cpuacct appears under both names.
+    const named: [string, string | undefined][] = [["memory", memoryDir], ["pids", pidsDir], ["cpu", cpuDir], ["cpuacct", cpuacctDir]];
+    this.viewDirs = named.flatMap(([name, dir]) => (dir ? [{ dir, target: `/sys/fs/cgroup/${name}` }] : []));
   }
 
   oomKills(): number {

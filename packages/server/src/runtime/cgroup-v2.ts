@@ -8,7 +8,7 @@ import { mkdir, readdir, rmdir, writeFile } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { SandboxLimits, SandboxStats } from "../core/drivers.js";
 import { flatKeyedValue, killPids, parsePids, readCgroupFile, retryBusy } from "./cgroup-files.js";
-import type { CgroupDriver, SandboxCgroup } from "./cgroups.js";
+import type { CgroupDriver, CgroupViewDir, SandboxCgroup } from "./cgroups.js";
 
 const CONTROLLERS = ["memory", "pids", "cpu"] as const;
 const EMPTY_WAIT_MS = 10_000;
@@ -72,12 +72,14 @@ async function enableControllers(dir: string): Promise<void> {
 
 export class V2SandboxCgroup implements SandboxCgroup {
   readonly procsFiles: string[];
+  readonly viewDirs: CgroupViewDir[];
 
   constructor(
     readonly id: string,
     readonly dir: string,
   ) {
     this.procsFiles = [`${dir}/cgroup.procs`];
+    this.viewDirs = [{ dir, target: "/sys/fs/cgroup" }];
   }
 
   get cloneInto(): string {

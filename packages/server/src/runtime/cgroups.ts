@@ -20,6 +20,11 @@ export interface SandboxCgroup {
    * v1, where the launcher writes `procsFiles`.
    */
   readonly cloneInto?: string | undefined;
+  /**
+   * The sandbox's own cgroup directories and where they appear inside it, read-only
+   * (cgroup-view.ts): v1 `/sys/fs/cgroup/<controller>`, v2 `/sys/fs/cgroup`.
+   */
+  readonly viewDirs: readonly CgroupViewDir[];
   /** How many processes the OOM killer has killed in this cgroup (synchronous: read at spawn). */
   oomKills(): number;
   /** Host pids of every process in the cgroup. */
@@ -27,6 +32,12 @@ export interface SandboxCgroup {
   stats(): Promise<SandboxStats>;
   /** SIGKILLs every process, waits until the cgroup is empty, removes it. Idempotent. */
   destroy(): Promise<void>;
+}
+
+/** A host cgroup directory and the path inside the sandbox where it is bound. */
+export interface CgroupViewDir {
+  dir: string;
+  target: string;
 }
 
 /** One cgroup hierarchy layout (v1 or v2). */

@@ -13,6 +13,7 @@ import { mkdir, rename, rm, rmdir } from "node:fs/promises";
 import path from "node:path";
 import type { Logger } from "pino";
 import { createExt4Image } from "../host/ext4-image.js";
+import { inodeCountFor } from "../host/inode-sizing.js";
 import { moveMount } from "../host/mounts.js";
 import { mountScratch, releaseScratch } from "./scratch-fs.js";
 
@@ -41,9 +42,13 @@ export interface Scratch {
   work: string;
 }
 
-/** Makes a scratch image: sparse file + `mkfs.ext4 -O ^has_journal` (lazy init, -m 0). */
+/**
+ * Makes a scratch image: sparse file + `mkfs.ext4 -O ^has_journal` (lazy init, -m 0), with
+ * inodes for many small files (inode-sizing.ts: a 10 GiB root holds 852,480 files). The inode
+ * tables of a sparse image cost the host nothing until files use them.
+ */
 export async function createScratchImage(file: string, sizeBytes: number): Promise<void> {
-  await createExt4Image(file, sizeBytes, { features: ["^has_journal"] });
+  await createExt4Image(file, sizeBytes, { features: ["^has_journal"], inodeCount: inodeCountFor(sizeBytes) });
 }
 
 export class ScratchPool {

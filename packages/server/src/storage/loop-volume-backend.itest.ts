@@ -8,6 +8,7 @@ import { copyFile, mkdtemp, open, readFile, rm, stat, writeFile } from "node:fs/
 import path from "node:path";
 import { after, before, test } from "node:test";
 import { fsckExt4, readExt4Superblock } from "../host/ext4-image.js";
+import { inodeCountFor } from "../host/inode-sizing.js";
 import { findLoopDevicesForFile, findLoopDevicesUnder } from "../host/loop-device.js";
 import { ensurePrivateMount, mountsUnder, readMountInfo, umountTree } from "../host/mounts.js";
 import { runCommand } from "../host/run-command.js";
@@ -82,6 +83,12 @@ after(async () => {
   assert.deepEqual(leftLoops, [], "no loop device backed by the temp dir remains");
 });
 
+/** Block groups whose inode table is not zeroed yet: the kernel zeroes those after mounting (punching holes through the loop device). */
+async function groupsLeftToZero(image: string): Promise<number> {
+  const { stdout } = await runCommand("dumpe2fs", [image]);
+  return stdout.split("\n").filter((l) => /^Group \d+:/.test(l) && !l.includes("ITABLE_ZEROED")).length;
+}
+
 test("1 GiB and 20 GiB volumes are allocated in full (never EIO for lack of host space), owned by app, and usage agrees mounted and unmounted", async () => {
   const backend = newBackend();
   const ids = [newId(), newId()];
@@ -93,14 +100,21 @@ test("1 GiB and 20 GiB volumes are allocated in full (never EIO for lack of host
       const image = backend.imagePath(id);
       assert.equal((await stat(image)).size, size);
       assert.ok((await allocatedBytes(image)) >= size, `image of ${size} bytes is allocated in full`);
+      // Zeroed by mkfs (fallocate ZERO_RANGE, keeping the allocation), so the kernel has nothing left to zero.
+      assert.equal(await groupsLeftToZero(image), 0, "every inode table is zeroed at mkfs");
       const idle = await backend.usage(id);
       assert.equal(idle.capacityBytes, size);
+      // Inodes for many small files (inode-sizing.ts); mkfs rounds the count up to whole block groups.
+      assert.ok(idle.inodeCapacity >= inodeCountFor(size) && idle.inodeCapacity < inodeCountFor(size) * 1.001, `${idle.inodeCapacity} inodes`);
+      assert.equal(idle.usedInodes, 11, "ext4's reserved inodes, lost+found among them");
       const dir = await backend.acquire(id);
       try {
         const st = await stat(dir);
         assert.equal(st.uid, UID_BASE + 1000);
         assert.equal(st.gid, UID_BASE + 1000);
         assert.equal(st.mode & 0o7777, 0o755);
+        const lf = await stat(path.join(dir, "lost+found"));
+        assert.deepEqual([lf.uid, lf.gid], [UID_BASE + 1000, UID_BASE + 1000], "lost+found belongs to app like the root");
         const live = await backend.usage(id);
         assert.deepEqual(live, idle, "usage from the image equals statfs of the mount");
         const opts = (await readMountInfo()).find((e) => e.mountPoint === dir)!.mountOptions;
@@ -108,6 +122,7 @@ test("1 GiB and 20 GiB volumes are allocated in full (never EIO for lack of host
       } finally {
         await backend.release(id);
       }
+      assert.ok((await allocatedBytes(image)) >= size, `still allocated in full after a mount`);
     }
   } finally {
     for (const id of ids) await destroy(backend, id).catch(() => undefined);

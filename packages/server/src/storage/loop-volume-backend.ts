@@ -13,6 +13,7 @@ import path from "node:path";
 import type { StorageDriver, VolumeUsage } from "../core/drivers.js";
 import type { DiskBudget } from "../host/disk-budget.js";
 import { createExt4Image, readExt4Superblock, removeImage, usedBytesOf } from "../host/ext4-image.js";
+import { inodeCountFor } from "../host/inode-sizing.js";
 import { KeyedMutex } from "../host/keyed-mutex.js";
 import {
   LoopAlreadyAttachedError,
@@ -31,6 +32,7 @@ import {
   VolumeStillDetachingError,
 } from "./storage-errors.js";
 import { allocateInFull, checkImage } from "./image-upkeep.js";
+import { adoptLostAndFound } from "./volume-root.js";
 
 /** The subset of pino's logger this backend uses. */
 export interface StorageLogger {
@@ -150,8 +152,8 @@ export class LoopVolumeBackend implements StorageDriver {
    * Creates the volume's image: checks the host has room for `capacityBytes` (the disk budget,
    * else free space: StorageFullError / INSUFFICIENT_STORAGE), allocates the file in full (so a
    * neighbour filling the host can never make this volume's writes fail) and formats it with the
-   * root directory owned by sandbox `app` (host uidBase+1000), mode 0755. On failure the partial
-   * image is removed.
+   * root directory owned by sandbox `app` (host uidBase+1000), mode 0755, and inodes for many
+   * small files (inode-sizing.ts). On failure the partial image is removed.
    */
   async create(volumeId: string, capacityBytes: number): Promise<void> {
     const image = this.imagePath(volumeId);
@@ -163,7 +165,7 @@ export class LoopVolumeBackend implements StorageDriver {
       if (await exists(image)) throw new VolumeBackingExistsError(volumeId);
       const make = async () => {
         const owner = this.uidBase + APP_ID;
-        await createExt4Image(image, capacityBytes, { rootOwner: { uid: owner, gid: owner }, allocate: true });
+        await createExt4Image(image, capacityBytes, { rootOwner: { uid: owner, gid: owner }, allocate: true, inodeCount: inodeCountFor(capacityBytes) });
         try {
           await syncFileAndDir(image);
         } catch (error) {
@@ -255,6 +257,9 @@ export class LoopVolumeBackend implements StorageDriver {
         await rmdir(mountPoint).catch(() => undefined);
         throw error;
       }
+      await adoptLostAndFound(mountPoint, this.uidBase + APP_ID).catch((err: unknown) =>
+        this.log.warn({ volumeId, err }, "could not give lost+found to the volume's owner"),
+      );
       this.acquired.set(volumeId, { refs: 1, device, mountPoint });
       this.log.info({ volumeId, device, mountPoint }, "volume mounted");
       return mountPoint;
@@ -294,8 +299,8 @@ export class LoopVolumeBackend implements StorageDriver {
   }
 
   /**
-   * Used and nominal bytes of a volume. Mounted: statfs of the mount. Not mounted: the
-   * superblock counters of the image, which give the same number statfs gives once mounted.
+   * Used and nominal bytes and inodes of a volume. Mounted: statfs of the mount. Not mounted:
+   * the superblock counters of the image, which give the same numbers statfs gives once mounted.
    * capacityBytes is the size the volume was created with (the image's apparent size).
    */
   async usage(volumeId: string): Promise<VolumeUsage> {
@@ -309,10 +314,12 @@ export class LoopVolumeBackend implements StorageDriver {
         throw error;
       }
       const held = this.acquired.get(volumeId);
-      const usedBytes = held
-        ? (await statfsUsage(held.mountPoint)).usedBytes
-        : usedBytesOf(await readExt4Superblock(image));
-      return { usedBytes, capacityBytes };
+      if (held) {
+        const fs = await statfsUsage(held.mountPoint);
+        return { usedBytes: fs.usedBytes, capacityBytes, usedInodes: fs.totalInodes - fs.freeInodes, inodeCapacity: fs.totalInodes };
+      }
+      const sb = await readExt4Superblock(image);
+      return { usedBytes: usedBytesOf(sb), capacityBytes, usedInodes: sb.inodeCount - sb.freeInodes, inodeCapacity: sb.inodeCount };
     });
   }
 

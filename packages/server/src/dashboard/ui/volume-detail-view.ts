@@ -6,7 +6,7 @@ import { api, seg } from "./api.js";
 import { ago, fill, h, span, when } from "./dom.js";
 import { usageChart } from "./usage-chart.js";
 import type { View } from "./view.js";
-import { usageCell } from "./volumes-view.js";
+import { filesCell, usageCell } from "./volumes-view.js";
 import { attachmentChip, badge } from "./widgets.js";
 
 const RANGES: [string, number][] = [
@@ -79,6 +79,7 @@ export function volumeDetailView(id: string): View {
         { class: "facts" },
         ...row("ID", h("span", { class: "mono" }, v.id)),
         ...row("Usage", usageCell(v)),
+        ...row("Files", filesCell(v)),
         ...row("Size", `${v.sizeGb} GiB · ${v.capacityBytes.toLocaleString("en")} bytes`),
         ...row("Created", h("span", { title: when(v.createdAt) }, ago(v.createdAt))),
         ...row("Last attached", v.attachments.length ? "attached now" : v.lastAttachedAt ? h("span", { title: when(v.lastAttachedAt) }, ago(v.lastAttachedAt)) : "never"),

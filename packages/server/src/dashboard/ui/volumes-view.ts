@@ -20,6 +20,20 @@ export function usageCell(v: VolumeInfo): HTMLElement {
   );
 }
 
+/**
+ * The files cell: inodes in use of the volume's fixed number, and an "out of inodes" mark when
+ * none is left (new files then fail with "No space left on device" though bytes may be free).
+ */
+export function filesCell(v: VolumeInfo): HTMLElement {
+  const out = v.usedInodes >= v.inodeCapacity;
+  return h(
+    "span",
+    { class: "files nowrap", "data-used-inodes": v.usedInodes, "data-inode-capacity": v.inodeCapacity },
+    `${v.usedInodes.toLocaleString("en")} of ${v.inodeCapacity.toLocaleString("en")}`,
+    out ? badge("out of inodes", "danger", "No new file, directory or symlink fits, whatever bytes are free: remove files, or move them to a bigger volume") : null,
+  );
+}
+
 function totalsCards(o: Overview): HTMLElement[] {
   const t = o.totals;
   const card = (label: string, value: string, note: string, testId: string, kind = "") =>
@@ -47,6 +61,7 @@ export function volumesView(): View {
       },
       { key: "id", label: "ID", cell: (v) => h("span", { class: "mono small" }, v.id) },
       { key: "usage", label: "Usage", class: "wide", compare: byNumber((v) => v.usedBytes / v.capacityBytes), cell: usageCell },
+      { key: "files", label: "Files", compare: byNumber((v) => v.usedInodes / v.inodeCapacity), cell: filesCell },
       { key: "size", label: "Size", class: "nowrap", compare: byNumber((v) => v.capacityBytes), cell: (v) => bytes(v.capacityBytes) },
       {
         key: "attachments",
