@@ -17,8 +17,8 @@ export const DEFAULT_VM_CACHE_DIR = "/var/cache/atoll/vm";
 /**
  * Debian packages of the guest root, on top of minbase: systemd as pid 1 (it owns the unified
  * cgroup hierarchy, as on a Debian 12 host), busybox-static for the initramfs, what the daemon
- * runs (bubblewrap, iproute2, nftables, e2fsprogs, util-linux, uidmap, libcap2-bin), what the
- * tests run (python3, psmisc, lsof, make) and the libraries of the host-built helpers and node
+ * runs (bubblewrap, iproute2, nftables, e2fsprogs, util-linux, uidmap, libcap2-bin, lxcfs for
+ * the sandboxes' /proc view), what the tests run (python3, psmisc, lsof, make) and the libraries of the host-built helpers and node
  * (libseccomp2, libstdc++6).
  */
 export const GUEST_PACKAGES: readonly string[] = [
@@ -38,6 +38,7 @@ export const GUEST_PACKAGES: readonly string[] = [
   "util-linux",
   "uidmap",
   "libcap2-bin",
+  "lxcfs",
   "ca-certificates",
   "python3",
   "psmisc",

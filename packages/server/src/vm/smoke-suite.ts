@@ -35,6 +35,17 @@ export const SMOKE_SUITE: readonly SmokeFile[] = [
     ],
   },
   {
+    file: "runtime/proc-view.itest",
+    why: "lxcfs answers from the sandbox's v2 memory.max; the read-only cgroup view is the v2 directory; lxcfs's own cgroup goes",
+    tests: [
+      "sees 512 MiB in free and /proc/meminfo, and MemAvailable follows what it uses",
+      "Node inside agrees: os.totalmem(), process.constrainedMemory(), its heap limit",
+      "reads its own limits under /sys/fs/cgroup; root inside cannot change them (read-only, locked)",
+      "two sandboxes see their own numbers",
+      "closing the runtime stops lxcfs and removes its mount and cgroup",
+    ],
+  },
+  {
     file: "e2e/limits-lifecycle.itest",
     why: "create/exec/kill through the daemon, OOM reported, pids limit",
     tests: ["a command killed by the memory limit reports oom: true; the sandbox lives on", "a fork bomb is contained by the pids limit"],
