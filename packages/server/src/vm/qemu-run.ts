@@ -72,11 +72,13 @@ export interface QemuExit {
 /**
  * Runs QEMU until the guest powers off (or `timeoutMs` passes: then SIGTERM, and SIGKILL 10 s
  * later), passing each console line to `onLine`. A SIGINT or SIGTERM to this process stops QEMU
- * the same way before it is handled.
+ * the same way before it is handled. QEMU is started through `setpriv --pdeathsig KILL` (which
+ * execs it, same pid): if this process dies any other way (SIGKILL, a crash), the kernel kills
+ * QEMU too, so no guest ever outlives its run.
  */
-export function runQemu(binary: string, args: readonly string[], options: { timeoutMs: number; onLine: (line: string) => void }): Promise<QemuExit> {
+export function runQemu(binary: string, args: readonly string[], options: { timeoutMs: number; onLine: (line: string) => void; setpriv: string }): Promise<QemuExit> {
   return new Promise((resolve, reject) => {
-    const child = spawn(binary, args, { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(options.setpriv, ["--pdeathsig", "KILL", "--", binary, ...args], { stdio: ["ignore", "pipe", "pipe"] });
     let timedOut = false;
     let killer: NodeJS.Timeout | undefined;
     const stop = () => {

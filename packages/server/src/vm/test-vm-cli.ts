@@ -7,7 +7,7 @@
  * hash ($ATOLL_VM_CACHE_DIR, default /var/cache/atoll/vm), so a second run boots in seconds.
  *
  * Env: ATOLL_VM_MEMORY (guest RAM, default 4G), ATOLL_VM_CPUS (default 2), ATOLL_VM_TIMEOUT_MIN
- * (whole boot, default 60), ATOLL_VM_FILTER and ATOLL_VM_NAME_PATTERN (other tests than the
+ * (whole boot, default 25), ATOLL_VM_FILTER and ATOLL_VM_NAME_PATTERN (other tests than the
  * smoke suite: the ATOLL_TEST_FILTER and ATOLL_TEST_NAME_PATTERN of scripts/run-tests.sh).
  */
 import { createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -38,6 +38,8 @@ if (process.getuid?.() !== 0) fail("npm run test:vm must run as root (the image 
 if (process.arch !== "x64") fail(`test:vm boots an amd64 Debian guest; this is ${process.arch}`);
 const qemu = findExecutable("qemu-system-x86_64");
 if (!qemu) fail("qemu-system-x86_64 is not installed: run `bash scripts/setup.sh --vm` (npm run test:vm does)");
+const setpriv = findExecutable("setpriv");
+if (!setpriv) fail("setpriv (util-linux) is not installed: run `bash scripts/setup.sh --vm`");
 
 // 1. The base image the guest's daemons use (the default uid base: a fresh guest has no other).
 let t = Date.now();
@@ -75,7 +77,7 @@ say(`✓ checkout disk (${since(t)})`);
 // 4. Boot; the guest powers off when its job ends.
 const memory = process.env.ATOLL_VM_MEMORY || "4G";
 const cpus = Number(process.env.ATOLL_VM_CPUS || 2);
-const timeoutMs = Number(process.env.ATOLL_VM_TIMEOUT_MIN || 60) * 60_000;
+const timeoutMs = Number(process.env.ATOLL_VM_TIMEOUT_MIN || 25) * 60_000;
 const consoleLog = createWriteStream(join(jobDir, "console.log"));
 say(`… booting the guest (QEMU TCG, ${cpus} CPUs, ${memory}, no network device); console in ${join(jobDir, "console.log")}`);
 const bootStarted = Date.now();
@@ -86,6 +88,7 @@ const exit = await runQemu(
   qemuArgs({ kernel: image.kernel, initrd: image.initrd, disk: image.disk, checkoutDisk, jobDir, memory, cpus, pidFile: join(jobDir, "qemu.pid") }),
   {
     timeoutMs,
+    setpriv,
     onLine: (line) => {
       const at = ((Date.now() - bootStarted) / 1000).toFixed(1).padStart(6);
       firstLine ??= Date.now();
