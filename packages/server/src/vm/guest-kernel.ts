@@ -11,6 +11,13 @@ import { INITRAMFS_INIT } from "./guest-files.js";
 import { type GuestRecipe, parseCandidateVersion, parseKernelDepends } from "./guest-recipe.js";
 import { runTool } from "./run-tool.js";
 
+/**
+ * apt over the network: a mirror that stops answering fails the run within minutes, with apt's
+ * message, instead of hanging it.
+ */
+const APT_NET = ["-o", "Acquire::http::Timeout=30", "-o", "Acquire::https::Timeout=30", "-o", "Acquire::Retries=2"];
+const APT_TIMEOUT_MS = 5 * 60_000;
+
 /** The kernel package linux-image-amd64 points at in the host's apt lists (updated once if they have none). */
 export async function resolveKernel(): Promise<GuestRecipe["kernel"]> {
   const lookup = async () => {
@@ -20,7 +27,7 @@ export async function resolveKernel(): Promise<GuestRecipe["kernel"]> {
   try {
     return await lookup();
   } catch {
-    await runTool("apt-get", ["update", "-qq"]);
+    await runTool("apt-get", ["update", "-qq", ...APT_NET], { timeoutMs: APT_TIMEOUT_MS });
     return await lookup();
   }
 }
@@ -31,9 +38,9 @@ export async function resolveKernel(): Promise<GuestRecipe["kernel"]> {
  * version they name is gone from the mirror.
  */
 export async function fetchKernel(kernel: GuestRecipe["kernel"], work: string): Promise<string> {
-  const download = () => runTool("apt-get", ["download", "-o", "APT::Sandbox::User=root", `${kernel.package}=${kernel.version}`], { cwd: work });
+  const download = () => runTool("apt-get", ["download", ...APT_NET, "-o", "APT::Sandbox::User=root", `${kernel.package}=${kernel.version}`], { cwd: work, timeoutMs: APT_TIMEOUT_MS });
   await download().catch(async () => {
-    await runTool("apt-get", ["update", "-qq"]);
+    await runTool("apt-get", ["update", "-qq", ...APT_NET], { timeoutMs: APT_TIMEOUT_MS });
     await download();
   });
   const deb = readdirSync(work).find((f) => f.startsWith(`${kernel.package}_`) && f.endsWith(".deb"));
