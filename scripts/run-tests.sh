@@ -8,15 +8,21 @@
 #
 # Env: ATOLL_TEST_TIMEOUT_MS  per-test timeout (default 600000)
 #      ATOLL_TEST_FILTER      only run files whose path matches this extended regex
+#      ATOLL_TEST_NAME_PATTERN only run tests (or suites) whose name matches this regex (node
+#                             --test-name-pattern; the others count as skipped)
+#      ATOLL_TEST_RESULTS     where TAP copies and daemon logs go (default test-results)
 set -uo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
-results=test-results
-mkdir -p "$results"
+mkdir -p "${ATOLL_TEST_RESULTS:-test-results}"
+results=$(cd "${ATOLL_TEST_RESULTS:-test-results}" && pwd)
+export ATOLL_TEST_RESULTS=$results
 rm -rf "$results"/*.tap "$results"/attacks.jsonl "$results"/daemons
 timeout_ms=${ATOLL_TEST_TIMEOUT_MS:-600000}
 filter=${ATOLL_TEST_FILTER:-.}
+name_args=()
+[[ -n ${ATOLL_TEST_NAME_PATTERN:-} ]] && name_args=(--test-name-pattern="$ATOLL_TEST_NAME_PATTERN")
 
 # node 20 does not expand globs for --test, so list the files here.
 list_tests() {
@@ -42,7 +48,7 @@ run_group() {
   fi
   echo "== $name tests ($# files)"
   local tap="$results/$name.tap"
-  node --test --test-concurrency=1 --test-timeout="$timeout_ms" \
+  node --test --test-concurrency=1 --test-timeout="$timeout_ms" "${name_args[@]}" \
     --test-reporter=spec --test-reporter-destination=stdout \
     --test-reporter=tap --test-reporter-destination="$tap" \
     "$@"

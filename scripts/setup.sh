@@ -5,8 +5,8 @@
 #   5. the base image (Debian bookworm minbase, ~1 minute once)
 #   6. the host check (`atoll doctor`): stops here, with its report, when the daemon could not run
 # Idempotent: every step checks first and prints "✓ step (cached)" when there is nothing to do.
-# Used by `npm start` and `npm test` (with --test: also the test-only packages); run it alone
-# with `npm run setup`.
+# Used by `npm start` and `npm test` (with --test: also the test-only packages; with --vm: QEMU for
+# `npm run test:vm`); run it alone with `npm run setup`.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -39,6 +39,9 @@ apt_packages=(
 # font) for the dashboard's browser tests, driven by playwright-core; no browser is downloaded.
 test_packages=(chromium fonts-dejavu-core)
 if [[ " $* " == *" --test "* ]]; then apt_packages+=("${test_packages[@]}"); fi
+# Only for `npm run test:vm` (`setup.sh --vm`): QEMU boots its cgroup v2 guest; xz-utils unpacks
+# the guest kernel (docs/testing.md).
+if [[ " $* " == *" --vm "* ]]; then apt_packages+=(qemu-system-x86 xz-utils); fi
 installed=$(dpkg-query -W -f='${Package} ${db:Status-Abbrev}\n' "${apt_packages[@]}" 2>/dev/null | awk '$2 == "ii" { print $1 }' || true)
 missing=()
 for p in "${apt_packages[@]}"; do
@@ -92,9 +95,9 @@ node packages/server/dist/image/build-image-cli.js --uid-base "$uid_base" || die
 # `atoll doctor` (docs/operations.md): kernel features, cgroups, host tools, the native helpers,
 # the state directory and its disk. When the daemon could not run, setup stops with the doctor's
 # report (each ✘ with its fix); warnings are shown and setup goes on. Honours the same ATOLL_*
-# variables as `atoll serve`. Test daemons pick their own ports, so `--test` skips the API port.
+# variables as `atoll serve`. Test daemons pick their own ports, so `--test` and `--vm` skip the API port.
 doctor_args=()
-if [[ " $* " == *" --test "* ]]; then doctor_args+=(--listen 127.0.0.1:0); fi
+if [[ " $* " == *" --test "* || " $* " == *" --vm "* ]]; then doctor_args+=(--listen 127.0.0.1:0); fi
 if report=$(node packages/server/dist/cli/main.js doctor "${doctor_args[@]}"); then
   grep '^⚠' <<<"$report" || true
   ok "host check (atoll doctor: $(grep -o '[0-9]* ok, .*' <<<"$report" | tail -1))"

@@ -43,8 +43,10 @@ export interface LaunchArgs {
   uidBase: number;
   /** Host uid that owns the sandbox's user namespace (owner-uids.ts); absent: host root. */
   ownerUid?: number | undefined;
-  /** cgroup.procs files the launcher joins. */
+  /** cgroup.procs files the launcher joins (cgroup v1). */
   cgroupProcs: readonly string[];
+  /** cgroup v2: the directory the launcher forks its work into (atoll-launch --cgroup-dir). */
+  cgroupDir?: string | undefined;
   bwrap: string;
   /** Host path of the sandbox root (overlay). */
   root: string;
@@ -66,6 +68,7 @@ export function launchArgs(a: LaunchArgs): string[] {
     String(a.uidBase),
     ...(a.ownerUid !== undefined ? ["--owner-uid", String(a.ownerUid)] : []),
     ...a.cgroupProcs.flatMap((f) => ["--cgroup-procs", f]),
+    ...(a.cgroupDir ? ["--cgroup-dir", a.cgroupDir] : []),
     ...(a.netnsPath ? ["--netns", a.netnsPath] : []),
     "--",
     a.bwrap,

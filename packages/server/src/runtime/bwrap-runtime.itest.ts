@@ -17,6 +17,9 @@ import { listLoopDevices } from "../host/loop-device.js";
 import { mountsUnder, readMountInfo, umount } from "../host/mounts.js";
 import { runCommand } from "../host/run-command.js";
 import { BwrapRuntime } from "./bwrap-runtime.js";
+import { cpuSharesFromWeight } from "./cgroup-files.js";
+import { V1SandboxCgroup } from "./cgroup-v1.js";
+import { V2SandboxCgroup } from "./cgroup-v2.js";
 import { detectCgroups } from "./cgroups.js";
 import { alive, p50, run, sh } from "./runtime-test-helpers.js";
 import { buildTestRootfs } from "./test-rootfs.js";
@@ -237,6 +240,28 @@ int main(int argc, char **argv) {
       const s = await sb.stats();
       assert.ok(s.memoryBytes > 0 && s.pids >= 2 && s.cpuUsageNs > 0, JSON.stringify(s));
     });
+  });
+
+  it("puts every process of the sandbox under its memory, pids and cpu weight limits", async () => {
+    const limits = { ...LIMITS, memoryBytes: 96 * 2 ** 20, pids: 77, cpuWeight: 250 };
+    const sb = await runtime.launch(spec("itest-limits", { limits }));
+    try {
+      await sh(sb, "sleep 100 & sleep 100 &");
+      const cg = (await detectCgroups({ parent: CGROUP_PARENT })).open("itest-limits");
+      const [memory, pids, cpu, want] =
+        cg instanceof V2SandboxCgroup
+          ? [`${cg.dir}/memory.max`, `${cg.dir}/pids.max`, `${cg.dir}/cpu.weight`, limits.cpuWeight]
+          : [`${(cg as V1SandboxCgroup).memoryDir}/memory.limit_in_bytes`, `${(cg as V1SandboxCgroup).pidsDir}/pids.max`, `${(cg as V1SandboxCgroup).cpuDir}/cpu.shares`, cpuSharesFromWeight(limits.cpuWeight)];
+      assert.equal(Number(await readFile(memory, "utf8")), limits.memoryBytes);
+      assert.equal(Number(await readFile(pids, "utf8")), limits.pids);
+      assert.equal(Number(await readFile(cpu, "utf8")), want);
+      // The commands started through the sandbox run in its cgroup, with init.
+      const names = await Promise.all((await cg.pids()).map((pid) => readFile(`/proc/${pid}/comm`, "utf8").then((c) => c.trim(), () => "")));
+      assert.equal(names.filter((n) => n === "sleep").length, 2, names.join(" "));
+      assert.ok(names.includes("init"), names.join(" "));
+    } finally {
+      await sb.kill();
+    }
   });
 
   it("reports oom: true when the memory limit kills a process", async () => {

@@ -44,7 +44,7 @@ export interface BwrapRuntimeOptions {
   cgroupParent?: string;
   /** Ready scratch images to keep (default 2). */
   scratchPoolSize?: number;
-  /** Pre-started launchers to keep, cgroup v1 only (default 2, or 0 when scratchPoolSize is 0). */
+  /** Pre-started launchers to keep (default 2, or 0 when scratchPoolSize is 0). */
   launcherPoolSize?: number;
   /** bwrap executable (default "bwrap" from PATH). */
   bwrap?: string;
@@ -213,7 +213,9 @@ export class BwrapRuntime implements RuntimeDriver {
       const args = launchArgs({
         uidBase: this.opts.uidBase,
         ownerUid,
-        cgroupProcs: pooled ? [] : cgroup.procsFiles,
+        // v1: a pooled launcher is in the cgroup already, a new one joins it; v2: both fork into it.
+        cgroupProcs: pooled || cgroup.cloneInto ? [] : cgroup.procsFiles,
+        cgroupDir: cgroup.cloneInto,
         bwrap: this.opts.bwrap ?? "bwrap",
         root: p.root,
         init: this.init,

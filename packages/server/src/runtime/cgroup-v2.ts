@@ -82,6 +82,10 @@ export class V2SandboxCgroup implements SandboxCgroup {
     this.viewDirs = [{ dir, target: "/sys/fs/cgroup" }];
   }
 
+  get cloneInto(): string {
+    return this.dir;
+  }
+
   oomKills(): number {
     try {
       return flatKeyedValue(readFileSync(`${this.dir}/memory.events`, "utf8"), "oom_kill");

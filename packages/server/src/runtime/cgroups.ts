@@ -1,7 +1,8 @@
 /**
  * Resource limits of sandboxes through cgroups: v1 (memory, pids, cpu, cpuacct hierarchies)
  * or v2 (unified), detected at start. Each sandbox gets `<parent>/<id>` (parent "atoll" by
- * default); the launcher writes its own pid into the cgroup.procs files before it execs bwrap.
+ * default). On v1 the launcher writes its own pid into the cgroup.procs files before it execs
+ * bwrap; on v2 it forks straight into the cgroup (atoll-launch --cgroup-dir).
  */
 import { readFile, stat } from "node:fs/promises";
 import type { SandboxLimits, SandboxStats } from "../core/drivers.js";
@@ -13,6 +14,12 @@ export interface SandboxCgroup {
   readonly id: string;
   /** cgroup.procs files a process writes its pid into to join every controller. */
   readonly procsFiles: readonly string[];
+  /**
+   * v2: the cgroup's directory, which a launcher forks its work into (clone3 with
+   * CLONE_INTO_CGROUP: no migration, so no RCU grace period on the creation path). Undefined on
+   * v1, where the launcher writes `procsFiles`.
+   */
+  readonly cloneInto?: string | undefined;
   /**
    * The sandbox's own cgroup directories and where they appear inside it, read-only
    * (cgroup-view.ts): v1 `/sys/fs/cgroup/<controller>`, v2 `/sys/fs/cgroup`.

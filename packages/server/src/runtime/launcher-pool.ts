@@ -1,15 +1,25 @@
 /**
- * A small pool of pre-started launchers (`atoll-launch --wait-args`), each already in a cgroup of
- * its own (`<parent>/pool-<random>`). On cgroup v1 the first cgroup.procs write of a process
- * waits for an RCU grace period (about 16 ms here); a pooled launcher has paid that before a
- * sandbox needs it. Taking one renames its cgroup to the sandbox's id, sets the limits, and
+ * A small pool of pre-started launchers (`atoll-launch --wait-args`): a sandbox create finds its
+ * launcher spawned, its seccomp filter built, and (cgroup v1) already inside a cgroup. Taking one
  * hands over the process, whose stdin/stdout become the sandbox's control channel once it has
- * read its arguments (see atoll-launch.c read_args). Only where cgroups can be renamed (v1).
+ * read its arguments (see atoll-launch.c read_args).
  *
- * The pool moves each launcher into its cgroup itself (writes its pid into the cgroup.procs
- * files) before the launcher can be taken: a launcher that joined by name could still be opening
- * `pool-<random>/cgroup.procs` when a take renamed that cgroup, and died of ENOENT. Its exit is
- * watched from spawn on (launcher-watch.ts): a launcher that died in the pool is never handed out.
+ * cgroup v1: each waiting launcher sits in a cgroup of its own (`<parent>/pool-<random>`), because
+ * the first cgroup.procs write of a process waits for an RCU grace period (about 16 ms here); a
+ * pooled launcher has paid that before a sandbox needs it. Taking one renames its cgroup to the
+ * sandbox's id and sets the limits. The pool moves each launcher into its cgroup itself (writes
+ * its pid into the cgroup.procs files) before the launcher can be taken: a launcher that joined
+ * by name could still be opening `pool-<random>/cgroup.procs` when a take renamed that cgroup,
+ * and died of ENOENT.
+ *
+ * cgroup v2 cannot rename cgroups (EPERM), and a migration costs the same grace period there
+ * (15–20 ms measured in the test:vm guest). So waiting launchers stay in the daemon's own cgroup;
+ * taking one creates the sandbox's cgroup (a mkdir and the limits, well under a millisecond) and
+ * the launcher forks its work straight into it (`--cgroup-dir`, clone3 CLONE_INTO_CGROUP: 2–3 ms
+ * in the same guest, most of it the fork itself).
+ *
+ * A launcher's exit is watched from spawn on (launcher-watch.ts): one that died in the pool is
+ * never handed out.
  */
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -25,9 +35,10 @@ import { type LauncherWatch, describeExit, watchLauncher } from "./launcher-watc
 export const POOL_CGROUP_PREFIX = "pool-";
 
 interface Entry {
-  cgroupId: string;
-  cgroup: SandboxCgroup;
   launcher: LauncherWatch;
+  /** v1: the pool cgroup the launcher waits in (renamed to the sandbox's id when taken). */
+  cgroupId?: string;
+  cgroup?: SandboxCgroup;
 }
 
 /**
@@ -47,9 +58,14 @@ export class LauncherPool {
     private readonly opts: { cgroups: CgroupDriver; launcher: string; target?: number; logger?: Logger | undefined },
   ) {}
 
-  /** Launchers waiting now (each already in its cgroup). */
+  /** Launchers waiting now (on v1 each already in its cgroup). */
   get size(): number {
     return this.entries.length;
+  }
+
+  /** Host pids of the launchers waiting now (tests). */
+  get waitingPids(): number[] {
+    return this.entries.flatMap((e) => (e.launcher.proc.pid === undefined ? [] : [e.launcher.proc.pid]));
   }
 
   /** true for pool cgroups this pool made: orphan cleanup leaves them alone. */
@@ -63,14 +79,31 @@ export class LauncherPool {
    */
   async take(id: string, limits: SandboxLimits): Promise<{ launcher: LauncherWatch; cgroup: SandboxCgroup } | undefined> {
     const adopt = this.opts.cgroups.adopt?.bind(this.opts.cgroups);
-    if (!adopt) return undefined;
     let taken: { launcher: LauncherWatch; cgroup: SandboxCgroup } | undefined;
     while (!taken && this.entries.length > 0) {
       const e = this.entries.shift()!;
-      this.owned.delete(e.cgroupId);
+      if (e.cgroupId) this.owned.delete(e.cgroupId);
       if (e.launcher.exit) {
         this.discardDead(e, e.cgroup);
         continue;
+      }
+      if (!adopt || !e.cgroupId) {
+        // v2: the sandbox's cgroup is made now; the launcher forks into it once it has its arguments.
+        let cgroup: SandboxCgroup;
+        try {
+          cgroup = await this.opts.cgroups.create(id, limits);
+        } catch (err) {
+          e.launcher.proc.stdin.end();
+          throw err;
+        }
+        // It may have died meanwhile (its exit is seen only now): its cgroup goes, the next one is tried.
+        if (e.launcher.exit) {
+          this.discardDead(e, undefined);
+          await cgroup.destroy();
+          continue;
+        }
+        taken = { launcher: e.launcher, cgroup };
+        break;
       }
       let cgroup: SandboxCgroup;
       try {
@@ -90,9 +123,9 @@ export class LauncherPool {
     return taken;
   }
 
-  private discardDead(e: Entry, cgroup: SandboxCgroup): void {
+  private discardDead(e: Entry, cgroup: SandboxCgroup | undefined): void {
     this.opts.logger?.warn({ cgroup: e.cgroupId, stderr: e.launcher.stderr.trim() }, `a pooled launcher ${describeExit(e.launcher.exit!)} while waiting`);
-    void cgroup.destroy().catch(() => undefined);
+    void cgroup?.destroy().catch(() => undefined);
   }
 
   /** Starts filling the pool (after the runtime's orphan cleanup). */
@@ -109,30 +142,33 @@ export class LauncherPool {
 
   private async discard(e: Entry): Promise<void> {
     e.launcher.proc.stdin.end();
-    await e.cgroup.destroy().catch((err: unknown) => this.opts.logger?.warn({ err, cgroup: e.cgroupId }, "removing a pooled launcher's cgroup failed"));
-    this.owned.delete(e.cgroupId);
+    await e.cgroup?.destroy().catch((err: unknown) => this.opts.logger?.warn({ err, cgroup: e.cgroupId }, "removing a pooled launcher's cgroup failed"));
+    if (e.cgroupId) this.owned.delete(e.cgroupId);
   }
 
   private refill(): void {
-    if (this.filling || this.closed || !this.opts.cgroups.adopt) return;
+    if (this.filling || this.closed) return;
     this.filling = this.fill()
       .catch((err: unknown) => this.opts.logger?.warn({ err }, "launcher pool refill failed"))
       .finally(() => (this.filling = undefined));
   }
 
   private async fill(): Promise<void> {
+    const renames = this.opts.cgroups.adopt !== undefined;
     while (!this.closed && this.entries.length < (this.opts.target ?? 2)) {
-      const cgroupId = `${POOL_CGROUP_PREFIX}${randomBytes(6).toString("hex")}`;
-      this.owned.add(cgroupId);
-      const cgroup = await this.opts.cgroups.create(cgroupId, WAITING_LIMITS);
-      const launcher = watchLauncher(spawn(this.opts.launcher, ["--wait-args"], { stdio: ["pipe", "pipe", "pipe"], env: { PATH: HOST_PATH } }));
-      const entry: Entry = { cgroupId, cgroup, launcher };
+      let pooled: Pick<Entry, "cgroupId" | "cgroup"> = {};
+      if (renames) {
+        const cgroupId = `${POOL_CGROUP_PREFIX}${randomBytes(6).toString("hex")}`;
+        this.owned.add(cgroupId);
+        pooled = { cgroupId, cgroup: await this.opts.cgroups.create(cgroupId, WAITING_LIMITS) };
+      }
+      const entry: Entry = { launcher: watchLauncher(spawn(this.opts.launcher, ["--wait-args"], { stdio: ["pipe", "pipe", "pipe"], env: { PATH: HOST_PATH } })), ...pooled };
       try {
-        if (launcher.proc.pid === undefined) throw new Error(`cannot start ${this.opts.launcher}: ${describeExit(await launcher.exited)}`);
+        const pid = entry.launcher.proc.pid;
+        if (pid === undefined) throw new Error(`cannot start ${this.opts.launcher}: ${describeExit(await entry.launcher.exited)}`);
         // Joined before anyone can take it (and rename the cgroup under it).
-        for (const file of cgroup.procsFiles) await writeFile(file, String(launcher.proc.pid));
+        for (const file of entry.cgroup?.procsFiles ?? []) await writeFile(file, String(pid));
       } catch (err) {
-        this.owned.delete(cgroupId);
         await this.discard(entry);
         throw err;
       }
