@@ -38,25 +38,36 @@ export function registerServeCommand(program: Command): void {
       }
       const logger = createDaemonLogger(config.logLevel);
       installLastResort(logger);
-      const daemon = await startDaemon(config, logger).catch((err: unknown) => {
+      // Signal handlers first: a SIGTERM that arrives while the daemon starts, or right after
+      // the banner, stops it cleanly once it is up instead of killing it mid-way (which would
+      // leave its mounts and loop devices for the next start to clean up).
+      let daemon: Awaited<ReturnType<typeof startDaemon>> | undefined;
+      let signalled: NodeJS.Signals | undefined;
+      const stop = (running: NonNullable<typeof daemon>, signal: NodeJS.Signals) => {
+        running.logger.info({ signal }, "signal received");
+        void running.stop().then(
+          () => process.exit(0),
+          (err: unknown) => {
+            running.logger.error({ err }, "shutdown failed");
+            process.exit(1);
+          },
+        );
+      };
+      const onSignal = (signal: NodeJS.Signals) => {
+        if (signalled) return; // already stopping
+        signalled = signal;
+        if (daemon) stop(daemon, signal);
+      };
+      process.on("SIGTERM", onSignal);
+      process.on("SIGINT", onSignal);
+      daemon = await startDaemon(config, logger).catch((err: unknown) => {
         // The operator's to fix: one line on stderr, the stack only in the debug log.
         logger.debug({ err }, "start-up failed");
         process.stderr.write(`atoll serve: ${describeStartupFailure(err, config)}\n`);
         process.exit(1);
       });
+      if (signalled) return stop(daemon, signalled);
       // For people (npm start); the JSON log line "listening" carries the same for programs.
       process.stderr.write(`\nAtoll is ready: ${daemon.url}\n  dashboard: ${daemon.url}/\n  API token: ${daemon.tokenFile}\n\n`);
-      const onSignal = (signal: NodeJS.Signals) => {
-        daemon.logger.info({ signal }, "signal received");
-        void daemon.stop().then(
-          () => process.exit(0),
-          (err: unknown) => {
-            daemon.logger.error({ err }, "shutdown failed");
-            process.exit(1);
-          },
-        );
-      };
-      process.once("SIGTERM", onSignal);
-      process.once("SIGINT", onSignal);
     });
 }

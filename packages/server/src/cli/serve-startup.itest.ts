@@ -49,9 +49,9 @@ test("nothing wrong: the ready banner on stderr, then a clean stop", async () =>
     child.once("exit", (code) => reject(new Error(`exited with ${code} before the banner:\n${stderr}`)));
   });
   await ready;
-  const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+  const exited = new Promise<string>((resolve) => child.once("exit", (code, signal) => resolve(`${code ?? signal}`)));
   child.kill("SIGTERM");
-  assert.equal(await exited, 0);
+  assert.equal(await exited, "0", `a clean stop; stderr:\n${stderr.slice(-2000)}`);
   assert.deepEqual(machineLeftovers(dir), []);
 });
 
