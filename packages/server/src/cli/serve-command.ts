@@ -44,8 +44,6 @@ export function registerServeCommand(program: Command): void {
         process.stderr.write(`atoll serve: ${describeStartupFailure(err, config)}\n`);
         process.exit(1);
       });
-      // For people (npm start); the JSON log line "listening" carries the same for programs.
-      process.stderr.write(`\nAtoll is ready: ${daemon.url}\n  dashboard: ${daemon.url}/\n  API token: ${daemon.tokenFile}\n\n`);
       const onSignal = (signal: NodeJS.Signals) => {
         daemon.logger.info({ signal }, "signal received");
         void daemon.stop().then(
@@ -58,5 +56,8 @@ export function registerServeCommand(program: Command): void {
       };
       process.once("SIGTERM", onSignal);
       process.once("SIGINT", onSignal);
+      // For people (npm start); the JSON log line "listening" carries the same for programs.
+      // Written after the handlers: whoever waits for it may stop the daemon at once.
+      process.stderr.write(`\nAtoll is ready: ${daemon.url}\n  dashboard: ${daemon.url}/\n  API token: ${daemon.tokenFile}\n\n`);
     });
 }
