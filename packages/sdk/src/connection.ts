@@ -99,5 +99,6 @@ export function unreachableError(url: string, cause: unknown): ConnectionError {
   return new ConnectionError(
     `Cannot reach the Atoll daemon at ${url}: is \`atoll serve\` running?${detail ? ` (${detail})` : ""}`,
     detail ? { cause: detail } : undefined,
+    { cause },
   );
 }

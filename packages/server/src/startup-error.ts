@@ -1,3 +1,5 @@
+import { AtollError } from "atoll/contract";
+
 /**
  * A daemon start that failed at a known step (the base image, sandbox networks): `what`
  * happened and the `fix`, for the one line `atoll serve` prints (cli/startup-failure.ts). The
@@ -6,14 +8,13 @@
  * @example
  *   await ensureImage(o).catch((err) => { throw new StartupError(`the base image could not be built: ${err.message}`, "atoll image build", err); });
  */
-export class StartupError extends Error {
-  override name = "StartupError";
+export class StartupError extends AtollError {
   constructor(
     readonly what: string,
     readonly fix: string,
     cause?: unknown,
   ) {
-    super(`${what} → fix: ${fix}`, { cause });
+    super("STARTUP_FAILED", `${what} → fix: ${fix}`, undefined, { cause });
   }
 }
 

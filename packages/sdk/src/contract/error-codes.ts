@@ -47,7 +47,24 @@ export const CLIENT_ERROR_CODES = [
 ] as const;
 export type ClientErrorCode = (typeof CLIENT_ERROR_CODES)[number];
 
-export type ErrorCode = ApiErrorCode | ClientErrorCode;
+/**
+ * Codes of the daemon's internal failures (a host tool failed, a sandbox's helper broke its
+ * protocol, the host is not ready…). They are logged with their cause; on the wire every one of
+ * them is INTERNAL with a message that names no host path and carries no host tool's output.
+ */
+export const DAEMON_ERROR_CODES = [
+  "HOST_COMMAND_FAILED",
+  "EXT4_CHECK_FAILED",
+  "LOOP_ALREADY_ATTACHED",
+  "UID_RANGE_CONFLICT",
+  "AGENT_PROTOCOL_VIOLATION",
+  "FS_HELPER_PROTOCOL_VIOLATION",
+  "HOST_NOT_READY",
+  "STARTUP_FAILED",
+] as const;
+export type DaemonErrorCode = (typeof DAEMON_ERROR_CODES)[number];
+
+export type ErrorCode = ApiErrorCode | ClientErrorCode | DaemonErrorCode;
 
 /** HTTP status of an API error code. */
 export function statusOf(code: ApiErrorCode): number {

@@ -7,10 +7,12 @@ import {
   CapacityError,
   CommandError,
   ConflictError,
+  ConnectionError,
   InvalidArgumentError,
   NotFoundError,
   ServerError,
   errorFromWire,
+  internalWireError,
 } from "./errors.js";
 
 test("every API code maps to a 4xx or 5xx status, and client codes are not API codes", () => {
@@ -61,4 +63,15 @@ test("toWire round-trips and client-only codes become INTERNAL on the wire", () 
   assert.equal(c.status, 0);
   assert.equal(c.exitCode, 1);
   assert.match(c.message, /exited with code 1: false\nboom/);
+});
+
+test("internal codes go on the wire as INTERNAL without their message or details; causes are kept", () => {
+  const cause = new Error("EIO");
+  const e = new AtollError("HOST_COMMAND_FAILED", "losetup /var/lib/atoll/v.img failed: stderr", { device: "/dev/loop3" }, { cause });
+  assert.equal(e.cause, cause);
+  assert.equal(e.status, 500);
+  assert.deepEqual(e.toWire(), internalWireError());
+  assert.doesNotMatch(JSON.stringify(e.toWire()), /losetup|\/var\/lib|loop3/);
+  assert.equal(new InvalidArgumentError("bad", undefined, { cause }).cause, cause);
+  assert.equal(new ConnectionError("down", undefined, { cause }).cause, cause);
 });

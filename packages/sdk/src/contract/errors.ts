@@ -1,4 +1,4 @@
-import { type ApiErrorCode, type ErrorCode, isApiErrorCode, statusOf } from "./error-codes.js";
+import { type ApiErrorCode, DAEMON_ERROR_CODES, type ErrorCode, isApiErrorCode, statusOf } from "./error-codes.js";
 
 /** Body of every error response: `{ "error": WireError }`. */
 export interface WireError {
@@ -9,7 +9,7 @@ export interface WireError {
 
 /**
  * Root of every error Atoll raises, on the daemon and in the SDK. `code` is stable; `message`
- * says what was wrong and what to do.
+ * says what was wrong and what to do; `cause` (ES2022) keeps the error it wraps, if any.
  *
  * @example
  *   try { await Sandbox.deleteVolume(id); }
@@ -18,26 +18,45 @@ export interface WireError {
 export class AtollError extends Error {
   readonly code: ErrorCode;
   readonly details: Record<string, unknown> | undefined;
-  constructor(code: ErrorCode, message: string, details?: Record<string, unknown>) {
-    super(message);
+  constructor(code: ErrorCode, message: string, details?: Record<string, unknown>, options?: ErrorOptions) {
+    super(message, options);
     this.name = new.target.name;
     this.code = code;
     this.details = details;
   }
-  /** HTTP status for API codes, 0 for client-side codes. */
+  /** HTTP status for API codes, 500 for the daemon's internal codes, 0 for client-side codes. */
   get status(): number {
-    return isApiErrorCode(this.code) ? statusOf(this.code) : 0;
+    if (isApiErrorCode(this.code)) return statusOf(this.code);
+    return isDaemonErrorCode(this.code) ? 500 : 0;
   }
+  /**
+   * The body a client gets. A code that is not an API code (an internal failure of the daemon)
+   * becomes INTERNAL with a fixed message: its message and details may name host paths or carry
+   * a host tool's output, which stay in the daemon's log.
+   */
   toWire(): WireError {
-    const code = isApiErrorCode(this.code) ? this.code : "INTERNAL";
-    return this.details ? { code, message: this.message, details: this.details } : { code, message: this.message };
+    if (!isApiErrorCode(this.code)) return internalWireError();
+    return this.details ? { code: this.code, message: this.message, details: this.details } : { code: this.code, message: this.message };
   }
+}
+
+function isDaemonErrorCode(code: ErrorCode): boolean {
+  return (DAEMON_ERROR_CODES as readonly string[]).includes(code);
+}
+
+/**
+ * The body of an internal failure: INTERNAL and a message that tells nothing about the host.
+ * `ref` (a request id) lets the operator find the failure in the daemon's log.
+ */
+export function internalWireError(ref?: string): WireError {
+  const where = ref ? ` (request ${ref})` : "";
+  return { code: "INTERNAL", message: `Internal error${where}: the daemon failed on its side; its log has the details` };
 }
 
 /** The request was malformed or broke a rule (bad size, mount path, unknown option…). */
 export class InvalidArgumentError extends AtollError {
-  constructor(message: string, details?: Record<string, unknown>) {
-    super("INVALID_ARGUMENT", message, details);
+  constructor(message: string, details?: Record<string, unknown>, options?: ErrorOptions) {
+    super("INVALID_ARGUMENT", message, details, options);
   }
 }
 
@@ -83,8 +102,8 @@ export class NetworkError extends AtollError {}
 
 /** The daemon could not be reached or the connection broke. */
 export class ConnectionError extends AtollError {
-  constructor(message: string, details?: Record<string, unknown>) {
-    super("CONNECTION_FAILED", message, details);
+  constructor(message: string, details?: Record<string, unknown>, options?: ErrorOptions) {
+    super("CONNECTION_FAILED", message, details, options);
   }
 }
 
@@ -152,32 +171,43 @@ export class FileSystemError extends AtollError {
   }
 }
 
-const CLASS_BY_CODE: Partial<Record<ApiErrorCode, new (code: ErrorCode, message: string, details?: Record<string, unknown>) => AtollError>> = {
-  UNAUTHORIZED: AuthenticationError,
-  FORBIDDEN: AuthenticationError,
-  NOT_FOUND: NotFoundError,
-  SANDBOX_NOT_FOUND: NotFoundError,
-  VOLUME_NOT_FOUND: NotFoundError,
-  VOLUME_NOT_ATTACHED: NotFoundError,
-  SANDBOX_NOT_RUNNING: SandboxNotRunningError,
-  VOLUME_NAME_TAKEN: ConflictError,
-  VOLUME_IN_USE: ConflictError,
-  VOLUME_BUSY: ConflictError,
-  VOLUME_ALREADY_ATTACHED: ConflictError,
-  MOUNT_PATH_CONFLICT: ConflictError,
-  INSUFFICIENT_STORAGE: CapacityError,
-  QUOTA_EXCEEDED: CapacityError,
-  ALREADY_EXISTS: FileSystemError,
-  PERMISSION_DENIED: FileSystemError,
-  IS_A_DIRECTORY: FileSystemError,
-  NOT_A_DIRECTORY: FileSystemError,
-  DIRECTORY_NOT_EMPTY: FileSystemError,
-  READ_ONLY: FileSystemError,
-  NO_SPACE: FileSystemError,
-  INTERNAL: ServerError,
-  HOST_ERROR: ServerError,
-  FETCH_FAILED: NetworkError,
-  UNAVAILABLE: ServerError,
+type Decode = (code: ApiErrorCode, message: string, details: Record<string, unknown> | undefined) => AtollError;
+type ErrorClass = new (code: ApiErrorCode, message: string, details?: Record<string, unknown>) => AtollError;
+const as =
+  (Cls: ErrorClass): Decode =>
+  (code, message, details) =>
+    new Cls(code, message, details);
+
+/** The class the SDK raises for each API code. Exhaustive: a new code must say its class here. */
+const DECODE_BY_CODE: Record<ApiErrorCode, Decode> = {
+  INVALID_ARGUMENT: (_code, message, details) => new InvalidArgumentError(message, details),
+  UNAUTHORIZED: as(AuthenticationError),
+  FORBIDDEN: as(AuthenticationError),
+  NOT_FOUND: as(NotFoundError),
+  SANDBOX_NOT_FOUND: as(NotFoundError),
+  VOLUME_NOT_FOUND: as(NotFoundError),
+  VOLUME_NOT_ATTACHED: as(NotFoundError),
+  METHOD_NOT_ALLOWED: as(AtollError),
+  SANDBOX_NOT_RUNNING: as(SandboxNotRunningError),
+  VOLUME_NAME_TAKEN: as(ConflictError),
+  VOLUME_IN_USE: as(ConflictError),
+  VOLUME_BUSY: as(ConflictError),
+  VOLUME_ALREADY_ATTACHED: as(ConflictError),
+  MOUNT_PATH_CONFLICT: as(ConflictError),
+  INSUFFICIENT_STORAGE: as(CapacityError),
+  PAYLOAD_TOO_LARGE: as(AtollError),
+  QUOTA_EXCEEDED: as(CapacityError),
+  ALREADY_EXISTS: as(FileSystemError),
+  PERMISSION_DENIED: as(FileSystemError),
+  IS_A_DIRECTORY: as(FileSystemError),
+  NOT_A_DIRECTORY: as(FileSystemError),
+  DIRECTORY_NOT_EMPTY: as(FileSystemError),
+  READ_ONLY: as(FileSystemError),
+  NO_SPACE: as(FileSystemError),
+  INTERNAL: as(ServerError),
+  HOST_ERROR: as(ServerError),
+  FETCH_FAILED: as(NetworkError),
+  UNAVAILABLE: as(ServerError),
 };
 
 /** Rebuilds the typed error the daemon sent. Unknown shapes become a ServerError. */
@@ -186,7 +216,5 @@ export function errorFromWire(body: unknown, httpStatus: number): AtollError {
   if (!err || !isApiErrorCode(err.code) || typeof err.message !== "string") {
     return new ServerError("INTERNAL", `The daemon answered HTTP ${httpStatus} without an Atoll error body`);
   }
-  if (err.code === "INVALID_ARGUMENT") return new InvalidArgumentError(err.message, err.details);
-  const Cls = CLASS_BY_CODE[err.code] ?? AtollError;
-  return new Cls(err.code, err.message, err.details);
+  return DECODE_BY_CODE[err.code](err.code, err.message, err.details);
 }

@@ -40,7 +40,7 @@ async function drain(req: FastifyRequest): Promise<void> {
 }
 
 /** NDJSON lines of an entry stream; an error part way becomes a last `{"error":…}` line. */
-async function* ndjson(entries: Readable): AsyncGenerator<string> {
+async function* ndjson(entries: Readable, req: FastifyRequest): AsyncGenerator<string> {
   try {
     let batch = "";
     for await (const entry of entries) {
@@ -52,7 +52,9 @@ async function* ndjson(entries: Readable): AsyncGenerator<string> {
     }
     if (batch) yield batch;
   } catch (err) {
-    yield `${JSON.stringify({ error: toWireError(err).body.error })}\n`;
+    const { body, internal } = toWireError(err, req.id);
+    if (internal) req.log.error({ err, url: req.url }, "file listing failed part way");
+    yield `${JSON.stringify({ error: body.error })}\n`;
   }
 }
 
@@ -99,13 +101,13 @@ export function registerFileRoutes(app: FastifyInstance, files: FileService): vo
       scope.get<{ Params: { id: string } }>(`${prefix}/dir`, async (req, reply: FastifyReply) => {
         const q = parseOrThrow(fsPathQuerySchema, req.query, "readDir query");
         const entries = await files.readDir(place(req, q.user), q.path);
-        return reply.type("application/x-ndjson").send(Readable.from(ndjson(entries)));
+        return reply.type("application/x-ndjson").send(Readable.from(ndjson(entries, req)));
       });
 
       scope.get<{ Params: { id: string } }>(`${prefix}/walk`, async (req, reply: FastifyReply) => {
         const q = parseOrThrow(fsWalkQuerySchema, req.query, "walk query");
         const entries = await files.walk(place(req, q.user), q.path, q.maxDepth, q.followSymlinks);
-        return reply.type("application/x-ndjson").send(Readable.from(ndjson(entries)));
+        return reply.type("application/x-ndjson").send(Readable.from(ndjson(entries, req)));
       });
 
       scope.get<{ Params: { id: string } }>(`${prefix}/tar`, async (req, reply: FastifyReply) => {

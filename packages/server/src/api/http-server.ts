@@ -5,7 +5,7 @@ import type { Logger } from "pino";
 import type { TokenService } from "../core/token-service.js";
 import { registerAdminRoutes } from "./admin-routes.js";
 import { authenticateRequest, type Principal } from "./auth.js";
-import { toWireError } from "./error-mapping.js";
+import { replyWithError, toWireError } from "./error-mapping.js";
 import { guardConnections } from "./connection-guard.js";
 import { LiveCredentials } from "./live-credentials.js";
 import { registerNetworkRoutes } from "./network-routes.js";
@@ -112,12 +112,7 @@ export async function buildHttpServer(opts: {
   });
   app.addHook("onClose", async () => stopListening());
 
-  app.setErrorHandler((err, req, reply) => {
-    const { status, body, internal } = toWireError(err);
-    if (internal) req.log.error({ err, url: req.url }, "request failed");
-    else req.log.debug({ code: body.error.code, url: req.url }, "request refused");
-    void reply.code(status).send(body);
-  });
+  app.setErrorHandler(replyWithError);
   app.setNotFoundHandler((req, reply) => {
     void reply.code(404).send({ error: { code: "NOT_FOUND", message: `No route ${req.method} ${req.url.split("?")[0]}; see /v1/openapi.json` } });
   });

@@ -77,7 +77,8 @@ export function registerSessionSocket(app: FastifyInstance, { sandboxes }: Servi
         session = sandboxes.openSession(req.principal.tenant, req.params.id, socketOutput(socket));
       } catch (err) {
         // It stopped between the check before the upgrade and now: the same notice as a stop.
-        const { body } = toWireError(err);
+        const { body, internal } = toWireError(err, req.id);
+        if (internal) req.log.error({ err, url: req.url }, "session failed to open");
         const { stopReason, timeout } = body.error.details ?? {};
         socket.send(JSON.stringify({ type: "sandbox_stopped", reason: typeof stopReason === "string" ? stopReason : body.error.message, ...(typeof timeout === "string" ? { timeout } : {}) }));
         socket.close(1011, body.error.code);

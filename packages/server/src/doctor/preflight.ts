@@ -8,16 +8,16 @@
  * @example await assertHostReady(config, uidPlan.base, logger);
  */
 import type { Logger } from "pino";
+import { AtollError } from "atoll/contract";
 import type { DaemonConfig } from "../daemon-config.js";
 import type { CheckResult } from "./check-types.js";
 import { ALL_CHECKS, doctorContext, runDoctor } from "./doctor.js";
 import { failureLine } from "./doctor-report.js";
 
-/** The host cannot run the daemon; `message` is one line with the fix. */
-export class HostNotReadyError extends Error {
-  override name = "HostNotReadyError";
+/** The host cannot run the daemon; `message` is one line with the fix. Internal (HOST_NOT_READY). */
+export class HostNotReadyError extends AtollError {
   constructor(readonly failed: readonly CheckResult[]) {
-    super(failureLine(failed));
+    super("HOST_NOT_READY", failureLine(failed));
   }
 }
 

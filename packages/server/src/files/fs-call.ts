@@ -181,7 +181,7 @@ export class FsCall {
       }
     } catch (err) {
       if (!(err instanceof RecordProtocolError)) throw err;
-      this.fail(new ServerError("HOST_ERROR", `The file helper broke its protocol: ${err.message}`));
+      this.fail(new ServerError("HOST_ERROR", `The file helper broke its protocol: ${err.message}`, undefined, { cause: err }));
       this.handle.signal("SIGKILL");
     }
   }

@@ -3,6 +3,7 @@
  * record is `u8 type | u32 length (BE) | payload`, in both directions, over the helper's
  * stdin/stdout.
  */
+import { AtollError } from "atoll/contract";
 import { ByteQueue } from "../runtime/byte-queue.js";
 
 export const Rec = {
@@ -46,8 +47,12 @@ export function creditRecord(bytes: number): Buffer {
   return encodeRecord(Rec.CREDIT, p);
 }
 
-/** Thrown for a byte stream that is not a valid record sequence. */
-export class RecordProtocolError extends Error {}
+/** Thrown for a byte stream that is not a valid record sequence. Internal (FS_HELPER_PROTOCOL_VIOLATION). */
+export class RecordProtocolError extends AtollError {
+  constructor(message: string) {
+    super("FS_HELPER_PROTOCOL_VIOLATION", message);
+  }
+}
 
 /** Incremental decoder of the helper's stdout: push chunks, get complete records. */
 export class RecordDecoder {

@@ -3,6 +3,7 @@
  * superblock counters (dumpe2fs -h), remove. The images back loop devices (loop-device.ts).
  */
 import { open, rm } from "node:fs/promises";
+import { AtollError } from "atoll/contract";
 import { HostCommandError, runCommand } from "./run-command.js";
 
 /**
@@ -114,15 +115,15 @@ export interface FsckResult {
   output: string;
 }
 
-/** e2fsck found errors it could not fix, or could not run (exit code ≥ 4). */
-export class Ext4CheckError extends Error {
+/** e2fsck found errors it could not fix, or could not run (exit code ≥ 4). Internal (EXT4_CHECK_FAILED). */
+export class Ext4CheckError extends AtollError {
   constructor(
     readonly image: string,
     readonly exitCode: number | null,
     readonly output: string,
+    options?: ErrorOptions,
   ) {
-    super(`e2fsck of ${image} failed (exit ${exitCode ?? "?"}): ${output.trim() || "no output"}`);
-    this.name = "Ext4CheckError";
+    super("EXT4_CHECK_FAILED", `e2fsck of ${image} failed (exit ${exitCode ?? "?"}): ${output.trim() || "no output"}`, undefined, options);
   }
 }
 
@@ -147,7 +148,7 @@ export async function fsckExt4(
       return { exitCode: error.exitCode, fixed: true, output: error.stderr };
     }
     if (error instanceof HostCommandError) {
-      throw new Ext4CheckError(image, error.exitCode, error.stderr);
+      throw new Ext4CheckError(image, error.exitCode, error.stderr, { cause: error });
     }
     throw error;
   }

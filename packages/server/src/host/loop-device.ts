@@ -8,6 +8,7 @@
 import { readFileSync, readdirSync } from "node:fs";
 import { readFile, realpath } from "node:fs/promises";
 import path from "node:path";
+import { AtollError } from "atoll/contract";
 import { KeyedMutex } from "./keyed-mutex.js";
 import { runCommand } from "./run-command.js";
 
@@ -30,14 +31,13 @@ export interface LoopDevice {
   readOnly: boolean;
 }
 
-/** Thrown by `attachLoop` when the image already backs a loop device. */
-export class LoopAlreadyAttachedError extends Error {
+/** Thrown by `attachLoop` when the image already backs a loop device. Internal (LOOP_ALREADY_ATTACHED). */
+export class LoopAlreadyAttachedError extends AtollError {
   constructor(
     readonly image: string,
     readonly device: string,
   ) {
-    super(`${image} is already attached to ${device}; one image must never back two loop devices`);
-    this.name = "LoopAlreadyAttachedError";
+    super("LOOP_ALREADY_ATTACHED", `${image} is already attached to ${device}; one image must never back two loop devices`);
   }
 }
 

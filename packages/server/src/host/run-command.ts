@@ -1,4 +1,5 @@
 import { execFile } from "node:child_process";
+import { AtollError } from "atoll/contract";
 
 /** PATH for host tools the daemon runs (never the caller's environment). */
 export const HOST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -9,17 +10,18 @@ export interface CommandResult {
   stderr: string;
 }
 
-/** A host command that exited non-zero or could not start. */
-export class HostCommandError extends Error {
-  /** API error code this maps to when it reaches a client. */
-  readonly code = "HOST_ERROR";
+/**
+ * A host command that exited non-zero or could not start (code HOST_COMMAND_FAILED). Internal:
+ * a client that meets it gets INTERNAL, never the command line or its stderr (the log has them).
+ */
+export class HostCommandError extends AtollError {
   constructor(
     readonly argv: readonly string[],
     readonly exitCode: number | null,
     readonly stderr: string,
+    options?: ErrorOptions,
   ) {
-    super(`${argv.join(" ")} failed (exit ${exitCode ?? "?"}): ${stderr.trim() || "no output"}`);
-    this.name = "HostCommandError";
+    super("HOST_COMMAND_FAILED", `${argv.join(" ")} failed (exit ${exitCode ?? "?"}): ${stderr.trim() || "no output"}`, undefined, options);
   }
 }
 
@@ -65,7 +67,7 @@ export function execFileCommand(file: string, args: readonly string[], options: 
       (error, stdout, stderr) => {
         if (error) {
           const code = typeof error.code === "number" ? error.code : null;
-          reject(new HostCommandError([file, ...args], code, stderr || error.message));
+          reject(new HostCommandError([file, ...args], code, stderr || error.message, { cause: error }));
         } else {
           resolve({ stdout, stderr });
         }

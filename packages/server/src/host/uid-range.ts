@@ -19,6 +19,7 @@
  */
 import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { AtollError } from "atoll/contract";
 import { DEFAULT_UID_BASE } from "../image/image-recipe.js";
 import type { HostIds, SubidEntry } from "./subid-files.js";
 
@@ -49,9 +50,11 @@ export interface UidPlan {
   reason: string;
 }
 
-/** A start refused because of the sandbox id range; the message says what to do. */
-export class UidRangeError extends Error {
-  override name = "UidRangeError";
+/** A start refused because of the sandbox id range; the message says what to do. Internal (UID_RANGE_CONFLICT). */
+export class UidRangeError extends AtollError {
+  constructor(message: string) {
+    super("UID_RANGE_CONFLICT", message);
+  }
 }
 
 /** `a–b` of the ids [start, start+count). */

@@ -4,6 +4,7 @@
  *
  * Frame: u32 length (BE, bytes after this field) | u8 type | u32 procId (BE) | payload.
  */
+import { AtollError } from "atoll/contract";
 import { ByteQueue } from "./byte-queue.js";
 
 export const FrameType = {
@@ -117,11 +118,13 @@ export function encodeCredit(procId: number, stdout: number, stderr: number): Bu
   return encodeFrame(FrameType.CREDIT, procId, p);
 }
 
-/** Thrown by FrameDecoder when the stream is not a valid frame sequence. */
-export class ProtocolError extends Error {
+/**
+ * Thrown by FrameDecoder when the stream is not a valid frame sequence (the sandbox's init broke
+ * the protocol: that sandbox ends). Internal (AGENT_PROTOCOL_VIOLATION).
+ */
+export class ProtocolError extends AtollError {
   constructor(message: string) {
-    super(message);
-    this.name = "ProtocolError";
+    super("AGENT_PROTOCOL_VIOLATION", message);
   }
 }
 

@@ -238,7 +238,7 @@ export class BwrapRuntime implements RuntimeDriver {
       died.catch(() => undefined);
       await withTimeout(Promise.race([channel.ready, died]), this.opts.readyTimeoutMs ?? 15_000, "atoll-init did not become ready").catch(async (err: Error) => {
         await waitForExit(proc, 200); // let the last stderr lines arrive
-        throw new Error(`sandbox ${id} failed to start: ${launcher.stderr.trim() || err.message}`);
+        throw new Error(`sandbox ${id} failed to start: ${launcher.stderr.trim() || err.message}`, { cause: err });
       });
       mark("ready");
       this.opts.logger?.debug({ sandboxId: id, ms: marks }, "sandbox launch timings");

@@ -48,7 +48,7 @@ export async function runAtollMount(atollMount: string, args: readonly string[])
     await runCommand(atollMount, args);
   } catch (err) {
     if (err instanceof HostCommandError && err.exitCode === 2) {
-      throw new InvalidArgumentError(err.stderr.trim().replace(/^atoll-mount: /, ""), { target: args[args.length - (args[0] === "bind" ? 2 : 1)] });
+      throw new InvalidArgumentError(err.stderr.trim().replace(/^atoll-mount: /, ""), { target: args[args.length - (args[0] === "bind" ? 2 : 1)] }, { cause: err });
     }
     throw err;
   }

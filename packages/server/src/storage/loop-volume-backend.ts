@@ -247,7 +247,7 @@ export class LoopVolumeBackend implements StorageDriver {
       try {
         device = await attachLoop(image, { directIo: this.directIo });
       } catch (error) {
-        if (error instanceof LoopAlreadyAttachedError) throw new VolumeStillDetachingError(volumeId, error.device);
+        if (error instanceof LoopAlreadyAttachedError) throw new VolumeStillDetachingError(volumeId, error.device, { cause: error });
         throw error;
       }
       try {
@@ -310,7 +310,7 @@ export class LoopVolumeBackend implements StorageDriver {
       try {
         capacityBytes = (await stat(image)).size;
       } catch (error) {
-        if ((error as NodeJS.ErrnoException).code === "ENOENT") throw new VolumeBackingMissingError(volumeId);
+        if ((error as NodeJS.ErrnoException).code === "ENOENT") throw new VolumeBackingMissingError(volumeId, { cause: error });
         throw error;
       }
       const held = this.acquired.get(volumeId);

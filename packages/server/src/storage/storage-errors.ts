@@ -18,8 +18,8 @@ export class StorageFullError extends AtollError {
 
 /** The volume's backing image does not exist. */
 export class VolumeBackingMissingError extends AtollError {
-  constructor(volumeId: string) {
-    super("VOLUME_NOT_FOUND", `volume ${volumeId} has no backing image on this host`, { volumeId });
+  constructor(volumeId: string, options?: ErrorOptions) {
+    super("VOLUME_NOT_FOUND", `volume ${volumeId} has no backing image on this host`, { volumeId }, options);
   }
 }
 
@@ -45,10 +45,12 @@ export class VolumeAcquiredError extends AtollError {
  * a file on it), so it cannot be mounted again or deleted yet.
  */
 export class VolumeStillDetachingError extends AtollError {
-  constructor(volumeId: string, device: string) {
-    super("VOLUME_BUSY", `volume ${volumeId} is still held open on ${device} by a process that had it before; close it or try again shortly`, {
-      volumeId,
-      device,
-    });
+  constructor(volumeId: string, device: string, options?: ErrorOptions) {
+    super(
+      "VOLUME_BUSY",
+      `volume ${volumeId} is still held open on ${device} by a process that had it before; close it or try again shortly`,
+      { volumeId, device },
+      options,
+    );
   }
 }

@@ -1,18 +1,11 @@
-/** Calls to the daemon's /v1 API with the session cookie (same origin; see docs/dashboard.md). */
+/**
+ * Calls to the daemon's /v1 API with the session cookie (same origin; see docs/dashboard.md).
+ * Failures are the SDK's own error classes (AtollError and its subclasses), decoded by the
+ * SDK's decoder: the same codes and classes as every other client.
+ */
+import { AuthenticationError, ConnectionError, errorFromWire } from "./errors.js";
 
-/** An API error: the daemon's stable code and its message (which says what to do). */
-export class ApiError extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-    readonly status: number,
-    readonly details?: Record<string, unknown>,
-  ) {
-    super(message);
-  }
-}
-
-/** Sends a request; resolves with the JSON body, or throws ApiError. A lost session goes to /login. */
+/** Sends a request; resolves with the JSON body, or throws an AtollError. A lost session goes to /login. */
 export async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
   let res: Response;
   try {
@@ -23,14 +16,14 @@ export async function api<T>(method: string, path: string, body?: unknown): Prom
       body: body === undefined ? undefined : JSON.stringify(body),
     });
   } catch (err) {
-    throw new ApiError("CONNECTION_FAILED", `The daemon did not answer (${(err as Error).message}). Is it running?`, 0);
+    throw new ConnectionError(`The daemon did not answer (${(err as Error).message}). Is it running?`, undefined, { cause: err });
   }
-  const data = (await res.json().catch(() => ({}))) as { error?: { code?: string; message?: string; details?: Record<string, unknown> } };
+  const data = (await res.json().catch(() => ({}))) as unknown;
   if (res.status === 401) {
     window.location.assign("/login");
-    throw new ApiError("UNAUTHORIZED", "Your session ended; log in again.", 401);
+    throw new AuthenticationError("UNAUTHORIZED", "Your session ended; log in again.");
   }
-  if (!res.ok) throw new ApiError(data.error?.code ?? "INTERNAL", data.error?.message ?? res.statusText, res.status, data.error?.details);
+  if (!res.ok) throw errorFromWire(data, res.status);
   return data as T;
 }
 

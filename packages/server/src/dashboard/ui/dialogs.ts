@@ -1,12 +1,12 @@
 /** The confirmation dialog of every destructive action, and short notices (toasts). */
-import { ApiError } from "./api.js";
 import { h } from "./dom.js";
+import { AtollError, ServerError } from "./errors.js";
 
 export interface ConfirmOptions {
   title: string;
   body: string;
   confirmLabel: string;
-  /** Runs on confirm; a thrown ApiError is shown in the dialog, which stays open. */
+  /** Runs on confirm; a thrown AtollError is shown in the dialog, which stays open. */
   run: () => Promise<void>;
   /** Offered when `run` fails with one of `codes`: e.g. a forced delete after VOLUME_IN_USE. */
   force?: { codes: string[]; label: string; run: () => Promise<void> };
@@ -43,7 +43,7 @@ export function confirmAction(opts: ConfirmOptions): HTMLDialogElement {
       dialog.close();
       toast(opts.done);
     } catch (err) {
-      const e = err instanceof ApiError ? err : new ApiError("INTERNAL", String(err), 0);
+      const e = err instanceof AtollError ? err : new ServerError("INTERNAL", String(err));
       error.textContent = e.message;
       error.dataset.code = e.code;
       error.hidden = false;

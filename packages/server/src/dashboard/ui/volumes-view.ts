@@ -2,9 +2,10 @@
 import type { VolumeInfo } from "atoll/contract";
 import type { DashboardVolume, Overview } from "../snapshot-types.js";
 import { deleteVolume } from "./actions.js";
-import { ApiError, api } from "./api.js";
+import { api } from "./api.js";
 import { toast } from "./dialogs.js";
 import { ago, bar, bytes, fill, h, span, when } from "./dom.js";
+import { AtollError } from "./errors.js";
 import type { View } from "./view.js";
 import { SortableTable, byNumber, byText } from "./table.js";
 import { attachmentChip, badge } from "./widgets.js";
@@ -111,7 +112,7 @@ export function volumesView(): View {
         toast(`Volume ${v.name} created`);
       })
       .catch((err: unknown) => {
-        formError.textContent = err instanceof ApiError ? err.message : String(err);
+        formError.textContent = err instanceof AtollError ? err.message : String(err);
         formError.hidden = false;
       })
       .finally(() => (submit.disabled = false));
