@@ -17,7 +17,7 @@ import {
 } from "./contract/index.js";
 import { collectStream } from "./child-process.js";
 import { fsFetch, fsJson, ndjsonLines } from "./fs-http.js";
-import { globBase, globToRegExp } from "./fs-glob.js";
+import { globBase, globMatcher } from "./fs-glob.js";
 import {
   type DirEntry,
   type ExpandGlobOptions,
@@ -281,7 +281,7 @@ export class FileSystem {
   }
 
   /**
-   * Paths matching a glob (`*`, `?`, `[…]`, `{a,b}`, `**`).
+   * Paths matching a glob (`*`, `?`, `[…]`, `{a,b}` also nested, `**`, `\` escapes).
    *
    * @example for await (const f of sandbox.fs.expandGlob("**\/*.log", { root: "/var/log" })) console.log(f.path);
    */
@@ -289,13 +289,13 @@ export class FileSystem {
     const root = options.root ?? this.target.home;
     const abs = glob.startsWith("/") ? glob : `${root.replace(/\/+$/, "")}/${glob}`;
     const { base, maxDepth } = globBase(abs);
-    const re = globToRegExp(abs, options.caseInsensitive);
-    const excludes = (options.exclude ?? []).map((g) => globToRegExp(g.startsWith("/") ? g : `${root.replace(/\/+$/, "")}/${g}`, options.caseInsensitive));
+    const matches = globMatcher(abs, options.caseInsensitive);
+    const excludes = (options.exclude ?? []).map((g) => globMatcher(g.startsWith("/") ? g : `${root.replace(/\/+$/, "")}/${g}`, options.caseInsensitive));
     const walk = this.walk(base, { maxDepth, followSymlinks: options.followSymlinks ?? false, includeDirs: options.includeDirs ?? true });
     return {
       async *[Symbol.asyncIterator]() {
         try {
-          for await (const e of walk) if (re.test(e.path) && !excludes.some((x) => x.test(e.path))) yield e;
+          for await (const e of walk) if (matches(e.path) && !excludes.some((x) => x(e.path))) yield e;
         } catch (err) {
           if (err instanceof NotFoundError && err.code === "NOT_FOUND") return; // nothing matches
           throw err;

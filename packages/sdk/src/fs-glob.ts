@@ -1,10 +1,14 @@
 /**
- * Glob patterns for `expandGlob`: `*`, `?`, `[abc]`/`[!abc]`, `{a,b}` and `**` (any number of
- * directories). As in a shell, wildcards do not match a leading "." of a name unless the
- * pattern starts that name with ".".
+ * Glob patterns for `expandGlob`, matched by picomatch (no dependencies, no Node APIs: it runs
+ * on Deno and Bun as it is): `*`, `?`, `[abc]`/`[!abc]`/`[^abc]`, `{a,b}` (nested too, and
+ * `{1..3}`), `**` (any number of directories) and `\` escapes (`\*` is a literal `*`). As in a
+ * shell, wildcards do not match a leading "." of a name unless the pattern starts that name
+ * with ".". Parentheses and `|` are literal, as in a shell (picomatch alone reads them as a
+ * regular-expression group), so `report*(1).pdf` finds `report (1).pdf`.
  */
+import picomatch from "picomatch";
 
-const GLOB_CHARS = /[*?[{]/;
+const GLOB_CHARS = /[*?[{\\]/;
 
 /** Splits an absolute glob into the directory to walk from and how deep to walk. */
 export function globBase(absGlob: string): { base: string; maxDepth: number } {
@@ -15,63 +19,21 @@ export function globBase(absGlob: string): { base: string; maxDepth: number } {
     fixed.push(s);
   }
   const rest = segments.slice(fixed.length);
-  return { base: `/${fixed.join("/")}`, maxDepth: rest.includes("**") ? Infinity : rest.length };
+  // `**` may also sit inside braces ({**/a,b}): any of it makes the walk unbounded.
+  return { base: `/${fixed.join("/")}`, maxDepth: rest.some((s) => s.includes("**")) ? Infinity : rest.length };
 }
 
-function escape(c: string): string {
-  return /[\\^$.*+?()[\]{}|/]/.test(c) ? `\\${c}` : c;
-}
-
-/** One path segment of a glob as a regular expression source. */
-function segmentSource(seg: string): string {
-  let out = "";
-  for (let i = 0; i < seg.length; i++) {
-    const c = seg[i]!;
-    if (c === "*") out += "[^/]*";
-    else if (c === "?") out += "[^/]";
-    else if (c === "[") {
-      const close = seg.indexOf("]", i + 2);
-      if (close < 0) {
-        out += "\\[";
-        continue;
-      }
-      let body = seg.slice(i + 1, close);
-      const negate = body.startsWith("!") || body.startsWith("^");
-      if (negate) body = body.slice(1);
-      out += `[${negate ? "^/" : ""}${body.replace(/\\/g, "\\\\").replace(/]/g, "\\]")}]`;
-      i = close;
-    } else if (c === "{") {
-      const close = seg.indexOf("}", i);
-      if (close < 0) {
-        out += "\\{";
-        continue;
-      }
-      out += `(?:${seg
-        .slice(i + 1, close)
-        .split(",")
-        .map(segmentSource)
-        .join("|")})`;
-      i = close;
-    } else out += escape(c);
-  }
-  return out;
+/** Bare `(`, `)` and `|` escaped, escaped pairs (`\x`) kept as they are. */
+function literalGroups(glob: string): string {
+  return glob.replace(/\\.|[()|]/g, (m) => (m.length === 2 ? m : `\\${m}`));
 }
 
 /**
- * The regular expression an absolute glob matches whole paths with.
+ * A test for whole absolute paths against an absolute glob. `/dir/**` matches `/dir` too.
  *
- * @example globToRegExp("/src/**\/*.ts").test("/src/a/b.ts") === true
+ * @example globMatcher("/src/**\/*.{ts,tsx}")("/src/a/b.ts") === true
  */
-export function globToRegExp(absGlob: string, caseInsensitive = false): RegExp {
-  const segments = absGlob.split("/").filter((s) => s !== "");
-  let source = "";
-  segments.forEach((seg, i) => {
-    if (seg === "**") {
-      source += i === segments.length - 1 ? "(?:/[^/]+)*" : "(?:/(?!\\.)[^/]+)*";
-      return;
-    }
-    const hidden = seg.startsWith(".") ? "" : "(?!\\.)";
-    source += `/${GLOB_CHARS.test(seg) ? hidden : ""}${segmentSource(seg)}`;
-  });
-  return new RegExp(`^${source || "/"}/?$`, caseInsensitive ? "i" : "");
+export function globMatcher(absGlob: string, caseInsensitive = false): (path: string) => boolean {
+  // windows: false: `\` escapes on every host; posix: `[!…]` negates; noextglob: `+(…)` literal.
+  return picomatch(literalGroups(absGlob), { windows: false, posix: true, noextglob: true, nocase: caseInsensitive });
 }

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "fs.h"
+#include "write-all.h"
 
 /* ---------------------------------------------------------------- buffers / JSON -------- */
 
@@ -66,30 +67,11 @@ void buf_free(struct buf *b) {
 
 /* ---------------------------------------------------------------- output ---------------- */
 
-static void write_all_iov(struct iovec *iov, int cnt) {
-  int idx = 0;
-  while (idx < cnt) {
-    ssize_t n = writev(STDOUT_FILENO, iov + idx, cnt - idx);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      _exit(3); /* the daemon is gone */
-    }
-    while (idx < cnt && (size_t)n >= iov[idx].iov_len) {
-      n -= (ssize_t)iov[idx].iov_len;
-      idx++;
-    }
-    if (idx < cnt) {
-      iov[idx].iov_base = (char *)iov[idx].iov_base + n;
-      iov[idx].iov_len -= (size_t)n;
-    }
-  }
-}
-
 void out_record(uint8_t type, const void *p, size_t n) {
   unsigned char hdr[5] = {type, (unsigned char)(n >> 24), (unsigned char)(n >> 16), (unsigned char)(n >> 8),
                           (unsigned char)n};
   struct iovec iov[2] = {{hdr, 5}, {(void *)p, n}};
-  write_all_iov(iov, n ? 2 : 1);
+  if (writev_all(STDOUT_FILENO, iov, n ? 2 : 1) < 0) _exit(3); /* the daemon is gone */
 }
 
 static uint64_t credit;

@@ -1,7 +1,6 @@
 /* atoll-init: logging, time, frame output and small fd helpers. */
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -10,6 +9,7 @@
 #include <unistd.h>
 
 #include "init.h"
+#include "write-all.h"
 
 void logmsg(const char *fmt, ...) {
   char buf[512];
@@ -60,27 +60,7 @@ void send_frame(uint8_t type, uint32_t id, const void *a, size_t alen, const voi
   hdr[4] = type;
   put_u32(hdr + 5, id);
   struct iovec iov[3] = {{hdr, sizeof hdr}, {(void *)a, alen}, {(void *)b, blen}};
-  int iovcnt = 3, idx = 0;
-  while (idx < iovcnt) {
-    ssize_t n = writev(CTL_OUT, iov + idx, iovcnt - idx);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN) {
-        struct pollfd p = {CTL_OUT, POLLOUT, 0};
-        poll(&p, 1, -1);
-        continue;
-      }
-      shutdown_all(0);
-    }
-    while (idx < iovcnt && (size_t)n >= iov[idx].iov_len) {
-      n -= (ssize_t)iov[idx].iov_len;
-      idx++;
-    }
-    if (idx < iovcnt) {
-      iov[idx].iov_base = (char *)iov[idx].iov_base + n;
-      iov[idx].iov_len -= (size_t)n;
-    }
-  }
+  if (writev_all(CTL_OUT, iov, 3) < 0) shutdown_all(0);
 }
 
 void close_fd(int *fd) {

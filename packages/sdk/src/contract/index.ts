@@ -8,6 +8,7 @@ export * from "./errors.js";
 export * from "./fs-errno.js";
 export * from "./fs-schemas.js";
 export * from "./fs-wire.js";
+export * from "./ip-address.js";
 export * from "./mount-rules.js";
 export * from "./net-rules.js";
 export * from "./schemas.js";

@@ -1,12 +1,14 @@
 /**
  * The `allowNet` grammar (docs/network.md), shared by the SDK (validation before sending) and the
- * daemon (enforcement). Pure string work: no Node APIs, so it runs wherever the SDK runs.
+ * daemon (enforcement). No Node APIs, so it runs wherever the SDK runs; addresses are
+ * ip-address.ts's.
  *
  * Entries: `example.com`, `example.com:443`, `*.example.com` (subdomains at any depth, NOT the
  * apex), `*.example.com:8080`, `203.0.113.7`, `203.0.113.7:80`, `203.0.113.0/24`,
  * `203.0.113.0/24:443`, `2001:db8::1`, `[2001:db8::1]`, `[2001:db8::1]:443`, `2001:db8::/32`,
  * `[2001:db8::/32]:443`.
  */
+import { canonicalIpv6, isIpv4, networkAddress } from "./ip-address.js";
 
 /** A host name rule: `name` is lowercase ASCII (IDNs in punycode, `xn--…`). */
 export interface HostRule {
@@ -33,63 +35,11 @@ export type NetRule = HostRule | IpRule;
 export type ParseResult<T> = { ok: true; value: T } | { ok: false; error: string };
 
 const LABEL = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/;
-const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 
 function parsePort(text: string): number | null {
   if (!/^[1-9]\d{0,4}$/.test(text)) return null;
   const n = Number(text);
   return n <= 65535 ? n : null;
-}
-
-/** Canonical form of an IPv6 address, or null. Uses the WHATWG URL parser (any JS runtime). */
-export function canonicalIpv6(text: string): string | null {
-  if (!/^[0-9a-fA-F:.]+$/.test(text) || !text.includes(":")) return null;
-  try {
-    const host = new URL(`http://[${text}]/`).hostname;
-    return host.slice(1, -1);
-  } catch {
-    return null;
-  }
-}
-
-/** true for a dotted-quad IPv4 address without leading zeros. */
-export function isIpv4(text: string): boolean {
-  return IPV4.test(text);
-}
-
-/** The 16 bytes of a canonical IPv6 address. */
-export function ipv6Bytes(canonical: string): number[] {
-  let text = canonical;
-  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
-  if (v4) {
-    const p = v4[1]!.split(".").map(Number);
-    text = text.slice(0, -v4[1]!.length) + `${((p[0]! << 8) | p[1]!).toString(16)}:${((p[2]! << 8) | p[3]!).toString(16)}`;
-  }
-  const [head, tail] = text.includes("::") ? text.split("::") : [text, undefined];
-  const h = head ? head.split(":") : [];
-  const t = tail ? tail.split(":") : [];
-  const groups = tail === undefined ? h : [...h, ...Array<string>(8 - h.length - t.length).fill("0"), ...t];
-  return groups.flatMap((g) => {
-    const n = parseInt(g, 16);
-    return [n >> 8, n & 0xff];
-  });
-}
-
-function maskedIpv4(address: string, prefix: number): string {
-  const n = address.split(".").reduce((acc, p) => acc * 256 + Number(p), 0);
-  const mask = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
-  const m = (n & mask) >>> 0;
-  return [24, 16, 8, 0].map((s) => (m >>> s) & 255).join(".");
-}
-
-function maskedIpv6(canonical: string, prefix: number): string {
-  const bytes = ipv6Bytes(canonical).map((b, i) => {
-    const bits = Math.max(0, Math.min(8, prefix - i * 8));
-    return b & (0xff << (8 - bits)) & 0xff;
-  });
-  const groups: string[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push(((bytes[i]! << 8) | bytes[i + 1]!).toString(16));
-  return canonicalIpv6(groups.join(":"))!;
 }
 
 function parseHost(text: string, port: number | null): ParseResult<HostRule> {
@@ -128,7 +78,7 @@ function parseIp(text: string, port: number | null): ParseResult<IpRule> | null 
     }
     prefix = Number(prefixText);
   }
-  const address = family === 4 ? maskedIpv4(addr, prefix) : maskedIpv6(canonicalIpv6(addr)!, prefix);
+  const address = networkAddress(addr, prefix);
   return { ok: true, value: { kind: "ip", family, address, prefix, port } };
 }
 

@@ -1,9 +1,10 @@
 /**
  * Sets of IP addresses as sorted, disjoint intervals of integers (IPv4 and IPv6 apart), with the
  * set operations the closed-range policy needs (special-ranges.ts), and back to CIDR lists for
- * nftables and netd. Pure; unit-tested in net-units.test.ts.
+ * nftables and netd. Pure; addresses are atoll/contract's (ip-address.ts). Unit-tested in
+ * closed-ranges.test.ts.
  */
-import { type IpRule, canonicalIpv6, ipv6Bytes, parseNetRule } from "atoll/contract";
+import { type IpRule, addressValue, formatAddress, networkBounds, parseNetRule } from "atoll/contract";
 
 /** Inclusive [first, last] interval of one family. */
 export type Interval = readonly [bigint, bigint];
@@ -15,34 +16,6 @@ export interface IpSet {
 }
 
 const BITS = { 4: 32, 6: 128 } as const;
-
-export const EMPTY_SET: IpSet = { v4: [], v6: [] };
-
-function v4ToBig(a: string): bigint {
-  return a.split(".").reduce((acc, p) => (acc << 8n) | BigInt(Number(p)), 0n);
-}
-
-function v6ToBig(a: string): bigint {
-  return ipv6Bytes(a).reduce((acc, b) => (acc << 8n) | BigInt(b), 0n);
-}
-
-function bigToV4(n: bigint): string {
-  return [24n, 16n, 8n, 0n].map((s) => String((n >> s) & 255n)).join(".");
-}
-
-function bigToV6(n: bigint): string {
-  const groups: string[] = [];
-  for (let i = 7; i >= 0; i--) groups.push(((n >> BigInt(i * 16)) & 0xffffn).toString(16));
-  return canonicalIpv6(groups.join(":"))!;
-}
-
-/** The interval of a rule's network. */
-export function ruleInterval(r: IpRule): Interval {
-  const bits = BITS[r.family];
-  const start = r.family === 4 ? v4ToBig(r.address) : v6ToBig(r.address);
-  const size = 1n << BigInt(bits - r.prefix);
-  return [start, start + size - 1n];
-}
 
 /** Sorted, merged copy. */
 function normalize(list: readonly Interval[]): Interval[] {
@@ -91,8 +64,8 @@ function intersectList(a: readonly Interval[], b: readonly Interval[]): Interval
 /** The addresses of `rules` (IP rules only; ports are ignored). */
 export function setOf(rules: readonly IpRule[]): IpSet {
   return {
-    v4: normalize(rules.filter((r) => r.family === 4).map(ruleInterval)),
-    v6: normalize(rules.filter((r) => r.family === 6).map(ruleInterval)),
+    v4: normalize(rules.filter((r) => r.family === 4).map((r) => networkBounds(r))),
+    v6: normalize(rules.filter((r) => r.family === 6).map((r) => networkBounds(r))),
   };
 }
 
@@ -138,7 +111,7 @@ function intervalCidrs(family: 4 | 6, [lo, hi]: Interval): string[] {
     // Largest block aligned at `start` that does not pass `hi`.
     let size = 0;
     while (size < bits && (start & ((1n << BigInt(size + 1)) - 1n)) === 0n && start + (1n << BigInt(size + 1)) - 1n <= hi) size++;
-    out.push(`${family === 4 ? bigToV4(start) : bigToV6(start)}/${bits - size}`);
+    out.push(`${formatAddress(family, start)}/${bits - size}`);
     start += 1n << BigInt(size);
   }
   return out;
@@ -151,9 +124,7 @@ export function toCidrs(s: IpSet): string[] {
 
 /** true when `address` (an IPv4 or IPv6 literal) is in `s`. */
 export function containsAddress(s: IpSet, address: string): boolean {
-  const v6 = address.includes(":");
-  const canonical = v6 ? canonicalIpv6(address) : address;
-  if (!canonical) return false;
-  const n = v6 ? v6ToBig(canonical) : v4ToBig(canonical);
-  return (v6 ? s.v6 : s.v4).some(([lo, hi]) => n >= lo && n <= hi);
+  const a = addressValue(address);
+  if (!a) return false;
+  return (a.family === 6 ? s.v6 : s.v4).some(([lo, hi]) => a.value >= lo && a.value <= hi);
 }

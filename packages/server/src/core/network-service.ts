@@ -288,7 +288,7 @@ export class NetworkService {
   }
 
   /** For SandboxInfo: addresses, exposed ports, `url`. */
-  info(id: string, networkJson: string | null): { network: SandboxNetworkInfo | null; url: string | null } {
+  info(networkJson: string | null): { network: SandboxNetworkInfo | null; url: string | null } {
     if (!networkJson) return { network: null, url: null };
     const record = JSON.parse(networkJson) as NetworkRecord;
     const exposed = record.exposed.flatMap((e) => (e.url === undefined ? [] : [{ port: e.port, url: e.url }]));

@@ -280,7 +280,7 @@ export class SandboxService {
       rootfsBytes: row.rootfsBytes,
       volumes: this.deps.attachments.forSandbox(row.id),
       allowNet: row.allowNet ?? null,
-      ...(this.deps.network?.info(row.id, row.network ?? null) ?? { network: null, url: null }),
+      ...(this.deps.network?.info(row.network ?? null) ?? { network: null, url: null }),
     };
   }
 }

@@ -12,8 +12,6 @@ export interface UsageSamplerOptions {
   retentionMs: number;
 }
 
-export const DEFAULT_USAGE_SAMPLING: UsageSamplerOptions = { intervalMs: 60_000, retentionMs: 30 * 86_400_000 };
-
 /** A sample is stored when the figure changed, or at least this often per volume (chart density). */
 const HEARTBEAT_SAMPLES = 15;
 

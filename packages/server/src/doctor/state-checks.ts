@@ -4,10 +4,10 @@
  * reserve (host/disk-budget.ts), and the sandbox id range (host/uid-range.ts).
  */
 import { type Stats, closeSync, constants, accessSync, openSync, statSync, unlinkSync, writeSync } from "node:fs";
-import { statfs } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { formatBytes } from "atoll/contract";
 import { defaultReserve } from "../host/disk-budget.js";
+import { statfsUsage } from "../host/mounts.js";
 import { type HostIds, readHostIds } from "../host/subid-files.js";
 import { RESERVATION_OWNER, RESERVED_ID_COUNT, formatRange } from "../host/uid-range.js";
 import { type Check, type Verdict, fail, ok, warn } from "./check-types.js";
@@ -163,8 +163,8 @@ async function probeDisk(stateDir: string, reserveBytes: number | undefined): Pr
     }
   })!;
   try {
-    const s = await statfs(path);
-    return { path, totalBytes: s.blocks * s.bsize, availableBytes: s.bavail * s.bsize, freeInodes: s.ffree, reserveBytes };
+    const { totalBytes, availableBytes, freeInodes } = await statfsUsage(path);
+    return { path, totalBytes, availableBytes, freeInodes, reserveBytes };
   } catch (err) {
     return errnoText(err);
   }

@@ -242,7 +242,6 @@ test("bad input: typed errors, nothing changed", async () => {
 });
 
 test("a read-only volume refuses writes through fs with READ_ONLY", async () => {
-  const sb = await sandbox();
   const vol = await ctx.client.createVolume({ name: "files-ro", sizeGb: 0.0625 });
   await vol.fs.writeTextFile("seed.txt", "seed");
   const ro = await ctx.client.createSandbox({ timeout: "5m", volumes: [{ id: vol.id, mountPath: "/data", accessMode: "ro" }] });
@@ -262,7 +261,6 @@ test("a read-only volume refuses writes through fs with READ_ONLY", async () => 
 });
 
 test("a stopped sandbox answers SANDBOX_NOT_RUNNING", async () => {
-  const sb = await sandbox();
   const s2 = await ctx.client.createSandbox({ timeout: "5m" });
   await s2.kill();
   await expectCode(s2.fs.stat("/"), "SANDBOX_NOT_RUNNING");

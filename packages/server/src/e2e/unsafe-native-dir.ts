@@ -6,7 +6,7 @@
  * Never used outside tests.
  */
 import { execFileSync } from "node:child_process";
-import { chmodSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from "node:fs";
+import { chmodSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -15,14 +15,18 @@ const NATIVE = fileURLToPath(new URL("../../native", import.meta.url));
 /** Builds the directory; returns it and a function that removes it. */
 export function unsafeNativeDir(): { dir: string; remove: () => void } {
   const dir = mkdtempSync("/var/tmp/atoll-unsafe-native-");
-  chmodSync(dir, 0o755); // bwrap runs as sandbox root: it must reach atoll-init
-  const sources = readdirSync(NATIVE);
-  const build = (name: string, prefixes: string[]) => {
-    const files = sources.filter((f) => f.endsWith(".c") && prefixes.some((p) => f.startsWith(p))).map((f) => join(NATIVE, f));
-    execFileSync("gcc", ["-O2", "-std=gnu11", "-D_GNU_SOURCE", "-DATOLL_UNSAFE_DUMPABLE_FOR_TESTS", "-static", "-o", join(dir, name), ...files]);
-  };
-  build("atoll-init", ["atoll-init.c", "init-"]);
-  build("atoll-fs", ["atoll-fs.c", "fs-"]);
-  for (const helper of ["atoll-launch", "atoll-mount", "atoll-nsconnect", "atoll-idshift", "atoll-probe"]) symlinkSync(join(NATIVE, "build", helper), join(dir, helper));
-  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+  const remove = () => rmSync(dir, { recursive: true, force: true });
+  try {
+    chmodSync(dir, 0o755); // bwrap runs as sandbox root: it must reach atoll-init
+    // The Makefile's own rules and source lists, into `dir`; CFLAGS from the environment is
+    // extended by the Makefile's warnings and -std/-D flags.
+    execFileSync("make", ["-s", "-C", NATIVE, `BUILD=${dir}`, join(dir, "atoll-init"), join(dir, "atoll-fs")], {
+      env: { ...process.env, CFLAGS: "-O2 -DATOLL_UNSAFE_DUMPABLE_FOR_TESTS" },
+    });
+    for (const helper of ["atoll-launch", "atoll-mount", "atoll-nsconnect", "atoll-idshift", "atoll-probe"]) symlinkSync(join(NATIVE, "build", helper), join(dir, helper));
+  } catch (err) {
+    remove(); // a failed build leaves no directory behind
+    throw err;
+  }
+  return { dir, remove };
 }

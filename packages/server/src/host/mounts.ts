@@ -168,11 +168,6 @@ export async function setPropagation(target: string, type: Propagation, recursiv
   await runCommand("mount", [`--make-${recursive ? "r" : ""}${type}`, "--", target]);
 }
 
-/** `mount --make-shared TARGET`: later mounts under it propagate to its peers (hot attach). */
-export function makeShared(target: string, recursive = false): Promise<void> {
-  return setPropagation(target, "shared", recursive);
-}
-
 /** `mount --make-private TARGET`: mounts under it stay out of other namespaces' view. */
 export function makePrivate(target: string, recursive = false): Promise<void> {
   return setPropagation(target, "private", recursive);

@@ -7,6 +7,7 @@
  *   ULA fdXX:XXXX:XXXX::/48:  ::1 gateway   :1::<n> sandbox n   :ffff::1/::2 uplink transit
  */
 import { createHash } from "node:crypto";
+import { formatAddress, isIpv4, networkBounds } from "atoll/contract";
 
 export interface AddressPlan {
   /** "10.73.0.0/16" as configured. */
@@ -27,24 +28,14 @@ export interface AddressPlan {
   sandbox(n: number): { ipv4: string; ipv6: string };
 }
 
-export function ipv4ToInt(text: string): number {
-  const parts = text.split(".").map(Number);
-  if (parts.length !== 4 || parts.some((p) => !Number.isInteger(p) || p < 0 || p > 255)) throw new Error(`not an IPv4 address: ${text}`);
-  return ((parts[0]! << 24) | (parts[1]! << 16) | (parts[2]! << 8) | parts[3]!) >>> 0;
-}
-
-export function intToIpv4(n: number): string {
-  return [24, 16, 8, 0].map((s) => (n >>> s) & 255).join(".");
-}
+const intToIpv4 = (n: number): string => formatAddress(4, BigInt(n));
 
 /** Parses "10.73.0.0/16" (prefix 8…28); throws a readable Error. */
 export function parseRange4(range: string): { base: number; prefix: number } {
   const m = /^(\d+\.\d+\.\d+\.\d+)\/(\d+)$/.exec(range);
   const prefix = Number(m?.[2]);
-  if (!m || prefix < 8 || prefix > 28) throw new Error(`--net-range must be an IPv4 network like 10.73.0.0/16 (prefix /8 to /28), got "${range}"`);
-  const mask = (0xffffffff << (32 - prefix)) >>> 0;
-  const base = (ipv4ToInt(m[1]!) & mask) >>> 0;
-  return { base, prefix };
+  if (!m || !isIpv4(m[1]!) || prefix < 8 || prefix > 28) throw new Error(`--net-range must be an IPv4 network like 10.73.0.0/16 (prefix /8 to /28), got "${range}"`);
+  return { base: Number(networkBounds({ family: 4, address: m[1]!, prefix })[0]), prefix };
 }
 
 /** fdXX:XXXX:XXXX, a ULA /48 derived from `seed` (the state directory). */

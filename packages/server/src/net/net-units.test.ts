@@ -18,6 +18,8 @@ test("address plan: gateway, sandboxes, transit at the end of the range", () => 
   assert.equal(p.capacity, 65530);
   assert.throws(() => p.sandbox(0));
   assert.throws(() => parseRange4("10.0.0.0/30"));
+  assert.throws(() => parseRange4("10.0.0.256/16"), /--net-range/);
+  assert.deepEqual(parseRange4("10.73.200.9/16"), { base: 0x0a490000, prefix: 16 }, "host bits cleared");
   assert.notEqual(buildAddressPlan("10.73.0.0/16", "/a").gateway6, buildAddressPlan("10.73.0.0/16", "/b").gateway6, "ULA per state dir");
 });
 

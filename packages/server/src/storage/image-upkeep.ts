@@ -12,13 +12,13 @@ import type { StorageLogger } from "./loop-volume-backend.js";
  * cannot hit EIO when the host fills. Best effort: with too little free space it stays sparse
  * (logged) and is allocated at a later start.
  */
-export async function allocateInFull(deps: { log: StorageLogger; disk: Pick<DiskBudget, "withVolume"> | undefined }, volumeId: string, image: string): Promise<void> {
+export async function allocateInFull(deps: { log: StorageLogger; disk: Pick<DiskBudget, "withVolume"> }, volumeId: string, image: string): Promise<void> {
   const st = await stat(image);
   if (st.blocks * 512 >= st.size) return;
   const allocate = () => allocateFile(image, st.size);
   try {
     // Counted like a new volume of the missing bytes: it must not eat into the host's reserve.
-    await (deps.disk ? deps.disk.withVolume(st.size, image, allocate) : allocate());
+    await deps.disk.withVolume(st.size, image, allocate);
     deps.log.info({ volumeId }, "allocated a sparse volume image in full");
   } catch (err) {
     deps.log.warn({ volumeId, err }, "could not allocate a sparse volume image in full; it can still hit EIO when the host disk fills");

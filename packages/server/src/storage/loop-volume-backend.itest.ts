@@ -11,9 +11,10 @@ import { fsckExt4, readExt4Superblock } from "../host/ext4-image.js";
 import { inodeCountFor } from "../host/inode-sizing.js";
 import { findLoopDevicesForFile, findLoopDevicesUnder } from "../host/loop-device.js";
 import { ensurePrivateMount, mountsUnder, readMountInfo, umountTree } from "../host/mounts.js";
+import { AtollError } from "atoll/contract";
 import { runCommand } from "../host/run-command.js";
 import { LoopVolumeBackend, type StorageLogger } from "./loop-volume-backend.js";
-import { StorageFullError, VolumeAcquiredError, VolumeBackingMissingError } from "./storage-errors.js";
+import { VolumeAcquiredError, VolumeBackingMissingError } from "./storage-errors.js";
 
 const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;
@@ -216,7 +217,7 @@ test("a create that fails leaves no file behind", async () => {
     () => undefined,
     (e: unknown) => e,
   );
-  assert.ok(error instanceof StorageFullError);
+  assert.ok(error instanceof AtollError);
   assert.equal(error.code, "INSUFFICIENT_STORAGE");
   assert.ok((error.details?.availableBytes as number) > 0);
   await assert.rejects(stat(backend.imagePath(tooBig)), { code: "ENOENT" });

@@ -11,7 +11,7 @@
 import { mkdir, open, readdir, rmdir, stat } from "node:fs/promises";
 import path from "node:path";
 import type { StorageDriver, VolumeUsage } from "../core/drivers.js";
-import type { DiskBudget } from "../host/disk-budget.js";
+import { DiskBudget } from "../host/disk-budget.js";
 import { createExt4Image, readExt4Superblock, removeImage, usedBytesOf } from "../host/ext4-image.js";
 import { inodeCountFor } from "../host/inode-sizing.js";
 import { KeyedMutex } from "../host/keyed-mutex.js";
@@ -25,7 +25,6 @@ import {
 } from "../host/loop-device.js";
 import { isBusyError, isMountPoint, mount, statfsUsage, umount, umountTree } from "../host/mounts.js";
 import {
-  StorageFullError,
   VolumeAcquiredError,
   VolumeBackingExistsError,
   VolumeBackingMissingError,
@@ -51,7 +50,10 @@ export interface LoopVolumeBackendOptions {
   logger?: StorageLogger;
   /** Attach loop devices with `--direct-io=on` (default true: measured faster, no double caching). */
   directIo?: boolean;
-  /** The daemon's disk budget (reserve, pending creates, squeezing sandboxes' roots); absent: free space only. */
+  /**
+   * The daemon's disk budget (reserve, pending creates, squeezing sandboxes' roots); absent: a
+   * budget of its own with no reserve (free space only), so there is one admission check.
+   */
   disk?: Pick<DiskBudget, "withVolume">;
 }
 
@@ -113,7 +115,7 @@ export class LoopVolumeBackend implements StorageDriver {
   private readonly uidBase: number;
   private readonly directIo: boolean;
   private readonly log: StorageLogger;
-  private readonly disk: LoopVolumeBackendOptions["disk"];
+  private readonly disk: Pick<DiskBudget, "withVolume">;
   private readonly locks = new KeyedMutex();
   private readonly acquired = new Map<string, AcquiredVolume>();
   /** Volumes whose loop device was still in use when they were released (volume id → device). */
@@ -128,7 +130,7 @@ export class LoopVolumeBackend implements StorageDriver {
     this.uidBase = options.uidBase;
     this.directIo = options.directIo ?? true;
     this.log = options.logger ?? silentLogger;
-    this.disk = options.disk;
+    this.disk = options.disk ?? new DiskBudget({ stateDir: options.stateDir, reserveBytes: 0 });
   }
 
   /** Path of a volume's image file. */
@@ -149,8 +151,8 @@ export class LoopVolumeBackend implements StorageDriver {
   }
 
   /**
-   * Creates the volume's image: checks the host has room for `capacityBytes` (the disk budget,
-   * else free space: StorageFullError / INSUFFICIENT_STORAGE), allocates the file in full (so a
+   * Creates the volume's image: checks the host has room for `capacityBytes` (the disk budget:
+   * CapacityError / INSUFFICIENT_STORAGE), allocates the file in full (so a
    * neighbour filling the host can never make this volume's writes fail) and formats it with the
    * root directory owned by sandbox `app` (host uidBase+1000), mode 0755, and inodes for many
    * small files (inode-sizing.ts). On failure the partial image is removed.
@@ -173,13 +175,7 @@ export class LoopVolumeBackend implements StorageDriver {
           throw error;
         }
       };
-      if (this.disk) {
-        await this.disk.withVolume(capacityBytes, image, make);
-      } else {
-        const free = await this.freeBytes();
-        if (capacityBytes > free) throw new StorageFullError(capacityBytes, free);
-        await make();
-      }
+      await this.disk.withVolume(capacityBytes, image, make);
       this.log.info({ volumeId, capacityBytes }, "volume image created");
     });
   }

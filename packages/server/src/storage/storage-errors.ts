@@ -4,18 +4,6 @@
  */
 import { AtollError } from "atoll/contract";
 
-/** The host has less free disk than the capacity asked for. */
-export class StorageFullError extends AtollError {
-  constructor(requestedBytes: number, availableBytes: number) {
-    super(
-      "INSUFFICIENT_STORAGE",
-      `cannot create a volume of ${requestedBytes} bytes: the host has only ${availableBytes} bytes free; ` +
-        "delete unused volumes or ask for a smaller size",
-      { requestedBytes, availableBytes },
-    );
-  }
-}
-
 /** The volume's backing image does not exist. */
 export class VolumeBackingMissingError extends AtollError {
   constructor(volumeId: string, options?: ErrorOptions) {

@@ -7,6 +7,8 @@ const sandbox = await Sandbox.create({ volumes: [{ id: volume.id, mountPath: "/m
 try {
   await sandbox.sh`echo ${"hello from"} $(uname -s) > /mnt/v/x`;
   const text = await sandbox.sh`cat /mnt/v/x`.text();
+  const glob = [];
+  for await (const f of sandbox.fs.expandGlob("/mnt/v/{x,{y,z}}")) glob.push(f.path);
   const failed = await sandbox.sh`exit 7`.noThrow();
   let commandError = null;
   try {
@@ -19,7 +21,7 @@ try {
   await writer.write(new TextEncoder().encode("piped through"));
   await writer.close();
   const out = await child.output();
-  console.log(JSON.stringify({ text, code: failed.status.code, commandError, stdin: new TextDecoder().decode(out.stdout) }));
+  console.log(JSON.stringify({ text, glob, code: failed.status.code, commandError, stdin: new TextDecoder().decode(out.stdout) }));
 } finally {
   await sandbox.kill();
   await Sandbox.deleteVolume(volume.id);

@@ -7,11 +7,11 @@
  * Config: JSON in ATOLL_NETD_CONFIG (see NetdConfig).
  */
 import tls from "node:tls";
-import { type IpRule, type NetRule, parseNetRule } from "atoll/contract";
+import { type IpRule, type NetRule, mappedIpv4, parseNetRule } from "atoll/contract";
 import { type CertificateAuthority, LeafMinter } from "../cert-authority.js";
 import { SandboxBudgets } from "./budgets.js";
 import { startDnsServer } from "./dns-server.js";
-import { type SandboxPolicy, type SecretRule, isDeniedAddress, mappedIpv4, nameDecision } from "./policy-match.js";
+import { type SandboxPolicy, type SecretRule, isDeniedAddress, nameDecision } from "./policy-match.js";
 import { type ProxyContext, createHttpProxy, createTlsProxy } from "./proxies.js";
 import { type IpcEndpoint, Rpc } from "./rpc.js";
 import { ForwardingUpstream, NoUpstream, StaticUpstream, type Upstream } from "./upstream-dns.js";

@@ -2,7 +2,7 @@
  * What a sandbox's policy says about a name or an address (pure; used by the resolver and the
  * proxy in netd, unit-tested on its own).
  */
-import { type HostRule, type IpRule, type NetRule, canonicalIpv6, hostRuleMatches, ipv6Bytes, isIpv4 } from "atoll/contract";
+import { type HostRule, type IpRule, type NetRule, addressFamily, hostRuleMatches, inNetwork } from "atoll/contract";
 import type { PortRange } from "../nft-ruleset.js";
 import { directPorts, unionRanges } from "../port-ranges.js";
 
@@ -31,33 +31,7 @@ export function normalizeName(name: string): string {
 
 /** "4" / "6" for an IP literal (brackets allowed for IPv6), else null. */
 export function ipFamily(host: string): 4 | 6 | null {
-  const h = host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host;
-  if (isIpv4(h)) return 4;
-  return canonicalIpv6(h) ? 6 : null;
-}
-
-function v4Bits(a: string): number {
-  return a.split(".").reduce((acc, p) => acc * 256 + Number(p), 0);
-}
-
-/** true when address `a` lies in rule `r`'s network. */
-export function ipInRule(a: string, r: IpRule): boolean {
-  if (isIpv4(a)) {
-    if (r.family !== 4) return false;
-    if (r.prefix === 0) return true;
-    const shift = 32 - r.prefix;
-    return Math.floor(v4Bits(a) / 2 ** shift) === Math.floor(v4Bits(r.address) / 2 ** shift);
-  }
-  const c = canonicalIpv6(a);
-  if (!c || r.family !== 6) return false;
-  const x = ipv6Bytes(c);
-  const y = ipv6Bytes(r.address);
-  for (let bit = 0; bit < r.prefix; bit++) {
-    const byte = bit >> 3;
-    const mask = 0x80 >> (bit & 7);
-    if ((x[byte]! & mask) !== (y[byte]! & mask)) return false;
-  }
-  return true;
+  return addressFamily(host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host);
 }
 
 /** What the resolver does with a query for `name`. */
@@ -84,7 +58,7 @@ export function hostPortAllowed(policy: SandboxPolicy, rawHost: string, port: nu
   const family = ipFamily(host);
   if (family !== null) {
     const addr = host.replace(/^\[|\]$/g, "");
-    return policy.rules.some((r) => r.kind === "ip" && (r.port === null || r.port === port) && ipInRule(addr, r));
+    return policy.rules.some((r) => r.kind === "ip" && (r.port === null || r.port === port) && inNetwork(addr, r));
   }
   return policy.rules.some((r) => r.kind === "host" && (r.port === null || r.port === port) && hostRuleMatches(r, host));
 }
@@ -95,19 +69,7 @@ export function secretsFor(policy: SandboxPolicy, rawHost: string): SecretRule[]
   return policy.secrets.filter((s) => s.hosts.some((h) => hostRuleMatches(h, host)));
 }
 
-/**
- * The IPv4 address inside an IPv4-mapped IPv6 address (`::ffff:169.254.169.254`, also written
- * `::ffff:a9fe:a9fe`): a socket connecting there sends IPv4, so it is checked as IPv4 too.
- */
-export function mappedIpv4(address: string): string | undefined {
-  const c = canonicalIpv6(address);
-  if (!c) return undefined;
-  const b = ipv6Bytes(c);
-  if (b.slice(0, 10).some((x) => x !== 0) || b[10] !== 0xff || b[11] !== 0xff) return undefined;
-  return b.slice(12).join(".");
-}
-
 /** Addresses the proxy never dials for a host name (private, loopback, link-local, …). */
 export function isDeniedAddress(a: string, denied: readonly IpRule[]): boolean {
-  return denied.some((r) => ipInRule(a, r));
+  return denied.some((r) => inNetwork(a, r));
 }
