@@ -1,6 +1,6 @@
 /*
  * Encoding of tar headers for atoll-fs tar-out: ustar headers, with a pax 'x' header before
- * them for long names, long link targets and large sizes. Pure functions into a struct buf
+ * them for long names, long link targets, large sizes and far mtimes. Pure functions into a buf
  * (no I/O), so the fuzz harness checks them directly against fs-tar-parse.c.
  */
 #include <stdio.h>
@@ -78,6 +78,13 @@ void tar_encode_header(struct buf *out, const char *name, char type, const struc
       snprintf(v, sizeof v, "%llu", size);
       tar_pax_record(&pax, "size", v);
     }
+    /* An mtime past the 11 octal digits (year 2242: a sandbox can set any) used to leave with
+       only its low digits: found by fuzz/tar-write, corpus regress-far-mtime. */
+    if (st->st_mtime > 077777777777LL) {
+      char v[32];
+      snprintf(v, sizeof v, "%lld", (long long)st->st_mtime);
+      tar_pax_record(&pax, "mtime", v);
+    }
     if (pax.len) tar_encode_pax(out, 'x', &pax);
   } else {
     copy_field(h.name, sizeof h.name, name);
@@ -86,7 +93,7 @@ void tar_encode_header(struct buf *out, const char *name, char type, const struc
   octal(h.uid, sizeof h.uid, st->st_uid & 07777777);
   octal(h.gid, sizeof h.gid, st->st_gid & 07777777);
   octal(h.size, sizeof h.size, size > 077777777777ULL ? 0 : size);
-  octal(h.mtime, sizeof h.mtime, st->st_mtime > 0 ? (unsigned long long)st->st_mtime : 0);
+  octal(h.mtime, sizeof h.mtime, st->st_mtime > 077777777777LL ? 0 : st->st_mtime > 0 ? (unsigned long long)st->st_mtime : 0);
   h.typeflag = type;
   if (link) copy_field(h.linkname, sizeof h.linkname, link);
   memcpy(h.magic, "ustar", 6);

@@ -1,6 +1,6 @@
 /*
  * atoll-fs tar-out: streams a file or a directory tree as a POSIX tar (ustar headers, pax
- * records for long names, long link targets and large sizes). Directories become "./" and
+ * records for long names, long link targets, large sizes and far mtimes). Directories become "./" and
  * "./rel/path/"; symlinks are stored as links, never followed; fifos, sockets and devices are
  * skipped; hard links are stored as separate copies. Modes leave without setuid and setgid (and
  * files without the sticky bit): what a sandbox hands out must not become a setuid program

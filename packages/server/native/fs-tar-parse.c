@@ -83,8 +83,11 @@ static int parse_pax(char *body, size_t len, struct tar_ext *x, int global) {
     char *sp = memchr(p, ' ', (size_t)(end - p));
     if (!sp) break;
     long rec = strtol(p, NULL, 10);
-    if (rec <= 0 || p + rec > end) break;
+    if (rec <= 0 || rec > end - p) break;
     char *kv = sp + 1, *rec_end = p + rec - 1; /* points at the '\n' */
+    /* A length that ends before "LEN " does: malformed. (It used to make the '=' search below
+       run past the record and the body: found by fuzz/tar-read, corpus regress-pax-short-len.) */
+    if (kv > rec_end) break;
     char *eq = memchr(kv, '=', (size_t)(rec_end - kv));
     if (eq) {
       *eq = '\0';

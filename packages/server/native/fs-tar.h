@@ -31,7 +31,7 @@ void tar_pax_record(struct buf *b, const char *key, const char *value);
 /* Appends a pax header of `type` ('x' or 'g') carrying `records`, padded to a block; frees records. */
 void tar_encode_pax(struct buf *out, char type, struct buf *records);
 /* Appends the header block(s) of one entry: a pax 'x' header first when the name, the link
-   target or the size do not fit the ustar fields. Mode, ids and mtime come from st. */
+   target, the size or the mtime do not fit the ustar fields. Mode, ids and mtime come from st. */
 void tar_encode_header(struct buf *out, const char *name, char type, const struct stat *st, unsigned long long size, const char *link);
 
 /* ---- fs-tar-parse.c: headers as tar-in reads them ----------------------------------------- */
