@@ -37,7 +37,8 @@ apt_packages=(
 )
 # Only for the test suite (`setup.sh --test`, which `npm test` runs): Debian's chromium (and a
 # font) for the dashboard's browser tests, driven by playwright-core; no browser is downloaded.
-test_packages=(chromium fonts-dejavu-core)
+# clang-14 and its libFuzzer/sanitizer runtimes: the fuzz targets of the tar parsers (npm run fuzz).
+test_packages=(chromium fonts-dejavu-core clang-14 libclang-rt-14-dev)
 if [[ " $* " == *" --test "* ]]; then apt_packages+=("${test_packages[@]}"); fi
 installed=$(dpkg-query -W -f='${Package} ${db:Status-Abbrev}\n' "${apt_packages[@]}" 2>/dev/null | awk '$2 == "ii" { print $1 }' || true)
 missing=()
