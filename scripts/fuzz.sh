@@ -17,7 +17,7 @@ make -s -C packages/server/fuzz || { echo "✗ the libFuzzer targets need clang-
 
 status=0
 out=test-results/fuzz
-for target in tar-read tar-write; do
+for target in tar-read tar-write tar-extract; do
   mkdir -p "$out/$target"
   echo "== $target: libFuzzer for $seconds s (log: $out/$target.log)"
   if packages/server/fuzz/build/$target -max_total_time="$seconds" -print_final_stats=1 \

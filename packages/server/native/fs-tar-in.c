@@ -262,6 +262,9 @@ static void mkdir_p(const char *path) {
 }
 
 void op_tar_in(const char *dir) {
+  /* From a clean state: the fuzz harness (fuzz/tar-extract.c) runs tar-in many times. */
+  cached_fd = -1, cached_rel[0] = '\0', deferred_modes = NULL;
+  n_files = n_dirs = n_links = n_bytes = 0;
   mkdir_p(dir);
   rootfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (rootfd < 0) fail(errno, "open", dir);

@@ -1,13 +1,14 @@
 /**
- * A short run of the libFuzzer targets of atoll-fs's tar reader and writer (packages/server/fuzz,
- * docs/security.md "Fuzzing"): first every input of the repo's corpus, crashes found before
- * included, then ATOLL_FUZZ_SECONDS (default 20) of fuzzing each. A crash, a sanitizer report or
- * a broken round trip fails the test. Needs clang-14 with libclang-rt-14-dev (`scripts/setup.sh
+ * A short run of the libFuzzer targets of atoll-fs's tar reader, writer and extractor
+ * (packages/server/fuzz, docs/security.md "Fuzzing"): first every input of the repo's corpus
+ * (crashes found before and escape attempts included), then ATOLL_FUZZ_SECONDS (default 20) of
+ * fuzzing each. A crash, a sanitizer report, a broken round trip or a file written outside the
+ * extraction directory fails the test. Needs clang-14 with libclang-rt-14-dev (`scripts/setup.sh
  * --test` installs them); without them the test is skipped. `npm run fuzz` runs the long version.
  */
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -33,7 +34,7 @@ async function clangWithFuzzer(): Promise<boolean> {
   }
 }
 
-for (const target of ["tar-read", "tar-write"]) {
+for (const target of ["tar-read", "tar-write", "tar-extract"]) {
   test(`libFuzzer ${target}: the corpus, then ${seconds} s of fuzzing, find no failure`, { timeout: (seconds + 300) * 1000 }, async (t) => {
     if (!(await clangWithFuzzer())) return t.skip("clang-14 with libFuzzer is not installed (scripts/setup.sh --test installs it)");
     await run("make", ["-s", "-C", fuzzDir]);
@@ -43,10 +44,14 @@ for (const target of ["tar-read", "tar-write"]) {
     try {
       const inputs = (await readdir(corpus)).map((f) => join(corpus, f));
       assert.ok(inputs.length > 0, "the corpus has seeds");
-      // Replays each input once (regressions first: they crashed the code before its fix).
-      await run(binary, inputs, { maxBuffer: 64 << 20 });
+      // Replays each input once (the regress-* ones crashed the code before its fix).
+      // tar-extract makes its trees under TMPDIR: under `work`, removed below whatever happens.
+      const opts = { maxBuffer: 64 << 20, env: { ...process.env, TMPDIR: work } };
+      await run(binary, inputs, opts);
       // New inputs go to a temporary directory: the repo's corpus is only read.
-      const fuzz = await run(binary, [`-max_total_time=${seconds}`, `-artifact_prefix=${work}/`, work, corpus], { maxBuffer: 64 << 20 }).catch(
+      const found = join(work, "found");
+      await mkdir(found);
+      const fuzz = await run(binary, [`-max_total_time=${seconds}`, `-artifact_prefix=${work}/`, found, corpus], opts).catch(
         (err: { stderr?: string }) => assert.fail(`${target} found a failure:\n${(err.stderr ?? "").split("\n").filter((l) => /ERROR|SUMMARY|#\d+ in /.test(l)).slice(0, 20).join("\n")}`),
       );
       const done = /Done (\d+) runs/.exec(fuzz.stderr);
