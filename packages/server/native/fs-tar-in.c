@@ -1,5 +1,6 @@
 /*
  * atoll-fs tar-in: extracts a tar stream (ustar, pax and GNU long names) into a directory.
+ * Headers are decoded by fs-tar-parse.c; this file reads the stream and writes the tree.
  *
  * - Entry names are relative to the target directory: a leading "/" or "./" is dropped, and a
  *   name with a ".." component is refused. Parent directories are opened with
@@ -29,27 +30,7 @@
 static int rootfd;
 static unsigned long long n_files, n_dirs, n_links, n_bytes;
 
-/* ---------------------------------------------------------------- names ----------------- */
-
-/* Normalises an entry name into out ("a/b/c"); -1 if it climbs with "..". */
-static int clean_name(const char *in, char *out, size_t cap) {
-  size_t len = 0;
-  const char *p = in;
-  while (*p) {
-    while (*p == '/') p++;
-    const char *start = p;
-    while (*p && *p != '/') p++;
-    size_t n = (size_t)(p - start);
-    if (n == 0 || (n == 1 && start[0] == '.')) continue;
-    if (n == 2 && start[0] == '.' && start[1] == '.') return -1;
-    if (len + n + 2 > cap) return -2;
-    if (len) out[len++] = '/';
-    memcpy(out + len, start, n);
-    len += n;
-  }
-  out[len] = '\0';
-  return (int)len;
-}
+/* ---------------------------------------------------------------- directories ----------- */
 
 static int open_beneath_flags(int dirfd, const char *path, int flags) {
   struct open_how how = {.flags = (unsigned)flags | O_DIRECTORY | O_CLOEXEC, .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS};
@@ -151,21 +132,7 @@ static void commit_tmp(int dirfd, const char *base, const char *display) {
   on_fail(NULL, NULL);
 }
 
-/* ---------------------------------------------------------------- numbers --------------- */
-
-static unsigned long long parse_num(const char *f, size_t n) {
-  const unsigned char *u = (const unsigned char *)f;
-  unsigned long long v = 0;
-  if (u[0] & 0x80) { /* GNU base-256 */
-    v = u[0] & 0x3f;
-    for (size_t i = 1; i < n; i++) v = v << 8 | u[i];
-    return v;
-  }
-  size_t i = 0;
-  while (i < n && (f[i] == ' ' || f[i] == '\0')) i++;
-  for (; i < n && f[i] >= '0' && f[i] <= '7'; i++) v = v * 8 + (unsigned long long)(f[i] - '0');
-  return v;
-}
+/* ---------------------------------------------------------------- input ----------------- */
 
 static void read_exact(void *dst, size_t n, const char *display) {
   if (in_read(dst, n) != n) fail_msg(EPROTO, "read", display, "the archive ended in the middle of an entry");
@@ -180,54 +147,15 @@ static void skip(unsigned long long n, const char *display) {
   }
 }
 
-static unsigned long long padded(unsigned long long n) { return (n + BLOCK - 1) / BLOCK * BLOCK; }
-
 /* Reads a small entry body (long name, pax records) into a NUL-terminated string. */
 static char *read_body(unsigned long long size, const char *display) {
-  if (size > 1 << 20) fail_msg(EPROTO, "read", display, "an extended header is larger than 1 MiB");
+  if (size > TAR_MAX_EXT) fail_msg(EPROTO, "read", display, "an extended header is larger than 1 MiB");
   char *s = malloc((size_t)size + 1);
   if (!s) fail(ENOMEM, "malloc", display);
   read_exact(s, (size_t)size, display);
   s[size] = '\0';
-  skip(padded(size) - size, display);
+  skip(tar_padded(size) - size, display);
   return s;
-}
-
-/* ---------------------------------------------------------------- pax ------------------- */
-
-struct overrides {
-  char *path, *linkpath;
-  long long size;
-  long long mtime;
-};
-
-static void parse_pax(char *body, unsigned long long len, struct overrides *o, int global) {
-  char *p = body, *end = body + len;
-  while (p < end) {
-    char *sp = memchr(p, ' ', (size_t)(end - p));
-    if (!sp) break;
-    long rec = strtol(p, NULL, 10);
-    if (rec <= 0 || p + rec > end) break;
-    char *kv = sp + 1, *rec_end = p + rec - 1; /* points at the '\n' */
-    char *eq = memchr(kv, '=', (size_t)(rec_end - kv));
-    if (eq) {
-      *eq = '\0';
-      *rec_end = '\0';
-      char *value = eq + 1;
-      if (strcmp(kv, PAX_ERROR_KEY) == 0) { /* the source of this tar failed part way */
-        const char *e = strstr(value, "\"errno\":");
-        int err = e ? atoi(e + 8) : EIO;
-        fail_msg(err > 0 ? err : EIO, "tar", "", value);
-      }
-      if (!global) {
-        if (strcmp(kv, "path") == 0) free(o->path), o->path = strdup(value);
-        else if (strcmp(kv, "linkpath") == 0) free(o->linkpath), o->linkpath = strdup(value);
-        else if (strcmp(kv, "size") == 0) o->size = strtoll(value, NULL, 10);
-        else if (strcmp(kv, "mtime") == 0) o->mtime = strtoll(value, NULL, 10);
-      }
-    }
-    p += rec;
-  }
 }
 
 /* ---------------------------------------------------------------- entries --------------- */
@@ -281,7 +209,7 @@ static void extract_file(const char *rel, mode_t mode, unsigned long long size, 
   struct timespec times[2] = {{0, UTIME_OMIT}, {mtime, 0}};
   futimens(fd, times);
   if (close(fd) < 0) fail(errno, "close", display);
-  skip(padded(size) - size, display);
+  skip(tar_padded(size) - size, display);
   commit_tmp(pfd, base, display);
   n_files++;
   n_bytes += size;
@@ -294,7 +222,7 @@ static void extract_link(const char *rel, const char *target, int hard, const ch
   int lfd = -1;
   const char *lbase = NULL;
   if (hard) {
-    if (clean_name(target, lclean, sizeof lclean) <= 0) fail_msg(EINVAL, "link", display, "hard link target leaves the target directory");
+    if (tar_clean_name(target, lclean, sizeof lclean) <= 0) fail_msg(EINVAL, "link", display, "hard link target leaves the target directory");
     char *slash = strrchr(lclean, '/');
     if (slash) *slash = '\0', lbase = slash + 1;
     else lbase = lclean;
@@ -334,88 +262,63 @@ static void mkdir_p(const char *path) {
 }
 
 void op_tar_in(const char *dir) {
+  /* From a clean state: the fuzz harness (fuzz/tar-extract.c) runs tar-in many times. */
+  cached_fd = -1, cached_rel[0] = '\0', deferred_modes = NULL;
+  n_files = n_dirs = n_links = n_bytes = 0;
   mkdir_p(dir);
   rootfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (rootfd < 0) fail(errno, "open", dir);
   /* Writable? Fail now with the target's name rather than at the first entry. */
   if (faccessat(rootfd, ".", W_OK | X_OK, AT_EACCESS) < 0) fail(errno, "open", dir);
   out_record(REC_OPENED, "{}", 2);
-  struct overrides o = {NULL, NULL, -1, -1};
-  char *longname = NULL, *longlink = NULL;
+  struct tar_ext x = TAR_EXT_INIT;
   int zero_blocks = 0;
   for (;;) {
     struct ustar h;
     size_t got = in_read(&h, sizeof h);
     if (got == 0) break; /* E right after an entry: an archive without end blocks */
     if (got != sizeof h) fail_msg(EPROTO, "read", dir, "the archive ended in the middle of a header");
-    const unsigned char *raw = (const unsigned char *)&h;
-    int all_zero = 1;
-    for (size_t i = 0; i < sizeof h && all_zero; i++) all_zero = raw[i] == 0;
-    if (all_zero) {
+    if (tar_zero_block(&h)) {
       if (++zero_blocks == 2) break;
       continue;
     }
     zero_blocks = 0;
-    unsigned sum = 0;
-    for (size_t i = 0; i < sizeof h; i++) sum += (i >= 148 && i < 156) ? ' ' : raw[i];
-    if (sum != parse_num(h.chksum, sizeof h.chksum)) fail_msg(EPROTO, "read", dir, "not a tar archive (bad header checksum)");
+    if (!tar_checksum_ok(&h)) fail_msg(EPROTO, "read", dir, "not a tar archive (bad header checksum)");
 
-    char name[PATH_MAX * 2];
-    if (longname) snprintf(name, sizeof name, "%s", longname);
-    else if (o.path) snprintf(name, sizeof name, "%s", o.path);
-    else if (h.prefix[0] && memcmp(h.magic, "ustar", 5) == 0)
-      snprintf(name, sizeof name, "%.155s/%.100s", h.prefix, h.name);
-    else snprintf(name, sizeof name, "%.100s", h.name);
-    char link[PATH_MAX + 1];
-    if (longlink) snprintf(link, sizeof link, "%s", longlink);
-    else if (o.linkpath) snprintf(link, sizeof link, "%s", o.linkpath);
-    else snprintf(link, sizeof link, "%.100s", h.linkname);
-    unsigned long long size = o.size >= 0 ? (unsigned long long)o.size : parse_num(h.size, sizeof h.size);
-    long long mtime = o.mtime >= 0 ? o.mtime : (long long)parse_num(h.mtime, sizeof h.mtime);
-    mode_t mode = (mode_t)parse_num(h.mode, sizeof h.mode);
-    char type = h.typeflag;
-
-    if (type == 'x' || type == 'g') {
-      char *body = read_body(size, dir);
-      parse_pax(body, size, &o, type == 'g');
-      free(body);
+    struct tar_entry e;
+    tar_decode(&h, &x, &e);
+    if (tar_is_ext(e.type)) {
+      int err = tar_apply_ext(&x, e.type, read_body(e.size, dir), (size_t)e.size);
+      if (err) fail_msg(err, "tar", "", x.error);
       continue;
     }
-    if (type == 'L' || type == 'K') {
-      char *body = read_body(size, dir);
-      if (type == 'L') free(longname), longname = body;
-      else free(longlink), longlink = body;
-      continue;
-    }
-    free(longname), free(longlink), free(o.path), free(o.linkpath);
-    longname = longlink = NULL;
-    o = (struct overrides){NULL, NULL, -1, -1};
+    tar_ext_clear(&x);
 
     char rel[PATH_MAX];
-    int len = clean_name(name, rel, sizeof rel);
+    int len = tar_clean_name(e.name, rel, sizeof rel);
     char display[PATH_MAX * 2];
     snprintf(display, sizeof display, "%s%s%s", dir, dir[strlen(dir) - 1] == '/' ? "" : "/", rel);
-    if (len == -1) fail_msg(EINVAL, "tar", name, "an entry name climbs out of the target directory with '..'");
-    if (len < 0) fail(ENAMETOOLONG, "tar", name);
-    switch (type) {
+    if (len == -1) fail_msg(EINVAL, "tar", e.name, "an entry name climbs out of the target directory with '..'");
+    if (len < 0) fail(ENAMETOOLONG, "tar", e.name);
+    switch (e.type) {
     case '5':
-      extract_dir(rel, mode, display);
-      skip(padded(size), display);
+      extract_dir(rel, e.mode, display);
+      skip(tar_padded(e.size), display);
       break;
     case '0':
     case '\0':
     case '7':
       if (len == 0) fail(EISDIR, "open", dir);
-      extract_file(rel, mode, size, mtime, display);
+      extract_file(rel, e.mode, e.size, e.mtime, display);
       break;
     case '2':
     case '1':
       if (len == 0) fail(EISDIR, "open", dir);
-      extract_link(rel, link, type == '1', display);
-      skip(padded(size), display);
+      extract_link(rel, e.link, e.type == '1', display);
+      skip(tar_padded(e.size), display);
       break;
     default: /* devices, fifos, unknown: skipped */
-      skip(padded(size), display);
+      skip(tar_padded(e.size), display);
     }
   }
   in_drain();

@@ -1,6 +1,6 @@
 /*
  * atoll-fs tar-out: streams a file or a directory tree as a POSIX tar (ustar headers, pax
- * records for long names, long link targets and large sizes). Directories become "./" and
+ * records for long names, long link targets, large sizes and far mtimes). Directories become "./" and
  * "./rel/path/"; symlinks are stored as links, never followed; fifos, sockets and devices are
  * skipped; hard links are stored as separate copies. Modes leave without setuid and setgid (and
  * files without the sticky bit): what a sandbox hands out must not become a setuid program
@@ -10,6 +10,7 @@
  * into the archive itself, so every reader learns of it: the entry being written is completed
  * with zeros, then a pax header with the keyword ATOLL.error (the JSON of the error) on a
  * "./" directory entry, and the end-of-archive blocks follow, then the X record.
+ * Headers are encoded by fs-tar-encode.c; this file walks the tree and streams the archive.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -56,93 +57,12 @@ static void pad_block(unsigned long long size) {
   if (size % BLOCK) put_zeros(BLOCK - size % BLOCK);
 }
 
-static void octal(char *field, size_t width, unsigned long long v) {
-  char tmp[32];
-  snprintf(tmp, sizeof tmp, "%0*llo", (int)width - 1, v);
-  memcpy(field, tmp + strlen(tmp) - (width - 1), width - 1); /* callers keep v within width */
-  field[width - 1] = '\0';
-}
-
-static void copy_field(char *field, size_t width, const char *s) {
-  size_t n = strlen(s);
-  memcpy(field, s, n < width ? n : width);
-}
-
-/* Appends one "LEN key=value\n" pax record (LEN counts the whole record). */
-static void pax_record(struct buf *b, const char *key, const char *value) {
-  size_t body = 1 + strlen(key) + 1 + strlen(value) + 1;
-  size_t len = body + 1;
-  char digits[24];
-  while ((size_t)snprintf(digits, sizeof digits, "%zu", len) + body != len) len = body + strlen(digits);
-  buf_printf(b, "%zu ", len);
-  buf_puts(b, key);
-  buf_puts(b, "=");
-  buf_puts(b, value);
-  buf_puts(b, "\n");
-}
-
-static void header(const char *name, char type, const struct stat *st, unsigned long long size, const char *link);
-
-static void pax_header(char type, struct buf *records) {
-  struct stat st = {0};
-  st.st_mode = 0644;
-  header(type == 'g' ? "pax_global_header" : "PaxHeader", type, &st, records->len, NULL);
-  put(records->p, records->len);
-  pad_block(records->len);
-  buf_free(records);
-}
-
-/* Splits `name` into ustar prefix/name; 0 when it does not fit. */
-static int split_name(const char *name, struct ustar *h) {
-  size_t n = strlen(name);
-  if (n <= sizeof h->name) {
-    memcpy(h->name, name, n);
-    return 1;
-  }
-  for (size_t i = n - 1; i > 0; i--) {
-    if (name[i] != '/' || i > sizeof h->prefix || n - i - 1 > sizeof h->name || n - i - 1 == 0) continue;
-    memcpy(h->prefix, name, i);
-    memcpy(h->name, name + i + 1, n - i - 1);
-    return 1;
-  }
-  return 0;
-}
-
+/* One entry's header block(s), encoded by fs-tar-encode.c. */
 static void header(const char *name, char type, const struct stat *st, unsigned long long size, const char *link) {
-  struct ustar h;
-  memset(&h, 0, sizeof h);
-  struct buf pax = {0};
-  if (type != 'x' && type != 'g') {
-    if (!split_name(name, &h)) {
-      pax_record(&pax, "path", name);
-      memset(h.prefix, 0, sizeof h.prefix);
-      copy_field(h.name, sizeof h.name, name);
-    }
-    if (link && strlen(link) > sizeof h.linkname) pax_record(&pax, "linkpath", link);
-    if (size > 077777777777ULL) {
-      char v[32];
-      snprintf(v, sizeof v, "%llu", size);
-      pax_record(&pax, "size", v);
-    }
-    if (pax.len) pax_header('x', &pax);
-  } else {
-    copy_field(h.name, sizeof h.name, name);
-  }
-  octal(h.mode, sizeof h.mode, st->st_mode & (type == '5' ? 01777 : 0777));
-  octal(h.uid, sizeof h.uid, st->st_uid & 07777777);
-  octal(h.gid, sizeof h.gid, st->st_gid & 07777777);
-  octal(h.size, sizeof h.size, size > 077777777777ULL ? 0 : size);
-  octal(h.mtime, sizeof h.mtime, st->st_mtime > 0 ? (unsigned long long)st->st_mtime : 0);
-  h.typeflag = type;
-  if (link) copy_field(h.linkname, sizeof h.linkname, link);
-  memcpy(h.magic, "ustar", 6);
-  memcpy(h.version, "00", 2);
-  memset(h.chksum, ' ', sizeof h.chksum);
-  unsigned sum = 0;
-  for (size_t i = 0; i < sizeof h; i++) sum += ((unsigned char *)&h)[i];
-  snprintf(h.chksum, sizeof h.chksum, "%06o", sum);
-  h.chksum[7] = ' ';
-  put(&h, sizeof h);
+  struct buf b = {0};
+  tar_encode_header(&b, name, type, st, size, link);
+  put(b.p, b.len);
+  buf_free(&b);
 }
 
 static void finish_archive(void) { put_zeros(2 * BLOCK); }
@@ -156,11 +76,14 @@ static void __attribute__((noreturn)) fail_inband(int err, const char *syscall, 
   buf_json_str(&json, path);
   buf_puts(&json, "}");
   struct buf rec = {0};
-  pax_record(&rec, PAX_ERROR_KEY, json.p);
+  tar_pax_record(&rec, PAX_ERROR_KEY, json.p);
   buf_free(&json);
   /* Carried by a "./" entry (as the archive started with): readers that merge pax headers into
      the next entry see it there, GNU tar only warns about an unknown keyword. */
-  pax_header('x', &rec);
+  struct buf pax = {0};
+  tar_encode_pax(&pax, 'x', &rec);
+  put(pax.p, pax.len);
+  buf_free(&pax);
   header("./", '5', &root_st, 0, NULL);
   finish_archive();
   flush();

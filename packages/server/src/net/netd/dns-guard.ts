@@ -67,3 +67,21 @@ export class DnsTcpFramer {
     return out;
   }
 }
+
+/**
+ * Why the decoded question name `name` does not stand for the name on the wire, or null. The
+ * decoder turns a label holding a "." byte into two labels and bytes that are not UTF-8 into
+ * U+FFFD, and the encoder drops a "." after a newline: the policy would check one name while the
+ * upstream resolves another, and the answer (which re-encodes the name) would be malformed. So
+ * every label must be printable ASCII without "." and match the wire byte for byte (found by
+ * netd-parsers.fuzz.test.ts; real names are letters, digits, "-" and "_").
+ */
+export function questionNameProblem(msg: Buffer, name: string): string | null {
+  const problem = "the question name is not printable ASCII labels";
+  let p = 12;
+  for (const label of name === "." ? [] : name.split(".")) {
+    if (!/^[\x21-\x2d\x2f-\x7e]{1,63}$/.test(label) || msg[p] !== label.length || msg.toString("latin1", p + 1, p + 1 + label.length) !== label) return problem;
+    p += 1 + label.length;
+  }
+  return msg[p] === 0 ? null : problem;
+}

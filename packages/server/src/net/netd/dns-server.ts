@@ -8,7 +8,7 @@ import dgram from "node:dgram";
 import net from "node:net";
 import dnsPacket from "dns-packet";
 import type { SandboxBudgets } from "./budgets.js";
-import { DnsTcpFramer, queryProblem } from "./dns-guard.js";
+import { DnsTcpFramer, queryProblem, questionNameProblem } from "./dns-guard.js";
 import { type NameDecision, type SandboxPolicy, nameDecision } from "./policy-match.js";
 import { RCODE, type Upstream, addressesIn, respond, withoutAddresses } from "./upstream-dns.js";
 
@@ -45,7 +45,7 @@ async function answerQuery(deps: DnsServerDeps, ip: string, policy: SandboxPolic
     return undefined; // not DNS: drop
   }
   const question = query.questions?.[0];
-  if (!question) return undefined;
+  if (!question || questionNameProblem(packet, question.name) !== null) return undefined; // drop
   const decision = nameDecision(policy, question.name);
   if (!decision.allowed) {
     deps.log("name refused by allowNet", { sandboxId: policy.id, name: question.name });

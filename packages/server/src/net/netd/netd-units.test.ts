@@ -174,3 +174,15 @@ test("the static resolver answers from its table only", async () => {
   assert.equal((dnsPacket.decode(await up.query(q("example.org", "A"))) as { rcode?: string }).rcode, "NXDOMAIN");
   assert.deepEqual(await up.lookup("example.com."), ["203.0.113.10", "2001:db8::10"]);
 });
+
+test("DNS: a question name that does not decode to itself is dropped, a plain one is answered", async () => {
+  const { questionNameProblem } = await import("./dns-guard.js");
+  const wire = (labels: Buffer[]) => Buffer.concat([Buffer.from([0, 7, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0]), ...labels.flatMap((l) => [Buffer.from([l.length]), l]), Buffer.from([0, 0, 1, 0, 1])]);
+  const check = (labels: Buffer[]) => questionNameProblem(wire(labels), dnsPacket.decode(wire(labels)).questions![0]!.name);
+  assert.equal(check([Buffer.from("_dmarc"), Buffer.from("Example-1"), Buffer.from("com")]), null);
+  assert.equal(questionNameProblem(Buffer.from([0, 7, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 1]), "."), null, "the root");
+  // One label "example.com" decodes as the two-label name example.com.
+  assert.match(check([Buffer.from("example.com")]) ?? "", /not printable ASCII labels/);
+  assert.match(check([Buffer.from("a\n"), Buffer.from("example"), Buffer.from("com")]) ?? "", /not printable ASCII labels/);
+  assert.match(check([Buffer.from([0x80, 0x61]), Buffer.from("com")]) ?? "", /not printable ASCII labels/);
+});

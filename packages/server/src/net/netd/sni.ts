@@ -41,6 +41,8 @@ export class ClientHelloReader {
   private hello: Buffer | undefined;
   private helloHave = 0;
   private result: SniResult = { status: "more" };
+  /** Where the ClientHello ended in the chunk that completed it (bytes of its record may follow). */
+  private helloEnd = 0;
 
   /** Adds bytes from the client; the answer stays the same once it is not "more". */
   push(chunk: Buffer): SniResult {
@@ -67,7 +69,7 @@ export class ClientHelloReader {
       }
     }
     const r = this.result as SniResult;
-    if (r.status === "ok") this.result = { ...r, helloBytes: this.received - (chunk.length - p) };
+    if (r.status === "ok") this.result = { ...r, helloBytes: this.received - chunk.length + this.helloEnd };
     return this.result;
   }
 
@@ -109,7 +111,10 @@ export class ClientHelloReader {
     const take = Math.min(hello.length - this.helloHave, to - p);
     chunk.copy(hello, this.helloHave, p, p + take);
     this.helloHave += take;
-    if (this.helloHave === hello.length) this.result = { status: "ok", serverName: serverNameIn(hello), helloBytes: 0 };
+    if (this.helloHave === hello.length) {
+      this.helloEnd = p + take;
+      this.result = { status: "ok", serverName: serverNameIn(hello), helloBytes: 0 };
+    }
   }
 }
 
