@@ -139,3 +139,11 @@ export async function startFakeDaemon(opts: FakeDaemonOptions = {}): Promise<Fak
     },
   };
 }
+
+/** Asserts an API error answer: `status`, and the body `{ error: { code, message } }` with a message. */
+export function assertWireError(res: LightMyRequestResponse, status: number, code: string): void {
+  const body = res.json() as { error?: { code?: unknown; message?: unknown } };
+  if (res.statusCode !== status || body.error?.code !== code || typeof body.error.message !== "string" || body.error.message.length === 0) {
+    throw new Error(`expected ${status} ${code}, got ${res.statusCode} ${res.body.slice(0, 300)}`);
+  }
+}
