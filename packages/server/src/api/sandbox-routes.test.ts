@@ -2,7 +2,7 @@
  * Every /v1/sandboxes route in process (`app.inject()` on the daemon's buildHttpServer over the
  * fake drivers, testing/fakes/fake-daemon.ts): status codes, bodies and error codes, with the
  * insight, network (this daemon runs with networking off) and file routes of a sandbox. The
- * session WebSocket needs a socket: api/sdk-e2e.itest.ts covers it.
+ * session WebSocket: session-socket.test.ts.
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";

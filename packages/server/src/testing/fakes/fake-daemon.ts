@@ -14,7 +14,7 @@
 import type { FastifyInstance, LightMyRequestResponse } from "fastify";
 import pino from "pino";
 import { buildHttpServer } from "../../api/http-server.js";
-import { resolveWebConfig } from "../../api/web-config.js";
+import { type HttpLimits, resolveWebConfig } from "../../api/web-config.js";
 import { AttachmentService } from "../../core/attachment-service.js";
 import { CommandLog } from "../../core/command-log.js";
 import { FileService } from "../../core/file-service.js";
@@ -51,6 +51,8 @@ export interface FakeDaemonOptions {
   programs?: Record<string, FakeProgram>;
   /** What the file helper answers (canned-files-driver.ts). */
   files?: CannedAnswer;
+  /** Overrides of the HTTP limits (default: the daemon's defaults, api/web-config.ts). */
+  limits?: Partial<HttpLimits>;
 }
 
 export interface FakeDaemon {
@@ -103,7 +105,7 @@ export async function startFakeDaemon(opts: FakeDaemonOptions = {}): Promise<Fak
   const usage = new UsageSampler({ volumes: repos.volumes, samples: new UsageSampleRepo(db), storage, commandLog, logger, options: DEFAULT_USAGE_SAMPLING });
   const files = new FileService({ sandboxes, live, volumes, storage, locks, driver: cannedFilesDriver(opts.files).driver, logger });
 
-  const limits = resolveWebConfig({}, "127.0.0.1", { listen: parseListen, duration: durationSetting }, {}).limits;
+  const limits = { ...resolveWebConfig({}, "127.0.0.1", { listen: parseListen, duration: durationSetting }, {}).limits, ...opts.limits };
   const services = { sandboxes, volumes, attachments, monitor, commandLog, usage, files, network };
   const app = await buildHttpServer({ services, token: ADMIN_TOKEN, tokens, logger, version: "test", limits });
   await app.ready();
