@@ -104,6 +104,17 @@ test("a session sandbox stops when its last session closes; sessions hear why", 
   assert.equal(c.stoppedWith, "killed", "the open session was told before the processes died");
 });
 
+test("a session sandbox nobody connects to stops after the grace period with reason session-never-connected", async (t) => {
+  t.mock.timers.enable({ apis: ["setTimeout"] });
+  const info = await d.sandboxes.create(T, { timeout: "session" });
+  t.mock.timers.tick(29_000);
+  assert.equal(d.sandboxes.get(T, info.id).state, "running");
+  t.mock.timers.tick(1_000);
+  t.mock.timers.reset();
+  await waitFor(() => d.sandboxes.get(T, info.id).state === "stopped");
+  assert.equal(d.sandboxes.get(T, info.id).stopReason, "session-never-connected");
+});
+
 test("a launch that fails leaves no sandbox, no reference and no attachment behind", async () => {
   const vol = await d.volumes.create(T, { name: "data", sizeGb: 1 });
   d.runtime.failNextLaunch(new ServerError("HOST_ERROR", "bwrap failed"));
