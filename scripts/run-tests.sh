@@ -11,6 +11,8 @@
 #      ATOLL_TEST_NAME_PATTERN only run tests (or suites) whose name matches this regex (node
 #                             --test-name-pattern; the others count as skipped)
 #      ATOLL_TEST_RESULTS     where TAP copies and daemon logs go (default test-results)
+#      ATOLL_TEST_TIER        "unit": only the unit tests (no root, no host resources, no leak
+#                             check; `npm run test:unit`, docs/testing.md)
 set -uo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -21,6 +23,8 @@ export ATOLL_TEST_RESULTS=$results
 rm -rf "$results"/*.tap "$results"/attacks.jsonl "$results"/daemons
 timeout_ms=${ATOLL_TEST_TIMEOUT_MS:-600000}
 filter=${ATOLL_TEST_FILTER:-.}
+unit_only=0
+[[ ${ATOLL_TEST_TIER:-} == unit ]] && unit_only=1
 name_args=()
 [[ -n ${ATOLL_TEST_NAME_PATTERN:-} ]] && name_args=(--test-name-pattern="$ATOLL_TEST_NAME_PATTERN")
 
@@ -29,7 +33,11 @@ list_tests() {
   local suffix=$1 dirs=()
   for d in packages/*/dist*; do [[ -d $d ]] && dirs+=("$d"); done
   ((${#dirs[@]} > 0)) || return 0
-  find "${dirs[@]}" -type f -name "*$suffix" -not -path '*/node_modules/*' | grep -E -- "$filter" | sort
+  find "${dirs[@]}" -type f -name "*$suffix" -not -path '*/node_modules/*' | grep -E -- "$filter" | sort | while read -r f; do
+    # A test whose source is gone (renamed, moved to another tier) is a stale build output: skip it.
+    local src=${f/\/dist\//\/src\/}
+    [[ -f ${src%.js}.ts ]] && echo "$f"
+  done
 }
 mapfile -t unit_files < <(list_tests .test.js)
 mapfile -t integration_files < <(list_tests .itest.js)
@@ -67,6 +75,13 @@ run_group() {
   total_fail=$((total_fail + fail))
   if ((rc != 0)); then status=1; fi
 }
+
+if ((unit_only)); then
+  run_group unit "${unit_files[@]}"
+  echo "$total_pass passed, $total_fail failed"
+  ((total_fail == 0)) || status=1
+  exit "$status"
+fi
 
 bash scripts/leak-check.sh snapshot "$results/leak-snapshot.txt" || status=1
 

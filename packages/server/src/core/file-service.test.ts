@@ -1,51 +1,23 @@
 /**
  * FileService's decisions, through the FilesDriver seam with no host: a driver that answers the
- * helper's record protocol in process (one R or X record, then exit) and records where each run
- * went. The real helper and the bubblewrap driver are covered by e2e/files-*.itest.ts.
+ * helper's record protocol in process (testing/fakes/canned-files-driver.ts) and records where
+ * each run went. The real helper and the bubblewrap driver are covered by e2e/files-*.itest.ts.
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { ConflictError, NotFoundError } from "atoll/contract";
 import pino from "pino";
-import { Rec, encodeRecord } from "../files/fs-records.js";
 import { KeyedMutex } from "../host/keyed-mutex.js";
-import type { FilesDriver, ProcessHandle, ProcessSink, RuntimeSandbox, StorageDriver } from "./drivers.js";
+import { type CannedAnswer, cannedFilesDriver } from "../testing/fakes/canned-files-driver.js";
+import type { RuntimeSandbox, StorageDriver } from "./drivers.js";
 import { FileService, type FsPlace } from "./file-service.js";
 import { LiveSandboxes } from "./live-sandboxes.js";
 import type { SandboxService } from "./sandbox-service.js";
 import type { VolumeService } from "./volume-service.js";
 
-interface Run {
-  where: string;
-  argv: readonly string[];
-}
-
-/** A driver whose helper answers every run with `answer` (an R record, or an X errno report, errno a number). */
-function fakeDriver(answer: { result?: object; errno?: number }) {
-  const runs: Run[] = [];
-  let closed = 0;
-  const run = (where: string, argv: readonly string[], sink: ProcessSink): ProcessHandle => {
-    runs.push({ where, argv });
-    setImmediate(() => {
-      const rec = answer.errno
-        ? encodeRecord(Rec.ERROR, Buffer.from(JSON.stringify({ errno: answer.errno, syscall: "openat", path: argv[1] })))
-        : encodeRecord(Rec.RESULT, Buffer.from(JSON.stringify(answer.result ?? {})));
-      sink.onStdout(rec);
-      sink.onExit({ code: answer.errno ? 1 : 0, signal: null, oom: false });
-    });
-    return { write: () => undefined, closeStdin: () => undefined, signal: () => undefined, ack: () => undefined };
-  };
-  const driver: FilesDriver = {
-    runInSandbox: (sandbox, user, argv, _stdin, sink) => run(`sandbox ${sandbox.id} as ${user}`, argv, sink),
-    runOnVolume: (source, argv, _stdin, sink) => run(`volume at ${source}`, argv, sink),
-    close: () => void closed++,
-  };
-  return { driver, runs, closed: () => closed };
-}
-
 /** A FileService over one running sandbox `sbx_run`, one stopped `sbx_off`, one volume `vol_1` ("cache"). */
-function setup(answer: { result?: object; errno?: number } = {}) {
-  const fake = fakeDriver(answer);
+function setup(answer: CannedAnswer = {}) {
+  const fake = cannedFilesDriver(answer);
   const live = new LiveSandboxes();
   live.add({ id: "sbx_run", tenant: "t", runtime: { id: "sbx_run" } as RuntimeSandbox, timer: undefined, sessions: new Set(), everHadSession: false, stopping: false });
   const sandboxes = {

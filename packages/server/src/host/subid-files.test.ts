@@ -1,9 +1,6 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, chmodSync, existsSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { test } from "node:test";
-import { editSubidText, parseIdDatabase, parseSubidFile, readHostIds, updateSubidFile } from "./subid-files.js";
+import { editSubidText, parseIdDatabase, parseSubidFile } from "./subid-files.js";
 
 test("parseSubidFile reads owner:start:count lines and skips the rest", () => {
   const text = "alice:100000:65536\n# comment\n\nbob:165536:65536\nbroken:x:1\n1000:231072:10\nzero:1:0\n";
@@ -31,27 +28,4 @@ test("editSubidText adds an entry once, removes old ones and keeps every other l
   assert.equal(editSubidText("", entry), "atoll:1879048192:131072\n");
   assert.equal(editSubidText("atoll:100000:131072\nbob:1:2", entry, [{ owner: "atoll", start: 100000, count: 131072 }]), "bob:1:2\natoll:1879048192:131072\n");
   assert.equal(editSubidText("alice:100000:65536\n", undefined, [{ owner: "alice", start: 100000, count: 65536 }]), "");
-});
-
-test("updateSubidFile writes atomically, keeps the mode, takes and releases shadow's lock", (t) => {
-  const dir = mkdtempSync(join(tmpdir(), "atoll-subid-"));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const file = join(dir, "subuid");
-  writeFileSync(file, "alice:100000:65536\n");
-  chmodSync(file, 0o640);
-  const entry = { owner: "atoll", start: 1879048192, count: 131072 };
-  assert.equal(updateSubidFile(file, entry), true);
-  assert.equal(readFileSync(file, "utf8"), "alice:100000:65536\natoll:1879048192:131072\n");
-  assert.equal(statSync(file).mode & 0o777, 0o640);
-  assert.equal(updateSubidFile(file, entry), false, "nothing to change");
-  assert.equal(existsSync(`${file}.lock`), false, "lock released");
-  // A stale lock (dead pid) is broken; a new file is created 0644.
-  writeFileSync(`${file}.lock`, "999999999");
-  const fresh = join(dir, "subgid");
-  assert.equal(updateSubidFile(fresh, entry), true);
-  writeFileSync(`${fresh}.lock`, "999999999");
-  assert.equal(updateSubidFile(fresh, undefined, [entry]), true);
-  assert.equal(readFileSync(fresh, "utf8"), "");
-  assert.equal(readHostIds(dir).subuid.length, 2);
-  assert.deepEqual(readHostIds(join(dir, "missing")), { dir: join(dir, "missing"), subuid: [], subgid: [], users: [], groups: [] });
 });
