@@ -25,7 +25,7 @@ import { reconcileOnStart } from "../../core/reconciler.js";
 import { SandboxMonitor } from "../../core/sandbox-monitor.js";
 import { SandboxService } from "../../core/sandbox-service.js";
 import { TokenService } from "../../core/token-service.js";
-import { DEFAULT_USAGE_SAMPLING, UsageSampler } from "../../core/usage-sampler.js";
+import { UsageSampler } from "../../core/usage-sampler.js";
 import { VolumeService } from "../../core/volume-service.js";
 import { durationSetting, parseListen } from "../../daemon-config.js";
 import { KeyedMutex } from "../../host/keyed-mutex.js";
@@ -102,7 +102,7 @@ export async function startFakeDaemon(opts: FakeDaemonOptions = {}): Promise<Fak
   const tokens = new TokenService({ tokens: new TokenRepo(db), tenants, sandboxes: repos.sandboxes, volumes: repos.volumes, adminToken: ADMIN_TOKEN, logger });
   const sandboxes = new SandboxService({ repo: repos.sandboxes, attachments, runtime, live, locks, imageRootfs: "/fake-image", logger, commandLog, network, quotas });
   const monitor = new SandboxMonitor({ sandboxes, live });
-  const usage = new UsageSampler({ volumes: repos.volumes, samples: new UsageSampleRepo(db), storage, commandLog, logger, options: DEFAULT_USAGE_SAMPLING });
+  const usage = new UsageSampler({ volumes: repos.volumes, samples: new UsageSampleRepo(db), storage, commandLog, logger, options: { intervalMs: 60_000, retentionMs: 30 * 86_400_000 } });
   const files = new FileService({ sandboxes, live, volumes, storage, locks, driver: cannedFilesDriver(opts.files).driver, logger });
 
   const limits = { ...resolveWebConfig({}, "127.0.0.1", { listen: parseListen, duration: durationSetting }, {}).limits, ...opts.limits };

@@ -13,9 +13,10 @@
  *   const at = await storage.acquire("vol_a");
  *   storage.writeFile(at, "notes.txt", Buffer.from("hi"));
  */
+import { CapacityError } from "atoll/contract";
 import type { StorageDriver, VolumeUsage } from "../../core/drivers.js";
 import { KeyedMutex } from "../../host/keyed-mutex.js";
-import { StorageFullError, VolumeAcquiredError, VolumeBackingExistsError, VolumeBackingMissingError } from "../../storage/storage-errors.js";
+import { VolumeAcquiredError, VolumeBackingExistsError, VolumeBackingMissingError } from "../../storage/storage-errors.js";
 
 /** Same alphabet the loop backend accepts (volume ids become file names there). */
 const VOLUME_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
@@ -59,7 +60,13 @@ export class FakeStorage implements StorageDriver {
     await this.locks.run(volumeId, async () => {
       if (this.volumes.has(volumeId)) throw new VolumeBackingExistsError(volumeId);
       const free = await this.freeBytes();
-      if (capacityBytes > free) throw new StorageFullError(capacityBytes, free);
+      if (capacityBytes > free) {
+        // What the real backend's disk budget answers (host/disk-budget.ts).
+        throw new CapacityError("INSUFFICIENT_STORAGE", `A volume of ${capacityBytes} bytes does not fit: the host has ${free} bytes free.`, {
+          requestedBytes: capacityBytes,
+          availableBytes: free,
+        });
+      }
       this.volumes.set(volumeId, { capacityBytes, refs: 0, files: new Map() });
     });
   }
