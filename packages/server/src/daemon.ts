@@ -38,6 +38,10 @@ import { AttachmentRepo } from "./store/attachment-repo.js";
 import { CommandLogRepo } from "./store/command-log-repo.js";
 import { DashboardSessionRepo } from "./store/dashboard-session-repo.js";
 import { type Db, openDatabase } from "./store/database.js";
+import { DaemonRunRepo } from "./store/daemon-run-repo.js";
+import { DaemonRuns } from "./core/daemon-runs.js";
+import { MIGRATIONS } from "./store/migrations.js";
+import { assertSchemaKnown } from "./store/schema-version.js";
 import { SandboxRepo } from "./store/sandbox-repo.js";
 import { TenantRepo } from "./store/tenant-repo.js";
 import { TokenRepo } from "./store/token-repo.js";
@@ -67,6 +71,8 @@ export function createDaemonLogger(level: string): Logger {
  * fails leaves nothing behind on the host.
  */
 export async function startDaemon(config: DaemonConfig, logger: Logger = createDaemonLogger(config.logLevel)): Promise<Daemon> {
+  // A state directory of a newer release is refused before anything in it (or on the host) changes.
+  assertSchemaKnown(join(config.stateDir, "atoll.db"), MIGRATIONS.length, VERSION);
   // Which host ids sandboxes run as; refuses to start when the host gave any of them to someone.
   const uidPlan = planForStateDir(config.stateDir, config.uidBase, readHostIds(config.etcDir));
   const uidBase = uidPlan.base;
@@ -147,6 +153,10 @@ async function serve(config: DaemonConfig & { uidBase: number }, { logger, db, t
   await reconcileOnStart({ ...repos, runtime, storage, logger });
   if (uidPlan.from !== undefined) await finishUidMove(config, { storage, volumes: repos.volumes, logger }, uidPlan.from);
 
+  const runs = DaemonRuns.begin(new DaemonRunRepo(db), { version: VERSION, schemaVersion: MIGRATIONS.length });
+  started.push(() => runs.stop());
+  logger.info({ previousRun: runs.info().previousRun }, "daemon run recorded");
+
   const locks = new KeyedMutex();
   const live = new LiveSandboxes();
   const tenants = new TenantRepo(db);
@@ -189,7 +199,7 @@ async function serve(config: DaemonConfig & { uidBase: number }, { logger, db, t
   const filesDriver = new BwrapFilesDriver({ nativeDir: config.nativeDir, uidBase: config.uidBase, logger });
   const files = new FileService({ sandboxes, live, volumes, storage, locks, driver: filesDriver, logger });
 
-  const services = { sandboxes, volumes, attachments, monitor, commandLog, usage, files, network };
+  const services = { sandboxes, volumes, attachments, monitor, commandLog, usage, files, network, daemon: runs };
   const app = await buildHttpServer({ services,
     token,
     tokens,
@@ -221,6 +231,7 @@ async function serve(config: DaemonConfig & { uidBase: number }, { logger, db, t
       await runtime.close?.();
       // Sandbox volumes were released with their sandboxes; this drops the private run mount itself.
       await umountTree(config.runDir);
+      runs.stop();
       db.close();
       logger.info("stopped");
     })());

@@ -29,10 +29,12 @@ export function parseLimit(raw: unknown): number {
 
 /**
  * Read-only views for monitoring (the dashboard uses them, so can anyone with the token):
- * live sandbox figures, a sandbox's command log, a volume's usage history.
+ * live sandbox figures, a sandbox's command log, a volume's usage history, the daemon's uptime.
  */
 export function registerInsightRoutes(app: FastifyInstance, services: Services): void {
-  const { sandboxes, volumes, monitor, commandLog, usage } = services;
+  const { sandboxes, volumes, monitor, commandLog, usage, daemon } = services;
+
+  app.get("/v1/daemon", async () => daemon.info());
 
   app.get<IdParams>("/v1/sandboxes/:id/stats", async (req) => monitor.stats(req.principal.tenant, req.params.id));
 

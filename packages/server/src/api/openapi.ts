@@ -87,6 +87,9 @@ export function buildOpenApi(version: string): Record<string, unknown> {
           responses: { 200: ok("{ commands: CommandLogEntry[] }"), ...errors },
         },
       },
+      "/v1/daemon": {
+        get: { summary: "This daemon: version, schema version, start time and uptime, how the previous run ended", responses: { 200: ok("DaemonInfo"), ...errors } },
+      },
       "/v1/volumes/{id}/usage": {
         get: {
           summary: "Used bytes over time (sampled by the daemon), then the live figure",

@@ -6,6 +6,7 @@ import type { UsageSampler } from "../core/usage-sampler.js";
 import type { VolumeService } from "../core/volume-service.js";
 import type { FileService } from "../core/file-service.js";
 import type { NetworkService } from "../core/network-service.js";
+import type { DaemonInfo } from "../core/daemon-runs.js";
 
 /** What the routes call. Handlers parse and map; these decide. */
 export interface Services {
@@ -22,4 +23,6 @@ export interface Services {
   files: FileService;
   /** allowNet changes, exposed ports, sandbox.fetch (docs/network.md). */
   network?: NetworkService;
+  /** This daemon run: version, uptime, how the previous run ended (core/daemon-runs.ts). */
+  daemon: { info(): DaemonInfo };
 }

@@ -21,7 +21,7 @@ const head = (title: string) => `<!doctype html>
  * The single page of the dashboard; `main.js` renders the views into `#view` from the event
  * stream and routes on the URL hash (#/volumes, #/volumes/ID, #/sandboxes, #/sandboxes/ID).
  */
-export function appPage(version: string): string {
+export function appPage(version: string, daemonLine = ""): string {
   return `${head("Atoll")}
 <script type="module" src="${ASSETS}/main.js"></script>
 </head>
@@ -36,7 +36,7 @@ export function appPage(version: string): string {
   <form method="post" action="/logout" class="logout"><button type="submit" class="link">Log out</button></form>
 </header>
 <main id="view" aria-live="polite"><p class="muted">Loading…</p></main>
-<footer class="foot muted">Atoll ${escapeHtml(version)}</footer>
+<footer class="foot muted">Atoll ${escapeHtml(version)}${daemonLine ? ` · ${daemonLine}` : ""}</footer>
 <div id="toasts" class="toasts" role="status"></div>
 </body>
 </html>

@@ -9,6 +9,7 @@ import { SESSION_COOKIE, type SessionCookies, cookieOf, isHttps, isSameOrigin, s
 import { EventStream } from "./event-stream.js";
 import { OverviewBuilder } from "./overview-builder.js";
 import { HTML_HEADERS, appPage, loginPage } from "./pages.js";
+import { daemonFooter } from "./daemon-footer.js";
 import { readAsset } from "./static-assets.js";
 
 export interface DashboardOptions {
@@ -71,7 +72,7 @@ export async function registerDashboard(app: FastifyInstance, opts: DashboardOpt
 
   app.get("/", async (req, reply) => {
     if (!principalOrUndefined(req, opts)) return reply.redirect("/login", 303);
-    return html(reply, 200, appPage(opts.version));
+    return html(reply, 200, appPage(opts.version, daemonFooter(opts.services.daemon.info())));
   });
 
   app.get("/login", async (req, reply) => {

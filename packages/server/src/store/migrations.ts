@@ -104,4 +104,15 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE tenants ADD COLUMN net_open TEXT NOT NULL DEFAULT '[]';  -- JSON array: categories or CIDRs
   `,
+  // 6: one row per daemon run, for its uptime and the last restart (issue 13, docs/operations.md).
+  `
+  CREATE TABLE daemon_runs (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    version         TEXT NOT NULL,      -- the atoll release that ran
+    pid             INTEGER NOT NULL,
+    started_at      TEXT NOT NULL,
+    last_seen_at    TEXT NOT NULL,      -- heartbeat: where a run that did not stop cleanly ended, give or take a minute
+    stopped_at      TEXT                -- set by a clean stop; NULL: running, or crashed / killed
+  );
+  `,
 ];

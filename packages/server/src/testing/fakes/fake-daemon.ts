@@ -32,6 +32,7 @@ import { KeyedMutex } from "../../host/keyed-mutex.js";
 import { AttachmentRepo } from "../../store/attachment-repo.js";
 import { CommandLogRepo } from "../../store/command-log-repo.js";
 import { type Db, openDatabase } from "../../store/database.js";
+import { MIGRATIONS } from "../../store/migrations.js";
 import { SandboxRepo } from "../../store/sandbox-repo.js";
 import { TenantRepo } from "../../store/tenant-repo.js";
 import { TokenRepo } from "../../store/token-repo.js";
@@ -78,6 +79,7 @@ export interface FakeDaemon {
 export async function startFakeDaemon(opts: FakeDaemonOptions = {}): Promise<FakeDaemon> {
   const logger = pino({ level: "silent" });
   const db = openDatabase(":memory:");
+  const startedAt = new Date().toISOString();
   const storage = new FakeStorage(opts.hostBytes === undefined ? {} : { hostBytes: opts.hostBytes });
   const runtime = new FakeRuntime({ files: storage, ...(opts.programs ? { programs: opts.programs } : {}) });
   const repos = { sandboxes: new SandboxRepo(db), volumes: new VolumeRepo(db), attachments: new AttachmentRepo(db) };
@@ -106,7 +108,8 @@ export async function startFakeDaemon(opts: FakeDaemonOptions = {}): Promise<Fak
   const files = new FileService({ sandboxes, live, volumes, storage, locks, driver: cannedFilesDriver(opts.files).driver, logger });
 
   const limits = { ...resolveWebConfig({}, "127.0.0.1", { listen: parseListen, duration: durationSetting }, {}).limits, ...opts.limits };
-  const services = { sandboxes, volumes, attachments, monitor, commandLog, usage, files, network };
+  const daemon = { info: () => ({ version: "test", schemaVersion: MIGRATIONS.length, pid: process.pid, startedAt, uptimeSeconds: 0, previousRun: null }) };
+  const services = { sandboxes, volumes, attachments, monitor, commandLog, usage, files, network, daemon };
   const app = await buildHttpServer({ services, token: ADMIN_TOKEN, tokens, logger, version: "test", limits });
   await app.ready();
 
