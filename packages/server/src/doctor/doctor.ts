@@ -18,6 +18,7 @@ import { PROBE_TIMEOUT_MS } from "./host-probes.js";
 import { kernelChecks } from "./kernel-checks.js";
 import { setupChecks } from "./setup-checks.js";
 import { stateChecks } from "./state-checks.js";
+import { storeCheck } from "./store-check.js";
 import { toolChecks } from "./tool-checks.js";
 
 /** Every check, in report order. */
@@ -27,6 +28,7 @@ export const ALL_CHECKS: readonly Check[] = [
   ...toolChecks,
   ...setupChecks,
   ...stateChecks,
+  storeCheck,
 ];
 
 /** What `atoll doctor` found. */
