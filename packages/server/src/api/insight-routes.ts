@@ -34,7 +34,13 @@ export function parseLimit(raw: unknown): number {
 export function registerInsightRoutes(app: FastifyInstance, services: Services): void {
   const { sandboxes, volumes, monitor, commandLog, usage, daemon } = services;
 
-  app.get("/v1/daemon", async () => daemon.info());
+  // The daemon's process id is the operator's business: tenants get the rest.
+  app.get("/v1/daemon", async (req) => {
+    const info = daemon.info();
+    if (req.principal.admin) return info;
+    const { pid: _pid, ...rest } = info;
+    return rest;
+  });
 
   app.get<IdParams>("/v1/sandboxes/:id/stats", async (req) => monitor.stats(req.principal.tenant, req.params.id));
 
