@@ -13,6 +13,7 @@ import { InvalidArgumentError, type NetRule } from "atoll/contract";
 import type { Logger } from "pino";
 import type { NetworkAttachment, NetworkDriver, RootFile, SecretBinding } from "../core/drivers.js";
 import { KeyedMutex } from "../host/keyed-mutex.js";
+import { WarmPool } from "../host/warm-pool.js";
 import { type AddressPlan, buildAddressPlan } from "./address-plan.js";
 import { type CertificateAuthority, createSandboxCa } from "./cert-authority.js";
 import type { NetConfig } from "./net-config.js";
@@ -96,9 +97,7 @@ export class LinuxNetworkDriver implements NetworkDriver {
   private readonly locks = new KeyedMutex();
   private netd: NetdClient | undefined;
   /** Ready namespaces: attach takes one, a background task makes the next. */
-  private readonly pool: Plumbing[] = [];
-  private filling: Promise<void> | undefined;
-  private closed = false;
+  private readonly pool: WarmPool<Plumbing>;
   /** Distinguishes this run's namespace names from a crashed predecessor's. */
   private readonly runTag = randomBytes(2).toString("hex");
   /** Ranges closed for every tenant (special ranges minus --net-open, plus our own). */
@@ -123,6 +122,14 @@ export class LinuxNetworkDriver implements NetworkDriver {
       stateFile: path.join(opts.stateDir, "ip_forward.before"),
       logger: opts.logger,
     });
+    // Creating a namespace costs several host commands, so `poolSize` are kept ready.
+    this.pool = new WarmPool<Plumbing>({
+      name: "network namespace",
+      target: opts.poolSize ?? 2,
+      logger: opts.logger,
+      make: () => this.plumb(),
+      release: (p) => this.unplumb(p),
+    });
   }
 
   /** Removes a crashed predecessor's namespaces, then builds the router and starts netd. */
@@ -143,18 +150,7 @@ export class LinuxNetworkDriver implements NetworkDriver {
       await this.router.destroy().catch(() => undefined);
       throw err;
     }
-    this.refill();
-  }
-
-  /** Keeps `poolSize` namespaces ready, one at a time, in the background. */
-  private refill(): void {
-    if (this.filling || this.closed) return;
-    const target = this.opts.poolSize ?? 2;
-    this.filling = (async () => {
-      while (!this.closed && this.pool.length < target) this.pool.push(await this.plumb());
-    })()
-      .catch((err: unknown) => this.opts.logger?.warn({ err }, "preparing a sandbox network namespace failed"))
-      .finally(() => (this.filling = undefined));
+    this.pool.warm();
   }
 
   /** A namespace `<router>-<run>-<seq>` with eth0 ↔ atl<seq> in the router, addressed and routed. */
@@ -220,9 +216,9 @@ export class LinuxNetworkDriver implements NetworkDriver {
     return this.locks.run(id, async () => {
       if (this.sandboxes.has(id)) throw new Error(`sandbox ${id} already has a network`);
       const ca = spec.secrets.length > 0 ? createSandboxCa(id) : undefined;
-      const plumbing = this.pool.shift() ?? (await this.plumb());
+      const plumbing = this.pool.take(undefined, { deferRefill: true }) ?? (await this.plumb());
       // Refill after this sandbox has started: its host commands would compete with the launch.
-      setTimeout(() => this.refill(), 250).unref();
+      this.pool.refillSoon();
       const closed = spec.closed;
       const sbx: SandboxNet = { ...plumbing, id, rules: spec.allowNet, secrets: spec.secrets, closed, learned: new Map(), intercepted: new Set(), ca: await ca };
       let stage = 0;
@@ -365,10 +361,8 @@ export class LinuxNetworkDriver implements NetworkDriver {
   }
 
   async close(): Promise<void> {
-    this.closed = true;
-    await this.filling;
+    await this.pool.close();
     for (const id of [...this.sandboxes.keys()]) await this.release(id).catch(() => undefined);
-    for (const p of this.pool.splice(0)) await this.unplumb(p).catch(() => undefined);
     await this.netd?.stop();
     this.netd = undefined;
     await this.router.destroy();

@@ -1,6 +1,7 @@
-/** Small helpers shared by the cgroup v1 and v2 drivers: reading and parsing cgroup files. */
+/** Small helpers shared by the cgroup v1 and v2 drivers: reading and parsing cgroup files, the kill loop. */
 import { readFile } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
+import type { SandboxCgroup } from "./cgroups.js";
 
 /** Reads a cgroup file; undefined when it does not exist (or its cgroup is being removed: ENODEV). */
 export async function readCgroupFile(file: string): Promise<string | undefined> {
@@ -34,13 +35,32 @@ export function parsePids(text: string | undefined): number[] {
 }
 
 /** SIGKILLs pids, ignoring the ones that are gone already. */
-export function killPids(pids: readonly number[]): void {
+function killPids(pids: readonly number[]): void {
   for (const pid of pids) {
     try {
       process.kill(pid, "SIGKILL");
     } catch {
       // exited meanwhile
     }
+  }
+}
+
+/** How long a destroy waits for a cgroup's processes to die after SIGKILL. */
+const EMPTY_WAIT_MS = 10_000;
+
+/**
+ * Waits until the cgroup has no process left, SIGKILLing those it finds on each round unless
+ * `signal` is false (v2 with cgroup.kill: the kernel did it). Throws after EMPTY_WAIT_MS: a
+ * process that SIGKILL does not end (stuck in the kernel) keeps its cgroup from being removed.
+ */
+export async function killUntilEmpty(cgroup: Pick<SandboxCgroup, "id" | "pids">, signal = true): Promise<void> {
+  const deadline = Date.now() + EMPTY_WAIT_MS;
+  for (let delay = 1; ; delay = Math.min(delay * 2, 50)) {
+    const pids = await cgroup.pids();
+    if (pids.length === 0) return;
+    if (Date.now() > deadline) throw new Error(`cgroup ${cgroup.id} still has processes ${pids.join(" ")} after SIGKILL`);
+    if (signal) killPids(pids);
+    await sleep(delay);
   }
 }
 

@@ -6,10 +6,9 @@
  */
 import { readFileSync } from "node:fs";
 import { mkdir, readdir, rename, rmdir, writeFile } from "node:fs/promises";
-import { setTimeout as sleep } from "node:timers/promises";
 import type { SandboxLimits, SandboxStats } from "../core/drivers.js";
 import { parseMountInfo } from "../host/mounts.js";
-import { cpuSharesFromWeight, flatKeyedValue, killPids, parsePids, readCgroupFile, retryBusy } from "./cgroup-files.js";
+import { cpuSharesFromWeight, flatKeyedValue, killUntilEmpty, parsePids, readCgroupFile, retryBusy } from "./cgroup-files.js";
 import type { CgroupDriver, CgroupViewDir, SandboxCgroup } from "./cgroups.js";
 import { socketMemoryLimit } from "./socket-memory.js";
 
@@ -21,8 +20,6 @@ export interface V1Hierarchies {
   /** cpuacct (CPU usage statistics); may be the same directory as cpu. */
   cpuacct?: string;
 }
-
-const EMPTY_WAIT_MS = 10_000;
 
 export class CgroupV1 implements CgroupDriver {
   readonly version = 1 as const;
@@ -172,14 +169,7 @@ export class V1SandboxCgroup implements SandboxCgroup {
   async destroy(): Promise<void> {
     // No new processes from here on: a fork bomb cannot outrun the kill loop.
     await writeFile(`${this.pidsDir}/pids.max`, "0").catch(() => undefined);
-    const deadline = Date.now() + EMPTY_WAIT_MS;
-    for (let delay = 1; ; delay = Math.min(delay * 2, 50)) {
-      const pids = await this.pids();
-      if (pids.length === 0) break;
-      if (Date.now() > deadline) throw new Error(`cgroup ${this.id} still has processes ${pids.join(" ")} after SIGKILL`);
-      killPids(pids);
-      await sleep(delay);
-    }
+    await killUntilEmpty(this);
     for (const dir of this.dirs) await retryBusy(() => rmdir(dir));
   }
 }

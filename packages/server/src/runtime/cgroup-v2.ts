@@ -5,13 +5,11 @@
  */
 import { readFileSync } from "node:fs";
 import { mkdir, readdir, rmdir, writeFile } from "node:fs/promises";
-import { setTimeout as sleep } from "node:timers/promises";
 import type { SandboxLimits, SandboxStats } from "../core/drivers.js";
-import { flatKeyedValue, killPids, parsePids, readCgroupFile, retryBusy } from "./cgroup-files.js";
+import { flatKeyedValue, killUntilEmpty, parsePids, readCgroupFile, retryBusy } from "./cgroup-files.js";
 import type { CgroupDriver, CgroupViewDir, SandboxCgroup } from "./cgroups.js";
 
 const CONTROLLERS = ["memory", "pids", "cpu"] as const;
-const EMPTY_WAIT_MS = 10_000;
 
 export class CgroupV2 implements CgroupDriver {
   readonly version = 2 as const;
@@ -118,14 +116,7 @@ export class V2SandboxCgroup implements SandboxCgroup {
       () => true,
       () => false,
     );
-    const deadline = Date.now() + EMPTY_WAIT_MS;
-    for (let delay = 1; ; delay = Math.min(delay * 2, 50)) {
-      const pids = await this.pids();
-      if (pids.length === 0) break;
-      if (Date.now() > deadline) throw new Error(`cgroup ${this.id} still has processes ${pids.join(" ")} after SIGKILL`);
-      if (!hasKill) killPids(pids);
-      await sleep(delay);
-    }
+    await killUntilEmpty(this, !hasKill);
     await retryBusy(() => rmdir(this.dir));
   }
 }

@@ -74,6 +74,22 @@ const comm = (pid: number) => {
   }
 };
 
+/** Busy-waits, without yielding to the event loop, until `pid` is a zombie (or gone). */
+function waitZombieSync(pid: number): void {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    let state: string;
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      state = stat.slice(stat.lastIndexOf(")") + 2).split(" ")[0]!;
+    } catch {
+      return; // reaped
+    }
+    if (state === "Z") return;
+    assert.ok(Date.now() < deadline, `process ${pid} never died`);
+  }
+}
+
 async function waitFilled(size: number): Promise<void> {
   pool.warm();
   const deadline = Date.now() + 20_000;
@@ -143,7 +159,10 @@ test("a launcher that dies while it waits is never handed out", async () => {
   const pids = pool.waitingPids;
   assert.equal(pids.length, 2, `two waiting launchers: ${pids.join(" ")}`);
   for (const pid of pids) process.kill(pid, "SIGKILL");
-  // Taken at once: the daemon has not seen the deaths yet when the take starts.
+  // Dead in the kernel (a SIGKILLed process still has to be scheduled to exit: on a loaded host
+  // that can outlast a take), but not yet reaped: this waits without giving the event loop a
+  // turn, so the daemon has not seen the deaths yet when the take starts.
+  for (const pid of pids) waitZombieSync(pid);
   const taken = await pool.take("take-dead", LIMITS);
   if (taken) {
     // Only a launcher the pool started after the kills may come back, alive.

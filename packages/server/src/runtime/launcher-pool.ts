@@ -28,6 +28,7 @@ import { LIMITS } from "atoll/contract";
 import type { Logger } from "pino";
 import type { SandboxLimits } from "../core/drivers.js";
 import { HOST_PATH } from "../host/run-command.js";
+import { WarmPool } from "../host/warm-pool.js";
 import type { CgroupDriver, SandboxCgroup } from "./cgroups.js";
 import { type LauncherWatch, describeExit, watchLauncher } from "./launcher-watch.js";
 
@@ -49,28 +50,33 @@ interface Entry {
 const WAITING_LIMITS: SandboxLimits = { memoryBytes: LIMITS.memoryMax, pids: 16, cpuWeight: LIMITS.cpuWeightDefault, rootfsBytes: 0 };
 
 export class LauncherPool {
-  private readonly entries: Entry[] = [];
-  private readonly owned = new Set<string>();
-  private filling: Promise<void> | undefined;
-  private closed = false;
+  private readonly pool: WarmPool<Entry>;
 
   constructor(
     private readonly opts: { cgroups: CgroupDriver; launcher: string; target?: number; logger?: Logger | undefined },
-  ) {}
+  ) {
+    this.pool = new WarmPool<Entry>({
+      name: "launcher",
+      target: opts.target ?? 2,
+      logger: opts.logger,
+      make: (claim) => this.make(claim),
+      release: (e) => this.discard(e),
+    });
+  }
 
   /** Launchers waiting now (on v1 each already in its cgroup). */
   get size(): number {
-    return this.entries.length;
+    return this.pool.size;
   }
 
   /** Host pids of the launchers waiting now (tests). */
   get waitingPids(): number[] {
-    return this.entries.flatMap((e) => (e.launcher.proc.pid === undefined ? [] : [e.launcher.proc.pid]));
+    return this.pool.ready.flatMap((e) => (e.launcher.proc.pid === undefined ? [] : [e.launcher.proc.pid]));
   }
 
   /** true for pool cgroups this pool made: orphan cleanup leaves them alone. */
   owns(cgroupId: string): boolean {
-    return this.owned.has(cgroupId);
+    return this.pool.owns(cgroupId);
   }
 
   /**
@@ -80,9 +86,9 @@ export class LauncherPool {
   async take(id: string, limits: SandboxLimits): Promise<{ launcher: LauncherWatch; cgroup: SandboxCgroup } | undefined> {
     const adopt = this.opts.cgroups.adopt?.bind(this.opts.cgroups);
     let taken: { launcher: LauncherWatch; cgroup: SandboxCgroup } | undefined;
-    while (!taken && this.entries.length > 0) {
-      const e = this.entries.shift()!;
-      if (e.cgroupId) this.owned.delete(e.cgroupId);
+    while (!taken) {
+      const e = this.pool.take(undefined, { deferRefill: true });
+      if (!e) break;
       if (e.launcher.exit) {
         this.discardDead(e, e.cgroup);
         continue;
@@ -119,7 +125,7 @@ export class LauncherPool {
       else taken = { launcher: e.launcher, cgroup };
     }
     // Refill once this sandbox has started: a new launcher would compete with its launch.
-    setTimeout(() => this.refill(), 250).unref();
+    this.pool.refillSoon();
     return taken;
   }
 
@@ -130,50 +136,41 @@ export class LauncherPool {
 
   /** Starts filling the pool (after the runtime's orphan cleanup). */
   warm(): void {
-    this.refill();
+    this.pool.warm();
   }
 
   /** Ends every waiting launcher (EOF on its stdin) and removes its cgroup. */
   async close(): Promise<void> {
-    this.closed = true;
-    await this.filling;
-    for (const e of this.entries.splice(0)) await this.discard(e);
+    await this.pool.close();
   }
 
   private async discard(e: Entry): Promise<void> {
     e.launcher.proc.stdin.end();
     await e.cgroup?.destroy().catch((err: unknown) => this.opts.logger?.warn({ err, cgroup: e.cgroupId }, "removing a pooled launcher's cgroup failed"));
-    if (e.cgroupId) this.owned.delete(e.cgroupId);
   }
 
-  private refill(): void {
-    if (this.filling || this.closed) return;
-    this.filling = this.fill()
-      .catch((err: unknown) => this.opts.logger?.warn({ err }, "launcher pool refill failed"))
-      .finally(() => (this.filling = undefined));
-  }
-
-  private async fill(): Promise<void> {
-    const renames = this.opts.cgroups.adopt !== undefined;
-    while (!this.closed && this.entries.length < (this.opts.target ?? 2)) {
-      let pooled: Pick<Entry, "cgroupId" | "cgroup"> = {};
-      if (renames) {
-        const cgroupId = `${POOL_CGROUP_PREFIX}${randomBytes(6).toString("hex")}`;
-        this.owned.add(cgroupId);
-        pooled = { cgroupId, cgroup: await this.opts.cgroups.create(cgroupId, WAITING_LIMITS) };
-      }
-      const entry: Entry = { launcher: watchLauncher(spawn(this.opts.launcher, ["--wait-args"], { stdio: ["pipe", "pipe", "pipe"], env: { PATH: HOST_PATH } })), ...pooled };
-      try {
-        const pid = entry.launcher.proc.pid;
-        if (pid === undefined) throw new Error(`cannot start ${this.opts.launcher}: ${describeExit(await entry.launcher.exited)}`);
-        // Joined before anyone can take it (and rename the cgroup under it).
-        for (const file of entry.cgroup?.procsFiles ?? []) await writeFile(file, String(pid));
-      } catch (err) {
-        await this.discard(entry);
-        throw err;
-      }
-      this.entries.push(entry);
+  /**
+   * A waiting launcher; on v1 in a pool cgroup of its own, which it is moved into before the
+   * pool lists it.
+   */
+  private async make(claim: (cgroupId: string) => void): Promise<Entry> {
+    let pooled: Pick<Entry, "cgroupId" | "cgroup"> = {};
+    if (this.opts.cgroups.adopt !== undefined) {
+      const cgroupId = `${POOL_CGROUP_PREFIX}${randomBytes(6).toString("hex")}`;
+      claim(cgroupId);
+      pooled = { cgroupId, cgroup: await this.opts.cgroups.create(cgroupId, WAITING_LIMITS) };
     }
+    const entry: Entry = { launcher: watchLauncher(spawn(this.opts.launcher, ["--wait-args"], { stdio: ["pipe", "pipe", "pipe"], env: { PATH: HOST_PATH } })), ...pooled };
+    try {
+      const pid = entry.launcher.proc.pid;
+      if (pid === undefined) throw new Error(`cannot start ${this.opts.launcher}: ${describeExit(await entry.launcher.exited)}`);
+      // Joined before anyone can take it (and rename the cgroup under it).
+      for (const file of entry.cgroup?.procsFiles ?? []) await writeFile(file, String(pid));
+    } catch (err) {
+      await this.discard(entry);
+      throw err;
+    }
+    return entry;
   }
 }
 

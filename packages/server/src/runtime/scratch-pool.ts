@@ -15,6 +15,7 @@ import type { Logger } from "pino";
 import { createExt4Image } from "../host/ext4-image.js";
 import { scratchInodeCountFor } from "../host/inode-sizing.js";
 import { moveMount } from "../host/mounts.js";
+import { WarmPool } from "../host/warm-pool.js";
 import { mountScratch, releaseScratch } from "./scratch-fs.js";
 
 export interface ScratchPoolOptions {
@@ -54,16 +55,20 @@ export async function createScratchImage(file: string, sizeBytes: number): Promi
 }
 
 export class ScratchPool {
-  private readonly entries: Entry[] = [];
-  /** Files the pool created and still owns (ready or being made). */
-  private readonly owned = new Set<string>();
+  private readonly pool: WarmPool<Entry>;
+  /** The size the pool fills for: the one most recently asked for. */
   private size: number | undefined;
-  private refilling: Promise<void> | undefined;
-  private closed = false;
-  private readonly target: number;
 
   constructor(private readonly options: ScratchPoolOptions) {
-    this.target = options.target ?? 2;
+    this.pool = new WarmPool<Entry>({
+      name: "scratch",
+      target: options.target ?? 2,
+      logger: options.logger,
+      make: (claim) => this.make(claim),
+      release: (e) => this.discard(e),
+      // Entries of another size are not wanted any more.
+      wanted: (e) => e.size === this.size,
+    });
   }
 
   /** Path of the image file of sandbox `id`. */
@@ -71,9 +76,9 @@ export class ScratchPool {
     return path.join(this.options.dir, `${id}.img`);
   }
 
-  /** true for files the pool owns: orphan cleanup must leave them alone. */
+  /** true for files the pool owns (ready or being made): orphan cleanup must leave them alone. */
   owns(file: string): boolean {
-    return this.owned.has(file);
+    return this.pool.owns(file);
   }
 
   /**
@@ -86,21 +91,23 @@ export class ScratchPool {
     await mkdir(this.options.dir, { recursive: true });
     await mkdir(mountPoint, { recursive: true });
     const scratch = { image, upper: `${mountPoint}/upper`, work: `${mountPoint}/work` };
-    const i = this.entries.findIndex((e) => e.size === sizeBytes);
+    // The entry's file stays the pool's until it has its sandbox's name.
+    const entry = this.pool.take((e) => e.size === sizeBytes, { keepClaims: true, deferRefill: true });
     let taken = false;
-    if (i >= 0) {
-      const [entry] = this.entries.splice(i, 1);
+    if (entry) {
+      let renamed = false;
       try {
-        await rename(entry!.file, image);
-        this.owned.delete(entry!.file);
-        await moveMount(entry!.mountPoint, mountPoint);
+        await rename(entry.file, image);
+        renamed = true;
+        this.pool.disown(entry);
+        await moveMount(entry.mountPoint, mountPoint);
         taken = true;
-        await rmdir(entry!.mountPoint).catch(() => undefined);
+        await rmdir(entry.mountPoint).catch(() => undefined);
       } catch (err) {
-        this.options.logger?.warn({ err, file: entry!.file }, "scratch pool entry unusable; making a fresh one");
-        if (this.owned.delete(entry!.file)) await releaseScratch(entry!.file, entry!.mountPoint);
-        else await releaseScratch(image, entry!.mountPoint);
-        await rmdir(entry!.mountPoint).catch(() => undefined);
+        this.options.logger?.warn({ err, file: entry.file }, "scratch pool entry unusable; making a fresh one");
+        this.pool.disown(entry);
+        await releaseScratch(renamed ? image : entry.file, entry.mountPoint);
+        await rmdir(entry.mountPoint).catch(() => undefined);
       }
     }
     if (!taken) {
@@ -114,65 +121,41 @@ export class ScratchPool {
     }
     this.size = sizeBytes;
     // Refill once this sandbox has started: mkfs and mount would compete with its launch.
-    setTimeout(() => this.refill(), 250).unref();
+    this.pool.refillSoon();
     return scratch;
   }
 
   /** Fills the pool for `sizeBytes` in the background (e.g. the default size, at start). */
   warm(sizeBytes: number): void {
     this.size ??= sizeBytes;
-    this.refill();
+    this.pool.warm();
   }
 
   /** Stops refilling and releases every pool entry (mount, loop device, image). */
   async close(): Promise<void> {
-    this.closed = true;
-    await this.refilling;
-    for (const e of this.entries.splice(0)) await this.discard(e);
+    await this.pool.close();
+  }
+
+  /** A new pool entry of the wanted size: image, loop device, mount, `upper/` and `work/`. */
+  private async make(claim: (file: string) => void): Promise<Entry> {
+    const size = this.size!;
+    await mkdir(this.options.dir, { recursive: true });
+    const name = randomBytes(6).toString("hex");
+    const entry = { file: path.join(this.options.dir, `pool-${name}.img`), size, mountPoint: path.join(this.options.mountDir, name) };
+    claim(entry.file);
+    try {
+      await createScratchImage(entry.file, size);
+      await mkdir(entry.mountPoint, { recursive: true });
+      await mountScratch(entry.file, entry.mountPoint, this.options.uidBase);
+    } catch (err) {
+      await this.discard(entry);
+      throw err;
+    }
+    return entry;
   }
 
   private async discard(e: Entry): Promise<void> {
     await releaseScratch(e.file, e.mountPoint);
     await rmdir(e.mountPoint).catch(() => undefined);
-    this.owned.delete(e.file);
-  }
-
-  private refill(): void {
-    if (this.refilling || this.closed || this.target <= 0) return;
-    this.refilling = this.fill()
-      .catch((err: unknown) => this.options.logger?.warn({ err }, "scratch pool refill failed"))
-      .finally(() => {
-        this.refilling = undefined;
-      });
-  }
-
-  private async fill(): Promise<void> {
-    await mkdir(this.options.dir, { recursive: true });
-    for (;;) {
-      const size = this.size;
-      if (this.closed || size === undefined) return;
-      // Entries of another size are not wanted any more.
-      for (let i = this.entries.length - 1; i >= 0; i--) {
-        const e = this.entries[i]!;
-        if (e.size !== size) {
-          this.entries.splice(i, 1);
-          await this.discard(e);
-        }
-      }
-      if (this.entries.length >= this.target) return;
-      const name = randomBytes(6).toString("hex");
-      const entry = { file: path.join(this.options.dir, `pool-${name}.img`), size, mountPoint: path.join(this.options.mountDir, name) };
-      this.owned.add(entry.file);
-      try {
-        await createScratchImage(entry.file, size);
-        await mkdir(entry.mountPoint, { recursive: true });
-        await mountScratch(entry.file, entry.mountPoint, this.options.uidBase);
-      } catch (err) {
-        await this.discard(entry);
-        throw err;
-      }
-      if (this.closed) return this.discard(entry);
-      this.entries.push(entry);
-    }
   }
 }
