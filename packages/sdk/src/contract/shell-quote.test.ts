@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: "${…}" here is shell input to quote, kept literal
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { test } from "node:test";
@@ -5,7 +6,6 @@ import { buildShellCommand, buildShellScript, quoteShellArg } from "./shell-quot
 import { secret } from "./shell-secret.js";
 
 const AWKWARD = [
-  // biome-ignore lint/suspicious/noTemplateCurlyInString: "${HOME}" is awkward shell input, kept literal
   "", " ", "plain", "a b", "it's", "'", "''", `"`, `a"b'c`, "$HOME", "${HOME}", "`id`", "$(id)", "\\", "\\n",
   "\n", "a\nb", "tab\there", "*", "?", "[a]", "~", "~root", "-n", "--", "-e", "é", "emoji 🙂", "!", "!!", "#",
   "a#b", "{a,b}", ";", "&", "|", ">", "<", "\x01", "\x7f", "a=b", "@%+=:,./-", "x".repeat(5000), "'\"'\"'",
