@@ -74,8 +74,7 @@ export async function* ndjsonLines<T>(res: Response): AsyncGenerator<T> {
     for (;;) {
       const { done, value } = await reader.read();
       if (value) pending += decoder.decode(value, { stream: true });
-      let nl: number;
-      while ((nl = pending.indexOf("\n")) >= 0) {
+      for (let nl = pending.indexOf("\n"); nl >= 0; nl = pending.indexOf("\n")) {
         const line = pending.slice(0, nl);
         pending = pending.slice(nl + 1);
         if (!line.trim()) continue;

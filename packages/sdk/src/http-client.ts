@@ -59,7 +59,7 @@ export class HttpClient {
     const text = await response.text().catch((e: unknown) => {
       throw unreachableError(url, e);
     });
-    let body: unknown = undefined;
+    let body: unknown;
     if (text) {
       try {
         body = JSON.parse(text);

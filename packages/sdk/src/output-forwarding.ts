@@ -28,7 +28,9 @@ export function forwardOutput(target: Target, data: Uint8Array, written: () => v
     // (a replaced `write` that drops callbacks but reports no congestion still works).
     let done = false;
     const once = () => {
-      if (!done) (done = true), written();
+      if (done) return;
+      done = true;
+      written();
     };
     if (node.write(data, once) !== false) once();
     return;

@@ -32,7 +32,9 @@ export async function sandboxFetch(http: HttpClient, id: string, input: string |
   const request = new Request(input, init);
   const { url, token } = await http.connection();
   const headers: Record<string, string> = {};
-  request.headers.forEach((value, name) => (headers[name] = value));
+  request.headers.forEach((value, name) => {
+    headers[name] = value;
+  });
   const hasBody = request.body !== null && request.method !== "GET" && request.method !== "HEAD";
   let response: Response;
   try {

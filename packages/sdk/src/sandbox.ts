@@ -96,6 +96,7 @@ export class Sandbox implements AsyncDisposable {
     const spawn = (cmd: string, options: SpawnOptions) => this.spawn(cmd, options);
     this.sh = (strings: TemplateStringsArray, ...values: unknown[]) => {
       if (!Array.isArray(strings) || !("raw" in strings)) {
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: the message shows the template syntax
         throw new TypeError("sandbox.sh is a tagged template: write sandbox.sh`ls -l ${dir}`, not sandbox.sh(...)");
       }
       const { script, env } = buildShellCommand(strings, values);

@@ -94,7 +94,7 @@ async function openWithWs(url: string, token: string, handlers: SocketHandlers):
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));
       res.on("end", () => {
-        let body: unknown = undefined;
+        let body: unknown;
         try {
           body = JSON.parse(Buffer.concat(chunks).toString("utf8"));
         } catch {

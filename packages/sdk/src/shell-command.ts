@@ -239,16 +239,17 @@ export class ShellCommand implements Promise<ShellResult> {
   }
 
   /** Runs the command (each call runs it again). Awaiting the builder calls this. */
+  // biome-ignore lint/suspicious/noThenProperty: the builder is a thenable on purpose: `await sandbox.sh` runs it
   then<R1 = ShellResult, R2 = never>(
     onfulfilled?: ((value: ShellResult) => R1 | PromiseLike<R1>) | null,
-    // `any` as in Promise#then, so handlers can type their parameter
+    // biome-ignore lint/suspicious/noExplicitAny: as in Promise#then, so handlers can type their parameter
     onrejected?: ((reason: any) => R2 | PromiseLike<R2>) | null,
   ): Promise<R1 | R2> {
     return this.#run().then(onfulfilled, onrejected);
   }
 
   /** Runs the command and handles a rejection. */
-  // `any` as in Promise#catch
+  // biome-ignore lint/suspicious/noExplicitAny: as in Promise#catch
   catch<R = never>(onrejected?: ((reason: any) => R | PromiseLike<R>) | null): Promise<ShellResult | R> {
     return this.#run().catch(onrejected);
   }

@@ -3,7 +3,7 @@
  * arm64) and the typed error each one becomes. The daemon uses this for the helper's errors and
  * the SDK for an error carried inside a download's tar stream, so both say the same thing.
  */
-import { AtollError, FileSystemError, InvalidArgumentError, NotFoundError, ServerError } from "./errors.js";
+import { type AtollError, FileSystemError, InvalidArgumentError, NotFoundError, ServerError } from "./errors.js";
 
 export const ERRNO = {
   EPERM: 1,

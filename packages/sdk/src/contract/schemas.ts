@@ -54,7 +54,7 @@ const durationField = z.union([z.number(), z.string()]).transform((raw, ctx) => 
 });
 
 export const labelsSchema = z
-  .record(z.string().regex(/^[A-Za-z0-9_.\/-]{1,63}$/, "label keys are 1-63 characters of A-Z a-z 0-9 _ . / -"), z.string().max(256))
+  .record(z.string().regex(/^[A-Za-z0-9_./-]{1,63}$/, "label keys are 1-63 characters of A-Z a-z 0-9 _ . / -"), z.string().max(256))
   .refine((r) => Object.keys(r).length <= LIMITS.labelsMax, `at most ${LIMITS.labelsMax} labels`);
 
 export const envSchema = z

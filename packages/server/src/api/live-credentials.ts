@@ -31,7 +31,10 @@ export class LiveCredentials {
     const entry: Entry = { keys: credentialKeys(principal), end };
     for (const k of entry.keys) {
       let set = this.open.get(k);
-      if (!set) this.open.set(k, (set = new Set()));
+      if (!set) {
+        set = new Set();
+        this.open.set(k, set);
+      }
       set.add(entry);
     }
     return () => this.untrack(entry);

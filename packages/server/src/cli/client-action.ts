@@ -23,6 +23,7 @@ export function printError(err: unknown): void {
  *
  * @example cmd.action(clientAction(async (name) => { … }));
  */
+// biome-ignore lint/suspicious/noConfusingVoidType: an action returns an exit code or nothing (a plain async function)
 export function clientAction<A extends unknown[]>(fn: (...args: A) => Promise<number | void>): (...args: A) => Promise<void> {
   return async (...args: A) => {
     try {

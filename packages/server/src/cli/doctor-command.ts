@@ -28,7 +28,7 @@ export function registerDoctorCommand(program: Command): void {
     .option("--disk-reserve <size>", "disk space the daemon keeps free (ATOLL_DISK_RESERVE)")
     .option("--json", "print the report as JSON")
     .action(async (opts: DoctorFlags) => {
-      let config;
+      let config: ReturnType<typeof resolveConfig>;
       try {
         config = resolveConfig(opts);
       } catch (err) {

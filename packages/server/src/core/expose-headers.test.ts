@@ -4,7 +4,7 @@ import { forwardedHeaders, withoutDaemonCookies } from "./expose-headers.js";
 
 const TOKEN = `atl_${"ab".repeat(32)}`;
 const isToken = (v: string) => v === TOKEN || v === "bootstrap-token";
-const pairs = (flat: string[]) => flat.reduce<string[][]>((out, v, i) => (i % 2 === 0 ? [...out, [v]] : (out[out.length - 1]!.push(v), out)), []);
+const pairs = (flat: string[]) => flat.flatMap((v, i) => (i % 2 === 0 ? [[v, ...flat.slice(i + 1, i + 2)]] : []));
 
 test("the daemon's cookies are dropped, the app's own pass", () => {
   assert.equal(withoutDaemonCookies("atoll_session=v2.x; app=1; atoll_expose=t; theme=dark"), "app=1; theme=dark");

@@ -34,7 +34,10 @@ function setup(answer: CannedAnswer = {}) {
   } as unknown as VolumeService;
   const held: string[] = [];
   const storage = {
-    acquire: async (id: string) => (held.push(id), `/run/volumes/${id}`),
+    acquire: async (id: string) => {
+      held.push(id);
+      return `/run/volumes/${id}`;
+    },
     release: async (id: string) => void held.splice(held.indexOf(id), 1),
   } as unknown as StorageDriver;
   const files = new FileService({ sandboxes, live, volumes, storage, locks: new KeyedMutex(), driver: fake.driver, logger: pino({ level: "silent" }) });

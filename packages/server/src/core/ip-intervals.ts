@@ -17,13 +17,17 @@ export interface IpSet {
 
 const BITS = { 4: 32, 6: 128 } as const;
 
+/** Math.max and Math.min take numbers only; these are for bigints. */
+const maxOf = (a: bigint, b: bigint): bigint => (a > b ? a : b);
+const minOf = (a: bigint, b: bigint): bigint => (a < b ? a : b);
+
 /** Sorted, merged copy. */
 function normalize(list: readonly Interval[]): Interval[] {
   const sorted = [...list].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
   const out: [bigint, bigint][] = [];
   for (const [lo, hi] of sorted) {
     const last = out[out.length - 1];
-    if (last && lo <= last[1] + 1n) last[1] = hi > last[1] ? hi : last[1];
+    if (last && lo <= last[1] + 1n) last[1] = maxOf(hi, last[1]);
     else out.push([lo, hi]);
   }
   return out;
@@ -52,8 +56,8 @@ function intersectList(a: readonly Interval[], b: readonly Interval[]): Interval
   let i = 0;
   let j = 0;
   while (i < x.length && j < y.length) {
-    const lo = x[i]![0] > y[j]![0] ? x[i]![0] : y[j]![0];
-    const hi = x[i]![1] < y[j]![1] ? x[i]![1] : y[j]![1];
+    const lo = maxOf(x[i]![0], y[j]![0]);
+    const hi = minOf(x[i]![1], y[j]![1]);
     if (lo <= hi) out.push([lo, hi]);
     if (x[i]![1] < y[j]![1]) i++;
     else j++;
@@ -95,10 +99,6 @@ export function intersect(a: IpSet, b: IpSet): IpSet {
 /** true when every address of `inner` is in `outer`. */
 export function covers(outer: IpSet, inner: IpSet): boolean {
   const s = subtract(inner, outer);
-  return s.v4.length === 0 && s.v6.length === 0;
-}
-
-export function isEmpty(s: IpSet): boolean {
   return s.v4.length === 0 && s.v6.length === 0;
 }
 

@@ -1,7 +1,7 @@
 import type { ServerResponse } from "node:http";
 import type { Logger } from "pino";
 import type { OverviewBuilder } from "./overview-builder.js";
-import type { Overview } from "./snapshot-types.js";
+import type { Overview, SamplesEvent } from "./snapshot-types.js";
 
 /** One browser tab listening to `GET /ui/events`. */
 interface StreamClient {
@@ -71,7 +71,7 @@ export class EventStream {
 
   /** New usage samples were stored: tabs showing a chart refetch it. */
   samplesStored(): void {
-    const data = JSON.stringify({ at: new Date().toISOString() });
+    const data = JSON.stringify({ at: new Date().toISOString() } satisfies SamplesEvent);
     this.each((c) => this.write(c, "samples", data, true));
   }
 

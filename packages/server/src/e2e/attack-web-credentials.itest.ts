@@ -37,7 +37,10 @@ test("revoking a token cuts its open session socket and event stream", async () 
   const [socketEnd, streamEnd] = await Promise.all([socket.whenClosed(), stream.ended]);
   const after = await socket.run("/bin/echo", ["again"]).catch((e: Error) => e.message);
   const reopen = await sessionSocket(ctx.daemon.url, sb.id, token).then(
-    async (s) => (await s.close(), "opened"),
+    async (s) => {
+      await s.close();
+      return "opened";
+    },
     (e: Error) => e.message,
   );
   await sb.close().catch(() => undefined);
@@ -113,7 +116,13 @@ test("session sockets per token, connections per address and slow requests are c
   }
   const before = opened.length;
   await opened.pop()?.close();
-  const freed = await sessionSocket(ctx.daemon.url, sb.id, token).then((s) => (opened.push(s), "opened"), (e: Error) => e.message);
+  const freed = await sessionSocket(ctx.daemon.url, sb.id, token).then(
+    (s) => {
+      opened.push(s);
+      return "opened";
+    },
+    (e: Error) => e.message,
+  );
   await Promise.all(opened.map((s) => s.close()));
   rows.push({ area: "limits", attack: "open session sockets on one token without end", as: "tenant", expected: "at most 4 (429 QUOTA_EXCEEDED), a closed one frees a place", observed: `${before} opened + the SDK's; then ${refusal.slice(0, 40)}; after closing one: ${freed}`, held: before <= 3 && /429.*QUOTA_EXCEEDED/.test(refusal) && freed === "opened" });
 
@@ -147,7 +156,10 @@ test("session sockets per token, connections per address and slow requests are c
 test("the session socket survives malformed client frames; only that socket can end", async () => {
   await using sb = await ctx.client.createSandbox({ timeout: "5m" });
   const ws = new WebSocket(`${ctx.daemon.url.replace("http:", "ws:")}/v1/sandboxes/${sb.id}/session`, { headers: { authorization: `Bearer ${ctx.daemon.token}` } });
-  await new Promise((r, j) => (ws.once("open", r), ws.once("error", j)));
+  await new Promise((r, j) => {
+    ws.once("open", r);
+    ws.once("error", j);
+  });
   const replies: string[] = [];
   ws.on("message", (d, binary) => binary || replies.push(d.toString()));
   for (const bad of ["{", "[]", "null", JSON.stringify({ type: "spawn", id: -1, cmd: "" }), JSON.stringify({ type: "signal", id: 99, signal: "NOPE" }), "x".repeat(100_000)]) ws.send(bad);

@@ -110,7 +110,10 @@ test("attack: sandboxes cannot reach the host's own services through the host up
   await probe("unrestricted egress to the host's address", undefined, HOST_ADDRESS);
   // First layer: private ranges are closed destinations, so an explicit rule is refused outright.
   const refused = await ctx.client.createSandbox({ timeout: "5m", allowNet: [HOST_ADDRESS] }).then(
-    async (sb) => (await sb.kill(), "created"),
+    async (sb) => {
+      await sb.kill();
+      return "created";
+    },
     (err: { code?: string }) => String(err.code),
   );
   rows.push({ area: "host uplink", attack: "allowNet naming the host's address (private closed)", as: "tenant", expected: "FORBIDDEN", observed: refused, held: refused === "FORBIDDEN" });

@@ -31,11 +31,19 @@ function etcWith(name: string, subid: string): string {
 /** Starts a daemon on `stateDir` with these environment variables set (undefined: unset). */
 async function startWith(stateDir: string, env: Record<string, string | undefined>): Promise<TestDaemon> {
   const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
-  for (const [k, v] of Object.entries(env)) v === undefined ? delete process.env[k] : (process.env[k] = v);
+  setEnv(env);
   try {
     return await startTestDaemon({ stateDir });
   } finally {
-    for (const [k, v] of Object.entries(saved)) v === undefined ? delete process.env[k] : (process.env[k] = v);
+    setEnv(saved);
+  }
+}
+
+/** Sets each variable, or unsets it where the value is undefined. */
+function setEnv(env: Record<string, string | undefined>): void {
+  for (const [k, v] of Object.entries(env)) {
+    if (v === undefined) delete process.env[k];
+    else process.env[k] = v;
   }
 }
 

@@ -116,7 +116,7 @@ test("deleting an attached volume fails with VOLUME_IN_USE naming the sandboxes;
   const inUse = await expectCode(ctx.client.deleteVolume(volume.id), "VOLUME_IN_USE");
   assert.match(inUse.message, new RegExp(a.id));
   assert.match(inUse.message, new RegExp(b.id));
-  assert.deepEqual([...(inUse.details?.sandboxes as string[])].sort(), [a.id, b.id].sort());
+  assert.deepEqual([...((inUse.details?.sandboxes as string[] | undefined) ?? [])].sort(), [a.id, b.id].sort());
 
   await ctx.client.deleteVolume(volume.id, { force: true });
   assert.equal(existsSync(join(ctx.daemon.stateDir, "volumes", `${volume.id}.img`)), false, "image file removed");

@@ -111,8 +111,13 @@ export async function tcpConnections(host: string, port: number, count: number):
   for (let i = 0; i < count; i++) {
     const entry = { socket: net.connect(port, host), closed: false };
     entry.socket.on("error", () => undefined);
-    entry.socket.on("close", () => (entry.closed = true));
-    await new Promise((r) => (entry.socket.once("connect", r), entry.socket.once("close", r)));
+    entry.socket.on("close", () => {
+      entry.closed = true;
+    });
+    await new Promise((r) => {
+      entry.socket.once("connect", r);
+      entry.socket.once("close", r);
+    });
     sockets.push(entry);
   }
   await after(500, undefined);

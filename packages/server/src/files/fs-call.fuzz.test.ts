@@ -22,7 +22,10 @@ function hostileHelper(streams: boolean) {
   const call = new FsCall(
     (_argv, _stdin, s) => {
       sink = s;
-      return { write: () => undefined, closeStdin: () => undefined, signal: (sig) => void signals.push(sig), ack: (_stream, n) => void (acked += n) };
+      const ack = (_stream: unknown, n: number) => {
+        acked += n;
+      };
+      return { write: () => undefined, closeStdin: () => undefined, signal: (sig) => void signals.push(sig), ack };
     },
     ["read", "/x"],
     { stdin: true, streams, who: "test" },

@@ -87,13 +87,23 @@ export class FsCall {
   private killTimer: NodeJS.Timeout | undefined;
 
   constructor(spawn: FsSpawner, argv: string[], private readonly opts: FsCallOptions) {
-    this.opened = new Promise((res, rej) => ((this.resolveOpened = res), (this.rejectOpened = rej)));
-    this.result = new Promise((res, rej) => ((this.resolveResult = res), (this.rejectResult = rej)));
+    this.opened = new Promise((res, rej) => {
+      this.resolveOpened = res;
+      this.rejectOpened = rej;
+    });
+    this.result = new Promise((res, rej) => {
+      this.resolveResult = res;
+      this.rejectResult = rej;
+    });
     this.exited = new Promise((res) => (this.resolveExited = res));
     this.opened.catch(() => undefined);
     this.result.catch(() => undefined);
-    this.data = new Readable({ read: () => this.grant(), destroy: (err, cb) => (this.abort(), cb(err)) });
-    this.entries = new Readable({ objectMode: true, highWaterMark: 256, read: () => this.grant(), destroy: (err, cb) => (this.abort(), cb(err)) });
+    const destroy = (err: Error | null, cb: (error?: Error | null) => void) => {
+      this.abort();
+      cb(err);
+    };
+    this.data = new Readable({ read: () => this.grant(), destroy });
+    this.entries = new Readable({ objectMode: true, highWaterMark: 256, read: () => this.grant(), destroy });
     // Consumers see errors through their own listeners; an unconsumed stream must not crash us.
     this.data.on("error", () => undefined);
     this.entries.on("error", () => undefined);

@@ -204,6 +204,7 @@ async function listPackages(rootfs: string): Promise<{ name: string; version: st
   const { stdout } = await runCommand("dpkg-query", [
     `--admindir=${join(rootfs, "var/lib/dpkg")}`,
     "--show",
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: dpkg-query's own format fields
     "--showformat=${Package}\\t${Version}\\n",
   ]);
   return stdout
@@ -225,6 +226,7 @@ async function bootstrapToolVersion(tool: string, path: string): Promise<string>
     }
   }
   try {
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: dpkg-query's own format field
     const { stdout } = await runCommand("dpkg-query", ["--show", "--showformat=${Version}", tool]);
     return `${tool} ${stdout.trim()}`;
   } catch {

@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { type Stats, chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { runCommand } from "../host/run-command.js";
 import type { BootstrapTool } from "./bootstrap-runner.js";
@@ -114,7 +114,7 @@ export function prunePaths(root: string, rules: readonly string[]): number {
   while (stack.length > 0) {
     const path = stack.pop()!;
     const full = join(root, path);
-    let st;
+    let st: Stats;
     try {
       st = lstatSync(full);
     } catch {

@@ -17,15 +17,17 @@ const tick = () => new Promise((r) => setImmediate(r));
 /** A sink that checks the per-process invariants as events arrive. */
 function checkedSink() {
   const state = { ended: 0, afterEnd: 0, started: 0, outBytes: 0, errBytes: 0 };
-  const event = () => {
+  /** Counts an event that came after the process ended, then applies `count`. */
+  const event = (count: () => void) => {
     if (state.ended > 0) state.afterEnd++;
+    count();
   };
   const sink: ProcessSink = {
-    onStarted: () => (event(), state.started++),
-    onStdout: (d) => (event(), (state.outBytes += d.byteLength)),
-    onStderr: (d) => (event(), (state.errBytes += d.byteLength)),
-    onExit: () => (event(), state.ended++),
-    onSpawnError: () => (event(), state.ended++),
+    onStarted: () => event(() => state.started++),
+    onStdout: (d) => event(() => (state.outBytes += d.byteLength)),
+    onStderr: (d) => event(() => (state.errBytes += d.byteLength)),
+    onExit: () => event(() => state.ended++),
+    onSpawnError: () => event(() => state.ended++),
   };
   return { sink, state };
 }

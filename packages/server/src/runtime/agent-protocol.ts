@@ -91,7 +91,7 @@ export function encodeSpawn(procId: number, args: SpawnFrameArgs): Buffer {
     ...env.map((e) => checkString("environment", e)),
     args.stdinPipe ? "1" : "0",
   ];
-  return encodeFrame(FrameType.SPAWN, procId, Buffer.from(parts.join("\0") + "\0", "utf8"));
+  return encodeFrame(FrameType.SPAWN, procId, Buffer.from(`${parts.join("\0")}\0`, "utf8"));
 }
 
 /** Encodes STDIN bytes as one or more frames (split at MAX_PAYLOAD). */

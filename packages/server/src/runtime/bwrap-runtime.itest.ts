@@ -18,7 +18,7 @@ import { mountsUnder, readMountInfo, umount } from "../host/mounts.js";
 import { runCommand } from "../host/run-command.js";
 import { BwrapRuntime } from "./bwrap-runtime.js";
 import { cpuSharesFromWeight } from "./cgroup-files.js";
-import { V1SandboxCgroup } from "./cgroup-v1.js";
+import type { V1SandboxCgroup } from "./cgroup-v1.js";
 import { V2SandboxCgroup } from "./cgroup-v2.js";
 import { detectCgroups } from "./cgroups.js";
 import { alive, p50, run, sh } from "./runtime-test-helpers.js";

@@ -48,8 +48,8 @@ describe("sandboxes see their own size (lxcfs and the cgroup view)", () => {
   /** The sandbox's memory limit file on the host and as the sandbox sees it. */
   const limitFile = (id: string) =>
     cgroups.version === 1
-      ? { host: cgroups.open(id).viewDirs.find((v) => v.target.endsWith("/memory"))!.dir + "/memory.limit_in_bytes", inside: "/sys/fs/cgroup/memory/memory.limit_in_bytes" }
-      : { host: cgroups.open(id).viewDirs[0]!.dir + "/memory.max", inside: "/sys/fs/cgroup/memory.max" };
+      ? { host: `${cgroups.open(id).viewDirs.find((v) => v.target.endsWith("/memory"))!.dir}/memory.limit_in_bytes`, inside: "/sys/fs/cgroup/memory/memory.limit_in_bytes" }
+      : { host: `${cgroups.open(id).viewDirs[0]!.dir}/memory.max`, inside: "/sys/fs/cgroup/memory.max" };
 
   before(async () => {
     work = await mkdtemp(path.join(tmpdir(), "atoll-pv-"));

@@ -163,7 +163,10 @@ export class ProcView {
       this.restartTimer = undefined;
       void this.start().then(() => {
         // Healthy for a while: the next failure restarts quickly again.
-        if (this.serving) setTimeout(() => this.serving && (this.restartDelay = RESTART_MIN_MS), RESTART_MAX_MS).unref();
+        if (!this.serving) return;
+        setTimeout(() => {
+          if (this.serving) this.restartDelay = RESTART_MIN_MS;
+        }, RESTART_MAX_MS).unref();
       });
     }, delay);
     this.restartTimer.unref();

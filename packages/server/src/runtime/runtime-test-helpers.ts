@@ -22,7 +22,7 @@ export function run(
     const err: Buffer[] = [];
     const result = (): Omit<RunResult, "exit" | "spawnError"> => ({ out: Buffer.concat(out).toString(), err: Buffer.concat(err).toString(), ...(pid ? { pid } : {}) });
     let pid = 0;
-    let handle: ProcessHandle | undefined = undefined;
+    let handle: ProcessHandle | undefined;
     handle = sb.spawn(
       { argv, env: { PATH: PATH_ENV, HOME: "/root" }, cwd: opts.cwd ?? "/", user: opts.user ?? "app", stdin: opts.stdin !== undefined },
       {

@@ -8,7 +8,7 @@
  * this volume that e2fsck reconnected.
  */
 import { constants } from "node:fs";
-import { open } from "node:fs/promises";
+import { type FileHandle, open } from "node:fs/promises";
 import path from "node:path";
 
 /**
@@ -21,7 +21,7 @@ import path from "node:path";
  * @example await adoptLostAndFound("/var/lib/atoll/run/volumes/vol_1", 101000);
  */
 export async function adoptLostAndFound(mountPoint: string, owner: number): Promise<void> {
-  let handle;
+  let handle: FileHandle;
   try {
     handle = await open(path.join(mountPoint, "lost+found"), constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
   } catch (err) {

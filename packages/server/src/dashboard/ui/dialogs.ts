@@ -47,7 +47,7 @@ export function confirmAction(opts: ConfirmOptions): HTMLDialogElement {
       error.textContent = e.message;
       error.dataset.code = e.code;
       error.hidden = false;
-      if (opts.force && opts.force.codes.includes(e.code)) {
+      if (opts.force?.codes.includes(e.code)) {
         forceBtn.hidden = false;
         ok.hidden = true;
       }

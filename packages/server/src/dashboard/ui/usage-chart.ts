@@ -15,7 +15,7 @@ export function niceMax(v: number): number {
 
 function timeLabel(t: number, spanMs: number): string {
   const d = new Date(t);
-  return spanMs > 86_400_000 ? d.toLocaleDateString(undefined, { month: "short", day: "numeric" }) + " " + d.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" }) : d.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" });
+  return spanMs > 86_400_000 ? `${d.toLocaleDateString(undefined, { month: "short", day: "numeric" })} ${d.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" })}` : d.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" });
 }
 
 /**

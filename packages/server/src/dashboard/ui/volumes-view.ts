@@ -135,7 +135,10 @@ export function volumesView(): View {
     h("label", { class: "check" }, staleBox, " stale only"),
     table.sortSelect(),
     count,
-    h("button", { type: "button", class: "primary", "data-action": "new-volume", onclick: () => ((form.hidden = false), nameInput.focus()) }, "New volume"),
+    h("button", { type: "button", class: "primary", "data-action": "new-volume", onclick: () => {
+      form.hidden = false;
+      nameInput.focus();
+    } }, "New volume"),
   );
 
   let last: Overview | undefined;

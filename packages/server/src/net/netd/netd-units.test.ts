@@ -142,7 +142,7 @@ test("budgets: per sandbox, released on close, DNS rate as a token bucket", () =
   assert.ok(b.take("a", "proxyConnections"));
   const q = [b.takeQuery("c"), b.takeQuery("c")];
   assert.equal(b.takeQuery("c"), undefined, "two in flight");
-  q.forEach((r) => r!());
+  for (const r of q) r!();
   const third = b.takeQuery("c");
   assert.ok(third, "bucket had 3");
   third();

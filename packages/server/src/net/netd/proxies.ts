@@ -44,7 +44,7 @@ export interface ProxyContext {
 /** Splits a Host header into name and port ("[2001:db8::1]:8080" → ["2001:db8::1", 8080]). */
 export function parseHostHeader(value: string | undefined): { name: string; port: number | null } | null {
   if (!value) return null;
-  const m = /^(\[[0-9a-fA-F:.]+\]|[^:[\]\s\/@]+)(?::(\d{1,5}))?$/.exec(value.trim());
+  const m = /^(\[[0-9a-fA-F:.]+\]|[^:[\]\s/@]+)(?::(\d{1,5}))?$/.exec(value.trim());
   if (!m) return null;
   return { name: normalizeName(m[1]!.replace(/^\[|\]$/g, "")), port: m[2] ? Number(m[2]) : null };
 }

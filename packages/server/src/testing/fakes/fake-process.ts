@@ -129,7 +129,10 @@ export class FakeProcess {
         readFile: this.opts.readFile,
         sleep: (ms) =>
           new Promise((resolve) => {
-            const t = setTimeout(() => (this.timers.delete(t), resolve()), ms);
+            const t = setTimeout(() => {
+              this.timers.delete(t);
+              resolve();
+            }, ms);
             this.timers.add(t);
           }),
       }).then(
