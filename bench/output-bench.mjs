@@ -17,7 +17,7 @@ export async function outputThroughput(client, mib = 1024, rounds = 3) {
       const status = await child.status;
       const seconds = (performance.now() - t0) / 1000;
       if (bytes !== mib * 1024 * 1024 || !status.success) throw new Error(`output bench: got ${bytes} bytes, status ${JSON.stringify(status)}`);
-      runs.push((bytes / 1e6) / seconds);
+      runs.push(bytes / 1e6 / seconds);
     }
   } finally {
     await sandbox.kill();

@@ -107,8 +107,19 @@ try {
     // Live sets one after the other (they share the host's mount table), off → on → on → off:
     // creates drift slower over a run, so each mode is measured early and late.
     const [off1, on1, on2, off2] = [await live(rts[0], rootfs), await live(rts[1], rootfs), await live(rts[1], rootfs), await live(rts[0], rootfs)];
-    off = { create: shown(c.off.create), "first cat /proc/meminfo": shown(c.off.firstRead), ...off1, [`create with ${LIVE} live (again, later)`]: off2[`create with ${LIVE} live`] };
-    on = { create: shown(c.on.create), "first cat /proc/meminfo": shown(c.on.firstRead), ...on2, [`create with ${LIVE} live`]: on1[`create with ${LIVE} live`], [`create with ${LIVE} live (again, later)`]: on2[`create with ${LIVE} live`] };
+    off = {
+      create: shown(c.off.create),
+      "first cat /proc/meminfo": shown(c.off.firstRead),
+      ...off1,
+      [`create with ${LIVE} live (again, later)`]: off2[`create with ${LIVE} live`],
+    };
+    on = {
+      create: shown(c.on.create),
+      "first cat /proc/meminfo": shown(c.on.firstRead),
+      ...on2,
+      [`create with ${LIVE} live`]: on1[`create with ${LIVE} live`],
+      [`create with ${LIVE} live (again, later)`]: on2[`create with ${LIVE} live`],
+    };
   } finally {
     for (const rt of rts) await rt.close();
   }
@@ -125,7 +136,9 @@ try {
     return rss;
   })();
   console.table({ "view off": off, "view on": on });
-  console.log(`lxcfs RSS with no sandbox: ${idleLxcfs} KiB; with ${LIVE} live sandboxes: ${on.lxcfsRssKiB} KiB (${((on.lxcfsRssKiB - idleLxcfs) / LIVE).toFixed(1)} KiB per sandbox)`);
+  console.log(
+    `lxcfs RSS with no sandbox: ${idleLxcfs} KiB; with ${LIVE} live sandboxes: ${on.lxcfsRssKiB} KiB (${((on.lxcfsRssKiB - idleLxcfs) / LIVE).toFixed(1)} KiB per sandbox)`,
+  );
   console.log(JSON.stringify({ bench: "proc-view", at: new Date().toISOString(), off, on, idleLxcfsRssKiB: idleLxcfs }));
 } finally {
   await rm(work, { recursive: true, force: true });

@@ -23,32 +23,72 @@ async function figures(client) {
   const results = {};
   const add = (name, value, unit, note = "") => {
     results[name] = value;
-    const shown = typeof value === "object" ? Object.entries(value).map(([k, v]) => `${k}=${round(v)}`).join(" ") : round(value);
+    const shown =
+      typeof value === "object"
+        ? Object.entries(value)
+            .map(([k, v]) => `${k}=${round(v)}`)
+            .join(" ")
+        : round(value);
     rows.push({ figure: name, value: shown, unit, note });
   };
 
   add("bwrap /bin/true (floor)", summary(await bwrapFloor(N)), "ms", "bare bubblewrap, same run");
-  add("create → first output, default configuration", summary(await createToFirstOutputTimed(client, N)), "ms", "npm start's daemon (uplink host, DNS host); target p50 < 50 ms");
-  add("create → first output, without networking", summary(await createWithoutNetworking(N)), "ms", "--network off daemon: what the netns, veth, nft and resolver cost");
+  add(
+    "create → first output, default configuration",
+    summary(await createToFirstOutputTimed(client, N)),
+    "ms",
+    "npm start's daemon (uplink host, DNS host); target p50 < 50 ms",
+  );
+  add(
+    "create → first output, without networking",
+    summary(await createWithoutNetworking(N)),
+    "ms",
+    "--network off daemon: what the netns, veth, nft and resolver cost",
+  );
   add("sh`true` round trip", summary(await commandRoundTrip(client, quick ? 50 : 200)), "ms", "target p50 < 10 ms");
   add("volume create 1 GiB", summary(await volumeCreateLatency(client, 1, 10)), "ms");
   add("volume create 20 GiB", summary(await volumeCreateLatency(client, 20, 10)), "ms");
   const vol = await client.createVolume({ name: "bench-mount-cost", sizeGb: 1 });
-  add("create → first output, with 1 volume", summary(await createToFirstOutputTimed(client, N, { volumes: [{ id: vol.id, mountPath: "/v" }] })), "ms", "compare with the line without");
+  add(
+    "create → first output, with 1 volume",
+    summary(await createToFirstOutputTimed(client, N, { volumes: [{ id: vol.id, mountPath: "/v" }] })),
+    "ms",
+    "compare with the line without",
+  );
   await client.deleteVolume(vol.id);
-  add("process output: head -c 1 GiB through sh, piped to the SDK", summary(await outputThroughput(client, quick ? 256 : 1024, quick ? 1 : 3)), "MB/s", "init → daemon → session WebSocket, flow-controlled (1 MiB windows)");
+  add(
+    "process output: head -c 1 GiB through sh, piped to the SDK",
+    summary(await outputThroughput(client, quick ? 256 : 1024, quick ? 1 : 3)),
+    "MB/s",
+    "init → daemon → session WebSocket, flow-controlled (1 MiB windows)",
+  );
   const tp = await throughputVsHost(client, 256, quick ? 1 : 3);
-  add("volume write / host write", tp.volumeWriteMBs / tp.hostWriteMBs, "ratio", `${round(tp.volumeWriteMBs)} vs ${round(tp.hostWriteMBs)} MB/s, 256 MiB + fdatasync; target ≥ 0.9`);
+  add(
+    "volume write / host write",
+    tp.volumeWriteMBs / tp.hostWriteMBs,
+    "ratio",
+    `${round(tp.volumeWriteMBs)} vs ${round(tp.hostWriteMBs)} MB/s, 256 MiB + fdatasync; target ≥ 0.9`,
+  );
   add("volume read / host read", tp.volumeReadMBs / tp.hostReadMBs, "ratio", `${round(tp.volumeReadMBs)} vs ${round(tp.hostReadMBs)} MB/s, O_DIRECT`);
   const shared = await sharedVolume(client, 20, 16);
   add("20 sandboxes on one volume: create all", shared.attachAllMs, "ms");
   add("20 sandboxes on one volume: parallel write", shared.aggregateWriteMBs, "MB/s", "16 MiB each, fdatasync");
   const files = await fileTransfers(client, { rounds: quick ? 1 : 3 });
-  for (const [name, f] of Object.entries({ "upload 256 MiB file": files.bigUpload, "download 256 MiB file": files.bigDownload, "upload 10,000 small files": files.smallUpload, "download 10,000 small files": files.smallDownload })) {
+  for (const [name, f] of Object.entries({
+    "upload 256 MiB file": files.bigUpload,
+    "download 256 MiB file": files.bigDownload,
+    "upload 10,000 small files": files.smallUpload,
+    "download 10,000 small files": files.smallDownload,
+  })) {
     add(`fs ${name} / cp`, f.ratio, "ratio", `${round(f.seconds)} s vs cp ${round(f.cpSeconds)} s (${round(f.MBs)} MB/s)`);
   }
   const net = await proxyVersusDirect(client, { runs: quick ? 1 : 3 });
-  add("HTTP keep-alive requests/s: proxy / direct", net.proxy.rps / net.direct.rps, "ratio", `${round(net.proxy.rps)} vs ${round(net.direct.rps)} req/s, sandbox → fake internet`);
+  add(
+    "HTTP keep-alive requests/s: proxy / direct",
+    net.proxy.rps / net.direct.rps,
+    "ratio",
+    `${round(net.proxy.rps)} vs ${round(net.direct.rps)} req/s, sandbox → fake internet`,
+  );
   add("HTTP download: proxy / direct", net.proxy.mbs / net.direct.mbs, "ratio", `${round(net.proxy.mbs)} vs ${round(net.direct.mbs)} MB/s, 64 MiB`);
   console.table(rows);
   console.log(JSON.stringify({ bench: "atoll", at: new Date().toISOString(), results }, null, 2));

@@ -15,6 +15,8 @@ export async function burst({ client, n = 50 }) {
   const times = results.map((r) => r.ms);
   for (const r of results) await r.sb.kill();
   const res = { n, p50: percentile(times, 50), p95: percentile(times, 95), max: Math.max(...times) };
-  console.log(`\nburst of ${n} concurrent creates, time to first output: p50 ${res.p50.toFixed(0)} ms, p95 ${res.p95.toFixed(0)} ms, max ${res.max.toFixed(0)} ms`);
+  console.log(
+    `\nburst of ${n} concurrent creates, time to first output: p50 ${res.p50.toFixed(0)} ms, p95 ${res.p95.toFixed(0)} ms, max ${res.max.toFixed(0)} ms`,
+  );
   return res;
 }

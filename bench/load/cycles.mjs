@@ -26,7 +26,9 @@ export async function cycles({ client, daemon, n = 1000 }) {
   const seconds = (performance.now() - t0) / 1000;
   await new Promise((r) => setTimeout(r, 1000)); // let the pool settle
   const after = snapshot(daemon.pid, daemon.stateDir);
-  console.log(`\n${n} create → command → kill cycles in ${seconds.toFixed(1)} s (${(n / seconds).toFixed(1)}/s); cycle p50 ${percentile(times, 50).toFixed(1)} ms, p95 ${percentile(times, 95).toFixed(1)} ms`);
+  console.log(
+    `\n${n} create → command → kill cycles in ${seconds.toFixed(1)} s (${(n / seconds).toFixed(1)}/s); cycle p50 ${percentile(times, 50).toFixed(1)} ms, p95 ${percentile(times, 95).toFixed(1)} ms`,
+  );
   printBeforeAfter(before, after);
   console.log(`daemon RSS every 100 cycles (MiB): ${rss.join(" ")}`);
   return { n, seconds, before, after, rssEvery100: rss };

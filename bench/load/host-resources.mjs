@@ -19,17 +19,32 @@ export function snapshot(pid, stateDir) {
   // The daemon's cgroup parent: "atoll" for /var/lib/atoll, else "atoll-<hash of the state dir>"
   // (packages/server/src/daemon-config.ts); other daemons' sandboxes are not counted.
   const parentName = stateDir === "/var/lib/atoll" ? "atoll" : `atoll-${createHash("sha256").update(stateDir).digest("hex").slice(0, 8)}`;
-  const parents = () => ["/sys/fs/cgroup/memory", "/sys/fs/cgroup"].map((b) => `${b}/${parentName}`).filter((p) => existsSync(p)).slice(0, 1);
-  const sandboxCgroups = () => parents().flatMap((p) => readdirSync(p, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => `${p}/${d.name}`));
+  const parents = () =>
+    ["/sys/fs/cgroup/memory", "/sys/fs/cgroup"]
+      .map((b) => `${b}/${parentName}`)
+      .filter((p) => existsSync(p))
+      .slice(0, 1);
+  const sandboxCgroups = () =>
+    parents().flatMap((p) =>
+      readdirSync(p, { withFileTypes: true })
+        .filter((d) => d.isDirectory())
+        .map((d) => `${p}/${d.name}`),
+    );
   return {
     mounts: mountinfo.filter((l) => l.includes(`${stateDir}/run/`) && !l.includes(`${stateDir}/run/pool/`)).length,
     poolMounts: mountinfo.filter((l) => l.includes(`${stateDir}/run/pool/`)).length,
-    loopDevices: count(() =>
-      execFileSync("losetup", ["--list", "--noheadings", "--output", "BACK-FILE"], { encoding: "utf8" })
-        .split("\n")
-        .filter((l) => l.includes(stateDir) && !l.includes("/scratch/pool-")).length,
+    loopDevices: count(
+      () =>
+        execFileSync("losetup", ["--list", "--noheadings", "--output", "BACK-FILE"], { encoding: "utf8" })
+          .split("\n")
+          .filter((l) => l.includes(stateDir) && !l.includes("/scratch/pool-")).length,
     ),
-    netns: count(() => execFileSync("ip", ["netns", "list"], { encoding: "utf8" }).split("\n").filter((l) => l.startsWith("atoll")).length),
+    netns: count(
+      () =>
+        execFileSync("ip", ["netns", "list"], { encoding: "utf8" })
+          .split("\n")
+          .filter((l) => l.startsWith("atoll")).length,
+    ),
     cgroups: sandboxCgroups().length,
     daemonFds: readdirSync(`/proc/${pid}/fd`).length,
     daemonRssMiB: Math.round(kb("VmRSS") / 1024),

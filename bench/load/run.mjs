@@ -27,10 +27,13 @@ if (which !== "all" && !runs[which]) {
 // The load runs hold hundreds of sandboxes (and their session sockets) on one token from one
 // address: lift the per-client caps (docs/api.md "Limits") so the host, not a cap, is measured.
 const limits = { ATOLL_MAX_SESSIONS_PER_TOKEN: "100000", ATOLL_MAX_CONNECTIONS_PER_ADDRESS: "100000" };
-await withDefaultDaemon(async ({ client, daemon }) => {
-  const results = {};
-  for (const [name, fn] of Object.entries(runs)) {
-    if (which === "all" || which === name) results[name] = await fn({ client, daemon });
-  }
-  console.log(JSON.stringify({ load: which, at: new Date().toISOString(), results }, null, 2));
-}, { env: limits });
+await withDefaultDaemon(
+  async ({ client, daemon }) => {
+    const results = {};
+    for (const [name, fn] of Object.entries(runs)) {
+      if (which === "all" || which === name) results[name] = await fn({ client, daemon });
+    }
+    console.log(JSON.stringify({ load: which, at: new Date().toISOString(), results }, null, 2));
+  },
+  { env: limits },
+);

@@ -13,7 +13,16 @@ export async function sharedWriters({ client, writers = 20, records = 2000 }) {
     const perWriter = await sbs[0].sh`sh -c ${`for f in /shared/own-*; do wc -l < $f; done | sort -u`}`.lines();
     const torn = Number(await sbs[0].sh`sh -c ${"grep -vc '^W[0-9]* [0-9]* 0*$' /shared/log || true"}`.text());
     const expected = writers * records;
-    const res = { writers, lines, expected, lost: expected - lines, torn, perWriter, mbPerSecond: (lines * 100) / 1e6 / seconds, appendsPerSecond: (2 * lines) / seconds };
+    const res = {
+      writers,
+      lines,
+      expected,
+      lost: expected - lines,
+      torn,
+      perWriter,
+      mbPerSecond: (lines * 100) / 1e6 / seconds,
+      appendsPerSecond: (2 * lines) / seconds,
+    };
     console.log(
       `\n${writers} sandboxes appending to one volume: ${lines}/${expected} lines (${res.lost} lost, ${torn} torn), every own file has ${perWriter.join(",")} lines; ` +
         `${res.appendsPerSecond.toFixed(0)} appends/s, ${res.mbPerSecond.toFixed(2)} MB/s of log`,

@@ -89,10 +89,7 @@ function outputChannel(target: "stdout" | "stderr", mode: StdioMode, consumed: (
 }
 
 /** Reads a byte stream to the end and concatenates it; `onChunk` sees every chunk as it arrives. */
-export async function collectStream(
-  stream: ReadableStream<Uint8Array> | null,
-  onChunk?: (chunk: Uint8Array) => void,
-): Promise<Uint8Array> {
+export async function collectStream(stream: ReadableStream<Uint8Array> | null, onChunk?: (chunk: Uint8Array) => void): Promise<Uint8Array> {
   if (!stream) return new Uint8Array(0);
   const chunks: Uint8Array[] = [];
   let length = 0;

@@ -96,7 +96,12 @@ export class Client {
     const info = await this.http.request<SandboxInfo>("GET", `/v1/sandboxes/${seg(id)}`);
     if (info.state === "stopped") {
       const reason = info.stopReason ?? "stopped";
-      throw new SandboxNotRunningError("SANDBOX_NOT_RUNNING", sandboxStoppedMessage(id, reason, info.timeout), { sandboxId: id, stopReason: reason, reason, timeout: info.timeout });
+      throw new SandboxNotRunningError("SANDBOX_NOT_RUNNING", sandboxStoppedMessage(id, reason, info.timeout), {
+        sandboxId: id,
+        stopReason: reason,
+        reason,
+        timeout: info.timeout,
+      });
     }
     return new Sandbox(this.http, info, await Session.open(this.http, id), false);
   }

@@ -86,10 +86,7 @@ export async function resolveConnection(options: ConnectionOptions = {}): Promis
     if (found.token) return { url, token: found.token };
     problem = found.problem ?? problem;
   }
-  throw new AuthenticationError(
-    "UNAUTHORIZED",
-    `No Atoll API token: set ATOLL_TOKEN or pass { token }; ${problem}. Is \`atoll serve\` running?`,
-  );
+  throw new AuthenticationError("UNAUTHORIZED", `No Atoll API token: set ATOLL_TOKEN or pass { token }; ${problem}. Is \`atoll serve\` running?`);
 }
 
 /** The error for a daemon that cannot be reached; `cause` is the network error. */

@@ -124,7 +124,11 @@ export class FileSystem {
   }
 
   /** writeFile that also returns the number of bytes written. @internal */
-  async writeFileWithResult(path: string, data: Uint8Array | string | ReadableStream<Uint8Array> | ReadableStream<string>, options: WriteFileOptions = {}): Promise<FsWriteResult> {
+  async writeFileWithResult(
+    path: string,
+    data: Uint8Array | string | ReadableStream<Uint8Array> | ReadableStream<string>,
+    options: WriteFileOptions = {},
+  ): Promise<FsWriteResult> {
     const { append, create, createNew, mode, signal } = options;
     if (mode !== undefined && !(Number.isInteger(mode) && mode >= 0 && mode <= 0o7777)) {
       throw new InvalidArgumentError(`mode must be a permission number such as 0o644, got ${String(mode)}`);

@@ -89,4 +89,3 @@ export async function* ndjsonLines<T>(res: Response): AsyncGenerator<T> {
     await res.body.cancel().catch(() => undefined);
   }
 }
-

@@ -163,7 +163,13 @@ export async function uploadPath(fs: FileSystem, localPath: string, remotePath: 
 }
 
 /** Writes a stream to `file` through a temp file in the same directory, renamed when complete. */
-async function writeAtomically(file: string, chunks: AsyncIterable<Uint8Array>, mode: number, mtime: Date | null, onChunk: (n: number) => void): Promise<number> {
+async function writeAtomically(
+  file: string,
+  chunks: AsyncIterable<Uint8Array>,
+  mode: number,
+  mtime: Date | null,
+  onChunk: (n: number) => void,
+): Promise<number> {
   const tmp = path.join(path.dirname(file), `.atoll-tmp-${randomBytes(6).toString("hex")}`);
   const handle = await fsp.open(tmp, "wx", 0o600);
   let total = 0;
@@ -227,7 +233,8 @@ export async function downloadPath(fs: FileSystem, remotePath: string, localPath
       const abs = path.join(root, sub);
       const st = await fsp.lstat(abs).catch((e: NodeJS.ErrnoException) => (e.code === "ENOENT" ? null : Promise.reject(e)));
       if (!st) await fsp.mkdir(abs);
-      else if (!st.isDirectory()) throw new InvalidArgumentError(`Cannot download into ${abs}: it is a ${st.isSymbolicLink() ? "symlink" : "file"}, not a directory`);
+      else if (!st.isDirectory())
+        throw new InvalidArgumentError(`Cannot download into ${abs}: it is a ${st.isSymbolicLink() ? "symlink" : "file"}, not a directory`);
       verified.add(sub);
     }
     return path.join(root, rel);

@@ -2,16 +2,7 @@ import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { after, before, describe, test } from "node:test";
-import {
-  AuthenticationError,
-  Client,
-  ConflictError,
-  SandboxNotRunningError,
-  ConnectionError,
-  InvalidArgumentError,
-  NotFoundError,
-  Sandbox,
-} from "./index.js";
+import { AuthenticationError, Client, ConflictError, SandboxNotRunningError, ConnectionError, InvalidArgumentError, NotFoundError, Sandbox } from "./index.js";
 import { type FakeDaemon, startFakeDaemon } from "./testing/fake-daemon.js";
 
 const text = (b: Uint8Array) => new TextDecoder().decode(b);

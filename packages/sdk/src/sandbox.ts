@@ -245,9 +245,7 @@ export class Sandbox implements AsyncDisposable {
    */
   async attachVolume(request: VolumeMountRequest): Promise<VolumeAttachment> {
     const parsed = parseOrThrow(volumeMountSchema, request, "attachVolume options");
-    const info = this.#update(
-      await this.#http.request<SandboxInfo>("POST", `/v1/sandboxes/${seg(this.id)}/volumes`, { body: request }),
-    );
+    const info = this.#update(await this.#http.request<SandboxInfo>("POST", `/v1/sandboxes/${seg(this.id)}/volumes`, { body: request }));
     const attachment = info.volumes.find((v) => v.mountPath === parsed.mountPath);
     if (!attachment) throw new InvalidArgumentError(`The daemon did not report a volume at ${parsed.mountPath} after attaching it`);
     return attachment;
@@ -281,9 +279,7 @@ export class Sandbox implements AsyncDisposable {
         `Sandbox ${this.id} lives as long as its session (timeout "session"), so there is no duration to extend by; pass one, e.g. extendTimeout("5m")`,
       );
     }
-    return this.#update(
-      await this.#http.request<SandboxInfo>("POST", `/v1/sandboxes/${seg(this.id)}/timeout`, { body: { extendBy } }),
-    );
+    return this.#update(await this.#http.request<SandboxInfo>("POST", `/v1/sandboxes/${seg(this.id)}/timeout`, { body: { extendBy } }));
   }
 
   /**

@@ -230,7 +230,10 @@ export class ShellCommand implements Promise<ShellResult> {
       if (s.signal?.aborted) throw this.#abortedError();
       const child = await this.#start(s.stdout, s.stderr);
       watchdog.attach(child);
-      child.status.then(() => watchdog.dispose(), () => watchdog.dispose());
+      child.status.then(
+        () => watchdog.dispose(),
+        () => watchdog.dispose(),
+      );
       return child;
     } catch (e) {
       watchdog.dispose();

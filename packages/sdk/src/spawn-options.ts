@@ -79,15 +79,16 @@ export function resolveSpawnOptions(cmd: string, options: SpawnOptions = {}): Re
   if (typeof cmd !== "string" || cmd === "") throw new InvalidArgumentError("spawn: the command must be a non-empty string");
   const unknown = Object.keys(options).filter((k) => !KNOWN.has(k));
   if (unknown.length) {
-    throw new InvalidArgumentError(
-      `Invalid spawn options: unknown option${unknown.length > 1 ? "s" : ""} ${unknown.map((k) => `"${k}"`).join(", ")}`,
-    );
+    throw new InvalidArgumentError(`Invalid spawn options: unknown option${unknown.length > 1 ? "s" : ""} ${unknown.map((k) => `"${k}"`).join(", ")}`);
   }
   const stdin = options.stdin ?? "null";
   if (stdin !== "piped" && stdin !== "null") throw new InvalidArgumentError(`spawn: stdin must be "piped" or "null", got ${JSON.stringify(stdin)}`);
   const stdout = options.stdout ?? "inherit";
   const stderr = options.stderr ?? "inherit";
-  for (const [name, mode] of [["stdout", stdout], ["stderr", stderr]] as const) {
+  for (const [name, mode] of [
+    ["stdout", stdout],
+    ["stderr", stderr],
+  ] as const) {
     if (!STDIO.has(mode)) throw new InvalidArgumentError(`spawn: ${name} must be "piped", "inherit" or "null", got ${JSON.stringify(mode)}`);
   }
   const args = options.args ?? [];

@@ -32,7 +32,8 @@ const hellos = {
 };
 for (const [name, options] of Object.entries(hellos)) writeFileSync(new URL(`sni/${name}.bin`, dir), await captureHello(options));
 
-const query = (name, type, extra = {}) => dnsPacket.encode({ type: "query", id: 4242, flags: dnsPacket.RECURSION_DESIRED, questions: [{ type, name, class: "IN" }], ...extra });
+const query = (name, type, extra = {}) =>
+  dnsPacket.encode({ type: "query", id: 4242, flags: dnsPacket.RECURSION_DESIRED, questions: [{ type, name, class: "IN" }], ...extra });
 writeFileSync(new URL("dns-query/a.bin", dir), query("example.com", "A"));
 writeFileSync(new URL("dns-query/aaaa-edns.bin", dir), query("api.example.com", "AAAA", { additionals: [{ type: "OPT", name: ".", udpPayloadSize: 1232 }] }));
 writeFileSync(new URL("dns-query/txt-long-name.bin", dir), query(`${"a".repeat(63)}.${"b".repeat(63)}.example.org`, "TXT"));

@@ -127,13 +127,20 @@ async function startServing(config: DaemonConfig & { uidBase: number }, deps: Se
   }
 }
 
-async function serve(config: DaemonConfig & { uidBase: number }, { logger, db, token, tokenFile, uidPlan }: ServeDeps, started: (() => unknown)[]): Promise<Daemon> {
-  const imageRootfs = await startupStep("the base image could not be built", "check that Debian's mirror is reachable; `atoll image build` shows every step", () =>
-    ensureImage({
-      imagesDir: config.imagesDir,
-      uidBase: config.uidBase,
-      onProgress: (p) => logger.info({ progress: p }, "building base image"),
-    }),
+async function serve(
+  config: DaemonConfig & { uidBase: number },
+  { logger, db, token, tokenFile, uidPlan }: ServeDeps,
+  started: (() => unknown)[],
+): Promise<Daemon> {
+  const imageRootfs = await startupStep(
+    "the base image could not be built",
+    "check that Debian's mirror is reachable; `atoll image build` shows every step",
+    () =>
+      ensureImage({
+        imagesDir: config.imagesDir,
+        uidBase: config.uidBase,
+        onProgress: (p) => logger.info({ progress: p }, "building base image"),
+      }),
   );
 
   // One budget for everything that takes space in the state directory (docs/operations.md).
@@ -162,11 +169,21 @@ async function serve(config: DaemonConfig & { uidBase: number }, { logger, db, t
   const tenants = new TenantRepo(db);
   const quotas = new QuotaChecker({ tenants, sandboxes: repos.sandboxes, volumes: repos.volumes, atomic: (fn) => db.transaction(fn)() });
   // The two need each other: volumes reach the attachment service through this closure.
-  const volumes = new VolumeService({ volumes: repos.volumes, attachments: repos.attachments, storage, locks, logger, quotas, detachEverywhere: (volumeId): Promise<void> => attachments.detachEverywhere(volumeId) });
+  const volumes = new VolumeService({
+    volumes: repos.volumes,
+    attachments: repos.attachments,
+    storage,
+    locks,
+    logger,
+    quotas,
+    detachEverywhere: (volumeId): Promise<void> => attachments.detachEverywhere(volumeId),
+  });
   const attachments = new AttachmentService({ volumes, volumeRepo: repos.volumes, attachments: repos.attachments, storage, locks, live, logger });
   const commandLog = new CommandLog({ repo: new CommandLogRepo(db), logger });
   // After reconcile (the previous run's sandboxes are dead): their namespaces go, the router comes.
-  const netDriver = config.net.enabled ? new LinuxNetworkDriver({ config: config.net, stateDir: config.stateDir, nativeDir: config.nativeDir, logger }) : undefined;
+  const netDriver = config.net.enabled
+    ? new LinuxNetworkDriver({ config: config.net, stateDir: config.stateDir, nativeDir: config.nativeDir, logger })
+    : undefined;
   if (netDriver) {
     await startupStep("sandbox networks could not be set up", "run atoll doctor, or start with --network off (loopback only)", () => netDriver.start());
     started.push(() => netDriver.close());
@@ -191,7 +208,15 @@ async function serve(config: DaemonConfig & { uidBase: number }, { logger, db, t
     front: gateway,
     isAtollToken: (v): boolean => tokens.recognizes(v),
   });
-  const tokens = new TokenService({ tokens: new TokenRepo(db), tenants, sandboxes: repos.sandboxes, volumes: repos.volumes, adminToken: token, logger, netAccess: network.enabled ? network.netAccess : undefined });
+  const tokens = new TokenService({
+    tokens: new TokenRepo(db),
+    tenants,
+    sandboxes: repos.sandboxes,
+    volumes: repos.volumes,
+    adminToken: token,
+    logger,
+    netAccess: network.enabled ? network.netAccess : undefined,
+  });
   const sandboxes = new SandboxService({ repo: repos.sandboxes, attachments, runtime, live, locks, imageRootfs, logger, commandLog, network, quotas });
   const monitor = new SandboxMonitor({ sandboxes, live });
   const usage = new UsageSampler({ volumes: repos.volumes, samples: new UsageSampleRepo(db), storage, commandLog, logger, options: config.usageSampling });
@@ -200,7 +225,8 @@ async function serve(config: DaemonConfig & { uidBase: number }, { logger, db, t
   const files = new FileService({ sandboxes, live, volumes, storage, locks, driver: filesDriver, logger });
 
   const services = { sandboxes, volumes, attachments, monitor, commandLog, usage, files, network, daemon: runs };
-  const app = await buildHttpServer({ services,
+  const app = await buildHttpServer({
+    services,
     token,
     tokens,
     logger,
@@ -258,7 +284,10 @@ async function finishUidMove(
   deps: { storage: LoopVolumeBackend; volumes: VolumeRepo; logger: Logger },
   from: number,
 ): Promise<void> {
-  const ids = deps.volumes.listAll().filter((v) => v.state === "ready").map((v) => v.id);
+  const ids = deps.volumes
+    .listAll()
+    .filter((v) => v.state === "ready")
+    .map((v) => v.id);
   deps.logger.info({ from, to: config.uidBase, volumes: ids.length }, "moving sandbox files to the new id range");
   const result = await moveVolumeIds({ storage: deps.storage, nativeDir: config.nativeDir, logger: deps.logger }, ids, from, config.uidBase);
   writeUidRecord(config.stateDir, { base: config.uidBase });

@@ -39,12 +39,7 @@ export const API_ERROR_STATUS = {
 export type ApiErrorCode = keyof typeof API_ERROR_STATUS;
 
 /** Codes raised by the SDK itself, never sent by the daemon. */
-export const CLIENT_ERROR_CODES = [
-  "COMMAND_FAILED",
-  "COMMAND_TIMEOUT",
-  "CONNECTION_FAILED",
-  "ABORTED",
-] as const;
+export const CLIENT_ERROR_CODES = ["COMMAND_FAILED", "COMMAND_TIMEOUT", "CONNECTION_FAILED", "ABORTED"] as const;
 export type ClientErrorCode = (typeof CLIENT_ERROR_CODES)[number];
 
 /**

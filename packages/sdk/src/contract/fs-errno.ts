@@ -57,7 +57,11 @@ export function fsErrorFromErrno(x: FsErrnoReport, who = "the sandbox user"): At
   const fse = (code: ConstructorParameters<typeof FileSystemError>[0], message: string) => new FileSystemError(code, message, details);
   switch (x.errno) {
     case ERRNO.ENOENT:
-      return new NotFoundError("NOT_FOUND", `No such file or directory: ${path}. Check the path (relative paths start at /home/app in a sandbox, at the root of a volume).`, details);
+      return new NotFoundError(
+        "NOT_FOUND",
+        `No such file or directory: ${path}. Check the path (relative paths start at /home/app in a sandbox, at the root of a volume).`,
+        details,
+      );
     case ERRNO.EEXIST:
       return fse("ALREADY_EXISTS", `${path} already exists. Remove it first, or write without createNew.`);
     case ERRNO.EACCES:
@@ -76,7 +80,10 @@ export function fsErrorFromErrno(x: FsErrnoReport, who = "the sandbox user"): At
           { ...details, outOfInodes: true },
         );
       }
-      return fse("NO_SPACE", `No space left for ${path}: the filesystem (volume or sandbox disk) is full. Free space or use a bigger volume; nothing was left half-written.`);
+      return fse(
+        "NO_SPACE",
+        `No space left for ${path}: the filesystem (volume or sandbox disk) is full. Free space or use a bigger volume; nothing was left half-written.`,
+      );
     case ERRNO.EISDIR:
       return fse("IS_A_DIRECTORY", `${path} is a directory; this operation needs a file.`);
     case ERRNO.ENOTDIR:
@@ -88,7 +95,10 @@ export function fsErrorFromErrno(x: FsErrnoReport, who = "the sandbox user"): At
     case ERRNO.ENAMETOOLONG:
       return new InvalidArgumentError(`The path ${path} (or one of its names) is too long.`, details);
     case ERRNO.EXDEV:
-      return new InvalidArgumentError(`Cannot ${x.syscall} ${path} across mounts (a volume and the sandbox disk are different filesystems); copy it instead.`, details);
+      return new InvalidArgumentError(
+        `Cannot ${x.syscall} ${path} across mounts (a volume and the sandbox disk are different filesystems); copy it instead.`,
+        details,
+      );
     case ERRNO.EBUSY:
     case ERRNO.ETXTBSY:
       return new InvalidArgumentError(`${path} is busy (a mount point, or in use) and cannot be changed this way.`, details);

@@ -1,23 +1,31 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import {
-  addressFamily,
-  addressValue,
-  canonicalIpv6,
-  formatAddress,
-  inNetwork,
-  isIpv4,
-  mappedIpv4,
-  networkAddress,
-  networkBounds,
-} from "./ip-address.js";
+import { addressFamily, addressValue, canonicalIpv6, formatAddress, inNetwork, isIpv4, mappedIpv4, networkAddress, networkBounds } from "./ip-address.js";
 import { parseNetRule } from "./net-rules.js";
 
 const net = (cidr: string) => {
   const [address = "", prefix = ""] = cidr.split("/");
   return { family: addressFamily(address)!, address, prefix: Number(prefix) };
 };
-const BAD = ["", "abc", "1.2.3", "1.2.3.4.5", "1.2.3.256", "01.2.3.4", "0x1.2.3.4", " 1.2.3.4", "1.2.3.4/8", "[::1]", "::1%lo", "fe80::1%eth0", "1::2::3", ":::", "::ffff:01.2.3.4", "g::1", "example.com"];
+const BAD = [
+  "",
+  "abc",
+  "1.2.3",
+  "1.2.3.4.5",
+  "1.2.3.256",
+  "01.2.3.4",
+  "0x1.2.3.4",
+  " 1.2.3.4",
+  "1.2.3.4/8",
+  "[::1]",
+  "::1%lo",
+  "fe80::1%eth0",
+  "1::2::3",
+  ":::",
+  "::ffff:01.2.3.4",
+  "g::1",
+  "example.com",
+];
 
 test("isIpv4 and canonicalIpv6: strict literals only", () => {
   for (const ok of ["0.0.0.0", "10.0.0.1", "255.255.255.255"]) assert.ok(isIpv4(ok), ok);

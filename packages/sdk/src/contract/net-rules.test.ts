@@ -26,10 +26,36 @@ test("every allowNet form parses to its rule", () => {
 });
 
 test("malformed entries are refused with a reason", () => {
-  const bad = ["", " example.com", "exa mple.com", "*", "*.", "*.*.example.com", "foo.*.com", "a..b", ".example.com", "example.com.",
-    "example.com:0", "example.com:65536", "example.com:", "example.com:http", ":80", "203.0.113.0/33", "203.0.113.0/", "256.1.1.1",
-    "1.2.3", "[2001:db8::1", "[203.0.113.7]", "2001:db8::/129", "https://example.com", "example.com/path", "-bad.com", "bad-.com",
-    "ex_ample.com", `${"a".repeat(64)}.com`];
+  const bad = [
+    "",
+    " example.com",
+    "exa mple.com",
+    "*",
+    "*.",
+    "*.*.example.com",
+    "foo.*.com",
+    "a..b",
+    ".example.com",
+    "example.com.",
+    "example.com:0",
+    "example.com:65536",
+    "example.com:",
+    "example.com:http",
+    ":80",
+    "203.0.113.0/33",
+    "203.0.113.0/",
+    "256.1.1.1",
+    "1.2.3",
+    "[2001:db8::1",
+    "[203.0.113.7]",
+    "2001:db8::/129",
+    "https://example.com",
+    "example.com/path",
+    "-bad.com",
+    "bad-.com",
+    "ex_ample.com",
+    `${"a".repeat(64)}.com`,
+  ];
   for (const entry of bad) {
     const r = parseNetRule(entry);
     assert.ok(!r.ok, `${JSON.stringify(entry)} should be refused`);

@@ -53,7 +53,10 @@ function parseHost(text: string, port: number | null): ParseResult<HostRule> {
   for (const label of labels) {
     if (label === "") return { ok: false, error: "a host name cannot have an empty label (.. or a leading or trailing dot)" };
     if (!LABEL.test(label)) {
-      return { ok: false, error: `"${label}" is not a valid label: use a-z, 0-9 and -, 1-63 characters, not starting or ending with - (IDNs in punycode, xn--…)` };
+      return {
+        ok: false,
+        error: `"${label}" is not a valid label: use a-z, 0-9 and -, 1-63 characters, not starting or ending with - (IDNs in punycode, xn--…)`,
+      };
     }
   }
   if (/^\d+$/.test(labels[labels.length - 1]!)) return { ok: false, error: "not a valid IPv4 address or host name" };
@@ -66,7 +69,8 @@ function parseIp(text: string, port: number | null): ParseResult<IpRule> | null 
   const prefixText = slash < 0 ? undefined : text.slice(slash + 1);
   const family: 4 | 6 | null = isIpv4(addr) ? 4 : canonicalIpv6(addr) ? 6 : null;
   if (family === null) {
-    if (prefixText !== undefined && !/^[\d.:a-fA-F]+$/.test(addr)) return { ok: false, error: "a / is only allowed in a CIDR such as 203.0.113.0/24 (no paths)" };
+    if (prefixText !== undefined && !/^[\d.:a-fA-F]+$/.test(addr))
+      return { ok: false, error: "a / is only allowed in a CIDR such as 203.0.113.0/24 (no paths)" };
     if (prefixText !== undefined || /^[\d.]+$/.test(addr) || addr.includes(":")) return { ok: false, error: "not a valid IPv4/IPv6 address or CIDR" };
     return null; // not an address: maybe a host name
   }

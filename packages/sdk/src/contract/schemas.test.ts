@@ -41,14 +41,58 @@ test("mount paths: absolute, normalised, outside system directories", () => {
   for (const ok of ["/mnt/cache", "/workspace", "/workspace/team-a", "/home/app/data", "/tmp/x", "/library"]) {
     assert.equal(mountPathProblem(ok), null, ok);
   }
-  for (const bad of ["mnt", "/", "/mnt/", "/mnt//x", "/mnt/./x", "/mnt/../etc", "/proc", "/proc/x", "/sys/x", "/dev", "/etc/x", "/usr/local", "/bin", "/sbin", "/lib", "/lib64/x", "/boot", "/run/x", "/.atoll"]) {
+  for (const bad of [
+    "mnt",
+    "/",
+    "/mnt/",
+    "/mnt//x",
+    "/mnt/./x",
+    "/mnt/../etc",
+    "/proc",
+    "/proc/x",
+    "/sys/x",
+    "/dev",
+    "/etc/x",
+    "/usr/local",
+    "/bin",
+    "/sbin",
+    "/lib",
+    "/lib64/x",
+    "/boot",
+    "/run/x",
+    "/.atoll",
+  ]) {
     assert.notEqual(mountPathProblem(bad), null, bad);
   }
 });
 
 test("mount sets: no nesting, no duplicate path, no volume twice", () => {
-  assert.equal(mountSetProblem([{ volumeId: "a", mountPath: "/a" }, { volumeId: "b", mountPath: "/ab" }]), null);
-  assert.match(mountSetProblem([{ volumeId: "a", mountPath: "/a" }, { volumeId: "b", mountPath: "/a/b" }])!, /overlap/);
-  assert.match(mountSetProblem([{ volumeId: "a", mountPath: "/a" }, { volumeId: "b", mountPath: "/a" }])!, /overlap/);
-  assert.match(mountSetProblem([{ volumeId: "a", mountPath: "/a" }, { volumeId: "a", mountPath: "/b" }])!, /twice/);
+  assert.equal(
+    mountSetProblem([
+      { volumeId: "a", mountPath: "/a" },
+      { volumeId: "b", mountPath: "/ab" },
+    ]),
+    null,
+  );
+  assert.match(
+    mountSetProblem([
+      { volumeId: "a", mountPath: "/a" },
+      { volumeId: "b", mountPath: "/a/b" },
+    ])!,
+    /overlap/,
+  );
+  assert.match(
+    mountSetProblem([
+      { volumeId: "a", mountPath: "/a" },
+      { volumeId: "b", mountPath: "/a" },
+    ])!,
+    /overlap/,
+  );
+  assert.match(
+    mountSetProblem([
+      { volumeId: "a", mountPath: "/a" },
+      { volumeId: "a", mountPath: "/b" },
+    ])!,
+    /twice/,
+  );
 });

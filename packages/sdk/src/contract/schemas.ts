@@ -60,7 +60,10 @@ export const labelsSchema = z
 export const envSchema = z
   .record(
     z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "environment variable names are letters, digits and _, not starting with a digit"),
-    z.string().max(128 * 1024).refine((v) => !v.includes("\0"), "environment values cannot contain NUL"),
+    z
+      .string()
+      .max(128 * 1024)
+      .refine((v) => !v.includes("\0"), "environment values cannot contain NUL"),
   )
   .refine((r) => Object.keys(r).length <= LIMITS.envMax, `at most ${LIMITS.envMax} variables`);
 
@@ -80,7 +83,11 @@ export const volumeMountSchema = z.strictObject({
 export type VolumeMountRequest = z.input<typeof volumeMountSchema>;
 
 /** A TCP port number, 1-65535. */
-export const portSchema = z.number({ message: "port must be a number 1-65535" }).int("port must be a whole number").min(1, "port must be 1-65535").max(65535, "port must be 1-65535");
+export const portSchema = z
+  .number({ message: "port must be a number 1-65535" })
+  .int("port must be a whole number")
+  .min(1, "port must be 1-65535")
+  .max(65535, "port must be 1-65535");
 
 /**
  * `allowNet`: omitted/null = unrestricted egress, [] = none, else the allowed destinations
@@ -88,7 +95,7 @@ export const portSchema = z.number({ message: "port must be a number 1-65535" })
  */
 export const allowNetSchema = z
   .array(
-    z.string({ message: "allowNet entries are strings such as \"example.com:443\"" }).superRefine((entry, ctx) => {
+    z.string({ message: 'allowNet entries are strings such as "example.com:443"' }).superRefine((entry, ctx) => {
       const parsed = parseNetRule(entry);
       if (!parsed.ok) ctx.addIssue({ code: "custom", message: `"${entry}": ${parsed.error}` });
     }),
@@ -172,10 +179,7 @@ export const createVolumeSchema = z.strictObject({
 });
 export type CreateVolumeRequest = z.input<typeof createVolumeSchema>;
 
-export const extendTimeoutSchema = z.union([
-  z.strictObject({ extendBy: durationField }),
-  z.strictObject({ timeout: durationField }),
-]);
+export const extendTimeoutSchema = z.union([z.strictObject({ extendBy: durationField }), z.strictObject({ timeout: durationField })]);
 
 export const envPatchSchema = z.strictObject({
   set: envSchema.optional(),
@@ -202,7 +206,11 @@ export const SESSION_STDIN_WINDOW = 1024 * 1024;
 export const sessionClientMessageSchema = z.discriminatedUnion("type", [
   z.strictObject({
     type: z.literal("spawn"),
-    id: z.number().int().nonnegative().max(2 ** 32 - 1),
+    id: z
+      .number()
+      .int()
+      .nonnegative()
+      .max(2 ** 32 - 1),
     cmd: z.string().min(1),
     args: z.array(z.string()).max(100_000).default([]),
     cwd: z.string().optional(),

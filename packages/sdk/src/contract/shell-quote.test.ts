@@ -6,9 +6,50 @@ import { buildShellCommand, buildShellScript, quoteShellArg } from "./shell-quot
 import { secret } from "./shell-secret.js";
 
 const AWKWARD = [
-  "", " ", "plain", "a b", "it's", "'", "''", `"`, `a"b'c`, "$HOME", "${HOME}", "`id`", "$(id)", "\\", "\\n",
-  "\n", "a\nb", "tab\there", "*", "?", "[a]", "~", "~root", "-n", "--", "-e", "é", "emoji 🙂", "!", "!!", "#",
-  "a#b", "{a,b}", ";", "&", "|", ">", "<", "\x01", "\x7f", "a=b", "@%+=:,./-", "x".repeat(5000), "'\"'\"'",
+  "",
+  " ",
+  "plain",
+  "a b",
+  "it's",
+  "'",
+  "''",
+  `"`,
+  `a"b'c`,
+  "$HOME",
+  "${HOME}",
+  "`id`",
+  "$(id)",
+  "\\",
+  "\\n",
+  "\n",
+  "a\nb",
+  "tab\there",
+  "*",
+  "?",
+  "[a]",
+  "~",
+  "~root",
+  "-n",
+  "--",
+  "-e",
+  "é",
+  "emoji 🙂",
+  "!",
+  "!!",
+  "#",
+  "a#b",
+  "{a,b}",
+  ";",
+  "&",
+  "|",
+  ">",
+  "<",
+  "\x01",
+  "\x7f",
+  "a=b",
+  "@%+=:,./-",
+  "x".repeat(5000),
+  "'\"'\"'",
 ];
 
 /** Runs `printf '%s\0' <values>` in a real shell and returns the arguments it saw. */
@@ -58,7 +99,10 @@ test("null, undefined, objects, promises, NaN and NUL throw a TypeError naming t
     [Symbol("s"), /#2 is a symbol/],
   ];
   for (const [value, message] of cases) {
-    assert.throws(() => buildShellScript(["echo ", " ", ""], ["ok", value]), (err: unknown) => err instanceof TypeError && message.test(err.message));
+    assert.throws(
+      () => buildShellScript(["echo ", " ", ""], ["ok", value]),
+      (err: unknown) => err instanceof TypeError && message.test(err.message),
+    );
   }
 });
 

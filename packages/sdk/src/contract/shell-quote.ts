@@ -43,9 +43,7 @@ function interpolate(value: unknown, position: number, inArray: boolean, env: Re
   if (Array.isArray(value) && !inArray) {
     return value.map((item) => interpolate(item, position, true, env)).join(" ");
   }
-  throw new TypeError(
-    `${where} is ${describe(value)}; only strings, numbers, booleans, bigints and arrays of them can be interpolated`,
-  );
+  throw new TypeError(`${where} is ${describe(value)}; only strings, numbers, booleans, bigints and arrays of them can be interpolated`);
 }
 
 /**

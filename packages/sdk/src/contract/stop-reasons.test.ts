@@ -21,7 +21,16 @@ test("the messages: before a command, and under a running one", () => {
 });
 
 test("SANDBOX_NOT_RUNNING from the daemon is a SandboxNotRunningError (still a ConflictError) with its stop reason", () => {
-  const err = errorFromWire({ error: { code: "SANDBOX_NOT_RUNNING", message: "Sandbox sbx_1 stopped: its timeout (5m) expired", details: { sandboxId: "sbx_1", stopReason: "timeout", timeout: "5m" } } }, 409);
+  const err = errorFromWire(
+    {
+      error: {
+        code: "SANDBOX_NOT_RUNNING",
+        message: "Sandbox sbx_1 stopped: its timeout (5m) expired",
+        details: { sandboxId: "sbx_1", stopReason: "timeout", timeout: "5m" },
+      },
+    },
+    409,
+  );
   assert.ok(err instanceof SandboxNotRunningError);
   assert.ok(err instanceof ConflictError);
   assert.equal(err.stopReason, "timeout");

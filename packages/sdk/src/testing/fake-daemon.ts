@@ -196,14 +196,11 @@ export async function startFakeDaemon(token = "test-token"): Promise<FakeDaemon>
     const offered = String(req.headers["sec-websocket-protocol"] ?? "")
       .split(",")
       .map((s) => s.trim());
-    const authorised =
-      req.headers.authorization === `Bearer ${token}` || offered.includes(`atoll.token.${token}`);
+    const authorised = req.headers.authorization === `Bearer ${token}` || offered.includes(`atoll.token.${token}`);
     const m = /^\/v1\/sandboxes\/([^/]+)\/session$/.exec(req.url ?? "");
     const sbx = m ? sandboxes.get(decodeURIComponent(m[1]!)) : undefined;
     if (!authorised || !sbx) {
-      const err = !authorised
-        ? new AtollError("UNAUTHORIZED", "Missing or wrong API token")
-        : new NotFoundError("SANDBOX_NOT_FOUND", "No such sandbox");
+      const err = !authorised ? new AtollError("UNAUTHORIZED", "Missing or wrong API token") : new NotFoundError("SANDBOX_NOT_FOUND", "No such sandbox");
       const payload = JSON.stringify({ error: err.toWire() });
       socket.end(
         `HTTP/1.1 ${err.status} Error\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(payload)}\r\nconnection: close\r\n\r\n${payload}`,
@@ -241,13 +238,7 @@ export async function startFakeDaemon(token = "test-token"): Promise<FakeDaemon>
           ws.send(JSON.stringify({ type: "error", id: msg.id, error: { code: "INVALID_ARGUMENT", message: "/nonexistent: not found" } }));
           return;
         }
-        const kind = script.startsWith("print:")
-          ? "print"
-          : /^exit \d+$/.test(script)
-            ? "exit"
-            : script.startsWith("echo-request")
-              ? "echo-request"
-              : script;
+        const kind = script.startsWith("print:") ? "print" : /^exit \d+$/.test(script) ? "exit" : script.startsWith("echo-request") ? "echo-request" : script;
         running.set(msg.id, { kind });
         ws.send(JSON.stringify({ type: "started", id: msg.id, pid: ++pid }));
         if (kind === "echo-request") {

@@ -37,7 +37,10 @@ describe("admin API", () => {
     const { id, token } = created.json() as { id: string; token: string };
     assert.equal((await d.request("GET", "/v1/volumes", { token })).statusCode, 200);
     const list = (await d.request("GET", "/v1/tokens")).json() as { tokens: { id: string; token?: string }[] };
-    assert.ok(list.tokens.some((t) => t.id === id && t.token === undefined), "the value is never listed");
+    assert.ok(
+      list.tokens.some((t) => t.id === id && t.token === undefined),
+      "the value is never listed",
+    );
     assert.equal((await d.request("DELETE", `/v1/tokens/${id}`)).statusCode, 200);
     assertWireError(await d.request("GET", "/v1/volumes", { token }), 401, "UNAUTHORIZED");
     assertWireError(await d.request("DELETE", `/v1/tokens/${id}`), 404, "NOT_FOUND");

@@ -37,7 +37,10 @@ export function authenticate(headers: IncomingHttpHeaders, tokens: TokenVerifier
   }
   const principal = tokens.verify(given);
   if (!principal) {
-    throw new AuthenticationError("UNAUTHORIZED", "Wrong or revoked API token: use the one in <state-dir>/token, one an admin created for you, or set ATOLL_TOKEN.");
+    throw new AuthenticationError(
+      "UNAUTHORIZED",
+      "Wrong or revoked API token: use the one in <state-dir>/token, one an admin created for you, or set ATOLL_TOKEN.",
+    );
   }
   return principal;
 }
@@ -54,12 +57,19 @@ export function authenticateRequest(req: { headers: IncomingHttpHeaders; method:
   const cookie = tokenFromHeaders(req.headers) === undefined ? cookieOf(req.headers, SESSION_COOKIE) : undefined;
   if (cookie === undefined) return authenticate(req.headers, tokens);
   if (typeof req.headers.upgrade === "string") {
-    throw new AuthenticationError("UNAUTHORIZED", "WebSocket sessions need the API token (Authorization header or the atoll.token.<token> subprotocol); the dashboard cookie is not accepted.");
+    throw new AuthenticationError(
+      "UNAUTHORIZED",
+      "WebSocket sessions need the API token (Authorization header or the atoll.token.<token> subprotocol); the dashboard cookie is not accepted.",
+    );
   }
   const session = sessions.verify(cookie);
-  if (!session || !tokens.isLive(session.tokenId)) throw new AuthenticationError("UNAUTHORIZED", "Dashboard session expired or invalid: log in again at /login.");
+  if (!session || !tokens.isLive(session.tokenId))
+    throw new AuthenticationError("UNAUTHORIZED", "Dashboard session expired or invalid: log in again at /login.");
   if (!SAFE_METHODS.has(req.method) && !isSameOrigin(req.headers)) {
-    throw new AuthenticationError("FORBIDDEN", "Cross-origin request refused: changes made with the dashboard cookie must come from the dashboard's own pages. Scripts should send the API token instead.");
+    throw new AuthenticationError(
+      "FORBIDDEN",
+      "Cross-origin request refused: changes made with the dashboard cookie must come from the dashboard's own pages. Scripts should send the API token instead.",
+    );
   }
   return session;
 }

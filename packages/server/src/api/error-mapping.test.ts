@@ -175,7 +175,12 @@ test("the API's handler: framework request errors keep their 4xx code; internal 
     const badJson = await app.inject({ method: "POST", url: "/echo", headers: { "content-type": "application/json" }, payload: "{not json" });
     assert.equal(badJson.statusCode, 400);
     assert.equal(badJson.json().error.code, "INVALID_ARGUMENT");
-    const tooLarge = await app.inject({ method: "POST", url: "/echo", headers: { "content-type": "application/json" }, payload: JSON.stringify({ x: "y".repeat(100) }) });
+    const tooLarge = await app.inject({
+      method: "POST",
+      url: "/echo",
+      headers: { "content-type": "application/json" },
+      payload: JSON.stringify({ x: "y".repeat(100) }),
+    });
     assert.equal(tooLarge.statusCode, 413);
     assert.ok(errorFromWire(tooLarge.json(), 413) instanceof AtollError);
     assert.equal(tooLarge.json().error.code, "PAYLOAD_TOO_LARGE");

@@ -10,8 +10,18 @@ test("a loopback exposure answers its token prefix (stripped) or its gate cookie
   assert.deepEqual(r?.extraHeaders, ["set-cookie", `atoll_expose=${T}; Path=/; HttpOnly; SameSite=Strict`]);
   assert.equal(routeLoopback(T, { url: `/${T}`, headers: {} })?.path, "/");
   assert.equal(routeLoopback(T, { url: `/${T}?q`, headers: {} })?.path, "/?q");
-  assert.deepEqual(routeLoopback(T, { url: "/assets/a.css", headers: { cookie: `other=1; atoll_expose=${T}` } }), { token: T, path: "/assets/a.css", extraHeaders: [] });
-  for (const [url, cookie] of [["/assets/a.css", undefined], ["/", `atoll_expose=${T.replace("a", "b")}`], [`/${T}x/`, undefined], [`http://h/${T}/`, undefined], ["*", `atoll_expose=${T}`]] as const) {
+  assert.deepEqual(routeLoopback(T, { url: "/assets/a.css", headers: { cookie: `other=1; atoll_expose=${T}` } }), {
+    token: T,
+    path: "/assets/a.css",
+    extraHeaders: [],
+  });
+  for (const [url, cookie] of [
+    ["/assets/a.css", undefined],
+    ["/", `atoll_expose=${T.replace("a", "b")}`],
+    [`/${T}x/`, undefined],
+    [`http://h/${T}/`, undefined],
+    ["*", `atoll_expose=${T}`],
+  ] as const) {
     assert.equal(routeLoopback(T, { url, headers: cookie ? { cookie } : {} }), undefined, `${url} ${cookie}`);
   }
 });

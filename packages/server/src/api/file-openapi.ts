@@ -22,15 +22,32 @@ function pathsUnder(prefix: string, what: string): Record<string, unknown> {
       },
     },
     [`${prefix}/file`]: {
-      get: { summary: `Read a file of a ${what} (streamed)`, parameters: [...common, q("path", true)], responses: { 200: raw("application/octet-stream", "file contents"), ...errors } },
+      get: {
+        summary: `Read a file of a ${what} (streamed)`,
+        parameters: [...common, q("path", true)],
+        responses: { 200: raw("application/octet-stream", "file contents"), ...errors },
+      },
       put: {
         summary: `Write a file of a ${what} atomically (streamed body)`,
-        parameters: [...common, q("path", true), q("mode"), q("append", false, { type: "boolean" }), q("create", false, { type: "boolean" }), q("createNew", false, { type: "boolean" })],
+        parameters: [
+          ...common,
+          q("path", true),
+          q("mode"),
+          q("append", false, { type: "boolean" }),
+          q("create", false, { type: "boolean" }),
+          q("createNew", false, { type: "boolean" }),
+        ],
         requestBody: { required: true, ...raw("application/octet-stream", "file contents") },
         responses: { 200: json("{ bytes }"), ...errors },
       },
     },
-    [`${prefix}/dir`]: { get: { summary: "List a directory (NDJSON)", parameters: [...common, q("path", true)], responses: { 200: raw("application/x-ndjson", "{name,type} lines"), ...errors } } },
+    [`${prefix}/dir`]: {
+      get: {
+        summary: "List a directory (NDJSON)",
+        parameters: [...common, q("path", true)],
+        responses: { 200: raw("application/x-ndjson", "{name,type} lines"), ...errors },
+      },
+    },
     [`${prefix}/walk`]: {
       get: {
         summary: "Walk a tree (NDJSON, depth first)",
@@ -39,7 +56,11 @@ function pathsUnder(prefix: string, what: string): Record<string, unknown> {
       },
     },
     [`${prefix}/tar`]: {
-      get: { summary: "Download a file or directory tree as tar (streamed)", parameters: [...common, q("path", true)], responses: { 200: raw("application/x-tar", "tar"), ...errors } },
+      get: {
+        summary: "Download a file or directory tree as tar (streamed)",
+        parameters: [...common, q("path", true)],
+        responses: { 200: raw("application/x-tar", "tar"), ...errors },
+      },
       put: {
         summary: "Extract a tar into a directory (streamed body)",
         parameters: [...common, q("path", true)],

@@ -7,15 +7,7 @@
  */
 import { Readable } from "node:stream";
 import { finished } from "node:stream/promises";
-import {
-  FS_SIZE_HEADER,
-  InvalidArgumentError,
-  fsOpSchema,
-  fsPathQuerySchema,
-  fsWalkQuerySchema,
-  fsWriteQuerySchema,
-  parseOrThrow,
-} from "atoll/contract";
+import { FS_SIZE_HEADER, InvalidArgumentError, fsOpSchema, fsPathQuerySchema, fsWalkQuerySchema, fsWriteQuerySchema, parseOrThrow } from "atoll/contract";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { FileService, FsPlace } from "../core/file-service.js";
 import { toWireError } from "./error-mapping.js";

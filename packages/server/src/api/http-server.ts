@@ -60,10 +60,16 @@ export async function buildHttpServer(opts: {
   const { limits } = opts;
   const fronts = opts.fronts ?? [];
   const live = new LiveCredentials();
-  const app = Fastify({ loggerInstance: opts.logger as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }), bodyLimit: 1024 * 1024,
+  const app = Fastify({
+    loggerInstance: opts.logger as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: 1024 * 1024,
     // Exposed sandbox ports are not served here: they have listeners of their own (expose-gateway.ts).
     serverFactory: (handler) => {
-      const server = http.createServer({ headersTimeout: limits.headersTimeoutMs, requestTimeout: 0, connectionsCheckingInterval: 1000, keepAliveTimeout: 72_000 }, handler);
+      const server = http.createServer(
+        { headersTimeout: limits.headersTimeoutMs, requestTimeout: 0, connectionsCheckingInterval: 1000, keepAliveTimeout: 72_000 },
+        handler,
+      );
       guardConnections(server, limits.connectionsPerAddress, (client) => opts.logger.debug({ client }, "API: connection refused (per-address cap)"));
       // Errors of the listening socket itself (accept failing with EMFILE under a flood, …) are
       // logged; without a listener Node would throw them and end the daemon.

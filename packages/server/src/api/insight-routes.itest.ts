@@ -71,7 +71,11 @@ test("volume usage is sampled over time, with the live figure last", async () =>
     return stored.some((s) => s.usedBytes >= base + 19_000_000) ? h : undefined;
   });
   const times = after.samples.map((s) => Date.parse(s.at));
-  assert.deepEqual(times, [...times].sort((a, b) => a - b), "oldest first");
+  assert.deepEqual(
+    times,
+    [...times].sort((a, b) => a - b),
+    "oldest first",
+  );
   await get(`/v1/volumes/${volume.id}/usage?since=yesterday`, 400);
   await sb.kill();
   await ctx.client.deleteVolume(volume.id);

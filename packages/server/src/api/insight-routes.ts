@@ -23,7 +23,8 @@ export function parseSince(raw: unknown, now = Date.now()): Date {
 export function parseLimit(raw: unknown): number {
   if (raw === undefined || raw === "") return 100;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1 || n > MAX_COMMANDS) throw new InvalidArgumentError(`limit must be a whole number from 1 to ${MAX_COMMANDS}, got ${JSON.stringify(raw)}`);
+  if (!Number.isInteger(n) || n < 1 || n > MAX_COMMANDS)
+    throw new InvalidArgumentError(`limit must be a whole number from 1 to ${MAX_COMMANDS}, got ${JSON.stringify(raw)}`);
   return n;
 }
 

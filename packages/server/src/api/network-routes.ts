@@ -35,7 +35,8 @@ function parseFetchHeaders(req: IncomingMessage): { url: URL; method: string; he
     } catch {
       parsed = undefined;
     }
-    if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) throw new InvalidArgumentError("x-atoll-headers must be a JSON object of header names to values");
+    if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed))
+      throw new InvalidArgumentError("x-atoll-headers must be a JSON object of header names to values");
     for (const [name, value] of Object.entries(parsed)) {
       try {
         if (typeof value !== "string") throw new Error("not a string");

@@ -2,7 +2,16 @@ import { z } from "zod";
 import { exposeHttpSchema, setAllowNetSchema } from "atoll/contract";
 import { fileApiPaths } from "./file-openapi.js";
 import { volumeInfoSchema } from "./volume-openapi.js";
-import { createSandboxSchema, createTokenSchema, createVolumeSchema, tenantQuotaSchema, tenantNetSchema, envPatchSchema, extendTimeoutSchema, volumeMountSchema } from "atoll/contract";
+import {
+  createSandboxSchema,
+  createTokenSchema,
+  createVolumeSchema,
+  tenantQuotaSchema,
+  tenantNetSchema,
+  envPatchSchema,
+  extendTimeoutSchema,
+  volumeMountSchema,
+} from "atoll/contract";
 
 /** JSON Schema of a request body, from the same zod schema the daemon validates with. */
 const body = (schema: z.ZodType) => ({
@@ -16,7 +25,10 @@ const errors = {
 };
 const volumeRef = { $ref: "#/components/schemas/VolumeInfo" };
 const volume = (description: string) => ({ description, content: { "application/json": { schema: volumeRef } } });
-const volumeList = { description: "{ volumes: VolumeInfo[] }", content: { "application/json": { schema: { type: "object", properties: { volumes: { type: "array", items: volumeRef } } } } } };
+const volumeList = {
+  description: "{ volumes: VolumeInfo[] }",
+  content: { "application/json": { schema: { type: "object", properties: { volumes: { type: "array", items: volumeRef } } } } },
+};
 const id = (name: string) => ({ name, in: "path", required: true, schema: { type: "string" } });
 const force = { name: "force", in: "query", required: false, schema: { type: "boolean" } };
 
@@ -49,20 +61,39 @@ export function buildOpenApi(version: string): Record<string, unknown> {
         delete: { summary: "Kill a sandbox", parameters: [id("id")], responses: { 200: ok("SandboxInfo"), ...errors } },
       },
       "/v1/sandboxes/{id}/timeout": {
-        post: { summary: "Extend or set the lifetime", parameters: [id("id")], requestBody: body(extendTimeoutSchema), responses: { 200: ok("SandboxInfo"), ...errors } },
+        post: {
+          summary: "Extend or set the lifetime",
+          parameters: [id("id")],
+          requestBody: body(extendTimeoutSchema),
+          responses: { 200: ok("SandboxInfo"), ...errors },
+        },
       },
       "/v1/sandboxes/{id}/env": {
         get: { summary: "Sandbox environment", parameters: [id("id")], responses: { 200: ok("{ env }"), ...errors } },
         patch: { summary: "Set or delete variables", parameters: [id("id")], requestBody: body(envPatchSchema), responses: { 200: ok("{ env }"), ...errors } },
       },
       "/v1/sandboxes/{id}/session": {
-        get: { summary: "Session WebSocket: process I/O (docs/architecture.md)", parameters: [id("id")], responses: { 101: { description: "Switching protocols" }, ...errors } },
+        get: {
+          summary: "Session WebSocket: process I/O (docs/architecture.md)",
+          parameters: [id("id")],
+          responses: { 101: { description: "Switching protocols" }, ...errors },
+        },
       },
       "/v1/sandboxes/{id}/allow-net": {
-        post: { summary: "Replace the egress policy (docs/network.md)", parameters: [id("id")], requestBody: body(setAllowNetSchema), responses: { 200: ok("SandboxInfo"), ...errors } },
+        post: {
+          summary: "Replace the egress policy (docs/network.md)",
+          parameters: [id("id")],
+          requestBody: body(setAllowNetSchema),
+          responses: { 200: ok("SandboxInfo"), ...errors },
+        },
       },
       "/v1/sandboxes/{id}/expose": {
-        post: { summary: "Serve a sandbox port at an unguessable URL", parameters: [id("id")], requestBody: body(exposeHttpSchema), responses: { 200: ok("ExposedPort"), ...errors } },
+        post: {
+          summary: "Serve a sandbox port at an unguessable URL",
+          parameters: [id("id")],
+          requestBody: body(exposeHttpSchema),
+          responses: { 200: ok("ExposedPort"), ...errors },
+        },
       },
       "/v1/sandboxes/{id}/fetch": {
         post: {
@@ -72,7 +103,12 @@ export function buildOpenApi(version: string): Record<string, unknown> {
         },
       },
       "/v1/sandboxes/{id}/volumes": {
-        post: { summary: "Attach a volume to a running sandbox", parameters: [id("id")], requestBody: body(volumeMountSchema), responses: { 200: ok("SandboxInfo"), ...errors } },
+        post: {
+          summary: "Attach a volume to a running sandbox",
+          parameters: [id("id")],
+          requestBody: body(volumeMountSchema),
+          responses: { 200: ok("SandboxInfo"), ...errors },
+        },
       },
       "/v1/sandboxes/{id}/volumes/{volumeId}": {
         delete: { summary: "Detach a volume", parameters: [id("id"), id("volumeId"), force], responses: { 200: ok("SandboxInfo"), ...errors } },
@@ -88,12 +124,18 @@ export function buildOpenApi(version: string): Record<string, unknown> {
         },
       },
       "/v1/daemon": {
-        get: { summary: "This daemon: version, schema version, start time and uptime, how the previous run ended", responses: { 200: ok("DaemonInfo"), ...errors } },
+        get: {
+          summary: "This daemon: version, schema version, start time and uptime, how the previous run ended",
+          responses: { 200: ok("DaemonInfo"), ...errors },
+        },
       },
       "/v1/volumes/{id}/usage": {
         get: {
           summary: "Used bytes over time (sampled by the daemon), then the live figure",
-          parameters: [id("id"), { name: "since", in: "query", schema: { type: "string" }, description: 'duration back from now ("24h") or ISO time; default 24h' }],
+          parameters: [
+            id("id"),
+            { name: "since", in: "query", schema: { type: "string" }, description: 'duration back from now ("24h") or ISO time; default 24h' },
+          ],
           responses: { 200: ok("VolumeUsageHistory"), ...errors },
         },
       },
@@ -106,7 +148,11 @@ export function buildOpenApi(version: string): Record<string, unknown> {
         delete: { summary: "Delete a volume", parameters: [id("id"), force], responses: { 200: volume("VolumeInfo"), ...errors } },
       },
       "/v1/tokens": {
-        post: { summary: "Create an API token for a tenant (admin; the value is shown once)", requestBody: body(createTokenSchema), responses: { 201: ok("CreatedToken"), ...errors } },
+        post: {
+          summary: "Create an API token for a tenant (admin; the value is shown once)",
+          requestBody: body(createTokenSchema),
+          responses: { 201: ok("CreatedToken"), ...errors },
+        },
         get: { summary: "List tokens (admin)", responses: { 200: ok("{ tokens: TokenInfo[] }"), ...errors } },
       },
       "/v1/tokens/{id}": {
@@ -116,10 +162,20 @@ export function buildOpenApi(version: string): Record<string, unknown> {
         get: { summary: "Tenants with usage and quotas (admin)", responses: { 200: ok("{ tenants: TenantInfo[] }"), ...errors } },
       },
       "/v1/tenants/{name}/quota": {
-        put: { summary: "Set a tenant's quotas (admin)", parameters: [id("name")], requestBody: body(tenantQuotaSchema), responses: { 200: ok("TenantInfo"), ...errors } },
+        put: {
+          summary: "Set a tenant's quotas (admin)",
+          parameters: [id("name")],
+          requestBody: body(tenantQuotaSchema),
+          responses: { 200: ok("TenantInfo"), ...errors },
+        },
       },
       "/v1/tenants/{name}/net": {
-        put: { summary: "Open closed destination ranges to a tenant's sandboxes (admin; docs/network.md)", parameters: [id("name")], requestBody: body(tenantNetSchema), responses: { 200: ok("TenantInfo"), ...errors } },
+        put: {
+          summary: "Open closed destination ranges to a tenant's sandboxes (admin; docs/network.md)",
+          parameters: [id("name")],
+          requestBody: body(tenantNetSchema),
+          responses: { 200: ok("TenantInfo"), ...errors },
+        },
       },
     },
   };

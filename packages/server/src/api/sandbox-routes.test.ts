@@ -46,7 +46,10 @@ describe("/v1/sandboxes", () => {
     const b = await create({ labels: { role: "db" } });
     await d.request("DELETE", `/v1/sandboxes/${b.id}`);
     const web = (await d.request("GET", "/v1/sandboxes?label=role=web")).json() as { sandboxes: Info[] };
-    assert.deepEqual(web.sandboxes.map((s) => s.id), [a.id]);
+    assert.deepEqual(
+      web.sandboxes.map((s) => s.id),
+      [a.id],
+    );
     const stopped = (await d.request("GET", "/v1/sandboxes?state=stopped")).json() as { sandboxes: Info[] };
     assert.ok(stopped.sandboxes.some((s) => s.id === b.id) && stopped.sandboxes.every((s) => s.state === "stopped"));
     const one = await d.request("GET", `/v1/sandboxes/${a.id}`);
@@ -87,10 +90,21 @@ describe("/v1/sandboxes", () => {
     const sb = await create();
     const attached = await d.request("POST", `/v1/sandboxes/${sb.id}/volumes`, { body: { id: "attach-me", mountPath: "/data" } });
     assert.equal(attached.statusCode, 200, attached.body);
-    assert.deepEqual((attached.json() as Info).volumes.map((v) => [v.volumeId, v.mountPath]), [[vol.id, "/data"]]);
-    assertWireError(await d.request("POST", `/v1/sandboxes/${sb.id}/volumes`, { body: { id: "attach-me", mountPath: "/again" } }), 409, "VOLUME_ALREADY_ATTACHED");
+    assert.deepEqual(
+      (attached.json() as Info).volumes.map((v) => [v.volumeId, v.mountPath]),
+      [[vol.id, "/data"]],
+    );
+    assertWireError(
+      await d.request("POST", `/v1/sandboxes/${sb.id}/volumes`, { body: { id: "attach-me", mountPath: "/again" } }),
+      409,
+      "VOLUME_ALREADY_ATTACHED",
+    );
     assertWireError(await d.request("POST", `/v1/sandboxes/${sb.id}/volumes`, { body: { id: "attach-me", mountPath: "relative" } }), 400, "INVALID_ARGUMENT");
-    assertWireError(await d.request("POST", "/v1/sandboxes/sbx_doesnotexist/volumes", { body: { id: "attach-me", mountPath: "/d" } }), 404, "SANDBOX_NOT_FOUND");
+    assertWireError(
+      await d.request("POST", "/v1/sandboxes/sbx_doesnotexist/volumes", { body: { id: "attach-me", mountPath: "/d" } }),
+      404,
+      "SANDBOX_NOT_FOUND",
+    );
     const detached = await d.request("DELETE", `/v1/sandboxes/${sb.id}/volumes/attach-me?force=true`);
     assert.equal(detached.statusCode, 200);
     assert.deepEqual((detached.json() as Info).volumes, []);
@@ -116,7 +130,11 @@ describe("/v1/sandboxes", () => {
     assertWireError(await d.request("POST", `/v1/sandboxes/${sb.id}/allow-net`, { body: { allowNet: [] } }), 400, "INVALID_ARGUMENT");
     assertWireError(await d.request("POST", `/v1/sandboxes/${sb.id}/expose`, { body: { port: 8080 } }), 400, "INVALID_ARGUMENT");
     assertWireError(await d.request("POST", `/v1/sandboxes/${sb.id}/fetch`, { headers: { "x-atoll-url": "http://example.test/" } }), 400, "INVALID_ARGUMENT");
-    assertWireError(await d.request("POST", "/v1/sandboxes/sbx_doesnotexist/fetch", { headers: { "x-atoll-url": "http://example.test/" } }), 404, "SANDBOX_NOT_FOUND");
+    assertWireError(
+      await d.request("POST", "/v1/sandboxes/sbx_doesnotexist/fetch", { headers: { "x-atoll-url": "http://example.test/" } }),
+      404,
+      "SANDBOX_NOT_FOUND",
+    );
     assertWireError(await d.request("POST", "/v1/sandboxes/sbx_doesnotexist/allow-net", { body: { allowNet: [] } }), 404, "SANDBOX_NOT_FOUND");
   });
 

@@ -5,15 +5,7 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { after, before, describe, test } from "node:test";
-import {
-  AuthenticationError,
-  Client,
-  CommandError,
-  CommandTimeoutError,
-  InvalidArgumentError,
-  Sandbox,
-  type ShellResult,
-} from "atoll";
+import { AuthenticationError, Client, CommandError, CommandTimeoutError, InvalidArgumentError, Sandbox, type ShellResult } from "atoll";
 import { captureStdout } from "../e2e/capture-stdout.js";
 import { type TestDaemon, startTestDaemon } from "../testing/daemon-harness.js";
 
@@ -280,7 +272,10 @@ describe("sessions and lifecycle", () => {
     const both = await Sandbox.list({ labels: { suite } }, { url: daemon.url, token: daemon.token });
     assert.deepEqual(both.map((s) => s.id).sort(), [a.id, b.id].sort());
     const one = await client.listSandboxes({ labels: { suite, n: "2" }, state: "running" });
-    assert.deepEqual(one.map((s) => s.id), [b.id]);
+    assert.deepEqual(
+      one.map((s) => s.id),
+      [b.id],
+    );
   });
 });
 

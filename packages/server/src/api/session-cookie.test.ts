@@ -83,7 +83,11 @@ test("authenticateRequest: bearer first, then the cookie with its CSRF rules", (
   assert.throws(() => authenticateRequest({ method: "POST", headers: { cookie } }, tokens, s), { code: "FORBIDDEN" });
   assert.throws(() => authenticateRequest({ method: "GET", headers: { cookie, upgrade: "websocket", ...same } }, tokens, s), { code: "UNAUTHORIZED" });
   assert.throws(() => authenticateRequest({ method: "GET", headers: { cookie: "atoll_session=junk" } }, tokens, s), { code: "UNAUTHORIZED" });
-  assert.throws(() => authenticateRequest({ method: "GET", headers: { cookie, authorization: "Bearer wrong" } }, tokens, s), { code: "UNAUTHORIZED" }, "a wrong bearer is not rescued by the cookie");
+  assert.throws(
+    () => authenticateRequest({ method: "GET", headers: { cookie, authorization: "Bearer wrong" } }, tokens, s),
+    { code: "UNAUTHORIZED" },
+    "a wrong bearer is not rescued by the cookie",
+  );
   assert.throws(() => authenticateRequest({ method: "GET", headers: {} }, tokens, s), { code: "UNAUTHORIZED" });
   revoked.add("bootstrap");
   assert.throws(() => authenticateRequest({ method: "GET", headers: { cookie } }, tokens, s), { code: "UNAUTHORIZED" }, "a revoked token's session ends");

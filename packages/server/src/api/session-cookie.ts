@@ -145,7 +145,9 @@ export function cookieOf(headers: IncomingHttpHeaders, name: string): string | u
  * https. An empty value with Max-Age=0 clears it.
  */
 export function sessionCookieHeader(value: string, opts: { secure: boolean; maxAgeSeconds: number }): string {
-  return [`${SESSION_COOKIE}=${value}`, "Path=/", "HttpOnly", "SameSite=Strict", `Max-Age=${opts.maxAgeSeconds}`, ...(opts.secure ? ["Secure"] : [])].join("; ");
+  return [`${SESSION_COOKIE}=${value}`, "Path=/", "HttpOnly", "SameSite=Strict", `Max-Age=${opts.maxAgeSeconds}`, ...(opts.secure ? ["Secure"] : [])].join(
+    "; ",
+  );
 }
 
 /** Whether the request reached us over https (directly, or through a proxy that says so). */

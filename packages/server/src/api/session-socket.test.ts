@@ -35,22 +35,26 @@ async function open(sandboxId: string, token = d.adminToken): Promise<{ ws: WebS
   // injectWS hands the server a request without a TCP socket; the API's hooks watch the socket's
   // "close" (revocation, the per-token cap), so it gets a stand-in that closes with the client.
   const rawSocket = Object.assign(new EventEmitter(), { destroy: () => rawSocket.emit("close") });
-  const ws = await (d.app as unknown as { injectWS(path: string, ctx: object, opts: object): Promise<WebSocket> }).injectWS(`/v1/sandboxes/${sandboxId}/session`, { headers: { authorization: `Bearer ${token}` }, socket: rawSocket }, {
-    onInit: (socket: WebSocket) => {
-      socket.on("close", () => rawSocket.emit("close"));
-      socket.on("message", (data: Buffer, isBinary: boolean) => {
-        if (isBinary) {
-          const frame = decodeSessionFrame(data);
-          if (frame?.kind === FRAME_STDOUT) got.stdout += Buffer.from(frame.data).toString();
-        } else got.json.push(JSON.parse(data.toString()) as SessionServerMessage);
-        for (const w of waiters) w();
-      });
-      socket.on("close", (code: number) => {
-        got.closed = code;
-        for (const w of waiters) w();
-      });
+  const ws = await (d.app as unknown as { injectWS(path: string, ctx: object, opts: object): Promise<WebSocket> }).injectWS(
+    `/v1/sandboxes/${sandboxId}/session`,
+    { headers: { authorization: `Bearer ${token}` }, socket: rawSocket },
+    {
+      onInit: (socket: WebSocket) => {
+        socket.on("close", () => rawSocket.emit("close"));
+        socket.on("message", (data: Buffer, isBinary: boolean) => {
+          if (isBinary) {
+            const frame = decodeSessionFrame(data);
+            if (frame?.kind === FRAME_STDOUT) got.stdout += Buffer.from(frame.data).toString();
+          } else got.json.push(JSON.parse(data.toString()) as SessionServerMessage);
+          for (const w of waiters) w();
+        });
+        socket.on("close", (code: number) => {
+          got.closed = code;
+          for (const w of waiters) w();
+        });
+      },
     },
-  });
+  );
   const until = (cond: (r: Received) => boolean) =>
     new Promise<void>((resolve) => {
       const check = () => {
@@ -75,7 +79,10 @@ describe("session socket", () => {
     s.ws.send(JSON.stringify({ type: "spawn", id: 1, cmd: "echo", args: ["hello"] }));
     await s.until((r) => r.json.some((m) => m.type === "exit"));
     assert.equal(s.got.stdout, "hello\n");
-    assert.deepEqual(s.got.json.map((m) => m.type), ["started", "exit"]);
+    assert.deepEqual(
+      s.got.json.map((m) => m.type),
+      ["started", "exit"],
+    );
     assert.deepEqual((s.got.json[1] as { status: unknown }).status, { success: true, code: 0, signal: null, oom: false });
 
     s.ws.send(JSON.stringify({ type: "spawn", id: 2, cmd: "cat", stdin: true }));
@@ -93,11 +100,14 @@ describe("session socket", () => {
     s.ws.send(JSON.stringify({ type: "spawn", id: 7 }));
     s.ws.send(JSON.stringify({ type: "spawn", id: 8, cmd: "no-such-command" }));
     await s.until((r) => r.json.length === 3);
-    assert.deepEqual(s.got.json.map((m) => [m.type, (m as { id?: number }).id, (m as { error?: { code: string } }).error?.code]), [
-      ["error", -1, "INVALID_ARGUMENT"],
-      ["error", 7, "INVALID_ARGUMENT"],
-      ["error", 8, "INVALID_ARGUMENT"],
-    ]);
+    assert.deepEqual(
+      s.got.json.map((m) => [m.type, (m as { id?: number }).id, (m as { error?: { code: string } }).error?.code]),
+      [
+        ["error", -1, "INVALID_ARGUMENT"],
+        ["error", 7, "INVALID_ARGUMENT"],
+        ["error", 8, "INVALID_ARGUMENT"],
+      ],
+    );
     s.ws.send(JSON.stringify({ type: "spawn", id: 8, cmd: "true" }));
     await s.until((r) => r.json.length === 4);
     assert.match((s.got.json[3] as { error: { message: string } }).error.message, /already used/);
@@ -110,7 +120,10 @@ describe("session socket", () => {
     const s = await open(id);
     await d.request("DELETE", `/v1/sandboxes/${id}`);
     await s.until((r) => r.closed !== undefined);
-    assert.deepEqual(s.got.json.map((m) => [m.type, (m as { reason?: string }).reason]), [["sandbox_stopped", "killed"]]);
+    assert.deepEqual(
+      s.got.json.map((m) => [m.type, (m as { reason?: string }).reason]),
+      [["sandbox_stopped", "killed"]],
+    );
     assert.equal(s.got.closed, 1000);
 
     const session = await createSandbox({ timeout: "session" });

@@ -66,7 +66,10 @@ export function registerSessionSocket(app: FastifyInstance, { sandboxes }: Servi
         if (!limits || !req.ws) return;
         const release = limits.live.reserveSession(req.principal.tokenId, limits.maxPerToken);
         if (!release) {
-          throw new CapacityError("QUOTA_EXCEEDED", `This token already has ${limits.maxPerToken} open session sockets (ATOLL_MAX_SESSIONS_PER_TOKEN): close sandboxes' sessions you no longer use (sandbox.close()).`);
+          throw new CapacityError(
+            "QUOTA_EXCEEDED",
+            `This token already has ${limits.maxPerToken} open session sockets (ATOLL_MAX_SESSIONS_PER_TOKEN): close sandboxes' sessions you no longer use (sandbox.close()).`,
+          );
         }
         req.raw.socket.once("close", release);
       },
@@ -80,7 +83,13 @@ export function registerSessionSocket(app: FastifyInstance, { sandboxes }: Servi
         const { body, internal } = toWireError(err, req.id);
         if (internal) req.log.error({ err, url: req.url }, "session failed to open");
         const { stopReason, timeout } = body.error.details ?? {};
-        socket.send(JSON.stringify({ type: "sandbox_stopped", reason: typeof stopReason === "string" ? stopReason : body.error.message, ...(typeof timeout === "string" ? { timeout } : {}) }));
+        socket.send(
+          JSON.stringify({
+            type: "sandbox_stopped",
+            reason: typeof stopReason === "string" ? stopReason : body.error.message,
+            ...(typeof timeout === "string" ? { timeout } : {}),
+          }),
+        );
         socket.close(1011, body.error.code);
         return;
       }

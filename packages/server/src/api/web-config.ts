@@ -62,7 +62,9 @@ export function parseExposeDomain(text: string): { scheme: "http" | "https"; dom
   const m = DOMAIN.exec(text.toLowerCase());
   const port = m?.[3] === undefined ? undefined : Number(m[3]);
   if (!m || (port !== undefined && (port < 1 || port > 65535)) || m[2]!.length > 200) {
-    throw new Error(`--expose-domain must be a DNS name with at least two labels, optionally with http:// or https:// and a port (e.g. sbx.example.com or https://sbx.example.com), got "${text}"`);
+    throw new Error(
+      `--expose-domain must be a DNS name with at least two labels, optionally with http:// or https:// and a port (e.g. sbx.example.com or https://sbx.example.com), got "${text}"`,
+    );
   }
   return { scheme: (m[1] as "http" | "https" | undefined) ?? "http", domain: m[2]!, publicPort: port, explicitScheme: m[1] !== undefined };
 }

@@ -27,7 +27,11 @@ export function registerAdminCommands(program: Command): void {
     .option("--admin", "the token may also manage tokens and quotas")
     .action(
       clientAction(async (flags: { tenant: string; name?: string; admin?: boolean }) => {
-        const created = await clientFrom(program).admin.createToken({ tenant: flags.tenant, ...(flags.name ? { name: flags.name } : {}), admin: flags.admin ?? false });
+        const created = await clientFrom(program).admin.createToken({
+          tenant: flags.tenant,
+          ...(flags.name ? { name: flags.name } : {}),
+          admin: flags.admin ?? false,
+        });
         process.stdout.write(`${created.token}\n`);
         process.stderr.write(`token ${created.id} for tenant ${created.tenant}${created.admin ? " (admin)" : ""}: store it now, it is not shown again\n`);
       }),
@@ -93,7 +97,11 @@ export function registerAdminCommands(program: Command): void {
     .command("net")
     .description("open closed destinations (cloud metadata, private networks, …) to a tenant's sandboxes")
     .argument("<name>", "tenant")
-    .option("--open <category|cidr>", "metadata, link-local, loopback, private, cgnat, documentation, nat64, multicast, reserved, or a CIDR (repeatable)", collect)
+    .option(
+      "--open <category|cidr>",
+      "metadata, link-local, loopback, private, cgnat, documentation, nat64, multicast, reserved, or a CIDR (repeatable)",
+      collect,
+    )
     .option("--close-all", "close every special range again (the default)")
     .action(
       clientAction(async (name: string, flags: { open?: string[]; closeAll?: boolean }) => {

@@ -26,7 +26,16 @@ test("exit codes: the code, or 128 + signal number", () => {
 });
 
 test("tables align columns; times read as ago / in", () => {
-  assert.equal(formatTable(["A", "LONGER"], [["xyz", "1"], ["q", ""]]), "A    LONGER\nxyz  1\nq");
+  assert.equal(
+    formatTable(
+      ["A", "LONGER"],
+      [
+        ["xyz", "1"],
+        ["q", ""],
+      ],
+    ),
+    "A    LONGER\nxyz  1\nq",
+  );
   const now = Date.parse("2025-01-01T12:00:00Z");
   assert.equal(timeAgo(null, now), "never");
   assert.equal(timeAgo("2025-01-01T11:59:30Z", now), "30s ago");

@@ -37,7 +37,11 @@ export function registerDoctorCommand(program: Command): void {
         return;
       }
       const report = await runDoctor(doctorContext(config));
-      process.stdout.write(opts.json ? reportJson(report) : formatReport(report, `state directory ${config.stateDir}, API ${opts.listen ?? process.env.ATOLL_LISTEN ?? `${config.host}:${config.port}`}`));
+      process.stdout.write(
+        opts.json
+          ? reportJson(report)
+          : formatReport(report, `state directory ${config.stateDir}, API ${opts.listen ?? process.env.ATOLL_LISTEN ?? `${config.host}:${config.port}`}`),
+      );
       process.exitCode = report.ok ? 0 : 1;
     });
 }

@@ -185,12 +185,7 @@ export function registerSandboxCommands(program: Command): void {
     );
 }
 
-async function execInSandbox(
-  program: Command,
-  id: string,
-  argv: string[],
-  flags: { sudo?: boolean; cwd?: string; env?: string[] },
-): Promise<number> {
+async function execInSandbox(program: Command, id: string, argv: string[], flags: { sudo?: boolean; cwd?: string; env?: string[] }): Promise<number> {
   const target = await clientFrom(program).connectSandbox(id);
   let child: ChildProcess | undefined;
   // Ctrl-C and friends go to the remote process (its whole process group), as with a local one.

@@ -69,17 +69,29 @@ test("the port is already bound: one line naming the address and --listen; what 
 
 test("the state directory is on a read-only bind mount: one line saying so", async () => {
   const dir = stateDir();
-  assertOneLineFailure(await runAtollBroken([readOnly(dir)], serveArgs(dir)), /state directory: cannot write .*EROFS.* → fix: remount that filesystem read-write/);
+  assertOneLineFailure(
+    await runAtollBroken([readOnly(dir)], serveArgs(dir)),
+    /state directory: cannot write .*EROFS.* → fix: remount that filesystem read-write/,
+  );
 });
 
 test("a host tool is not installed: one line with the package to install", async () => {
   const bwrap = findTool("bwrap", HOST_PATH);
   const nft = findTool("nft", HOST_PATH);
   assert.ok(bwrap && nft, "bubblewrap and nftables are installed on this host");
-  assertOneLineFailure(await runAtollBroken([hideTool(bwrap, work)], serveArgs(stateDir())), /^atoll serve: bubblewrap: bwrap is not installed → fix: apt-get install bubblewrap$/);
-  assertOneLineFailure(await runAtollBroken([hideTool(nft, work)], serveArgs(stateDir())), /^atoll serve: nftables: nft is not installed → fix: apt-get install nftables$/);
+  assertOneLineFailure(
+    await runAtollBroken([hideTool(bwrap, work)], serveArgs(stateDir())),
+    /^atoll serve: bubblewrap: bwrap is not installed → fix: apt-get install bubblewrap$/,
+  );
+  assertOneLineFailure(
+    await runAtollBroken([hideTool(nft, work)], serveArgs(stateDir())),
+    /^atoll serve: nftables: nft is not installed → fix: apt-get install nftables$/,
+  );
   // Both missing: the first in full, the other named.
-  assertOneLineFailure(await runAtollBroken([hideTool(bwrap, work), hideTool(nft, work)], serveArgs(stateDir())), /apt-get install bubblewrap \(and nftables: run atoll doctor for every fix\)$/);
+  assertOneLineFailure(
+    await runAtollBroken([hideTool(bwrap, work), hideTool(nft, work)], serveArgs(stateDir())),
+    /apt-get install bubblewrap \(and nftables: run atoll doctor for every fix\)$/,
+  );
 });
 
 test("the host gave the sandbox id range to a user: one line naming the holder and the free base", async () => {
@@ -88,5 +100,8 @@ test("the host gave the sandbox id range to a user: one line naming the holder a
   writeFileSync(join(etc, "group"), "root:x:0:\n");
   for (const f of ["subuid", "subgid"]) writeFileSync(join(etc, f), `alice:${DEFAULT_UID_BASE}:65536\n`);
   const r = await runAtollBroken([], serveArgs(stateDir()), { ...process.env, ATOLL_ETC_DIR: etc });
-  assertOneLineFailure(r, /^atoll serve: Atoll's sandbox id range .* overlaps ids this host gave others: .*subuid gives alice .* → fix: set ATOLL_UID_BASE=\d+/);
+  assertOneLineFailure(
+    r,
+    /^atoll serve: Atoll's sandbox id range .* overlaps ids this host gave others: .*subuid gives alice .* → fix: set ATOLL_UID_BASE=\d+/,
+  );
 });

@@ -30,18 +30,30 @@ test("filesystem errors on the state directory name the path and the remedy", ()
 });
 
 test("store errors, host commands, start-up steps and host checks", () => {
-  assert.match(describeStartupFailure(Object.assign(new Error("attempt to write a readonly database"), { code: "SQLITE_READONLY" }), where), /the store \/var\/lib\/atoll\/atoll\.db cannot be written/);
-  const ip = describeStartupFailure(new HostCommandError(["ip", "-n", "x", "-batch", "-"], 255, 'Error: argument "/proc/1/ns/net" is wrong: Invalid "netns" value\n'), where);
+  assert.match(
+    describeStartupFailure(Object.assign(new Error("attempt to write a readonly database"), { code: "SQLITE_READONLY" }), where),
+    /the store \/var\/lib\/atoll\/atoll\.db cannot be written/,
+  );
+  const ip = describeStartupFailure(
+    new HostCommandError(["ip", "-n", "x", "-batch", "-"], 255, 'Error: argument "/proc/1/ns/net" is wrong: Invalid "netns" value\n'),
+    where,
+  );
   assertOneLine(ip);
   assert.match(ip, /^ip failed: Error: argument/);
   const step = describeStartupFailure(new StartupError("the base image could not be built: mmdebstrap failed", "atoll image build"), where);
   assert.equal(step, "the base image could not be built: mmdebstrap failed → fix: atoll image build");
-  const host = describeStartupFailure(new HostNotReadyError([{ id: "bwrap", title: "bubblewrap", status: "fail", detail: "bwrap is not installed", fix: "apt-get install bubblewrap" }]), where);
+  const host = describeStartupFailure(
+    new HostNotReadyError([{ id: "bwrap", title: "bubblewrap", status: "fail", detail: "bwrap is not installed", fix: "apt-get install bubblewrap" }]),
+    where,
+  );
   assert.equal(host, "bubblewrap: bwrap is not installed → fix: apt-get install bubblewrap");
 });
 
 test("a uid range refusal is folded onto one line", () => {
-  const line = describeStartupFailure(new UidRangeError("range X overlaps ids this host gave others:\n  - /etc/subuid gives alice 1–2\nWhoever holds …\nFix: set ATOLL_UID_BASE=5."), where);
+  const line = describeStartupFailure(
+    new UidRangeError("range X overlaps ids this host gave others:\n  - /etc/subuid gives alice 1–2\nWhoever holds …\nFix: set ATOLL_UID_BASE=5."),
+    where,
+  );
   assert.equal(line, "range X overlaps ids this host gave others: /etc/subuid gives alice 1–2; Whoever holds … → fix: set ATOLL_UID_BASE=5.");
 });
 

@@ -33,7 +33,8 @@ function listenFailure(e: NodeJS.ErrnoException & { address?: string; port?: num
   if (e.syscall !== "listen" && e.syscall !== "bind") return undefined;
   const address = `${e.address ?? where.host}:${e.port ?? where.port}`;
   const other = "choose another address with --listen HOST:PORT (ATOLL_LISTEN)";
-  if (e.code === "EADDRINUSE") return `${address} is already in use (another atoll serve? curl http://${address}/healthz) → fix: stop what listens there, or ${other}`;
+  if (e.code === "EADDRINUSE")
+    return `${address} is already in use (another atoll serve? curl http://${address}/healthz) → fix: stop what listens there, or ${other}`;
   if (e.code === "EADDRNOTAVAIL") return `${address} is not an address of this host → fix: ${other}`;
   if (e.code === "EACCES") return `no permission to listen on ${address} → fix: run as root, or ${other}`;
   return `cannot listen on ${address}: ${e.code} → fix: ${other}`;
@@ -64,9 +65,11 @@ function fileFailure(e: NodeJS.ErrnoException, where: Where): string | undefined
 function storeFailure(e: { code?: unknown; message: string }, where: Where): string | undefined {
   if (typeof e.code !== "string" || !e.code.startsWith("SQLITE_")) return undefined;
   const store = `${where.stateDir}/atoll.db`;
-  if (e.code === "SQLITE_READONLY" || e.code === "SQLITE_CANTOPEN") return `the store ${store} cannot be written (${e.code}) → fix: check that the state directory is writable (atoll doctor)`;
+  if (e.code === "SQLITE_READONLY" || e.code === "SQLITE_CANTOPEN")
+    return `the store ${store} cannot be written (${e.code}) → fix: check that the state directory is writable (atoll doctor)`;
   if (e.code === "SQLITE_FULL") return `the store ${store} cannot grow: the disk is full → fix: free space on the state directory's filesystem`;
-  if (e.code.startsWith("SQLITE_CORRUPT") || e.code === "SQLITE_NOTADB") return `the store ${store} is damaged (${e.code}) → fix: restore it from a backup (docs/operations.md)`;
+  if (e.code.startsWith("SQLITE_CORRUPT") || e.code === "SQLITE_NOTADB")
+    return `the store ${store} is damaged (${e.code}) → fix: restore it from a backup (docs/operations.md)`;
   return `the store ${store} failed: ${e.message} (${e.code}) → fix: ${DOCTOR}`;
 }
 

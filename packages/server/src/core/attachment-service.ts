@@ -1,11 +1,4 @@
-import {
-  ConflictError,
-  InvalidArgumentError,
-  NotFoundError,
-  mountSetProblem,
-  type AccessMode,
-  type VolumeAttachment,
-} from "atoll/contract";
+import { ConflictError, InvalidArgumentError, NotFoundError, mountSetProblem, type AccessMode, type VolumeAttachment } from "atoll/contract";
 import type { Logger } from "pino";
 import type { KeyedMutex } from "../host/keyed-mutex.js";
 import type { AttachmentRepo } from "../store/attachment-repo.js";
@@ -78,9 +71,13 @@ export class AttachmentService {
       const volume = this.deps.volumes.find(tenant, request.id);
       const current = this.deps.attachments.forSandbox(sandboxId);
       if (current.some((a) => a.volumeId === volume.id)) {
-        throw new ConflictError("VOLUME_ALREADY_ATTACHED", `Volume "${volume.name}" is already mounted in ${sandboxId}; a volume can be mounted once per sandbox.`, {
-          volumeId: volume.id,
-        });
+        throw new ConflictError(
+          "VOLUME_ALREADY_ATTACHED",
+          `Volume "${volume.name}" is already mounted in ${sandboxId}; a volume can be mounted once per sandbox.`,
+          {
+            volumeId: volume.id,
+          },
+        );
       }
       const problem = mountSetProblem([...current, { volumeId: volume.id, mountPath: request.mountPath }]);
       if (problem) throw new ConflictError("MOUNT_PATH_CONFLICT", `Cannot mount at ${request.mountPath}: ${problem}`, { mountPath: request.mountPath });
@@ -141,11 +138,10 @@ export class AttachmentService {
     if (!force) {
       const busy = await runtime.busyProcesses(attachment.mountPath);
       if (busy.length > 0) {
-        throw new ConflictError(
-          "VOLUME_BUSY",
-          `Files on ${attachment.mountPath} are open in ${sandboxId}; close them, or detach with { force: true }.`,
-          { processes: busy, mountPath: attachment.mountPath },
-        );
+        throw new ConflictError("VOLUME_BUSY", `Files on ${attachment.mountPath} are open in ${sandboxId}; close them, or detach with { force: true }.`, {
+          processes: busy,
+          mountPath: attachment.mountPath,
+        });
       }
     }
     await runtime.detachMount(attachment.mountPath);

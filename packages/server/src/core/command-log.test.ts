@@ -103,7 +103,11 @@ test("the values of a sandbox's secrets are never stored, also as sandbox.sh quo
   log.recorder("sbx_other").started(["echo", "s3cr3t-value"], "app");
   const commands = log.list("sbx_s").map((e) => e.command);
   assert.deepEqual(commands, ["echo [secret]", "printenv '[secret]'", "echo '[secret]'", "curl -H 'Authorization: Bearer [secret]' https://x"]);
-  assert.deepEqual(log.list("sbx_other").map((e) => e.command), ["echo s3cr3t-value"], "only that sandbox's secrets are its");
+  assert.deepEqual(
+    log.list("sbx_other").map((e) => e.command),
+    ["echo s3cr3t-value"],
+    "only that sandbox's secrets are its",
+  );
   log.forget("sbx_s");
   rec.started(["echo", "s3cr3t-value"], "app");
   assert.equal(log.list("sbx_s")[0]!.command, "echo s3cr3t-value", "forgotten with the sandbox");

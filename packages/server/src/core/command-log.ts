@@ -54,9 +54,7 @@ export class CommandLog {
   private readonly secrets = new Map<string, string[]>();
   private readonly listeners = new Set<(sandboxId: string) => void>();
 
-  constructor(
-    private readonly deps: { repo: CommandLogRepo; logger: Logger; keepPerSandbox?: number },
-  ) {}
+  constructor(private readonly deps: { repo: CommandLogRepo; logger: Logger; keepPerSandbox?: number }) {}
 
   /** A recorder bound to one sandbox, for its sessions. */
   recorder(sandboxId: string): CommandRecorder {

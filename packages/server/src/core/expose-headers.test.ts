@@ -31,8 +31,36 @@ test("Atoll tokens in Authorization never reach the sandbox; other credentials d
 });
 
 test("hop-by-hop headers go, upgrades keep Connection/Upgrade, atoll.token subprotocols go", () => {
-  const raw = ["Host", "h", "Connection", "keep-alive, X-Secret-Hop", "X-Secret-Hop", "1", "Keep-Alive", "5", "Proxy-Authorization", "Basic eA==", "TE", "trailers", "Transfer-Encoding", "chunked", "Cookie", "atoll_session=s; a=1", "Sec-WebSocket-Protocol", `atoll.token.${TOKEN}, chat`];
-  assert.deepEqual(pairs(forwardedHeaders(raw, isToken, false)), [["Host", "h"], ["Transfer-Encoding", "chunked"], ["Cookie", "a=1"], ["Sec-WebSocket-Protocol", "chat"]]);
+  const raw = [
+    "Host",
+    "h",
+    "Connection",
+    "keep-alive, X-Secret-Hop",
+    "X-Secret-Hop",
+    "1",
+    "Keep-Alive",
+    "5",
+    "Proxy-Authorization",
+    "Basic eA==",
+    "TE",
+    "trailers",
+    "Transfer-Encoding",
+    "chunked",
+    "Cookie",
+    "atoll_session=s; a=1",
+    "Sec-WebSocket-Protocol",
+    `atoll.token.${TOKEN}, chat`,
+  ];
+  assert.deepEqual(pairs(forwardedHeaders(raw, isToken, false)), [
+    ["Host", "h"],
+    ["Transfer-Encoding", "chunked"],
+    ["Cookie", "a=1"],
+    ["Sec-WebSocket-Protocol", "chat"],
+  ]);
   const up = forwardedHeaders(["Host", "h", "Connection", "Upgrade", "Upgrade", "websocket", "Sec-WebSocket-Protocol", `atoll.token.${TOKEN}`], isToken, true);
-  assert.deepEqual(pairs(up), [["Host", "h"], ["Connection", "Upgrade"], ["Upgrade", "websocket"]]);
+  assert.deepEqual(pairs(up), [
+    ["Host", "h"],
+    ["Connection", "Upgrade"],
+    ["Upgrade", "websocket"],
+  ]);
 });

@@ -26,7 +26,9 @@ async function app(answer: string): Promise<{ port: number; heads: string[] }> {
 
 /** A front that routes every request to `target` with the gate cookie as extra header. */
 async function front(target: ExposeTarget): Promise<string> {
-  const server = http.createServer((req, res) => proxyRequest(target, req, res, { token: "t", path: "/inner", extraHeaders: ["set-cookie", "atoll_expose=t"] }));
+  const server = http.createServer((req, res) =>
+    proxyRequest(target, req, res, { token: "t", path: "/inner", extraHeaders: ["set-cookie", "atoll_expose=t"] }),
+  );
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   after(() => {
     server.closeAllConnections();
@@ -40,7 +42,9 @@ const to = (port: number): ExposeTarget => ({ connect: async () => net.connect(p
 test("the sandbox gets the request without the daemon's credentials or hop-by-hop headers; the caller gets the gate cookie", async () => {
   const a = await app("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi");
   const url = await front(to(a.port));
-  const res = await fetch(`${url}/outer`, { headers: { authorization: `Bearer ${TOKEN}`, cookie: "atoll_session=s; app=1", "x-app": "v", "proxy-authorization": "Basic eA==" } });
+  const res = await fetch(`${url}/outer`, {
+    headers: { authorization: `Bearer ${TOKEN}`, cookie: "atoll_session=s; app=1", "x-app": "v", "proxy-authorization": "Basic eA==" },
+  });
   assert.equal(res.status, 200);
   assert.equal(await res.text(), "hi");
   assert.equal(res.headers.get("set-cookie"), "atoll_expose=t");

@@ -19,7 +19,15 @@ import type { VolumeService } from "./volume-service.js";
 function setup(answer: CannedAnswer = {}) {
   const fake = cannedFilesDriver(answer);
   const live = new LiveSandboxes();
-  live.add({ id: "sbx_run", tenant: "t", runtime: { id: "sbx_run" } as RuntimeSandbox, timer: undefined, sessions: new Set(), everHadSession: false, stopping: false });
+  live.add({
+    id: "sbx_run",
+    tenant: "t",
+    runtime: { id: "sbx_run" } as RuntimeSandbox,
+    timer: undefined,
+    sessions: new Set(),
+    everHadSession: false,
+    stopping: false,
+  });
   const sandboxes = {
     assertRunning: (_tenant: string, id: string) => {
       if (id === "sbx_off") throw new ConflictError("SANDBOX_NOT_RUNNING", "stopped", { sandboxId: id });
@@ -87,7 +95,7 @@ test("volume: root is refused and an unknown volume is not found, with nothing a
 });
 
 test("volume: a failed operation still releases it and carries the typed error", async () => {
-  const { files, held } = setup({ errno: 2 }) // ENOENT;
+  const { files, held } = setup({ errno: 2 }); // ENOENT;
   await assert.rejects(files.read(volume("cache"), "missing"), { code: "NOT_FOUND" });
   await assert.rejects(files.op(volume("cache"), { op: "remove", path: "gone", recursive: false }), { code: "NOT_FOUND" });
   assert.deepEqual(held, []);

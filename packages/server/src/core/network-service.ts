@@ -142,7 +142,10 @@ export class NetworkService {
         categories.length > 0
           ? ` An admin can open it for this tenant (\`atoll tenant net ${tenant} --open ${categories[0]}\`) or for every tenant (\`atoll serve --net-open ${categories[0]}\`).`
           : "";
-      throw new AuthenticationError("FORBIDDEN", `allowNet entry "${entries[i]}" is a destination closed to this tenant's sandboxes (${what}).${fix}`, { entry: entries[i], categories });
+      throw new AuthenticationError("FORBIDDEN", `allowNet entry "${entries[i]}" is a destination closed to this tenant's sandboxes (${what}).${fix}`, {
+        entry: entries[i],
+        categories,
+      });
     });
   }
 
@@ -154,7 +157,9 @@ export class NetworkService {
       if (!driver) return;
       const closed = this.closedFor(tenant);
       for (const row of this.deps.repo.list(tenant, "running")) {
-        await driver.setClosed(row.id, closed).catch((err: unknown) => this.deps.logger.warn({ err, sandboxId: row.id }, "applying the tenant's network access failed"));
+        await driver
+          .setClosed(row.id, closed)
+          .catch((err: unknown) => this.deps.logger.warn({ err, sandboxId: row.id }, "applying the tenant's network access failed"));
       }
     },
   };
@@ -169,7 +174,12 @@ export class NetworkService {
    * @example const plan = network.plan({ allowNet: ["example.com"], secrets: {}, env: {} });
    */
   plan(
-    req: { allowNet?: string[] | null | undefined; secrets?: Record<string, { hosts: string[]; value: string }> | undefined; port?: number | undefined; env?: Record<string, string> | undefined },
+    req: {
+      allowNet?: string[] | null | undefined;
+      secrets?: Record<string, { hosts: string[]; value: string }> | undefined;
+      port?: number | undefined;
+      env?: Record<string, string> | undefined;
+    },
     tenant: string,
   ): NetworkPlan {
     const allowNet = req.allowNet ?? null;
@@ -311,7 +321,8 @@ export class NetworkService {
     else if (/^[\d.]+$/.test(bare) || bare.includes(":")) addresses = [bare];
     else {
       addresses = await driver.resolve(id, bare);
-      if (addresses.length === 0) throw new NetworkError("FETCH_FAILED", `${bare} does not resolve in this sandbox's network (not in its allowNet, or no such name)`, { host: bare });
+      if (addresses.length === 0)
+        throw new NetworkError("FETCH_FAILED", `${bare} does not resolve in this sandbox's network (not in its allowNet, or no such name)`, { host: bare });
     }
     return driver.connect(id, addresses, port);
   }

@@ -40,9 +40,18 @@ function sessionOut(): SessionOutput & { stoppedWith?: string } {
 
 test("create launches with the limits asked for and the volume mounted; kill stops it once and releases everything", async () => {
   const vol = await d.volumes.create(T, { name: "data", sizeGb: 1 });
-  const info = await d.sandboxes.create(T, { memoryMb: 512, pids: 64, cpuWeight: 50, labels: { app: "x" }, volumes: [{ id: "data", mountPath: "/data", accessMode: "ro" }] });
+  const info = await d.sandboxes.create(T, {
+    memoryMb: 512,
+    pids: 64,
+    cpuWeight: 50,
+    labels: { app: "x" },
+    volumes: [{ id: "data", mountPath: "/data", accessMode: "ro" }],
+  });
   assert.equal(info.state, "running");
-  assert.deepEqual(info.volumes.map((v) => [v.volumeId, v.mountPath, v.accessMode]), [[vol.id, "/data", "ro"]]);
+  assert.deepEqual(
+    info.volumes.map((v) => [v.volumeId, v.mountPath, v.accessMode]),
+    [[vol.id, "/data", "ro"]],
+  );
   const sb = fakeOf(info.id);
   assert.deepEqual(sb.spec.limits, { memoryBytes: 512 * 2 ** 20, pids: 64, cpuWeight: 50, rootfsBytes: info.rootfsBytes });
   assert.deepEqual(sb.spec.mounts, [{ source: `/fake-storage/${vol.id}`, target: "/data", readOnly: true }]);
@@ -66,12 +75,15 @@ test("a timeout stops the sandbox with reason timeout, and says so to whoever as
   assert.deepEqual(await fakeOf(info.id).stopped, { reason: "killed" }, "the runtime is told to kill");
   await waitFor(() => d.sandboxes.get(T, info.id).state === "stopped");
   assert.equal(d.sandboxes.get(T, info.id).stopReason, "timeout");
-  assert.throws(() => d.sandboxes.assertRunning(T, info.id), (e: Error & { code?: string; details?: Record<string, unknown> }) => {
-    assert.equal(e.code, "SANDBOX_NOT_RUNNING");
-    assert.equal(e.details?.stopReason, "timeout");
-    assert.match(e.message, /timeout \(50ms\) expired/);
-    return true;
-  });
+  assert.throws(
+    () => d.sandboxes.assertRunning(T, info.id),
+    (e: Error & { code?: string; details?: Record<string, unknown> }) => {
+      assert.equal(e.code, "SANDBOX_NOT_RUNNING");
+      assert.equal(e.details?.stopReason, "timeout");
+      assert.match(e.message, /timeout \(50ms\) expired/);
+      return true;
+    },
+  );
 });
 
 test("a sandbox whose init dies stops with the runtime's reason and lets go of its volumes", async () => {
@@ -129,14 +141,21 @@ test("bad requests change nothing: unknown volume, two mounts at one path, memor
   await d.volumes.create(T, { name: "data", sizeGb: 1 });
   await d.volumes.create(T, { name: "data2", sizeGb: 1 });
   await assert.rejects(d.sandboxes.create(T, { volumes: [{ id: "nope", mountPath: "/x", accessMode: "rw" }] }), { code: "VOLUME_NOT_FOUND" });
-  const twice = [{ id: "data", mountPath: "/x", accessMode: "rw" }, { id: "data2", mountPath: "/x", accessMode: "ro" }];
+  const twice = [
+    { id: "data", mountPath: "/x", accessMode: "rw" },
+    { id: "data2", mountPath: "/x", accessMode: "ro" },
+  ];
   await assert.rejects(d.sandboxes.create(T, { volumes: twice }), { code: "INVALID_ARGUMENT" });
   await assert.rejects(d.sandboxes.create(T, { memory: "1TB", memoryMb: 5 }), { code: "INVALID_ARGUMENT" });
   await assert.rejects(d.sandboxes.create(T, { memoryMb: 1 }), { code: "INVALID_ARGUMENT" });
   await assert.rejects(d.sandboxes.create(T, { bogus: true }), { code: "INVALID_ARGUMENT" });
   assert.deepEqual(d.sandboxes.list(T, {}), []);
   assert.equal(d.runtime.sandboxes.size, 0, "the runtime was never asked");
-  assert.deepEqual(d.storage.calls.filter((c) => c.startsWith("acquire")), [], "no volume was acquired");
+  assert.deepEqual(
+    d.storage.calls.filter((c) => c.startsWith("acquire")),
+    [],
+    "no volume was acquired",
+  );
 });
 
 test("timeouts: extend a fixed one, refuse to extend a session one or beyond 7 days", async () => {

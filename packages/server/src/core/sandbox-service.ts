@@ -110,7 +110,9 @@ export class SandboxService {
       } catch (err) {
         if (attaching) {
           await attaching.catch(() => undefined); // a release must not overtake the attach
-          await this.deps.network!.release(row.id).catch((e: unknown) => this.deps.logger.error({ err: e, sandboxId: row.id }, "releasing the network of a failed sandbox failed"));
+          await this.deps
+            .network!.release(row.id)
+            .catch((e: unknown) => this.deps.logger.error({ err: e, sandboxId: row.id }, "releasing the network of a failed sandbox failed"));
         }
         await this.deps.attachments.releaseAll(row.id);
         throw err;
@@ -121,7 +123,11 @@ export class SandboxService {
     }
     this.deps.repo.setRunning(row.id);
     // The command log never stores the values of the sandbox's secrets.
-    if (netPlan) this.deps.commandLog?.protect(row.id, netPlan.secrets.map((s) => s.value));
+    if (netPlan)
+      this.deps.commandLog?.protect(
+        row.id,
+        netPlan.secrets.map((s) => s.value),
+      );
     const live: LiveSandbox = { id: row.id, tenant, runtime, timer: undefined, sessions: new Set(), everHadSession: false, stopping: false };
     this.deps.live.add(live);
     void runtime.stopped.then(({ reason }) => this.stop(row.id, reason));
@@ -199,11 +205,17 @@ export class SandboxService {
   openSession(tenant: string, id: string, out: SessionOutput): SandboxSession {
     const row = this.row(tenant, id);
     const live = this.requireLive(row);
-    const session = new SandboxSession(live.runtime, () => this.deps.repo.get(tenant, id)?.env ?? {}, out, (s) => {
-      live.sessions.delete(s);
-      const isSession = this.deps.repo.get(tenant, id)?.timeout === "session";
-      if (isSession && live.sessions.size === 0 && !live.stopping) void this.stop(id, "session-closed");
-    }, this.deps.commandLog?.recorder(id));
+    const session = new SandboxSession(
+      live.runtime,
+      () => this.deps.repo.get(tenant, id)?.env ?? {},
+      out,
+      (s) => {
+        live.sessions.delete(s);
+        const isSession = this.deps.repo.get(tenant, id)?.timeout === "session";
+        if (isSession && live.sessions.size === 0 && !live.stopping) void this.stop(id, "session-closed");
+      },
+      this.deps.commandLog?.recorder(id),
+    );
     live.sessions.add(session);
     if (row.timeout === "session" && !live.everHadSession) clearTimeout(live.timer);
     live.everHadSession = true;
@@ -255,11 +267,15 @@ export class SandboxService {
     const live = this.deps.live.get(row.id);
     if (!live || live.stopping) {
       const reason = live?.stopReason ?? row.stopReason;
-      throw new SandboxNotRunningError("SANDBOX_NOT_RUNNING", reason ? sandboxStoppedMessage(row.id, reason, row.timeout) : `Sandbox ${row.id} is not running; create a new one.`, {
-        sandboxId: row.id,
-        stopReason: reason ?? null,
-        timeout: row.timeout,
-      });
+      throw new SandboxNotRunningError(
+        "SANDBOX_NOT_RUNNING",
+        reason ? sandboxStoppedMessage(row.id, reason, row.timeout) : `Sandbox ${row.id} is not running; create a new one.`,
+        {
+          sandboxId: row.id,
+          stopReason: reason ?? null,
+          timeout: row.timeout,
+        },
+      );
     }
     return live;
   }

@@ -147,8 +147,18 @@ export class SandboxSession {
         send();
       }
     };
-    const stdout = new SessionStream(window, (d, flushed) => this.out.stdout(id, d, flushed), (n) => proc.handle.ack("stdout", n), flushExit);
-    const stderr = new SessionStream(window, (d, flushed) => this.out.stderr(id, d, flushed), (n) => proc.handle.ack("stderr", n), flushExit);
+    const stdout = new SessionStream(
+      window,
+      (d, flushed) => this.out.stdout(id, d, flushed),
+      (n) => proc.handle.ack("stdout", n),
+      flushExit,
+    );
+    const stderr = new SessionStream(
+      window,
+      (d, flushed) => this.out.stderr(id, d, flushed),
+      (n) => proc.handle.ack("stderr", n),
+      flushExit,
+    );
     // The handle is set right below; no event arrives before spawn() returns.
     const proc: SessionProc = { handle: undefined as unknown as ProcessHandle, stdout, stderr, acks: window !== null, stdinUnacked: 0 };
     proc.handle = this.runtime.spawn(

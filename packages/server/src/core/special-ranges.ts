@@ -88,7 +88,9 @@ export function parseOpenList(entries: readonly string[], what = "net-open"): st
       try {
         setOfCidrs([entry]);
       } catch {
-        throw new InvalidArgumentError(`${what}: "${raw}" is neither a range category (${CATEGORY_NAMES.join(", ")}) nor an IPv4/IPv6 address or CIDR without a port`);
+        throw new InvalidArgumentError(
+          `${what}: "${raw}" is neither a range category (${CATEGORY_NAMES.join(", ")}) nor an IPv4/IPv6 address or CIDR without a port`,
+        );
       }
     }
     if (!out.includes(entry)) out.push(entry);

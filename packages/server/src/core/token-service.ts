@@ -116,7 +116,14 @@ export class TokenService {
     const at = nowIso();
     this.deps.tenants.ensure(req.tenant, at);
     const token = `atl_${randomBytes(32).toString("hex")}`;
-    const row = { id: `tok_${randomBytes(10).toString("hex")}`, tenant: req.tenant, name: req.name ?? req.tenant, hash: sha256(token), admin: req.admin ?? false, createdAt: at };
+    const row = {
+      id: `tok_${randomBytes(10).toString("hex")}`,
+      tenant: req.tenant,
+      name: req.name ?? req.tenant,
+      hash: sha256(token),
+      admin: req.admin ?? false,
+      createdAt: at,
+    };
     this.deps.tokens.insert(row);
     this.deps.logger.info({ tokenId: row.id, tenant: row.tenant, admin: row.admin, by: by.tokenId }, "token created");
     return { ...toInfo({ ...row, lastUsedAt: null, revokedAt: null }), token };
@@ -130,7 +137,8 @@ export class TokenService {
   revoke(by: Principal, id: string): TokenInfo {
     requireAdmin(by);
     const row = this.deps.tokens.byId(id);
-    if (!row || row.revokedAt !== null) throw new NotFoundError("NOT_FOUND", `No live token with id "${id}"; list tokens with \`atoll token ls\`.`, { tokenId: id });
+    if (!row || row.revokedAt !== null)
+      throw new NotFoundError("NOT_FOUND", `No live token with id "${id}"; list tokens with \`atoll token ls\`.`, { tokenId: id });
     this.deps.tokens.revoke(id, nowIso());
     this.deps.logger.info({ tokenId: id, by: by.tokenId }, "token revoked");
     // Open sockets, streams and dashboard sessions of the token end now (api/live-credentials.ts).

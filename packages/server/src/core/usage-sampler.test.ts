@@ -31,7 +31,10 @@ test("samples every ready volume, stores only changes, and prunes old and orphan
     volumes.tryInsert({ id, tenant: "default", name, sizeGb: 1, capacityBytes: 2 ** 30, state, createdAt: new Date().toISOString(), lastAttachedAt: null });
   row("vol_a", "a", "ready");
   row("vol_b", "b", "creating");
-  const used = new Map([["vol_a", 4096], ["vol_b", 1]]);
+  const used = new Map([
+    ["vol_a", 4096],
+    ["vol_b", 1],
+  ]);
   const samples = new UsageSampleRepo(db);
   const sampler = new UsageSampler({
     volumes,
@@ -46,14 +49,20 @@ test("samples every ready volume, stores only changes, and prunes old and orphan
 
   await sampler.tick();
   await sampler.tick(); // unchanged: nothing new stored
-  assert.deepEqual(sampler.history("vol_a", since).map((s) => s.usedBytes), [4096]);
+  assert.deepEqual(
+    sampler.history("vol_a", since).map((s) => s.usedBytes),
+    [4096],
+  );
   assert.deepEqual(sampler.history("vol_b", since), []);
   assert.equal(notified, 1);
 
   await new Promise((r) => setTimeout(r, 5)); // distinct timestamp
   used.set("vol_a", 8192);
   await sampler.tick();
-  assert.deepEqual(sampler.history("vol_a", since).map((s) => s.usedBytes), [4096, 8192]);
+  assert.deepEqual(
+    sampler.history("vol_a", since).map((s) => s.usedBytes),
+    [4096, 8192],
+  );
 
   used.delete("vol_a"); // unreadable: skipped, no throw
   await sampler.tick();

@@ -26,10 +26,12 @@ function holdOpen(sandboxId: string, cwd: string): Promise<{ exit: Promise<Proce
   return new Promise((started) => {
     let done!: (e: ProcessExit) => void;
     const exit = new Promise<ProcessExit>((r) => (done = r));
-    d.live.get(sandboxId)!.runtime.spawn(
-      { argv: ["sleep", "1000"], env: {}, cwd, user: "app", stdin: false },
-      { onStarted: () => started({ exit }), onStdout: () => undefined, onStderr: () => undefined, onExit: done, onSpawnError: (m) => assert.fail(m) },
-    );
+    d.live
+      .get(sandboxId)!
+      .runtime.spawn(
+        { argv: ["sleep", "1000"], env: {}, cwd, user: "app", stdin: false },
+        { onStarted: () => started({ exit }), onStdout: () => undefined, onStderr: () => undefined, onExit: done, onSpawnError: (m) => assert.fail(m) },
+      );
   });
 }
 
@@ -41,7 +43,10 @@ test("create: a taken name is refused without touching storage; a failed create 
   await assert.rejects(d.volumes.create(T, { name: "Bad Name", sizeGb: 1 }), { code: "INVALID_ARGUMENT" });
   assert.deepEqual(d.storage.calls, [`create ${v.id}`]);
   await assert.rejects(d.volumes.create(T, { name: "huge", sizeGb: 50 }), { code: "INSUFFICIENT_STORAGE" });
-  assert.deepEqual((await d.volumes.list(T)).map((x) => x.name), ["data"]);
+  assert.deepEqual(
+    (await d.volumes.list(T)).map((x) => x.name),
+    ["data"],
+  );
   await d.volumes.create(T, { name: "huge", sizeGb: 5 }); // the name is free again
 });
 
@@ -95,11 +100,17 @@ test("detach of a busy volume: VOLUME_BUSY lists the processes; force detaches a
   const v = await d.volumes.create(T, { name: "data", sizeGb: 1 });
   const sb = await d.sandboxes.create(T, { volumes: [{ id: "data", mountPath: "/data", accessMode: "rw" }] });
   const holder = await holdOpen(sb.id, "/data/sub");
-  await assert.rejects(d.attachments.detach(T, sb.id, v.id, false), (e: Error & { code?: string; details?: { processes?: { command: string; path: string }[] } }) => {
-    assert.equal(e.code, "VOLUME_BUSY");
-    assert.deepEqual(e.details?.processes?.map((p) => [p.command, p.path]), [["sleep", "/data/sub"]]);
-    return true;
-  });
+  await assert.rejects(
+    d.attachments.detach(T, sb.id, v.id, false),
+    (e: Error & { code?: string; details?: { processes?: { command: string; path: string }[] } }) => {
+      assert.equal(e.code, "VOLUME_BUSY");
+      assert.deepEqual(
+        e.details?.processes?.map((p) => [p.command, p.path]),
+        [["sleep", "/data/sub"]],
+      );
+      return true;
+    },
+  );
   assert.equal(d.storage.references(v.id), 1, "still attached");
   await d.attachments.detach(T, sb.id, v.id, true);
   assert.equal(d.storage.references(v.id), 0);
@@ -123,7 +134,10 @@ test("tenants: another tenant's volume does not exist for you; names are per ten
   await assert.rejects(d.sandboxes.create("b", { volumes: [{ id: mine.id, mountPath: "/x", accessMode: "ro" }] }), { code: "VOLUME_NOT_FOUND" });
   const theirs = await d.volumes.create("b", { name: "data", sizeGb: 1 });
   assert.notEqual(theirs.id, mine.id);
-  assert.deepEqual((await d.volumes.list("a")).map((v) => v.id), [mine.id]);
+  assert.deepEqual(
+    (await d.volumes.list("a")).map((v) => v.id),
+    [mine.id],
+  );
 });
 
 test("usage comes from the storage driver and grows with what the sandbox wrote", async () => {

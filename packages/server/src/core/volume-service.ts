@@ -1,10 +1,4 @@
-import {
-  ConflictError,
-  NotFoundError,
-  createVolumeSchema,
-  parseOrThrow,
-  type VolumeInfo,
-} from "atoll/contract";
+import { ConflictError, NotFoundError, createVolumeSchema, parseOrThrow, type VolumeInfo } from "atoll/contract";
 import type { Logger } from "pino";
 import type { KeyedMutex } from "../host/keyed-mutex.js";
 import type { AttachmentRepo } from "../store/attachment-repo.js";

@@ -49,7 +49,11 @@ test("without the token, or with a wrong one, the page and the API refuse", asyn
   for (const path of ["/v1/volumes", "/ui/events", "/v1/sandboxes"]) {
     assert.equal((await fetch(`${url}${path}`)).status, 401, path);
     assert.equal((await fetch(`${url}${path}`, { headers: { authorization: "Bearer nope" } })).status, 401, path);
-    assert.equal((await fetch(`${url}${path}`, { headers: { cookie: `${SESSION_COOKIE}=${ctx.daemon.token}` } })).status, 401, `${path}: the token is not a cookie`);
+    assert.equal(
+      (await fetch(`${url}${path}`, { headers: { cookie: `${SESSION_COOKIE}=${ctx.daemon.token}` } })).status,
+      401,
+      `${path}: the token is not a cookie`,
+    );
   }
 
   const context = await newContext(browser);
@@ -60,7 +64,10 @@ test("without the token, or with a wrong one, the page and the API refuse", asyn
   await screenshot(page, "login-laptop");
 
   await page.fill("#token", "not-the-token");
-  const [response] = await Promise.all([page.waitForResponse((r) => r.url().endsWith("/login") && r.request().method() === "POST"), page.click("button[type=submit]")]);
+  const [response] = await Promise.all([
+    page.waitForResponse((r) => r.url().endsWith("/login") && r.request().method() === "POST"),
+    page.click("button[type=submit]"),
+  ]);
   assert.equal(response.status(), 401);
   assert.match(await page.locator(".error").innerText(), /not right/);
   assert.deepEqual(await context.cookies(), [], "no cookie for a wrong token");
@@ -91,7 +98,16 @@ test("the right token logs in; the cookie is httpOnly, SameSite=Strict and not t
   assert.equal(await page.evaluate(() => document.cookie), "", "scripts cannot read it");
   assert.equal(await page.evaluate(async () => (await fetch("/v1/volumes")).status), 200, "the page's own API calls work with the cookie");
   assert.equal(
-    await page.evaluate(async () => (await fetch("/v1/volumes", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ name: "from-page", sizeGb: 0.0625 }) })).status),
+    await page.evaluate(
+      async () =>
+        (
+          await fetch("/v1/volumes", {
+            method: "POST",
+            headers: { "content-type": "application/json" },
+            body: JSON.stringify({ name: "from-page", sizeGb: 0.0625 }),
+          })
+        ).status,
+    ),
     201,
     "same-origin changes work",
   );
@@ -109,7 +125,11 @@ test("CSRF: changes with the cookie must come from the dashboard's origin; forge
   const value = await loggedInCookie();
   const cookie = `${SESSION_COOKIE}=${value}`;
   const post = (headers: Record<string, string>) =>
-    fetch(`${url}/v1/volumes`, { method: "POST", headers: { cookie, "content-type": "application/json", ...headers }, body: JSON.stringify({ name: "csrf", sizeGb: 0.0625 }) });
+    fetch(`${url}/v1/volumes`, {
+      method: "POST",
+      headers: { cookie, "content-type": "application/json", ...headers },
+      body: JSON.stringify({ name: "csrf", sizeGb: 0.0625 }),
+    });
 
   assert.equal((await fetch(`${url}/v1/volumes`, { headers: { cookie } })).status, 200, "reads work");
   const noOrigin = await post({});

@@ -84,7 +84,9 @@ test("volumes show with their real usage, attachments and totals; a write moves 
     return now >= before + 39 * MB ? now : undefined;
   });
   assert.equal(after, (await ctx.client.getVolume(alpha.id)).usedBytes);
-  const width = await volumeRow(alpha.id).locator(".bar .fill").evaluate((el) => (el as HTMLElement).style.width);
+  const width = await volumeRow(alpha.id)
+    .locator(".bar .fill")
+    .evaluate((el) => (el as HTMLElement).style.width);
   assert.ok(Number.parseFloat(width) >= 3.5, `bar width ${width}`);
   await assertNotReloaded();
 
@@ -254,7 +256,12 @@ async function hostFreeBytes(): Promise<number> {
 
 test("sandboxes: labels, live memory, volumes, network policy; kill from the page", async () => {
   const vol = await ctx.client.createVolume({ name: "sbx-vol", sizeGb: 0.125 });
-  await using one = await ctx.client.createSandbox({ labels: { team: "ui", job: "render" }, memory: "512MiB", timeout: "10m", volumes: [{ id: vol.id, mountPath: "/work" }] });
+  await using one = await ctx.client.createSandbox({
+    labels: { team: "ui", job: "render" },
+    memory: "512MiB",
+    timeout: "10m",
+    volumes: [{ id: vol.id, mountPath: "/work" }],
+  });
   await using two = await ctx.client.createSandbox({ labels: { team: "other" } });
   await go("#/sandboxes");
   await sandboxRow(one.id).waitFor();

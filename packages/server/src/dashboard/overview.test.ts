@@ -28,7 +28,9 @@ test("stale: unattached and idle longer than the threshold, counted from the las
   assert.equal(markStale(vol({ lastAttachedAt: "2026-01-05T00:00:00.000Z" }), 7 * DAY, now).stale, false);
   assert.equal(markStale(vol({ lastAttachedAt: "2026-01-05T00:00:00.000Z" }), 4 * DAY, now).stale, true);
   const attached = markStale(
-    vol({ attachments: [{ sandboxId: "sbx_1", volumeId: "vol_a", volumeName: "a", mountPath: "/d", accessMode: "rw", attachedAt: "2026-01-01T00:00:00.000Z" }] }),
+    vol({
+      attachments: [{ sandboxId: "sbx_1", volumeId: "vol_a", volumeName: "a", mountPath: "/d", accessMode: "rw", attachedAt: "2026-01-01T00:00:00.000Z" }],
+    }),
     DAY,
     now,
   );

@@ -27,7 +27,10 @@ test("cgroup v1: one hierarchy per controller, writable", () => {
     ["cpu", "/sys/fs/cgroup/cpu,cpuacct"],
     ["cpuacct", "/sys/fs/cgroup/cpu,cpuacct"],
   ]);
-  assert.deepEqual(judgeCgroups({ version: 1, mounts, hybrid: true, notWritable: new Map() }), { status: "ok", detail: "v1 (hybrid) with memory, pids, cpu, cpuacct" });
+  assert.deepEqual(judgeCgroups({ version: 1, mounts, hybrid: true, notWritable: new Map() }), {
+    status: "ok",
+    detail: "v1 (hybrid) with memory, pids, cpu, cpuacct",
+  });
 
   const noPids = new Map(mounts);
   noPids.delete("pids");

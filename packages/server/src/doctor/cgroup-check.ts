@@ -40,7 +40,11 @@ export function judgeCgroups(f: CgroupFacts): Verdict {
         "the kernel needs CONFIG_MEMCG, CONFIG_CGROUP_PIDS and CONFIG_CGROUP_SCHED; in a container, delegate these controllers to it",
       );
     }
-    if (f.notWritable) return fail(`cgroup v2, but /sys/fs/cgroup is not writable: ${f.notWritable}`, "run the daemon on the host, or in a container with a writable, delegated cgroup tree");
+    if (f.notWritable)
+      return fail(
+        `cgroup v2, but /sys/fs/cgroup is not writable: ${f.notWritable}`,
+        "run the daemon on the host, or in a container with a writable, delegated cgroup tree",
+      );
     return ok(`v2 (unified) with ${CGROUP_CONTROLLERS.join(", ")}`);
   }
   const missing = CGROUP_CONTROLLERS.filter((c) => !f.mounts.has(c));
@@ -51,7 +55,8 @@ export function judgeCgroups(f: CgroupFacts): Verdict {
     );
   }
   const [mountPoint, why] = [...f.notWritable][0] ?? [];
-  if (mountPoint) return fail(`cgroup v1, but ${mountPoint} is not writable: ${why}`, "run the daemon on the host, or in a container with a writable cgroup tree");
+  if (mountPoint)
+    return fail(`cgroup v1, but ${mountPoint} is not writable: ${why}`, "run the daemon on the host, or in a container with a writable cgroup tree");
   const extra = f.mounts.has("cpuacct") ? ", cpuacct" : "";
   return ok(`v1${f.hybrid ? " (hybrid)" : ""} with ${CGROUP_CONTROLLERS.join(", ")}${extra}`);
 }

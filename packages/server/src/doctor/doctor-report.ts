@@ -19,7 +19,10 @@ export function formatReport(report: DoctorReport, where: string): string {
   const failed = count("fail");
   const warned = count("warn");
   const tally = `${count("ok")} ok, ${warned} warning${warned === 1 ? "" : "s"}, ${failed} failed${count("skip") ? `, ${count("skip")} skipped` : ""} (${report.durationMs} ms)`;
-  const verdict = failed > 0 ? `✘ the daemon cannot run on this host: fix the ✘ lines above. ${tally}` : `✔ this host can run the Atoll daemon${warned ? " (see the ⚠ lines)" : ""}. ${tally}`;
+  const verdict =
+    failed > 0
+      ? `✘ the daemon cannot run on this host: fix the ✘ lines above. ${tally}`
+      : `✔ this host can run the Atoll daemon${warned ? " (see the ⚠ lines)" : ""}. ${tally}`;
   return [`atoll doctor: ${where}`, ...report.checks.map((c) => formatCheck(c, width)), verdict, ""].join("\n");
 }
 

@@ -26,7 +26,19 @@ test("atoll doctor on this host: exit 0, every check answers, in well under two 
   assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
   assert.equal(r.stderr, "");
   assert.match(r.stdout, /✔ this host can run the Atoll daemon/);
-  for (const title of ["user namespaces", "overlayfs", "loop devices", "seccomp", "cgroups", "bubblewrap", "nftables", "test sandbox", "native helpers", "state directory", "free disk"]) {
+  for (const title of [
+    "user namespaces",
+    "overlayfs",
+    "loop devices",
+    "seccomp",
+    "cgroups",
+    "bubblewrap",
+    "nftables",
+    "test sandbox",
+    "native helpers",
+    "state directory",
+    "free disk",
+  ]) {
     assert.match(line(r.stdout, title), /^✔ /, title);
   }
   assert.doesNotMatch(r.stdout, /^✘/m);

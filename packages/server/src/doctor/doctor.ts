@@ -74,7 +74,13 @@ async function runCheck(check: Check, ctx: DoctorContext, facts: SharedFacts): P
     const verdict = await Promise.race([check.run(ctx, facts), deadline]);
     return { id: check.id, title: check.title, ...verdict };
   } catch (err) {
-    return { id: check.id, title: check.title, status: "fail", detail: `the check itself failed: ${(err as Error).message}`, fix: "report this as a bug of atoll doctor" };
+    return {
+      id: check.id,
+      title: check.title,
+      status: "fail",
+      detail: `the check itself failed: ${(err as Error).message}`,
+      fix: "report this as a bug of atoll doctor",
+    };
   } finally {
     clearTimeout(timer);
   }

@@ -16,7 +16,11 @@ export const PROBE_TIMEOUT_MS = 5000;
  * Runs `file args…` without a shell, PATH = `searchPath`, LC_ALL=C; as `uid`/`gid` when given.
  * `error` is the tool's last stderr line, or what kept it from running ("not found", "timed out").
  */
-export function runProbe(file: string, args: readonly string[], options: { searchPath: string; uid?: number; gid?: number; timeoutMs?: number }): Promise<ProbeRun> {
+export function runProbe(
+  file: string,
+  args: readonly string[],
+  options: { searchPath: string; uid?: number; gid?: number; timeoutMs?: number },
+): Promise<ProbeRun> {
   return new Promise((resolve) => {
     const child = execFile(
       file,
@@ -33,7 +37,11 @@ export function runProbe(file: string, args: readonly string[], options: { searc
         if (!error) return resolve({ ok: true, stdout, stderr });
         const e = error as NodeJS.ErrnoException & { killed?: boolean; code?: string | number };
         const why =
-          e.code === "ENOENT" ? "not found" : e.killed ? `did not answer within ${(options.timeoutMs ?? PROBE_TIMEOUT_MS) / 1000} s` : lastLine(stderr) || lastLine(stdout) || e.message;
+          e.code === "ENOENT"
+            ? "not found"
+            : e.killed
+              ? `did not answer within ${(options.timeoutMs ?? PROBE_TIMEOUT_MS) / 1000} s`
+              : lastLine(stderr) || lastLine(stdout) || e.message;
         resolve({ ok: false, error: why, stdout, stderr });
       },
     );

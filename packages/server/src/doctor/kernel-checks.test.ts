@@ -47,7 +47,10 @@ test("overlayfs: a missing filesystem type names the module and the kernel optio
 });
 
 test("loop devices: no loop-control, or no free device, fail with modprobe loop", () => {
-  assert.equal(judgeLoop({ control: true, find: { ok: true, stdout: "/dev/loop3\n", stderr: "" } }).detail, "/dev/loop-control answers (next free: /dev/loop3)");
+  assert.equal(
+    judgeLoop({ control: true, find: { ok: true, stdout: "/dev/loop3\n", stderr: "" } }).detail,
+    "/dev/loop-control answers (next free: /dev/loop3)",
+  );
   const none = judgeLoop({ control: false, find: failed("skipped") });
   assert.equal(none.status, "fail");
   assert.match(none.detail, /no \/dev\/loop-control/);

@@ -35,9 +35,16 @@ export interface UsernsFacts {
 
 export function judgeUserns(f: UsernsFacts): Verdict {
   if (f.max === 0) return fail("user.max_user_namespaces is 0: no user namespaces at all", sysctlFix("user.max_user_namespaces", 15000));
-  if (!f.privileged.ok) return fail(`root cannot create a user namespace: ${f.privileged.error}`, "the kernel needs CONFIG_USER_NS=y; in a container, run it with user namespaces allowed (e.g. a privileged container)");
+  if (!f.privileged.ok)
+    return fail(
+      `root cannot create a user namespace: ${f.privileged.error}`,
+      "the kernel needs CONFIG_USER_NS=y; in a container, run it with user namespaces allowed (e.g. a privileged container)",
+    );
   if (!f.unprivileged.ok) {
-    const fix = f.unprivilegedClone === 0 ? sysctlFix("kernel.unprivileged_userns_clone", 1) : "allow unprivileged user namespaces (kernel.unprivileged_userns_clone=1 on Debian kernels; no seccomp or LSM rule may forbid unshare(CLONE_NEWUSER))";
+    const fix =
+      f.unprivilegedClone === 0
+        ? sysctlFix("kernel.unprivileged_userns_clone", 1)
+        : "allow unprivileged user namespaces (kernel.unprivileged_userns_clone=1 on Debian kernels; no seccomp or LSM rule may forbid unshare(CLONE_NEWUSER))";
     return fail(`an unprivileged user cannot create a user namespace (each sandbox's namespace is owned by one): ${f.unprivileged.error}`, fix);
   }
   return ok(`root and unprivileged users can create them${f.max !== undefined ? ` (max_user_namespaces ${f.max})` : ""}`);
@@ -53,7 +60,11 @@ async function probeUserns(searchPath: string, ownerUid: number): Promise<Userns
 
 export function judgeOverlay(mounted: ProbeRun): Verdict {
   if (mounted.ok) return ok("an overlay with upper and work directories (volatile) mounts");
-  if (/unknown filesystem type/i.test(mounted.error)) return fail("the kernel has no overlay filesystem", "modprobe overlay (and add overlay to /etc/modules-load.d/atoll.conf); the kernel needs CONFIG_OVERLAY_FS");
+  if (/unknown filesystem type/i.test(mounted.error))
+    return fail(
+      "the kernel has no overlay filesystem",
+      "modprobe overlay (and add overlay to /etc/modules-load.d/atoll.conf); the kernel needs CONFIG_OVERLAY_FS",
+    );
   if (/not found/.test(mounted.error)) return fail(`cannot test: ${mounted.error}`, "apt-get install util-linux");
   return fail(`an overlay does not mount: ${mounted.error}`, "the kernel needs overlayfs with the volatile option (Linux 5.10 or newer)");
 }
@@ -65,7 +76,8 @@ export function judgeOverlay(mounted: ProbeRun): Verdict {
 async function probeOverlay(searchPath: string): Promise<ProbeRun> {
   const dir = mkdtempSync(join(tmpdir(), "atoll-doctor-"));
   try {
-    const script = 'mount -t tmpfs atoll-doctor "$1" && mkdir "$1/l" "$1/u" "$1/w" "$1/m" && mount -t overlay atoll-doctor -o "lowerdir=$1/l,upperdir=$1/u,workdir=$1/w,volatile" "$1/m"';
+    const script =
+      'mount -t tmpfs atoll-doctor "$1" && mkdir "$1/l" "$1/u" "$1/w" "$1/m" && mount -t overlay atoll-doctor -o "lowerdir=$1/l,upperdir=$1/u,workdir=$1/w,volatile" "$1/m"';
     return await runProbe("unshare", ["--mount", "--propagation", "private", "sh", "-c", script, "sh", dir], { searchPath });
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -123,7 +135,8 @@ export function judgePidfd(probe: ProbeRun | undefined): Verdict {
 export function judgeKernel(kernelRelease: string, arch: string): Verdict {
   const [major = 0, minor = 0] = kernelRelease.split(".").map((p) => Number.parseInt(p, 10));
   const text = `Linux ${kernelRelease} ${arch}`;
-  if (major < 5 || (major === 5 && minor < 10)) return warn(`${text}: older than 5.10, which Atoll is tested with`, "a Linux 5.10 or newer kernel (Debian 12 ships 6.1)");
+  if (major < 5 || (major === 5 && minor < 10))
+    return warn(`${text}: older than 5.10, which Atoll is tested with`, "a Linux 5.10 or newer kernel (Debian 12 ships 6.1)");
   return ok(text);
 }
 
@@ -144,7 +157,12 @@ export const kernelChecks: Check[] = [
   },
   { id: "overlay", title: "overlayfs", atStart: true, run: async (ctx) => judgeOverlay(await probeOverlay(ctx.searchPath)) },
   { id: "loop", title: "loop devices", atStart: true, run: async (ctx) => judgeLoop(await probeLoop(ctx.searchPath)) },
-  { id: "seccomp", title: "seccomp", atStart: true, run: async () => judgeSeccomp(readText("/proc/self/status"), readText("/proc/sys/kernel/seccomp/actions_avail")) },
+  {
+    id: "seccomp",
+    title: "seccomp",
+    atStart: true,
+    run: async () => judgeSeccomp(readText("/proc/self/status"), readText("/proc/sys/kernel/seccomp/actions_avail")),
+  },
   {
     id: "pidfd",
     title: "pidfd",

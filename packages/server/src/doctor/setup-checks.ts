@@ -16,13 +16,18 @@ import { parentModes, traversalProblem } from "./state-checks.js";
 
 export function judgeNode(version: string): Verdict {
   const major = Number(version.split(".")[0]);
-  return major >= 20 ? ok(`Node.js ${version}`) : fail(`Node.js ${version} is older than 20`, "install Node.js 20 or newer (e.g. from NodeSource or nodejs.org)");
+  return major >= 20
+    ? ok(`Node.js ${version}`)
+    : fail(`Node.js ${version} is older than 20`, "install Node.js 20 or newer (e.g. from NodeSource or nodejs.org)");
 }
 
 /** `error`: why better-sqlite3 could not open an in-memory database, or undefined. */
 export function judgeSqlite(error: string | undefined): Verdict {
   if (error === undefined) return ok("better-sqlite3 opens a database");
-  return fail(`the SQLite addon does not load: ${error}`, "npm rebuild better-sqlite3 (with npm_config_nodedir=/usr and build-essential, python3 installed), or npm start");
+  return fail(
+    `the SQLite addon does not load: ${error}`,
+    "npm rebuild better-sqlite3 (with npm_config_nodedir=/usr and build-essential, python3 installed), or npm start",
+  );
 }
 
 async function probeSqlite(): Promise<string | undefined> {
@@ -60,9 +65,20 @@ export interface ImageFacts {
 
 export function judgeImage(f: ImageFacts): Verdict {
   if (f.ready) return ok(`ready: ${f.ready}`);
-  if (f.derivableFrom) return warn(`not built for this id range; the daemon derives it from ${f.derivableFrom} at start (seconds, no download)`, "nothing to do, or now: atoll image build");
-  if (f.bootstrapTool) return warn(`not built in ${f.imagesDir}; the daemon builds it at start with ${f.bootstrapTool} (about a minute, needs Debian's mirror)`, "atoll image build (or npm run setup)");
-  return fail(`not built in ${f.imagesDir}, and neither mmdebstrap nor debootstrap is installed to build it`, "apt-get install mmdebstrap, then atoll image build");
+  if (f.derivableFrom)
+    return warn(
+      `not built for this id range; the daemon derives it from ${f.derivableFrom} at start (seconds, no download)`,
+      "nothing to do, or now: atoll image build",
+    );
+  if (f.bootstrapTool)
+    return warn(
+      `not built in ${f.imagesDir}; the daemon builds it at start with ${f.bootstrapTool} (about a minute, needs Debian's mirror)`,
+      "atoll image build (or npm run setup)",
+    );
+  return fail(
+    `not built in ${f.imagesDir}, and neither mmdebstrap nor debootstrap is installed to build it`,
+    "apt-get install mmdebstrap, then atoll image build",
+  );
 }
 
 function probeImage(imagesDir: string, uidBase: number): ImageFacts {
@@ -86,7 +102,8 @@ export function judgeListen(f: ListenFacts): Verdict {
   if ("port" in f) return skip("port 0: the kernel picks a free port");
   if (!f.error) return ok(`${f.address} is free`);
   const other = "choose another with --listen HOST:PORT / ATOLL_LISTEN";
-  if (f.error === "EADDRINUSE" && f.atollAnswers) return warn(`an Atoll daemon already answers at ${f.address}`, `stop it before starting another, or ${other}`);
+  if (f.error === "EADDRINUSE" && f.atollAnswers)
+    return warn(`an Atoll daemon already answers at ${f.address}`, `stop it before starting another, or ${other}`);
   if (f.error === "EADDRINUSE") return fail(`${f.address} is in use by another program`, `stop it (ss -ltnp to find it), or ${other}`);
   if (f.error === "EADDRNOTAVAIL") return fail(`${f.address}: no such address on this host`, other);
   return fail(`cannot listen on ${f.address}: ${f.error}`, other);

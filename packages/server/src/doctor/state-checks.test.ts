@@ -29,7 +29,10 @@ test("traversalProblem names the first blocking directory and the chmod", () => 
 test("state directory: read-only, full, not a directory, missing but creatable", () => {
   const parents = [dir("/var/lib", 0o755), dir("/var", 0o755), dir("/", 0o755)];
   const base = { stateDir: "/var/lib/atoll", parents, uidBase: BASE };
-  assert.equal(judgeStateDir({ ...base, self: { isDirectory: true, mode: 0o40710, uid: 0, gid: BASE } }).detail, "/var/lib/atoll is writable (mode 0710 0:1879048192)");
+  assert.equal(
+    judgeStateDir({ ...base, self: { isDirectory: true, mode: 0o40710, uid: 0, gid: BASE } }).detail,
+    "/var/lib/atoll is writable (mode 0710 0:1879048192)",
+  );
   assert.match(judgeStateDir({ ...base, self: { isDirectory: true, mode: 0o40755, uid: 0, gid: 0 } }).detail, /the daemon sets 0710 0:1879048192 at start/);
 
   const ro = judgeStateDir({ ...base, self: { isDirectory: true, mode: 0o40755, uid: 0, gid: 0 }, notWritable: "EROFS: read-only file system" });
@@ -78,7 +81,10 @@ test("sandbox id range: reserved is ok, free but unreserved warns, a refusal fai
   const unreserved = judgeUidRange({ base: BASE }, host({ subuid: [reservation] }));
   assert.equal(unreserved.status, "warn");
   assert.match(unreserved.detail, /not reserved/);
-  assert.match(judgeUidRange({ base: BASE, from: 100000 }, host({ subuid: [reservation], subgid: [reservation] })).detail, /moves the sandbox files from base 100000/);
+  assert.match(
+    judgeUidRange({ base: BASE, from: 100000 }, host({ subuid: [reservation], subgid: [reservation] })).detail,
+    /moves the sandbox files from base 100000/,
+  );
 
   const refused = judgeUidRange(
     {
@@ -88,6 +94,9 @@ test("sandbox id range: reserved is ok, free but unreserved warns, a refusal fai
     host(),
   );
   assert.equal(refused.status, "fail");
-  assert.equal(refused.detail, "Atoll's sandbox id range 100000–231071 (ATOLL_UID_BASE) overlaps ids this host gave others: /etc/subuid gives alice 100000–165535");
+  assert.equal(
+    refused.detail,
+    "Atoll's sandbox id range 100000–231071 (ATOLL_UID_BASE) overlaps ids this host gave others: /etc/subuid gives alice 100000–165535",
+  );
   assert.match(refused.fix!, /^set ATOLL_UID_BASE=1879048192/);
 });

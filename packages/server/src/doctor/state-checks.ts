@@ -149,7 +149,10 @@ export function judgeDisk(f: DiskFacts): Verdict {
   const room = f.availableBytes - reserve;
   const summary = `${free} free under ${f.path}, ${formatBytes(reserve)} kept in reserve`;
   if (room < LOW_ROOM_BYTES) {
-    return warn(`${summary}: ${room > 0 ? `only ${formatBytes(room)}` : "nothing"} left for volumes and sandbox roots`, `${elsewhere}${f.reserveBytes !== undefined ? ", or lower --disk-reserve" : ""}`);
+    return warn(
+      `${summary}: ${room > 0 ? `only ${formatBytes(room)}` : "nothing"} left for volumes and sandbox roots`,
+      `${elsewhere}${f.reserveBytes !== undefined ? ", or lower --disk-reserve" : ""}`,
+    );
   }
   return ok(summary);
 }
@@ -174,14 +177,20 @@ async function probeDisk(stateDir: string, reserveBytes: number | undefined): Pr
 export function judgeUidRange(plan: { base: number; from?: number } | { error: string }, host: HostIds): Verdict {
   if ("error" in plan) {
     const [first, ...rest] = plan.error.split("\n");
-    const fix = rest.find((l) => l.startsWith("Fix: "))?.slice(5) ?? "see docs/operations.md, \"The sandbox id range\"";
+    const fix = rest.find((l) => l.startsWith("Fix: "))?.slice(5) ?? 'see docs/operations.md, "The sandbox id range"';
     const holders = rest.filter((l) => l.startsWith("  - ")).map((l) => l.slice(4).replace(/ \(usermod.*\)$/, ""));
     return fail(`${first}${holders.length ? ` ${holders.join("; ")}` : ""}`, fix);
   }
   const range = formatRange(plan.base, RESERVED_ID_COUNT);
   const moving = plan.from !== undefined ? `; the daemon moves the sandbox files from base ${plan.from} at start` : "";
-  const reserved = (["subuid", "subgid"] as const).every((f) => host[f].some((e) => e.owner === RESERVATION_OWNER && e.start === plan.base && e.count === RESERVED_ID_COUNT));
-  if (!reserved) return warn(`${range} is free but not reserved in ${host.dir}/subuid and subgid yet${moving}`, "npm run setup, or start the daemon: both reserve it (useradd then allocates around it)");
+  const reserved = (["subuid", "subgid"] as const).every((f) =>
+    host[f].some((e) => e.owner === RESERVATION_OWNER && e.start === plan.base && e.count === RESERVED_ID_COUNT),
+  );
+  if (!reserved)
+    return warn(
+      `${range} is free but not reserved in ${host.dir}/subuid and subgid yet${moving}`,
+      "npm run setup, or start the daemon: both reserve it (useradd then allocates around it)",
+    );
   return ok(`${range}, free and reserved in ${host.dir}/subuid and subgid${moving}`);
 }
 
@@ -193,7 +202,9 @@ export const stateChecks: Check[] = [
     atStart: true,
     run: async (ctx) => {
       const facts = await probeDisk(ctx.stateDir, ctx.diskReserveBytes);
-      return typeof facts === "string" ? fail(`cannot measure the state directory's filesystem: ${facts}`, "check the state directory (see above)") : judgeDisk(facts);
+      return typeof facts === "string"
+        ? fail(`cannot measure the state directory's filesystem: ${facts}`, "check the state directory (see above)")
+        : judgeDisk(facts);
     },
   },
   {
@@ -207,7 +218,12 @@ export const stateChecks: Check[] = [
       } catch (err) {
         return fail(`cannot read ${ctx.etcDir}/passwd, group, subuid, subgid: ${errnoText(err)}`, "run as root");
       }
-      return judgeUidRange(facts.uidPlanError !== undefined ? { error: facts.uidPlanError } : { base: facts.uidBase, ...(facts.uidFrom !== undefined ? { from: facts.uidFrom } : {}) }, host);
+      return judgeUidRange(
+        facts.uidPlanError !== undefined
+          ? { error: facts.uidPlanError }
+          : { base: facts.uidBase, ...(facts.uidFrom !== undefined ? { from: facts.uidFrom } : {}) },
+        host,
+      );
     },
   },
 ];

@@ -30,7 +30,10 @@ export const storeCheck: Check = {
     try {
       return judgeStoreSchema(file, storedSchemaVersion(file), MIGRATIONS.length);
     } catch (err) {
-      return fail(`cannot read the schema version of ${file}: ${errnoText(err)}`, "check the state directory (see above); restore the store from a backup if it is damaged");
+      return fail(
+        `cannot read the schema version of ${file}: ${errnoText(err)}`,
+        "check the state directory (see above); restore the store from a backup if it is damaged",
+      );
     }
   },
 };

@@ -27,7 +27,10 @@ test("bubblewrap: missing means apt-get install bubblewrap; too old names the mi
 
 test("nftables: skipped with networks off; installed but refused by the kernel names the module", () => {
   assert.equal(judgeNft().status, "skip");
-  assert.deepEqual(judgeNft(said("nftables v1.0.6 (Lester Gooch #5)\n"), said("")), { status: "ok", detail: "nftables v1.0.6, the kernel's nf_tables answers" });
+  assert.deepEqual(judgeNft(said("nftables v1.0.6 (Lester Gooch #5)\n"), said("")), {
+    status: "ok",
+    detail: "nftables v1.0.6, the kernel's nf_tables answers",
+  });
   assert.equal(judgeNft(failed("not found"), failed("not found")).fix, "apt-get install nftables");
   const refused = judgeNft(said("nftables v1.0.6\n"), failed("Error: Could not process rule: Operation not supported"));
   assert.equal(refused.status, "fail");
@@ -41,7 +44,10 @@ test("iproute2: skipped with networks off, else its version", () => {
 });
 
 test("package tools: every tool must be there", () => {
-  assert.deepEqual(judgePackageTools("e2fsprogs", [], said("", "mke2fs 1.47.0 (5-Feb-2023)\n"), /mke2fs ([\d.]+)/), { status: "ok", detail: "e2fsprogs 1.47.0" });
+  assert.deepEqual(judgePackageTools("e2fsprogs", [], said("", "mke2fs 1.47.0 (5-Feb-2023)\n"), /mke2fs ([\d.]+)/), {
+    status: "ok",
+    detail: "e2fsprogs 1.47.0",
+  });
   const v = judgePackageTools("e2fsprogs", ["mkfs.ext4", "e2fsck"], failed("skipped"), /x/);
   assert.equal(v.status, "fail");
   assert.equal(v.detail, "mkfs.ext4, e2fsck not found");

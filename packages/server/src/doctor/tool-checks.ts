@@ -34,7 +34,11 @@ export function judgeBwrap(run: ProbeRun): Verdict {
   if (!run.ok) return fail(run.error === "not found" ? "bwrap is not installed" : `bwrap --version failed: ${run.error}`, "apt-get install bubblewrap");
   const v = parseVersion(run.stdout);
   if (!v) return fail(`bwrap --version said "${run.stdout.trim()}"`, "apt-get install --reinstall bubblewrap");
-  if (!atLeast(v, MIN_BWRAP)) return fail(`bubblewrap ${v.join(".")} is older than ${MIN_BWRAP.join(".")}`, "install bubblewrap 0.4 or newer (Debian 12: apt-get install bubblewrap, 0.8.0)");
+  if (!atLeast(v, MIN_BWRAP))
+    return fail(
+      `bubblewrap ${v.join(".")} is older than ${MIN_BWRAP.join(".")}`,
+      "install bubblewrap 0.4 or newer (Debian 12: apt-get install bubblewrap, 0.8.0)",
+    );
   return ok(`bubblewrap ${v.join(".")}`);
 }
 
@@ -43,7 +47,11 @@ export function judgeNft(version?: ProbeRun, check?: ProbeRun): Verdict {
   if (!version || !check) return skip("not needed with --network off");
   if (!version.ok) return fail(version.error === "not found" ? "nft is not installed" : `nft --version failed: ${version.error}`, "apt-get install nftables");
   const name = version.stdout.trim().split(" (")[0] ?? "nftables";
-  if (!check.ok) return fail(`${name} is installed but the kernel refuses nftables: ${check.error}`, "modprobe nf_tables (the kernel needs CONFIG_NF_TABLES, CONFIG_NFT_NAT, CONFIG_NFT_MASQ)");
+  if (!check.ok)
+    return fail(
+      `${name} is installed but the kernel refuses nftables: ${check.error}`,
+      "modprobe nf_tables (the kernel needs CONFIG_NF_TABLES, CONFIG_NFT_NAT, CONFIG_NFT_MASQ)",
+    );
   return ok(`${name}, the kernel's nf_tables answers`);
 }
 
@@ -65,7 +73,10 @@ export function judgePackageTools(pkg: string, missing: readonly string[], versi
 
 async function packageCheck(ctx: DoctorContext, pkg: string, tools: readonly string[], version: [string, string[]], pattern: RegExp): Promise<Verdict> {
   const missing = tools.filter((t) => !findTool(t, ctx.searchPath));
-  const run = missing.length > 0 ? { ok: false as const, error: "skipped", stdout: "", stderr: "" } : await runProbe(version[0], version[1], { searchPath: ctx.searchPath });
+  const run =
+    missing.length > 0
+      ? { ok: false as const, error: "skipped", stdout: "", stderr: "" }
+      : await runProbe(version[0], version[1], { searchPath: ctx.searchPath });
   return judgePackageTools(pkg, missing, run, pattern);
 }
 
@@ -101,9 +112,21 @@ async function probeLaunch(ctx: DoctorContext, uidBase: number): Promise<{ launc
   const probe = findTool("atoll-probe", ctx.nativeDir);
   if (!launcher || !probe) return { missing: "the native helpers are not built" };
   if (!findTool("bwrap", ctx.searchPath)) return { missing: "bubblewrap is not installed" };
-  const bwrap = ["bwrap", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-net", "--unshare-cgroup", "--as-pid-1", "--die-with-parent", "--new-session"];
+  const bwrap = [
+    "bwrap",
+    "--unshare-pid",
+    "--unshare-ipc",
+    "--unshare-uts",
+    "--unshare-net",
+    "--unshare-cgroup",
+    "--as-pid-1",
+    "--die-with-parent",
+    "--new-session",
+  ];
   bwrap.push("--ro-bind", probe, "/atoll-probe", "--proc", "/proc", "--dev", "/dev", "--", "/atoll-probe", "true");
-  const launch = await runProbe(launcher, ["--uid-base", String(uidBase), "--owner-uid", String(uidBase + RESERVED_ID_COUNT - 1), "--", ...bwrap], { searchPath: ctx.searchPath });
+  const launch = await runProbe(launcher, ["--uid-base", String(uidBase), "--owner-uid", String(uidBase + RESERVED_ID_COUNT - 1), "--", ...bwrap], {
+    searchPath: ctx.searchPath,
+  });
   return { launch };
 }
 
@@ -136,7 +159,14 @@ export const toolChecks: Check[] = [
     id: "util-linux",
     title: "util-linux",
     atStart: true,
-    run: (ctx) => packageCheck(ctx, "util-linux", ["losetup", "mount", "umount", "fallocate", "fstrim", "nsenter", "unshare"], ["losetup", ["--version"]], /util-linux ([\d.]+)/),
+    run: (ctx) =>
+      packageCheck(
+        ctx,
+        "util-linux",
+        ["losetup", "mount", "umount", "fallocate", "fstrim", "nsenter", "unshare"],
+        ["losetup", ["--version"]],
+        /util-linux ([\d.]+)/,
+      ),
   },
   {
     id: "lxcfs",

@@ -55,20 +55,24 @@ const weirdSegment = fc.oneof(
 
 const jsonBody = fc.oneof(
   fc.anything().map((v) => JSON.stringify(v) ?? "null"),
-  fc.record({
-    name: fc.oneof(fc.string(), fc.constantFrom("ok-name", "", "UPPER")),
-    sizeGb: fc.oneof(fc.double(), fc.integer(), fc.string(), fc.constant(null)),
-  }).map((v) => JSON.stringify(v)),
-  fc.record(
-    {
-      memory: fc.oneof(fc.string(), fc.integer(), fc.constant("1TiB")),
-      timeout: fc.oneof(fc.string(), fc.integer()),
-      volumes: fc.array(fc.record({ id: fc.string(), mountPath: fc.string(), accessMode: fc.string() }), { maxLength: 3 }),
-      labels: fc.dictionary(fc.string(), fc.string()),
-      extra: fc.anything(),
-    },
-    { requiredKeys: [] },
-  ).map((v) => JSON.stringify(v)),
+  fc
+    .record({
+      name: fc.oneof(fc.string(), fc.constantFrom("ok-name", "", "UPPER")),
+      sizeGb: fc.oneof(fc.double(), fc.integer(), fc.string(), fc.constant(null)),
+    })
+    .map((v) => JSON.stringify(v)),
+  fc
+    .record(
+      {
+        memory: fc.oneof(fc.string(), fc.integer(), fc.constant("1TiB")),
+        timeout: fc.oneof(fc.string(), fc.integer()),
+        volumes: fc.array(fc.record({ id: fc.string(), mountPath: fc.string(), accessMode: fc.string() }), { maxLength: 3 }),
+        labels: fc.dictionary(fc.string(), fc.string()),
+        extra: fc.anything(),
+      },
+      { requiredKeys: [] },
+    )
+    .map((v) => JSON.stringify(v)),
   fc.string({ maxLength: 200 }), // not JSON at all
   fc.constantFrom("{", "[]", '{"a":', "\u0000", '{"__proto__":{"polluted":1}}', '{"constructor":{"prototype":{"x":1}}}'),
 );
@@ -81,8 +85,16 @@ test("random requests to every route: no crash, no 5xx, no state change when rej
   const request = fc.oneof(
     fc.record({ method: fc.constant("POST"), path: fc.constant("/v1/volumes"), body: jsonBody }),
     fc.record({ method: fc.constant("POST"), path: fc.constant("/v1/sandboxes"), body: jsonBody }),
-    fc.record({ method: fc.constantFrom("GET", "DELETE"), path: weirdSegment.map((s) => `/v1/sandboxes/${encodeURIComponent(s)}`), body: fc.constant(undefined) }),
-    fc.record({ method: fc.constantFrom("GET", "DELETE"), path: weirdSegment.map((s) => `/v1/volumes/${encodeURIComponent(s)}`), body: fc.constant(undefined) }),
+    fc.record({
+      method: fc.constantFrom("GET", "DELETE"),
+      path: weirdSegment.map((s) => `/v1/sandboxes/${encodeURIComponent(s)}`),
+      body: fc.constant(undefined),
+    }),
+    fc.record({
+      method: fc.constantFrom("GET", "DELETE"),
+      path: weirdSegment.map((s) => `/v1/volumes/${encodeURIComponent(s)}`),
+      body: fc.constant(undefined),
+    }),
     fc.record({ method: fc.constant("POST"), path: ids.map((s) => `/v1/sandboxes/${encodeURIComponent(s)}/timeout`), body: jsonBody }),
     fc.record({ method: fc.constant("PATCH"), path: ids.map((s) => `/v1/sandboxes/${encodeURIComponent(s)}/env`), body: jsonBody }),
     fc.record({ method: fc.constant("POST"), path: ids.map((s) => `/v1/sandboxes/${encodeURIComponent(s)}/volumes`), body: jsonBody }),
@@ -91,11 +103,19 @@ test("random requests to every route: no crash, no 5xx, no state change when rej
       path: fc.tuple(ids, weirdSegment).map(([a, b]) => `/v1/sandboxes/${encodeURIComponent(a)}/volumes/${encodeURIComponent(b)}?force=${b.length % 2 === 0}`),
       body: fc.constant(undefined),
     }),
-    fc.record({ method: fc.constantFrom("GET", "POST", "PUT", "PATCH", "DELETE"), path: weirdSegment.map((s) => `/v1/${encodeURIComponent(s)}`), body: fc.option(jsonBody, { nil: undefined }) }),
+    fc.record({
+      method: fc.constantFrom("GET", "POST", "PUT", "PATCH", "DELETE"),
+      path: weirdSegment.map((s) => `/v1/${encodeURIComponent(s)}`),
+      body: fc.option(jsonBody, { nil: undefined }),
+    }),
     fc.record({ method: fc.constant("POST"), path: fc.constant("/v1/tokens"), body: jsonBody }),
     fc.record({ method: fc.constant("PUT"), path: weirdSegment.map((s) => `/v1/tenants/${encodeURIComponent(s)}/quota`), body: jsonBody }),
     fc.record({ method: fc.constant("DELETE"), path: weirdSegment.map((s) => `/v1/tokens/${encodeURIComponent(s)}`), body: fc.constant(undefined) }),
-    fc.record({ method: fc.constant("GET"), path: fc.string({ maxLength: 60 }).map((q) => `/v1/sandboxes?${encodeURIComponent(q)}=${encodeURIComponent(q)}&label=${encodeURIComponent(q)}`), body: fc.constant(undefined) }),
+    fc.record({
+      method: fc.constant("GET"),
+      path: fc.string({ maxLength: 60 }).map((q) => `/v1/sandboxes?${encodeURIComponent(q)}=${encodeURIComponent(q)}&label=${encodeURIComponent(q)}`),
+      body: fc.constant(undefined),
+    }),
   );
 
   let accepted = 0;
@@ -104,7 +124,10 @@ test("random requests to every route: no crash, no 5xx, no state change when rej
     fc.asyncProperty(request, async (req) => {
       const before = await state(sb.id);
       const reply = await send(req.method, req.path, req.body);
-      assert.ok(reply.status < 500, `${req.method} ${req.path} ${String(req.body).slice(0, 200)} → ${reply.status} ${JSON.stringify(reply.body).slice(0, 300)}`);
+      assert.ok(
+        reply.status < 500,
+        `${req.method} ${req.path} ${String(req.body).slice(0, 200)} → ${reply.status} ${JSON.stringify(reply.body).slice(0, 300)}`,
+      );
       if (reply.status >= 400) {
         rejected++;
         const err = (reply.body as { error?: { code?: unknown; message?: unknown } }).error;
@@ -134,7 +157,10 @@ test("random requests to every route: no crash, no 5xx, no state change when rej
   // The daemon is alive and the fixtures are intact.
   assert.equal((await fetch(`${ctx.daemon.url}/healthz`)).status, 200);
   assert.equal(await sb.sh`echo alive`.text(), "alive");
-  assert.deepEqual((await client.getVolume(volume.id)).attachments.map((a) => a.sandboxId), [sb.id]);
+  assert.deepEqual(
+    (await client.getVolume(volume.id)).attachments.map((a) => a.sandboxId),
+    [sb.id],
+  );
   await sb.kill();
   await client.deleteVolume(volume.id);
 });
@@ -142,16 +168,24 @@ test("random requests to every route: no crash, no 5xx, no state change when rej
 test("random session messages: the daemon stays up and the sandbox keeps working", async () => {
   const { client } = ctx;
   const sb = await client.createSandbox({ timeout: "5m" });
-  const ws = new WebSocket(`${ctx.daemon.url.replace("http", "ws")}/v1/sandboxes/${sb.id}/session`, { headers: { authorization: `Bearer ${ctx.daemon.token}` } });
+  const ws = new WebSocket(`${ctx.daemon.url.replace("http", "ws")}/v1/sandboxes/${sb.id}/session`, {
+    headers: { authorization: `Bearer ${ctx.daemon.token}` },
+  });
   await new Promise((resolve, reject) => {
     ws.once("open", resolve);
     ws.once("error", reject);
   });
   const message = fc.oneof(
     fc.anything().map((v) => JSON.stringify(v) ?? "null"),
-    fc.record({ type: fc.constantFrom("spawn", "stdin_close", "signal", "nope"), id: fc.oneof(fc.integer(), fc.double(), fc.string()), cmd: fc.string(), args: fc.anything(), signal: fc.anything() }).map((v) =>
-      JSON.stringify(v),
-    ),
+    fc
+      .record({
+        type: fc.constantFrom("spawn", "stdin_close", "signal", "nope"),
+        id: fc.oneof(fc.integer(), fc.double(), fc.string()),
+        cmd: fc.string(),
+        args: fc.anything(),
+        signal: fc.anything(),
+      })
+      .map((v) => JSON.stringify(v)),
     fc.uint8Array({ maxLength: 64 }),
   );
   await fc.assert(

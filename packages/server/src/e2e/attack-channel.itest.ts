@@ -50,7 +50,15 @@ test("sandbox root cannot reach pid 1's control channel: memory, descriptors, pt
     // The same call on a dumpable process of the same user (filtered calls: on the host).
     const proof = p.filtered ? hostProbe(p.what) : await probe(sb, "root", p.what, control);
     const where = p.filtered ? "on the host" : "on a sleep";
-    rows.push(row(`${p.attack} of pid 1`, "root", `${p.expected} (same call ${where}: ok)`, `${observed} (${where}: ${proof})`, observed === p.expected && proof === "ok"));
+    rows.push(
+      row(
+        `${p.attack} of pid 1`,
+        "root",
+        `${p.expected} (same call ${where}: ok)`,
+        `${observed} (${where}: ${proof})`,
+        observed === p.expected && proof === "ok",
+      ),
+    );
   }
   for (const sig of SIGNALS) {
     const observed = await probe(sb, "root", `kill-${sig}`, 1);
@@ -86,7 +94,15 @@ test("sandbox code cannot reach an atoll-fs helper's output or memory", async ()
       const observed = await probe(sb, user, p.what, helper);
       const proof = p.filtered ? hostProbe(p.what) : await probe(sb, user, p.what, control);
       const where = p.filtered ? "on the host" : `on a sleep of ${user}`;
-      rows.push(row(`${p.attack} of the atoll-fs helper (runs as app)`, user, `${p.expected} (same call ${where}: ok)`, `${observed} (${where}: ${proof})`, observed === p.expected && proof === "ok"));
+      rows.push(
+        row(
+          `${p.attack} of the atoll-fs helper (runs as app)`,
+          user,
+          `${p.expected} (same call ${where}: ok)`,
+          `${observed} (${where}: ${proof})`,
+          observed === p.expected && proof === "ok",
+        ),
+      );
     }
   }
   const bytes = await drain(res.body!);
@@ -133,10 +149,23 @@ test("with the defence off, hostile frames and records end only their sandbox or
     const sb = await client.createSandbox({ timeout: "10m" });
     // procId 1, whose stdout nobody reads: the frames below are about it.
     await sb.spawn("sleep", { args: ["600"], stdout: "piped" });
-    await sb.sh`python3 -c ${HOSTILE_FRAMES} ${c}`.sudo().noThrow().catch(() => undefined);
+    await sb.sh`python3 -c ${HOSTILE_FRAMES} ${c}`
+      .sudo()
+      .noThrow()
+      .catch(() => undefined);
     const info = await waitStopped(sb);
-    const health = await fetch(`${daemon.url}/healthz`).then((r) => r.status).catch(() => 0);
-    rows.push(row(`write ${c} into pid 1's channel`, "root", "stopped: protocol-error…, daemon 200", `${info.state}: ${info.stopReason}, daemon ${health}`, info.stopReason?.startsWith("protocol-error: ") === true && health === 200));
+    const health = await fetch(`${daemon.url}/healthz`)
+      .then((r) => r.status)
+      .catch(() => 0);
+    rows.push(
+      row(
+        `write ${c} into pid 1's channel`,
+        "root",
+        "stopped: protocol-error…, daemon 200",
+        `${info.state}: ${info.stopReason}, daemon ${health}`,
+        info.stopReason?.startsWith("protocol-error: ") === true && health === 200,
+      ),
+    );
   }
 
   const files = await client.createSandbox({ timeout: "10m" });
@@ -150,7 +179,15 @@ test("with the defence off, hostile frames and records end only their sandbox or
       () => `cut off after ${bytes} bytes`,
     );
     const small = await files.fs.readTextFile("/home/app/small").catch((e: Error) => e.message);
-    rows.push(row(`write ${c} into an atoll-fs helper's output`, "app", "download cut off, sandbox and files still work", `${sent}; download ${outcome}; next read: ${small.trim()}`, sent === "sent" && outcome.startsWith("cut off") && small === "hello\n"));
+    rows.push(
+      row(
+        `write ${c} into an atoll-fs helper's output`,
+        "app",
+        "download cut off, sandbox and files still work",
+        `${sent}; download ${outcome}; next read: ${small.trim()}`,
+        sent === "sent" && outcome.startsWith("cut off") && small === "hello\n",
+      ),
+    );
   }
   await files.kill();
 
@@ -158,11 +195,27 @@ test("with the defence off, hostile frames and records end only their sandbox or
   const status = await stream.status;
   const done = await writerDone(neighbour, "n");
   const intact = status.success && neighbourBytes === done.bytes && hash.digest("hex") === done.sha256;
-  rows.push(row("neighbour streaming 128 MiB meanwhile", "tenant", "every byte, same checksum", `${neighbourBytes} bytes, ${intact ? "same checksum" : "DIFFERENT"}`, intact && neighbourBytes === 128 * MIB));
+  rows.push(
+    row(
+      "neighbour streaming 128 MiB meanwhile",
+      "tenant",
+      "every byte, same checksum",
+      `${neighbourBytes} bytes, ${intact ? "same checksum" : "DIFFERENT"}`,
+      intact && neighbourBytes === 128 * MIB,
+    ),
+  );
   const fresh = await client.createSandbox({ timeout: "10m" });
   const echo = await fresh.sh`echo fresh`.text();
   const uncaught = daemon.logs.filter((l) => /uncaught|unhandled/.test(l));
-  rows.push(row("afterwards: a new sandbox, the daemon's log", "tenant", "runs; no uncaught exception", `${echo}; ${uncaught.length} uncaught`, echo === "fresh" && uncaught.length === 0));
+  rows.push(
+    row(
+      "afterwards: a new sandbox, the daemon's log",
+      "tenant",
+      "runs; no uncaught exception",
+      `${echo}; ${uncaught.length} uncaught`,
+      echo === "fresh" && uncaught.length === 0,
+    ),
+  );
   await Promise.all([fresh.kill(), neighbour.kill()]);
   report("hostile frames and records (defence off)", rows);
 });
@@ -173,7 +226,8 @@ test("a session client that stops reading stops only its own writer; the daemon 
   const sb = await ctx.client.createSandbox({ timeout: "10m" });
   const total = 512 * MIB;
   const rows: AttackRow[] = [];
-  const flow = (attack: string, expected: string, observed: string, held: boolean) => rows.push({ area: "backpressure", attack, as: "tenant", expected, observed, held });
+  const flow = (attack: string, expected: string, observed: string, held: boolean) =>
+    rows.push({ area: "backpressure", attack, as: "tenant", expected, observed, held });
   const raw = await RawSession.open(ctx.daemon.url, ctx.daemon.token, sb.id);
   try {
     for (const mode of ["stops reading its socket", "stops reading, acknowledges 64 MiB at a time anyway"] as const) {
@@ -186,12 +240,22 @@ test("a session client that stops reading stops only its own writer; the daemon 
       if (window) for (let i = 0; i < 20; i++) raw.ack(2, 64 * MIB);
       const blockedAt = await waitUntilBlocked(sb, name);
       const grown = rssBytes(ctx.daemon.pid) - rss0;
-      flow(`${mode}; writer offers ${total / MIB} MiB`, "writer blocked, daemon RSS +< 64 MiB", `writer blocked at ${Math.round(blockedAt / MIB)} MiB, daemon RSS ${delta(grown)}`, blockedAt < total && grown < 64 * MIB);
+      flow(
+        `${mode}; writer offers ${total / MIB} MiB`,
+        "writer blocked, daemon RSS +< 64 MiB",
+        `writer blocked at ${Math.round(blockedAt / MIB)} MiB, daemon RSS ${delta(grown)}`,
+        blockedAt < total && grown < 64 * MIB,
+      );
       raw.resume();
       const exit = await p.exited;
       const done = await writerDone(sb, name);
       const same = p.hash.digest("hex") === done.sha256;
-      flow(`${mode}, then resumes`, `all ${total} bytes, same checksum`, `${p.bytes} bytes, ${same ? "same checksum" : "DIFFERENT"}, exit ${exit.code}`, p.bytes === total && done.bytes === total && same && exit.code === 0);
+      flow(
+        `${mode}, then resumes`,
+        `all ${total} bytes, same checksum`,
+        `${p.bytes} bytes, ${same ? "same checksum" : "DIFFERENT"}, exit ${exit.code}`,
+        p.bytes === total && done.bytes === total && same && exit.code === 0,
+      );
     }
   } finally {
     raw.close();
@@ -204,13 +268,22 @@ test("an SDK program that never reads a piped stdout holds only the window; ever
   const [a, b] = await Promise.all([ctx.client.createSandbox({ timeout: "10m" }), ctx.client.createSandbox({ timeout: "10m" })]);
   const total = 512 * MIB;
   const rows: AttackRow[] = [];
-  const flow = (attack: string, expected: string, observed: string, held: boolean) => rows.push({ area: "backpressure", attack, as: "tenant", expected, observed, held });
+  const flow = (attack: string, expected: string, observed: string, held: boolean) =>
+    rows.push({ area: "backpressure", attack, as: "tenant", expected, observed, held });
   const mem0 = process.memoryUsage().arrayBuffers;
   const child = await a.spawn("python3", { args: ["-c", WRITER, "unread", String(total)], stdout: "piped" });
   const blockedAt = await waitUntilBlocked(a, "unread");
   const grown = process.memoryUsage().arrayBuffers - mem0;
-  flow(`SDK: piped stdout nobody reads, ${total / MIB} MiB offered`, "writer blocked, client buffers +< 32 MiB", `writer blocked at ${Math.round(blockedAt / MIB)} MiB, client ${delta(grown)}`, blockedAt < total && grown < 32 * MIB);
-  for (const [where, sandbox] of [["the same sandbox and session", a], ["another sandbox", b]] as const) {
+  flow(
+    `SDK: piped stdout nobody reads, ${total / MIB} MiB offered`,
+    "writer blocked, client buffers +< 32 MiB",
+    `writer blocked at ${Math.round(blockedAt / MIB)} MiB, client ${delta(grown)}`,
+    blockedAt < total && grown < 32 * MIB,
+  );
+  for (const [where, sandbox] of [
+    ["the same sandbox and session", a],
+    ["another sandbox", b],
+  ] as const) {
     const other = await sandbox.spawn("python3", { args: ["-c", WRITER, "other", String(32 * MIB)], stdout: "piped" });
     const got = await drain(other.stdout!);
     const ok = (await other.status).success && got === 32 * MIB;
@@ -220,7 +293,12 @@ test("an SDK program that never reads a piped stdout holds only the window; ever
   const got = await drain(child.stdout!, (c) => void hash.update(c));
   const done = await writerDone(a, "unread");
   const same = hash.digest("hex") === done.sha256;
-  flow("then the program reads the stream", `all ${total} bytes, same checksum`, `${got} bytes, ${same ? "same checksum" : "DIFFERENT"}`, got === total && same && (await child.status).success);
+  flow(
+    "then the program reads the stream",
+    `all ${total} bytes, same checksum`,
+    `${got} bytes, ${same ? "same checksum" : "DIFFERENT"}`,
+    got === total && same && (await child.status).success,
+  );
   await Promise.all([a.kill(), b.kill()]);
   report("slow readers in the SDK", rows);
 });
@@ -231,7 +309,10 @@ test("many processes whose output nobody reads share one budget per sandbox", as
   const rss0 = rssBytes(ctx.daemon.pid);
   const children = await Promise.all(Array.from({ length: n }, () => sb.spawn("head", { args: ["-c", String(64 * MIB), "/dev/zero"], stdout: "piped" })));
   // What all `head`s wrote so far (the kernel's count), until it stops growing.
-  const writtenByAll = async () => Number(await sb.sh`for d in /proc/[0-9]*; do [ "$(cat $d/comm 2>/dev/null)" = head ] && sed -n 's/^wchar: //p' $d/io; done | awk '{s+=$1} END {print s+0}'`.text());
+  const writtenByAll = async () =>
+    Number(
+      await sb.sh`for d in /proc/[0-9]*; do [ "$(cat $d/comm 2>/dev/null)" = head ] && sed -n 's/^wchar: //p' $d/io; done | awk '{s+=$1} END {print s+0}'`.text(),
+    );
   let total = -1;
   for (let last = -2; total !== last; await sleep(1500)) [last, total] = [total, await writtenByAll()];
   const grown = rssBytes(ctx.daemon.pid) - rss0;
@@ -257,7 +338,8 @@ test("stdin: a process that does not read its stdin holds the writer back, not t
   const sb = await ctx.client.createSandbox({ timeout: "10m" });
   const total = 64 * MIB;
   const rows: AttackRow[] = [];
-  const flow = (attack: string, as: string, expected: string, observed: string, held: boolean) => rows.push({ area: "backpressure", attack, as, expected, observed, held });
+  const flow = (attack: string, as: string, expected: string, observed: string, held: boolean) =>
+    rows.push({ area: "backpressure", attack, as, expected, observed, held });
   const readerDone = async (name: string) => (await sb.sh`cat /tmp/${name}.done`.text()).split(" ");
 
   // The SDK: writes wait for the process.
@@ -282,13 +364,25 @@ test("stdin: a process that does not read its stdin holds the writer back, not t
   }
   const daemonGrew = rssBytes(ctx.daemon.pid) - rss0;
   const clientGrew = process.memoryUsage().arrayBuffers - mem0;
-  flow(`SDK writes ${total / MIB} MiB to a process that reads nothing`, "tenant", "writes wait; daemon +< 64 MiB, client +< 32 MiB", `${Math.round(accepted / MIB)} MiB accepted; daemon ${delta(daemonGrew)}, client ${delta(clientGrew)}`, accepted < total && daemonGrew < 64 * MIB && clientGrew < 32 * MIB);
+  flow(
+    `SDK writes ${total / MIB} MiB to a process that reads nothing`,
+    "tenant",
+    "writes wait; daemon +< 64 MiB, client +< 32 MiB",
+    `${Math.round(accepted / MIB)} MiB accepted; daemon ${delta(daemonGrew)}, client ${delta(clientGrew)}`,
+    accepted < total && daemonGrew < 64 * MIB && clientGrew < 32 * MIB,
+  );
   await sb.sh`touch /tmp/sdk.go`;
   await writing;
   await child.status;
   const [bytes, sum] = await readerDone("sdk");
   const sdkSame = sum === hash.digest("hex");
-  flow("then the process reads", "tenant", `all ${total} bytes, same checksum`, `${bytes} bytes, ${sdkSame ? "same checksum" : "DIFFERENT"}`, Number(bytes) === total && sdkSame);
+  flow(
+    "then the process reads",
+    "tenant",
+    `all ${total} bytes, same checksum`,
+    `${bytes} bytes, ${sdkSame ? "same checksum" : "DIFFERENT"}`,
+    Number(bytes) === total && sdkSame,
+  );
 
   // A client without flow control: the daemon stops reading its socket.
   const raw = await RawSession.open(ctx.daemon.url, ctx.daemon.token, sb.id);
@@ -304,12 +398,24 @@ test("stdin: a process that does not read its stdin holds the writer back, not t
   await sleep(3000);
   const rawGrew = rssBytes(ctx.daemon.pid) - rss1;
   const held = raw.ws.bufferedAmount;
-  flow(`raw client (no window) sends ${total / MIB} MiB of stdin at once`, "tenant", "daemon stops reading it: +< 64 MiB", `daemon ${delta(rawGrew)}; ${Math.round(held / MIB)} MiB still in the client`, rawGrew < 64 * MIB && held > total / 2);
+  flow(
+    `raw client (no window) sends ${total / MIB} MiB of stdin at once`,
+    "tenant",
+    "daemon stops reading it: +< 64 MiB",
+    `daemon ${delta(rawGrew)}; ${Math.round(held / MIB)} MiB still in the client`,
+    rawGrew < 64 * MIB && held > total / 2,
+  );
   await sb.sh`touch /tmp/raw.go`;
   await p.exited;
   const [rawBytes, rawSum] = await readerDone("raw");
   const rawSame = rawSum === rawHash.digest("hex");
-  flow("then the process reads", "tenant", `all ${total} bytes, same checksum`, `${rawBytes} bytes, ${rawSame ? "same checksum" : "DIFFERENT"}`, Number(rawBytes) === total && rawSame);
+  flow(
+    "then the process reads",
+    "tenant",
+    `all ${total} bytes, same checksum`,
+    `${rawBytes} bytes, ${rawSame ? "same checksum" : "DIFFERENT"}`,
+    Number(rawBytes) === total && rawSame,
+  );
   raw.close();
 
   // A client that asked for flow control and ignores it is disconnected.
@@ -318,7 +424,13 @@ test("stdin: a process that does not read its stdin holds the writer back, not t
   for (let i = 0; i < 40; i++) bad.write(1, randomBytes(64 * 1024));
   const code = await bad.closed();
   const still = await sb.sh`echo still-running`.text();
-  flow("raw client with a window sends 2.5 MiB of stdin without stdin_acks", "tenant", "its session closed (1008), sandbox fine", `closed ${code}; ${still}`, code === 1008 && still === "still-running");
+  flow(
+    "raw client with a window sends 2.5 MiB of stdin without stdin_acks",
+    "tenant",
+    "its session closed (1008), sandbox fine",
+    `closed ${code}; ${still}`,
+    code === 1008 && still === "still-running",
+  );
   await sb.kill();
   report("stdin flow control", rows);
 });
@@ -345,7 +457,15 @@ test("the daemon's /proc scan of a sandbox (busy volume) stays bounded whatever 
   );
   const health = await fetch(`${ctx.daemon.url}/healthz`).then((r) => r.status);
   const outcome = await detaching;
-  const rows = [row(`detach while 300 processes hold a file and one holds ${held} descriptors`, "tenant", "VOLUME_BUSY listing ≤ 100 processes; /healthz 200 meanwhile", `${outcome}; /healthz ${health}`, /^VOLUME_BUSY listing (\d|\d\d|100) processes$/.test(outcome) && health === 200)];
+  const rows = [
+    row(
+      `detach while 300 processes hold a file and one holds ${held} descriptors`,
+      "tenant",
+      "VOLUME_BUSY listing ≤ 100 processes; /healthz 200 meanwhile",
+      `${outcome}; /healthz ${health}`,
+      /^VOLUME_BUSY listing (\d|\d\d|100) processes$/.test(outcome) && health === 200,
+    ),
+  ];
   await sb.kill();
   await ctx.client.deleteVolume(volume.id);
   report("the daemon's scan of a sandbox's /proc", rows);

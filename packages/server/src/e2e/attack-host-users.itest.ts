@@ -43,7 +43,10 @@ print(json.dumps(out))
 `;
 
 function tryReadAs(uid: number, gid: number, paths: readonly string[]): Record<string, string> {
-  const r = spawnSync("setpriv", [`--reuid=${uid}`, `--regid=${gid}`, "--clear-groups", "--", PYTHON, "-c", TRY_READ], { input: JSON.stringify(paths), encoding: "utf8" });
+  const r = spawnSync("setpriv", [`--reuid=${uid}`, `--regid=${gid}`, "--clear-groups", "--", PYTHON, "-c", TRY_READ], {
+    input: JSON.stringify(paths),
+    encoding: "utf8",
+  });
   if (r.status !== 0) throw new Error(`probe as ${uid} failed: ${r.stderr}`);
   return JSON.parse(r.stdout) as Record<string, string>;
 }
@@ -99,7 +102,14 @@ test("an unprivileged host user can list or read nothing under the state directo
     const asRoot = tryReadAs(0, 0, [...everything, control.path]);
     const asNobody = tryReadAs(65534, 65534, [...everything, control.path]);
     const rows: AttackRow[] = [];
-    rows.push({ area: "host users", attack: "read a world-readable file (probe control)", as: "nobody", expected: "ok", observed: asNobody[control.path]!, held: asNobody[control.path] === "ok" });
+    rows.push({
+      area: "host users",
+      attack: "read a world-readable file (probe control)",
+      as: "nobody",
+      expected: "ok",
+      observed: asNobody[control.path]!,
+      held: asNobody[control.path] === "ok",
+    });
     for (const [attack, path] of Object.entries(named)) {
       rows.push({
         area: "host users",
@@ -163,7 +173,14 @@ test("a host user holding subordinate ids cannot map Atoll's range or read sandb
   const rows: AttackRow[] = [];
   try {
     const overlap = range.start < base + RESERVED_ID_COUNT && base < range.start + range.count;
-    rows.push({ area: "host users", attack: "hold a subordinate id of Atoll's range", as: name, expected: `range outside ${base}+${RESERVED_ID_COUNT}`, observed: `${range.start}+${range.count}`, held: !overlap });
+    rows.push({
+      area: "host users",
+      attack: "hold a subordinate id of Atoll's range",
+      as: name,
+      expected: `range outside ${base}+${RESERVED_ID_COUNT}`,
+      observed: `${range.start}+${range.count}`,
+      held: !overlap,
+    });
 
     // newuidmap on a process in a user namespace the user made: Atoll's range refused, their own granted.
     const mapInto = async (tool: string, first: number) => {
@@ -180,11 +197,19 @@ test("a host user holding subordinate ids cannot map Atoll's range or read sandb
     for (const tool of ["newuidmap", "newgidmap"]) {
       const atoll = await mapInto(tool, base);
       const own = await mapInto(tool, range.start);
-      rows.push({ area: "host users", attack: `${tool} Atoll's range into their own user namespace`, as: name, expected: "refused; own range mapped", observed: `${atoll}; own range ${own}`, held: atoll.startsWith("refused") && own === "mapped" });
+      rows.push({
+        area: "host users",
+        attack: `${tool} Atoll's range into their own user namespace`,
+        as: name,
+        expected: "refused; own range mapped",
+        observed: `${atoll}; own range ${own}`,
+        held: atoll.startsWith("refused") && own === "mapped",
+      });
     }
 
     // As root of a user namespace holding their whole subordinate range (what the issue's attacker did).
-    const inNs = (cmd: string) => spawnSync(asUser[0]!, [...asUser.slice(1), "unshare", "--user", "--map-auto", "--map-root-user", "sh", "-c", cmd], { encoding: "utf8" });
+    const inNs = (cmd: string) =>
+      spawnSync(asUser[0]!, [...asUser.slice(1), "unshare", "--user", "--map-auto", "--map-root-user", "sh", "-c", cmd], { encoding: "utf8" });
     const read = inNs(`cat ${secret}`);
     const readControl = inNs(`cat ${control.path}`);
     rows.push({

@@ -152,7 +152,14 @@ test("netd killed by its pid comes back by itself with every sandbox's allowNet 
     as: "host",
     expected: "restarted with a new pid; allowNet and secrets of running sandboxes restored; new creates work",
     observed: `pid ${old} → ${fresh}; example.com ${allowed.ok ? "ok" : "failed"}, example.org ${other.ok ? "reached" : "refused"}, secret ${seen?.headers.authorization === `Bearer ${VALUE}` ? "substituted" : "missing"}; new sandbox ${created}; restore logged ${restored}`,
-    held: !!fresh && fresh !== old && allowed.ok && !other.ok && seen?.headers.authorization === `Bearer ${VALUE}` && created === "created, example.org only" && restored,
+    held:
+      !!fresh &&
+      fresh !== old &&
+      allowed.ok &&
+      !other.ok &&
+      seen?.headers.authorization === `Bearer ${VALUE}` &&
+      created === "created, example.org only" &&
+      restored,
   };
   rows.push(row);
   assert.deepEqual(broken([row]), []);

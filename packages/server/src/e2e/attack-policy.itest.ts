@@ -46,7 +46,10 @@ let admin: Client;
 const rows: AttackRow[] = [];
 
 before(async () => {
-  internet = await startFakeInternet(TABLE, TARGETS.map((t) => t.address));
+  internet = await startFakeInternet(
+    TABLE,
+    TARGETS.map((t) => t.address),
+  );
   // The operator opens one /24 of the documentation ranges for everyone: the rest stays closed.
   daemon = await startTestDaemon({ net: { ...internet.daemonNet(), netOpen: "203.0.113.0/24" } });
   admin = new Client({ url: daemon.url, token: daemon.token });
@@ -90,7 +93,14 @@ test("closed destinations: refused in allowNet, unreachable unrestricted or thro
   }
   // Non-admin tenants cannot open anything themselves.
   const selfOpen = await codeOf(tenant.admin.setNetAccess("team-closed", { open: ["metadata"] }));
-  rows.push({ area: "policy", attack: "tenant opens its own closed ranges (admin API)", as: "tenant", expected: "FORBIDDEN", observed: selfOpen, held: selfOpen === "FORBIDDEN" });
+  rows.push({
+    area: "policy",
+    attack: "tenant opens its own closed ranges (admin API)",
+    as: "tenant",
+    expected: "FORBIDDEN",
+    observed: selfOpen,
+    held: selfOpen === "FORBIDDEN",
+  });
 
   // The admin override applies to the tenant's running sandboxes at once.
   const categories = [...new Set(TARGETS.map((t) => t.category))];
@@ -211,7 +221,10 @@ test("uevents do not reach sandboxes: the host sees a new loop device, a sandbox
   const insideOut = (await inside).stdoutText;
   await new Promise<void>((r) => (hostListener.child.exitCode !== null ? r() : hostListener.child.once("exit", () => r())));
   const name = loop.replace("/dev/", "");
-  const hostSaw = hostListener.output().split("\n").filter((l) => l.startsWith("uevent") && l.endsWith(`/${name}`));
+  const hostSaw = hostListener
+    .output()
+    .split("\n")
+    .filter((l) => l.startsWith("uevent") && l.endsWith(`/${name}`));
   const insideSaw = insideOut.split("\n").filter((l) => l.startsWith("uevent"));
   const row: AttackRow = {
     area: "policy",

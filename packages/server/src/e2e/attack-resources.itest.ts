@@ -103,7 +103,9 @@ async function startHolding(sb: Sandbox, script: string, args: string[]): Promis
 
 /** Runs the probe on the host as `uid` (no user namespace): the budget of one host user. */
 function hostProbe(script: string, uid: number, args: string[] = []): Promise<{ line: string; stop: () => unknown }> {
-  const child = spawn("setpriv", [`--reuid=${uid}`, `--regid=${uid}`, "--clear-groups", "/usr/bin/python3", "-c", script, ...args], { stdio: ["ignore", "pipe", "inherit"] });
+  const child = spawn("setpriv", [`--reuid=${uid}`, `--regid=${uid}`, "--clear-groups", "/usr/bin/python3", "-c", script, ...args], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
   const exited = new Promise((resolve) => child.once("exit", resolve));
   return new Promise((resolve, reject) => {
     let text = "";
@@ -134,7 +136,14 @@ test("kernel per-user budgets: one sandbox exhausting inotify and message queues
   const f = parse(first.line);
   const s = parse(second.line);
   const probeWorks = f.inotify === hostInotifyMax && f.inotifyErr === "EMFILE" && f.queues > 0 && f.queuesErr === "EMFILE" && s.inotify === 0 && s.queues === 0;
-  row({ area: "ucounts", attack: "control: two processes of one host uid exhaust inotify + mqueue", as: "host user", expected: `first ${hostInotifyMax} instances, second 0`, observed: `first ${f.inotify} ${f.inotifyErr} / ${f.queues} queues, second ${s.inotify} / ${s.queues}`, held: probeWorks });
+  row({
+    area: "ucounts",
+    attack: "control: two processes of one host uid exhaust inotify + mqueue",
+    as: "host user",
+    expected: `first ${hostInotifyMax} instances, second 0`,
+    observed: `first ${f.inotify} ${f.inotifyErr} / ${f.queues} queues, second ${s.inotify} / ${s.queues}`,
+    held: probeWorks,
+  });
 
   const a = await client.createSandbox({ timeout: "5m" });
   const b = await client.createSandbox({ timeout: "5m" });
@@ -149,7 +158,14 @@ test("kernel per-user budgets: one sandbox exhausting inotify and message queues
       observed: `${got.inotify} then ${got.inotifyErr}`,
       held: got.inotify === hostInotifyMax && got.inotifyErr === "EMFILE",
     });
-    row({ area: "ucounts", attack: "exhaust POSIX mqueue bytes", as: "app", expected: "stops with EMFILE", observed: `${got.queues} queues then ${got.queuesErr}`, held: got.queues > 0 && got.queuesErr === "EMFILE" });
+    row({
+      area: "ucounts",
+      attack: "exhaust POSIX mqueue bytes",
+      as: "app",
+      expected: "stops with EMFILE",
+      observed: `${got.queues} queues then ${got.queuesErr}`,
+      held: got.queues > 0 && got.queuesErr === "EMFILE",
+    });
     const neighbour = parse(await b.sh`python3 -c ${EXHAUST}`.text());
     row({
       area: "ucounts",
@@ -160,7 +176,11 @@ test("kernel per-user budgets: one sandbox exhausting inotify and message queues
       held: neighbour.inotify === hostInotifyMax && neighbour.queues === got.queues,
     });
     const host = spawnSync("/usr/bin/python3", ["-c", "import ctypes; l = ctypes.CDLL(None); fd = l.inotify_init1(0); print(fd >= 0)"], { encoding: "utf8" });
-    const hostMq = spawnSync("/usr/bin/python3", ["-c", EXHAUST.replace("while len(fds) < 100000", "while len(fds) < 1").replace("while len(queues) < 1000", "while len(queues) < 1")], { encoding: "utf8" });
+    const hostMq = spawnSync(
+      "/usr/bin/python3",
+      ["-c", EXHAUST.replace("while len(fds) < 100000", "while len(fds) < 1").replace("while len(queues) < 1000", "while len(queues) < 1")],
+      { encoding: "utf8" },
+    );
     row({
       area: "ucounts",
       attack: "host root creates inotify + mqueue while A holds all of its own",
@@ -192,7 +212,11 @@ test("socket memory: connection pairs nobody reads stay within the sandbox's lim
 
 /** Runs the socket-pinning probe on the host, in its own netns, inside cgroup `dir`: [pairs, bytes queued]. */
 function sockpinIn(dir: string, pairs: number): number[] {
-  const out = execFileSync("unshare", ["-n", "sh", "-c", `echo $$ > ${dir}/cgroup.procs; ip link set lo up; exec /usr/bin/python3 -c '${SOCKPIN}' ${pairs} 0`], { encoding: "utf8" });
+  const out = execFileSync(
+    "unshare",
+    ["-n", "sh", "-c", `echo $$ > ${dir}/cgroup.procs; ip link set lo up; exec /usr/bin/python3 -c '${SOCKPIN}' ${pairs} 0`],
+    { encoding: "utf8" },
+  );
   return out.trim().split(" ").map(Number);
 }
 
@@ -249,7 +273,14 @@ async function socketMemoryV1(): Promise<void> {
       held: hostPages < pressurePages! && (hostPages - before) * 4096 <= peak + 32 * MIB,
     });
     const moved = await neighbour.sh`python3 -c ${TCP_WORKS}`.text();
-    row({ area: "socket-memory", attack: "neighbour moves 8 MiB over TCP during the attack", as: "app (B)", expected: String(8 * MIB), observed: moved, held: moved === String(8 * MIB) });
+    row({
+      area: "socket-memory",
+      attack: "neighbour moves 8 MiB over TCP during the attack",
+      as: "app (B)",
+      expected: String(8 * MIB),
+      observed: moved,
+      held: moved === String(8 * MIB),
+    });
   } finally {
     attack.stop();
     await attacker.kill();
@@ -315,7 +346,14 @@ async function socketMemoryV2(): Promise<void> {
       held: (hostPeak - before) * 4096 <= limit + 32 * MIB,
     });
     const moved = await neighbour.sh`python3 -c ${TCP_WORKS}`.text();
-    row({ area: "socket-memory", attack: "neighbour moves 8 MiB over TCP during the attack", as: "app (B)", expected: String(8 * MIB), observed: moved, held: moved === String(8 * MIB) });
+    row({
+      area: "socket-memory",
+      attack: "neighbour moves 8 MiB over TCP during the attack",
+      as: "app (B)",
+      expected: String(8 * MIB),
+      observed: moved,
+      held: moved === String(8 * MIB),
+    });
   } finally {
     clearInterval(sampler);
     attack.stop();
@@ -332,11 +370,25 @@ test("quotas cannot be raced: concurrent creates over HTTP, exactly what fits su
   const volumes = await Promise.allSettled(Array.from({ length: 12 }, (_, i) => racer.createVolume({ name: `race-${i}`, sizeGb: 0.25 })));
   const madeVolumes = volumes.filter((r) => r.status === "fulfilled").length;
   const volumeErrors = new Set(volumes.filter((r) => r.status === "rejected").map((r) => ((r as PromiseRejectedResult).reason as AtollError).code));
-  row({ area: "quota", attack: "12 concurrent 0.25 GiB volume creates against a 0.5 GiB quota", as: "tenant", expected: "2 created, 10 QUOTA_EXCEEDED", observed: `${madeVolumes} created, errors ${[...volumeErrors].join(",")}`, held: madeVolumes === 2 && [...volumeErrors].join() === "QUOTA_EXCEEDED" });
+  row({
+    area: "quota",
+    attack: "12 concurrent 0.25 GiB volume creates against a 0.5 GiB quota",
+    as: "tenant",
+    expected: "2 created, 10 QUOTA_EXCEEDED",
+    observed: `${madeVolumes} created, errors ${[...volumeErrors].join(",")}`,
+    held: madeVolumes === 2 && [...volumeErrors].join() === "QUOTA_EXCEEDED",
+  });
 
   const sandboxes = await Promise.allSettled(Array.from({ length: 10 }, () => racer.createSandbox({ timeout: "5m" })));
   const madeSandboxes = sandboxes.filter((r) => r.status === "fulfilled").length;
-  row({ area: "quota", attack: "10 concurrent sandbox creates against a quota of 3", as: "tenant", expected: "3 created", observed: `${madeSandboxes} created`, held: madeSandboxes === 3 });
+  row({
+    area: "quota",
+    attack: "10 concurrent sandbox creates against a quota of 3",
+    as: "tenant",
+    expected: "3 created",
+    observed: `${madeSandboxes} created`,
+    held: madeSandboxes === 3,
+  });
 
   // A refused create released nothing it did not hold; a failed one gives its reservation back.
   const listed = (await racer.listVolumes()).length;

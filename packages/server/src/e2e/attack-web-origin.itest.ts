@@ -64,8 +64,10 @@ async function loggedInOperator(): Promise<{ context: BrowserContext; page: Page
 }
 
 test("a tenant's preview page opened by a logged-in operator cannot use the dashboard session", async () => {
-  const url = await hostilePage({ "preview.html": `<!doctype html><title>loading</title><script>${STEAL}
-    steal(new URLSearchParams(location.search).get("api")).then((out) => { document.title = "done:" + JSON.stringify(out); });</script>` });
+  const url = await hostilePage({
+    "preview.html": `<!doctype html><title>loading</title><script>${STEAL}
+    steal(new URLSearchParams(location.search).get("api")).then((out) => { document.title = "done:" + JSON.stringify(out); });</script>`,
+  });
   const { context, page } = await loggedInOperator();
   try {
     const logFrom = ctx.daemon.logs.length;
@@ -86,9 +88,30 @@ test("a tenant's preview page opened by a logged-in operator cannot use the dash
     const minted = (await ctx.client.admin.listTokens()).filter((t) => t.name === "stolen-cors" && t.revokedAt === null);
     for (const t of minted) await ctx.client.admin.revokeToken(t.id);
     const rows: AttackRow[] = [
-      { area: "web", attack: "preview page mints an admin token with the operator's session", as: "page", expected: "no token (401/refused)", observed: `cors: ${seen.mint}; no-cors: ${seen.blind}, refused ${refusal}; tokens made: ${stolen.length}`, held: stolen.length === 0 && seen.mint !== "201" && (refusal === "UNAUTHORIZED" || refusal === "FORBIDDEN") },
-      { area: "web", attack: "preview page reads the API with the operator's session", as: "page", expected: "refused", observed: seen.read, held: seen.read !== "200" },
-      { area: "web", attack: "control: the same script on the dashboard's origin", as: "page", expected: "201 (admin token minted)", observed: JSON.stringify(control), held: (control as { mint: string }).mint === "201" && minted.length === 1 },
+      {
+        area: "web",
+        attack: "preview page mints an admin token with the operator's session",
+        as: "page",
+        expected: "no token (401/refused)",
+        observed: `cors: ${seen.mint}; no-cors: ${seen.blind}, refused ${refusal}; tokens made: ${stolen.length}`,
+        held: stolen.length === 0 && seen.mint !== "201" && (refusal === "UNAUTHORIZED" || refusal === "FORBIDDEN"),
+      },
+      {
+        area: "web",
+        attack: "preview page reads the API with the operator's session",
+        as: "page",
+        expected: "refused",
+        observed: seen.read,
+        held: seen.read !== "200",
+      },
+      {
+        area: "web",
+        attack: "control: the same script on the dashboard's origin",
+        as: "page",
+        expected: "201 (admin token minted)",
+        observed: JSON.stringify(control),
+        held: (control as { mint: string }).mint === "201" && minted.length === 1,
+      },
     ];
     reportAttacks("Web: preview page vs the operator's session", rows);
     assert.deepEqual(broken(rows), []);
@@ -128,9 +151,30 @@ test("one exposed page cannot set cookies for another exposed app or for the das
     await page.goto(`${victimUrl}app.html`);
     const absolute = await eventually("the victim's page", async () => ((await page.title()) !== "loading" ? page.title() : undefined));
     const rows: AttackRow[] = [
-      { area: "web", attack: "exposed page sets a cookie for another tenant's exposed app", as: "page", expected: "no tossed_* cookie at the victim", observed: atVictim === "" ? "(no cookies)" : atVictim, held: !atVictim.includes("tossed") },
-      { area: "web", attack: "exposed page sets a cookie for the dashboard", as: "page", expected: "only atoll_session", observed: dashboard.join(", "), held: dashboard.every((n) => !n.startsWith("tossed")) && dashboard.includes("atoll_session") },
-      { area: "web", attack: "control: the page's cookie on its own app; absolute paths in the victim's page", as: "page", expected: "tossed_own=1; absolute path works", observed: `${atEvil}; ${absolute}`, held: atEvil.includes("tossed_own=1") && absolute === "absolute path works" },
+      {
+        area: "web",
+        attack: "exposed page sets a cookie for another tenant's exposed app",
+        as: "page",
+        expected: "no tossed_* cookie at the victim",
+        observed: atVictim === "" ? "(no cookies)" : atVictim,
+        held: !atVictim.includes("tossed"),
+      },
+      {
+        area: "web",
+        attack: "exposed page sets a cookie for the dashboard",
+        as: "page",
+        expected: "only atoll_session",
+        observed: dashboard.join(", "),
+        held: dashboard.every((n) => !n.startsWith("tossed")) && dashboard.includes("atoll_session"),
+      },
+      {
+        area: "web",
+        attack: "control: the page's cookie on its own app; absolute paths in the victim's page",
+        as: "page",
+        expected: "tossed_own=1; absolute path works",
+        observed: `${atEvil}; ${absolute}`,
+        held: atEvil.includes("tossed_own=1") && absolute === "absolute path works",
+      },
     ];
     reportAttacks("Web: cookies across exposed apps", rows);
     assert.deepEqual(broken(rows), []);

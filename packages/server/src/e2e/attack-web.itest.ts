@@ -72,8 +72,11 @@ test("a hostile server's response head ends only its own request: exposed port a
   reportAttacks("Web: hostile response heads", rows);
   assert.deepEqual(broken(rows), []);
   // The probes can hurt: the heads that killed the daemon before issue 10 kill an unguarded proxy.
-  assert.ok(rows.some((r) => r.observed.endsWith("unguarded proxy: crashed")), "no fault crashed the unguarded proxy: the probes prove nothing");
-  assert.equal((await ctx.sb.sh`echo still here`.text()), "still here", "the sandbox and its session outlived every fault");
+  assert.ok(
+    rows.some((r) => r.observed.endsWith("unguarded proxy: crashed")),
+    "no fault crashed the unguarded proxy: the probes prove nothing",
+  );
+  assert.equal(await ctx.sb.sh`echo still here`.text(), "still here", "the sandbox and its session outlived every fault");
 });
 
 test("the exposed URL is an origin of its own that Node's fetch, curl and WebSocket clients reach", async () => {
@@ -81,7 +84,10 @@ test("the exposed URL is an origin of its own that Node's fetch, curl and WebSoc
   const api = new URL(ctx.daemon.url);
   const exposed = new URL(ctx.url);
   const nodeFetch = await probe(`${ctx.url}echo`);
-  const curl = await run("curl", ["-sS", "-o", "/dev/null", "-w", "%{http_code}", `${ctx.url}echo`]).then((r) => r.stdout, (e: Error) => e.message);
+  const curl = await run("curl", ["-sS", "-o", "/dev/null", "-w", "%{http_code}", `${ctx.url}echo`]).then(
+    (r) => r.stdout,
+    (e: Error) => e.message,
+  );
   const ws = await new Promise<string>((resolve) => {
     const sock = new WebSocket(`${ctx.url.replace("http:", "ws:")}ws`);
     sock.on("open", () => sock.send("ping"));
@@ -92,7 +98,14 @@ test("the exposed URL is an origin of its own that Node's fetch, curl and WebSoc
     sock.on("error", (err) => resolve(`error: ${err.message}`));
   });
   rows.push(
-    { area: "web", attack: "exposed URL shares the API's origin", as: "exposed app", expected: "another host", observed: `${exposed.host} vs API ${api.host}`, held: exposed.hostname !== api.hostname && exposed.host !== api.host },
+    {
+      area: "web",
+      attack: "exposed URL shares the API's origin",
+      as: "exposed app",
+      expected: "another host",
+      observed: `${exposed.host} vs API ${api.host}`,
+      held: exposed.hostname !== api.hostname && exposed.host !== api.host,
+    },
     { area: "web", attack: "exposed URL from Node's fetch (no DNS)", as: "operator", expected: "200", observed: nodeFetch, held: nodeFetch === "200" },
     { area: "web", attack: "exposed URL from curl", as: "operator", expected: "200", observed: curl, held: curl === "200" },
     { area: "web", attack: "WebSocket through the exposed URL", as: "operator", expected: "echo of ping", observed: ws, held: ws === "ping" },
@@ -101,7 +114,14 @@ test("the exposed URL is an origin of its own that Node's fetch, curl and WebSoc
   const token = exposed.pathname.split("/")[1]!;
   const pathForm = await probe(`${ctx.daemon.url}/expose/${token}/echo`);
   const hostForm = await fetch(`${ctx.daemon.url}/echo`, { headers: { host: `${token}.sbx.localhost:${api.port}` } }).then((r) => String(r.status));
-  rows.push({ area: "web", attack: "exposed app on the API's port (/expose/<token>/, <token>.sbx.localhost)", as: "exposed app", expected: "not served (401/404)", observed: `${pathForm}, ${hostForm}`, held: !pathForm.startsWith("2") && !hostForm.startsWith("2") });
+  rows.push({
+    area: "web",
+    attack: "exposed app on the API's port (/expose/<token>/, <token>.sbx.localhost)",
+    as: "exposed app",
+    expected: "not served (401/404)",
+    observed: `${pathForm}, ${hostForm}`,
+    held: !pathForm.startsWith("2") && !hostForm.startsWith("2"),
+  });
   reportAttacks("Web: where exposed ports live", rows);
   assert.deepEqual(broken(rows), []);
 });
@@ -122,7 +142,14 @@ test("the exposure's listener without the token serves nothing, whatever the Hos
   const first = await fetch(`${ctx.url}echo`);
   const gate = first.headers.get("set-cookie") ?? "";
   const withGate = await probe(`${origin}/echo`, { headers: { cookie: gate.split(";")[0]! } });
-  rows.push({ area: "web", attack: "control: the token, then its gate cookie", as: "operator", expected: "200, HttpOnly SameSite=Strict cookie, 200", observed: `${first.status}, ${gate}, ${withGate}`, held: first.status === 200 && /HttpOnly/.test(gate) && /SameSite=Strict/.test(gate) && withGate === "200" });
+  rows.push({
+    area: "web",
+    attack: "control: the token, then its gate cookie",
+    as: "operator",
+    expected: "200, HttpOnly SameSite=Strict cookie, 200",
+    observed: `${first.status}, ${gate}, ${withGate}`,
+    held: first.status === 200 && /HttpOnly/.test(gate) && /SameSite=Strict/.test(gate) && withGate === "200",
+  });
   reportAttacks("Web: the token stays the capability", rows);
   assert.deepEqual(broken(rows), []);
 });
@@ -140,9 +167,13 @@ test("the caller's credentials for the daemon never reach the sandbox; the app's
   const got = received(echo);
   const basic = `Basic ${Buffer.from(`admin:${admin}`).toString("base64")}`;
   const gotBasic = received((await (await fetch(`${ctx.url}echo`, { headers: { authorization: basic } })).json()) as { headers: [string, string][] });
-  const appAuth = received((await (await fetch(`${ctx.url}echo`, { headers: { authorization: "Bearer app-own-token" } })).json()) as { headers: [string, string][] });
+  const appAuth = received(
+    (await (await fetch(`${ctx.url}echo`, { headers: { authorization: "Bearer app-own-token" } })).json()) as { headers: [string, string][] },
+  );
   const ws = await new Promise<Record<string, string>>((resolve, reject) => {
-    const sock = new WebSocket(`${ctx.url.replace("http:", "ws:")}ws`, [`atoll.token.${admin}`, "chat"], { headers: { cookie: `atoll_session=${session}; app=1`, authorization: `Bearer ${admin}` } });
+    const sock = new WebSocket(`${ctx.url.replace("http:", "ws:")}ws`, [`atoll.token.${admin}`, "chat"], {
+      headers: { cookie: `atoll_session=${session}; app=1`, authorization: `Bearer ${admin}` },
+    });
     sock.on("open", () => sock.send("x"));
     sock.on("message", (data) => {
       resolve(received(JSON.parse(data.toString()) as { headers: [string, string][] }));
@@ -152,11 +183,39 @@ test("the caller's credentials for the daemon never reach the sandbox; the app's
   });
   const all = JSON.stringify([got, gotBasic, ws]);
   const rows: AttackRow[] = [
-    { area: "web", attack: "dashboard cookie forwarded to the sandbox", as: "exposed app", expected: "absent", observed: got.cookie ?? "(no cookie)", held: !all.includes("atoll_session") && !all.includes("atoll_expose") },
-    { area: "web", attack: "API token in Authorization forwarded (Bearer, Basic, WebSocket)", as: "exposed app", expected: "absent", observed: `${got.authorization ?? "-"}, ${gotBasic.authorization ?? "-"}, ${ws.authorization ?? "-"}`, held: !all.includes(admin) && !all.includes(created.token) },
-    { area: "web", attack: "atoll.token.* WebSocket subprotocol forwarded", as: "exposed app", expected: "only chat", observed: ws["sec-websocket-protocol"] ?? "-", held: ws["sec-websocket-protocol"] === "chat" },
+    {
+      area: "web",
+      attack: "dashboard cookie forwarded to the sandbox",
+      as: "exposed app",
+      expected: "absent",
+      observed: got.cookie ?? "(no cookie)",
+      held: !all.includes("atoll_session") && !all.includes("atoll_expose"),
+    },
+    {
+      area: "web",
+      attack: "API token in Authorization forwarded (Bearer, Basic, WebSocket)",
+      as: "exposed app",
+      expected: "absent",
+      observed: `${got.authorization ?? "-"}, ${gotBasic.authorization ?? "-"}, ${ws.authorization ?? "-"}`,
+      held: !all.includes(admin) && !all.includes(created.token),
+    },
+    {
+      area: "web",
+      attack: "atoll.token.* WebSocket subprotocol forwarded",
+      as: "exposed app",
+      expected: "only chat",
+      observed: ws["sec-websocket-protocol"] ?? "-",
+      held: ws["sec-websocket-protocol"] === "chat",
+    },
     // Control: the echo shows what it is sent; the app's own cookie and credentials pass.
-    { area: "web", attack: "control: the app's own cookie, header and Authorization", as: "operator", expected: "app_session=keep-me, arrives, Bearer app-own-token, app=1", observed: `${got.cookie}, ${got["x-probe"]}, ${appAuth.authorization}, ${ws.cookie}`, held: got.cookie === "app_session=keep-me" && got["x-probe"] === "arrives" && appAuth.authorization === "Bearer app-own-token" && ws.cookie === "app=1" },
+    {
+      area: "web",
+      attack: "control: the app's own cookie, header and Authorization",
+      as: "operator",
+      expected: "app_session=keep-me, arrives, Bearer app-own-token, app=1",
+      observed: `${got.cookie}, ${got["x-probe"]}, ${appAuth.authorization}, ${ws.cookie}`,
+      held: got.cookie === "app_session=keep-me" && got["x-probe"] === "arrives" && appAuth.authorization === "Bearer app-own-token" && ws.cookie === "app=1",
+    },
   ];
   await ctx.client.admin.revokeToken(created.id);
   reportAttacks("Web: credentials sent to an exposed port", rows);

@@ -40,7 +40,17 @@ before(async () => {
   ctx.host = await startFakeHost(TABLE);
   ctx.daemon = await startTestDaemon({ host: ctx.host });
   ctx.client = new Client({ url: ctx.daemon.url, token: ctx.daemon.token });
-  ctx.service = spawn("nsenter", [`--net=${netnsPath(ctx.host.netns)}`, "--", process.execPath, "-e", `require("net").createServer((s) => s.end("host service\\n")).listen(${HOST_SERVICE_PORT}, "::")`], { stdio: "ignore" });
+  ctx.service = spawn(
+    "nsenter",
+    [
+      `--net=${netnsPath(ctx.host.netns)}`,
+      "--",
+      process.execPath,
+      "-e",
+      `require("net").createServer((s) => s.end("host service\\n")).listen(${HOST_SERVICE_PORT}, "::")`,
+    ],
+    { stdio: "ignore" },
+  );
 });
 
 after(async () => {
@@ -74,11 +84,26 @@ test("sandboxes with allowNet reach only the listed names through the host uplin
 
 test("the host uplink changes the host while the daemon runs (what the leftover check must find)", async () => {
   const found = await ctx.host.leftovers();
-  assert.ok(found.some((f) => /^nft table inet atoll-[0-9a-f]{8}$/.test(f)), found.join("\n"));
-  assert.ok(found.some((f) => /^link atl[0-9a-f]{8}u$/.test(f)), found.join("\n"));
-  assert.ok(found.some((f) => f.startsWith("net.ipv4.ip_forward 1")), found.join("\n"));
-  assert.ok(found.some((f) => f.startsWith("process ")), "the daemon runs inside the fake host");
-  assert.ok(machineLeftovers(ctx.daemon.stateDir).some((f) => f.startsWith("netns ")), "its router namespace exists");
+  assert.ok(
+    found.some((f) => /^nft table inet atoll-[0-9a-f]{8}$/.test(f)),
+    found.join("\n"),
+  );
+  assert.ok(
+    found.some((f) => /^link atl[0-9a-f]{8}u$/.test(f)),
+    found.join("\n"),
+  );
+  assert.ok(
+    found.some((f) => f.startsWith("net.ipv4.ip_forward 1")),
+    found.join("\n"),
+  );
+  assert.ok(
+    found.some((f) => f.startsWith("process ")),
+    "the daemon runs inside the fake host",
+  );
+  assert.ok(
+    machineLeftovers(ctx.daemon.stateDir).some((f) => f.startsWith("netns ")),
+    "its router namespace exists",
+  );
 });
 
 test("attack: sandboxes cannot reach the host's own services through the host uplink", async () => {
@@ -105,7 +130,14 @@ test("attack: sandboxes cannot reach the host's own services through the host up
     }
     await using _ = sb;
     const connected = await tcpConnects(sb, address, HOST_SERVICE_PORT);
-    rows.push({ area: "host uplink", attack, as: "app", expected: "no connection", observed: connected ? "connected to the host" : "no connection", held: !connected });
+    rows.push({
+      area: "host uplink",
+      attack,
+      as: "app",
+      expected: "no connection",
+      observed: connected ? "connected to the host" : "no connection",
+      held: !connected,
+    });
   };
   await probe("unrestricted egress to the host's address", undefined, HOST_ADDRESS);
   // First layer: private ranges are closed destinations, so an explicit rule is refused outright.
@@ -116,7 +148,14 @@ test("attack: sandboxes cannot reach the host's own services through the host up
     },
     (err: { code?: string }) => String(err.code),
   );
-  rows.push({ area: "host uplink", attack: "allowNet naming the host's address (private closed)", as: "tenant", expected: "FORBIDDEN", observed: refused, held: refused === "FORBIDDEN" });
+  rows.push({
+    area: "host uplink",
+    attack: "allowNet naming the host's address (private closed)",
+    as: "tenant",
+    expected: "FORBIDDEN",
+    observed: refused,
+    held: refused === "FORBIDDEN",
+  });
   // Second layer: even with private ranges opened by the admin, the host table drops what comes
   // from the uplink.
   await ctx.client.admin.setNetAccess("default", { open: ["private"] });
@@ -133,7 +172,19 @@ test("attack: sandboxes cannot reach the host's own services through the host up
   // opened), the same probe connects.
   const table = /table inet (atoll-[0-9a-f]{8})/.exec((await nsRun(ctx.host.netns, "nft", ["list", "tables"])).stdout)?.[1];
   assert.ok(table, "the daemon's host table");
-  const added = await nsRun(ctx.host.netns, "nft", ["--echo", "--handle", "insert", "rule", "inet", table, "input", "tcp", "dport", String(HOST_SERVICE_PORT), "accept"]);
+  const added = await nsRun(ctx.host.netns, "nft", [
+    "--echo",
+    "--handle",
+    "insert",
+    "rule",
+    "inet",
+    table,
+    "input",
+    "tcp",
+    "dport",
+    String(HOST_SERVICE_PORT),
+    "accept",
+  ]);
   const handle = /# handle (\d+)/.exec(added.stdout)?.[1];
   assert.ok(handle, added.stdout);
   await ctx.client.admin.setNetAccess("default", { open: ["private"] });

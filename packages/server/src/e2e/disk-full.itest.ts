@@ -188,7 +188,14 @@ test("sandboxes filling their roots keep the host's reserve; a neighbour's volum
   for (const sb of [...attackers, neighbour]) await sb.kill();
   const image = join(stateDir, "volumes", `${volume.id}.img`);
   const fsck = spawnSync("e2fsck", ["-fn", image], { encoding: "utf8" });
-  rows.push({ area: "disk", attack: "neighbour's volume after the attack", as: "operator", expected: "e2fsck -fn clean", observed: `exit ${fsck.status}`, held: fsck.status === 0 });
+  rows.push({
+    area: "disk",
+    attack: "neighbour's volume after the attack",
+    as: "operator",
+    expected: "e2fsck -fn clean",
+    observed: `exit ${fsck.status}`,
+    held: fsck.status === 0,
+  });
   assert.equal(fsck.status, 0, `the neighbour's volume is fsck-clean:\n${fsck.stdout}${fsck.stderr}`);
   await client.deleteVolume(volume.id);
   assert.equal(await daemon.stop(), 0);

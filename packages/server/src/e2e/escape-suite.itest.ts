@@ -35,8 +35,14 @@ test("every system call of the seccomp profile fails with the filter's errno ins
   const names = SYSCALL_PROBES.map((p) => p.name);
   const inside = { app: await probeInside(sb, names, false), root: await probeInside(sb, names, true) };
   const outside = {
-    userns: probeOutside("userns", SYSCALL_PROBES.filter((p) => p.outside === "userns").map((p) => p.name)),
-    host: probeOutside("host", SYSCALL_PROBES.filter((p) => p.outside === "host").map((p) => p.name)),
+    userns: probeOutside(
+      "userns",
+      SYSCALL_PROBES.filter((p) => p.outside === "userns").map((p) => p.name),
+    ),
+    host: probeOutside(
+      "host",
+      SYSCALL_PROBES.filter((p) => p.outside === "host").map((p) => p.name),
+    ),
   };
   const rows: AttackRow[] = [];
   for (const p of SYSCALL_PROBES) {
@@ -92,7 +98,11 @@ test("escape commands do nothing inside, as app and as root, and work outside", 
       outside: "host",
       needs: "/proc/sysrq-trigger",
     },
-    { what: "read a host file through /proc/*/root", cmd: `for r in /proc/*/root; do cat "$r${dir}/marker"; done 2>/dev/null | grep -q ${secret}`, outside: "host" },
+    {
+      what: "read a host file through /proc/*/root",
+      cmd: `for r in /proc/*/root; do cat "$r${dir}/marker"; done 2>/dev/null | grep -q ${secret}`,
+      outside: "host",
+    },
   ];
   const rows: AttackRow[] = [];
   try {
@@ -127,7 +137,8 @@ test("a sandbox cannot signal a host process, not even one running as its own ho
   await using sb = await ctx.client.createSandbox({ timeout: "5m" });
   const base = readUidRecord(ctx.daemon.stateDir)!.base;
   // Host processes with sandbox root's host uid: if the sandbox could name them, it could kill them.
-  const asSandboxRoot = (argv: string[]) => spawn("setpriv", ["--reuid", String(base), "--regid", String(base), "--clear-groups", "--", ...argv], { stdio: "ignore" });
+  const asSandboxRoot = (argv: string[]) =>
+    spawn("setpriv", ["--reuid", String(base), "--regid", String(base), "--clear-groups", "--", ...argv], { stdio: "ignore" });
   const target = asSandboxRoot(["sleep", "600"]);
   const control = asSandboxRoot(["sleep", "600"]);
   const alive = (p: ChildProcess) => p.exitCode === null && p.signalCode === null;
@@ -164,7 +175,10 @@ test("nothing survives the sandbox: double-forked, setsid'd and nohup'd processe
   // bash: `exec -a` names the process so the host can find it.
   await sb.sh`bash -c ${`(setsid nohup bash -c 'exec -a ${marker} sleep 1000' >/dev/null 2>&1 &) ; (bash -c 'exec -a ${marker} sleep 1000' &)`}`;
   await sb.sh`bash -c ${`exec -a ${marker} sleep 1000 &`}`.sudo();
-  const running = () => execFileSync("ps", ["-eo", "args="], { encoding: "utf8" }).split("\n").filter((l) => l.startsWith(marker)).length;
+  const running = () =>
+    execFileSync("ps", ["-eo", "args="], { encoding: "utf8" })
+      .split("\n")
+      .filter((l) => l.startsWith(marker)).length;
   assert.ok(running() >= 3, "the processes were running");
   await sb.kill();
   assert.equal(running(), 0, "no process of the sandbox is left on the host");

@@ -20,8 +20,7 @@ writeFileSync(join(hostDir, "target.txt"), "host original", { mode: 0o666 });
 after(() => rmSync(hostDir, { recursive: true, force: true }));
 
 let pair: Promise<[Sandbox, Sandbox]> | undefined;
-const sandboxes = () =>
-  (pair ??= Promise.all([ctx.client.createSandbox({ timeout: "10m" }), ctx.client.createSandbox({ timeout: "10m" })]));
+const sandboxes = () => (pair ??= Promise.all([ctx.client.createSandbox({ timeout: "10m" }), ctx.client.createSandbox({ timeout: "10m" })]));
 
 /** Fails the test if an operation's outcome contains the secret. */
 async function neverSecret(p: Promise<unknown>): Promise<string> {
@@ -111,8 +110,17 @@ test("/proc/self/root is the sandbox's root; /proc/1/root is closed", async () =
   await b.fs.writeTextFile("b-secret.txt", SECRET);
   const outcome = await neverSecret(a.fs.asRoot().readFile(`/proc/${bPid}/root/home/app/b-secret.txt`));
   assert.ok(["NOT_FOUND", "PERMISSION_DENIED"].includes(outcome), outcome);
-  await a.fs.asRoot().symlink("/proc/self/root/../../../../..", "proc-climb").catch(() => undefined);
-  assert.equal(await a.fs.asRoot().realPath("proc-climb").catch((e: AtollError) => e.code), "/");
+  await a.fs
+    .asRoot()
+    .symlink("/proc/self/root/../../../../..", "proc-climb")
+    .catch(() => undefined);
+  assert.equal(
+    await a.fs
+      .asRoot()
+      .realPath("proc-climb")
+      .catch((e: AtollError) => e.code),
+    "/",
+  );
 });
 
 test("another sandbox's files are out of reach, by host path or through a volume-less guess", async () => {
@@ -157,7 +165,10 @@ test("hard links: writing through one never changes the shared base image or ano
   const [a, b] = await sandboxes();
   const original = await b.fs.readTextFile("/etc/debian_version");
   await a.sh`sudo ln /etc/debian_version /root/hl`.noThrow();
-  await a.fs.asRoot().writeTextFile("/root/hl", "rewritten").catch(() => undefined);
+  await a.fs
+    .asRoot()
+    .writeTextFile("/root/hl", "rewritten")
+    .catch(() => undefined);
   await a.fs.asRoot().writeTextFile("/etc/debian_version", "rewritten too");
   assert.equal(await b.fs.readTextFile("/etc/debian_version"), original);
   // app cannot hard link files it does not own (protected_hardlinks), through fs or otherwise.
@@ -172,8 +183,26 @@ test("hostile tars cannot write outside the target directory", async () => {
   await root.mkdir("/srv/target", { recursive: true });
   await expectCode(root.importTar("/srv/target", tarOf([["../escaped.txt", "0", "x"]])), "INVALID_ARGUMENT");
   await expectCode(root.importTar("/srv/target", tarOf([["a/../../escaped.txt", "0", "x"]])), "INVALID_ARGUMENT");
-  await expectCode(root.importTar("/srv/target", tarOf([["evil", "2", "/etc"], ["evil/passwd", "0", "pwned"]])), "PERMISSION_DENIED");
-  await expectCode(root.importTar("/srv/target", tarOf([["up", "2", "../.."], ["up/escaped.txt", "0", "x"]])), "PERMISSION_DENIED");
+  await expectCode(
+    root.importTar(
+      "/srv/target",
+      tarOf([
+        ["evil", "2", "/etc"],
+        ["evil/passwd", "0", "pwned"],
+      ]),
+    ),
+    "PERMISSION_DENIED",
+  );
+  await expectCode(
+    root.importTar(
+      "/srv/target",
+      tarOf([
+        ["up", "2", "../.."],
+        ["up/escaped.txt", "0", "x"],
+      ]),
+    ),
+    "PERMISSION_DENIED",
+  );
   await expectCode(root.importTar("/srv/target", tarOf([["hl", "1", "../../etc/passwd"]])), "INVALID_ARGUMENT");
   // A leading "/" is dropped: absolute names land inside the target.
   await root.importTar("/srv/target", tarOf([["/etc/inside.txt", "0", "inside"]]));
@@ -196,7 +225,16 @@ test("volume files: the volume is the whole world of volume.fs", async () => {
     await vol.fs.symlink(join(hostDir, "target.txt"), "to-target");
     await vol.fs.writeTextFile("to-target", "x").catch(() => undefined);
     assert.equal(readFileSync(join(hostDir, "target.txt"), "utf8"), "host original");
-    await expectCode(vol.fs.importTar("/", tarOf([["x", "2", "/"], ["x/escaped", "0", "x"]])), "PERMISSION_DENIED");
+    await expectCode(
+      vol.fs.importTar(
+        "/",
+        tarOf([
+          ["x", "2", "/"],
+          ["x/escaped", "0", "x"],
+        ]),
+      ),
+      "PERMISSION_DENIED",
+    );
   } finally {
     await ctx.client.deleteVolume(vol.id);
   }

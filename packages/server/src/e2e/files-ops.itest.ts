@@ -179,7 +179,10 @@ test("upload and download a directory tree with progress", async () => {
   assert.equal(readlinkSync(join(dst, "shortcut")), "a/b/deep.txt");
   assert.ok(statSync(join(dst, "empty")).isDirectory());
   assert.ok(down.length >= 5 && down.at(-1)!.bytes === got.bytes);
-  assert.deepEqual(readdirSync(dst).filter((n) => n.startsWith(".atoll-tmp")), []);
+  assert.deepEqual(
+    readdirSync(dst).filter((n) => n.startsWith(".atoll-tmp")),
+    [],
+  );
 
   // Single files both ways.
   writeFileSync(join(local, "one.txt"), "one file");
@@ -238,7 +241,10 @@ test("bad input: typed errors, nothing changed", async () => {
   await expectCode(sb.fs.rename("hello.txt", "/proc/x"), "INVALID_ARGUMENT"); // across mounts: EXDEV
 
   assert.equal(await sb.fs.readTextFile("hello.txt"), "hello\n");
-  await expectCode(ctx.client.connectSandbox("sbx_nope").then((s) => s.fs.stat("/")), "SANDBOX_NOT_FOUND");
+  await expectCode(
+    ctx.client.connectSandbox("sbx_nope").then((s) => s.fs.stat("/")),
+    "SANDBOX_NOT_FOUND",
+  );
 });
 
 test("a read-only volume refuses writes through fs with READ_ONLY", async () => {

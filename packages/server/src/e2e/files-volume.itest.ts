@@ -42,9 +42,15 @@ test("volume.fs on a volume attached nowhere: every operation, then nothing stay
   await expectCode(vol.fs.readFile("/docs"), "IS_A_DIRECTORY");
   await expectCode(vol.fs.readFile("/lost+found"), "IS_A_DIRECTORY");
   assert.deepEqual(await names(vol.fs.readDir("/lost+found")), [], "lost+found belongs to the volume's owner");
-  await expectCode(ctx.client.getVolume("nope").then((v) => v.fs.stat("/")), "VOLUME_NOT_FOUND");
+  await expectCode(
+    ctx.client.getVolume("nope").then((v) => v.fs.stat("/")),
+    "VOLUME_NOT_FOUND",
+  );
   // Nothing of the volume is mounted between operations, and it can be deleted right away.
-  assert.deepEqual(hostFootprint(ctx.daemon.stateDir).mounts.filter((m) => m.includes(vol.id)), []);
+  assert.deepEqual(
+    hostFootprint(ctx.daemon.stateDir).mounts.filter((m) => m.includes(vol.id)),
+    [],
+  );
   await ctx.client.deleteVolume(vol.id);
 });
 

@@ -119,7 +119,8 @@ test("a hostile tenant attacking everything shared leaves its neighbour's latenc
   raw.close();
 
   const rows: AttackRow[] = [];
-  const row = (attack: string, expected: string, observed: string, held: boolean) => rows.push({ area: "neighbour", attack, as: "tenant", expected, observed, held });
+  const row = (attack: string, expected: string, observed: string, held: boolean) =>
+    rows.push({ area: "neighbour", attack, as: "tenant", expected, observed, held });
   const within = (loadedMs: number, baseMs: number, floor: number) => loadedMs <= Math.max(2 * baseMs, floor);
   row(
     "all attacks at once: neighbour's command round trip (median of 60)",
@@ -142,14 +143,34 @@ test("a hostile tenant attacking everything shared leaves its neighbour's latenc
     `${stored.split("\n").length} records, ${digest(stored) === digest(written) ? "identical" : "DIFFERENT"}`,
     digest(stored) === digest(written),
   );
-  row("slow reader: a process writing 4 GiB into a session that stopped reading", "writer blocked, daemon RSS +< 64 MiB", `blocked at ${Math.round(blockedAt / MIB)} MiB, daemon RSS +${Math.round(grown / MIB)} MiB`, blockedAt < 4096 * MIB && grown < 64 * MIB);
+  row(
+    "slow reader: a process writing 4 GiB into a session that stopped reading",
+    "writer blocked, daemon RSS +< 64 MiB",
+    `blocked at ${Math.round(blockedAt / MIB)} MiB, daemon RSS +${Math.round(grown / MIB)} MiB`,
+    blockedAt < 4096 * MIB && grown < 64 * MIB,
+  );
   // Its own root ends up full (df's Use% of /), while the host keeps free space (the daemon's
   // reserve is at least 256 MiB).
   const rootUse = Number(/(\d+)%/.exec(filled.stdoutText.trim().split("\n").pop() ?? "")?.[1] ?? NaN);
   const hostFree = statfsSync(ctx.daemon.stateDir).bavail * statfsSync(ctx.daemon.stateDir).bsize;
-  row("disk: fill a 2 GiB root to ENOSPC, repeatedly", "its own root full; the host keeps ≥ 256 MiB free", `its root ${rootUse}% used; host free ${Math.round(hostFree / MIB)} MiB`, rootUse >= 95 && hostFree >= 256 * MIB);
-  row("pid 1: pidfd_getfd on init, in a loop, as root", "EPERM every time", probed.stdoutText.trim().replace(/\s+/g, " "), /^\d+ EPERM$/.test(probed.stdoutText.trim()));
-  row("netd: zero-length TLS records and a DNS flood", "floods ran; netd kept answering the neighbour", `tls ${tls.stdoutText.trim()}; dns ${dns.stdoutText.trim()}`, loaded.dns.allAnswered);
+  row(
+    "disk: fill a 2 GiB root to ENOSPC, repeatedly",
+    "its own root full; the host keeps ≥ 256 MiB free",
+    `its root ${rootUse}% used; host free ${Math.round(hostFree / MIB)} MiB`,
+    rootUse >= 95 && hostFree >= 256 * MIB,
+  );
+  row(
+    "pid 1: pidfd_getfd on init, in a loop, as root",
+    "EPERM every time",
+    probed.stdoutText.trim().replace(/\s+/g, " "),
+    /^\d+ EPERM$/.test(probed.stdoutText.trim()),
+  );
+  row(
+    "netd: zero-length TLS records and a DNS flood",
+    "floods ran; netd kept answering the neighbour",
+    `tls ${tls.stdoutText.trim()}; dns ${dns.stdoutText.trim()}`,
+    loaded.dns.allAnswered,
+  );
   const alive = await neighbour.sh`echo alive`.text();
   row("after everything: the neighbour's sandbox", "still running", alive, alive === "alive");
 

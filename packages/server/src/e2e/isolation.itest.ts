@@ -98,9 +98,9 @@ test("mounting, new namespaces, kernel interfaces and raw sockets are refused, a
     "echo 1 > /proc/sysrq-trigger",
     "dmesg",
     "mknod /tmp/null c 1 3",
-    "python3 -c \"import socket; socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)\"",
-    "python3 -c \"import socket; socket.socket(socket.AF_PACKET, socket.SOCK_RAW)\"",
-    "python3 -c \"import ctypes; l=ctypes.CDLL(None); assert l.syscall(321, 0, 0, 0) == 0\"", // bpf(2)
+    'python3 -c "import socket; socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)"',
+    'python3 -c "import socket; socket.socket(socket.AF_PACKET, socket.SOCK_RAW)"',
+    'python3 -c "import ctypes; l=ctypes.CDLL(None); assert l.syscall(321, 0, 0, 0) == 0"', // bpf(2)
   ];
   for (const cmd of refused) {
     const r = await codes(cmd);

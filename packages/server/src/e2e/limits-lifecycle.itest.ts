@@ -58,7 +58,10 @@ test("a timed sandbox survives its creator disconnecting; connect() reattaches a
   const pid = await again.sh`cat /tmp/bg.pid`.text();
   assert.equal(await again.sh`ps -o comm= -p ${pid}`.text(), "sleep");
   await again.sh`kill ${pid}`;
-  assert.deepEqual((await ctx.client.listSandboxes({ labels: { suite: "lifecycle" } })).map((s) => s.id), [sb.id]);
+  assert.deepEqual(
+    (await ctx.client.listSandboxes({ labels: { suite: "lifecycle" } })).map((s) => s.id),
+    [sb.id],
+  );
   await again.kill();
   assert.equal((await ctx.client.getSandbox(sb.id)).stopReason, "killed");
 });

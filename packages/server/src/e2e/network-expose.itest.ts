@@ -43,7 +43,10 @@ test("exposeHttp serves a sandbox port at an unguessable URL of its own origin u
   // Node's fetch reaches it without any DNS set-up.
   assert.equal((await (await fetch(details.url)).text()).trim(), "hello from the sandbox");
   assert.equal((await (await fetch(`${details.url}index.html`)).text()).trim(), "hello from the sandbox");
-  assert.deepEqual((await sb.info()).network?.exposed.map((e) => e.port), [8000]);
+  assert.deepEqual(
+    (await sb.info()).network?.exposed.map((e) => e.port),
+    [8000],
+  );
   // A wrong token, or none, is a 404, without the API token too.
   const origin = new URL(details.url).origin;
   assert.equal(await statusOf(`${origin}/aaaaaaaaaaaaaaaaaaaaaaaaaa/`), 404);
@@ -81,8 +84,24 @@ test("sandbox.fetch makes requests from inside the sandbox's network", async () 
 test("bad network input is refused clearly and creates nothing", async () => {
   const sandboxes = (await ctx.client.listSandboxes()).length;
   const namespaces = (await listNetns("atoll-")).length;
-  for (const allowNet of [["example.com:99999"], ["example.com:0"], ["203.0.113.0/33"], ["*"], [""], ["exa mple.com"], ["a..b"], ["*.*.example.com"], ["https://example.com"], ["[2001:db8::1"], ["-bad-.com"]]) {
-    await assert.rejects(ctx.client.createSandbox({ allowNet }), (e: Error & { code?: string }) => e.code === "INVALID_ARGUMENT" && e.message.includes("allowNet"), JSON.stringify(allowNet));
+  for (const allowNet of [
+    ["example.com:99999"],
+    ["example.com:0"],
+    ["203.0.113.0/33"],
+    ["*"],
+    [""],
+    ["exa mple.com"],
+    ["a..b"],
+    ["*.*.example.com"],
+    ["https://example.com"],
+    ["[2001:db8::1"],
+    ["-bad-.com"],
+  ]) {
+    await assert.rejects(
+      ctx.client.createSandbox({ allowNet }),
+      (e: Error & { code?: string }) => e.code === "INVALID_ARGUMENT" && e.message.includes("allowNet"),
+      JSON.stringify(allowNet),
+    );
   }
   for (const port of [0, 70000, 1.5]) {
     await assert.rejects(ctx.client.createSandbox({ port }), (e: Error & { code?: string }) => e.code === "INVALID_ARGUMENT", `port ${port}`);
@@ -105,8 +124,12 @@ test("a crashed daemon's network namespaces and netd are gone once it starts aga
   ctx.daemon = await ctx.daemon.restart();
   ctx.client = new Client({ url: ctx.daemon.url, token: ctx.daemon.token });
   const after = await listNetns(`${router}-`);
-  assert.deepEqual(before.filter((n) => after.includes(n)), [], "reconcile removed the orphan namespaces");
+  assert.deepEqual(
+    before.filter((n) => after.includes(n)),
+    [],
+    "reconcile removed the orphan namespaces",
+  );
   assert.equal((await ctx.client.getSandbox(sb.id)).stopReason, "daemon-restart");
   await using again = await ctx.client.createSandbox({ timeout: "5m", allowNet: ["example.com"] });
-  assert.equal((await again.sh`curl -s -o /dev/null -w %{http_code} http://example.com/`.text()), "200", "the new router works");
+  assert.equal(await again.sh`curl -s -o /dev/null -w %{http_code} http://example.com/`.text(), "200", "the new router works");
 });

@@ -25,7 +25,12 @@ test("allowNet []: no egress at all, and no name resolves", async () => {
   const r = await curl(sb, "http://example.com/");
   assert.ok(!r.ok);
   assert.match(r.err, /Could not resolve host/);
-  for (const [host, port] of [["203.0.113.10", 80], ["203.0.113.10", 443], ["2001:db8::10", 80], ["203.0.113.99", 7000]] as const) {
+  for (const [host, port] of [
+    ["203.0.113.10", 80],
+    ["203.0.113.10", 443],
+    ["2001:db8::10", 80],
+    ["203.0.113.99", 7000],
+  ] as const) {
     assert.ok(!(await tcpConnects(sb, host, port)), `${host}:${port}`);
   }
   assert.deepEqual((await ctx.client.getSandbox(sb.id)).allowNet, []);

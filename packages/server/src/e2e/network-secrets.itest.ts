@@ -65,7 +65,11 @@ test("a secret needs hosts; bad secrets create nothing", async () => {
     { K: { hosts: ["api.example.com"], value: "" } },
     { K: { hosts: ["api.example.com"], value: "line\nbreak" } },
   ]) {
-    await assert.rejects(ctx.client.createSandbox({ secrets } as never), (e: Error & { code?: string }) => e.code === "INVALID_ARGUMENT", JSON.stringify(secrets));
+    await assert.rejects(
+      ctx.client.createSandbox({ secrets } as never),
+      (e: Error & { code?: string }) => e.code === "INVALID_ARGUMENT",
+      JSON.stringify(secrets),
+    );
   }
   assert.equal((await ctx.client.listSandboxes()).length, count);
 });

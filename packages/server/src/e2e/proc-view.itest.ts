@@ -23,7 +23,10 @@ test("sandboxes created through the API see their own memory and limits; a stopp
   const big = await client.createSandbox({ timeout: "5m", memory: "1GiB" });
   // cgroup v1 names the file memory.limit_in_bytes under memory/, v2 memory.max.
   const limitFile = "f=/sys/fs/cgroup/memory/memory.limit_in_bytes; [ -e $f ] || f=/sys/fs/cgroup/memory.max";
-  for (const [sb, mib] of [[small, 512], [big, 1024]] as const) {
+  for (const [sb, mib] of [
+    [small, 512],
+    [big, 1024],
+  ] as const) {
     assert.match(await sb.sh`free -m`.text(), new RegExp(`^Mem:\\s+${mib}\\s`, "m"));
     const limit = await sb.sh`sh -c ${`${limitFile}; cat $f`}`.text();
     assert.equal(limit.trim(), String(mib * 2 ** 20));

@@ -85,5 +85,5 @@ test("a killed sandbox says so too", async () => {
   assert.ok(err instanceof SandboxNotRunningError, String(err));
   assert.equal(err.stopReason, "killed");
   assert.match(err.message, /stopped while the command was running: it was killed/);
-  assert.match((await sb.sh`true`.catch((e: unknown) => e) as Error).message, /stopped: it was killed/);
+  assert.match(((await sb.sh`true`.catch((e: unknown) => e)) as Error).message, /stopped: it was killed/);
 });

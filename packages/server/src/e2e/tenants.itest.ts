@@ -87,7 +87,10 @@ test("quotas: max sandboxes and max total volume GiB per tenant are refused clea
   assert.match(verr.message, /0.25 GiB/);
   assert.equal((await client.listVolumes()).length, 2, "the refused volume left nothing");
   const tenants = await ctx.client.admin.listTenants();
-  assert.deepEqual(tenants.find((t) => t.name === "small"), { name: "small", maxSandboxes: 2, maxVolumeGb: 0.25, netOpen: [], sandboxes: 0, volumeGb: 0.25 });
+  assert.deepEqual(
+    tenants.find((t) => t.name === "small"),
+    { name: "small", maxSandboxes: 2, maxVolumeGb: 0.25, netOpen: [], sandboxes: 0, volumeGb: 0.25 },
+  );
   await client.deleteVolume(v1.id);
   await client.deleteVolume(v2.id);
   await ctx.client.admin.setQuota("small", { maxSandboxes: null, maxVolumeGb: null });

@@ -120,7 +120,9 @@ test("when the host gave base 100000 to a user, the daemon moves every volume to
   const daemon = await startWith(stateDir, { ATOLL_UID_BASE: undefined, ATOLL_ETC_DIR: etc });
   try {
     assert.deepEqual(readUidRecord(stateDir), { base: DEFAULT_UID_BASE });
-    const moved = daemon.logs.map((l) => JSON.parse(l) as { msg?: string; volumes?: number; from?: number; to?: number }).find((l) => l.msg === "sandbox files moved to the new id range");
+    const moved = daemon.logs
+      .map((l) => JSON.parse(l) as { msg?: string; volumes?: number; from?: number; to?: number })
+      .find((l) => l.msg === "sandbox files moved to the new id range");
     assert.deepEqual([moved?.volumes, moved?.from, moved?.to], [1, 100000, DEFAULT_UID_BASE]);
     const { sb, seen } = await inspect(new Client({ url: daemon.url, token: daemon.token }), volumeId);
     // Owners, groups, setuid bit, ACL ids and the file capability (still readable, so its root id moved too).

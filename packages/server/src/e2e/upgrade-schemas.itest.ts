@@ -46,7 +46,11 @@ interface Seed {
   stoppedId: string;
 }
 
-const api = async <T>(daemon: TestDaemon, path: string, headers: Record<string, string> = { authorization: `Bearer ${daemon.token}` }): Promise<{ status: number; body: T }> => {
+const api = async <T>(
+  daemon: TestDaemon,
+  path: string,
+  headers: Record<string, string> = { authorization: `Bearer ${daemon.token}` },
+): Promise<{ status: number; body: T }> => {
   const r = await fetch(`${daemon.url}${path}`, { headers });
   const text = await r.text();
   return { status: r.status, body: (r.headers.get("content-type")?.includes("json") ? JSON.parse(text) : text) as T };
@@ -79,13 +83,22 @@ async function seedStateDir(): Promise<Seed> {
     const stoppedId = await writeOnVolume(admin, keep.id, "kept by default");
     await writeOnVolume(acme, acmeVolume.id, "kept by acme");
     // A dashboard login (the form posts the token; the cookie is what a browser keeps).
-    const login = await fetch(`${daemon.url}/login`, { method: "POST", redirect: "manual", headers: { "content-type": "application/x-www-form-urlencoded" }, body: new URLSearchParams({ token: daemon.token }) });
+    const login = await fetch(`${daemon.url}/login`, {
+      method: "POST",
+      redirect: "manual",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ token: daemon.token }),
+    });
     const cookie = new RegExp(`${SESSION_COOKIE}=[^;]+`).exec(login.headers.get("set-cookie") ?? "")?.[0];
     assert.ok(cookie, `a session cookie (status ${login.status})`);
     assert.equal(await daemon.stop(), 0);
     // A usage sample from yesterday (the sampler's first one comes a minute after start).
     const db = openDatabase(join(dir, "atoll.db"));
-    db.prepare("INSERT INTO volume_usage_samples (volume_id, at, used_bytes) VALUES (?, ?, ?)").run(keep.id, new Date(Date.now() - 3_600_000).toISOString(), 12345);
+    db.prepare("INSERT INTO volume_usage_samples (volume_id, at, used_bytes) VALUES (?, ?, ?)").run(
+      keep.id,
+      new Date(Date.now() - 3_600_000).toISOString(),
+      12345,
+    );
     db.close();
     return { dir, acmeToken, cookie, keepId: keep.id, acmeVolumeId: acmeVolume.id, stoppedId };
   } catch (err) {
@@ -105,7 +118,9 @@ function downgradeStore(dir: string, version: number): void {
   openDatabase(old, MIGRATIONS.slice(0, version)).close();
   const db = new Database(old);
   db.exec(`ATTACH DATABASE '${file}' AS current`);
-  const tables = (db.prepare("SELECT name FROM main.sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'").all() as { name: string }[]).map((t) => t.name);
+  const tables = (db.prepare("SELECT name FROM main.sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'").all() as { name: string }[]).map(
+    (t) => t.name,
+  );
   db.transaction(() => {
     for (const table of tables) {
       const columns = (db.pragma(`main.table_info(${table})`) as { name: string }[]).map((c) => c.name).join(", ");
@@ -160,14 +175,24 @@ for (let version = 1; version < LATEST; version++) {
       if (version >= USAGE_AT) {
         const commands = await api<{ commands: { command: string }[] }>(daemon, `/v1/sandboxes/${seed.stoppedId}/commands`);
         assert.equal(commands.status, 200);
-        assert.ok(commands.body.commands.some((c) => c.command.includes("kept.txt")), "its command log is kept");
+        assert.ok(
+          commands.body.commands.some((c) => c.command.includes("kept.txt")),
+          "its command log is kept",
+        );
         const usage = await api<{ samples: { usedBytes: number }[] }>(daemon, `/v1/volumes/${seed.keepId}/usage?since=48h`);
         assert.equal(usage.status, 200);
-        assert.ok(usage.body.samples.some((s) => s.usedBytes === 12345), "the usage sample is kept");
+        assert.ok(
+          usage.body.samples.some((s) => s.usedBytes === 12345),
+          "the usage sample is kept",
+        );
       }
       if (version >= TENANTS_AT) {
         const acme = new Client({ url: daemon.url, token: seed.acmeToken });
-        assert.deepEqual((await acme.listVolumes()).map((v) => v.id), [seed.acmeVolumeId], "the tenant's token still authenticates");
+        assert.deepEqual(
+          (await acme.listVolumes()).map((v) => v.id),
+          [seed.acmeVolumeId],
+          "the tenant's token still authenticates",
+        );
         assert.equal(await readFromVolume(acme, seed.acmeVolumeId), "kept by acme");
         const tenant = (await admin.admin.listTenants()).find((t) => t.name === "acme");
         assert.equal(tenant?.maxSandboxes, 3);
@@ -220,7 +245,12 @@ test("a state directory of a newer release is refused with one line naming both 
   assert.equal(r.code, 1, r.stderr);
   const lines = r.stderr.trimEnd().split("\n");
   assert.equal(lines.length, 1, r.stderr);
-  assert.match(lines[0]!, new RegExp(`^atoll serve: the store .*atoll\\.db has schema version ${LATEST + 1}, but this atoll \\S+ knows schema versions up to ${LATEST}: .*downgrades are refused → fix: run the newer release again`));
+  assert.match(
+    lines[0]!,
+    new RegExp(
+      `^atoll serve: the store .*atoll\\.db has schema version ${LATEST + 1}, but this atoll \\S+ knows schema versions up to ${LATEST}: .*downgrades are refused → fix: run the newer release again`,
+    ),
+  );
   rmSync(dir, { recursive: true, force: true });
 });
 

@@ -79,9 +79,30 @@ test("Sandbox.create with bad volumes creates nothing", async () => {
     ["not normalised", [{ id: volume.id, mountPath: "/mnt/../x" }], "INVALID_ARGUMENT"],
     ["trailing slash", [{ id: volume.id, mountPath: "/mnt/x/" }], "INVALID_ARGUMENT"],
     ["bad accessMode", [{ id: volume.id, mountPath: "/mnt/x", accessMode: "readonly" }], "INVALID_ARGUMENT"],
-    ["same path twice", [{ id: volume.id, mountPath: "/mnt/x" }, { id: other.id, mountPath: "/mnt/x" }], "INVALID_ARGUMENT"],
-    ["nested paths", [{ id: volume.id, mountPath: "/mnt/x" }, { id: other.id, mountPath: "/mnt/x/y" }], "INVALID_ARGUMENT"],
-    ["same volume twice", [{ id: volume.id, mountPath: "/a" }, { id: volume.id, mountPath: "/b" }], "INVALID_ARGUMENT"],
+    [
+      "same path twice",
+      [
+        { id: volume.id, mountPath: "/mnt/x" },
+        { id: other.id, mountPath: "/mnt/x" },
+      ],
+      "INVALID_ARGUMENT",
+    ],
+    [
+      "nested paths",
+      [
+        { id: volume.id, mountPath: "/mnt/x" },
+        { id: other.id, mountPath: "/mnt/x/y" },
+      ],
+      "INVALID_ARGUMENT",
+    ],
+    [
+      "same volume twice",
+      [
+        { id: volume.id, mountPath: "/a" },
+        { id: volume.id, mountPath: "/b" },
+      ],
+      "INVALID_ARGUMENT",
+    ],
   ];
   for (const [what, volumes, code] of cases) {
     await rejects(what, () => ctx.client.createSandbox({ volumes } as never), code);

@@ -76,7 +76,10 @@ test("hot attach and detach on a running sandbox; detach refuses while files are
   await using sb = await ctx.client.createSandbox({ timeout: "5m" });
   await sb.sh`echo before-attach`;
   await sb.attachVolume({ id: volume.id, mountPath: "/mnt/hot", accessMode: "rw" });
-  assert.deepEqual(sb.volumes.map((v) => v.mountPath), ["/mnt/hot"]);
+  assert.deepEqual(
+    sb.volumes.map((v) => v.mountPath),
+    ["/mnt/hot"],
+  );
   await sb.sh`echo hello > /mnt/hot/greeting`;
   assert.equal((await ctx.client.getVolume(volume.id)).attachments[0]?.sandboxId, sb.id);
   assert.ok((await ctx.client.getVolume(volume.id)).lastAttachedAt);

@@ -57,7 +57,9 @@ async function feed(chunks: Uint8Array[], streams: boolean) {
 
 test("random bytes never escape FsCall", async () => {
   await fc.assert(
-    fc.asyncProperty(fc.array(fc.uint8Array({ maxLength: 80 }), { maxLength: 20 }), fc.boolean(), (chunks, streams) => feed(chunks, streams).then(() => undefined)),
+    fc.asyncProperty(fc.array(fc.uint8Array({ maxLength: 80 }), { maxLength: 20 }), fc.boolean(), (chunks, streams) =>
+      feed(chunks, streams).then(() => undefined),
+    ),
     { numRuns: 300 },
   );
 });
@@ -74,7 +76,10 @@ const recordArb = fc.record({
 test("random record sequences end in a result or a typed error", async () => {
   await fc.assert(
     fc.asyncProperty(fc.array(recordArb, { maxLength: 20 }), fc.boolean(), (records, streams) =>
-      feed(records.map((r) => encodeRecord(r.type, r.payload)), streams).then(() => undefined),
+      feed(
+        records.map((r) => encodeRecord(r.type, r.payload)),
+        streams,
+      ).then(() => undefined),
     ),
     { numRuns: 300 },
   );
@@ -82,7 +87,14 @@ test("random record sequences end in a result or a typed error", async () => {
 
 test("protocol violations fail the call and kill the helper", async () => {
   const cases: [string, Buffer[]][] = [
-    ["output beyond the credit", [encodeRecord(Rec.OPENED, Buffer.from("{}")), encodeRecord(Rec.DATA, Buffer.alloc(60_000)), ...Array.from({ length: 20 }, () => encodeRecord(Rec.DATA, Buffer.alloc(60_000)))]],
+    [
+      "output beyond the credit",
+      [
+        encodeRecord(Rec.OPENED, Buffer.from("{}")),
+        encodeRecord(Rec.DATA, Buffer.alloc(60_000)),
+        ...Array.from({ length: 20 }, () => encodeRecord(Rec.DATA, Buffer.alloc(60_000))),
+      ],
+    ],
     ["an empty data record", [encodeRecord(Rec.DATA)]],
     ["an acknowledgement of bytes never sent", [encodeRecord(Rec.ACK, Buffer.from([0, 0, 0, 0, 0, 0, 0, 9]))]],
     ["an unknown record", [encodeRecord(0x5a, Buffer.from("z"))]],

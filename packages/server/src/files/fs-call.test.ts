@@ -57,7 +57,10 @@ test("a large write streams within the window and replaces the file atomically",
   assert.deepEqual(await c.result, { bytes: 32 * 1024 * 1024 });
   assert.ok(seenOld, "the old contents stayed in place while the new ones were written");
   assert.equal(readFileSync(target).length, 32 * 1024 * 1024);
-  assert.deepEqual(readdirSync(dir).filter((n) => n.startsWith(".atoll-tmp")), []);
+  assert.deepEqual(
+    readdirSync(dir).filter((n) => n.startsWith(".atoll-tmp")),
+    [],
+  );
 });
 
 test("an upload whose source fails leaves the old file and no temp file", async () => {
@@ -71,7 +74,10 @@ test("an upload whose source fails leaves the old file and no temp file", async 
   await assert.rejects(c.sendInput(failing()), /client went away/);
   await assert.rejects(c.result, { code: "INVALID_ARGUMENT" });
   assert.equal(readFileSync(target, "utf8"), "keep me");
-  assert.deepEqual(readdirSync(dir).filter((n) => n.startsWith(".atoll-tmp")), []);
+  assert.deepEqual(
+    readdirSync(dir).filter((n) => n.startsWith(".atoll-tmp")),
+    [],
+  );
 });
 
 test("reads are paced by credit: the helper never runs more than a window ahead", async () => {

@@ -86,7 +86,11 @@ export class FsCall {
   private windowWaiters: (() => void)[] = [];
   private killTimer: NodeJS.Timeout | undefined;
 
-  constructor(spawn: FsSpawner, argv: string[], private readonly opts: FsCallOptions) {
+  constructor(
+    spawn: FsSpawner,
+    argv: string[],
+    private readonly opts: FsCallOptions,
+  ) {
     this.opened = new Promise((res, rej) => {
       this.resolveOpened = res;
       this.rejectOpened = rej;
@@ -219,7 +223,8 @@ export class FsCall {
       }
       case Rec.ACK: {
         const acked = payload.byteLength === 8 ? Number(payload.readBigUInt64BE(0)) : -1;
-        if (acked <= this.acked || acked > this.sent) throw new RecordProtocolError(`acknowledgement of ${acked} bytes (${this.sent} sent, ${this.acked} acknowledged)`);
+        if (acked <= this.acked || acked > this.sent)
+          throw new RecordProtocolError(`acknowledgement of ${acked} bytes (${this.sent} sent, ${this.acked} acknowledged)`);
         this.acked = acked;
         for (const w of this.windowWaiters.splice(0)) w();
         return;

@@ -3,12 +3,23 @@ import { test } from "node:test";
 import { MAX_RECORD_IN, Rec, RecordDecoder, RecordProtocolError, creditRecord, encodeRecord } from "./fs-records.js";
 
 test("records survive any chunking", () => {
-  const stream = Buffer.concat([encodeRecord(Rec.OPENED, Buffer.from("{}")), encodeRecord(Rec.DATA, Buffer.alloc(70_000, 3)), encodeRecord(Rec.RESULT, Buffer.from('{"bytes":70000}'))]);
+  const stream = Buffer.concat([
+    encodeRecord(Rec.OPENED, Buffer.from("{}")),
+    encodeRecord(Rec.DATA, Buffer.alloc(70_000, 3)),
+    encodeRecord(Rec.RESULT, Buffer.from('{"bytes":70000}')),
+  ]);
   for (const size of [1, 5, 7, 4096, stream.length]) {
     const d = new RecordDecoder();
     const got = [];
     for (let i = 0; i < stream.length; i += size) got.push(...d.push(stream.subarray(i, i + size)));
-    assert.deepEqual(got.map((r) => [String.fromCharCode(r.type), r.payload.length]), [["O", 2], ["D", 70_000], ["R", 15]]);
+    assert.deepEqual(
+      got.map((r) => [String.fromCharCode(r.type), r.payload.length]),
+      [
+        ["O", 2],
+        ["D", 70_000],
+        ["R", 15],
+      ],
+    );
   }
 });
 

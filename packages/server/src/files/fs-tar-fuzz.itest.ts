@@ -51,8 +51,14 @@ for (const target of ["tar-read", "tar-write", "tar-extract"]) {
       // New inputs go to a temporary directory: the repo's corpus is only read.
       const found = join(work, "found");
       await mkdir(found);
-      const fuzz = await run(binary, [`-max_total_time=${seconds}`, `-artifact_prefix=${work}/`, found, corpus], opts).catch(
-        (err: { stderr?: string }) => assert.fail(`${target} found a failure:\n${(err.stderr ?? "").split("\n").filter((l) => /ERROR|SUMMARY|#\d+ in /.test(l)).slice(0, 20).join("\n")}`),
+      const fuzz = await run(binary, [`-max_total_time=${seconds}`, `-artifact_prefix=${work}/`, found, corpus], opts).catch((err: { stderr?: string }) =>
+        assert.fail(
+          `${target} found a failure:\n${(err.stderr ?? "")
+            .split("\n")
+            .filter((l) => /ERROR|SUMMARY|#\d+ in /.test(l))
+            .slice(0, 20)
+            .join("\n")}`,
+        ),
       );
       const done = /Done (\d+) runs/.exec(fuzz.stderr);
       assert.ok(done && Number(done[1]) > 0, "libFuzzer ran");

@@ -157,7 +157,15 @@ export class DiskBudget {
         const allocBytes = await stat(where.image).then((st) => st.blocks * 512);
         const free = (await statfsUsage(where.mountPoint)).availableBytes;
         const metadataBytes = Math.max(0, where.capBytes - allocBytes - free);
-        const s: Scratch = { id: grant.id, capBytes: where.capBytes, allocBytes, balloonBytes: 0, image: where.image, mountPoint: where.mountPoint, metadataBytes };
+        const s: Scratch = {
+          id: grant.id,
+          capBytes: where.capBytes,
+          allocBytes,
+          balloonBytes: 0,
+          image: where.image,
+          mountPoint: where.mountPoint,
+          metadataBytes,
+        };
         const balloon = this.grants.get(grant.id)?.balloonBytes ?? 0;
         if (balloon > 0) await this.inflate(s, balloon, false);
         this.scratches.set(grant.id, s);
@@ -186,7 +194,10 @@ export class DiskBudget {
     const admitted = this.exclusive(async () => {
       // What the image lacks (all of it for a new volume; the holes of an old sparse one), read
       // before the free space for the same reason as in measure().
-      const need = await stat(image).then((st) => Math.max(0, bytes - st.blocks * 512), () => bytes);
+      const need = await stat(image).then(
+        (st) => Math.max(0, bytes - st.blocks * 512),
+        () => bytes,
+      );
       const { budget, free, reserve } = await this.measure();
       if (need > budget) {
         throw new CapacityError(
@@ -219,7 +230,10 @@ export class DiskBudget {
         const s = this.scratches.get(change.id);
         const g = this.grants.get(change.id);
         if (g) g.balloonBytes = change.balloonBytes;
-        if (s) await this.deflate(s, change.balloonBytes).catch((err: unknown) => this.opts.logger?.warn({ err, sandboxId: s.id }, "shrinking a disk balloon failed"));
+        if (s)
+          await this.deflate(s, change.balloonBytes).catch((err: unknown) =>
+            this.opts.logger?.warn({ err, sandboxId: s.id }, "shrinking a disk balloon failed"),
+          );
       }
     });
   }
@@ -259,11 +273,17 @@ export class DiskBudget {
     await Promise.all([
       ...[...this.scratches.values()].map(async (s) => {
         // A missing image (being torn down) has nothing more to grow.
-        s.allocBytes = await stat(s.image).then((st) => st.blocks * 512, () => s.capBytes);
+        s.allocBytes = await stat(s.image).then(
+          (st) => st.blocks * 512,
+          () => s.capBytes,
+        );
       }),
       ...[...this.pending.values()].map(async (p) => {
         // Blocks an image already has are in `free` already: count only the rest.
-        p.left = await stat(p.image).then((st) => Math.max(0, p.bytes - st.blocks * 512), () => p.bytes);
+        p.left = await stat(p.image).then(
+          (st) => Math.max(0, p.bytes - st.blocks * 512),
+          () => p.bytes,
+        );
       }),
     ]);
     const free = (await statfsUsage(this.opts.stateDir)).availableBytes;
@@ -304,7 +324,10 @@ export class DiskBudget {
       // ENOSPC: the sandbox already uses part of it; the balloon keeps what it got.
       this.opts.logger?.info({ sandboxId: s.id, err }, "disk balloon only partly inflated");
     }
-    s.balloonBytes = await stat(file).then((st) => Math.min(st.size, st.blocks * 512), () => 0);
+    s.balloonBytes = await stat(file).then(
+      (st) => Math.min(st.size, st.blocks * 512),
+      () => 0,
+    );
     this.opts.logger?.info({ sandboxId: s.id, balloonBytes: s.balloonBytes, growthBytes: growthOf(s) }, "root filesystem squeezed to share the host disk");
   }
 

@@ -1,6 +1,16 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { type ScratchShare, MIN_BALLOON_CHANGE, balloonTarget, deflatePlan, growthOf, roomOf, scratchMetadataEstimate, squeezePlan, waterLevel } from "./disk-shares.js";
+import {
+  type ScratchShare,
+  MIN_BALLOON_CHANGE,
+  balloonTarget,
+  deflatePlan,
+  growthOf,
+  roomOf,
+  scratchMetadataEstimate,
+  squeezePlan,
+  waterLevel,
+} from "./disk-shares.js";
 
 const GIB = 2 ** 30;
 const MIB = 2 ** 20;
@@ -47,7 +57,10 @@ test("deflating gives headroom back, smallest shares first, never more than the 
   assert.ok(total(after) >= 10 * GIB - 2 * MIN_BALLOON_CHANGE, "the headroom is used");
   assert.ok(Math.abs(growthOf(after[0]!) - growthOf(after[1]!)) <= MIN_BALLOON_CHANGE, "a and b end up level");
   // Plenty of space: every balloon goes.
-  assert.deepEqual(deflatePlan(shares, 100 * GIB).map((c) => c.balloonBytes), [0, 0]);
+  assert.deepEqual(
+    deflatePlan(shares, 100 * GIB).map((c) => c.balloonBytes),
+    [0, 0],
+  );
   // No headroom: nothing changes.
   assert.deepEqual(deflatePlan(shares, 4 * GIB), []);
 });

@@ -64,7 +64,12 @@ const SQUEEZE_HEADROOM = 0.8;
  * the water level is brought down to max(floor, level × 0.8), largest first. `floorOf` is the
  * least a scratch keeps (it is never squeezed below it).
  */
-export function squeezePlan(shares: readonly ScratchShare[], budget: number, floorOf: (s: ScratchShare) => number, extraRooms: readonly number[] = []): BalloonChange[] {
+export function squeezePlan(
+  shares: readonly ScratchShare[],
+  budget: number,
+  floorOf: (s: ScratchShare) => number,
+  extraRooms: readonly number[] = [],
+): BalloonChange[] {
   const level = waterLevel([...shares.map(roomOf), ...extraRooms], budget);
   if (level === Number.POSITIVE_INFINITY) return [];
   const changes: BalloonChange[] = [];

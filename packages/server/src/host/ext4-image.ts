@@ -91,11 +91,7 @@ export async function allocateFile(file: string, sizeBytes: number): Promise<voi
  * sparse, or with `allocate: true` allocated in full first (mkfs runs with nodiscard and zeroes
  * the inode tables itself, so it keeps the allocation). On any failure the partial file is removed.
  */
-export async function createExt4Image(
-  image: string,
-  sizeBytes: number,
-  options: MkfsExt4Options & { allocate?: boolean } = {},
-): Promise<void> {
+export async function createExt4Image(image: string, sizeBytes: number, options: MkfsExt4Options & { allocate?: boolean } = {}): Promise<void> {
   await createSparseFile(image, sizeBytes);
   try {
     if (options.allocate) await allocateFile(image, sizeBytes);
@@ -133,10 +129,7 @@ export class Ext4CheckError extends AtollError {
  * `force: true` adds -f (full check even when the filesystem is marked clean).
  * `mode: "yes"` runs `-y` instead of `-p` (answer yes to every fix: last resort).
  */
-export async function fsckExt4(
-  image: string,
-  options: { force?: boolean; mode?: "preen" | "yes" } = {},
-): Promise<FsckResult> {
+export async function fsckExt4(image: string, options: { force?: boolean; mode?: "preen" | "yes" } = {}): Promise<FsckResult> {
   const args = [options.mode === "yes" ? "-y" : "-p"];
   if (options.force) args.push("-f");
   args.push(image);

@@ -61,7 +61,20 @@ test("atoll-idshift moves owners, setuid bits, capabilities and ACLs of one rang
   execFileSync("setcap", ["-n", String(FROM), "cap_net_bind_service+ep", f("capped")]);
   writeFileSync(f("acl"), "x");
   chownSync(f("acl"), FROM, FROM);
-  execFileSync(PYTHON, ["-c", `import os,sys; os.setxattr(sys.argv[1], "system.posix_acl_access", bytes.fromhex(sys.argv[2]))`, f("acl"), acl([[1, 6, 0xffffffff], [2, 6, FROM + 1001], [2, 4, 7], [4, 4, 0xffffffff], [8, 4, FROM + 1002], [0x10, 6, 0xffffffff], [0x20, 4, 0xffffffff]]).toString("hex")]);
+  execFileSync(PYTHON, [
+    "-c",
+    `import os,sys; os.setxattr(sys.argv[1], "system.posix_acl_access", bytes.fromhex(sys.argv[2]))`,
+    f("acl"),
+    acl([
+      [1, 6, 0xffffffff],
+      [2, 6, FROM + 1001],
+      [2, 4, 7],
+      [4, 4, 0xffffffff],
+      [8, 4, FROM + 1002],
+      [0x10, 6, 0xffffffff],
+      [0x20, 4, 0xffffffff],
+    ]).toString("hex"),
+  ]);
   chownSync(tree, FROM, FROM);
   execFileSync("mount", ["-t", "tmpfs", "-o", `uid=${FROM},gid=${FROM}`, "none", mnt]);
   writeFileSync(path.join(mnt, "below"), "x");
@@ -95,6 +108,8 @@ test("atoll-idshift moves owners, setuid bits, capabilities and ACLs of one rang
 
 /** The raw POSIX access ACL of `p` (Node has no xattr API). */
 function getxattrSync(p: string): Buffer {
-  const hex = execFileSync(PYTHON, ["-c", `import os,sys; sys.stdout.write(os.getxattr(sys.argv[1], "system.posix_acl_access").hex())`, p], { encoding: "utf8" });
+  const hex = execFileSync(PYTHON, ["-c", `import os,sys; sys.stdout.write(os.getxattr(sys.argv[1], "system.posix_acl_access").hex())`, p], {
+    encoding: "utf8",
+  });
   return Buffer.from(hex, "hex");
 }

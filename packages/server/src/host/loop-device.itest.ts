@@ -7,14 +7,7 @@ import { mkdtemp, rm, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { test } from "node:test";
 import { Ext4CheckError, createExt4Image, fsckExt4, readExt4Superblock, removeImage, usedBytesOf } from "./ext4-image.js";
-import {
-  LoopAlreadyAttachedError,
-  attachLoop,
-  detachLoop,
-  findLoopDevicesForFile,
-  findLoopDevicesUnder,
-  listLoopDevices,
-} from "./loop-device.js";
+import { LoopAlreadyAttachedError, attachLoop, detachLoop, findLoopDevicesForFile, findLoopDevicesUnder, listLoopDevices } from "./loop-device.js";
 
 test("attach, refuse a second attach of the same image, list, detach", async () => {
   const dir = await mkdtemp("/var/tmp/atoll-loop-itest-");
@@ -41,8 +34,14 @@ test("attach, refuse a second attach of the same image, list, detach", async () 
     const listed = (await listLoopDevices()).find((d) => d.device === device);
     assert.equal(listed?.backingFile, image);
     assert.equal(listed?.directIo, true);
-    assert.deepEqual((await findLoopDevicesForFile(image)).map((d) => d.device), [device]);
-    assert.deepEqual((await findLoopDevicesUnder(dir)).map((d) => d.device), [device]);
+    assert.deepEqual(
+      (await findLoopDevicesForFile(image)).map((d) => d.device),
+      [device],
+    );
+    assert.deepEqual(
+      (await findLoopDevicesUnder(dir)).map((d) => d.device),
+      [device],
+    );
 
     await detachLoop(device);
     await detachLoop(device); // idempotent

@@ -126,9 +126,7 @@ export async function findLoopDevicesForFile(image: string): Promise<LoopDevice[
 export async function findLoopDevicesUnder(dir: string): Promise<LoopDevice[]> {
   const root = await canonical(dir);
   const prefix = root.endsWith("/") ? root : `${root}/`;
-  return (await listLoopDevices()).filter(
-    (d) => d.backingFile === root || d.backingFile.startsWith(prefix),
-  );
+  return (await listLoopDevices()).filter((d) => d.backingFile === root || d.backingFile.startsWith(prefix));
 }
 
 /**

@@ -1,13 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import {
-  isAtOrUnder,
-  isMountPoint,
-  mountsUnder,
-  parseMountInfo,
-  readMountInfo,
-  unescapeMountField,
-} from "./mounts.js";
+import { isAtOrUnder, isMountPoint, mountsUnder, parseMountInfo, readMountInfo, unescapeMountField } from "./mounts.js";
 
 const SAMPLE = [
   "22 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw,discard",

@@ -115,12 +115,7 @@ function optionsArg(options: string | readonly string[] | undefined): string[] {
  *
  * @example await mount("ext4", "/dev/loop3", "/var/lib/atoll/run/volumes/vol_1", ["noatime", "nosuid", "nodev"]);
  */
-export async function mount(
-  type: string,
-  source: string,
-  target: string,
-  options?: string | readonly string[],
-): Promise<void> {
+export async function mount(type: string, source: string, target: string, options?: string | readonly string[]): Promise<void> {
   await runCommand("mount", ["-t", type, ...optionsArg(options), "--", source, target]);
 }
 
@@ -175,10 +170,7 @@ export function makePrivate(target: string, recursive = false): Promise<void> {
 
 /** `umount` reported that the target was not mounted (or is gone). */
 function isNotMounted(error: unknown): boolean {
-  return (
-    error instanceof HostCommandError &&
-    /not mounted|no mount point specified|mountpoint not found|No such file or directory/i.test(error.stderr)
-  );
+  return error instanceof HostCommandError && /not mounted|no mount point specified|mountpoint not found|No such file or directory/i.test(error.stderr);
 }
 
 /**

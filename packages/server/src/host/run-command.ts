@@ -48,11 +48,7 @@ export function setCommandRunner(r: CommandRunner | undefined): void {
  * @example
  *   const { stdout } = await runCommand("losetup", ["--find", "--show", image]);
  */
-export function runCommand(
-  file: string,
-  args: readonly string[],
-  options: { input?: string; timeoutMs?: number } = {},
-): Promise<CommandResult> {
+export function runCommand(file: string, args: readonly string[], options: { input?: string; timeoutMs?: number } = {}): Promise<CommandResult> {
   if (runner) return runner.run(file, args, options);
   return execFileCommand(file, args, options);
 }
@@ -60,19 +56,14 @@ export function runCommand(
 /** runCommand's plain implementation: execFile from this process. */
 export function execFileCommand(file: string, args: readonly string[], options: { input?: string; timeoutMs?: number } = {}): Promise<CommandResult> {
   return new Promise((resolve, reject) => {
-    const child = execFile(
-      file,
-      args,
-      { encoding: "utf8", maxBuffer: 64 * 1024 * 1024, timeout: options.timeoutMs ?? 120_000 },
-      (error, stdout, stderr) => {
-        if (error) {
-          const code = typeof error.code === "number" ? error.code : null;
-          reject(new HostCommandError([file, ...args], code, stderr || error.message, { cause: error }));
-        } else {
-          resolve({ stdout, stderr });
-        }
-      },
-    );
+    const child = execFile(file, args, { encoding: "utf8", maxBuffer: 64 * 1024 * 1024, timeout: options.timeoutMs ?? 120_000 }, (error, stdout, stderr) => {
+      if (error) {
+        const code = typeof error.code === "number" ? error.code : null;
+        reject(new HostCommandError([file, ...args], code, stderr || error.message, { cause: error }));
+      } else {
+        resolve({ stdout, stderr });
+      }
+    });
     if (options.input !== undefined) child.stdin?.end(options.input);
   });
 }

@@ -35,7 +35,10 @@ test("findIdConflicts names subuid and subgid holders, users, groups and a user 
 });
 
 test("a new state directory gets the default range", () => {
-  assert.deepEqual(planUidBase({ record: undefined, existingState: false, requested: undefined, host: ALICE }), { base: DEFAULT, reason: "default for a new state directory" });
+  assert.deepEqual(planUidBase({ record: undefined, existingState: false, requested: undefined, host: ALICE }), {
+    base: DEFAULT,
+    reason: "default for a new state directory",
+  });
 });
 
 test("an upgrade keeps base 100000 while no one holds it, and moves when someone does", () => {
@@ -51,7 +54,11 @@ test("an upgrade keeps base 100000 while no one holds it, and moves when someone
 });
 
 test("ATOLL_UID_BASE is used as asked, moves a recorded base, and is refused on an overlap with the fix", () => {
-  assert.deepEqual(planUidBase({ record: { base: DEFAULT }, existingState: true, requested: 300000, host: ALICE }), { base: 300000, from: DEFAULT, reason: "ATOLL_UID_BASE" });
+  assert.deepEqual(planUidBase({ record: { base: DEFAULT }, existingState: true, requested: 300000, host: ALICE }), {
+    base: 300000,
+    from: DEFAULT,
+    reason: "ATOLL_UID_BASE",
+  });
   // An earlier version that read ATOLL_UID_BASE made its files with that base: nothing to move.
   assert.equal(planUidBase({ record: undefined, existingState: true, requested: 300000, host: ALICE }).from, undefined);
   assert.throws(
@@ -68,7 +75,10 @@ test("ATOLL_UID_BASE is used as asked, moves a recorded base, and is refused on 
 
 test("the default taken too: refused, naming a free base; an interrupted move is finished first", () => {
   const taken = host({ subuid: [{ owner: "lxd", start: DEFAULT, count: 65536 }] });
-  assert.throws(() => planUidBase({ record: undefined, existingState: false, requested: undefined, host: taken }), /gives lxd .*\nWhoever holds .*\nFix: set ATOLL_UID_BASE=1879113728 \(free/s);
+  assert.throws(
+    () => planUidBase({ record: undefined, existingState: false, requested: undefined, host: taken }),
+    /gives lxd .*\nWhoever holds .*\nFix: set ATOLL_UID_BASE=1879113728 \(free/s,
+  );
   assert.equal(firstFreeBase(taken), DEFAULT + 65536);
   const resume = planUidBase({ record: { base: 100000, movingTo: DEFAULT }, existingState: true, requested: undefined, host: host() });
   assert.deepEqual([resume.base, resume.from], [DEFAULT, 100000]);

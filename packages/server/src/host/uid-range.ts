@@ -84,7 +84,9 @@ export function findIdConflicts(base: number, host: HostIds): string[] {
   ] as const) {
     for (const e of entries) {
       if (e.owner === RESERVATION_OWNER || !overlaps(base, RESERVED_ID_COUNT, e.start, e.count)) continue;
-      out.push(`${join(host.dir, file)} gives ${e.owner} ${formatRange(e.start, e.count)} (usermod --del-sub${file === "subuid" ? "uids" : "gids"} ${e.start}-${e.start + e.count - 1} ${e.owner})`);
+      out.push(
+        `${join(host.dir, file)} gives ${e.owner} ${formatRange(e.start, e.count)} (usermod --del-sub${file === "subuid" ? "uids" : "gids"} ${e.start}-${e.start + e.count - 1} ${e.owner})`,
+      );
     }
   }
   for (const u of host.users) {
@@ -109,14 +111,18 @@ export function firstFreeBase(host: HostIds): number | undefined {
 /** Throws unless `base` is a usable first id of the range. */
 export function assertValidBase(base: number, what: string): void {
   if (!Number.isInteger(base) || base < SANDBOX_ID_COUNT || base + RESERVED_ID_COUNT - 1 > MAX_ID) {
-    throw new UidRangeError(`${what} must be an integer from ${SANDBOX_ID_COUNT} to ${MAX_ID - RESERVED_ID_COUNT + 1} (the range needs ${RESERVED_ID_COUNT} ids above the host's regular users), got ${base}`);
+    throw new UidRangeError(
+      `${what} must be an integer from ${SANDBOX_ID_COUNT} to ${MAX_ID - RESERVED_ID_COUNT + 1} (the range needs ${RESERVED_ID_COUNT} ids above the host's regular users), got ${base}`,
+    );
   }
 }
 
 function conflictError(base: number, why: string, conflicts: readonly string[], host: HostIds): UidRangeError {
   const free = firstFreeBase(host);
   const fix = [
-    free === undefined ? undefined : `set ATOLL_UID_BASE=${free} (free: ${formatRange(free, RESERVED_ID_COUNT)})${free === DEFAULT_UID_BASE ? " or unset it" : ""}`,
+    free === undefined
+      ? undefined
+      : `set ATOLL_UID_BASE=${free} (free: ${formatRange(free, RESERVED_ID_COUNT)})${free === DEFAULT_UID_BASE ? " or unset it" : ""}`,
     "or take those ids away from their holders",
   ].filter(Boolean);
   return new UidRangeError(
@@ -142,7 +148,9 @@ export function planUidBase(input: { record: UidRecord | undefined; existingStat
   };
   if (record?.movingTo !== undefined) {
     if (requested !== undefined && requested !== record.movingTo) {
-      throw new UidRangeError(`a move of the sandbox files from ${record.base} to ${record.movingTo} is unfinished; set ATOLL_UID_BASE=${record.movingTo} (or unset it) so the daemon can finish it first`);
+      throw new UidRangeError(
+        `a move of the sandbox files from ${record.base} to ${record.movingTo} is unfinished; set ATOLL_UID_BASE=${record.movingTo} (or unset it) so the daemon can finish it first`,
+      );
     }
     check(record.movingTo, "the unfinished move's target");
     return { base: record.movingTo, from: record.base, reason: "finishing an interrupted move" };
@@ -156,12 +164,22 @@ export function planUidBase(input: { record: UidRecord | undefined; existingStat
   } else if (current !== undefined && findIdConflicts(current, host).length === 0) {
     [base, reason] = [current, record ? "recorded in the state directory" : "the range of earlier versions (100000), free on this host"];
   } else {
-    check(DEFAULT_UID_BASE, current === undefined ? "the default" : `the default; the state directory's range ${formatRange(current, RESERVED_ID_COUNT)} is taken`);
-    [base, reason] = [DEFAULT_UID_BASE, current === undefined ? "default for a new state directory" : `the state directory's range ${formatRange(current, RESERVED_ID_COUNT)} overlaps ids the host gave others`];
+    check(
+      DEFAULT_UID_BASE,
+      current === undefined ? "the default" : `the default; the state directory's range ${formatRange(current, RESERVED_ID_COUNT)} is taken`,
+    );
+    [base, reason] = [
+      DEFAULT_UID_BASE,
+      current === undefined
+        ? "default for a new state directory"
+        : `the state directory's range ${formatRange(current, RESERVED_ID_COUNT)} overlaps ids the host gave others`,
+    ];
   }
   if (current === undefined || current === base) return { base, reason };
   if (overlaps(current, SANDBOX_ID_COUNT, base, SANDBOX_ID_COUNT)) {
-    throw new UidRangeError(`cannot move the sandbox files from base ${current} to ${base}: the two ranges overlap; choose an ATOLL_UID_BASE at least ${SANDBOX_ID_COUNT} away from ${current}`);
+    throw new UidRangeError(
+      `cannot move the sandbox files from base ${current} to ${base}: the two ranges overlap; choose an ATOLL_UID_BASE at least ${SANDBOX_ID_COUNT} away from ${current}`,
+    );
   }
   return { base, from: current, reason };
 }
@@ -179,7 +197,9 @@ export function readUidRecord(stateDir: string): UidRecord | undefined {
   }
   const parsed = JSON.parse(text) as Partial<UidRecord>;
   if (!Number.isInteger(parsed.base) || (parsed.movingTo !== undefined && !Number.isInteger(parsed.movingTo))) {
-    throw new UidRangeError(`${join(stateDir, RECORD_FILE)} is damaged (${text.trim()}); it must hold {"base": N} with the base the state directory's files are owned by`);
+    throw new UidRangeError(
+      `${join(stateDir, RECORD_FILE)} is damaged (${text.trim()}); it must hold {"base": N} with the base the state directory's files are owned by`,
+    );
   }
   return { base: parsed.base!, ...(parsed.movingTo !== undefined ? { movingTo: parsed.movingTo } : {}) };
 }

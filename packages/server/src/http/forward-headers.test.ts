@@ -5,7 +5,25 @@ import { MAX_FORWARDED_HEAD_BYTES, checkResponseHead, endToEnd, serializeRequest
 const head = (statusCode: number, statusMessage: string, rawHeaders: string[] = []) => ({ statusCode, statusMessage, rawHeaders });
 
 test("a good head passes with hop-by-hop headers left out and duplicates kept", () => {
-  const h = checkResponseHead(head(200, "OK", ["Content-Type", "text/plain", "Set-Cookie", "a=1", "Set-Cookie", "b=2", "Connection", "x-hop, close", "X-Hop", "1", "Transfer-Encoding", "chunked", "Keep-Alive", "5"]), { extra: ["x-atoll-fetch", "1"] });
+  const h = checkResponseHead(
+    head(200, "OK", [
+      "Content-Type",
+      "text/plain",
+      "Set-Cookie",
+      "a=1",
+      "Set-Cookie",
+      "b=2",
+      "Connection",
+      "x-hop, close",
+      "X-Hop",
+      "1",
+      "Transfer-Encoding",
+      "chunked",
+      "Keep-Alive",
+      "5",
+    ]),
+    { extra: ["x-atoll-fetch", "1"] },
+  );
   assert.deepEqual(h, { status: 200, message: "OK", headers: ["Content-Type", "text/plain", "Set-Cookie", "a=1", "Set-Cookie", "b=2", "x-atoll-fetch", "1"] });
 });
 
@@ -23,7 +41,14 @@ test("a status text with control characters makes the head unusable; a long or e
 });
 
 test("header names and values Node would refuse to write make the head unusable", () => {
-  for (const raw of [["Bad Name", "v"], ["", "v"], ["x", "a\x00b"], ["x", "a\rb"], ["x", "a\nb"], ["x(y)", "v"]]) {
+  for (const raw of [
+    ["Bad Name", "v"],
+    ["", "v"],
+    ["x", "a\x00b"],
+    ["x", "a\rb"],
+    ["x", "a\nb"],
+    ["x(y)", "v"],
+  ]) {
     assert.equal(typeof checkResponseHead(head(200, "OK", raw)), "string", JSON.stringify(raw));
   }
   assert.equal(typeof checkResponseHead(head(200, "OK", ["x", "tab\tand obs-text \xe9"])), "object");
@@ -31,17 +56,64 @@ test("header names and values Node would refuse to write make the head unusable"
 
 test("a response map changes or drops values, and what it returns is validated too", () => {
   const map = (name: string, value: string) => (name === "content-length" ? undefined : value.replace("secret", "PLACEHOLDER"));
-  assert.deepEqual(checkResponseHead(head(200, "OK", ["Content-Length", "6", "X-Echo", "a secret", "Keep-Alive", "secret"]), { map }), { status: 200, message: "OK", headers: ["X-Echo", "a PLACEHOLDER"] });
+  assert.deepEqual(checkResponseHead(head(200, "OK", ["Content-Length", "6", "X-Echo", "a secret", "Keep-Alive", "secret"]), { map }), {
+    status: 200,
+    message: "OK",
+    headers: ["X-Echo", "a PLACEHOLDER"],
+  });
   assert.equal(typeof checkResponseHead(head(200, "OK", ["X", "v"]), { map: () => "bad\r\nvalue" }), "string");
 });
 
 test("request headers: hop-by-hop ones and those Connection names go, framing and upgrades as asked", () => {
-  const raw = ["Host", "h", "Connection", "Upgrade, X-Hop", "X-Hop", "1", "Upgrade", "websocket", "Keep-Alive", "5", "TE", "trailers", "Trailer", "x", "Proxy-Connection", "k", "Proxy-Authorization", "Basic eA==", "Proxy-Authenticate", "x", "Transfer-Encoding", "chunked", "X-App", "a", "X-App", "b"];
+  const raw = [
+    "Host",
+    "h",
+    "Connection",
+    "Upgrade, X-Hop",
+    "X-Hop",
+    "1",
+    "Upgrade",
+    "websocket",
+    "Keep-Alive",
+    "5",
+    "TE",
+    "trailers",
+    "Trailer",
+    "x",
+    "Proxy-Connection",
+    "k",
+    "Proxy-Authorization",
+    "Basic eA==",
+    "Proxy-Authenticate",
+    "x",
+    "Transfer-Encoding",
+    "chunked",
+    "X-App",
+    "a",
+    "X-App",
+    "b",
+  ];
   assert.deepEqual(endToEnd(raw, "body"), ["Host", "h", "Transfer-Encoding", "chunked", "X-App", "a", "X-App", "b"]);
-  assert.deepEqual(endToEnd(raw, "upgrade"), ["Host", "h", "Connection", "Upgrade, X-Hop", "Upgrade", "websocket", "Transfer-Encoding", "chunked", "X-App", "a", "X-App", "b"]);
+  assert.deepEqual(endToEnd(raw, "upgrade"), [
+    "Host",
+    "h",
+    "Connection",
+    "Upgrade, X-Hop",
+    "Upgrade",
+    "websocket",
+    "Transfer-Encoding",
+    "chunked",
+    "X-App",
+    "a",
+    "X-App",
+    "b",
+  ]);
   // The first Host is the one every check saw: a second one never reaches the server.
   assert.deepEqual(endToEnd(["Host", "allowed.example", "host", "other.example"], "body"), ["Host", "allowed.example"]);
-  assert.deepEqual(endToEnd(["A", "1", "B", "2"], "body", (name, v) => (name === "a" ? undefined : `${v}!`)), ["B", "2!"]);
+  assert.deepEqual(
+    endToEnd(["A", "1", "B", "2"], "body", (name, v) => (name === "a" ? undefined : `${v}!`)),
+    ["B", "2!"],
+  );
 });
 
 test("a request head is serialised as HTTP/1.1 and bounded", () => {

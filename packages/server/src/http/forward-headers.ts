@@ -12,7 +12,17 @@
 import { STATUS_CODES, type IncomingMessage, validateHeaderName, validateHeaderValue } from "node:http";
 
 /** Headers that describe one hop, never forwarded (RFC 9110 §7.6.1). */
-export const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "trailer", "proxy-authenticate", "proxy-authorization"]);
+export const HOP_BY_HOP = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "transfer-encoding",
+  "upgrade",
+  "te",
+  "trailer",
+  "proxy-authenticate",
+  "proxy-authorization",
+]);
 
 /** Largest response head a forwarder reads, and request head netd's proxy accepts (Node answers 431 beyond). */
 export const MAX_HEADER_BYTES = 16 * 1024;
@@ -89,7 +99,8 @@ export function requestHeadBytes(method: string, path: string, headers: readonly
  * is larger than MAX_FORWARDED_HEAD_BYTES.
  */
 export function serializeRequestHead(method: string, path: string, headers: readonly string[]): string {
-  if (requestHeadBytes(method, path, headers) > MAX_FORWARDED_HEAD_BYTES) throw new RangeError(`the request head is larger than ${MAX_FORWARDED_HEAD_BYTES} bytes`);
+  if (requestHeadBytes(method, path, headers) > MAX_FORWARDED_HEAD_BYTES)
+    throw new RangeError(`the request head is larger than ${MAX_FORWARDED_HEAD_BYTES} bytes`);
   const lines = [`${method} ${path} HTTP/1.1`];
   for (let i = 0; i + 1 < headers.length; i += 2) lines.push(`${headers[i]}: ${headers[i + 1]}`);
   return `${lines.join("\r\n")}\r\n\r\n`;

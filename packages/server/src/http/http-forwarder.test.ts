@@ -31,12 +31,18 @@ const connection = (port: number) => net.connect(port, "127.0.0.1");
 test("a request crosses without hop-by-hop headers; the response head is checked and extended", async () => {
   const s = await rawServer("HTTP/1.1 201 Made\r\nContent-Length: 2\r\nX-App: 1\r\nConnection: close, X-Hop\r\nX-Hop: y\r\n\r\nok");
   const raw = ["Host", "h", "Connection", "X-Hop", "X-Hop", "1", "Keep-Alive", "5", "Proxy-Authorization", "Basic eA==", "X-App", "a"];
-  const f = await forward({ method: "GET", path: "/p?q", headers: endToEnd(raw, "body"), upstream: { connection: connection(s.port) } }, { extra: ["x-atoll-fetch", "1"] });
+  const f = await forward(
+    { method: "GET", path: "/p?q", headers: endToEnd(raw, "body"), upstream: { connection: connection(s.port) } },
+    { extra: ["x-atoll-fetch", "1"] },
+  );
   assert.ok(!("failed" in f));
   assert.deepEqual(f.head, { status: 201, message: "Made", headers: ["Content-Length", "2", "X-App", "1", "x-atoll-fetch", "1"] });
   const lines = s.heads[0]!.split("\r\n");
   assert.equal(lines[0], "GET /p?q HTTP/1.1");
-  assert.deepEqual(lines.slice(1).filter((l) => !/^connection: close$/i.test(l)), ["Host: h", "X-App: a"]);
+  assert.deepEqual(
+    lines.slice(1).filter((l) => !/^connection: close$/i.test(l)),
+    ["Host: h", "X-App: a"],
+  );
   let body = "";
   for await (const c of f.response) body += String(c);
   assert.equal(body, "ok");
@@ -69,7 +75,9 @@ test("a server Node dials: the body is relayed with its framing and the response
   const server = http.createServer((req, res) => {
     let body = "";
     req.on("data", (d: Buffer) => (body += d.toString()));
-    req.on("end", () => res.writeHead(200, { "x-got": `${req.headers["transfer-encoding"]}:${body}`, connection: "keep-alive, x-hop", "x-hop": "1" }).end("done"));
+    req.on("end", () =>
+      res.writeHead(200, { "x-got": `${req.headers["transfer-encoding"]}:${body}`, connection: "keep-alive, x-hop", "x-hop": "1" }).end("done"),
+    );
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   after(() => {
@@ -102,7 +110,13 @@ test("aborting ends a request that waits for its answer", async () => {
   await new Promise<void>((r) => silent.listen(0, "127.0.0.1", r));
   after(() => silent.close());
   const abort = new AbortController();
-  const pending = forward({ method: "GET", path: "/", headers: ["Host", "h"], upstream: { connection: connection((silent.address() as AddressInfo).port) }, signal: abort.signal });
+  const pending = forward({
+    method: "GET",
+    path: "/",
+    headers: ["Host", "h"],
+    upstream: { connection: connection((silent.address() as AddressInfo).port) },
+    signal: abort.signal,
+  });
   abort.abort();
   const f = await pending;
   assert.ok("failed" in f && f.failed === "request");

@@ -11,7 +11,15 @@ import http, { type IncomingMessage, type OutgoingHttpHeaders, type ServerRespon
 import https from "node:https";
 import type { Socket } from "node:net";
 import { type Duplex, pipeline, type Readable, type Transform } from "node:stream";
-import { type CheckedHead, MAX_FORWARDED_HEAD_BYTES, MAX_HEADER_BYTES, type ResponseRules, checkResponseHead, requestHeadBytes, serializeRequestHead } from "./forward-headers.js";
+import {
+  type CheckedHead,
+  MAX_FORWARDED_HEAD_BYTES,
+  MAX_HEADER_BYTES,
+  type ResponseRules,
+  checkResponseHead,
+  requestHeadBytes,
+  serializeRequestHead,
+} from "./forward-headers.js";
 
 const noop = () => undefined;
 
@@ -89,7 +97,12 @@ export function forward(r: ForwardRequest, rules: ResponseRules = {}): Promise<F
  * when given); `done` runs when the relay ends either way. Returns why not, with nothing
  * written and the response destroyed, when Node still refuses the head.
  */
-export function relayResponse(f: { head: CheckedHead; response: IncomingMessage }, res: ServerResponse, done: (err?: Error | null) => void = noop, transform?: Transform): string | undefined {
+export function relayResponse(
+  f: { head: CheckedHead; response: IncomingMessage },
+  res: ServerResponse,
+  done: (err?: Error | null) => void = noop,
+  transform?: Transform,
+): string | undefined {
   try {
     res.writeHead(f.head.status, f.head.message, f.head.headers);
   } catch (err) {

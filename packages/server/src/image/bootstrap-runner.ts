@@ -72,15 +72,7 @@ export function bootstrapArgs(
   }
   // debootstrap takes one mirror: the one that serves the suite itself.
   const mirror = recipe.sources.map((line) => line.split(/\s+/)).find((w) => w[2] === suite)?.[1];
-  return [
-    ...keyringArgs,
-    `--variant=${variant}`,
-    `--arch=${architecture}`,
-    `--include=${packages.join(",")}`,
-    suite,
-    target,
-    ...(mirror ? [mirror] : []),
-  ];
+  return [...keyringArgs, `--variant=${variant}`, `--arch=${architecture}`, `--include=${packages.join(",")}`, suite, target, ...(mirror ? [mirror] : [])];
 }
 
 /**
@@ -181,11 +173,7 @@ export function runBootstrap(
     child.on("close", (code, signal) => {
       if (code === 0) resolve();
       else {
-        reject(
-          new Error(
-            `${tool.tool} ${args.join(" ")} failed (${signal ?? `exit ${code}`}); last output:\n${tail.join("\n")}`,
-          ),
-        );
+        reject(new Error(`${tool.tool} ${args.join(" ")} failed (${signal ?? `exit ${code}`}); last output:\n${tail.join("\n")}`));
       }
     });
   });

@@ -33,10 +33,7 @@ function readOwner(path: string): number | null {
  *
  * @param onWait called once per owner when this call starts waiting for it.
  */
-export async function acquireLock(
-  path: string,
-  options: { pollMs?: number; timeoutMs?: number; onWait?: (ownerPid: number) => void } = {},
-): Promise<HeldLock> {
+export async function acquireLock(path: string, options: { pollMs?: number; timeoutMs?: number; onWait?: (ownerPid: number) => void } = {}): Promise<HeldLock> {
   const pollMs = options.pollMs ?? 500;
   const deadline = Date.now() + (options.timeoutMs ?? 60 * 60 * 1000);
   let reportedOwner: number | null = null;

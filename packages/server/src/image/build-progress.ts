@@ -12,9 +12,7 @@ export interface ProgressReporter {
  * Creates a reporter writing to `stream` (default stderr). A terminal gets a cli-progress bar
  * per phase; CI logs (CI set, or not a TTY) get one line per phase and the package count.
  */
-export function createProgressReporter(
-  options: { stream?: NodeJS.WriteStream; interactive?: boolean; prefix?: string } = {},
-): ProgressReporter {
+export function createProgressReporter(options: { stream?: NodeJS.WriteStream; interactive?: boolean; prefix?: string } = {}): ProgressReporter {
   const stream = options.stream ?? process.stderr;
   const interactive = options.interactive ?? (Boolean(stream.isTTY) && !process.env.CI);
   const prefix = options.prefix ?? "  image:";

@@ -29,7 +29,20 @@ test("the base image is Debian bookworm with every owner shifted into the sandbo
   const base = image.info.recipe.content.uidBase;
   assert.equal(base, defaultUidBase());
   const names = new Set(image.info.packages.map((p) => p.name));
-  for (const p of ["bash", "coreutils", "ca-certificates", "curl", "git", "procps", "python3", "python3-venv", "python3-pip", "sqlite3", "util-linux", "mount"]) {
+  for (const p of [
+    "bash",
+    "coreutils",
+    "ca-certificates",
+    "curl",
+    "git",
+    "procps",
+    "python3",
+    "python3-venv",
+    "python3-pip",
+    "sqlite3",
+    "util-linux",
+    "mount",
+  ]) {
     assert.ok(names.has(p), `package ${p} installed`);
   }
 
@@ -51,7 +64,10 @@ test("the base image is Debian bookworm with every owner shifted into the sandbo
   assert.equal(readFileSync(join(rootfs, "etc/debian_version"), "utf8").trim().split(".")[0], "12");
 
   // Lean: no apt lists, no manual pages, docs only as copyright files.
-  assert.deepEqual(readdirSync(join(rootfs, "var/lib/apt/lists")).filter((n) => n !== "lock" && n !== "partial"), []);
+  assert.deepEqual(
+    readdirSync(join(rootfs, "var/lib/apt/lists")).filter((n) => n !== "lock" && n !== "partial"),
+    [],
+  );
   assert.deepEqual(filesUnder(join(rootfs, "usr/share/man")), [], "no manual pages");
   const docs = filesUnder(join(rootfs, "usr/share/doc")).filter((f) => !f.endsWith("/copyright"));
   assert.deepEqual(docs, [], "only copyright files under /usr/share/doc");
@@ -67,11 +83,29 @@ test("an image for another uid base is derived from a built one: owners moved, s
   mkdirSync(join(src, "rootfs/home/app"), { recursive: true });
   writeFileSync(join(src, "rootfs/bin/sh"), "#!/bin/true\n", { mode: 0o755 });
   writeFileSync(join(src, "rootfs/bin/su"), "", { mode: 0o755 });
-  for (const [p, id] of [["", 0], ["bin", 0], ["bin/sh", 0], ["bin/su", 0], ["home", 0], ["home/app", 1000]] as const) {
+  for (const [p, id] of [
+    ["", 0],
+    ["bin", 0],
+    ["bin/sh", 0],
+    ["bin/su", 0],
+    ["home", 0],
+    ["home/app", 1000],
+  ] as const) {
     chownSync(join(src, "rootfs", p), 100000 + id, 100000 + id);
   }
   chmodSync(join(src, "rootfs/bin/su"), 0o4755);
-  const info = { hash: recipeHash(from), builderVersion: BUILDER_VERSION, recipe: from, createdAt: "", tool: "test", buildSeconds: 0, sizeBytes: 0, inodes: 6, capabilitiesRestored: 0, packages: [] };
+  const info = {
+    hash: recipeHash(from),
+    builderVersion: BUILDER_VERSION,
+    recipe: from,
+    createdAt: "",
+    tool: "test",
+    buildSeconds: 0,
+    sizeBytes: 0,
+    inodes: 6,
+    capabilitiesRestored: 0,
+    packages: [],
+  };
   writeFileSync(join(src, "image.json"), JSON.stringify(info));
 
   const to = 0x70000000;

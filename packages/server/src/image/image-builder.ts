@@ -3,14 +3,7 @@ import { join } from "node:path";
 import { runCommand } from "../host/run-command.js";
 import { acquireLock } from "./build-lock.js";
 import { chooseBootstrapTool, runBootstrap, type BuildProgress } from "./bootstrap-runner.js";
-import {
-  BUILDER_VERSION,
-  DEFAULT_IMAGES_DIR,
-  DEFAULT_UID_BASE,
-  defaultRecipe,
-  recipeHash,
-  type ImageRecipe,
-} from "./image-recipe.js";
+import { BUILDER_VERSION, DEFAULT_IMAGES_DIR, DEFAULT_UID_BASE, defaultRecipe, recipeHash, type ImageRecipe } from "./image-recipe.js";
 import { deriveImage, findDerivableImage } from "./image-derive.js";
 import { customizeRootfs } from "./rootfs-customize.js";
 import { removeTreeSafely } from "./safe-remove.js";
@@ -131,13 +124,7 @@ export async function buildImage(options: ImageOptions & { force?: boolean } = {
   }
 }
 
-async function buildLocked(
-  imagesDir: string,
-  recipe: ImageRecipe,
-  hash: string,
-  report: (p: BuildProgress) => void,
-  force: boolean,
-): Promise<ImageLocation> {
+async function buildLocked(imagesDir: string, recipe: ImageRecipe, hash: string, report: (p: BuildProgress) => void, force: boolean): Promise<ImageLocation> {
   const started = Date.now();
   const work = join(imagesDir, `.build-${hash}-${process.pid}`);
   const rootfs = join(work, "rootfs");

@@ -3,15 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import {
-  canonicalJson,
-  debianArchitecture,
-  defaultRecipe,
-  hostAptSources,
-  parseDeb822Sources,
-  parseOneLineSources,
-  recipeHash,
-} from "./image-recipe.js";
+import { canonicalJson, debianArchitecture, defaultRecipe, hostAptSources, parseDeb822Sources, parseOneLineSources, recipeHash } from "./image-recipe.js";
 
 const SUITES = new Set(["bookworm", "bookworm-updates", "bookworm-security"]);
 

@@ -211,7 +211,10 @@ export function parseDeb822Sources(text: string, wanted: ReadonlySet<string>): s
 export function parseOneLineSources(text: string, wanted: ReadonlySet<string>): string[] {
   const out: string[] = [];
   for (const raw of text.split("\n")) {
-    const line = raw.replace(/#.*/, "").replace(/\[[^\]]*\]/, " ").trim();
+    const line = raw
+      .replace(/#.*/, "")
+      .replace(/\[[^\]]*\]/, " ")
+      .trim();
     const [type, uri, s, ...components] = line.split(/\s+/);
     if (type === "deb" && uri && s && wanted.has(s) && components.length > 0) {
       out.push(`deb ${uri} ${s} ${components.join(" ")}`);

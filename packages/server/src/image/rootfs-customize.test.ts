@@ -26,12 +26,7 @@ test("prunePaths applies dpkg path-exclude/path-include like dpkg would", (t) =>
   }
   const removed = prunePaths(root, DEFAULT_DPKG_PATH_RULES);
   const kept = files.filter((f) => existsSync(join(root, f)));
-  assert.deepEqual(kept, [
-    "usr/share/doc/git/copyright",
-    "usr/share/locale/locale.alias",
-    "usr/bin/git",
-    "usr/share/git-core/templates/description",
-  ]);
+  assert.deepEqual(kept, ["usr/share/doc/git/copyright", "usr/share/locale/locale.alias", "usr/bin/git", "usr/share/git-core/templates/description"]);
   assert.equal(removed, files.length - kept.length);
   assert.ok(existsSync(join(root, "usr/share/man/man1")), "directories stay, as with dpkg");
 });

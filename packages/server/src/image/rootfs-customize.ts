@@ -32,11 +32,9 @@ export async function customizeRootfs(root: string, recipe: ImageRecipe, options
 
   writeFileSync(join(root, "etc/hostname"), `${hostname}\n`, { mode: 0o644 });
   chmodSync(join(root, "etc/hostname"), 0o644);
-  writeFileSync(
-    join(root, "etc/hosts"),
-    "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
-    { mode: 0o644 },
-  );
+  writeFileSync(join(root, "etc/hosts"), "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n", {
+    mode: 0o644,
+  });
   // The bootstrap tool copied the host's resolv.conf in; a sandbox gets its DNS from the network
   // driver (bind mount over this file), never the host's configuration.
   rmSync(join(root, "etc/resolv.conf"), { force: true });
@@ -89,7 +87,10 @@ function emptyDirectory(dir: string, keep: string[]): void {
 
 /** dpkg path rules use fnmatch(3) without FNM_PATHNAME: `*` also matches `/`. */
 function globToRegExp(glob: string): RegExp {
-  const body = glob.replace(/[.+^${}()|\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".");
+  const body = glob
+    .replace(/[.+^${}()|\\]/g, "\\$&")
+    .replace(/\*/g, ".*")
+    .replace(/\?/g, ".");
   return new RegExp(`^${body}$`);
 }
 

@@ -25,10 +25,7 @@ export interface TreeStats {
  *
  * Throws when an id is already outside 0..65535 (a tree that was shifted before).
  */
-export async function shiftTreeOwners(
-  root: string,
-  base: number,
-): Promise<TreeStats & { capabilitiesRestored: number; capabilitiesLost: boolean }> {
+export async function shiftTreeOwners(root: string, base: number): Promise<TreeStats & { capabilitiesRestored: number; capabilitiesLost: boolean }> {
   if (!Number.isInteger(base) || base < 0 || base + MAPPED_ID_COUNT > 0xffff_fffe) {
     throw new Error(`invalid uid base ${base}: must be an integer between 0 and ${0xffff_fffe - MAPPED_ID_COUNT}`);
   }

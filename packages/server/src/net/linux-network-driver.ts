@@ -144,7 +144,8 @@ export class LinuxNetworkDriver implements NetworkDriver {
         config: this.opts.config,
         logger: this.opts.logger,
         onLearn: (req) => this.learn(req.ip, req.ports, req.intercept, req.addresses),
-        sandboxes: () => [...this.sandboxes.values()].map((s) => ({ id: s.id, ipv4: s.ipv4, ipv6: s.ipv6, rules: s.rules, secrets: s.secrets, closed: s.closed, ca: s.ca })),
+        sandboxes: () =>
+          [...this.sandboxes.values()].map((s) => ({ id: s.id, ipv4: s.ipv4, ipv6: s.ipv6, rules: s.rules, secrets: s.secrets, closed: s.closed, ca: s.ca })),
       });
     } catch (err) {
       await this.router.destroy().catch(() => undefined);
@@ -199,7 +200,8 @@ export class LinuxNetworkDriver implements NetworkDriver {
 
   private allocate(): number {
     const n = this.freed.length > 8 ? this.freed.shift()! : this.nextNumber <= this.plan.capacity ? this.nextNumber++ : this.freed.shift();
-    if (n === undefined) throw new InvalidArgumentError(`This daemon's network range ${this.plan.range4} is full (${this.plan.capacity} sandboxes); use a larger --net-range`);
+    if (n === undefined)
+      throw new InvalidArgumentError(`This daemon's network range ${this.plan.range4} is full (${this.plan.capacity} sandboxes); use a larger --net-range`);
     this.used.add(n);
     return n;
   }
@@ -220,7 +222,16 @@ export class LinuxNetworkDriver implements NetworkDriver {
       // Refill after this sandbox has started: its host commands would compete with the launch.
       this.pool.refillSoon();
       const closed = spec.closed;
-      const sbx: SandboxNet = { ...plumbing, id, rules: spec.allowNet, secrets: spec.secrets, closed, learned: new Map(), intercepted: new Set(), ca: await ca };
+      const sbx: SandboxNet = {
+        ...plumbing,
+        id,
+        rules: spec.allowNet,
+        secrets: spec.secrets,
+        closed,
+        learned: new Map(),
+        intercepted: new Set(),
+        ca: await ca,
+      };
       let stage = 0;
       try {
         await nftApply(this.router.name, addSandboxScript(sbx, compilePolicy(sbx.rules), this.plan.gateway4, this.plan.gateway6, closed));
@@ -321,7 +332,11 @@ export class LinuxNetworkDriver implements NetworkDriver {
     let script = "";
     for (const address of addresses) {
       if (!sbx.learned.has(address) && !sbx.intercepted.has(address) && sbx.learned.size + sbx.intercepted.size >= MAX_LEARNED_ADDRESSES) {
-        if (!sbx.capped) this.opts.logger?.warn({ sandboxId: sbx.id, max: MAX_LEARNED_ADDRESSES }, "sandbox admitted the most addresses it may: new ones are not admitted until its policy changes");
+        if (!sbx.capped)
+          this.opts.logger?.warn(
+            { sandboxId: sbx.id, max: MAX_LEARNED_ADDRESSES },
+            "sandbox admitted the most addresses it may: new ones are not admitted until its policy changes",
+          );
         sbx.capped = true;
         break;
       }

@@ -39,8 +39,34 @@ test("network config: uplink and dns forms; DNS never defaults to the host witho
 });
 
 test("port ranges: union and difference", () => {
-  assert.deepEqual(unionRanges([[1, 5]], [[6, 8], [20, 30]], [[25, 40]]), [[1, 8], [20, 40]]);
-  assert.deepEqual(subtractRanges([[1, 100]], [[10, 20], [50, 50]]), [[1, 9], [21, 49], [51, 100]]);
+  assert.deepEqual(
+    unionRanges(
+      [[1, 5]],
+      [
+        [6, 8],
+        [20, 30],
+      ],
+      [[25, 40]],
+    ),
+    [
+      [1, 8],
+      [20, 40],
+    ],
+  );
+  assert.deepEqual(
+    subtractRanges(
+      [[1, 100]],
+      [
+        [10, 20],
+        [50, 50],
+      ],
+    ),
+    [
+      [1, 9],
+      [21, 49],
+      [51, 100],
+    ],
+  );
   assert.deepEqual(subtractRanges([[5, 5]], [[1, 10]]), []);
 });
 
@@ -57,9 +83,18 @@ test("nft scripts: per-sandbox chains dispatch, literal rules bypass the proxy, 
   assert.match(add, /add element inet atoll fwd4 \{ 10\.73\.0\.9 : jump f7 \}/);
   assert.ok(!add.includes("f7 accept"), "restricted: no blanket accept");
   assert.match(addSandboxScript(k, compilePolicy(null), "10.73.0.1", "fd00::1", []), /add rule inet atoll f7 accept/);
-  assert.ok(!addSandboxScript(k, compilePolicy([]), "10.73.0.1", "fd00::1", []).includes("dnat ip to 10.73.0.1:15080\nadd rule inet atoll n7 meta nfproto"), "[]: no proxy");
+  assert.ok(
+    !addSandboxScript(k, compilePolicy([]), "10.73.0.1", "fd00::1", []).includes("dnat ip to 10.73.0.1:15080\nadd rule inet atoll n7 meta nfproto"),
+    "[]: no proxy",
+  );
   assert.match(deleteSandboxScript(k), /delete chain inet atoll f7/);
   assert.match(deleteSandboxScript(k), /delete set inet atoll c6_7/);
   assert.equal(setClosedScript(k, ["10.0.0.0/8"]), "flush set inet atoll c4_7\nflush set inet atoll c6_7\nadd element inet atoll c4_7 { 10.0.0.0/8 }\n");
-  assert.equal(learnScript(k, "2001:db8::1", [[22, 22], [1000, 2000]]), "add element inet atoll l6_7 { 2001:db8::1 . 22, 2001:db8::1 . 1000-2000 }\n");
+  assert.equal(
+    learnScript(k, "2001:db8::1", [
+      [22, 22],
+      [1000, 2000],
+    ]),
+    "add element inet atoll l6_7 { 2001:db8::1 . 22, 2001:db8::1 . 1000-2000 }\n",
+  );
 });

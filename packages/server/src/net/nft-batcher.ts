@@ -35,7 +35,11 @@ export class NftBatcher {
           await nftApply(this.namespace, batch.map((b) => b.script).join(""));
           for (const b of batch) b.done();
         } catch {
-          for (const b of batch) await nftApply(this.namespace, b.script).then(() => b.done(), (err: unknown) => b.done(err));
+          for (const b of batch)
+            await nftApply(this.namespace, b.script).then(
+              () => b.done(),
+              (err: unknown) => b.done(err),
+            );
         }
       }
     } finally {

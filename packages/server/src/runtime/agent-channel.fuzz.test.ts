@@ -63,9 +63,23 @@ test("random bytes in random chunks never escape the channel", async () => {
 });
 
 const frameArb = fc.record({
-  type: fc.constantFrom(FrameType.READY, FrameType.STARTED, FrameType.SPAWN_FAILED, FrameType.STDOUT, FrameType.STDERR, FrameType.EXIT, FrameType.STDIN_ACK, FrameType.CREDIT, 0, 255),
+  type: fc.constantFrom(
+    FrameType.READY,
+    FrameType.STARTED,
+    FrameType.SPAWN_FAILED,
+    FrameType.STDOUT,
+    FrameType.STDERR,
+    FrameType.EXIT,
+    FrameType.STDIN_ACK,
+    FrameType.CREDIT,
+    0,
+    255,
+  ),
   proc: fc.nat({ max: 3 }), // 0, 1 = the two processes, 2 = procId 0, 3 = an unknown one
-  payload: fc.oneof(fc.uint8Array({ maxLength: 12 }), fc.integer({ min: 0, max: 2 * FAKE_WINDOW }).map((n) => new Uint8Array(n))),
+  payload: fc.oneof(
+    fc.uint8Array({ maxLength: 12 }),
+    fc.integer({ min: 0, max: 2 * FAKE_WINDOW }).map((n) => new Uint8Array(n)),
+  ),
   split: fc.boolean(),
 });
 

@@ -103,7 +103,10 @@ describe("AgentChannel", () => {
     };
     const total = () => [...granted().values()].reduce((a, b) => a + b, 0);
     assert.equal(total(), 4 * WINDOW + 2 * CREDIT_FLOOR, "two processes get whole windows, the third the floor");
-    assert.ok([...granted().values()].every((n) => n >= 2 * CREDIT_FLOOR), "every stream may progress");
+    assert.ok(
+      [...granted().values()].every((n) => n >= 2 * CREDIT_FLOOR),
+      "every stream may progress",
+    );
     const first = received.find((f) => f.type === FrameType.SPAWN)!.procId;
     const last = received.filter((f) => f.type === FrameType.SPAWN).at(-1)!.procId;
     const lastBefore = granted().get(last)!;
@@ -145,7 +148,12 @@ describe("AgentChannel", () => {
   it("a sink that throws is reported, and the channel carries on", async () => {
     const { channel, received, reply, sinkErrors } = fakeInit();
     const r = recorder();
-    channel.spawn(spawnReq, { ...r.sink, onStarted: () => { throw new Error("consumer bug"); } });
+    channel.spawn(spawnReq, {
+      ...r.sink,
+      onStarted: () => {
+        throw new Error("consumer bug");
+      },
+    });
     await tick();
     reply(FrameType.STARTED, received[0]!.procId, u32(1));
     reply(FrameType.EXIT, received[0]!.procId, [0, 0, 0, 0, 0, 0, 0, 0]);
@@ -162,14 +170,34 @@ const HOSTILE: { what: string; frames: (procId: number) => Buffer[]; ready?: fal
   { what: "EXIT too short", frames: (id) => [encodeFrame(FrameType.STARTED, id, Buffer.alloc(4)), encodeFrame(FrameType.EXIT, id, Buffer.alloc(3))] },
   { what: "SPAWN_FAILED too short", frames: (id) => [encodeFrame(FrameType.SPAWN_FAILED, id, Buffer.alloc(2))] },
   { what: "unknown procId", frames: () => [encodeFrame(FrameType.STARTED, 12345, Buffer.alloc(4))] },
-  { what: "frame after EXIT", frames: (id) => [encodeFrame(FrameType.STARTED, id, Buffer.alloc(4)), encodeFrame(FrameType.EXIT, id, Buffer.alloc(8)), encodeFrame(FrameType.STDOUT, id, Buffer.from("late"))] },
+  {
+    what: "frame after EXIT",
+    frames: (id) => [
+      encodeFrame(FrameType.STARTED, id, Buffer.alloc(4)),
+      encodeFrame(FrameType.EXIT, id, Buffer.alloc(8)),
+      encodeFrame(FrameType.STDOUT, id, Buffer.from("late")),
+    ],
+  },
   { what: "second STARTED", frames: (id) => [encodeFrame(FrameType.STARTED, id, Buffer.alloc(4)), encodeFrame(FrameType.STARTED, id, Buffer.alloc(4))] },
   { what: "STDOUT before STARTED", frames: (id) => [encodeFrame(FrameType.STDOUT, id, Buffer.from("x"))] },
   { what: "empty STDERR", frames: (id) => [encodeFrame(FrameType.STARTED, id, Buffer.alloc(4)), encodeFrame(FrameType.STDERR, id, Buffer.alloc(0))] },
-  { what: "output beyond the credit", frames: (id) => [encodeFrame(FrameType.STARTED, id, Buffer.alloc(4)), encodeFrame(FrameType.STDOUT, id, Buffer.alloc(WINDOW)), encodeFrame(FrameType.STDOUT, id, Buffer.alloc(1))] },
-  { what: "a frame longer than init ever sends", frames: (id) => [encodeFrame(FrameType.STARTED, id, Buffer.alloc(4)), encodeFrame(FrameType.STDOUT, id, Buffer.alloc(64 * 1024 + 1))] },
+  {
+    what: "output beyond the credit",
+    frames: (id) => [
+      encodeFrame(FrameType.STARTED, id, Buffer.alloc(4)),
+      encodeFrame(FrameType.STDOUT, id, Buffer.alloc(WINDOW)),
+      encodeFrame(FrameType.STDOUT, id, Buffer.alloc(1)),
+    ],
+  },
+  {
+    what: "a frame longer than init ever sends",
+    frames: (id) => [encodeFrame(FrameType.STARTED, id, Buffer.alloc(4)), encodeFrame(FrameType.STDOUT, id, Buffer.alloc(64 * 1024 + 1))],
+  },
   { what: "unknown frame type", frames: (id) => [encodeFrame(200, id, Buffer.alloc(0))] },
-  { what: "STDIN_ACK of bytes never sent", frames: (id) => [encodeFrame(FrameType.STARTED, id, Buffer.alloc(4)), encodeFrame(FrameType.STDIN_ACK, id, Buffer.from(u32(1)))] },
+  {
+    what: "STDIN_ACK of bytes never sent",
+    frames: (id) => [encodeFrame(FrameType.STARTED, id, Buffer.alloc(4)), encodeFrame(FrameType.STDIN_ACK, id, Buffer.from(u32(1)))],
+  },
   { what: "a daemon-to-init type", frames: (id) => [encodeFrame(FrameType.SPAWN, id, Buffer.alloc(0))] },
   { what: "second READY", frames: () => [encodeFrame(FrameType.READY, 0)] },
   { what: "frame before READY", frames: (id) => [encodeFrame(FrameType.STARTED, id, Buffer.alloc(4))], ready: false },

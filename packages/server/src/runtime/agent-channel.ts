@@ -330,9 +330,10 @@ export class AgentChannel {
       call();
     } catch (err) {
       if (this.opts.onSinkError) this.opts.onSinkError(err);
-      else queueMicrotask(() => {
-        throw err;
-      });
+      else
+        queueMicrotask(() => {
+          throw err;
+        });
     }
   }
 

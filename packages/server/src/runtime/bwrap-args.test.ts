@@ -9,7 +9,14 @@ const launcherOptions = (a: LaunchArgs) => launchArgs(a).slice(0, launchArgs(a).
 
 test("cgroup v1: the launcher joins each controller's cgroup.procs; v2: it forks into the cgroup directory", () => {
   const v1 = launcherOptions({ ...BASE, cgroupProcs: ["/sys/fs/cgroup/memory/a/x/cgroup.procs", "/sys/fs/cgroup/pids/a/x/cgroup.procs"] });
-  assert.deepEqual(v1, ["--uid-base", "100000", "--cgroup-procs", "/sys/fs/cgroup/memory/a/x/cgroup.procs", "--cgroup-procs", "/sys/fs/cgroup/pids/a/x/cgroup.procs"]);
+  assert.deepEqual(v1, [
+    "--uid-base",
+    "100000",
+    "--cgroup-procs",
+    "/sys/fs/cgroup/memory/a/x/cgroup.procs",
+    "--cgroup-procs",
+    "/sys/fs/cgroup/pids/a/x/cgroup.procs",
+  ]);
   const v2 = launcherOptions({ ...BASE, cgroupDir: "/sys/fs/cgroup/a/x" });
   assert.deepEqual(v2, ["--uid-base", "100000", "--cgroup-dir", "/sys/fs/cgroup/a/x"]);
   // bwrap still makes the cgroup namespace, rooted where the launcher's child runs: the sandbox's cgroup.

@@ -55,7 +55,15 @@ describe("bwrap runtime (real host)", () => {
     // directory and cgroup parent, which reaps this one's pool entries while it may be refilling
     // them (never so in a daemon: one runtime per state directory). The daemon-level tests
     // (e2e/) create every sandbox through the pools.
-    runtime = new BwrapRuntime({ stateDir, runDir, uidBase: UID_BASE, nativeDir: NATIVE, cgroupParent: CGROUP_PARENT, scratchPoolSize: 0, launcherPoolSize: 0 });
+    runtime = new BwrapRuntime({
+      stateDir,
+      runDir,
+      uidBase: UID_BASE,
+      nativeDir: NATIVE,
+      cgroupParent: CGROUP_PARENT,
+      scratchPoolSize: 0,
+      launcherPoolSize: 0,
+    });
   });
 
   after(async () => {
@@ -215,8 +223,14 @@ int main(int argc, char **argv) {
         await sleep(20);
         busy = await sb.busyProcesses("/hot");
       }
-      assert.ok(busy.some((b) => b.path === "/hot" && b.command === "sleep"), JSON.stringify(busy));
-      assert.ok(busy.some((b) => b.path === "/hot/hello.txt"), JSON.stringify(busy));
+      assert.ok(
+        busy.some((b) => b.path === "/hot" && b.command === "sleep"),
+        JSON.stringify(busy),
+      );
+      assert.ok(
+        busy.some((b) => b.path === "/hot/hello.txt"),
+        JSON.stringify(busy),
+      );
       assert.ok(busy.every((b) => b.pid > 1 && b.pid < 100000));
       assert.deepEqual(await sb.busyProcesses("/data/ro"), []);
       holder!.signal("SIGKILL");
@@ -251,12 +265,24 @@ int main(int argc, char **argv) {
       const [memory, pids, cpu, want] =
         cg instanceof V2SandboxCgroup
           ? [`${cg.dir}/memory.max`, `${cg.dir}/pids.max`, `${cg.dir}/cpu.weight`, limits.cpuWeight]
-          : [`${(cg as V1SandboxCgroup).memoryDir}/memory.limit_in_bytes`, `${(cg as V1SandboxCgroup).pidsDir}/pids.max`, `${(cg as V1SandboxCgroup).cpuDir}/cpu.shares`, cpuSharesFromWeight(limits.cpuWeight)];
+          : [
+              `${(cg as V1SandboxCgroup).memoryDir}/memory.limit_in_bytes`,
+              `${(cg as V1SandboxCgroup).pidsDir}/pids.max`,
+              `${(cg as V1SandboxCgroup).cpuDir}/cpu.shares`,
+              cpuSharesFromWeight(limits.cpuWeight),
+            ];
       assert.equal(Number(await readFile(memory, "utf8")), limits.memoryBytes);
       assert.equal(Number(await readFile(pids, "utf8")), limits.pids);
       assert.equal(Number(await readFile(cpu, "utf8")), want);
       // The commands started through the sandbox run in its cgroup, with init.
-      const names = await Promise.all((await cg.pids()).map((pid) => readFile(`/proc/${pid}/comm`, "utf8").then((c) => c.trim(), () => "")));
+      const names = await Promise.all(
+        (await cg.pids()).map((pid) =>
+          readFile(`/proc/${pid}/comm`, "utf8").then(
+            (c) => c.trim(),
+            () => "",
+          ),
+        ),
+      );
       assert.equal(names.filter((n) => n === "sleep").length, 2, names.join(" "));
       assert.ok(names.includes("init"), names.join(" "));
     } finally {
@@ -329,7 +355,10 @@ int main(int argc, char **argv) {
     assert.ok(removed.includes("itest-orphan"), removed.join(","));
     assert.deepEqual(await sb.stopped, { reason: "init-exited" });
     assert.deepEqual(mountsUnder(await readMountInfo(), path.join(runDir, "sandboxes")), []);
-    assert.deepEqual((await listLoopDevices()).filter((d) => d.backingFile.startsWith(stateDir)), []);
+    assert.deepEqual(
+      (await listLoopDevices()).filter((d) => d.backingFile.startsWith(stateDir)),
+      [],
+    );
   });
 
   it("fails a launch cleanly and leaves nothing behind", async () => {

@@ -163,7 +163,9 @@ export class BwrapRuntime implements RuntimeDriver {
       if (/[,:\\]/.test(dir)) throw new Error(`cannot use ${dir} in an overlay mount: the path contains ',', ':' or '\\'`);
     }
     // bwrap runs as sandbox root (host uid uidBase): it must be able to reach these.
-    this.reachable ??= Promise.all([assertTraversable(path.dirname(p.dir), this.opts.uidBase), assertTraversable(this.init, this.opts.uidBase)]).then(() => undefined);
+    this.reachable ??= Promise.all([assertTraversable(path.dirname(p.dir), this.opts.uidBase), assertTraversable(this.init, this.opts.uidBase)]).then(
+      () => undefined,
+    );
     this.reachable.catch(() => (this.reachable = undefined));
     await this.reachable;
     // The host disk first: INSUFFICIENT_STORAGE before anything is made.
@@ -236,10 +238,12 @@ export class BwrapRuntime implements RuntimeDriver {
       // A launcher that exits before init is READY fails the launch at once, with its own words.
       const died = launcher.exited.then((e) => Promise.reject(new Error(`atoll-launch ${describeExit(e)} before atoll-init was ready`)));
       died.catch(() => undefined);
-      await withTimeout(Promise.race([channel.ready, died]), this.opts.readyTimeoutMs ?? 15_000, "atoll-init did not become ready").catch(async (err: Error) => {
-        await waitForExit(proc, 200); // let the last stderr lines arrive
-        throw new Error(`sandbox ${id} failed to start: ${launcher.stderr.trim() || err.message}`, { cause: err });
-      });
+      await withTimeout(Promise.race([channel.ready, died]), this.opts.readyTimeoutMs ?? 15_000, "atoll-init did not become ready").catch(
+        async (err: Error) => {
+          await waitForExit(proc, 200); // let the last stderr lines arrive
+          throw new Error(`sandbox ${id} failed to start: ${launcher.stderr.trim() || err.message}`, { cause: err });
+        },
+      );
       mark("ready");
       this.opts.logger?.debug({ sandboxId: id, ms: marks }, "sandbox launch timings");
       return new BwrapSandbox({
@@ -381,7 +385,9 @@ async function assertTraversable(p: string, id: number): Promise<void> {
     const st = await stat(dir);
     const bit = st.uid === id ? 0o100 : st.gid === id ? 0o010 : 0o001;
     if ((st.mode & bit) === 0) {
-      throw new Error(`${dir} is not searchable by the sandboxes' host uid ${id} (mode ${(st.mode & 0o777).toString(8)}, owner ${st.uid}:${st.gid}); sandboxes cannot reach ${abs}. Run: chmod o+x ${dir}`);
+      throw new Error(
+        `${dir} is not searchable by the sandboxes' host uid ${id} (mode ${(st.mode & 0o777).toString(8)}, owner ${st.uid}:${st.gid}); sandboxes cannot reach ${abs}. Run: chmod o+x ${dir}`,
+      );
     }
     if (dir === "/") return;
   }

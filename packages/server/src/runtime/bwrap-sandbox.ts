@@ -5,15 +5,7 @@
 import type { ChildProcess } from "node:child_process";
 import { InvalidArgumentError } from "atoll/contract";
 import type { Logger } from "pino";
-import type {
-  BusyProcess,
-  MountSpec,
-  ProcessHandle,
-  ProcessSink,
-  RuntimeSandbox,
-  SandboxStats,
-  SpawnRequest,
-} from "../core/drivers.js";
+import type { BusyProcess, MountSpec, ProcessHandle, ProcessSink, RuntimeSandbox, SandboxStats, SpawnRequest } from "../core/drivers.js";
 import { HostCommandError, runCommand } from "../host/run-command.js";
 import type { AgentChannel } from "./agent-channel.js";
 import { ProtocolError } from "./agent-protocol.js";
@@ -48,7 +40,11 @@ export async function runAtollMount(atollMount: string, args: readonly string[])
     await runCommand(atollMount, args);
   } catch (err) {
     if (err instanceof HostCommandError && err.exitCode === 2) {
-      throw new InvalidArgumentError(err.stderr.trim().replace(/^atoll-mount: /, ""), { target: args[args.length - (args[0] === "bind" ? 2 : 1)] }, { cause: err });
+      throw new InvalidArgumentError(
+        err.stderr.trim().replace(/^atoll-mount: /, ""),
+        { target: args[args.length - (args[0] === "bind" ? 2 : 1)] },
+        { cause: err },
+      );
     }
     throw err;
   }

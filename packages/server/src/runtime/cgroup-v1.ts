@@ -97,7 +97,6 @@ export class CgroupV1 implements CgroupDriver {
     await writeFile(`${cg.cpuDir}/cpu.shares`, String(cpuSharesFromWeight(limits.cpuWeight)));
   }
 
-
   open(id: string): V1SandboxCgroup {
     const { memory, pids, cpu, cpuacct } = this.hierarchies;
     const at = (m: string) => `${m}/${this.parent}/${id}`;
@@ -135,7 +134,12 @@ export class V1SandboxCgroup implements SandboxCgroup {
     this.dirs = [...new Set([memoryDir, pidsDir, cpuDir, ...(cpuacctDir ? [cpuacctDir] : [])])];
     this.procsFiles = this.dirs.map((d) => `${d}/cgroup.procs`);
     // Named by controller, as on a v1 host; a co-mounted cpu,cpuacct appears under both names.
-    const named: [string, string | undefined][] = [["memory", memoryDir], ["pids", pidsDir], ["cpu", cpuDir], ["cpuacct", cpuacctDir]];
+    const named: [string, string | undefined][] = [
+      ["memory", memoryDir],
+      ["pids", pidsDir],
+      ["cpu", cpuDir],
+      ["cpuacct", cpuacctDir],
+    ];
     this.viewDirs = named.flatMap(([name, dir]) => (dir ? [{ dir, target: `/sys/fs/cgroup/${name}` }] : []));
   }
 

@@ -44,4 +44,3 @@ export function recorder() {
   };
   return { events, sink, exited };
 }
-

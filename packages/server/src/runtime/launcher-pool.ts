@@ -52,9 +52,7 @@ const WAITING_LIMITS: SandboxLimits = { memoryBytes: LIMITS.memoryMax, pids: 16,
 export class LauncherPool {
   private readonly pool: WarmPool<Entry>;
 
-  constructor(
-    private readonly opts: { cgroups: CgroupDriver; launcher: string; target?: number; logger?: Logger | undefined },
-  ) {
+  constructor(private readonly opts: { cgroups: CgroupDriver; launcher: string; target?: number; logger?: Logger | undefined }) {
     this.pool = new WarmPool<Entry>({
       name: "launcher",
       target: opts.target ?? 2,
@@ -160,7 +158,10 @@ export class LauncherPool {
       claim(cgroupId);
       pooled = { cgroupId, cgroup: await this.opts.cgroups.create(cgroupId, WAITING_LIMITS) };
     }
-    const entry: Entry = { launcher: watchLauncher(spawn(this.opts.launcher, ["--wait-args"], { stdio: ["pipe", "pipe", "pipe"], env: { PATH: HOST_PATH } })), ...pooled };
+    const entry: Entry = {
+      launcher: watchLauncher(spawn(this.opts.launcher, ["--wait-args"], { stdio: ["pipe", "pipe", "pipe"], env: { PATH: HOST_PATH } })),
+      ...pooled,
+    };
     try {
       const pid = entry.launcher.proc.pid;
       if (pid === undefined) throw new Error(`cannot start ${this.opts.launcher}: ${describeExit(await entry.launcher.exited)}`);

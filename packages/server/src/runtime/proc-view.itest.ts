@@ -48,7 +48,10 @@ describe("sandboxes see their own size (lxcfs and the cgroup view)", () => {
   /** The sandbox's memory limit file on the host and as the sandbox sees it. */
   const limitFile = (id: string) =>
     cgroups.version === 1
-      ? { host: `${cgroups.open(id).viewDirs.find((v) => v.target.endsWith("/memory"))!.dir}/memory.limit_in_bytes`, inside: "/sys/fs/cgroup/memory/memory.limit_in_bytes" }
+      ? {
+          host: `${cgroups.open(id).viewDirs.find((v) => v.target.endsWith("/memory"))!.dir}/memory.limit_in_bytes`,
+          inside: "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+        }
       : { host: `${cgroups.open(id).viewDirs[0]!.dir}/memory.max`, inside: "/sys/fs/cgroup/memory.max" };
 
   before(async () => {
@@ -58,7 +61,15 @@ describe("sandboxes see their own size (lxcfs and the cgroup view)", () => {
     runDir = path.join(stateDir, "run");
     rootfs = await buildTestRootfs(work, UID_BASE);
     cgroups = await detectCgroups({ parent: CGROUP_PARENT });
-    runtime = new BwrapRuntime({ stateDir, runDir, uidBase: UID_BASE, nativeDir: NATIVE, cgroupParent: CGROUP_PARENT, scratchPoolSize: 0, launcherPoolSize: 0 });
+    runtime = new BwrapRuntime({
+      stateDir,
+      runDir,
+      uidBase: UID_BASE,
+      nativeDir: NATIVE,
+      cgroupParent: CGROUP_PARENT,
+      scratchPoolSize: 0,
+      launcherPoolSize: 0,
+    });
     await runtime.cleanupOrphans(new Set()); // sets the runtime up: lxcfs starts here
   });
 
@@ -87,7 +98,10 @@ describe("sandboxes see their own size (lxcfs and the cgroup view)", () => {
       assert.equal(idle.MemTotal, 512 * MiB);
       assert.ok(idle.MemAvailable! > 400 * MiB, `MemAvailable ${idle.MemAvailable} while idle`);
       // A process holding 200 MiB of anonymous memory (touched) reads meminfo while it holds it.
-      const held = await sh(sb, `node -e 'const b = Buffer.alloc(200 * 2 ** 20, 1); console.log(require("fs").readFileSync("/proc/meminfo", "utf8"), b.length)'`);
+      const held = await sh(
+        sb,
+        `node -e 'const b = Buffer.alloc(200 * 2 ** 20, 1); console.log(require("fs").readFileSync("/proc/meminfo", "utf8"), b.length)'`,
+      );
       assert.equal(held.exit?.code, 0, held.err);
       const busy = meminfo(held.out);
       assert.ok(busy.MemAvailable! < idle.MemAvailable! - 190 * MiB, `MemAvailable ${idle.MemAvailable} → ${busy.MemAvailable} with 200 MiB in use`);
@@ -150,7 +164,14 @@ describe("sandboxes see their own size (lxcfs and the cgroup view)", () => {
         const limitNow = (await readFile(file.host, "utf8")).trim();
         const created = existsSync(`${path.dirname(file.host)}/escape`);
         const observed = `exit ${r.exit?.code}: ${r.err.trim().split("\n")[0] ?? ""}; limit ${limitNow}${created ? ", cgroup created" : ""}`;
-        rows.push({ area: "cgroup view", attack: `${what}: ${cmd}`, as: "root", expected: "fails, limit unchanged", observed, held: r.exit?.code !== 0 && limitNow === String(512 * MiB) && !created });
+        rows.push({
+          area: "cgroup view",
+          attack: `${what}: ${cmd}`,
+          as: "root",
+          expected: "fails, limit unchanged",
+          observed,
+          held: r.exit?.code !== 0 && limitNow === String(512 * MiB) && !created,
+        });
       }
       reportAttacks("== cgroup view: sandbox root against its own limits", rows);
       assert.deepEqual(broken(rows), []);
@@ -164,7 +185,11 @@ describe("sandboxes see their own size (lxcfs and the cgroup view)", () => {
   it("two sandboxes see their own numbers", async () => {
     const [a, b] = await Promise.all([runtime.launch(spec("pv-a", 256 * MiB)), runtime.launch(spec("pv-b", 768 * MiB))]);
     try {
-      for (const [sb, size] of [[a, 256], [b, 768], [a, 256]] as const) {
+      for (const [sb, size] of [
+        [a, 256],
+        [b, 768],
+        [a, 256],
+      ] as const) {
         assert.equal(meminfo((await sh(sb, "cat /proc/meminfo")).out).MemTotal, size * MiB, sb.id);
         assert.equal((await sh(sb, `cat ${limitFile(sb.id).inside}`)).out.trim(), String(size * MiB), sb.id);
       }
@@ -196,7 +221,16 @@ describe("sandboxes see their own size (lxcfs and the cgroup view)", () => {
       }
       const lxcfsCpuMs = ((await cgroups.open(PROC_VIEW_CGROUP).stats()).cpuUsageNs - cpuBefore) / 1e6;
       const observed = `${own}/40 reads with its own figures; p50 ${p50(quiet).toFixed(1)} ms quiet, ${p50(loaded).toFixed(1)} ms flooded; lxcfs ${lxcfsCpuMs.toFixed(0)} ms CPU in its own cgroup`;
-      const rows = [{ area: "lxcfs", attack: "16 readers of /proc/meminfo, uptime, swaps in a loop", as: "root", expected: "the neighbour reads its own figures every time", observed, held: own === 40 }];
+      const rows = [
+        {
+          area: "lxcfs",
+          attack: "16 readers of /proc/meminfo, uptime, swaps in a loop",
+          as: "root",
+          expected: "the neighbour reads its own figures every time",
+          observed,
+          held: own === 40,
+        },
+      ];
       reportAttacks("== lxcfs: one sandbox floods the shared /proc view", rows);
       assert.deepEqual(broken(rows), []);
       assert.ok(lxcfsCpuMs > 0, "lxcfs's work is charged to its own cgroup");
@@ -214,7 +248,10 @@ describe("sandboxes see their own size (lxcfs and the cgroup view)", () => {
       for (let i = 0; i < 5; i++) {
         const sb = await runtime.launch(spec(`pv-cycle-${i}`));
         // uptime makes lxcfs look up (and cache, with a pidfd) the sandbox's pid 1.
-        assert.equal((await sh(sb, "cat /proc/uptime >/dev/null && cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max")).exit?.code, 0);
+        assert.equal(
+          (await sh(sb, "cat /proc/uptime >/dev/null && cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max")).exit?.code,
+          0,
+        );
         await sb.kill();
         assert.deepEqual(mountsUnder(await readMountInfo(), path.join(runDir, "sandboxes", `pv-cycle-${i}`)), []);
       }
@@ -262,6 +299,9 @@ describe("sandboxes see their own size (lxcfs and the cgroup view)", () => {
     await runtime.close();
     assert.equal(await findMount(path.join(runDir, "lxcfs")), undefined);
     assert.throws(() => process.kill(pid, 0), /ESRCH/);
-    assert.deepEqual((await cgroups.list()).filter((c) => c === PROC_VIEW_CGROUP), []);
+    assert.deepEqual(
+      (await cgroups.list()).filter((c) => c === PROC_VIEW_CGROUP),
+      [],
+    );
   });
 });

@@ -140,7 +140,14 @@ export class ProcView {
     for (let delay = 2; ; delay = Math.min(delay * 2, 50)) {
       if (watch.exit) throw new Error(`lxcfs ${describeExit(watch.exit)}: ${watch.stderr.trim().split("\n").slice(-3).join(" / ")}`);
       const m = await findMount(this.mountPoint);
-      if (m?.fsType === "fuse.lxcfs" && (await stat(`${this.mountPoint}/proc/meminfo`).then(() => true, () => false))) return;
+      if (
+        m?.fsType === "fuse.lxcfs" &&
+        (await stat(`${this.mountPoint}/proc/meminfo`).then(
+          () => true,
+          () => false,
+        ))
+      )
+        return;
       if (Date.now() > deadline) throw new Error(`lxcfs did not mount ${this.mountPoint} within ${READY_TIMEOUT_MS / 1000} s`);
       await sleep(delay);
     }
@@ -151,7 +158,10 @@ export class ProcView {
     this.serving = false;
     if (this.stopping) return;
     // Running sandboxes keep reading the dead mount (ENOTCONN) until they stop; new ones get a new lxcfs.
-    this.opts.logger?.error({ stderr: watch.stderr.trim().split("\n").slice(-5).join("\n") }, `lxcfs ${how}: restarting it; sandboxes started before cannot read /proc/meminfo, swaps and uptime until they stop`);
+    this.opts.logger?.error(
+      { stderr: watch.stderr.trim().split("\n").slice(-5).join("\n") },
+      `lxcfs ${how}: restarting it; sandboxes started before cannot read /proc/meminfo, swaps and uptime until they stop`,
+    );
     this.scheduleRestart();
   }
 

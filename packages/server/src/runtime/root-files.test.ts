@@ -16,10 +16,14 @@ test("root files replace symlinks instead of following them, append to the image
     writeFileSync(path.join(root, "etc/ssl/bundle.crt"), "SYSTEM CAS");
     symlinkSync(dir, path.join(root, "linkdir"));
     const uid = process.getuid!();
-    await writeRootFiles(root, [
-      { path: "/etc/resolv.conf", content: "nameserver 10.73.0.1\n" },
-      { path: "/etc/ssl/bundle.crt", content: "SANDBOX CA\n", appendToImage: true },
-    ], uid);
+    await writeRootFiles(
+      root,
+      [
+        { path: "/etc/resolv.conf", content: "nameserver 10.73.0.1\n" },
+        { path: "/etc/ssl/bundle.crt", content: "SANDBOX CA\n", appendToImage: true },
+      ],
+      uid,
+    );
     assert.equal(readFileSync(outside, "utf8"), "host file\n", "the symlink's target is untouched");
     assert.ok(lstatSync(path.join(root, "etc/resolv.conf")).isFile());
     assert.equal(readFileSync(path.join(root, "etc/resolv.conf"), "utf8"), "nameserver 10.73.0.1\n");

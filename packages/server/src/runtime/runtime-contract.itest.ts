@@ -22,7 +22,15 @@ runtimeContract("bubblewrap", async () => {
   const stateDir = path.join(work, "state");
   const runDir = path.join(stateDir, "run");
   const rootfs = await buildTestRootfs(work, UID_BASE);
-  const driver = new BwrapRuntime({ stateDir, runDir, uidBase: UID_BASE, nativeDir: NATIVE, cgroupParent: CGROUP_PARENT, scratchPoolSize: 0, launcherPoolSize: 0 });
+  const driver = new BwrapRuntime({
+    stateDir,
+    runDir,
+    uidBase: UID_BASE,
+    nativeDir: NATIVE,
+    cgroupParent: CGROUP_PARENT,
+    scratchPoolSize: 0,
+    launcherPoolSize: 0,
+  });
   let sources = 0;
   return {
     driver,

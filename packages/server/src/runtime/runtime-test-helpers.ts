@@ -20,7 +20,11 @@ export function run(
   return new Promise((resolve) => {
     const out: Buffer[] = [];
     const err: Buffer[] = [];
-    const result = (): Omit<RunResult, "exit" | "spawnError"> => ({ out: Buffer.concat(out).toString(), err: Buffer.concat(err).toString(), ...(pid ? { pid } : {}) });
+    const result = (): Omit<RunResult, "exit" | "spawnError"> => ({
+      out: Buffer.concat(out).toString(),
+      err: Buffer.concat(err).toString(),
+      ...(pid ? { pid } : {}),
+    });
     let pid = 0;
     let handle: ProcessHandle | undefined;
     handle = sb.spawn(

@@ -198,7 +198,10 @@ test("writes move usage, writing past capacity fails with ENOSPC, delete frees t
     assert.equal(idle.usedBytes, full.usedBytes, "unmounted usage equals the last statfs");
     assert.ok((await allocatedBytes(image)) >= 50 * MiB, "the image holds the written blocks");
 
-    await assert.rejects(backend.acquire(id).then(() => backend.delete(id)), VolumeAcquiredError);
+    await assert.rejects(
+      backend.acquire(id).then(() => backend.delete(id)),
+      VolumeAcquiredError,
+    );
     await backend.release(id);
     await backend.delete(id);
     await assert.rejects(stat(image), { code: "ENOENT" });

@@ -15,21 +15,9 @@ import { DiskBudget } from "../host/disk-budget.js";
 import { createExt4Image, readExt4Superblock, removeImage, usedBytesOf } from "../host/ext4-image.js";
 import { inodeCountFor } from "../host/inode-sizing.js";
 import { KeyedMutex } from "../host/keyed-mutex.js";
-import {
-  LoopAlreadyAttachedError,
-  attachLoop,
-  detachLoop,
-  findLoopDevicesForFile,
-  isLoopBound,
-  findLoopDevicesUnder,
-} from "../host/loop-device.js";
+import { LoopAlreadyAttachedError, attachLoop, detachLoop, findLoopDevicesForFile, isLoopBound, findLoopDevicesUnder } from "../host/loop-device.js";
 import { isBusyError, isMountPoint, mount, statfsUsage, umount, umountTree } from "../host/mounts.js";
-import {
-  VolumeAcquiredError,
-  VolumeBackingExistsError,
-  VolumeBackingMissingError,
-  VolumeStillDetachingError,
-} from "./storage-errors.js";
+import { VolumeAcquiredError, VolumeBackingExistsError, VolumeBackingMissingError, VolumeStillDetachingError } from "./storage-errors.js";
 import { allocateInFull, checkImage } from "./image-upkeep.js";
 import { adoptLostAndFound } from "./volume-root.js";
 

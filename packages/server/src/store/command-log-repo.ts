@@ -68,8 +68,7 @@ export class CommandLogRepo {
 
   /** Drops the log of every sandbox that stopped before `before` (ISO time); returns rows removed. */
   deleteForStoppedBefore(before: string): number {
-    return this.db
-      .prepare("DELETE FROM command_log WHERE sandbox_id IN (SELECT id FROM sandboxes WHERE state = 'stopped' AND stopped_at < ?)")
-      .run(before).changes;
+    return this.db.prepare("DELETE FROM command_log WHERE sandbox_id IN (SELECT id FROM sandboxes WHERE state = 'stopped' AND stopped_at < ?)").run(before)
+      .changes;
   }
 }

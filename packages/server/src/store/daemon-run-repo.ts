@@ -21,7 +21,14 @@ interface RawRow {
   stopped_at: string | null;
 }
 
-const fromRaw = (r: RawRow): DaemonRunRow => ({ id: r.id, version: r.version, pid: r.pid, startedAt: r.started_at, lastSeenAt: r.last_seen_at, stoppedAt: r.stopped_at });
+const fromRaw = (r: RawRow): DaemonRunRow => ({
+  id: r.id,
+  version: r.version,
+  pid: r.pid,
+  startedAt: r.started_at,
+  lastSeenAt: r.last_seen_at,
+  stoppedAt: r.stopped_at,
+});
 
 /** How many runs are kept: enough to see a restart loop, small forever. */
 const KEEP_RUNS = 100;
@@ -39,7 +46,9 @@ export class DaemonRunRepo {
   /** Records a new run; old runs beyond the newest KEEP_RUNS are dropped. */
   start(version: string, pid: number, at: string): DaemonRunRow {
     return this.db.transaction(() => {
-      const { lastInsertRowid } = this.db.prepare("INSERT INTO daemon_runs (version, pid, started_at, last_seen_at) VALUES (?, ?, ?, ?)").run(version, pid, at, at);
+      const { lastInsertRowid } = this.db
+        .prepare("INSERT INTO daemon_runs (version, pid, started_at, last_seen_at) VALUES (?, ?, ?, ?)")
+        .run(version, pid, at, at);
       this.db.prepare("DELETE FROM daemon_runs WHERE id <= ?").run(Number(lastInsertRowid) - KEEP_RUNS);
       return { id: Number(lastInsertRowid), version, pid, startedAt: at, lastSeenAt: at, stoppedAt: null };
     })();

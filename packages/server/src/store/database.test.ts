@@ -50,7 +50,10 @@ test("a migration that fails leaves the store whole at the version before it", (
   assert.throws(() => openDatabase(file, failing), /no such table: no_such_table/);
   const db = new Database(file);
   assert.equal(db.pragma("user_version", { simple: true }), 4, "migration 4 ran, the failing fifth did not");
-  assert.deepEqual(Object.keys(schemaOf(db)).filter((t) => t === "half_made"), []);
+  assert.deepEqual(
+    Object.keys(schemaOf(db)).filter((t) => t === "half_made"),
+    [],
+  );
   db.close();
   // The real list then carries on from there.
   const healed = openDatabase(file);
@@ -75,7 +78,11 @@ test("a store of a newer release is refused, naming both versions, and not one b
   assert.equal(storedSchemaVersion(file), MIGRATIONS.length + 3);
   assert.throws(
     () => assertSchemaKnown(file, MIGRATIONS.length, "9.9.9"),
-    (err: unknown) => err instanceof SchemaTooNewError && err.message.includes(`schema version ${MIGRATIONS.length + 3}`) && err.message.includes(`this atoll 9.9.9 knows schema versions up to ${MIGRATIONS.length}`) && /→ fix: /.test(err.message),
+    (err: unknown) =>
+      err instanceof SchemaTooNewError &&
+      err.message.includes(`schema version ${MIGRATIONS.length + 3}`) &&
+      err.message.includes(`this atoll 9.9.9 knows schema versions up to ${MIGRATIONS.length}`) &&
+      /→ fix: /.test(err.message),
   );
   // openDatabase refuses too (a second line of defence for callers other than the daemon).
   assert.throws(() => openDatabase(file), SchemaTooNewError);

@@ -121,7 +121,8 @@ export class SandboxRepo {
   /** Records the network of a sandbox; `allowNet` undefined keeps the current policy. */
   setNetwork(id: string, allowNet: string[] | null | undefined, networkJson: string): void {
     if (allowNet === undefined) this.db.prepare("UPDATE sandboxes SET network = ? WHERE id = ?").run(networkJson, id);
-    else this.db.prepare("UPDATE sandboxes SET allow_net = ?, network = ? WHERE id = ?").run(allowNet === null ? null : JSON.stringify(allowNet), networkJson, id);
+    else
+      this.db.prepare("UPDATE sandboxes SET allow_net = ?, network = ? WHERE id = ?").run(allowNet === null ? null : JSON.stringify(allowNet), networkJson, id);
   }
 
   setAllowNet(id: string, allowNet: string[] | null): void {

@@ -52,7 +52,7 @@ export class SchemaTooNewError extends StartupError {
     const self = release === undefined ? "this atoll" : `this atoll ${release}`;
     super(
       `the store ${file} has schema version ${stored}, but ${self} knows schema versions up to ${known}: a newer Atoll release used this state directory, and downgrades are refused`,
-      "run the newer release again (the state directory is unchanged), or start this one on a backup made before the upgrade (docs/operations.md, \"Upgrading\")",
+      'run the newer release again (the state directory is unchanged), or start this one on a backup made before the upgrade (docs/operations.md, "Upgrading")',
     );
   }
 }

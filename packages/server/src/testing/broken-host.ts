@@ -48,7 +48,10 @@ export function hideTool(path: string, scratch: string): string {
 export function runAtollBroken(setups: readonly string[], args: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<CliRun> {
   const script = [...setups, 'exec "$0" "$@"'].join(" && ");
   // Without setups, no namespace either: what the process mounts stays visible to leak checks.
-  const [file, argv] = setups.length === 0 ? [process.execPath, [MAIN, ...args]] : ["unshare", ["--mount", "--propagation", "private", "sh", "-c", script, process.execPath, MAIN, ...args]];
+  const [file, argv] =
+    setups.length === 0
+      ? [process.execPath, [MAIN, ...args]]
+      : ["unshare", ["--mount", "--propagation", "private", "sh", "-c", script, process.execPath, MAIN, ...args]];
   return runToEnd(file, argv, { env });
 }
 

@@ -56,7 +56,8 @@ function networkArgs(n: TestNetworkOptions): string[] {
   const uplink = n.uplink ?? "none";
   const dns = n.dns ?? "none";
   // A test daemon must never route to the host's uplink or ask the host's resolvers.
-  if (!/^(none|netns:.+)$/.test(uplink) || !/^(none|static:.+)$/.test(dns)) throw new Error(`test daemons may only use uplink none|netns:NAME and dns none|static:FILE`);
+  if (!/^(none|netns:.+)$/.test(uplink) || !/^(none|static:.+)$/.test(dns))
+    throw new Error(`test daemons may only use uplink none|netns:NAME and dns none|static:FILE`);
   return [
     "--uplink",
     uplink,
@@ -194,7 +195,9 @@ async function launch(stateDir: string, ownsStateDir: boolean, where: Placement,
  *   const host = await startFakeHost({ "example.com": ["203.0.113.10"] });
  *   const daemon = await startTestDaemon({ host });
  */
-export async function startTestDaemon(options: { stateDir?: string; net?: TestNetworkOptions; host?: FakeHost; env?: Record<string, string> } = {}): Promise<TestDaemon> {
+export async function startTestDaemon(
+  options: { stateDir?: string; net?: TestNetworkOptions; host?: FakeHost; env?: Record<string, string> } = {},
+): Promise<TestDaemon> {
   if (options.host && options.net) throw new Error("startTestDaemon: a daemon in a fake host takes no network options (it runs the default configuration)");
   const where: Placement = options.host ? { host: options.host } : { net: options.net ?? {} };
   // A state directory the caller made (e.g. on a small filesystem) stays the caller's to remove.

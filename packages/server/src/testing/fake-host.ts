@@ -148,7 +148,9 @@ export async function startFakeHost(table: Record<string, string[]>, extraAddres
             if (l.ifname === "lo") continue;
             const peer = l.link_netnsid === undefined ? undefined : names.get(l.link_netnsid);
             if (l.linkinfo?.info_kind !== "veth" || !peer || !world.has(peer)) {
-              throw new Error(`refusing to use fake host ${netns}: link ${l.ifname} in ${ns} may lead off this machine (${l.linkinfo?.info_kind ?? "no kind"}, peer ${peer ?? "unknown"})`);
+              throw new Error(
+                `refusing to use fake host ${netns}: link ${l.ifname} in ${ns} may lead off this machine (${l.linkinfo?.info_kind ?? "no kind"}, peer ${peer ?? "unknown"})`,
+              );
             }
           }
         }
@@ -158,7 +160,9 @@ export async function startFakeHost(table: Record<string, string[]>, extraAddres
         // A relay process inside the fake host, reached over a Unix socket: no link to the machine.
         const dir = mkdtempSync("/var/tmp/atoll-fake-host-");
         const socketPath = path.join(dir, "api.sock");
-        const child = spawn("nsenter", [`--net=${netnsPath(netns)}`, "--", process.execPath, RELAY, socketPath, String(port)], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
+        const child = spawn("nsenter", [`--net=${netnsPath(netns)}`, "--", process.execPath, RELAY, socketPath, String(port)], {
+          stdio: ["ignore", "inherit", "inherit", "ipc"],
+        });
         const close = async () => {
           relays.delete(close);
           await new Promise<void>((resolve) => server.close(() => resolve()));

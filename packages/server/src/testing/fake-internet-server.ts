@@ -128,7 +128,11 @@ async function main(): Promise<void> {
   const plain = http.createServer(handler("http"));
   const secure = https.createServer(
     {
-      SNICallback: (name, cb) => contextFor(name).then((ctx) => cb(null, ctx), (err: Error) => cb(err)),
+      SNICallback: (name, cb) =>
+        contextFor(name).then(
+          (ctx) => cb(null, ctx),
+          (err: Error) => cb(err),
+        ),
     },
     handler("https"),
   );

@@ -102,11 +102,28 @@ async function buildInto(work: string, recipe: GuestRecipe, hash: string, baseIm
   await step("initramfs made", async () => writeFileSync(join(work, "initrd.gz"), await buildInitramfs(recipe, rootfs, release, work)));
   await step(`node ${recipe.node.version}, base image ${baseImage.hash} and the job unit copied in`, () => customize(rootfs, baseImage, node));
   await step(`${recipe.diskGiB} GiB sparse root disk written`, () =>
-    runTool("mke2fs", ["-q", "-t", "ext4", "-i", "65536", "-E", "lazy_itable_init=1,lazy_journal_init=1", "-L", "atoll-vm", "-d", rootfs, join(work, "disk.img"), `${recipe.diskGiB}G`]),
+    runTool("mke2fs", [
+      "-q",
+      "-t",
+      "ext4",
+      "-i",
+      "65536",
+      "-E",
+      "lazy_itable_init=1,lazy_journal_init=1",
+      "-L",
+      "atoll-vm",
+      "-d",
+      rootfs,
+      join(work, "disk.img"),
+      `${recipe.diskGiB}G`,
+    ]),
   );
   await removeTreeSafely(rootfs);
   rmSync(join(work, "kernel"), { recursive: true, force: true });
-  writeFileSync(join(work, "guest.json"), `${JSON.stringify({ hash, kernel: kernelFile, release, createdAt: new Date().toISOString(), buildSeconds: (Date.now() - t0) / 1000, recipe }, null, 2)}\n`);
+  writeFileSync(
+    join(work, "guest.json"),
+    `${JSON.stringify({ hash, kernel: kernelFile, release, createdAt: new Date().toISOString(), buildSeconds: (Date.now() - t0) / 1000, recipe }, null, 2)}\n`,
+  );
 }
 
 /** mmdebstrap of the guest's packages from the host's Debian mirror (as the base image builder does). */

@@ -31,7 +31,9 @@ export async function resolveKernel(): Promise<GuestRecipe["kernel"]> {
       await runTool("apt-get", ["update", "-qq", ...APT_NET], { timeoutMs: APT_TIMEOUT_MS });
       return await lookup();
     } catch (err) {
-      throw new Error(`apt knows no Debian kernel package (linux-image-amd64) even after apt-get update: check that Debian's mirror in /etc/apt/sources.list is reachable. ${(err as Error).message}`);
+      throw new Error(
+        `apt knows no Debian kernel package (linux-image-amd64) even after apt-get update: check that Debian's mirror in /etc/apt/sources.list is reachable. ${(err as Error).message}`,
+      );
     }
   }
 }
@@ -42,13 +44,19 @@ export async function resolveKernel(): Promise<GuestRecipe["kernel"]> {
  * version they name is gone from the mirror.
  */
 export async function fetchKernel(kernel: GuestRecipe["kernel"], work: string): Promise<string> {
-  const download = () => runTool("apt-get", ["download", ...APT_NET, "-o", "APT::Sandbox::User=root", `${kernel.package}=${kernel.version}`], { cwd: work, timeoutMs: APT_TIMEOUT_MS });
-  await download().catch(async () => {
-    await runTool("apt-get", ["update", "-qq", ...APT_NET], { timeoutMs: APT_TIMEOUT_MS });
-    await download();
-  }).catch((err: Error) => {
-    throw new Error(`cannot download the guest kernel ${kernel.package} ${kernel.version} from Debian's mirror: ${err.message}`);
-  });
+  const download = () =>
+    runTool("apt-get", ["download", ...APT_NET, "-o", "APT::Sandbox::User=root", `${kernel.package}=${kernel.version}`], {
+      cwd: work,
+      timeoutMs: APT_TIMEOUT_MS,
+    });
+  await download()
+    .catch(async () => {
+      await runTool("apt-get", ["update", "-qq", ...APT_NET], { timeoutMs: APT_TIMEOUT_MS });
+      await download();
+    })
+    .catch((err: Error) => {
+      throw new Error(`cannot download the guest kernel ${kernel.package} ${kernel.version} from Debian's mirror: ${err.message}`);
+    });
   const deb = readdirSync(work).find((f) => f.startsWith(`${kernel.package}_`) && f.endsWith(".deb"));
   if (!deb) throw new Error(`apt-get download left no ${kernel.package} package in ${work}`);
   await runTool("dpkg-deb", ["-x", join(work, deb), join(work, "kernel")]);

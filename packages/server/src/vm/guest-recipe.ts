@@ -51,9 +51,30 @@ export const GUEST_PACKAGES: readonly string[] = [
  * networking (netfilter, veth, 9p), virtio, loop. Sound, graphics and hardware drivers stay out
  * (they are 300 MB of the 390 MB tree).
  */
-export const MODULE_DIRS: readonly string[] = ["arch", "block", "crypto", "fs", "lib", "mm", "net", "virt", "drivers/block", "drivers/char", "drivers/md", "drivers/net", "drivers/virtio"];
+export const MODULE_DIRS: readonly string[] = [
+  "arch",
+  "block",
+  "crypto",
+  "fs",
+  "lib",
+  "mm",
+  "net",
+  "virt",
+  "drivers/block",
+  "drivers/char",
+  "drivers/md",
+  "drivers/net",
+  "drivers/virtio",
+];
 /** Dropped again from MODULE_DIRS: network hardware, and KVM (udev would load it for the emulated CPU's SVM flag). */
-export const MODULE_DIRS_EXCLUDED: readonly string[] = ["arch/x86/kvm", "drivers/net/ethernet", "drivers/net/wireless", "drivers/net/usb", "drivers/net/can", "drivers/net/wwan"];
+export const MODULE_DIRS_EXCLUDED: readonly string[] = [
+  "arch/x86/kvm",
+  "drivers/net/ethernet",
+  "drivers/net/wireless",
+  "drivers/net/usb",
+  "drivers/net/can",
+  "drivers/net/wwan",
+];
 
 /** Modules the initramfs loads to reach the root disk (their dependencies come along). */
 export const INITRAMFS_MODULES: readonly string[] = ["virtio_pci", "virtio_blk", "ext4"];

@@ -76,7 +76,11 @@ export interface QemuExit {
  * execs it, same pid): if this process dies any other way (SIGKILL, a crash), the kernel kills
  * QEMU too, so no guest ever outlives its run.
  */
-export function runQemu(binary: string, args: readonly string[], options: { timeoutMs: number; onLine: (line: string) => void; setpriv: string }): Promise<QemuExit> {
+export function runQemu(
+  binary: string,
+  args: readonly string[],
+  options: { timeoutMs: number; onLine: (line: string) => void; setpriv: string },
+): Promise<QemuExit> {
   return new Promise((resolve, reject) => {
     const child = spawn(options.setpriv, ["--pdeathsig", "KILL", "--", binary, ...args], { stdio: ["ignore", "pipe", "pipe"] });
     let timedOut = false;

@@ -72,7 +72,10 @@ export const SMOKE_SUITE: readonly SmokeFile[] = [
   {
     file: "e2e/attack-resources.itest",
     why: "socket buffers charged to memory.max (the attack table prints what was measured)",
-    tests: ["socket memory: connection pairs nobody reads stay within the sandbox's limit and its share of the host's TCP memory; the neighbour still works", "attack table"],
+    tests: [
+      "socket memory: connection pairs nobody reads stay within the sandbox's limit and its share of the host's TCP memory; the neighbour still works",
+      "attack table",
+    ],
   },
 ];
 

@@ -105,10 +105,13 @@ rmSync(checkoutDisk, { force: true });
 const exitCodeFile = join(jobDir, "exit-code");
 const guestCode = existsSync(exitCodeFile) ? Number(readFileSync(exitCodeFile, "utf8").trim()) : undefined;
 const summary = parseSummary(lines);
-say(`test:vm: guest console after ${firstLine ? ((firstLine - bootStarted) / 1000).toFixed(1) : "?"} s, guest ran ${since(bootStarted)}, whole run ${since(started)}`);
+say(
+  `test:vm: guest console after ${firstLine ? ((firstLine - bootStarted) / 1000).toFixed(1) : "?"} s, guest ran ${since(bootStarted)}, whole run ${since(started)}`,
+);
 if (exit.timedOut) say(`✗ the guest did not finish within ${timeoutMs / 60_000} minutes: stopped`);
 if (guestCode === undefined) say(`✗ the guest's job never finished (qemu ${exit.signal ?? `exit ${exit.code}`}): see ${join(jobDir, "console.log")}`);
-else if (guestCode !== 0 && !summary?.failed) say(`✗ the guest's job exited with ${guestCode} (the leak check, or the tests could not run): see ${join(jobDir, "console.log")}`);
+else if (guestCode !== 0 && !summary?.failed)
+  say(`✗ the guest's job exited with ${guestCode} (the leak check, or the tests could not run): see ${join(jobDir, "console.log")}`);
 // A job that failed without a failed test (no summary, a leak) still counts as one failure.
 const failed = summary?.failed || (guestCode === 0 && summary ? 0 : 1);
 say(`${summary?.passed ?? 0} passed, ${failed} failed`);

@@ -36,7 +36,16 @@ test("modprobe --show-depends output becomes module paths in load order, built-i
 });
 
 test("the guest gets no network device, and its root disk is never written", () => {
-  const args = qemuArgs({ kernel: "/c/vmlinux", initrd: "/c/initrd.gz", disk: "/c/disk.img", checkoutDisk: "/r/a,b/checkout.img", jobDir: "/r/vm", memory: "4G", cpus: 2, pidFile: "/r/vm/qemu.pid" });
+  const args = qemuArgs({
+    kernel: "/c/vmlinux",
+    initrd: "/c/initrd.gz",
+    disk: "/c/disk.img",
+    checkoutDisk: "/r/a,b/checkout.img",
+    jobDir: "/r/vm",
+    memory: "4G",
+    cpus: 2,
+    pidFile: "/r/vm/qemu.pid",
+  });
   assert.equal(args[args.indexOf("-nic") + 1], "none");
   assert.ok(args.includes("-nodefaults"));
   assert.ok(!args.some((a) => /^-(netdev|net|device)$/.test(a)), args.join(" "));
@@ -62,7 +71,10 @@ test("every smoke test exists in its source file, and the filters select exactly
 
 test("job.env survives bash with quotes, regex characters and spaces in its values", () => {
   const vars = { ATOLL_TEST_NAME_PATTERN: smokeNamePattern(), ATOLL_VM_REPO: "/work/it's here" };
-  const printed = execFileSync("bash", ["-c", `set -a; eval "$(cat)"; printf '%s\\n%s' "$ATOLL_TEST_NAME_PATTERN" "$ATOLL_VM_REPO"`], { input: formatJobEnv(vars), encoding: "utf8" });
+  const printed = execFileSync("bash", ["-c", `set -a; eval "$(cat)"; printf '%s\\n%s' "$ATOLL_TEST_NAME_PATTERN" "$ATOLL_VM_REPO"`], {
+    input: formatJobEnv(vars),
+    encoding: "utf8",
+  });
   assert.equal(printed, `${vars.ATOLL_TEST_NAME_PATTERN}\n${vars.ATOLL_VM_REPO}`);
   assert.throws(() => formatJobEnv({ "BAD NAME": "x" }), /bad job variable/);
 });

@@ -27,7 +27,11 @@ export function append(el: Node, children: Child[]): void {
 }
 
 /** An SVG element with attributes. */
-export function svg<K extends keyof SVGElementTagNameMap>(tag: K, attrs: Record<string, string | number> = {}, ...children: SVGElement[]): SVGElementTagNameMap[K] {
+export function svg<K extends keyof SVGElementTagNameMap>(
+  tag: K,
+  attrs: Record<string, string | number> = {},
+  ...children: SVGElement[]
+): SVGElementTagNameMap[K] {
   const el = document.createElementNS("http://www.w3.org/2000/svg", tag);
   for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, String(v));
   for (const c of children) el.appendChild(c);
@@ -89,7 +93,14 @@ export function bar(used: number, total: number, label: string): HTMLElement {
   fill.style.width = `${pct.toFixed(2)}%`;
   return h(
     "div",
-    { class: `bar${pct >= 90 ? " crit" : pct >= 75 ? " warn" : ""}`, role: "meter", "aria-valuemin": 0, "aria-valuemax": total, "aria-valuenow": used, "aria-label": label },
+    {
+      class: `bar${pct >= 90 ? " crit" : pct >= 75 ? " warn" : ""}`,
+      role: "meter",
+      "aria-valuemin": 0,
+      "aria-valuemax": total,
+      "aria-valuenow": used,
+      "aria-label": label,
+    },
     fill,
   );
 }

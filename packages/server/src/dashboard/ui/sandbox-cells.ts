@@ -7,7 +7,8 @@ export function ageCell(s: DashboardSandbox): HTMLElement {
 }
 
 export function timeLeftCell(s: DashboardSandbox): HTMLElement {
-  if (s.state === "stopped") return h("span", { class: "muted", title: s.stoppedAt ? `stopped ${when(s.stoppedAt)}` : "" }, s.stoppedAt ? `ended ${ago(s.stoppedAt)}` : "ended");
+  if (s.state === "stopped")
+    return h("span", { class: "muted", title: s.stoppedAt ? `stopped ${when(s.stoppedAt)}` : "" }, s.stoppedAt ? `ended ${ago(s.stoppedAt)}` : "ended");
   if (!s.expiresAt) return h("span", { title: "Lives while the session of the program that created it is open" }, "while connected");
   const left = Date.parse(s.expiresAt) - Date.now();
   return h("span", { title: `timeout ${s.timeout}, ends ${when(s.expiresAt)}`, class: left < 60_000 ? "warn-text" : "" }, span(left));
@@ -26,5 +27,9 @@ export function memoryCell(s: DashboardSandbox): HTMLElement {
 export function cpuCell(s: DashboardSandbox): HTMLElement {
   if (!s.usage) return h("span", { class: "muted" }, "—");
   const pct = s.usage.cpuPercent;
-  return h("span", { title: `${s.usage.pids} processes · CPU weight ${s.cpuWeight}`, "data-cpu": pct ?? "" }, pct === null ? "…" : `${pct.toFixed(pct < 10 ? 1 : 0)}%`);
+  return h(
+    "span",
+    { title: `${s.usage.pids} processes · CPU weight ${s.cpuWeight}`, "data-cpu": pct ?? "" },
+    pct === null ? "…" : `${pct.toFixed(pct < 10 ? 1 : 0)}%`,
+  );
 }

@@ -21,8 +21,17 @@ export function sandboxesView(): View {
 
   const table = new SortableTable<DashboardSandbox>(
     [
-      { key: "id", label: "ID", compare: byText((s) => s.id), cell: (s) => h("a", { href: `#/sandboxes/${s.id}`, class: "mono strong", title: s.id }, shortId(s.id)) },
-      { key: "labels", label: "Labels", cell: (s) => (Object.keys(s.labels).length ? h("div", { class: "chips" }, ...labelChips(s.labels)) : h("span", { class: "muted" }, "—")) },
+      {
+        key: "id",
+        label: "ID",
+        compare: byText((s) => s.id),
+        cell: (s) => h("a", { href: `#/sandboxes/${s.id}`, class: "mono strong", title: s.id }, shortId(s.id)),
+      },
+      {
+        key: "labels",
+        label: "Labels",
+        cell: (s) => (Object.keys(s.labels).length ? h("div", { class: "chips" }, ...labelChips(s.labels)) : h("span", { class: "muted" }, "—")),
+      },
       { key: "state", label: "State", compare: byText((s) => s.state), cell: stateBadge },
       { key: "age", label: "Age", compare: byText((s) => s.createdAt), cell: ageCell },
       { key: "left", label: "Time left", compare: byText((s) => s.expiresAt ?? "~"), cell: timeLeftCell },
@@ -31,14 +40,16 @@ export function sandboxesView(): View {
       {
         key: "volumes",
         label: "Volumes",
-        cell: (s) => (s.volumes.length ? h("div", { class: "chips" }, ...s.volumes.map((a) => attachmentChip(a, "volume"))) : h("span", { class: "muted" }, "—")),
+        cell: (s) =>
+          s.volumes.length ? h("div", { class: "chips" }, ...s.volumes.map((a) => attachmentChip(a, "volume"))) : h("span", { class: "muted" }, "—"),
       },
       { key: "network", label: "Network", cell: networkPolicy },
       {
         key: "actions",
         label: "",
         class: "actions",
-        cell: (s) => (s.state === "stopped" ? null : h("button", { type: "button", class: "danger small", "data-action": "kill", onclick: () => killSandbox(s) }, "Kill")),
+        cell: (s) =>
+          s.state === "stopped" ? null : h("button", { type: "button", class: "danger small", "data-action": "kill", onclick: () => killSandbox(s) }, "Kill"),
       },
     ],
     { sortKey: "age", descending: true, rowKey: (s) => s.id, testId: "sandboxes-table" },
@@ -83,7 +94,15 @@ export function sandboxesView(): View {
   }
 
   const toolbar = h("div", { class: "toolbar" }, filterInput, h("label", { class: "check" }, stoppedBox, " show stopped"), table.sortSelect(), count);
-  const el = h("section", { class: "page", "data-page": "sandboxes" }, h("h1", {}, "Sandboxes"), summary, toolbar, h("div", { class: "scroll" }, table.el), empty);
+  const el = h(
+    "section",
+    { class: "page", "data-page": "sandboxes" },
+    h("h1", {}, "Sandboxes"),
+    summary,
+    toolbar,
+    h("div", { class: "scroll" }, table.el),
+    empty,
+  );
   return {
     el,
     title: "Sandboxes",

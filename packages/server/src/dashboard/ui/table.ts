@@ -105,5 +105,11 @@ export class SortableTable<T> {
   }
 }
 
-export const byText = <T>(f: (r: T) => string) => (a: T, b: T) => f(a).localeCompare(f(b));
-export const byNumber = <T>(f: (r: T) => number) => (a: T, b: T) => f(a) - f(b);
+export const byText =
+  <T>(f: (r: T) => string) =>
+  (a: T, b: T) =>
+    f(a).localeCompare(f(b));
+export const byNumber =
+  <T>(f: (r: T) => number) =>
+  (a: T, b: T) =>
+    f(a) - f(b);

@@ -15,14 +15,19 @@ export function niceMax(v: number): number {
 
 function timeLabel(t: number, spanMs: number): string {
   const d = new Date(t);
-  return spanMs > 86_400_000 ? `${d.toLocaleDateString(undefined, { month: "short", day: "numeric" })} ${d.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" })}` : d.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" });
+  return spanMs > 86_400_000
+    ? `${d.toLocaleDateString(undefined, { month: "short", day: "numeric" })} ${d.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" })}`
+    : d.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" });
 }
 
 /**
  * Draws `samples` (oldest first) between `from` and `to` (ms since epoch) into an SVG of the
  * given width. Values are steps: a sample holds until the next one.
  */
-export function usageChart(samples: readonly VolumeUsageSample[], opts: { from: number; to: number; capacityBytes: number; width: number; height: number }): SVGSVGElement {
+export function usageChart(
+  samples: readonly VolumeUsageSample[],
+  opts: { from: number; to: number; capacityBytes: number; width: number; height: number },
+): SVGSVGElement {
   const { width, height } = opts;
   const pts = samples.map((s) => ({ t: Date.parse(s.at), v: s.usedBytes })).filter((p) => p.t <= opts.to);
   const firstT = pts.find((p) => p.t >= opts.from)?.t ?? opts.from;

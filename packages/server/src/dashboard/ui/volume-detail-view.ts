@@ -82,7 +82,10 @@ export function volumeDetailView(id: string): View {
         ...row("Files", filesCell(v)),
         ...row("Size", `${v.sizeGb} GiB · ${v.capacityBytes.toLocaleString("en")} bytes`),
         ...row("Created", h("span", { title: when(v.createdAt) }, ago(v.createdAt))),
-        ...row("Last attached", v.attachments.length ? "attached now" : v.lastAttachedAt ? h("span", { title: when(v.lastAttachedAt) }, ago(v.lastAttachedAt)) : "never"),
+        ...row(
+          "Last attached",
+          v.attachments.length ? "attached now" : v.lastAttachedAt ? h("span", { title: when(v.lastAttachedAt) }, ago(v.lastAttachedAt)) : "never",
+        ),
         ...row("Idle for", v.idleSince ? span(Date.now() - Date.parse(v.idleSince)) : "—"),
       ),
     );

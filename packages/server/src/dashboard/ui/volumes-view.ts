@@ -31,18 +31,38 @@ export function filesCell(v: VolumeInfo): HTMLElement {
     "span",
     { class: "files nowrap", "data-used-inodes": v.usedInodes, "data-inode-capacity": v.inodeCapacity },
     `${v.usedInodes.toLocaleString("en")} of ${v.inodeCapacity.toLocaleString("en")}`,
-    out ? badge("out of inodes", "danger", "No new file, directory or symlink fits, whatever bytes are free: remove files, or move them to a bigger volume") : null,
+    out
+      ? badge("out of inodes", "danger", "No new file, directory or symlink fits, whatever bytes are free: remove files, or move them to a bigger volume")
+      : null,
   );
 }
 
 function totalsCards(o: Overview): HTMLElement[] {
   const t = o.totals;
   const card = (label: string, value: string, note: string, testId: string, kind = "") =>
-    h("div", { class: `card ${kind}`, "data-testid": testId }, h("div", { class: "label" }, label), h("div", { class: "value" }, value), h("div", { class: "note" }, note));
+    h(
+      "div",
+      { class: `card ${kind}`, "data-testid": testId },
+      h("div", { class: "label" }, label),
+      h("div", { class: "value" }, value),
+      h("div", { class: "note" }, note),
+    );
   return [
-    card("Volumes", String(t.volumes), t.staleVolumes ? `${t.staleVolumes} stale (idle > ${span(o.staleAfterMs)})` : "none stale", "total-volumes", t.staleVolumes ? "attention" : ""),
+    card(
+      "Volumes",
+      String(t.volumes),
+      t.staleVolumes ? `${t.staleVolumes} stale (idle > ${span(o.staleAfterMs)})` : "none stale",
+      "total-volumes",
+      t.staleVolumes ? "attention" : "",
+    ),
     card("Capacity promised", bytes(t.capacityBytes), `sum of sizes · ${bytes(t.usedBytes)} written`, "total-capacity"),
-    card("Host disk free", bytes(t.hostFreeBytes), t.overcommitBytes > 0 ? "less than the volumes may still fill" : "room for every volume to fill up", "total-free", t.overcommitBytes > 0 ? "danger" : "ok"),
+    card(
+      "Host disk free",
+      bytes(t.hostFreeBytes),
+      t.overcommitBytes > 0 ? "less than the volumes may still fill" : "room for every volume to fill up",
+      "total-free",
+      t.overcommitBytes > 0 ? "danger" : "ok",
+    ),
   ];
 }
 
@@ -58,7 +78,10 @@ export function volumesView(): View {
         key: "name",
         label: "Name",
         compare: byText((v) => v.name),
-        cell: (v) => [h("a", { href: `#/volumes/${v.id}`, class: "strong nowrap" }, v.name), v.stale ? badge("stale", "warn", `Not attached for over ${span(Date.now() - Date.parse(v.idleSince!))}`) : null],
+        cell: (v) => [
+          h("a", { href: `#/volumes/${v.id}`, class: "strong nowrap" }, v.name),
+          v.stale ? badge("stale", "warn", `Not attached for over ${span(Date.now() - Date.parse(v.idleSince!))}`) : null,
+        ],
       },
       { key: "id", label: "ID", cell: (v) => h("span", { class: "mono small" }, v.id) },
       { key: "usage", label: "Usage", class: "wide", compare: byNumber((v) => v.usedBytes / v.capacityBytes), cell: usageCell },
@@ -68,14 +91,20 @@ export function volumesView(): View {
         key: "attachments",
         label: "Attached to",
         compare: byNumber((v) => v.attachments.length),
-        cell: (v) => (v.attachments.length ? h("div", { class: "chips" }, ...v.attachments.map((a) => attachmentChip(a, "sandbox"))) : h("span", { class: "muted" }, "—")),
+        cell: (v) =>
+          v.attachments.length ? h("div", { class: "chips" }, ...v.attachments.map((a) => attachmentChip(a, "sandbox"))) : h("span", { class: "muted" }, "—"),
       },
       { key: "created", label: "Created", compare: byText((v) => v.createdAt), cell: (v) => h("span", { title: when(v.createdAt) }, ago(v.createdAt)) },
       {
         key: "lastAttached",
         label: "Last attached",
         compare: byText((v) => (v.attachments.length ? "9" : (v.lastAttachedAt ?? ""))),
-        cell: (v) => (v.attachments.length ? badge("now", "ok") : v.lastAttachedAt ? h("span", { title: when(v.lastAttachedAt) }, ago(v.lastAttachedAt)) : h("span", { class: "muted" }, "never")),
+        cell: (v) =>
+          v.attachments.length
+            ? badge("now", "ok")
+            : v.lastAttachedAt
+              ? h("span", { title: when(v.lastAttachedAt) }, ago(v.lastAttachedAt))
+              : h("span", { class: "muted" }, "never"),
       },
       {
         key: "actions",
@@ -88,7 +117,14 @@ export function volumesView(): View {
   );
   const empty = h("p", { class: "empty muted", hidden: true });
 
-  const nameInput = h("input", { name: "name", required: true, placeholder: "agent-cache", pattern: "[A-Za-z0-9][A-Za-z0-9_.\\-]*", maxlength: 63, "aria-label": "Name" });
+  const nameInput = h("input", {
+    name: "name",
+    required: true,
+    placeholder: "agent-cache",
+    pattern: "[A-Za-z0-9][A-Za-z0-9_.\\-]*",
+    maxlength: 63,
+    "aria-label": "Name",
+  });
   const sizeInput = h("input", { name: "sizeGb", type: "number", required: true, min: 0.0625, max: 1024, step: "any", value: 1, "aria-label": "Size in GiB" });
   const formError = h("p", { class: "error", role: "alert", hidden: true });
   const form = h(
@@ -135,10 +171,19 @@ export function volumesView(): View {
     h("label", { class: "check" }, staleBox, " stale only"),
     table.sortSelect(),
     count,
-    h("button", { type: "button", class: "primary", "data-action": "new-volume", onclick: () => {
-      form.hidden = false;
-      nameInput.focus();
-    } }, "New volume"),
+    h(
+      "button",
+      {
+        type: "button",
+        class: "primary",
+        "data-action": "new-volume",
+        onclick: () => {
+          form.hidden = false;
+          nameInput.focus();
+        },
+      },
+      "New volume",
+    ),
   );
 
   let last: Overview | undefined;
@@ -162,7 +207,17 @@ export function volumesView(): View {
     empty.textContent = o.volumes.length === 0 ? "No volumes yet. Create one here or with Sandbox.createVolume()." : "No volume matches the filter.";
   }
 
-  const el = h("section", { class: "page", "data-page": "volumes" }, h("h1", {}, "Volumes"), totals, overcommit, toolbar, form, h("div", { class: "scroll" }, table.el), empty);
+  const el = h(
+    "section",
+    { class: "page", "data-page": "volumes" },
+    h("h1", {}, "Volumes"),
+    totals,
+    overcommit,
+    toolbar,
+    form,
+    h("div", { class: "scroll" }, table.el),
+    empty,
+  );
   return {
     el,
     title: "Volumes",

@@ -17,7 +17,14 @@ export function attachmentChip(a: VolumeAttachment, show: "sandbox" | "volume"):
     h("span", { class: "mono path", title: `mounted at ${a.mountPath}` }, a.mountPath),
     h(
       "button",
-      { type: "button", class: "x", "data-action": `detach-${a.sandboxId}-${a.volumeId}`, title: "Detach", "aria-label": `Detach ${a.volumeName} from ${a.sandboxId}`, onclick: () => detach(a) },
+      {
+        type: "button",
+        class: "x",
+        "data-action": `detach-${a.sandboxId}-${a.volumeId}`,
+        title: "Detach",
+        "aria-label": `Detach ${a.volumeName} from ${a.sandboxId}`,
+        onclick: () => detach(a),
+      },
       "×",
     ),
   );

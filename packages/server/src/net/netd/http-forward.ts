@@ -70,7 +70,9 @@ export function refuse(res: ServerResponse, status: number, message: string): vo
  */
 export function upstreamHeaders(rawHeaders: readonly string[], secrets: readonly SecretRule[]): string[] {
   const substituted = secrets.length > 0;
-  const headers = endToEnd(rawHeaders, "body", (name, value) => (substituted && name === "accept-encoding" ? undefined : substitute(value, secrets, "to-host")));
+  const headers = endToEnd(rawHeaders, "body", (name, value) =>
+    substituted && name === "accept-encoding" ? undefined : substitute(value, secrets, "to-host"),
+  );
   if (substituted) headers.push("accept-encoding", "identity");
   return headers;
 }
@@ -89,11 +91,22 @@ export function forwardRequest(req: IncomingMessage, res: ServerResponse, t: For
   const aborted = new AbortController();
   req.on("aborted", () => aborted.abort());
   void forward(
-    { method: req.method ?? "GET", path: substitute(req.url ?? "/", secrets, "to-host"), headers, body: req, upstream: { tls: t.tls, options }, signal: aborted.signal },
+    {
+      method: req.method ?? "GET",
+      path: substitute(req.url ?? "/", secrets, "to-host"),
+      headers,
+      body: req,
+      upstream: { tls: t.tls, options },
+      signal: aborted.signal,
+    },
     sandboxResponseRules(secrets),
   ).then((f) => {
     if ("failed" in f) {
-      return refuse(res, 502, f.failed === "head" ? `${t.name} sent a response the proxy cannot pass on: ${f.message}` : `cannot reach ${t.name}:${t.port}: ${f.message}`);
+      return refuse(
+        res,
+        502,
+        f.failed === "head" ? `${t.name} sent a response the proxy cannot pass on: ${f.message}` : `cannot reach ${t.name}:${t.port}: ${f.message}`,
+      );
     }
     // A status or header Node will not send: this request fails, nothing else.
     const refused = relayResponse(f, res, undefined, secrets.length > 0 ? new ReplaceStream(secrets, "to-sandbox") : undefined);

@@ -103,7 +103,6 @@ interface SandboxMessage {
   ca: CertificateAuthority | null;
 }
 
-
 rpc.handle("setSandbox", (m) => {
   const s = m as SandboxMessage;
   const entry: Entry = {

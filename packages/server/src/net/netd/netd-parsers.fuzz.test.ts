@@ -81,9 +81,17 @@ function checkHello(input: Buffer): void {
 test("SNI: arbitrary bytes, and bytes that start like a TLS handshake", () => {
   const tlsStart = fc
     .tuple(fc.uint8Array({ maxLength: 600 }), fc.integer({ min: 0, max: 0xffff }), fc.integer({ min: 0, max: 0xffffff }))
-    .map(([rest, recLen, helloLen]) => Buffer.concat([Buffer.from([22, 3, 1, recLen >> 8, recLen & 255, 1, helloLen >> 16, (helloLen >> 8) & 255, helloLen & 255]), rest]));
+    .map(([rest, recLen, helloLen]) =>
+      Buffer.concat([Buffer.from([22, 3, 1, recLen >> 8, recLen & 255, 1, helloLen >> 16, (helloLen >> 8) & 255, helloLen & 255]), rest]),
+    );
   fc.assert(
-    fc.property(fc.oneof(fc.uint8Array({ maxLength: 1500 }).map((a) => Buffer.from(a)), tlsStart), checkHello),
+    fc.property(
+      fc.oneof(
+        fc.uint8Array({ maxLength: 1500 }).map((a) => Buffer.from(a)),
+        tlsStart,
+      ),
+      checkHello,
+    ),
     fuzzBudget(300),
   );
 });
@@ -119,9 +127,16 @@ test("SNI: a decision always comes within a fixed number of bytes", () => {
   // A stream of handshake records of random sizes announcing a random ClientHello length: at
   // most SNI_DECISION_BOUND bytes are read (and held) before the connection is routed or refused.
   const stream = fc
-    .tuple(fc.integer({ min: 0, max: 0xffffff }), fc.array(fc.integer({ min: 1, max: 16 * 1024 }), { minLength: 1, maxLength: 40 }), fc.integer({ min: 0, max: 255 }))
+    .tuple(
+      fc.integer({ min: 0, max: 0xffffff }),
+      fc.array(fc.integer({ min: 1, max: 16 * 1024 }), { minLength: 1, maxLength: 40 }),
+      fc.integer({ min: 0, max: 255 }),
+    )
     .map(([helloLen, recordSizes, fill]) => {
-      const payload = Buffer.alloc(recordSizes.reduce((a, b) => a + b, 0), fill);
+      const payload = Buffer.alloc(
+        recordSizes.reduce((a, b) => a + b, 0),
+        fill,
+      );
       payload.set([1, helloLen >> 16, (helloLen >> 8) & 255, helloLen & 255].slice(0, payload.length));
       const parts: Buffer[] = [];
       let p = 0;
@@ -180,7 +195,13 @@ test("Host header: names and IPv6 literals with ports round-trip", () => {
 const querySeeds = fuzzCorpus("dns-query");
 
 test("DNS over TCP: the framer gives the same messages however the stream is split", () => {
-  const framed = fc.array(fc.oneof(fc.constantFrom(...querySeeds), fc.uint8Array({ maxLength: 64 }).map((a) => Buffer.from(a))), { maxLength: 4 });
+  const framed = fc.array(
+    fc.oneof(
+      fc.constantFrom(...querySeeds),
+      fc.uint8Array({ maxLength: 64 }).map((a) => Buffer.from(a)),
+    ),
+    { maxLength: 4 },
+  );
   const stream = fc.oneof(
     framed.map((msgs) => Buffer.concat(msgs.flatMap((m) => [Buffer.from([m.length >> 8, m.length & 255]), m]))),
     fc.uint8Array({ maxLength: 400 }).map((a) => Buffer.from(a)),
@@ -229,9 +250,16 @@ test("DNS: the resolver's answer path never fails on a sandbox's query", async (
     const decoded = dnsPacket.decode(out);
     assert.equal(decoded.type, "response");
     assert.equal(decoded.id, packet.readUInt16BE(0));
-    assert.deepEqual(decoded.questions?.map((q) => q.name), dnsPacket.decode(packet).questions?.map((q) => q.name), "the question comes back as asked");
+    assert.deepEqual(
+      decoded.questions?.map((q) => q.name),
+      dnsPacket.decode(packet).questions?.map((q) => q.name),
+      "the question comes back as asked",
+    );
   };
   for (const seed of querySeeds) await check(seed);
-  const packets = fc.oneof(mutationsOf(querySeeds), fc.uint8Array({ maxLength: 200 }).map((a) => Buffer.from(a)));
+  const packets = fc.oneof(
+    mutationsOf(querySeeds),
+    fc.uint8Array({ maxLength: 200 }).map((a) => Buffer.from(a)),
+  );
   await fc.assert(fc.asyncProperty(packets, check), fuzzBudget(500));
 });

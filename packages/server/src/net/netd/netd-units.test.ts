@@ -14,11 +14,26 @@ import { ClientHelloReader, type SniResult, parseClientHello } from "./sni.js";
 import { StaticUpstream, addressesIn } from "./upstream-dns.js";
 
 const rules = (...entries: string[]): NetRule[] => entries.map((e) => (parseNetRule(e) as { value: NetRule }).value);
-const policy = (r: NetRule[] | null, secrets: SandboxPolicy["secrets"] = []): SandboxPolicy => ({ id: "sbx", ipv4: "10.73.0.2", ipv6: "fd00::2", rules: r, secrets, closed: [] });
+const policy = (r: NetRule[] | null, secrets: SandboxPolicy["secrets"] = []): SandboxPolicy => ({
+  id: "sbx",
+  ipv4: "10.73.0.2",
+  ipv6: "fd00::2",
+  rules: r,
+  secrets,
+  closed: [],
+});
 const secret = { name: "K", placeholder: "ATOLL_SECRET_abc", value: "real-value", hosts: rules("api.example.com") as never };
 
 test("the resolver's decision: allowed names and the ports their addresses are admitted for", () => {
-  assert.deepEqual(nameDecision(policy(rules("example.com")), "Example.com."), { allowed: true, ports: [[1, 79], [81, 442], [444, 65535]], intercept: false });
+  assert.deepEqual(nameDecision(policy(rules("example.com")), "Example.com."), {
+    allowed: true,
+    ports: [
+      [1, 79],
+      [81, 442],
+      [444, 65535],
+    ],
+    intercept: false,
+  });
   assert.deepEqual(nameDecision(policy(rules("example.com:443")), "example.com").ports, [], "443 only: through the proxy, nothing direct");
   assert.deepEqual(nameDecision(policy(rules("example.com:5432", "*.example.com:22")), "db.example.com").ports, [[22, 22]]);
   assert.equal(nameDecision(policy(rules("example.com")), "example.org").allowed, false);
@@ -37,7 +52,10 @@ test("the proxy's checks: host and port, IP literals against IP rules, secrets b
   assert.ok(!hostPortAllowed(p, "203.0.113.9", 443));
   assert.ok(hostPortAllowed(p, "[2001:db8::1]", 443));
   assert.ok(hostPortAllowed(policy(null), "anything.test", 443));
-  assert.deepEqual(secretsFor(policy(null, [secret]), "API.example.com").map((s) => s.name), ["K"]);
+  assert.deepEqual(
+    secretsFor(policy(null, [secret]), "API.example.com").map((s) => s.name),
+    ["K"],
+  );
   assert.deepEqual(secretsFor(policy(null, [secret]), "example.com"), []);
   assert.deepEqual(parseHostHeader("[2001:db8::1]:8080"), { name: "2001:db8::1", port: 8080 });
   assert.deepEqual(parseHostHeader("Example.com"), { name: "example.com", port: null });
@@ -46,9 +64,15 @@ test("the proxy's checks: host and port, IP literals against IP rules, secrets b
 
 test("secret substitution: URL and headers toward the host, values back to placeholders in responses", async () => {
   assert.equal(substitute("/x?k=ATOLL_SECRET_abc", [secret], "to-host"), "/x?k=real-value");
-  const h = upstreamHeaders(["authorization", "Bearer ATOLL_SECRET_abc", "connection", "keep-alive, x-hop", "x-hop", "1", "Host", "api.example.com", "Accept-Encoding", "gzip"], [secret]);
+  const h = upstreamHeaders(
+    ["authorization", "Bearer ATOLL_SECRET_abc", "connection", "keep-alive, x-hop", "x-hop", "1", "Host", "api.example.com", "Accept-Encoding", "gzip"],
+    [secret],
+  );
   assert.deepEqual(h, ["authorization", "Bearer real-value", "Host", "api.example.com", "accept-encoding", "identity"]);
-  const back = checkResponseHead({ statusCode: 200, statusMessage: "OK", rawHeaders: ["X-Echo", "real-value", "Content-Length", "10", "Connection", "close"] }, sandboxResponseRules([secret]));
+  const back = checkResponseHead(
+    { statusCode: 200, statusMessage: "OK", rawHeaders: ["X-Echo", "real-value", "Content-Length", "10", "Connection", "close"] },
+    sandboxResponseRules([secret]),
+  );
   assert.deepEqual(back, { status: 200, message: "OK", headers: ["X-Echo", "ATOLL_SECRET_abc"] });
   // Split across chunk boundaries at every position.
   const text = "aa real-value bb real-value";
@@ -65,7 +89,13 @@ test("SNI is read from a ClientHello, whole or in pieces; non-TLS is recognised"
   const net = await import("node:net");
   // Capture a real ClientHello from Node's TLS client.
   const hello = await new Promise<Buffer>((resolve) => {
-    const server = net.createServer((s) => s.once("data", (d: Buffer) => { resolve(d); s.destroy(); server.close(); }));
+    const server = net.createServer((s) =>
+      s.once("data", (d: Buffer) => {
+        resolve(d);
+        s.destroy();
+        server.close();
+      }),
+    );
     server.listen(0, "127.0.0.1", () => {
       const c = tls.connect({ host: "127.0.0.1", port: (server.address() as { port: number }).port, servername: "api.example.com" });
       c.on("error", () => undefined);
@@ -131,7 +161,11 @@ test("DNS guard: one plain question, bounded size; TCP framing in one pass with 
 test("budgets: per sandbox, released on close, DNS rate as a token bucket", () => {
   let now = 0;
   const refused: string[] = [];
-  const b = new SandboxBudgets({ proxyConnections: 2, dnsConnections: 1, dnsInFlight: 2, dnsPerSecond: 10, dnsBurst: 3, bufferedBytes: 100 }, (id, what) => refused.push(`${id}:${what}`), () => now);
+  const b = new SandboxBudgets(
+    { proxyConnections: 2, dnsConnections: 1, dnsInFlight: 2, dnsPerSecond: 10, dnsBurst: 3, bufferedBytes: 100 },
+    (id, what) => refused.push(`${id}:${what}`),
+    () => now,
+  );
   const r1 = b.take("a", "proxyConnections");
   const r2 = b.take("a", "proxyConnections");
   assert.ok(r1 && r2);
@@ -168,7 +202,8 @@ test("budgets: per sandbox, released on close, DNS rate as a token bucket", () =
 
 test("the static resolver answers from its table only", async () => {
   const up = new StaticUpstream({ "Example.com": ["203.0.113.10", "2001:db8::10"] });
-  const q = (name: string, type: "A" | "AAAA") => dnsPacket.encode({ type: "query", id: 7, flags: dnsPacket.RECURSION_DESIRED, questions: [{ type, name, class: "IN" }] });
+  const q = (name: string, type: "A" | "AAAA") =>
+    dnsPacket.encode({ type: "query", id: 7, flags: dnsPacket.RECURSION_DESIRED, questions: [{ type, name, class: "IN" }] });
   assert.deepEqual(addressesIn(await up.query(q("example.com", "A"))), ["203.0.113.10"]);
   assert.deepEqual(addressesIn(await up.query(q("example.com", "AAAA"))), ["2001:db8::10"]);
   assert.equal((dnsPacket.decode(await up.query(q("example.org", "A"))) as { rcode?: string }).rcode, "NXDOMAIN");
@@ -177,7 +212,8 @@ test("the static resolver answers from its table only", async () => {
 
 test("DNS: a question name that does not decode to itself is dropped, a plain one is answered", async () => {
   const { questionNameProblem } = await import("./dns-guard.js");
-  const wire = (labels: Buffer[]) => Buffer.concat([Buffer.from([0, 7, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0]), ...labels.flatMap((l) => [Buffer.from([l.length]), l]), Buffer.from([0, 0, 1, 0, 1])]);
+  const wire = (labels: Buffer[]) =>
+    Buffer.concat([Buffer.from([0, 7, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0]), ...labels.flatMap((l) => [Buffer.from([l.length]), l]), Buffer.from([0, 0, 1, 0, 1])]);
   const check = (labels: Buffer[]) => questionNameProblem(wire(labels), dnsPacket.decode(wire(labels)).questions![0]!.name);
   assert.equal(check([Buffer.from("_dmarc"), Buffer.from("Example-1"), Buffer.from("com")]), null);
   assert.equal(questionNameProblem(Buffer.from([0, 7, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 1]), "."), null, "the root");

@@ -75,12 +75,7 @@ function admitConnection(ctx: ProxyContext, sock: net.Socket): SandboxPolicy | u
 }
 
 /** The checks shared by both proxies; sends the refusal itself and returns undefined when refused. */
-async function checkedTarget(
-  ctx: ProxyContext,
-  policy: SandboxPolicy,
-  host: string,
-  port: number,
-): Promise<{ addresses: string[] } | { refused: string }> {
+async function checkedTarget(ctx: ProxyContext, policy: SandboxPolicy, host: string, port: number): Promise<{ addresses: string[] } | { refused: string }> {
   if (!hostPortAllowed(policy, host, port)) return { refused: `${host}:${port} is not in this sandbox's allowNet` };
   const addresses = await addressesFor(ctx, policy, host);
   if (addresses.length === 0) return { refused: `${host} has no address this sandbox may connect to` };
@@ -261,7 +256,10 @@ export function createTlsProxy(ctx: ProxyContext): net.Server {
         return;
       }
       const secureContext = await ctx.interceptContext(policy, serverName);
-      const tlsSock = new tls.TLSSocket(replay(sock, buffered), { isServer: true, secureContext, ALPNProtocols: ["http/1.1"] }) as tls.TLSSocket & { atollName?: string; atollIp?: string };
+      const tlsSock = new tls.TLSSocket(replay(sock, buffered), { isServer: true, secureContext, ALPNProtocols: ["http/1.1"] }) as tls.TLSSocket & {
+        atollName?: string;
+        atollIp?: string;
+      };
       tlsSock.atollName = serverName;
       tlsSock.atollIp = ip;
       tlsSock.on("error", () => sock.destroy());

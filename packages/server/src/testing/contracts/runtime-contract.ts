@@ -39,7 +39,11 @@ interface Ran {
  * Runs a command to completion. Output is acknowledged `ackDelayMs` after it arrives (0: at
  * once), so a runtime that ignores the window shows more than WINDOW unacknowledged.
  */
-function run(sb: RuntimeSandbox, argv: string[], opts: Partial<SpawnRequest> & { input?: Buffer; ackDelayMs?: number; onStarted?: (h: ProcessHandle) => void } = {}): Promise<Ran> {
+function run(
+  sb: RuntimeSandbox,
+  argv: string[],
+  opts: Partial<SpawnRequest> & { input?: Buffer; ackDelayMs?: number; onStarted?: (h: ProcessHandle) => void } = {},
+): Promise<Ran> {
   return new Promise((resolve) => {
     const out: Buffer[] = [];
     const err: Buffer[] = [];
@@ -156,7 +160,10 @@ export function runtimeContract(name: string, makeSubject: () => Promise<Runtime
         await sleep(20); // until the process is sleep (between fork and exec it is the runtime's)
         busy = await sb.busyProcesses("/hot");
       }
-      assert.ok(busy.some((b) => b.command === "sleep" && b.path === "/hot" && b.pid > 1), JSON.stringify(busy));
+      assert.ok(
+        busy.some((b) => b.command === "sleep" && b.path === "/hot" && b.pid > 1),
+        JSON.stringify(busy),
+      );
       assert.deepEqual(await sb.busyProcesses("/data"), []);
       const stats = await sb.stats();
       assert.ok(stats.memoryBytes > 0 && stats.pids >= 2 && stats.cpuUsageNs >= 0, JSON.stringify(stats));

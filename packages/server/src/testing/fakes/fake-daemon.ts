@@ -69,7 +69,11 @@ export interface FakeDaemon {
   tokens: TokenService;
   live: LiveSandboxes;
   /** An API request in process; `token` defaults to the admin token, null sends none. */
-  request(method: "GET" | "POST" | "PUT" | "PATCH" | "DELETE", url: string, opts?: { body?: unknown; token?: string | null; headers?: Record<string, string> }): Promise<LightMyRequestResponse>;
+  request(
+    method: "GET" | "POST" | "PUT" | "PATCH" | "DELETE",
+    url: string,
+    opts?: { body?: unknown; token?: string | null; headers?: Record<string, string> },
+  ): Promise<LightMyRequestResponse>;
   /** A token of `tenant` (created through the admin API), not an admin one. */
   tenantToken(tenant: string): Promise<string>;
   /** Stops as daemon.ts's stop() does: kills every sandbox, closes the server and the store. */
@@ -89,7 +93,15 @@ export async function startFakeDaemon(opts: FakeDaemonOptions = {}): Promise<Fak
   const live = new LiveSandboxes();
   const tenants = new TenantRepo(db);
   const quotas = new QuotaChecker({ tenants, sandboxes: repos.sandboxes, volumes: repos.volumes, atomic: (fn) => db.transaction(fn)() });
-  const volumes = new VolumeService({ volumes: repos.volumes, attachments: repos.attachments, storage, locks, logger, quotas, detachEverywhere: (id): Promise<void> => attachments.detachEverywhere(id) });
+  const volumes = new VolumeService({
+    volumes: repos.volumes,
+    attachments: repos.attachments,
+    storage,
+    locks,
+    logger,
+    quotas,
+    detachEverywhere: (id): Promise<void> => attachments.detachEverywhere(id),
+  });
   const attachments = new AttachmentService({ volumes, volumeRepo: repos.volumes, attachments: repos.attachments, storage, locks, live, logger });
   const commandLog = new CommandLog({ repo: new CommandLogRepo(db), logger });
   const network = new NetworkService({
@@ -102,9 +114,27 @@ export async function startFakeDaemon(opts: FakeDaemonOptions = {}): Promise<Fak
     isAtollToken: (v): boolean => tokens.recognizes(v),
   });
   const tokens = new TokenService({ tokens: new TokenRepo(db), tenants, sandboxes: repos.sandboxes, volumes: repos.volumes, adminToken: ADMIN_TOKEN, logger });
-  const sandboxes = new SandboxService({ repo: repos.sandboxes, attachments, runtime, live, locks, imageRootfs: "/fake-image", logger, commandLog, network, quotas });
+  const sandboxes = new SandboxService({
+    repo: repos.sandboxes,
+    attachments,
+    runtime,
+    live,
+    locks,
+    imageRootfs: "/fake-image",
+    logger,
+    commandLog,
+    network,
+    quotas,
+  });
   const monitor = new SandboxMonitor({ sandboxes, live });
-  const usage = new UsageSampler({ volumes: repos.volumes, samples: new UsageSampleRepo(db), storage, commandLog, logger, options: { intervalMs: 60_000, retentionMs: 30 * 86_400_000 } });
+  const usage = new UsageSampler({
+    volumes: repos.volumes,
+    samples: new UsageSampleRepo(db),
+    storage,
+    commandLog,
+    logger,
+    options: { intervalMs: 60_000, retentionMs: 30 * 86_400_000 },
+  });
   const files = new FileService({ sandboxes, live, volumes, storage, locks, driver: cannedFilesDriver(opts.files).driver, logger });
 
   const limits = { ...resolveWebConfig({}, "127.0.0.1", { listen: parseListen, duration: durationSetting }, {}).limits, ...opts.limits };

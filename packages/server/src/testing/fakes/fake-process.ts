@@ -82,8 +82,14 @@ export class FakeProcess {
   ) {
     this.name = req.argv[0]?.split("/").pop() ?? "";
     this.stdinClosed = !req.stdin;
-    this.stdout = new OutStream((d) => this.later(() => sink.onStdout(d)), () => this.maybeExit());
-    this.stderr = new OutStream((d) => this.later(() => sink.onStderr(d)), () => this.maybeExit());
+    this.stdout = new OutStream(
+      (d) => this.later(() => sink.onStdout(d)),
+      () => this.maybeExit(),
+    );
+    this.stderr = new OutStream(
+      (d) => this.later(() => sink.onStderr(d)),
+      () => this.maybeExit(),
+    );
     const self = this;
     this.handle = {
       write: (data) => this.write(data),

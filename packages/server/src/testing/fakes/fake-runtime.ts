@@ -16,7 +16,17 @@
  */
 import { constants } from "node:os";
 import { InvalidArgumentError } from "atoll/contract";
-import type { BusyProcess, LaunchSpec, MountSpec, ProcessHandle, ProcessSink, RuntimeDriver, RuntimeSandbox, SandboxStats, SpawnRequest } from "../../core/drivers.js";
+import type {
+  BusyProcess,
+  LaunchSpec,
+  MountSpec,
+  ProcessHandle,
+  ProcessSink,
+  RuntimeDriver,
+  RuntimeSandbox,
+  SandboxStats,
+  SpawnRequest,
+} from "../../core/drivers.js";
 import { BUILTIN_PROGRAMS, type FakeProgram } from "./fake-programs.js";
 import { FakeProcess } from "./fake-process.js";
 
