@@ -10,6 +10,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSy
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { AtollError, type Sandbox } from "atoll";
+import { tarOf } from "../testing/ustar.js";
 import { expectCode, useDaemon } from "./e2e-helpers.js";
 
 const ctx = useDaemon();
@@ -34,33 +35,6 @@ async function neverSecret(p: Promise<unknown>): Promise<string> {
     assert.ok(!e.message.includes(SECRET));
     return e.code;
   }
-}
-
-/** A ustar archive from [name, type, content/linkname] entries. */
-function tarOf(entries: [string, "0" | "2" | "1" | "5", string][]): Uint8Array {
-  const blocks: Buffer[] = [];
-  for (const [name, type, body] of entries) {
-    const h = Buffer.alloc(512);
-    h.write(name, 0, 100);
-    h.write("0000644\0", 100);
-    h.write("0000000\0", 108);
-    h.write("0000000\0", 116);
-    const size = type === "0" ? Buffer.byteLength(body) : 0;
-    h.write(`${size.toString(8).padStart(11, "0")}\0`, 124);
-    h.write("00000000000\0", 136);
-    h.write("        ", 148);
-    h.write(type, 156);
-    if (type === "2" || type === "1") h.write(body, 157, 100);
-    h.write("ustar\0", 257);
-    h.write("00", 263);
-    let sum = 0;
-    for (const b of h) sum += b;
-    h.write(`${sum.toString(8).padStart(6, "0")}\0 `, 148);
-    blocks.push(h);
-    if (size) blocks.push(Buffer.concat([Buffer.from(body), Buffer.alloc((512 - (size % 512)) % 512)]));
-  }
-  blocks.push(Buffer.alloc(1024));
-  return new Uint8Array(Buffer.concat(blocks));
 }
 
 test("`..` and absolute paths stay inside the sandbox's root", async () => {
