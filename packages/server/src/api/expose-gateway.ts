@@ -120,6 +120,7 @@ export class ExposeGateway implements ExposeFront {
       throw new DaemonError(
         "HOST_NOT_READY",
         `no loopback listener for the exposed port (${(err as Error).message}); a host whose lo lacks 127.0.0.0/8 needs --expose-domain`,
+        { cause: err },
       );
     }
     this.byToken.set(token, listener);

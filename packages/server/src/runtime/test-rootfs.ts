@@ -26,6 +26,7 @@ export async function buildTestRootfs(dir: string, uidBase: number): Promise<str
     throw new DaemonError(
       "HOST_NOT_READY",
       `cannot hard-link the host's /usr into ${root} (is it on another filesystem? set ATOLL_TEST_ROOTFS): ${(err as Error).message}`,
+      { cause: err },
     );
   }
   for (const [name, to] of [
