@@ -5,6 +5,7 @@ import { fileURLToPath } from "node:url";
 import { defaultImagesDir, defaultUidBase } from "./image/image-builder.js";
 import { type NetConfig, resolveNetConfig } from "./net/net-config.js";
 import { type WebConfig, type WebFlags, resolveWebConfig } from "./api/web-config.js";
+import { DaemonError } from "./daemon-error.js";
 
 /** Everything `atoll serve` needs to know, resolved from flags and the environment. */
 export interface DaemonConfig {
@@ -60,11 +61,12 @@ export interface DiskFlags {
 export function resolveDiskConfig(opts: DiskFlags): DiskConfig {
   const reserve = opts.diskReserve ?? process.env.ATOLL_DISK_RESERVE;
   const overcommit = opts.rootfsOvercommit ?? process.env.ATOLL_ROOTFS_OVERCOMMIT ?? "on";
-  if (overcommit !== "on" && overcommit !== "off") throw new Error(`--rootfs-overcommit / ATOLL_ROOTFS_OVERCOMMIT must be on or off, got "${overcommit}"`);
+  if (overcommit !== "on" && overcommit !== "off")
+    throw new DaemonError("CONFIG_INVALID", `--rootfs-overcommit / ATOLL_ROOTFS_OVERCOMMIT must be on or off, got "${overcommit}"`);
   let reserveBytes: number | undefined;
   if (reserve !== undefined) {
     const size = parseSize(reserve);
-    if (!size.ok) throw new Error(`--disk-reserve / ATOLL_DISK_RESERVE: ${size.error}`);
+    if (!size.ok) throw new DaemonError("CONFIG_INVALID", `--disk-reserve / ATOLL_DISK_RESERVE: ${size.error}`);
     reserveBytes = size.value;
   }
   return { reserveBytes, overcommit: overcommit === "on" };
@@ -87,14 +89,14 @@ export const DEFAULT_LISTEN = "127.0.0.1:7420";
 export function parseListen(listen: string): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(listen);
   const port = Number(m?.[3]);
-  if (!m || port > 65535) throw new Error(`--listen must look like 127.0.0.1:7420, got "${listen}"`);
+  if (!m || port > 65535) throw new DaemonError("CONFIG_INVALID", `--listen must look like 127.0.0.1:7420, got "${listen}"`);
   return { host: (m[1] ?? m[2])!, port };
 }
 
 /** Milliseconds of a duration setting ("7d", "90s"); throws a readable Error naming the setting. */
 export function durationSetting(name: string, raw: string): number {
   const d = parseDuration(raw);
-  if (!d.ok) throw new Error(`${name}: ${d.error}`);
+  if (!d.ok) throw new DaemonError("CONFIG_INVALID", `${name}: ${d.error}`);
   return d.value;
 }
 

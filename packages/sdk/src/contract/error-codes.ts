@@ -56,6 +56,16 @@ export const DAEMON_ERROR_CODES = [
   "FS_HELPER_PROTOCOL_VIOLATION",
   "HOST_NOT_READY",
   "STARTUP_FAILED",
+  /** A daemon setting (flag, ATOLL_* variable) the operator must fix. */
+  "CONFIG_INVALID",
+  /** A sandbox could not be started, run or stopped by its runtime (launcher, cgroups, lxcfs, root files). */
+  "SANDBOX_RUNTIME_FAILED",
+  /** Sandbox networking failed: netd (start, its channel, a request), a sandbox's netns, the DNS forwarder. */
+  "NETWORK_FAILED",
+  /** Building or deriving a root filesystem image failed. */
+  "IMAGE_BUILD_FAILED",
+  /** Host state the daemon releases (mounts, cgroups) could not be released. */
+  "HOST_CLEANUP_FAILED",
 ] as const;
 export type DaemonErrorCode = (typeof DAEMON_ERROR_CODES)[number];
 

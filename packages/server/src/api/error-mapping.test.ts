@@ -24,6 +24,7 @@ import {
 } from "atoll/contract";
 import Fastify from "fastify";
 import pino from "pino";
+import { DaemonError } from "../daemon-error.js";
 import { HostNotReadyError } from "../doctor/preflight.js";
 import { RecordProtocolError } from "../files/fs-records.js";
 import { Ext4CheckError } from "../host/ext4-image.js";
@@ -118,6 +119,7 @@ test("the daemon's own error classes are Atoll errors with an internal code and 
     new RecordProtocolError("record of 9 bytes is larger than 8"),
     new HostNotReadyError([{ id: "bwrap", title: "bubblewrap", status: "fail", detail: "/usr/bin/bwrap missing", fix: "apt-get install bubblewrap" }]),
     new StartupError("the base image could not be built: /var/lib/atoll/images", "atoll image build", cause),
+    new DaemonError("NETWORK_FAILED", "netd exited with 1 before it was ready: /var/lib/atoll/net secret stderr", { cause }),
   ];
   for (const err of raised) {
     assert.ok(err instanceof AtollError, err.name);

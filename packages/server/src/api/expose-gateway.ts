@@ -24,6 +24,7 @@ import type { ExposeFront, NetworkService } from "../core/network-service.js";
 import { guardConnections } from "./connection-guard.js";
 import { cookieOf } from "./session-cookie.js";
 import type { ExposeConfig, HttpLimits } from "./web-config.js";
+import { DaemonError } from "../daemon-error.js";
 
 /** Cookie that lets a browser use absolute paths on a loopback exposure after its first visit. */
 export const GATE_COOKIE = "atoll_expose";
@@ -116,7 +117,11 @@ export class ExposeGateway implements ExposeFront {
     try {
       await listen(listener.server, loopbackAddress(inUse), 0);
     } catch (err) {
-      throw new Error(`no loopback listener for the exposed port (${(err as Error).message}); a host whose lo lacks 127.0.0.0/8 needs --expose-domain`);
+      throw new DaemonError(
+        "HOST_NOT_READY",
+        `no loopback listener for the exposed port (${(err as Error).message}); a host whose lo lacks 127.0.0.0/8 needs --expose-domain`,
+        { cause: err },
+      );
     }
     this.byToken.set(token, listener);
     const a = listener.server.address() as AddressInfo;

@@ -39,7 +39,7 @@ function parseFetchHeaders(req: IncomingMessage): { url: URL; method: string; he
       throw new InvalidArgumentError("x-atoll-headers must be a JSON object of header names to values");
     for (const [name, value] of Object.entries(parsed)) {
       try {
-        if (typeof value !== "string") throw new Error("not a string");
+        if (typeof value !== "string") throw new InvalidArgumentError("not a string");
         validateHeaderName(name);
         validateHeaderValue(name, value);
       } catch {

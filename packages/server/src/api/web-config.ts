@@ -1,3 +1,4 @@
+import { DaemonError } from "../daemon-error.js";
 /**
  * Settings of the daemon's HTTP surface (docs/network.md "exposeHttp", docs/api.md "Limits"):
  * where exposed sandbox ports are served, and the per-client caps and timeouts of every
@@ -62,7 +63,8 @@ export function parseExposeDomain(text: string): { scheme: "http" | "https"; dom
   const m = DOMAIN.exec(text.toLowerCase());
   const port = m?.[3] === undefined ? undefined : Number(m[3]);
   if (!m || (port !== undefined && (port < 1 || port > 65535)) || m[2]!.length > 200) {
-    throw new Error(
+    throw new DaemonError(
+      "CONFIG_INVALID",
       `--expose-domain must be a DNS name with at least two labels, optionally with http:// or https:// and a port (e.g. sbx.example.com or https://sbx.example.com), got "${text}"`,
     );
   }
@@ -71,7 +73,7 @@ export function parseExposeDomain(text: string): { scheme: "http" | "https"; dom
 
 function positiveInt(name: string, raw: string): number {
   const n = Number(raw);
-  if (!Number.isSafeInteger(n) || n < 1) throw new Error(`${name} must be a whole number of at least 1, got "${raw}"`);
+  if (!Number.isSafeInteger(n) || n < 1) throw new DaemonError("CONFIG_INVALID", `${name} must be a whole number of at least 1, got "${raw}"`);
   return n;
 }
 
@@ -97,7 +99,7 @@ export function resolveWebConfig(opts: WebFlags, apiHost: string, parse: Setting
     const publicPort = d.publicPort ?? (d.explicitScheme ? undefined : "listener");
     expose = { mode: "domain", scheme: d.scheme, domain: d.domain, publicPort, listenHost: listen.host, listenPort: listen.port };
   } else if (listenText) {
-    throw new Error("--expose-listen needs --expose-domain (without it every exposed port gets a loopback listener of its own)");
+    throw new DaemonError("CONFIG_INVALID", "--expose-listen needs --expose-domain (without it every exposed port gets a loopback listener of its own)");
   }
   return {
     expose,

@@ -18,7 +18,7 @@ async function fsOf(client: Client, loc: CpLocation, root: boolean): Promise<Fil
     return root ? fs.asRoot() : fs;
   }
   if (loc.kind === "volume") return (await client.getVolume(loc.name)).fs;
-  throw new Error("not a remote location");
+  throw new InvalidArgumentError("not a remote location");
 }
 
 async function isDirectory(fs: FileSystem | null, path: string): Promise<boolean> {

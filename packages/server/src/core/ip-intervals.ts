@@ -5,6 +5,7 @@
  * closed-ranges.test.ts.
  */
 import { type IpRule, addressValue, formatAddress, networkBounds, parseNetRule } from "atoll/contract";
+import { DaemonError } from "../daemon-error.js";
 
 /** Inclusive [first, last] interval of one family. */
 export type Interval = readonly [bigint, bigint];
@@ -78,7 +79,7 @@ export function setOfCidrs(cidrs: readonly string[]): IpSet {
   return setOf(
     cidrs.map((c) => {
       const r = parseNetRule(c);
-      if (!r.ok || r.value.kind !== "ip" || r.value.port !== null) throw new Error(`not a CIDR: ${c}`);
+      if (!r.ok || r.value.kind !== "ip" || r.value.port !== null) throw new DaemonError("CONFIG_INVALID", `not a CIDR: ${c}`);
       return r.value;
     }),
   );

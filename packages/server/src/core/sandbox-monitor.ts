@@ -11,21 +11,17 @@ export class SandboxMonitor {
     const info = this.deps.sandboxes.get(tenant, id);
     this.deps.sandboxes.assertRunning(tenant, id);
     const live = this.deps.live.get(id);
-    try {
-      if (!live) throw new Error("gone");
-      const s = await live.runtime.stats();
-      return {
-        sandboxId: id,
-        at: new Date().toISOString(),
-        memoryBytes: s.memoryBytes,
-        memoryLimitBytes: info.memoryBytes,
-        cpuUsageNs: s.cpuUsageNs,
-        pids: s.pids,
-        pidsLimit: info.pids,
-      };
-    } catch {
-      // It stopped while we read its cgroup.
-      throw new ConflictError("SANDBOX_NOT_RUNNING", `Sandbox ${id} stopped; it has no live figures.`, { sandboxId: id });
-    }
+    // Undefined when it is gone, or stopped while we read its cgroup.
+    const s = await live?.runtime.stats().catch(() => undefined);
+    if (!s) throw new ConflictError("SANDBOX_NOT_RUNNING", `Sandbox ${id} stopped; it has no live figures.`, { sandboxId: id });
+    return {
+      sandboxId: id,
+      at: new Date().toISOString(),
+      memoryBytes: s.memoryBytes,
+      memoryLimitBytes: info.memoryBytes,
+      cpuUsageNs: s.cpuUsageNs,
+      pids: s.pids,
+      pidsLimit: info.pids,
+    };
   }
 }

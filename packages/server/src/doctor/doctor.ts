@@ -20,6 +20,7 @@ import { setupChecks } from "./setup-checks.js";
 import { stateChecks } from "./state-checks.js";
 import { storeCheck } from "./store-check.js";
 import { toolChecks } from "./tool-checks.js";
+import { DaemonError } from "../daemon-error.js";
 
 /** Every check, in report order. */
 export const ALL_CHECKS: readonly Check[] = [
@@ -68,7 +69,7 @@ export function sharedFacts(ctx: DoctorContext): SharedFacts {
 async function runCheck(check: Check, ctx: DoctorContext, facts: SharedFacts): Promise<CheckResult> {
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${(2 * PROBE_TIMEOUT_MS) / 1000} s`)), 2 * PROBE_TIMEOUT_MS);
+    timer = setTimeout(() => reject(new DaemonError("HOST_NOT_READY", `no answer within ${(2 * PROBE_TIMEOUT_MS) / 1000} s`)), 2 * PROBE_TIMEOUT_MS);
   });
   try {
     const verdict = await Promise.race([check.run(ctx, facts), deadline]);

@@ -5,6 +5,7 @@
 import { open, rm } from "node:fs/promises";
 import { AtollError } from "atoll/contract";
 import { HostCommandError, runCommand } from "./run-command.js";
+import { DaemonError } from "../daemon-error.js";
 
 /**
  * Creates a sparse file of exactly `sizeBytes` bytes (open O_EXCL + ftruncate: no blocks
@@ -178,7 +179,7 @@ export async function readExt4Superblock(image: string): Promise<Ext4Superblock>
     const value = raw === undefined ? NaN : Number.parseInt(raw, 10);
     if (Number.isFinite(value)) return value;
     if (fallback !== undefined) return fallback;
-    throw new Error(`dumpe2fs -h ${image}: no "${name}" field`);
+    throw new DaemonError("HOST_COMMAND_FAILED", `dumpe2fs -h ${image}: no "${name}" field`);
   };
   return {
     blockSize: num("Block size"),

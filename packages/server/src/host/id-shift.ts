@@ -1,6 +1,7 @@
 import path from "node:path";
 import { runCommand } from "./run-command.js";
 import { SANDBOX_ID_COUNT } from "./uid-range.js";
+import { DaemonError } from "../daemon-error.js";
 
 /** What a move of a tree to another id range did. */
 export interface IdShiftResult {
@@ -24,6 +25,6 @@ export async function shiftIds(dir: string, from: number, to: number, nativeDir:
     timeoutMs: 24 * 3600_000,
   });
   const m = /^entries (\d+) moved (\d+)$/m.exec(stdout);
-  if (!m) throw new Error(`atoll-idshift printed ${JSON.stringify(stdout.trim())}`);
+  if (!m) throw new DaemonError("HOST_COMMAND_FAILED", `atoll-idshift printed ${JSON.stringify(stdout.trim())}`);
   return { entries: Number(m[1]), moved: Number(m[2]) };
 }

@@ -11,6 +11,7 @@ import path from "node:path";
 import { AtollError } from "atoll/contract";
 import { KeyedMutex } from "./keyed-mutex.js";
 import { runCommand } from "./run-command.js";
+import { DaemonError } from "../daemon-error.js";
 
 /** One attached loop device. */
 export interface LoopDevice {
@@ -145,7 +146,7 @@ export async function attachLoop(image: string, options: AttachLoopOptions = {})
     const { stdout } = await runCommand("losetup", args);
     const device = stdout.trim();
     if (!/^\/dev\/loop\d+$/.test(device)) {
-      throw new Error(`losetup returned an unexpected device name for ${file}: ${JSON.stringify(stdout)}`);
+      throw new DaemonError("HOST_COMMAND_FAILED", `losetup returned an unexpected device name for ${file}: ${JSON.stringify(stdout)}`);
     }
     return device;
   });

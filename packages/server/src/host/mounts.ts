@@ -5,6 +5,7 @@
 import { mkdir, readFile, realpath, statfs } from "node:fs/promises";
 import path from "node:path";
 import { HostCommandError, runCommand } from "./run-command.js";
+import { DaemonError } from "../daemon-error.js";
 
 /** One line of /proc/<pid>/mountinfo (see proc(5)); paths are unescaped. */
 export interface MountInfoEntry {
@@ -214,7 +215,7 @@ export async function umountTree(prefix: string, options: { lazy?: boolean } = {
     }
   }
   const left = mountsUnder(await readMountInfo(), root).map((e) => e.mountPoint);
-  if (left.length > 0) throw new Error(`could not unmount everything under ${root}: ${left.join(", ")}`);
+  if (left.length > 0) throw new DaemonError("HOST_CLEANUP_FAILED", `could not unmount everything under ${root}: ${left.join(", ")}`);
   return done;
 }
 

@@ -8,6 +8,7 @@
 import { chownSync, closeSync, fchmodSync, fsyncSync, linkSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { pidAlive } from "../image/build-lock.js";
+import { DaemonError } from "../daemon-error.js";
 
 /** One `owner:start:count` line of /etc/subuid or /etc/subgid. */
 export interface SubidEntry {
@@ -118,7 +119,7 @@ function withFileLock<T>(file: string, fn: () => T): T {
           unlinkSync(lock);
           continue;
         }
-        if (i >= LOCK_TRIES) throw new Error(`${lock} is held by pid ${holder || "?"}; try again when useradd/usermod is done`);
+        if (i >= LOCK_TRIES) throw new DaemonError("HOST_NOT_READY", `${lock} is held by pid ${holder || "?"}; try again when useradd/usermod is done`);
         sleepSync(LOCK_WAIT_MS);
       }
     }

@@ -3,6 +3,7 @@ import { existsSync } from "node:fs";
 import { delimiter } from "node:path";
 import { findTool } from "../host/find-tool.js";
 import type { ImageRecipe } from "./image-recipe.js";
+import { DaemonError } from "../daemon-error.js";
 
 /** One progress report of an image build. */
 export interface BuildProgress {
@@ -29,14 +30,14 @@ export function findExecutable(name: string): string | null {
 export function chooseBootstrapTool(): { tool: BootstrapTool; path: string } {
   const forced = process.env.ATOLL_BOOTSTRAP_TOOL || undefined;
   if (forced !== undefined && forced !== "mmdebstrap" && forced !== "debootstrap") {
-    throw new Error(`ATOLL_BOOTSTRAP_TOOL must be mmdebstrap or debootstrap, got ${forced}`);
+    throw new DaemonError("CONFIG_INVALID", `ATOLL_BOOTSTRAP_TOOL must be mmdebstrap or debootstrap, got ${forced}`);
   }
   const candidates: BootstrapTool[] = forced ? [forced] : ["mmdebstrap", "debootstrap"];
   for (const tool of candidates) {
     const path = findExecutable(tool);
     if (path) return { tool, path };
   }
-  throw new Error("neither mmdebstrap nor debootstrap is installed: run `bash scripts/setup.sh` (or apt-get install mmdebstrap)");
+  throw new DaemonError("HOST_NOT_READY", "neither mmdebstrap nor debootstrap is installed: run `bash scripts/setup.sh` (or apt-get install mmdebstrap)");
 }
 
 /** Debian's archive keyring as the debian-archive-keyring package installs it (also on Ubuntu). */
@@ -173,7 +174,7 @@ export function runBootstrap(
     child.on("close", (code, signal) => {
       if (code === 0) resolve();
       else {
-        reject(new Error(`${tool.tool} ${args.join(" ")} failed (${signal ?? `exit ${code}`}); last output:\n${tail.join("\n")}`));
+        reject(new DaemonError("IMAGE_BUILD_FAILED", `${tool.tool} ${args.join(" ")} failed (${signal ?? `exit ${code}`}); last output:\n${tail.join("\n")}`));
       }
     });
   });

@@ -1,5 +1,6 @@
 import { closeSync, linkSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
+import { DaemonError } from "../daemon-error.js";
 
 /** A held lock; `release` is idempotent. */
 export interface HeldLock {
@@ -65,7 +66,7 @@ export async function acquireLock(path: string, options: { pollMs?: number; time
       reportedOwner = owner;
       options.onWait?.(owner);
     }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for lock ${path} held by pid ${owner ?? "?"}`);
+    if (Date.now() > deadline) throw new DaemonError("IMAGE_BUILD_FAILED", `timed out waiting for lock ${path} held by pid ${owner ?? "?"}`);
     await sleep(pollMs);
   }
 }

@@ -8,6 +8,7 @@ import { deriveImage, findDerivableImage } from "./image-derive.js";
 import { customizeRootfs } from "./rootfs-customize.js";
 import { removeTreeSafely } from "./safe-remove.js";
 import { shiftTreeOwners } from "./uid-shift.js";
+import { DaemonError } from "../daemon-error.js";
 
 /** Contents of `<imagesDir>/<hash>/image.json`. */
 export interface ImageInfo {
@@ -54,7 +55,7 @@ export function defaultUidBase(): number {
   const raw = process.env.ATOLL_UID_BASE;
   if (!raw) return DEFAULT_UID_BASE;
   const value = Number(raw);
-  if (!Number.isInteger(value) || value < 0) throw new Error(`ATOLL_UID_BASE must be a non-negative integer, got ${raw}`);
+  if (!Number.isInteger(value) || value < 0) throw new DaemonError("CONFIG_INVALID", `ATOLL_UID_BASE must be a non-negative integer, got ${raw}`);
   return value;
 }
 

@@ -11,6 +11,7 @@ import { runCommand } from "../host/run-command.js";
 import { SANDBOX_ID_COUNT } from "../host/uid-range.js";
 import { BUILDER_VERSION, canonicalJson, type ImageRecipe } from "./image-recipe.js";
 import type { ImageInfo, ImageLocation } from "./image-builder.js";
+import { DaemonError } from "../daemon-error.js";
 
 const NATIVE_DIR = fileURLToPath(new URL("../../native/build", import.meta.url));
 
@@ -48,7 +49,7 @@ export function findDerivableImage(imagesDir: string, recipe: ImageRecipe, read:
  */
 export async function deriveImage(source: ImageLocation, rootfs: string, recipe: ImageRecipe, hash: string, nativeDir = NATIVE_DIR): Promise<ImageInfo> {
   const started = Date.now();
-  if (existsSync(rootfs)) throw new Error(`${rootfs} exists already`);
+  if (existsSync(rootfs)) throw new DaemonError("IMAGE_BUILD_FAILED", `${rootfs} exists already`);
   await runCommand("cp", ["-a", "--reflink=auto", source.rootfs, rootfs], { timeoutMs: 3600_000 });
   await shiftIds(rootfs, source.info.recipe.content.uidBase, recipe.content.uidBase, nativeDir);
   return {

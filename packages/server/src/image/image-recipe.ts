@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { arch } from "node:process";
+import { DaemonError } from "../daemon-error.js";
 
 /**
  * Bumped whenever the builder changes what it produces from the same recipe (customize steps,
@@ -104,7 +105,7 @@ export function debianArchitecture(nodeArch: string = arch): string {
     riscv64: "riscv64",
   };
   const name = map[nodeArch];
-  if (!name) throw new Error(`unsupported architecture for a Debian base image: ${nodeArch}`);
+  if (!name) throw new DaemonError("IMAGE_BUILD_FAILED", `unsupported architecture for a Debian base image: ${nodeArch}`);
   return name;
 }
 

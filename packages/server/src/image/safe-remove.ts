@@ -1,5 +1,6 @@
 import { rmSync } from "node:fs";
 import { mountsUnder, readMountInfo, umountTree } from "../host/mounts.js";
+import { DaemonError } from "../daemon-error.js";
 
 /**
  * Deletes a build directory that a crashed or killed bootstrap may have left with /proc, /sys
@@ -9,7 +10,7 @@ import { mountsUnder, readMountInfo, umountTree } from "../host/mounts.js";
 export async function removeTreeSafely(dir: string): Promise<void> {
   await umountTree(dir, { lazy: true });
   if (mountsUnder(await readMountInfo(), dir).length > 0) {
-    throw new Error(`refusing to delete ${dir}: something is still mounted below it`);
+    throw new DaemonError("HOST_CLEANUP_FAILED", `refusing to delete ${dir}: something is still mounted below it`);
   }
   rmSync(dir, { recursive: true, force: true });
 }

@@ -1,6 +1,7 @@
 import { chmodSync, lchownSync, lstatSync, readdirSync, type Stats } from "node:fs";
 import { join } from "node:path";
 import { runCommand } from "../host/run-command.js";
+import { DaemonError } from "../daemon-error.js";
 
 /** Highest uid/gid a sandbox can have: the user namespace maps 0..65535. */
 export const MAPPED_ID_COUNT = 65_536;
@@ -27,12 +28,12 @@ export interface TreeStats {
  */
 export async function shiftTreeOwners(root: string, base: number): Promise<TreeStats & { capabilitiesRestored: number; capabilitiesLost: boolean }> {
   if (!Number.isInteger(base) || base < 0 || base + MAPPED_ID_COUNT > 0xffff_fffe) {
-    throw new Error(`invalid uid base ${base}: must be an integer between 0 and ${0xffff_fffe - MAPPED_ID_COUNT}`);
+    throw new DaemonError("IMAGE_BUILD_FAILED", `invalid uid base ${base}: must be an integer between 0 and ${0xffff_fffe - MAPPED_ID_COUNT}`);
   }
   const caps = await readFileCapabilities(root);
   const stats = walkTree(root, (path, st) => {
     if (st.uid >= MAPPED_ID_COUNT || st.gid >= MAPPED_ID_COUNT) {
-      throw new Error(`${path} is owned by ${st.uid}:${st.gid}, outside 0..65535: was this tree shifted already?`);
+      throw new DaemonError("IMAGE_BUILD_FAILED", `${path} is owned by ${st.uid}:${st.gid}, outside 0..65535: was this tree shifted already?`);
     }
     if (base === 0) return;
     lchownSync(path, st.uid + base, st.gid + base);

@@ -8,6 +8,7 @@
  */
 import { createHash } from "node:crypto";
 import { formatAddress, isIpv4, networkBounds } from "atoll/contract";
+import { DaemonError } from "../daemon-error.js";
 
 export interface AddressPlan {
   /** "10.73.0.0/16" as configured. */
@@ -35,7 +36,7 @@ export function parseRange4(range: string): { base: number; prefix: number } {
   const m = /^(\d+\.\d+\.\d+\.\d+)\/(\d+)$/.exec(range);
   const prefix = Number(m?.[2]);
   if (!m || !isIpv4(m[1]!) || prefix < 8 || prefix > 28)
-    throw new Error(`--net-range must be an IPv4 network like 10.73.0.0/16 (prefix /8 to /28), got "${range}"`);
+    throw new DaemonError("CONFIG_INVALID", `--net-range must be an IPv4 network like 10.73.0.0/16 (prefix /8 to /28), got "${range}"`);
   return { base: Number(networkBounds({ family: 4, address: m[1]!, prefix })[0]), prefix };
 }
 

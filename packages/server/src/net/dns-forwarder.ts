@@ -6,6 +6,7 @@
 import dgram from "node:dgram";
 import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
+import { DaemonError } from "../daemon-error.js";
 
 /** Nameserver addresses in resolv.conf text (link-local scope suffixes dropped). */
 export function nameserversIn(text: string): string[] {
@@ -25,7 +26,7 @@ export class DnsForwarder {
   ) {}
 
   async forward(packet: Buffer): Promise<Buffer> {
-    let lastError: Error = new Error("the host has no nameserver in /etc/resolv.conf");
+    let lastError: Error = new DaemonError("NETWORK_FAILED", "the host has no nameserver in /etc/resolv.conf");
     for (const server of this.servers) {
       try {
         return await this.ask(server, packet);
@@ -41,7 +42,7 @@ export class DnsForwarder {
       const sock = dgram.createSocket(server.includes(":") ? "udp6" : "udp4");
       const timer = setTimeout(() => {
         sock.close();
-        reject(new Error(`no answer from ${server} within ${this.timeoutMs} ms`));
+        reject(new DaemonError("NETWORK_FAILED", `no answer from ${server} within ${this.timeoutMs} ms`));
       }, this.timeoutMs);
       sock.on("message", (msg) => {
         // Same transaction id as the query, or it is not our answer.

@@ -38,6 +38,7 @@ import { closedCidrs } from "../core/special-ranges.js";
 import { nsConnect } from "./ns-connect.js";
 import { subtractRanges, unionRanges } from "./port-ranges.js";
 import { Router } from "./router.js";
+import { DaemonError } from "../daemon-error.js";
 
 export interface LinuxNetworkDriverOptions {
   config: NetConfig;
@@ -216,7 +217,7 @@ export class LinuxNetworkDriver implements NetworkDriver {
 
   async attach(id: string, spec: { allowNet: NetRule[] | null; secrets: SecretBinding[]; closed: string[] }): Promise<NetworkAttachment> {
     return this.locks.run(id, async () => {
-      if (this.sandboxes.has(id)) throw new Error(`sandbox ${id} already has a network`);
+      if (this.sandboxes.has(id)) throw new DaemonError("NETWORK_FAILED", `sandbox ${id} already has a network`);
       const ca = spec.secrets.length > 0 ? createSandboxCa(id) : undefined;
       const plumbing = this.pool.take(undefined, { deferRefill: true }) ?? (await this.plumb());
       // Refill after this sandbox has started: its host commands would compete with the launch.
@@ -385,7 +386,7 @@ export class LinuxNetworkDriver implements NetworkDriver {
 
   private require(id: string): SandboxNet {
     const sbx = this.sandboxes.get(id);
-    if (!sbx) throw new Error(`sandbox ${id} has no network`);
+    if (!sbx) throw new DaemonError("NETWORK_FAILED", `sandbox ${id} has no network`);
     return sbx;
   }
 }

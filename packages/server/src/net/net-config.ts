@@ -12,6 +12,7 @@
  */
 import { parseRange4 } from "./address-plan.js";
 import { parseOpenList } from "../core/special-ranges.js";
+import { DaemonError } from "../daemon-error.js";
 
 export type UplinkSpec = { kind: "host" } | { kind: "none" } | { kind: "netns"; name: string };
 export type DnsSpec = { kind: "host" } | { kind: "none" } | { kind: "static"; file: string };
@@ -35,13 +36,13 @@ export function parseUplink(text: string): UplinkSpec {
   if (text === "host" || text === "none") return { kind: text };
   const m = /^netns:([A-Za-z0-9_.-]{1,64})$/.exec(text);
   if (m) return { kind: "netns", name: m[1]! };
-  throw new Error(`--uplink must be host, none or netns:NAME, got "${text}"`);
+  throw new DaemonError("CONFIG_INVALID", `--uplink must be host, none or netns:NAME, got "${text}"`);
 }
 
 export function parseDns(text: string): DnsSpec {
   if (text === "host" || text === "none") return { kind: text };
   if (text.startsWith("static:") && text.length > "static:".length) return { kind: "static", file: text.slice("static:".length) };
-  throw new Error(`--dns must be host, none or static:FILE, got "${text}"`);
+  throw new DaemonError("CONFIG_INVALID", `--dns must be host, none or static:FILE, got "${text}"`);
 }
 
 export function resolveNetConfig(
@@ -49,7 +50,7 @@ export function resolveNetConfig(
   env: NodeJS.ProcessEnv = process.env,
 ): NetConfig {
   const network = opts.network ?? env.ATOLL_NETWORK ?? "on";
-  if (network !== "on" && network !== "off") throw new Error(`--network must be on or off, got "${network}"`);
+  if (network !== "on" && network !== "off") throw new DaemonError("CONFIG_INVALID", `--network must be on or off, got "${network}"`);
   const uplink = parseUplink(opts.uplink ?? env.ATOLL_UPLINK ?? "host");
   // Never forward names to the host's resolvers unless traffic may reach the host's uplink too.
   const dns = parseDns(opts.dns ?? env.ATOLL_DNS ?? (uplink.kind === "host" ? "host" : "none"));

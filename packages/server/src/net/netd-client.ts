@@ -21,6 +21,7 @@ import type { NetConfig } from "./net-config.js";
 import type { NetdConfig } from "./netd/netd-main.js";
 import { type IpcEndpoint, Rpc } from "./netd/rpc.js";
 import { PROXY_HTTP_PORT, PROXY_TLS_PORT, type PortRange } from "./nft-ruleset.js";
+import { DaemonError } from "../daemon-error.js";
 
 const NETD_MAIN = fileURLToPath(new URL("./netd/netd-main.js", import.meta.url));
 const NOBODY = "65534";
@@ -129,14 +130,14 @@ export class NetdClient {
     const rpc = new Rpc(child as unknown as IpcEndpoint);
     rpc.handle("learn", (req) => o.onLearn(req as LearnRequest));
     rpc.handle("dnsForward", async (packet) => {
-      if (!this.forwarder) throw new Error("DNS forwarding is off");
+      if (!this.forwarder) throw new DaemonError("NETWORK_FAILED", "DNS forwarding is off");
       return (await this.forwarder.forward(Buffer.from(packet as string, "base64"))).toString("base64");
     });
     child.on("message", (m: { netd?: string; message?: string; data?: Record<string, unknown> }) => {
       if (m?.netd === "log") o.logger?.debug({ ...m.data }, `netd: ${m.message}`);
     });
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => fail(new Error(`netd did not start within ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS);
+      const timer = setTimeout(() => fail(new DaemonError("NETWORK_FAILED", `netd did not start within ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS);
       const fail = (err: Error) => {
         clearTimeout(timer);
         child.kill("SIGKILL");
@@ -146,9 +147,9 @@ export class NetdClient {
         if (m?.netd === "ready") {
           clearTimeout(timer);
           resolve();
-        } else if (m?.netd === "failed") fail(new Error(`netd failed to start: ${m.error}`));
+        } else if (m?.netd === "failed") fail(new DaemonError("NETWORK_FAILED", `netd failed to start: ${m.error}`));
       });
-      child.once("exit", (code) => fail(new Error(`netd exited with ${code} before it was ready: ${stderr.trim()}`)));
+      child.once("exit", (code) => fail(new DaemonError("NETWORK_FAILED", `netd exited with ${code} before it was ready: ${stderr.trim()}`)));
       child.once("error", (err) => fail(err));
     });
     return { child, rpc, startedAt: Date.now() };
@@ -158,7 +159,7 @@ export class NetdClient {
   private adopt(inst: Instance): void {
     this.current = inst;
     inst.child.once("exit", (code, signal) => {
-      inst.rpc.close(new Error("netd exited"));
+      inst.rpc.close(new DaemonError("NETWORK_FAILED", "netd exited"));
       if (this.current === inst) this.current = undefined;
       if (this.stopping) return;
       this.o.logger?.error({ code, signal, pid: inst.child.pid }, "netd exited: restarting it (sandbox DNS and the egress proxy pause meanwhile)");
@@ -194,7 +195,7 @@ export class NetdClient {
       }
     }
     inst?.child.kill("SIGKILL");
-    throw new Error("netd stopped");
+    throw new DaemonError("NETWORK_FAILED", "netd stopped");
   }
 
   /** A call to the current netd, waiting for a restarting one. */
@@ -202,11 +203,14 @@ export class NetdClient {
     if (!this.current && !this.stopping) {
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`netd is restarting and did not come back within ${WAIT_READY_MS} ms`)), WAIT_READY_MS);
+        timer = setTimeout(
+          () => reject(new DaemonError("NETWORK_FAILED", `netd is restarting and did not come back within ${WAIT_READY_MS} ms`)),
+          WAIT_READY_MS,
+        );
       });
       await Promise.race([this.ready, timeout]).finally(() => clearTimeout(timer));
     }
-    if (!this.current) throw new Error("netd is not running");
+    if (!this.current) throw new DaemonError("NETWORK_FAILED", "netd is not running");
     return this.current.rpc.call<T>(method, args, timeoutMs);
   }
 
@@ -235,7 +239,7 @@ export class NetdClient {
     const inst = this.current;
     this.current = undefined;
     if (!inst) return;
-    inst.rpc.close(new Error("netd stopped"));
+    inst.rpc.close(new DaemonError("NETWORK_FAILED", "netd stopped"));
     const { child } = inst;
     if (child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));

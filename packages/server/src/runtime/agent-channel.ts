@@ -24,6 +24,7 @@ import {
 } from "./agent-protocol.js";
 import { StdinFlow } from "./stdin-flow.js";
 import { StreamCredit } from "./stream-credit.js";
+import { DaemonError } from "../daemon-error.js";
 
 /** uid/gid inside the sandbox for each SpawnRequest user. */
 export const SANDBOX_USERS = { app: 1000, root: 0 } as const;
@@ -344,7 +345,7 @@ export class AgentChannel {
   private close(error?: Error): void {
     if (this.isClosed) return;
     this.isClosed = true;
-    this.rejectReady(error ?? new Error("atoll-init exited before it was ready"));
+    this.rejectReady(error ?? new DaemonError("SANDBOX_RUNTIME_FAILED", "atoll-init exited before it was ready"));
     const left = [...this.procs.values()];
     this.procs.clear();
     for (const p of left) {

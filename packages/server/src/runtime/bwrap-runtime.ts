@@ -29,6 +29,7 @@ import { ProcView } from "./proc-view.js";
 import { OwnerUids } from "./owner-uids.js";
 import { HOST_PATH } from "../host/run-command.js";
 import type { DiskBudget } from "../host/disk-budget.js";
+import { DaemonError } from "../daemon-error.js";
 
 export interface BwrapRuntimeOptions {
   /** `<state>`: scratch images go to `<state>/scratch/`. */
@@ -141,8 +142,8 @@ export class BwrapRuntime implements RuntimeDriver {
 
   async launch(spec: LaunchSpec): Promise<RuntimeSandbox> {
     const { id } = spec;
-    if (!ID_PATTERN.test(id)) throw new Error(`invalid sandbox id ${JSON.stringify(id)}`);
-    if (this.live.has(id) || this.launching.has(id)) throw new Error(`sandbox ${id} already exists`);
+    if (!ID_PATTERN.test(id)) throw new DaemonError("SANDBOX_RUNTIME_FAILED", `invalid sandbox id ${JSON.stringify(id)}`);
+    if (this.live.has(id) || this.launching.has(id)) throw new DaemonError("SANDBOX_RUNTIME_FAILED", `sandbox ${id} already exists`);
     this.launching.add(id);
     try {
       const sandbox = await this.launchSteps(spec);
@@ -160,7 +161,7 @@ export class BwrapRuntime implements RuntimeDriver {
     const p = this.paths(id);
     for (const dir of [spec.imageRootfs, p.scratch]) {
       // overlayfs splits its options at ',' and lowerdir lists at ':'.
-      if (/[,:\\]/.test(dir)) throw new Error(`cannot use ${dir} in an overlay mount: the path contains ',', ':' or '\\'`);
+      if (/[,:\\]/.test(dir)) throw new DaemonError("CONFIG_INVALID", `cannot use ${dir} in an overlay mount: the path contains ',', ':' or '\\'`);
     }
     // bwrap runs as sandbox root (host uid uidBase): it must be able to reach these.
     this.reachable ??= Promise.all([assertTraversable(path.dirname(p.dir), this.opts.uidBase), assertTraversable(this.init, this.opts.uidBase)]).then(
@@ -236,12 +237,14 @@ export class BwrapRuntime implements RuntimeDriver {
         onSinkError: (err) => this.opts.logger?.error({ err, sandboxId: id }, "a process output consumer failed"),
       });
       // A launcher that exits before init is READY fails the launch at once, with its own words.
-      const died = launcher.exited.then((e) => Promise.reject(new Error(`atoll-launch ${describeExit(e)} before atoll-init was ready`)));
+      const died = launcher.exited.then((e) =>
+        Promise.reject(new DaemonError("SANDBOX_RUNTIME_FAILED", `atoll-launch ${describeExit(e)} before atoll-init was ready`)),
+      );
       died.catch(() => undefined);
       await withTimeout(Promise.race([channel.ready, died]), this.opts.readyTimeoutMs ?? 15_000, "atoll-init did not become ready").catch(
         async (err: Error) => {
           await waitForExit(proc, 200); // let the last stderr lines arrive
-          throw new Error(`sandbox ${id} failed to start: ${launcher.stderr.trim() || err.message}`, { cause: err });
+          throw new DaemonError("SANDBOX_RUNTIME_FAILED", `sandbox ${id} failed to start: ${launcher.stderr.trim() || err.message}`, { cause: err });
         },
       );
       mark("ready");
@@ -305,7 +308,7 @@ export class BwrapRuntime implements RuntimeDriver {
     this.opts.disk?.forget(id);
     mark("scratch");
     const left = mountsUnder(await readMountInfo(), p.dir);
-    if (left.length > 0) errors.push(new Error(`mounts left under ${p.dir}: ${left.map((m) => m.mountPoint).join(", ")}`));
+    if (left.length > 0) errors.push(new DaemonError("HOST_CLEANUP_FAILED", `mounts left under ${p.dir}: ${left.map((m) => m.mountPoint).join(", ")}`));
     // rmdir, never rm -r: a directory that is still a mount point (a volume!) is not emptied.
     if (left.length === 0) {
       for (const d of [p.root, p.scratch, p.dir]) {
@@ -385,7 +388,8 @@ async function assertTraversable(p: string, id: number): Promise<void> {
     const st = await stat(dir);
     const bit = st.uid === id ? 0o100 : st.gid === id ? 0o010 : 0o001;
     if ((st.mode & bit) === 0) {
-      throw new Error(
+      throw new DaemonError(
+        "HOST_NOT_READY",
         `${dir} is not searchable by the sandboxes' host uid ${id} (mode ${(st.mode & 0o777).toString(8)}, owner ${st.uid}:${st.gid}); sandboxes cannot reach ${abs}. Run: chmod o+x ${dir}`,
       );
     }
@@ -395,7 +399,7 @@ async function assertTraversable(p: string, id: number): Promise<void> {
 
 function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(message)), ms);
+    const timer = setTimeout(() => reject(new DaemonError("SANDBOX_RUNTIME_FAILED", message)), ms);
     promise.then(
       (v) => {
         clearTimeout(timer);

@@ -11,6 +11,7 @@ import type { AgentChannel } from "./agent-channel.js";
 import { ProtocolError } from "./agent-protocol.js";
 import { findBusyProcesses } from "./busy-processes.js";
 import type { SandboxCgroup } from "./cgroups.js";
+import { DaemonError } from "../daemon-error.js";
 
 /** How long kill() waits for the launcher to exit after KILL_ALL before SIGKILLing it. */
 const EXIT_WAIT_MS = 2000;
@@ -128,7 +129,7 @@ export class BwrapSandbox implements RuntimeSandbox {
   }
 
   private assertRunning(): void {
-    if (this.stopping) throw new Error(`sandbox ${this.id} is stopping`);
+    if (this.stopping) throw new DaemonError("SANDBOX_RUNTIME_FAILED", `sandbox ${this.id} is stopping`);
   }
 
   /** Kills every process, releases the host resources, then resolves `stopped`. Runs once. */

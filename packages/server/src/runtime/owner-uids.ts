@@ -12,6 +12,7 @@
  * asynchronously) is reused as late as possible, and two daemons on one host (tests) rarely meet.
  */
 import { randomInt } from "node:crypto";
+import { DaemonError } from "../daemon-error.js";
 
 export const OWNER_RANGE_OFFSET = 65536;
 export const OWNER_RANGE_SIZE = 65536;
@@ -42,7 +43,7 @@ export class OwnerUids {
         return uid;
       }
     }
-    throw new Error(`all ${OWNER_RANGE_SIZE} sandbox owner uids are in use`);
+    throw new DaemonError("SANDBOX_RUNTIME_FAILED", `all ${OWNER_RANGE_SIZE} sandbox owner uids are in use`);
   }
 
   release(uid: number): void {

@@ -35,6 +35,7 @@ import { findMount, umount } from "../host/mounts.js";
 import { HOST_PATH } from "../host/run-command.js";
 import type { CgroupDriver } from "./cgroups.js";
 import { type LauncherWatch, describeExit, watchLauncher } from "./launcher-watch.js";
+import { DaemonError } from "../daemon-error.js";
 
 /** /proc files bound from lxcfs into every sandbox. */
 export const PROC_VIEW_FILES = ["meminfo", "swaps", "uptime"] as const;
@@ -138,7 +139,8 @@ export class ProcView {
   private async waitReady(watch: LauncherWatch): Promise<void> {
     const deadline = Date.now() + READY_TIMEOUT_MS;
     for (let delay = 2; ; delay = Math.min(delay * 2, 50)) {
-      if (watch.exit) throw new Error(`lxcfs ${describeExit(watch.exit)}: ${watch.stderr.trim().split("\n").slice(-3).join(" / ")}`);
+      if (watch.exit)
+        throw new DaemonError("SANDBOX_RUNTIME_FAILED", `lxcfs ${describeExit(watch.exit)}: ${watch.stderr.trim().split("\n").slice(-3).join(" / ")}`);
       const m = await findMount(this.mountPoint);
       if (
         m?.fsType === "fuse.lxcfs" &&
@@ -148,7 +150,7 @@ export class ProcView {
         ))
       )
         return;
-      if (Date.now() > deadline) throw new Error(`lxcfs did not mount ${this.mountPoint} within ${READY_TIMEOUT_MS / 1000} s`);
+      if (Date.now() > deadline) throw new DaemonError("SANDBOX_RUNTIME_FAILED", `lxcfs did not mount ${this.mountPoint} within ${READY_TIMEOUT_MS / 1000} s`);
       await sleep(delay);
     }
   }

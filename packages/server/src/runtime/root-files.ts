@@ -7,17 +7,19 @@
 import { lstat, readFile, unlink, writeFile, chown } from "node:fs/promises";
 import path from "node:path";
 import type { RootFile } from "../core/drivers.js";
+import { DaemonError } from "../daemon-error.js";
 
 /** Host path of `file.path` under `root`, after checking that every parent is a real directory. */
 async function hostPath(root: string, inside: string): Promise<string> {
   const rel = path.posix.normalize(inside).replace(/^\/+/, "");
-  if (!path.posix.isAbsolute(inside) || rel === "" || rel.startsWith("..")) throw new Error(`bad sandbox file path ${JSON.stringify(inside)}`);
+  if (!path.posix.isAbsolute(inside) || rel === "" || rel.startsWith(".."))
+    throw new DaemonError("SANDBOX_RUNTIME_FAILED", `bad sandbox file path ${JSON.stringify(inside)}`);
   const parts = rel.split("/");
   let dir = root;
   for (const part of parts.slice(0, -1)) {
     dir = path.join(dir, part);
     const st = await lstat(dir);
-    if (!st.isDirectory()) throw new Error(`cannot write ${inside} in the sandbox: ${part} is not a directory`);
+    if (!st.isDirectory()) throw new DaemonError("SANDBOX_RUNTIME_FAILED", `cannot write ${inside} in the sandbox: ${part} is not a directory`);
   }
   return path.join(dir, parts[parts.length - 1]!);
 }

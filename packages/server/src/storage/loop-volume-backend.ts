@@ -20,6 +20,7 @@ import { isBusyError, isMountPoint, mount, statfsUsage, umount, umountTree } fro
 import { VolumeAcquiredError, VolumeBackingExistsError, VolumeBackingMissingError, VolumeStillDetachingError } from "./storage-errors.js";
 import { allocateInFull, checkImage } from "./image-upkeep.js";
 import { adoptLostAndFound } from "./volume-root.js";
+import { DaemonError } from "../daemon-error.js";
 
 /** The subset of pino's logger this backend uses. */
 export interface StorageLogger {
@@ -218,7 +219,7 @@ export class LoopVolumeBackend implements StorageDriver {
       await mkdir(this.mountsDir, { recursive: true, mode: 0o700 });
       await mkdir(mountPoint, { recursive: true, mode: 0o755 });
       if (await isMountPoint(mountPoint)) {
-        throw new Error(`${mountPoint} is already a mount point that this backend does not own; run reconcile`);
+        throw new DaemonError("HOST_NOT_READY", `${mountPoint} is already a mount point that this backend does not own; run reconcile`);
       }
       // Only a volume whose last release left its loop device draining needs the (slow, host-wide)
       // loop device scan; attachLoop itself still refuses an image that is already attached.

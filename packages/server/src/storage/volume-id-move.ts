@@ -12,6 +12,7 @@ import type { Logger } from "pino";
 import type { StorageDriver } from "../core/drivers.js";
 import { shiftIds } from "../host/id-shift.js";
 import { SANDBOX_ID_COUNT } from "../host/uid-range.js";
+import { DaemonError } from "../daemon-error.js";
 
 /** What a move did, for the log. */
 export interface VolumeIdMoveResult {
@@ -41,7 +42,8 @@ export async function moveVolumeIds(
     try {
       const root = await stat(dir);
       if (!inRange(root.uid, from) && !inRange(root.uid, to)) {
-        throw new Error(
+        throw new DaemonError(
+          "UID_RANGE_CONFLICT",
           `volume ${id}: its root is owned by host uid ${root.uid}, outside the range ${from}–${from + SANDBOX_ID_COUNT - 1} being moved; it was made with another ATOLL_UID_BASE: start the daemon once with ATOLL_UID_BASE set to that base`,
         );
       }

@@ -1,3 +1,4 @@
+import { DaemonError } from "../../daemon-error.js";
 /**
  * What netd's resolver accepts from a sandbox before it decodes anything (docs/network.md,
  * "netd's limits"): one question, no answer or authority records, at most one additional (EDNS
@@ -49,7 +50,7 @@ export class DnsTcpFramer {
         p += take;
         if (this.lengthHave < 2) break;
         const len = this.lengthBytes.readUInt16BE(0);
-        if (len > MAX_QUERY_BYTES) throw new Error(`DNS message of ${len} bytes over TCP (at most ${MAX_QUERY_BYTES})`);
+        if (len > MAX_QUERY_BYTES) throw new DaemonError("NETWORK_FAILED", `DNS message of ${len} bytes over TCP (at most ${MAX_QUERY_BYTES})`);
         this.message = Buffer.alloc(len);
         this.have = 0;
       }

@@ -15,6 +15,7 @@ import { type SandboxPolicy, type SecretRule, isDeniedAddress, nameDecision } fr
 import { type ProxyContext, createHttpProxy, createTlsProxy } from "./proxies.js";
 import { type IpcEndpoint, Rpc } from "./rpc.js";
 import { ForwardingUpstream, NoUpstream, StaticUpstream, type Upstream } from "./upstream-dns.js";
+import { DaemonError } from "../../daemon-error.js";
 
 export interface NetdConfig {
   gateway4: string;
@@ -60,7 +61,7 @@ const upstream: Upstream =
 function parseClosed(cidrs: readonly string[]): IpRule[] {
   return cidrs.map((cidr) => {
     const r = parseNetRule(cidr);
-    if (!r.ok || r.value.kind !== "ip") throw new Error(`bad closed range ${cidr}`);
+    if (!r.ok || r.value.kind !== "ip") throw new DaemonError("NETWORK_FAILED", `bad closed range ${cidr}`);
     return r.value;
   });
 }
@@ -82,7 +83,7 @@ const ctx: ProxyContext = {
   upstreamCa: [...tls.rootCertificates, ...(config.upstreamCa ? [config.upstreamCa] : [])],
   interceptContext(policy, name) {
     const entry = byId.get(policy.id)!;
-    if (!entry.minter) return Promise.reject(new Error("this sandbox has no CA"));
+    if (!entry.minter) return Promise.reject(new DaemonError("NETWORK_FAILED", "this sandbox has no CA"));
     let c = entry.contexts.get(name);
     if (!c) {
       c = entry.minter.mint(name).then(({ certPem, keyPem }) => tls.createSecureContext({ cert: certPem, key: keyPem }));
@@ -142,7 +143,7 @@ rpc.handle("forget", (m) => {
 rpc.handle("resolveFor", async (m) => {
   const { ip, name } = m as { ip: string; name: string };
   const policy = byIp.get(ip);
-  if (!policy) throw new Error("unknown sandbox");
+  if (!policy) throw new DaemonError("NETWORK_FAILED", "unknown sandbox");
   const decision = nameDecision(policy, name);
   if (!decision.allowed) return [];
   const addresses = (await upstream.lookup(name)).filter((a) => !closedFor(policy, a));

@@ -1,3 +1,4 @@
+import { DaemonError } from "../../daemon-error.js";
 /**
  * Request/response calls over a Node IPC channel (child_process "ipc" stdio), in both directions
  * between the daemon and netd. Messages: `{ rpc: "call", id, method, args }` and
@@ -33,7 +34,7 @@ export class Rpc {
 
   constructor(private readonly endpoint: IpcEndpoint) {
     endpoint.on("message", (m) => this.onMessage(m as CallMessage | ReplyMessage));
-    endpoint.on("disconnect", () => this.close(new Error("the channel to netd closed")));
+    endpoint.on("disconnect", () => this.close(new DaemonError("NETWORK_FAILED", "the channel to netd closed")));
   }
 
   handle(method: string, handler: Handler): void {
@@ -41,12 +42,12 @@ export class Rpc {
   }
 
   call<T>(method: string, args: unknown, timeoutMs = 15_000): Promise<T> {
-    if (this.closed) return Promise.reject(new Error("the channel to netd is closed"));
+    if (this.closed) return Promise.reject(new DaemonError("NETWORK_FAILED", "the channel to netd is closed"));
     const id = this.nextId++;
     return new Promise<T>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
-        reject(new Error(`netd did not answer ${method} within ${timeoutMs} ms`));
+        reject(new DaemonError("NETWORK_FAILED", `netd did not answer ${method} within ${timeoutMs} ms`));
       }, timeoutMs);
       this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, timer });
       this.endpoint.send({ rpc: "call", id, method, args } satisfies CallMessage);
@@ -68,7 +69,7 @@ export class Rpc {
       if (!p) return;
       this.pending.delete(m.id);
       clearTimeout(p.timer);
-      if (m.error !== undefined) p.reject(new Error(m.error));
+      if (m.error !== undefined) p.reject(new DaemonError("NETWORK_FAILED", m.error));
       else p.resolve(m.result);
       return;
     }
