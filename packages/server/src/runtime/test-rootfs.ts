@@ -8,7 +8,7 @@
  */
 import { chmod, chown, mkdir, symlink, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { runCommand } from "../host/run-command.js";
+import { execFileCommand } from "../host/run-command.js";
 
 /** Builds (or returns $ATOLL_TEST_ROOTFS) a test rootfs under `dir` and returns its path. */
 export async function buildTestRootfs(dir: string, uidBase: number): Promise<string> {
@@ -19,8 +19,8 @@ export async function buildTestRootfs(dir: string, uidBase: number): Promise<str
     await mkdir(path.join(root, d), { recursive: true });
   }
   try {
-    await runCommand("cp", ["-al", "/usr/bin", "/usr/sbin", "/usr/lib64", path.join(root, "usr")]);
-    await runCommand("cp", ["-al", "/usr/lib/x86_64-linux-gnu", path.join(root, "usr/lib")]);
+    await execFileCommand("cp", ["-al", "/usr/bin", "/usr/sbin", "/usr/lib64", path.join(root, "usr")]);
+    await execFileCommand("cp", ["-al", "/usr/lib/x86_64-linux-gnu", path.join(root, "usr/lib")]);
   } catch (err) {
     throw new Error(`cannot hard-link the host's /usr into ${root} (is it on another filesystem? set ATOLL_TEST_ROOTFS): ${(err as Error).message}`);
   }
