@@ -23,7 +23,7 @@ import { readHostIds } from "./host/subid-files.js";
 import { planForStateDir, type UidPlan, writeUidRecord } from "./host/uid-range.js";
 import { reserveUidRange } from "./host/uid-reservation.js";
 import { ensureImage } from "./image/image-builder.js";
-import { setCommandRunner } from "./host/run-command.js";
+import type { CommandRunner } from "./host/run-command.js";
 import { BwrapRuntime } from "./runtime/bwrap-runtime.js";
 import { HostSpawner } from "./runtime/host-spawner.js";
 import { NetworkService } from "./core/network-service.js";
@@ -90,27 +90,24 @@ export async function startDaemon(config: DaemonConfig, logger: Logger = createD
   const token = loadOrCreateToken(tokenFile);
   createPrivateFile(join(config.stateDir, "atoll.db"));
   const db = openDatabase(join(config.stateDir, "atoll.db"));
-  // Host commands (mount, losetup, ip, nft, …) are forked by a small helper, not by this process.
+  // Host commands (mount, losetup, ip, nft, …) are forked by a small helper, not by this process;
+  // it is this daemon's own (no process-global runner), handed to every driver below.
   const spawner = await HostSpawner.start(config.nativeDir);
-  setCommandRunner(spawner);
-  const stopSpawner = async () => {
-    setCommandRunner(undefined);
-    await spawner.close();
-  };
+  const stopSpawner = () => spawner.close();
   try {
-    await ensurePrivateMount(config.runDir);
-    const daemon = await startServing({ ...config, uidBase }, { logger, db, token, tokenFile, uidPlan });
+    await ensurePrivateMount(spawner, config.runDir);
+    const daemon = await startServing({ ...config, uidBase }, { logger, db, token, tokenFile, uidPlan, runner: spawner });
     return { ...daemon, stop: () => daemon.stop().finally(stopSpawner) };
   } catch (err) {
     // A daemon that could not start leaves nothing mounted behind.
-    await umountTree(config.runDir).catch(() => undefined);
+    await umountTree(spawner, config.runDir).catch(() => undefined);
     db.close();
     await stopSpawner();
     throw err;
   }
 }
 
-type ServeDeps = { logger: Logger; db: Db; token: string; tokenFile: string; uidPlan: UidPlan };
+type ServeDeps = { logger: Logger; db: Db; token: string; tokenFile: string; uidPlan: UidPlan; runner: CommandRunner };
 
 /** serve(), and when it fails, whatever it had started stopped again (newest first). */
 async function startServing(config: DaemonConfig & { uidBase: number }, deps: ServeDeps): Promise<Daemon> {
@@ -129,7 +126,7 @@ async function startServing(config: DaemonConfig & { uidBase: number }, deps: Se
 
 async function serve(
   config: DaemonConfig & { uidBase: number },
-  { logger, db, token, tokenFile, uidPlan }: ServeDeps,
+  { logger, db, token, tokenFile, uidPlan, runner }: ServeDeps,
   started: (() => unknown)[],
 ): Promise<Daemon> {
   const imageRootfs = await startupStep(
@@ -139,26 +136,28 @@ async function serve(
       ensureImage({
         imagesDir: config.imagesDir,
         uidBase: config.uidBase,
+        runner,
         onProgress: (p) => logger.info({ progress: p }, "building base image"),
       }),
   );
 
   // One budget for everything that takes space in the state directory (docs/operations.md).
-  const disk = new DiskBudget({ stateDir: config.stateDir, reserveBytes: config.disk.reserveBytes, overcommit: config.disk.overcommit, logger });
+  const disk = new DiskBudget({ stateDir: config.stateDir, runner, reserveBytes: config.disk.reserveBytes, overcommit: config.disk.overcommit, logger });
   const runtime = new BwrapRuntime({
     disk,
     stateDir: config.stateDir,
     runDir: config.runDir,
     uidBase: config.uidBase,
     nativeDir: config.nativeDir,
+    runner,
     cgroupParent: config.cgroupParent,
     logger,
   });
   started.push(() => runtime.close?.());
-  const storage = new LoopVolumeBackend({ stateDir: config.stateDir, runDir: config.runDir, uidBase: config.uidBase, logger, disk });
+  const storage = new LoopVolumeBackend({ stateDir: config.stateDir, runDir: config.runDir, uidBase: config.uidBase, runner, logger, disk });
   const repos = { sandboxes: new SandboxRepo(db), volumes: new VolumeRepo(db), attachments: new AttachmentRepo(db) };
   await reconcileOnStart({ ...repos, runtime, storage, logger });
-  if (uidPlan.from !== undefined) await finishUidMove(config, { storage, volumes: repos.volumes, logger }, uidPlan.from);
+  if (uidPlan.from !== undefined) await finishUidMove(config, { storage, volumes: repos.volumes, logger, runner }, uidPlan.from);
 
   const runs = DaemonRuns.begin(new DaemonRunRepo(db), { version: VERSION, schemaVersion: MIGRATIONS.length });
   started.push(() => runs.stop());
@@ -182,7 +181,7 @@ async function serve(
   const commandLog = new CommandLog({ repo: new CommandLogRepo(db), logger });
   // After reconcile (the previous run's sandboxes are dead): their namespaces go, the router comes.
   const netDriver = config.net.enabled
-    ? new LinuxNetworkDriver({ config: config.net, stateDir: config.stateDir, nativeDir: config.nativeDir, logger })
+    ? new LinuxNetworkDriver({ config: config.net, stateDir: config.stateDir, nativeDir: config.nativeDir, runner, logger })
     : undefined;
   if (netDriver) {
     await startupStep("sandbox networks could not be set up", "run atoll doctor, or start with --network off (loopback only)", () => netDriver.start());
@@ -256,7 +255,7 @@ async function serve(
       await network.close();
       await runtime.close?.();
       // Sandbox volumes were released with their sandboxes; this drops the private run mount itself.
-      await umountTree(config.runDir);
+      await umountTree(runner, config.runDir);
       runs.stop();
       db.close();
       logger.info("stopped");
@@ -281,7 +280,7 @@ function reserveRange(etcDir: string, base: number, release: number[], logger: L
 /** Moves every volume's files from base `from` to `config.uidBase`, then records the new base. */
 async function finishUidMove(
   config: DaemonConfig & { uidBase: number },
-  deps: { storage: LoopVolumeBackend; volumes: VolumeRepo; logger: Logger },
+  deps: { storage: LoopVolumeBackend; volumes: VolumeRepo; logger: Logger; runner: CommandRunner },
   from: number,
 ): Promise<void> {
   const ids = deps.volumes
@@ -289,7 +288,12 @@ async function finishUidMove(
     .filter((v) => v.state === "ready")
     .map((v) => v.id);
   deps.logger.info({ from, to: config.uidBase, volumes: ids.length }, "moving sandbox files to the new id range");
-  const result = await moveVolumeIds({ storage: deps.storage, nativeDir: config.nativeDir, logger: deps.logger }, ids, from, config.uidBase);
+  const result = await moveVolumeIds(
+    { storage: deps.storage, nativeDir: config.nativeDir, logger: deps.logger, runner: deps.runner },
+    ids,
+    from,
+    config.uidBase,
+  );
   writeUidRecord(config.stateDir, { base: config.uidBase });
   reserveRange(config.etcDir, config.uidBase, [from], deps.logger);
   deps.logger.info({ from, to: config.uidBase, ...result }, "sandbox files moved to the new id range");

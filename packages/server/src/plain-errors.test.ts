@@ -19,11 +19,6 @@ const SKIPPED_DIRS = new Set(["testing", "e2e", "vm"]);
 const ALLOWED: Record<string, { count: number; why: string }> = {
   "dashboard/browser-harness.ts": { count: 2, why: "test harness that drives Chromium, not the daemon" },
   "net/netd/http-forward.ts": { count: 1, why: "a Node lookup callback's ENOTFOUND error, shaped as Node's own" },
-  // Owned by the cgroup v2 work (wt-vm) while it is in flight; to convert after its merge.
-  "runtime/cgroup-v1.ts": { count: 1, why: "cgroup v2 work in flight" },
-  "runtime/cgroups.ts": { count: 1, why: "cgroup v2 work in flight" },
-  "runtime/cgroup-files.ts": { count: 1, why: "cgroup v2 work in flight" },
-  "runtime/launcher-pool.ts": { count: 1, why: "cgroup v2 work in flight" },
 };
 
 function sourceFiles(dir: string, rel = ""): string[] {

@@ -10,7 +10,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { Client } from "atoll";
-import { runCommand } from "../host/run-command.js";
+import { execFileRunner as runner } from "../host/run-command.js";
 import { ipBatch, netnsPath, nsRun } from "../net/netns-ops.js";
 import { nsConnect } from "../net/ns-connect.js";
 import { type TestDaemon, startTestDaemon } from "../testing/daemon-harness.js";
@@ -27,7 +27,7 @@ const HOST_SERVICE_PORT = 7001;
 
 /** The host's end of the daemon's uplink veth (`atl<hash>u`, the transit /30's peer address). */
 async function uplinkHostAddress(): Promise<string> {
-  const { stdout } = await runCommand("ip", ["-n", ctx.host.netns, "-j", "-4", "addr", "show"]);
+  const { stdout } = await runner.run("ip", ["-n", ctx.host.netns, "-j", "-4", "addr", "show"]);
   const links = JSON.parse(stdout) as { ifname: string; addr_info: { local: string }[] }[];
   const uplink = links.find((l) => /^atl[0-9a-f]{8}u$/.test(l.ifname));
   assert.ok(uplink?.addr_info[0], "the daemon's uplink veth ends in the host");
@@ -170,9 +170,9 @@ test("attack: sandboxes cannot reach the host's own services through the host up
   assert.deepEqual(broken(rows), []);
   // What stops them is the host table's input rule: with an accept in front of it (and private
   // opened), the same probe connects.
-  const table = /table inet (atoll-[0-9a-f]{8})/.exec((await nsRun(ctx.host.netns, "nft", ["list", "tables"])).stdout)?.[1];
+  const table = /table inet (atoll-[0-9a-f]{8})/.exec((await nsRun(runner, ctx.host.netns, "nft", ["list", "tables"])).stdout)?.[1];
   assert.ok(table, "the daemon's host table");
-  const added = await nsRun(ctx.host.netns, "nft", [
+  const added = await nsRun(runner, ctx.host.netns, "nft", [
     "--echo",
     "--handle",
     "insert",
@@ -193,7 +193,7 @@ test("attack: sandboxes cannot reach the host's own services through the host up
     assert.ok(await tcpConnects(sb, HOST_ADDRESS, HOST_SERVICE_PORT), "without the drop the probe reaches the host");
   } finally {
     await ctx.client.admin.setNetAccess("default", { open: [] });
-    await nsRun(ctx.host.netns, "nft", ["delete", "rule", "inet", table, "input", "handle", handle]);
+    await nsRun(runner, ctx.host.netns, "nft", ["delete", "rule", "inet", table, "input", "handle", handle]);
   }
 });
 
@@ -212,7 +212,7 @@ test("the harness refuses a fake host with a link that could lead off the machin
   const host = await startFakeHost({});
   try {
     // A veth whose other end is not the fake internet (here: in the fake host itself).
-    await ipBatch(host.netns, ["link add stray0 type veth peer name stray1"]);
+    await ipBatch(runner, host.netns, ["link add stray0 type veth peer name stray1"]);
     await assert.rejects(startTestDaemon({ host }), /refusing to use fake host .*stray/);
     assert.deepEqual(host.processesInside(), [], "no daemon was started");
   } finally {

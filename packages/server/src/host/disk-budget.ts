@@ -25,7 +25,7 @@ import { CapacityError } from "atoll/contract";
 import type { Logger } from "pino";
 import { KeyedMutex } from "./keyed-mutex.js";
 import { statfsUsage } from "./mounts.js";
-import { runCommand } from "./run-command.js";
+import type { CommandRunner } from "./run-command.js";
 import { type ScratchShare, balloonTarget, deflatePlan, growthOf, roomOf, scratchMetadataEstimate, squeezePlan, waterLevel } from "./disk-shares.js";
 import { scratchInodeCountFor } from "./inode-sizing.js";
 
@@ -44,6 +44,8 @@ const REBALANCE_MS = 5000;
 export interface DiskBudgetOptions {
   /** The state directory: its filesystem is the one budgeted. */
   stateDir: string;
+  /** Runs fstrim and fallocate (the daemon's host spawner). */
+  runner: CommandRunner;
   /** Bytes always left free; default: 5% of the filesystem, at least 256 MiB, at most 10 GiB. */
   reserveBytes?: number | undefined;
   /** Squeeze running sandboxes' unused rootfs fairly instead of refusing (default true). */
@@ -316,10 +318,10 @@ export class DiskBudget {
   private async inflate(s: Scratch, bytes: number, trim: boolean): Promise<void> {
     const file = path.join(s.mountPoint, BALLOON_NAME);
     try {
-      if (trim) await runCommand("fstrim", [s.mountPoint]);
+      if (trim) await this.opts.runner.run("fstrim", [s.mountPoint]);
       const target = balloonTarget(bytes, s.balloonBytes, (await statfsUsage(s.mountPoint)).availableBytes, SCRATCH_FLOOR_BYTES);
       if (target <= s.balloonBytes) return;
-      await runCommand("fallocate", ["-l", String(target), file]);
+      await this.opts.runner.run("fallocate", ["-l", String(target), file]);
     } catch (err) {
       // ENOSPC: the sandbox already uses part of it; the balloon keeps what it got.
       this.opts.logger?.info({ sandboxId: s.id, err }, "disk balloon only partly inflated");

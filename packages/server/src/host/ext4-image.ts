@@ -4,7 +4,7 @@
  */
 import { open, rm } from "node:fs/promises";
 import { AtollError } from "atoll/contract";
-import { HostCommandError, runCommand } from "./run-command.js";
+import { HostCommandError, type CommandRunner } from "./run-command.js";
 import { DaemonError } from "../daemon-error.js";
 
 /**
@@ -58,7 +58,7 @@ export interface MkfsExt4Options {
  * are not zeroed, so a sparse image stays sparse (about 0.7 MB on disk for 1 GiB). The root
  * directory has mode 0755.
  */
-export async function mkfsExt4(image: string, options: MkfsExt4Options = {}): Promise<void> {
+export async function mkfsExt4(runner: CommandRunner, image: string, options: MkfsExt4Options = {}): Promise<void> {
   const extended = [`lazy_itable_init=${options.zeroInodeTables ? 0 : 1}`, "lazy_journal_init=1", "nodiscard"];
   if (options.rootOwner) {
     const { uid, gid } = options.rootOwner;
@@ -74,7 +74,7 @@ export async function mkfsExt4(image: string, options: MkfsExt4Options = {}): Pr
   if (options.inodeCount !== undefined) args.push("-N", String(options.inodeCount));
   if (options.label !== undefined) args.push("-L", options.label);
   args.push(image);
-  await runCommand("mkfs.ext4", args);
+  await runner.run("mkfs.ext4", args);
 }
 
 /**
@@ -83,8 +83,8 @@ export async function mkfsExt4(image: string, options: MkfsExt4Options = {}): Pr
  * (ENOSPC of the host would reach it as EIO). The blocks are unwritten extents: reading them
  * gives zeros, and nothing is written now (20 GiB take about 20 ms on ext4).
  */
-export async function allocateFile(file: string, sizeBytes: number): Promise<void> {
-  await runCommand("fallocate", ["-l", String(sizeBytes), file]);
+export async function allocateFile(runner: CommandRunner, file: string, sizeBytes: number): Promise<void> {
+  await runner.run("fallocate", ["-l", String(sizeBytes), file]);
 }
 
 /**
@@ -92,11 +92,16 @@ export async function allocateFile(file: string, sizeBytes: number): Promise<voi
  * sparse, or with `allocate: true` allocated in full first (mkfs runs with nodiscard and zeroes
  * the inode tables itself, so it keeps the allocation). On any failure the partial file is removed.
  */
-export async function createExt4Image(image: string, sizeBytes: number, options: MkfsExt4Options & { allocate?: boolean } = {}): Promise<void> {
+export async function createExt4Image(
+  runner: CommandRunner,
+  image: string,
+  sizeBytes: number,
+  options: MkfsExt4Options & { allocate?: boolean } = {},
+): Promise<void> {
   await createSparseFile(image, sizeBytes);
   try {
-    if (options.allocate) await allocateFile(image, sizeBytes);
-    await mkfsExt4(image, { ...options, zeroInodeTables: options.zeroInodeTables ?? options.allocate === true });
+    if (options.allocate) await allocateFile(runner, image, sizeBytes);
+    await mkfsExt4(runner, image, { ...options, zeroInodeTables: options.zeroInodeTables ?? options.allocate === true });
   } catch (error) {
     await rm(image, { force: true });
     throw error;
@@ -130,12 +135,12 @@ export class Ext4CheckError extends AtollError {
  * `force: true` adds -f (full check even when the filesystem is marked clean).
  * `mode: "yes"` runs `-y` instead of `-p` (answer yes to every fix: last resort).
  */
-export async function fsckExt4(image: string, options: { force?: boolean; mode?: "preen" | "yes" } = {}): Promise<FsckResult> {
+export async function fsckExt4(runner: CommandRunner, image: string, options: { force?: boolean; mode?: "preen" | "yes" } = {}): Promise<FsckResult> {
   const args = [options.mode === "yes" ? "-y" : "-p"];
   if (options.force) args.push("-f");
   args.push(image);
   try {
-    const { stdout, stderr } = await runCommand("e2fsck", args, { timeoutMs: 30 * 60_000 });
+    const { stdout, stderr } = await runner.run("e2fsck", args, { timeoutMs: 30 * 60_000 });
     return { exitCode: 0, fixed: false, output: stdout + stderr };
   } catch (error) {
     if (error instanceof HostCommandError && (error.exitCode === 1 || error.exitCode === 2)) {
@@ -167,8 +172,8 @@ export interface Ext4Superblock {
  * Reads the superblock of an **unmounted** image (the free counts of a mounted filesystem are
  * only written back at unmount or sync, so they lag).
  */
-export async function readExt4Superblock(image: string): Promise<Ext4Superblock> {
-  const { stdout } = await runCommand("dumpe2fs", ["-h", image]);
+export async function readExt4Superblock(runner: CommandRunner, image: string): Promise<Ext4Superblock> {
+  const { stdout } = await runner.run("dumpe2fs", ["-h", image]);
   const fields = new Map<string, string>();
   for (const line of stdout.split("\n")) {
     const colon = line.indexOf(":");

@@ -12,7 +12,7 @@ import path from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { shiftIds } from "./id-shift.js";
-import { runCommand } from "./run-command.js";
+import { execFileRunner as runner } from "./run-command.js";
 
 const NATIVE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../native/build");
 const FROM = 100000;
@@ -37,7 +37,7 @@ function acl(entries: [tag: number, perm: number, id: number][]): Buffer {
 }
 
 test("atoll-idshift moves owners, setuid bits, capabilities and ACLs of one range, once, and stays on its filesystem", async (t) => {
-  await runCommand("make", ["-s", "-C", path.dirname(NATIVE)]);
+  await runner.run("make", ["-s", "-C", path.dirname(NATIVE)]);
   const root = mkdtempSync(path.join(tmpdir(), "atoll-idshift-"));
   const tree = path.join(root, "tree");
   const mnt = path.join(tree, "mnt");
@@ -80,7 +80,7 @@ test("atoll-idshift moves owners, setuid bits, capabilities and ACLs of one rang
   writeFileSync(path.join(mnt, "below"), "x");
   chownSync(path.join(mnt, "below"), FROM, FROM);
 
-  const first = await shiftIds(tree, FROM, TO, NATIVE);
+  const first = await shiftIds(runner, tree, FROM, TO, NATIVE);
   const own = (p: string) => [lstatSync(f(p)).uid, lstatSync(f(p)).gid];
   assert.deepEqual(own(""), [TO, TO]);
   assert.deepEqual(own("app.txt"), [TO + 1000, TO + 1000]);
@@ -100,10 +100,10 @@ test("atoll-idshift moves owners, setuid bits, capabilities and ACLs of one rang
   );
   assert.deepEqual([lstatSync(path.join(mnt, "below")).uid, lstatSync(mnt).uid], [FROM, FROM], "a mount below is another filesystem: not entered, not changed");
 
-  const again = await shiftIds(tree, FROM, TO, NATIVE);
+  const again = await shiftIds(runner, tree, FROM, TO, NATIVE);
   assert.equal(again.moved, 0, "a second run finds nothing left to move");
   assert.equal(again.entries, first.entries);
-  await assert.rejects(shiftIds(tree, FROM, FROM + 1000, NATIVE), /overlap/);
+  await assert.rejects(shiftIds(runner, tree, FROM, FROM + 1000, NATIVE), /overlap/);
 });
 
 /** The raw POSIX access ACL of `p` (Node has no xattr API). */

@@ -1,5 +1,5 @@
 import path from "node:path";
-import { runCommand } from "./run-command.js";
+import type { CommandRunner } from "./run-command.js";
 import { SANDBOX_ID_COUNT } from "./uid-range.js";
 import { DaemonError } from "../daemon-error.js";
 
@@ -17,10 +17,10 @@ export interface IdShiftResult {
  * (native/atoll-idshift.c). `dir` must not be in use. Running it again over a half-moved tree
  * finishes the job.
  *
- * @example await shiftIds("/var/lib/atoll/run/volumes/vol_x", 100000, 1879048192, nativeDir);
+ * @example await shiftIds(runner, "/var/lib/atoll/run/volumes/vol_x", 100000, 1879048192, nativeDir);
  */
-export async function shiftIds(dir: string, from: number, to: number, nativeDir: string): Promise<IdShiftResult> {
-  const { stdout } = await runCommand(path.join(nativeDir, "atoll-idshift"), [String(from), String(to), String(SANDBOX_ID_COUNT), dir], {
+export async function shiftIds(runner: CommandRunner, dir: string, from: number, to: number, nativeDir: string): Promise<IdShiftResult> {
+  const { stdout } = await runner.run(path.join(nativeDir, "atoll-idshift"), [String(from), String(to), String(SANDBOX_ID_COUNT), dir], {
     // One pass over a tree: minutes for millions of files, never a hang worth killing.
     timeoutMs: 24 * 3600_000,
   });

@@ -10,7 +10,7 @@ import { readFile, realpath } from "node:fs/promises";
 import path from "node:path";
 import { AtollError } from "atoll/contract";
 import { KeyedMutex } from "./keyed-mutex.js";
-import { runCommand } from "./run-command.js";
+import type { CommandRunner } from "./run-command.js";
 import { DaemonError } from "../daemon-error.js";
 
 /** One attached loop device. */
@@ -134,7 +134,7 @@ export async function findLoopDevicesUnder(dir: string): Promise<LoopDevice[]> {
  * Attaches `image` to a free loop device and returns the device path ("/dev/loopN").
  * Throws LoopAlreadyAttachedError if the image already backs a loop device.
  */
-export async function attachLoop(image: string, options: AttachLoopOptions = {}): Promise<string> {
+export async function attachLoop(runner: CommandRunner, image: string, options: AttachLoopOptions = {}): Promise<string> {
   const file = await canonical(image);
   return attachLock.run(file, async () => {
     const existing = await findLoopDevicesForFile(file);
@@ -143,7 +143,7 @@ export async function attachLoop(image: string, options: AttachLoopOptions = {})
     if (options.directIo ?? true) args.push("--direct-io=on");
     if (options.readOnly) args.push("--read-only");
     args.push(file);
-    const { stdout } = await runCommand("losetup", args);
+    const { stdout } = await runner.run("losetup", args);
     const device = stdout.trim();
     if (!/^\/dev\/loop\d+$/.test(device)) {
       throw new DaemonError("HOST_COMMAND_FAILED", `losetup returned an unexpected device name for ${file}: ${JSON.stringify(stdout)}`);
@@ -163,12 +163,12 @@ export async function isLoopBound(device: string): Promise<boolean> {
  * use), the kernel marks it autoclear and frees it when the last user closes it.
  * Detaching a device that is no longer attached is not an error.
  */
-export async function detachLoop(device: string): Promise<void> {
+export async function detachLoop(runner: CommandRunner, device: string): Promise<void> {
   const name = path.basename(device);
   const backing = await readSysfs(`/sys/block/${name}/loop/backing_file`);
   if (backing === undefined || backing === "") return;
   try {
-    await runCommand("losetup", ["--detach", device]);
+    await runner.run("losetup", ["--detach", device]);
   } catch (error) {
     // Lost a race with another detach (or autoclear): fine if the device is free now.
     const after = await readSysfs(`/sys/block/${name}/loop/backing_file`);

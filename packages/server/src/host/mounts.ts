@@ -4,7 +4,7 @@
  */
 import { mkdir, readFile, realpath, statfs } from "node:fs/promises";
 import path from "node:path";
-import { HostCommandError, runCommand } from "./run-command.js";
+import { type CommandRunner, HostCommandError } from "./run-command.js";
 import { DaemonError } from "../daemon-error.js";
 
 /** One line of /proc/<pid>/mountinfo (see proc(5)); paths are unescaped. */
@@ -114,10 +114,10 @@ function optionsArg(options: string | readonly string[] | undefined): string[] {
 /**
  * Mounts a filesystem: `mount -t TYPE [-o OPTIONS] SOURCE TARGET`. The target must exist.
  *
- * @example await mount("ext4", "/dev/loop3", "/var/lib/atoll/run/volumes/vol_1", ["noatime", "nosuid", "nodev"]);
+ * @example await mount(runner, "ext4", "/dev/loop3", "/var/lib/atoll/run/volumes/vol_1", ["noatime", "nosuid", "nodev"]);
  */
-export async function mount(type: string, source: string, target: string, options?: string | readonly string[]): Promise<void> {
-  await runCommand("mount", ["-t", type, ...optionsArg(options), "--", source, target]);
+export async function mount(runner: CommandRunner, type: string, source: string, target: string, options?: string | readonly string[]): Promise<void> {
+  await runner.run("mount", ["-t", type, ...optionsArg(options), "--", source, target]);
 }
 
 /**
@@ -125,18 +125,19 @@ export async function mount(type: string, source: string, target: string, option
  * process instead of two: this is on the sandbox-creation path).
  */
 export async function mountWithPropagation(
+  runner: CommandRunner,
   type: string,
   source: string,
   target: string,
   options: string | readonly string[],
   propagation: Propagation,
 ): Promise<void> {
-  await runCommand("mount", ["-t", type, ...optionsArg(options), `--make-${propagation}`, "--", source, target]);
+  await runner.run("mount", ["-t", type, ...optionsArg(options), `--make-${propagation}`, "--", source, target]);
 }
 
 /** Moves the mount at `from` (and everything under it) to `to` (`mount --move`). */
-export async function moveMount(from: string, to: string): Promise<void> {
-  await runCommand("mount", ["--move", "--", from, to]);
+export async function moveMount(runner: CommandRunner, from: string, to: string): Promise<void> {
+  await runner.run("mount", ["--move", "--", from, to]);
 }
 
 export interface BindOptions {
@@ -151,22 +152,22 @@ export interface BindOptions {
  * Bind-mounts `source` on `target` (both must exist). With readOnly or flags, mount(8) applies
  * them in a second remount step, so the bind is read-only before anyone can use it.
  */
-export async function bindMount(source: string, target: string, options: BindOptions = {}): Promise<void> {
+export async function bindMount(runner: CommandRunner, source: string, target: string, options: BindOptions = {}): Promise<void> {
   const flags = [...(options.flags ?? [])];
   if (options.readOnly) flags.push("ro");
-  await runCommand("mount", [options.recursive ? "--rbind" : "--bind", ...optionsArg(flags), "--", source, target]);
+  await runner.run("mount", [options.recursive ? "--rbind" : "--bind", ...optionsArg(flags), "--", source, target]);
 }
 
 export type Propagation = "shared" | "private" | "slave" | "unbindable";
 
 /** Sets the propagation of the mount at `target` (`mount --make-[r]TYPE`). */
-export async function setPropagation(target: string, type: Propagation, recursive = false): Promise<void> {
-  await runCommand("mount", [`--make-${recursive ? "r" : ""}${type}`, "--", target]);
+export async function setPropagation(runner: CommandRunner, target: string, type: Propagation, recursive = false): Promise<void> {
+  await runner.run("mount", [`--make-${recursive ? "r" : ""}${type}`, "--", target]);
 }
 
 /** `mount --make-private TARGET`: mounts under it stay out of other namespaces' view. */
-export function makePrivate(target: string, recursive = false): Promise<void> {
-  return setPropagation(target, "private", recursive);
+export function makePrivate(runner: CommandRunner, target: string, recursive = false): Promise<void> {
+  return setPropagation(runner, target, "private", recursive);
 }
 
 /** `umount` reported that the target was not mounted (or is gone). */
@@ -179,10 +180,10 @@ function isNotMounted(error: unknown): boolean {
  * goes away (`umount -l`). A target that is not mounted is not an error.
  * Without lazy, a busy filesystem throws (HostCommandError, stderr "target is busy").
  */
-export async function umount(target: string, options: { lazy?: boolean } = {}): Promise<void> {
+export async function umount(runner: CommandRunner, target: string, options: { lazy?: boolean } = {}): Promise<void> {
   const args = options.lazy ? ["-l", "--", target] : ["--", target];
   try {
-    await runCommand("umount", args);
+    await runner.run("umount", args);
   } catch (error) {
     if (isNotMounted(error)) return;
     throw error;
@@ -201,7 +202,7 @@ export function isBusyError(error: unknown): boolean {
  * umount(8) follows symlinks in the path: only use this on trees no live sandbox can modify
  * (its processes are dead); inside live sandbox roots use atoll-mount.
  */
-export async function umountTree(prefix: string, options: { lazy?: boolean } = {}): Promise<string[]> {
+export async function umountTree(runner: CommandRunner, prefix: string, options: { lazy?: boolean } = {}): Promise<string[]> {
   const root = await canonical(prefix);
   const lazy = options.lazy ?? true;
   const done: string[] = [];
@@ -210,7 +211,7 @@ export async function umountTree(prefix: string, options: { lazy?: boolean } = {
     const targets = mountsUnder(await readMountInfo(), root);
     if (targets.length === 0) return done;
     for (const entry of targets) {
-      await umount(entry.mountPoint, { lazy });
+      await umount(runner, entry.mountPoint, { lazy });
       done.push(entry.mountPoint);
     }
   }
@@ -224,15 +225,15 @@ export async function umountTree(prefix: string, options: { lazy?: boolean } = {
  * point yet, and marks it private unless it already is. Mounts made under it then never
  * propagate to (or from) other mount namespaces. Used for `<state>/run`.
  */
-export async function ensurePrivateMount(dir: string): Promise<void> {
+export async function ensurePrivateMount(runner: CommandRunner, dir: string): Promise<void> {
   await mkdir(dir, { recursive: true });
   const target = await canonical(dir);
   let entry = await findMount(target);
   if (!entry) {
-    await bindMount(target, target);
+    await bindMount(runner, target, target);
     entry = await findMount(target);
   }
-  if (!entry || entry.optionalFields.length > 0) await makePrivate(target);
+  if (!entry || entry.optionalFields.length > 0) await makePrivate(runner, target);
 }
 
 /** Space of the filesystem mounted at (or containing) a path, in bytes. */

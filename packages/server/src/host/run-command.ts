@@ -25,35 +25,21 @@ export class HostCommandError extends AtollError {
   }
 }
 
-/** Something that runs host commands for runCommand (see setCommandRunner). */
-export interface CommandRunner {
-  run(file: string, args: readonly string[], options: { input?: string; timeoutMs?: number }): Promise<CommandResult>;
-}
-
-let runner: CommandRunner | undefined;
-
 /**
- * Routes every later runCommand through `r` (the daemon's host spawner: forking from a small
- * helper instead of the large daemon process keeps the event loop free), or back to plain
- * execFile with `undefined`.
- */
-export function setCommandRunner(r: CommandRunner | undefined): void {
-  runner = r;
-}
-
-/**
- * Runs a host tool (losetup, mkfs.ext4, mount, …) without a shell and returns its output.
- * Throws HostCommandError with the tool's stderr when it fails.
+ * Runs host tools (losetup, mkfs.ext4, mount, …) without a shell and returns their output;
+ * throws HostCommandError with the tool's stderr when one fails. The daemon gives its drivers
+ * one (its host spawner: forking from a small helper instead of the large daemon process keeps
+ * the event loop free) at construction; CLIs and tests use `execFileRunner`. There is no global
+ * runner: two daemons in one process each use their own.
  *
  * @example
- *   const { stdout } = await runCommand("losetup", ["--find", "--show", image]);
+ *   const { stdout } = await runner.run("losetup", ["--find", "--show", image], {});
  */
-export function runCommand(file: string, args: readonly string[], options: { input?: string; timeoutMs?: number } = {}): Promise<CommandResult> {
-  if (runner) return runner.run(file, args, options);
-  return execFileCommand(file, args, options);
+export interface CommandRunner {
+  run(file: string, args: readonly string[], options?: { input?: string; timeoutMs?: number }): Promise<CommandResult>;
 }
 
-/** runCommand's plain implementation: execFile from this process. */
+/** The plain way to run a host command: execFile from this process. */
 export function execFileCommand(file: string, args: readonly string[], options: { input?: string; timeoutMs?: number } = {}): Promise<CommandResult> {
   return new Promise((resolve, reject) => {
     const child = execFile(file, args, { encoding: "utf8", maxBuffer: 64 * 1024 * 1024, timeout: options.timeoutMs ?? 120_000 }, (error, stdout, stderr) => {
@@ -67,3 +53,6 @@ export function execFileCommand(file: string, args: readonly string[], options: 
     if (options.input !== undefined) child.stdin?.end(options.input);
   });
 }
+
+/** A CommandRunner that forks each command from this process (CLIs, tests, image builds). */
+export const execFileRunner: CommandRunner = { run: execFileCommand };

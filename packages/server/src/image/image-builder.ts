@@ -1,6 +1,6 @@
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { runCommand } from "../host/run-command.js";
+import { type CommandRunner, execFileRunner } from "../host/run-command.js";
 import { acquireLock } from "./build-lock.js";
 import { chooseBootstrapTool, runBootstrap, type BuildProgress } from "./bootstrap-runner.js";
 import { BUILDER_VERSION, DEFAULT_IMAGES_DIR, DEFAULT_UID_BASE, defaultRecipe, recipeHash, type ImageRecipe } from "./image-recipe.js";
@@ -43,6 +43,8 @@ export interface ImageOptions {
   /** Default: defaultRecipe({ uidBase }). */
   recipe?: ImageRecipe;
   onProgress?: (progress: BuildProgress) => void;
+  /** Runs the build's host tools (the daemon passes its host spawner); default: execFileRunner. */
+  runner?: CommandRunner;
 }
 
 /** $ATOLL_IMAGES_DIR or /var/lib/atoll/images. */
@@ -82,7 +84,7 @@ export function readImage(imagesDir: string, hash: string): ImageLocation | null
  * The rootfs path of the image for the current recipe, or null if it has not been built.
  * Never builds.
  */
-export function findImage(imagesDir?: string, options: Omit<ImageOptions, "imagesDir" | "onProgress"> = {}): string | null {
+export function findImage(imagesDir?: string, options: Omit<ImageOptions, "imagesDir" | "onProgress" | "runner"> = {}): string | null {
   const resolved = resolveOptions({ ...options, imagesDir });
   return readImage(resolved.imagesDir, resolved.hash)?.rootfs ?? null;
 }
@@ -101,6 +103,7 @@ export async function ensureImage(options: ImageOptions = {}): Promise<string> {
 export async function buildImage(options: ImageOptions & { force?: boolean } = {}): Promise<ImageLocation & { cached: boolean }> {
   const { imagesDir, recipe, hash } = resolveOptions(options);
   const report = options.onProgress ?? (() => {});
+  const runner = options.runner ?? execFileRunner;
   // Root only: the trees hold setuid files owned by sandbox ids (docs/images.md).
   mkdirSync(imagesDir, { recursive: true, mode: 0o700 });
   chmodSync(imagesDir, 0o700);
@@ -116,16 +119,23 @@ export async function buildImage(options: ImageOptions & { force?: boolean } = {
     const ready = options.force ? null : readImage(imagesDir, hash);
     if (ready) return { ...ready, cached: true };
     for (const name of readdirSync(imagesDir)) {
-      if (name.startsWith(".build-")) await removeTreeSafely(join(imagesDir, name));
+      if (name.startsWith(".build-")) await removeTreeSafely(join(imagesDir, name), runner);
     }
-    const location = await buildLocked(imagesDir, recipe, hash, report, options.force === true);
+    const location = await buildLocked(runner, imagesDir, recipe, hash, report, options.force === true);
     return { ...location, cached: false };
   } finally {
     lock.release();
   }
 }
 
-async function buildLocked(imagesDir: string, recipe: ImageRecipe, hash: string, report: (p: BuildProgress) => void, force: boolean): Promise<ImageLocation> {
+async function buildLocked(
+  runner: CommandRunner,
+  imagesDir: string,
+  recipe: ImageRecipe,
+  hash: string,
+  report: (p: BuildProgress) => void,
+  force: boolean,
+): Promise<ImageLocation> {
   const started = Date.now();
   const work = join(imagesDir, `.build-${hash}-${process.pid}`);
   const rootfs = join(work, "rootfs");
@@ -136,19 +146,19 @@ async function buildLocked(imagesDir: string, recipe: ImageRecipe, hash: string,
     const sibling = force ? null : findDerivableImage(imagesDir, recipe, readImage);
     if (sibling) {
       report({ phase: `deriving from image ${sibling.hash} (uid base ${sibling.info.recipe.content.uidBase})` });
-      const info = await deriveImage(sibling, rootfs, recipe, hash);
-      return install(imagesDir, work, hash, info, report);
+      const info = await deriveImage(runner, sibling, rootfs, recipe, hash);
+      return install(runner, imagesDir, work, hash, info, report);
     }
     const tool = chooseBootstrapTool();
-    const toolVersion = await bootstrapToolVersion(tool.tool, tool.path);
+    const toolVersion = await bootstrapToolVersion(runner, tool.tool, tool.path);
     await runBootstrap(tool, recipe, rootfs, report);
 
     report({ phase: "customizing (user app, hostname, pruning)" });
-    await customizeRootfs(rootfs, recipe, { tool: tool.tool });
-    const packages = await listPackages(rootfs);
+    await customizeRootfs(runner, rootfs, recipe, { tool: tool.tool });
+    const packages = await listPackages(runner, rootfs);
 
     report({ phase: `shifting owners by +${recipe.content.uidBase}` });
-    const shifted = await shiftTreeOwners(rootfs, recipe.content.uidBase);
+    const shifted = await shiftTreeOwners(runner, rootfs, recipe.content.uidBase);
     if (shifted.capabilitiesLost) {
       report({ phase: "warning: getcap not installed, file capabilities (if any) were dropped by the uid shift" });
     }
@@ -165,16 +175,23 @@ async function buildLocked(imagesDir: string, recipe: ImageRecipe, hash: string,
       capabilitiesRestored: shifted.capabilitiesRestored,
       packages,
     };
-    return install(imagesDir, work, hash, info, report);
+    return install(runner, imagesDir, work, hash, info, report);
   } catch (error) {
     // Clean up the half-built tree, but report the build's own failure, not a cleanup one.
-    await removeTreeSafely(work).catch(() => {});
+    await removeTreeSafely(work, runner).catch(() => {});
     throw error;
   }
 }
 
 /** Writes image.json into the finished build directory `work` and renames it into place. */
-async function install(imagesDir: string, work: string, hash: string, info: ImageInfo, report: (p: BuildProgress) => void): Promise<ImageLocation> {
+async function install(
+  runner: CommandRunner,
+  imagesDir: string,
+  work: string,
+  hash: string,
+  info: ImageInfo,
+  report: (p: BuildProgress) => void,
+): Promise<ImageLocation> {
   writeFileSync(join(work, "image.json"), `${JSON.stringify(info, null, 2)}\n`, { mode: 0o644 });
   chmodSync(work, 0o755);
   const dir = join(imagesDir, hash);
@@ -182,14 +199,14 @@ async function install(imagesDir: string, work: string, hash: string, info: Imag
   const old = existsSync(dir) ? join(imagesDir, `.build-old-${hash}-${process.pid}`) : null;
   if (old) renameSync(dir, old);
   renameSync(work, dir);
-  if (old) await removeTreeSafely(old);
+  if (old) await removeTreeSafely(old, runner);
   report({ phase: "done" });
   return { hash, dir, rootfs: join(dir, "rootfs"), info };
 }
 
 /** Package names and versions installed in a rootfs, from its own dpkg database. */
-async function listPackages(rootfs: string): Promise<{ name: string; version: string }[]> {
-  const { stdout } = await runCommand("dpkg-query", [
+async function listPackages(runner: CommandRunner, rootfs: string): Promise<{ name: string; version: string }[]> {
+  const { stdout } = await runner.run("dpkg-query", [
     `--admindir=${join(rootfs, "var/lib/dpkg")}`,
     "--show",
     // biome-ignore lint/suspicious/noTemplateCurlyInString: dpkg-query's own format fields
@@ -205,17 +222,17 @@ async function listPackages(rootfs: string): Promise<{ name: string; version: st
     .sort((a, b) => (a.name < b.name ? -1 : 1));
 }
 
-async function bootstrapToolVersion(tool: string, path: string): Promise<string> {
+async function bootstrapToolVersion(runner: CommandRunner, tool: string, path: string): Promise<string> {
   if (tool === "mmdebstrap") {
     try {
-      return (await runCommand(path, ["--version"])).stdout.trim();
+      return (await runner.run(path, ["--version"])).stdout.trim();
     } catch {
       return tool;
     }
   }
   try {
     // biome-ignore lint/suspicious/noTemplateCurlyInString: dpkg-query's own format field
-    const { stdout } = await runCommand("dpkg-query", ["--show", "--showformat=${Version}", tool]);
+    const { stdout } = await runner.run("dpkg-query", ["--show", "--showformat=${Version}", tool]);
     return `${tool} ${stdout.trim()}`;
   } catch {
     return tool;

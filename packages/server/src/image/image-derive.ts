@@ -7,7 +7,7 @@
 import { existsSync, readdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { shiftIds } from "../host/id-shift.js";
-import { runCommand } from "../host/run-command.js";
+import type { CommandRunner } from "../host/run-command.js";
 import { SANDBOX_ID_COUNT } from "../host/uid-range.js";
 import { BUILDER_VERSION, canonicalJson, type ImageRecipe } from "./image-recipe.js";
 import type { ImageInfo, ImageLocation } from "./image-builder.js";
@@ -47,11 +47,18 @@ export function findDerivableImage(imagesDir: string, recipe: ImageRecipe, read:
  * Copies `source`'s rootfs to `rootfs` (reflinks where the filesystem can) and moves its owners
  * to `recipe`'s uid base. Returns the image.json contents of the result.
  */
-export async function deriveImage(source: ImageLocation, rootfs: string, recipe: ImageRecipe, hash: string, nativeDir = NATIVE_DIR): Promise<ImageInfo> {
+export async function deriveImage(
+  runner: CommandRunner,
+  source: ImageLocation,
+  rootfs: string,
+  recipe: ImageRecipe,
+  hash: string,
+  nativeDir = NATIVE_DIR,
+): Promise<ImageInfo> {
   const started = Date.now();
   if (existsSync(rootfs)) throw new DaemonError("IMAGE_BUILD_FAILED", `${rootfs} exists already`);
-  await runCommand("cp", ["-a", "--reflink=auto", source.rootfs, rootfs], { timeoutMs: 3600_000 });
-  await shiftIds(rootfs, source.info.recipe.content.uidBase, recipe.content.uidBase, nativeDir);
+  await runner.run("cp", ["-a", "--reflink=auto", source.rootfs, rootfs], { timeoutMs: 3600_000 });
+  await shiftIds(runner, rootfs, source.info.recipe.content.uidBase, recipe.content.uidBase, nativeDir);
   return {
     ...source.info,
     hash,

@@ -1,6 +1,6 @@
 import { type Stats, chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { runCommand } from "../host/run-command.js";
+import type { CommandRunner } from "../host/run-command.js";
 import type { BootstrapTool } from "./bootstrap-runner.js";
 import type { ImageRecipe } from "./image-recipe.js";
 
@@ -10,11 +10,11 @@ import type { ImageRecipe } from "./image-recipe.js";
  * the lean pruning (dpkg path rules applied to the installed tree). Runs as real root on the
  * host; `chroot` is only used for groupadd/useradd, which must run against the image's /etc.
  */
-export async function customizeRootfs(root: string, recipe: ImageRecipe, options: { tool: BootstrapTool }): Promise<void> {
+export async function customizeRootfs(runner: CommandRunner, root: string, recipe: ImageRecipe, options: { tool: BootstrapTool }): Promise<void> {
   const { user, hostname, dpkgPathRules } = recipe.content;
 
-  await runCommand("chroot", [root, "groupadd", "--gid", String(user.gid), user.name]);
-  await runCommand("chroot", [
+  await runner.run("chroot", [root, "groupadd", "--gid", String(user.gid), user.name]);
+  await runner.run("chroot", [
     root,
     "useradd",
     "--uid",

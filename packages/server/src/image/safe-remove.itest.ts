@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { runCommand } from "../host/run-command.js";
+import { execFileRunner as runner } from "../host/run-command.js";
 import { mountsUnder as mountEntriesUnder, readMountInfo } from "../host/mounts.js";
 import { removeTreeSafely } from "./safe-remove.js";
 
@@ -15,14 +15,14 @@ test("removeTreeSafely unmounts what is mounted inside before deleting", async (
   const keep = mkdtempSync(join(tmpdir(), "atoll-saferm-keep-"));
   const inner = join(dir, "rootfs/mnt");
   t.after(async () => {
-    for (const p of await mountsUnder(dir)) await runCommand("umount", ["--lazy", p]).catch(() => {});
+    for (const p of await mountsUnder(dir)) await runner.run("umount", ["--lazy", p]).catch(() => {});
     rmSync(dir, { recursive: true, force: true });
     rmSync(keep, { recursive: true, force: true });
   });
   writeFileSync(join(keep, "precious"), "do not delete");
   mkdirSync(inner, { recursive: true });
   // A bind of a directory that must survive, like a /dev left bound by a killed bootstrap.
-  await runCommand("mount", ["--bind", keep, inner]);
+  await runner.run("mount", ["--bind", keep, inner]);
   assert.equal((await mountsUnder(dir)).length, 1);
   await removeTreeSafely(dir);
   assert.equal(existsSync(dir), false);

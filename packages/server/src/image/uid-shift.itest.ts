@@ -3,7 +3,7 @@ import { chmodSync, chownSync, linkSync, lstatSync, mkdirSync, mkdtempSync, rmSy
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { runCommand } from "../host/run-command.js";
+import { execFileRunner as runner } from "../host/run-command.js";
 import { findExecutable } from "./bootstrap-runner.js";
 import { shiftTreeOwners, treeStats } from "./uid-shift.js";
 
@@ -28,7 +28,7 @@ function makeTree(t: { after: (fn: () => void) => void }): string {
 
 test("shiftTreeOwners shifts every owner once and keeps setuid, setgid and sticky bits", async (t) => {
   const root = makeTree(t);
-  const stats = await shiftTreeOwners(root, 100000);
+  const stats = await shiftTreeOwners(runner, root, 100000);
   const owner = (p: string): string => {
     const st = lstatSync(join(root, p));
     return `${st.uid}:${st.gid}`;
@@ -48,24 +48,24 @@ test("shiftTreeOwners shifts every owner once and keeps setuid, setgid and stick
 
 test("shiftTreeOwners refuses a tree that was shifted already", async (t) => {
   const root = makeTree(t);
-  await shiftTreeOwners(root, 100000);
-  await assert.rejects(shiftTreeOwners(root, 100000), /outside 0\.\.65535/);
+  await shiftTreeOwners(runner, root, 100000);
+  await assert.rejects(shiftTreeOwners(runner, root, 100000), /outside 0\.\.65535/);
 });
 
 test("shiftTreeOwners re-applies file capabilities that chown dropped", { skip: !findExecutable("setcap") && "setcap not installed" }, async (t) => {
   const root = makeTree(t);
   const ping = join(root, "ping");
   writeFileSync(ping, "x");
-  await runCommand("setcap", ["cap_net_raw=ep", ping]);
-  const result = await shiftTreeOwners(root, 100000);
+  await runner.run("setcap", ["cap_net_raw=ep", ping]);
+  const result = await shiftTreeOwners(runner, root, 100000);
   assert.equal(result.capabilitiesRestored, 1);
-  const { stdout } = await runCommand("getcap", [ping]);
+  const { stdout } = await runner.run("getcap", [ping]);
   assert.match(stdout, /cap_net_raw[=+]ep/);
   assert.equal(lstatSync(ping).uid, 100000);
 });
 
 test("shiftTreeOwners rejects a base that would overflow the uid space", async (t) => {
   const root = makeTree(t);
-  await assert.rejects(shiftTreeOwners(root, -1), /invalid uid base/);
-  await assert.rejects(shiftTreeOwners(root, 0xffff_ffff), /invalid uid base/);
+  await assert.rejects(shiftTreeOwners(runner, root, -1), /invalid uid base/);
+  await assert.rejects(shiftTreeOwners(runner, root, 0xffff_ffff), /invalid uid base/);
 });

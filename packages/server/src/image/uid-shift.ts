@@ -1,6 +1,6 @@
 import { chmodSync, lchownSync, lstatSync, readdirSync, type Stats } from "node:fs";
 import { join } from "node:path";
-import { runCommand } from "../host/run-command.js";
+import type { CommandRunner } from "../host/run-command.js";
 import { DaemonError } from "../daemon-error.js";
 
 /** Highest uid/gid a sandbox can have: the user namespace maps 0..65535. */
@@ -26,11 +26,15 @@ export interface TreeStats {
  *
  * Throws when an id is already outside 0..65535 (a tree that was shifted before).
  */
-export async function shiftTreeOwners(root: string, base: number): Promise<TreeStats & { capabilitiesRestored: number; capabilitiesLost: boolean }> {
+export async function shiftTreeOwners(
+  runner: CommandRunner,
+  root: string,
+  base: number,
+): Promise<TreeStats & { capabilitiesRestored: number; capabilitiesLost: boolean }> {
   if (!Number.isInteger(base) || base < 0 || base + MAPPED_ID_COUNT > 0xffff_fffe) {
     throw new DaemonError("IMAGE_BUILD_FAILED", `invalid uid base ${base}: must be an integer between 0 and ${0xffff_fffe - MAPPED_ID_COUNT}`);
   }
-  const caps = await readFileCapabilities(root);
+  const caps = await readFileCapabilities(runner, root);
   const stats = walkTree(root, (path, st) => {
     if (st.uid >= MAPPED_ID_COUNT || st.gid >= MAPPED_ID_COUNT) {
       throw new DaemonError("IMAGE_BUILD_FAILED", `${path} is owned by ${st.uid}:${st.gid}, outside 0..65535: was this tree shifted already?`);
@@ -45,7 +49,7 @@ export async function shiftTreeOwners(root: string, base: number): Promise<TreeS
   let restored = 0;
   if (caps.entries && base !== 0) {
     for (const { path, caps: value } of caps.entries) {
-      await runCommand("setcap", [value, path]);
+      await runner.run("setcap", [value, path]);
       restored += 1;
     }
   }
@@ -88,10 +92,10 @@ function walkTree(root: string, visit: (path: string, st: Stats) => void): TreeS
  * Lists files with capabilities (`getcap -r`). Returns entries null when getcap is not
  * installed, so the caller can report that capabilities could not be preserved.
  */
-async function readFileCapabilities(root: string): Promise<{ entries: { path: string; caps: string }[] | null }> {
+async function readFileCapabilities(runner: CommandRunner, root: string): Promise<{ entries: { path: string; caps: string }[] | null }> {
   let stdout: string;
   try {
-    ({ stdout } = await runCommand("getcap", ["-r", root]));
+    ({ stdout } = await runner.run("getcap", ["-r", root]));
   } catch (error) {
     if ((error as { exitCode?: number | null }).exitCode === null) return { entries: null };
     throw error;

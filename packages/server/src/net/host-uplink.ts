@@ -12,7 +12,7 @@
  *   takes router advertisements); sandboxes get IPv6 egress only if the host already forwards it.
  */
 import { readFile, rm, writeFile } from "node:fs/promises";
-import { HostCommandError, runCommand } from "../host/run-command.js";
+import { type CommandRunner, HostCommandError } from "../host/run-command.js";
 
 const IP_FORWARD = "/proc/sys/net/ipv4/ip_forward";
 
@@ -20,6 +20,7 @@ export class HostUplink {
   private previousForward: string | undefined;
 
   constructor(
+    private readonly runner: CommandRunner,
     private readonly table: string,
     private readonly peerIf: string,
     private readonly routerAddr4: string,
@@ -28,8 +29,8 @@ export class HostUplink {
   ) {}
 
   async setup(): Promise<void> {
-    await HostUplink.removeTable(this.table);
-    await runCommand("nft", ["-f", "-"], {
+    await HostUplink.removeTable(this.runner, this.table);
+    await this.runner.run("nft", ["-f", "-"], {
       input: `
 table inet ${this.table} {
   chain input {
@@ -57,7 +58,7 @@ table inet ${this.table} {
   }
 
   async teardown(): Promise<void> {
-    await HostUplink.removeTable(this.table);
+    await HostUplink.removeTable(this.runner, this.table);
     if (this.previousForward !== undefined) {
       await writeFile(IP_FORWARD, `${this.previousForward}\n`);
       this.previousForward = undefined;
@@ -66,9 +67,9 @@ table inet ${this.table} {
   }
 
   /** Deletes the host table if it exists (also used by reconcile after a crash). */
-  static async removeTable(table: string): Promise<void> {
+  static async removeTable(runner: CommandRunner, table: string): Promise<void> {
     try {
-      await runCommand("nft", ["delete", "table", "inet", table]);
+      await runner.run("nft", ["delete", "table", "inet", table]);
     } catch (err) {
       if (!(err instanceof HostCommandError) || !/No such file|does not exist/i.test(err.stderr)) throw err;
     }

@@ -13,6 +13,7 @@ import { InvalidArgumentError, type NetRule } from "atoll/contract";
 import type { Logger } from "pino";
 import type { NetworkAttachment, NetworkDriver, RootFile, SecretBinding } from "../core/drivers.js";
 import { KeyedMutex } from "../host/keyed-mutex.js";
+import type { CommandRunner } from "../host/run-command.js";
 import { WarmPool } from "../host/warm-pool.js";
 import { type AddressPlan, buildAddressPlan } from "./address-plan.js";
 import { type CertificateAuthority, createSandboxCa } from "./cert-authority.js";
@@ -47,6 +48,8 @@ export interface LinuxNetworkDriverOptions {
   stateDir: string;
   /** Directory of the native helpers (atoll-nsconnect). */
   nativeDir: string;
+  /** Runs ip and nft (the daemon's host spawner; tests: execFileRunner). */
+  runner: CommandRunner;
   logger?: Logger | undefined;
 }
 
@@ -114,9 +117,10 @@ export class LinuxNetworkDriver implements NetworkDriver {
     this.plan = buildAddressPlan(opts.config.range4, path.resolve(opts.stateDir));
     this.daemonClosed = closedCidrs(opts.config.netOpen, [], [this.plan.range4, this.plan.range6]);
     this.proxyDeny = this.daemonClosed.join(",");
-    this.admissions = new NftBatcher(`atoll-${hash}`);
+    this.admissions = new NftBatcher(opts.runner, `atoll-${hash}`);
     this.router = new Router({
       name: `atoll-${hash}`,
+      runner: opts.runner,
       plan: this.plan,
       proxyDeny: this.daemonClosed,
       uplink: opts.config.uplink,
@@ -163,9 +167,9 @@ export class LinuxNetworkDriver implements NetworkDriver {
     const ifName = `${SANDBOX_IF_PREFIX}${seq}`;
     let stage = 0;
     try {
-      await addNetns(p.netns);
+      await addNetns(this.opts.runner, p.netns);
       stage = 1;
-      await ipBatch(this.router.name, [
+      await ipBatch(this.opts.runner, this.router.name, [
         `link add ${ifName} type veth peer name eth0 netns ${netnsPath(p.netns)}`,
         `link set ${ifName} up`,
         `addr add ${this.plan.linkLocal6}/64 dev ${ifName} nodad`,
@@ -173,7 +177,7 @@ export class LinuxNetworkDriver implements NetworkDriver {
         `route add ${p.ipv6}/128 dev ${ifName}`,
       ]);
       stage = 2;
-      await ipBatch(p.netns, [
+      await ipBatch(this.opts.runner, p.netns, [
         "link set lo up",
         `addr add ${p.ipv4}/32 dev eth0`,
         `addr add ${p.ipv6}/128 dev eth0 nodad`,
@@ -193,8 +197,8 @@ export class LinuxNetworkDriver implements NetworkDriver {
   private async unplumb(p: Plumbing, stage = 2): Promise<void> {
     const errors: unknown[] = [];
     // Deleting the router end removes both ends at once (and the routes through it).
-    if (stage >= 2) await ipBatch(this.router.name, [`link delete ${SANDBOX_IF_PREFIX}${p.seq}`]).catch((e: unknown) => errors.push(e));
-    if (stage >= 1) await deleteNetns(p.netns).catch((e: unknown) => errors.push(e));
+    if (stage >= 2) await ipBatch(this.opts.runner, this.router.name, [`link delete ${SANDBOX_IF_PREFIX}${p.seq}`]).catch((e: unknown) => errors.push(e));
+    if (stage >= 1) await deleteNetns(this.opts.runner, p.netns).catch((e: unknown) => errors.push(e));
     this.free(p.number);
     if (errors.length > 0) throw errors[0];
   }
@@ -235,7 +239,7 @@ export class LinuxNetworkDriver implements NetworkDriver {
       };
       let stage = 0;
       try {
-        await nftApply(this.router.name, addSandboxScript(sbx, compilePolicy(sbx.rules), this.plan.gateway4, this.plan.gateway6, closed));
+        await nftApply(this.opts.runner, this.router.name, addSandboxScript(sbx, compilePolicy(sbx.rules), this.plan.gateway4, this.plan.gateway6, closed));
         stage = 1;
         this.sandboxes.set(id, sbx);
         await this.refreshProxyDeny();
@@ -267,7 +271,7 @@ export class LinuxNetworkDriver implements NetworkDriver {
     if (stage >= 2) await this.netd!.forgetSandbox(sbx.id).catch((e: unknown) => errors.push(e));
     this.sandboxes.delete(sbx.id);
     if (stage >= 1) await this.refreshProxyDeny().catch((e: unknown) => errors.push(e));
-    if (stage >= 1) await nftApply(this.router.name, deleteSandboxScript(sbx)).catch((e: unknown) => errors.push(e));
+    if (stage >= 1) await nftApply(this.opts.runner, this.router.name, deleteSandboxScript(sbx)).catch((e: unknown) => errors.push(e));
     await this.unplumb(sbx).catch((e: unknown) => errors.push(e));
     if (errors.length > 0) throw errors[0];
   }
@@ -275,7 +279,7 @@ export class LinuxNetworkDriver implements NetworkDriver {
   async setAllowNet(id: string, allowNet: NetRule[] | null): Promise<void> {
     await this.locks.run(id, async () => {
       const sbx = this.require(id);
-      await nftApply(this.router.name, replacePolicyScript(sbx, compilePolicy(allowNet), this.plan.gateway4, this.plan.gateway6));
+      await nftApply(this.opts.runner, this.router.name, replacePolicyScript(sbx, compilePolicy(allowNet), this.plan.gateway4, this.plan.gateway6));
       sbx.rules = allowNet;
       sbx.learned.clear();
       sbx.intercepted.clear();
@@ -288,7 +292,7 @@ export class LinuxNetworkDriver implements NetworkDriver {
   async setClosed(id: string, closed: string[]): Promise<void> {
     await this.locks.run(id, async () => {
       const sbx = this.require(id);
-      await nftApply(this.router.name, setClosedScript(sbx, closed));
+      await nftApply(this.opts.runner, this.router.name, setClosedScript(sbx, closed));
       sbx.closed = closed;
       await this.netd!.setRules(id, sbx.rules, closed);
       await this.refreshProxyDeny();
@@ -319,7 +323,7 @@ export class LinuxNetworkDriver implements NetworkDriver {
     }
     const cidrs = toCidrs(deny);
     if (cidrs.join(",") === this.proxyDeny) return;
-    await nftApply(this.router.name, setProxyDenyScript(cidrs));
+    await nftApply(this.opts.runner, this.router.name, setProxyDenyScript(cidrs));
     this.proxyDeny = cidrs.join(",");
   }
 

@@ -4,13 +4,17 @@
  * few nft runs instead of one process each. If a combined run fails, its parts are applied one
  * by one so only the bad part fails.
  */
+import type { CommandRunner } from "../host/run-command.js";
 import { nftApply } from "./netns-ops.js";
 
 export class NftBatcher {
   private queue: { script: string; done: (err?: unknown) => void }[] = [];
   private running = false;
 
-  constructor(private readonly namespace: string) {}
+  constructor(
+    private readonly runner: CommandRunner,
+    private readonly namespace: string,
+  ) {}
 
   /**
    * Applies `script` (with whatever else is queued). Resolves once it is in the ruleset.
@@ -32,11 +36,11 @@ export class NftBatcher {
       while (this.queue.length > 0) {
         const batch = this.queue.splice(0);
         try {
-          await nftApply(this.namespace, batch.map((b) => b.script).join(""));
+          await nftApply(this.runner, this.namespace, batch.map((b) => b.script).join(""));
           for (const b of batch) b.done();
         } catch {
           for (const b of batch)
-            await nftApply(this.namespace, b.script).then(
+            await nftApply(this.runner, this.namespace, b.script).then(
               () => b.done(),
               (err: unknown) => b.done(err),
             );

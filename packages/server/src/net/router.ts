@@ -5,6 +5,7 @@
  * host's stay untouched. Deleting the namespace removes all of it at once.
  */
 import type { Logger } from "pino";
+import type { CommandRunner } from "../host/run-command.js";
 import type { AddressPlan } from "./address-plan.js";
 import { HostUplink } from "./host-uplink.js";
 import type { UplinkSpec } from "./net-config.js";
@@ -14,6 +15,8 @@ import { UPLINK_IF, baseRuleset } from "./nft-ruleset.js";
 export interface RouterOptions {
   /** Namespace name of the router; sandbox namespaces are `<name>-<sandboxId>`. */
   name: string;
+  /** Runs ip and nft (the daemon's host spawner). */
+  runner: CommandRunner;
   plan: AddressPlan;
   uplink: UplinkSpec;
   /** For the host uplink: where ip_forward's previous value is kept. */
@@ -42,14 +45,14 @@ export class Router {
   async removeOrphans(): Promise<string[]> {
     const names = await listNetns(this.name);
     // Sandboxes first: their veths end in the router.
-    for (const n of names.filter((x) => x !== this.name)) await deleteNetns(n);
-    if (names.includes(this.name)) await deleteNetns(this.name);
-    await HostUplink.removeTable(this.name);
+    for (const n of names.filter((x) => x !== this.name)) await deleteNetns(this.opts.runner, n);
+    if (names.includes(this.name)) await deleteNetns(this.opts.runner, this.name);
+    await HostUplink.removeTable(this.opts.runner, this.name);
     // The old router namespace lives on while a process (its netd, exiting) is in it, and with it
     // the far end of its uplink veth: delete that end now, which deletes both.
     const { uplink } = this.opts;
     if (uplink.kind !== "none") {
-      await ipBatch(uplink.kind === "host" ? null : uplink.name, [`link delete ${this.peerIf}`]).catch((err: unknown) => {
+      await ipBatch(this.opts.runner, uplink.kind === "host" ? null : uplink.name, [`link delete ${this.peerIf}`]).catch((err: unknown) => {
         if (!/Cannot find device/.test(String((err as { stderr?: string }).stderr ?? err))) throw err;
       });
     }
@@ -58,9 +61,9 @@ export class Router {
 
   async create(): Promise<void> {
     const { plan, uplink } = this.opts;
-    await addNetns(this.name);
+    await addNetns(this.opts.runner, this.name);
     try {
-      await nsSysctl(this.name, {
+      await nsSysctl(this.opts.runner, this.name, {
         "net.ipv4.ip_forward": "1",
         "net.ipv6.conf.all.forwarding": "1",
         // netd runs as nobody and listens on 53.
@@ -80,19 +83,20 @@ export class Router {
           `route add ::/0 via ${plan.transit6.peer} dev ${UPLINK_IF}`,
         );
       }
-      await ipBatch(this.name, lines);
+      await ipBatch(this.opts.runner, this.name, lines);
       if (uplink.kind !== "none") {
-        await ipBatch(uplink.kind === "host" ? null : uplink.name, [
+        await ipBatch(this.opts.runner, uplink.kind === "host" ? null : uplink.name, [
           `addr add ${plan.transit4.peer}/${plan.transit4.prefix} dev ${this.peerIf}`,
           `addr add ${plan.transit6.peer}/${plan.transit6.prefix} dev ${this.peerIf} nodad`,
           `link set ${this.peerIf} up`,
         ]);
       }
       if (uplink.kind === "host") {
-        this.hostUplink = new HostUplink(this.name, this.peerIf, plan.transit4.router, this.opts.stateFile);
+        this.hostUplink = new HostUplink(this.opts.runner, this.name, this.peerIf, plan.transit4.router, this.opts.stateFile);
         await this.hostUplink.setup();
       }
       await nftApply(
+        this.opts.runner,
         this.name,
         baseRuleset({
           gateway4: plan.gateway4,
@@ -110,9 +114,9 @@ export class Router {
   /** Deletes the router namespace (and with it the uplink veth) and the host table. */
   async destroy(): Promise<void> {
     const errors: unknown[] = [];
-    await deleteNetns(this.name).catch((e: unknown) => errors.push(e));
+    await deleteNetns(this.opts.runner, this.name).catch((e: unknown) => errors.push(e));
     if (this.hostUplink) await this.hostUplink.teardown().catch((e: unknown) => errors.push(e));
-    else await HostUplink.removeTable(this.name).catch((e: unknown) => errors.push(e));
+    else await HostUplink.removeTable(this.opts.runner, this.name).catch((e: unknown) => errors.push(e));
     this.hostUplink = undefined;
     if (errors.length > 0) throw errors[0];
   }

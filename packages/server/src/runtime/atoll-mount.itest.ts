@@ -9,15 +9,15 @@ import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { mountsUnder, readMountInfo, umountTree } from "../host/mounts.js";
-import { HostCommandError, runCommand } from "../host/run-command.js";
+import { HostCommandError, execFileRunner as runner } from "../host/run-command.js";
 
 const NATIVE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../native/build");
 const ATOLL_MOUNT = path.join(NATIVE, "atoll-mount");
 
 async function atollMount(...args: string[]): Promise<{ code: number; stderr: string }> {
   try {
-    if (process.env.ATOLL_MOUNT_CLASSIC === "1") await runCommand("env", ["ATOLL_MOUNT_CLASSIC=1", ATOLL_MOUNT, ...args]);
-    else await runCommand(ATOLL_MOUNT, args);
+    if (process.env.ATOLL_MOUNT_CLASSIC === "1") await runner.run("env", ["ATOLL_MOUNT_CLASSIC=1", ATOLL_MOUNT, ...args]);
+    else await runner.run(ATOLL_MOUNT, args);
     return { code: 0, stderr: "" };
   } catch (err) {
     if (err instanceof HostCommandError) return { code: err.exitCode ?? -1, stderr: err.stderr };
@@ -35,7 +35,7 @@ for (const classic of [false, true])
     before(async () => {
       if (classic) process.env.ATOLL_MOUNT_CLASSIC = "1";
       else delete process.env.ATOLL_MOUNT_CLASSIC;
-      await runCommand("make", ["-s", "-C", path.dirname(NATIVE)]);
+      await runner.run("make", ["-s", "-C", path.dirname(NATIVE)]);
       work = await mkdtemp(path.join(tmpdir(), "atoll-mount-"));
       root = path.join(work, "root");
       src = path.join(work, "src");
@@ -49,7 +49,7 @@ for (const classic of [false, true])
     });
 
     after(async () => {
-      await umountTree(work);
+      await umountTree(runner, work);
       await rm(work, { recursive: true, force: true });
     });
 

@@ -15,7 +15,7 @@ import { InvalidArgumentError } from "atoll/contract";
 import type { LaunchSpec, ProcessHandle, RuntimeSandbox, SandboxLimits } from "../core/drivers.js";
 import { listLoopDevices } from "../host/loop-device.js";
 import { mountsUnder, readMountInfo, umount } from "../host/mounts.js";
-import { runCommand } from "../host/run-command.js";
+import { execFileRunner as runner } from "../host/run-command.js";
 import { BwrapRuntime } from "./bwrap-runtime.js";
 import { cpuSharesFromWeight } from "./cgroup-files.js";
 import type { V1SandboxCgroup } from "./cgroup-v1.js";
@@ -39,7 +39,7 @@ describe("bwrap runtime (real host)", () => {
   const spec = (id: string, extra: Partial<LaunchSpec> = {}): LaunchSpec => ({ id, imageRootfs: rootfs, limits: LIMITS, mounts: [], ...extra });
 
   before(async () => {
-    await runCommand("make", ["-s", "-C", path.dirname(NATIVE)]);
+    await runner.run("make", ["-s", "-C", path.dirname(NATIVE)]);
     work = await mkdtemp(path.join(tmpdir(), "atoll-rt-"));
     await chmod(work, 0o755); // sandbox root (an unprivileged host uid) must reach the roots below
     stateDir = path.join(work, "state");
@@ -60,6 +60,7 @@ describe("bwrap runtime (real host)", () => {
       runDir,
       uidBase: UID_BASE,
       nativeDir: NATIVE,
+      runner,
       cgroupParent: CGROUP_PARENT,
       scratchPoolSize: 0,
       launcherPoolSize: 0,
@@ -71,7 +72,7 @@ describe("bwrap runtime (real host)", () => {
     await runtime.close();
     const cg = await detectCgroups({ parent: CGROUP_PARENT });
     await cg.removeParent();
-    await umount(runDir, { lazy: true });
+    await umount(runner, runDir, { lazy: true });
     await rm(work, { recursive: true, force: true });
   });
 
@@ -197,7 +198,7 @@ int main(int argc, char **argv) {
       );
       // /opt of the rootfs copy is visible in every new overlay; this one is already mounted,
       // so put the binary on the read-write volume instead.
-      await runCommand("gcc", ["-static", "-O1", "-o", path.join(vol.rw, "abi"), src]);
+      await runner.run("gcc", ["-static", "-O1", "-o", path.join(vol.rw, "abi"), src]);
       const p = await run(sb, ["/data/rw/abi", "p"]);
       assert.equal(p.out, "norandom=-1/1 query=1\n");
       assert.equal((await run(sb, ["/data/rw/abi", "x"])).exit?.signal, "SIGSYS");
@@ -350,7 +351,7 @@ int main(int argc, char **argv) {
 
   it("cleanupOrphans removes sandboxes it does not know", async () => {
     const sb = await runtime.launch(spec("itest-orphan"));
-    const other = new BwrapRuntime({ stateDir, runDir, uidBase: UID_BASE, nativeDir: NATIVE, cgroupParent: CGROUP_PARENT, scratchPoolSize: 0 });
+    const other = new BwrapRuntime({ stateDir, runDir, uidBase: UID_BASE, nativeDir: NATIVE, runner, cgroupParent: CGROUP_PARENT, scratchPoolSize: 0 });
     const removed = await other.cleanupOrphans(new Set(["itest-keep"]));
     assert.ok(removed.includes("itest-orphan"), removed.join(","));
     assert.deepEqual(await sb.stopped, { reason: "init-exited" });

@@ -27,7 +27,7 @@ import { ScratchPool } from "./scratch-pool.js";
 import { mountCgroupView } from "./cgroup-view.js";
 import { ProcView } from "./proc-view.js";
 import { OwnerUids } from "./owner-uids.js";
-import { HOST_PATH } from "../host/run-command.js";
+import { type CommandRunner, HOST_PATH } from "../host/run-command.js";
 import type { DiskBudget } from "../host/disk-budget.js";
 import { DaemonError } from "../daemon-error.js";
 
@@ -40,6 +40,8 @@ export interface BwrapRuntimeOptions {
   uidBase: number;
   /** Directory holding atoll-launch, atoll-init and atoll-mount (native/build). */
   nativeDir: string;
+  /** Runs mount, losetup, mkfs, atoll-mount, … (the daemon's host spawner; tests: execFileRunner). */
+  runner: CommandRunner;
   logger?: Logger;
   /** Name of the parent cgroup (default "atoll"); tests use their own. */
   cgroupParent?: string;
@@ -89,6 +91,7 @@ export class BwrapRuntime implements RuntimeDriver {
       dir: path.join(opts.stateDir, "scratch"),
       mountDir: path.join(opts.runDir, "pool"),
       uidBase: opts.uidBase,
+      runner: opts.runner,
       target: opts.scratchPoolSize ?? 2,
       logger: opts.logger,
     });
@@ -115,7 +118,7 @@ export class BwrapRuntime implements RuntimeDriver {
       const cgroups = await detectCgroups(this.opts.cgroupParent ? { parent: this.opts.cgroupParent } : {});
       await cgroups.setup();
       await ensureExecuteOnly([this.init, path.join(this.opts.nativeDir, "atoll-fs")], this.opts.logger);
-      await ensurePrivateMount(this.opts.runDir);
+      await ensurePrivateMount(this.opts.runner, this.opts.runDir);
       this.runDir = await realpath(this.opts.runDir);
       // Only sandbox root's gid may pass through (host/state-dir-modes.ts); no one may list it.
       makeSandboxPathDir(path.join(this.runDir, "sandboxes"), this.opts.uidBase);
@@ -127,7 +130,7 @@ export class BwrapRuntime implements RuntimeDriver {
         logger: this.opts.logger,
       });
       // One lxcfs for all sandboxes (proc-view.ts); without it sandboxes see the host's /proc files.
-      const procView = new ProcView({ runDir: this.runDir, cgroups, logger: this.opts.logger });
+      const procView = new ProcView({ runDir: this.runDir, cgroups, runner: this.opts.runner, logger: this.opts.logger });
       if (this.opts.procView !== false) await procView.start();
       return { cgroups, masks: procMaskArgs(), launchers, procView };
     })();
@@ -187,6 +190,7 @@ export class BwrapRuntime implements RuntimeDriver {
       mark("scratch");
       // Shared: later host-side mounts under the root (hot attach) propagate into the sandbox.
       await mountWithPropagation(
+        this.opts.runner,
         "overlay",
         "overlay",
         p.root,
@@ -205,10 +209,10 @@ export class BwrapRuntime implements RuntimeDriver {
       const net = spec.network ? await spec.network : undefined;
       if (net?.files.length) await writeRootFiles(p.root, net.files, this.opts.uidBase);
       for (const m of spec.mounts) {
-        await runAtollMount(this.atollMount, ["bind", m.source, p.root, m.target, m.readOnly ? "ro" : "rw"]);
+        await runAtollMount(this.opts.runner, this.atollMount, ["bind", m.source, p.root, m.target, m.readOnly ? "ro" : "rw"]);
       }
       mark("volumes");
-      if (this.opts.procView !== false) await mountCgroupView(this.atollMount, p.root, cgroup);
+      if (this.opts.procView !== false) await mountCgroupView(this.opts.runner, this.atollMount, p.root, cgroup);
       mark("cgroup-view");
 
       const ownerUid = this.owners.take();
@@ -256,6 +260,7 @@ export class BwrapRuntime implements RuntimeDriver {
         channel,
         cgroup,
         atollMount: this.atollMount,
+        runner: this.opts.runner,
         release: () => this.teardown(id),
         logger: this.opts.logger,
       });
@@ -298,13 +303,13 @@ export class BwrapRuntime implements RuntimeDriver {
     // Volumes and the overlay first (deepest first), then the scratch under the overlay.
     await step(async () => {
       try {
-        await umountTree(p.root, { lazy: false });
+        await umountTree(this.opts.runner, p.root, { lazy: false });
       } catch {
-        await umountTree(p.root, { lazy: true });
+        await umountTree(this.opts.runner, p.root, { lazy: true });
       }
     });
     mark("root");
-    await step(() => releaseScratch(p.image, p.scratch));
+    await step(() => releaseScratch(this.opts.runner, p.image, p.scratch));
     this.opts.disk?.forget(id);
     mark("scratch");
     const left = mountsUnder(await readMountInfo(), p.dir);
@@ -346,7 +351,7 @@ export class BwrapRuntime implements RuntimeDriver {
         // Pool entries of a previous daemon run: unmount, detach, delete.
         if (!this.pool.owns(full)) {
           const mountPoint = path.join(this.opts.runDir, "pool", file.slice("pool-".length, -".img".length));
-          await releaseScratch(full, mountPoint);
+          await releaseScratch(this.opts.runner, full, mountPoint);
           await rmdir(mountPoint).catch(() => undefined);
         }
         continue;

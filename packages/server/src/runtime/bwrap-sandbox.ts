@@ -6,7 +6,7 @@ import type { ChildProcess } from "node:child_process";
 import { InvalidArgumentError } from "atoll/contract";
 import type { Logger } from "pino";
 import type { BusyProcess, MountSpec, ProcessHandle, ProcessSink, RuntimeSandbox, SandboxStats, SpawnRequest } from "../core/drivers.js";
-import { HostCommandError, runCommand } from "../host/run-command.js";
+import { HostCommandError, type CommandRunner } from "../host/run-command.js";
 import type { AgentChannel } from "./agent-channel.js";
 import { ProtocolError } from "./agent-protocol.js";
 import { findBusyProcesses } from "./busy-processes.js";
@@ -36,9 +36,9 @@ export function waitForExit(child: ChildProcess, ms: number): Promise<boolean> {
  * Runs atoll-mount; its exit status 2 (bad target: symlink, `..`, not a directory) becomes an
  * InvalidArgumentError with the helper's message.
  */
-export async function runAtollMount(atollMount: string, args: readonly string[]): Promise<void> {
+export async function runAtollMount(runner: CommandRunner, atollMount: string, args: readonly string[]): Promise<void> {
   try {
-    await runCommand(atollMount, args);
+    await runner.run(atollMount, args);
   } catch (err) {
     if (err instanceof HostCommandError && err.exitCode === 2) {
       throw new InvalidArgumentError(
@@ -59,6 +59,8 @@ export interface BwrapSandboxParts {
   channel: AgentChannel;
   cgroup: SandboxCgroup;
   atollMount: string;
+  /** Runs atoll-mount (the daemon's host spawner). */
+  runner: CommandRunner;
   /** Releases every host resource of the sandbox (processes must be dead). Idempotent. */
   release: () => Promise<void>;
   logger?: Logger | undefined;
@@ -108,12 +110,12 @@ export class BwrapSandbox implements RuntimeSandbox {
 
   async attachMount(mount: MountSpec): Promise<void> {
     this.assertRunning();
-    await runAtollMount(this.parts.atollMount, ["bind", mount.source, this.parts.root, mount.target, mount.readOnly ? "ro" : "rw"]);
+    await runAtollMount(this.parts.runner, this.parts.atollMount, ["bind", mount.source, this.parts.root, mount.target, mount.readOnly ? "ro" : "rw"]);
   }
 
   async detachMount(target: string): Promise<void> {
     this.assertRunning();
-    await runAtollMount(this.parts.atollMount, ["unbind", this.parts.root, target]);
+    await runAtollMount(this.parts.runner, this.parts.atollMount, ["unbind", this.parts.root, target]);
   }
 
   async busyProcesses(target: string): Promise<BusyProcess[]> {

@@ -2,6 +2,7 @@
 import { readFile } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { SandboxCgroup } from "./cgroups.js";
+import { DaemonError } from "../daemon-error.js";
 
 /** Reads a cgroup file; undefined when it does not exist (or its cgroup is being removed: ENODEV). */
 export async function readCgroupFile(file: string): Promise<string | undefined> {
@@ -58,7 +59,7 @@ export async function killUntilEmpty(cgroup: Pick<SandboxCgroup, "id" | "pids">,
   for (let delay = 1; ; delay = Math.min(delay * 2, 50)) {
     const pids = await cgroup.pids();
     if (pids.length === 0) return;
-    if (Date.now() > deadline) throw new Error(`cgroup ${cgroup.id} still has processes ${pids.join(" ")} after SIGKILL`);
+    if (Date.now() > deadline) throw new DaemonError("HOST_CLEANUP_FAILED", `cgroup ${cgroup.id} still has processes ${pids.join(" ")} after SIGKILL`);
     if (signal) killPids(pids);
     await sleep(delay);
   }

@@ -11,6 +11,7 @@ import { parseMountInfo } from "../host/mounts.js";
 import { cpuSharesFromWeight, flatKeyedValue, killUntilEmpty, parsePids, readCgroupFile, retryBusy } from "./cgroup-files.js";
 import type { CgroupDriver, CgroupViewDir, SandboxCgroup } from "./cgroups.js";
 import { socketMemoryLimit } from "./socket-memory.js";
+import { DaemonError } from "../daemon-error.js";
 
 /** Mount points of the v1 hierarchies Atoll uses. */
 export interface V1Hierarchies {
@@ -40,7 +41,7 @@ export class CgroupV1 implements CgroupDriver {
     }
     const need = (name: string): string => {
       const mp = found.get(name);
-      if (!mp) throw new Error(`cgroup v1 controller "${name}" is not mounted; Atoll needs memory, pids and cpu`);
+      if (!mp) throw new DaemonError("HOST_NOT_READY", `cgroup v1 controller "${name}" is not mounted; Atoll needs memory, pids and cpu`);
       return mp;
     };
     const cpuacct = found.get("cpuacct");

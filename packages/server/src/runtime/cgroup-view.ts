@@ -12,11 +12,12 @@
  * map, so they would not be writable even on a writable mount. No hierarchy root is ever
  * exposed (no release_agent, no other sandbox's cgroup).
  */
+import type { CommandRunner } from "../host/run-command.js";
 import { runAtollMount } from "./bwrap-sandbox.js";
 import type { SandboxCgroup } from "./cgroups.js";
 
 /** Binds `cgroup`'s directories read-only at their places under the sandbox root `root`. */
-export async function mountCgroupView(atollMount: string, root: string, cgroup: SandboxCgroup): Promise<void> {
+export async function mountCgroupView(runner: CommandRunner, atollMount: string, root: string, cgroup: SandboxCgroup): Promise<void> {
   // One atoll-mount run for all of them (it creates the missing parents).
-  await runAtollMount(atollMount, ["bind-ro", root, ...cgroup.viewDirs.flatMap((v) => [v.dir, v.target])]);
+  await runAtollMount(runner, atollMount, ["bind-ro", root, ...cgroup.viewDirs.flatMap((v) => [v.dir, v.target])]);
 }

@@ -8,6 +8,7 @@ import { readFile, stat } from "node:fs/promises";
 import type { SandboxLimits, SandboxStats } from "../core/drivers.js";
 import { CgroupV1 } from "./cgroup-v1.js";
 import { CgroupV2 } from "./cgroup-v2.js";
+import { DaemonError } from "../daemon-error.js";
 
 /** The cgroup(s) of one sandbox. */
 export interface SandboxCgroup {
@@ -68,7 +69,7 @@ export interface CgroupDriver {
 export async function detectCgroups(options: { root?: string; parent?: string } = {}): Promise<CgroupDriver> {
   const root = options.root ?? "/sys/fs/cgroup";
   const parent = options.parent ?? "atoll";
-  if (!/^[A-Za-z0-9._-]+$/.test(parent)) throw new Error(`invalid cgroup parent name ${JSON.stringify(parent)}`);
+  if (!/^[A-Za-z0-9._-]+$/.test(parent)) throw new DaemonError("CONFIG_INVALID", `invalid cgroup parent name ${JSON.stringify(parent)}`);
   const isV2 = await stat(`${root}/cgroup.controllers`).then(
     () => true,
     () => false,

@@ -7,6 +7,7 @@ import { chmod, chown, mkdir, mkdtemp, rm } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { bindMount, ensurePrivateMount, mount, umountTree } from "../host/mounts.js";
+import { execFileRunner } from "../host/run-command.js";
 import { filesContract } from "../testing/contracts/files-contract.js";
 import { BwrapFilesDriver } from "./bwrap-files-driver.js";
 
@@ -17,7 +18,7 @@ const NATIVE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..
 filesContract("bubblewrap", async () => {
   const base = await mkdtemp("/var/tmp/atoll-files-contract-");
   await chmod(base, 0o755);
-  await ensurePrivateMount(base);
+  await ensurePrivateMount(execFileRunner, base);
   let n = 0;
   return {
     driver: new BwrapFilesDriver({ nativeDir: NATIVE, uidBase: UID_BASE }),
@@ -25,15 +26,15 @@ filesContract("bubblewrap", async () => {
       const dir = path.join(base, `vol-${n++}`);
       await mkdir(dir);
       if (spec.capacityBytes !== undefined) {
-        await mount("tmpfs", "atoll-files-contract", dir, [`size=${spec.capacityBytes}`, `uid=${APP}`, `gid=${APP}`, "mode=0755"]);
+        await mount(execFileRunner, "tmpfs", "atoll-files-contract", dir, [`size=${spec.capacityBytes}`, `uid=${APP}`, `gid=${APP}`, "mode=0755"]);
       } else {
         await chown(dir, APP, APP);
       }
-      if (spec.readOnly) await bindMount(dir, dir, { readOnly: true });
+      if (spec.readOnly) await bindMount(execFileRunner, dir, dir, { readOnly: true });
       return dir;
     },
     async dispose() {
-      await umountTree(base);
+      await umountTree(execFileRunner, base);
       await rm(base, { recursive: true, force: true });
     },
   };

@@ -7,7 +7,7 @@
  *
  * @example
  *   const spawner = await HostSpawner.start(nativeDir);
- *   setCommandRunner(spawner);           // runCommand() now goes through it
+ *   new BwrapRuntime({ ...options, runner: spawner }); // its drivers run host commands through it
  *   await spawner.close();
  */
 import { spawn } from "node:child_process";

@@ -31,6 +31,7 @@ import { HOST_PATH } from "../host/run-command.js";
 import { WarmPool } from "../host/warm-pool.js";
 import type { CgroupDriver, SandboxCgroup } from "./cgroups.js";
 import { type LauncherWatch, describeExit, watchLauncher } from "./launcher-watch.js";
+import { DaemonError } from "../daemon-error.js";
 
 /** Prefix of pool cgroups; orphan cleanup recognises them by it. */
 export const POOL_CGROUP_PREFIX = "pool-";
@@ -164,7 +165,8 @@ export class LauncherPool {
     };
     try {
       const pid = entry.launcher.proc.pid;
-      if (pid === undefined) throw new Error(`cannot start ${this.opts.launcher}: ${describeExit(await entry.launcher.exited)}`);
+      if (pid === undefined)
+        throw new DaemonError("SANDBOX_RUNTIME_FAILED", `cannot start ${this.opts.launcher}: ${describeExit(await entry.launcher.exited)}`);
       // Joined before anyone can take it (and rename the cgroup under it).
       for (const file of entry.cgroup?.procsFiles ?? []) await writeFile(file, String(pid));
     } catch (err) {

@@ -19,6 +19,7 @@ import { type AttackRow, broken, reportAttacks } from "../e2e/attack-table.js";
 import { PROC_VIEW_CGROUP } from "./proc-view.js";
 import { p50, sh } from "./runtime-test-helpers.js";
 import { buildTestRootfs } from "./test-rootfs.js";
+import { execFileRunner as runner } from "../host/run-command.js";
 
 const UID_BASE = 100000;
 const NATIVE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../native/build");
@@ -66,6 +67,7 @@ describe("sandboxes see their own size (lxcfs and the cgroup view)", () => {
       runDir,
       uidBase: UID_BASE,
       nativeDir: NATIVE,
+      runner,
       cgroupParent: CGROUP_PARENT,
       scratchPoolSize: 0,
       launcherPoolSize: 0,
@@ -77,7 +79,7 @@ describe("sandboxes see their own size (lxcfs and the cgroup view)", () => {
     await runtime.cleanupOrphans(new Set());
     await runtime.close();
     await cgroups.removeParent();
-    await umount(runDir, { lazy: true });
+    await umount(runner, runDir, { lazy: true });
     await rm(work, { recursive: true, force: true });
   });
 

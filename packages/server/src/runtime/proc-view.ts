@@ -32,7 +32,7 @@ import type { Logger } from "pino";
 import type { SandboxLimits } from "../core/drivers.js";
 import { findExecutable } from "../image/bootstrap-runner.js";
 import { findMount, umount } from "../host/mounts.js";
-import { HOST_PATH } from "../host/run-command.js";
+import { type CommandRunner, HOST_PATH } from "../host/run-command.js";
 import type { CgroupDriver } from "./cgroups.js";
 import { type LauncherWatch, describeExit, watchLauncher } from "./launcher-watch.js";
 import { DaemonError } from "../daemon-error.js";
@@ -53,6 +53,8 @@ export interface ProcViewOptions {
   /** `<state>/run`: lxcfs mounts at `<runDir>/lxcfs`, its pid file is `<runDir>/lxcfs.pid`. */
   runDir: string;
   cgroups: CgroupDriver;
+  /** Runs umount (the daemon's host spawner). */
+  runner: CommandRunner;
   logger?: Logger | undefined;
   /** lxcfs executable (default: `lxcfs` on PATH); tests use another. */
   lxcfs?: string;
@@ -197,7 +199,7 @@ export class ProcView {
 
   /** What a previous run left: the FUSE mount of its dead lxcfs, its cgroup. */
   private async clearStale(): Promise<void> {
-    if (await findMount(this.mountPoint)) await umount(this.mountPoint, { lazy: true });
+    if (await findMount(this.mountPoint)) await umount(this.opts.runner, this.mountPoint, { lazy: true });
     await this.opts.cgroups.open(PROC_VIEW_CGROUP).destroy();
   }
 
@@ -211,7 +213,7 @@ export class ProcView {
     this.serving = false;
     if (this.shared || !watch) return;
     // Unmounting first ends lxcfs's FUSE loop; the kill is for an lxcfs that hangs.
-    if (await findMount(this.mountPoint)) await umount(this.mountPoint, { lazy: true });
+    if (await findMount(this.mountPoint)) await umount(this.opts.runner, this.mountPoint, { lazy: true });
     if (watch && !watch.exit) {
       watch.proc.kill("SIGKILL");
       await watch.exited;

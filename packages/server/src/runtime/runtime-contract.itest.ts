@@ -11,6 +11,7 @@ import { runtimeContract } from "../testing/contracts/runtime-contract.js";
 import { BwrapRuntime } from "./bwrap-runtime.js";
 import { detectCgroups } from "./cgroups.js";
 import { buildTestRootfs } from "./test-rootfs.js";
+import { execFileRunner as runner } from "../host/run-command.js";
 
 const UID_BASE = 100000;
 const NATIVE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../native/build");
@@ -27,6 +28,7 @@ runtimeContract("bubblewrap", async () => {
     runDir,
     uidBase: UID_BASE,
     nativeDir: NATIVE,
+    runner,
     cgroupParent: CGROUP_PARENT,
     scratchPoolSize: 0,
     launcherPoolSize: 0,
@@ -48,7 +50,7 @@ runtimeContract("bubblewrap", async () => {
         await driver.close();
         await (await detectCgroups({ parent: CGROUP_PARENT })).removeParent();
       } finally {
-        await umount(runDir, { lazy: true }).catch(() => undefined);
+        await umount(runner, runDir, { lazy: true }).catch(() => undefined);
         await rm(work, { recursive: true, force: true });
       }
     },

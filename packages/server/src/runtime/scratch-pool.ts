@@ -15,6 +15,7 @@ import type { Logger } from "pino";
 import { createExt4Image } from "../host/ext4-image.js";
 import { scratchInodeCountFor } from "../host/inode-sizing.js";
 import { moveMount } from "../host/mounts.js";
+import type { CommandRunner } from "../host/run-command.js";
 import { WarmPool } from "../host/warm-pool.js";
 import { mountScratch, releaseScratch } from "./scratch-fs.js";
 
@@ -25,6 +26,8 @@ export interface ScratchPoolOptions {
   mountDir: string;
   /** Host uid/gid of sandbox root: owner of `upper/` (what `/` looks like inside). */
   uidBase: number;
+  /** Runs mkfs, losetup and mount (the daemon's host spawner). */
+  runner: CommandRunner;
   /** How many ready filesystems to keep (default 2; 0 disables the pool). */
   target?: number;
   logger?: Logger | undefined;
@@ -50,8 +53,8 @@ export interface Scratch {
  * 10 GiB root). Its metadata (92 MiB of a 10 GiB root, mostly inode tables) costs the host
  * nothing until files use it; the disk budget counts it all the same (host/disk-budget.ts).
  */
-export async function createScratchImage(file: string, sizeBytes: number): Promise<void> {
-  await createExt4Image(file, sizeBytes, { features: ["^has_journal", "^resize_inode"], inodeCount: scratchInodeCountFor(sizeBytes) });
+export async function createScratchImage(runner: CommandRunner, file: string, sizeBytes: number): Promise<void> {
+  await createExt4Image(runner, file, sizeBytes, { features: ["^has_journal", "^resize_inode"], inodeCount: scratchInodeCountFor(sizeBytes) });
 }
 
 export class ScratchPool {
@@ -100,20 +103,20 @@ export class ScratchPool {
         await rename(entry.file, image);
         renamed = true;
         this.pool.disown(entry);
-        await moveMount(entry.mountPoint, mountPoint);
+        await moveMount(this.options.runner, entry.mountPoint, mountPoint);
         taken = true;
         await rmdir(entry.mountPoint).catch(() => undefined);
       } catch (err) {
         this.options.logger?.warn({ err, file: entry.file }, "scratch pool entry unusable; making a fresh one");
         this.pool.disown(entry);
-        await releaseScratch(renamed ? image : entry.file, entry.mountPoint);
+        await releaseScratch(this.options.runner, renamed ? image : entry.file, entry.mountPoint);
         await rmdir(entry.mountPoint).catch(() => undefined);
       }
     }
     if (!taken) {
-      await createScratchImage(image, sizeBytes);
+      await createScratchImage(this.options.runner, image, sizeBytes);
       try {
-        await mountScratch(image, mountPoint, this.options.uidBase);
+        await mountScratch(this.options.runner, image, mountPoint, this.options.uidBase);
       } catch (err) {
         await rm(image, { force: true });
         throw err;
@@ -144,9 +147,9 @@ export class ScratchPool {
     const entry = { file: path.join(this.options.dir, `pool-${name}.img`), size, mountPoint: path.join(this.options.mountDir, name) };
     claim(entry.file);
     try {
-      await createScratchImage(entry.file, size);
+      await createScratchImage(this.options.runner, entry.file, size);
       await mkdir(entry.mountPoint, { recursive: true });
-      await mountScratch(entry.file, entry.mountPoint, this.options.uidBase);
+      await mountScratch(this.options.runner, entry.file, entry.mountPoint, this.options.uidBase);
     } catch (err) {
       await this.discard(entry);
       throw err;
@@ -155,7 +158,7 @@ export class ScratchPool {
   }
 
   private async discard(e: Entry): Promise<void> {
-    await releaseScratch(e.file, e.mountPoint);
+    await releaseScratch(this.options.runner, e.file, e.mountPoint);
     await rmdir(e.mountPoint).catch(() => undefined);
   }
 }

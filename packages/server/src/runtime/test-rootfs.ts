@@ -8,7 +8,7 @@
  */
 import { chmod, chown, mkdir, symlink, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { runCommand } from "../host/run-command.js";
+import { execFileCommand } from "../host/run-command.js";
 import { DaemonError } from "../daemon-error.js";
 
 /** Builds (or returns $ATOLL_TEST_ROOTFS) a test rootfs under `dir` and returns its path. */
@@ -20,8 +20,8 @@ export async function buildTestRootfs(dir: string, uidBase: number): Promise<str
     await mkdir(path.join(root, d), { recursive: true });
   }
   try {
-    await runCommand("cp", ["-al", "/usr/bin", "/usr/sbin", "/usr/lib64", path.join(root, "usr")]);
-    await runCommand("cp", ["-al", "/usr/lib/x86_64-linux-gnu", path.join(root, "usr/lib")]);
+    await execFileCommand("cp", ["-al", "/usr/bin", "/usr/sbin", "/usr/lib64", path.join(root, "usr")]);
+    await execFileCommand("cp", ["-al", "/usr/lib/x86_64-linux-gnu", path.join(root, "usr/lib")]);
   } catch (err) {
     throw new DaemonError(
       "HOST_NOT_READY",

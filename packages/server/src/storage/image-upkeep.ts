@@ -4,6 +4,7 @@
  */
 import { stat } from "node:fs/promises";
 import type { DiskBudget } from "../host/disk-budget.js";
+import type { CommandRunner } from "../host/run-command.js";
 import { Ext4CheckError, allocateFile, fsckExt4 } from "../host/ext4-image.js";
 import type { StorageLogger } from "./loop-volume-backend.js";
 
@@ -12,10 +13,14 @@ import type { StorageLogger } from "./loop-volume-backend.js";
  * cannot hit EIO when the host fills. Best effort: with too little free space it stays sparse
  * (logged) and is allocated at a later start.
  */
-export async function allocateInFull(deps: { log: StorageLogger; disk: Pick<DiskBudget, "withVolume"> }, volumeId: string, image: string): Promise<void> {
+export async function allocateInFull(
+  deps: { log: StorageLogger; disk: Pick<DiskBudget, "withVolume">; runner: CommandRunner },
+  volumeId: string,
+  image: string,
+): Promise<void> {
   const st = await stat(image);
   if (st.blocks * 512 >= st.size) return;
-  const allocate = () => allocateFile(image, st.size);
+  const allocate = () => allocateFile(deps.runner, image, st.size);
   try {
     // Counted like a new volume of the missing bytes: it must not eat into the host's reserve.
     await deps.disk.withVolume(st.size, image, allocate);
@@ -26,9 +31,9 @@ export async function allocateInFull(deps: { log: StorageLogger; disk: Pick<Disk
 }
 
 /** e2fsck -p one image; if preen cannot fix it, e2fsck -fy. Logs, never throws for fs errors. */
-export async function checkImage(log: StorageLogger, volumeId: string, image: string): Promise<void> {
+export async function checkImage(runner: CommandRunner, log: StorageLogger, volumeId: string, image: string): Promise<void> {
   try {
-    const result = await fsckExt4(image);
+    const result = await fsckExt4(runner, image);
     if (result.fixed) log.warn({ volumeId, output: result.output }, "e2fsck repaired volume");
     return;
   } catch (error) {
@@ -36,7 +41,7 @@ export async function checkImage(log: StorageLogger, volumeId: string, image: st
     log.error({ volumeId, output: error.output }, "e2fsck -p could not repair volume; running e2fsck -fy");
   }
   try {
-    await fsckExt4(image, { force: true, mode: "yes" });
+    await fsckExt4(runner, image, { force: true, mode: "yes" });
     log.warn({ volumeId }, "e2fsck -fy repaired volume");
   } catch (error) {
     if (!(error instanceof Ext4CheckError)) throw error;

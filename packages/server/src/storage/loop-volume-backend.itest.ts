@@ -12,7 +12,7 @@ import { inodeCountFor } from "../host/inode-sizing.js";
 import { findLoopDevicesForFile, findLoopDevicesUnder } from "../host/loop-device.js";
 import { ensurePrivateMount, mountsUnder, readMountInfo, umountTree } from "../host/mounts.js";
 import { AtollError } from "atoll/contract";
-import { runCommand } from "../host/run-command.js";
+import { execFileRunner as runner } from "../host/run-command.js";
 import { LoopVolumeBackend, type StorageLogger } from "./loop-volume-backend.js";
 import { VolumeAcquiredError, VolumeBackingMissingError } from "./storage-errors.js";
 
@@ -31,7 +31,7 @@ const logger: StorageLogger = {
 };
 
 function newBackend(): LoopVolumeBackend {
-  return new LoopVolumeBackend({ stateDir, runDir, uidBase: UID_BASE, logger });
+  return new LoopVolumeBackend({ stateDir, runDir, uidBase: UID_BASE, runner, logger });
 }
 
 function newId(): string {
@@ -68,14 +68,14 @@ before(async () => {
   base = await mkdtemp("/var/tmp/atoll-volume-itest-");
   stateDir = path.join(base, "state");
   runDir = path.join(stateDir, "run");
-  await ensurePrivateMount(runDir);
+  await ensurePrivateMount(runner, runDir);
 });
 
 after(async () => {
   // Safety net: whatever a failed test left behind goes here.
-  await umountTree(base).catch(() => undefined);
+  await umountTree(runner, base).catch(() => undefined);
   for (const loop of await findLoopDevicesUnder(base)) {
-    await runCommand("losetup", ["--detach", loop.device]).catch(() => undefined);
+    await runner.run("losetup", ["--detach", loop.device]).catch(() => undefined);
   }
   const leftMounts = mountsUnder(await readMountInfo(), base);
   const leftLoops = await findLoopDevicesUnder(base);
@@ -86,7 +86,7 @@ after(async () => {
 
 /** Block groups whose inode table is not zeroed yet: the kernel zeroes those after mounting (punching holes through the loop device). */
 async function groupsLeftToZero(image: string): Promise<number> {
-  const { stdout } = await runCommand("dumpe2fs", [image]);
+  const { stdout } = await runner.run("dumpe2fs", [image]);
   return stdout.split("\n").filter((l) => /^Group \d+:/.test(l) && !l.includes("ITABLE_ZEROED")).length;
 }
 
@@ -248,7 +248,7 @@ test("reconcile after a crash: clean mounts and loops, fsck, drop strays, data i
     // The daemon "dies" here: the mount and the loop device stay behind.
 
     fresh = newBackend();
-    const snapshotBefore = await readExt4Superblock(fresh.imagePath(snapshotId));
+    const snapshotBefore = await readExt4Superblock(runner, fresh.imagePath(snapshotId));
     assert.ok(snapshotBefore.features.includes("needs_recovery"), "the copy needs journal recovery");
     logged.length = 0;
     await fresh.reconcile(new Set([id, snapshotId]));
@@ -256,14 +256,14 @@ test("reconcile after a crash: clean mounts and loops, fsck, drop strays, data i
     assert.ok(messages.includes("unmounted leftover volume mounts"));
     assert.ok(messages.includes("detaching leftover loop device"));
     assert.ok(messages.includes("removing image of an unknown volume"));
-    const snapshotAfter = await readExt4Superblock(fresh.imagePath(snapshotId));
+    const snapshotAfter = await readExt4Superblock(runner, fresh.imagePath(snapshotId));
     assert.ok(!snapshotAfter.features.includes("needs_recovery"), "reconcile replayed the journal");
     assert.deepEqual(mountsUnder(await readMountInfo(), fresh.mountsDir), []);
     assert.deepEqual(await findLoopDevicesUnder(fresh.imagesDir), []);
     await assert.rejects(stat(stray), { code: "ENOENT" });
     for (const v of [id, snapshotId]) {
       // -n -f: a full read-only check must find nothing to fix.
-      const check: number | null = await runCommand("e2fsck", ["-fn", fresh.imagePath(v)]).then(
+      const check: number | null = await runner.run("e2fsck", ["-fn", fresh.imagePath(v)]).then(
         () => 0,
         (e: { exitCode: number | null }) => e.exitCode,
       );
@@ -275,11 +275,11 @@ test("reconcile after a crash: clean mounts and loops, fsck, drop strays, data i
         await fresh.release(v);
       }
     }
-    assert.equal((await fsckExt4(fresh.imagePath(id))).exitCode, 0);
+    assert.equal((await fsckExt4(runner, fresh.imagePath(id))).exitCode, 0);
   } finally {
-    await umountTree(crashed.mountsDir).catch(() => undefined);
+    await umountTree(runner, crashed.mountsDir).catch(() => undefined);
     for (const loop of await findLoopDevicesUnder(crashed.imagesDir)) {
-      await runCommand("losetup", ["--detach", loop.device]).catch(() => undefined);
+      await runner.run("losetup", ["--detach", loop.device]).catch(() => undefined);
     }
     const cleaner = fresh ?? newBackend();
     for (const v of [id, snapshotId]) await destroy(cleaner, v).catch(() => undefined);

@@ -15,6 +15,7 @@ import { DiskBudget } from "../host/disk-budget.js";
 import { createExt4Image, readExt4Superblock, removeImage, usedBytesOf } from "../host/ext4-image.js";
 import { inodeCountFor } from "../host/inode-sizing.js";
 import { KeyedMutex } from "../host/keyed-mutex.js";
+import type { CommandRunner } from "../host/run-command.js";
 import { LoopAlreadyAttachedError, attachLoop, detachLoop, findLoopDevicesForFile, isLoopBound, findLoopDevicesUnder } from "../host/loop-device.js";
 import { isBusyError, isMountPoint, mount, statfsUsage, umount, umountTree } from "../host/mounts.js";
 import { VolumeAcquiredError, VolumeBackingExistsError, VolumeBackingMissingError, VolumeStillDetachingError } from "./storage-errors.js";
@@ -36,6 +37,8 @@ export interface LoopVolumeBackendOptions {
   runDir: string;
   /** Host uid/gid that sandbox uid/gid 0 maps to; the volume root is owned by uidBase+1000 (`app`). */
   uidBase: number;
+  /** Runs losetup, mkfs, mount, e2fsck, … (the daemon's host spawner; tests: execFileRunner). */
+  runner: CommandRunner;
   logger?: StorageLogger;
   /** Attach loop devices with `--direct-io=on` (default true: measured faster, no double caching). */
   directIo?: boolean;
@@ -102,6 +105,7 @@ export class LoopVolumeBackend implements StorageDriver {
   /** `<runDir>/volumes`: mount points of acquired volumes. */
   readonly mountsDir: string;
   private readonly uidBase: number;
+  private readonly runner: CommandRunner;
   private readonly directIo: boolean;
   private readonly log: StorageLogger;
   private readonly disk: Pick<DiskBudget, "withVolume">;
@@ -117,9 +121,10 @@ export class LoopVolumeBackend implements StorageDriver {
     this.imagesDir = path.join(path.resolve(options.stateDir), "volumes");
     this.mountsDir = path.join(path.resolve(options.runDir), "volumes");
     this.uidBase = options.uidBase;
+    this.runner = options.runner;
     this.directIo = options.directIo ?? true;
     this.log = options.logger ?? silentLogger;
-    this.disk = options.disk ?? new DiskBudget({ stateDir: options.stateDir, reserveBytes: 0 });
+    this.disk = options.disk ?? new DiskBudget({ stateDir: options.stateDir, runner: options.runner, reserveBytes: 0 });
   }
 
   /** Path of a volume's image file. */
@@ -156,7 +161,11 @@ export class LoopVolumeBackend implements StorageDriver {
       if (await exists(image)) throw new VolumeBackingExistsError(volumeId);
       const make = async () => {
         const owner = this.uidBase + APP_ID;
-        await createExt4Image(image, capacityBytes, { rootOwner: { uid: owner, gid: owner }, allocate: true, inodeCount: inodeCountFor(capacityBytes) });
+        await createExt4Image(this.runner, image, capacityBytes, {
+          rootOwner: { uid: owner, gid: owner },
+          allocate: true,
+          inodeCount: inodeCountFor(capacityBytes),
+        });
         try {
           await syncFileAndDir(image);
         } catch (error) {
@@ -230,15 +239,15 @@ export class LoopVolumeBackend implements StorageDriver {
       }
       let device: string;
       try {
-        device = await attachLoop(image, { directIo: this.directIo });
+        device = await attachLoop(this.runner, image, { directIo: this.directIo });
       } catch (error) {
         if (error instanceof LoopAlreadyAttachedError) throw new VolumeStillDetachingError(volumeId, error.device, { cause: error });
         throw error;
       }
       try {
-        await mount("ext4", device, mountPoint, VOLUME_MOUNT_OPTIONS);
+        await mount(this.runner, "ext4", device, mountPoint, VOLUME_MOUNT_OPTIONS);
       } catch (error) {
-        await detachLoop(device).catch((e: unknown) => this.log.error({ volumeId, device, err: e }, "loop detach failed"));
+        await detachLoop(this.runner, device).catch((e: unknown) => this.log.error({ volumeId, device, err: e }, "loop detach failed"));
         await rmdir(mountPoint).catch(() => undefined);
         throw error;
       }
@@ -267,14 +276,14 @@ export class LoopVolumeBackend implements StorageDriver {
       held.refs -= 1;
       if (held.refs > 0) return;
       try {
-        await umount(held.mountPoint);
+        await umount(this.runner, held.mountPoint);
       } catch (error) {
         if (!isBusyError(error)) throw error; // stays in `acquired` with 0 refs: still mounted
         this.log.warn({ volumeId, mountPoint: held.mountPoint }, "volume busy at release; unmounting lazily");
-        await umount(held.mountPoint, { lazy: true });
+        await umount(this.runner, held.mountPoint, { lazy: true });
       }
       this.acquired.delete(volumeId);
-      await detachLoop(held.device);
+      await detachLoop(this.runner, held.device);
       // A file still open through a sandbox's (lazily detached) bind keeps the filesystem and so
       // the loop device alive until it is closed: remember that, for the next acquire.
       if (await isLoopBound(held.device)) this.draining.set(volumeId, held.device);
@@ -303,7 +312,7 @@ export class LoopVolumeBackend implements StorageDriver {
         const fs = await statfsUsage(held.mountPoint);
         return { usedBytes: fs.usedBytes, capacityBytes, usedInodes: fs.totalInodes - fs.freeInodes, inodeCapacity: fs.totalInodes };
       }
-      const sb = await readExt4Superblock(image);
+      const sb = await readExt4Superblock(this.runner, image);
       return { usedBytes: usedBytesOf(sb), capacityBytes, usedInodes: sb.inodeCount - sb.freeInodes, inodeCapacity: sb.inodeCount };
     });
   }
@@ -333,11 +342,11 @@ export class LoopVolumeBackend implements StorageDriver {
     await mkdir(this.imagesDir, { recursive: true, mode: 0o700 });
     await mkdir(this.mountsDir, { recursive: true, mode: 0o700 });
 
-    const unmounted = await umountTree(this.mountsDir, { lazy: true });
+    const unmounted = await umountTree(this.runner, this.mountsDir, { lazy: true });
     if (unmounted.length > 0) this.log.warn({ mounts: unmounted }, "unmounted leftover volume mounts");
     for (const loop of await findLoopDevicesUnder(this.imagesDir)) {
       this.log.warn({ device: loop.device, image: loop.backingFile }, "detaching leftover loop device");
-      await detachLoop(loop.device);
+      await detachLoop(this.runner, loop.device);
     }
     // A loop device still attached now is held by someone (e.g. a bind elsewhere): the
     // filesystem is live, so checking or deleting its image would be unsafe.
@@ -359,8 +368,8 @@ export class LoopVolumeBackend implements StorageDriver {
         continue;
       }
       seen.add(id);
-      await checkImage(this.log, id, file);
-      await allocateInFull({ log: this.log, disk: this.disk }, id, file);
+      await checkImage(this.runner, this.log, id, file);
+      await allocateInFull({ log: this.log, disk: this.disk, runner: this.runner }, id, file);
     }
     for (const id of known) {
       if (!seen.has(id)) this.log.error({ volumeId: id }, "known volume has no image");

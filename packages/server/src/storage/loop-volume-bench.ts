@@ -11,6 +11,7 @@ import { mkdtemp, open, rm } from "node:fs/promises";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { ensurePrivateMount, umountTree } from "../host/mounts.js";
+import { execFileRunner as runner } from "../host/run-command.js";
 import { LoopVolumeBackend } from "./loop-volume-backend.js";
 
 const GiB = 1024 ** 3;
@@ -49,10 +50,10 @@ async function main(): Promise<void> {
   const stateDir = path.join(base, "state");
   const runDir = path.join(stateDir, "run");
   try {
-    await ensurePrivateMount(runDir);
+    await ensurePrivateMount(runner, runDir);
     const backends = {
-      dio: new LoopVolumeBackend({ stateDir, runDir, uidBase: 100000, directIo: true }),
-      buffered: new LoopVolumeBackend({ stateDir, runDir, uidBase: 100000, directIo: false }),
+      dio: new LoopVolumeBackend({ stateDir, runDir, uidBase: 100000, runner, directIo: true }),
+      buffered: new LoopVolumeBackend({ stateDir, runDir, uidBase: 100000, runner, directIo: false }),
     };
     const b = backends.dio;
 
@@ -98,7 +99,7 @@ async function main(): Promise<void> {
     }
     await b.delete("bench_write");
   } finally {
-    await umountTree(base).catch(() => undefined);
+    await umountTree(runner, base).catch(() => undefined);
     await rm(base, { recursive: true, force: true });
   }
 }

@@ -11,6 +11,7 @@ import { availableParallelism } from "node:os";
 import type { Logger } from "pino";
 import type { StorageDriver } from "../core/drivers.js";
 import { shiftIds } from "../host/id-shift.js";
+import type { CommandRunner } from "../host/run-command.js";
 import { SANDBOX_ID_COUNT } from "../host/uid-range.js";
 import { DaemonError } from "../daemon-error.js";
 
@@ -28,7 +29,7 @@ export interface VolumeIdMoveResult {
  * Safe to run again after an interruption: what was moved already is left as it is.
  */
 export async function moveVolumeIds(
-  deps: { storage: Pick<StorageDriver, "acquire" | "release">; nativeDir: string; logger: Logger },
+  deps: { storage: Pick<StorageDriver, "acquire" | "release">; nativeDir: string; logger: Logger; runner: CommandRunner },
   volumeIds: readonly string[],
   from: number,
   to: number,
@@ -47,7 +48,7 @@ export async function moveVolumeIds(
           `volume ${id}: its root is owned by host uid ${root.uid}, outside the range ${from}–${from + SANDBOX_ID_COUNT - 1} being moved; it was made with another ATOLL_UID_BASE: start the daemon once with ATOLL_UID_BASE set to that base`,
         );
       }
-      const r = await shiftIds(dir, from, to, deps.nativeDir);
+      const r = await shiftIds(deps.runner, dir, from, to, deps.nativeDir);
       deps.logger.info({ volumeId: id, entries: r.entries, moved: r.moved }, "volume moved to the new sandbox id range");
       total.volumes += 1;
       total.entries += r.entries;

@@ -24,7 +24,7 @@ import { mkdtempSync, readFileSync, readlinkSync, readdirSync, rmSync, statSync 
 import net from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { runCommand } from "../host/run-command.js";
+import { execFileRunner as runner } from "../host/run-command.js";
 import { nameserversIn } from "../net/dns-forwarder.js";
 import { addNetns, deleteNetns, ipBatch, netnsPath, nsRun } from "../net/netns-ops.js";
 import { spliceSockets } from "./socket-splice.js";
@@ -88,13 +88,13 @@ interface LinkInfo {
 }
 
 async function linksOf(ns: string): Promise<LinkInfo[]> {
-  const { stdout } = await runCommand("ip", ["-n", ns, "-j", "-d", "link", "show"]);
+  const { stdout } = await runner.run("ip", ["-n", ns, "-j", "-d", "link", "show"]);
   return JSON.parse(stdout) as LinkInfo[];
 }
 
 /** nsid → namespace name, as seen from inside `ns`. */
 async function peerNames(ns: string): Promise<Map<number, string>> {
-  const { stdout } = await runCommand("ip", ["-n", ns, "-j", "netns", "list-id"]);
+  const { stdout } = await runner.run("ip", ["-n", ns, "-j", "netns", "list-id"]);
   const ids = JSON.parse(stdout || "[]") as { nsid: number; name?: string }[];
   return new Map(ids.filter((i) => i.name).map((i) => [i.nsid, i.name!]));
 }
@@ -111,12 +111,12 @@ export async function startFakeHost(table: Record<string, string[]>, extraAddres
   const dispose = async () => {
     for (const close of [...relays]) await close().catch(() => undefined);
     await killAndWait(resolver);
-    await deleteNetns(netns).catch(() => undefined);
+    await deleteNetns(runner, netns).catch(() => undefined);
     await internet.dispose();
   };
   try {
-    await addNetns(netns);
-    await ipBatch(netns, [
+    await addNetns(runner, netns);
+    await ipBatch(runner, netns, [
       "link set lo up",
       `link add ${HOST_IF} type veth peer name host0 netns ${netnsPath(internet.netns)}`,
       `addr add ${TRANSIT4.host}/${TRANSIT4.prefix} dev ${HOST_IF}`,
@@ -125,7 +125,7 @@ export async function startFakeHost(table: Record<string, string[]>, extraAddres
       `route add default via ${TRANSIT4.internet} dev ${HOST_IF}`,
       `route add ::/0 via ${TRANSIT6.internet} dev ${HOST_IF}`,
     ]);
-    await ipBatch(internet.netns, [
+    await ipBatch(runner, internet.netns, [
       `addr add ${TRANSIT4.internet}/${TRANSIT4.prefix} dev host0`,
       `addr add ${TRANSIT6.internet}/${TRANSIT6.prefix} dev host0 nodad`,
       "link set host0 up",
@@ -186,7 +186,7 @@ export async function startFakeHost(table: Record<string, string[]>, extraAddres
       processesInside: () => pidsInNetns(netnsInode).filter((pid) => pid !== resolver?.pid),
       async leftovers() {
         const found: string[] = [];
-        const tables = (await nsRun(netns, "nft", ["list", "tables"])).stdout.trim();
+        const tables = (await nsRun(runner, netns, "nft", ["list", "tables"])).stdout.trim();
         if (tables) found.push(...tables.split("\n").map((t) => `nft ${t}`));
         for (const l of await linksOf(netns)) if (l.ifname !== "lo" && l.ifname !== HOST_IF) found.push(`link ${l.ifname}`);
         const forward = await sysctl(netns, "net.ipv4.ip_forward");
@@ -213,5 +213,5 @@ function commandLine(pid: number): string {
 }
 
 async function sysctl(ns: string, key: string): Promise<string> {
-  return (await nsRun(ns, "sysctl", ["-n", key])).stdout.trim();
+  return (await nsRun(runner, ns, "sysctl", ["-n", key])).stdout.trim();
 }

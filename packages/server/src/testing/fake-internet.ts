@@ -19,6 +19,7 @@ import { fileURLToPath } from "node:url";
 import { createSandboxCa } from "../net/cert-authority.js";
 import { addNetns, deleteNetns, ipBatch, netnsPath } from "../net/netns-ops.js";
 import type { TestNetworkOptions } from "./daemon-harness.js";
+import { execFileRunner as runner } from "../host/run-command.js";
 
 const SERVER = fileURLToPath(new URL("./fake-internet-server.js", import.meta.url));
 
@@ -112,12 +113,15 @@ export async function startFakeInternet(table: Record<string, string[]>, extraAd
   let child: ChildProcess | undefined;
   const cleanup = async () => {
     await killAndWait(child);
-    await deleteNetns(netns);
+    await deleteNetns(runner, netns);
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    await addNetns(netns);
-    await ipBatch(netns, ["link set lo up", ...addresses.map((a) => `addr add ${a}/${a.includes(":") ? 128 : 32} dev lo${a.includes(":") ? " nodad" : ""}`)]);
+    await addNetns(runner, netns);
+    await ipBatch(runner, netns, [
+      "link set lo up",
+      ...addresses.map((a) => `addr add ${a}/${a.includes(":") ? 128 : 32} dev lo${a.includes(":") ? " nodad" : ""}`),
+    ]);
     const requests: FakeRequest[] = [];
     const dnsQueries: string[] = [];
     child = await startFakeServers(netns, { caCertPem: ca.certPem, caKeyPem: ca.keyPem, table }, (m) => {
