@@ -2,7 +2,9 @@
  * The daemon's core and HTTP server composed in process on the fake drivers: the fast tier's
  * stand-in for `atoll serve`. Services, repositories (SQLite in memory) and `buildHttpServer`
  * are the real ones, wired as `serve()` in daemon.ts wires them; the runtime, storage and files
- * drivers are the in-memory fakes, and networking is off (`--network off`: no network driver).
+ * drivers are the in-memory fakes. Networking is off (`--network off`: no network driver) unless
+ * `network` gives a FakeNetwork (fake-network.ts); exposed ports then get URLs from a front that
+ * opens no listener (`http://<token>.expose.fake/`).
  * Requests go through Fastify's `app.inject()`: no socket, no root, no host resource.
  *
  * @example
@@ -41,6 +43,7 @@ import { VolumeRepo } from "../../store/volume-repo.js";
 import { type CannedAnswer, cannedFilesDriver } from "./canned-files-driver.js";
 import type { FakeProgram } from "./fake-programs.js";
 import { FakeRuntime } from "./fake-runtime.js";
+import type { FakeNetwork } from "./fake-network.js";
 import { FakeStorage } from "./fake-storage.js";
 
 const ADMIN_TOKEN = "atl_fake_daemon_admin_token";
@@ -54,6 +57,8 @@ export interface FakeDaemonOptions {
   files?: CannedAnswer;
   /** Overrides of the HTTP limits (default: the daemon's defaults, api/web-config.ts). */
   limits?: Partial<HttpLimits>;
+  /** Networking on, with this driver (default: off). */
+  network?: FakeNetwork;
 }
 
 export interface FakeDaemon {
@@ -105,15 +110,24 @@ export async function startFakeDaemon(opts: FakeDaemonOptions = {}): Promise<Fak
   const attachments = new AttachmentService({ volumes, volumeRepo: repos.volumes, attachments: repos.attachments, storage, locks, live, logger });
   const commandLog = new CommandLog({ repo: new CommandLogRepo(db), logger });
   const network = new NetworkService({
-    driver: undefined,
+    driver: opts.network,
     repo: repos.sandboxes,
     locks,
     logger,
     assertRunning: (t, id) => sandboxes.assertRunning(t, id),
     tenantOpen: (t) => tenants.get(t)?.netOpen ?? [],
+    ...(opts.network ? { front: { open: async (token: string) => `http://${token}.expose.fake/`, close: () => undefined } } : {}),
     isAtollToken: (v): boolean => tokens.recognizes(v),
   });
-  const tokens = new TokenService({ tokens: new TokenRepo(db), tenants, sandboxes: repos.sandboxes, volumes: repos.volumes, adminToken: ADMIN_TOKEN, logger });
+  const tokens = new TokenService({
+    tokens: new TokenRepo(db),
+    tenants,
+    sandboxes: repos.sandboxes,
+    volumes: repos.volumes,
+    adminToken: ADMIN_TOKEN,
+    logger,
+    netAccess: network.enabled ? network.netAccess : undefined,
+  });
   const sandboxes = new SandboxService({
     repo: repos.sandboxes,
     attachments,
