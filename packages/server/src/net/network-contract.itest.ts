@@ -11,6 +11,7 @@ import { fileURLToPath } from "node:url";
 import { networkContract } from "../testing/contracts/network-contract.js";
 import { killAndWait, startFakeInternet } from "../testing/fake-internet.js";
 import { LinuxNetworkDriver } from "./linux-network-driver.js";
+import { execFileRunner } from "../host/run-command.js";
 import { resolveNetConfig } from "./net-config.js";
 
 const ECHO = { name: "echo.test", address: "203.0.113.7", port: 7000 };
@@ -40,7 +41,7 @@ networkContract("Linux driver (namespaces, nftables, netd)", async () => {
   const stateDir = await mkdtemp("/var/tmp/atoll-network-contract-");
   const n = internet.daemonNet();
   const config = resolveNetConfig({ network: "on", uplink: n.uplink!, dns: n.dns!, upstreamCa: n.upstreamCa!, netOpen: n.netOpen! }, {});
-  const driver = new LinuxNetworkDriver({ config, stateDir, nativeDir: NATIVE_DIR, poolSize: 1 });
+  const driver = new LinuxNetworkDriver({ config, stateDir, nativeDir: NATIVE_DIR, poolSize: 1, runner: execFileRunner });
   try {
     await driver.start();
   } catch (err) {
