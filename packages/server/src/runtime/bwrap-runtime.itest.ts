@@ -10,7 +10,6 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { fileURLToPath } from "node:url";
 import { InvalidArgumentError } from "atoll/contract";
 import type { LaunchSpec, ProcessHandle, RuntimeSandbox, SandboxLimits } from "../core/drivers.js";
 import { listLoopDevices } from "../host/loop-device.js";
@@ -21,11 +20,11 @@ import { cpuSharesFromWeight } from "./cgroup-files.js";
 import type { V1SandboxCgroup } from "./cgroup-v1.js";
 import { V2SandboxCgroup } from "./cgroup-v2.js";
 import { detectCgroups } from "./cgroups.js";
-import { alive, p50, run, sh } from "./runtime-test-helpers.js";
+import { TEST_NATIVE_DIR, TEST_UID_BASE, alive, p50, run, sh, unpooledRuntime } from "./runtime-test-helpers.js";
 import { buildTestRootfs } from "./test-rootfs.js";
 
-const UID_BASE = 100000;
-const NATIVE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../native/build");
+const UID_BASE = TEST_UID_BASE;
+const NATIVE = TEST_NATIVE_DIR;
 const CGROUP_PARENT = `atoll-itest-${process.pid}`;
 const LIMITS: SandboxLimits = { memoryBytes: 256 * 2 ** 20, pids: 256, cpuWeight: 100, rootfsBytes: 2 ** 30 };
 
@@ -55,16 +54,7 @@ describe("bwrap runtime (real host)", () => {
     // directory and cgroup parent, which reaps this one's pool entries while it may be refilling
     // them (never so in a daemon: one runtime per state directory). The daemon-level tests
     // (e2e/) create every sandbox through the pools.
-    runtime = new BwrapRuntime({
-      stateDir,
-      runDir,
-      uidBase: UID_BASE,
-      nativeDir: NATIVE,
-      runner,
-      cgroupParent: CGROUP_PARENT,
-      scratchPoolSize: 0,
-      launcherPoolSize: 0,
-    });
+    runtime = unpooledRuntime(stateDir, CGROUP_PARENT);
   });
 
   after(async () => {

@@ -10,19 +10,17 @@ import os, { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { fileURLToPath } from "node:url";
 import type { LaunchSpec, RuntimeSandbox, SandboxLimits } from "../core/drivers.js";
 import { findMount, mountsUnder, readMountInfo, umount } from "../host/mounts.js";
-import { BwrapRuntime } from "./bwrap-runtime.js";
+import type { BwrapRuntime } from "./bwrap-runtime.js";
 import { type CgroupDriver, detectCgroups } from "./cgroups.js";
 import { type AttackRow, broken, reportAttacks } from "../e2e/attack-table.js";
 import { PROC_VIEW_CGROUP } from "./proc-view.js";
-import { p50, sh } from "./runtime-test-helpers.js";
+import { TEST_UID_BASE, p50, sh, unpooledRuntime } from "./runtime-test-helpers.js";
 import { buildTestRootfs } from "./test-rootfs.js";
 import { execFileRunner as runner } from "../host/run-command.js";
 
-const UID_BASE = 100000;
-const NATIVE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../native/build");
+const UID_BASE = TEST_UID_BASE;
 const CGROUP_PARENT = `atoll-pv-itest-${process.pid}`;
 const MiB = 2 ** 20;
 const limits = (memoryBytes: number): SandboxLimits => ({ memoryBytes, pids: 256, cpuWeight: 100, rootfsBytes: 2 ** 30 });
@@ -62,16 +60,7 @@ describe("sandboxes see their own size (lxcfs and the cgroup view)", () => {
     runDir = path.join(stateDir, "run");
     rootfs = await buildTestRootfs(work, UID_BASE);
     cgroups = await detectCgroups({ parent: CGROUP_PARENT });
-    runtime = new BwrapRuntime({
-      stateDir,
-      runDir,
-      uidBase: UID_BASE,
-      nativeDir: NATIVE,
-      runner,
-      cgroupParent: CGROUP_PARENT,
-      scratchPoolSize: 0,
-      launcherPoolSize: 0,
-    });
+    runtime = unpooledRuntime(stateDir, CGROUP_PARENT);
     await runtime.cleanupOrphans(new Set()); // sets the runtime up: lxcfs starts here
   });
 

@@ -5,16 +5,14 @@
 import { chmod, chown, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { umount } from "../host/mounts.js";
 import { runtimeContract } from "../testing/contracts/runtime-contract.js";
-import { BwrapRuntime } from "./bwrap-runtime.js";
 import { detectCgroups } from "./cgroups.js";
+import { TEST_UID_BASE, unpooledRuntime } from "./runtime-test-helpers.js";
 import { buildTestRootfs } from "./test-rootfs.js";
 import { execFileRunner as runner } from "../host/run-command.js";
 
-const UID_BASE = 100000;
-const NATIVE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../native/build");
+const UID_BASE = TEST_UID_BASE;
 const CGROUP_PARENT = `atoll-contract-${process.pid}`;
 
 runtimeContract("bubblewrap", async () => {
@@ -23,16 +21,7 @@ runtimeContract("bubblewrap", async () => {
   const stateDir = path.join(work, "state");
   const runDir = path.join(stateDir, "run");
   const rootfs = await buildTestRootfs(work, UID_BASE);
-  const driver = new BwrapRuntime({
-    stateDir,
-    runDir,
-    uidBase: UID_BASE,
-    nativeDir: NATIVE,
-    runner,
-    cgroupParent: CGROUP_PARENT,
-    scratchPoolSize: 0,
-    launcherPoolSize: 0,
-  });
+  const driver = unpooledRuntime(stateDir, CGROUP_PARENT);
   let sources = 0;
   return {
     driver,

@@ -1,5 +1,32 @@
-/** Helpers of the runtime's integration tests: run a command in a sandbox to completion. */
+/** Helpers of the runtime's integration tests: a runtime without pools, run a command in a sandbox to completion. */
+import path from "node:path";
+import { fileURLToPath } from "node:url";
 import type { ProcessExit, ProcessHandle, RuntimeSandbox } from "../core/drivers.js";
+import { execFileRunner } from "../host/run-command.js";
+import { BwrapRuntime } from "./bwrap-runtime.js";
+
+/** The uid base of the runtime tests' sandboxes (their test rootfs is shifted to it). */
+export const TEST_UID_BASE = 100000;
+/** The built native helpers of this checkout. */
+export const TEST_NATIVE_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../native/build");
+
+/**
+ * A bubblewrap runtime on `stateDir` (its mounts under `<stateDir>/run`) and its own cgroup
+ * parent, with no warm pools: every sandbox is made from scratch, and a second runtime on the
+ * same directory (orphan cleanup tests) cannot reap entries a pool is refilling.
+ */
+export function unpooledRuntime(stateDir: string, cgroupParent: string): BwrapRuntime {
+  return new BwrapRuntime({
+    stateDir,
+    runDir: path.join(stateDir, "run"),
+    uidBase: TEST_UID_BASE,
+    nativeDir: TEST_NATIVE_DIR,
+    runner: execFileRunner,
+    cgroupParent,
+    scratchPoolSize: 0,
+    launcherPoolSize: 0,
+  });
+}
 
 const PATH_ENV = "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin";
 
