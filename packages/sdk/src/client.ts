@@ -78,7 +78,8 @@ export class Client {
     const info = await this.http.request<SandboxInfo>("POST", "/v1/sandboxes", { body: options });
     let session: Session;
     try {
-      session = await Session.open(this.http, info.id);
+      // A "session" sandbox ends once no session is connected: after a daemon restart, reconnect at once.
+      session = await Session.open(this.http, info.id, { eager: info.timeout === "session" });
     } catch (e) {
       // Without a session the caller has no handle on the sandbox: do not leave it behind.
       await this.http.request("DELETE", `/v1/sandboxes/${seg(info.id)}`).catch(() => undefined);
@@ -103,7 +104,7 @@ export class Client {
         timeout: info.timeout,
       });
     }
-    return new Sandbox(this.http, info, await Session.open(this.http, id), false);
+    return new Sandbox(this.http, info, await Session.open(this.http, id, { eager: info.timeout === "session" }), false);
   }
 
   /**

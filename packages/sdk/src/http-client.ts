@@ -23,6 +23,8 @@ export interface RequestOptions {
 export class HttpClient {
   readonly #options: ConnectionOptions;
   #resolved: Promise<ResolvedConnection> | undefined;
+  /** A daemon answered this client once: a refused connection now means it is restarting. */
+  #answered = false;
 
   constructor(options: ConnectionOptions = {}) {
     this.#options = { ...options };
@@ -46,16 +48,8 @@ export class HttpClient {
     const target = url + path + queryString(options.query);
     const headers: Record<string, string> = { authorization: `Bearer ${token}`, accept: "application/json" };
     if (options.body !== undefined) headers["content-type"] = "application/json";
-    let response: Response;
-    try {
-      response = await fetch(target, {
-        method,
-        headers,
-        body: options.body === undefined ? undefined : JSON.stringify(options.body),
-      });
-    } catch (e) {
-      throw unreachableError(url, e);
-    }
+    const init = { method, headers, body: options.body === undefined ? undefined : JSON.stringify(options.body) };
+    const response = await this.#fetchRidingRestarts(url, target, init);
     const text = await response.text().catch((e: unknown) => {
       throw unreachableError(url, e);
     });
@@ -72,6 +66,34 @@ export class HttpClient {
     if (!response.ok) throw errorFromWire(body, response.status);
     return body as T;
   }
+
+  /**
+   * fetch, and when a daemon that answered this client before refuses connections (it is
+   * restarting: sandboxes outlive it), again with growing pauses for up to RESTART_WINDOW_MS. A
+   * daemon never reached fails at once: the common mistake is a daemon that is not running.
+   */
+  async #fetchRidingRestarts(url: string, target: string, init: RequestInit): Promise<Response> {
+    const deadline = Date.now() + RESTART_WINDOW_MS;
+    for (let delay = 50; ; delay = Math.min(delay * 2, 1000)) {
+      try {
+        const response = await fetch(target, init);
+        this.#answered = true;
+        return response;
+      } catch (e) {
+        if (!this.#answered || !connectionRefused(e) || Date.now() + delay > deadline) throw unreachableError(url, e);
+      }
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+  }
+}
+
+/** How long requests keep trying a daemon that answered before and now refuses connections (a restart). */
+const RESTART_WINDOW_MS = 60_000;
+
+/** The request never reached a daemon: safe to send again whatever its method. */
+function connectionRefused(e: unknown): boolean {
+  const c = e as { cause?: { code?: string }; code?: string } | undefined;
+  return (c?.cause?.code ?? c?.code) === "ECONNREFUSED";
 }
 
 function queryString(query: Query | undefined): string {

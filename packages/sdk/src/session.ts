@@ -3,11 +3,18 @@
  * All processes of that object are multiplexed on it: spawn/stdin/signal go out, started/exit/
  * error text frames and stdout/stderr binary frames come back and are routed by process id.
  * When the socket closes, every process still running fails with an error that says why.
+ *
+ * Daemon restarts (docs/api.md, "Daemon restarts"): sandboxes outlive the daemon, so a socket
+ * that drops without the sandbox having stopped (close codes of a restart or a broken
+ * connection) does not end the session: the processes it carried fail with DAEMON_RESTARTED,
+ * and the next request reopens the socket, waiting up to RECONNECT_WINDOW_MS for the daemon to
+ * come back. A session that keeps a `timeout: "session"` sandbox alive reconnects at once.
  */
 import {
   type AtollError,
   type CommandStatus,
   ConnectionError,
+  DaemonRestartedError,
   FRAME_STDERR,
   FRAME_STDIN,
   FRAME_STDOUT,
@@ -57,6 +64,26 @@ const ACK_EVERY = OUTPUT_WINDOW / 4;
 /** Largest stdin frame we send; bigger writes are split. */
 const STDIN_CHUNK = 64 * 1024;
 
+/** How long a session whose socket dropped keeps trying to reach the daemon again. */
+export const RECONNECT_WINDOW_MS = 60_000;
+/** Pause between reconnection attempts: doubles from the first to the last. */
+const RECONNECT_DELAY_MS = { first: 50, max: 1000 };
+/**
+ * Close codes after which the sandbox may well be running still: going away (1001), no status
+ * (1005: a daemon that closed its sockets on shutdown), abnormal (1006: the daemon died or the
+ * network broke), service restart (1012), try again later (1013).
+ */
+const RECONNECTABLE_CLOSE_CODES = new Set([1001, 1005, 1006, 1012, 1013]);
+
+/** Options of `Session.open`. */
+export interface SessionOptions {
+  /**
+   * Reconnect as soon as the socket drops, not at the next request: this session keeps a
+   * `timeout: "session"` sandbox alive, which ends once no session is connected.
+   */
+  eager?: boolean;
+}
+
 /**
  * One open session. Created by `Session.open`; closed by `close()` or by the daemon.
  *
@@ -66,7 +93,13 @@ const STDIN_CHUNK = 64 * 1024;
  */
 export class Session {
   readonly sandboxId: string;
-  #socket!: SessionSocket;
+  readonly #http: HttpClient;
+  readonly #eager: boolean;
+  /** The open socket; undefined while the session reconnects after a drop. */
+  #socket: SessionSocket | undefined;
+  /** Messages sent while the socket is being reopened, sent once it is. */
+  readonly #outbox: (string | Uint8Array)[] = [];
+  #reconnecting: Promise<void> | undefined;
   #nextId = 1;
   readonly #processes = new Map<number, ProcessSink>();
   /** Consumed output bytes of each process not acknowledged to the daemon yet. */
@@ -83,23 +116,34 @@ export class Session {
   readonly #closeWaiters: (() => void)[] = [];
   readonly #stopListeners: ((reason: string) => void)[] = [];
 
-  private constructor(sandboxId: string) {
+  private constructor(http: HttpClient, sandboxId: string, options: SessionOptions) {
+    this.#http = http;
     this.sandboxId = sandboxId;
+    this.#eager = options.eager ?? false;
   }
 
   /** Opens the session WebSocket of a sandbox; resolves once it is open. */
-  static async open(http: HttpClient, sandboxId: string): Promise<Session> {
-    const { url, token } = await http.connection();
-    const session = new Session(sandboxId);
-    const wsUrl = `${toWebSocketUrl(url)}/v1/sandboxes/${seg(sandboxId)}/session`;
-    session.#socket = await openSessionSocket(wsUrl, token, {
-      onMessage: (data) => session.#onMessage(data),
-      onClose: (code, reason) => session.#onClose(code, reason),
-    });
+  static async open(http: HttpClient, sandboxId: string, options: SessionOptions = {}): Promise<Session> {
+    const session = new Session(http, sandboxId, options);
+    session.#socket = await session.#openSocket();
     return session;
   }
 
-  /** true once the socket has closed (by us or by the daemon). */
+  async #openSocket(): Promise<SessionSocket> {
+    const { url, token } = await this.#http.connection();
+    const wsUrl = `${toWebSocketUrl(url)}/v1/sandboxes/${seg(this.sandboxId)}/session`;
+    const socket = await openSessionSocket(wsUrl, token, {
+      onMessage: (data) => {
+        if (this.#socket === socket) this.#onMessage(data);
+      },
+      onClose: (code, reason) => {
+        if (this.#socket === socket) this.#onClose(code, reason);
+      },
+    });
+    return socket;
+  }
+
+  /** true once the session is over: closed by us, by the daemon, or not reopened after a drop. */
   get closed(): boolean {
     return this.#closed;
   }
@@ -126,7 +170,7 @@ export class Session {
     this.#processes.set(id, sink);
     this.#unacked.set(id, { stdout: 0, stderr: 0 });
     this.#stdin.set(id, { unacked: 0, waiters: [] });
-    this.#socket.send(JSON.stringify(message));
+    this.#send(JSON.stringify(message));
     return id;
   }
 
@@ -145,7 +189,7 @@ export class Session {
         this.#assertRunning(id);
       }
       flow.unacked += chunk.byteLength;
-      this.#socket.send(encodeSessionFrame(FRAME_STDIN, id, chunk));
+      this.#send(encodeSessionFrame(FRAME_STDIN, id, chunk));
     }
   }
 
@@ -167,31 +211,99 @@ export class Session {
     if (!pending || this.#closed) return;
     pending[stream] += bytes;
     if (pending[stream] < ACK_EVERY) return;
-    this.#socket.send(JSON.stringify({ type: "ack", id, [stream]: pending[stream] }));
+    this.#send(JSON.stringify({ type: "ack", id, [stream]: pending[stream] }));
     pending[stream] = 0;
   }
 
   /** Closes a process's stdin (EOF). A no-op when the process or the session is gone. */
   closeStdin(id: number): void {
-    if (!this.#closed && this.#processes.has(id)) this.#socket.send(JSON.stringify({ type: "stdin_close", id }));
+    if (!this.#closed && this.#processes.has(id)) this.#send(JSON.stringify({ type: "stdin_close", id }));
   }
 
   /** Sends a signal (name like "SIGTERM" or number) to a process group. No-op once it ended. */
   signal(id: number, signal: string | number): void {
-    if (!this.#closed && this.#processes.has(id)) this.#socket.send(JSON.stringify({ type: "signal", id, signal }));
+    if (!this.#closed && this.#processes.has(id)) this.#send(JSON.stringify({ type: "signal", id, signal }));
   }
 
   /** Closes the socket and waits until it is closed. Running processes fail. */
   close(): Promise<void> {
     if (this.#closed) return Promise.resolve();
     this.#closeRequested = true;
+    const socket = this.#socket;
+    if (!socket) {
+      // Between a drop and a reconnect: nothing is open (a reconnect in flight closes what it opens).
+      this.#finish(() => new ConnectionError(`The session of sandbox ${this.sandboxId} was closed (close() was called)`));
+      return Promise.resolve();
+    }
     const done = new Promise<void>((resolve) => this.#closeWaiters.push(resolve));
     try {
-      this.#socket.close(1000, "client closed the session");
+      socket.close(1000, "client closed the session");
     } catch {
       this.#onClose(1006, "");
     }
     return done;
+  }
+
+  /** Sends on the socket, or queues until it is reopened (and starts reopening it). */
+  #send(data: string | Uint8Array): void {
+    if (this.#socket) {
+      this.#socket.send(data);
+      return;
+    }
+    this.#outbox.push(data);
+    void this.#reconnect().catch(() => undefined);
+  }
+
+  /**
+   * Reopens the socket after a drop, trying until RECONNECT_WINDOW_MS passed. Between attempts
+   * it asks the daemon over HTTP how the sandbox is: a sandbox that stopped (or is gone) ends
+   * the session with that error at once. On failure every queued process fails with the error.
+   */
+  #reconnect(): Promise<void> {
+    this.#reconnecting ??= (async () => {
+      const deadline = Date.now() + RECONNECT_WINDOW_MS;
+      let delay = RECONNECT_DELAY_MS.first;
+      for (;;) {
+        if (this.#closed) return;
+        try {
+          const socket = await this.#openSocket();
+          if (this.#closed) {
+            socket.close(1000, "client closed the session");
+            return;
+          }
+          this.#socket = socket;
+          for (const data of this.#outbox.splice(0)) socket.send(data);
+          return;
+        } catch (err) {
+          const verdict = await this.#probe(err);
+          if (verdict !== "retry" || Date.now() + delay > deadline) {
+            const error = verdict === "retry" ? (err as AtollError) : verdict;
+            this.#finish(() => error);
+            throw error;
+          }
+        }
+        await new Promise((resolve) => setTimeout(resolve, delay));
+        delay = Math.min(delay * 2, RECONNECT_DELAY_MS.max);
+      }
+    })().finally(() => (this.#reconnecting = undefined));
+    return this.#reconnecting;
+  }
+
+  /** After a failed reopen: "retry" while the daemon is unreachable or the sandbox runs, else the error that ends the session. */
+  async #probe(openError: unknown): Promise<"retry" | AtollError> {
+    if (!(openError instanceof ConnectionError)) return openError as AtollError; // the daemon refused the socket with a typed error
+    try {
+      const info = await this.#http.request<{ state: string; stopReason?: string | null; timeout?: string }>("GET", `/v1/sandboxes/${seg(this.sandboxId)}`);
+      if (info.state === "stopped") {
+        this.#stopReason = info.stopReason ?? "stopped";
+        this.#stopTimeout = info.timeout;
+        for (const listener of this.#stopListeners) listener(this.#stopReason);
+        return this.#stoppedError("starting");
+      }
+      return "retry";
+    } catch (err) {
+      return err instanceof ConnectionError ? "retry" : (err as AtollError);
+    }
   }
 
   #assertOpen(): void {
@@ -269,14 +381,42 @@ export class Session {
 
   #onClose(code: number, reason: string): void {
     if (this.#closed) return;
+    if (!this.#closeRequested && this.#stopReason === null && RECONNECTABLE_CLOSE_CODES.has(code)) {
+      // The daemon went away (restart, crash) or the connection broke; the sandbox likely runs on.
+      this.#socket = undefined;
+      this.#failProcesses(() => this.#restartedError(code, reason));
+      if (this.#eager) void this.#reconnect().catch(() => undefined);
+      return;
+    }
+    this.#finish(() => this.#lostError(code, reason));
+  }
+
+  /** Ends the session for good: every process still running fails with `error()`. */
+  #finish(error: () => AtollError): void {
+    if (this.#closed) return;
     this.#closed = true;
+    this.#socket = undefined;
+    this.#outbox.length = 0;
+    this.#failProcesses(error);
+    for (const resolve of this.#closeWaiters.splice(0)) resolve();
+  }
+
+  #failProcesses(error: () => AtollError): void {
     const pending = [...this.#processes.values()];
     this.#processes.clear();
     this.#unacked.clear();
     this.#endStdin();
     this.#started.clear();
-    for (const sink of pending) sink.fail(this.#lostError(code, reason));
-    for (const resolve of this.#closeWaiters.splice(0)) resolve();
+    for (const sink of pending) sink.fail(error());
+  }
+
+  #restartedError(code: number, reason: string): DaemonRestartedError {
+    return new DaemonRestartedError(
+      `The connection to the Atoll daemon was lost while a process of sandbox ${this.sandboxId} ran (close code ${code}${reason ? `: ${reason}` : ""}): ` +
+        "the daemon restarted or the network failed. The sandbox keeps running and the process may too, but its output and exit status are lost to this program; " +
+        "new commands on this Sandbox work once the daemon is back.",
+      { sandboxId: this.sandboxId, closeCode: code, closeReason: reason },
+    );
   }
 
   /**

@@ -33,6 +33,12 @@ export const API_ERROR_STATUS = {
   /** sandbox.fetch: the request could not be made from the sandbox's network (blocked, refused, timed out). */
   FETCH_FAILED: 502,
   UNAVAILABLE: 503,
+  /**
+   * The connection to the daemon broke while a command ran (the daemon restarted, or the network
+   * failed): the sandbox and the process may still be running; new commands work once the daemon
+   * is back (docs/api.md, "Daemon restarts").
+   */
+  DAEMON_RESTARTED: 503,
 } as const satisfies Record<string, number>;
 
 /** A code the daemon can answer with. */

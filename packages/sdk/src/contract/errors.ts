@@ -102,8 +102,25 @@ export class NetworkError extends AtollError {}
 
 /** The daemon could not be reached or the connection broke. */
 export class ConnectionError extends AtollError {
+  constructor(message: string, details?: Record<string, unknown>, options?: ErrorOptions, code: "CONNECTION_FAILED" | "DAEMON_RESTARTED" = "CONNECTION_FAILED") {
+    super(code, message, details, options);
+  }
+}
+
+/**
+ * The connection to the daemon broke while a command ran (code DAEMON_RESTARTED): the daemon
+ * restarted (an upgrade, a crash) or the network between this program and the daemon failed.
+ * The sandbox keeps running, and the process may too; its further output and exit status are not
+ * known to this program. New commands on the same `Sandbox` object work as soon as the daemon is
+ * back (the SDK reconnects by itself for up to a minute).
+ *
+ * @example
+ *   try { await sandbox.sh`make`; }
+ *   catch (e) { if (e instanceof DaemonRestartedError) await sandbox.sh`make`; } // run it again
+ */
+export class DaemonRestartedError extends ConnectionError {
   constructor(message: string, details?: Record<string, unknown>, options?: ErrorOptions) {
-    super("CONNECTION_FAILED", message, details, options);
+    super(message, details, options, "DAEMON_RESTARTED");
   }
 }
 
@@ -208,6 +225,7 @@ const DECODE_BY_CODE: Record<ApiErrorCode, Decode> = {
   HOST_ERROR: as(ServerError),
   FETCH_FAILED: as(NetworkError),
   UNAVAILABLE: as(ServerError),
+  DAEMON_RESTARTED: (_code, message, details) => new DaemonRestartedError(message, details),
 };
 
 /** Rebuilds the typed error the daemon sent. Unknown shapes become a ServerError. */

@@ -21,6 +21,7 @@ import {
   FRAME_STDIN,
   FRAME_STDOUT,
   NotFoundError,
+  SandboxNotRunningError,
   type SandboxInfo,
   type VolumeInfo,
   createSandboxSchema,
@@ -39,6 +40,12 @@ export interface FakeDaemon {
   requests: { method: string; path: string; body: unknown }[];
   /** Number of spawn messages received. */
   spawnCount(): number;
+  /**
+   * A daemon restart: every socket drops (`closeCode` sent, or the TCP connection cut without a
+   * close frame when it is 1006), the port refuses connections for `downMs`, then the same
+   * sandboxes answer again on the same port.
+   */
+  restart(downMs: number, closeCode?: 1006 | 1012): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -199,8 +206,12 @@ export async function startFakeDaemon(token = "test-token"): Promise<FakeDaemon>
     const authorised = req.headers.authorization === `Bearer ${token}` || offered.includes(`atoll.token.${token}`);
     const m = /^\/v1\/sandboxes\/([^/]+)\/session$/.exec(req.url ?? "");
     const sbx = m ? sandboxes.get(decodeURIComponent(m[1]!)) : undefined;
-    if (!authorised || !sbx) {
-      const err = !authorised ? new AtollError("UNAUTHORIZED", "Missing or wrong API token") : new NotFoundError("SANDBOX_NOT_FOUND", "No such sandbox");
+    if (!authorised || !sbx || sbx.info.state === "stopped") {
+      const err = !authorised
+        ? new AtollError("UNAUTHORIZED", "Missing or wrong API token")
+        : !sbx
+          ? new NotFoundError("SANDBOX_NOT_FOUND", "No such sandbox")
+          : new SandboxNotRunningError("SANDBOX_NOT_RUNNING", `Sandbox ${sbx.info.id} is stopped`, { stopReason: sbx.info.stopReason });
       const payload = JSON.stringify({ error: err.toWire() });
       socket.end(
         `HTTP/1.1 ${err.status} Error\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(payload)}\r\nconnection: close\r\n\r\n${payload}`,
@@ -263,12 +274,26 @@ export async function startFakeDaemon(token = "test-token"): Promise<FakeDaemon>
 
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const { port } = server.address() as AddressInfo;
+  const dropEverything = async (closeCode: 1006 | 1012) => {
+    for (const client of wss.clients) {
+      if (closeCode === 1006) client.terminate();
+      else client.close(closeCode, "daemon restarting");
+    }
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  };
   return {
     url: `http://127.0.0.1:${port}`,
     token,
     messages,
     requests,
     spawnCount: () => messages.filter((m) => m.type === "spawn").length,
+    async restart(downMs, closeCode = 1006) {
+      await dropEverything(closeCode);
+      for (const sbx of sandboxes.values()) sbx.sockets.clear();
+      await new Promise((resolve) => setTimeout(resolve, downMs));
+      await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
+    },
     async stop() {
       for (const client of wss.clients) client.terminate();
       wss.close();

@@ -20,6 +20,7 @@ import {
   NotFoundError,
   SandboxNotRunningError,
   ServerError,
+  DaemonRestartedError,
   errorFromWire,
 } from "atoll/contract";
 import Fastify from "fastify";
@@ -67,6 +68,7 @@ const EXPECTED_CLASS: Record<ApiErrorCode, Cls> = {
   HOST_ERROR: ServerError,
   FETCH_FAILED: NetworkError,
   UNAVAILABLE: ServerError,
+  DAEMON_RESTARTED: DaemonRestartedError,
 };
 
 /** Server mapping → JSON text → SDK decoding, as a client over HTTP sees it. */

@@ -84,6 +84,12 @@ export async function buildHttpServer(opts: {
     },
   });
   await app.register(websocket, {
+    // On shutdown every socket is told "service restart" (1012): sandboxes outlive the daemon, so
+    // the SDK reconnects once a daemon is back (docs/api.md, "Daemon restarts").
+    preClose(done) {
+      for (const client of app.websocketServer.clients) client.close(1012, "daemon restarting");
+      app.websocketServer.close(() => done());
+    },
     options: {
       maxPayload: 16 * 1024 * 1024,
       // Runtimes whose WebSocket cannot send headers authenticate with a subprotocol.
