@@ -21,8 +21,12 @@ export interface TestDaemon {
   stop(): Promise<number | null>;
   /** SIGKILL, as in a crash. */
   crash(): Promise<void>;
-  /** Starts a new daemon process on the same state directory (after stop or crash). */
-  restart(): Promise<TestDaemon>;
+  /**
+   * Starts a new daemon process on the same state directory (after stop or crash). `samePort`:
+   * it listens where this one did, so clients of this one can ride through the restart (a
+   * daemon inside a fake host is reached through a relay whose port changes anyway).
+   */
+  restart(opts?: { samePort?: boolean }): Promise<TestDaemon>;
   /** stop() if running, then remove the state directory. */
   dispose(): Promise<void>;
   /** Log lines (JSON) the daemon printed so far. */
@@ -76,8 +80,8 @@ type Placement = { net: TestNetworkOptions } | { host: FakeHost };
 /** Settings a user could give through the environment: a default-configuration daemon gets none. */
 const NETWORK_ENV = ["ATOLL_NETWORK", "ATOLL_UPLINK", "ATOLL_DNS", "ATOLL_NET_RANGE", "ATOLL_UPSTREAM_CA"];
 
-async function spawnDaemon(stateDir: string, where: Placement, extraEnv: Record<string, string>): Promise<ChildProcess> {
-  const serve = [MAIN, "serve", "--state-dir", stateDir, "--listen", "127.0.0.1:0"];
+async function spawnDaemon(stateDir: string, where: Placement, extraEnv: Record<string, string>, listen: string): Promise<ChildProcess> {
+  const serve = [MAIN, "serve", "--state-dir", stateDir, "--listen", listen];
   if ("net" in where) {
     const env = { ...process.env, ATOLL_LOG_LEVEL: "debug", ...extraEnv };
     return spawn(process.execPath, [...serve, "--log-level", "debug", ...networkArgs(where.net)], { stdio: ["ignore", "pipe", "pipe"], env });
@@ -109,8 +113,8 @@ function daemonLogFile(stateDir: string, pid: number): NodeJS.WritableStream | u
   }
 }
 
-async function launch(stateDir: string, ownsStateDir: boolean, where: Placement, env: Record<string, string> = {}): Promise<TestDaemon> {
-  const child = await spawnDaemon(stateDir, where, env);
+async function launch(stateDir: string, ownsStateDir: boolean, where: Placement, env: Record<string, string> = {}, listen = "127.0.0.1:0"): Promise<TestDaemon> {
+  const child = await spawnDaemon(stateDir, where, env, listen);
   const logs: string[] = [];
   const stderr: string[] = [];
   const logFile = daemonLogFile(stateDir, child.pid!);
@@ -170,7 +174,7 @@ async function launch(stateDir: string, ownsStateDir: boolean, where: Placement,
       await waitExit(child);
       await relay?.close();
     },
-    restart: () => launch(stateDir, ownsStateDir, where, env),
+    restart: (opts) => launch(stateDir, ownsStateDir, where, env, opts?.samePort ? new URL(url).host : "127.0.0.1:0"),
     async dispose() {
       await daemon.stop();
       if (ownsStateDir) rmSync(stateDir, { recursive: true, force: true });
