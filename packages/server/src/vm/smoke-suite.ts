@@ -70,7 +70,7 @@ export const SMOKE_SUITE: readonly SmokeFile[] = [
     tests: ["after kill -9 of the daemon mid-write: synced data intact, store consistent, nothing leaked"],
   },
   {
-    file: "e2e/attack-resources.itest",
+    file: "e2e/attack-socket-memory.itest",
     why: "socket buffers charged to memory.max (the attack table prints what was measured)",
     tests: [
       "socket memory: connection pairs nobody reads stay within the sandbox's limit and its share of the host's TCP memory; the neighbour still works",
