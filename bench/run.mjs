@@ -3,7 +3,8 @@
  * npm run bench: starts a real daemon on a temporary state directory, in the default
  * configuration (no network flags) inside a fake host, measured from inside that host
  * (default-daemon.mjs), and prints every figure as a table and as JSON. Nothing leaves this
- * machine. Figures, not assertions: compare runs yourself.
+ * machine. Figures, not assertions. `--save FILE` keeps this run's JSON, `--compare FILE` prints
+ * the change against a saved run (compare.mjs); `--quick` runs fewer rounds.
  */
 import { withDefaultDaemon } from "./default-daemon.mjs";
 import { fileTransfers } from "./files-bench.mjs";
@@ -11,6 +12,7 @@ import { bwrapFloor } from "./host-floor.mjs";
 import { createWithoutNetworking, proxyVersusDirect } from "./network-bench.mjs";
 import { outputThroughput } from "./output-bench.mjs";
 import { commandRoundTrip, createToFirstOutputTimed } from "./sandbox-bench.mjs";
+import { flagValue, readSaved, saveAndCompare } from "./compare.mjs";
 import { round, summary } from "./stats.mjs";
 import { sharedVolume, throughputVsHost, volumeCreateLatency } from "./volume-bench.mjs";
 
@@ -21,8 +23,10 @@ const N = quick ? 10 : 50;
 async function figures(client) {
   const rows = [];
   const results = {};
+  const units = {};
   const add = (name, value, unit, note = "") => {
     results[name] = value;
+    units[name] = unit;
     const shown =
       typeof value === "object"
         ? Object.entries(value)
@@ -91,7 +95,12 @@ async function figures(client) {
   );
   add("HTTP download: proxy / direct", net.proxy.mbs / net.direct.mbs, "ratio", `${round(net.proxy.mbs)} vs ${round(net.direct.mbs)} MB/s, 64 MiB`);
   console.table(rows);
-  console.log(JSON.stringify({ bench: "atoll", at: new Date().toISOString(), results }, null, 2));
+  const run = { bench: "atoll", at: new Date().toISOString(), results };
+  console.log(JSON.stringify(run, null, 2));
+  saveAndCompare(process.argv, run, units);
 }
 
+// A wrong --compare file fails now, not after the whole run.
+const compareFile = flagValue(process.argv, "--compare");
+if (compareFile) readSaved(compareFile);
 await withDefaultDaemon(({ client }) => figures(client));
