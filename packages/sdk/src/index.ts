@@ -19,6 +19,7 @@ export { AdminClient } from "./admin-client.js";
 export { SandboxEnv } from "./sandbox-env.js";
 export { FileSystem } from "./file-system.js";
 export { SandboxFs } from "./sandbox-fs.js";
+export { SandboxDeno, DenoRepl, type DenoProcess, type DenoRunOptions, type DenoReplOptions, type CodeExtension } from "./sandbox-deno.js";
 export { VolumeFs } from "./volume-fs.js";
 export type {
   DirEntry,

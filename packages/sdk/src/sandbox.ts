@@ -18,6 +18,7 @@ import {
 } from "./contract/index.js";
 import { type HttpClient, seg } from "./http-client.js";
 import { SandboxEnv } from "./sandbox-env.js";
+import { SandboxDeno } from "./sandbox-deno.js";
 import { exposeHttp, sandboxFetch, setAllowNet } from "./sandbox-network.js";
 import { SandboxFs } from "./sandbox-fs.js";
 import type { Session } from "./session.js";
@@ -67,6 +68,12 @@ export class Sandbox implements AsyncDisposable {
    */
   readonly fs: SandboxFs;
   /**
+   * Deno programs and a Deno REPL in the sandbox (Deno Sandbox's `sandbox.deno`).
+   *
+   * @example console.log(await sandbox.deno.eval("Deno.version.deno"));
+   */
+  readonly deno: SandboxDeno;
+  /**
    * Runs a shell command: a tagged template whose interpolated values are quoted for POSIX sh
    * (arrays become several arguments). Lazy: nothing runs until awaited. Interpolating null,
    * undefined, objects or promises throws a TypeError right away. Wrap secrets in `secret()`:
@@ -93,6 +100,7 @@ export class Sandbox implements AsyncDisposable {
     this.#owned = owned;
     this.env = new SandboxEnv(http, info.id);
     this.fs = new SandboxFs(http, info.id);
+    this.deno = new SandboxDeno(this);
     const spawn = (cmd: string, options: SpawnOptions) => this.spawn(cmd, options);
     this.sh = (strings: TemplateStringsArray, ...values: unknown[]) => {
       if (!Array.isArray(strings) || !("raw" in strings)) {

@@ -6,6 +6,7 @@ import { defaultImagesDir, defaultUidBase } from "./image/image-builder.js";
 import { type NetConfig, resolveNetConfig } from "./net/net-config.js";
 import { type WebConfig, type WebFlags, resolveWebConfig } from "./api/web-config.js";
 import { DaemonError } from "./daemon-error.js";
+import { findDenoBinary } from "./runtime/deno-binary.js";
 
 /** Everything `atoll serve` needs to know, resolved from flags and the environment. */
 export interface DaemonConfig {
@@ -41,6 +42,8 @@ export interface DaemonConfig {
   web: WebConfig;
   /** The host disk budget (docs/operations.md, "Disk space"). */
   disk: DiskConfig;
+  /** The Deno binary bound into sandboxes (ATOLL_DENO; runtime/deno-binary.ts), or none. */
+  denoBinary: string | undefined;
 }
 
 /** `--disk-reserve` / ATOLL_DISK_RESERVE and `--rootfs-overcommit` / ATOLL_ROOTFS_OVERCOMMIT. */
@@ -124,5 +127,6 @@ export function resolveConfig(
     net: resolveNetConfig(opts),
     web: resolveWebConfig(opts, host, { listen: parseListen, duration: durationSetting }),
     disk: resolveDiskConfig(opts),
+    denoBinary: findDenoBinary(),
   };
 }

@@ -25,6 +25,7 @@ import { reserveUidRange } from "./host/uid-reservation.js";
 import { ensureImage } from "./image/image-builder.js";
 import type { CommandRunner } from "./host/run-command.js";
 import { BwrapRuntime } from "./runtime/bwrap-runtime.js";
+import { DENO_IN_SANDBOX } from "./runtime/deno-binary.js";
 import { HostSpawner } from "./runtime/host-spawner.js";
 import { NetworkService } from "./core/network-service.js";
 import { LinuxNetworkDriver } from "./net/linux-network-driver.js";
@@ -152,6 +153,7 @@ async function serve(
     runner,
     cgroupParent: config.cgroupParent,
     logger,
+    readOnlyBinds: config.denoBinary ? [{ source: config.denoBinary, target: DENO_IN_SANDBOX }] : [],
   });
   started.push(() => runtime.close?.());
   const storage = new LoopVolumeBackend({ stateDir: config.stateDir, runDir: config.runDir, uidBase: config.uidBase, runner, logger, disk });

@@ -102,7 +102,12 @@ export class NetworkError extends AtollError {}
 
 /** The daemon could not be reached or the connection broke. */
 export class ConnectionError extends AtollError {
-  constructor(message: string, details?: Record<string, unknown>, options?: ErrorOptions, code: "CONNECTION_FAILED" | "DAEMON_RESTARTED" = "CONNECTION_FAILED") {
+  constructor(
+    message: string,
+    details?: Record<string, unknown>,
+    options?: ErrorOptions,
+    code: "CONNECTION_FAILED" | "DAEMON_RESTARTED" = "CONNECTION_FAILED",
+  ) {
     super(code, message, details, options);
   }
 }

@@ -60,6 +60,8 @@ export interface BwrapRuntimeOptions {
    * (proc-view.ts, cgroup-view.ts). Default true; false only to measure what it costs.
    */
   procView?: boolean;
+  /** Host files bound read-only into every sandbox (the Deno runtime: deno-binary.ts). */
+  readOnlyBinds?: readonly { source: string; target: string }[];
 }
 
 const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
@@ -167,9 +169,11 @@ export class BwrapRuntime implements RuntimeDriver {
       if (/[,:\\]/.test(dir)) throw new DaemonError("CONFIG_INVALID", `cannot use ${dir} in an overlay mount: the path contains ',', ':' or '\\'`);
     }
     // bwrap runs as sandbox root (host uid uidBase): it must be able to reach these.
-    this.reachable ??= Promise.all([assertTraversable(path.dirname(p.dir), this.opts.uidBase), assertTraversable(this.init, this.opts.uidBase)]).then(
-      () => undefined,
-    );
+    this.reachable ??= Promise.all([
+      assertTraversable(path.dirname(p.dir), this.opts.uidBase),
+      assertTraversable(this.init, this.opts.uidBase),
+      ...(this.opts.readOnlyBinds ?? []).map((b) => assertTraversable(b.source, this.opts.uidBase)),
+    ]).then(() => undefined);
     this.reachable.catch(() => (this.reachable = undefined));
     await this.reachable;
     // The host disk first: INSUFFICIENT_STORAGE before anything is made.
@@ -228,7 +232,7 @@ export class BwrapRuntime implements RuntimeDriver {
         init: this.init,
         fsHelper: path.join(this.opts.nativeDir, "atoll-fs"),
         hostname: id,
-        masks: [...masks, ...procView.bwrapArgs()],
+        masks: [...masks, ...procView.bwrapArgs(), ...(this.opts.readOnlyBinds ?? []).flatMap((b) => ["--ro-bind", b.source, b.target])],
         netnsPath: net?.netnsPath,
       });
       const launcher = pooled?.launcher ?? watchLauncher(spawn(this.launcher, args, { stdio: ["pipe", "pipe", "pipe"], env: { PATH: HOST_PATH } }));

@@ -113,7 +113,13 @@ function daemonLogFile(stateDir: string, pid: number): NodeJS.WritableStream | u
   }
 }
 
-async function launch(stateDir: string, ownsStateDir: boolean, where: Placement, env: Record<string, string> = {}, listen = "127.0.0.1:0"): Promise<TestDaemon> {
+async function launch(
+  stateDir: string,
+  ownsStateDir: boolean,
+  where: Placement,
+  env: Record<string, string> = {},
+  listen = "127.0.0.1:0",
+): Promise<TestDaemon> {
   const child = await spawnDaemon(stateDir, where, env, listen);
   const logs: string[] = [];
   const stderr: string[] = [];
