@@ -1,8 +1,12 @@
 /** As many idle sandboxes as the machine holds (up to a target): memory per sandbox, command round trip while all live. */
+import { spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import { percentile } from "../stats.mjs";
 import { memAvailable } from "./host-resources.mjs";
 
-export async function idle({ client, target = 500, reserveBytes = 2 * 2 ** 30 }) {
+const CLI = fileURLToPath(new URL("../../packages/server/dist/cli/main.js", import.meta.url));
+
+export async function idle({ client, daemon, target = 500, reserveBytes = 2 * 2 ** 30 }) {
   const sandboxes = [];
   const before = memAvailable();
   const t0 = performance.now();
@@ -43,8 +47,13 @@ export async function idle({ client, target = 500, reserveBytes = 2 * 2 ** 30 })
     );
     return result;
   } finally {
+    // As an operator would: one CLI call for all of them (`atoll sandbox kill --all`).
     const t = performance.now();
-    for (const sb of sandboxes) await sb.kill();
-    console.log(`killed ${sandboxes.length} in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+    const cli = spawnSync(process.execPath, [CLI, "--url", daemon.url, "--token", daemon.token, "sandbox", "kill", "--all"], {
+      stdio: ["ignore", "ignore", "inherit"],
+    });
+    const killSeconds = (performance.now() - t) / 1000;
+    console.log(`killed ${sandboxes.length} with one \`atoll sandbox kill --all\` in ${killSeconds.toFixed(1)} s (exit ${cli.status})`);
+    for (const sb of sandboxes) await sb.kill(); // whatever the CLI left (none when it succeeded)
   }
 }

@@ -80,3 +80,26 @@ test("sandbox create --no-net / --allow-net set the network policy", async () =>
   assert.match(both.stderr, /^error \[INVALID_ARGUMENT\]: /);
   for (const id of [none.stdout.trim(), some.stdout.trim()]) assert.equal((await atoll(["sandbox", "kill", id])).code, 0);
 });
+
+test("sandbox kill --label / --all kill every matching running sandbox in one call; a bad id fails alone", async () => {
+  const make = async (label: string) => (await atoll(["sandbox", "create", "--label", `batch=${label}`])).stdout.trim();
+  const a = await Promise.all([make("a"), make("a"), make("a")]);
+  const b = await make("b");
+  const killedA = await atoll(["sandbox", "kill", "--label", "batch=a"]);
+  assert.equal(killedA.code, 0, killedA.stderr);
+  assert.deepEqual(killedA.stdout.trim().split("\n").sort(), [...a].sort());
+  const running = JSON.parse((await atoll(["sandbox", "ls", "--json"])).stdout) as { id: string }[];
+  assert.deepEqual(
+    running.map((s) => s.id),
+    [b],
+  );
+  const mixed = await atoll(["sandbox", "kill", "sbx_nope", b]);
+  assert.equal(mixed.code, 1);
+  assert.equal(mixed.stdout, `${b}\n`, "the good id is killed");
+  assert.match(mixed.stderr, /^sbx_nope: error \[SANDBOX_NOT_FOUND\]: /);
+  const none = await atoll(["sandbox", "kill", "--all"]);
+  assert.deepEqual(none, { code: 0, stdout: "", stderr: "" });
+  const both = await atoll(["sandbox", "kill", "--all", b]);
+  assert.equal(both.code, 1);
+  assert.match(both.stderr, /^error \[INVALID_ARGUMENT\]: give sandbox ids, or --all/);
+});

@@ -7,6 +7,31 @@ import type { Command } from "commander";
 import { clientAction, clientFrom, collect, parsePairs, printError } from "./client-action.js";
 import { formatTable, timeAgo } from "./table-format.js";
 
+/** Kills `atoll sandbox kill` has in flight at once. */
+const KILL_CONCURRENCY = 16;
+
+/**
+ * Runs `fn` on every item, at most `limit` at a time; resolves with the items that failed.
+ *
+ * @example const failed = await forEachConcurrently(ids, 16, (id) => client.killSandbox(id));
+ */
+export async function forEachConcurrently<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<unknown>): Promise<{ item: T; error: unknown }[]> {
+  const failed: { item: T; error: unknown }[] = [];
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const item = items[next++] as T;
+      try {
+        await fn(item);
+      } catch (error) {
+        failed.push({ item, error });
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return failed;
+}
+
 /** CLI sandboxes outlive the command that creates them, so they get a fixed lifetime. */
 const DEFAULT_CLI_TIMEOUT = "5m";
 
@@ -172,15 +197,30 @@ export function registerSandboxCommands(program: Command): void {
 
   sandbox
     .command("kill")
-    .description("kill sandboxes (a stopped one is left as is)")
-    .argument("<ids...>", "sandbox ids")
+    .description("kill sandboxes (a stopped one is left as is): by id, every running one (--all), or those with labels (--label)")
+    .argument("[ids...]", "sandbox ids")
+    .option("-a, --all", "every running sandbox of this token's tenant")
+    .option("--label <key=value>", "every running sandbox with this label (repeatable: all must match)", collect)
     .action(
-      clientAction(async (ids: string[]) => {
+      clientAction(async (given: string[], flags: { all?: boolean; label?: string[] }) => {
         const client = clientFrom(program);
-        for (const id of ids) {
+        const bySelection = flags.all || flags.label;
+        if (bySelection && given.length > 0) throw new InvalidArgumentError("give sandbox ids, or --all / --label, not both");
+        if (!bySelection && given.length === 0) throw new InvalidArgumentError("give sandbox ids, or --all, or --label key=value");
+        const ids = bySelection
+          ? (await client.listSandboxes({ state: "running", labels: flags.label ? parsePairs(flags.label, "--label") : undefined })).map((s) => s.id)
+          : given;
+        // Each kill waits for its sandbox's teardown (unmounts, loop devices, cgroups): several
+        // at a time, so the daemon's host work overlaps. Errors are reported per id at the end.
+        const failed = await forEachConcurrently(ids, KILL_CONCURRENCY, async (id) => {
           await client.killSandbox(id);
           process.stdout.write(`${id}\n`);
+        });
+        for (const { item, error } of failed) {
+          process.stderr.write(`${item}: `);
+          printError(error);
         }
+        if (failed.length > 0) process.exitCode = 1;
       }),
     );
 }
