@@ -26,7 +26,7 @@ async function tenantClient(tenant: string): Promise<Client> {
 }
 
 async function dnsLatencies(sb: Sandbox, count: number, gapMs: number): Promise<(number | null)[]> {
-  return JSON.parse(await sb.sh`python3 -c ${DNS_LATENCY_PY} ${String(count)} ${String(gapMs)}`.text()) as (number | null)[];
+  return JSON.parse((await sb.sh`python3 -c ${DNS_LATENCY_PY} ${String(count)} ${String(gapMs)}`.text()).trimEnd()) as (number | null)[];
 }
 
 const netdExits = () => ctx.daemon.logs.filter((l) => l.includes("netd exited")).length;
@@ -89,7 +89,7 @@ print(json.dumps({
   "http head 64 KiB": exchange(15080, b"GET / HTTP/1.1\\r\\nHost: example.com\\r\\nX: " + b"a" * 65536 + b"\\r\\n\\r\\n"),
   "ClientHello announcing 1 MiB": exchange(15443, bytes([22, 3, 1, 0, 4, 1, 0x10, 0, 0]) + b"\\0" * 4000),
 }))`;
-  const got = JSON.parse(await sb.sh`python3 -c ${py}`.text()) as Record<string, string>;
+  const got = JSON.parse((await sb.sh`python3 -c ${py}`.text()).trimEnd()) as Record<string, string>;
   const expect: Record<string, RegExp> = {
     "dns-tcp length 65535": /^(closed after 0 bytes|reset)/,
     "http head 64 KiB": /^(closed after \d+ bytes: 485454502f312e3120343331|reset)/, // "HTTP/1.1 431"
@@ -132,7 +132,7 @@ test("netd killed by its pid comes back by itself with every sandbox's allowNet 
     allowed = await curl(sb, "http://example.com/");
   }
   const other = await curl(sb, "http://example.org/");
-  const placeholder = await sb.sh`printenv API_KEY`.text();
+  const placeholder = (await sb.sh`printenv API_KEY`.text()).trimEnd();
   const before = ctx.internet.requests.length;
   await curl(sb, "-H", `Authorization: Bearer ${placeholder}`, "https://api.example.com/after-restart");
   const seen = ctx.internet.requests.slice(before).find((q) => q.url === "/after-restart");

@@ -166,7 +166,7 @@ test("kernel per-user budgets: one sandbox exhausting inotify and message queues
       observed: `${got.queues} queues then ${got.queuesErr}`,
       held: got.queues > 0 && got.queuesErr === "EMFILE",
     });
-    const neighbour = parse(await b.sh`python3 -c ${EXHAUST}`.text());
+    const neighbour = parse((await b.sh`python3 -c ${EXHAUST}`.text()).trimEnd());
     row({
       area: "ucounts",
       attack: "neighbour sandbox creates inotify + mqueue while A holds all of its own",
@@ -272,7 +272,7 @@ async function socketMemoryV1(): Promise<void> {
       observed: `${Math.round((hostPages * 4096) / MIB)} MiB (was ${Math.round((before * 4096) / MIB)} MiB)`,
       held: hostPages < pressurePages! && (hostPages - before) * 4096 <= peak + 32 * MIB,
     });
-    const moved = await neighbour.sh`python3 -c ${TCP_WORKS}`.text();
+    const moved = (await neighbour.sh`python3 -c ${TCP_WORKS}`.text()).trimEnd();
     row({
       area: "socket-memory",
       attack: "neighbour moves 8 MiB over TCP during the attack",
@@ -345,7 +345,7 @@ async function socketMemoryV2(): Promise<void> {
       observed: `peak ${Math.round((hostPeak * 4096) / MIB)} MiB (was ${Math.round((before * 4096) / MIB)} MiB)`,
       held: (hostPeak - before) * 4096 <= limit + 32 * MIB,
     });
-    const moved = await neighbour.sh`python3 -c ${TCP_WORKS}`.text();
+    const moved = (await neighbour.sh`python3 -c ${TCP_WORKS}`.text()).trimEnd();
     row({
       area: "socket-memory",
       attack: "neighbour moves 8 MiB over TCP during the attack",

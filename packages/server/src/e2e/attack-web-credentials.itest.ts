@@ -131,7 +131,7 @@ test("secret values never reach the command log shown to the tenant's other toke
   await using sb = await ctx.client.createSandbox({ timeout: "5m", secrets: { API_KEY: { hosts: ["api.example.com"], value: SANDBOX_SECRET } } });
   // A careless script interpolates the secret's value itself; a careful one marks it.
   await sb.sh`echo ${`Authorization: Bearer ${SANDBOX_SECRET}`} > /dev/null`;
-  const marked = await sb.sh`printf %s ${secret(MARKED)}`.text();
+  const marked = (await sb.sh`printf %s ${secret(MARKED)}`.text()).trimEnd();
   const failed = await sb.sh`test ${secret(MARKED)} = nope`.then(
     () => "succeeded",
     (e: Error) => e.message,
@@ -279,7 +279,7 @@ test("session sockets per token, connections per address and slow requests are c
   reportAttacks("Limits: per client", rows);
   assert.deepEqual(broken(rows), []);
   // The daemon itself is fine: the sandbox still runs commands for its token.
-  assert.equal(await sb.sh`echo ok`.text(), "ok");
+  assert.equal((await sb.sh`echo ok`.text()).trimEnd(), "ok");
 });
 
 test("the session socket survives malformed client frames; only that socket can end", async () => {
@@ -311,7 +311,7 @@ test("the session socket survives malformed client frames; only that socket can 
       attack: "malformed session frames",
       as: "tenant",
       expected: "INVALID_ARGUMENT replies, daemon serving",
-      observed: `${replies.filter((r) => r.includes("INVALID_ARGUMENT")).length} refusals; sandbox ${await sb.sh`echo ok`.text()}`,
+      observed: `${replies.filter((r) => r.includes("INVALID_ARGUMENT")).length} refusals; sandbox ${(await sb.sh`echo ok`.text()).trimEnd()}`,
       held: replies.some((r) => r.includes("INVALID_ARGUMENT")) && (await fetch(`${ctx.daemon.url}/healthz`)).status === 200,
     },
   ];

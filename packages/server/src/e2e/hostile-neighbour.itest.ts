@@ -48,7 +48,7 @@ async function commandMedian(sb: Sandbox, n: number): Promise<number> {
 
 /** DNS lookups from inside the sandbox, timed there. */
 async function dnsSummary(sb: Sandbox, n: number): Promise<ReturnType<typeof latencySummary> & { median: number }> {
-  const ms = JSON.parse(await sb.sh`python3 -c ${DNS_LATENCY_PY} ${String(n)} 50`.text()) as (number | null)[];
+  const ms = JSON.parse((await sb.sh`python3 -c ${DNS_LATENCY_PY} ${String(n)} 50`.text()).trimEnd()) as (number | null)[];
   const ok = ms.filter((m): m is number => m !== null);
   return { ...latencySummary(ms), median: ok.length > 0 ? median(ok) : Number.POSITIVE_INFINITY };
 }
@@ -135,7 +135,7 @@ test("a hostile tenant attacking everything shared leaves its neighbour's latenc
     loaded.dns.allAnswered && within(loaded.dns.median, base.dns.median, FLOOR_MS.dns),
   );
   const digest = (text: string) => createHash("sha256").update(text).digest("hex");
-  const stored = await neighbour.sh`cat /data/records`.text();
+  const stored = (await neighbour.sh`cat /data/records`.text()).trimEnd();
   const written = [...before, ...during].join("\n");
   row(
     "neighbour's fsynced writes to its volume, before and during the attacks",
@@ -171,7 +171,7 @@ test("a hostile tenant attacking everything shared leaves its neighbour's latenc
     `tls ${tls.stdoutText.trim()}; dns ${dns.stdoutText.trim()}`,
     loaded.dns.allAnswered,
   );
-  const alive = await neighbour.sh`echo alive`.text();
+  const alive = (await neighbour.sh`echo alive`.text()).trimEnd();
   row("after everything: the neighbour's sandbox", "still running", alive, alive === "alive");
 
   reportAttacks("hostile neighbour: one tenant attacks, another works", rows);

@@ -41,7 +41,7 @@ test("one tenant cannot see or touch another tenant's volumes and sandboxes", as
   // The admin (tenant "default") does not see tenants' resources through the ordinary API either.
   await expectCode(ctx.client.getVolume(volume.id), "VOLUME_NOT_FOUND");
   // a's sandbox still works with its volume.
-  assert.equal(await sb.sh`echo mine > /p/f && cat /p/f`.text(), "mine");
+  assert.equal((await sb.sh`echo mine > /p/f && cat /p/f`.text()).trimEnd(), "mine");
   await sb.kill();
   await bsb.kill();
   await a.deleteVolume(volume.id);

@@ -66,7 +66,7 @@ async function writeOnVolume(client: Client, volumeId: string, text: string): Pr
 /** What a sandbox reads from the volume, mounted read-only. */
 async function readFromVolume(client: Client, volumeId: string): Promise<string> {
   await using sb = await client.createSandbox({ timeout: "5m", volumes: [{ id: volumeId, mountPath: "/data", accessMode: "ro" }] });
-  return await sb.sh`cat /data/kept.txt`.text();
+  return (await sb.sh`cat /data/kept.txt`.text()).trimEnd();
 }
 
 async function seedStateDir(): Promise<Seed> {

@@ -42,7 +42,7 @@ test("spec: create and attach a volume", async () => {
     assert.equal(volume.name, "agent-cache");
     assert.equal(volume.sizeGb, 5);
     assert.equal(volume.capacityBytes, 5 * 2 ** 30);
-    const df = await sandbox.sh`df -B1 --output=size,target /mnt/cache | tail -1`.text();
+    const df = (await sandbox.sh`df -B1 --output=size,target /mnt/cache | tail -1`.text()).trimEnd();
     const size = Number(df.trim().split(/\s+/)[0]);
     // ext4 keeps a little for its own metadata (journal, inode tables sized for many small
     // files: 4.79 GiB usable, docs/volumes.md "How many files"); the rest is the user's.
@@ -94,7 +94,7 @@ test("spec: volumes remain until deleted with Sandbox.deleteVolume(id)", async (
   }
   {
     await using sandbox = await Sandbox.create({ volumes: [{ id: volume.id, mountPath: "/mnt/data" }] });
-    assert.equal(await sandbox.sh`cat /mnt/data/file`.text(), "kept");
+    assert.equal((await sandbox.sh`cat /mnt/data/file`.text()).trimEnd(), "kept");
   }
   assert.ok((await Sandbox.listVolumes()).some((v) => v.id === volume.id));
   await Sandbox.deleteVolume(volume.id);
