@@ -74,10 +74,9 @@ export class SandboxCommandError extends Error {
 }
 
 /**
- * Atoll's earlier name of `SandboxCommandError` (the same class).
+ * Atoll's earlier name of `SandboxCommandError`. Failed commands throw this subclass, so both
+ * `instanceof CommandError` and `instanceof SandboxCommandError` hold for them.
  *
  * @example try { await sandbox.sh`false`; } catch (e) { if (e instanceof CommandError) console.log(e.exitCode); }
  */
-export const CommandError = SandboxCommandError;
-/** @see CommandError @example let failure: CommandError | undefined; */
-export type CommandError = SandboxCommandError;
+export class CommandError extends SandboxCommandError {}

@@ -69,5 +69,6 @@ export function toCreateVolumeRequest(init: VolumeInit): CreateVolumeRequest {
   }
   const bytes = parseSize(capacity);
   if (!bytes.ok) throw new InvalidArgumentError(`capacity: ${bytes.error}`);
-  return { name: slug, sizeGb: bytes.value / 2 ** 30 };
+  // Whole MiB, rounded up: the volume holds at least the capacity asked for.
+  return { name: slug, sizeGb: Math.ceil(bytes.value / 2 ** 20) / 1024 };
 }

@@ -4,7 +4,7 @@
  * returns a new builder and leaves the original untouched.
  */
 import { type ChildProcess, collectStream } from "./child-process.js";
-import { SandboxCommandError } from "./command-error.js";
+import { CommandError } from "./command-error.js";
 import { AtollError, type CommandStatus, CommandTimeoutError, InvalidArgumentError } from "./contract/index.js";
 import { KillSignal } from "./kill-controller.js";
 import { forwardOutput } from "./output-forwarding.js";
@@ -343,7 +343,7 @@ export class ShellCommand implements Promise<ShellResult> {
   #finish(status: CommandStatus, stdout: Uint8Array, stderr: Uint8Array): ShellResult {
     const stdoutText = decoder.decode(stdout);
     const stderrText = decoder.decode(stderr);
-    if (!status.success && !this.#state.noThrow) throw new SandboxCommandError(status, stdoutText, stderrText);
+    if (!status.success && !this.#state.noThrow) throw new CommandError(status, stdoutText, stderrText);
     return { status, stdout, stderr, stdoutText, stderrText };
   }
 
@@ -353,6 +353,9 @@ export class ShellCommand implements Promise<ShellResult> {
     if (!killSignal) return;
     const listener = (signal: string) => child.kill(signal);
     killSignal.addListener(listener);
+    // Aborted while the process was starting: the signal sent meanwhile reached no process.
+    const aborted = killSignal.abortedExitCode;
+    if (aborted !== undefined) child.kill(aborted - 128);
     const done = () => killSignal.removeListener(listener);
     child.status.then(done, done);
   }

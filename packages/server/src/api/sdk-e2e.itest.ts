@@ -226,16 +226,21 @@ describe("sessions and lifecycle", () => {
     assert.equal((await owner.sh`cat /tmp/note`.text()).trimEnd(), "shared");
   });
 
-  test("await using kills a created sandbox", async () => {
+  test("await using kills a created session sandbox and only closes a fixed-timeout one (Deno's meaning)", async () => {
     let id = "";
+    let timedId = "";
     {
-      await using sandbox = await client.createSandbox({ timeout: "5m" });
+      await using sandbox = await client.createSandbox();
+      await using timed = await client.createSandbox({ timeout: "5m" });
       id = sandbox.id;
+      timedId = timed.id;
       await sandbox.sh`true`;
     }
     const info = await client.getSandbox(id);
     assert.equal(info.state, "stopped");
     await assert.rejects(client.connectSandbox(id), { code: "SANDBOX_NOT_RUNNING" });
+    assert.equal((await client.getSandbox(timedId)).state, "running");
+    await client.killSandbox(timedId);
   });
 
   test("a session sandbox ends when its creator closes the session", async () => {
