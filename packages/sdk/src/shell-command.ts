@@ -132,9 +132,9 @@ export class ShellCommand implements Promise<ShellResult> {
     return new ShellCommand(this.#spawn, this.#state.script, { ...this.#state, ...patch });
   }
 
-  /** Do not throw CommandError on a non-zero exit. @example const { status } = await sandbox.sh`test -f x`.noThrow(); */
-  noThrow(): ShellCommand {
-    return this.#with({ noThrow: true });
+  /** Do not throw SandboxCommandError on a non-zero exit (`noThrow(false)` undoes it). @example const { status } = await sandbox.sh`test -f x`.noThrow(); */
+  noThrow(value = true): ShellCommand {
+    return this.#with({ noThrow: value });
   }
 
   /** Working directory; relative paths resolve against /home/app. @example await sandbox.sh`ls`.cwd("/tmp"); */
@@ -159,9 +159,9 @@ export class ShellCommand implements Promise<ShellResult> {
     return this.#with({ env: { ...this.#state.env, ...add } });
   }
 
-  /** Runs as sandbox root instead of `app`. @example await sandbox.sh`apt-get install -y jq`.sudo(); */
-  sudo(): ShellCommand {
-    return this.#with({ user: "root" });
+  /** Runs as sandbox root instead of `app` (`sudo(false)` undoes it). @example await sandbox.sh`apt-get install -y jq`.sudo(); */
+  sudo(enable = true): ShellCommand {
+    return this.#with({ user: enable ? "root" : "app" });
   }
 
   /** Feeds data to the command's stdin. @example await sandbox.sh`wc -l`.stdin("a\nb\n").text(); */

@@ -5,17 +5,14 @@
  * ATOLL_TOKEN, as a user's program would. docs/deno-compatibility.md lists every API point.
  */
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
 import { Client, KillController, Sandbox, SandboxCommandError } from "atoll";
-import { type TestDaemon, startTestDaemon } from "../testing/daemon-harness.js";
+import { useDaemonFromEnv } from "./e2e-helpers.js";
 
-let daemon: TestDaemon;
-before(async () => {
-  daemon = await startTestDaemon();
-  process.env.ATOLL_URL = daemon.url;
-  process.env.ATOLL_TOKEN = daemon.token;
-});
-after(() => daemon?.dispose());
+useDaemonFromEnv();
 
 test("deno: sh`…`.text() returns stdout with its newline", async () => {
   await using sandbox = await Sandbox.create();
@@ -133,4 +130,20 @@ test("deno: await using on a fixed-timeout sandbox only closes the connection", 
   assert.equal(meta?.status, "running");
   await using again = await client.sandboxes.connect(id, {});
   await again.kill();
+});
+
+test("deno: fs.upload of a directory to an existing directory creates it there", async () => {
+  const local = mkdtempSync(join(tmpdir(), "atoll-deno-upload-"));
+  try {
+    mkdirSync(join(local, "source-dir/nested"), { recursive: true });
+    writeFileSync(join(local, "source-dir/nested/file.txt"), "uploaded");
+    await using sandbox = await Sandbox.create();
+    await sandbox.fs.upload(join(local, "source-dir"), ".");
+    assert.equal(await sandbox.fs.readTextFile("source-dir/nested/file.txt"), "uploaded");
+    await sandbox.fs.mkdir("dest-dir");
+    await sandbox.fs.upload(join(local, "source-dir"), "./dest-dir");
+    assert.equal(await sandbox.fs.readTextFile("dest-dir/source-dir/nested/file.txt"), "uploaded");
+  } finally {
+    rmSync(local, { recursive: true, force: true });
+  }
 });

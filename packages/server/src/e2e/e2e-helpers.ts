@@ -49,3 +49,21 @@ export function useDaemon(): { daemon: TestDaemon; client: Client } {
   after(() => ctx.daemon?.dispose());
   return ctx;
 }
+
+/**
+ * `useDaemon()` whose daemon a user's program finds as it would in production: through
+ * ATOLL_URL and ATOLL_TOKEN (set for this test process once `before` ran).
+ *
+ * @example useDaemonFromEnv(); test("x", async () => { await using sb = await Sandbox.create(); });
+ */
+export function useDaemonFromEnv(): { daemon: TestDaemon; client: Client } {
+  const ctx = {} as { daemon: TestDaemon; client: Client };
+  before(async () => {
+    ctx.daemon = await startTestDaemon();
+    ctx.client = new Client({ url: ctx.daemon.url, token: ctx.daemon.token });
+    process.env.ATOLL_URL = ctx.daemon.url;
+    process.env.ATOLL_TOKEN = ctx.daemon.token;
+  });
+  after(() => ctx.daemon?.dispose());
+  return ctx;
+}

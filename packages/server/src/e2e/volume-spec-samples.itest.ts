@@ -4,18 +4,12 @@
  * a user's program would.
  */
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import { Sandbox } from "atoll";
-import { type TestDaemon, startTestDaemon } from "../testing/daemon-harness.js";
 import { captureStdout } from "./capture-stdout.js";
+import { useDaemonFromEnv } from "./e2e-helpers.js";
 
-let daemon: TestDaemon;
-before(async () => {
-  daemon = await startTestDaemon();
-  process.env.ATOLL_URL = daemon.url;
-  process.env.ATOLL_TOKEN = daemon.token;
-});
-after(() => daemon?.dispose());
+useDaemonFromEnv();
 
 test("spec: create and attach a volume", async () => {
   let volumeId = "";
