@@ -1,7 +1,7 @@
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { after, before } from "node:test";
-import { AtollError, Client } from "atoll";
+import { AtollError, Client, type Sandbox } from "atoll";
 import { type TestDaemon, startTestDaemon } from "../testing/daemon-harness.js";
 
 /**
@@ -66,4 +66,16 @@ export function useDaemonFromEnv(): { daemon: TestDaemon; client: Client } {
   });
   after(() => ctx.daemon?.dispose());
   return ctx;
+}
+
+/**
+ * Makes `await using` kill `sandbox` whatever its timeout. Since Deno Sandbox's meaning won
+ * (docs/deno-compatibility.md), `await using` only closes a sandbox created with a fixed
+ * `timeout`; tests that give one and expect it gone after their block wrap it in this.
+ *
+ * @example await using sb = killOnDispose(await client.createSandbox({ timeout: "5m" }));
+ */
+export function killOnDispose(sandbox: Sandbox): Sandbox {
+  Object.defineProperty(sandbox, Symbol.asyncDispose, { value: () => sandbox.kill() });
+  return sandbox;
 }

@@ -20,6 +20,7 @@ import { DNS_FLOOD_PY, DNS_LATENCY_PY, ZERO_RECORD_FLOOD_PY, latencySummary } fr
 import { PROBE } from "./channel-probes.js";
 import { RawSession, WRITER, rssBytes, waitUntilBlocked } from "./flow-helpers.js";
 import { useNetworkDaemon } from "./network-helpers.js";
+import { killOnDispose } from "./e2e-helpers.js";
 
 const ctx = useNetworkDaemon();
 const MIB = 2 ** 20;
@@ -65,20 +66,22 @@ test("a hostile tenant attacking everything shared leaves its neighbour's latenc
   const attacker = await tenantClient("attacker");
   const neighbourTenant = await tenantClient("neighbour");
   const volume = await neighbourTenant.client.createVolume({ name: "work", sizeGb: 0.25 });
-  await using neighbour = await neighbourTenant.client.createSandbox({
-    timeout: "10m",
-    allowNet: ["example.com"],
-    volumes: [{ id: volume.id, mountPath: "/data" }],
-  });
+  await using neighbour = killOnDispose(
+    await neighbourTenant.client.createSandbox({
+      timeout: "10m",
+      allowNet: ["example.com"],
+      volumes: [{ id: volume.id, mountPath: "/data" }],
+    }),
+  );
   // Unloaded figures (after a warm-up), then the same under attack.
   await commandMedian(neighbour, 10);
   const base = { command: await commandMedian(neighbour, 60), dns: await dnsSummary(neighbour, 40) };
   const before = await writeRecords(neighbour, 0, 100);
 
-  await using flooder = await attacker.client.createSandbox({ timeout: "10m", allowNet: ["example.com"] });
-  await using filler = await attacker.client.createSandbox({ timeout: "10m", rootfsSize: "2GiB" });
-  await using writer = await attacker.client.createSandbox({ timeout: "10m" });
-  await using framer = await attacker.client.createSandbox({ timeout: "10m" });
+  await using flooder = killOnDispose(await attacker.client.createSandbox({ timeout: "10m", allowNet: ["example.com"] }));
+  await using filler = killOnDispose(await attacker.client.createSandbox({ timeout: "10m", rootfsSize: "2GiB" }));
+  await using writer = killOnDispose(await attacker.client.createSandbox({ timeout: "10m" }));
+  await using framer = killOnDispose(await attacker.client.createSandbox({ timeout: "10m" }));
   const rss0 = rssBytes(ctx.daemon.pid);
 
   // 1. netd: zero-length TLS records on 32 connections, and a UDP DNS flood.

@@ -5,17 +5,20 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { curl, served, useNetworkDaemon } from "./network-helpers.js";
+import { killOnDispose } from "./e2e-helpers.js";
 
 const ctx = useNetworkDaemon();
 const VALUE = "real-secret-value-4f1b9c2e";
 
 for (const allowNet of [undefined, ["api.example.com", "example.org"]]) {
   test(`secrets are substituted only toward their hosts (allowNet ${allowNet ? "restricted" : "omitted"})`, async () => {
-    await using sb = await ctx.client.createSandbox({
-      timeout: "5m",
-      ...(allowNet ? { allowNet } : {}),
-      secrets: { API_KEY: { hosts: ["api.example.com"], value: VALUE } },
-    });
+    await using sb = killOnDispose(
+      await ctx.client.createSandbox({
+        timeout: "5m",
+        ...(allowNet ? { allowNet } : {}),
+        secrets: { API_KEY: { hosts: ["api.example.com"], value: VALUE } },
+      }),
+    );
     const placeholder = (await sb.sh`printenv API_KEY`.text()).trimEnd();
     assert.match(placeholder, /^ATOLL_SECRET_[0-9a-f]{40}$/);
     assert.notEqual(placeholder, VALUE);
