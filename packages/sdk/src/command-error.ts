@@ -60,7 +60,7 @@ export class SandboxCommandError extends Error {
   constructor(status: CommandStatus, stdout: string, stderr: string) {
     const code = exitCodeOf(status);
     const why = status.signal ? `was killed by ${status.signal} (exit code ${code})` : `failed with exit code ${code}`;
-    const oom = status.oom ? " (process ran out of memory: raise `memory` in Sandbox.create)" : "";
+    const oom = status.oom ? " (out of memory: the sandbox's memory limit killed it; raise `memory` in Sandbox.create)" : "";
     const tail = stderr.trim().split("\n").slice(-5).join("\n");
     super(`Command ${why}${oom}${tail ? `\n${tail}` : ""}`);
     this.name = "SandboxCommandError";

@@ -4,7 +4,7 @@
  * returns a new builder and leaves the original untouched.
  */
 import { type ChildProcess, collectStream } from "./child-process.js";
-import { CommandError } from "./command-error.js";
+import { CommandError, exitCodeOf } from "./command-error.js";
 import { AtollError, type CommandStatus, CommandTimeoutError, InvalidArgumentError } from "./contract/index.js";
 import { KillSignal } from "./kill-controller.js";
 import { forwardOutput } from "./output-forwarding.js";
@@ -16,7 +16,8 @@ import type { SandboxUser, SpawnOptions, StdioMode } from "./spawn-options.js";
  * @example const { status, stdoutText } = await sandbox.sh`uname -a`.stdout("piped");
  */
 export interface ShellResult {
-  status: CommandStatus;
+  /** How it ended; `code` is a number even when a signal killed it (128 + the signal number), as in Deno Sandbox. */
+  status: CommandStatus & { code: number };
   /** Captured stdout (empty when stdout is "null"). */
   stdout: Uint8Array;
   /** Captured stderr (empty when stderr is "null"). */
@@ -340,7 +341,9 @@ export class ShellCommand implements Promise<ShellResult> {
     }
   }
 
-  #finish(status: CommandStatus, stdout: Uint8Array, stderr: Uint8Array): ShellResult {
+  /** The result, or SandboxCommandError. `status.code` is always a number, as in Deno Sandbox (128 + the signal number when a signal killed the process). */
+  #finish(raw: CommandStatus, stdout: Uint8Array, stderr: Uint8Array): ShellResult {
+    const status = { ...raw, code: exitCodeOf(raw) };
     const stdoutText = decoder.decode(stdout);
     const stderrText = decoder.decode(stderr);
     if (!status.success && !this.#state.noThrow) throw new CommandError(status, stdoutText, stderrText);

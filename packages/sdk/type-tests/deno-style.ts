@@ -19,7 +19,7 @@ export async function denoStyle(options: Pick<DenoSandboxOptions, Supported>, in
   const data = await sandbox.sh`echo '{"key": "value"}'`.json<{ key: string }>();
   const result = await sandbox.sh`echo "hello"`.stdout("piped").result();
   const ok: boolean = result.status.success;
-  const code: number | null = result.status.code;
+  const code: number = result.status.code;
   const stdoutText: string = result.stdoutText;
   const controller = new KillController();
   const running = sandbox.sh`sleep 10`.signal(controller.signal).text();
