@@ -51,7 +51,7 @@ export async function proxyVersusDirect(client, { requests = 500, bytes = 64 * 2
       const rps = [];
       const mbs = [];
       for (let i = 0; i < runs; i++) {
-        const [r, m] = (await sb.sh`python3 -c ${CLIENT} ${host} ${requests} ${bytes}`.text()).split(/\s+/).map(Number);
+        const [r, m] = (await sb.sh`python3 -c ${CLIENT} ${host} ${requests} ${bytes}`.text()).trimEnd().split(/\s+/).map(Number);
         rps.push(r);
         mbs.push(m);
       }

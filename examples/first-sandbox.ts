@@ -11,7 +11,7 @@ console.log(`sandbox ${sandbox.id} is up`);
 await sandbox.sh`uname -a && id`;
 
 // Or capture it.
-const python = await sandbox.sh`python3 -c ${"print(6 * 7)"}`.text();
+const python = (await sandbox.sh`python3 -c ${"print(6 * 7)"}`.text()).trimEnd();
 console.log(`python says ${python}`);
 
 // Interpolated values are quoted for you: this is one argument, spaces, quotes and all.

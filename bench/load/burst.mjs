@@ -6,7 +6,7 @@ export async function burst({ client, n = 50 }) {
   const results = await Promise.all(
     Array.from({ length: n }, async (_, i) => {
       const sb = await client.createSandbox();
-      const out = await sb.sh`echo ${i}`.text();
+      const out = (await sb.sh`echo ${i}`.text()).trimEnd();
       const ms = performance.now() - t0;
       if (out !== String(i)) throw new Error(`sandbox ${i}: ${out}`);
       return { sb, ms };

@@ -13,7 +13,7 @@ export async function cycles({ client, daemon, n = 1000 }) {
   for (let i = 0; i < n; i++) {
     const t = performance.now();
     const sb = await client.createSandbox();
-    const out = await sb.sh`echo ${i}`.text();
+    const out = (await sb.sh`echo ${i}`.text()).trimEnd();
     if (out !== String(i)) throw new Error(`cycle ${i}: got ${out}`);
     await sb.kill();
     times.push(performance.now() - t);

@@ -19,6 +19,14 @@ export interface ProcessOutput {
   stdout: Uint8Array;
   /** Collected stderr; empty unless stderr was "piped". */
   stderr: Uint8Array;
+  /** `stdout` decoded as UTF-8 when stdout was "piped", else null (as in Deno Sandbox). */
+  stdoutText: string | null;
+  /** `stderr` decoded as UTF-8 when stderr was "piped", else null. */
+  stderrText: string | null;
+}
+
+function textOf(stream: ReadableStream<Uint8Array> | null, bytes: Uint8Array): string | null {
+  return stream ? new TextDecoder().decode(bytes) : null;
 }
 
 interface OutputChannel {
@@ -173,7 +181,7 @@ export class ChildProcess {
    */
   async output(): Promise<ProcessOutput> {
     const [stdout, stderr, status] = await Promise.all([collectStream(this.stdout), collectStream(this.stderr), this.status]);
-    return { status, stdout, stderr };
+    return { status, stdout, stderr, stdoutText: textOf(this.stdout, stdout), stderrText: textOf(this.stderr, stderr) };
   }
 
   /** `await using child = …`: SIGKILL if still running, then wait for the exit. */

@@ -5,7 +5,6 @@
 import { AdminClient } from "./admin-client.js";
 import type { ConnectionOptions } from "./connection.js";
 import {
-  type CreateSandboxRequest,
   type CreateVolumeRequest,
   type SandboxInfo,
   type SandboxList,
@@ -18,6 +17,8 @@ import {
   parseOrThrow,
   sandboxStoppedMessage,
 } from "./contract/index.js";
+import { DenoSandboxes, DenoVolumes } from "./deno-client.js";
+import { type DenoSandboxOptions, toCreateSandboxRequest } from "./deno-options.js";
 import { HttpClient, seg } from "./http-client.js";
 import { Sandbox } from "./sandbox.js";
 import { Session } from "./session.js";
@@ -28,7 +29,7 @@ import { type DeleteVolumeOptions, Volume } from "./volume.js";
  *
  * @example const options: CreateSandboxOptions = { memory: "1GiB", timeout: "10m", url: "http://127.0.0.1:7420" };
  */
-export type CreateSandboxOptions = CreateSandboxRequest & ConnectionOptions;
+export type CreateSandboxOptions = DenoSandboxOptions & ConnectionOptions;
 
 /**
  * Filter of `Sandbox.list()` / `client.listSandboxes()`.
@@ -69,11 +70,30 @@ export class Client {
   }
 
   /**
+   * Deno Sandbox's volume namespace: `create({ slug, region, capacity })`, `get`, `list`, `delete`.
+   *
+   * @example const v = await new Client().volumes.create({ slug: "cache", region: "ord", capacity: "1GiB" });
+   */
+  get volumes(): DenoVolumes {
+    return new DenoVolumes(this);
+  }
+
+  /**
+   * Deno Sandbox's sandbox namespace: `create`, `connect`, `list`.
+   *
+   * @example await using sandbox = await new Client().sandboxes.create();
+   */
+  get sandboxes(): DenoSandboxes {
+    return new DenoSandboxes(this);
+  }
+
+  /**
    * Creates a sandbox and opens its session (see `Sandbox.create`).
    *
    * @example await using sandbox = await client.createSandbox({ timeout: "5m" });
    */
-  async createSandbox(options: CreateSandboxRequest = {}): Promise<Sandbox> {
+  async createSandbox(denoOrAtollOptions: DenoSandboxOptions = {}): Promise<Sandbox> {
+    const options = toCreateSandboxRequest(denoOrAtollOptions);
     parseOrThrow(createSandboxSchema, options, "Sandbox.create options");
     const info = await this.http.request<SandboxInfo>("POST", "/v1/sandboxes", { body: options });
     let session: Session;

@@ -337,10 +337,12 @@ export class FileSystem {
 
   /**
    * Copies a local file or directory tree (Node, Deno and Bun with `node:fs`) to `remotePath`,
-   * which becomes that file or directory (an existing directory is merged into). Streamed:
-   * large files never sit in memory.
+   * which becomes that file or directory. A directory uploaded to an existing directory goes
+   * inside it under its own name, as in Deno Sandbox (`upload("./site", ".")` makes `./site`;
+   * a copy already there is merged into). Streamed: large files never sit in memory.
    *
    * @example await sandbox.fs.upload("./my-project", "project", { onProgress: (p) => console.log(p.bytes) });
+   * @example await sandbox.fs.upload("./site", "."); // ./site in the sandbox
    */
   async upload(localPath: string, remotePath: string, options: TransferOptions = {}): Promise<TransferSummary> {
     const { uploadPath } = await import("./fs-transfer.js");

@@ -16,7 +16,7 @@ import { randomBytes } from "node:crypto";
 import * as nodeFs from "node:fs";
 import * as fsp from "node:fs/promises";
 import * as path from "node:path";
-import { InvalidArgumentError, FS_TAR_ERROR_KEY, fsErrorFromErrno, parseErrnoReport } from "./contract/index.js";
+import { AtollError, InvalidArgumentError, FS_TAR_ERROR_KEY, fsErrorFromErrno, parseErrnoReport } from "./contract/index.js";
 import type { FileSystem } from "./file-system.js";
 import type { TransferOptions, TransferProgress, TransferSummary } from "./fs-types.js";
 
@@ -98,6 +98,7 @@ export async function uploadPath(fs: FileSystem, localPath: string, remotePath: 
     return { files: 1, directories: 0, bytes: r.bytes };
   }
   if (!st.isDirectory()) throw new InvalidArgumentError(`${localPath} is neither a file nor a directory`);
+  const target = await directoryUploadTarget(fs, localPath, remotePath);
 
   const entries = await scan(localPath);
   const files = entries.filter((e) => !e.st.isDirectory());
@@ -154,12 +155,26 @@ export async function uploadPath(fs: FileSystem, localPath: string, remotePath: 
   };
   const producing = produce();
   try {
-    const r = await fs.importTar(remotePath, toWebStream(pack as unknown as AsyncIterable<Uint8Array>), signal ? { signal } : {});
+    const r = await fs.importTar(target, toWebStream(pack as unknown as AsyncIterable<Uint8Array>), signal ? { signal } : {});
     return { files: r.files + r.links, directories: r.dirs, bytes: r.bytes };
   } finally {
     pack.destroy();
     await producing;
   }
+}
+
+/**
+ * Where a directory upload goes, as in Deno Sandbox: into an existing directory `remotePath`
+ * under the local directory's own name (`upload("./site", ".")` makes `./site`), else to
+ * `remotePath` itself. An existing copy there is merged into.
+ */
+async function directoryUploadTarget(fs: FileSystem, localPath: string, remotePath: string): Promise<string> {
+  const existing = await fs.stat(remotePath).catch((e: unknown) => {
+    if (e instanceof AtollError && e.code === "NOT_FOUND") return null;
+    throw e;
+  });
+  if (!existing?.isDirectory) return remotePath;
+  return path.posix.join(remotePath, path.basename(path.resolve(localPath)));
 }
 
 /** Writes a stream to `file` through a temp file in the same directory, renamed when complete. */

@@ -1,5 +1,8 @@
 /**
- * Atoll SDK: create sandboxes, run commands in them, and give them persistent volumes.
+ * Atoll SDK: create sandboxes, run commands in them, and give them persistent volumes. Programs
+ * written for Deno Sandbox (`@deno/sandbox` 0.13.2) run with only their import line changed
+ * (docs/deno-compatibility.md). Everything exported here is public; the wire contract the daemon
+ * shares is `atoll/contract`.
  *
  * @example
  *   import { Sandbox } from "atoll";
@@ -9,6 +12,13 @@
  *     volumes: [{ id: volume.id, mountPath: "/mnt/cache", accessMode: "rw" }],
  *   });
  *   await sandbox.sh`ls /mnt/cache`;
+ *
+ * @example
+ *   import { Client } from "atoll";
+ *
+ *   const client = new Client();
+ *   const volume = await client.volumes.create({ slug: "my-cache", region: "ord", capacity: "1GiB" });
+ *   await using sandbox = await client.sandboxes.create({ volumes: { "/data": volume.slug } });
  *
  * @module
  */
@@ -39,4 +49,48 @@ export type { ChildProcess, ProcessOutput } from "./child-process.js";
 export type { ShellCommand, ShellResult, ShellStdin } from "./shell-command.js";
 export type { SpawnOptions, StdioMode, SandboxUser } from "./spawn-options.js";
 export type { ConnectionOptions } from "./connection.js";
-export * from "./contract/index.js";
+export { CommandError, SandboxCommandError } from "./command-error.js";
+export { KillController, KillSignal, type KillSignalListener } from "./kill-controller.js";
+export type { DenoSandboxOptions, Region, VolumeInit } from "./deno-options.js";
+export type { DenoSandboxes, DenoVolumes, PaginatedList, SandboxMetadata, VolumeListOptions } from "./deno-client.js";
+export {
+  AtollError,
+  AuthenticationError,
+  CapacityError,
+  CommandTimeoutError,
+  ConflictError,
+  ConnectionError,
+  DaemonRestartedError,
+  FileSystemError,
+  InvalidArgumentError,
+  NetworkError,
+  NotFoundError,
+  SandboxNotRunningError,
+  ServerError,
+  ShellSecret,
+  formatBytes,
+  secret,
+} from "./contract/index.js";
+export type {
+  AccessMode,
+  ApiErrorCode,
+  CommandStatus,
+  CreateSandboxRequest,
+  CreateTokenRequest,
+  CreateVolumeRequest,
+  CreatedToken,
+  EnvResponse,
+  ErrorCode,
+  ExposedPort,
+  SandboxInfo,
+  SandboxNetworkInfo,
+  SandboxState,
+  SecretsRequest,
+  TenantInfo,
+  TenantNetRequest,
+  TenantQuotaRequest,
+  TokenInfo,
+  VolumeAttachment,
+  VolumeInfo,
+  VolumeMountRequest,
+} from "./contract/index.js";

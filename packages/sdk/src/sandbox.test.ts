@@ -120,10 +120,10 @@ describe("Sandbox and Client against the documented wire protocol", () => {
     await sandbox.kill();
   });
 
-  test("await using: a created sandbox is killed, a connected one only closed", async () => {
+  test("await using: a created session sandbox is killed, a connected one only closed", async () => {
     let id: string;
     {
-      await using created = await Sandbox.create({ ...conn, timeout: "5m" });
+      await using created = await Sandbox.create(conn);
       id = created.id;
       {
         await using connected = await Sandbox.connect(id, conn);

@@ -131,13 +131,22 @@ export class Sandbox implements AsyncDisposable {
   }
 
   /**
-   * Opens a new session to an existing sandbox. Closing it (or `await using`) does not kill
-   * the sandbox, except a `timeout: "session"` sandbox whose creator's session is gone.
+   * Opens a new session to an existing sandbox, by id or (Deno's form) `{ id, ...connection }`.
+   * Closing it (or `await using`) does not kill the sandbox, except a `timeout: "session"`
+   * sandbox whose creator's session is gone.
    *
    * @example const sandbox = await Sandbox.connect("sbx_123"); await sandbox.sh`uptime`; await sandbox.close();
+   * @example await using sandbox = await Sandbox.connect({ id: "sbx_123" });
    */
-  static connect(id: string, conn?: ConnectionOptions): Promise<Sandbox> {
-    return clientFor(conn).connectSandbox(id);
+  static connect(id: string, conn?: ConnectionOptions): Promise<Sandbox>;
+  static connect(options: ConnectionOptions & { id: string }): Promise<Sandbox>;
+  static connect(idOrOptions: string | (ConnectionOptions & { id: string }), conn?: ConnectionOptions): Promise<Sandbox> {
+    if (typeof idOrOptions === "string") return clientFor(conn).connectSandbox(idOrOptions);
+    if (idOrOptions === null || typeof idOrOptions !== "object" || typeof idOrOptions.id !== "string") {
+      throw new InvalidArgumentError("Sandbox.connect takes a sandbox id or { id }");
+    }
+    const { id, ...connection } = idOrOptions;
+    return clientFor(connection).connectSandbox(id);
   }
 
   /**
@@ -276,18 +285,21 @@ export class Sandbox implements AsyncDisposable {
   /**
    * Extends the sandbox's lifetime by `duration` ("5m", "1h", or milliseconds). Without an
    * argument it extends by the duration the sandbox was created with. Session sandboxes have no
-   * deadline: pass a duration to give them one, if the daemon allows it.
+   * deadline: pass a duration to give them one, if the daemon allows it. Resolves to the new
+   * deadline as a Date (as in Deno Sandbox); `sandbox.info()` has the rest.
    *
-   * @example const { expiresAt } = await sandbox.extendTimeout("10m");
+   * @example const stopsAt = await sandbox.extendTimeout("10m"); console.log(stopsAt.toISOString());
    */
-  async extendTimeout(duration?: string | number): Promise<SandboxInfo> {
+  async extendTimeout(duration?: string | number): Promise<Date> {
     const extendBy = duration ?? this.#info.timeout;
     if (extendBy === "session") {
       throw new InvalidArgumentError(
         `Sandbox ${this.id} lives as long as its session (timeout "session"), so there is no duration to extend by; pass one, e.g. extendTimeout("5m")`,
       );
     }
-    return this.#update(await this.#http.request<SandboxInfo>("POST", `/v1/sandboxes/${seg(this.id)}/timeout`, { body: { extendBy } }));
+    const info = this.#update(await this.#http.request<SandboxInfo>("POST", `/v1/sandboxes/${seg(this.id)}/timeout`, { body: { extendBy } }));
+    if (info.expiresAt === null) throw new InvalidArgumentError(`The daemon reported no deadline for sandbox ${this.id} after extending it`);
+    return new Date(info.expiresAt);
   }
 
   /**
@@ -327,9 +339,15 @@ export class Sandbox implements AsyncDisposable {
     return this.#session.close();
   }
 
-  /** `await using`: a sandbox this object created is killed; a connected one is only closed. */
+  /**
+   * `await using`, as in Deno Sandbox: closes the session. A `timeout: "session"` sandbox this
+   * object created is killed (it would end with its session anyway; killing waits for it); a
+   * sandbox with a fixed timeout keeps running until it expires or `kill()`.
+   *
+   * @example { await using sandbox = await Sandbox.create(); } // killed here: a session sandbox
+   */
   async [Symbol.asyncDispose](): Promise<void> {
-    if (this.#owned) await this.kill();
+    if (this.#owned && this.#info.timeout === "session") await this.kill();
     else await this.close();
   }
 

@@ -22,9 +22,10 @@ describe("a daemon restart under a running program", () => {
   for (const closeCode of [1006, 1012] as const) {
     test(`close code ${closeCode}: the running command fails with DAEMON_RESTARTED, the next one works`, async () => {
       await using sandbox = await Sandbox.create({ ...conn, timeout: "5m" });
+      const spawnsBefore = daemon.spawnCount();
       const running = sandbox.sh`sleep`.text();
       // Let the spawn reach the daemon before it goes away.
-      while (!daemon.messages.some((m) => m.type === "spawn" && m.cmd === "/bin/sh")) await new Promise((r) => setTimeout(r, 5));
+      while (daemon.spawnCount() === spawnsBefore) await new Promise((r) => setTimeout(r, 5));
       const restarted = daemon.restart(300, closeCode);
       await assert.rejects(running, (e: unknown) => {
         assert.ok(e instanceof DaemonRestartedError, String(e));

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { CommandError, CommandTimeoutError, Sandbox } from "./index.js";
+import { CommandError, CommandTimeoutError, Sandbox, SandboxCommandError } from "./index.js";
 import { type FakeDaemon, startFakeDaemon } from "./testing/fake-daemon.js";
 
 interface EchoedSpawn {
@@ -51,9 +51,9 @@ describe("sandbox.sh builder", () => {
     );
   });
 
-  test("runs the script as /bin/sh -c with quoted interpolations", async () => {
+  test("runs the script as /bin/bash -c (as Deno Sandbox does) with quoted interpolations", async () => {
     const echoed = (await sandbox.sh`echo-request ${"a b"} ${["c", "it's"]}`.noThrow().json()) as EchoedSpawn;
-    assert.equal(echoed.cmd, "/bin/sh");
+    assert.equal(echoed.cmd, "/bin/bash");
     assert.deepEqual(echoed.args, ["-c", `echo-request 'a b' c 'it'"'"'s'`]);
   });
 
@@ -81,19 +81,22 @@ describe("sandbox.sh builder", () => {
     assert.equal(result.stderrText, "");
   });
 
-  test("text() trims trailing newlines only; lines() splits; json() parses", async () => {
-    assert.equal(await sandbox.sh`print:  a b \n\n\n`.text(), "  a b ");
+  test("text() returns stdout untouched (as in Deno Sandbox); lines() splits; json() parses", async () => {
+    assert.equal(await sandbox.sh`print:  a b \n\n\n`.text(), "  a b \n\n\n");
     assert.deepEqual(await sandbox.sh`print:one\ntwo\n`.lines(), ["one", "two"]);
     assert.deepEqual(await sandbox.sh`print:`.lines(), []);
     assert.deepEqual(await sandbox.sh`print:{"a":[1,2]}\n`.json(), { a: [1, 2] });
     await assert.rejects(sandbox.sh`print:not json`.json(), SyntaxError);
   });
 
-  test("a non-zero exit throws CommandError unless noThrow()", async () => {
+  test("a non-zero exit throws SandboxCommandError (code = exit code, no command text) unless noThrow()", async () => {
     await assert.rejects(sandbox.sh`exit 3`.stderr("piped"), (e: unknown) => {
+      assert.ok(e instanceof SandboxCommandError);
       assert.ok(e instanceof CommandError);
-      assert.equal(e.code, "COMMAND_FAILED");
+      assert.equal(e.code, 3);
       assert.equal(e.exitCode, 3);
+      assert.doesNotMatch(e.message, /exit 3/);
+      assert.match(e.message, /exit code 3/);
       assert.equal(e.stderr, "boom\n");
       return true;
     });
@@ -104,7 +107,7 @@ describe("sandbox.sh builder", () => {
   });
 
   test("stdin data reaches the command and stdin is closed", async () => {
-    assert.equal(await sandbox.sh`cat`.stdin("hello\nworld\n").text(), "hello\nworld");
+    assert.equal(await sandbox.sh`cat`.stdin("hello\nworld\n").text(), "hello\nworld\n");
     assert.equal(await sandbox.sh`cat`.stdin(new TextEncoder().encode("bytes")).text(), "bytes");
     const stream = new ReadableStream<Uint8Array>({
       start(c) {

@@ -3,8 +3,10 @@
  * (it is a thenable) or `.spawn()`/`.text()`/`.json()`/`.lines()` is called; every modifier
  * returns a new builder and leaves the original untouched.
  */
-import { AtollError, CommandError, type CommandStatus, CommandTimeoutError, InvalidArgumentError } from "./contract/index.js";
 import { type ChildProcess, collectStream } from "./child-process.js";
+import { CommandError, exitCodeOf } from "./command-error.js";
+import { AtollError, type CommandStatus, CommandTimeoutError, InvalidArgumentError } from "./contract/index.js";
+import { KillSignal } from "./kill-controller.js";
 import { forwardOutput } from "./output-forwarding.js";
 import type { SandboxUser, SpawnOptions, StdioMode } from "./spawn-options.js";
 
@@ -14,7 +16,8 @@ import type { SandboxUser, SpawnOptions, StdioMode } from "./spawn-options.js";
  * @example const { status, stdoutText } = await sandbox.sh`uname -a`.stdout("piped");
  */
 export interface ShellResult {
-  status: CommandStatus;
+  /** How it ended; `code` is a number even when a signal killed it (128 + the signal number), as in Deno Sandbox. */
+  status: CommandStatus & { code: number };
   /** Captured stdout (empty when stdout is "null"). */
   stdout: Uint8Array;
   /** Captured stderr (empty when stderr is "null"). */
@@ -44,6 +47,7 @@ interface ShellState {
   readonly stdout: StdioMode;
   readonly stderr: StdioMode;
   readonly signal: AbortSignal | undefined;
+  readonly killSignal: KillSignal | undefined;
   readonly timeoutMs: number | undefined;
   readonly noThrow: boolean;
 }
@@ -114,12 +118,13 @@ export class ShellCommand implements Promise<ShellResult> {
       stdout: "inherit",
       stderr: "inherit",
       signal: undefined,
+      killSignal: undefined,
       timeoutMs: undefined,
       noThrow: false,
     };
   }
 
-  /** The script that will run as `/bin/sh -c SCRIPT`. */
+  /** The script that will run as `/bin/bash -c SCRIPT` (bash, as in Deno Sandbox). */
   get script(): string {
     return this.#state.script;
   }
@@ -128,9 +133,9 @@ export class ShellCommand implements Promise<ShellResult> {
     return new ShellCommand(this.#spawn, this.#state.script, { ...this.#state, ...patch });
   }
 
-  /** Do not throw CommandError on a non-zero exit. @example const { status } = await sandbox.sh`test -f x`.noThrow(); */
-  noThrow(): ShellCommand {
-    return this.#with({ noThrow: true });
+  /** Do not throw SandboxCommandError on a non-zero exit (`noThrow(false)` undoes it). @example const { status } = await sandbox.sh`test -f x`.noThrow(); */
+  noThrow(value = true): ShellCommand {
+    return this.#with({ noThrow: value });
   }
 
   /** Working directory; relative paths resolve against /home/app. @example await sandbox.sh`ls`.cwd("/tmp"); */
@@ -155,9 +160,9 @@ export class ShellCommand implements Promise<ShellResult> {
     return this.#with({ env: { ...this.#state.env, ...add } });
   }
 
-  /** Runs as sandbox root instead of `app`. @example await sandbox.sh`apt-get install -y jq`.sudo(); */
-  sudo(): ShellCommand {
-    return this.#with({ user: "root" });
+  /** Runs as sandbox root instead of `app` (`sudo(false)` undoes it). @example await sandbox.sh`apt-get install -y jq`.sudo(); */
+  sudo(enable = true): ShellCommand {
+    return this.#with({ user: enable ? "root" : "app" });
   }
 
   /** Feeds data to the command's stdin. @example await sandbox.sh`wc -l`.stdin("a\nb\n").text(); */
@@ -183,8 +188,17 @@ export class ShellCommand implements Promise<ShellResult> {
     return this.#with({ stderr: checkMode("stderr", mode) });
   }
 
-  /** Aborting kills the command (SIGKILL) and rejects with an AtollError of code ABORTED. @example await sandbox.sh`sleep 9`.signal(ac.signal); */
-  signal(signal: AbortSignal): ShellCommand {
+  /**
+   * An AbortSignal: aborting kills the command (SIGKILL) and rejects with an AtollError of code
+   * ABORTED. A KillSignal (Deno's `KillController`): each signal sent is passed to the command,
+   * which ends as the signal makes it end (a SandboxCommandError with code 128 + the signal
+   * number unless `.noThrow()`); once aborted, the command does not start at all.
+   *
+   * @example await sandbox.sh`sleep 9`.signal(ac.signal);
+   */
+  signal(signal: AbortSignal | KillSignal): ShellCommand {
+    if (signal instanceof KillSignal) return this.#with({ killSignal: signal });
+    if (!(signal instanceof AbortSignal)) throw new InvalidArgumentError("sh: .signal() takes an AbortSignal or a KillSignal");
     return this.#with({ signal });
   }
 
@@ -194,10 +208,24 @@ export class ShellCommand implements Promise<ShellResult> {
     return this.#with({ timeoutMs: ms });
   }
 
-  /** Runs and returns stdout as text with trailing newlines removed. @example const v = await sandbox.sh`node -v`.text(); */
+  /**
+   * Runs and returns stdout as text, untouched (as in Deno Sandbox: the trailing newline stays).
+   *
+   * @example const v = (await sandbox.sh`node -v`.text()).trim();
+   */
   async text(): Promise<string> {
     const result = await this.#with({ stdout: "piped" }).#run();
-    return result.stdoutText.replace(/(?:\r?\n)+$/, "");
+    return result.stdoutText;
+  }
+
+  /**
+   * Runs the command and returns its full result (Deno Sandbox's `.result()`; the same as
+   * awaiting the builder).
+   *
+   * @example const { status, stdoutText } = await sandbox.sh`echo hi`.stdout("piped").result();
+   */
+  result(): Promise<ShellResult> {
+    return this.#run();
   }
 
   /** Runs and parses stdout as JSON. @example const pkg = await sandbox.sh`cat package.json`.json<{ name: string }>(); */
@@ -207,13 +235,13 @@ export class ShellCommand implements Promise<ShellResult> {
       return JSON.parse(text) as T;
     } catch (e) {
       const preview = text.length > 200 ? `${text.slice(0, 200)}…` : text;
-      throw new SyntaxError(`sh: stdout of \`${this.#state.script}\` is not JSON (${(e as Error).message}): ${preview}`);
+      throw new SyntaxError(`sh: the command's stdout is not JSON (${(e as Error).message}): ${preview}`);
     }
   }
 
   /** Runs and splits stdout into lines (no trailing empty line). @example for (const f of await sandbox.sh`ls`.lines()) console.log(f); */
   async lines(): Promise<string[]> {
-    const text = await this.text();
+    const text = (await this.text()).replace(/(?:\r?\n)+$/, "");
     return text === "" ? [] : text.split(/\r?\n/);
   }
 
@@ -230,6 +258,7 @@ export class ShellCommand implements Promise<ShellResult> {
       if (s.signal?.aborted) throw this.#abortedError();
       const child = await this.#start(s.stdout, s.stderr);
       watchdog.attach(child);
+      this.#forwardKills(child);
       child.status.then(
         () => watchdog.dispose(),
         () => watchdog.dispose(),
@@ -274,7 +303,7 @@ export class ShellCommand implements Promise<ShellResult> {
 
   #start(stdout: StdioMode, stderr: StdioMode): Promise<ChildProcess> {
     const s = this.#state;
-    return this.#spawn("/bin/sh", {
+    return this.#spawn("/bin/bash", {
       args: ["-c", s.script],
       cwd: s.cwd,
       env: { ...s.env },
@@ -291,11 +320,14 @@ export class ShellCommand implements Promise<ShellResult> {
   async #run(): Promise<ShellResult> {
     const s = this.#state;
     if (s.signal?.aborted) throw this.#abortedError();
+    const killedCode = s.killSignal?.abortedExitCode;
+    if (killedCode !== undefined) return this.#finish({ success: false, code: killedCode, signal: null, oom: false }, new Uint8Array(0), new Uint8Array(0));
     const watchdog = new Watchdog(s.signal, s.timeoutMs);
     try {
       // Capture whatever is not discarded; "inherit" is forwarded while it is captured.
       const child = await this.#start(s.stdout === "null" ? "null" : "piped", s.stderr === "null" ? "null" : "piped");
       watchdog.attach(child);
+      this.#forwardKills(child);
       const [stdout, stderr, status] = await Promise.all([
         collectStream(child.stdout, s.stdout === "inherit" ? (c) => forwardOutput("stdout", c) : undefined),
         collectStream(child.stderr, s.stderr === "inherit" ? (c) => forwardOutput("stderr", c) : undefined),
@@ -303,13 +335,32 @@ export class ShellCommand implements Promise<ShellResult> {
       ]);
       if (watchdog.reason === "timeout") throw new CommandTimeoutError(s.script, s.timeoutMs ?? 0);
       if (watchdog.reason === "abort") throw this.#abortedError();
-      const stdoutText = decoder.decode(stdout);
-      const stderrText = decoder.decode(stderr);
-      if (!status.success && !s.noThrow) throw new CommandError(s.script, status, stdoutText, stderrText);
-      return { status, stdout, stderr, stdoutText, stderrText };
+      return this.#finish(status, stdout, stderr);
     } finally {
       watchdog.dispose();
     }
+  }
+
+  /** The result, or SandboxCommandError. `status.code` is always a number, as in Deno Sandbox (128 + the signal number when a signal killed the process). */
+  #finish(raw: CommandStatus, stdout: Uint8Array, stderr: Uint8Array): ShellResult {
+    const status = { ...raw, code: exitCodeOf(raw) };
+    const stdoutText = decoder.decode(stdout);
+    const stderrText = decoder.decode(stderr);
+    if (!status.success && !this.#state.noThrow) throw new CommandError(status, stdoutText, stderrText);
+    return { status, stdout, stderr, stdoutText, stderrText };
+  }
+
+  /** Passes the signals of a `.signal(killSignal)` on to `child` until it exits. */
+  #forwardKills(child: ChildProcess): void {
+    const killSignal = this.#state.killSignal;
+    if (!killSignal) return;
+    const listener = (signal: string) => child.kill(signal);
+    killSignal.addListener(listener);
+    // Aborted while the process was starting: the signal sent meanwhile reached no process.
+    const aborted = killSignal.abortedExitCode;
+    if (aborted !== undefined) child.kill(aborted - 128);
+    const done = () => killSignal.removeListener(listener);
+    child.status.then(done, done);
   }
 }
 

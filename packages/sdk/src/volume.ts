@@ -72,6 +72,21 @@ export class Volume implements VolumeInfo {
     return this.#fs;
   }
 
+  /** Deno Sandbox's name for `name`. @example (await client.volumes.get("cache"))?.slug === "cache" */
+  get slug(): string {
+    return this.name;
+  }
+
+  /** Deno Sandbox's name for `capacityBytes`. @example console.log(volume.capacity); // bytes */
+  get capacity(): number {
+    return this.capacityBytes;
+  }
+
+  /** Deno Sandbox's region: always "local" on a self-hosted daemon. @example volume.region === "local" */
+  get region(): string {
+    return "local";
+  }
+
   /** Fetches the volume again. @example const v2 = await volume.refresh(); */
   async refresh(): Promise<Volume> {
     return new Volume(this.#http, await this.#http.request<VolumeInfo>("GET", `/v1/volumes/${seg(this.id)}`));

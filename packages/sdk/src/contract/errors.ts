@@ -137,38 +137,6 @@ export interface CommandStatus {
   oom: boolean;
 }
 
-/**
- * A command exited non-zero (or was killed) and `.noThrow()` was not used.
- *
- * @example
- *   try { await sandbox.sh`false`; } catch (e) { if (e instanceof CommandError) console.log(e.exitCode); }
- */
-export class CommandError extends AtollError {
-  readonly exitCode: number | null;
-  readonly signal: string | null;
-  readonly oom: boolean;
-  readonly stdout: string;
-  readonly stderr: string;
-  constructor(command: string, status: CommandStatus, stdout: string, stderr: string) {
-    const why = status.oom
-      ? "was killed by the sandbox's memory limit (oom); raise `memory` in Sandbox.create"
-      : status.signal
-        ? `was killed by ${status.signal}`
-        : `exited with code ${status.code}`;
-    const tail = stderr.trim().split("\n").slice(-5).join("\n");
-    super("COMMAND_FAILED", `Command ${why}: ${command}${tail ? `\n${tail}` : ""}`, {
-      code: status.code,
-      signal: status.signal,
-      oom: status.oom,
-    });
-    this.exitCode = status.code;
-    this.signal = status.signal;
-    this.oom = status.oom;
-    this.stdout = stdout;
-    this.stderr = stderr;
-  }
-}
-
 /** A command ran past its `.timeout(ms)` and was killed. */
 export class CommandTimeoutError extends AtollError {
   constructor(command: string, timeoutMs: number) {

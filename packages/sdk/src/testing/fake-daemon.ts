@@ -2,7 +2,7 @@
  * Test helper: a tiny in-process daemon that speaks the documented HTTP API and session
  * protocol (docs/architecture.md) without running anything. It lets SDK unit tests check what
  * the SDK puts on the wire. Not a model of the host: commands are interpreted by these rules
- * (`/bin/sh -c SCRIPT` uses SCRIPT, any other command uses its name):
+ * (`/bin/sh -c SCRIPT` or `/bin/bash -c SCRIPT` uses SCRIPT, any other command uses its name):
  *
  * - `echo-request…`: stdout is the JSON of the spawn message, then exit 0
  * - `cat`: stdin is echoed to stdout; exit 0 after stdin_close
@@ -244,7 +244,7 @@ export async function startFakeDaemon(token = "test-token"): Promise<FakeDaemon>
       messages.push(msg);
       if (msg.type === "spawn") {
         const args = msg.args as string[];
-        const script = msg.cmd === "/bin/sh" && args[0] === "-c" ? args[1]! : String(msg.cmd);
+        const script = (msg.cmd === "/bin/sh" || msg.cmd === "/bin/bash") && args[0] === "-c" ? args[1]! : String(msg.cmd);
         if (msg.cmd === "/nonexistent") {
           ws.send(JSON.stringify({ type: "error", id: msg.id, error: { code: "INVALID_ARGUMENT", message: "/nonexistent: not found" } }));
           return;

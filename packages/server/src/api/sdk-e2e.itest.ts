@@ -52,19 +52,19 @@ describe("sh builder", () => {
   after(() => sandbox?.kill());
 
   test("text, user, default cwd, sudo and cwd()", async () => {
-    assert.equal(await sandbox.sh`echo hello`.text(), "hello");
-    assert.equal(await sandbox.sh`id -un`.text(), "app");
-    assert.equal(await sandbox.sh`pwd`.text(), "/home/app");
-    assert.equal(await sandbox.sh`id -u`.sudo().text(), "0");
-    assert.equal(await sandbox.sh`pwd`.cwd("/tmp").text(), "/tmp");
+    assert.equal((await sandbox.sh`echo hello`.text()).trimEnd(), "hello");
+    assert.equal((await sandbox.sh`id -un`.text()).trimEnd(), "app");
+    assert.equal((await sandbox.sh`pwd`.text()).trimEnd(), "/home/app");
+    assert.equal((await sandbox.sh`id -u`.sudo().text()).trimEnd(), "0");
+    assert.equal((await sandbox.sh`pwd`.cwd("/tmp").text()).trimEnd(), "/tmp");
     await sandbox.sh`mkdir -p /home/app/project`;
-    assert.equal(await sandbox.sh`pwd`.cwd("project").text(), "/home/app/project");
+    assert.equal((await sandbox.sh`pwd`.cwd("project").text()).trimEnd(), "/home/app/project");
   });
 
   test("interpolated values arrive as single arguments, byte for byte", async () => {
     const awkward = ["it's", 'say "hi"', "$HOME", "`id`", "a\nb", "*", " lead", "ü€😀", "-n"];
     for (const value of awkward) {
-      assert.equal(await sandbox.sh`printf %s ${value}`.text(), value.replace(/\n+$/, ""), JSON.stringify(value));
+      assert.equal((await sandbox.sh`printf %s ${value}`.text()).trimEnd(), value.replace(/\n+$/, ""), JSON.stringify(value));
     }
     assert.deepEqual(await sandbox.sh`printf '%s\n' ${["a b", "c"]}`.lines(), ["a b", "c"]);
   });
@@ -81,7 +81,9 @@ describe("sh builder", () => {
       assert.equal(e.exitCode, 3);
       assert.equal(e.stdout, "out\n");
       assert.equal(e.stderr, "err\n");
-      assert.match(e.message, /exited with code 3/);
+      assert.match(e.message, /exit code 3/);
+      assert.equal(e.code, 3);
+      assert.doesNotMatch(e.message, /echo out/);
       return true;
     });
     const r = await sandbox.sh`exit 42`.noThrow();
@@ -101,7 +103,7 @@ describe("sh builder", () => {
   });
 
   test("stdin: string, bytes and stream", async () => {
-    assert.equal(await sandbox.sh`tr a-z A-Z`.stdin("hello\n").text(), "HELLO");
+    assert.equal((await sandbox.sh`tr a-z A-Z`.stdin("hello\n").text()).trimEnd(), "HELLO");
     const all = new Uint8Array(256).map((_, i) => i);
     const echoed = await sandbox.sh`cat`.stdin(all).stdout("piped");
     assert.deepEqual(echoed.stdout, all);
@@ -112,7 +114,7 @@ describe("sh builder", () => {
         c.close();
       },
     });
-    assert.equal(await sandbox.sh`wc -l`.stdin(stream).text(), "2");
+    assert.equal((await sandbox.sh`wc -l`.stdin(stream).text()).trimEnd(), "2");
   });
 
   test("large output arrives complete", async () => {
@@ -121,13 +123,13 @@ describe("sh builder", () => {
   });
 
   test("env: create-time, sandbox.env, per command", async () => {
-    assert.equal(await sandbox.sh`echo $FROM_CREATE`.text(), "yes");
+    assert.equal((await sandbox.sh`echo $FROM_CREATE`.text()).trimEnd(), "yes");
     await sandbox.env.set("LATER", "set later");
     assert.equal(await sandbox.env.get("LATER"), "set later");
-    assert.equal(await sandbox.sh`echo "$LATER"`.text(), "set later");
-    assert.equal(await sandbox.sh`echo "$A-$B"`.env({ A: "1" }).env("B", "2").text(), "1-2");
+    assert.equal((await sandbox.sh`echo "$LATER"`.text()).trimEnd(), "set later");
+    assert.equal((await sandbox.sh`echo "$A-$B"`.env({ A: "1" }).env("B", "2").text()).trimEnd(), "1-2");
     await sandbox.env.delete("LATER");
-    assert.equal(await sandbox.sh`echo "[$LATER]"`.text(), "[]");
+    assert.equal((await sandbox.sh`echo "[$LATER]"`.text()).trimEnd(), "[]");
     assert.equal((await sandbox.env.toObject()).FROM_CREATE, "yes");
   });
 
@@ -204,7 +206,7 @@ describe("spawn", () => {
       assert.ok(e instanceof Error && "code" in e);
       return true;
     });
-    assert.equal(await sandbox.sh`echo still-usable`.text(), "still-usable");
+    assert.equal((await sandbox.sh`echo still-usable`.text()).trimEnd(), "still-usable");
   });
 
   test("unknown spawn options are refused", async () => {
@@ -218,22 +220,27 @@ describe("sessions and lifecycle", () => {
     await owner.sh`echo shared > /tmp/note`;
     {
       await using other = await Sandbox.connect(owner.id, { url: daemon.url, token: daemon.token });
-      assert.equal(await other.sh`cat /tmp/note`.text(), "shared");
+      assert.equal((await other.sh`cat /tmp/note`.text()).trimEnd(), "shared");
     }
     assert.equal((await owner.info()).state, "running");
-    assert.equal(await owner.sh`cat /tmp/note`.text(), "shared");
+    assert.equal((await owner.sh`cat /tmp/note`.text()).trimEnd(), "shared");
   });
 
-  test("await using kills a created sandbox", async () => {
+  test("await using kills a created session sandbox and only closes a fixed-timeout one (Deno's meaning)", async () => {
     let id = "";
+    let timedId = "";
     {
-      await using sandbox = await client.createSandbox({ timeout: "5m" });
+      await using sandbox = await client.createSandbox();
+      await using timed = await client.createSandbox({ timeout: "5m" });
       id = sandbox.id;
+      timedId = timed.id;
       await sandbox.sh`true`;
     }
     const info = await client.getSandbox(id);
     assert.equal(info.state, "stopped");
     await assert.rejects(client.connectSandbox(id), { code: "SANDBOX_NOT_RUNNING" });
+    assert.equal((await client.getSandbox(timedId)).state, "running");
+    await client.killSandbox(timedId);
   });
 
   test("a session sandbox ends when its creator closes the session", async () => {
@@ -261,7 +268,7 @@ describe("sessions and lifecycle", () => {
   test("extendTimeout pushes expiresAt later", async () => {
     await using sandbox = await client.createSandbox({ timeout: "5m" });
     const before = Date.parse((await sandbox.info()).expiresAt!);
-    const after = Date.parse((await sandbox.extendTimeout("10m")).expiresAt!);
+    const after = (await sandbox.extendTimeout("10m")).getTime();
     assert.ok(after >= before + 9 * 60_000, `${before} → ${after}`);
   });
 

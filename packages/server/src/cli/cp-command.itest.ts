@@ -23,7 +23,7 @@ test("atoll cp: local ⇄ sandbox ⇄ volume ⇄ sandbox, stdin and stdout", asy
 
     let r = await atoll(["cp", join(local, "proj"), `${a.id}:proj`]);
     assert.equal(r.code, 0, r.stderr);
-    assert.equal(await a.sh`cat proj/src/main.txt`.text(), "main");
+    assert.equal((await a.sh`cat proj/src/main.txt`.text()).trimEnd(), "main");
     // An existing directory receives the source under its name.
     r = await atoll(["cp", join(local, "proj/readme"), `${a.id}:proj/src`]);
     assert.equal(r.code, 0, r.stderr);

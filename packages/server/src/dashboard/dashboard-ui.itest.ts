@@ -10,7 +10,7 @@ import { after, before, test } from "node:test";
 import { formatBytes } from "atoll/contract";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { Client } from "atoll";
-import { expectCode } from "../e2e/e2e-helpers.js";
+import { expectCode, killOnDispose } from "../e2e/e2e-helpers.js";
 import { type TestDaemon, startTestDaemon } from "../testing/daemon-harness.js";
 import { PHONE, eventually, launchBrowser, login, newContext, screenshot } from "./browser-harness.js";
 
@@ -56,7 +56,9 @@ async function assertNotReloaded(): Promise<void> {
 test("volumes show with their real usage, attachments and totals; a write moves the bar live", async () => {
   const alpha = await ctx.client.createVolume({ name: "alpha", sizeGb: 1 });
   const beta = await ctx.client.createVolume({ name: "beta", sizeGb: 0.25 });
-  await using writer = await ctx.client.createSandbox({ labels: { team: "ui" }, timeout: "10m", volumes: [{ id: alpha.id, mountPath: "/data" }] });
+  await using writer = killOnDispose(
+    await ctx.client.createSandbox({ labels: { team: "ui" }, timeout: "10m", volumes: [{ id: alpha.id, mountPath: "/data" }] }),
+  );
   await using reader = await ctx.client.createSandbox({ volumes: [{ id: alpha.id, mountPath: "/ro", accessMode: "ro" }] });
   await go("#/volumes");
   await volumeRow(alpha.id).waitFor();
@@ -107,7 +109,7 @@ test("sort, filter and the stale mark", async () => {
   const big = await ctx.client.createVolume({ name: "s-big", sizeGb: 0.5 });
   const small = await ctx.client.createVolume({ name: "s-small", sizeGb: 0.125 });
   const used = await ctx.client.createVolume({ name: "s-used", sizeGb: 0.25 });
-  await using sb = await ctx.client.createSandbox({ timeout: "5m", volumes: [{ id: used.id, mountPath: "/u" }] });
+  await using sb = killOnDispose(await ctx.client.createSandbox({ timeout: "5m", volumes: [{ id: used.id, mountPath: "/u" }] }));
   await go("#/volumes");
   await volumeRow(used.id).waitFor();
   const order = () => page.locator("[data-testid=volumes-table] tbody tr").evaluateAll((rows) => rows.map((r) => (r as HTMLElement).dataset.id));
@@ -137,7 +139,7 @@ test("sort, filter and the stale mark", async () => {
 test("delete from the page: refused with the reason while attached, forced on request, plain when free", async () => {
   const kept = await ctx.client.createVolume({ name: "kept", sizeGb: 0.125 });
   const free = await ctx.client.createVolume({ name: "free", sizeGb: 0.125 });
-  await using sb = await ctx.client.createSandbox({ timeout: "5m", volumes: [{ id: kept.id, mountPath: "/k" }] });
+  await using sb = killOnDispose(await ctx.client.createSandbox({ timeout: "5m", volumes: [{ id: kept.id, mountPath: "/k" }] }));
   await go("#/volumes");
   await volumeRow(kept.id).waitFor();
   await markDocument();
@@ -171,8 +173,8 @@ test("delete from the page: refused with the reason while attached, forced on re
 
 test("detach from the page: refused while a file is open (VOLUME_BUSY), forced on request, plain otherwise", async () => {
   const vol = await ctx.client.createVolume({ name: "detachable", sizeGb: 0.125 });
-  await using a = await ctx.client.createSandbox({ timeout: "5m", volumes: [{ id: vol.id, mountPath: "/v" }] });
-  await using b = await ctx.client.createSandbox({ timeout: "5m", volumes: [{ id: vol.id, mountPath: "/v", accessMode: "ro" }] });
+  await using a = killOnDispose(await ctx.client.createSandbox({ timeout: "5m", volumes: [{ id: vol.id, mountPath: "/v" }] }));
+  await using b = killOnDispose(await ctx.client.createSandbox({ timeout: "5m", volumes: [{ id: vol.id, mountPath: "/v", accessMode: "ro" }] }));
   const busy = await a.sh`cd /v && exec sleep 600`.spawn();
   await go("#/volumes");
   const chip = (sandboxId: string) => volumeRow(vol.id).locator(`.chip[data-sandbox="${sandboxId}"]`);
@@ -256,12 +258,14 @@ async function hostFreeBytes(): Promise<number> {
 
 test("sandboxes: labels, live memory, volumes, network policy; kill from the page", async () => {
   const vol = await ctx.client.createVolume({ name: "sbx-vol", sizeGb: 0.125 });
-  await using one = await ctx.client.createSandbox({
-    labels: { team: "ui", job: "render" },
-    memory: "512MiB",
-    timeout: "10m",
-    volumes: [{ id: vol.id, mountPath: "/work" }],
-  });
+  await using one = killOnDispose(
+    await ctx.client.createSandbox({
+      labels: { team: "ui", job: "render" },
+      memory: "512MiB",
+      timeout: "10m",
+      volumes: [{ id: vol.id, mountPath: "/work" }],
+    }),
+  );
   await using two = await ctx.client.createSandbox({ labels: { team: "other" } });
   await go("#/sandboxes");
   await sandboxRow(one.id).waitFor();
@@ -311,7 +315,7 @@ test("sandboxes: labels, live memory, volumes, network policy; kill from the pag
 });
 
 test("a sandbox's page shows its commands and exit codes live", async () => {
-  await using sb = await ctx.client.createSandbox({ timeout: "5m", labels: { app: "log-demo" } });
+  await using sb = killOnDispose(await ctx.client.createSandbox({ timeout: "5m", labels: { app: "log-demo" } }));
   await sb.sh`echo hello`;
   await sb.sh`exit 3`.noThrow();
   await go(`#/sandboxes/${sb.id}`);
@@ -345,7 +349,7 @@ test("a sandbox's page shows its commands and exit codes live", async () => {
 
 test("a volume's page draws its usage over time from the daemon's samples", async () => {
   const vol = await ctx.client.createVolume({ name: "charted", sizeGb: 0.25 });
-  await using sb = await ctx.client.createSandbox({ timeout: "5m", volumes: [{ id: vol.id, mountPath: "/c" }] });
+  await using sb = killOnDispose(await ctx.client.createSandbox({ timeout: "5m", volumes: [{ id: vol.id, mountPath: "/c" }] }));
   await go(`#/volumes/${vol.id}`);
   const chart = page.locator("[data-testid=usage-chart]");
   await chart.locator("svg path.line").waitFor({ state: "attached" }); // flat at first: no area, so not "visible"
@@ -368,7 +372,7 @@ test("files in use show in the list and on a volume's page, and a volume out of 
   assert.equal(await files().innerText(), `11 of ${vol.inodeCapacity.toLocaleString("en")}`);
   assert.equal(await files().locator(".badge").count(), 0, "no mark while inodes are free");
   {
-    await using sb = await ctx.client.createSandbox({ timeout: "5m", volumes: [{ id: vol.id, mountPath: "/d" }] });
+    await using sb = killOnDispose(await ctx.client.createSandbox({ timeout: "5m", volumes: [{ id: vol.id, mountPath: "/d" }] }));
     await sb.sh`python3 -c ${"import os\ntry:\n  for n in range(10**6): os.close(os.open(f'/d/f{n}', os.O_CREAT | os.O_WRONLY))\nexcept OSError: pass"}`;
   }
   const full = await ctx.client.getVolume(vol.id);

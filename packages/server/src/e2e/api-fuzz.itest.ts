@@ -156,7 +156,7 @@ test("random requests to every route: no crash, no 5xx, no state change when rej
 
   // The daemon is alive and the fixtures are intact.
   assert.equal((await fetch(`${ctx.daemon.url}/healthz`)).status, 200);
-  assert.equal(await sb.sh`echo alive`.text(), "alive");
+  assert.equal((await sb.sh`echo alive`.text()).trimEnd(), "alive");
   assert.deepEqual(
     (await client.getVolume(volume.id)).attachments.map((a) => a.sandboxId),
     [sb.id],
@@ -197,6 +197,6 @@ test("random session messages: the daemon stays up and the sandbox keeps working
   await new Promise((r) => setTimeout(r, 500));
   ws.close();
   assert.equal((await fetch(`${ctx.daemon.url}/healthz`)).status, 200);
-  assert.equal(await sb.sh`echo still-alive`.text(), "still-alive");
+  assert.equal((await sb.sh`echo still-alive`.text()).trimEnd(), "still-alive");
   await sb.kill();
 });

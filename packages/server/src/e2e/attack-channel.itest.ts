@@ -65,7 +65,7 @@ test("sandbox root cannot reach pid 1's control channel: memory, descriptors, pt
     const proof = await probe(sb, "root", `kill-${sig}`, await sleeper(sb, "root"));
     rows.push(row(`${sig} to pid 1`, "root", "init alive (a sleep: hit)", `init ${observed} (a sleep: ${proof})`, observed === "alive" && proof !== "alive"));
   }
-  const after = await sb.sh`echo still-serving`.text();
+  const after = (await sb.sh`echo still-serving`.text()).trimEnd();
   rows.push(row("all of the above, then run a command", "root", "the sandbox works", after, after === "still-serving"));
   await sb.kill();
   report("pid 1's control channel", rows);
@@ -87,7 +87,7 @@ test("sandbox code cannot reach an atoll-fs helper's output or memory", async ()
   await sb.sh`head -c ${String(64 * MIB)} /dev/urandom > /home/app/big`;
   const rows: AttackRow[] = [];
   const res = await stalledDownload(ctx.daemon, sb.id, "/home/app/big");
-  const helper = Number(await sb.sh`python3 -c ${HELPER_PID}`.text());
+  const helper = Number((await sb.sh`python3 -c ${HELPER_PID}`.text()).trimEnd());
   for (const user of ["app", "root"] as const) {
     const control = await sleeper(sb, user);
     for (const p of ACCESS_PROBES) {
@@ -172,7 +172,7 @@ test("with the defence off, hostile frames and records end only their sandbox or
   await files.sh`head -c ${String(16 * MIB)} /dev/urandom > /home/app/big; echo hello > /home/app/small`;
   for (const c of RECORD_CASES) {
     const res = await stalledDownload(daemon, files.id, "/home/app/big");
-    const sent = await files.sh`python3 -c ${HOSTILE_RECORDS} ${c}`.noThrow().text();
+    const sent = (await files.sh`python3 -c ${HOSTILE_RECORDS} ${c}`.noThrow().text()).trimEnd();
     let bytes = 0;
     const outcome = await drain(res.body!, (c) => (bytes += c.byteLength)).then(
       () => `complete (${bytes} bytes)`,
@@ -205,7 +205,7 @@ test("with the defence off, hostile frames and records end only their sandbox or
     ),
   );
   const fresh = await client.createSandbox({ timeout: "10m" });
-  const echo = await fresh.sh`echo fresh`.text();
+  const echo = (await fresh.sh`echo fresh`.text()).trimEnd();
   const uncaught = daemon.logs.filter((l) => /uncaught|unhandled/.test(l));
   rows.push(
     row(
@@ -311,12 +311,14 @@ test("many processes whose output nobody reads share one budget per sandbox", as
   // What all `head`s wrote so far (the kernel's count), until it stops growing.
   const writtenByAll = async () =>
     Number(
-      await sb.sh`for d in /proc/[0-9]*; do [ "$(cat $d/comm 2>/dev/null)" = head ] && sed -n 's/^wchar: //p' $d/io; done | awk '{s+=$1} END {print s+0}'`.text(),
+      (
+        await sb.sh`for d in /proc/[0-9]*; do [ "$(cat $d/comm 2>/dev/null)" = head ] && sed -n 's/^wchar: //p' $d/io; done | awk '{s+=$1} END {print s+0}'`.text()
+      ).trimEnd(),
     );
   let total = -1;
   for (let last = -2; total !== last; await sleep(1500)) [last, total] = [total, await writtenByAll()];
   const grown = rssBytes(ctx.daemon.pid) - rss0;
-  const echo = await sb.sh`echo still-flowing`.text();
+  const echo = (await sb.sh`echo still-flowing`.text()).trimEnd();
   const rows = [
     {
       area: "backpressure",
@@ -340,7 +342,7 @@ test("stdin: a process that does not read its stdin holds the writer back, not t
   const rows: AttackRow[] = [];
   const flow = (attack: string, as: string, expected: string, observed: string, held: boolean) =>
     rows.push({ area: "backpressure", attack, as, expected, observed, held });
-  const readerDone = async (name: string) => (await sb.sh`cat /tmp/${name}.done`.text()).split(" ");
+  const readerDone = async (name: string) => (await sb.sh`cat /tmp/${name}.done`.text()).trimEnd().split(" ");
 
   // The SDK: writes wait for the process.
   const rss0 = rssBytes(ctx.daemon.pid);
@@ -423,7 +425,7 @@ test("stdin: a process that does not read its stdin holds the writer back, not t
   bad.spawn(1, "python3", ["-c", READER, "bad"], 64 * 1024, true);
   for (let i = 0; i < 40; i++) bad.write(1, randomBytes(64 * 1024));
   const code = await bad.closed();
-  const still = await sb.sh`echo still-running`.text();
+  const still = (await sb.sh`echo still-running`.text()).trimEnd();
   flow(
     "raw client with a window sends 2.5 MiB of stdin without stdin_acks",
     "tenant",
@@ -449,8 +451,8 @@ test("the daemon's /proc scan of a sandbox (busy volume) stays bounded whatever 
   const sb = await ctx.client.createSandbox({ timeout: "10m", volumes: [{ id: volume.id, mountPath: "/data" }] });
   await sb.sh`echo x > /data/f; for i in $(seq 300); do sleep 600 < /data/f > /dev/null 2>&1 & done`;
   await sb.sh`python3 -c ${HOLD_FDS} > /dev/null 2>&1 &`;
-  while ((await sb.sh`cat /tmp/held 2>/dev/null || true`.text()) === "") await sleep(200);
-  const held = Number(await sb.sh`cat /tmp/held`.text());
+  while ((await sb.sh`cat /tmp/held 2>/dev/null || true`.text()).trimEnd() === "") await sleep(200);
+  const held = Number((await sb.sh`cat /tmp/held`.text()).trimEnd());
   const detaching = sb.detachVolume(volume.id).then(
     () => "detached",
     (e: { code?: string; details?: { processes?: unknown[] } }) => `${e.code} listing ${e.details?.processes?.length} processes`,

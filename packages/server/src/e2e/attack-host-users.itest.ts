@@ -79,7 +79,7 @@ test("an unprivileged host user can list or read nothing under the state directo
   const { stateDir } = ctx.daemon;
   const base = readUidRecord(stateDir)!.base;
   const volume = await ctx.client.createVolume({ name: "host-user-probe", sizeGb: 0.25 });
-  await using sb = await ctx.client.createSandbox({ timeout: "5m", volumes: [{ id: volume.id, mountPath: "/data" }] });
+  await using sb = await ctx.client.createSandbox({ volumes: [{ id: volume.id, mountPath: "/data" }] });
   await sb.sh`sh -c ${"echo tenant-secret > /data/secret.txt; echo tenant-secret > /home/app/secret.txt; chmod 0644 /data/secret.txt /home/app/secret.txt"}`;
   const control = worldReadableFile();
   try {
@@ -166,7 +166,7 @@ test("a host user holding subordinate ids cannot map Atoll's range or read sandb
   const asUser = ["setpriv", `--reuid=${uid}`, `--regid=${gid}`, "--clear-groups", "--"];
   const range = readHostIds().subuid.find((e) => e.owner === name);
   assert.ok(range, `useradd gave ${name} subordinate ids (/etc/subuid exists on this host)`);
-  await using sb = await ctx.client.createSandbox({ timeout: "5m" });
+  await using sb = await ctx.client.createSandbox();
   await sb.sh`sh -c ${"echo tenant-secret > /home/app/secret.txt"}`;
   const secret = join(ctx.daemon.stateDir, "run/sandboxes", sb.id, "root/home/app/secret.txt");
   const control = worldReadableFile();

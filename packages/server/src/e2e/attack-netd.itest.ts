@@ -15,6 +15,7 @@ import { startTestDaemon } from "../testing/daemon-harness.js";
 import { type AttackRow, broken, reportAttacks } from "./attack-table.js";
 import { DNS_FLOOD_PY, DNS_LATENCY_PY, ZERO_RECORD_FLOOD_PY, latencySummary, netdPid } from "./attack-probes.js";
 import { curl, useNetworkDaemon } from "./network-helpers.js";
+import { killOnDispose } from "./e2e-helpers.js";
 
 const ctx = useNetworkDaemon();
 const rows: AttackRow[] = [];
@@ -26,7 +27,7 @@ async function tenantClient(tenant: string): Promise<Client> {
 }
 
 async function dnsLatencies(sb: Sandbox, count: number, gapMs: number): Promise<(number | null)[]> {
-  return JSON.parse(await sb.sh`python3 -c ${DNS_LATENCY_PY} ${String(count)} ${String(gapMs)}`.text()) as (number | null)[];
+  return JSON.parse((await sb.sh`python3 -c ${DNS_LATENCY_PY} ${String(count)} ${String(gapMs)}`.text()).trimEnd()) as (number | null)[];
 }
 
 const netdExits = () => ctx.daemon.logs.filter((l) => l.includes("netd exited")).length;
@@ -34,7 +35,7 @@ const netdExits = () => ctx.daemon.logs.filter((l) => l.includes("netd exited"))
 test("a zero-length TLS record flood and a DNS flood do not stall another tenant's DNS", async () => {
   const attacker = await (await tenantClient("flooder")).createSandbox({ timeout: "10m" });
   await using _a = attacker;
-  await using neighbour = await (await tenantClient("neighbour")).createSandbox({ timeout: "10m", allowNet: ["example.com"] });
+  await using neighbour = killOnDispose(await (await tenantClient("neighbour")).createSandbox({ timeout: "10m", allowNet: ["example.com"] }));
   const pid = netdPid(ctx.daemon.pid);
   const exitsBefore = netdExits();
   const baseline = latencySummary(await dnsLatencies(neighbour, 20, 100));
@@ -64,7 +65,7 @@ test("a zero-length TLS record flood and a DNS flood do not stall another tenant
 });
 
 test("hostile input ends its own connection: oversized DNS over TCP, request heads, ClientHellos", async () => {
-  await using sb = await (await tenantClient("hostile-input")).createSandbox({ timeout: "10m", allowNet: ["example.com"] });
+  await using sb = killOnDispose(await (await tenantClient("hostile-input")).createSandbox({ timeout: "10m", allowNet: ["example.com"] }));
   const pid = netdPid(ctx.daemon.pid);
   const py = `
 import socket, json
@@ -89,7 +90,7 @@ print(json.dumps({
   "http head 64 KiB": exchange(15080, b"GET / HTTP/1.1\\r\\nHost: example.com\\r\\nX: " + b"a" * 65536 + b"\\r\\n\\r\\n"),
   "ClientHello announcing 1 MiB": exchange(15443, bytes([22, 3, 1, 0, 4, 1, 0x10, 0, 0]) + b"\\0" * 4000),
 }))`;
-  const got = JSON.parse(await sb.sh`python3 -c ${py}`.text()) as Record<string, string>;
+  const got = JSON.parse((await sb.sh`python3 -c ${py}`.text()).trimEnd()) as Record<string, string>;
   const expect: Record<string, RegExp> = {
     "dns-tcp length 65535": /^(closed after 0 bytes|reset)/,
     "http head 64 KiB": /^(closed after \d+ bytes: 485454502f312e3120343331|reset)/, // "HTTP/1.1 431"
@@ -111,11 +112,13 @@ print(json.dumps({
 test("netd killed by its pid comes back by itself with every sandbox's allowNet and secrets; creates keep working", async () => {
   const VALUE = "netd-restart-secret-7c1e";
   const client = await tenantClient("survivor");
-  await using sb = await client.createSandbox({
-    timeout: "10m",
-    allowNet: ["example.com", "api.example.com"],
-    secrets: { API_KEY: { hosts: ["api.example.com"], value: VALUE } },
-  });
+  await using sb = killOnDispose(
+    await client.createSandbox({
+      timeout: "10m",
+      allowNet: ["example.com", "api.example.com"],
+      secrets: { API_KEY: { hosts: ["api.example.com"], value: VALUE } },
+    }),
+  );
   assert.ok((await curl(sb, "http://example.com/")).ok);
   const old = netdPid(ctx.daemon.pid);
   assert.ok(old, "netd runs as a child of the daemon");
@@ -132,14 +135,14 @@ test("netd killed by its pid comes back by itself with every sandbox's allowNet 
     allowed = await curl(sb, "http://example.com/");
   }
   const other = await curl(sb, "http://example.org/");
-  const placeholder = await sb.sh`printenv API_KEY`.text();
+  const placeholder = (await sb.sh`printenv API_KEY`.text()).trimEnd();
   const before = ctx.internet.requests.length;
   await curl(sb, "-H", `Authorization: Bearer ${placeholder}`, "https://api.example.com/after-restart");
   const seen = ctx.internet.requests.slice(before).find((q) => q.url === "/after-restart");
   // A new sandbox gets a policy and DNS.
   let created = "failed";
   try {
-    await using fresh2 = await client.createSandbox({ timeout: "5m", allowNet: ["example.org"] });
+    await using fresh2 = killOnDispose(await client.createSandbox({ timeout: "5m", allowNet: ["example.org"] }));
     const [ok, refused] = [await curl(fresh2, "http://example.org/"), await curl(fresh2, "http://example.com/")];
     created = ok.ok && !refused.ok ? "created, example.org only" : `created, example.org ${ok.ok} example.com ${refused.ok}`;
   } catch (err) {
@@ -175,7 +178,7 @@ test("with --uplink none, a request through the proxy gets a 502 and netd keeps 
     const pid = netdPid(daemon.pid);
     const codes: string[] = [];
     {
-      await using sb = await client.createSandbox({ timeout: "5m", allowNet: ["example.com", "v6.example.com"] });
+      await using sb = killOnDispose(await client.createSandbox({ timeout: "5m", allowNet: ["example.com", "v6.example.com"] }));
       for (const url of ["http://example.com/", "http://v6.example.com/"]) {
         const r = await sb.sh`curl -s -o /dev/null -w %{http_code} --max-time 5 ${url}`.stdout("piped").noThrow();
         codes.push(r.stdoutText);
@@ -184,7 +187,7 @@ test("with --uplink none, a request through the proxy gets a 502 and netd keeps 
     // The daemon (and netd) still serve: a new sandbox resolves its names.
     let later = "failed";
     try {
-      await using sb2 = await client.createSandbox({ timeout: "5m", allowNet: ["example.com"] });
+      await using sb2 = killOnDispose(await client.createSandbox({ timeout: "5m", allowNet: ["example.com"] }));
       later = (await sb2.sh`getent hosts example.com`.stdout("piped").noThrow()).stdoutText.includes("203.0.113.10") ? "resolves" : "no answer";
     } catch (err) {
       later = `create failed: ${(err as Error).message}`;

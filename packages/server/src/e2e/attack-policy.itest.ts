@@ -78,8 +78,8 @@ const connectWord = (ok: boolean) => (ok ? "connected" : "refused");
 
 test("closed destinations: refused in allowNet, unreachable unrestricted or through 0.0.0.0/0, until an admin opens them", async () => {
   const tenant = await tenantClient("team-closed");
-  await using open = await tenant.createSandbox({ timeout: "10m" });
-  await using wide = await tenant.createSandbox({ timeout: "10m", allowNet: ["0.0.0.0/0", "::/0"] });
+  await using open = await tenant.createSandbox();
+  await using wide = await tenant.createSandbox({ allowNet: ["0.0.0.0/0", "::/0"] });
   assert.ok(await tcpConnects(open, "203.0.113.10", 80), "the public internet (the daemon opened 203.0.113.0/24) is reachable");
   assert.ok(await tcpConnects(wide, "203.0.113.10", 80), "0.0.0.0/0 reaches the public internet");
 
@@ -109,7 +109,7 @@ test("closed destinations: refused in allowNet, unreachable unrestricted or thro
   for (const t of TARGETS) {
     let listed = "not created";
     try {
-      await using sb = await tenant.createSandbox({ timeout: "1m", allowNet: [t.address] });
+      await using sb = await tenant.createSandbox({ allowNet: [t.address] });
       listed = connectWord(await tcpConnects(sb, t.address, 80));
     } catch (err) {
       listed = err instanceof AtollError ? err.code : String(err);
@@ -140,7 +140,7 @@ async function resolved(sb: Sandbox, name: string): Promise<string> {
 
 test("DNS rebinding: allowed names whose answers point at closed addresses do not open them", async () => {
   const tenant = await tenantClient("team-rebind");
-  await using sb = await tenant.createSandbox({ timeout: "10m", allowNet: ["meta.example.com", "mixed.example.com"] });
+  await using sb = await tenant.createSandbox({ allowNet: ["meta.example.com", "mixed.example.com"] });
   const meta = await resolved(sb, "meta.example.com");
   const mixed = await resolved(sb, "mixed.example.com");
   const curl = async (url: string) => (await sb.sh`curl -s -o /dev/null -w %{http_code} --max-time 5 ${url}`.stdout("piped").noThrow()).stdoutText;
@@ -177,9 +177,9 @@ test("atoll tenant net opens and closes ranges; bad entries change nothing", asy
 });
 
 test("non-IP socket families and netlink protocols other than route/diag are refused inside, and work on the host", async () => {
-  await using sb = await admin.createSandbox({ timeout: "5m" });
+  await using sb = await admin.createSandbox();
   const port = String(47000 + Math.floor(Math.random() * 1000));
-  const inside = JSON.parse(await sb.sh`python3 -c ${SOCKETS_PY} ${port}`.sudo().text()) as Record<string, string>;
+  const inside = JSON.parse((await sb.sh`python3 -c ${SOCKETS_PY} ${port}`.sudo().text()).trimEnd()) as Record<string, string>;
   const host = JSON.parse((await run("python3", ["-c", SOCKETS_PY, port])).stdout) as Record<string, string>;
   const expected: Record<string, string> = {
     "AF_VSOCK bind": "EAFNOSUPPORT",
@@ -202,7 +202,7 @@ test("non-IP socket families and netlink protocols other than route/diag are ref
 });
 
 test("uevents do not reach sandboxes: the host sees a new loop device, a sandbox listener sees nothing", async () => {
-  await using sb = await admin.createSandbox({ timeout: "5m" });
+  await using sb = await admin.createSandbox();
   const hostListener = startHostPython(UEVENT_LISTENER_PY, ["8"]);
   await hostListener.ready;
   // Started now (a sh command runs once it is then'd), listening while the host attaches the device.
@@ -239,8 +239,8 @@ test("uevents do not reach sandboxes: the host sees a new loop device, a sandbox
 });
 
 test("statmount, listmount, open_tree_attr, listns fail with EPERM inside; the same calls work on the host", async () => {
-  await using sb = await admin.createSandbox({ timeout: "5m" });
-  const inside = JSON.parse(await sb.sh`python3 -c ${NEW_SYSCALLS_PY}`.sudo().text()) as Record<string, string>;
+  await using sb = await admin.createSandbox();
+  const inside = JSON.parse((await sb.sh`python3 -c ${NEW_SYSCALLS_PY}`.sudo().text()).trimEnd()) as Record<string, string>;
   const host = JSON.parse((await run("python3", ["-c", NEW_SYSCALLS_PY])).stdout) as Record<string, string>;
   const local: AttackRow[] = Object.keys(inside).map((call) => ({
     area: "policy",
@@ -256,10 +256,10 @@ test("statmount, listmount, open_tree_attr, listns fail with EPERM inside; the s
 });
 
 test("downloads drop setuid/setgid/sticky bits: files, trees, the raw tar", async () => {
-  await using sb = await admin.createSandbox({ timeout: "5m" });
+  await using sb = await admin.createSandbox();
   await sb.sh`mkdir -p /tmp/out/sub && cp /bin/true /tmp/out/sub/suid && cp /bin/true /tmp/suid && touch /tmp/out/sticky`.sudo();
   await sb.sh`chmod 6755 /tmp/out/sub/suid /tmp/suid && chmod 2775 /tmp/out/sub && chmod 1644 /tmp/out/sticky`.sudo();
-  const insideMode = (await sb.sh`stat -c %a /tmp/suid /tmp/out/sub /tmp/out/sticky`.text()).split("\n").join(" ");
+  const insideMode = (await sb.sh`stat -c %a /tmp/suid /tmp/out/sub /tmp/out/sticky`.text()).trimEnd().split("\n").join(" ");
   const dir = mkdtempSync("/var/tmp/atoll-download-");
   try {
     const asRoot = sb.fs.asRoot();

@@ -117,7 +117,7 @@ test("kernel per-user budgets: one sandbox exhausting inotify and message queues
       observed: `${got.queues} queues then ${got.queuesErr}`,
       held: got.queues > 0 && got.queuesErr === "EMFILE",
     });
-    const neighbour = parse(await b.sh`python3 -c ${EXHAUST}`.text());
+    const neighbour = parse((await b.sh`python3 -c ${EXHAUST}`.text()).trimEnd());
     row({
       area: "ucounts",
       attack: "neighbour sandbox creates inotify + mqueue while A holds all of its own",

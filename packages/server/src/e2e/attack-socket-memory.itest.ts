@@ -131,7 +131,7 @@ async function socketMemoryV1(): Promise<void> {
       observed: `${Math.round((hostPages * 4096) / MIB)} MiB (was ${Math.round((before * 4096) / MIB)} MiB)`,
       held: hostPages < pressurePages! && (hostPages - before) * 4096 <= peak + 32 * MIB,
     });
-    const moved = await neighbour.sh`python3 -c ${TCP_WORKS}`.text();
+    const moved = (await neighbour.sh`python3 -c ${TCP_WORKS}`.text()).trimEnd();
     row({
       area: "socket-memory",
       attack: "neighbour moves 8 MiB over TCP during the attack",
@@ -204,7 +204,7 @@ async function socketMemoryV2(): Promise<void> {
       observed: `peak ${Math.round((hostPeak * 4096) / MIB)} MiB (was ${Math.round((before * 4096) / MIB)} MiB)`,
       held: (hostPeak - before) * 4096 <= limit + 32 * MIB,
     });
-    const moved = await neighbour.sh`python3 -c ${TCP_WORKS}`.text();
+    const moved = (await neighbour.sh`python3 -c ${TCP_WORKS}`.text()).trimEnd();
     row({
       area: "socket-memory",
       attack: "neighbour moves 8 MiB over TCP during the attack",

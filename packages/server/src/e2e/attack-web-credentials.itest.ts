@@ -13,6 +13,7 @@ import { type TestDaemon, startTestDaemon } from "../testing/daemon-harness.js";
 import { type AttackRow, broken, reportAttacks } from "./attack-table.js";
 import { openStream, sessionSocket, slowRequest, tcpConnections } from "./web-client-helpers.js";
 import { startHostileServer } from "./web-attack-helpers.js";
+import { killOnDispose } from "./e2e-helpers.js";
 
 const LIMITS = {
   ATOLL_MAX_SESSIONS_PER_TOKEN: "4",
@@ -128,10 +129,12 @@ test("a logged-out cookie is refused at once, copies too, and its event stream e
 test("secret values never reach the command log shown to the tenant's other tokens", async () => {
   const SANDBOX_SECRET = "sk-live-sandbox-7f3a9c";
   const MARKED = "ghp_marked-by-the-sdk-41e2";
-  await using sb = await ctx.client.createSandbox({ timeout: "5m", secrets: { API_KEY: { hosts: ["api.example.com"], value: SANDBOX_SECRET } } });
+  await using sb = killOnDispose(
+    await ctx.client.createSandbox({ timeout: "5m", secrets: { API_KEY: { hosts: ["api.example.com"], value: SANDBOX_SECRET } } }),
+  );
   // A careless script interpolates the secret's value itself; a careful one marks it.
   await sb.sh`echo ${`Authorization: Bearer ${SANDBOX_SECRET}`} > /dev/null`;
-  const marked = await sb.sh`printf %s ${secret(MARKED)}`.text();
+  const marked = (await sb.sh`printf %s ${secret(MARKED)}`.text()).trimEnd();
   const failed = await sb.sh`test ${secret(MARKED)} = nope`.then(
     () => "succeeded",
     (e: Error) => e.message,
@@ -175,7 +178,7 @@ test("session sockets per token, connections per address and slow requests are c
   const rows: AttackRow[] = [];
   const { token } = await ctx.client.admin.createToken({ tenant: "team-cap", name: "greedy" });
   const greedy = new Client({ url: ctx.daemon.url, token });
-  await using sb = await greedy.createSandbox({ timeout: "5m" });
+  await using sb = killOnDispose(await greedy.createSandbox({ timeout: "5m" }));
   const opened: Awaited<ReturnType<typeof sessionSocket>>[] = [];
   let refusal = "";
   for (let i = 0; i < 10 && refusal === ""; i++) {
@@ -279,11 +282,11 @@ test("session sockets per token, connections per address and slow requests are c
   reportAttacks("Limits: per client", rows);
   assert.deepEqual(broken(rows), []);
   // The daemon itself is fine: the sandbox still runs commands for its token.
-  assert.equal(await sb.sh`echo ok`.text(), "ok");
+  assert.equal((await sb.sh`echo ok`.text()).trimEnd(), "ok");
 });
 
 test("the session socket survives malformed client frames; only that socket can end", async () => {
-  await using sb = await ctx.client.createSandbox({ timeout: "5m" });
+  await using sb = killOnDispose(await ctx.client.createSandbox({ timeout: "5m" }));
   const ws = new WebSocket(`${ctx.daemon.url.replace("http:", "ws:")}/v1/sandboxes/${sb.id}/session`, {
     headers: { authorization: `Bearer ${ctx.daemon.token}` },
   });
@@ -311,7 +314,7 @@ test("the session socket survives malformed client frames; only that socket can 
       attack: "malformed session frames",
       as: "tenant",
       expected: "INVALID_ARGUMENT replies, daemon serving",
-      observed: `${replies.filter((r) => r.includes("INVALID_ARGUMENT")).length} refusals; sandbox ${await sb.sh`echo ok`.text()}`,
+      observed: `${replies.filter((r) => r.includes("INVALID_ARGUMENT")).length} refusals; sandbox ${(await sb.sh`echo ok`.text()).trimEnd()}`,
       held: replies.some((r) => r.includes("INVALID_ARGUMENT")) && (await fetch(`${ctx.daemon.url}/healthz`)).status === 200,
     },
   ];

@@ -60,7 +60,7 @@ after(async () => {
 });
 
 test("sandboxes without allowNet reach fake servers by name through the host uplink, resolved by the host's nameserver", async () => {
-  await using sb = await ctx.client.createSandbox({ timeout: "5m" });
+  await using sb = await ctx.client.createSandbox();
   const queriesBefore = ctx.host.internet.dnsQueries.length;
   const r = served(await curl(sb, "http://example.com/hello"));
   assert.equal(r.local, "203.0.113.10");
@@ -73,12 +73,12 @@ test("sandboxes without allowNet reach fake servers by name through the host upl
 });
 
 test("sandboxes with allowNet reach only the listed names through the host uplink", async () => {
-  await using sb = await ctx.client.createSandbox({ timeout: "5m", allowNet: ["example.com:80", "api.example.com"] });
+  await using sb = await ctx.client.createSandbox({ allowNet: ["example.com:80", "api.example.com"] });
   assert.equal(served(await curl(sb, "http://example.com/")).local, "203.0.113.10");
   assert.equal(served(await curl(sb, "-k", "https://api.example.com/")).local, "203.0.113.12");
   assert.match((await curl(sb, "http://example.org/")).err, /Could not resolve host/);
   assert.ok(!(await tcpConnects(sb, "203.0.113.20", 7000)), "an unlisted address");
-  await using none = await ctx.client.createSandbox({ timeout: "5m", allowNet: [] });
+  await using none = await ctx.client.createSandbox({ allowNet: [] });
   assert.match((await curl(none, "http://example.com/")).err, /Could not resolve host/);
 });
 
@@ -189,7 +189,7 @@ test("attack: sandboxes cannot reach the host's own services through the host up
   assert.ok(handle, added.stdout);
   await ctx.client.admin.setNetAccess("default", { open: ["private"] });
   try {
-    await using sb = await ctx.client.createSandbox({ timeout: "5m", allowNet: [HOST_ADDRESS] });
+    await using sb = await ctx.client.createSandbox({ allowNet: [HOST_ADDRESS] });
     assert.ok(await tcpConnects(sb, HOST_ADDRESS, HOST_SERVICE_PORT), "without the drop the probe reaches the host");
   } finally {
     await ctx.client.admin.setNetAccess("default", { open: [] });

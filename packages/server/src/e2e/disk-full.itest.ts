@@ -86,13 +86,13 @@ test("with the disk nearly full, new volumes and sandboxes are refused clearly a
   assert.equal((await client.listSandboxes()).filter((x) => x.state !== "stopped").length, 1, "no sandbox row was left behind");
 
   // The sandbox that was running still runs commands and uses its volume.
-  assert.equal(await running.sh`echo still-here > /v/note && cat /v/note`.text(), "still-here");
-  assert.equal(await running.sh`echo tmp > /tmp/x && cat /tmp/x`.text(), "tmp");
+  assert.equal((await running.sh`echo still-here > /v/note && cat /v/note`.text()).trimEnd(), "still-here");
+  assert.equal((await running.sh`echo tmp > /tmp/x && cat /tmp/x`.text()).trimEnd(), "tmp");
 
   // With space back, creation works again.
   rmSync(filler);
   const again = await client.createSandbox({ rootfsSize: "128MiB" });
-  assert.equal(await again.sh`echo back`.text(), "back");
+  assert.equal((await again.sh`echo back`.text()).trimEnd(), "back");
   await running.kill();
   await again.kill();
   await client.deleteVolume(volume.id);
@@ -168,7 +168,7 @@ test("sandboxes filling their roots keep the host's reserve; a neighbour's volum
   assert.ok(freeBytes(stateDir) >= reserve, "the host keeps its reserve after the refill");
 
   // The neighbour's volume and root still work after the attack.
-  assert.equal(await neighbour.sh`rm /v/fill && echo ok > /v/after && cat /v/after && echo x > /home/app/x && cat /home/app/x`.text(), "ok\nx");
+  assert.equal((await neighbour.sh`rm /v/fill && echo ok > /v/after && cat /v/after && echo x > /home/app/x && cat /home/app/x`.text()).trimEnd(), "ok\nx");
   // Oversized requests are refused, naming the numbers, and change nothing.
   const before = { sandboxes: (await client.listSandboxes()).length, volumes: (await client.listVolumes()).length };
   const big = await expectCode(client.createSandbox({ rootfsSize: "1TiB" }), "INSUFFICIENT_STORAGE");

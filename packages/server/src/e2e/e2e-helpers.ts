@@ -1,7 +1,7 @@
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { after, before } from "node:test";
-import { AtollError, Client } from "atoll";
+import { AtollError, Client, type Sandbox } from "atoll";
 import { type TestDaemon, startTestDaemon } from "../testing/daemon-harness.js";
 
 /**
@@ -48,4 +48,34 @@ export function useDaemon(): { daemon: TestDaemon; client: Client } {
   });
   after(() => ctx.daemon?.dispose());
   return ctx;
+}
+
+/**
+ * `useDaemon()` whose daemon a user's program finds as it would in production: through
+ * ATOLL_URL and ATOLL_TOKEN (set for this test process once `before` ran).
+ *
+ * @example useDaemonFromEnv(); test("x", async () => { await using sb = await Sandbox.create(); });
+ */
+export function useDaemonFromEnv(): { daemon: TestDaemon; client: Client } {
+  const ctx = {} as { daemon: TestDaemon; client: Client };
+  before(async () => {
+    ctx.daemon = await startTestDaemon();
+    ctx.client = new Client({ url: ctx.daemon.url, token: ctx.daemon.token });
+    process.env.ATOLL_URL = ctx.daemon.url;
+    process.env.ATOLL_TOKEN = ctx.daemon.token;
+  });
+  after(() => ctx.daemon?.dispose());
+  return ctx;
+}
+
+/**
+ * Makes `await using` kill `sandbox` whatever its timeout. Since Deno Sandbox's meaning won
+ * (docs/deno-compatibility.md), `await using` only closes a sandbox created with a fixed
+ * `timeout`; tests that give one and expect it gone after their block wrap it in this.
+ *
+ * @example await using sb = killOnDispose(await client.createSandbox({ timeout: "5m" }));
+ */
+export function killOnDispose(sandbox: Sandbox): Sandbox {
+  Object.defineProperty(sandbox, Symbol.asyncDispose, { value: () => sandbox.kill() });
+  return sandbox;
 }

@@ -80,7 +80,7 @@ test("/proc/self/root is the sandbox's root; /proc/1/root is closed", async () =
     assert.equal(await neverSecret(a.fs.asRoot().readFile(`${p}${join(hostDir, "secret.txt")}`)), expected, p);
   }
   // b's processes are not in a's pid namespace.
-  const bPid = Number(await b.sh`sh -c 'sleep 60 & echo $!'`.text());
+  const bPid = Number((await b.sh`sh -c 'sleep 60 & echo $!'`.text()).trimEnd());
   await b.fs.writeTextFile("b-secret.txt", SECRET);
   const outcome = await neverSecret(a.fs.asRoot().readFile(`/proc/${bPid}/root/home/app/b-secret.txt`));
   assert.ok(["NOT_FOUND", "PERMISSION_DENIED"].includes(outcome), outcome);

@@ -59,7 +59,7 @@ test("volume.fs on a volume a running sandbox has mounted: both see each other's
   const sb = await ctx.client.createSandbox({ timeout: "5m", volumes: [{ id: vol.id, mountPath: "/mnt/v" }] });
   try {
     await vol.fs.writeTextFile("from-api.txt", "written through volume.fs");
-    assert.equal(await sb.sh`cat /mnt/v/from-api.txt`.text(), "written through volume.fs");
+    assert.equal((await sb.sh`cat /mnt/v/from-api.txt`.text()).trimEnd(), "written through volume.fs");
     await sb.sh`echo from-sandbox > /mnt/v/from-sandbox.txt`;
     assert.equal(await vol.fs.readTextFile("from-sandbox.txt"), "from-sandbox\n");
     // The same file through sandbox.fs and volume.fs.
@@ -93,7 +93,7 @@ test("a write past the volume's size fails with NO_SPACE and leaves nothing behi
   const sb = await ctx.client.createSandbox({ timeout: "5m", volumes: [{ id: vol.id, mountPath: "/small" }] });
   try {
     await expectCode(sb.fs.writeFile("/small/huge.bin", new Uint8Array(80 * 1024 * 1024)), "NO_SPACE");
-    assert.equal(await sb.sh`ls -A /small | grep -v lost+found | wc -l`.text(), "0");
+    assert.equal((await sb.sh`ls -A /small | grep -v lost+found | wc -l`.text()).trimEnd(), "0");
     // An upload of a tree that does not fit.
     const tree = join(local, "too-big");
     mkdirSync(tree, { recursive: true });

@@ -51,13 +51,13 @@ with open(f"/tmp/{name}.done", "w") as d:
 
 /** Bytes the writer `name` has written so far (0 before it started). */
 export async function written(sandbox: Sandbox, name: string): Promise<number> {
-  const text = await sandbox.sh`cat /tmp/${name}.count 2>/dev/null || echo 0`.text();
+  const text = (await sandbox.sh`cat /tmp/${name}.count 2>/dev/null || echo 0`.text()).trimEnd();
   return Number(text.trim());
 }
 
 /** The writer's own count and checksum once it finished. */
 export async function writerDone(sandbox: Sandbox, name: string): Promise<{ bytes: number; sha256: string }> {
-  const [bytes, sha256] = (await sandbox.sh`cat /tmp/${name}.done`.text()).split(" ");
+  const [bytes, sha256] = (await sandbox.sh`cat /tmp/${name}.done`.text()).trimEnd().split(" ");
   return { bytes: Number(bytes), sha256: sha256! };
 }
 

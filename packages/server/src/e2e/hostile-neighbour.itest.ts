@@ -20,6 +20,7 @@ import { DNS_FLOOD_PY, DNS_LATENCY_PY, ZERO_RECORD_FLOOD_PY, latencySummary } fr
 import { PROBE } from "./channel-probes.js";
 import { RawSession, WRITER, rssBytes, waitUntilBlocked } from "./flow-helpers.js";
 import { useNetworkDaemon } from "./network-helpers.js";
+import { killOnDispose } from "./e2e-helpers.js";
 
 const ctx = useNetworkDaemon();
 const MIB = 2 ** 20;
@@ -48,7 +49,7 @@ async function commandMedian(sb: Sandbox, n: number): Promise<number> {
 
 /** DNS lookups from inside the sandbox, timed there. */
 async function dnsSummary(sb: Sandbox, n: number): Promise<ReturnType<typeof latencySummary> & { median: number }> {
-  const ms = JSON.parse(await sb.sh`python3 -c ${DNS_LATENCY_PY} ${String(n)} 50`.text()) as (number | null)[];
+  const ms = JSON.parse((await sb.sh`python3 -c ${DNS_LATENCY_PY} ${String(n)} 50`.text()).trimEnd()) as (number | null)[];
   const ok = ms.filter((m): m is number => m !== null);
   return { ...latencySummary(ms), median: ok.length > 0 ? median(ok) : Number.POSITIVE_INFINITY };
 }
@@ -65,20 +66,22 @@ test("a hostile tenant attacking everything shared leaves its neighbour's latenc
   const attacker = await tenantClient("attacker");
   const neighbourTenant = await tenantClient("neighbour");
   const volume = await neighbourTenant.client.createVolume({ name: "work", sizeGb: 0.25 });
-  await using neighbour = await neighbourTenant.client.createSandbox({
-    timeout: "10m",
-    allowNet: ["example.com"],
-    volumes: [{ id: volume.id, mountPath: "/data" }],
-  });
+  await using neighbour = killOnDispose(
+    await neighbourTenant.client.createSandbox({
+      timeout: "10m",
+      allowNet: ["example.com"],
+      volumes: [{ id: volume.id, mountPath: "/data" }],
+    }),
+  );
   // Unloaded figures (after a warm-up), then the same under attack.
   await commandMedian(neighbour, 10);
   const base = { command: await commandMedian(neighbour, 60), dns: await dnsSummary(neighbour, 40) };
   const before = await writeRecords(neighbour, 0, 100);
 
-  await using flooder = await attacker.client.createSandbox({ timeout: "10m", allowNet: ["example.com"] });
-  await using filler = await attacker.client.createSandbox({ timeout: "10m", rootfsSize: "2GiB" });
-  await using writer = await attacker.client.createSandbox({ timeout: "10m" });
-  await using framer = await attacker.client.createSandbox({ timeout: "10m" });
+  await using flooder = killOnDispose(await attacker.client.createSandbox({ timeout: "10m", allowNet: ["example.com"] }));
+  await using filler = killOnDispose(await attacker.client.createSandbox({ timeout: "10m", rootfsSize: "2GiB" }));
+  await using writer = killOnDispose(await attacker.client.createSandbox({ timeout: "10m" }));
+  await using framer = killOnDispose(await attacker.client.createSandbox({ timeout: "10m" }));
   const rss0 = rssBytes(ctx.daemon.pid);
 
   // 1. netd: zero-length TLS records on 32 connections, and a UDP DNS flood.
@@ -135,7 +138,7 @@ test("a hostile tenant attacking everything shared leaves its neighbour's latenc
     loaded.dns.allAnswered && within(loaded.dns.median, base.dns.median, FLOOR_MS.dns),
   );
   const digest = (text: string) => createHash("sha256").update(text).digest("hex");
-  const stored = await neighbour.sh`cat /data/records`.text();
+  const stored = (await neighbour.sh`cat /data/records`.text()).trimEnd();
   const written = [...before, ...during].join("\n");
   row(
     "neighbour's fsynced writes to its volume, before and during the attacks",
@@ -171,7 +174,7 @@ test("a hostile tenant attacking everything shared leaves its neighbour's latenc
     `tls ${tls.stdoutText.trim()}; dns ${dns.stdoutText.trim()}`,
     loaded.dns.allAnswered,
   );
-  const alive = await neighbour.sh`echo alive`.text();
+  const alive = (await neighbour.sh`echo alive`.text()).trimEnd();
   row("after everything: the neighbour's sandbox", "still running", alive, alive === "alive");
 
   reportAttacks("hostile neighbour: one tenant attacks, another works", rows);

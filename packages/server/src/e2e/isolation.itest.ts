@@ -32,7 +32,7 @@ async function codes(cmd: string): Promise<{ app: number | null; root: number | 
 }
 
 test("the sandbox sees only its own processes; its pid 1 is Atoll's init", async () => {
-  assert.equal((await sb.sh`cat /proc/1/cmdline`.text()).replace(/\0/g, " ").trim(), "/.atoll/init");
+  assert.equal((await sb.sh`cat /proc/1/cmdline`.text()).trimEnd().replace(/\0/g, " ").trim(), "/.atoll/init");
   const pids = (await sb.sh`ls /proc | grep -E '^[0-9]+$'`.lines()).map(Number);
   assert.ok(pids.length < 10, `sandbox sees ${pids.length} processes: ${pids.join(" ")}`);
   assert.ok(!pids.includes(daemon.pid) || daemon.pid < 10, "the daemon's pid is not visible");
@@ -64,18 +64,18 @@ test("another sandbox's files and processes are invisible", async () => {
 });
 
 test("sandbox root is an unprivileged host uid without dangerous capabilities", async () => {
-  assert.equal(await sb.sh`id -u`.sudo().text(), "0");
+  assert.equal((await sb.sh`id -u`.sudo().text()).trimEnd(), "0");
   const base = readUidRecord(daemon.stateDir)!.base;
-  assert.match(await sb.sh`cat /proc/self/uid_map`.sudo().text(), new RegExp(`^\\s*0\\s+${base}\\s+65536$`));
-  const capEff = BigInt(`0x${(await sb.sh`grep CapEff /proc/self/status`.sudo().text()).split(/\s+/)[1]}`);
+  assert.match((await sb.sh`cat /proc/self/uid_map`.sudo().text()).trimEnd(), new RegExp(`^\\s*0\\s+${base}\\s+65536$`));
+  const capEff = BigInt(`0x${(await sb.sh`grep CapEff /proc/self/status`.sudo().text()).trimEnd().split(/\s+/)[1]}`);
   const CAP_SYS_ADMIN = 21n;
   const CAP_NET_RAW = 13n;
   const CAP_SYS_MODULE = 16n;
   const CAP_SYS_PTRACE = 19n;
   for (const cap of [CAP_SYS_ADMIN, CAP_NET_RAW, CAP_SYS_MODULE, CAP_SYS_PTRACE]) assert.equal((capEff >> cap) & 1n, 0n, `capability ${cap}`);
-  assert.equal(await sb.sh`grep CapEff /proc/self/status`.text(), "CapEff:\t0000000000000000", "app has no capabilities");
-  assert.equal(await sb.sh`grep NoNewPrivs /proc/self/status`.sudo().text(), "NoNewPrivs:\t1");
-  assert.equal(await sb.sh`grep Seccomp: /proc/self/status`.text(), "Seccomp:\t2");
+  assert.equal((await sb.sh`grep CapEff /proc/self/status`.text()).trimEnd(), "CapEff:\t0000000000000000", "app has no capabilities");
+  assert.equal((await sb.sh`grep NoNewPrivs /proc/self/status`.sudo().text()).trimEnd(), "NoNewPrivs:\t1");
+  assert.equal((await sb.sh`grep Seccomp: /proc/self/status`.text()).trimEnd(), "Seccomp:\t2");
   // A file root creates is owned by the range's first host uid, not by host root.
   const volume = await client.createVolume({ name: "owner-check", sizeGb: 0.0625 });
   await using vsb = await client.createSandbox({ volumes: [{ id: volume.id, mountPath: "/v" }] });

@@ -19,7 +19,7 @@ test("a command killed by the memory limit reports oom: true; the sandbox lives 
     assert.ok(err instanceof CommandError && err.oom, String(err));
     assert.match(err.message, /memory limit/);
   }
-  assert.equal(await sb.sh`echo alive`.text(), "alive");
+  assert.equal((await sb.sh`echo alive`.text()).trimEnd(), "alive");
   assert.equal((await sb.info()).memoryBytes, 128 * 2 ** 20);
 });
 
@@ -55,8 +55,8 @@ test("a timed sandbox survives its creator disconnecting; connect() reattaches a
   await sb.sh`sh -c 'sleep 120 & echo $! > /tmp/bg.pid'`;
   await sb.close();
   const again = await ctx.client.connectSandbox(sb.id);
-  const pid = await again.sh`cat /tmp/bg.pid`.text();
-  assert.equal(await again.sh`ps -o comm= -p ${pid}`.text(), "sleep");
+  const pid = (await again.sh`cat /tmp/bg.pid`.text()).trimEnd();
+  assert.equal((await again.sh`ps -o comm= -p ${pid}`.text()).trimEnd(), "sleep");
   await again.sh`kill ${pid}`;
   assert.deepEqual(
     (await ctx.client.listSandboxes({ labels: { suite: "lifecycle" } })).map((s) => s.id),

@@ -31,7 +31,7 @@ function getWithHost(port: number, host: string, path: string): Promise<{ status
 }
 
 test("exposed ports are served at <token>.<domain> on the expose listener only", async () => {
-  await using sb = await ctx.client.createSandbox({ timeout: "5m", allowNet: [] });
+  await using sb = await ctx.client.createSandbox({ allowNet: [] });
   await startHostileServer(sb, 8000, { "index.html": "hello from the domain" });
   const url = new URL(await sb.exposeHttp({ port: 8000 }));
   assert.match(url.href, /^http:\/\/[a-z2-7]{26}\.sbx\.test:\d+\/$/);

@@ -5,18 +5,21 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { curl, served, useNetworkDaemon } from "./network-helpers.js";
+import { killOnDispose } from "./e2e-helpers.js";
 
 const ctx = useNetworkDaemon();
 const VALUE = "real-secret-value-4f1b9c2e";
 
 for (const allowNet of [undefined, ["api.example.com", "example.org"]]) {
   test(`secrets are substituted only toward their hosts (allowNet ${allowNet ? "restricted" : "omitted"})`, async () => {
-    await using sb = await ctx.client.createSandbox({
-      timeout: "5m",
-      ...(allowNet ? { allowNet } : {}),
-      secrets: { API_KEY: { hosts: ["api.example.com"], value: VALUE } },
-    });
-    const placeholder = await sb.sh`printenv API_KEY`.text();
+    await using sb = killOnDispose(
+      await ctx.client.createSandbox({
+        timeout: "5m",
+        ...(allowNet ? { allowNet } : {}),
+        secrets: { API_KEY: { hosts: ["api.example.com"], value: VALUE } },
+      }),
+    );
+    const placeholder = (await sb.sh`printenv API_KEY`.text()).trimEnd();
     assert.match(placeholder, /^ATOLL_SECRET_[0-9a-f]{40}$/);
     assert.notEqual(placeholder, VALUE);
 
@@ -45,11 +48,11 @@ for (const allowNet of [undefined, ["api.example.com", "example.org"]]) {
 
     // Python's default trust store knows the sandbox CA as well.
     const py = `import urllib.request\nprint(urllib.request.urlopen("https://api.example.com/py", timeout=5).status)`;
-    assert.equal(await sb.sh`python3 -c ${py}`.text(), "200");
+    assert.equal((await sb.sh`python3 -c ${py}`.text()).trimEnd(), "200");
 
     // The value is nowhere in the sandbox: env, files, process memory of a shell.
     assert.notEqual((await sb.sh`grep -rqs ${VALUE} /etc /home /tmp /root /proc/self/environ`.sudo().noThrow()).status.code, 0);
-    assert.ok(!(await sb.sh`env`.text()).includes(VALUE));
+    assert.ok(!(await sb.sh`env`.text()).trimEnd().includes(VALUE));
     assert.ok(!JSON.stringify(await sb.env.toObject()).includes(VALUE), "nor in the stored env");
   });
 }

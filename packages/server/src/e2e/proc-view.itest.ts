@@ -27,14 +27,14 @@ test("sandboxes created through the API see their own memory and limits; a stopp
     [small, 512],
     [big, 1024],
   ] as const) {
-    assert.match(await sb.sh`free -m`.text(), new RegExp(`^Mem:\\s+${mib}\\s`, "m"));
+    assert.match((await sb.sh`free -m`.text()).trimEnd(), new RegExp(`^Mem:\\s+${mib}\\s`, "m"));
     const limit = await sb.sh`sh -c ${`${limitFile}; cat $f`}`.text();
     assert.equal(limit.trim(), String(mib * 2 ** 20));
   }
   // `.sudo()` is sandbox root: it cannot raise its own limit.
   const raise = await small.sh`sh -c ${`${limitFile}; echo 2147483648 > $f`}`.sudo().noThrow();
   assert.notEqual(raise.status.code, 0);
-  assert.match(await small.sh`free -m`.text(), /^Mem:\s+512\s/m);
+  assert.match((await small.sh`free -m`.text()).trimEnd(), /^Mem:\s+512\s/m);
   await Promise.all([small.kill(), big.kill()]);
 
   assert.equal(await daemon.stop(), 0);

@@ -31,6 +31,6 @@ for (const [runtime, args] of Object.entries(RUNTIMES)) {
       );
     });
     const result = JSON.parse(stdout.trim().split("\n").pop()!) as Record<string, unknown>;
-    assert.deepEqual(result, { text: "hello from Linux", glob: ["/mnt/v/x"], code: 7, commandError: "COMMAND_FAILED", stdin: "piped through" });
+    assert.deepEqual(result, { text: "hello from Linux", glob: ["/mnt/v/x"], code: 7, commandError: 1, stdin: "piped through" });
   });
 }

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { Client } from "atoll";
-import { expectCode, useDaemon } from "./e2e-helpers.js";
+import { expectCode, useDaemon, killOnDispose } from "./e2e-helpers.js";
 
 const ctx = useDaemon();
 
@@ -20,7 +20,7 @@ test("one tenant cannot see or touch another tenant's volumes and sandboxes", as
   const a = (await tenantClient("team-a")).client;
   const b = (await tenantClient("team-b")).client;
   const volume = await a.createVolume({ name: "private", sizeGb: 0.0625 });
-  await using sb = await a.createSandbox({ timeout: "5m", volumes: [{ id: volume.id, mountPath: "/p" }] });
+  await using sb = killOnDispose(await a.createSandbox({ timeout: "5m", volumes: [{ id: volume.id, mountPath: "/p" }] }));
 
   // b sees nothing of a's, and every attempt reads as "does not exist".
   assert.deepEqual(await b.listVolumes(), []);
@@ -32,7 +32,7 @@ test("one tenant cannot see or touch another tenant's volumes and sandboxes", as
   await expectCode(b.killSandbox(sb.id), "SANDBOX_NOT_FOUND");
   await expectCode(b.connectSandbox(sb.id), "SANDBOX_NOT_FOUND");
   await expectCode(b.createSandbox({ volumes: [{ id: volume.id, mountPath: "/steal" }] }), "VOLUME_NOT_FOUND");
-  await using bsb = await b.createSandbox({ timeout: "5m" });
+  await using bsb = killOnDispose(await b.createSandbox({ timeout: "5m" }));
   await expectCode(bsb.attachVolume({ id: volume.id, mountPath: "/steal" }), "VOLUME_NOT_FOUND");
 
   // The same name in another tenant is a different volume.
@@ -41,7 +41,7 @@ test("one tenant cannot see or touch another tenant's volumes and sandboxes", as
   // The admin (tenant "default") does not see tenants' resources through the ordinary API either.
   await expectCode(ctx.client.getVolume(volume.id), "VOLUME_NOT_FOUND");
   // a's sandbox still works with its volume.
-  assert.equal(await sb.sh`echo mine > /p/f && cat /p/f`.text(), "mine");
+  assert.equal((await sb.sh`echo mine > /p/f && cat /p/f`.text()).trimEnd(), "mine");
   await sb.kill();
   await bsb.kill();
   await a.deleteVolume(volume.id);

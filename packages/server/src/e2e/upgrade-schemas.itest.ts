@@ -23,6 +23,7 @@ import { MIGRATIONS } from "../store/migrations.js";
 import { runToEnd } from "../testing/cli-runner.js";
 import { machineLeftovers } from "../testing/daemon-leftovers.js";
 import { type TestDaemon, startTestDaemon } from "../testing/daemon-harness.js";
+import { killOnDispose } from "./e2e-helpers.js";
 
 const MAIN = fileURLToPath(new URL("../cli/main.js", import.meta.url));
 const LATEST = MIGRATIONS.length;
@@ -58,15 +59,15 @@ const api = async <T>(
 
 /** Writes `text` to a file on the volume from a fresh sandbox. */
 async function writeOnVolume(client: Client, volumeId: string, text: string): Promise<string> {
-  await using sb = await client.createSandbox({ timeout: "5m", volumes: [{ id: volumeId, mountPath: "/data" }] });
+  await using sb = killOnDispose(await client.createSandbox({ timeout: "5m", volumes: [{ id: volumeId, mountPath: "/data" }] }));
   await sb.sh`printf %s ${text} > /data/kept.txt && sync`.text();
   return sb.id;
 }
 
 /** What a sandbox reads from the volume, mounted read-only. */
 async function readFromVolume(client: Client, volumeId: string): Promise<string> {
-  await using sb = await client.createSandbox({ timeout: "5m", volumes: [{ id: volumeId, mountPath: "/data", accessMode: "ro" }] });
-  return await sb.sh`cat /data/kept.txt`.text();
+  await using sb = killOnDispose(await client.createSandbox({ timeout: "5m", volumes: [{ id: volumeId, mountPath: "/data", accessMode: "ro" }] }));
+  return (await sb.sh`cat /data/kept.txt`.text()).trimEnd();
 }
 
 async function seedStateDir(): Promise<Seed> {

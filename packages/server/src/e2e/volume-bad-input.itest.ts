@@ -3,7 +3,8 @@ import assert from "node:assert/strict";
 import { readdirSync, statfsSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import { AtollError, errorFromWire } from "atoll";
+import { AtollError } from "atoll";
+import { errorFromWire } from "atoll/contract";
 import { expectCode, hostFootprint, useDaemon } from "./e2e-helpers.js";
 
 const ctx = useDaemon();

@@ -39,7 +39,7 @@ test("a 1 GiB volume holds 250,000 files; usedInodes and inodeCapacity in the SD
   assert.equal(volume.inodeCapacity, 262_144);
   assert.equal(volume.usedInodes, 11, "ext4's reserved inodes");
   {
-    await using sb = await ctx.client.createSandbox({ timeout: "30m", volumes: [{ id: volume.id, mountPath: "/data" }] });
+    await using sb = await ctx.client.createSandbox({ volumes: [{ id: volume.id, mountPath: "/data" }] });
     // Empty files: with 4 KiB blocks a non-empty file takes a block, and 250,000 blocks are more
     // than 1 GiB holds; the inodes are what this measures.
     const made = await sb.sh`python3 -c ${String.raw`
@@ -52,13 +52,13 @@ for d in range(250):
 print(round(time.monotonic() - t, 1))
 `}`.text();
     console.log(`# 250,000 empty files in 250 directories on a 1 GiB volume: ${made} s`);
-    assert.equal(await sb.sh`find /data -type f | wc -l`.text(), "250000");
+    assert.equal((await sb.sh`find /data -type f | wc -l`.text()).trimEnd(), "250000");
     const live = await ctx.client.getVolume(volume.id);
     assert.equal(live.usedInodes, 11 + 250 + 250_000, "statfs of the mounted volume");
     assert.equal(live.inodeCapacity, 262_144);
     assert.match(await lsLine("many-files"), /\s250,261 \/ 262,144\s/);
     // The sandbox's own root (10 GiB by default): the first GiB as dense, fewer beyond (inode-sizing.ts).
-    assert.ok(Number(await sb.sh`stat -f -c %c /`.text()) >= scratchInodeCountFor(LIMITS.rootfsDefault));
+    assert.ok(Number((await sb.sh`stat -f -c %c /`.text()).trimEnd()) >= scratchInodeCountFor(LIMITS.rootfsDefault));
   }
   const idle = await ctx.client.getVolume(volume.id);
   assert.equal(idle.attachments.length, 0);
@@ -71,9 +71,9 @@ print(round(time.monotonic() - t, 1))
 test("a volume out of inodes says so: in its info, the CLI and the file API, while bytes are free", async () => {
   const volume = await ctx.client.createVolume({ name: "few-inodes", sizeGb: 0.0625 });
   {
-    await using sb = await ctx.client.createSandbox({ timeout: "10m", volumes: [{ id: volume.id, mountPath: "/data" }] });
+    await using sb = await ctx.client.createSandbox({ volumes: [{ id: volume.id, mountPath: "/data" }] });
     await sb.sh`mkdir /data/many`;
-    const [made, errno] = (await sb.sh`python3 -c ${FILL_INODES} /data/many`.text()).split(" ").map(Number);
+    const [made, errno] = (await sb.sh`python3 -c ${FILL_INODES} /data/many`.text()).trimEnd().split(" ").map(Number);
     assert.equal(errno, 28, "the kernel says ENOSPC");
     assert.equal(made, volume.inodeCapacity - 12, "every inode but the reserved ones and the directory");
     // A command just gets the kernel's ENOSPC; the volume's info tells what ran out.
@@ -111,7 +111,7 @@ test("the root of a fresh volume does not trip app: du -s works, lost+found is a
       await using sb = await ctx.client.createSandbox({ volumes: [{ id: volume.id, mountPath: "/data" }] });
       const du = await sb.sh`du -s /data`.stdout("null").stderr("piped").noThrow();
       assert.equal(du.status.code, 0, du.stderrText);
-      assert.equal(await sb.sh`stat -c %U:%a /data/lost+found`.text(), "app:700");
+      assert.equal((await sb.sh`stat -c %U:%a /data/lost+found`.text()).trimEnd(), "app:700");
       assert.equal((await sb.sh`find /data`.stdout("null").noThrow()).status.code, 0);
       // The probe can fail: a directory app may not read makes du fail.
       await sb.sh`mkdir -m 700 /data/private`.sudo();
@@ -125,7 +125,7 @@ test("the root of a fresh volume does not trip app: du -s works, lost+found is a
     // The next mount adopts lost+found again: through O_NOFOLLOW, so the host path is untouched.
     {
       await using sb = await ctx.client.createSandbox({ volumes: [{ id: volume.id, mountPath: "/data" }] });
-      assert.equal(await sb.sh`readlink /data/lost+found`.text(), hostTarget);
+      assert.equal((await sb.sh`readlink /data/lost+found`.text()).trimEnd(), hostTarget);
     }
     const st = statSync(hostTarget);
     assert.deepEqual([st.uid, st.gid, st.mode & 0o7777], [0, 0, 0o700], "the host directory kept its owner");

@@ -20,7 +20,7 @@ test("data survives a clean daemon restart", async () => {
   const volume = await client.createVolume({ name: "restart", sizeGb: 0.25 });
   const sb = await client.createSandbox({ timeout: "5m", volumes: [{ id: volume.id, mountPath: "/keep" }] });
   await sb.sh`head -c 5000000 /dev/urandom > /keep/blob && sync`;
-  const sum = await sb.sh`sha256sum /keep/blob | cut -d' ' -f1`.text();
+  const sum = (await sb.sh`sha256sum /keep/blob | cut -d' ' -f1`.text()).trimEnd();
   await sb.close();
 
   assert.equal(await daemon.stop(), 0, "SIGTERM gives a clean exit");
@@ -32,7 +32,7 @@ test("data survives a clean daemon restart", async () => {
   assert.equal(old?.state, "stopped");
   assert.equal(old?.stopReason, "daemon-shutdown");
   await using reader = await client.createSandbox({ volumes: [{ id: volume.id, mountPath: "/keep" }] });
-  assert.equal(await reader.sh`sha256sum /keep/blob | cut -d' ' -f1`.text(), sum);
+  assert.equal((await reader.sh`sha256sum /keep/blob | cut -d' ' -f1`.text()).trimEnd(), sum);
   await reader.kill();
   await client.deleteVolume(volume.id);
 });
@@ -42,7 +42,7 @@ test("after kill -9 of the daemon mid-write: synced data intact, store consisten
   const volume = await client.createVolume({ name: "crash", sizeGb: 0.5 });
   const writer = await client.createSandbox({ timeout: "5m", volumes: [{ id: volume.id, mountPath: "/c" }] });
   await writer.sh`head -c 20000000 /dev/urandom > /c/synced && sync /c/synced`;
-  const sum = await writer.sh`sha256sum /c/synced | cut -d' ' -f1`.text();
+  const sum = (await writer.sh`sha256sum /c/synced | cut -d' ' -f1`.text()).trimEnd();
   // Keep writing while the daemon dies.
   await writer.spawn("sh", { args: ["-c", "while :; do head -c 1000000 /dev/urandom >> /c/unsynced; done"], stdout: "null" });
   await new Promise((r) => setTimeout(r, 300));
@@ -59,7 +59,7 @@ test("after kill -9 of the daemon mid-write: synced data intact, store consisten
   assert.deepEqual(hostFootprint(daemon.stateDir), { loops: [], mounts: [] }, "reconcile removed the old run's mounts and loop devices");
 
   await using reader = await client.createSandbox({ volumes: [{ id: volume.id, mountPath: "/c" }] });
-  assert.equal(await reader.sh`sha256sum /c/synced | cut -d' ' -f1`.text(), sum, "synced data byte for byte");
+  assert.equal((await reader.sh`sha256sum /c/synced | cut -d' ' -f1`.text()).trimEnd(), sum, "synced data byte for byte");
   await reader.sh`test -f /c/unsynced`; // the torn file is there, the filesystem is consistent
   await reader.kill();
   await client.deleteVolume(volume.id);
@@ -81,8 +81,8 @@ test("a sandbox killed mid-write leaves its volume consistent and mountable", as
   assert.equal(fsck.status, 0, `e2fsck -fn: ${fsck.stdout}${fsck.stderr}`);
 
   await using reader = await client.createSandbox({ volumes: [{ id: volume.id, mountPath: "/w" }] });
-  assert.equal(await reader.sh`cat /w/before`.text(), "before");
-  assert.ok(Number(await reader.sh`ls /w | grep -c '^f'`.text()) > 0);
+  assert.equal((await reader.sh`cat /w/before`.text()).trimEnd(), "before");
+  assert.ok(Number((await reader.sh`ls /w | grep -c '^f'`.text()).trimEnd()) > 0);
   await reader.kill();
   await client.deleteVolume(volume.id);
 });

@@ -4,18 +4,12 @@
  * a user's program would.
  */
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import { Sandbox } from "atoll";
-import { type TestDaemon, startTestDaemon } from "../testing/daemon-harness.js";
 import { captureStdout } from "./capture-stdout.js";
+import { useDaemonFromEnv } from "./e2e-helpers.js";
 
-let daemon: TestDaemon;
-before(async () => {
-  daemon = await startTestDaemon();
-  process.env.ATOLL_URL = daemon.url;
-  process.env.ATOLL_TOKEN = daemon.token;
-});
-after(() => daemon?.dispose());
+useDaemonFromEnv();
 
 test("spec: create and attach a volume", async () => {
   let volumeId = "";
@@ -42,7 +36,7 @@ test("spec: create and attach a volume", async () => {
     assert.equal(volume.name, "agent-cache");
     assert.equal(volume.sizeGb, 5);
     assert.equal(volume.capacityBytes, 5 * 2 ** 30);
-    const df = await sandbox.sh`df -B1 --output=size,target /mnt/cache | tail -1`.text();
+    const df = (await sandbox.sh`df -B1 --output=size,target /mnt/cache | tail -1`.text()).trimEnd();
     const size = Number(df.trim().split(/\s+/)[0]);
     // ext4 keeps a little for its own metadata (journal, inode tables sized for many small
     // files: 4.79 GiB usable, docs/volumes.md "How many files"); the rest is the user's.
@@ -94,7 +88,7 @@ test("spec: volumes remain until deleted with Sandbox.deleteVolume(id)", async (
   }
   {
     await using sandbox = await Sandbox.create({ volumes: [{ id: volume.id, mountPath: "/mnt/data" }] });
-    assert.equal(await sandbox.sh`cat /mnt/data/file`.text(), "kept");
+    assert.equal((await sandbox.sh`cat /mnt/data/file`.text()).trimEnd(), "kept");
   }
   assert.ok((await Sandbox.listVolumes()).some((v) => v.id === volume.id));
   await Sandbox.deleteVolume(volume.id);

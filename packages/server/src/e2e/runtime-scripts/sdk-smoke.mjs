@@ -6,7 +6,7 @@ const volume = await Sandbox.createVolume({ name: `rt-${Math.random().toString(3
 const sandbox = await Sandbox.create({ volumes: [{ id: volume.id, mountPath: "/mnt/v" }] });
 try {
   await sandbox.sh`echo ${"hello from"} $(uname -s) > /mnt/v/x`;
-  const text = await sandbox.sh`cat /mnt/v/x`.text();
+  const text = (await sandbox.sh`cat /mnt/v/x`.text()).trimEnd();
   const glob = [];
   for await (const f of sandbox.fs.expandGlob("/mnt/v/{x,{y,z}}")) glob.push(f.path);
   const failed = await sandbox.sh`exit 7`.noThrow();
