@@ -6,7 +6,7 @@
  * atoll-mount → `atoll-launch … -- bwrap … -- /.atoll/init` → wait for READY.
  * Every failure undoes what was done; kill() and cleanupOrphans() use the same teardown.
  */
-import { spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { mkdir, readdir, realpath, rmdir, stat } from "node:fs/promises";
 import path from "node:path";
 import { LIMITS } from "atoll/contract";
@@ -27,7 +27,8 @@ import { ScratchPool } from "./scratch-pool.js";
 import { mountCgroupView } from "./cgroup-view.js";
 import { ProcView } from "./proc-view.js";
 import { OwnerUids } from "./owner-uids.js";
-import { type CommandRunner, HOST_PATH } from "../host/run-command.js";
+import { ShimRecords, spawnUnderShim } from "./shim-records.js";
+import type { CommandRunner } from "../host/run-command.js";
 import type { DiskBudget } from "../host/disk-budget.js";
 import { DaemonError } from "../daemon-error.js";
 
@@ -80,6 +81,8 @@ export class BwrapRuntime implements RuntimeDriver {
   /** Each live sandbox's user-namespace owner (its own kernel per-user budgets). */
   private readonly owners: OwnerUids;
   private readonly ownerOf = new Map<string, number>();
+  /** The shims' sockets and records (shim-records.ts): what the next daemon adopts by. */
+  private readonly shims: ShimRecords;
   /** runDir with symlinks resolved (the form /proc/self/mountinfo uses); set by setup(). */
   private runDir: string;
 
@@ -87,6 +90,7 @@ export class BwrapRuntime implements RuntimeDriver {
     if (!Number.isInteger(opts.uidBase) || opts.uidBase < 1) throw new RangeError(`invalid uidBase ${opts.uidBase}`);
     this.runDir = path.resolve(opts.runDir);
     this.owners = new OwnerUids(opts.uidBase);
+    this.shims = new ShimRecords(path.join(opts.stateDir, "shims"));
     this.pool = new ScratchPool({
       dir: path.join(opts.stateDir, "scratch"),
       mountDir: path.join(opts.runDir, "pool"),
@@ -99,6 +103,9 @@ export class BwrapRuntime implements RuntimeDriver {
 
   private get launcher(): string {
     return path.join(this.opts.nativeDir, "atoll-launch");
+  }
+  private get shim(): string {
+    return path.join(this.opts.nativeDir, "atoll-shim");
   }
   private get atollMount(): string {
     return path.join(this.opts.nativeDir, "atoll-mount");
@@ -122,12 +129,14 @@ export class BwrapRuntime implements RuntimeDriver {
       this.runDir = await realpath(this.opts.runDir);
       // Only sandbox root's gid may pass through (host/state-dir-modes.ts); no one may list it.
       makeSandboxPathDir(path.join(this.runDir, "sandboxes"), this.opts.uidBase);
+      this.shims.prepare();
       this.opts.logger?.info({ cgroupVersion: cgroups.version }, "bwrap runtime ready");
       const launchers = new LauncherPool({
         cgroups,
         launcher: this.launcher,
         target: this.opts.launcherPoolSize ?? (this.opts.scratchPoolSize === 0 ? 0 : 2),
         logger: this.opts.logger,
+        spawn: (launcher, args) => spawnUnderShim(this.shim, this.shims.dir, launcher, args),
       });
       // One lxcfs for all sandboxes (proc-view.ts); without it sandboxes see the host's /proc files.
       const procView = new ProcView({ runDir: this.runDir, cgroups, runner: this.opts.runner, logger: this.opts.logger });
@@ -174,7 +183,7 @@ export class BwrapRuntime implements RuntimeDriver {
     await this.reachable;
     // The host disk first: INSUFFICIENT_STORAGE before anything is made.
     const grant = await this.opts.disk?.admitScratch(id, limits.rootfsBytes);
-    let child: ReturnType<typeof spawn> | undefined;
+    let child: ChildProcess | undefined;
     try {
       const t0 = performance.now();
       const marks: Record<string, number> = {};
@@ -231,10 +240,11 @@ export class BwrapRuntime implements RuntimeDriver {
         masks: [...masks, ...procView.bwrapArgs()],
         netnsPath: net?.netnsPath,
       });
-      const launcher = pooled?.launcher ?? watchLauncher(spawn(this.launcher, args, { stdio: ["pipe", "pipe", "pipe"], env: { PATH: HOST_PATH } }));
+      const launcher = pooled?.launcher ?? watchLauncher(spawnUnderShim(this.shim, this.shims.dir, this.launcher, args));
       const proc = launcher.proc;
       if (pooled) proc.stdin.write(encodeLaunchArgs(args));
       child = proc;
+      if (proc.pid !== undefined) await this.shims.write(id, { shimPid: proc.pid, ownerUid });
       mark("spawned");
       launcher.onLine((line) => this.opts.logger?.warn({ sandboxId: id, stderr: line }, "sandbox stderr"));
       const channel = new AgentChannel(proc.stdin, proc.stdout, {
@@ -310,6 +320,7 @@ export class BwrapRuntime implements RuntimeDriver {
     });
     mark("root");
     await step(() => releaseScratch(this.opts.runner, p.image, p.scratch));
+    if (processesGone) await step(() => this.shims.remove(id));
     this.opts.disk?.forget(id);
     mark("scratch");
     const left = mountsUnder(await readMountInfo(), p.dir);
@@ -367,6 +378,7 @@ export class BwrapRuntime implements RuntimeDriver {
       // A previous run's waiting launcher is not a sandbox: remove it without reporting it.
       if (!id.startsWith(POOL_CGROUP_PREFIX)) removed.push(id);
     }
+    await this.shims.prune(new Set([...keep, ...this.live.keys(), ...this.launching]));
     // Called once at daemon start: a good moment to get scratch images and launchers ready.
     this.pool.warm(LIMITS.rootfsDefault);
     launchers.warm();
