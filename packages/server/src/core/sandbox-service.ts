@@ -227,6 +227,35 @@ export class SandboxService {
     await Promise.all(this.deps.live.all().map((l) => this.stop(l.id, "daemon-shutdown")));
   }
 
+  /**
+   * Daemon shutdown that leaves sandboxes running for the next daemon (issue 13): timers and
+   * sessions end here, the runtime lets go of each sandbox, the store keeps them `running`.
+   * Only those `adoptable` says the next daemon can adopt (the rest are stopped by shutdown()).
+   */
+  async detachAll(adoptable: (id: string) => boolean = () => true): Promise<number> {
+    const all = this.deps.live.all().filter((l) => !l.stopping && l.runtime.detach && adoptable(l.id));
+    for (const live of all) {
+      clearTimeout(live.timer);
+      for (const s of [...live.sessions]) s.stop("daemon-shutdown");
+      await live.runtime.detach?.();
+      this.deps.live.remove(live.id);
+    }
+    return all.length;
+  }
+
+  /**
+   * Registers a sandbox adopted at start (reconciler.ts): its timeout is re-armed for what is
+   * left of its wall-clock deadline; a "session" sandbox gets the connect grace period from now
+   * (the daemon being back), as a new one does.
+   */
+  adopt(row: SandboxRow, runtime: RuntimeSandbox): void {
+    const live: LiveSandbox = { id: row.id, tenant: row.tenant, runtime, timer: undefined, sessions: new Set(), everHadSession: false, stopping: false };
+    this.deps.live.add(live);
+    void runtime.stopped.then(({ reason }) => this.stop(row.id, reason));
+    if (row.expiresAt === null) this.arm(live, SESSION_CONNECT_GRACE_MS, "session-closed");
+    else this.arm(live, Math.max(0, Date.parse(row.expiresAt) - Date.now()), "timeout");
+  }
+
   /** Stops a live sandbox (idempotent): processes, mounts, volumes, timers, sessions. */
   private async stop(id: string, reason: string): Promise<void> {
     await this.deps.locks.run(sandboxLockKey(id), async () => {

@@ -6,7 +6,7 @@
  */
 import { constants as osConstants } from "node:os";
 import type { Readable, Writable } from "node:stream";
-import type { ProcessExit, ProcessHandle, ProcessSink, SpawnRequest } from "../core/drivers.js";
+import type { AdoptedProcessInfo, ProcessExit, ProcessHandle, ProcessSink, SpawnRequest } from "../core/drivers.js";
 import {
   FrameDecoder,
   FrameType,
@@ -63,17 +63,7 @@ interface ProcState {
 }
 
 /** A process the previous daemon started, as this daemon took it over (RuntimeSandbox.adoptedProcesses). */
-export interface AdoptedProcess {
-  procId: number;
-  /** pid inside the sandbox. */
-  pid: number;
-  /** Output bytes init has sent of each stream so far (to any daemon): where a re-attached client would resume. */
-  stdoutSent: number;
-  stderrSent: number;
-  stdinOpen: boolean;
-  /** Set once it ended under this daemon. */
-  exit?: ProcessExit;
-}
+export type AdoptedProcess = AdoptedProcessInfo;
 
 /** Why the channel closed: EOF from init, a protocol error (ProtocolError), or a write error. */
 export interface ChannelClose {
@@ -317,6 +307,20 @@ export class AgentChannel {
   /** Asks init to SIGKILL everything and exit. */
   killAll(): void {
     this.send(encodeFrame(FrameType.KILL_ALL, 0));
+  }
+
+  /**
+   * Lets go of the channel without ending the sandbox (daemon shutdown): nothing more is sent or
+   * delivered; the shim keeps init's side open for the next daemon.
+   */
+  detach(): void {
+    this.isClosed = true;
+    this.procs.clear();
+    this.output.removeAllListeners("data");
+    this.output.destroy();
+    this.input.destroy();
+    this.rejectReady(new DaemonError("SANDBOX_RUNTIME_FAILED", "the daemon let go of the sandbox"));
+    this.resolveClosed({});
   }
 
   /** Closes our end of the channel (init sees EOF, kills everything and exits). */

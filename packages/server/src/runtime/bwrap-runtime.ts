@@ -7,15 +7,17 @@
  * Every failure undoes what was done; kill() and cleanupOrphans() use the same teardown.
  */
 import type { ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { type Socket, createConnection } from "node:net";
 import { mkdir, readdir, realpath, rmdir, stat } from "node:fs/promises";
 import path from "node:path";
 import { LIMITS } from "atoll/contract";
 import type { Logger } from "pino";
-import type { LaunchSpec, RuntimeDriver, RuntimeSandbox } from "../core/drivers.js";
+import type { AdoptFacts, LaunchSpec, RuntimeDriver, RuntimeSandbox } from "../core/drivers.js";
 import { ensurePrivateMount, mountWithPropagation, mountsUnder, readMountInfo, umountTree } from "../host/mounts.js";
 import { AgentChannel } from "./agent-channel.js";
 import { launchArgs, procMaskArgs } from "./bwrap-args.js";
-import { BwrapSandbox, runAtollMount, waitForExit } from "./bwrap-sandbox.js";
+import { BwrapSandbox, adoptedShim, childShim, runAtollMount, waitForExit } from "./bwrap-sandbox.js";
 import { type CgroupDriver, detectCgroups } from "./cgroups.js";
 import { makeSandboxPathDir } from "../host/state-dir-modes.js";
 import { ensureExecuteOnly } from "./helper-modes.js";
@@ -78,6 +80,8 @@ export class BwrapRuntime implements RuntimeDriver {
   private reachable: Promise<void> | undefined;
   private readonly live = new Map<string, RuntimeSandbox>();
   private readonly launching = new Set<string>();
+  /** Some sandbox was detached (left running): the parent cgroup stays at close(). */
+  private detachedAny = false;
   /** Each live sandbox's user-namespace owner (its own kernel per-user budgets). */
   private readonly owners: OwnerUids;
   private readonly ownerOf = new Map<string, number>();
@@ -266,7 +270,7 @@ export class BwrapRuntime implements RuntimeDriver {
       return new BwrapSandbox({
         id,
         root: p.root,
-        child: proc,
+        child: childShim(proc),
         channel,
         cgroup,
         atollMount: this.atollMount,
@@ -285,6 +289,69 @@ export class BwrapRuntime implements RuntimeDriver {
       );
       throw err;
     }
+  }
+
+  /**
+   * Takes over sandbox `id` left running by a previous daemon run (docs/architecture.md, "Live
+   * restore"): connects to its shim's socket, resynchronises with init (HELLO → STATE, within
+   * `adoptTimeoutMs`), reopens its cgroup and takes back its owner uid and its scratch's share of
+   * the disk budget. undefined when the shim is gone or init does not answer: the caller stops it
+   * and cleanupOrphans removes what is left.
+   */
+  async adopt(id: string, facts: AdoptFacts): Promise<RuntimeSandbox | undefined> {
+    if (!ID_PATTERN.test(id) || this.live.has(id)) return undefined;
+    const { cgroups } = await this.setup();
+    const rec = await this.shims.read(id);
+    if (!rec) return undefined;
+    const socket = await connectUnix(this.shims.socket(rec.shimPid));
+    if (!socket) return undefined;
+    const channel = new AgentChannel(socket, socket, {
+      adoptNonce: randomBytes(8),
+      onSinkError: (err) => this.opts.logger?.error({ err, sandboxId: id }, "a process output consumer failed"),
+    });
+    try {
+      await withTimeout(channel.ready, this.opts.readyTimeoutMs ?? 15_000, "atoll-init did not answer HELLO");
+    } catch (err) {
+      this.opts.logger?.warn({ err, sandboxId: id }, "a sandbox of the previous daemon run did not resynchronise; it is stopped");
+      socket.destroy();
+      return undefined;
+    }
+    if (!this.owners.claim(rec.ownerUid)) this.opts.logger?.warn({ sandboxId: id, ownerUid: rec.ownerUid }, "an adopted sandbox's owner uid is taken twice");
+    this.ownerOf.set(id, rec.ownerUid);
+    const p = this.paths(id);
+    const grant = await this.opts.disk?.admitScratch(id, facts.limits.rootfsBytes).catch((err: unknown) => {
+      this.opts.logger?.warn({ err, sandboxId: id }, "an adopted sandbox's scratch is not in the disk budget");
+      return undefined;
+    });
+    if (grant) await this.opts.disk!.attach(grant, { image: p.image, mountPoint: p.scratch, capBytes: facts.limits.rootfsBytes });
+    const adopted = channel.adoptedProcesses().live.length;
+    if (adopted > 0) this.opts.logger?.info({ sandboxId: id, processes: adopted }, "adopted processes have no client: their output is drained and discarded");
+    const sandbox = new BwrapSandbox({
+      id,
+      root: p.root,
+      child: adoptedShim(rec.shimPid),
+      channel,
+      cgroup: cgroups.open(id),
+      atollMount: this.atollMount,
+      runner: this.opts.runner,
+      release: () => this.teardown(id),
+      logger: this.opts.logger,
+    });
+    this.live.set(id, sandbox);
+    void sandbox.stopped.then(() => this.live.delete(id));
+    return sandbox;
+  }
+
+  /**
+   * Daemon shutdown without stopping sandboxes: lets go of every live one (they keep running,
+   * with their host resources, for the next daemon to adopt).
+   */
+  async detachAll(): Promise<number> {
+    const all = [...this.live.values()];
+    for (const sb of all) await sb.detach?.();
+    this.live.clear();
+    this.detachedAny ||= all.length > 0;
+    return all.length;
   }
 
   /**
@@ -391,7 +458,7 @@ export class BwrapRuntime implements RuntimeDriver {
     if (this.setupPromise) await (await this.setupPromise).launchers.close();
     if (this.setupPromise) await (await this.setupPromise).procView.stop();
     // The daemon's parent cgroup goes too once no sandbox is left in it (it is recreated at start).
-    if (this.live.size === 0 && this.setupPromise) await (await this.setupPromise).cgroups.removeParent();
+    if (this.live.size === 0 && !this.detachedAny && this.setupPromise) await (await this.setupPromise).cgroups.removeParent();
   }
 }
 
@@ -412,6 +479,18 @@ async function assertTraversable(p: string, id: number): Promise<void> {
     }
     if (dir === "/") return;
   }
+}
+
+/** A connection to a shim's socket, or undefined when nobody listens there. */
+function connectUnix(file: string): Promise<Socket | undefined> {
+  return new Promise((resolve) => {
+    const socket = createConnection(file);
+    socket.once("connect", () => {
+      socket.removeAllListeners("error");
+      resolve(socket);
+    });
+    socket.once("error", () => resolve(undefined));
+  });
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
