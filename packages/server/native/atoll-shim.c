@@ -287,6 +287,12 @@ int main(int argc, char **argv) {
         }
         finish(WIFEXITED(status) ? WEXITSTATUS(status) : 1);
       }
+      if (r == -2 && up_out >= 0) {
+        /* A hostile length: the daemon gets it too (its decoder reports the protocol error that
+           ends the sandbox), then the sandbox ends here. */
+        if (write(up_out, up.hdr, 4) < 0) { /* gone or full: it sees init exit instead */
+        }
+      }
       if (r < 0) kill_and_exit(1); /* a hostile length (or no memory): the sandbox ends */
       if (up.complete && !ready) {
         if (up.body[0] != F_READY) kill_and_exit(1);

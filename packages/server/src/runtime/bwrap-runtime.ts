@@ -7,8 +7,6 @@
  * Every failure undoes what was done; kill() and cleanupOrphans() use the same teardown.
  */
 import type { ChildProcess } from "node:child_process";
-import { randomBytes } from "node:crypto";
-import { type Socket, createConnection } from "node:net";
 import { mkdir, readdir, realpath, rmdir, stat } from "node:fs/promises";
 import path from "node:path";
 import { LIMITS } from "atoll/contract";
@@ -17,7 +15,7 @@ import type { AdoptFacts, LaunchSpec, RuntimeDriver, RuntimeSandbox } from "../c
 import { ensurePrivateMount, mountWithPropagation, mountsUnder, readMountInfo, umountTree } from "../host/mounts.js";
 import { AgentChannel } from "./agent-channel.js";
 import { launchArgs, procMaskArgs } from "./bwrap-args.js";
-import { BwrapSandbox, adoptedShim, childShim, runAtollMount, waitForExit } from "./bwrap-sandbox.js";
+import { BwrapSandbox, childShim, runAtollMount, waitForExit, withTimeout } from "./bwrap-sandbox.js";
 import { type CgroupDriver, detectCgroups } from "./cgroups.js";
 import { makeSandboxPathDir } from "../host/state-dir-modes.js";
 import { ensureExecuteOnly } from "./helper-modes.js";
@@ -30,6 +28,7 @@ import { mountCgroupView } from "./cgroup-view.js";
 import { ProcView } from "./proc-view.js";
 import { OwnerUids } from "./owner-uids.js";
 import { ShimRecords, spawnUnderShim } from "./shim-records.js";
+import { adoptSandbox } from "./bwrap-adopt.js";
 import type { CommandRunner } from "../host/run-command.js";
 import type { DiskBudget } from "../host/disk-budget.js";
 import { DaemonError } from "../daemon-error.js";
@@ -301,42 +300,24 @@ export class BwrapRuntime implements RuntimeDriver {
   async adopt(id: string, facts: AdoptFacts): Promise<RuntimeSandbox | undefined> {
     if (!ID_PATTERN.test(id) || this.live.has(id)) return undefined;
     const { cgroups } = await this.setup();
-    const rec = await this.shims.read(id);
-    if (!rec) return undefined;
-    const socket = await connectUnix(this.shims.socket(rec.shimPid));
-    if (!socket) return undefined;
-    const channel = new AgentChannel(socket, socket, {
-      adoptNonce: randomBytes(8),
-      onSinkError: (err) => this.opts.logger?.error({ err, sandboxId: id }, "a process output consumer failed"),
-    });
-    try {
-      await withTimeout(channel.ready, this.opts.readyTimeoutMs ?? 15_000, "atoll-init did not answer HELLO");
-    } catch (err) {
-      this.opts.logger?.warn({ err, sandboxId: id }, "a sandbox of the previous daemon run did not resynchronise; it is stopped");
-      socket.destroy();
-      return undefined;
-    }
-    if (!this.owners.claim(rec.ownerUid)) this.opts.logger?.warn({ sandboxId: id, ownerUid: rec.ownerUid }, "an adopted sandbox's owner uid is taken twice");
-    this.ownerOf.set(id, rec.ownerUid);
     const p = this.paths(id);
-    const grant = await this.opts.disk?.admitScratch(id, facts.limits.rootfsBytes).catch((err: unknown) => {
-      this.opts.logger?.warn({ err, sandboxId: id }, "an adopted sandbox's scratch is not in the disk budget");
-      return undefined;
-    });
-    if (grant) await this.opts.disk!.attach(grant, { image: p.image, mountPoint: p.scratch, capBytes: facts.limits.rootfsBytes });
-    const adopted = channel.adoptedProcesses().live.length;
-    if (adopted > 0) this.opts.logger?.info({ sandboxId: id, processes: adopted }, "adopted processes have no client: their output is drained and discarded");
-    const sandbox = new BwrapSandbox({
-      id,
+    const sandbox = await adoptSandbox(id, facts, {
+      shims: this.shims,
+      cgroup: () => cgroups.open(id),
+      claimOwner: (uid) => {
+        if (!this.owners.claim(uid)) this.opts.logger?.warn({ sandboxId: id, ownerUid: uid }, "an adopted sandbox's owner uid is taken twice");
+        this.ownerOf.set(id, uid);
+      },
+      scratch: { image: p.image, mountPoint: p.scratch },
       root: p.root,
-      child: adoptedShim(rec.shimPid),
-      channel,
-      cgroup: cgroups.open(id),
+      disk: this.opts.disk,
+      readyTimeoutMs: this.opts.readyTimeoutMs ?? 15_000,
       atollMount: this.atollMount,
       runner: this.opts.runner,
       release: () => this.teardown(id),
       logger: this.opts.logger,
     });
+    if (!sandbox) return undefined;
     this.live.set(id, sandbox);
     void sandbox.stopped.then(() => this.live.delete(id));
     return sandbox;
@@ -456,7 +437,9 @@ export class BwrapRuntime implements RuntimeDriver {
   async close(): Promise<void> {
     await this.pool.close();
     if (this.setupPromise) await (await this.setupPromise).launchers.close();
-    if (this.setupPromise) await (await this.setupPromise).procView.stop();
+    // Sandboxes left running keep lxcfs (the next daemon adopts it).
+    if (this.setupPromise && this.detachedAny) (await this.setupPromise).procView.detach();
+    else if (this.setupPromise) await (await this.setupPromise).procView.stop();
     // The daemon's parent cgroup goes too once no sandbox is left in it (it is recreated at start).
     if (this.live.size === 0 && !this.detachedAny && this.setupPromise) await (await this.setupPromise).cgroups.removeParent();
   }
@@ -479,32 +462,4 @@ async function assertTraversable(p: string, id: number): Promise<void> {
     }
     if (dir === "/") return;
   }
-}
-
-/** A connection to a shim's socket, or undefined when nobody listens there. */
-function connectUnix(file: string): Promise<Socket | undefined> {
-  return new Promise((resolve) => {
-    const socket = createConnection(file);
-    socket.once("connect", () => {
-      socket.removeAllListeners("error");
-      resolve(socket);
-    });
-    socket.once("error", () => resolve(undefined));
-  });
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new DaemonError("SANDBOX_RUNTIME_FAILED", message)), ms);
-    promise.then(
-      (v) => {
-        clearTimeout(timer);
-        resolve(v);
-      },
-      (e: unknown) => {
-        clearTimeout(timer);
-        reject(e);
-      },
-    );
-  });
 }

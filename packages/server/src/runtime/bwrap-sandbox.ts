@@ -10,6 +10,7 @@ import { HostCommandError, type CommandRunner } from "../host/run-command.js";
 import type { AgentChannel } from "./agent-channel.js";
 import { ProtocolError } from "./agent-protocol.js";
 import { findBusyProcesses } from "./busy-processes.js";
+import { pidAlive } from "./launcher-watch.js";
 import type { SandboxCgroup } from "./cgroups.js";
 import { DaemonError } from "../daemon-error.js";
 
@@ -29,6 +30,23 @@ export function waitForExit(child: ChildProcess, ms: number): Promise<boolean> {
       resolve(true);
     };
     child.once("exit", onExit);
+  });
+}
+
+/** `promise`, or a SANDBOX_RUNTIME_FAILED error with `message` after `ms`. */
+export function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new DaemonError("SANDBOX_RUNTIME_FAILED", message)), ms);
+    promise.then(
+      (v) => {
+        clearTimeout(timer);
+        resolve(v);
+      },
+      (e: unknown) => {
+        clearTimeout(timer);
+        reject(e);
+      },
+    );
   });
 }
 
@@ -76,14 +94,7 @@ export function childShim(child: ChildProcess): ShimHandle {
 
 /** A shim a previous daemon run spawned (no longer our child): watched by its pid. */
 export function adoptedShim(pid: number): ShimHandle {
-  const alive = () => {
-    try {
-      process.kill(pid, 0);
-      return true;
-    } catch {
-      return false;
-    }
-  };
+  const alive = () => pidAlive(pid);
   return {
     pid,
     waitForExit: async (ms) => {

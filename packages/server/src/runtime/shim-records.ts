@@ -13,8 +13,10 @@
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { chmodSync, mkdirSync } from "node:fs";
 import { readFile, readdir, rename, rm, writeFile } from "node:fs/promises";
+import { type Socket, createConnection } from "node:net";
 import path from "node:path";
 import { HOST_PATH } from "../host/run-command.js";
+import { pidAlive } from "./launcher-watch.js";
 
 /** One sandbox's shim as recorded at launch. */
 export interface ShimRecord {
@@ -58,28 +60,20 @@ export class ShimRecords {
     const rec = await this.read(id);
     await rm(path.join(this.dir, `${id}.json`), { force: true });
     // The shim unlinks its socket when it exits; a killed one leaves it behind.
-    if (rec && !alive(rec.shimPid)) await rm(this.socket(rec.shimPid), { force: true });
+    if (rec && !pidAlive(rec.shimPid)) await rm(this.socket(rec.shimPid), { force: true });
   }
 
   /** Removes the sockets of shims that are gone and records no sandbox in `keep` names. */
   async prune(keep: ReadonlySet<string>): Promise<void> {
     for (const name of await readdir(this.dir).catch(() => [] as string[])) {
       const sock = /^(\d+)\.sock$/.exec(name);
-      if (sock && !alive(Number(sock[1]))) await rm(path.join(this.dir, name), { force: true });
+      if (sock && !pidAlive(Number(sock[1]))) await rm(path.join(this.dir, name), { force: true });
       const rec = /^(.+)\.json(\.tmp)?$/.exec(name);
       if (rec && !keep.has(rec[1]!)) await rm(path.join(this.dir, name), { force: true });
     }
   }
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /**
  * Spawns `launcher args` under atoll-shim (native/atoll-shim.c), in a session of its own so that
@@ -88,4 +82,16 @@ function alive(pid: number): boolean {
  */
 export function spawnUnderShim(shim: string, sockDir: string, launcher: string, args: readonly string[]): ChildProcessWithoutNullStreams {
   return spawn(shim, ["--sock-dir", sockDir, "--", launcher, ...args], { stdio: ["pipe", "pipe", "pipe"], env: { PATH: HOST_PATH }, detached: true });
+}
+
+/** A connection to a shim's socket, or undefined when nobody listens there (the shim is gone). */
+export function connectUnix(file: string): Promise<Socket | undefined> {
+  return new Promise((resolve) => {
+    const socket = createConnection(file);
+    socket.once("connect", () => {
+      socket.removeAllListeners("error");
+      resolve(socket);
+    });
+    socket.once("error", () => resolve(undefined));
+  });
 }
