@@ -146,7 +146,7 @@ static int listen_socket(const char *dir) {
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) return -1;
   unlink(a.sun_path);
-  mode_t old = umask(077); /* the socket is 0600 */
+  mode_t old = umask(0177); /* the socket is 0600 */
   int rc = bind(fd, (struct sockaddr *)&a, sizeof a);
   umask(old);
   if (rc < 0 || listen(fd, 4) < 0) {
