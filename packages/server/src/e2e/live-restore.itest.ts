@@ -90,6 +90,8 @@ async function checkAdopted(client: Client, id: string, downAt: number): Promise
   assert.equal(info.state, "running", `adopted: ${JSON.stringify(info)}`);
   const sb = await client.connectSandbox(id);
   await sb.sh`true`;
+  // lxcfs outlived the daemon too: the sandbox still reads its own /proc/meminfo.
+  assert.match(await sb.sh`head -1 /proc/meminfo`.text(), /^MemTotal:\s+\d+ kB$/);
   assert.equal(await sb.sh`cat /rw/before`.text(), "before");
   assert.equal(await sb.sh`cat /ro/file`.text(), "seeded");
   await sb.sh`echo after > /rw/after && cat /rw/after`;

@@ -79,8 +79,6 @@ export class BwrapRuntime implements RuntimeDriver {
   private reachable: Promise<void> | undefined;
   private readonly live = new Map<string, RuntimeSandbox>();
   private readonly launching = new Set<string>();
-  /** Some sandbox was detached (left running): the parent cgroup stays at close(). */
-  private detachedAny = false;
   /** Each live sandbox's user-namespace owner (its own kernel per-user budgets). */
   private readonly owners: OwnerUids;
   private readonly ownerOf = new Map<string, number>();
@@ -324,18 +322,6 @@ export class BwrapRuntime implements RuntimeDriver {
   }
 
   /**
-   * Daemon shutdown without stopping sandboxes: lets go of every live one (they keep running,
-   * with their host resources, for the next daemon to adopt).
-   */
-  async detachAll(): Promise<number> {
-    const all = [...this.live.values()];
-    for (const sb of all) await sb.detach?.();
-    this.live.clear();
-    this.detachedAny ||= all.length > 0;
-    return all.length;
-  }
-
-  /**
    * Releases every host resource of sandbox `id`, whatever state it is in: kills the processes
    * of its cgroup and removes it, unmounts its root (volumes first), releases the scratch
    * (unmount, loop device, image) and removes its directories. Idempotent. Runs every step even
@@ -437,11 +423,11 @@ export class BwrapRuntime implements RuntimeDriver {
   async close(): Promise<void> {
     await this.pool.close();
     if (this.setupPromise) await (await this.setupPromise).launchers.close();
-    // Sandboxes left running keep lxcfs (the next daemon adopts it).
-    if (this.setupPromise && this.detachedAny) (await this.setupPromise).procView.detach();
+    // Sandboxes left running (detached at shutdown) keep lxcfs: the next daemon adopts it.
+    if (this.setupPromise && this.live.size > 0) (await this.setupPromise).procView.detach();
     else if (this.setupPromise) await (await this.setupPromise).procView.stop();
     // The daemon's parent cgroup goes too once no sandbox is left in it (it is recreated at start).
-    if (this.live.size === 0 && !this.detachedAny && this.setupPromise) await (await this.setupPromise).cgroups.removeParent();
+    if (this.live.size === 0 && this.setupPromise) await (await this.setupPromise).cgroups.removeParent();
   }
 }
 
