@@ -260,6 +260,7 @@ async function serve(
   const stop = (opts: { keepSandboxes?: boolean } = {}) =>
     (stopping ??= (async () => {
       logger.info({ keepSandboxes: opts.keepSandboxes === true }, "shutting down");
+      if (opts.keepSandboxes) sandboxes.keepSandboxesOnShutdown();
       files.shutdown(); // running file operations would keep app.close() waiting
       await app.close();
       await usage.stop();

@@ -212,7 +212,7 @@ export class SandboxService {
       (s) => {
         live.sessions.delete(s);
         const isSession = this.deps.repo.get(tenant, id)?.timeout === "session";
-        if (isSession && live.sessions.size === 0 && !live.stopping) void this.stop(id, "session-closed");
+        if (isSession && live.sessions.size === 0 && !live.stopping && !this.keepingSandboxes) void this.stop(id, "session-closed");
       },
       this.deps.commandLog?.recorder(id),
     );
@@ -228,15 +228,27 @@ export class SandboxService {
   }
 
   /**
+   * Daemon shutdown that will leave sandboxes running (call before the HTTP server closes its
+   * connections): a session that closes from now on does not end its "session" sandbox; the
+   * next daemon gives it the connect grace period.
+   */
+  keepSandboxesOnShutdown(): void {
+    this.keepingSandboxes = true;
+  }
+  private keepingSandboxes = false;
+
+  /**
    * Daemon shutdown that leaves sandboxes running for the next daemon (issue 13): timers and
    * sessions end here, the runtime lets go of each sandbox, the store keeps them `running`.
    * Only those `adoptable` says the next daemon can adopt (the rest are stopped by shutdown()).
    */
   async detachAll(adoptable: (id: string) => boolean = () => true): Promise<number> {
+    this.keepingSandboxes = true;
     const all = this.deps.live.all().filter((l) => !l.stopping && l.runtime.detach && adoptable(l.id));
     for (const live of all) {
       clearTimeout(live.timer);
-      for (const s of [...live.sessions]) s.stop("daemon-shutdown");
+      // The client loses its connection, not its sandbox (no "sandbox_stopped").
+      for (const s of [...live.sessions]) s.close();
       await live.runtime.detach?.();
       this.deps.live.remove(live.id);
     }

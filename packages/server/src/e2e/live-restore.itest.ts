@@ -145,6 +145,23 @@ test("after SIGTERM the sandbox keeps running and the next daemon adopts it", as
   await cleanUp(client, sb.id, [rw, ro]);
 });
 
+test('a "session" sandbox survives SIGTERM; its grace period starts when the daemon is back', async () => {
+  let client = clientOf(daemon);
+  const sb = await client.createSandbox({ timeout: "session" });
+  await sb.sh`true`;
+  assert.equal(await daemon.stop(), 0);
+  await sb.close().catch(() => undefined); // its connection is gone with the daemon
+  await sleep(2000);
+  daemon = await daemon.restart();
+  client = clientOf(daemon);
+  assert.equal((await client.getSandbox(sb.id)).state, "running", "its session closed with the daemon, not by its client");
+  const again = await client.connectSandbox(sb.id);
+  await again.sh`true`;
+  await again.close();
+  await waitFor("the session sandbox to end with its last session", async () => (await client.getSandbox(sb.id)).state === "stopped");
+  assert.equal((await client.getSandbox(sb.id)).stopReason, "session-closed");
+});
+
 test("a sandbox whose timeout passed while the daemon was down is ended on adoption with reason timeout", async () => {
   let client = clientOf(daemon);
   const vol = await client.createVolume({ name: "expired", sizeGb: 0.25 });
