@@ -170,7 +170,13 @@ async function serve(
   const runs = DaemonRuns.begin(new DaemonRunRepo(db), {
     version: VERSION,
     schemaVersion: MIGRATIONS.length,
-    adoption: { sandboxes: reconciled.adopted.length, volumes: reconciled.adoptedVolumes, timedOut: reconciled.timedOut, stopped: reconciled.stopped, summary: adoption },
+    adoption: {
+      sandboxes: reconciled.adopted.length,
+      volumes: reconciled.adoptedVolumes,
+      timedOut: reconciled.timedOut,
+      stopped: reconciled.stopped,
+      summary: adoption,
+    },
   });
   started.push(() => runs.stop());
   logger.info({ previousRun: runs.info().previousRun }, "daemon run recorded");

@@ -40,7 +40,10 @@ export function registerServeCommand(program: Command): void {
       "closed destinations every tenant's sandboxes may reach: categories (metadata, private, link-local, loopback, cgnat, documentation, nat64, multicast, reserved) or CIDRs, comma-separated (ATOLL_NET_OPEN; default none)",
       undefined,
     )
-    .option("--stop-sandboxes-on-exit", "stop every sandbox when the daemon exits (ATOLL_STOP_SANDBOXES_ON_EXIT=1; default: they keep running and the next daemon adopts them)")
+    .option(
+      "--stop-sandboxes-on-exit",
+      "stop every sandbox when the daemon exits (ATOLL_STOP_SANDBOXES_ON_EXIT=1; default: they keep running and the next daemon adopts them)",
+    )
     .action(
       async (
         opts: { stateDir?: string; listen?: string; imagesDir?: string; logLevel?: string; staleAfter?: string; stopSandboxesOnExit?: boolean } & NetFlags &

@@ -119,7 +119,10 @@ test("after kill -9 the next daemon adopts a running sandbox, and its timeout fi
   await sleep(2000);
   daemon = await daemon.restart();
   client = clientOf(daemon);
-  assert.ok(daemon.logs.some((l) => l.includes("adopted 1 sandbox, 2 volumes")), "the start reports what it adopted");
+  assert.ok(
+    daemon.logs.some((l) => l.includes("adopted 1 sandbox, 2 volumes")),
+    "the start reports what it adopted",
+  );
   await checkAdopted(client, sb.id, downAt);
   const info = await (await fetch(`${daemon.url}/v1/daemon`, { headers: { authorization: `Bearer ${daemon.token}` } })).json();
   assert.equal((info as { adoption: { sandboxes: number } }).adoption.sandboxes, 1);

@@ -42,7 +42,10 @@ describe("AgentChannel adopting a sandbox", () => {
       adopted.live.map((p) => [p.procId, p.pid, p.stdoutSent]),
       [[3, 43, 1000]],
     );
-    assert.deepEqual(adopted.ended.map((p) => p.procId), [5]);
+    assert.deepEqual(
+      adopted.ended.map((p) => p.procId),
+      [5],
+    );
     // Its output is drained (counted, acknowledged, credit topped up) and its EXIT accepted.
     reply(FrameType.STDOUT, 3, Buffer.alloc(100));
     reply(FrameType.EXIT, 3, [0, 0, 0, 0, 0, 0, 0, 0]);
@@ -51,7 +54,10 @@ describe("AgentChannel adopting a sandbox", () => {
     const after = channel.adoptedProcesses().live[0]!;
     assert.equal(after.stdoutSent, 1100);
     assert.deepEqual(after.exit, { code: 0, signal: null, oom: false });
-    assert.ok(received.some((f) => f.type === FrameType.CREDIT && f.procId === 3), "credit granted to the adopted process");
+    assert.ok(
+      received.some((f) => f.type === FrameType.CREDIT && f.procId === 3),
+      "credit granted to the adopted process",
+    );
     // A new spawn gets a procId above everything init has seen.
     channel.spawn(spawnReq, recorder().sink);
     await tick();

@@ -356,7 +356,8 @@ export class AgentChannel {
     const nonce = this.opts.adoptNonce;
     if (nonce && !this.isReady) {
       // Until our STATE, every frame belongs to the previous daemon's view (or an earlier HELLO's).
-      if (f.type === FrameType.STATE && f.procId === 0 && f.payload.byteLength >= 8 && f.payload.subarray(0, 8).equals(nonce)) this.adoptState(f.payload, nonce);
+      if (f.type === FrameType.STATE && f.procId === 0 && f.payload.byteLength >= 8 && f.payload.subarray(0, 8).equals(nonce))
+        this.adoptState(f.payload, nonce);
       return;
     }
     if (f.type === FrameType.READY) {
@@ -404,7 +405,8 @@ export class AgentChannel {
         p.inheritedStdin -= inherited;
         n -= inherited;
         const inFlight = p.stdin.unacknowledged;
-        if ((inherited === 0 || n > 0) && !p.stdin.ack(n)) throw new ProtocolError(`STDIN_ACK of ${n} bytes for process ${f.procId}, which has ${inFlight} in flight`);
+        if ((inherited === 0 || n > 0) && !p.stdin.ack(n))
+          throw new ProtocolError(`STDIN_ACK of ${n} bytes for process ${f.procId}, which has ${inFlight} in flight`);
         this.deliver(() => p.sink.onStdinAck?.(n));
         return;
       }

@@ -62,7 +62,8 @@ export function decodeState(payload: Buffer, nonce: Buffer): InitState {
   const nLive = payload.readUInt16BE(12);
   const nEnded = payload.readUInt16BE(14);
   if (nLive > STATE_MAX_LIVE || nEnded > STATE_MAX_ENDED) throw new ProtocolError(`STATE frame lists ${nLive} live and ${nEnded} ended processes`);
-  if (payload.byteLength !== HEAD + nLive * LIVE_BYTES + nEnded * ENDED_BYTES) throw new ProtocolError(`STATE frame of ${payload.byteLength} bytes for its counts`);
+  if (payload.byteLength !== HEAD + nLive * LIVE_BYTES + nEnded * ENDED_BYTES)
+    throw new ProtocolError(`STATE frame of ${payload.byteLength} bytes for its counts`);
   const seen = new Set<number>();
   const checkId = (procId: number) => {
     if (procId === 0 || procId > maxProcId || seen.has(procId)) throw new ProtocolError(`STATE frame: invalid or repeated process ${procId}`);

@@ -205,5 +205,8 @@ export function encodeLaunchArgs(args: readonly string[]): Buffer {
 /** Pids of the direct children of `pid` (none once it exited). */
 async function childPids(pid: number): Promise<number[]> {
   const text = await readFile(`/proc/${pid}/task/${pid}/children`, "utf8").catch(() => "");
-  return text.split(" ").filter((t) => /^\d+$/.test(t)).map(Number);
+  return text
+    .split(" ")
+    .filter((t) => /^\d+$/.test(t))
+    .map(Number);
 }

@@ -28,7 +28,6 @@ export interface LxcfsWatch {
   detach(): void;
 }
 
-
 async function tail(file: string | undefined): Promise<string> {
   if (!file) return "";
   return (await readFile(file, "utf8").catch(() => "")).slice(-STDERR_KEEP);

@@ -170,7 +170,10 @@ export class ProcView {
     const deadline = Date.now() + READY_TIMEOUT_MS;
     for (let delay = 2; ; delay = Math.min(delay * 2, 50)) {
       if (watch.exit)
-        throw new DaemonError("SANDBOX_RUNTIME_FAILED", `lxcfs ${describeExit(watch.exit)}: ${(await watch.stderr()).trim().split("\n").slice(-3).join(" / ")}`);
+        throw new DaemonError(
+          "SANDBOX_RUNTIME_FAILED",
+          `lxcfs ${describeExit(watch.exit)}: ${(await watch.stderr()).trim().split("\n").slice(-3).join(" / ")}`,
+        );
       const m = await findMount(this.mountPoint);
       if (
         m?.fsType === "fuse.lxcfs" &&

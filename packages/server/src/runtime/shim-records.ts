@@ -74,7 +74,6 @@ export class ShimRecords {
   }
 }
 
-
 /**
  * Spawns `launcher args` under atoll-shim (native/atoll-shim.c), in a session of its own so that
  * a signal to the daemon's process group or terminal does not reach it. The child's stdio is the
