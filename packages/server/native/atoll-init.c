@@ -42,7 +42,8 @@
  * groups it started. Without the flag it refuses to run unless it is pid 1 (of a sandbox).
  *
  * Sources: atoll-init.c (control channel, main loop), init-io.c (frame output, helpers),
- * init-caps.c (capabilities), init-procs.c (process table, output, EXIT, stdin), init-spawn.c.
+ * init-caps.c (capabilities), init-procs.c (process table, output, EXIT, stdin), init-spawn.c,
+ * init-state.c (HELLO → STATE, for a daemon that adopts a running sandbox).
  */
 #include <errno.h>
 #include <poll.h>
@@ -86,6 +87,10 @@ static void handle_frame(uint8_t type, uint32_t id, unsigned char *payload, size
     break;
   case F_CREDIT:
     if (len == 8 && (p = find_proc(id))) add_credit(p, get_u32(payload), get_u32(payload + 4));
+    break;
+  case F_HELLO:
+    /* An adopting daemon: it discards what we sent before, until our STATE with its nonce. */
+    if (id == 0 && len == 8) send_state(payload, len);
     break;
   case F_KILL_ALL:
     shutdown_all(0);

@@ -74,6 +74,8 @@ int forward_output(struct proc *p, int *fd, uint8_t type) {
     *credit -= (uint64_t)n;
     if (*tail >= 0) *tail -= n;
     send_frame(type, p->id, buf, (size_t)n, NULL, 0);
+    if (type == F_STDOUT) p->out_sent += (uint64_t)n;
+    else p->err_sent += (uint64_t)n;
     return 1;
   }
   if (n < 0 && (errno == EAGAIN || errno == EINTR)) return 0;
@@ -96,6 +98,7 @@ static void send_exit(struct proc *p) {
   put_u32(payload, (uint32_t)code);
   put_u32(payload + 4, sig);
   send_frame(F_EXIT, p->id, payload, sizeof payload, NULL, 0);
+  note_ended(p);
   add_drain(&p->out_fd);
   add_drain(&p->err_fd);
   remove_proc(p);

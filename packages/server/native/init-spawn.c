@@ -84,6 +84,7 @@ static int parse_num(const char *s, long long max, long long *out) {
 }
 
 void do_spawn(uint32_t id, char *payload, size_t len) {
+  note_proc_id(id);
   char **s = NULL;
   int n = split_strings(payload, len, &s);
   long long uid, gid, argc, envc, flags;

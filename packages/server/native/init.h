@@ -16,6 +16,7 @@ enum {
   F_SIGNAL = 4,
   F_KILL_ALL = 5,
   F_CREDIT = 6,
+  F_HELLO = 7,
   F_READY = 64,
   F_STARTED = 65,
   F_SPAWN_FAILED = 66,
@@ -23,6 +24,7 @@ enum {
   F_STDERR = 68,
   F_EXIT = 69,
   F_STDIN_ACK = 70,
+  F_STATE = 71,
 };
 
 #define CTL_IN 0
@@ -46,6 +48,7 @@ struct proc {
   size_t in_off, in_len, in_cap;
   int in_close; /* STDIN_CLOSE received: close in_fd once the queue is empty */
   uint64_t in_unreported; /* stdin bytes written to the pipe (or dropped) not yet in a STDIN_ACK */
+  uint64_t out_sent, err_sent; /* bytes forwarded in STDOUT/STDERR frames (STATE) */
   int reaped, status;
   int64_t reaped_ms;
   struct proc *next;
@@ -79,6 +82,11 @@ void finish_procs(void);
 void reap_children(int sfd);
 void stdin_flush(struct proc *p);
 void stdin_queue(struct proc *p, const unsigned char *data, size_t len);
+
+/* init-state.c: resynchronisation with an adopting daemon (HELLO → STATE). */
+void note_proc_id(uint32_t id);
+void note_ended(const struct proc *p);
+void send_state(const unsigned char *nonce, size_t len);
 
 /* init-spawn.c */
 void do_spawn(uint32_t id, char *payload, size_t len);

@@ -34,6 +34,11 @@ export interface DaemonConfig {
   logLevel: string;
   /** The dashboard marks a volume stale when nothing attached it for this long (`--stale-after`, ATOLL_STALE_AFTER, default 7d). */
   staleAfterMs: number;
+  /**
+   * `--stop-sandboxes-on-exit` (ATOLL_STOP_SANDBOXES_ON_EXIT=1): `atoll serve` stops every sandbox
+   * when it exits. Default false: sandboxes keep running and the next daemon adopts them (issue 13).
+   */
+  stopSandboxesOnExit: boolean;
   /** Volume usage sampling for the dashboard's charts (ATOLL_USAGE_SAMPLE_INTERVAL, default 60s; ATOLL_USAGE_RETENTION, default 30d). */
   usageSampling: { intervalMs: number; retentionMs: number };
   /** Sandbox networks: --network, --uplink, --dns, --net-range, --upstream-ca (docs/network.md). */
@@ -104,7 +109,9 @@ export function durationSetting(name: string, raw: string): number {
 }
 
 export function resolveConfig(
-  opts: { stateDir?: string; listen?: string; imagesDir?: string; logLevel?: string; staleAfter?: string } & NetFlags & WebFlags & DiskFlags,
+  opts: { stateDir?: string; listen?: string; imagesDir?: string; logLevel?: string; staleAfter?: string; stopSandboxesOnExit?: boolean } & NetFlags &
+    WebFlags &
+    DiskFlags,
 ): DaemonConfig {
   const stateDir = resolve(opts.stateDir ?? process.env.ATOLL_STATE_DIR ?? DEFAULT_STATE_DIR);
   const { host, port } = parseListen(opts.listen ?? process.env.ATOLL_LISTEN ?? DEFAULT_LISTEN);
@@ -119,6 +126,7 @@ export function resolveConfig(
     cgroupParent: stateDir === DEFAULT_STATE_DIR ? "atoll" : `atoll-${createHash("sha256").update(stateDir).digest("hex").slice(0, 8)}`,
     nativeDir: resolve(process.env.ATOLL_NATIVE_DIR ?? fileURLToPath(new URL("../native/build", import.meta.url))),
     logLevel: opts.logLevel ?? process.env.ATOLL_LOG_LEVEL ?? "info",
+    stopSandboxesOnExit: opts.stopSandboxesOnExit ?? ["1", "true", "on"].includes(process.env.ATOLL_STOP_SANDBOXES_ON_EXIT ?? ""),
     staleAfterMs: durationSetting("--stale-after / ATOLL_STALE_AFTER", opts.staleAfter ?? process.env.ATOLL_STALE_AFTER ?? "7d"),
     usageSampling: {
       intervalMs: durationSetting("ATOLL_USAGE_SAMPLE_INTERVAL", process.env.ATOLL_USAGE_SAMPLE_INTERVAL ?? "60s"),

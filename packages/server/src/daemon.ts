@@ -7,7 +7,7 @@ import { dashboardFront } from "./dashboard/register-dashboard.js";
 import { AttachmentService } from "./core/attachment-service.js";
 import { CommandLog } from "./core/command-log.js";
 import { LiveSandboxes } from "./core/live-sandboxes.js";
-import { reconcileOnStart } from "./core/reconciler.js";
+import { type ReconcileResult, reconcileOnStart } from "./core/reconciler.js";
 import { SandboxMonitor } from "./core/sandbox-monitor.js";
 import { QuotaChecker } from "./core/quota-checker.js";
 import { SandboxService } from "./core/sandbox-service.js";
@@ -57,8 +57,14 @@ export interface Daemon {
   url: string;
   tokenFile: string;
   logger: Logger;
-  /** Stops accepting requests, kills every sandbox, releases every host resource. */
-  stop(): Promise<void>;
+  /**
+   * Stops accepting requests, kills every sandbox, releases every host resource. With
+   * `keepSandboxes` (`atoll serve` on SIGTERM, unless --stop-sandboxes-on-exit) sandboxes the next
+   * daemon can adopt keep running with what they hold; the others are stopped.
+   */
+  stop(opts?: { keepSandboxes?: boolean }): Promise<void>;
+  /** What the start adopted: "adopted 12 sandboxes, 30 volumes; ended 1 whose timeout passed". */
+  adoption: string;
 }
 
 /** The daemon's log: JSON lines on stdout. */
@@ -98,7 +104,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger = createD
   try {
     await ensurePrivateMount(spawner, config.runDir);
     const daemon = await startServing({ ...config, uidBase }, { logger, db, token, tokenFile, uidPlan, runner: spawner });
-    return { ...daemon, stop: () => daemon.stop().finally(stopSpawner) };
+    return { ...daemon, stop: (opts) => daemon.stop(opts).finally(stopSpawner) };
   } catch (err) {
     // A daemon that could not start leaves nothing mounted behind.
     await umountTree(spawner, config.runDir).catch(() => undefined);
@@ -158,10 +164,22 @@ async function serve(
   started.push(() => runtime.close?.());
   const storage = new LoopVolumeBackend({ stateDir: config.stateDir, runDir: config.runDir, uidBase: config.uidBase, runner, logger, disk });
   const repos = { sandboxes: new SandboxRepo(db), volumes: new VolumeRepo(db), attachments: new AttachmentRepo(db) };
-  await reconcileOnStart({ ...repos, runtime, storage, logger });
+  const reconciled = await reconcileOnStart({ ...repos, runtime, storage, logger });
+  started.push(() => Promise.all(reconciled.adopted.map((a) => a.runtime.detach?.())));
   if (uidPlan.from !== undefined) await finishUidMove(config, { storage, volumes: repos.volumes, logger, runner }, uidPlan.from);
 
-  const runs = DaemonRuns.begin(new DaemonRunRepo(db), { version: VERSION, schemaVersion: MIGRATIONS.length });
+  const adoption = describeAdoption(reconciled);
+  const runs = DaemonRuns.begin(new DaemonRunRepo(db), {
+    version: VERSION,
+    schemaVersion: MIGRATIONS.length,
+    adoption: {
+      sandboxes: reconciled.adopted.length,
+      volumes: reconciled.adoptedVolumes,
+      timedOut: reconciled.timedOut,
+      stopped: reconciled.stopped,
+      summary: adoption,
+    },
+  });
   started.push(() => runs.stop());
   logger.info({ previousRun: runs.info().previousRun }, "daemon run recorded");
 
@@ -219,6 +237,8 @@ async function serve(
     netAccess: network.enabled ? network.netAccess : undefined,
   });
   const sandboxes = new SandboxService({ repo: repos.sandboxes, attachments, runtime, live, locks, imageRootfs, logger, commandLog, network, quotas });
+  for (const a of reconciled.adopted) sandboxes.adopt(a.row, a.runtime);
+  logger.info({ adopted: reconciled.adopted.length, volumes: reconciled.adoptedVolumes, timedOut: reconciled.timedOut, stopped: reconciled.stopped }, adoption);
   const monitor = new SandboxMonitor({ sandboxes, live });
   const usage = new UsageSampler({ volumes: repos.volumes, samples: new UsageSampleRepo(db), storage, commandLog, logger, options: config.usageSampling });
 
@@ -245,24 +265,38 @@ async function serve(
   logger.info({ url, tokenFile, stateDir: config.stateDir, imageRootfs }, "listening");
 
   let stopping: Promise<void> | undefined;
-  const stop = () =>
+  const stop = (opts: { keepSandboxes?: boolean } = {}) =>
     (stopping ??= (async () => {
-      logger.info("shutting down");
+      logger.info({ keepSandboxes: opts.keepSandboxes === true }, "shutting down");
+      if (opts.keepSandboxes) sandboxes.keepSandboxesOnShutdown();
       files.shutdown(); // running file operations would keep app.close() waiting
       await app.close();
       await usage.stop();
       disk.stop();
+      // Kept: left running for the next daemon (those it cannot adopt yet are stopped).
+      const kept = opts.keepSandboxes ? await sandboxes.detachAll((id) => repos.sandboxes.getNetwork(id) === null) : 0;
+      if (opts.keepSandboxes) logger.info({ sandboxes: kept }, "sandboxes left running for the next daemon");
       await sandboxes.shutdown();
       gateway.closeAll();
       await network.close();
       await runtime.close?.();
-      // Sandbox volumes were released with their sandboxes; this drops the private run mount itself.
-      await umountTree(runner, config.runDir);
+      // Sandbox volumes were released with their sandboxes; this drops the private run mount itself
+      // (not while sandboxes left running have their roots and volumes under it).
+      if (kept === 0) await umountTree(runner, config.runDir);
       runs.stop();
       db.close();
       logger.info("stopped");
     })());
-  return { url, tokenFile, logger, stop };
+  return { url, tokenFile, logger, stop, adoption };
+}
+
+/** "adopted 12 sandboxes, 30 volumes; ended 1 whose timeout passed" (and how many could not be). */
+function describeAdoption(r: ReconcileResult): string {
+  const n = (count: number, what: string) => `${count} ${what}${count === 1 ? "" : "s"}`;
+  let line = `adopted ${n(r.adopted.length, "sandbox")}, ${n(r.adoptedVolumes, "volume")}`.replace("sandboxs", "sandboxes");
+  if (r.timedOut > 0) line += `; ended ${r.timedOut} whose timeout passed`;
+  if (r.stopped > 0) line += `; stopped ${r.stopped} that could not be adopted`;
+  return line;
 }
 
 /**

@@ -40,8 +40,16 @@ export function registerServeCommand(program: Command): void {
       "closed destinations every tenant's sandboxes may reach: categories (metadata, private, link-local, loopback, cgnat, documentation, nat64, multicast, reserved) or CIDRs, comma-separated (ATOLL_NET_OPEN; default none)",
       undefined,
     )
+    .option(
+      "--stop-sandboxes-on-exit",
+      "stop every sandbox when the daemon exits (ATOLL_STOP_SANDBOXES_ON_EXIT=1; default: they keep running and the next daemon adopts them)",
+    )
     .action(
-      async (opts: { stateDir?: string; listen?: string; imagesDir?: string; logLevel?: string; staleAfter?: string } & NetFlags & WebFlags & DiskFlags) => {
+      async (
+        opts: { stateDir?: string; listen?: string; imagesDir?: string; logLevel?: string; staleAfter?: string; stopSandboxesOnExit?: boolean } & NetFlags &
+          WebFlags &
+          DiskFlags,
+      ) => {
         let config: DaemonConfig;
         try {
           config = resolveConfig(opts);
@@ -58,7 +66,7 @@ export function registerServeCommand(program: Command): void {
         let signalled: NodeJS.Signals | undefined;
         const stop = (running: NonNullable<typeof daemon>, signal: NodeJS.Signals) => {
           running.logger.info({ signal }, "signal received");
-          void running.stop().then(
+          void running.stop({ keepSandboxes: !config.stopSandboxesOnExit }).then(
             () => process.exit(0),
             (err: unknown) => {
               running.logger.error({ err }, "shutdown failed");
@@ -81,7 +89,7 @@ export function registerServeCommand(program: Command): void {
         });
         if (signalled) return stop(daemon, signalled);
         // For people (npm start); the JSON log line "listening" carries the same for programs.
-        process.stderr.write(`\nAtoll is ready: ${daemon.url}\n  dashboard: ${daemon.url}/\n  API token: ${daemon.tokenFile}\n\n`);
+        process.stderr.write(`\nAtoll is ready: ${daemon.url}\n  dashboard: ${daemon.url}/\n  API token: ${daemon.tokenFile}\n  ${daemon.adoption}\n\n`);
       },
     );
 }

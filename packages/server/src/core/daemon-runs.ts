@@ -20,6 +20,20 @@ export interface DaemonInfo {
   uptimeSeconds: number;
   /** null on the first run of a state directory (or the first since runs are recorded). */
   previousRun: PreviousRun | null;
+  /** What this start took over from the previous run (issue 13, live restore). */
+  adoption?: AdoptionSummary;
+}
+
+/** Sandboxes and volumes a start adopted, and those it had to end. */
+export interface AdoptionSummary {
+  sandboxes: number;
+  volumes: number;
+  /** Ended at adoption: their timeout passed while no daemon ran. */
+  timedOut: number;
+  /** Stopped with `daemon-restart`: gone, silent, or not adoptable yet. */
+  stopped: number;
+  /** "adopted 12 sandboxes, 30 volumes; ended 1 whose timeout passed" */
+  summary: string;
 }
 
 /** Heartbeat interval: how far off a crashed run's recorded end can be. */
@@ -41,7 +55,10 @@ export class DaemonRuns {
     private readonly now: () => Date,
   ) {}
 
-  static begin(repo: DaemonRunRepo, opts: { version: string; schemaVersion: number; now?: () => Date; heartbeatMs?: number }): DaemonRuns {
+  static begin(
+    repo: DaemonRunRepo,
+    opts: { version: string; schemaVersion: number; now?: () => Date; heartbeatMs?: number; adoption?: AdoptionSummary },
+  ): DaemonRuns {
     const now = opts.now ?? (() => new Date());
     const before = repo.latest();
     const previousRun: PreviousRun | null = before
@@ -49,7 +66,8 @@ export class DaemonRuns {
       : null;
     const startedAt = now().toISOString();
     const row = repo.start(opts.version, process.pid, startedAt);
-    const runs = new DaemonRuns(repo, row.id, { version: opts.version, schemaVersion: opts.schemaVersion, pid: process.pid, startedAt, previousRun }, now);
+    const base = { version: opts.version, schemaVersion: opts.schemaVersion, pid: process.pid, startedAt, previousRun };
+    const runs = new DaemonRuns(repo, row.id, opts.adoption ? { ...base, adoption: opts.adoption } : base, now);
     runs.timer = setInterval(() => repo.heartbeat(row.id, now().toISOString()), opts.heartbeatMs ?? HEARTBEAT_MS).unref();
     return runs;
   }

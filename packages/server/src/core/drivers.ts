@@ -137,12 +137,43 @@ export interface RuntimeSandbox {
   kill(): Promise<void>;
   /** Resolves once the sandbox is dead and its host resources are released. */
   readonly stopped: Promise<{ reason: string }>;
+  /**
+   * Daemon shutdown without stopping sandboxes (issue 13): lets go of the sandbox and keeps it
+   * running, with every host resource, for the next daemon to adopt. `stopped` never resolves.
+   */
+  detach?(): Promise<void>;
+  /**
+   * An adopted sandbox: the processes the previous daemon started that still run (procId, pid,
+   * output bytes sent so far), and the last that ended. Empty for a sandbox this daemon launched.
+   */
+  adoptedProcesses?(): { live: AdoptedProcessInfo[]; ended: { procId: number; code: number; signal: number; stdoutSent: number; stderrSent: number }[] };
+}
+
+/** A process of an adopted sandbox (RuntimeSandbox.adoptedProcesses). */
+export interface AdoptedProcessInfo {
+  procId: number;
+  pid: number;
+  stdoutSent: number;
+  stderrSent: number;
+  stdinOpen: boolean;
+  exit?: ProcessExit;
+}
+
+/** What the store knows of a sandbox the runtime is asked to adopt. */
+export interface AdoptFacts {
+  limits: SandboxLimits;
 }
 
 export interface RuntimeDriver {
   launch(spec: LaunchSpec): Promise<RuntimeSandbox>;
   /** At daemon start: remove every host resource of sandboxes not in `keep`. */
   cleanupOrphans(keep: ReadonlySet<string>): Promise<string[]>;
+  /**
+   * At daemon start, before cleanupOrphans: takes over sandbox `id` that a previous daemon run
+   * left running (issue 13). undefined when it is gone or does not answer in time (the caller then
+   * stops it and cleanupOrphans removes what is left).
+   */
+  adopt?(id: string, facts: AdoptFacts): Promise<RuntimeSandbox | undefined>;
   /** Daemon shutdown, after every sandbox was killed: release pooled resources. */
   close?(): Promise<void>;
 }
@@ -174,8 +205,12 @@ export interface StorageDriver {
    * allocated in full, as every volume made since issue 10 is; older sparse ones until allocated).
    */
   unallocatedBytes(volumeId: string): Promise<number>;
-  /** At daemon start: unmount everything, detach loop devices, fsck images of `known` volumes, remove stray files. */
-  reconcile(known: ReadonlySet<string>): Promise<void>;
+  /**
+   * At daemon start: unmount everything, detach loop devices, fsck images of `known` volumes, remove
+   * stray files. `inUse` (volume id → references): volumes adopted sandboxes still use stay mounted,
+   * held that many times.
+   */
+  reconcile(known: ReadonlySet<string>, inUse?: ReadonlyMap<string, number>): Promise<void>;
 }
 
 /** A secret as the network driver needs it: the sandbox only ever sees `placeholder`. */

@@ -13,7 +13,7 @@
  */
 import type { Readable } from "node:stream";
 import { finished } from "node:stream/promises";
-import { ConflictError, type FsOp, type FsTarResult, type FsWriteResult, InvalidArgumentError } from "atoll/contract";
+import { AtollError, ConflictError, type FsOp, type FsTarResult, type FsWriteResult, InvalidArgumentError } from "atoll/contract";
 import type { Logger } from "pino";
 import type { FilesDriver, ProcessSink, StorageDriver } from "./drivers.js";
 import type { LiveSandboxes } from "./live-sandboxes.js";
@@ -180,6 +180,11 @@ export class FileService {
       explainExit: () => {
         const now = this.deps.live.get(sandboxId);
         if (now && !now.stopping) return undefined;
+        try {
+          this.deps.sandboxes.assertRunning(tenant, sandboxId); // throws with why it stopped (its timeout, a kill…)
+        } catch (err) {
+          if (err instanceof AtollError) return err;
+        }
         return new ConflictError("SANDBOX_NOT_RUNNING", `Sandbox ${sandboxId} stopped while the file operation ran; nothing was left half-written.`, {
           sandboxId,
         });

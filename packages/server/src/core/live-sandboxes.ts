@@ -7,7 +7,7 @@ export interface LiveSandbox {
   runtime: RuntimeSandbox;
   timer: NodeJS.Timeout | undefined;
   /** Open session sockets; a "session" sandbox dies when the last one closes. */
-  sessions: Set<{ stop(reason: string, timeout?: string): void }>;
+  sessions: Set<{ stop(reason: string, timeout?: string): void; close(): void }>;
   everHadSession: boolean;
   /** Set once kill() began, so concurrent callers do not kill twice. */
   stopping: boolean;

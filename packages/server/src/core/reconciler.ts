@@ -1,15 +1,35 @@
 import type { Logger } from "pino";
 import type { AttachmentRepo } from "../store/attachment-repo.js";
-import type { SandboxRepo } from "../store/sandbox-repo.js";
+import type { SandboxRepo, SandboxRow } from "../store/sandbox-repo.js";
 import type { VolumeRepo } from "../store/volume-repo.js";
-import type { RuntimeDriver, StorageDriver } from "./drivers.js";
+import type { RuntimeDriver, RuntimeSandbox, StorageDriver } from "./drivers.js";
 import { nowIso } from "./ids.js";
 
+/** A sandbox of a previous daemon run that this one took over (SandboxService.adopt registers it). */
+export interface AdoptedSandbox {
+  row: SandboxRow;
+  runtime: RuntimeSandbox;
+}
+
+/** What reconcileOnStart did ("adopted 12 sandboxes, 30 volumes; ended 1 whose timeout passed"). */
+export interface ReconcileResult {
+  adopted: AdoptedSandbox[];
+  /** Volumes that adopted sandboxes hold. */
+  adoptedVolumes: number;
+  /** Ended at adoption: their timeout passed while no daemon ran. */
+  timedOut: number;
+  /** Stopped with `daemon-restart`: their shim was gone or did not answer, or (for now) they had networking. */
+  stopped: number;
+}
+
 /**
- * Makes the store and the host agree when the daemon starts. Sandboxes never outlive the
- * daemon (their init exits when its control channel closes), so every sandbox the store calls
- * live is marked stopped, and every host resource of the previous run is removed. Volumes keep
- * their data; their images are checked before their next mount.
+ * Makes the store and the host agree when the daemon starts (docs/architecture.md, "Reconcile"
+ * and "Live restore"). A sandbox the store calls running whose shim still answers is adopted:
+ * it keeps running with its processes, scratch, volumes (their mounts and loop devices stay,
+ * held once per sandbox) and timeout. One whose wall-clock deadline passed while no daemon ran
+ * is ended with reason `timeout`; one whose shim is gone (the host rebooted, it was killed) is
+ * stopped with `daemon-restart`. Every host resource nobody in the store owns is removed.
+ * Sandboxes with networking are stopped too until the network driver can adopt them.
  */
 export async function reconcileOnStart(deps: {
   sandboxes: SandboxRepo;
@@ -18,19 +38,48 @@ export async function reconcileOnStart(deps: {
   runtime: RuntimeDriver;
   storage: StorageDriver;
   logger: Logger;
-}): Promise<void> {
-  const at = nowIso();
-  const live = deps.sandboxes.listLive();
-  for (const row of live) {
+}): Promise<ReconcileResult> {
+  const adopted: AdoptedSandbox[] = [];
+  let timedOut = 0;
+  let stopped = 0;
+  const stopAs = (row: SandboxRow, reason: string) => {
     deps.attachments.deleteForSandbox(row.id);
-    deps.sandboxes.setStopped(row.id, "daemon-restart", at);
+    deps.sandboxes.setStopped(row.id, reason, nowIso());
+  };
+  for (const row of deps.sandboxes.listLive()) {
+    if (row.expiresAt !== null && Date.parse(row.expiresAt) <= Date.now()) {
+      stopAs(row, "timeout");
+      timedOut++;
+      continue;
+    }
+    const hasNetwork = deps.sandboxes.getNetwork(row.id) !== null;
+    const runtime =
+      row.state === "running" && !hasNetwork && deps.runtime.adopt
+        ? await deps.runtime
+            .adopt(row.id, { limits: { memoryBytes: row.memoryBytes, pids: row.pids, cpuWeight: row.cpuWeight, rootfsBytes: row.rootfsBytes } })
+            .catch((err: unknown) => {
+              deps.logger.warn({ err, sandboxId: row.id }, "adopting a sandbox failed");
+              return undefined;
+            })
+        : undefined;
+    if (runtime) adopted.push({ row, runtime });
+    else {
+      stopAs(row, "daemon-restart");
+      stopped++;
+    }
   }
-  const removed = await deps.runtime.cleanupOrphans(new Set());
+  const removed = await deps.runtime.cleanupOrphans(new Set(adopted.map((a) => a.row.id)));
   const keep = new Set<string>();
   for (const v of deps.volumes.listAll()) {
     if (v.state === "ready") keep.add(v.id);
     else deps.volumes.delete(v.id); // half-created or half-deleted: its image goes with the strays
   }
-  await deps.storage.reconcile(keep);
-  deps.logger.info({ stoppedSandboxes: live.length, orphanSandboxes: removed.length, volumes: keep.size }, "reconciled store with host");
+  const inUse = new Map<string, number>();
+  for (const a of adopted) for (const att of deps.attachments.forSandbox(a.row.id)) inUse.set(att.volumeId, (inUse.get(att.volumeId) ?? 0) + 1);
+  await deps.storage.reconcile(keep, inUse);
+  deps.logger.info(
+    { adoptedSandboxes: adopted.length, adoptedVolumes: inUse.size, timedOut, stoppedSandboxes: stopped, orphanSandboxes: removed.length, volumes: keep.size },
+    "reconciled store with host",
+  );
+  return { adopted, adoptedVolumes: inUse.size, timedOut, stopped };
 }

@@ -212,7 +212,7 @@ export class SandboxService {
       (s) => {
         live.sessions.delete(s);
         const isSession = this.deps.repo.get(tenant, id)?.timeout === "session";
-        if (isSession && live.sessions.size === 0 && !live.stopping) void this.stop(id, "session-closed");
+        if (isSession && live.sessions.size === 0 && !live.stopping && !this.keepingSandboxes) void this.stop(id, "session-closed");
       },
       this.deps.commandLog?.recorder(id),
     );
@@ -225,6 +225,47 @@ export class SandboxService {
   /** Daemon shutdown: kill every live sandbox. */
   async shutdown(): Promise<void> {
     await Promise.all(this.deps.live.all().map((l) => this.stop(l.id, "daemon-shutdown")));
+  }
+
+  /**
+   * Daemon shutdown that will leave sandboxes running (call before the HTTP server closes its
+   * connections): a session that closes from now on does not end its "session" sandbox; the
+   * next daemon gives it the connect grace period.
+   */
+  keepSandboxesOnShutdown(): void {
+    this.keepingSandboxes = true;
+  }
+  private keepingSandboxes = false;
+
+  /**
+   * Daemon shutdown that leaves sandboxes running for the next daemon (issue 13): timers and
+   * sessions end here, the runtime lets go of each sandbox, the store keeps them `running`.
+   * Only those `adoptable` says the next daemon can adopt (the rest are stopped by shutdown()).
+   */
+  async detachAll(adoptable: (id: string) => boolean = () => true): Promise<number> {
+    this.keepingSandboxes = true;
+    const all = this.deps.live.all().filter((l) => !l.stopping && l.runtime.detach && adoptable(l.id));
+    for (const live of all) {
+      clearTimeout(live.timer);
+      // The client loses its connection, not its sandbox (no "sandbox_stopped").
+      for (const s of [...live.sessions]) s.close();
+      await live.runtime.detach?.();
+      this.deps.live.remove(live.id);
+    }
+    return all.length;
+  }
+
+  /**
+   * Registers a sandbox adopted at start (reconciler.ts): its timeout is re-armed for what is
+   * left of its wall-clock deadline; a "session" sandbox gets the connect grace period from now
+   * (the daemon being back), as a new one does.
+   */
+  adopt(row: SandboxRow, runtime: RuntimeSandbox): void {
+    const live: LiveSandbox = { id: row.id, tenant: row.tenant, runtime, timer: undefined, sessions: new Set(), everHadSession: false, stopping: false };
+    this.deps.live.add(live);
+    void runtime.stopped.then(({ reason }) => this.stop(row.id, reason));
+    if (row.expiresAt === null) this.arm(live, SESSION_CONNECT_GRACE_MS, "session-closed");
+    else this.arm(live, Math.max(0, Date.parse(row.expiresAt) - Date.now()), "timeout");
   }
 
   /** Stops a live sandbox (idempotent): processes, mounts, volumes, timers, sessions. */

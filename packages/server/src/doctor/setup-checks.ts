@@ -41,7 +41,16 @@ async function probeSqlite(): Promise<string | undefined> {
 }
 
 /** The native helpers `make` builds (packages/server/native/Makefile). */
-export const NATIVE_HELPERS = ["atoll-init", "atoll-launch", "atoll-mount", "atoll-fs", "atoll-nsconnect", "atoll-idshift", "atoll-probe"] as const;
+export const NATIVE_HELPERS = [
+  "atoll-init",
+  "atoll-launch",
+  "atoll-mount",
+  "atoll-fs",
+  "atoll-nsconnect",
+  "atoll-idshift",
+  "atoll-probe",
+  "atoll-shim",
+] as const;
 
 /** `missing`: helpers not found (or not executable) in the native dir; `seccomp`: atoll-launch --print-seccomp. */
 export function judgeNative(nativeDir: string, missing: readonly string[], seccomp: ProbeRun | undefined, blocked: Verdict | undefined): Verdict {

@@ -23,7 +23,7 @@ export function unsafeNativeDir(): { dir: string; remove: () => void } {
     execFileSync("make", ["-s", "-C", NATIVE, `BUILD=${dir}`, join(dir, "atoll-init"), join(dir, "atoll-fs")], {
       env: { ...process.env, CFLAGS: "-O2 -DATOLL_UNSAFE_DUMPABLE_FOR_TESTS" },
     });
-    for (const helper of ["atoll-launch", "atoll-mount", "atoll-nsconnect", "atoll-idshift", "atoll-probe"])
+    for (const helper of ["atoll-launch", "atoll-mount", "atoll-nsconnect", "atoll-idshift", "atoll-probe", "atoll-shim"])
       symlinkSync(join(NATIVE, "build", helper), join(dir, helper));
   } catch (err) {
     remove(); // a failed build leaves no directory behind

@@ -124,7 +124,8 @@ export class FsCall {
         this.resolveExited();
       },
       onSpawnError: (message) => {
-        this.fail(new ServerError("HOST_ERROR", `Cannot run the file helper: ${message}`));
+        // A sandbox stopping under the spawn says so (SANDBOX_NOT_RUNNING with its reason), as an exit would.
+        this.fail(this.opts.explainExit?.({ code: null, signal: null }, "") ?? new ServerError("HOST_ERROR", `Cannot run the file helper: ${message}`));
         this.hasExited = true;
         this.resolveExited();
       },

@@ -6,7 +6,7 @@
  */
 import { constants as osConstants } from "node:os";
 import type { Readable, Writable } from "node:stream";
-import type { ProcessExit, ProcessHandle, ProcessSink, SpawnRequest } from "../core/drivers.js";
+import type { AdoptedProcessInfo, ProcessExit, ProcessHandle, ProcessSink, SpawnRequest } from "../core/drivers.js";
 import {
   FrameDecoder,
   FrameType,
@@ -22,6 +22,7 @@ import {
   encodeSpawn,
   type Frame,
 } from "./agent-protocol.js";
+import { type EndedProcState, decodeState } from "./agent-state.js";
 import { StdinFlow } from "./stdin-flow.js";
 import { StreamCredit } from "./stream-credit.js";
 import { DaemonError } from "../daemon-error.js";
@@ -57,7 +58,12 @@ interface ProcState {
   stdin: StdinFlow;
   stdout: StreamCredit;
   stderr: StreamCredit;
+  /** Adopted: STDIN bytes the previous daemon sent that init may still acknowledge. */
+  inheritedStdin: number;
 }
+
+/** A process the previous daemon started, as this daemon took it over (RuntimeSandbox.adoptedProcesses). */
+export type AdoptedProcess = AdoptedProcessInfo;
 
 /** Why the channel closed: EOF from init, a protocol error (ProtocolError), or a write error. */
 export interface ChannelClose {
@@ -78,6 +84,12 @@ export interface AgentChannelOptions {
   budget?: number;
   /** Where an exception thrown by a ProcessSink goes (a daemon bug; the channel carries on). */
   onSinkError?: (err: unknown) => void;
+  /**
+   * Adopting a running sandbox (docs/architecture.md, "Live restore"): the channel sends HELLO
+   * with this 8-byte nonce, discards every frame until init's STATE carries it back, and
+   * rebuilds its process table from it; `ready` resolves then (READY is not expected).
+   */
+  adoptNonce?: Buffer;
 }
 
 /** Default output window per stream: the most the daemon holds of one process's stdout or stderr. */
@@ -111,6 +123,9 @@ export class AgentChannel {
   private readonly starved = new Set<ProcState>();
   private nextProcId = 1;
   private isReady = false;
+  /** Adopted processes by procId (their output is drained and discarded: no client yet). */
+  private readonly adopted = new Map<number, AdoptedProcess>();
+  private recentlyEnded: EndedProcState[] = [];
   private isClosed = false;
   private resolveReady!: () => void;
   private rejectReady!: (err: Error) => void;
@@ -134,6 +149,19 @@ export class AgentChannel {
     output.on("close", () => this.close());
     output.on("error", (err: Error) => this.close(err));
     input.on("error", (err: Error) => this.close(err));
+    if (opts.adoptNonce) {
+      if (opts.adoptNonce.byteLength !== 8) throw new RangeError("the adoption nonce must be 8 bytes");
+      this.send(encodeFrame(FrameType.HELLO, 0, opts.adoptNonce));
+    }
+  }
+
+  /**
+   * What this channel took over from a previous daemon: the processes that were running (with
+   * the output bytes init had sent of each, updated as more is drained) and those that ended
+   * shortly before (their EXIT may never have reached a client). Empty for a launched sandbox.
+   */
+  adoptedProcesses(): { live: AdoptedProcess[]; ended: EndedProcState[] } {
+    return { live: [...this.adopted.values()].map((a) => ({ ...a })), ended: [...this.recentlyEnded] };
   }
 
   /** true once the channel is closed; spawn() then fails at once. */
@@ -156,6 +184,7 @@ export class AgentChannel {
       ),
       stdout: new StreamCredit(this.window),
       stderr: new StreamCredit(this.window),
+      inheritedStdin: 0,
     };
     let frame: Buffer;
     try {
@@ -187,14 +216,58 @@ export class AgentChannel {
       signal: (sig) => {
         if (this.procs.has(procId)) this.send(encodeSignal(procId, signalNumber(sig)));
       },
-      ack: (stream, bytes) => {
-        if (!this.procs.has(procId)) return;
-        const freed = state[stream].consume(bytes);
-        this.committed -= freed;
-        this.topUp(state);
-        if (freed > 0) this.feedStarved(state);
-      },
+      ack: (stream, bytes) => this.ack(state, stream, bytes),
     };
+  }
+
+  private ack(state: ProcState, stream: "stdout" | "stderr", bytes: number): void {
+    if (!this.procs.has(state.procId)) return;
+    const freed = state[stream].consume(bytes);
+    this.committed -= freed;
+    this.topUp(state);
+    if (freed > 0) this.feedStarved(state);
+  }
+
+  /** STATE arrived: the process table is rebuilt from it; adopted output is drained and dropped. */
+  private adoptState(payload: Buffer, nonce: Buffer): void {
+    const state = decodeState(payload, nonce);
+    this.nextProcId = state.maxProcId + 1;
+    this.recentlyEnded = state.ended;
+    for (const live of state.live) {
+      const info: AdoptedProcess = { procId: live.procId, pid: live.pid, stdoutSent: live.stdoutSent, stderrSent: live.stderrSent, stdinOpen: live.stdinOpen };
+      this.adopted.set(live.procId, info);
+      const p: ProcState = {
+        procId: live.procId,
+        started: true,
+        stdinClosed: !live.stdinOpen,
+        stdin: new StdinFlow(
+          STDIN_WINDOW,
+          (data) => this.procs.has(live.procId) && this.send(encodeFrame(FrameType.STDIN, live.procId, data)),
+          () => this.procs.has(live.procId) && this.send(encodeFrame(FrameType.STDIN_CLOSE, live.procId)),
+        ),
+        stdout: StreamCredit.held(this.window, live.stdoutCredit),
+        stderr: StreamCredit.held(this.window, live.stderrCredit),
+        inheritedStdin: live.stdinUnacked,
+        sink: {
+          onStarted: () => undefined,
+          onSpawnError: () => undefined,
+          onStdout: (data) => {
+            info.stdoutSent += data.byteLength;
+            queueMicrotask(() => this.ack(p, "stdout", data.byteLength));
+          },
+          onStderr: (data) => {
+            info.stderrSent += data.byteLength;
+            queueMicrotask(() => this.ack(p, "stderr", data.byteLength));
+          },
+          onExit: (exit) => (info.exit = exit),
+        },
+      };
+      this.procs.set(live.procId, p);
+      this.committed += p.stdout.outstanding + p.stderr.outstanding;
+      this.topUp(p);
+    }
+    this.isReady = true;
+    this.resolveReady();
   }
 
   /**
@@ -236,6 +309,20 @@ export class AgentChannel {
     this.send(encodeFrame(FrameType.KILL_ALL, 0));
   }
 
+  /**
+   * Lets go of the channel without ending the sandbox (daemon shutdown): nothing more is sent or
+   * delivered; the shim keeps init's side open for the next daemon.
+   */
+  detach(): void {
+    this.isClosed = true;
+    this.procs.clear();
+    this.output.removeAllListeners("data");
+    this.output.destroy();
+    this.input.destroy();
+    this.rejectReady(new DaemonError("SANDBOX_RUNTIME_FAILED", "the daemon let go of the sandbox"));
+    this.resolveClosed({});
+  }
+
   /** Closes our end of the channel (init sees EOF, kills everything and exits). */
   end(): void {
     if (!this.input.writableEnded) this.input.end();
@@ -266,6 +353,13 @@ export class AgentChannel {
   /** Routes one frame; throws ProtocolError for anything init may not send now. */
   private dispatch(f: Frame): void {
     const name = frameName(f.type);
+    const nonce = this.opts.adoptNonce;
+    if (nonce && !this.isReady) {
+      // Until our STATE, every frame belongs to the previous daemon's view (or an earlier HELLO's).
+      if (f.type === FrameType.STATE && f.procId === 0 && f.payload.byteLength >= 8 && f.payload.subarray(0, 8).equals(nonce))
+        this.adoptState(f.payload, nonce);
+      return;
+    }
     if (f.type === FrameType.READY) {
       if (this.isReady || f.procId !== 0 || f.payload.byteLength !== 0) throw new ProtocolError("unexpected READY frame");
       this.isReady = true;
@@ -306,9 +400,13 @@ export class AgentChannel {
       }
       case FrameType.STDIN_ACK: {
         if (!p.started) throw new ProtocolError(`STDIN_ACK frame for process ${f.procId} before STARTED`);
-        const n = decodeStdinAck(f.payload);
+        let n = decodeStdinAck(f.payload);
+        const inherited = Math.min(n, p.inheritedStdin);
+        p.inheritedStdin -= inherited;
+        n -= inherited;
         const inFlight = p.stdin.unacknowledged;
-        if (!p.stdin.ack(n)) throw new ProtocolError(`STDIN_ACK of ${n} bytes for process ${f.procId}, which has ${inFlight} in flight`);
+        if ((inherited === 0 || n > 0) && !p.stdin.ack(n))
+          throw new ProtocolError(`STDIN_ACK of ${n} bytes for process ${f.procId}, which has ${inFlight} in flight`);
         this.deliver(() => p.sink.onStdinAck?.(n));
         return;
       }

@@ -14,6 +14,7 @@ export const FrameType = {
   SIGNAL: 4,
   KILL_ALL: 5,
   CREDIT: 6,
+  HELLO: 7,
   READY: 64,
   STARTED: 65,
   SPAWN_FAILED: 66,
@@ -21,6 +22,7 @@ export const FrameType = {
   STDERR: 68,
   EXIT: 69,
   STDIN_ACK: 70,
+  STATE: 71,
 } as const;
 export type FrameType = (typeof FrameType)[keyof typeof FrameType];
 

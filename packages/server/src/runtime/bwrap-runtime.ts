@@ -6,16 +6,16 @@
  * atoll-mount → `atoll-launch … -- bwrap … -- /.atoll/init` → wait for READY.
  * Every failure undoes what was done; kill() and cleanupOrphans() use the same teardown.
  */
-import { spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { mkdir, readdir, realpath, rmdir, stat } from "node:fs/promises";
 import path from "node:path";
 import { LIMITS } from "atoll/contract";
 import type { Logger } from "pino";
-import type { LaunchSpec, RuntimeDriver, RuntimeSandbox } from "../core/drivers.js";
+import type { AdoptFacts, LaunchSpec, RuntimeDriver, RuntimeSandbox } from "../core/drivers.js";
 import { ensurePrivateMount, mountWithPropagation, mountsUnder, readMountInfo, umountTree } from "../host/mounts.js";
 import { AgentChannel } from "./agent-channel.js";
 import { launchArgs, procMaskArgs } from "./bwrap-args.js";
-import { BwrapSandbox, runAtollMount, waitForExit } from "./bwrap-sandbox.js";
+import { BwrapSandbox, childShim, runAtollMount, waitForExit, withTimeout } from "./bwrap-sandbox.js";
 import { type CgroupDriver, detectCgroups } from "./cgroups.js";
 import { makeSandboxPathDir } from "../host/state-dir-modes.js";
 import { ensureExecuteOnly } from "./helper-modes.js";
@@ -27,7 +27,9 @@ import { ScratchPool } from "./scratch-pool.js";
 import { mountCgroupView } from "./cgroup-view.js";
 import { ProcView } from "./proc-view.js";
 import { OwnerUids } from "./owner-uids.js";
-import { type CommandRunner, HOST_PATH } from "../host/run-command.js";
+import { ShimRecords, spawnUnderShim } from "./shim-records.js";
+import { adoptSandbox } from "./bwrap-adopt.js";
+import type { CommandRunner } from "../host/run-command.js";
 import type { DiskBudget } from "../host/disk-budget.js";
 import { DaemonError } from "../daemon-error.js";
 
@@ -82,6 +84,8 @@ export class BwrapRuntime implements RuntimeDriver {
   /** Each live sandbox's user-namespace owner (its own kernel per-user budgets). */
   private readonly owners: OwnerUids;
   private readonly ownerOf = new Map<string, number>();
+  /** The shims' sockets and records (shim-records.ts): what the next daemon adopts by. */
+  private readonly shims: ShimRecords;
   /** runDir with symlinks resolved (the form /proc/self/mountinfo uses); set by setup(). */
   private runDir: string;
 
@@ -89,6 +93,7 @@ export class BwrapRuntime implements RuntimeDriver {
     if (!Number.isInteger(opts.uidBase) || opts.uidBase < 1) throw new RangeError(`invalid uidBase ${opts.uidBase}`);
     this.runDir = path.resolve(opts.runDir);
     this.owners = new OwnerUids(opts.uidBase);
+    this.shims = new ShimRecords(path.join(opts.stateDir, "shims"));
     this.pool = new ScratchPool({
       dir: path.join(opts.stateDir, "scratch"),
       mountDir: path.join(opts.runDir, "pool"),
@@ -101,6 +106,9 @@ export class BwrapRuntime implements RuntimeDriver {
 
   private get launcher(): string {
     return path.join(this.opts.nativeDir, "atoll-launch");
+  }
+  private get shim(): string {
+    return path.join(this.opts.nativeDir, "atoll-shim");
   }
   private get atollMount(): string {
     return path.join(this.opts.nativeDir, "atoll-mount");
@@ -124,12 +132,14 @@ export class BwrapRuntime implements RuntimeDriver {
       this.runDir = await realpath(this.opts.runDir);
       // Only sandbox root's gid may pass through (host/state-dir-modes.ts); no one may list it.
       makeSandboxPathDir(path.join(this.runDir, "sandboxes"), this.opts.uidBase);
+      this.shims.prepare();
       this.opts.logger?.info({ cgroupVersion: cgroups.version }, "bwrap runtime ready");
       const launchers = new LauncherPool({
         cgroups,
         launcher: this.launcher,
         target: this.opts.launcherPoolSize ?? (this.opts.scratchPoolSize === 0 ? 0 : 2),
         logger: this.opts.logger,
+        spawn: (launcher, args) => spawnUnderShim(this.shim, this.shims.dir, launcher, args),
       });
       // One lxcfs for all sandboxes (proc-view.ts); without it sandboxes see the host's /proc files.
       const procView = new ProcView({ runDir: this.runDir, cgroups, runner: this.opts.runner, logger: this.opts.logger });
@@ -178,7 +188,7 @@ export class BwrapRuntime implements RuntimeDriver {
     await this.reachable;
     // The host disk first: INSUFFICIENT_STORAGE before anything is made.
     const grant = await this.opts.disk?.admitScratch(id, limits.rootfsBytes);
-    let child: ReturnType<typeof spawn> | undefined;
+    let child: ChildProcess | undefined;
     try {
       const t0 = performance.now();
       const marks: Record<string, number> = {};
@@ -235,10 +245,11 @@ export class BwrapRuntime implements RuntimeDriver {
         masks: [...masks, ...procView.bwrapArgs(), ...(this.opts.readOnlyBinds ?? []).flatMap((b) => ["--ro-bind", b.source, b.target])],
         netnsPath: net?.netnsPath,
       });
-      const launcher = pooled?.launcher ?? watchLauncher(spawn(this.launcher, args, { stdio: ["pipe", "pipe", "pipe"], env: { PATH: HOST_PATH } }));
+      const launcher = pooled?.launcher ?? watchLauncher(spawnUnderShim(this.shim, this.shims.dir, this.launcher, args));
       const proc = launcher.proc;
       if (pooled) proc.stdin.write(encodeLaunchArgs(args));
       child = proc;
+      if (proc.pid !== undefined) await this.shims.write(id, { shimPid: proc.pid, ownerUid });
       mark("spawned");
       launcher.onLine((line) => this.opts.logger?.warn({ sandboxId: id, stderr: line }, "sandbox stderr"));
       const channel = new AgentChannel(proc.stdin, proc.stdout, {
@@ -260,7 +271,7 @@ export class BwrapRuntime implements RuntimeDriver {
       return new BwrapSandbox({
         id,
         root: p.root,
-        child: proc,
+        child: childShim(proc),
         channel,
         cgroup,
         atollMount: this.atollMount,
@@ -279,6 +290,39 @@ export class BwrapRuntime implements RuntimeDriver {
       );
       throw err;
     }
+  }
+
+  /**
+   * Takes over sandbox `id` left running by a previous daemon run (docs/architecture.md, "Live
+   * restore"): connects to its shim's socket, resynchronises with init (HELLO → STATE, within
+   * `adoptTimeoutMs`), reopens its cgroup and takes back its owner uid and its scratch's share of
+   * the disk budget. undefined when the shim is gone or init does not answer: the caller stops it
+   * and cleanupOrphans removes what is left.
+   */
+  async adopt(id: string, facts: AdoptFacts): Promise<RuntimeSandbox | undefined> {
+    if (!ID_PATTERN.test(id) || this.live.has(id)) return undefined;
+    const { cgroups } = await this.setup();
+    const p = this.paths(id);
+    const sandbox = await adoptSandbox(id, facts, {
+      shims: this.shims,
+      cgroup: () => cgroups.open(id),
+      claimOwner: (uid) => {
+        if (!this.owners.claim(uid)) this.opts.logger?.warn({ sandboxId: id, ownerUid: uid }, "an adopted sandbox's owner uid is taken twice");
+        this.ownerOf.set(id, uid);
+      },
+      scratch: { image: p.image, mountPoint: p.scratch },
+      root: p.root,
+      disk: this.opts.disk,
+      readyTimeoutMs: this.opts.readyTimeoutMs ?? 15_000,
+      atollMount: this.atollMount,
+      runner: this.opts.runner,
+      release: () => this.teardown(id),
+      logger: this.opts.logger,
+    });
+    if (!sandbox) return undefined;
+    this.live.set(id, sandbox);
+    void sandbox.stopped.then(() => this.live.delete(id));
+    return sandbox;
   }
 
   /**
@@ -314,6 +358,7 @@ export class BwrapRuntime implements RuntimeDriver {
     });
     mark("root");
     await step(() => releaseScratch(this.opts.runner, p.image, p.scratch));
+    if (processesGone) await step(() => this.shims.remove(id));
     this.opts.disk?.forget(id);
     mark("scratch");
     const left = mountsUnder(await readMountInfo(), p.dir);
@@ -371,6 +416,7 @@ export class BwrapRuntime implements RuntimeDriver {
       // A previous run's waiting launcher is not a sandbox: remove it without reporting it.
       if (!id.startsWith(POOL_CGROUP_PREFIX)) removed.push(id);
     }
+    await this.shims.prune(new Set([...keep, ...this.live.keys(), ...this.launching]));
     // Called once at daemon start: a good moment to get scratch images and launchers ready.
     this.pool.warm(LIMITS.rootfsDefault);
     launchers.warm();
@@ -381,7 +427,9 @@ export class BwrapRuntime implements RuntimeDriver {
   async close(): Promise<void> {
     await this.pool.close();
     if (this.setupPromise) await (await this.setupPromise).launchers.close();
-    if (this.setupPromise) await (await this.setupPromise).procView.stop();
+    // Sandboxes left running (detached at shutdown) keep lxcfs: the next daemon adopts it.
+    if (this.setupPromise && this.live.size > 0) (await this.setupPromise).procView.detach();
+    else if (this.setupPromise) await (await this.setupPromise).procView.stop();
     // The daemon's parent cgroup goes too once no sandbox is left in it (it is recreated at start).
     if (this.live.size === 0 && this.setupPromise) await (await this.setupPromise).cgroups.removeParent();
   }
@@ -404,20 +452,4 @@ async function assertTraversable(p: string, id: number): Promise<void> {
     }
     if (dir === "/") return;
   }
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new DaemonError("SANDBOX_RUNTIME_FAILED", message)), ms);
-    promise.then(
-      (v) => {
-        clearTimeout(timer);
-        resolve(v);
-      },
-      (e: unknown) => {
-        clearTimeout(timer);
-        reject(e);
-      },
-    );
-  });
 }

@@ -10,6 +10,7 @@ import { HostCommandError, type CommandRunner } from "../host/run-command.js";
 import type { AgentChannel } from "./agent-channel.js";
 import { ProtocolError } from "./agent-protocol.js";
 import { findBusyProcesses } from "./busy-processes.js";
+import { pidAlive } from "./launcher-watch.js";
 import type { SandboxCgroup } from "./cgroups.js";
 import { DaemonError } from "../daemon-error.js";
 
@@ -32,6 +33,23 @@ export function waitForExit(child: ChildProcess, ms: number): Promise<boolean> {
   });
 }
 
+/** `promise`, or a SANDBOX_RUNTIME_FAILED error with `message` after `ms`. */
+export function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new DaemonError("SANDBOX_RUNTIME_FAILED", message)), ms);
+    promise.then(
+      (v) => {
+        clearTimeout(timer);
+        resolve(v);
+      },
+      (e: unknown) => {
+        clearTimeout(timer);
+        reject(e);
+      },
+    );
+  });
+}
+
 /**
  * Runs atoll-mount; its exit status 2 (bad target: symlink, `..`, not a directory) becomes an
  * InvalidArgumentError with the helper's message.
@@ -51,11 +69,50 @@ export async function runAtollMount(runner: CommandRunner, atollMount: string, a
   }
 }
 
+/** The sandbox's atoll-shim, as this daemon holds it: its child, or (adopted) a pid. */
+export interface ShimHandle {
+  readonly pid: number | undefined;
+  /** true once it exited within `ms`. */
+  waitForExit(ms: number): Promise<boolean>;
+  kill(signal: NodeJS.Signals): void;
+  /** Lets go of it (daemon shutdown, the sandbox keeps running). */
+  detach(): void;
+}
+
+/** The shim this daemon spawned. */
+export function childShim(child: ChildProcess): ShimHandle {
+  return {
+    pid: child.pid,
+    waitForExit: (ms) => waitForExit(child, ms),
+    kill: (signal) => child.kill(signal),
+    detach: () => {
+      for (const s of [child.stdin, child.stdout, child.stderr]) s?.destroy();
+      child.unref();
+    },
+  };
+}
+
+/** A shim a previous daemon run spawned (no longer our child): watched by its pid. */
+export function adoptedShim(pid: number): ShimHandle {
+  const alive = () => pidAlive(pid);
+  return {
+    pid,
+    waitForExit: async (ms) => {
+      for (const deadline = Date.now() + ms; alive() && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 10));
+      return !alive();
+    },
+    kill: (signal) => {
+      if (alive()) process.kill(pid, signal);
+    },
+    detach: () => undefined,
+  };
+}
+
 export interface BwrapSandboxParts {
   id: string;
   /** Host path of the sandbox root (overlay). */
   root: string;
-  child: ChildProcess;
+  child: ShimHandle;
   channel: AgentChannel;
   cgroup: SandboxCgroup;
   atollMount: string;
@@ -71,6 +128,7 @@ export class BwrapSandbox implements RuntimeSandbox {
   readonly stopped: Promise<{ reason: string }>;
   private resolveStopped!: (v: { reason: string }) => void;
   private stopping: Promise<void> | undefined;
+  private detached = false;
 
   constructor(private readonly parts: BwrapSandboxParts) {
     this.id = parts.id;
@@ -79,7 +137,7 @@ export class BwrapSandbox implements RuntimeSandbox {
     // control-channel protocol (init runs in the sandbox: whatever it sends is hostile), which
     // ends this sandbox and nothing else.
     void parts.channel.closed.then(({ error }) => {
-      if (this.stopping) return;
+      if (this.stopping || this.detached) return;
       let reason = "init-exited";
       if (error instanceof ProtocolError) {
         reason = `protocol-error: ${error.message}`;
@@ -130,6 +188,19 @@ export class BwrapSandbox implements RuntimeSandbox {
     return this.stop("killed");
   }
 
+  /** Closes this daemon's side of the shim; the sandbox runs on with all it holds (daemon shutdown). */
+  async detach(): Promise<void> {
+    if (this.stopping) return;
+    this.detached = true;
+    this.stopping = Promise.resolve();
+    this.parts.channel.detach();
+    this.parts.child.detach();
+  }
+
+  adoptedProcesses(): ReturnType<AgentChannel["adoptedProcesses"]> {
+    return this.parts.channel.adoptedProcesses();
+  }
+
   private assertRunning(): void {
     if (this.stopping) throw new DaemonError("SANDBOX_RUNTIME_FAILED", `sandbox ${this.id} is stopping`);
   }
@@ -143,10 +214,10 @@ export class BwrapSandbox implements RuntimeSandbox {
           channel.killAll();
           channel.end();
         }
-        if (!(await waitForExit(child, EXIT_WAIT_MS))) {
+        if (!(await child.waitForExit(EXIT_WAIT_MS))) {
           logger?.warn({ sandboxId: this.id, pid: child.pid }, "sandbox launcher did not exit after KILL_ALL; sending SIGKILL");
           child.kill("SIGKILL");
-          await waitForExit(child, EXIT_WAIT_MS);
+          await child.waitForExit(EXIT_WAIT_MS);
         }
         await this.parts.release();
       } catch (err) {

@@ -11,16 +11,21 @@ import { type Frame, FrameDecoder, FrameType, encodeFrame } from "./agent-protoc
 export const FAKE_WINDOW = 64 * 1024;
 
 /** A fake init: collects the frames the channel sends and lets the test answer. */
-export function fakeInit(opts: { ready?: boolean; budget?: number } = {}) {
+export function fakeInit(opts: { ready?: boolean; budget?: number; adoptNonce?: Buffer } = {}) {
   const toInit = new PassThrough();
   const fromInit = new PassThrough();
   const sinkErrors: unknown[] = [];
-  const channel = new AgentChannel(toInit, fromInit, { window: FAKE_WINDOW, budget: opts.budget, onSinkError: (e) => sinkErrors.push(e) });
+  const channel = new AgentChannel(toInit, fromInit, {
+    window: FAKE_WINDOW,
+    budget: opts.budget,
+    onSinkError: (e) => sinkErrors.push(e),
+    adoptNonce: opts.adoptNonce,
+  });
   const received: Frame[] = [];
   const decoder = new FrameDecoder();
   toInit.on("data", (c: Buffer) => received.push(...decoder.push(c)));
   const reply = (type: number, procId: number, payload: number[] | Buffer = []) => fromInit.write(encodeFrame(type, procId, Buffer.from(payload)));
-  if (opts.ready !== false) reply(FrameType.READY, 0);
+  if (opts.ready !== false && !opts.adoptNonce) reply(FrameType.READY, 0);
   return { channel, received, reply, fromInit, sinkErrors };
 }
 

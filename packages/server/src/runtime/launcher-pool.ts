@@ -21,9 +21,9 @@
  * A launcher's exit is watched from spawn on (launcher-watch.ts): one that died in the pool is
  * never handed out.
  */
-import { spawn } from "node:child_process";
+import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { writeFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { LIMITS } from "atoll/contract";
 import type { Logger } from "pino";
 import type { SandboxLimits } from "../core/drivers.js";
@@ -53,7 +53,16 @@ const WAITING_LIMITS: SandboxLimits = { memoryBytes: LIMITS.memoryMax, pids: 16,
 export class LauncherPool {
   private readonly pool: WarmPool<Entry>;
 
-  constructor(private readonly opts: { cgroups: CgroupDriver; launcher: string; target?: number; logger?: Logger | undefined }) {
+  constructor(
+    private readonly opts: {
+      cgroups: CgroupDriver;
+      launcher: string;
+      target?: number;
+      logger?: Logger | undefined;
+      /** Starts `launcher args` (the runtime: under atoll-shim); default: spawns it directly. */
+      spawn?: (launcher: string, args: string[]) => ChildProcessWithoutNullStreams;
+    },
+  ) {
     this.pool = new WarmPool<Entry>({
       name: "launcher",
       target: opts.target ?? 2,
@@ -160,7 +169,10 @@ export class LauncherPool {
       pooled = { cgroupId, cgroup: await this.opts.cgroups.create(cgroupId, WAITING_LIMITS) };
     }
     const entry: Entry = {
-      launcher: watchLauncher(spawn(this.opts.launcher, ["--wait-args"], { stdio: ["pipe", "pipe", "pipe"], env: { PATH: HOST_PATH } })),
+      launcher: watchLauncher(
+        this.opts.spawn?.(this.opts.launcher, ["--wait-args"]) ??
+          spawn(this.opts.launcher, ["--wait-args"], { stdio: ["pipe", "pipe", "pipe"], env: { PATH: HOST_PATH } }),
+      ),
       ...pooled,
     };
     try {
@@ -168,7 +180,12 @@ export class LauncherPool {
       if (pid === undefined)
         throw new DaemonError("SANDBOX_RUNTIME_FAILED", `cannot start ${this.opts.launcher}: ${describeExit(await entry.launcher.exited)}`);
       // Joined before anyone can take it (and rename the cgroup under it).
-      for (const file of entry.cgroup?.procsFiles ?? []) await writeFile(file, String(pid));
+      // Under atoll-shim the launcher is the shim's child: it follows (forked before the move, it
+      // is listed in children; forked after, it inherits the cgroup).
+      for (const file of entry.cgroup?.procsFiles ?? []) {
+        await writeFile(file, String(pid));
+        for (const child of await childPids(pid)) await writeFile(file, String(child));
+      }
     } catch (err) {
       await this.discard(entry);
       throw err;
@@ -183,4 +200,13 @@ export function encodeLaunchArgs(args: readonly string[]): Buffer {
   const header = Buffer.alloc(4);
   header.writeUInt32BE(body.length);
   return Buffer.concat([header, body]);
+}
+
+/** Pids of the direct children of `pid` (none once it exited). */
+async function childPids(pid: number): Promise<number[]> {
+  const text = await readFile(`/proc/${pid}/task/${pid}/children`, "utf8").catch(() => "");
+  return text
+    .split(" ")
+    .filter((t) => /^\d+$/.test(t))
+    .map(Number);
 }

@@ -38,18 +38,41 @@ export function describeExit(e: LauncherExit): string {
   return e.signal ? `killed by ${e.signal}` : `exited with code ${e.code}`;
 }
 
+/** An exit recorded once: `exit` is set and `exited` resolves at the first finish(). */
+export function exitLatch(): { readonly exit: LauncherExit | undefined; exited: Promise<LauncherExit>; finish(e: LauncherExit): void } {
+  let exit: LauncherExit | undefined;
+  let settle!: (e: LauncherExit) => void;
+  const exited = new Promise<LauncherExit>((resolve) => (settle = resolve));
+  return {
+    get exit() {
+      return exit;
+    },
+    exited,
+    finish(e) {
+      if (exit) return;
+      exit = e;
+      settle(e);
+    },
+  };
+}
+
+/** true while a process with this pid exists (ours or not; a zombie counts). */
+export function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export function watchLauncher(proc: ChildProcessWithoutNullStreams): LauncherWatch {
   let stderr = "";
   let partial = "";
   let sink: ((line: string) => void) | undefined;
-  let exit: LauncherExit | undefined;
-  let settle!: (e: LauncherExit) => void;
-  const exited = new Promise<LauncherExit>((resolve) => (settle = resolve));
-  const finish = (e: LauncherExit) => {
-    if (exit) return;
-    exit = e;
-    settle(e);
-  };
+  const latch = exitLatch();
+  const finish = latch.finish;
+  const exited = latch.exited;
   proc.on("exit", (code, signal) => finish({ code, signal }));
   // A spawn error (EAGAIN, ENOENT…) has no exit event.
   proc.on("error", (err) => {
@@ -70,7 +93,7 @@ export function watchLauncher(proc: ChildProcessWithoutNullStreams): LauncherWat
       return stderr;
     },
     get exit() {
-      return exit;
+      return latch.exit;
     },
     exited,
     onLine(s) {

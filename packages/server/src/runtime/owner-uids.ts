@@ -46,6 +46,13 @@ export class OwnerUids {
     throw new DaemonError("SANDBOX_RUNTIME_FAILED", `all ${OWNER_RANGE_SIZE} sandbox owner uids are in use`);
   }
 
+  /** Marks `uid` in use again (a sandbox adopted from a previous daemon run). false if it is not an owner uid or taken. */
+  claim(uid: number): boolean {
+    if (uid < this.first || uid >= this.first + OWNER_RANGE_SIZE || this.inUse.has(uid)) return false;
+    this.inUse.add(uid);
+    return true;
+  }
+
   release(uid: number): void {
     this.inUse.delete(uid);
   }

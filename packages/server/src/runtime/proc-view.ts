@@ -17,14 +17,19 @@
  * - it runs in a cgroup of its own (`<parent>/lxcfs.view`, the CPU weight of one default
  *   sandbox, bounded memory and pids): a sandbox that floods it with reads gets at most one more
  *   sandbox's share of the CPU, never the host's;
- * - it dies with the daemon (`setpriv --pdeathsig KILL`) and is restarted (with backoff) when it
- *   exits; sandboxes started while it is down get the host's /proc files instead of failing;
+ * - it outlives the daemon (issue 13: sandboxes keep running while no daemon runs, and must not
+ *   read ENOTCONN from /proc/meminfo): it runs in a session of its own, its stderr goes to
+ *   `<run>/lxcfs.log`, and `<run>/lxcfs.owner` names the daemon process that runs it. The next
+ *   daemon adopts a running lxcfs whose owner is gone (a live owner is another runtime on this
+ *   state directory, as in tests: that one is shared, never stopped); the daemon stops it only
+ *   when it stops with no sandbox left running. It is restarted (with backoff) when it exits;
+ *   sandboxes started while it is down get the host's /proc files instead of failing;
  * - sandboxes never see its mount: only single files are bound (no cgroup emulation, no
  *   directory), and lxcfs picks the figures from the caller's pid, which the kernel supplies.
  * Known limit of Debian 12's lxcfs 5.0: files in tmpfs (/dev/shm) count as available memory.
  */
-import { mkdir, readFile, rm, rmdir, stat, writeFile } from "node:fs/promises";
-import { spawn } from "node:child_process";
+import { mkdir, open, readFile, rm, rmdir, stat, writeFile } from "node:fs/promises";
+import { type ChildProcess, spawn } from "node:child_process";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { LIMITS } from "atoll/contract";
@@ -34,7 +39,8 @@ import { findExecutable } from "../image/bootstrap-runner.js";
 import { findMount, umount } from "../host/mounts.js";
 import { type CommandRunner, HOST_PATH } from "../host/run-command.js";
 import type { CgroupDriver } from "./cgroups.js";
-import { type LauncherWatch, describeExit, watchLauncher } from "./launcher-watch.js";
+import { describeExit, pidAlive } from "./launcher-watch.js";
+import { type LxcfsWatch, watchChild, watchPid } from "./lxcfs-watch.js";
 import { DaemonError } from "../daemon-error.js";
 
 /** /proc files bound from lxcfs into every sandbox. */
@@ -63,7 +69,7 @@ export interface ProcViewOptions {
 export class ProcView {
   readonly mountPoint: string;
   private readonly pidFile: string;
-  private watch: LauncherWatch | undefined;
+  private watch: LxcfsWatch | undefined;
   private serving = false;
   private stopping = false;
   private restartDelay = RESTART_MIN_MS;
@@ -72,9 +78,14 @@ export class ProcView {
   /** Serving through another runtime's lxcfs (othersLxcfs): nothing here to stop. */
   private shared = false;
 
+  private readonly ownerFile: string;
+  private readonly logFile: string;
+
   constructor(private readonly opts: ProcViewOptions) {
     this.mountPoint = path.join(opts.runDir, "lxcfs");
     this.pidFile = path.join(opts.runDir, "lxcfs.pid");
+    this.ownerFile = path.join(opts.runDir, "lxcfs.owner");
+    this.logFile = path.join(opts.runDir, "lxcfs.log");
   }
 
   /**
@@ -98,51 +109,71 @@ export class ProcView {
 
   private async launch(): Promise<void> {
     const binary = this.opts.lxcfs ?? findExecutable("lxcfs");
-    const setpriv = findExecutable("setpriv");
-    if (!binary || !setpriv) {
-      this.opts.logger?.warn(
-        `${binary ? "setpriv" : "lxcfs"} is not installed: sandboxes see the host's memory in /proc/meminfo. Install it: apt-get install ${binary ? "util-linux" : "lxcfs"}`,
-      );
+    if (!binary) {
+      this.opts.logger?.warn("lxcfs is not installed: sandboxes see the host's memory in /proc/meminfo. Install it: apt-get install lxcfs");
       return;
     }
     try {
-      if (await this.othersLxcfs()) {
+      const running = await this.runningLxcfs();
+      if (running !== undefined && (await this.ownerAlive())) {
         // Another runtime on this state directory (tests do that) serves it: share, never stop it.
         this.shared = true;
         this.serving = (await findMount(this.mountPoint))?.fsType === "fuse.lxcfs";
         return;
       }
+      if (running !== undefined && (await findMount(this.mountPoint))?.fsType === "fuse.lxcfs") {
+        // A previous daemon run's: its sandboxes (still running) use it. Ours now.
+        const watch = watchPid(running, this.logFile);
+        this.watch = watch;
+        await writeFile(this.ownerFile, String(process.pid));
+        void watch.exited.then((e) => this.exited(watch, describeExit(e)));
+        this.serving = true;
+        this.opts.logger?.info({ pid: running }, "adopted the previous run's lxcfs");
+        return;
+      }
+      if (running !== undefined) process.kill(running, "SIGKILL");
       await this.clearStale();
       await mkdir(this.mountPoint, { recursive: true, mode: 0o755 });
       const cgroup = await this.opts.cgroups.create(PROC_VIEW_CGROUP, LXCFS_LIMITS);
-      const watch = watchLauncher(
-        spawn(setpriv, ["--pdeathsig", "KILL", "--", binary, "--foreground", "--enable-pidfd", "--pidfile", this.pidFile, this.mountPoint], {
-          stdio: ["pipe", "pipe", "pipe"],
+      // Its own session, no pipe to this process: it outlives the daemon (see the top of this file).
+      const log = await open(this.logFile, "w", 0o600);
+      let child: ChildProcess;
+      try {
+        child = spawn(binary, ["--foreground", "--enable-pidfd", "--pidfile", this.pidFile, this.mountPoint], {
+          stdio: ["ignore", "ignore", log.fd],
           env: { PATH: HOST_PATH },
-        }),
-      );
+          detached: true,
+        });
+      } finally {
+        await log.close();
+      }
+      child.unref();
+      const watch = watchChild(child, this.logFile);
       this.watch = watch;
-      watch.proc.stdout.resume(); // lxcfs writes its start-up report there: drained, not kept
-      if (watch.proc.pid !== undefined) {
-        for (const file of cgroup.procsFiles) await writeFile(file, String(watch.proc.pid));
+      await writeFile(this.ownerFile, String(process.pid));
+      if (child.pid !== undefined) {
+        for (const file of cgroup.procsFiles) await writeFile(file, String(child.pid));
       }
       void watch.exited.then((e) => this.exited(watch, describeExit(e)));
       await this.waitReady(watch);
       this.serving = true;
-      this.opts.logger?.info({ pid: watch.proc.pid, mountPoint: this.mountPoint }, "lxcfs ready: sandboxes see their own memory and uptime in /proc");
+      this.opts.logger?.info({ pid: child.pid, mountPoint: this.mountPoint }, "lxcfs ready: sandboxes see their own memory and uptime in /proc");
     } catch (err) {
-      this.opts.logger?.warn({ err, stderr: this.watch?.stderr.trim() }, "lxcfs did not start: sandboxes see the host's /proc files until it does");
-      this.watch?.proc.kill("SIGKILL");
+      this.opts.logger?.warn({ err, stderr: (await this.watch?.stderr())?.trim() }, "lxcfs did not start: sandboxes see the host's /proc files until it does");
+      this.watch?.kill();
       this.scheduleRestart();
     }
   }
 
   /** Polls until lxcfs's mount answers, or its process ended, or the timeout passed. */
-  private async waitReady(watch: LauncherWatch): Promise<void> {
+  private async waitReady(watch: LxcfsWatch): Promise<void> {
     const deadline = Date.now() + READY_TIMEOUT_MS;
     for (let delay = 2; ; delay = Math.min(delay * 2, 50)) {
       if (watch.exit)
-        throw new DaemonError("SANDBOX_RUNTIME_FAILED", `lxcfs ${describeExit(watch.exit)}: ${watch.stderr.trim().split("\n").slice(-3).join(" / ")}`);
+        throw new DaemonError(
+          "SANDBOX_RUNTIME_FAILED",
+          `lxcfs ${describeExit(watch.exit)}: ${(await watch.stderr()).trim().split("\n").slice(-3).join(" / ")}`,
+        );
       const m = await findMount(this.mountPoint);
       if (
         m?.fsType === "fuse.lxcfs" &&
@@ -157,13 +188,13 @@ export class ProcView {
     }
   }
 
-  private exited(watch: LauncherWatch, how: string): void {
+  private async exited(watch: LxcfsWatch, how: string): Promise<void> {
     if (this.watch !== watch) return;
     this.serving = false;
     if (this.stopping) return;
     // Running sandboxes keep reading the dead mount (ENOTCONN) until they stop; new ones get a new lxcfs.
     this.opts.logger?.error(
-      { stderr: watch.stderr.trim().split("\n").slice(-5).join("\n") },
+      { stderr: (await watch.stderr()).trim().split("\n").slice(-5).join("\n") },
       `lxcfs ${how}: restarting it; sandboxes started before cannot read /proc/meminfo, swaps and uptime until they stop`,
     );
     this.scheduleRestart();
@@ -186,15 +217,30 @@ export class ProcView {
     this.restartTimer.unref();
   }
 
-  /**
-   * true when the lxcfs named by the pid file runs and serves this mount point. It dies with
-   * the runtime that started it (pdeathsig), so a live one belongs to a live runtime.
-   */
-  private async othersLxcfs(): Promise<boolean> {
+  /** The pid of the lxcfs named by the pid file, when it runs and serves this mount point (and is not ours). */
+  private async runningLxcfs(): Promise<number | undefined> {
     const pid = Number.parseInt(await readFile(this.pidFile, "utf8").catch(() => ""), 10);
-    if (!(pid > 0) || pid === this.watch?.proc.pid) return false;
+    if (!(pid > 0) || pid === this.watch?.pid) return undefined;
     const cmdline = await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "");
-    return cmdline.split("\0").includes(this.mountPoint) && cmdline.includes("lxcfs");
+    return cmdline.split("\0").includes(this.mountPoint) && cmdline.includes("lxcfs") ? pid : undefined;
+  }
+
+  /** true when the daemon process that runs the lxcfs is alive (and not this one). */
+  private async ownerAlive(): Promise<boolean> {
+    const owner = Number.parseInt(await readFile(this.ownerFile, "utf8").catch(() => ""), 10);
+    return owner > 0 && owner !== process.pid ? pidAlive(owner) : owner === process.pid;
+  }
+
+  /**
+   * Daemon shutdown that leaves sandboxes running: lxcfs keeps serving them; the next daemon
+   * adopts it.
+   */
+  detach(): void {
+    this.stopping = true;
+    clearTimeout(this.restartTimer);
+    this.restartTimer = undefined;
+    this.watch?.detach();
+    this.watch = undefined;
   }
 
   /** What a previous run left: the FUSE mount of its dead lxcfs, its cgroup. */
@@ -215,11 +261,11 @@ export class ProcView {
     // Unmounting first ends lxcfs's FUSE loop; the kill is for an lxcfs that hangs.
     if (await findMount(this.mountPoint)) await umount(this.opts.runner, this.mountPoint, { lazy: true });
     if (watch && !watch.exit) {
-      watch.proc.kill("SIGKILL");
+      watch.kill();
       await watch.exited;
     }
     await this.opts.cgroups.open(PROC_VIEW_CGROUP).destroy();
     await rmdir(this.mountPoint).catch(() => undefined);
-    await rm(this.pidFile, { force: true });
+    for (const f of [this.pidFile, this.ownerFile, this.logFile]) await rm(f, { force: true });
   }
 }

@@ -21,6 +21,13 @@ export class StreamCredit {
     if (!Number.isInteger(window) || window < 1 || window > 0xffffffff) throw new RangeError(`invalid window ${window}`);
   }
 
+  /** A stream taken over from a previous daemon, whose peer still holds `credit` bytes of its grant. */
+  static held(window: number, credit: number): StreamCredit {
+    const c = new StreamCredit(window);
+    c.granted = credit;
+    return c;
+  }
+
   /** Bytes granted and not consumed yet: what this stream may make the daemon hold. */
   get outstanding(): number {
     return this.granted - this.consumed;

@@ -8,7 +8,7 @@
  * concurrent acquire/release/delete of the same volume are serialised; different volumes
  * proceed in parallel.
  */
-import { mkdir, open, readdir, rmdir, stat } from "node:fs/promises";
+import { mkdir, open, readdir, realpath, rmdir, stat } from "node:fs/promises";
 import path from "node:path";
 import type { StorageDriver, VolumeUsage } from "../core/drivers.js";
 import { DiskBudget } from "../host/disk-budget.js";
@@ -17,7 +17,7 @@ import { inodeCountFor } from "../host/inode-sizing.js";
 import { KeyedMutex } from "../host/keyed-mutex.js";
 import type { CommandRunner } from "../host/run-command.js";
 import { LoopAlreadyAttachedError, attachLoop, detachLoop, findLoopDevicesForFile, isLoopBound, findLoopDevicesUnder } from "../host/loop-device.js";
-import { isBusyError, isMountPoint, mount, statfsUsage, umount, umountTree } from "../host/mounts.js";
+import { isBusyError, isMountPoint, mount, mountsUnder, readMountInfo, statfsUsage, umount, umountTree } from "../host/mounts.js";
 import { VolumeAcquiredError, VolumeBackingExistsError, VolumeBackingMissingError, VolumeStillDetachingError } from "./storage-errors.js";
 import { allocateInFull, checkImage } from "./image-upkeep.js";
 import { adoptLostAndFound } from "./volume-root.js";
@@ -330,11 +330,46 @@ export class LoopVolumeBackend implements StorageDriver {
   }
 
   /**
+   * Registers the volumes in `inUse` that are still mounted on their loop device with that many
+   * references; returns the file names of their images.
+   */
+  private async adoptMounted(inUse: ReadonlyMap<string, number>): Promise<Set<string>> {
+    const kept = new Set<string>();
+    if (inUse.size === 0) return kept;
+    const loops = await findLoopDevicesUnder(this.imagesDir);
+    for (const [volumeId, refs] of inUse) {
+      const name = path.basename(this.imagePath(volumeId));
+      const loop = loops.find((l) => path.basename(l.backingFile) === name);
+      const mountPoint = this.mountPath(volumeId);
+      if (!loop || refs < 1 || !(await isMountPoint(mountPoint))) {
+        this.log.warn({ volumeId }, "a volume of an adopted sandbox is not mounted any more");
+        continue;
+      }
+      this.acquired.set(volumeId, { refs, device: loop.device, mountPoint });
+      kept.add(name);
+    }
+    return kept;
+  }
+
+  /** Unmounts what is under the mounts directory except the volumes adopted by adoptMounted. */
+  private async umountStray(): Promise<string[]> {
+    const dir = await realpath(this.mountsDir);
+    const keep = [...this.acquired.keys()].map((id) => path.join(dir, id));
+    const done: string[] = [];
+    for (const m of mountsUnder(await readMountInfo(), dir)) {
+      if (keep.some((k) => m.mountPoint === k || m.mountPoint.startsWith(`${k}/`))) continue;
+      await umount(this.runner, m.mountPoint, { lazy: true });
+      done.push(m.mountPoint);
+    }
+    return done;
+  }
+
+  /**
    * At daemon start, after the runtime removed sandbox mounts: unmounts everything under
    * `<runDir>/volumes`, detaches loop devices backed by images, checks every known image with
    * `e2fsck -p` (falling back to `-fy` if preen gives up), and deletes images of unknown ids.
    */
-  async reconcile(known: ReadonlySet<string>): Promise<void> {
+  async reconcile(known: ReadonlySet<string>, inUse: ReadonlyMap<string, number> = new Map()): Promise<void> {
     if (this.acquired.size > 0) {
       this.log.warn({ volumes: [...this.acquired.keys()] }, "reconcile drops volumes this backend had mounted");
       this.acquired.clear();
@@ -342,9 +377,12 @@ export class LoopVolumeBackend implements StorageDriver {
     await mkdir(this.imagesDir, { recursive: true, mode: 0o700 });
     await mkdir(this.mountsDir, { recursive: true, mode: 0o700 });
 
-    const unmounted = await umountTree(this.runner, this.mountsDir, { lazy: true });
+    // Volumes of sandboxes a previous daemon run left running (issue 13): mount and loop device stay.
+    const keptImages = await this.adoptMounted(inUse);
+    const unmounted = keptImages.size === 0 ? await umountTree(this.runner, this.mountsDir, { lazy: true }) : await this.umountStray();
     if (unmounted.length > 0) this.log.warn({ mounts: unmounted }, "unmounted leftover volume mounts");
     for (const loop of await findLoopDevicesUnder(this.imagesDir)) {
+      if (keptImages.has(path.basename(loop.backingFile))) continue;
       this.log.warn({ device: loop.device, image: loop.backingFile }, "detaching leftover loop device");
       await detachLoop(this.runner, loop.device);
     }
@@ -357,6 +395,10 @@ export class LoopVolumeBackend implements StorageDriver {
       if (!entry.isFile()) continue;
       const file = path.join(this.imagesDir, entry.name);
       const id = entry.name.endsWith(IMAGE_SUFFIX) ? entry.name.slice(0, -IMAGE_SUFFIX.length) : undefined;
+      if (id !== undefined && keptImages.has(entry.name) && known.has(id)) {
+        seen.add(id); // mounted and in use: checked at its next mount
+        continue;
+      }
       if (stillAttached.has(file)) {
         this.log.error({ file }, "image still attached to a busy loop device; not checked");
         if (id !== undefined) seen.add(id);
@@ -375,7 +417,7 @@ export class LoopVolumeBackend implements StorageDriver {
       if (!seen.has(id)) this.log.error({ volumeId: id }, "known volume has no image");
     }
     for (const entry of await readdir(this.mountsDir, { withFileTypes: true })) {
-      if (entry.isDirectory()) await rmdir(path.join(this.mountsDir, entry.name)).catch(() => undefined);
+      if (entry.isDirectory() && !this.acquired.has(entry.name)) await rmdir(path.join(this.mountsDir, entry.name)).catch(() => undefined);
     }
   }
 }

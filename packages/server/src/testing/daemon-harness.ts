@@ -75,7 +75,7 @@ function networkArgs(n: TestNetworkOptions): string[] {
 }
 
 /** Where and how a test daemon runs: network flags, or no flags at all inside a fake host. */
-type Placement = { net: TestNetworkOptions } | { host: FakeHost };
+type Placement = { net: TestNetworkOptions; keepSandboxesOnExit?: boolean } | { host: FakeHost };
 
 /** Settings a user could give through the environment: a default-configuration daemon gets none. */
 const NETWORK_ENV = ["ATOLL_NETWORK", "ATOLL_UPLINK", "ATOLL_DNS", "ATOLL_NET_RANGE", "ATOLL_UPSTREAM_CA"];
@@ -84,7 +84,9 @@ async function spawnDaemon(stateDir: string, where: Placement, extraEnv: Record<
   const serve = [MAIN, "serve", "--state-dir", stateDir, "--listen", listen];
   if ("net" in where) {
     const env = { ...process.env, ATOLL_LOG_LEVEL: "debug", ...extraEnv };
-    return spawn(process.execPath, [...serve, "--log-level", "debug", ...networkArgs(where.net)], { stdio: ["ignore", "pipe", "pipe"], env });
+    // Its sandboxes end with it (the leak check needs that), unless the test is about live restore.
+    const exit = where.keepSandboxesOnExit ? [] : ["--stop-sandboxes-on-exit"];
+    return spawn(process.execPath, [...serve, "--log-level", "debug", ...exit, ...networkArgs(where.net)], { stdio: ["ignore", "pipe", "pipe"], env });
   }
   // The default configuration routes sandboxes out of the daemon's own namespace and asks the
   // resolvers of /etc/resolv.conf: only ever inside a closed fake host (fake-host.ts). Nothing
@@ -193,6 +195,9 @@ async function launch(
  * Starts a daemon for a test. The base image comes from ATOLL_IMAGES_DIR (default
  * /var/lib/atoll/images), built by `npm test`'s setup. `env` adds ATOLL_* settings (limits).
  *
+ * A test daemon stops its sandboxes when it stops (`--stop-sandboxes-on-exit`), unless
+ * `keepSandboxesOnExit` (live-restore tests, which end them themselves).
+ *
  * `host`: the default configuration, as `npm start` runs it — no network flags (uplink `host`,
  * DNS `host`) — inside a fake host (fake-host.ts); `daemon.url` then reaches the API through a
  * local relay. Refused unless the fake host is closed and the daemon runs inside it.
@@ -206,10 +211,10 @@ async function launch(
  *   const daemon = await startTestDaemon({ host });
  */
 export async function startTestDaemon(
-  options: { stateDir?: string; net?: TestNetworkOptions; host?: FakeHost; env?: Record<string, string> } = {},
+  options: { stateDir?: string; net?: TestNetworkOptions; host?: FakeHost; env?: Record<string, string>; keepSandboxesOnExit?: boolean } = {},
 ): Promise<TestDaemon> {
   if (options.host && options.net) throw new Error("startTestDaemon: a daemon in a fake host takes no network options (it runs the default configuration)");
-  const where: Placement = options.host ? { host: options.host } : { net: options.net ?? {} };
+  const where: Placement = options.host ? { host: options.host } : { net: options.net ?? {}, keepSandboxesOnExit: options.keepSandboxesOnExit };
   // A state directory the caller made (e.g. on a small filesystem) stays the caller's to remove.
   if (options.stateDir) return launch(options.stateDir, false, where, options.env);
   const stateDir = mkdtempSync("/var/tmp/atoll-test-");

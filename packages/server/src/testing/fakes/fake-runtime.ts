@@ -175,6 +175,12 @@ export class FakeRuntime implements RuntimeDriver {
     return [...this.sandboxes.values()].filter((s) => !s.isStopping);
   }
 
+  /** A sandbox still in `sandboxes` and not stopping is one whose shim answers (live restore). */
+  async adopt(id: string): Promise<RuntimeSandbox | undefined> {
+    const sb = this.sandboxes.get(id);
+    return sb && !sb.isStopping ? sb : undefined;
+  }
+
   async cleanupOrphans(keep: ReadonlySet<string>): Promise<string[]> {
     const removed: string[] = [];
     for (const [id, sb] of this.sandboxes) {

@@ -121,9 +121,9 @@ export class FakeStorage implements StorageDriver {
   }
 
   /** Daemon start: nothing stays mounted, volumes not in `known` go. */
-  async reconcile(known: ReadonlySet<string>): Promise<void> {
+  async reconcile(known: ReadonlySet<string>, inUse: ReadonlyMap<string, number> = new Map()): Promise<void> {
     for (const [id, v] of this.volumes) {
-      if (known.has(id)) v.refs = 0;
+      if (known.has(id)) v.refs = inUse.get(id) ?? 0;
       else this.volumes.delete(id);
     }
   }
