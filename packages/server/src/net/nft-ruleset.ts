@@ -222,6 +222,15 @@ export function replacePolicyScript(k: SandboxKeys, p: CompiledPolicy, gateway4:
   );
 }
 
+/**
+ * Rewrites an adopted sandbox's rules from the store (one transaction): its chains are replaced,
+ * its closed ranges set again; addresses it admitted stay (they were admitted for this policy).
+ */
+export function readoptScript(k: SandboxKeys, p: CompiledPolicy, gateway4: string, gateway6: string, closed: readonly string[]): string {
+  const t = `inet ${TABLE}`;
+  return `flush chain ${t} f${k.seq}\nflush chain ${t} n${k.seq}\n${policyRules(k, p, gateway4, gateway6)}${setClosedScript(k, closed)}`;
+}
+
 /** Removes everything addSandboxScript made (one transaction). */
 export function deleteSandboxScript(k: SandboxKeys): string {
   const t = `inet ${TABLE}`;
