@@ -173,7 +173,7 @@ export class LinuxNetworkDriver implements NetworkDriver {
       }
     }
     if (!reuse) {
-      await NetdClient.endStale(paths);
+      await NetdClient.endStale(paths, this.router.name);
       const orphans = await this.router.removeOrphans();
       if (orphans.length > 0) this.opts.logger?.info({ namespaces: orphans }, "removed network namespaces of a previous run");
       await this.router.create();

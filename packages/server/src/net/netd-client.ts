@@ -22,7 +22,7 @@ import type { CertificateAuthority } from "./cert-authority.js";
 import { DnsForwarder } from "./dns-forwarder.js";
 import type { NetConfig } from "./net-config.js";
 import type { NetdConfig } from "./netd/netd-main.js";
-import { type NetdConnection, type NetdPaths, connectNetd, killNetd, shutdownNetd, spawnNetd } from "./netd-process.js";
+import { type NetdConnection, type NetdPaths, connectNetd, killNetd, netdPidsOf, shutdownNetd, spawnNetd } from "./netd-process.js";
 import { NETD_PROTOCOL } from "./netd/protocol.js";
 import { PROXY_HTTP_PORT, PROXY_TLS_PORT, type PortRange } from "./nft-ruleset.js";
 import { DaemonError } from "../daemon-error.js";
@@ -97,7 +97,9 @@ export class NetdClient {
   static async start(o: NetdStartOptions, opts: { reuse?: boolean } = {}): Promise<NetdClient> {
     const client = new NetdClient(o);
     const found = await connectNetd(o.paths.socket);
-    if (found && opts.reuse && found.protocol === NETD_PROTOCOL) {
+    // It keeps serving with this daemon's configuration (upstream DNS, CA), applied in place.
+    const configured = found && opts.reuse && found.protocol === NETD_PROTOCOL && (await found.rpc.call("configure", client.config()).then(() => true, () => false));
+    if (found && configured) {
       client.reconnected = true;
       client.watch({ ...found, startedAt: Date.now() });
       o.logger?.info({ pid: found.pid, sandboxes: found.sandboxes }, "reconnected to the running netd");
@@ -107,14 +109,17 @@ export class NetdClient {
       o.logger?.info({ pid: found.pid, protocol: found.protocol }, "ending the netd of a previous run");
       await shutdownNetd(found);
     }
+    // One that no longer answers would still hold the resolver's and the proxy's ports.
+    for (const pid of netdPidsOf(o.name)) await killNetd(pid);
     client.watch(await client.spawn());
     return client;
   }
 
-  /** Ends a netd a previous run left (no adoption), if one answers on the socket. */
-  static async endStale(paths: NetdPaths): Promise<void> {
+  /** Ends the netd a previous run left (no adoption): asked on its socket, else killed. */
+  static async endStale(paths: NetdPaths, name: string): Promise<void> {
     const found = await connectNetd(paths.socket);
     if (found) await shutdownNetd(found);
+    for (const pid of netdPidsOf(name)) await killNetd(pid);
   }
 
   /** pid of the running netd (tests kill it to prove recovery). */

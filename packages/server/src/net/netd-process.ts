@@ -5,7 +5,7 @@
  * This file starts, connects to and ends netd processes; netd-client.ts decides when.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { closeSync, mkdirSync, openSync, readFileSync } from "node:fs";
+import { chmodSync, closeSync, mkdirSync, openSync, readFileSync, readdirSync } from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -69,6 +69,20 @@ export function isNetd(pid: number): boolean {
   }
 }
 
+/** pids of the netd processes of router `name` (their title names it), e.g. one that stopped answering. */
+export function netdPidsOf(name: string): number[] {
+  const pids: number[] = [];
+  for (const p of readdirSync("/proc")) {
+    if (!/^\d+$/.test(p)) continue;
+    try {
+      if (readFileSync(`/proc/${p}/cmdline`, "utf8").replaceAll("\0", " ").trim() === `atoll-netd ${name}`) pids.push(Number(p));
+    } catch {
+      /* it ended meanwhile */
+    }
+  }
+  return pids;
+}
+
 /** Ends netd `pid` (SIGKILL) and waits until it is gone, so its ports are free again. */
 export async function killNetd(pid: number): Promise<void> {
   if (!isNetd(pid)) return;
@@ -94,6 +108,8 @@ export async function shutdownNetd(c: NetdConnection): Promise<void> {
  */
 export async function spawnNetd(o: { routerNetns: string; paths: NetdPaths; name: string; config: NetdConfig }): Promise<NetdConnection> {
   mkdirSync(o.paths.dir, { recursive: true, mode: 0o700 });
+  chmodSync(o.paths.dir, 0o700); // root only, whatever made it before
+
   const log = openSync(o.paths.log, "w", 0o600);
   let child: ChildProcess;
   try {

@@ -10,7 +10,6 @@
 import assert from "node:assert/strict";
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { readFileSync, readdirSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
@@ -22,6 +21,7 @@ import { machineLeftovers } from "../testing/daemon-leftovers.js";
 import { type FakeInternet, killAndWait, startFakeInternet } from "../testing/fake-internet.js";
 import { LinuxNetworkDriver } from "./linux-network-driver.js";
 import { resolveNetConfig } from "./net-config.js";
+import { netdPidsOf } from "./netd-process.js";
 
 const run = promisify(execFile);
 const API = { name: "api.test", address: "203.0.113.20" };
@@ -61,20 +61,6 @@ async function startDriverA(o: object): Promise<{ child: ChildProcess; a: Networ
     child.once("exit", (code) => reject(new Error(`driver A exited with ${code}`)));
   });
   return { child, ...(JSON.parse(line) as { a: NetworkAttachment; ca: string; closed: string[] }) };
-}
-
-/** pids of netd processes of this state dir's router (its title names the router). */
-function netdPids(router: string): number[] {
-  return readdirSync("/proc")
-    .filter((p) => /^\d+$/.test(p))
-    .filter((p) => {
-      try {
-        return readFileSync(`/proc/${p}/cmdline`, "utf8").startsWith(`atoll-netd ${router}`);
-      } catch {
-        return false;
-      }
-    })
-    .map(Number);
 }
 
 /** curl from inside the sandbox's network namespace; names go to `address` (the proxy checks the name). */
@@ -147,12 +133,12 @@ for (const netd of ["left running", "killed"] as const) {
       assert.equal(seen().at(-1), `Bearer ${VALUE}`);
 
       await killAndWait(childA); // the daemon dies: nothing is released
-      const [netdPid] = netdPids(router);
+      const [netdPid] = netdPidsOf(router);
       assert.ok(netdPid !== undefined, "netd outlived the daemon");
       // While no daemon runs, connections that need no daemon still work (the proxy, already known names).
       if (netd === "killed") {
         process.kill(netdPid, "SIGKILL");
-        for (let i = 0; i < 200 && netdPids(router).length > 0; i++) await new Promise((r) => setTimeout(r, 25));
+        for (let i = 0; i < 200 && netdPidsOf(router).length > 0; i++) await new Promise((r) => setTimeout(r, 25));
       } else {
         assert.ok((await curlIn(a.netnsPath, caFile, `https://${API.name}/daemonless`, API.address)).ok, "the proxy serves while no daemon runs");
         // Its answer must be admitted into nftables by the daemon: without one it fails closed.
@@ -171,8 +157,8 @@ for (const netd of ["left running", "killed"] as const) {
       });
       await driverB.dropUnadopted();
       assert.equal(adopted.netnsPath, a.netnsPath);
-      assert.equal(netdPids(router).length, 1, "one netd serves");
-      if (netd === "left running") assert.deepEqual(netdPids(router), [netdPid], "the surviving netd was kept");
+      assert.equal(netdPidsOf(router).length, 1, "one netd serves");
+      if (netd === "left running") assert.deepEqual(netdPidsOf(router), [netdPid], "the surviving netd was kept");
 
       assert.equal(await dnsRcode(a.netnsPath, API.name, gateway), 0, "the name resolves again once adopted");
       const denied = await curlIn(a.netnsPath, caFile, `https://${DENIED.name}/x`, DENIED.address);
@@ -196,7 +182,7 @@ for (const netd of ["left running", "killed"] as const) {
       await driverB.close();
       driverB = undefined;
       assert.deepEqual(machineLeftovers(stateDir), []);
-      assert.deepEqual(netdPids(router), []);
+      assert.deepEqual(netdPidsOf(router), []);
     });
   });
 }

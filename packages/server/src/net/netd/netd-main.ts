@@ -77,12 +77,16 @@ process.on("unhandledRejection", (err) => log("unhandled rejection (netd keeps s
 
 const budgets = new SandboxBudgets(undefined, (sandboxId, what, count) => log("sandbox over its netd budget: refused", { sandboxId, what, count }));
 
-const upstream: Upstream =
-  config.dns.kind === "static"
-    ? new StaticUpstream(config.dns.table)
-    : config.dns.kind === "host"
+function upstreamOf(dns: NetdConfig["dns"]): Upstream {
+  return dns.kind === "static"
+    ? new StaticUpstream(dns.table)
+    : dns.kind === "host"
       ? new ForwardingUpstream(async (packet) => Buffer.from(await callDaemon<string>("dnsForward", packet.toString("base64"), 10_000), "base64"))
       : new NoUpstream();
+}
+// Replaced by "configure" when the next daemon runs with another configuration.
+let upstream = upstreamOf(config.dns);
+const upstreamRoots = (c: NetdConfig) => [...tls.rootCertificates, ...(c.upstreamCa ? [c.upstreamCa] : [])];
 
 function parseClosed(cidrs: readonly string[]): IpRule[] {
   return cidrs.map((cidr) => {
@@ -92,7 +96,7 @@ function parseClosed(cidrs: readonly string[]): IpRule[] {
   });
 }
 
-const denied: IpRule[] = parseClosed(config.denied);
+let denied: IpRule[] = parseClosed(config.denied);
 const policyOf = (ip: string) => byIp.get(ip);
 const closedFor = (policy: SandboxPolicy, address: string) =>
   [address, mappedIpv4(address)].some((a) => a !== undefined && (isDeniedAddress(a, denied) || isDeniedAddress(a, policy.closed)));
@@ -106,7 +110,7 @@ const ctx: ProxyContext = {
   lookup: (name) => upstream.lookup(name),
   closedFor,
   budgets,
-  upstreamCa: [...tls.rootCertificates, ...(config.upstreamCa ? [config.upstreamCa] : [])],
+  upstreamCa: upstreamRoots(config),
   interceptContext(policy, name) {
     const entry = byId.get(policy.id)!;
     if (!entry.minter) return Promise.reject(new DaemonError("NETWORK_FAILED", "this sandbox has no CA"));
@@ -196,6 +200,20 @@ handlers.shutdown = () => {
   setTimeout(() => process.exit(0), 50);
 };
 
+/**
+ * The next daemon's configuration: upstream DNS, the upstream CA and the denied ranges change in
+ * place; other addresses or ports cannot (the daemon then starts a new netd).
+ */
+handlers.configure = (m) => {
+  const next = m as NetdConfig;
+  for (const key of ["gateway4", "gateway6", "httpPort", "tlsPort"] as const)
+    if (next[key] !== config[key]) throw new DaemonError("NETWORK_FAILED", `netd cannot change ${key} while it runs`);
+  upstream = upstreamOf(next.dns);
+  dnsDeps.upstream = upstream;
+  ctx.upstreamCa = upstreamRoots(next);
+  denied = parseClosed(next.denied);
+};
+
 /** A daemon connected: it replaces the previous connection. */
 function onDaemon(sock: net.Socket): void {
   const endpoint = new SocketEndpoint(sock);
@@ -233,12 +251,12 @@ async function bindSocket(): Promise<net.Server> {
 }
 
 const NOBODY = 65534;
+const dnsDeps = { upstream, policyOf, admit, closedFor, budgets, log };
 let markServing: () => void = () => undefined;
 const serving = new Promise<void>((resolve) => (markServing = resolve));
 
 async function main(): Promise<void> {
   await bindSocket();
-  const dnsDeps = { upstream, policyOf, admit, closedFor, budgets, log };
   await startDnsServer(dnsDeps, config.gateway4);
   await startDnsServer(dnsDeps, config.gateway6);
   const httpProxy = createHttpProxy(ctx);
