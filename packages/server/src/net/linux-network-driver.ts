@@ -12,7 +12,7 @@ import path from "node:path";
 import type { Duplex } from "node:stream";
 import { InvalidArgumentError, type NetRule } from "atoll/contract";
 import type { Logger } from "pino";
-import type { NetworkAttachment, NetworkDriver, NetworkFacts, RootFile, SecretBinding } from "../core/drivers.js";
+import type { NetworkAttachment, NetworkDriver, NetworkFacts, SecretBinding } from "../core/drivers.js";
 import { KeyedMutex } from "../host/keyed-mutex.js";
 import type { CommandRunner } from "../host/run-command.js";
 import { WarmPool } from "../host/warm-pool.js";
@@ -20,22 +20,22 @@ import { type AddressPlan, buildAddressPlan } from "./address-plan.js";
 import { type CertificateAuthority, createSandboxCa } from "./cert-authority.js";
 import type { NetConfig } from "./net-config.js";
 import { type IpSet, intersect, setOfCidrs, toCidrs } from "../core/ip-intervals.js";
-import { type HostNetState, numberOf, readHostNetState, seqOfNetns } from "./adoption-state.js";
+import { NetworkAdoption } from "./network-adoption.js";
+import { SANDBOX_CA_PATH, sandboxAttachment } from "./sandbox-attachment.js";
 import { NetdClient, type NetdSandbox } from "./netd-client.js";
 import { netdPaths } from "./netd-process.js";
 import { dropSeqScript } from "./nft-state.js";
 import { NftBatcher } from "./nft-batcher.js";
 import { addNetns, deleteNetns, ipBatch, netnsPath, nftApply } from "./netns-ops.js";
 import {
-  type CompiledPolicy,
   type PortRange,
   type SandboxKeys,
   SANDBOX_IF_PREFIX,
   addSandboxScript,
   deleteSandboxScript,
   interceptScript,
+  compilePolicy,
   learnScript,
-  readoptScript,
   replacePolicyScript,
   setClosedScript,
   setProxyDenyScript,
@@ -67,7 +67,7 @@ interface Plumbing extends SandboxKeys {
 /** Addresses one sandbox may have admitted at most (each is an nft element and daemon memory). */
 export const MAX_LEARNED_ADDRESSES = 4096;
 
-interface SandboxNet extends Plumbing {
+export interface SandboxNet extends Plumbing {
   id: string;
   rules: NetRule[] | null;
   secrets: NetdSandbox["secrets"];
@@ -81,18 +81,9 @@ interface SandboxNet extends Plumbing {
   capped?: boolean;
 }
 
-/** Where sandboxes find the CA that signs the proxy's certificates for intercepted hosts. */
-export const SANDBOX_CA_PATH = "/etc/ssl/certs/atoll-sandbox-ca.pem";
-const SYSTEM_BUNDLE = "/etc/ssl/certs/ca-certificates.crt";
+export { SANDBOX_CA_PATH };
 
-export function compilePolicy(rules: readonly NetRule[] | null): CompiledPolicy {
-  if (rules === null) return { open: true, proxied: false, literal: [] };
-  return {
-    open: false,
-    proxied: rules.some((r) => r.kind === "host"),
-    literal: rules.filter((r) => r.kind === "ip"),
-  };
-}
+export { compilePolicy };
 
 export class LinuxNetworkDriver implements NetworkDriver {
   readonly plan: AddressPlan;
@@ -117,7 +108,7 @@ export class LinuxNetworkDriver implements NetworkDriver {
   /** Admitted addresses go into nftables in batches (one nft run at a time). */
   private readonly admissions: NftBatcher;
   /** Between start(keep) and dropUnadopted(): the previous run's state, and what netd still serves. */
-  private adoption: { host: HostNetState; served: Map<string, NetdSandbox>; adopted: Set<number> } | undefined;
+  private adoption: NetworkAdoption | undefined;
 
   constructor(private readonly opts: LinuxNetworkDriverOptions) {
     const hash = createHash("sha256").update(path.resolve(opts.stateDir)).digest("hex").slice(0, 8);
@@ -151,28 +142,17 @@ export class LinuxNetworkDriver implements NetworkDriver {
    */
   async start(keep: readonly string[] = []): Promise<void> {
     const paths = netdPaths(this.opts.stateDir);
-    const keepNames = new Set(keep.map((p) => path.basename(p)).filter((n) => seqOfNetns(this.router.name, n) !== undefined));
-    let reuse = keepNames.size > 0 && (await this.router.exists());
-    if (reuse) {
-      try {
-        await this.router.removeOrphans(keepNames);
-        await this.router.reuse();
-        const host = await readHostNetState(this.opts.runner, this.router.name, this.plan, [...keepNames]);
-        this.seq = host.maxSeq;
-        for (const n of host.numbers.values()) this.used.add(n);
-        // Firewall entries of sandboxes whose namespace is not kept go now.
-        const stale = [...host.table.values()].filter((t) => !host.kept.has(t.seq));
-        await nftApply(this.opts.runner, this.router.name, stale.map(dropSeqScript).join(""));
-        this.adoption = { host, served: new Map(), adopted: new Set() };
-        // The table's deny sets are the previous run's: recompute them on the next change.
-        this.proxyDeny = "";
-      } catch (err) {
-        this.opts.logger?.warn({ err }, "the previous run's network router cannot be taken over: its sandboxes lose their network");
-        reuse = false;
-        this.adoption = undefined;
-      }
-    }
-    if (!reuse) {
+    this.adoption = await NetworkAdoption.begin(this.router, this.opts.runner, this.plan, keep).catch((err: unknown) => {
+      this.opts.logger?.warn({ err }, "the previous run's network router cannot be taken over: its sandboxes lose their network");
+      return undefined;
+    });
+    const reuse = this.adoption !== undefined;
+    if (this.adoption) {
+      this.seq = this.adoption.host.maxSeq;
+      for (const n of this.adoption.host.numbers.values()) this.used.add(n);
+      // The table's deny sets are the previous run's: recompute them on the next change.
+      this.proxyDeny = "";
+    } else {
       await NetdClient.endStale(paths, this.router.name);
       const orphans = await this.router.removeOrphans();
       if (orphans.length > 0) this.opts.logger?.info({ namespaces: orphans }, "removed network namespaces of a previous run");
@@ -294,74 +274,28 @@ export class LinuxNetworkDriver implements NetworkDriver {
         await this.undo(sbx, stage).catch((e: unknown) => this.opts.logger?.error({ err: e, sandboxId: id }, "undoing a failed network attach failed"));
         throw err;
       }
-      return this.attachmentOf(sbx);
+      return sandboxAttachment(this.plan, sbx);
     });
-  }
-
-  /** What the sandbox needs from its network: the namespace, resolv.conf, its CA when it has one. */
-  private attachmentOf(sbx: SandboxNet): NetworkAttachment {
-    const files: RootFile[] = [{ path: "/etc/resolv.conf", content: `nameserver ${this.plan.gateway4}\noptions edns0\n` }];
-    const env: Record<string, string> = {};
-    if (sbx.ca) {
-      files.push({ path: SANDBOX_CA_PATH, content: sbx.ca.certPem }, { path: SYSTEM_BUNDLE, content: sbx.ca.certPem, appendToImage: true });
-      Object.assign(env, {
-        SSL_CERT_FILE: SYSTEM_BUNDLE,
-        REQUESTS_CA_BUNDLE: SYSTEM_BUNDLE,
-        CURL_CA_BUNDLE: SYSTEM_BUNDLE,
-        NODE_EXTRA_CA_CERTS: SANDBOX_CA_PATH,
-        DENO_CERT: SANDBOX_CA_PATH,
-      });
-    }
-    return { netnsPath: netnsPath(sbx.netns), files, env, ipv4: sbx.ipv4, ipv6: sbx.ipv6 };
   }
 
   async adopt(id: string, facts: NetworkFacts): Promise<NetworkAttachment> {
     return this.locks.run(id, async () => {
-      const a = this.adoption;
-      const name = path.basename(facts.netnsPath);
-      const seq = seqOfNetns(this.router.name, name);
-      const fail = (why: string) => new DaemonError("NETWORK_FAILED", `the network of sandbox ${id} cannot be adopted: ${why}`);
-      if (this.sandboxes.has(id)) throw fail("it already has a network");
-      if (!a || seq === undefined || a.host.kept.get(seq) !== name || a.adopted.has(seq)) throw fail(`its namespace ${name} was not kept at start`);
-      const number = numberOf(this.plan, facts.ipv4, facts.ipv6);
-      const state = a.host.table.get(seq);
-      if (number === undefined || a.host.numbers.get(seq) !== number) throw fail(`its addresses ${facts.ipv4} are not the ones routed to it`);
-      if (!state?.chains.includes(`f${seq}`)) throw fail("its firewall entries are gone");
-      const served = a.served.get(id);
-      // The surviving netd still has the secrets and the CA; without it they are lost (never on disk).
-      const secrets = served?.secrets ?? facts.secrets.map((s) => ({ ...s, value: "", lost: true }));
-      const sameRules = served !== undefined && JSON.stringify(served.rules) === JSON.stringify(facts.allowNet);
-      const sbx: SandboxNet = {
-        id,
-        number,
-        seq,
-        netns: name,
-        ipv4: facts.ipv4,
-        ipv6: facts.ipv6,
-        rules: facts.allowNet,
-        secrets,
-        closed: facts.closed,
-        // Addresses admitted before stay admitted unless the policy may have changed meanwhile.
-        learned: sameRules || !served ? state.learned : new Map(),
-        intercepted: sameRules || !served ? state.intercepted : new Set(),
-        ca: served?.ca,
-      };
-      const policy = compilePolicy(sbx.rules);
-      const script = sbx.learned === state.learned ? readoptScript(sbx, policy, this.plan.gateway4, this.plan.gateway6, sbx.closed) : replacePolicyScript(sbx, policy, this.plan.gateway4, this.plan.gateway6) + setClosedScript(sbx, sbx.closed);
-      await nftApply(this.opts.runner, this.router.name, script);
-      a.adopted.add(seq);
-      this.used.add(number);
-      this.sandboxes.set(id, sbx);
+      if (this.sandboxes.has(id)) throw new DaemonError("NETWORK_FAILED", `the network of sandbox ${id} cannot be adopted: it already has one`);
+      if (!this.adoption) throw new DaemonError("NETWORK_FAILED", `the network of sandbox ${id} cannot be adopted: nothing was kept at start`);
+      const { sbx, script } = this.adoption.claim(id, facts);
       try {
+        await nftApply(this.opts.runner, this.router.name, script);
+        this.sandboxes.set(id, sbx);
         await this.refreshProxyDeny();
         await this.netd!.setSandbox(sbx);
       } catch (err) {
         this.sandboxes.delete(id);
-        a.adopted.delete(seq);
+        this.adoption.unclaim(sbx.seq);
         throw err;
       }
-      if (secrets.some((s) => s.lost)) this.opts.logger?.warn({ sandboxId: id }, "adopted sandbox lost its secrets (netd did not survive): requests needing them are refused");
-      return this.attachmentOf(sbx);
+      if (sbx.secrets.some((s) => s.lost))
+        this.opts.logger?.warn({ sandboxId: id }, "adopted sandbox lost its secrets (netd did not survive): requests needing them are refused");
+      return sandboxAttachment(this.plan, sbx);
     });
   }
 
@@ -369,13 +303,13 @@ export class LinuxNetworkDriver implements NetworkDriver {
     const a = this.adoption;
     this.adoption = undefined;
     if (!a) return;
-    for (const [seq, name] of a.host.kept) {
-      if (a.adopted.has(seq)) continue;
-      const state = a.host.table.get(seq);
-      if (state) await nftApply(this.opts.runner, this.router.name, dropSeqScript(state)).catch((err: unknown) => this.opts.logger?.warn({ err, netns: name }, "removing an unadopted sandbox's firewall entries failed"));
+    for (const { name, state, number } of a.leftovers()) {
+      if (state)
+        await nftApply(this.opts.runner, this.router.name, dropSeqScript(state)).catch((err: unknown) =>
+          this.opts.logger?.warn({ err, netns: name }, "removing an unadopted sandbox's firewall entries failed"),
+        );
       await deleteNetns(this.opts.runner, name);
-      const n = a.host.numbers.get(seq);
-      if (n !== undefined) this.free(n);
+      if (number !== undefined) this.free(number);
     }
     for (const id of a.served.keys()) if (!this.sandboxes.has(id)) await this.netd!.forgetSandbox(id).catch(() => undefined);
     await this.refreshProxyDeny();

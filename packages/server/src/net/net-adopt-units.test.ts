@@ -40,7 +40,13 @@ test("parseTable gives each seq its admitted addresses, intercepted ones, sets, 
   assert.deepEqual(
     [...s.learned],
     [
-      ["1.2.3.4", [[22, 22], [1000, 2000]]],
+      [
+        "1.2.3.4",
+        [
+          [22, 22],
+          [1000, 2000],
+        ],
+      ],
       ["5.6.7.8", [[1, 79]]],
     ],
   );

@@ -98,7 +98,14 @@ export class NetdClient {
     const client = new NetdClient(o);
     const found = await connectNetd(o.paths.socket);
     // It keeps serving with this daemon's configuration (upstream DNS, CA), applied in place.
-    const configured = found && opts.reuse && found.protocol === NETD_PROTOCOL && (await found.rpc.call("configure", client.config()).then(() => true, () => false));
+    const configured =
+      found &&
+      opts.reuse &&
+      found.protocol === NETD_PROTOCOL &&
+      (await found.rpc.call("configure", client.config()).then(
+        () => true,
+        () => false,
+      ));
     if (found && configured) {
       client.reconnected = true;
       client.watch({ ...found, startedAt: Date.now() });

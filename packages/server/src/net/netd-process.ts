@@ -140,5 +140,8 @@ export async function spawnNetd(o: { routerNetns: string; paths: NetdPaths; name
   }
   if (exited === undefined) child.kill("SIGKILL");
   const stderr = readFileSync(o.paths.log, "utf8").slice(-4096).trim();
-  throw new DaemonError("NETWORK_FAILED", exited ? `netd ${exited} before it was ready: ${stderr}` : `netd did not start within ${START_TIMEOUT_MS} ms: ${stderr}`);
+  throw new DaemonError(
+    "NETWORK_FAILED",
+    exited ? `netd ${exited} before it was ready: ${stderr}` : `netd did not start within ${START_TIMEOUT_MS} ms: ${stderr}`,
+  );
 }

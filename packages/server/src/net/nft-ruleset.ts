@@ -13,7 +13,7 @@
  * The source address is trustworthy: the antispoof chain drops anything a sandbox sends from an
  * address that does not route back through its own veth.
  */
-import type { IpRule } from "atoll/contract";
+import type { IpRule, NetRule } from "atoll/contract";
 
 export const TABLE = "atoll";
 /** Prefix of every sandbox veth in the router namespace. */
@@ -139,6 +139,16 @@ export interface CompiledPolicy {
   proxied: boolean;
   /** IP/CIDR rules. */
   literal: IpRule[];
+}
+
+/** A sandbox's allowNet in the terms of the ruleset. */
+export function compilePolicy(rules: readonly NetRule[] | null): CompiledPolicy {
+  if (rules === null) return { open: true, proxied: false, literal: [] };
+  return {
+    open: false,
+    proxied: rules.some((r) => r.kind === "host"),
+    literal: rules.filter((r): r is IpRule => r.kind === "ip"),
+  };
 }
 
 export interface SandboxKeys {

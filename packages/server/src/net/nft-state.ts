@@ -52,8 +52,8 @@ function unwrap(e: unknown): unknown {
 export function parseTable(json: string): Map<number, SeqState> {
   const out = new Map<number, SeqState>();
   const state = (seq: number): SeqState => {
-    let s = out.get(seq);
-    if (!s) out.set(seq, (s = { seq, learned: new Map(), intercepted: new Set(), dispatch: [], sets: [], chains: [] }));
+    const s = out.get(seq) ?? { seq, learned: new Map(), intercepted: new Set(), dispatch: [], sets: [], chains: [] };
+    out.set(seq, s);
     return s;
   };
   const items = ((JSON.parse(json) as { nftables?: Json[] }).nftables ?? []) as Json[];

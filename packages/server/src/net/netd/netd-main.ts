@@ -246,7 +246,7 @@ async function bindSocket(): Promise<net.Server> {
     process.setgid?.(NOBODY);
     process.setuid?.(NOBODY);
   }
-  if (process.getuid?.() === 0) throw new Error("netd could not drop root");
+  if (process.getuid?.() === 0) throw new DaemonError("NETWORK_FAILED", "netd could not drop root");
   return server;
 }
 

@@ -212,7 +212,12 @@ export function networkContract(name: string, makeSubject: () => Promise<Network
     });
 
     it("a second driver adopts a sandbox the first left running: policy, admitted names, CA, closed ranges; the rest is cleaned", async () => {
-      const secret: SecretBinding = { name: "TOKEN", placeholder: "atoll-secret-placeholder-2", value: "s3cret", hosts: [rule(`api.${s.echo.name}`) as HostRule] };
+      const secret: SecretBinding = {
+        name: "TOKEN",
+        placeholder: "atoll-secret-placeholder-2",
+        value: "s3cret",
+        hosts: [rule(`api.${s.echo.name}`) as HostRule],
+      };
       const kept = await attach([rule(s.echo.name)], { secrets: [secret] });
       const dropped = await attach(null);
       const caBefore = s.driver.sandboxCa(kept.id);

@@ -165,7 +165,17 @@ export class FakeNetwork implements NetworkDriver {
     let number = 1;
     while (taken.has(number)) number++;
     const { ipv4, ipv6 } = this.plan.sandbox(number);
-    const net: FakeSandboxNet = { netnsPath: this.host.netnsPath(id), number, ipv4, ipv6, rules: spec.allowNet, closed: spec.closed, learned: new Map(), listeners: new Map(), ca };
+    const net: FakeSandboxNet = {
+      netnsPath: this.host.netnsPath(id),
+      number,
+      ipv4,
+      ipv6,
+      rules: spec.allowNet,
+      closed: spec.closed,
+      learned: new Map(),
+      listeners: new Map(),
+      ca,
+    };
     this.host.nets.set(net.netnsPath, net);
     this.sandboxes.set(id, net);
     return this.attachmentOf(net);
