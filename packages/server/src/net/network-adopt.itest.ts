@@ -25,6 +25,8 @@ import { netdPidsOf } from "./netd-process.js";
 
 const run = promisify(execFile);
 const API = { name: "api.test", address: "203.0.113.20" };
+/** Where driver B's configuration (another static DNS table) sends api.test: netd must apply it in place. */
+const API_MOVED = "203.0.113.22";
 const DENIED = { name: "denied.test", address: "198.51.100.21" };
 const VALUE = "adopted-secret-value-7c1d";
 const PLACEHOLDER = "ATOLL_SECRET_0123456789abcdef0123456789abcdef01234567";
@@ -78,7 +80,7 @@ async function curlIn(netnsPath: string, caFile: string, url: string, address: s
   }
 }
 
-/** A DNS query for `name` (type A) from inside the namespace to the sandbox resolver; prints the answer's rcode. */
+/** A DNS query for `name` (type A) from inside the namespace to the sandbox resolver; prints the rcode and the last answer's address. */
 const DNS_RCODE_PY = `
 import socket, struct, sys
 name, server = sys.argv[1], sys.argv[2]
@@ -86,12 +88,14 @@ q = struct.pack(">HHHHHH", 0x1234, 0x0100, 1, 0, 0, 0) + b"".join(bytes([len(l)]
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.settimeout(10)
 s.sendto(q, (server, 53))
-print(s.recv(2048)[3] & 15)
+r = s.recv(2048)
+print(r[3] & 15, ".".join(str(b) for b in r[-4:]) if struct.unpack(">H", r[6:8])[0] > 0 else "-")
 `;
 
-async function dnsRcode(netnsPath: string, name: string, server: string): Promise<number> {
+async function dnsAnswer(netnsPath: string, name: string, server: string): Promise<{ rcode: number; address: string }> {
   const { stdout } = await run("nsenter", [`--net=${netnsPath}`, "--", "python3", "-c", DNS_RCODE_PY, name, server]);
-  return Number(stdout.trim());
+  const [rcode, address] = stdout.trim().split(" ");
+  return { rcode: Number(rcode), address: address! };
 }
 
 for (const netd of ["left running", "killed"] as const) {
@@ -103,7 +107,7 @@ for (const netd of ["left running", "killed"] as const) {
     let childA: ChildProcess | undefined;
 
     before(async () => {
-      internet = await startFakeInternet({ [API.name]: [API.address], [DENIED.name]: [DENIED.address] });
+      internet = await startFakeInternet({ [API.name]: [API.address], [DENIED.name]: [DENIED.address] }, [API_MOVED]);
       stateDir = await mkdtemp("/var/tmp/atoll-net-adopt-");
       const n = internet.daemonNet();
       config = resolveNetConfig({ network: "on", uplink: n.uplink!, dns: n.dns!, upstreamCa: n.upstreamCa!, netOpen: n.netOpen! }, {});
@@ -142,10 +146,14 @@ for (const netd of ["left running", "killed"] as const) {
       } else {
         assert.ok((await curlIn(a.netnsPath, caFile, `https://${API.name}/daemonless`, API.address)).ok, "the proxy serves while no daemon runs");
         // Its answer must be admitted into nftables by the daemon: without one it fails closed.
-        assert.equal(await dnsRcode(a.netnsPath, API.name, gateway), 2, "SERVFAIL while no daemon runs");
+        assert.equal((await dnsAnswer(a.netnsPath, API.name, gateway)).rcode, 2, "SERVFAIL while no daemon runs");
       }
 
-      driverB = new LinuxNetworkDriver({ config, stateDir, nativeDir: NATIVE_DIR, poolSize: 1, runner: execFileRunner });
+      // The next daemon runs with another configuration: its DNS table moved api.test.
+      const dnsB = path.join(stateDir, "dns-b.json");
+      await writeFile(dnsB, JSON.stringify({ [API.name]: [API_MOVED], [DENIED.name]: [DENIED.address] }));
+      const configB = { ...config, dns: { kind: "static" as const, file: dnsB } };
+      driverB = new LinuxNetworkDriver({ config: configB, stateDir, nativeDir: NATIVE_DIR, poolSize: 1, runner: execFileRunner });
       await driverB.start([a.netnsPath]);
       const adopted = await driverB.adopt(id, {
         netnsPath: a.netnsPath,
@@ -160,7 +168,8 @@ for (const netd of ["left running", "killed"] as const) {
       assert.equal(netdPidsOf(router).length, 1, "one netd serves");
       if (netd === "left running") assert.deepEqual(netdPidsOf(router), [netdPid], "the surviving netd was kept");
 
-      assert.equal(await dnsRcode(a.netnsPath, API.name, gateway), 0, "the name resolves again once adopted");
+      // Resolved again once adopted, with the new daemon's DNS table (a kept netd is reconfigured in place).
+      assert.deepEqual(await dnsAnswer(a.netnsPath, API.name, gateway), { rcode: 0, address: API_MOVED });
       const denied = await curlIn(a.netnsPath, caFile, `https://${DENIED.name}/x`, DENIED.address);
       assert.ok(!denied.ok, denied.out);
       const before = seen().length;
