@@ -390,7 +390,9 @@ export class LinuxNetworkDriver implements NetworkDriver {
    */
   private async learn(ip: string, ports: PortRange[], intercept: boolean, addresses: string[]): Promise<void> {
     const sbx = [...this.sandboxes.values()].find((s) => s.ipv4 === ip || s.ipv6 === ip);
-    if (!sbx) return;
+    // Not (or not yet: adoption after a restart) a sandbox of this daemon: nothing is admitted,
+    // so the answer must not go out either (netd answers SERVFAIL).
+    if (!sbx) throw new DaemonError("NETWORK_FAILED", `no sandbox of this daemon has address ${ip}`);
     let script = "";
     for (const address of addresses) {
       if (!sbx.learned.has(address) && !sbx.intercepted.has(address) && sbx.learned.size + sbx.intercepted.size >= MAX_LEARNED_ADDRESSES) {
