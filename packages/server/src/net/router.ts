@@ -7,6 +7,7 @@
 import type { Logger } from "pino";
 import type { CommandRunner } from "../host/run-command.js";
 import type { AddressPlan } from "./address-plan.js";
+import { DaemonError } from "../daemon-error.js";
 import { HostUplink } from "./host-uplink.js";
 import type { UplinkSpec } from "./net-config.js";
 import { addNetns, deleteNetns, ipBatch, listNetns, netnsPath, nftApply, nsRun, nsSysctl } from "./netns-ops.js";
@@ -128,6 +129,14 @@ export class Router {
    */
   async reuse(): Promise<void> {
     await nsRun(this.opts.runner, this.name, "nft", ["list", "table", "inet", TABLE]);
+    // The uplink must be the configured one: its far end where this configuration expects it.
+    const { uplink } = this.opts;
+    const hasUplink = await ipBatch(this.opts.runner, this.name, [`link show ${UPLINK_IF}`]).then(
+      () => true,
+      () => false,
+    );
+    if (hasUplink !== (uplink.kind !== "none")) throw new DaemonError("NETWORK_FAILED", `the previous router's uplink is not --uplink ${uplink.kind}`);
+    if (uplink.kind !== "none") await ipBatch(this.opts.runner, uplink.kind === "host" ? null : uplink.name, [`link show ${this.peerIf}`]);
     if (this.opts.uplink.kind === "host") {
       const { plan } = this.opts;
       this.hostUplink = new HostUplink(this.opts.runner, this.name, this.peerIf, plan.transit4.router, this.opts.stateFile);
