@@ -106,13 +106,26 @@ export class ExposeGateway implements ExposeFront {
     this.deps.logger.info({ listen: `${c.listenHost}:${(listener.server.address() as AddressInfo).port}`, domain: c.domain }, "serving exposed ports");
   }
 
-  async open(token: string): Promise<string> {
+  async open(token: string, previousUrl?: string): Promise<string> {
     const c = this.deps.config;
     if (c.mode === "domain") {
       const port = c.publicPort === "listener" ? (this.domainListener?.server.address() as AddressInfo | null)?.port : c.publicPort;
       return `${c.scheme}://${token}.${c.domain}${port === undefined ? "" : `:${port}`}/`;
     }
     const listener = this.listener((req) => routeLoopback(token, req));
+    // After a daemon restart an exposure keeps its URL: the same address and port when still free.
+    const previous = /^http:\/\/(127\.\d+\.\d+\.\d+):(\d+)\//.exec(previousUrl ?? "");
+    if (previous) {
+      const ok = await listen(listener.server, previous[1]!, Number(previous[2])).then(
+        () => true,
+        () => false,
+      );
+      if (ok) {
+        this.byToken.set(token, listener);
+        return previousUrl!;
+      }
+      this.deps.logger.warn({ url: previousUrl }, "an exposed port's previous address is taken: it gets a new URL");
+    }
     const inUse = new Set([this.deps.apiHost, ...[...this.byToken.values()].map((l) => (l.server.address() as AddressInfo | null)?.address ?? "")]);
     try {
       await listen(listener.server, loopbackAddress(inUse), 0);

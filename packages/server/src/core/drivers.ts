@@ -235,8 +235,29 @@ export interface NetworkAttachment {
 }
 
 /**
+ * What the store keeps about a running sandbox's network, enough for the next daemon to adopt it
+ * (docs/network.md, "Daemon restarts"). Never a secret's value.
+ */
+export interface NetworkFacts {
+  /** NetworkAttachment.netnsPath as attach gave it. */
+  netnsPath: string;
+  ipv4: string;
+  ipv6: string;
+  allowNet: NetRule[] | null;
+  /** Its tenant's closed ranges now (closedRanges). */
+  closed: string[];
+  /** Its secrets without their values. */
+  secrets: Omit<SecretBinding, "value">[];
+}
+
+/**
  * Sandbox networks: one network namespace per sandbox behind a router the driver owns, the
  * egress policy (`allowNet`), the resolver, the egress proxy and secret substitution.
+ *
+ * Restarts: the driver's host state (namespaces, router, nftables, netd) outlives the daemon.
+ * The next daemon's driver is started keeping the namespaces of the sandboxes it may adopt,
+ * adopts each with `adopt`, then `dropUnadopted` removes the rest. `detach` is a daemon stopping
+ * while its sandboxes keep running.
  */
 export interface NetworkDriver {
   /**
@@ -261,6 +282,17 @@ export interface NetworkDriver {
   sandboxCa(id: string): string | undefined;
   /** Releases the sandbox's network (after its processes are gone). Idempotent. */
   release(id: string): Promise<void>;
+  /**
+   * Takes over the network of a sandbox a previous daemon attached (its namespace was kept at
+   * start): its addresses, policy and closed ranges from `facts`, what it admitted from the host,
+   * its secrets and CA from the surviving resolver (without one, its secrets are lost: requests
+   * needing them are refused). NETWORK_FAILED when it cannot be adopted (nothing is changed then).
+   */
+  adopt(id: string, facts: NetworkFacts): Promise<NetworkAttachment>;
+  /** After the adoptions at start: removes the kept networks nobody adopted. */
+  dropUnadopted(): Promise<void>;
+  /** The daemon stops, its sandboxes keep running: everything stays on the host for the next daemon. */
+  detach(): Promise<void>;
   /** Daemon shutdown, after every sandbox was released. */
   close(): Promise<void>;
 }

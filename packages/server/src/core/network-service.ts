@@ -45,8 +45,11 @@ export const MAX_EXPOSED_PORTS = 32;
  * is never the API's, and stops serving it.
  */
 export interface ExposeFront {
-  /** Starts serving the exposure of `token`; resolves to its URL. */
-  open(token: string): Promise<string>;
+  /**
+   * Starts serving the exposure of `token`; resolves to its URL. `previousUrl`: the URL it had
+   * before a daemon restart, kept when it can be served again.
+   */
+  open(token: string, previousUrl?: string): Promise<string>;
   close(token: string): void;
 }
 
@@ -79,6 +82,10 @@ interface Exposure {
 interface NetworkRecord {
   ipv4: string;
   ipv6: string;
+  /** For adoption after a restart; missing in records written before adoption existed. */
+  netnsPath?: string;
+  /** Its secrets without their values (adoption: which hosts need them). */
+  secrets?: Omit<SecretBinding, "value">[];
   /** `url` is missing in records written before exposures had their own origin. */
   exposed: { port: number; token: string; url?: string }[];
   /** Port given as `port` to create: its exposure is `url`. */
@@ -204,7 +211,8 @@ export class NetworkService {
   /** Prepares the sandbox's network namespace (only when `enabled`). */
   async attach(id: string, plan: NetworkPlan): Promise<{ netnsPath: string; files: RootFile[]; env: Record<string, string> }> {
     const a = await this.requireDriver("networking").attach(id, { allowNet: plan.rules, secrets: plan.secrets, closed: plan.closed });
-    const record: NetworkRecord = { ipv4: a.ipv4, ipv6: a.ipv6, exposed: [], port: plan.port ?? null };
+    const secrets = plan.secrets.map(({ name, placeholder, hosts }) => ({ name, placeholder, hosts }));
+    const record: NetworkRecord = { ipv4: a.ipv4, ipv6: a.ipv6, netnsPath: a.netnsPath, secrets, exposed: [], port: plan.port ?? null };
     this.deps.repo.setNetwork(id, plan.allowNet, JSON.stringify(record));
     return { netnsPath: a.netnsPath, files: a.files, env: a.env };
   }
@@ -222,6 +230,62 @@ export class NetworkService {
       this.deps.front?.close(token);
     }
     await this.deps.driver?.release(id);
+  }
+
+  /**
+   * After a daemon restart: takes over the network of a running sandbox of the previous run
+   * (docs/network.md, "Daemon restarts") and serves its exposed ports again at the same URLs.
+   * Call it for each adopted sandbox after the daemon started the driver keeping their
+   * namespaces (`keepForAdoption`), then `endAdoption()`. Throws NETWORK_FAILED when the network
+   * cannot be adopted (the sandbox should then be ended).
+   *
+   * @example for (const row of adoptedRows) await network.adopt(row); await network.endAdoption();
+   */
+  async adopt(row: { id: string; tenant: string; allowNet?: string[] | null; network?: string | null }): Promise<void> {
+    const driver = this.deps.driver;
+    if (!driver || !row.network) return;
+    const record = JSON.parse(row.network) as NetworkRecord;
+    if (!record.netnsPath) throw new NetworkError("NETWORK_FAILED", `Sandbox ${row.id} was started by a daemon that could not hand its network over.`);
+    const allowNet = row.allowNet ?? null;
+    await driver.adopt(row.id, {
+      netnsPath: record.netnsPath,
+      ipv4: record.ipv4,
+      ipv6: record.ipv6,
+      allowNet: allowNet === null ? null : netRulesOf(allowNet),
+      closed: this.closedFor(row.tenant),
+      secrets: record.secrets ?? [],
+    });
+    let changed = false;
+    for (const e of record.exposed) {
+      if (e.url === undefined) continue;
+      this.exposures.set(e.token, { token: e.token, sandboxId: row.id, port: e.port });
+      const url = await this.deps.front?.open(e.token, e.url).catch((err: unknown) => {
+        this.deps.logger.warn({ err, sandboxId: row.id, port: e.port }, "an exposed port could not be served again after the restart");
+        return undefined;
+      });
+      if (url === undefined) this.exposures.delete(e.token);
+      else if (url !== e.url) [e.url, changed] = [url, true];
+    }
+    if (changed) this.deps.repo.setNetwork(row.id, undefined, JSON.stringify(record));
+  }
+
+  /** netnsPaths the driver keeps at start for these sandboxes of the previous run (candidates for adopt). */
+  static keepForAdoption(rows: readonly { network?: string | null }[]): string[] {
+    return rows.flatMap((r) => {
+      const path = r.network ? (JSON.parse(r.network) as NetworkRecord).netnsPath : undefined;
+      return path ? [path] : [];
+    });
+  }
+
+  /** After the adoptions: the kept networks of sandboxes that were not adopted are removed. */
+  async endAdoption(): Promise<void> {
+    await this.deps.driver?.dropUnadopted();
+  }
+
+  /** The daemon stops while its sandboxes keep running: their networks stay for the next daemon. */
+  async detach(): Promise<void> {
+    this.exposures.clear();
+    await this.deps.driver?.detach();
   }
 
   async setAllowNet(tenant: string, id: string, input: unknown): Promise<void> {

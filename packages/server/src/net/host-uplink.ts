@@ -29,9 +29,12 @@ export class HostUplink {
   ) {}
 
   async setup(): Promise<void> {
-    await HostUplink.removeTable(this.runner, this.table);
+    // Replaced in one transaction (add, delete, create): a daemon taking over a running router
+    // never leaves the host without the table, not even for a moment.
     await this.runner.run("nft", ["-f", "-"], {
       input: `
+table inet ${this.table} {}
+delete table inet ${this.table}
 table inet ${this.table} {
   chain input {
     type filter hook input priority filter; policy accept;

@@ -4,14 +4,15 @@
  *
  * Per sandbox: `ip netns add <router>-<id>` → veth `atl<seq>` (router) / `eth0` (sandbox) →
  * addresses and routes on both ends → its nft chains and sets → its policy in netd. release()
- * undoes it in reverse; start() removes whatever a crashed predecessor left.
+ * undoes it in reverse; start() removes whatever a crashed predecessor left, except the networks
+ * of sandboxes the daemon adopts (start(keep), adopt(), dropUnadopted(): "Daemon restarts").
  */
 import { createHash, randomBytes } from "node:crypto";
 import path from "node:path";
 import type { Duplex } from "node:stream";
 import { InvalidArgumentError, type NetRule } from "atoll/contract";
 import type { Logger } from "pino";
-import type { NetworkAttachment, NetworkDriver, RootFile, SecretBinding } from "../core/drivers.js";
+import type { NetworkAttachment, NetworkDriver, NetworkFacts, SecretBinding } from "../core/drivers.js";
 import { KeyedMutex } from "../host/keyed-mutex.js";
 import type { CommandRunner } from "../host/run-command.js";
 import { WarmPool } from "../host/warm-pool.js";
@@ -19,17 +20,21 @@ import { type AddressPlan, buildAddressPlan } from "./address-plan.js";
 import { type CertificateAuthority, createSandboxCa } from "./cert-authority.js";
 import type { NetConfig } from "./net-config.js";
 import { type IpSet, intersect, setOfCidrs, toCidrs } from "../core/ip-intervals.js";
-import { NetdClient } from "./netd-client.js";
+import { NetworkAdoption } from "./network-adoption.js";
+import { SANDBOX_CA_PATH, sandboxAttachment } from "./sandbox-attachment.js";
+import { NetdClient, type NetdSandbox } from "./netd-client.js";
+import { netdPaths } from "./netd-process.js";
+import { dropSeqScript } from "./nft-state.js";
 import { NftBatcher } from "./nft-batcher.js";
 import { addNetns, deleteNetns, ipBatch, netnsPath, nftApply } from "./netns-ops.js";
 import {
-  type CompiledPolicy,
   type PortRange,
   type SandboxKeys,
   SANDBOX_IF_PREFIX,
   addSandboxScript,
   deleteSandboxScript,
   interceptScript,
+  compilePolicy,
   learnScript,
   replacePolicyScript,
   setClosedScript,
@@ -62,10 +67,10 @@ interface Plumbing extends SandboxKeys {
 /** Addresses one sandbox may have admitted at most (each is an nft element and daemon memory). */
 export const MAX_LEARNED_ADDRESSES = 4096;
 
-interface SandboxNet extends Plumbing {
+export interface SandboxNet extends Plumbing {
   id: string;
   rules: NetRule[] | null;
-  secrets: SecretBinding[];
+  secrets: NetdSandbox["secrets"];
   /** CIDRs the sandbox may never reach (its tenant's closed ranges, the daemon's own). */
   closed: string[];
   /** Addresses admitted so far, with their ports (nft refuses overlapping intervals). */
@@ -76,18 +81,9 @@ interface SandboxNet extends Plumbing {
   capped?: boolean;
 }
 
-/** Where sandboxes find the CA that signs the proxy's certificates for intercepted hosts. */
-export const SANDBOX_CA_PATH = "/etc/ssl/certs/atoll-sandbox-ca.pem";
-const SYSTEM_BUNDLE = "/etc/ssl/certs/ca-certificates.crt";
+export { SANDBOX_CA_PATH };
 
-export function compilePolicy(rules: readonly NetRule[] | null): CompiledPolicy {
-  if (rules === null) return { open: true, proxied: false, literal: [] };
-  return {
-    open: false,
-    proxied: rules.some((r) => r.kind === "host"),
-    literal: rules.filter((r) => r.kind === "ip"),
-  };
-}
+export { compilePolicy };
 
 export class LinuxNetworkDriver implements NetworkDriver {
   readonly plan: AddressPlan;
@@ -111,6 +107,8 @@ export class LinuxNetworkDriver implements NetworkDriver {
   private proxyDenyChain: Promise<void> = Promise.resolve();
   /** Admitted addresses go into nftables in batches (one nft run at a time). */
   private readonly admissions: NftBatcher;
+  /** Between start(keep) and dropUnadopted(): the previous run's state, and what netd still serves. */
+  private adoption: NetworkAdoption | undefined;
 
   constructor(private readonly opts: LinuxNetworkDriverOptions) {
     const hash = createHash("sha256").update(path.resolve(opts.stateDir)).digest("hex").slice(0, 8);
@@ -137,22 +135,47 @@ export class LinuxNetworkDriver implements NetworkDriver {
     });
   }
 
-  /** Removes a crashed predecessor's namespaces, then builds the router and starts netd. */
-  async start(): Promise<void> {
-    const orphans = await this.router.removeOrphans();
-    if (orphans.length > 0) this.opts.logger?.info({ namespaces: orphans }, "removed network namespaces of a previous run");
-    await this.router.create();
+  /**
+   * Removes a crashed predecessor's namespaces, then builds the router and starts netd. `keep`:
+   * netnsPaths of sandboxes the daemon may adopt; when the previous router is still there, it,
+   * those namespaces and the running netd are taken over instead (adopt, then dropUnadopted).
+   */
+  async start(keep: readonly string[] = []): Promise<void> {
+    const paths = netdPaths(this.opts.stateDir);
+    this.adoption = await NetworkAdoption.begin(this.router, this.opts.runner, this.plan, keep).catch((err: unknown) => {
+      this.opts.logger?.warn({ err }, "the previous run's network router cannot be taken over: its sandboxes lose their network");
+      return undefined;
+    });
+    const reuse = this.adoption !== undefined;
+    if (this.adoption) {
+      this.seq = this.adoption.host.maxSeq;
+      for (const n of this.adoption.host.numbers.values()) this.used.add(n);
+      // The table's deny sets are the previous run's: recompute them on the next change.
+      this.proxyDeny = "";
+    } else {
+      await NetdClient.endStale(paths, this.router.name);
+      const orphans = await this.router.removeOrphans();
+      if (orphans.length > 0) this.opts.logger?.info({ namespaces: orphans }, "removed network namespaces of a previous run");
+      await this.router.create();
+    }
     try {
-      this.netd = await NetdClient.start({
-        routerNetns: this.router.path,
-        plan: this.plan,
-        config: this.opts.config,
-        logger: this.opts.logger,
-        onLearn: (req) => this.learn(req.ip, req.ports, req.intercept, req.addresses),
-        sandboxes: () =>
-          [...this.sandboxes.values()].map((s) => ({ id: s.id, ipv4: s.ipv4, ipv6: s.ipv6, rules: s.rules, secrets: s.secrets, closed: s.closed, ca: s.ca })),
-      });
+      this.netd = await NetdClient.start(
+        {
+          routerNetns: this.router.path,
+          paths,
+          name: this.router.name,
+          plan: this.plan,
+          config: this.opts.config,
+          logger: this.opts.logger,
+          onLearn: (req) => this.learn(req.ip, req.ports, req.intercept, req.addresses),
+          sandboxes: () =>
+            [...this.sandboxes.values()].map((s) => ({ id: s.id, ipv4: s.ipv4, ipv6: s.ipv6, rules: s.rules, secrets: s.secrets, closed: s.closed, ca: s.ca })),
+        },
+        { reuse },
+      );
+      if (this.adoption && this.netd.reconnected) this.adoption.served = await this.netd.served();
     } catch (err) {
+      await this.netd?.stop().catch(() => undefined);
       await this.router.destroy().catch(() => undefined);
       throw err;
     }
@@ -204,7 +227,9 @@ export class LinuxNetworkDriver implements NetworkDriver {
   }
 
   private allocate(): number {
-    const n = this.freed.length > 8 ? this.freed.shift()! : this.nextNumber <= this.plan.capacity ? this.nextNumber++ : this.freed.shift();
+    let n: number | undefined;
+    do n = this.freed.length > 8 ? this.freed.shift()! : this.nextNumber <= this.plan.capacity ? this.nextNumber++ : this.freed.shift();
+    while (n !== undefined && this.used.has(n)); // adopted sandboxes hold theirs
     if (n === undefined)
       throw new InvalidArgumentError(`This daemon's network range ${this.plan.range4} is full (${this.plan.capacity} sandboxes); use a larger --net-range`);
     this.used.add(n);
@@ -249,20 +274,52 @@ export class LinuxNetworkDriver implements NetworkDriver {
         await this.undo(sbx, stage).catch((e: unknown) => this.opts.logger?.error({ err: e, sandboxId: id }, "undoing a failed network attach failed"));
         throw err;
       }
-      const files: RootFile[] = [{ path: "/etc/resolv.conf", content: `nameserver ${this.plan.gateway4}\noptions edns0\n` }];
-      const env: Record<string, string> = {};
-      if (sbx.ca) {
-        files.push({ path: SANDBOX_CA_PATH, content: sbx.ca.certPem }, { path: SYSTEM_BUNDLE, content: sbx.ca.certPem, appendToImage: true });
-        Object.assign(env, {
-          SSL_CERT_FILE: SYSTEM_BUNDLE,
-          REQUESTS_CA_BUNDLE: SYSTEM_BUNDLE,
-          CURL_CA_BUNDLE: SYSTEM_BUNDLE,
-          NODE_EXTRA_CA_CERTS: SANDBOX_CA_PATH,
-          DENO_CERT: SANDBOX_CA_PATH,
-        });
-      }
-      return { netnsPath: netnsPath(sbx.netns), files, env, ipv4: sbx.ipv4, ipv6: sbx.ipv6 };
+      return sandboxAttachment(this.plan, sbx);
     });
+  }
+
+  async adopt(id: string, facts: NetworkFacts): Promise<NetworkAttachment> {
+    return this.locks.run(id, async () => {
+      if (this.sandboxes.has(id)) throw new DaemonError("NETWORK_FAILED", `the network of sandbox ${id} cannot be adopted: it already has one`);
+      if (!this.adoption) throw new DaemonError("NETWORK_FAILED", `the network of sandbox ${id} cannot be adopted: nothing was kept at start`);
+      const { sbx, script } = this.adoption.claim(id, facts);
+      try {
+        await nftApply(this.opts.runner, this.router.name, script);
+        this.sandboxes.set(id, sbx);
+        await this.refreshProxyDeny();
+        await this.netd!.setSandbox(sbx);
+      } catch (err) {
+        this.sandboxes.delete(id);
+        this.adoption.unclaim(sbx.seq);
+        throw err;
+      }
+      if (sbx.secrets.some((s) => s.lost))
+        this.opts.logger?.warn({ sandboxId: id }, "adopted sandbox lost its secrets (netd did not survive): requests needing them are refused");
+      return sandboxAttachment(this.plan, sbx);
+    });
+  }
+
+  async dropUnadopted(): Promise<void> {
+    const a = this.adoption;
+    this.adoption = undefined;
+    if (!a) return;
+    for (const { name, state, number } of a.leftovers()) {
+      if (state)
+        await nftApply(this.opts.runner, this.router.name, dropSeqScript(state)).catch((err: unknown) =>
+          this.opts.logger?.warn({ err, netns: name }, "removing an unadopted sandbox's firewall entries failed"),
+        );
+      await deleteNetns(this.opts.runner, name);
+      if (number !== undefined) this.free(number);
+    }
+    for (const id of a.served.keys()) if (!this.sandboxes.has(id)) await this.netd!.forgetSandbox(id).catch(() => undefined);
+    await this.refreshProxyDeny();
+  }
+
+  async detach(): Promise<void> {
+    await this.pool.close();
+    await this.netd?.detach();
+    this.netd = undefined;
+    this.sandboxes.clear();
   }
 
   /** Undoes attach() up to `stage` (2 = everything), including the namespace. */
@@ -333,7 +390,9 @@ export class LinuxNetworkDriver implements NetworkDriver {
    */
   private async learn(ip: string, ports: PortRange[], intercept: boolean, addresses: string[]): Promise<void> {
     const sbx = [...this.sandboxes.values()].find((s) => s.ipv4 === ip || s.ipv6 === ip);
-    if (!sbx) return;
+    // Not (or not yet: adoption after a restart) a sandbox of this daemon: nothing is admitted,
+    // so the answer must not go out either (netd answers SERVFAIL).
+    if (!sbx) throw new DaemonError("NETWORK_FAILED", `no sandbox of this daemon has address ${ip}`);
     let script = "";
     for (const address of addresses) {
       if (!sbx.learned.has(address) && !sbx.intercepted.has(address) && sbx.learned.size + sbx.intercepted.size >= MAX_LEARNED_ADDRESSES) {

@@ -1,16 +1,19 @@
 /**
- * The daemon's side of netd (net/netd/netd-main.ts): starts it inside the router namespace as
- * uid/gid 65534, pushes sandbox policies to it, and answers its calls (admit addresses into
- * nftables, forward DNS to the host's resolvers).
+ * The daemon's side of netd (net/netd/netd-main.ts): starts it inside the router namespace
+ * (netd-process.ts: detached, reached over a root-only unix socket), pushes sandbox policies to
+ * it, and answers its calls (admit addresses into nftables, forward DNS to the host's resolvers).
  *
- * netd is supervised: if it exits for any reason but stop(), a new netd is started at once (then
- * with a growing pause if it keeps dying), and before it serves, every running sandbox's policy,
- * secrets and CA are given back to it (`sandboxes()`), so existing sandboxes keep their
- * allowNet and secrets and new creates keep working. Calls made while netd restarts wait for it.
+ * netd outlives the daemon: `start({ reuse: true })` reconnects to the netd a previous daemon left
+ * running (same protocol) and `served()` tells what it serves; `detach()` leaves it running for
+ * the next daemon, `stop()` ends it.
+ *
+ * netd is supervised: if its connection drops for any reason but stop()/detach(), a new netd is
+ * started at once (then with a growing pause if it keeps dying), and before it serves, every
+ * running sandbox's policy, secrets and CA are given back to it (`sandboxes()`), so existing
+ * sandboxes keep their allowNet and secrets and new creates keep working. Calls made while netd
+ * restarts wait for it.
  */
-import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import type { NetRule } from "atoll/contract";
 import type { Logger } from "pino";
 import type { SecretBinding } from "../core/drivers.js";
@@ -19,13 +22,11 @@ import type { CertificateAuthority } from "./cert-authority.js";
 import { DnsForwarder } from "./dns-forwarder.js";
 import type { NetConfig } from "./net-config.js";
 import type { NetdConfig } from "./netd/netd-main.js";
-import { type IpcEndpoint, Rpc } from "./netd/rpc.js";
+import { type NetdConnection, type NetdPaths, connectNetd, killNetd, netdPidsOf, shutdownNetd, spawnNetd } from "./netd-process.js";
+import { NETD_PROTOCOL } from "./netd/protocol.js";
 import { PROXY_HTTP_PORT, PROXY_TLS_PORT, type PortRange } from "./nft-ruleset.js";
 import { DaemonError } from "../daemon-error.js";
 
-const NETD_MAIN = fileURLToPath(new URL("./netd/netd-main.js", import.meta.url));
-const NOBODY = "65534";
-const START_TIMEOUT_MS = 20_000;
 /** Pause before restarting a netd that died: doubles while it keeps dying, up to the maximum. */
 const RESTART_DELAY_MS = { first: 100, max: 5_000 };
 /** A netd that served this long resets the pause. */
@@ -46,7 +47,8 @@ export interface NetdSandbox {
   ipv4: string;
   ipv6: string;
   rules: NetRule[] | null;
-  secrets: SecretBinding[];
+  /** `lost`: the value is gone (netd restarted while no daemon ran); its hosts are refused. */
+  secrets: (SecretBinding & { lost?: boolean })[];
   /** CIDRs the sandbox may never reach (its tenant's closed ranges). */
   closed: string[];
   ca: CertificateAuthority | undefined;
@@ -55,6 +57,10 @@ export interface NetdSandbox {
 export interface NetdStartOptions {
   /** /run/netns/<router>. */
   routerNetns: string;
+  /** Its socket and log (netdPaths of the state dir). */
+  paths: NetdPaths;
+  /** The router's name, in netd's process title (the leak check finds it by it). */
+  name: string;
   plan: AddressPlan;
   config: NetConfig;
   logger?: Logger | undefined;
@@ -63,11 +69,7 @@ export interface NetdStartOptions {
   sandboxes(): NetdSandbox[];
 }
 
-interface Instance {
-  child: ChildProcess;
-  rpc: Rpc;
-  startedAt: number;
-}
+type Instance = NetdConnection & { startedAt: number };
 
 export class NetdClient {
   private stopping = false;
@@ -80,21 +82,56 @@ export class NetdClient {
   private recovering: Promise<void> | undefined;
   /** How many times netd was restarted (metrics, tests). */
   restarts = 0;
+  /** The netd this daemon found running and kept (it outlived the previous daemon). */
+  reconnected = false;
   private readonly forwarder: DnsForwarder | undefined;
 
   private constructor(private readonly o: NetdStartOptions) {
     this.forwarder = o.config.dns.kind === "host" ? new DnsForwarder() : undefined;
   }
 
-  static async start(o: NetdStartOptions): Promise<NetdClient> {
+  /**
+   * Connects to netd. `reuse`: keep the netd a previous daemon left running when it speaks this
+   * protocol (its sandboxes are being adopted); any other netd found is ended and a new one started.
+   */
+  static async start(o: NetdStartOptions, opts: { reuse?: boolean } = {}): Promise<NetdClient> {
     const client = new NetdClient(o);
-    client.adopt(await client.spawnNetd());
+    const found = await connectNetd(o.paths.socket);
+    // It keeps serving with this daemon's configuration (upstream DNS, CA), applied in place.
+    const configured =
+      found &&
+      opts.reuse &&
+      found.protocol === NETD_PROTOCOL &&
+      (await found.rpc.call("configure", client.config()).then(
+        () => true,
+        () => false,
+      ));
+    if (found && configured) {
+      client.reconnected = true;
+      client.watch({ ...found, startedAt: Date.now() });
+      o.logger?.info({ pid: found.pid, sandboxes: found.sandboxes }, "reconnected to the running netd");
+      return client;
+    }
+    if (found) {
+      o.logger?.info({ pid: found.pid, protocol: found.protocol }, "ending the netd of a previous run");
+      await shutdownNetd(found);
+    }
+    // One that no longer answers would still hold the resolver's and the proxy's ports.
+    for (const pid of netdPidsOf(o.name)) await killNetd(pid);
+    client.watch(await client.spawn());
     return client;
+  }
+
+  /** Ends the netd a previous run left (no adoption): asked on its socket, else killed. */
+  static async endStale(paths: NetdPaths, name: string): Promise<void> {
+    const found = await connectNetd(paths.socket);
+    if (found) await shutdownNetd(found);
+    for (const pid of netdPidsOf(name)) await killNetd(pid);
   }
 
   /** pid of the running netd (tests kill it to prove recovery). */
   get pid(): number | undefined {
-    return this.current?.child.pid;
+    return this.current?.pid;
   }
 
   private config(): NetdConfig {
@@ -114,64 +151,49 @@ export class NetdClient {
     };
   }
 
-  /** Starts one netd process and waits until it listens. */
-  private async spawnNetd(): Promise<Instance> {
+  private async spawn(): Promise<Instance> {
+    const c = await spawnNetd({ routerNetns: this.o.routerNetns, paths: this.o.paths, name: this.o.name, config: this.config() });
+    return { ...c, startedAt: Date.now() };
+  }
+
+  /** Makes `inst` the current netd: answers its calls and restarts it when its connection drops. */
+  private watch(inst: Instance): void {
     const o = this.o;
-    const child = spawn("nsenter", [`--net=${o.routerNetns}`, "-S", NOBODY, "-G", NOBODY, "--", process.execPath, NETD_MAIN], {
-      stdio: ["ignore", "ignore", "pipe", "ipc"],
-      env: { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin", ATOLL_NETD_CONFIG: JSON.stringify(this.config()) },
-    });
-    let stderr = "";
-    child.stderr!.setEncoding("utf8");
-    child.stderr!.on("data", (t: string) => {
-      stderr = (stderr + t).slice(-8192);
-      for (const line of t.split("\n")) if (line.trim()) o.logger?.warn({ stderr: line }, "netd stderr");
-    });
-    const rpc = new Rpc(child as unknown as IpcEndpoint);
-    rpc.handle("learn", (req) => o.onLearn(req as LearnRequest));
-    rpc.handle("dnsForward", async (packet) => {
+    inst.rpc.handle("learn", (req) => o.onLearn(req as LearnRequest));
+    inst.rpc.handle("dnsForward", async (packet) => {
       if (!this.forwarder) throw new DaemonError("NETWORK_FAILED", "DNS forwarding is off");
       return (await this.forwarder.forward(Buffer.from(packet as string, "base64"))).toString("base64");
     });
-    child.on("message", (m: { netd?: string; message?: string; data?: Record<string, unknown> }) => {
-      if (m?.netd === "log") o.logger?.debug({ ...m.data }, `netd: ${m.message}`);
+    inst.endpoint.on("message", (m) => {
+      const msg = m as { netd?: string; message?: string; data?: Record<string, unknown> };
+      if (msg?.netd === "log") o.logger?.debug({ ...msg.data }, `netd: ${msg.message}`);
     });
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => fail(new DaemonError("NETWORK_FAILED", `netd did not start within ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS);
-      const fail = (err: Error) => {
-        clearTimeout(timer);
-        child.kill("SIGKILL");
-        reject(err);
-      };
-      child.on("message", (m: { netd?: string; error?: string }) => {
-        if (m?.netd === "ready") {
-          clearTimeout(timer);
-          resolve();
-        } else if (m?.netd === "failed") fail(new DaemonError("NETWORK_FAILED", `netd failed to start: ${m.error}`));
-      });
-      child.once("exit", (code) => fail(new DaemonError("NETWORK_FAILED", `netd exited with ${code} before it was ready: ${stderr.trim()}`)));
-      child.once("error", (err) => fail(err));
-    });
-    return { child, rpc, startedAt: Date.now() };
-  }
-
-  /** Makes `inst` the current netd and watches it. */
-  private adopt(inst: Instance): void {
     this.current = inst;
-    inst.child.once("exit", (code, signal) => {
-      inst.rpc.close(new DaemonError("NETWORK_FAILED", "netd exited"));
+    inst.endpoint.on("disconnect", () => {
       if (this.current === inst) this.current = undefined;
       if (this.stopping) return;
-      this.o.logger?.error({ code, signal, pid: inst.child.pid }, "netd exited: restarting it (sandbox DNS and the egress proxy pause meanwhile)");
+      o.logger?.error({ pid: inst.pid }, "netd exited: restarting it (sandbox DNS and the egress proxy pause meanwhile)");
       if (Date.now() - inst.startedAt > STABLE_AFTER_MS) this.restartDelay = RESTART_DELAY_MS.first;
-      this.ready = this.recovering = this.recover();
+      this.ready = this.recovering = this.recover(inst.pid);
       this.ready.catch(() => undefined);
     });
   }
 
+  /** What the running netd serves (for adoption): each sandbox as the previous daemon gave it. */
+  async served(): Promise<Map<string, NetdSandbox>> {
+    const out = new Map<string, NetdSandbox>();
+    for (const id of await this.call<string[]>("list", null)) {
+      const s = await this.call<(Omit<NetdSandbox, "ca"> & { ca: CertificateAuthority | null }) | null>("get", { id });
+      if (s) out.set(id, { ...s, ca: s.ca ?? undefined });
+    }
+    return out;
+  }
+
   /** Restarts netd until one is up and knows every running sandbox. */
-  private async recover(): Promise<void> {
+  private async recover(oldPid: number): Promise<void> {
     let inst: Instance | undefined;
+    // A netd whose connection dropped may still hold the ports: make sure it is gone.
+    await killNetd(oldPid);
     while (!this.stopping) {
       await new Promise<void>((resolve) => {
         this.wake = resolve;
@@ -180,21 +202,21 @@ export class NetdClient {
       this.restartDelay = Math.min(this.restartDelay * 2, RESTART_DELAY_MS.max);
       if (this.stopping) break;
       try {
-        inst = await this.spawnNetd();
+        inst = await this.spawn();
         const all = this.o.sandboxes();
         for (const s of all) await inst.rpc.call("setSandbox", wire(s));
         if (this.stopping) break;
         this.restarts += 1;
-        this.adopt(inst);
-        this.o.logger?.warn({ pid: inst.child.pid, sandboxes: all.length, restarts: this.restarts }, "netd restarted; running sandboxes' policies restored");
+        this.watch(inst);
+        this.o.logger?.warn({ pid: inst.pid, sandboxes: all.length, restarts: this.restarts }, "netd restarted; running sandboxes' policies restored");
         return;
       } catch (err) {
         this.o.logger?.error({ err }, "restarting netd failed; trying again");
-        inst?.child.kill("SIGKILL");
+        if (inst) await killNetd(inst.pid);
         inst = undefined;
       }
     }
-    inst?.child.kill("SIGKILL");
+    if (inst) await killNetd(inst.pid);
     throw new DaemonError("NETWORK_FAILED", "netd stopped");
   }
 
@@ -231,23 +253,27 @@ export class NetdClient {
     return this.call("resolveFor", { ip, name });
   }
 
+  /** The daemon stops for good: netd ends. */
   async stop(): Promise<void> {
+    const inst = await this.quiesce();
+    if (inst) await shutdownNetd(inst);
+    this.o.logger?.debug("netd stopped");
+  }
+
+  /** The daemon stops but its sandboxes live on: netd keeps serving them for the next daemon. */
+  async detach(): Promise<void> {
+    (await this.quiesce())?.endpoint.close();
+  }
+
+  /** No more restarts; returns the current netd. */
+  private async quiesce(): Promise<Instance | undefined> {
     this.stopping = true;
     clearTimeout(this.restartTimer);
     this.wake?.();
     await this.recovering?.catch(() => undefined);
     const inst = this.current;
     this.current = undefined;
-    if (!inst) return;
-    inst.rpc.close(new DaemonError("NETWORK_FAILED", "netd stopped"));
-    const { child } = inst;
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-    child.disconnect?.();
-    const timer = setTimeout(() => child.kill("SIGKILL"), 2000);
-    await exited;
-    clearTimeout(timer);
-    this.o.logger?.debug("netd stopped");
+    return inst;
   }
 }
 

@@ -8,6 +8,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import type { NetworkAttachment } from "../core/drivers.js";
 import { networkContract } from "../testing/contracts/network-contract.js";
 import { killAndWait, startFakeInternet } from "../testing/fake-internet.js";
 import { LinuxNetworkDriver } from "./linux-network-driver.js";
@@ -41,7 +42,8 @@ networkContract("Linux driver (namespaces, nftables, netd)", async () => {
   const stateDir = await mkdtemp("/var/tmp/atoll-network-contract-");
   const n = internet.daemonNet();
   const config = resolveNetConfig({ network: "on", uplink: n.uplink!, dns: n.dns!, upstreamCa: n.upstreamCa!, netOpen: n.netOpen! }, {});
-  const driver = new LinuxNetworkDriver({ config, stateDir, nativeDir: NATIVE_DIR, poolSize: 1, runner: execFileRunner });
+  const make = () => new LinuxNetworkDriver({ config, stateDir, nativeDir: NATIVE_DIR, poolSize: 1, runner: execFileRunner });
+  const driver = make();
   try {
     await driver.start();
   } catch (err) {
@@ -49,18 +51,26 @@ networkContract("Linux driver (namespaces, nftables, netd)", async () => {
     await rm(stateDir, { recursive: true, force: true });
     throw err;
   }
-  return {
+  const subject = {
     driver,
     echo: ECHO,
     other: OTHER,
-    async listenInside(_id, attachment, port) {
+    async listenInside(_id: string, attachment: NetworkAttachment, port: number) {
       const child = await startEchoIn(attachment.netnsPath, port);
       return () => killAndWait(child);
     },
+    // The first driver is dropped as a dying daemon leaves it: namespaces, router, netd stay.
+    async restart(keep: string[]) {
+      await subject.driver.detach();
+      const next = make();
+      await next.start(keep);
+      subject.driver = next;
+    },
     async dispose() {
-      await driver.close();
+      await subject.driver.close();
       await internet.dispose();
       await rm(stateDir, { recursive: true, force: true });
     },
   };
+  return subject;
 });

@@ -13,7 +13,7 @@
  * The source address is trustworthy: the antispoof chain drops anything a sandbox sends from an
  * address that does not route back through its own veth.
  */
-import type { IpRule } from "atoll/contract";
+import type { IpRule, NetRule } from "atoll/contract";
 
 export const TABLE = "atoll";
 /** Prefix of every sandbox veth in the router namespace. */
@@ -141,6 +141,16 @@ export interface CompiledPolicy {
   literal: IpRule[];
 }
 
+/** A sandbox's allowNet in the terms of the ruleset. */
+export function compilePolicy(rules: readonly NetRule[] | null): CompiledPolicy {
+  if (rules === null) return { open: true, proxied: false, literal: [] };
+  return {
+    open: false,
+    proxied: rules.some((r) => r.kind === "host"),
+    literal: rules.filter((r): r is IpRule => r.kind === "ip"),
+  };
+}
+
 export interface SandboxKeys {
   /** Unique per daemon run; names the sandbox's chains and sets. */
   seq: number;
@@ -220,6 +230,15 @@ export function replacePolicyScript(k: SandboxKeys, p: CompiledPolicy, gateway4:
     `flush set ${t} l4_${k.seq}\nflush set ${t} l6_${k.seq}\nflush set ${t} i4_${k.seq}\nflush set ${t} i6_${k.seq}\n` +
     policyRules(k, p, gateway4, gateway6)
   );
+}
+
+/**
+ * Rewrites an adopted sandbox's rules from the store (one transaction): its chains are replaced,
+ * its closed ranges set again; addresses it admitted stay (they were admitted for this policy).
+ */
+export function readoptScript(k: SandboxKeys, p: CompiledPolicy, gateway4: string, gateway6: string, closed: readonly string[]): string {
+  const t = `inet ${TABLE}`;
+  return `flush chain ${t} f${k.seq}\nflush chain ${t} n${k.seq}\n${policyRules(k, p, gateway4, gateway6)}${setClosedScript(k, closed)}`;
 }
 
 /** Removes everything addSandboxScript made (one transaction). */

@@ -7,10 +7,11 @@
 import type { Logger } from "pino";
 import type { CommandRunner } from "../host/run-command.js";
 import type { AddressPlan } from "./address-plan.js";
+import { DaemonError } from "../daemon-error.js";
 import { HostUplink } from "./host-uplink.js";
 import type { UplinkSpec } from "./net-config.js";
-import { addNetns, deleteNetns, ipBatch, listNetns, netnsPath, nftApply, nsSysctl } from "./netns-ops.js";
-import { UPLINK_IF, baseRuleset } from "./nft-ruleset.js";
+import { addNetns, deleteNetns, ipBatch, listNetns, netnsPath, nftApply, nsRun, nsSysctl } from "./netns-ops.js";
+import { TABLE, UPLINK_IF, baseRuleset } from "./nft-ruleset.js";
 
 export interface RouterOptions {
   /** Namespace name of the router; sandbox namespaces are `<name>-<sandboxId>`. */
@@ -41,11 +42,22 @@ export class Router {
     return netnsPath(this.name);
   }
 
-  /** Removes what a previous run of this daemon left: its namespaces and its host table. */
-  async removeOrphans(): Promise<string[]> {
+  /** Whether a previous run's router namespace is still there. */
+  async exists(): Promise<boolean> {
+    return (await listNetns(this.name)).includes(this.name);
+  }
+
+  /**
+   * Removes what a previous run of this daemon left: its namespaces and its host table. With
+   * `keep` (namespaces of sandboxes being adopted), only the other sandbox namespaces go and the
+   * router stays (reuse() takes it over).
+   */
+  async removeOrphans(keep: ReadonlySet<string> = new Set()): Promise<string[]> {
     const names = await listNetns(this.name);
+    const orphans = names.filter((x) => x !== this.name && !keep.has(x));
     // Sandboxes first: their veths end in the router.
-    for (const n of names.filter((x) => x !== this.name)) await deleteNetns(this.opts.runner, n);
+    for (const n of orphans) await deleteNetns(this.opts.runner, n);
+    if (keep.size > 0) return orphans;
     if (names.includes(this.name)) await deleteNetns(this.opts.runner, this.name);
     await HostUplink.removeTable(this.opts.runner, this.name);
     // The old router namespace lives on while a process (its netd, exiting) is in it, and with it
@@ -109,6 +121,28 @@ export class Router {
       await this.destroy().catch(() => undefined);
       throw err;
     }
+  }
+
+  /**
+   * Takes over the router a previous run left (its sandboxes are being adopted): its namespace,
+   * veths, nftables table and uplink stay as they are; the host uplink's table is set again.
+   */
+  async reuse(): Promise<void> {
+    await nsRun(this.opts.runner, this.name, "nft", ["list", "table", "inet", TABLE]);
+    // The uplink must be the configured one: its far end where this configuration expects it.
+    const { uplink } = this.opts;
+    const hasUplink = await ipBatch(this.opts.runner, this.name, [`link show ${UPLINK_IF}`]).then(
+      () => true,
+      () => false,
+    );
+    if (hasUplink !== (uplink.kind !== "none")) throw new DaemonError("NETWORK_FAILED", `the previous router's uplink is not --uplink ${uplink.kind}`);
+    if (uplink.kind !== "none") await ipBatch(this.opts.runner, uplink.kind === "host" ? null : uplink.name, [`link show ${this.peerIf}`]);
+    if (this.opts.uplink.kind === "host") {
+      const { plan } = this.opts;
+      this.hostUplink = new HostUplink(this.opts.runner, this.name, this.peerIf, plan.transit4.router, this.opts.stateFile);
+      await this.hostUplink.setup();
+    }
+    this.opts.logger?.info({ router: this.name, uplink: this.opts.uplink.kind }, "network router of the previous run taken over");
   }
 
   /** Deletes the router namespace (and with it the uplink veth) and the host table. */

@@ -11,6 +11,11 @@ export interface SecretRule {
   placeholder: string;
   value: string;
   hosts: HostRule[];
+  /**
+   * The value is gone: netd restarted while no daemon ran, and secrets are never written to disk
+   * (docs/network.md, "Daemon restarts"). Requests to its hosts are refused, never sent without it.
+   */
+  lost?: boolean;
 }
 
 export interface SandboxPolicy {

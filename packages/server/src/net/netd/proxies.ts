@@ -77,6 +77,9 @@ function admitConnection(ctx: ProxyContext, sock: net.Socket): SandboxPolicy | u
 /** The checks shared by both proxies; sends the refusal itself and returns undefined when refused. */
 async function checkedTarget(ctx: ProxyContext, policy: SandboxPolicy, host: string, port: number): Promise<{ addresses: string[] } | { refused: string }> {
   if (!hostPortAllowed(policy, host, port)) return { refused: `${host}:${port} is not in this sandbox's allowNet` };
+  const lost = secretsFor(policy, host).filter((s) => s.lost);
+  if (lost.length > 0)
+    return { refused: `the secret ${lost[0]!.name} for ${host} was lost when the resolver restarted without the daemon; create the sandbox again to use it` };
   const addresses = await addressesFor(ctx, policy, host);
   if (addresses.length === 0) return { refused: `${host} has no address this sandbox may connect to` };
   return { addresses };

@@ -4,7 +4,8 @@
  * root, routed into a fake internet (net/network-contract.itest.ts). What it checks is what
  * core/network-service.ts relies on: attach/release and their errors, the egress policy
  * (allowNet, closed ranges, their updates), connections made from a sandbox's network (to a
- * server inside it, as sandbox.fetch and exposed ports do, and to the outside), resolve.
+ * server inside it, as sandbox.fetch and exposed ports do, and to the outside), resolve, and
+ * adoption by a second driver on the same host after the first was dropped (a daemon restart).
  */
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
@@ -26,6 +27,11 @@ export interface NetworkSubject {
   other: { name: string; address: string };
   /** Starts a TCP echo server on every address of the sandbox's network at `port`, as a process inside it would. */
   listenInside(id: string, attachment: NetworkAttachment, port: number): Promise<() => Promise<void>>;
+  /**
+   * A daemon restart: drops `driver` without releasing anything (detach), then makes a second
+   * driver on the same host state, started keeping `keep` (netnsPaths); it becomes `driver`.
+   */
+  restart(keep: string[]): Promise<void>;
   /** Releases what the subject made (called once, after the suite). */
   dispose(): Promise<void>;
 }
@@ -203,6 +209,54 @@ export function networkContract(name: string, makeSubject: () => Promise<Network
       assert.ok(containsAddress(setOfCidrs(s.driver.closedRanges([])), "169.254.169.254"), "metadata is closed by default");
       assert.ok(containsAddress(setOfCidrs(s.driver.closedRanges([])), "192.168.1.1"), "private is closed by default");
       assert.ok(!containsAddress(setOfCidrs(s.driver.closedRanges(["private"])), "192.168.1.1"), "a tenant may open private");
+    });
+
+    it("a second driver adopts a sandbox the first left running: policy, admitted names, CA, closed ranges; the rest is cleaned", async () => {
+      const secret: SecretBinding = {
+        name: "TOKEN",
+        placeholder: "atoll-secret-placeholder-2",
+        value: "s3cret",
+        hosts: [rule(`api.${s.echo.name}`) as HostRule],
+      };
+      const kept = await attach([rule(s.echo.name)], { secrets: [secret] });
+      const dropped = await attach(null);
+      const caBefore = s.driver.sandboxCa(kept.id);
+      assert.deepEqual(await s.driver.resolve(kept.id, s.echo.name), [s.echo.address]);
+      const stopInside = await s.listenInside(kept.id, kept.a, 3400);
+      stops.push(stopInside);
+      await s.restart([kept.a.netnsPath, dropped.a.netnsPath]);
+      const facts = {
+        netnsPath: kept.a.netnsPath,
+        ipv4: kept.a.ipv4,
+        ipv6: kept.a.ipv6,
+        allowNet: [rule(s.echo.name)],
+        closed: s.driver.closedRanges([]),
+        secrets: [{ name: secret.name, placeholder: secret.placeholder, hosts: secret.hosts }],
+      };
+      await assert.rejects(s.driver.adopt(kept.id, { ...facts, ipv4: dropped.a.ipv4 }), { code: "NETWORK_FAILED" });
+      const a = await s.driver.adopt(kept.id, facts);
+      await assert.rejects(s.driver.adopt(kept.id, facts), { code: "NETWORK_FAILED" }, "adopted once only");
+      await s.driver.dropUnadopted();
+      assert.deepEqual([a.netnsPath, a.ipv4, a.ipv6], [kept.a.netnsPath, kept.a.ipv4, kept.a.ipv6]);
+      assert.equal(s.driver.sandboxCa(kept.id), caBefore, "the sandbox keeps trusting the same CA");
+      await reachesEcho(kept.id); // admitted by the first driver's resolver, still admitted
+      assert.deepEqual(await s.driver.resolve(kept.id, s.other.name), []);
+      assert.deepEqual(await s.driver.resolve(kept.id, s.echo.name), [s.echo.address]);
+      assert.equal(await echoed(await s.driver.connect(kept.id, ["127.0.0.1"], 3400), "inside"), "inside");
+      await assert.rejects(s.driver.connect(dropped.id, [s.echo.address], s.echo.port), { code: "NETWORK_FAILED" });
+      await assert.rejects(s.driver.adopt(dropped.id, { ...facts, netnsPath: dropped.a.netnsPath, ipv4: dropped.a.ipv4, ipv6: dropped.a.ipv6 }), {
+        code: "NETWORK_FAILED",
+      });
+      attached.delete(dropped.id);
+      const fresh = await attach([]);
+      assert.notEqual(fresh.a.ipv4, kept.a.ipv4, "a new sandbox does not get an adopted one's address");
+      await s.driver.setClosed(kept.id, [...s.driver.closedRanges([]), `${s.echo.address}/${s.echo.address.includes(":") ? 128 : 32}`]);
+      await refused(kept.id, [s.echo.address], s.echo.port);
+      await s.driver.setAllowNet(kept.id, [rule(s.other.address)]);
+      await s.driver.release(kept.id);
+      await s.driver.release(kept.id);
+      attached.delete(kept.id);
+      await assert.rejects(s.driver.connect(kept.id, ["127.0.0.1"], 3400), { code: "NETWORK_FAILED" });
     });
 
     it("release is idempotent, ends the network and frees the id; every call on an unknown id is NETWORK_FAILED", async () => {

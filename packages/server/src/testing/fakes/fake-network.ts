@@ -8,6 +8,10 @@
  * pairs (no flow control beyond the streams' own buffers). Secrets get a real sandbox CA; TLS
  * interception itself is not modelled.
  *
+ * Restarts: what a Linux driver leaves on the host (namespaces with their policy state, the
+ * surviving netd's secrets and CA) lives in a FakeNetHost; a second FakeNetwork on the same host
+ * adopts the first one's sandboxes (start(keep), adopt, dropUnadopted), as after a daemon restart.
+ *
  * @example
  *   const net = new FakeNetwork({ names: { "example.com": ["203.0.113.7"] } });
  *   net.serveOutside("203.0.113.7", 80, (sock) => sock.pipe(sock));
@@ -15,7 +19,7 @@
  */
 import { Duplex } from "node:stream";
 import { type IpRule, type NetRule, NetworkError, hostRuleMatches, isIpv4 } from "atoll/contract";
-import type { NetworkAttachment, NetworkDriver, RootFile, SecretBinding } from "../../core/drivers.js";
+import type { NetworkAttachment, NetworkDriver, NetworkFacts, RootFile, SecretBinding } from "../../core/drivers.js";
 import { containsAddress, setOf, setOfCidrs } from "../../core/ip-intervals.js";
 import { closedCidrs } from "../../core/special-ranges.js";
 import { DaemonError } from "../../daemon-error.js";
@@ -27,6 +31,7 @@ import { SANDBOX_CA_PATH } from "../../net/linux-network-driver.js";
 export type FakeServer = (socket: Duplex) => void;
 
 interface FakeSandboxNet {
+  netnsPath: string;
   number: number;
   ipv4: string;
   ipv6: string;
@@ -36,6 +41,18 @@ interface FakeSandboxNet {
   learned: Map<string, Set<number> | null>;
   listeners: Map<number, FakeServer>;
   ca: string | undefined;
+}
+
+/** What outlives a FakeNetwork (the "host"): sandbox networks by netnsPath, the fake internet. */
+export class FakeNetHost {
+  readonly nets = new Map<string, FakeSandboxNet>();
+  readonly outside = new Map<string, FakeServer>();
+  private made = 0;
+
+  /** A fresh namespace path. */
+  netnsPath(id: string): string {
+    return `/run/netns/fake-${id}-${++this.made}`;
+  }
 }
 
 const SYSTEM_BUNDLE = "/etc/ssl/certs/ca-certificates.crt";
@@ -70,22 +87,53 @@ function streamPair(): [Duplex, Duplex] {
 export class FakeNetwork implements NetworkDriver {
   readonly plan: AddressPlan;
   private readonly sandboxes = new Map<string, FakeSandboxNet>();
-  private readonly outside = new Map<string, FakeServer>();
+  readonly host: FakeNetHost;
   private readonly names: Record<string, string[]>;
   private readonly netOpen: string[];
-  private next = 1;
-  private readonly freed: number[] = [];
   private closedDown = false;
+  /** Namespaces kept at start for adoption, until dropUnadopted. */
+  private kept = new Set<string>();
 
-  constructor(opts: { range4?: string; netOpen?: string[]; names?: Record<string, string[]> } = {}) {
+  constructor(opts: { range4?: string; netOpen?: string[]; names?: Record<string, string[]>; host?: FakeNetHost } = {}) {
     this.plan = buildAddressPlan(opts.range4 ?? "10.73.0.0/16", "fake-network");
     this.netOpen = opts.netOpen ?? [];
     this.names = opts.names ?? {};
+    this.host = opts.host ?? new FakeNetHost();
   }
 
   /** Puts `server` on `address` port `port` of the fake internet. */
   serveOutside(address: string, port: number, server: FakeServer): void {
-    this.outside.set(`${address}|${port}`, server);
+    this.host.outside.set(`${address}|${port}`, server);
+  }
+
+  /** As the Linux driver's start: a previous run's networks go, except `keep` (netnsPaths to adopt). */
+  async start(keep: readonly string[] = []): Promise<void> {
+    this.kept = new Set(keep.filter((p) => this.host.nets.has(p)));
+    for (const p of [...this.host.nets.keys()]) if (!this.kept.has(p)) this.host.nets.delete(p);
+  }
+
+  async adopt(id: string, facts: NetworkFacts): Promise<NetworkAttachment> {
+    const net = this.host.nets.get(facts.netnsPath);
+    const fail = (why: string) => new DaemonError("NETWORK_FAILED", `the network of sandbox ${id} cannot be adopted: ${why}`);
+    if (this.sandboxes.has(id)) throw fail("it already has a network");
+    if (!net || !this.kept.has(facts.netnsPath)) throw fail(`its namespace ${facts.netnsPath} was not kept at start`);
+    if (net.ipv4 !== facts.ipv4 || net.ipv6 !== facts.ipv6) throw fail(`its addresses ${facts.ipv4} are not the ones routed to it`);
+    this.kept.delete(facts.netnsPath);
+    net.closed = facts.closed;
+    if (JSON.stringify(net.rules) !== JSON.stringify(facts.allowNet)) net.learned.clear();
+    net.rules = facts.allowNet;
+    this.sandboxes.set(id, net);
+    return this.attachmentOf(net);
+  }
+
+  async dropUnadopted(): Promise<void> {
+    for (const p of this.kept) this.host.nets.delete(p);
+    this.kept.clear();
+  }
+
+  async detach(): Promise<void> {
+    this.sandboxes.clear();
+    this.closedDown = true;
   }
 
   /** Puts `server` inside the sandbox's network on `port` (every address of it), as a process there would; returns its stop. */
@@ -110,21 +158,38 @@ export class FakeNetwork implements NetworkDriver {
   async attach(id: string, spec: { allowNet: NetRule[] | null; secrets: SecretBinding[]; closed: string[] }): Promise<NetworkAttachment> {
     if (this.closedDown) throw new DaemonError("NETWORK_FAILED", "the network driver is closed");
     if (this.sandboxes.has(id)) throw new DaemonError("NETWORK_FAILED", `sandbox ${id} already has a network`);
-    const number = this.freed.shift() ?? this.next++;
     const ca = spec.secrets.length > 0 ? (await createSandboxCa(id)).certPem : undefined;
-    if (this.sandboxes.has(id)) {
-      this.freed.push(number);
-      throw new DaemonError("NETWORK_FAILED", `sandbox ${id} already has a network`);
-    }
+    if (this.sandboxes.has(id)) throw new DaemonError("NETWORK_FAILED", `sandbox ${id} already has a network`);
+    // The lowest number no network on the host holds.
+    const taken = new Set([...this.host.nets.values()].map((n) => n.number));
+    let number = 1;
+    while (taken.has(number)) number++;
     const { ipv4, ipv6 } = this.plan.sandbox(number);
-    this.sandboxes.set(id, { number, ipv4, ipv6, rules: spec.allowNet, closed: spec.closed, learned: new Map(), listeners: new Map(), ca });
+    const net: FakeSandboxNet = {
+      netnsPath: this.host.netnsPath(id),
+      number,
+      ipv4,
+      ipv6,
+      rules: spec.allowNet,
+      closed: spec.closed,
+      learned: new Map(),
+      listeners: new Map(),
+      ca,
+    };
+    this.host.nets.set(net.netnsPath, net);
+    this.sandboxes.set(id, net);
+    return this.attachmentOf(net);
+  }
+
+  private attachmentOf(net: FakeSandboxNet): NetworkAttachment {
+    const { ca, ipv4, ipv6 } = net;
     const files: RootFile[] = [{ path: "/etc/resolv.conf", content: `nameserver ${this.plan.gateway4}\noptions edns0\n` }];
     const env: Record<string, string> = {};
     if (ca) {
       files.push({ path: SANDBOX_CA_PATH, content: ca }, { path: SYSTEM_BUNDLE, content: ca, appendToImage: true });
       Object.assign(env, { SSL_CERT_FILE: SYSTEM_BUNDLE, NODE_EXTRA_CA_CERTS: SANDBOX_CA_PATH });
     }
-    return { netnsPath: `/run/netns/fake-${id}`, files, env, ipv4, ipv6 };
+    return { netnsPath: net.netnsPath, files, env, ipv4, ipv6 };
   }
 
   async setAllowNet(id: string, allowNet: NetRule[] | null): Promise<void> {
@@ -143,7 +208,7 @@ export class FakeNetwork implements NetworkDriver {
     for (const address of addresses) {
       const local = this.isLocal(sbx, address);
       if (!local && !this.allowed(sbx, address, port)) continue; // admin-prohibited
-      const server = local ? sbx.listeners.get(port) : this.outside.get(`${address}|${port}`);
+      const server = local ? sbx.listeners.get(port) : this.host.outside.get(`${address}|${port}`);
       if (!server) {
         refused = true;
         continue;
@@ -190,7 +255,7 @@ export class FakeNetwork implements NetworkDriver {
     const sbx = this.sandboxes.get(id);
     if (!sbx) return;
     this.sandboxes.delete(id);
-    this.freed.push(sbx.number);
+    this.host.nets.delete(sbx.netnsPath);
   }
 
   async close(): Promise<void> {
