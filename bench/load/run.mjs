@@ -9,6 +9,7 @@ import { withDefaultDaemon } from "../default-daemon.mjs";
 import { burst } from "./burst.mjs";
 import { cycles } from "./cycles.mjs";
 import { idle } from "./idle.mjs";
+import { restart } from "./restart.mjs";
 import { sharedWriters } from "./shared-writers.mjs";
 
 const which = process.argv[2] ?? "all";
@@ -19,6 +20,7 @@ const runs = {
   idle: (ctx) => idle({ ...ctx, target: n ?? 500 }),
   burst: (ctx) => burst({ ...ctx, n: n ?? 50 }),
   writers: (ctx) => sharedWriters({ ...ctx, writers: n ?? 20 }),
+  restart: () => restart({ n: n ?? 100 }),
 };
 if (which !== "all" && !runs[which]) {
   console.error(`usage: npm run load -- [${Object.keys(runs).join("|")}|all] [--n N]`);

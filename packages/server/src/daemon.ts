@@ -49,6 +49,7 @@ import { TokenRepo } from "./store/token-repo.js";
 import { UsageSampleRepo } from "./store/usage-sample-repo.js";
 import { VolumeRepo } from "./store/volume-repo.js";
 import { loadOrCreateToken } from "./token-file.js";
+import { DaemonError } from "./daemon-error.js";
 
 export const VERSION = "0.1.0";
 
@@ -168,21 +169,6 @@ async function serve(
   started.push(() => Promise.all(reconciled.adopted.map((a) => a.runtime.detach?.())));
   if (uidPlan.from !== undefined) await finishUidMove(config, { storage, volumes: repos.volumes, logger, runner }, uidPlan.from);
 
-  const adoption = describeAdoption(reconciled);
-  const runs = DaemonRuns.begin(new DaemonRunRepo(db), {
-    version: VERSION,
-    schemaVersion: MIGRATIONS.length,
-    adoption: {
-      sandboxes: reconciled.adopted.length,
-      volumes: reconciled.adoptedVolumes,
-      timedOut: reconciled.timedOut,
-      stopped: reconciled.stopped,
-      summary: adoption,
-    },
-  });
-  started.push(() => runs.stop());
-  logger.info({ previousRun: runs.info().previousRun }, "daemon run recorded");
-
   const locks = new KeyedMutex();
   const live = new LiveSandboxes();
   const tenants = new TenantRepo(db);
@@ -204,7 +190,9 @@ async function serve(
     ? new LinuxNetworkDriver({ config: config.net, stateDir: config.stateDir, nativeDir: config.nativeDir, runner, logger })
     : undefined;
   if (netDriver) {
-    await startupStep("sandbox networks could not be set up", "run atoll doctor, or start with --network off (loopback only)", () => netDriver.start());
+    // The networks of sandboxes being adopted stay (namespaces, nft rules, netd); the rest of the previous run's go.
+    const keep = NetworkService.keepForAdoption(reconciled.adopted.map((a) => a.row));
+    await startupStep("sandbox networks could not be set up", "run atoll doctor, or start with --network off (loopback only)", () => netDriver.start(keep));
     started.push(() => netDriver.close());
   }
   // Exposed ports are served on origins of their own, never the API's (docs/network.md); the
@@ -238,6 +226,34 @@ async function serve(
   });
   const sandboxes = new SandboxService({ repo: repos.sandboxes, attachments, runtime, live, locks, imageRootfs, logger, commandLog, network, quotas });
   for (const a of reconciled.adopted) sandboxes.adopt(a.row, a.runtime);
+  // Then their networks; a sandbox whose network cannot be taken over is ended (never left without its policy).
+  for (const a of [...reconciled.adopted]) {
+    if (!a.row.network) continue;
+    try {
+      if (!netDriver) throw new DaemonError("NETWORK_FAILED", "this daemon runs with --network off");
+      await network.adopt(a.row);
+    } catch (err) {
+      logger.warn({ err, sandboxId: a.row.id }, "the sandbox's network could not be adopted; ending the sandbox");
+      await sandboxes.endAdopted(a.row.id, "daemon-restart");
+      reconciled.adopted.splice(reconciled.adopted.indexOf(a), 1);
+      reconciled.stopped++;
+    }
+  }
+  await network.endAdoption();
+  const adoption = describeAdoption(reconciled);
+  const runs = DaemonRuns.begin(new DaemonRunRepo(db), {
+    version: VERSION,
+    schemaVersion: MIGRATIONS.length,
+    adoption: {
+      sandboxes: reconciled.adopted.length,
+      volumes: reconciled.adoptedVolumes,
+      timedOut: reconciled.timedOut,
+      stopped: reconciled.stopped,
+      summary: adoption,
+    },
+  });
+  started.push(() => runs.stop());
+  logger.info({ previousRun: runs.info().previousRun }, "daemon run recorded");
   logger.info({ adopted: reconciled.adopted.length, volumes: reconciled.adoptedVolumes, timedOut: reconciled.timedOut, stopped: reconciled.stopped }, adoption);
   const monitor = new SandboxMonitor({ sandboxes, live });
   const usage = new UsageSampler({ volumes: repos.volumes, samples: new UsageSampleRepo(db), storage, commandLog, logger, options: config.usageSampling });
@@ -274,11 +290,13 @@ async function serve(
       await usage.stop();
       disk.stop();
       // Kept: left running for the next daemon (those it cannot adopt yet are stopped).
-      const kept = opts.keepSandboxes ? await sandboxes.detachAll((id) => repos.sandboxes.getNetwork(id) === null) : 0;
+      const kept = opts.keepSandboxes ? await sandboxes.detachAll() : 0;
       if (opts.keepSandboxes) logger.info({ sandboxes: kept }, "sandboxes left running for the next daemon");
       await sandboxes.shutdown();
       gateway.closeAll();
-      await network.close();
+      // Kept sandboxes keep their networks and netd (its policies and secrets) for the next daemon.
+      if (kept > 0) await network.detach();
+      else await network.close();
       await runtime.close?.();
       // Sandbox volumes were released with their sandboxes; this drops the private run mount itself
       // (not while sandboxes left running have their roots and volumes under it).

@@ -18,7 +18,7 @@ export interface ReconcileResult {
   adoptedVolumes: number;
   /** Ended at adoption: their timeout passed while no daemon ran. */
   timedOut: number;
-  /** Stopped with `daemon-restart`: their shim was gone or did not answer, or (for now) they had networking. */
+  /** Stopped with `daemon-restart`: their shim was gone or did not answer. */
   stopped: number;
 }
 
@@ -28,8 +28,8 @@ export interface ReconcileResult {
  * it keeps running with its processes, scratch, volumes (their mounts and loop devices stay,
  * held once per sandbox) and timeout. One whose wall-clock deadline passed while no daemon ran
  * is ended with reason `timeout`; one whose shim is gone (the host rebooted, it was killed) is
- * stopped with `daemon-restart`. Every host resource nobody in the store owns is removed.
- * Sandboxes with networking are stopped too until the network driver can adopt them.
+ * stopped with `daemon-restart`. Every host resource nobody in the store owns is removed. The
+ * network of an adopted sandbox is taken over afterwards (NetworkService.adopt, in daemon.ts).
  */
 export async function reconcileOnStart(deps: {
   sandboxes: SandboxRepo;
@@ -52,9 +52,8 @@ export async function reconcileOnStart(deps: {
       timedOut++;
       continue;
     }
-    const hasNetwork = deps.sandboxes.getNetwork(row.id) !== null;
     const runtime =
-      row.state === "running" && !hasNetwork && deps.runtime.adopt
+      row.state === "running" && deps.runtime.adopt
         ? await deps.runtime
             .adopt(row.id, { limits: { memoryBytes: row.memoryBytes, pids: row.pids, cpuWeight: row.cpuWeight, rootfsBytes: row.rootfsBytes } })
             .catch((err: unknown) => {

@@ -268,6 +268,11 @@ export class SandboxService {
     else this.arm(live, Math.max(0, Date.parse(row.expiresAt) - Date.now()), "timeout");
   }
 
+  /** Ends an adopted sandbox whose takeover could not be finished (its network could not be adopted). */
+  async endAdopted(id: string, reason: string): Promise<void> {
+    await this.stop(id, reason);
+  }
+
   /** Stops a live sandbox (idempotent): processes, mounts, volumes, timers, sessions. */
   private async stop(id: string, reason: string): Promise<void> {
     await this.deps.locks.run(sandboxLockKey(id), async () => {

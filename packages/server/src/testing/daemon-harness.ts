@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { basename, join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
@@ -115,6 +115,15 @@ function daemonLogFile(stateDir: string, pid: number): NodeJS.WritableStream | u
   }
 }
 
+/** Whether sandboxes a stopped daemon left running (their shims' records) remain in `stateDir`. */
+function sandboxesLeftRunning(stateDir: string): boolean {
+  try {
+    return readdirSync(join(stateDir, "shims")).some((f) => f.endsWith(".json"));
+  } catch {
+    return false;
+  }
+}
+
 async function launch(
   stateDir: string,
   ownsStateDir: boolean,
@@ -185,6 +194,9 @@ async function launch(
     restart: (opts) => launch(stateDir, ownsStateDir, where, env, opts?.samePort ? new URL(url).host : "127.0.0.1:0"),
     async dispose() {
       await daemon.stop();
+      // A daemon in the default configuration leaves its sandboxes running when it stops (for the
+      // next one to adopt): one more daemon, told to stop everything on exit, adopts and ends them.
+      if (sandboxesLeftRunning(stateDir)) await (await launch(stateDir, false, where, { ...env, ATOLL_STOP_SANDBOXES_ON_EXIT: "1" })).stop();
       if (ownsStateDir) rmSync(stateDir, { recursive: true, force: true });
     },
   };
