@@ -21,6 +21,8 @@ export interface TestDaemon {
   stop(): Promise<number | null>;
   /** SIGKILL, as in a crash. */
   crash(): Promise<void>;
+  /** Settles when the daemon process has exited, however it ended (e.g. a crash point's SIGKILL). */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /** Starts a new daemon process on the same state directory (after stop or crash). */
   restart(): Promise<TestDaemon>;
   /** stop() if running, then remove the state directory. */
@@ -111,6 +113,7 @@ function daemonLogFile(stateDir: string, pid: number): NodeJS.WritableStream | u
 
 async function launch(stateDir: string, ownsStateDir: boolean, where: Placement, env: Record<string, string> = {}): Promise<TestDaemon> {
   const child = await spawnDaemon(stateDir, where, env);
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once("exit", (code, signal) => resolve({ code, signal })));
   const logs: string[] = [];
   const stderr: string[] = [];
   const logFile = daemonLogFile(stateDir, child.pid!);
@@ -159,6 +162,7 @@ async function launch(stateDir: string, ownsStateDir: boolean, where: Placement,
     stateDir,
     pid: child.pid!,
     logs,
+    exited,
     async stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
       const code = await waitExit(child);
