@@ -23,6 +23,7 @@ export const CRASH_POINTS = [
   "sandbox.create.after-cgroup",
   "sandbox.create.after-scratch",
   "sandbox.create.after-overlay",
+  "sandbox.create.after-network",
   "sandbox.create.after-volume-mounts",
   "sandbox.create.after-init-ready",
   "sandbox.create.before-running",
@@ -44,8 +45,11 @@ export const CRASH_POINTS = [
   "volume.create.after-mkfs",
   "volume.create.before-ready",
   // volume delete
+  "volume.delete.after-detach",
   "volume.delete.after-deleting",
   "volume.delete.after-image",
+  // volume file operations (volume.fs)
+  "volume.files.after-mount",
 ] as const;
 
 export type CrashPointName = (typeof CRASH_POINTS)[number];
@@ -62,7 +66,10 @@ export function armCrashPoint(env: NodeJS.ProcessEnv): CrashPointName | undefine
   delete env.ATOLL_CRASH_AT;
   if (wanted === undefined || wanted === "") return undefined;
   if (!(CRASH_POINTS as readonly string[]).includes(wanted)) {
-    throw new DaemonError("CONFIG_INVALID", `ATOLL_CRASH_AT=${wanted} names no crash point; unset it (it is for tests), or use one of ${CRASH_POINTS.join(", ")}`);
+    throw new DaemonError(
+      "CONFIG_INVALID",
+      `ATOLL_CRASH_AT=${wanted} names no crash point; unset it (it is for tests), or use one of ${CRASH_POINTS.join(", ")}`,
+    );
   }
   armed = wanted as CrashPointName;
   return armed;

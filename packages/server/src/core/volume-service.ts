@@ -95,6 +95,7 @@ export class VolumeService {
   async delete(tenant: string, idOrName: string, force: boolean): Promise<VolumeInfo> {
     const row = this.find(tenant, idOrName);
     if (force && this.deps.attachments.forVolume(row.id).length > 0) await this.deps.detachEverywhere(row.id);
+    crashPoint("volume.delete.after-detach");
     const info = await this.info(row);
     await this.deps.locks.run(row.id, async () => {
       // Checked under the volume's lock: an attach that raced with us has either finished or not started.

@@ -68,7 +68,8 @@ export function storeProblems(stateDir: string, store: StoreView): string[] {
   }
   for (const a of store.attachments) {
     if (!running.has(a.sandboxId)) problems.push(`attachment of ${a.volumeId} to ${a.sandboxId}, which is not running`);
-    else if (!isMounted(path.join(stateDir, "run", "volumes", a.volumeId))) problems.push(`attachment of ${a.volumeId} to ${a.sandboxId} without its host mount`);
+    else if (!isMounted(path.join(stateDir, "run", "volumes", a.volumeId)))
+      problems.push(`attachment of ${a.volumeId} to ${a.sandboxId} without its host mount`);
   }
   return problems;
 }
@@ -163,7 +164,8 @@ export async function runningSandboxProblems(client: Client, store: StoreView): 
       try {
         await sb.sh`true`;
         for (const a of store.attachments.filter((x) => x.sandboxId === s.id)) {
-          if (a.accessMode === "rw") await sb.sh`echo probe > ${a.mountPath}/.crash-probe && test "$(cat ${a.mountPath}/.crash-probe)" = probe && rm ${a.mountPath}/.crash-probe`;
+          if (a.accessMode === "rw")
+            await sb.sh`echo probe > ${a.mountPath}/.crash-probe && test "$(cat ${a.mountPath}/.crash-probe)" = probe && rm ${a.mountPath}/.crash-probe`;
           else await sb.sh`ls ${a.mountPath} > /dev/null`;
         }
       } finally {

@@ -161,6 +161,30 @@ const deleteVolume: Scenario = {
   },
 };
 
+const forceDeleteVolume: Scenario = {
+  request: 'force-delete "doomed", attached to a sandbox',
+  removes: "doomed",
+  async setup(c) {
+    const v = await c.client.createVolume({ name: "doomed", sizeGb: SIZE_GB });
+    await v.fs.writeTextFile("marker", "doomed");
+    const sb = await c.client.createSandbox({ timeout: "5m", volumes: [{ id: "doomed", mountPath: "/doomed" }] });
+    await sb.close();
+  },
+  send: (c) => c.client.deleteVolume("doomed", { force: true }),
+  retry: (c) => deleteVolume.retry(c),
+};
+
+const writeVolumeFile: Scenario = {
+  request: "write a file on keep (volume.fs)",
+  send: (c) => c.client.getVolume(KEEP).then((v) => v.fs.writeTextFile("second", "second")),
+  async retry(c) {
+    const v = await c.client.getVolume(KEEP);
+    await v.fs.writeTextFile("second", "second");
+    assert.equal(await v.fs.readTextFile("second"), "second");
+    return "written, read back";
+  },
+};
+
 /** Every point's scenario: a point without one does not compile, a stale one fails below. */
 const SCENARIOS: Record<CrashPointName, Scenario> = {
   "sandbox.create.after-row": createSandbox,
@@ -168,6 +192,7 @@ const SCENARIOS: Record<CrashPointName, Scenario> = {
   "sandbox.create.after-cgroup": createSandbox,
   "sandbox.create.after-scratch": createSandbox,
   "sandbox.create.after-overlay": createSandbox,
+  "sandbox.create.after-network": createSandbox,
   "sandbox.create.after-volume-mounts": createSandbox,
   "sandbox.create.after-init-ready": createSandbox,
   "sandbox.create.before-running": createSandbox,
@@ -184,8 +209,10 @@ const SCENARIOS: Record<CrashPointName, Scenario> = {
   "volume.create.after-image": createVolume,
   "volume.create.after-mkfs": createVolume,
   "volume.create.before-ready": createVolume,
+  "volume.delete.after-detach": forceDeleteVolume,
   "volume.delete.after-deleting": deleteVolume,
   "volume.delete.after-image": deleteVolume,
+  "volume.files.after-mount": writeVolumeFile,
 };
 
 interface Row {
@@ -270,7 +297,10 @@ for (const point of CRASH_POINTS) {
     } finally {
       for (const d of daemons) await d.stop().catch(() => undefined);
       // A failed point may have left the host dirty: one more start and stop cleans up (reconcile).
-      if (machineLeftovers(stateDir).length > 0) await startTestDaemon({ stateDir }).then((d) => d.stop()).catch(() => undefined);
+      if (machineLeftovers(stateDir).length > 0)
+        await startTestDaemon({ stateDir })
+          .then((d) => d.stop())
+          .catch(() => undefined);
       if (machineLeftovers(stateDir).length === 0) rmSync(stateDir, { recursive: true, force: true });
     }
   });

@@ -211,6 +211,7 @@ export class BwrapRuntime implements RuntimeDriver {
       crashPoint("sandbox.create.after-overlay");
       // Before the volumes: a file must land in the root filesystem, never on a volume.
       const net = spec.network ? await spec.network : undefined;
+      crashPoint("sandbox.create.after-network");
       if (net?.files.length) await writeRootFiles(p.root, net.files, this.opts.uidBase);
       for (const m of spec.mounts) {
         await runAtollMount(this.opts.runner, this.atollMount, ["bind", m.source, p.root, m.target, m.readOnly ? "ro" : "rw"]);

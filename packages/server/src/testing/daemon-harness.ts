@@ -113,7 +113,9 @@ function daemonLogFile(stateDir: string, pid: number): NodeJS.WritableStream | u
 
 async function launch(stateDir: string, ownsStateDir: boolean, where: Placement, env: Record<string, string> = {}): Promise<TestDaemon> {
   const child = await spawnDaemon(stateDir, where, env);
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once("exit", (code, signal) => resolve({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once("exit", (code, signal) => resolve({ code, signal })),
+  );
   const logs: string[] = [];
   const stderr: string[] = [];
   const logFile = daemonLogFile(stateDir, child.pid!);
