@@ -142,37 +142,28 @@ const createVolume: Scenario = {
   },
 };
 
-const deleteVolume: Scenario = {
-  request: 'delete volume "doomed"',
-  removes: "doomed",
-  async setup(c) {
-    const v = await c.client.createVolume({ name: "doomed", sizeGb: SIZE_GB });
-    await v.fs.writeTextFile("marker", "doomed");
-  },
-  send: (c) => c.client.deleteVolume("doomed"),
-  async retry(c) {
-    let did = "deleted";
-    await c.client.deleteVolume("doomed").catch((err: unknown) => {
-      if (codeOf(err) !== "VOLUME_NOT_FOUND") throw err;
-      did = "already gone";
-    });
-    assert.ok(!(await c.client.listVolumes()).some((v) => v.name === "doomed"), "doomed is still listed");
-    return did;
-  },
-};
-
-const forceDeleteVolume: Scenario = {
-  request: 'force-delete "doomed", attached to a sandbox',
-  removes: "doomed",
-  async setup(c) {
-    const v = await c.client.createVolume({ name: "doomed", sizeGb: SIZE_GB });
-    await v.fs.writeTextFile("marker", "doomed");
-    const sb = await c.client.createSandbox({ timeout: "5m", volumes: [{ id: "doomed", mountPath: "/doomed" }] });
-    await sb.close();
-  },
-  send: (c) => c.client.deleteVolume("doomed", { force: true }),
-  retry: (c) => deleteVolume.retry(c),
-};
+/** Delete "doomed" (with a file; `force`: attached to a sandbox, deleted with force). */
+function deleteVolume(force: boolean): Scenario {
+  return {
+    request: force ? 'force-delete "doomed", attached to a sandbox' : 'delete volume "doomed"',
+    removes: "doomed",
+    async setup(c) {
+      const v = await c.client.createVolume({ name: "doomed", sizeGb: SIZE_GB });
+      await v.fs.writeTextFile("marker", "doomed");
+      if (force) await (await c.client.createSandbox({ timeout: "5m", volumes: [{ id: "doomed", mountPath: "/doomed" }] })).close();
+    },
+    send: (c) => c.client.deleteVolume("doomed", { force }),
+    async retry(c) {
+      let did = "deleted";
+      await c.client.deleteVolume("doomed", { force }).catch((err: unknown) => {
+        if (codeOf(err) !== "VOLUME_NOT_FOUND") throw err;
+        did = "already gone";
+      });
+      assert.ok(!(await c.client.listVolumes()).some((v) => v.name === "doomed"), "doomed is still listed");
+      return did;
+    },
+  };
+}
 
 const writeVolumeFile: Scenario = {
   request: "write a file on keep (volume.fs)",
@@ -209,9 +200,9 @@ const SCENARIOS: Record<CrashPointName, Scenario> = {
   "volume.create.after-image": createVolume,
   "volume.create.after-mkfs": createVolume,
   "volume.create.before-ready": createVolume,
-  "volume.delete.after-detach": forceDeleteVolume,
-  "volume.delete.after-deleting": deleteVolume,
-  "volume.delete.after-image": deleteVolume,
+  "volume.delete.after-detach": deleteVolume(true),
+  "volume.delete.after-deleting": deleteVolume(false),
+  "volume.delete.after-image": deleteVolume(false),
   "volume.files.after-mount": writeVolumeFile,
 };
 
