@@ -33,24 +33,69 @@ export function readStore(stateDir: string): StoreView {
   }
 }
 
+/** A live (not zombie) process's command line, or undefined. */
+function commandLine(pid: number): string | undefined {
+  try {
+    if (/^\d+ \(.*\) Z /s.test(readFileSync(`/proc/${pid}/stat`, "utf8"))) return undefined;
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " ").trim();
+  } catch {
+    return undefined; // gone
+  }
+}
+
 /**
- * What outlived a dead daemon, taken right after it died: its processes (pid → command line) and
- * its network namespaces. A new daemon may keep them only for sandboxes it adopted.
+ * Every process below `pid` (pid → command line): a daemon's helpers (host spawner, netd,
+ * lxcfs, launchers) do not all name the state directory, so the test takes them from the tree.
+ */
+export function processTree(pid: number): Map<number, string> {
+  const children = new Map<number, number[]>();
+  for (const name of readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
+    try {
+      const ppid = Number(/\) \S+ (\d+)/s.exec(readFileSync(`/proc/${name}/stat`, "utf8"))?.[1]);
+      children.set(ppid, [...(children.get(ppid) ?? []), Number(name)]);
+    } catch {
+      /* exited meanwhile */
+    }
+  }
+  const tree = new Map<number, string>();
+  const walk = (p: number) => {
+    for (const child of children.get(p) ?? []) {
+      const cmdline = commandLine(child);
+      if (cmdline !== undefined) tree.set(child, cmdline);
+      walk(child);
+    }
+  };
+  walk(pid);
+  return tree;
+}
+
+/**
+ * What outlived a dead daemon, taken right after it died: its processes (pid → command line:
+ * `tree`, taken from processTree before the request, and whatever names the state directory),
+ * its network namespaces and its launcher pool's cgroups. A new daemon may keep them only for
+ * sandboxes it adopted.
  */
 export interface Survivors {
   processes: Map<number, string>;
   netns: Set<string>;
+  poolCgroups: Set<string>;
 }
 
-export function takeSurvivors(stateDir: string): Survivors {
+export function takeSurvivors(stateDir: string, tree: ReadonlyMap<number, string>): Survivors {
   const processes = new Map<number, string>();
+  for (const [pid, cmdline] of tree) if (commandLine(pid) === cmdline) processes.set(pid, cmdline);
   const netns = new Set<string>();
+  const poolCgroups = new Set<string>();
   for (const entry of machineLeftovers(stateDir)) {
     const proc = /^process (\d+) (.*)$/.exec(entry);
     if (proc) processes.set(Number(proc[1]), proc[2]!);
     if (entry.startsWith("netns ")) netns.add(entry.slice("netns ".length));
+    if (entry.startsWith("cgroup ")) {
+      const parent = entry.slice("cgroup ".length);
+      for (const c of readdirSync(parent)) if (c.startsWith("pool-")) poolCgroups.add(path.join(parent, c));
+    }
   }
-  return { processes, netns };
+  return { processes, netns, poolCgroups };
 }
 
 /** Problems between the store and itself: half-made rows, attachments without a live sandbox. */
@@ -128,15 +173,23 @@ export function unownedResources(stateDir: string, store: StoreView, before: Sur
       }
     } else if (kind === "netns") {
       if (before.netns.has(what)) survivingNetns.push(what);
-    } else if (kind === "process") {
-      const pid = Number(/^(\d+) /.exec(what)?.[1]);
-      const cmdline = before.processes.get(pid);
-      // Of the dead daemon's processes only those of a sandbox the store calls running may live on.
-      if (cmdline !== undefined && what.endsWith(cmdline) && ![...running].some((id) => cmdline.includes(id))) {
-        problems.push(`process ${pid} of the dead daemon still runs: ${cmdline.slice(0, 120)}`);
-      }
     }
   }
+  // Of the dead daemon's processes only those in a cgroup of a sandbox the store calls running
+  // may live on; its launcher pool's cgroups go with it.
+  for (const [pid, cmdline] of before.processes) {
+    if (commandLine(pid) !== cmdline) continue; // gone (or the pid was reused)
+    let cgroups: string;
+    try {
+      cgroups = readFileSync(`/proc/${pid}/cgroup`, "utf8");
+    } catch {
+      continue; // exited meanwhile
+    }
+    if (![...running].some((id) => cgroups.includes(`/${id}`) || cmdline.includes(id))) {
+      problems.push(`process ${pid} of the dead daemon still runs: ${cmdline.slice(0, 120)}`);
+    }
+  }
+  for (const cgroup of before.poolCgroups) if (existsSync(cgroup)) problems.push(`cgroup ${cgroup} of the dead daemon's launcher pool`);
   // Files and directories a sandbox or a mounted volume leaves (teardown removes them all).
   const names = (rel: string) => (existsSync(path.join(dir, rel)) ? readdirSync(path.join(dir, rel)) : []);
   for (const file of names("scratch")) {

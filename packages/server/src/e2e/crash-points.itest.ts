@@ -13,7 +13,7 @@ import { AtollError, Client } from "atoll";
 import { CRASH_POINTS, type CrashPointName } from "../crash-points.js";
 import { type TestDaemon, startTestDaemon } from "../testing/daemon-harness.js";
 import { machineLeftovers } from "../testing/daemon-leftovers.js";
-import { readStore, runningSandboxProblems, storeProblems, takeSurvivors, unownedResources, volumeProblems } from "./crash-invariants.js";
+import { processTree, readStore, runningSandboxProblems, storeProblems, takeSurvivors, unownedResources, volumeProblems } from "./crash-invariants.js";
 
 /** Small volumes: every point makes a few. */
 const SIZE_GB = 0.0625;
@@ -248,13 +248,15 @@ for (const point of CRASH_POINTS) {
       await scenario.setup?.(ctx);
       const expected = new Map((await ctx.client.listVolumes()).map((v) => [v.name, v.name === KEEP ? KEEP_DATA : v.name]));
       if (scenario.removes) expected.delete(scenario.removes);
+      const tree = processTree(armed.pid);
+      assert.ok(tree.size > 0, "the armed daemon's helpers (host spawner, netd, lxcfs) were not found");
       const outcome = await scenario.send(ctx).then(
         () => "answered",
         (err: Error) => `failed: ${err.message}`,
       );
       const exit = await Promise.race([armed.exited, new Promise((r) => setTimeout(r, 30_000, undefined))]);
       assert.deepEqual(exit, { code: null, signal: "SIGKILL" }, `the daemon did not die at ${point} (the request ${outcome})`);
-      const survivors = takeSurvivors(stateDir);
+      const survivors = takeSurvivors(stateDir, tree);
 
       // 3. A plain daemon on the same state directory.
       const second = await startTestDaemon({ stateDir });
