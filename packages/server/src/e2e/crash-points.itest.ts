@@ -43,7 +43,16 @@ interface Scenario {
 const codeOf = (err: unknown) => (err instanceof AtollError ? err.code : undefined);
 const isRunning = async (c: Ctx) => (await c.client.getSandbox(c.sandboxId!)).state === "running";
 
+/**
+ * A bystander holding keep read-only, so the volume's host mount has two holders when the
+ * request changes one: a restart that adopts sandboxes must leave the bystander's mount working.
+ */
+async function bystander(c: Ctx): Promise<void> {
+  await (await c.client.createSandbox({ timeout: "5m", volumes: [{ id: KEEP, mountPath: "/shared", accessMode: "ro" }] })).close();
+}
+
 async function sandboxWithKeep(c: Ctx): Promise<void> {
+  await bystander(c);
   const sb = await c.client.createSandbox({ timeout: "5m", volumes: [{ id: KEEP, mountPath: "/keep" }] });
   c.sandboxId = sb.id;
   await sb.close();
@@ -64,8 +73,9 @@ const createSandbox: Scenario = {
 };
 
 const attach: Scenario = {
-  request: "hot attach keep at /keep",
+  request: "hot attach keep at /keep (keep shared ro)",
   async setup(c) {
+    await bystander(c);
     const sb = await c.client.createSandbox({ timeout: "5m" });
     c.sandboxId = sb.id;
     await sb.close();
@@ -96,15 +106,17 @@ const attach: Scenario = {
 };
 
 const detach: Scenario = {
-  request: "hot detach keep",
+  request: "hot detach keep (keep shared ro)",
   setup: sandboxWithKeep,
   async send(c) {
     const sb = await c.client.connectSandbox(c.sandboxId!);
     return sb.detachVolume(KEEP);
   },
   async retry(c) {
+    // The bystander may hold keep too (if it was adopted): only this sandbox's attachment counts.
+    const held = async () => (await c.client.getVolume(KEEP)).attachments.filter((a) => a.sandboxId === c.sandboxId);
     if (!(await isRunning(c))) {
-      assert.deepEqual((await c.client.getVolume(KEEP)).attachments, [], "the stopped sandbox still holds keep");
+      assert.deepEqual(await held(), [], "the stopped sandbox still holds keep");
       return "sandbox stopped; keep free";
     }
     const sb = await c.client.connectSandbox(c.sandboxId!);
@@ -112,7 +124,7 @@ const detach: Scenario = {
       await sb.detachVolume(KEEP).catch((err: unknown) => {
         if (codeOf(err) !== "VOLUME_NOT_ATTACHED") throw err;
       });
-      assert.deepEqual((await c.client.getVolume(KEEP)).attachments, []);
+      assert.deepEqual(await held(), []);
       return "detached";
     } finally {
       await sb.close();
@@ -121,7 +133,7 @@ const detach: Scenario = {
 };
 
 const kill: Scenario = {
-  request: "kill a sandbox holding keep",
+  request: "kill a sandbox holding keep (shared ro)",
   setup: sandboxWithKeep,
   send: (c) => c.client.killSandbox(c.sandboxId!),
   async retry(c) {
