@@ -266,7 +266,7 @@ for (const point of CRASH_POINTS) {
         () => "answered",
         (err: Error) => `failed: ${err.message}`,
       );
-      const exit = await Promise.race([armed.exited, new Promise((r) => setTimeout(r, 30_000, undefined))]);
+      const exit = await Promise.race([armed.exited, new Promise((r) => setTimeout(r, 30_000, undefined).unref())]);
       assert.deepEqual(exit, { code: null, signal: "SIGKILL" }, `the daemon did not die at ${point} (the request ${outcome})`);
       const survivors = takeSurvivors(stateDir, tree);
 
