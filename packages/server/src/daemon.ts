@@ -5,6 +5,7 @@ import { ExposeGateway } from "./api/expose-gateway.js";
 import { buildHttpServer } from "./api/http-server.js";
 import { dashboardFront } from "./dashboard/register-dashboard.js";
 import { AttachmentService } from "./core/attachment-service.js";
+import { armCrashPoint } from "./crash-points.js";
 import { CommandLog } from "./core/command-log.js";
 import { LiveSandboxes } from "./core/live-sandboxes.js";
 import { type ReconcileResult, reconcileOnStart } from "./core/reconciler.js";
@@ -79,6 +80,9 @@ export function createDaemonLogger(level: string): Logger {
  * fails leaves nothing behind on the host.
  */
 export async function startDaemon(config: DaemonConfig, logger: Logger = createDaemonLogger(config.logLevel)): Promise<Daemon> {
+  // Test-only fault injection (crash-points.ts): read once here, never reachable over the API.
+  const crashAt = armCrashPoint(process.env);
+  if (crashAt) logger.warn({ crashAt }, "crash point armed: this daemon kills itself with SIGKILL at that step (ATOLL_CRASH_AT, tests only)");
   // A state directory of a newer release is refused before anything in it (or on the host) changes.
   assertSchemaKnown(join(config.stateDir, "atoll.db"), MIGRATIONS.length, VERSION);
   // Which host ids sandboxes run as; refuses to start when the host gave any of them to someone.

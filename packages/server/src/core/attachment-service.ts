@@ -4,6 +4,7 @@ import type { KeyedMutex } from "../host/keyed-mutex.js";
 import type { AttachmentRepo } from "../store/attachment-repo.js";
 import type { VolumeRepo, VolumeRow } from "../store/volume-repo.js";
 import type { MountSpec, StorageDriver } from "./drivers.js";
+import { type CrashPointName, crashPoint } from "../crash-points.js";
 import { nowIso } from "./ids.js";
 import type { LiveSandboxes } from "./live-sandboxes.js";
 import type { VolumeService } from "./volume-service.js";
@@ -82,13 +83,15 @@ export class AttachmentService {
       const problem = mountSetProblem([...current, { volumeId: volume.id, mountPath: request.mountPath }]);
       if (problem) throw new ConflictError("MOUNT_PATH_CONFLICT", `Cannot mount at ${request.mountPath}: ${problem}`, { mountPath: request.mountPath });
       const mount: ResolvedMount = { volume, mountPath: request.mountPath, accessMode: request.accessMode };
-      const source = await this.takeReference(sandboxId, mount);
+      const source = await this.takeReference(sandboxId, mount, "attach.after-host-mount");
+      crashPoint("attach.after-row");
       try {
         await live.runtime.attachMount({ source, target: mount.mountPath, readOnly: mount.accessMode === "ro" });
       } catch (err) {
         await this.dropReference(sandboxId, volume.id);
         throw err;
       }
+      crashPoint("attach.after-bind");
       this.deps.logger.info({ sandboxId, volumeId: volume.id, mountPath: mount.mountPath }, "volume attached");
     });
   }
@@ -145,7 +148,8 @@ export class AttachmentService {
       }
     }
     await runtime.detachMount(attachment.mountPath);
-    await this.dropReference(sandboxId, volume.id);
+    crashPoint("detach.after-unbind");
+    await this.dropReference(sandboxId, volume.id, "detach.after-row");
     this.deps.logger.info({ sandboxId, volumeId: volume.id, force }, "volume detached");
   }
 
@@ -157,13 +161,15 @@ export class AttachmentService {
     return live;
   }
 
-  private async takeReference(sandboxId: string, m: ResolvedMount): Promise<string> {
+  /** `afterMount`: the crash point between the host mount and the row (crash-points.ts). */
+  private async takeReference(sandboxId: string, m: ResolvedMount, afterMount?: CrashPointName): Promise<string> {
     return this.deps.locks.run(m.volume.id, async () => {
       // The volume may have been deleted since it was resolved.
       if (!this.deps.volumeRepo.find(m.volume.tenant, m.volume.id)) {
         throw new NotFoundError("VOLUME_NOT_FOUND", `Volume "${m.volume.name}" was deleted.`, { volume: m.volume.id });
       }
       const source = await this.deps.storage.acquire(m.volume.id);
+      if (afterMount) crashPoint(afterMount);
       const at = nowIso();
       try {
         this.deps.attachments.insert({ sandboxId, volumeId: m.volume.id, mountPath: m.mountPath, accessMode: m.accessMode, attachedAt: at });
@@ -176,9 +182,11 @@ export class AttachmentService {
     });
   }
 
-  private async dropReference(sandboxId: string, volumeId: string): Promise<void> {
+  /** `afterRow`: the crash point between the row's removal and the release (crash-points.ts). */
+  private async dropReference(sandboxId: string, volumeId: string, afterRow?: CrashPointName): Promise<void> {
     await this.deps.locks.run(volumeId, async () => {
       this.deps.attachments.delete(sandboxId, volumeId);
+      if (afterRow) crashPoint(afterRow);
       // lastAttachedAt is the last moment the volume was attached: the dashboard's "stale" mark counts from here.
       this.deps.volumeRepo.touchAttached(volumeId, nowIso());
       await this.deps.storage.release(volumeId);

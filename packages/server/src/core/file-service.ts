@@ -21,6 +21,7 @@ import type { SandboxService } from "./sandbox-service.js";
 import type { VolumeService } from "./volume-service.js";
 import type { KeyedMutex } from "../host/keyed-mutex.js";
 import { FsCall, type FsCallOptions, type FsSpawner, type Json } from "../files/fs-call.js";
+import { crashPoint } from "../crash-points.js";
 
 const APP_HOME = "/home/app";
 
@@ -201,6 +202,7 @@ export class FileService {
       this.deps.volumes.find(tenant, row.id); // deleted meanwhile → VOLUME_NOT_FOUND
       return this.deps.storage.acquire(row.id);
     });
+    crashPoint("volume.files.after-mount");
     let released = false;
     return {
       spawn: (argv, stdin, sink) => this.deps.driver.runOnVolume(source, argv, stdin, sink),

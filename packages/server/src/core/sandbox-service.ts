@@ -23,6 +23,7 @@ import type { QuotaChecker } from "./quota-checker.js";
 import type { LiveSandbox, LiveSandboxes } from "./live-sandboxes.js";
 import type { NetworkService } from "./network-service.js";
 import { SandboxSession, type SessionOutput } from "./sandbox-session.js";
+import { crashPoint } from "../crash-points.js";
 
 /** How long a "session" sandbox waits for its creator's session to connect. */
 const SESSION_CONNECT_GRACE_MS = 30_000;
@@ -87,9 +88,11 @@ export class SandboxService {
     // cannot all pass; the runtime then checks and reserves the host disk (INSUFFICIENT_STORAGE).
     if (this.deps.quotas) this.deps.quotas.admitSandbox(row);
     else this.deps.repo.insert(row);
+    crashPoint("sandbox.create.after-row");
     let runtime: RuntimeSandbox;
     try {
       const specs = await this.deps.attachments.acquireForLaunch(row.id, mounts);
+      crashPoint("sandbox.create.after-volume-refs");
       // The network is prepared while the runtime builds the root; the runtime waits for it
       // right before it needs it.
       const attaching = netPlan && this.deps.network!.enabled ? this.deps.network!.attach(row.id, netPlan) : undefined;
@@ -121,6 +124,7 @@ export class SandboxService {
       this.deps.repo.delete(row.id);
       throw err;
     }
+    crashPoint("sandbox.create.before-running");
     this.deps.repo.setRunning(row.id);
     // The command log never stores the values of the sandbox's secrets.
     if (netPlan)
@@ -290,6 +294,7 @@ export class SandboxService {
       } finally {
         await this.deps.attachments.releaseAll(id);
         await this.deps.network?.release(id).catch((err: unknown) => this.deps.logger.error({ err, sandboxId: id }, "releasing the sandbox's network failed"));
+        crashPoint("kill.before-row");
         this.deps.repo.setStopped(id, reason, nowIso());
         this.deps.live.remove(id);
         this.deps.commandLog?.forget(id);

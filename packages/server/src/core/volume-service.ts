@@ -6,6 +6,7 @@ import type { VolumeRepo, VolumeRow } from "../store/volume-repo.js";
 import type { StorageDriver } from "./drivers.js";
 import { newVolumeId, nowIso } from "./ids.js";
 import type { QuotaChecker } from "./quota-checker.js";
+import { crashPoint } from "../crash-points.js";
 
 const GIB = 2 ** 30;
 
@@ -54,6 +55,7 @@ export class VolumeService {
         name: req.name,
       });
     }
+    crashPoint("volume.create.after-row");
     // The storage driver checks (and reserves) the host disk: INSUFFICIENT_STORAGE names the numbers.
     try {
       await this.deps.locks.run(row.id, () => this.deps.storage.create(row.id, capacityBytes));
@@ -61,6 +63,7 @@ export class VolumeService {
       this.deps.volumes.delete(row.id);
       throw err;
     }
+    crashPoint("volume.create.before-ready");
     this.deps.volumes.setState(row.id, "ready");
     this.deps.logger.info({ volumeId: row.id, name: row.name, sizeGb: row.sizeGb }, "volume created");
     return this.info({ ...row, state: "ready" });
@@ -92,6 +95,7 @@ export class VolumeService {
   async delete(tenant: string, idOrName: string, force: boolean): Promise<VolumeInfo> {
     const row = this.find(tenant, idOrName);
     if (force && this.deps.attachments.forVolume(row.id).length > 0) await this.deps.detachEverywhere(row.id);
+    crashPoint("volume.delete.after-detach");
     const info = await this.info(row);
     await this.deps.locks.run(row.id, async () => {
       // Checked under the volume's lock: an attach that raced with us has either finished or not started.
@@ -105,7 +109,9 @@ export class VolumeService {
         );
       }
       this.deps.volumes.setState(row.id, "deleting");
+      crashPoint("volume.delete.after-deleting");
       await this.deps.storage.delete(row.id);
+      crashPoint("volume.delete.after-image");
       this.deps.volumes.delete(row.id);
     });
     this.deps.logger.info({ volumeId: row.id, name: row.name }, "volume deleted");

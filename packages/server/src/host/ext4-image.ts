@@ -91,17 +91,20 @@ export async function allocateFile(runner: CommandRunner, file: string, sizeByte
  * Creates an image of `sizeBytes` and formats it (createSparseFile [+ allocateFile] + mkfsExt4):
  * sparse, or with `allocate: true` allocated in full first (mkfs runs with nodiscard and zeroes
  * the inode tables itself, so it keeps the allocation). On any failure the partial file is removed.
+ * `afterStep` is called once the file exists and once it is formatted (the crash points).
  */
 export async function createExt4Image(
   runner: CommandRunner,
   image: string,
   sizeBytes: number,
-  options: MkfsExt4Options & { allocate?: boolean } = {},
+  options: MkfsExt4Options & { allocate?: boolean; afterStep?: (step: "image" | "mkfs") => void } = {},
 ): Promise<void> {
   await createSparseFile(image, sizeBytes);
   try {
     if (options.allocate) await allocateFile(runner, image, sizeBytes);
+    options.afterStep?.("image");
     await mkfsExt4(runner, image, { ...options, zeroInodeTables: options.zeroInodeTables ?? options.allocate === true });
+    options.afterStep?.("mkfs");
   } catch (error) {
     await rm(image, { force: true });
     throw error;

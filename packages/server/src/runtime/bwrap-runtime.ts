@@ -32,6 +32,7 @@ import { adoptSandbox } from "./bwrap-adopt.js";
 import type { CommandRunner } from "../host/run-command.js";
 import type { DiskBudget } from "../host/disk-budget.js";
 import { DaemonError } from "../daemon-error.js";
+import { crashPoint } from "../crash-points.js";
 
 export interface BwrapRuntimeOptions {
   /** `<state>`: scratch images go to `<state>/scratch/`. */
@@ -197,11 +198,13 @@ export class BwrapRuntime implements RuntimeDriver {
       const pooled = await launchers.take(id, limits);
       const cgroup = pooled?.cgroup ?? (await cgroups.create(id, limits));
       mark("cgroup");
+      crashPoint("sandbox.create.after-cgroup");
       makeSandboxPathDir(p.dir, this.opts.uidBase);
       await mkdir(p.root, { recursive: true });
       const { upper, work } = await this.pool.take(id, limits.rootfsBytes, p.scratch);
       if (grant) await this.opts.disk!.attach(grant, { image: p.image, mountPoint: p.scratch, capBytes: limits.rootfsBytes });
       mark("scratch");
+      crashPoint("sandbox.create.after-scratch");
       // Shared: later host-side mounts under the root (hot attach) propagate into the sandbox.
       await mountWithPropagation(
         this.opts.runner,
@@ -219,13 +222,16 @@ export class BwrapRuntime implements RuntimeDriver {
         "shared",
       );
       mark("overlay");
+      crashPoint("sandbox.create.after-overlay");
       // Before the volumes: a file must land in the root filesystem, never on a volume.
       const net = spec.network ? await spec.network : undefined;
+      crashPoint("sandbox.create.after-network");
       if (net?.files.length) await writeRootFiles(p.root, net.files, this.opts.uidBase);
       for (const m of spec.mounts) {
         await runAtollMount(this.opts.runner, this.atollMount, ["bind", m.source, p.root, m.target, m.readOnly ? "ro" : "rw"]);
       }
       mark("volumes");
+      crashPoint("sandbox.create.after-volume-mounts");
       if (this.opts.procView !== false) await mountCgroupView(this.opts.runner, this.atollMount, p.root, cgroup);
       mark("cgroup-view");
 
@@ -267,6 +273,7 @@ export class BwrapRuntime implements RuntimeDriver {
         },
       );
       mark("ready");
+      crashPoint("sandbox.create.after-init-ready");
       this.opts.logger?.debug({ sandboxId: id, ms: marks }, "sandbox launch timings");
       return new BwrapSandbox({
         id,
@@ -347,6 +354,7 @@ export class BwrapRuntime implements RuntimeDriver {
     const mark = (name: string) => (marks[name] = Math.round((performance.now() - t0) * 10) / 10);
     await step(() => cgroups.open(id).destroy());
     const processesGone = errors.length === 0;
+    crashPoint("kill.after-processes");
     mark("cgroup");
     // Volumes and the overlay first (deepest first), then the scratch under the overlay.
     await step(async () => {
@@ -357,10 +365,12 @@ export class BwrapRuntime implements RuntimeDriver {
       }
     });
     mark("root");
+    crashPoint("kill.after-unmount");
     await step(() => releaseScratch(this.opts.runner, p.image, p.scratch));
     if (processesGone) await step(() => this.shims.remove(id));
     this.opts.disk?.forget(id);
     mark("scratch");
+    crashPoint("kill.after-scratch");
     const left = mountsUnder(await readMountInfo(), p.dir);
     if (left.length > 0) errors.push(new DaemonError("HOST_CLEANUP_FAILED", `mounts left under ${p.dir}: ${left.map((m) => m.mountPoint).join(", ")}`));
     // rmdir, never rm -r: a directory that is still a mount point (a volume!) is not emptied.

@@ -22,6 +22,7 @@ import { VolumeAcquiredError, VolumeBackingExistsError, VolumeBackingMissingErro
 import { allocateInFull, checkImage } from "./image-upkeep.js";
 import { adoptLostAndFound } from "./volume-root.js";
 import { DaemonError } from "../daemon-error.js";
+import { crashPoint } from "../crash-points.js";
 
 /** The subset of pino's logger this backend uses. */
 export interface StorageLogger {
@@ -165,6 +166,7 @@ export class LoopVolumeBackend implements StorageDriver {
           rootOwner: { uid: owner, gid: owner },
           allocate: true,
           inodeCount: inodeCountFor(capacityBytes),
+          afterStep: (step) => crashPoint(step === "image" ? "volume.create.after-image" : "volume.create.after-mkfs"),
         });
         try {
           await syncFileAndDir(image);

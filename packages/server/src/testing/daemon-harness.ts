@@ -21,6 +21,8 @@ export interface TestDaemon {
   stop(): Promise<number | null>;
   /** SIGKILL, as in a crash. */
   crash(): Promise<void>;
+  /** Settles when the daemon process has exited, however it ended (e.g. a crash point's SIGKILL). */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /**
    * Starts a new daemon process on the same state directory (after stop or crash). `samePort`:
    * it listens where this one did, so clients of this one can ride through the restart (a
@@ -132,6 +134,9 @@ async function launch(
   listen = "127.0.0.1:0",
 ): Promise<TestDaemon> {
   const child = await spawnDaemon(stateDir, where, env, listen);
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once("exit", (code, signal) => resolve({ code, signal })),
+  );
   const logs: string[] = [];
   const stderr: string[] = [];
   const logFile = daemonLogFile(stateDir, child.pid!);
@@ -180,6 +185,7 @@ async function launch(
     stateDir,
     pid: child.pid!,
     logs,
+    exited,
     async stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
       const code = await waitExit(child);
