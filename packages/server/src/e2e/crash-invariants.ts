@@ -119,6 +119,11 @@ export function storeProblems(stateDir: string, store: StoreView): string[] {
   return problems;
 }
 
+const readNumber = (file: string) => Number.parseInt(existsSync(file) ? readFileSync(file, "utf8") : "", 10);
+/** The lxcfs a daemon of `dir` runs, and which daemon owns it (runtime/proc-view.ts). */
+const lxcfsPid = (dir: string) => readNumber(path.join(dir, "run", "lxcfs.pid"));
+const lxcfsOwner = (dir: string) => readNumber(path.join(dir, "run", "lxcfs.owner"));
+
 function isMounted(mountPoint: string): boolean {
   return readFileSync("/proc/self/mountinfo", "utf8")
     .split("\n")
@@ -131,7 +136,7 @@ function isMounted(mountPoint: string): boolean {
  * running sandbox (its run/sandboxes/<id> tree, scratch image, cgroup), a volume attached to one
  * (its run/volumes mount and image), the live daemon's pools and lxcfs.
  */
-export function unownedResources(stateDir: string, store: StoreView, before: Survivors): string[] {
+export function unownedResources(stateDir: string, store: StoreView, before: Survivors, liveDaemonPid?: number): string[] {
   const dir = path.resolve(stateDir);
   const running = new Set(store.sandboxes.filter((s) => s.state === "running").map((s) => s.id));
   const inUse = new Set(store.attachments.filter((a) => running.has(a.sandboxId)).map((a) => a.volumeId));
@@ -185,6 +190,9 @@ export function unownedResources(stateDir: string, store: StoreView, before: Sur
     } catch {
       continue; // exited meanwhile
     }
+    // Taken over by the live daemon: lxcfs (it records its owner) and netd (it reconnects to it).
+    if (liveDaemonPid !== undefined && pid === lxcfsPid(dir) && lxcfsOwner(dir) === liveDaemonPid) continue;
+    if (liveDaemonPid !== undefined && cmdline.startsWith("atoll-netd")) continue;
     if (![...running].some((id) => cgroups.includes(`/${id}`) || cmdline.includes(id))) {
       problems.push(`process ${pid} of the dead daemon still runs: ${cmdline.slice(0, 120)}`);
     }

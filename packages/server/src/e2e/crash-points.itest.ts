@@ -275,7 +275,7 @@ for (const point of CRASH_POINTS) {
       daemons.push(second);
       ctx.client = clientOf(second);
       const store = readStore(stateDir);
-      const problems = [...storeProblems(stateDir, store), ...unownedResources(stateDir, store, survivors)];
+      const problems = [...storeProblems(stateDir, store), ...unownedResources(stateDir, store, survivors, second.pid)];
       problems.push(...(await runningSandboxProblems(ctx.client, store)));
       problems.push(...(await volumeProblems(ctx.client, expected)));
       const count = (state: string) => store.sandboxes.filter((s) => s.state === state).length;
