@@ -33,6 +33,9 @@ export const API_ERROR_STATUS = {
   /** sandbox.fetch: the request could not be made from the sandbox's network (blocked, refused, timed out). */
   FETCH_FAILED: 502,
   UNAVAILABLE: 503,
+  // Snapshots (issue 14, docs/snapshots.md).
+  SNAPSHOT_NOT_FOUND: 404,
+  SNAPSHOT_NAME_TAKEN: 409,
 } as const satisfies Record<string, number>;
 
 /** A code the daemon can answer with. */

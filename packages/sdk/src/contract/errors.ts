@@ -208,6 +208,8 @@ const DECODE_BY_CODE: Record<ApiErrorCode, Decode> = {
   HOST_ERROR: as(ServerError),
   FETCH_FAILED: as(NetworkError),
   UNAVAILABLE: as(ServerError),
+  SNAPSHOT_NOT_FOUND: as(NotFoundError),
+  SNAPSHOT_NAME_TAKEN: as(ConflictError),
 };
 
 /** Rebuilds the typed error the daemon sent. Unknown shapes become a ServerError. */

@@ -67,6 +67,8 @@ const EXPECTED_CLASS: Record<ApiErrorCode, Cls> = {
   HOST_ERROR: ServerError,
   FETCH_FAILED: NetworkError,
   UNAVAILABLE: ServerError,
+  SNAPSHOT_NOT_FOUND: NotFoundError,
+  SNAPSHOT_NAME_TAKEN: ConflictError,
 };
 
 /** Server mapping → JSON text → SDK decoding, as a client over HTTP sees it. */

@@ -174,8 +174,27 @@ export interface StorageDriver {
    * allocated in full, as every volume made since issue 10 is; older sparse ones until allocated).
    */
   unallocatedBytes(volumeId: string): Promise<number>;
-  /** At daemon start: unmount everything, detach loop devices, fsck images of `known` volumes, remove stray files. */
-  reconcile(known: ReadonlySet<string>): Promise<void>;
+  /**
+   * At daemon start: thaw and unmount everything, detach loop devices, fsck images of `known`
+   * volumes, remove stray files, half-made snapshots and (given `knownSnapshots`) unknown snapshots.
+   */
+  reconcile(known: ReadonlySet<string>, knownSnapshots?: ReadonlySet<string>): Promise<void>;
+  /**
+   * A read-only, point-in-time copy of the volume, also while it is acquired and written to (its
+   * filesystem is flushed and held still for the copy, milliseconds). Fsck-clean when mounted.
+   */
+  snapshot(volumeId: string, snapshotId: string): Promise<void>;
+  /** Removes a snapshot (a missing one is a no-op); volumes made from it are independent. */
+  deleteSnapshot(snapshotId: string): Promise<void>;
+  /** Size and the space only this snapshot holds. */
+  snapshotUsage(snapshotId: string): Promise<SnapshotUsage>;
+}
+
+export interface SnapshotUsage {
+  /** The volume's capacity when the snapshot was taken. */
+  capacityBytes: number;
+  /** Bytes no volume or other snapshot shares: what deleting the snapshot gives back. */
+  allocatedBytes: number;
 }
 
 /** A secret as the network driver needs it: the sandbox only ever sees `placeholder`. */

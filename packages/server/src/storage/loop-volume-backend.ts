@@ -1,6 +1,7 @@
 /**
- * The volume storage backend of a single host: every volume is a sparse ext4 image file
- * (`<stateDir>/volumes/<id>.img`) that is attached to a loop device and mounted once at
+ * The volume storage backend of a single host: every volume is an ext4 image file in the
+ * copy-on-write pool (cow-pool.ts: `<pool>/volumes/<id>.img`; volumes made before the pool stay
+ * in `<stateDir>/volumes/<id>.img`) that is attached to a loop device and mounted once at
  * `<runDir>/volumes/<id>` while any sandbox uses it (reference counted). The runtime
  * bind-mounts that directory into sandboxes read-write or read-only.
  *
@@ -8,20 +9,24 @@
  * concurrent acquire/release/delete of the same volume are serialised; different volumes
  * proceed in parallel.
  */
-import { mkdir, open, readdir, rmdir, stat } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { mkdir, open, readdir, realpath, rmdir, stat } from "node:fs/promises";
 import path from "node:path";
-import type { StorageDriver, VolumeUsage } from "../core/drivers.js";
+import type { SnapshotUsage, StorageDriver, VolumeUsage } from "../core/drivers.js";
 import { DiskBudget } from "../host/disk-budget.js";
-import { createExt4Image, readExt4Superblock, removeImage, usedBytesOf } from "../host/ext4-image.js";
+import { createExt4Image, ext4BlockSize, readExt4Superblock, removeImage, usedBytesOf } from "../host/ext4-image.js";
 import { inodeCountFor } from "../host/inode-sizing.js";
 import { KeyedMutex } from "../host/keyed-mutex.js";
 import type { CommandRunner } from "../host/run-command.js";
 import { LoopAlreadyAttachedError, attachLoop, detachLoop, findLoopDevicesForFile, isLoopBound, findLoopDevicesUnder } from "../host/loop-device.js";
-import { isBusyError, isMountPoint, mount, statfsUsage, umount, umountTree } from "../host/mounts.js";
-import { VolumeAcquiredError, VolumeBackingExistsError, VolumeBackingMissingError, VolumeStillDetachingError } from "./storage-errors.js";
+import { isBusyError, isMountPoint, mount, mountsUnder, readMountInfo, statfsUsage, umount, umountTree } from "../host/mounts.js";
+import { SnapshotBackingExistsError, VolumeAcquiredError, VolumeBackingExistsError, VolumeBackingMissingError, VolumeStillDetachingError } from "./storage-errors.js";
 import { allocateInFull, checkImage } from "./image-upkeep.js";
 import { adoptLostAndFound } from "./volume-root.js";
 import { DaemonError } from "../daemon-error.js";
+import { CowPool } from "./cow-pool.js";
+import { thaw, withFrozen } from "../host/reflink.js";
+import { exclusiveBytes, reconcileSnapshotImages, snapshotCapacity, snapshotImage, writeSnapshotImage } from "./snapshot-images.js";
 
 /** The subset of pino's logger this backend uses. */
 export interface StorageLogger {
@@ -46,7 +51,9 @@ export interface LoopVolumeBackendOptions {
    * The daemon's disk budget (reserve, pending creates, squeezing sandboxes' roots); absent: a
    * budget of its own with no reserve (free space only), so there is one admission check.
    */
-  disk?: Pick<DiskBudget, "withVolume">;
+  disk?: Pick<DiskBudget, "withVolume" | "countGrowth">;
+  /** Use the XFS pool even when the state directory's filesystem clones by itself (tests). */
+  forcePool?: boolean;
 }
 
 /** Per-mount options of a volume's host mount. */
@@ -100,7 +107,7 @@ async function syncFileAndDir(file: string): Promise<void> {
 
 /** StorageDriver backed by sparse ext4 images on loop devices (see the file comment). */
 export class LoopVolumeBackend implements StorageDriver {
-  /** `<stateDir>/volumes`: the image files. */
+  /** `<stateDir>/volumes`: the image files of volumes made before the copy-on-write pool (and all of them when the state directory clones). */
   readonly imagesDir: string;
   /** `<runDir>/volumes`: mount points of acquired volumes. */
   readonly mountsDir: string;
@@ -108,7 +115,12 @@ export class LoopVolumeBackend implements StorageDriver {
   private readonly runner: CommandRunner;
   private readonly directIo: boolean;
   private readonly log: StorageLogger;
-  private readonly disk: Pick<DiskBudget, "withVolume">;
+  private readonly disk: Pick<DiskBudget, "withVolume" | "countGrowth">;
+  private readonly stateDir: string;
+  private readonly runDir: string;
+  private readonly forcePool: boolean;
+  private opening: Promise<CowPool> | undefined;
+  private cow: CowPool | undefined;
   private readonly locks = new KeyedMutex();
   private readonly acquired = new Map<string, AcquiredVolume>();
   /** Volumes whose loop device was still in use when they were released (volume id → device). */
@@ -125,12 +137,53 @@ export class LoopVolumeBackend implements StorageDriver {
     this.directIo = options.directIo ?? true;
     this.log = options.logger ?? silentLogger;
     this.disk = options.disk ?? new DiskBudget({ stateDir: options.stateDir, runner: options.runner, reserveBytes: 0 });
+    this.stateDir = options.stateDir;
+    this.runDir = options.runDir;
+    this.forcePool = options.forcePool ?? false;
   }
 
-  /** Path of a volume's image file. */
+  /**
+   * Opens the copy-on-write pool (cow-pool.ts) once; every operation awaits it first. Its
+   * not-yet-written blocks count in the disk budget from then on.
+   */
+  pool(): Promise<CowPool> {
+    this.opening ??= CowPool.open({ stateDir: this.stateDir, runDir: this.runDir, runner: this.runner, logger: this.log, forcePool: this.forcePool }).then(
+      (cow) => {
+        this.cow = cow;
+        this.disk.countGrowth("cow-pool", () => cow.growthBytes());
+        return cow;
+      },
+      (error: unknown) => {
+        this.opening = undefined;
+        throw error;
+      },
+    );
+    return this.opening;
+  }
+
+  /** The open pool (after any operation, or pool()). */
+  protected get home(): CowPool {
+    if (!this.cow) throw new DaemonError("HOST_NOT_READY", "the volume pool is not open yet");
+    return this.cow;
+  }
+
+  /**
+   * Path of a volume's image file: in the pool, or where a volume made before the pool has it
+   * (such a volume keeps working there; snapshots of it are full copies: docs/snapshots.md).
+   */
   imagePath(volumeId: string): string {
     assertVolumeId(volumeId);
-    return path.join(this.imagesDir, volumeId + IMAGE_SUFFIX);
+    const inPool = path.join(this.home.volumesDir, volumeId + IMAGE_SUFFIX);
+    const legacy = path.join(this.imagesDir, volumeId + IMAGE_SUFFIX);
+    return inPool !== legacy && !existsSync(inPool) && existsSync(legacy) ? legacy : inPool;
+  }
+
+  /** Daemon shutdown, after every volume was released: unmounts the pool. */
+  async close(): Promise<void> {
+    const cow = this.cow;
+    this.cow = undefined;
+    this.opening = undefined;
+    await cow?.close();
   }
 
   /** Where the volume is mounted while acquired. */
@@ -152,12 +205,12 @@ export class LoopVolumeBackend implements StorageDriver {
    * small files (inode-sizing.ts). On failure the partial image is removed.
    */
   async create(volumeId: string, capacityBytes: number): Promise<void> {
+    await this.pool();
     const image = this.imagePath(volumeId);
     if (!Number.isSafeInteger(capacityBytes) || capacityBytes <= 0) {
       throw new RangeError(`volume capacity must be a positive integer of bytes, got ${capacityBytes}`);
     }
     await this.locks.run(volumeId, async () => {
-      await mkdir(this.imagesDir, { recursive: true, mode: 0o700 });
       if (await exists(image)) throw new VolumeBackingExistsError(volumeId);
       const make = async () => {
         const owner = this.uidBase + APP_ID;
@@ -165,6 +218,10 @@ export class LoopVolumeBackend implements StorageDriver {
           rootOwner: { uid: owner, gid: owner },
           allocate: true,
           inodeCount: inodeCountFor(capacityBytes),
+          // Always 4 KiB blocks (mke2fs picks 1 KiB under 512 MiB): once a snapshot shares its
+          // extents, direct I/O to the image needs whole 4 KiB blocks (XFS), and the loop device
+          // takes that as its sector size, on which a 1 KiB-block ext4 cannot mount.
+          blockSize: 4096,
         });
         try {
           await syncFileAndDir(image);
@@ -199,6 +256,7 @@ export class LoopVolumeBackend implements StorageDriver {
    * VolumeAcquiredError while mounted. Deleting a volume without an image is a no-op.
    */
   async delete(volumeId: string): Promise<void> {
+    await this.pool();
     const image = this.imagePath(volumeId);
     await this.locks.run(volumeId, async () => {
       const held = this.acquired.get(volumeId);
@@ -206,6 +264,7 @@ export class LoopVolumeBackend implements StorageDriver {
       const lingering = await this.drained(image);
       if (lingering) throw new VolumeStillDetachingError(volumeId, lingering);
       await removeImage(image);
+      await this.home.settle();
       await rmdir(this.mountPath(volumeId)).catch(() => undefined);
       this.log.info({ volumeId }, "volume image deleted");
     });
@@ -216,6 +275,7 @@ export class LoopVolumeBackend implements StorageDriver {
    * noatime,nosuid,nodev) on the first reference, and returns that path.
    */
   async acquire(volumeId: string): Promise<string> {
+    await this.pool();
     const image = this.imagePath(volumeId);
     const mountPoint = this.mountPath(volumeId);
     return this.locks.run(volumeId, async () => {
@@ -239,7 +299,10 @@ export class LoopVolumeBackend implements StorageDriver {
       }
       let device: string;
       try {
-        device = await attachLoop(this.runner, image, { directIo: this.directIo });
+        // A volume made with 1 KiB blocks (small, before the pool) gets 512-byte sectors: the
+        // kernel would give a cloned image 4 KiB ones (direct I/O alignment), too big for it.
+        const small = (await ext4BlockSize(image)) < 4096;
+        device = await attachLoop(this.runner, image, { directIo: this.directIo, ...(small ? { sectorSize: 512 as const } : {}) });
       } catch (error) {
         if (error instanceof LoopAlreadyAttachedError) throw new VolumeStillDetachingError(volumeId, error.device, { cause: error });
         throw error;
@@ -298,6 +361,7 @@ export class LoopVolumeBackend implements StorageDriver {
    * capacityBytes is the size the volume was created with (the image's apparent size).
    */
   async usage(volumeId: string): Promise<VolumeUsage> {
+    await this.pool();
     const image = this.imagePath(volumeId);
     return this.locks.run(volumeId, async () => {
       let capacityBytes: number;
@@ -319,6 +383,7 @@ export class LoopVolumeBackend implements StorageDriver {
 
   /** The image's apparent size minus the blocks it has; 0 for a vanished image. */
   async unallocatedBytes(volumeId: string): Promise<number> {
+    await this.pool();
     const st = await stat(this.imagePath(volumeId)).catch(() => undefined);
     return st ? Math.max(0, st.size - st.blocks * 512) : 0;
   }
@@ -330,50 +395,99 @@ export class LoopVolumeBackend implements StorageDriver {
   }
 
   /**
-   * At daemon start, after the runtime removed sandbox mounts: unmounts everything under
-   * `<runDir>/volumes`, detaches loop devices backed by images, checks every known image with
-   * `e2fsck -p` (falling back to `-fy` if preen gives up), and deletes images of unknown ids.
+   * Takes a read-only, point-in-time snapshot of a volume (snapshot-images.ts): while it is
+   * mounted, its filesystem is frozen (flushed, writers blocked) for the clone and thawed on
+   * every path; otherwise its lock keeps it unmounted meanwhile. A volume outside the pool is
+   * copied in full.
    */
-  async reconcile(known: ReadonlySet<string>): Promise<void> {
+  async snapshot(volumeId: string, snapshotId: string): Promise<void> {
+    const cow = await this.pool();
+    const target = snapshotImage(cow.snapshotsDir, snapshotId);
+    await this.locks.run(volumeId, async () => {
+      const image = this.imagePath(volumeId);
+      if (!(await exists(image))) throw new VolumeBackingMissingError(volumeId);
+      if (await exists(target)) throw new SnapshotBackingExistsError(snapshotId);
+      const clone = path.dirname(image) === cow.volumesDir;
+      const held = this.acquired.get(volumeId);
+      const write = () => writeSnapshotImage({ runner: this.runner, log: this.log }, image, target, clone);
+      if (held) await withFrozen(this.runner, held.mountPoint, write);
+      else await write();
+      await syncFileAndDir(target);
+      this.log.info({ volumeId, snapshotId, mounted: held !== undefined }, "snapshot taken");
+    });
+  }
+
+  /** Removes a snapshot's image; a missing one is a no-op. The volume it came from is not touched. */
+  async deleteSnapshot(snapshotId: string): Promise<void> {
+    const cow = await this.pool();
+    await removeImage(snapshotImage(cow.snapshotsDir, snapshotId));
+    await cow.settle();
+    this.log.info({ snapshotId }, "snapshot deleted");
+  }
+
+  /** A snapshot's capacity (its volume's when taken) and the bytes only it holds (FIEMAP). */
+  async snapshotUsage(snapshotId: string): Promise<SnapshotUsage> {
+    const cow = await this.pool();
+    const image = snapshotImage(cow.snapshotsDir, snapshotId);
+    const capacityBytes = await snapshotCapacity(image, snapshotId);
+    return { capacityBytes, allocatedBytes: await exclusiveBytes(this.runner, image) };
+  }
+
+  /**
+   * At daemon start, after the runtime removed sandbox mounts: thaws and unmounts everything
+   * under `<runDir>/volumes` (a daemon killed mid-snapshot leaves a volume frozen), detaches loop
+   * devices backed by images, checks every known image with `e2fsck -p` (falling back to `-fy`
+   * if preen gives up), and deletes images of unknown ids, half-made snapshots and (when
+   * `knownSnapshots` is given) images of unknown snapshots.
+   */
+  async reconcile(known: ReadonlySet<string>, knownSnapshots?: ReadonlySet<string>): Promise<void> {
+    const cow = await this.pool();
     if (this.acquired.size > 0) {
       this.log.warn({ volumes: [...this.acquired.keys()] }, "reconcile drops volumes this backend had mounted");
       this.acquired.clear();
     }
-    await mkdir(this.imagesDir, { recursive: true, mode: 0o700 });
     await mkdir(this.mountsDir, { recursive: true, mode: 0o700 });
-
+    for (const m of mountsUnder(await readMountInfo(), await realpath(this.mountsDir))) {
+      if (await thaw(this.runner, m.mountPoint)) this.log.warn({ mountPoint: m.mountPoint }, "thawed a volume left frozen");
+    }
     const unmounted = await umountTree(this.runner, this.mountsDir, { lazy: true });
     if (unmounted.length > 0) this.log.warn({ mounts: unmounted }, "unmounted leftover volume mounts");
-    for (const loop of await findLoopDevicesUnder(this.imagesDir)) {
+    const dirs = [...new Set([cow.volumesDir, this.imagesDir, cow.snapshotsDir])];
+    await mkdir(this.imagesDir, { recursive: true, mode: 0o700 });
+    const leftovers = async () => (await Promise.all(dirs.map((d) => findLoopDevicesUnder(d)))).flat();
+    for (const loop of await leftovers()) {
       this.log.warn({ device: loop.device, image: loop.backingFile }, "detaching leftover loop device");
       await detachLoop(this.runner, loop.device);
     }
     // A loop device still attached now is held by someone (e.g. a bind elsewhere): the
     // filesystem is live, so checking or deleting its image would be unsafe.
-    const stillAttached = new Set((await findLoopDevicesUnder(this.imagesDir)).map((d) => d.backingFile));
+    const stillAttached = new Set((await leftovers()).map((d) => d.backingFile));
 
     const seen = new Set<string>();
-    for (const entry of await readdir(this.imagesDir, { withFileTypes: true })) {
-      if (!entry.isFile()) continue;
-      const file = path.join(this.imagesDir, entry.name);
-      const id = entry.name.endsWith(IMAGE_SUFFIX) ? entry.name.slice(0, -IMAGE_SUFFIX.length) : undefined;
-      if (stillAttached.has(file)) {
-        this.log.error({ file }, "image still attached to a busy loop device; not checked");
-        if (id !== undefined) seen.add(id);
-        continue;
+    for (const dir of new Set([cow.volumesDir, this.imagesDir])) {
+      for (const entry of await readdir(dir, { withFileTypes: true })) {
+        if (!entry.isFile()) continue;
+        const file = path.join(dir, entry.name);
+        const id = entry.name.endsWith(IMAGE_SUFFIX) ? entry.name.slice(0, -IMAGE_SUFFIX.length) : undefined;
+        if (stillAttached.has(file)) {
+          this.log.error({ file }, "image still attached to a busy loop device; not checked");
+          if (id !== undefined) seen.add(id);
+          continue;
+        }
+        if (id === undefined || !known.has(id) || seen.has(id)) {
+          this.log.warn({ file }, "removing image of an unknown volume");
+          await removeImage(file);
+          continue;
+        }
+        seen.add(id);
+        await checkImage(this.runner, this.log, id, file);
+        await allocateInFull({ log: this.log, disk: this.disk, runner: this.runner }, id, file);
       }
-      if (id === undefined || !known.has(id)) {
-        this.log.warn({ file }, "removing image of an unknown volume");
-        await removeImage(file);
-        continue;
-      }
-      seen.add(id);
-      await checkImage(this.runner, this.log, id, file);
-      await allocateInFull({ log: this.log, disk: this.disk, runner: this.runner }, id, file);
     }
     for (const id of known) {
       if (!seen.has(id)) this.log.error({ volumeId: id }, "known volume has no image");
     }
+    await reconcileSnapshotImages(this.log, cow.snapshotsDir, knownSnapshots);
     for (const entry of await readdir(this.mountsDir, { withFileTypes: true })) {
       if (entry.isDirectory()) await rmdir(path.join(this.mountsDir, entry.name)).catch(() => undefined);
     }

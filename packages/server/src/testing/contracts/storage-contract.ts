@@ -119,6 +119,51 @@ export function storageContract(name: string, makeSubject: () => Promise<Storage
       made.splice(made.indexOf(keep), 1);
     });
 
+    const newSnapshotId = () => `snap_c${randomBytes(5).toString("hex")}`;
+
+    it("a snapshot of an acquired volume shares its data: it holds little alone, and all of it once the volume is gone", async () => {
+      const id = await newVolume();
+      const at = await s.driver.acquire(id);
+      await s.writeFile(at, "blob", randomBytes(4 * MiB));
+      const snap = newSnapshotId();
+      await s.driver.snapshot(id, snap);
+      await s.writeFile(at, "after.txt", Buffer.from("written while a snapshot exists")); // not frozen
+      await s.driver.release(id);
+      const shared = await s.driver.snapshotUsage(snap);
+      assert.equal(shared.capacityBytes, SIZE);
+      assert.ok(shared.allocatedBytes < 4 * MiB, `alone: ${shared.allocatedBytes}`);
+      await s.driver.delete(id);
+      made.splice(made.indexOf(id), 1);
+      const alone = await s.driver.snapshotUsage(snap);
+      assert.ok(alone.allocatedBytes >= 4 * MiB, `alone after the volume's delete: ${alone.allocatedBytes}`);
+      await s.driver.deleteSnapshot(snap);
+      await assert.rejects(s.driver.snapshotUsage(snap), { code: "SNAPSHOT_NOT_FOUND" });
+      await s.driver.deleteSnapshot(snap); // a second delete is a no-op
+    });
+
+    it("snapshot refuses an unknown volume, a taken snapshot id and a bad id, and changes nothing", async () => {
+      const id = await newVolume();
+      const snap = newSnapshotId();
+      await assert.rejects(s.driver.snapshot(`vol_c${randomBytes(5).toString("hex")}`, snap), { code: "VOLUME_NOT_FOUND" });
+      await assert.rejects(s.driver.snapshotUsage(snap), { code: "SNAPSHOT_NOT_FOUND" });
+      await s.driver.snapshot(id, snap);
+      await assert.rejects(s.driver.snapshot(id, snap), { code: "SNAPSHOT_NAME_TAKEN" });
+      await assert.rejects(s.driver.snapshot(id, "../x"), RangeError);
+      await s.driver.deleteSnapshot(snap);
+    });
+
+    it("reconcile removes snapshots the store does not know and keeps the others", async () => {
+      const id = await newVolume();
+      const keep = newSnapshotId();
+      const drop = newSnapshotId();
+      await s.driver.snapshot(id, keep);
+      await s.driver.snapshot(id, drop);
+      await s.driver.reconcile(new Set(made), new Set([keep]));
+      await assert.rejects(s.driver.snapshotUsage(drop), { code: "SNAPSHOT_NOT_FOUND" });
+      assert.equal((await s.driver.snapshotUsage(keep)).capacityBytes, SIZE);
+      await s.driver.deleteSnapshot(keep);
+    });
+
     it("reconcile keeps the data of a known volume", async () => {
       const keep = await newVolume();
       const at = await s.driver.acquire(keep);
