@@ -13,7 +13,7 @@
  *   (discard punches holes in the pool file). When the host filesystem grows, the pool grows with
  *   it at the next start (`xfs_growfs`, online).
  */
-import { mkdir, open, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, open, readFile, rename, rm, stat, truncate, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { DaemonError } from "../daemon-error.js";
 import { findLoopDevicesForFile } from "../host/loop-device.js";
@@ -105,12 +105,17 @@ export class CowPool {
   }
 
   /**
-   * Makes a deletion's effects visible now: XFS frees an unlinked file's blocks in the background
-   * (inode GC), so the space, the pool file's holes and the extents other files no longer share
-   * would lag; `syncfs` of the pool runs that work at once. Nothing to do for "native".
+   * Removes an image so that its space, the extents other files no longer share and the
+   * promise it held are accounted at once: XFS frees an unlinked file's blocks later, in the
+   * background (inode GC), but a truncate frees them in its own transaction. A missing file is fine.
    */
-  async settle(): Promise<void> {
-    if (this.pool) await this.pool.runner.run("sync", ["--file-system", this.pool.mountPoint]);
+  async removeImage(file: string): Promise<void> {
+    try {
+      await truncate(file, 0);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+    }
+    await rm(file, { force: true });
   }
 
   /** Daemon shutdown, after every volume was unmounted: unmounts the pool (its loop device goes with it). */

@@ -263,8 +263,7 @@ export class LoopVolumeBackend implements StorageDriver {
       if (held) throw new VolumeAcquiredError(volumeId, held.refs);
       const lingering = await this.drained(image);
       if (lingering) throw new VolumeStillDetachingError(volumeId, lingering);
-      await removeImage(image);
-      await this.home.settle();
+      await this.home.removeImage(image);
       await rmdir(this.mountPath(volumeId)).catch(() => undefined);
       this.log.info({ volumeId }, "volume image deleted");
     });
@@ -420,8 +419,7 @@ export class LoopVolumeBackend implements StorageDriver {
   /** Removes a snapshot's image; a missing one is a no-op. The volume it came from is not touched. */
   async deleteSnapshot(snapshotId: string): Promise<void> {
     const cow = await this.pool();
-    await removeImage(snapshotImage(cow.snapshotsDir, snapshotId));
-    await cow.settle();
+    await cow.removeImage(snapshotImage(cow.snapshotsDir, snapshotId));
     this.log.info({ snapshotId }, "snapshot deleted");
   }
 
