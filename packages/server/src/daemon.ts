@@ -8,6 +8,8 @@ import { AttachmentService } from "./core/attachment-service.js";
 import { CommandLog } from "./core/command-log.js";
 import { LiveSandboxes } from "./core/live-sandboxes.js";
 import { reconcileOnStart } from "./core/reconciler.js";
+import { SnapshotService } from "./core/snapshot-service.js";
+import { SnapshotRepo } from "./store/snapshot-repo.js";
 import { SandboxMonitor } from "./core/sandbox-monitor.js";
 import { QuotaChecker } from "./core/quota-checker.js";
 import { SandboxService } from "./core/sandbox-service.js";
@@ -156,7 +158,8 @@ async function serve(
   started.push(() => runtime.close?.());
   const storage = new LoopVolumeBackend({ stateDir: config.stateDir, runDir: config.runDir, uidBase: config.uidBase, runner, logger, disk });
   const repos = { sandboxes: new SandboxRepo(db), volumes: new VolumeRepo(db), attachments: new AttachmentRepo(db) };
-  await reconcileOnStart({ ...repos, runtime, storage, logger });
+  const snapshotRepo = new SnapshotRepo(db);
+  await reconcileOnStart({ ...repos, runtime, storage, logger, snapshots: () => snapshotRepo.settleAtStart() });
   if (uidPlan.from !== undefined) await finishUidMove(config, { storage, volumes: repos.volumes, logger, runner }, uidPlan.from);
 
   const runs = DaemonRuns.begin(new DaemonRunRepo(db), { version: VERSION, schemaVersion: MIGRATIONS.length });
@@ -166,7 +169,7 @@ async function serve(
   const locks = new KeyedMutex();
   const live = new LiveSandboxes();
   const tenants = new TenantRepo(db);
-  const quotas = new QuotaChecker({ tenants, sandboxes: repos.sandboxes, volumes: repos.volumes, atomic: (fn) => db.transaction(fn)() });
+  const quotas = new QuotaChecker({ tenants, sandboxes: repos.sandboxes, volumes: repos.volumes, snapshots: snapshotRepo, atomic: (fn) => db.transaction(fn)() });
   // The two need each other: volumes reach the attachment service through this closure.
   const volumes = new VolumeService({
     volumes: repos.volumes,
@@ -223,7 +226,8 @@ async function serve(
   const filesDriver = new BwrapFilesDriver({ nativeDir: config.nativeDir, uidBase: config.uidBase, logger });
   const files = new FileService({ sandboxes, live, volumes, storage, locks, driver: filesDriver, logger });
 
-  const services = { sandboxes, volumes, attachments, monitor, commandLog, usage, files, network, daemon: runs };
+  const snapshots = new SnapshotService({ snapshots: snapshotRepo, volumes, storage, locks, logger, quotas });
+  const services = { sandboxes, volumes, snapshots, attachments, monitor, commandLog, usage, files, network, daemon: runs };
   const app = await buildHttpServer({
     services,
     token,

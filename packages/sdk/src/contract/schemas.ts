@@ -179,6 +179,10 @@ export const createVolumeSchema = z.strictObject({
 });
 export type CreateVolumeRequest = z.input<typeof createVolumeSchema>;
 
+/** `POST /v1/volumes/:id/snapshots` (docs/snapshots.md): same name rules as volumes. */
+export const createSnapshotSchema = z.strictObject({ name: createVolumeSchema.shape.name });
+export type CreateSnapshotRequest = z.input<typeof createSnapshotSchema>;
+
 export const extendTimeoutSchema = z.union([z.strictObject({ extendBy: durationField }), z.strictObject({ timeout: durationField })]);
 
 export const envPatchSchema = z.strictObject({

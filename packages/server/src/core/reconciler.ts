@@ -18,6 +18,8 @@ export async function reconcileOnStart(deps: {
   runtime: RuntimeDriver;
   storage: StorageDriver;
   logger: Logger;
+  /** Snapshots the store has, ready ones (issue 14); the others' rows are dropped here. Absent: snapshots are left alone. */
+  snapshots?: () => ReadonlySet<string>;
 }): Promise<void> {
   const at = nowIso();
   const live = deps.sandboxes.listLive();
@@ -31,6 +33,6 @@ export async function reconcileOnStart(deps: {
     if (v.state === "ready") keep.add(v.id);
     else deps.volumes.delete(v.id); // half-created or half-deleted: its image goes with the strays
   }
-  await deps.storage.reconcile(keep);
+  await deps.storage.reconcile(keep, deps.snapshots?.());
   deps.logger.info({ stoppedSandboxes: live.length, orphanSandboxes: removed.length, volumes: keep.size }, "reconciled store with host");
 }
