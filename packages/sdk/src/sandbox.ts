@@ -24,6 +24,7 @@ import type { Session } from "./session.js";
 import { ShellCommand } from "./shell-command.js";
 import type { SpawnOptions } from "./spawn-options.js";
 import type { DeleteVolumeOptions, Volume } from "./volume.js";
+import type { Snapshot } from "./snapshot.js";
 
 /**
  * Options of `sandbox.detachVolume()`.
@@ -167,6 +168,21 @@ export class Sandbox implements AsyncDisposable {
    */
   static deleteVolume(idOrName: string, options?: DeleteVolumeOptions, conn?: ConnectionOptions): Promise<void> {
     return clientFor(conn).deleteVolume(idOrName, options);
+  }
+
+  /** Lists the snapshots of all volumes, newest first (docs/snapshots.md). @example for (const s of await Sandbox.listSnapshots()) console.log(s.name, s.volumeName); */
+  static listSnapshots(conn?: ConnectionOptions): Promise<Snapshot[]> {
+    return clientFor(conn).listSnapshots();
+  }
+
+  /** Gets one snapshot by id or name. @example const snap = await Sandbox.getSnapshot("before-upgrade"); */
+  static getSnapshot(idOrName: string, conn?: ConnectionOptions): Promise<Snapshot> {
+    return clientFor(conn).getSnapshot(idOrName);
+  }
+
+  /** Deletes a snapshot by id or name; volumes made from it are not affected. @example await Sandbox.deleteSnapshot(snap.id); */
+  static deleteSnapshot(idOrName: string, conn?: ConnectionOptions): Promise<void> {
+    return clientFor(conn).deleteSnapshot(idOrName);
   }
 
   /**

@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
+import type { SnapshotInfo } from "atoll/contract";
 import { type FakeDaemon, assertWireError, startFakeDaemon } from "../testing/fakes/fake-daemon.js";
 
 let d: FakeDaemon;
@@ -15,17 +16,7 @@ after(async () => {
   await d.close();
 });
 
-interface Snap {
-  id: string;
-  name: string;
-  volumeId: string;
-  volumeName: string;
-  sizeGb: number;
-  capacityBytes: number;
-  createdAt: string;
-  allocatedBytes: number;
-  bootable: boolean;
-}
+type Snap = SnapshotInfo;
 
 const names = async (token?: string) =>
   ((await d.request("GET", "/v1/snapshots", token ? { token } : {})).json() as { snapshots: Snap[] }).snapshots.map((s) => s.name).sort();

@@ -21,16 +21,17 @@ export async function expectCode(promise: Promise<unknown>, code: string): Promi
 /**
  * What the daemon of `stateDir` has on the host right now for sandboxes and volumes: loop
  * devices and mounts. The runtime's warm pool of ready scratch filesystems (`scratch/pool-*`,
- * `run/pool/*`) and its lxcfs (`run/lxcfs`) belong to the live daemon and are left out.
+ * `run/pool/*`), its lxcfs (`run/lxcfs`) and the copy-on-write pool of volume images
+ * (`cow-pool.xfs` at `run/cow-pool`) belong to the live daemon and are left out.
  */
 export function hostFootprint(stateDir: string): { loops: string[]; mounts: string[] } {
   const loops = execFileSync("losetup", ["--list", "--noheadings", "--output", "NAME,BACK-FILE"], { encoding: "utf8" })
     .split("\n")
-    .filter((l) => l.includes(stateDir) && !l.includes(`${stateDir}/scratch/pool-`));
+    .filter((l) => l.includes(stateDir) && !l.includes(`${stateDir}/scratch/pool-`) && !l.endsWith(`${stateDir}/cow-pool.xfs`));
   const mounts = readFileSync("/proc/self/mountinfo", "utf8")
     .split("\n")
     .map((l) => l.split(" ")[4] ?? "")
-    .filter((m) => m.startsWith(`${stateDir}/run/`) && !m.startsWith(`${stateDir}/run/pool/`) && m !== `${stateDir}/run/lxcfs`);
+    .filter((m) => m.startsWith(`${stateDir}/run/`) && !m.startsWith(`${stateDir}/run/pool/`) && m !== `${stateDir}/run/lxcfs` && m !== `${stateDir}/run/cow-pool`);
   return { loops, mounts };
 }
 
