@@ -143,9 +143,11 @@ export class Sandbox implements AsyncDisposable {
   }
 
   /**
-   * Creates a persistent volume (`sizeGb` in GiB).
+   * Creates a persistent volume (`sizeGb` in GiB). With `from` (a snapshot's id or name) it starts
+   * as that snapshot, copy-on-write: made in milliseconds, taking space only for what it changes.
    *
    * @example const volume = await Sandbox.createVolume({ name: "agent-cache", sizeGb: 5 });
+   * @example const fork = await Sandbox.createVolume({ name: "try-upgrade", sizeGb: 5, from: "before-upgrade" });
    */
   static createVolume(request: CreateVolumeRequest, conn?: ConnectionOptions): Promise<Volume> {
     return clientFor(conn).createVolume(request);

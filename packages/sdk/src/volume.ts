@@ -98,6 +98,17 @@ export class Volume implements VolumeInfo {
     return takeSnapshot(this.#http, this.id, request);
   }
 
+  /**
+   * Rolls the volume back to a snapshot (id or name): its data becomes the snapshot's. The volume
+   * must not be attached (VOLUME_IN_USE); the snapshot is kept. Returns the volume as it is now.
+   *
+   * @example await (await Sandbox.getVolume("db")).restore("before-migration");
+   */
+  async restore(snapshotIdOrName: string): Promise<Volume> {
+    const body = { snapshot: snapshotIdOrName };
+    return new Volume(this.#http, await this.#http.request<VolumeInfo>("POST", `/v1/volumes/${seg(this.id)}/restore`, { body }));
+  }
+
   /** The plain VolumeInfo. */
   toJSON(): VolumeInfo {
     return {

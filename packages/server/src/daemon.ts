@@ -179,6 +179,7 @@ async function serve(
     logger,
     quotas,
     detachEverywhere: (volumeId): Promise<void> => attachments.detachEverywhere(volumeId),
+    snapshots: snapshotRepo,
   });
   const attachments = new AttachmentService({ volumes, volumeRepo: repos.volumes, attachments: repos.attachments, storage, locks, live, logger });
   const commandLog = new CommandLog({ repo: new CommandLogRepo(db), logger });

@@ -103,3 +103,38 @@ describe("/v1/snapshots", () => {
     assertWireError(await d.request("POST", "/v1/volumes", { token, body: { name: "later", sizeGb: 2 } }), 429, "QUOTA_EXCEEDED");
   });
 });
+
+describe("volumes from snapshots, restore", () => {
+  it("POST /v1/volumes with `from` makes a volume that starts as the snapshot, at least its size", async () => {
+    await d.request("POST", "/v1/volumes", { body: { name: "origin", sizeGb: 1 } });
+    const snap = (await d.request("POST", "/v1/volumes/origin/snapshots", { body: { name: "origin-1" } })).json() as Snap;
+    const fork = await d.request("POST", "/v1/volumes", { body: { name: "fork", sizeGb: 2, from: "origin-1" } });
+    assert.equal(fork.statusCode, 201, fork.body);
+    assert.equal((fork.json() as { capacityBytes: number }).capacityBytes, 2 * 2 ** 30);
+    assert.equal((await d.request("POST", "/v1/volumes", { body: { name: "fork-by-id", sizeGb: 1, from: snap.id } })).statusCode, 201);
+  });
+
+  it("a fork smaller than its snapshot, an unknown snapshot or a taken name is refused and changes nothing", async () => {
+    const before = ((await d.request("GET", "/v1/volumes")).json() as { volumes: unknown[] }).volumes.length;
+    const small = await d.request("POST", "/v1/volumes", { body: { name: "small-fork", sizeGb: 0.5, from: "origin-1" } });
+    assertWireError(small, 400, "INVALID_ARGUMENT");
+    assert.match(small.body, /smaller than snapshot/);
+    assertWireError(await d.request("POST", "/v1/volumes", { body: { name: "nowhere", sizeGb: 1, from: "snap_nope" } }), 404, "SNAPSHOT_NOT_FOUND");
+    assertWireError(await d.request("POST", "/v1/volumes", { body: { name: "fork", sizeGb: 2, from: "origin-1" } }), 409, "VOLUME_NAME_TAKEN");
+    assertWireError(await d.request("POST", "/v1/volumes", { body: { name: "empty-from", sizeGb: 1, from: "" } }), 400, "INVALID_ARGUMENT");
+    assert.equal(((await d.request("GET", "/v1/volumes")).json() as { volumes: unknown[] }).volumes.length, before);
+  });
+
+  it("POST /v1/volumes/:id/restore rolls back a detached volume; attached is 409 VOLUME_IN_USE", async () => {
+    await d.request("POST", "/v1/volumes", { body: { name: "rollback", sizeGb: 1 } });
+    await d.request("POST", "/v1/volumes/rollback/snapshots", { body: { name: "rollback-1" } });
+    const ok = await d.request("POST", "/v1/volumes/rollback/restore", { body: { snapshot: "rollback-1" } });
+    assert.equal(ok.statusCode, 200, ok.body);
+    await d.request("POST", "/v1/sandboxes", { body: { volumes: [{ id: "rollback", mountPath: "/r" }] } });
+    assertWireError(await d.request("POST", "/v1/volumes/rollback/restore", { body: { snapshot: "rollback-1" } }), 409, "VOLUME_IN_USE");
+    assertWireError(await d.request("POST", "/v1/volumes/rollback/restore", { body: { snapshot: "snap_nope" } }), 404, "SNAPSHOT_NOT_FOUND");
+    assertWireError(await d.request("POST", "/v1/volumes/rollback/restore", { body: {} }), 400, "INVALID_ARGUMENT");
+    await d.request("POST", "/v1/volumes", { body: { name: "tiny", sizeGb: 0.5 } });
+    assertWireError(await d.request("POST", "/v1/volumes/tiny/restore", { body: { snapshot: "rollback-1" } }), 400, "INVALID_ARGUMENT");
+  });
+});

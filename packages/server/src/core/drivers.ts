@@ -188,6 +188,13 @@ export interface StorageDriver {
   deleteSnapshot(snapshotId: string): Promise<void>;
   /** Size and the space only this snapshot holds. */
   snapshotUsage(snapshotId: string): Promise<SnapshotUsage>;
+  /**
+   * Creates volume `volumeId` starting as the snapshot, copy-on-write (it takes space only for
+   * what it changes), grown to `capacityBytes` (at least the snapshot's). On failure nothing is left.
+   */
+  createFrom(volumeId: string, snapshotId: string, capacityBytes: number): Promise<void>;
+  /** Replaces a volume that is not acquired with a copy of the snapshot, grown to the volume's capacity. */
+  restore(volumeId: string, snapshotId: string): Promise<void>;
 }
 
 export interface SnapshotUsage {

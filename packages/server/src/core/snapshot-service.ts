@@ -7,6 +7,17 @@ import { newSnapshotId, nowIso } from "./ids.js";
 import type { QuotaChecker } from "./quota-checker.js";
 import type { VolumeService } from "./volume-service.js";
 
+/** The tenant's snapshot by id or name, or SNAPSHOT_NOT_FOUND. */
+export function findSnapshot(snapshots: Pick<SnapshotRepo, "find">, tenant: string, idOrName: string): SnapshotRow {
+  const row = snapshots.find(tenant, idOrName);
+  if (!row) {
+    throw new NotFoundError("SNAPSHOT_NOT_FOUND", `No snapshot with id or name "${idOrName}". List snapshots with Sandbox.listSnapshots().`, {
+      snapshot: idOrName,
+    });
+  }
+  return row;
+}
+
 /**
  * Takes, lists, inspects and deletes volume snapshots (docs/snapshots.md). Decides; the storage
  * driver touches the host. A snapshot runs under its volume's lock (shared with attach, detach
@@ -68,13 +79,7 @@ export class SnapshotService {
 
   /** The snapshot row by id or name, or SNAPSHOT_NOT_FOUND. */
   find(tenant: string, idOrName: string): SnapshotRow {
-    const row = this.deps.snapshots.find(tenant, idOrName);
-    if (!row) {
-      throw new NotFoundError("SNAPSHOT_NOT_FOUND", `No snapshot with id or name "${idOrName}". List snapshots with Sandbox.listSnapshots().`, {
-        snapshot: idOrName,
-      });
-    }
-    return row;
+    return findSnapshot(this.deps.snapshots, tenant, idOrName);
   }
 
   async get(tenant: string, idOrName: string): Promise<SnapshotInfo> {

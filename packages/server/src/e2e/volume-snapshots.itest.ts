@@ -58,6 +58,37 @@ test("a snapshot of a volume a sandbox is writing holds what was synced, is fsck
   assert.equal(spawnSync("stat", [snapshotImage(snap.id)]).status, 1, "its image is gone");
 });
 
+test("a fork starts as the snapshot, grows to its size, writes alone; restore rolls a volume back", async () => {
+  const { client } = ctx;
+  const volume = await client.createVolume({ name: "source", sizeGb: 0.5 });
+  const sb = await client.createSandbox({ timeout: "5m", volumes: [{ id: volume.id, mountPath: "/s" }] });
+  await sb.sh`head -c 30000000 /dev/urandom > /s/seed && echo good > /s/state && sync`;
+  const sum = await sb.sh`sha256sum /s/seed | cut -d' ' -f1`.text();
+  const snap = await volume.snapshot({ name: "seeded" });
+  await sb.sh`echo broken > /s/state && sync`;
+
+  const fork = await client.createVolume({ name: "fork", sizeGb: 1, from: "seeded" });
+  assert.equal(fork.capacityBytes, 2 ** 30);
+  await using f = await client.createSandbox({ volumes: [{ id: fork.id, mountPath: "/f" }] });
+  assert.equal(await f.sh`sha256sum /f/seed | cut -d' ' -f1`.text(), sum);
+  assert.equal(await f.sh`cat /f/state`.text(), "good");
+  const size = Number(await f.sh`df -B1 --output=size /f | tail -1`.text());
+  assert.ok(size > 0.9 * 2 ** 30, `the fork's filesystem was grown: ${size} bytes`);
+  await f.sh`echo fork-only > /f/mine && sync`;
+  assert.equal((await sb.sh`test -e /s/mine && echo yes || echo no`.text()), "no", "the source does not see the fork's writes");
+  await f.kill();
+
+  await expectCode(client.createVolume({ name: "too-small", sizeGb: 0.25, from: snap.id }), "INVALID_ARGUMENT");
+  await expectCode(volume.restore(snap.id), "VOLUME_IN_USE");
+  await sb.kill();
+  await volume.restore("seeded");
+  await using r = await client.createSandbox({ volumes: [{ id: volume.id, mountPath: "/s" }] });
+  assert.equal(await r.sh`cat /s/state`.text(), "good", "rolled back");
+  await r.kill();
+  for (const v of [fork.id, volume.id]) await client.deleteVolume(v);
+  await client.deleteSnapshot(snap.id);
+});
+
 test("bad input changes nothing: unknown volume, bad name", async () => {
   const { client } = ctx;
   const before = (await client.listSnapshots()).length;

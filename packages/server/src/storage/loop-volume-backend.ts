@@ -26,7 +26,7 @@ import { adoptLostAndFound } from "./volume-root.js";
 import { DaemonError } from "../daemon-error.js";
 import { CowPool } from "./cow-pool.js";
 import { thaw, withFrozen } from "../host/reflink.js";
-import { exclusiveBytes, reconcileSnapshotImages, snapshotCapacity, snapshotImage, writeSnapshotImage } from "./snapshot-images.js";
+import { cloneSnapshotImage, exclusiveBytes, reconcileSnapshotImages, sharedBytes, snapshotCapacity, snapshotImage, writeSnapshotImage } from "./snapshot-images.js";
 
 /** The subset of pino's logger this backend uses. */
 export interface StorageLogger {
@@ -120,6 +120,11 @@ export class LoopVolumeBackend implements StorageDriver {
   private readonly runDir: string;
   private readonly forcePool: boolean;
   private opening: Promise<CowPool> | undefined;
+  /**
+   * Bytes of each volume's image that a snapshot shares (measured when that changes: snapshot,
+   * snapshot delete, start): rewriting them takes new space, so they count as promised growth.
+   */
+  private readonly shared = new Map<string, number>();
   private cow: CowPool | undefined;
   private readonly locks = new KeyedMutex();
   private readonly acquired = new Map<string, AcquiredVolume>();
@@ -150,7 +155,11 @@ export class LoopVolumeBackend implements StorageDriver {
     this.opening ??= CowPool.open({ stateDir: this.stateDir, runDir: this.runDir, runner: this.runner, logger: this.log, forcePool: this.forcePool }).then(
       (cow) => {
         this.cow = cow;
-        this.disk.countGrowth("cow-pool", () => cow.growthBytes());
+        this.disk.countGrowth("cow-pool", async () => {
+          let promised = await cow.growthBytes();
+          for (const bytes of this.shared.values()) promised += bytes;
+          return promised;
+        });
         return cow;
       },
       (error: unknown) => {
@@ -264,6 +273,7 @@ export class LoopVolumeBackend implements StorageDriver {
       const lingering = await this.drained(image);
       if (lingering) throw new VolumeStillDetachingError(volumeId, lingering);
       await this.home.removeImage(image);
+      this.shared.delete(volumeId);
       await rmdir(this.mountPath(volumeId)).catch(() => undefined);
       this.log.info({ volumeId }, "volume image deleted");
     });
@@ -412,6 +422,7 @@ export class LoopVolumeBackend implements StorageDriver {
       if (held) await withFrozen(this.runner, held.mountPoint, write);
       else await write();
       await syncFileAndDir(target);
+      await this.measureShared(volumeId, image);
       this.log.info({ volumeId, snapshotId, mounted: held !== undefined }, "snapshot taken");
     });
   }
@@ -420,7 +431,68 @@ export class LoopVolumeBackend implements StorageDriver {
   async deleteSnapshot(snapshotId: string): Promise<void> {
     const cow = await this.pool();
     await cow.removeImage(snapshotImage(cow.snapshotsDir, snapshotId));
+    // Volumes that shared blocks with it may hold them alone now.
+    for (const volumeId of [...this.shared.keys()]) {
+      await this.locks.run(volumeId, () => this.measureShared(volumeId, this.imagePath(volumeId))).catch((err: unknown) =>
+        this.log.warn({ volumeId, err }, "could not measure a volume's shared blocks"),
+      );
+    }
     this.log.info({ snapshotId }, "snapshot deleted");
+  }
+
+  /**
+   * Creates a volume from a snapshot (cloneSnapshotImage), admitted by the disk budget like a
+   * new volume: its holes are allocated, its shared blocks promised.
+   */
+  async createFrom(volumeId: string, snapshotId: string, capacityBytes: number): Promise<void> {
+    const cow = await this.pool();
+    const source = snapshotImage(cow.snapshotsDir, snapshotId);
+    const image = this.imagePath(volumeId);
+    await this.locks.run(volumeId, async () => {
+      if (await exists(image)) throw new VolumeBackingExistsError(volumeId);
+      const from = await snapshotCapacity(source, snapshotId);
+      if (!Number.isSafeInteger(capacityBytes) || capacityBytes < from) {
+        throw new RangeError(`a volume made from snapshot ${snapshotId} needs at least ${from} bytes, got ${capacityBytes}`);
+      }
+      await this.disk.withVolume(capacityBytes, image, () => cloneSnapshotImage(this.runner, source, image, capacityBytes));
+      await syncFileAndDir(image);
+      await this.measureShared(volumeId, image);
+      this.log.info({ volumeId, snapshotId, capacityBytes }, "volume created from a snapshot");
+    });
+  }
+
+  /** Rolls a volume that is not mounted back to a snapshot (its image replaced in one rename). */
+  async restore(volumeId: string, snapshotId: string): Promise<void> {
+    const cow = await this.pool();
+    const source = snapshotImage(cow.snapshotsDir, snapshotId);
+    await this.locks.run(volumeId, async () => {
+      const held = this.acquired.get(volumeId);
+      if (held) throw new VolumeAcquiredError(volumeId, held.refs);
+      const image = this.imagePath(volumeId);
+      let capacityBytes: number;
+      try {
+        capacityBytes = (await stat(image)).size;
+      } catch (error) {
+        throw new VolumeBackingMissingError(volumeId, { cause: error });
+      }
+      if ((await snapshotCapacity(source, snapshotId)) > capacityBytes) {
+        throw new RangeError(`snapshot ${snapshotId} is larger than volume ${volumeId}`);
+      }
+      // Into the pool, whatever the old image's place: it is the volume's image from now on.
+      const target = path.join(cow.volumesDir, volumeId + IMAGE_SUFFIX);
+      await this.disk.withVolume(capacityBytes, `${target}.part`, () => cloneSnapshotImage(this.runner, source, target, capacityBytes));
+      if (image !== target) await removeImage(image);
+      await syncFileAndDir(target);
+      await this.measureShared(volumeId, target);
+      this.log.info({ volumeId, snapshotId }, "volume restored from a snapshot");
+    });
+  }
+
+  /** Records the bytes of `volumeId`'s image a snapshot shares (none: forgotten). */
+  private async measureShared(volumeId: string, image: string): Promise<void> {
+    const bytes = (await exists(image)) ? await sharedBytes(this.runner, image) : 0;
+    if (bytes > 0) this.shared.set(volumeId, bytes);
+    else this.shared.delete(volumeId);
   }
 
   /** A snapshot's capacity (its volume's when taken) and the bytes only it holds (FIEMAP). */
@@ -480,6 +552,7 @@ export class LoopVolumeBackend implements StorageDriver {
         seen.add(id);
         await checkImage(this.runner, this.log, id, file);
         await allocateInFull({ log: this.log, disk: this.disk, runner: this.runner }, id, file);
+        if (dir === cow.volumesDir) await this.measureShared(id, file);
       }
     }
     for (const id of known) {

@@ -4,7 +4,8 @@
  * complete, so a crash mid-snapshot leaves only a `.part` file, removed at the next start.
  * docs/snapshots.md tells the whole story.
  */
-import { chmod, readdir, rename, rm, stat } from "node:fs/promises";
+import { chmod, readdir, rename, rm, stat, truncate } from "node:fs/promises";
+import { allocateFile, fsckExt4 } from "../host/ext4-image.js";
 import path from "node:path";
 import { cloneFile, copyFileSparse } from "../host/reflink.js";
 import type { CommandRunner } from "../host/run-command.js";
@@ -65,22 +66,33 @@ export async function writeSnapshotImage(
  */
 export async function exclusiveBytes(runner: CommandRunner, image: string): Promise<number> {
   const { stdout } = await runner.run("filefrag", ["-v", image]);
-  return parseExclusiveBytes(stdout);
+  return parseExtentBytes(stdout).exclusive;
 }
 
-/** The sum of unshared extents in `filefrag -v` output (see exclusiveBytes). */
-export function parseExclusiveBytes(output: string): number {
+/**
+ * Bytes of `image` that other files share: what writing over all of it would take anew (each
+ * shared block a volume rewrites is copied first). Counted as promised in the disk budget.
+ */
+export async function sharedBytes(runner: CommandRunner, image: string): Promise<number> {
+  const { stdout } = await runner.run("filefrag", ["-v", image]);
+  return parseExtentBytes(stdout).shared;
+}
+
+/** Bytes of shared and of unshared extents in `filefrag -v` output (see exclusiveBytes). */
+export function parseExtentBytes(output: string): { shared: number; exclusive: number } {
   const size = /blocks of (\d+) bytes/.exec(output);
   const blockSize = size ? Number(size[1]) : 4096;
-  let blocks = 0;
+  let shared = 0;
+  let exclusive = 0;
   for (const line of output.split("\n")) {
     // "   0:        0..    2047:         24..      2071:   2048:             shared"
     const m = /^\s*\d+:\s+\d+\.\.\s*\d+:\s+\d+\.\.\s*\d+:\s+(\d+):\s*(?:\d+:)?\s*(.*)$/.exec(line);
     if (!m) continue;
     const flags = (m[2] ?? "").split(",").map((f) => f.trim());
-    if (!flags.includes("shared")) blocks += Number(m[1]);
+    if (flags.includes("shared")) shared += Number(m[1]);
+    else exclusive += Number(m[1]);
   }
-  return blocks * blockSize;
+  return { shared: shared * blockSize, exclusive: exclusive * blockSize };
 }
 
 /**
@@ -108,6 +120,32 @@ export async function snapshotCapacity(image: string, snapshotId: string): Promi
     return (await stat(image)).size;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") throw new SnapshotBackingMissingError(snapshotId, { cause: error });
+    throw error;
+  }
+}
+
+/**
+ * Makes `target` (a volume image, not existing yet) start as the snapshot image `source`: a clone
+ * (no data copied), grown to `capacityBytes` when that is larger (truncate, `e2fsck -fp`, offline
+ * `resize2fs`), then allocated in full like every volume (only the holes: shared blocks stay
+ * shared). Made under a temporary name and renamed at the end, so `target` is either the whole
+ * result or untouched (a restore replaces a volume's image this way).
+ */
+export async function cloneSnapshotImage(runner: CommandRunner, source: string, target: string, capacityBytes: number): Promise<void> {
+  const part = `${target}.part`;
+  await rm(part, { force: true });
+  try {
+    await cloneFile(runner, source, part);
+    await chmod(part, 0o600);
+    if ((await stat(part)).size < capacityBytes) {
+      await truncate(part, capacityBytes);
+      await fsckExt4(runner, part, { force: true });
+      await runner.run("resize2fs", ["-p", part], { timeoutMs: 30 * 60_000 });
+    }
+    await allocateFile(runner, part, capacityBytes);
+    await rename(part, target);
+  } catch (error) {
+    await rm(part, { force: true });
     throw error;
   }
 }

@@ -152,6 +152,65 @@ export function storageContract(name: string, makeSubject: () => Promise<Storage
       await s.driver.deleteSnapshot(snap);
     });
 
+    it("a volume made from a snapshot starts as it, grows to its size, and is independent of it and of the source", async () => {
+      const id = await newVolume();
+      const at = await s.driver.acquire(id);
+      await s.writeFile(at, "seed.txt", Buffer.from("seed"));
+      const snap = newSnapshotId();
+      await s.driver.snapshot(id, snap);
+      await s.writeFile(at, "seed.txt", Buffer.from("changed in the source"));
+      await s.driver.release(id);
+      const fork = `vol_c${randomBytes(5).toString("hex")}`;
+      await s.driver.createFrom(fork, snap, 2 * SIZE);
+      made.push(fork);
+      assert.equal((await s.driver.usage(fork)).capacityBytes, 2 * SIZE);
+      const forkAt = await s.driver.acquire(fork);
+      assert.equal(Buffer.from((await s.readFile(forkAt, "seed.txt"))!).toString(), "seed");
+      await s.writeFile(forkAt, "fork.txt", Buffer.from("only in the fork"));
+      await s.driver.release(fork);
+      await s.driver.deleteSnapshot(snap); // the fork keeps its data
+      const again = await s.driver.acquire(fork);
+      assert.equal(Buffer.from((await s.readFile(again, "seed.txt"))!).toString(), "seed");
+      assert.equal(Buffer.from((await s.readFile(again, "fork.txt"))!).toString(), "only in the fork");
+      await s.driver.release(fork);
+      const src = await s.driver.acquire(id);
+      assert.equal(await s.readFile(src, "fork.txt"), undefined, "the source does not see the fork's writes");
+      await s.driver.release(id);
+    });
+
+    it("createFrom refuses a smaller size, an unknown snapshot and a taken id; restore refuses a mounted volume", async () => {
+      const id = await newVolume();
+      const snap = newSnapshotId();
+      await s.driver.snapshot(id, snap);
+      const fork = `vol_c${randomBytes(5).toString("hex")}`;
+      await assert.rejects(s.driver.createFrom(fork, snap, SIZE / 2), RangeError);
+      await assert.rejects(s.driver.createFrom(fork, newSnapshotId(), SIZE), { code: "SNAPSHOT_NOT_FOUND" });
+      await assert.rejects(s.driver.createFrom(id, snap, SIZE), { code: "VOLUME_NAME_TAKEN" });
+      await assert.rejects(s.driver.usage(fork), { code: "VOLUME_NOT_FOUND" }, "nothing was left behind");
+      await s.driver.acquire(id);
+      await assert.rejects(s.driver.restore(id, snap), { code: "VOLUME_IN_USE" });
+      await s.driver.release(id);
+      await s.driver.deleteSnapshot(snap);
+    });
+
+    it("restore rolls a volume back to a snapshot", async () => {
+      const id = await newVolume();
+      const at = await s.driver.acquire(id);
+      await s.writeFile(at, "state.txt", Buffer.from("good"));
+      const snap = newSnapshotId();
+      await s.driver.snapshot(id, snap);
+      await s.writeFile(at, "state.txt", Buffer.from("broken"));
+      await s.writeFile(at, "junk.txt", Buffer.from("junk"));
+      await s.driver.release(id);
+      await s.driver.restore(id, snap);
+      const back = await s.driver.acquire(id);
+      assert.equal(Buffer.from((await s.readFile(back, "state.txt"))!).toString(), "good");
+      assert.equal(await s.readFile(back, "junk.txt"), undefined);
+      await s.driver.release(id);
+      assert.equal((await s.driver.usage(id)).capacityBytes, SIZE);
+      await s.driver.deleteSnapshot(snap);
+    });
+
     it("reconcile removes snapshots the store does not know and keeps the others", async () => {
       const id = await newVolume();
       const keep = newSnapshotId();

@@ -109,6 +109,7 @@ export async function startFakeDaemon(opts: FakeDaemonOptions = {}): Promise<Fak
     logger,
     quotas,
     detachEverywhere: (id): Promise<void> => attachments.detachEverywhere(id),
+    snapshots: snapshotRepo,
   });
   const attachments = new AttachmentService({ volumes, volumeRepo: repos.volumes, attachments: repos.attachments, storage, locks, live, logger });
   const commandLog = new CommandLog({ repo: new CommandLogRepo(db), logger });

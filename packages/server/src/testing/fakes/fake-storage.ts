@@ -153,6 +153,34 @@ export class FakeStorage implements StorageDriver {
     this.snapshots.delete(snapshotId);
   }
 
+  async createFrom(volumeId: string, snapshotId: string, capacityBytes: number): Promise<void> {
+    assertVolumeId(volumeId);
+    this.calls.push(`createFrom ${volumeId} ${snapshotId}`);
+    await this.locks.run(volumeId, async () => {
+      if (this.volumes.has(volumeId)) throw new VolumeBackingExistsError(volumeId);
+      const snap = this.snapshots.get(snapshotId);
+      if (!snap) throw new SnapshotBackingMissingError(snapshotId);
+      if (!Number.isSafeInteger(capacityBytes) || capacityBytes < snap.capacityBytes) {
+        throw new RangeError(`a volume made from snapshot ${snapshotId} needs at least ${snap.capacityBytes} bytes, got ${capacityBytes}`);
+      }
+      this.volumes.set(volumeId, { capacityBytes, refs: 0, files: new Map(snap.files) });
+    });
+  }
+
+  async restore(volumeId: string, snapshotId: string): Promise<void> {
+    assertVolumeId(volumeId);
+    this.calls.push(`restore ${volumeId} ${snapshotId}`);
+    await this.locks.run(volumeId, async () => {
+      const v = this.volumes.get(volumeId);
+      if (!v) throw new VolumeBackingMissingError(volumeId);
+      if (v.refs > 0) throw new VolumeAcquiredError(volumeId, v.refs);
+      const snap = this.snapshots.get(snapshotId);
+      if (!snap) throw new SnapshotBackingMissingError(snapshotId);
+      if (snap.capacityBytes > v.capacityBytes) throw new RangeError(`snapshot ${snapshotId} is larger than volume ${volumeId}`);
+      v.files = new Map(snap.files);
+    });
+  }
+
   async snapshotUsage(snapshotId: string): Promise<SnapshotUsage> {
     const snap = this.snapshots.get(snapshotId);
     if (!snap) throw new SnapshotBackingMissingError(snapshotId);
