@@ -10,7 +10,7 @@
  * proceed in parallel.
  */
 import { existsSync } from "node:fs";
-import { mkdir, open, readdir, realpath, rmdir, stat } from "node:fs/promises";
+import { mkdir, rmdir, stat } from "node:fs/promises";
 import path from "node:path";
 import type { SnapshotUsage, StorageDriver, VolumeUsage } from "../core/drivers.js";
 import { DiskBudget } from "../host/disk-budget.js";
@@ -18,15 +18,15 @@ import { createExt4Image, ext4BlockSize, readExt4Superblock, removeImage, usedBy
 import { inodeCountFor } from "../host/inode-sizing.js";
 import { KeyedMutex } from "../host/keyed-mutex.js";
 import type { CommandRunner } from "../host/run-command.js";
-import { LoopAlreadyAttachedError, attachLoop, detachLoop, findLoopDevicesForFile, isLoopBound, findLoopDevicesUnder } from "../host/loop-device.js";
-import { isBusyError, isMountPoint, mount, mountsUnder, readMountInfo, statfsUsage, umount, umountTree } from "../host/mounts.js";
-import { SnapshotBackingExistsError, VolumeAcquiredError, VolumeBackingExistsError, VolumeBackingMissingError, VolumeStillDetachingError } from "./storage-errors.js";
-import { allocateInFull, checkImage } from "./image-upkeep.js";
+import { LoopAlreadyAttachedError, attachLoop, detachLoop, findLoopDevicesForFile, isLoopBound } from "../host/loop-device.js";
+import { isBusyError, isMountPoint, mount, statfsUsage, umount } from "../host/mounts.js";
+import { VolumeAcquiredError, VolumeBackingExistsError, VolumeBackingMissingError, VolumeStillDetachingError } from "./storage-errors.js";
 import { adoptLostAndFound } from "./volume-root.js";
+import { exists, IMAGE_SUFFIX, syncFileAndDir } from "./image-files.js";
+import { VolumeSnapshots } from "./volume-snapshots.js";
+import { reconcileVolumes } from "./volume-reconcile.js";
 import { DaemonError } from "../daemon-error.js";
 import { CowPool } from "./cow-pool.js";
-import { thaw, withFrozen } from "../host/reflink.js";
-import { cloneSnapshotImage, exclusiveBytes, reconcileSnapshotImages, sharedBytes, snapshotCapacity, snapshotImage, writeSnapshotImage } from "./snapshot-images.js";
 
 /** The subset of pino's logger this backend uses. */
 export interface StorageLogger {
@@ -63,7 +63,6 @@ export const VOLUME_MOUNT_OPTIONS = ["noatime", "nosuid", "nodev", "errors=remou
 const APP_ID = 1000;
 /** Volume ids become file names: keep them to a safe alphabet. */
 const VOLUME_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
-const IMAGE_SUFFIX = ".img";
 /** How long acquire/delete wait for a draining loop device before answering VOLUME_BUSY. */
 const DRAIN_WAIT_MS = 3000;
 
@@ -81,28 +80,6 @@ const silentLogger: StorageLogger = {
 
 function assertVolumeId(volumeId: string): void {
   if (!VOLUME_ID.test(volumeId)) throw new RangeError(`invalid volume id ${JSON.stringify(volumeId)}`);
-}
-
-async function exists(p: string): Promise<boolean> {
-  try {
-    await stat(p);
-    return true;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return false;
-    throw error;
-  }
-}
-
-/** fsyncs a file and then its directory, so a crash cannot lose what mkfs wrote. */
-async function syncFileAndDir(file: string): Promise<void> {
-  for (const p of [file, path.dirname(file)]) {
-    const handle = await open(p, "r");
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-  }
 }
 
 /** StorageDriver backed by sparse ext4 images on loop devices (see the file comment). */
@@ -125,6 +102,7 @@ export class LoopVolumeBackend implements StorageDriver {
    * snapshot delete, start): rewriting them takes new space, so they count as promised growth.
    */
   private readonly shared = new Map<string, number>();
+  private readonly snapshots: VolumeSnapshots;
   private cow: CowPool | undefined;
   private readonly locks = new KeyedMutex();
   private readonly acquired = new Map<string, AcquiredVolume>();
@@ -145,6 +123,16 @@ export class LoopVolumeBackend implements StorageDriver {
     this.stateDir = options.stateDir;
     this.runDir = options.runDir;
     this.forcePool = options.forcePool ?? false;
+    this.snapshots = new VolumeSnapshots({
+      runner: this.runner,
+      log: this.log,
+      disk: this.disk,
+      locks: this.locks,
+      acquired: this.acquired,
+      shared: this.shared,
+      pool: () => this.pool(),
+      imagePath: (id) => this.imagePath(id),
+    });
   }
 
   /**
@@ -403,164 +391,42 @@ export class LoopVolumeBackend implements StorageDriver {
     return (await statfsUsage(dir)).availableBytes;
   }
 
-  /**
-   * Takes a read-only, point-in-time snapshot of a volume (snapshot-images.ts): while it is
-   * mounted, its filesystem is frozen (flushed, writers blocked) for the clone and thawed on
-   * every path; otherwise its lock keeps it unmounted meanwhile. A volume outside the pool is
-   * copied in full.
-   */
-  async snapshot(volumeId: string, snapshotId: string): Promise<void> {
-    const cow = await this.pool();
-    const target = snapshotImage(cow.snapshotsDir, snapshotId);
-    await this.locks.run(volumeId, async () => {
-      const image = this.imagePath(volumeId);
-      if (!(await exists(image))) throw new VolumeBackingMissingError(volumeId);
-      if (await exists(target)) throw new SnapshotBackingExistsError(snapshotId);
-      const clone = path.dirname(image) === cow.volumesDir;
-      const held = this.acquired.get(volumeId);
-      const write = () => writeSnapshotImage({ runner: this.runner, log: this.log }, image, target, clone);
-      if (held) await withFrozen(this.runner, held.mountPoint, write);
-      else await write();
-      await syncFileAndDir(target);
-      await this.measureShared(volumeId, image);
-      this.log.info({ volumeId, snapshotId, mounted: held !== undefined }, "snapshot taken");
-    });
+  /** See VolumeSnapshots.snapshot (volume-snapshots.ts). */
+  snapshot(volumeId: string, snapshotId: string): Promise<void> {
+    return this.snapshots.snapshot(volumeId, snapshotId);
   }
 
-  /** Removes a snapshot's image; a missing one is a no-op. The volume it came from is not touched. */
-  async deleteSnapshot(snapshotId: string): Promise<void> {
-    const cow = await this.pool();
-    await cow.removeImage(snapshotImage(cow.snapshotsDir, snapshotId));
-    // Volumes that shared blocks with it may hold them alone now.
-    for (const volumeId of [...this.shared.keys()]) {
-      await this.locks.run(volumeId, () => this.measureShared(volumeId, this.imagePath(volumeId))).catch((err: unknown) =>
-        this.log.warn({ volumeId, err }, "could not measure a volume's shared blocks"),
-      );
-    }
-    this.log.info({ snapshotId }, "snapshot deleted");
+  deleteSnapshot(snapshotId: string): Promise<void> {
+    return this.snapshots.deleteSnapshot(snapshotId);
   }
 
-  /**
-   * Creates a volume from a snapshot (cloneSnapshotImage), admitted by the disk budget like a
-   * new volume: its holes are allocated, its shared blocks promised.
-   */
-  async createFrom(volumeId: string, snapshotId: string, capacityBytes: number): Promise<void> {
-    const cow = await this.pool();
-    const source = snapshotImage(cow.snapshotsDir, snapshotId);
-    const image = this.imagePath(volumeId);
-    await this.locks.run(volumeId, async () => {
-      if (await exists(image)) throw new VolumeBackingExistsError(volumeId);
-      const from = await snapshotCapacity(source, snapshotId);
-      if (!Number.isSafeInteger(capacityBytes) || capacityBytes < from) {
-        throw new RangeError(`a volume made from snapshot ${snapshotId} needs at least ${from} bytes, got ${capacityBytes}`);
-      }
-      await this.disk.withVolume(capacityBytes, image, () => cloneSnapshotImage(this.runner, source, image, capacityBytes));
-      await syncFileAndDir(image);
-      await this.measureShared(volumeId, image);
-      this.log.info({ volumeId, snapshotId, capacityBytes }, "volume created from a snapshot");
-    });
+  createFrom(volumeId: string, snapshotId: string, capacityBytes: number): Promise<void> {
+    return this.snapshots.createFrom(volumeId, snapshotId, capacityBytes);
   }
 
-  /** Rolls a volume that is not mounted back to a snapshot (its image replaced in one rename). */
-  async restore(volumeId: string, snapshotId: string): Promise<void> {
-    const cow = await this.pool();
-    const source = snapshotImage(cow.snapshotsDir, snapshotId);
-    await this.locks.run(volumeId, async () => {
-      const held = this.acquired.get(volumeId);
-      if (held) throw new VolumeAcquiredError(volumeId, held.refs);
-      const image = this.imagePath(volumeId);
-      let capacityBytes: number;
-      try {
-        capacityBytes = (await stat(image)).size;
-      } catch (error) {
-        throw new VolumeBackingMissingError(volumeId, { cause: error });
-      }
-      if ((await snapshotCapacity(source, snapshotId)) > capacityBytes) {
-        throw new RangeError(`snapshot ${snapshotId} is larger than volume ${volumeId}`);
-      }
-      // Into the pool, whatever the old image's place: it is the volume's image from now on.
-      const target = path.join(cow.volumesDir, volumeId + IMAGE_SUFFIX);
-      await this.disk.withVolume(capacityBytes, `${target}.part`, () => cloneSnapshotImage(this.runner, source, target, capacityBytes));
-      if (image !== target) await removeImage(image);
-      await syncFileAndDir(target);
-      await this.measureShared(volumeId, target);
-      this.log.info({ volumeId, snapshotId }, "volume restored from a snapshot");
-    });
+  restore(volumeId: string, snapshotId: string): Promise<void> {
+    return this.snapshots.restore(volumeId, snapshotId);
   }
 
-  /** Records the bytes of `volumeId`'s image a snapshot shares (none: forgotten). */
-  private async measureShared(volumeId: string, image: string): Promise<void> {
-    const bytes = (await exists(image)) ? await sharedBytes(this.runner, image) : 0;
-    if (bytes > 0) this.shared.set(volumeId, bytes);
-    else this.shared.delete(volumeId);
+  snapshotUsage(snapshotId: string): Promise<SnapshotUsage> {
+    return this.snapshots.snapshotUsage(snapshotId);
   }
 
-  /** A snapshot's capacity (its volume's when taken) and the bytes only it holds (FIEMAP). */
-  async snapshotUsage(snapshotId: string): Promise<SnapshotUsage> {
-    const cow = await this.pool();
-    const image = snapshotImage(cow.snapshotsDir, snapshotId);
-    const capacityBytes = await snapshotCapacity(image, snapshotId);
-    return { capacityBytes, allocatedBytes: await exclusiveBytes(this.runner, image) };
-  }
-
-  /**
-   * At daemon start, after the runtime removed sandbox mounts: thaws and unmounts everything
-   * under `<runDir>/volumes` (a daemon killed mid-snapshot leaves a volume frozen), detaches loop
-   * devices backed by images, checks every known image with `e2fsck -p` (falling back to `-fy`
-   * if preen gives up), and deletes images of unknown ids, half-made snapshots and (when
-   * `knownSnapshots` is given) images of unknown snapshots.
-   */
-  async reconcile(known: ReadonlySet<string>, knownSnapshots?: ReadonlySet<string>): Promise<void> {
-    const cow = await this.pool();
-    if (this.acquired.size > 0) {
-      this.log.warn({ volumes: [...this.acquired.keys()] }, "reconcile drops volumes this backend had mounted");
-      this.acquired.clear();
-    }
-    await mkdir(this.mountsDir, { recursive: true, mode: 0o700 });
-    for (const m of mountsUnder(await readMountInfo(), await realpath(this.mountsDir))) {
-      if (await thaw(this.runner, m.mountPoint)) this.log.warn({ mountPoint: m.mountPoint }, "thawed a volume left frozen");
-    }
-    const unmounted = await umountTree(this.runner, this.mountsDir, { lazy: true });
-    if (unmounted.length > 0) this.log.warn({ mounts: unmounted }, "unmounted leftover volume mounts");
-    const dirs = [...new Set([cow.volumesDir, this.imagesDir, cow.snapshotsDir])];
-    await mkdir(this.imagesDir, { recursive: true, mode: 0o700 });
-    const leftovers = async () => (await Promise.all(dirs.map((d) => findLoopDevicesUnder(d)))).flat();
-    for (const loop of await leftovers()) {
-      this.log.warn({ device: loop.device, image: loop.backingFile }, "detaching leftover loop device");
-      await detachLoop(this.runner, loop.device);
-    }
-    // A loop device still attached now is held by someone (e.g. a bind elsewhere): the
-    // filesystem is live, so checking or deleting its image would be unsafe.
-    const stillAttached = new Set((await leftovers()).map((d) => d.backingFile));
-
-    const seen = new Set<string>();
-    for (const dir of new Set([cow.volumesDir, this.imagesDir])) {
-      for (const entry of await readdir(dir, { withFileTypes: true })) {
-        if (!entry.isFile()) continue;
-        const file = path.join(dir, entry.name);
-        const id = entry.name.endsWith(IMAGE_SUFFIX) ? entry.name.slice(0, -IMAGE_SUFFIX.length) : undefined;
-        if (stillAttached.has(file)) {
-          this.log.error({ file }, "image still attached to a busy loop device; not checked");
-          if (id !== undefined) seen.add(id);
-          continue;
-        }
-        if (id === undefined || !known.has(id) || seen.has(id)) {
-          this.log.warn({ file }, "removing image of an unknown volume");
-          await removeImage(file);
-          continue;
-        }
-        seen.add(id);
-        await checkImage(this.runner, this.log, id, file);
-        await allocateInFull({ log: this.log, disk: this.disk, runner: this.runner }, id, file);
-        if (dir === cow.volumesDir) await this.measureShared(id, file);
-      }
-    }
-    for (const id of known) {
-      if (!seen.has(id)) this.log.error({ volumeId: id }, "known volume has no image");
-    }
-    await reconcileSnapshotImages(this.log, cow.snapshotsDir, knownSnapshots);
-    for (const entry of await readdir(this.mountsDir, { withFileTypes: true })) {
-      if (entry.isDirectory()) await rmdir(path.join(this.mountsDir, entry.name)).catch(() => undefined);
-    }
+  /** At daemon start: see reconcileVolumes (volume-reconcile.ts). */
+  reconcile(known: ReadonlySet<string>, knownSnapshots?: ReadonlySet<string>): Promise<void> {
+    return reconcileVolumes(
+      {
+        runner: this.runner,
+        log: this.log,
+        disk: this.disk,
+        acquired: this.acquired,
+        imagesDir: this.imagesDir,
+        mountsDir: this.mountsDir,
+        pool: () => this.pool(),
+        measureShared: (id, image) => this.snapshots.measureShared(id, image),
+      },
+      known,
+      knownSnapshots,
+    );
   }
 }
