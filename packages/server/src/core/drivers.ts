@@ -154,6 +154,8 @@ export interface VolumeUsage {
   usedInodes: number;
   /** Inodes the filesystem has: fixed when it was made. */
   inodeCapacity: number;
+  /** Bytes of the volume's data that a snapshot also holds (shared, copy-on-write); absent: none. */
+  sharedBytes?: number;
 }
 
 export interface StorageDriver {

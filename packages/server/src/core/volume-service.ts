@@ -55,6 +55,7 @@ export class VolumeService {
       state: "creating",
       createdAt: nowIso(),
       lastAttachedAt: null,
+      fromSnapshot: from?.id ?? null,
     };
     // Quota check and insert are one synchronous step (no await before it): concurrent creates
     // cannot all pass. The row is recorded before the image exists, so a crash in between is
@@ -177,12 +178,15 @@ export class VolumeService {
   /** Wire view of a row with live usage and current attachments. */
   async info(row: VolumeRow): Promise<VolumeInfo> {
     const usage = await this.deps.storage.usage(row.id);
+    // A volume made from a snapshot counts what it wrote: the data it still shares is the
+    // snapshot's (docs/snapshots.md "Accounting"). A volume that was snapshotted keeps its own.
+    const inherited = row.fromSnapshot ? Math.min(usage.usedBytes, usage.sharedBytes ?? 0) : 0;
     return {
       id: row.id,
       name: row.name,
       sizeGb: row.sizeGb,
       capacityBytes: row.capacityBytes,
-      usedBytes: usage.usedBytes,
+      usedBytes: usage.usedBytes - inherited,
       usedInodes: usage.usedInodes,
       inodeCapacity: usage.inodeCapacity,
       createdAt: row.createdAt,

@@ -69,12 +69,18 @@ test("a fork starts as the snapshot, grows to its size, writes alone; restore ro
 
   const fork = await client.createVolume({ name: "fork", sizeGb: 1, from: "seeded" });
   assert.equal(fork.capacityBytes, 2 ** 30);
+  // A fork counts what it wrote, not the 30 MB it shares with its snapshot; its source keeps them.
+  const source = await volume.refresh();
+  assert.ok(source.usedBytes >= 30_000_000, `source uses ${source.usedBytes}`);
+  assert.ok(fork.usedBytes < 10_000_000, `a fresh fork uses ${fork.usedBytes}`);
   await using f = await client.createSandbox({ volumes: [{ id: fork.id, mountPath: "/f" }] });
   assert.equal(await f.sh`sha256sum /f/seed | cut -d' ' -f1`.text(), sum);
   assert.equal(await f.sh`cat /f/state`.text(), "good");
   const size = Number(await f.sh`df -B1 --output=size /f | tail -1`.text());
   assert.ok(size > 0.9 * 2 ** 30, `the fork's filesystem was grown: ${size} bytes`);
-  await f.sh`echo fork-only > /f/mine && sync`;
+  await f.sh`echo fork-only > /f/mine && head -c 20000000 /dev/urandom > /f/new && sync`;
+  const grown = await fork.refresh();
+  assert.ok(grown.usedBytes >= fork.usedBytes + 19_000_000, `the fork's writes count: ${fork.usedBytes} → ${grown.usedBytes}`);
   assert.equal((await sb.sh`test -e /s/mine && echo yes || echo no`.text()), "no", "the source does not see the fork's writes");
   await f.kill();
 

@@ -368,13 +368,16 @@ export class LoopVolumeBackend implements StorageDriver {
         if ((error as NodeJS.ErrnoException).code === "ENOENT") throw new VolumeBackingMissingError(volumeId, { cause: error });
         throw error;
       }
+      // Only images that shared blocks when last measured are measured again (one FIEMAP read).
+      if (this.shared.has(volumeId)) await this.snapshots.measureShared(volumeId, image);
+      const shared = this.shared.has(volumeId) ? { sharedBytes: this.shared.get(volumeId) } : {};
       const held = this.acquired.get(volumeId);
       if (held) {
         const fs = await statfsUsage(held.mountPoint);
-        return { usedBytes: fs.usedBytes, capacityBytes, usedInodes: fs.totalInodes - fs.freeInodes, inodeCapacity: fs.totalInodes };
+        return { usedBytes: fs.usedBytes, capacityBytes, usedInodes: fs.totalInodes - fs.freeInodes, inodeCapacity: fs.totalInodes, ...shared };
       }
       const sb = await readExt4Superblock(this.runner, image);
-      return { usedBytes: usedBytesOf(sb), capacityBytes, usedInodes: sb.inodeCount - sb.freeInodes, inodeCapacity: sb.inodeCount };
+      return { usedBytes: usedBytesOf(sb), capacityBytes, usedInodes: sb.inodeCount - sb.freeInodes, inodeCapacity: sb.inodeCount, ...shared };
     });
   }
 

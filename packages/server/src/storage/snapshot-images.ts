@@ -4,8 +4,10 @@
  * complete, so a crash mid-snapshot leaves only a `.part` file, removed at the next start.
  * docs/snapshots.md tells the whole story.
  */
-import { chmod, readdir, rename, rm, stat, truncate } from "node:fs/promises";
-import { allocateFile, fsckExt4 } from "../host/ext4-image.js";
+import { chmod, mkdtemp, readdir, rename, rm, stat, truncate } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { allocateFile, fsckExt4, readExt4Superblock } from "../host/ext4-image.js";
+import { statfsUsage } from "../host/mounts.js";
 import path from "node:path";
 import { cloneFile, copyFileSparse } from "../host/reflink.js";
 import type { CommandRunner } from "../host/run-command.js";
@@ -125,6 +127,30 @@ export async function snapshotCapacity(image: string, snapshotId: string): Promi
 }
 
 /**
+ * resize2fs drops the superblock's record of how many blocks are metadata ("Overhead clusters"):
+ * the kernel then computes it at mount, but the volume's usage read from the unmounted image
+ * (ext4-image.ts usedBytesOf) would count the metadata as used. A read-only mount (that replays
+ * nothing) computes it; it is written back with debugfs.
+ */
+async function recordOverhead(runner: CommandRunner, image: string): Promise<void> {
+  const at = await mkdtemp(path.join(tmpdir(), "atoll-resize-"));
+  let dataBlocks: number;
+  try {
+    await runner.run("mount", ["-t", "ext4", "-o", "loop,ro,noload", "--", image, at]);
+    try {
+      const fs = await statfsUsage(at);
+      dataBlocks = fs.totalBytes / fs.blockSize;
+    } finally {
+      await runner.run("umount", ["--", at]);
+    }
+  } finally {
+    await rm(at, { recursive: true, force: true });
+  }
+  const sb = await readExt4Superblock(runner, image);
+  await runner.run("debugfs", ["-w", "-R", `ssv overhead_clusters ${sb.blockCount - dataBlocks}`, image]);
+}
+
+/**
  * Makes `target` (a volume image, not existing yet) start as the snapshot image `source`: a clone
  * (no data copied), grown to `capacityBytes` when that is larger (truncate, `e2fsck -fp`, offline
  * `resize2fs`), then allocated in full like every volume (only the holes: shared blocks stay
@@ -141,6 +167,7 @@ export async function cloneSnapshotImage(runner: CommandRunner, source: string, 
       await truncate(part, capacityBytes);
       await fsckExt4(runner, part, { force: true });
       await runner.run("resize2fs", ["-p", part], { timeoutMs: 30 * 60_000 });
+      await recordOverhead(runner, part);
     }
     await allocateFile(runner, part, capacityBytes);
     await rename(part, target);

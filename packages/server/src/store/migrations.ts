@@ -129,5 +129,6 @@ export const MIGRATIONS: readonly string[] = [
     created_at      TEXT NOT NULL,
     UNIQUE (tenant, name)
   );
+  ALTER TABLE volumes ADD COLUMN from_snapshot TEXT;  -- the snapshot a volume was made from (its usedBytes counts what it wrote)
   `,
 ];

@@ -112,7 +112,12 @@ export class FakeStorage implements StorageDriver {
     if (!v) throw new VolumeBackingMissingError(volumeId);
     let used = EMPTY_FS_BYTES;
     for (const data of v.files.values()) used += Math.ceil(data.byteLength / BLOCK) * BLOCK;
-    return { usedBytes: used, capacityBytes: v.capacityBytes, usedInodes: EMPTY_FS_INODES + v.files.size, inodeCapacity: inodesFor(v.capacityBytes) };
+    const inSnapshots = new Set<Uint8Array>();
+    for (const snap of this.snapshots.values()) for (const d of snap.files.values()) inSnapshots.add(d);
+    let shared = 0;
+    for (const d of v.files.values()) if (inSnapshots.has(d)) shared += Math.ceil(d.byteLength / BLOCK) * BLOCK;
+    const usage = { usedBytes: used, capacityBytes: v.capacityBytes, usedInodes: EMPTY_FS_INODES + v.files.size, inodeCapacity: inodesFor(v.capacityBytes) };
+    return shared > 0 ? { ...usage, sharedBytes: shared } : usage;
   }
 
   async freeBytes(): Promise<number> {
