@@ -259,6 +259,7 @@ async function serve(
       gateway.closeAll();
       await network.close();
       await runtime.close?.();
+      await storage.close().catch((err: unknown) => logger.warn({ err }, "could not unmount the copy-on-write pool")); // issue 14
       // Sandbox volumes were released with their sandboxes; this drops the private run mount itself.
       await umountTree(runner, config.runDir);
       runs.stop();

@@ -1,5 +1,6 @@
 import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
+import path from "node:path";
 import { after, before } from "node:test";
 import { AtollError, Client } from "atoll";
 import { type TestDaemon, startTestDaemon } from "../testing/daemon-harness.js";
@@ -33,6 +34,20 @@ export function hostFootprint(stateDir: string): { loops: string[]; mounts: stri
     .map((l) => l.split(" ")[4] ?? "")
     .filter((m) => m.startsWith(`${stateDir}/run/`) && !m.startsWith(`${stateDir}/run/pool/`) && m !== `${stateDir}/run/lxcfs` && m !== `${stateDir}/run/cow-pool`);
   return { loops, mounts };
+}
+
+/**
+ * Where the daemon of `stateDir` keeps volume images: the copy-on-write pool
+ * (`run/cow-pool/volumes`) when it has one, else `volumes/` (docs/snapshots.md).
+ */
+export function volumeImagesDir(stateDir: string): string {
+  const pool = path.join(stateDir, "run", "cow-pool", "volumes");
+  return existsSync(pool) ? pool : path.join(stateDir, "volumes");
+}
+
+/** The image file of volume `id` of the daemon of `stateDir`. */
+export function volumeImage(stateDir: string, id: string): string {
+  return path.join(volumeImagesDir(stateDir), `${id}.img`);
 }
 
 /**

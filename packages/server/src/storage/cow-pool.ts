@@ -13,7 +13,7 @@
  *   (discard punches holes in the pool file). When the host filesystem grows, the pool grows with
  *   it at the next start (`xfs_growfs`, online).
  */
-import { mkdir, open, readFile, rename, rm, stat, truncate, writeFile } from "node:fs/promises";
+import { chmod, mkdir, open, readFile, rename, rm, stat, truncate, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { DaemonError } from "../daemon-error.js";
 import { findLoopDevicesForFile } from "../host/loop-device.js";
@@ -120,7 +120,11 @@ export class CowPool {
 
   /** Daemon shutdown, after every volume was unmounted: unmounts the pool (its loop device goes with it). */
   async close(): Promise<void> {
-    if (this.pool) await umount(this.pool.runner, this.pool.mountPoint);
+    if (!this.pool) return;
+    await umount(this.pool.runner, this.pool.mountPoint);
+    // The loop device (autoclear) lets go of the pool file once the unmount is through: wait for
+    // it (briefly), so a stopped daemon leaves no loop device behind.
+    for (let i = 0; i < 100 && (await findLoopDevicesForFile(this.pool.file)).length > 0; i++) await new Promise((r) => setTimeout(r, 20));
   }
 }
 
@@ -157,6 +161,8 @@ async function openPool(options: CowPoolOptions, file: string, mountPoint: strin
   } else {
     await mount(runner, "xfs", file, mountPoint, POOL_MOUNT_OPTIONS);
   }
+  // The pool's root (XFS makes it 0755): only root may enter, like the rest of the state directory.
+  await chmod(mountPoint, 0o700);
   const device = (await findLoopDevicesForFile(file))[0]?.device;
   if (device) {
     // No second copy of volume data in the host's page cache (best effort: not every kernel can).

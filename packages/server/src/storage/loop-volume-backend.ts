@@ -215,10 +215,6 @@ export class LoopVolumeBackend implements StorageDriver {
           rootOwner: { uid: owner, gid: owner },
           allocate: true,
           inodeCount: inodeCountFor(capacityBytes),
-          // Always 4 KiB blocks (mke2fs picks 1 KiB under 512 MiB): once a snapshot shares its
-          // extents, direct I/O to the image needs whole 4 KiB blocks (XFS), and the loop device
-          // takes that as its sector size, on which a 1 KiB-block ext4 cannot mount.
-          blockSize: 4096,
         });
         try {
           await syncFileAndDir(image);
@@ -296,8 +292,10 @@ export class LoopVolumeBackend implements StorageDriver {
       }
       let device: string;
       try {
-        // A volume made with 1 KiB blocks (small, before the pool) gets 512-byte sectors: the
-        // kernel would give a cloned image 4 KiB ones (direct I/O alignment), too big for it.
+        // A volume with 1 KiB blocks (mke2fs's choice under 512 MiB) gets 512-byte sectors: once a
+        // snapshot shares its extents, XFS wants direct I/O in whole 4 KiB blocks, and the kernel
+        // would give the loop device that sector size, on which a 1 KiB-block ext4 cannot mount
+        // (with 512-byte sectors the loop device reads and writes such an image through the page cache).
         const small = (await ext4BlockSize(image)) < 4096;
         device = await attachLoop(this.runner, image, { directIo: this.directIo, ...(small ? { sectorSize: 512 as const } : {}) });
       } catch (error) {
