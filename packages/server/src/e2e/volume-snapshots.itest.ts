@@ -5,11 +5,12 @@
  */
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createHash } from "node:crypto";
 import path from "node:path";
 import { test } from "node:test";
 import { Client } from "atoll";
+import Database from "better-sqlite3";
 import { expectCode, hostFootprint, useDaemon } from "./e2e-helpers.js";
 
 const ctx = useDaemon();
@@ -116,11 +117,26 @@ test("snapshots survive a restart; a daemon killed with a volume frozen thaws it
   // What kill -9 between freeze and thaw leaves: the volume's one host mount frozen.
   execFileSync("fsfreeze", ["--freeze", path.join(ctx.daemon.stateDir, "run", "volumes", volume.id)]);
   await ctx.daemon.crash();
+  // …and of a snapshot being made: its row still "creating", its image still a `.part` clone.
+  const db = new Database(path.join(ctx.daemon.stateDir, "atoll.db"));
+  db.prepare(
+    "INSERT INTO snapshots (id, tenant, name, volume_id, volume_name, size_gb, capacity_bytes, state, created_at) VALUES (?, 'default', 'half-made', ?, 'frozen', 0.25, ?, 'creating', ?)",
+  ).run("snap_halfmade", volume.id, 2 ** 28, new Date().toISOString());
+  db.close();
+  const part = `${snapshotImage("snap_halfmade")}.part`;
+  execFileSync("cp", ["--reflink=always", snapshotImage(snap.id), part]);
   ctx.daemon = await ctx.daemon.restart();
   client = ctx.client = new Client({ url: ctx.daemon.url, token: ctx.daemon.token });
   assert.deepEqual(hostFootprint(ctx.daemon.stateDir), { loops: [], mounts: [] }, "reconcile removed the old run's mounts and loop devices");
 
   assert.equal((await client.getSnapshot("kept")).id, snap.id);
+  assert.deepEqual(
+    (await client.listSnapshots()).map((s) => s.name).filter((n) => n === "half-made"),
+    [],
+    "no half-made snapshot is listed",
+  );
+  await expectCode(client.getSnapshot("snap_halfmade"), "SNAPSHOT_NOT_FOUND");
+  assert.equal(existsSync(part), false, "its half-made image is gone");
   await using again = await client.createSandbox({ volumes: [{ id: volume.id, mountPath: "/f" }] });
   assert.equal(await again.sh`cat /f/before`.text(), "before");
   await again.sh`echo writable > /f/after && sync /f/after`;
