@@ -169,7 +169,13 @@ async function serve(
   const locks = new KeyedMutex();
   const live = new LiveSandboxes();
   const tenants = new TenantRepo(db);
-  const quotas = new QuotaChecker({ tenants, sandboxes: repos.sandboxes, volumes: repos.volumes, snapshots: snapshotRepo, atomic: (fn) => db.transaction(fn)() });
+  const quotas = new QuotaChecker({
+    tenants,
+    sandboxes: repos.sandboxes,
+    volumes: repos.volumes,
+    snapshots: snapshotRepo,
+    atomic: (fn) => db.transaction(fn)(),
+  });
   // The two need each other: volumes reach the attachment service through this closure.
   const volumes = new VolumeService({
     volumes: repos.volumes,

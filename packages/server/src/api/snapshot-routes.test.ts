@@ -29,7 +29,14 @@ describe("/v1/snapshots", () => {
     const snap = res.json() as Snap;
     assert.match(snap.id, /^snap_[a-z2-7]{20}$/);
     assert.deepEqual(
-      { name: snap.name, volumeId: snap.volumeId, volumeName: snap.volumeName, sizeGb: snap.sizeGb, capacityBytes: snap.capacityBytes, bootable: snap.bootable },
+      {
+        name: snap.name,
+        volumeId: snap.volumeId,
+        volumeName: snap.volumeName,
+        sizeGb: snap.sizeGb,
+        capacityBytes: snap.capacityBytes,
+        bootable: snap.bootable,
+      },
       { name: "first", volumeId: vol.id, volumeName: "data", sizeGb: 1, capacityBytes: 2 ** 30, bootable: false },
     );
     assert.ok(Number.isInteger(snap.allocatedBytes) && snap.allocatedBytes >= 0);

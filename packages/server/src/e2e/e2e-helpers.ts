@@ -32,7 +32,9 @@ export function hostFootprint(stateDir: string): { loops: string[]; mounts: stri
   const mounts = readFileSync("/proc/self/mountinfo", "utf8")
     .split("\n")
     .map((l) => l.split(" ")[4] ?? "")
-    .filter((m) => m.startsWith(`${stateDir}/run/`) && !m.startsWith(`${stateDir}/run/pool/`) && m !== `${stateDir}/run/lxcfs` && m !== `${stateDir}/run/cow-pool`);
+    .filter(
+      (m) => m.startsWith(`${stateDir}/run/`) && !m.startsWith(`${stateDir}/run/pool/`) && m !== `${stateDir}/run/lxcfs` && m !== `${stateDir}/run/cow-pool`,
+    );
   return { loops, mounts };
 }
 

@@ -21,7 +21,9 @@ function sha256InImage(image: string, relPath: string): string {
   const at = mkdtempSync("/var/tmp/atoll-snap-look-");
   execFileSync("mount", ["-t", "ext4", "-o", "loop,ro,noload", image, at]);
   try {
-    return createHash("sha256").update(readFileSync(path.join(at, relPath))).digest("hex");
+    return createHash("sha256")
+      .update(readFileSync(path.join(at, relPath)))
+      .digest("hex");
   } finally {
     execFileSync("umount", [at]);
     rmSync(at, { recursive: true, force: true });
@@ -82,7 +84,7 @@ test("a fork starts as the snapshot, grows to its size, writes alone; restore ro
   await f.sh`echo fork-only > /f/mine && head -c 20000000 /dev/urandom > /f/new && sync`;
   const grown = await fork.refresh();
   assert.ok(grown.usedBytes >= fork.usedBytes + 19_000_000, `the fork's writes count: ${fork.usedBytes} → ${grown.usedBytes}`);
-  assert.equal((await sb.sh`test -e /s/mine && echo yes || echo no`.text()), "no", "the source does not see the fork's writes");
+  assert.equal(await sb.sh`test -e /s/mine && echo yes || echo no`.text(), "no", "the source does not see the fork's writes");
   await f.kill();
 
   await expectCode(client.createVolume({ name: "too-small", sizeGb: 0.25, from: snap.id }), "INVALID_ARGUMENT");
@@ -99,7 +101,10 @@ test("a fork starts as the snapshot, grows to its size, writes alone; restore ro
 test("bad input changes nothing: unknown volume, bad name", async () => {
   const { client } = ctx;
   const before = (await client.listSnapshots()).length;
-  await expectCode(Promise.resolve().then(() => new Client({ url: ctx.daemon.url, token: ctx.daemon.token }).getSnapshot("snap_nope")), "SNAPSHOT_NOT_FOUND");
+  await expectCode(
+    Promise.resolve().then(() => new Client({ url: ctx.daemon.url, token: ctx.daemon.token }).getSnapshot("snap_nope")),
+    "SNAPSHOT_NOT_FOUND",
+  );
   const volume = await client.createVolume({ name: "bad-input", sizeGb: 0.25 });
   await expectCode(volume.snapshot({ name: "Not Valid" }), "INVALID_ARGUMENT");
   await volume.delete();

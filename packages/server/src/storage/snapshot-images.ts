@@ -37,12 +37,7 @@ export function snapshotImage(dir: string, snapshotId: string): string {
  * release) copies in full instead: as long as the data, logged. The caller holds the source
  * still (frozen mount, or not mounted) for the duration.
  */
-export async function writeSnapshotImage(
-  deps: { runner: CommandRunner; log: StorageLogger },
-  image: string,
-  target: string,
-  clone: boolean,
-): Promise<void> {
+export async function writeSnapshotImage(deps: { runner: CommandRunner; log: StorageLogger }, image: string, target: string, clone: boolean): Promise<void> {
   const part = target + PART;
   await rm(part, { force: true });
   try {

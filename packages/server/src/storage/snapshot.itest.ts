@@ -158,7 +158,10 @@ test("a volume made before the pool keeps working where it is and is snapshotted
   const snap = newId("snap");
   logged.length = 0;
   await backend.snapshot(id, snap);
-  assert.ok(logged.some((m) => /copied in full/.test(m)), logged.join("; "));
+  assert.ok(
+    logged.some((m) => /copied in full/.test(m)),
+    logged.join("; "),
+  );
   await backend.release(id);
   const image = path.join((await backend.pool()).snapshotsDir, `${snap}.img`);
   assert.equal(await fsckCode(image), 0);

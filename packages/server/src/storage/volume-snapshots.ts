@@ -65,9 +65,9 @@ export class VolumeSnapshots {
     await cow.removeImage(snapshotImage(cow.snapshotsDir, snapshotId));
     // Volumes that shared blocks with it may hold them alone now.
     for (const volumeId of [...this.h.shared.keys()]) {
-      await this.h.locks.run(volumeId, () => this.measureShared(volumeId, this.h.imagePath(volumeId))).catch((err: unknown) =>
-        this.h.log.warn({ volumeId, err }, "could not measure a volume's shared blocks"),
-      );
+      await this.h.locks
+        .run(volumeId, () => this.measureShared(volumeId, this.h.imagePath(volumeId)))
+        .catch((err: unknown) => this.h.log.warn({ volumeId, err }, "could not measure a volume's shared blocks"));
     }
     this.h.log.info({ snapshotId }, "snapshot deleted");
   }

@@ -68,7 +68,9 @@ export class SnapshotRepo {
     const rows =
       volumeId === undefined
         ? this.db.prepare("SELECT * FROM snapshots WHERE tenant = ? AND state = 'ready' ORDER BY created_at DESC, name").all(tenant)
-        : this.db.prepare("SELECT * FROM snapshots WHERE tenant = ? AND state = 'ready' AND volume_id = ? ORDER BY created_at DESC, name").all(tenant, volumeId);
+        : this.db
+            .prepare("SELECT * FROM snapshots WHERE tenant = ? AND state = 'ready' AND volume_id = ? ORDER BY created_at DESC, name")
+            .all(tenant, volumeId);
     return (rows as RawRow[]).map(fromRaw);
   }
 

@@ -100,7 +100,13 @@ export async function startFakeDaemon(opts: FakeDaemonOptions = {}): Promise<Fak
   const locks = new KeyedMutex();
   const live = new LiveSandboxes();
   const tenants = new TenantRepo(db);
-  const quotas = new QuotaChecker({ tenants, sandboxes: repos.sandboxes, volumes: repos.volumes, snapshots: snapshotRepo, atomic: (fn) => db.transaction(fn)() });
+  const quotas = new QuotaChecker({
+    tenants,
+    sandboxes: repos.sandboxes,
+    volumes: repos.volumes,
+    snapshots: snapshotRepo,
+    atomic: (fn) => db.transaction(fn)(),
+  });
   const volumes = new VolumeService({
     volumes: repos.volumes,
     attachments: repos.attachments,
