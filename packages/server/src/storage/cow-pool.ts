@@ -19,7 +19,8 @@ import { DaemonError } from "../daemon-error.js";
 import { findLoopDevicesForFile } from "../host/loop-device.js";
 import { findMount, mount, statfsUsage, umount } from "../host/mounts.js";
 import { supportsReflink } from "../host/reflink.js";
-import type { CommandRunner } from "../host/run-command.js";
+import { findTool } from "../host/find-tool.js";
+import { type CommandRunner, HOST_PATH } from "../host/run-command.js";
 import type { StorageLogger } from "./loop-volume-backend.js";
 
 export const POOL_FILE = "cow-pool.xfs";
@@ -131,6 +132,13 @@ export class CowPool {
 /** Makes (first time), grows and mounts the pool; returns its baseline. */
 async function openPool(options: CowPoolOptions, file: string, mountPoint: string, exists: boolean): Promise<Baseline> {
   const { runner, logger } = options;
+  const missing = ["mkfs.xfs", "xfs_growfs", "filefrag", "fsfreeze"].filter((tool) => !findTool(tool, HOST_PATH));
+  if (missing.length > 0) {
+    throw new DaemonError(
+      "HOST_NOT_READY",
+      `The state directory's filesystem cannot clone files, and ${missing.join(", ")} (for the copy-on-write pool of volumes) ${missing.length > 1 ? "are" : "is"} not installed: install xfsprogs and e2fsprogs (scripts/setup.sh does), or put the state directory on XFS with reflink or btrfs.`,
+    );
+  }
   const hostBytes = await hostSizeOf(path.dirname(file));
   if (!exists) {
     // Made under a temporary name: a crash during mkfs leaves no half-made pool behind.
