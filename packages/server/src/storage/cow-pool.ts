@@ -34,6 +34,8 @@ export interface CowPoolOptions {
   logger: StorageLogger;
   /** Use the XFS pool even when the state directory's filesystem clones (tests of the pool). */
   forcePool?: boolean;
+  /** Behave as a host without the pool's tools ("plain"; tests of that fallback). */
+  noPool?: boolean;
 }
 
 /** What the pool's empty filesystem already used when it was made (it is not volumes' space). */
@@ -45,8 +47,12 @@ interface Baseline {
 /** The copy-on-write home of images (see the file comment). */
 export class CowPool {
   private constructor(
-    /** "native": the state directory clones by itself; "pool": the XFS pool file. */
-    readonly kind: "native" | "pool",
+    /**
+     * "native": the state directory clones by itself; "pool": the XFS pool file; "plain": neither
+     * (the pool's tools are missing on a new state directory): images are plain files in the state
+     * directory and snapshots, forks and restores copy them in full.
+     */
+    readonly kind: "native" | "pool" | "plain",
     /** Directory of volume images. */
     readonly volumesDir: string,
     /** Directory of snapshot images. */
@@ -73,6 +79,16 @@ export class CowPool {
       options.logger.info({ stateDir }, "the state directory's filesystem clones files: images live in it");
       return pool;
     }
+    const missing = ["mkfs.xfs", "xfs_growfs"].filter((tool) => !findTool(tool, HOST_PATH));
+    if (!hasPool && (options.noPool || missing.length > 0)) {
+      const pool = new CowPool("plain", path.join(stateDir, "volumes"), path.join(stateDir, "snapshots"));
+      await pool.makeDirs();
+      options.logger.warn(
+        { stateDir, missing },
+        "no copy-on-write pool (install xfsprogs, or put the state directory on XFS with reflink or btrfs): snapshots and forks copy volumes in full",
+      );
+      return pool;
+    }
     const mountPoint = path.join(path.resolve(options.runDir), "cow-pool");
     const baseline = await openPool(options, file, mountPoint, hasPool);
     const pool = new CowPool("pool", path.join(mountPoint, "volumes"), path.join(mountPoint, "snapshots"), {
@@ -83,6 +99,11 @@ export class CowPool {
     });
     await pool.makeDirs();
     return pool;
+  }
+
+  /** true when images here can be cloned (milliseconds, shared blocks); false: copied in full. */
+  get clones(): boolean {
+    return this.kind !== "plain";
   }
 
   private async makeDirs(): Promise<void> {
@@ -132,11 +153,11 @@ export class CowPool {
 /** Makes (first time), grows and mounts the pool; returns its baseline. */
 async function openPool(options: CowPoolOptions, file: string, mountPoint: string, exists: boolean): Promise<Baseline> {
   const { runner, logger } = options;
-  const missing = ["mkfs.xfs", "xfs_growfs", "filefrag", "fsfreeze"].filter((tool) => !findTool(tool, HOST_PATH));
+  const missing = ["mkfs.xfs", "xfs_growfs"].filter((tool) => !findTool(tool, HOST_PATH));
   if (missing.length > 0) {
     throw new DaemonError(
       "HOST_NOT_READY",
-      `The state directory's filesystem cannot clone files, and ${missing.join(", ")} (for the copy-on-write pool of volumes) ${missing.length > 1 ? "are" : "is"} not installed: install xfsprogs and e2fsprogs (scripts/setup.sh does), or put the state directory on XFS with reflink or btrfs.`,
+      `This state directory's volumes live in a copy-on-write pool (${file}), and ${missing.join(", ")} ${missing.length > 1 ? "are" : "is"} not installed: install xfsprogs (scripts/setup.sh does).`,
     );
   }
   const hostBytes = await hostSizeOf(path.dirname(file));

@@ -54,6 +54,8 @@ export interface LoopVolumeBackendOptions {
   disk?: Pick<DiskBudget, "withVolume" | "countGrowth">;
   /** Use the XFS pool even when the state directory's filesystem clones by itself (tests). */
   forcePool?: boolean;
+  /** Behave as a host without the pool's tools: plain images, snapshots copied in full (tests). */
+  noPool?: boolean;
 }
 
 /** Per-mount options of a volume's host mount. */
@@ -96,6 +98,7 @@ export class LoopVolumeBackend implements StorageDriver {
   private readonly stateDir: string;
   private readonly runDir: string;
   private readonly forcePool: boolean;
+  private readonly noPool: boolean;
   private opening: Promise<CowPool> | undefined;
   /**
    * Bytes of each volume's image that a snapshot shares (measured when that changes: snapshot,
@@ -123,6 +126,7 @@ export class LoopVolumeBackend implements StorageDriver {
     this.stateDir = options.stateDir;
     this.runDir = options.runDir;
     this.forcePool = options.forcePool ?? false;
+    this.noPool = options.noPool ?? false;
     this.snapshots = new VolumeSnapshots({
       runner: this.runner,
       log: this.log,
@@ -140,7 +144,14 @@ export class LoopVolumeBackend implements StorageDriver {
    * not-yet-written blocks count in the disk budget from then on.
    */
   pool(): Promise<CowPool> {
-    this.opening ??= CowPool.open({ stateDir: this.stateDir, runDir: this.runDir, runner: this.runner, logger: this.log, forcePool: this.forcePool }).then(
+    this.opening ??= CowPool.open({
+      stateDir: this.stateDir,
+      runDir: this.runDir,
+      runner: this.runner,
+      logger: this.log,
+      forcePool: this.forcePool,
+      noPool: this.noPool,
+    }).then(
       (cow) => {
         this.cow = cow;
         this.disk.countGrowth("cow-pool", async () => {

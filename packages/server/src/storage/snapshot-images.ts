@@ -149,14 +149,15 @@ async function recordOverhead(runner: CommandRunner, image: string): Promise<voi
  * Makes `target` (a volume image, not existing yet) start as the snapshot image `source`: a clone
  * (no data copied), grown to `capacityBytes` when that is larger (truncate, `e2fsck -fp`, offline
  * `resize2fs`), then allocated in full like every volume (only the holes: shared blocks stay
- * shared). Made under a temporary name and renamed at the end, so `target` is either the whole
+ * shared; `clone: false`, without a pool: a full sparse copy). Made under a temporary name and renamed at the end, so `target` is either the whole
  * result or untouched (a restore replaces a volume's image this way).
  */
-export async function cloneSnapshotImage(runner: CommandRunner, source: string, target: string, capacityBytes: number): Promise<void> {
+export async function cloneSnapshotImage(runner: CommandRunner, source: string, target: string, capacityBytes: number, clone = true): Promise<void> {
   const part = `${target}.part`;
   await rm(part, { force: true });
   try {
-    await cloneFile(runner, source, part);
+    if (clone) await cloneFile(runner, source, part);
+    else await copyFileSparse(runner, source, part);
     await chmod(part, 0o600);
     if ((await stat(part)).size < capacityBytes) {
       await truncate(part, capacityBytes);

@@ -197,3 +197,37 @@ test("reconcile after a daemon killed mid-snapshot: the frozen volume is thawed,
   await fresh.release(id);
   await fresh.delete(id);
 });
+
+test("without the pool's tools, images are plain files: snapshots, forks and restores copy them in full, and work", async () => {
+  const stateDir = await mkdtemp(path.join(base, "state-"));
+  const runDir = path.join(stateDir, "run");
+  await ensurePrivateMount(runner, runDir);
+  const backend = new LoopVolumeBackend({ stateDir, runDir, uidBase: 100000, runner, logger, noPool: true });
+  logged.length = 0;
+  const cow = await backend.pool();
+  assert.equal(cow.kind, "plain");
+  assert.ok(
+    logged.some((m) => /no copy-on-write pool/.test(m)),
+    logged.join("; "),
+  );
+  const id = newId("vol");
+  await backend.create(id, 64 * MiB);
+  assert.equal(backend.imagePath(id), path.join(stateDir, "volumes", `${id}.img`));
+  const at = await backend.acquire(id);
+  await writeSynced(path.join(at, "plain.txt"), Buffer.from("copied"));
+  const snap = newId("snap");
+  await backend.snapshot(id, snap);
+  await writeSynced(path.join(at, "plain.txt"), Buffer.from("changed"));
+  await backend.release(id);
+  const fork = newId("vol");
+  await backend.createFrom(fork, snap, 128 * MiB);
+  const forkAt = await backend.acquire(fork);
+  assert.equal((await readFile(path.join(forkAt, "plain.txt"))).toString(), "copied");
+  await backend.release(fork);
+  await backend.restore(id, snap);
+  const back = await backend.acquire(id);
+  assert.equal((await readFile(path.join(back, "plain.txt"))).toString(), "copied");
+  await backend.release(id);
+  for (const v of [id, fork]) await backend.delete(v);
+  await backend.deleteSnapshot(snap);
+});

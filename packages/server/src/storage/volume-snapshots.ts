@@ -48,7 +48,7 @@ export class VolumeSnapshots {
       const image = this.h.imagePath(volumeId);
       if (!(await exists(image))) throw new VolumeBackingMissingError(volumeId);
       if (await exists(target)) throw new SnapshotBackingExistsError(snapshotId);
-      const clone = path.dirname(image) === cow.volumesDir;
+      const clone = cow.clones && path.dirname(image) === cow.volumesDir;
       const held = this.h.acquired.get(volumeId);
       const write = () => writeSnapshotImage({ runner: this.h.runner, log: this.h.log }, image, target, clone);
       if (held) await withFrozen(this.h.runner, held.mountPoint, write);
@@ -86,7 +86,7 @@ export class VolumeSnapshots {
       if (!Number.isSafeInteger(capacityBytes) || capacityBytes < from) {
         throw new RangeError(`a volume made from snapshot ${snapshotId} needs at least ${from} bytes, got ${capacityBytes}`);
       }
-      await this.h.disk.withVolume(capacityBytes, image, () => cloneSnapshotImage(this.h.runner, source, image, capacityBytes));
+      await this.h.disk.withVolume(capacityBytes, image, () => cloneSnapshotImage(this.h.runner, source, image, capacityBytes, cow.clones));
       await syncFileAndDir(image);
       await this.measureShared(volumeId, image);
       this.h.log.info({ volumeId, snapshotId, capacityBytes }, "volume created from a snapshot");
@@ -112,7 +112,7 @@ export class VolumeSnapshots {
       }
       // Into the pool, whatever the old image's place: it is the volume's image from now on.
       const target = path.join(cow.volumesDir, volumeId + IMAGE_SUFFIX);
-      await this.h.disk.withVolume(capacityBytes, `${target}.part`, () => cloneSnapshotImage(this.h.runner, source, target, capacityBytes));
+      await this.h.disk.withVolume(capacityBytes, `${target}.part`, () => cloneSnapshotImage(this.h.runner, source, target, capacityBytes, cow.clones));
       if (image !== target) await removeImage(image);
       await syncFileAndDir(target);
       await this.measureShared(volumeId, target);
