@@ -68,9 +68,16 @@ export class VolumeService {
     }
     // The storage driver checks (and reserves) the host disk: INSUFFICIENT_STORAGE names the numbers.
     try {
-      await this.deps.locks.run(row.id, () =>
-        from ? this.deps.storage.createFrom(row.id, from.id, capacityBytes) : this.deps.storage.create(row.id, capacityBytes),
-      );
+      if (from) {
+        // Under the snapshot's lock (then the new volume's: no one else has that one), so the
+        // snapshot cannot be deleted while it is cloned; it may have been just before.
+        await this.deps.locks.run(from.id, async () => {
+          this.snapshot(tenant, from.id);
+          await this.deps.locks.run(row.id, () => this.deps.storage.createFrom(row.id, from.id, capacityBytes));
+        });
+      } else {
+        await this.deps.locks.run(row.id, () => this.deps.storage.create(row.id, capacityBytes));
+      }
     } catch (err) {
       this.deps.volumes.delete(row.id);
       throw err;
@@ -149,7 +156,11 @@ export class VolumeService {
           { sandboxes: attached.map((a) => a.sandboxId) },
         );
       }
-      await this.deps.storage.restore(row.id, snap.id);
+      // Locks: the volume's, then the snapshot's (never the other way round: no deadlock with a fork).
+      await this.deps.locks.run(snap.id, async () => {
+        this.snapshot(tenant, snap.id);
+        await this.deps.storage.restore(row.id, snap.id);
+      });
     });
     this.deps.logger.info({ volumeId: row.id, snapshotId: snap.id }, "volume restored");
     return this.info(row);
