@@ -15,6 +15,7 @@ import { commandRoundTrip, createToFirstOutputTimed } from "./sandbox-bench.mjs"
 import { flagValue, readSaved, saveAndCompare } from "./compare.mjs";
 import { round, summary } from "./stats.mjs";
 import { sharedVolume, throughputVsHost, volumeCreateLatency } from "./volume-bench.mjs";
+import { forkThroughput, snapshotAndFork } from "./snapshot-bench.mjs";
 
 const quick = process.argv.includes("--quick");
 const N = quick ? 10 : 50;
@@ -52,6 +53,16 @@ async function figures(client) {
   add("sh`true` round trip", summary(await commandRoundTrip(client, quick ? 50 : 200)), "ms", "target p50 < 10 ms");
   add("volume create 1 GiB", summary(await volumeCreateLatency(client, 1, 10)), "ms");
   add("volume create 20 GiB", summary(await volumeCreateLatency(client, 20, 10)), "ms");
+  const snaps = await snapshotAndFork(client, quick ? 5 : 10);
+  add("snapshot of a 20 GiB volume (1 GiB written), being written", summary(snaps.snapshotMs), "ms", "fsfreeze + clone + thaw; target p50 < 100 ms");
+  add("volume from that snapshot (fork), 20 GiB", summary(snaps.forkMs), "ms", "clone + allocate; target p50 < 100 ms; compare volume create 20 GiB");
+  const ftp = await forkThroughput(client, 256, quick ? 1 : 3);
+  add(
+    "fork write / fresh volume write",
+    ftp.forkWriteMBs / ftp.freshWriteMBs,
+    "ratio",
+    `${round(ftp.forkWriteMBs)} vs ${round(ftp.freshWriteMBs)} MB/s, 256 MiB new file + fdatasync; target ≥ 0.9; rewriting inherited data: ${round(ftp.rewriteMBs)} MB/s`,
+  );
   const vol = await client.createVolume({ name: "bench-mount-cost", sizeGb: 1 });
   add(
     "create → first output, with 1 volume",

@@ -1,20 +1,21 @@
 /** Volume figures: create latency, the cost of a mount, throughput versus the host disk, sharing. */
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { timeRuns } from "./stats.mjs";
 
+/** ms of creating a volume of `sizeGb`, n times; each is deleted before the next (n × 20 GiB need not fit the disk at once). */
 export async function volumeCreateLatency(client, sizeGb, n = 10) {
-  const ids = [];
-  const ms = await timeRuns(n, async (i) => {
+  const ms = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
     const v = await client.createVolume({ name: `bench-${String(sizeGb).replace(".", "_")}-${i}`, sizeGb });
-    ids.push(v.id);
-  });
-  for (const id of ids) await client.deleteVolume(id);
+    ms.push(performance.now() - t0);
+    await client.deleteVolume(v.id);
+  }
   return ms;
 }
 
 /** MB/s of writing (with fdatasync) then reading back `mb` MiB with dd, run by `run(cmd)`. */
-async function ddThroughput(run, dir, mb) {
+export async function ddThroughput(run, dir, mb) {
   const w = await run(`dd if=/dev/zero of=${dir}/bench.bin bs=1M count=${mb} conv=fdatasync 2>&1 | tail -1`);
   // Drop the page cache of that file so the read really reads.
   const r = await run(`dd if=${dir}/bench.bin of=/dev/null bs=1M iflag=direct 2>&1 | tail -1`);

@@ -23,6 +23,7 @@ import { HttpClient, seg } from "./http-client.js";
 import { Sandbox } from "./sandbox.js";
 import { Session } from "./session.js";
 import { type DeleteVolumeOptions, Volume } from "./volume.js";
+import { type Snapshot, deleteSnapshot, getSnapshot, listSnapshots } from "./snapshot.js";
 
 /**
  * `Sandbox.create()` options: the daemon's CreateSandboxRequest plus where the daemon is.
@@ -186,6 +187,21 @@ export class Client {
    */
   async deleteVolume(idOrName: string, options: DeleteVolumeOptions = {}): Promise<void> {
     await this.http.request("DELETE", `/v1/volumes/${seg(idOrName)}`, { query: { force: options.force ? "true" : undefined } });
+  }
+
+  /** Lists the snapshots of every volume, newest first. @example const names = (await client.listSnapshots()).map((s) => s.name); */
+  listSnapshots(): Promise<Snapshot[]> {
+    return listSnapshots(this.http);
+  }
+
+  /** Gets a snapshot by id or name. @example const s = await client.getSnapshot("before-upgrade"); */
+  getSnapshot(idOrName: string): Promise<Snapshot> {
+    return getSnapshot(this.http, idOrName);
+  }
+
+  /** Deletes a snapshot by id or name (volumes made from it are not affected). @example await client.deleteSnapshot(snap.id); */
+  deleteSnapshot(idOrName: string): Promise<void> {
+    return deleteSnapshot(this.http, idOrName);
   }
 }
 

@@ -25,6 +25,7 @@
 export { Sandbox, type DetachVolumeOptions, type ShellTag } from "./sandbox.js";
 export { Client, type CreateSandboxOptions, type ListSandboxesFilter } from "./client.js";
 export { Volume, type DeleteVolumeOptions } from "./volume.js";
+export { Snapshot } from "./snapshot.js";
 export { AdminClient } from "./admin-client.js";
 export { SandboxEnv } from "./sandbox-env.js";
 export { FileSystem } from "./file-system.js";

@@ -25,6 +25,7 @@ import type { Session } from "./session.js";
 import { ShellCommand } from "./shell-command.js";
 import type { SpawnOptions } from "./spawn-options.js";
 import type { DeleteVolumeOptions, Volume } from "./volume.js";
+import type { Snapshot } from "./snapshot.js";
 
 /**
  * Options of `sandbox.detachVolume()`.
@@ -159,9 +160,11 @@ export class Sandbox implements AsyncDisposable {
   }
 
   /**
-   * Creates a persistent volume (`sizeGb` in GiB).
+   * Creates a persistent volume (`sizeGb` in GiB). With `from` (a snapshot's id or name) it starts
+   * as that snapshot, copy-on-write: made in milliseconds, taking space only for what it changes.
    *
    * @example const volume = await Sandbox.createVolume({ name: "agent-cache", sizeGb: 5 });
+   * @example const fork = await Sandbox.createVolume({ name: "try-upgrade", sizeGb: 5, from: "before-upgrade" });
    */
   static createVolume(request: CreateVolumeRequest, conn?: ConnectionOptions): Promise<Volume> {
     return clientFor(conn).createVolume(request);
@@ -184,6 +187,21 @@ export class Sandbox implements AsyncDisposable {
    */
   static deleteVolume(idOrName: string, options?: DeleteVolumeOptions, conn?: ConnectionOptions): Promise<void> {
     return clientFor(conn).deleteVolume(idOrName, options);
+  }
+
+  /** Lists the snapshots of all volumes, newest first (docs/snapshots.md). @example for (const s of await Sandbox.listSnapshots()) console.log(s.name, s.volumeName); */
+  static listSnapshots(conn?: ConnectionOptions): Promise<Snapshot[]> {
+    return clientFor(conn).listSnapshots();
+  }
+
+  /** Gets one snapshot by id or name. @example const snap = await Sandbox.getSnapshot("before-upgrade"); */
+  static getSnapshot(idOrName: string, conn?: ConnectionOptions): Promise<Snapshot> {
+    return clientFor(conn).getSnapshot(idOrName);
+  }
+
+  /** Deletes a snapshot by id or name; volumes made from it are not affected. @example await Sandbox.deleteSnapshot(snap.id); */
+  static deleteSnapshot(idOrName: string, conn?: ConnectionOptions): Promise<void> {
+    return clientFor(conn).deleteSnapshot(idOrName);
   }
 
   /**

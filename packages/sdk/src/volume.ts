@@ -1,7 +1,8 @@
 /** `Volume`: a persistent volume as the SDK hands it out, with `refresh()` and `delete()`. */
-import type { VolumeAttachment, VolumeInfo } from "./contract/index.js";
+import type { CreateSnapshotRequest, VolumeAttachment, VolumeInfo } from "./contract/index.js";
 import { type HttpClient, seg } from "./http-client.js";
 import { VolumeFs } from "./volume-fs.js";
+import { type Snapshot, takeSnapshot } from "./snapshot.js";
 
 /**
  * Options of `volume.delete()` and `Sandbox.deleteVolume()`.
@@ -99,6 +100,28 @@ export class Volume implements VolumeInfo {
    */
   async delete(options: DeleteVolumeOptions = {}): Promise<void> {
     await this.#http.request("DELETE", `/v1/volumes/${seg(this.id)}`, { query: { force: options.force ? "true" : undefined } });
+  }
+
+  /**
+   * Takes a read-only, point-in-time snapshot of the volume, also while sandboxes have it mounted
+   * and write to it (what they had synced is in it; writers pause for milliseconds). The snapshot
+   * is independent: deleting the volume keeps it. Errors: SNAPSHOT_NAME_TAKEN, QUOTA_EXCEEDED.
+   *
+   * @example const snap = await volume.snapshot({ name: "nightly-2026-12-03" });
+   */
+  snapshot(request: CreateSnapshotRequest): Promise<Snapshot> {
+    return takeSnapshot(this.#http, this.id, request);
+  }
+
+  /**
+   * Rolls the volume back to a snapshot (id or name): its data becomes the snapshot's. The volume
+   * must not be attached (VOLUME_IN_USE); the snapshot is kept. Returns the volume as it is now.
+   *
+   * @example await (await Sandbox.getVolume("db")).restore("before-migration");
+   */
+  async restore(snapshotIdOrName: string): Promise<Volume> {
+    const body = { snapshot: snapshotIdOrName };
+    return new Volume(this.#http, await this.#http.request<VolumeInfo>("POST", `/v1/volumes/${seg(this.id)}/restore`, { body }));
   }
 
   /** The plain VolumeInfo. */

@@ -9,6 +9,8 @@ import { armCrashPoint } from "./crash-points.js";
 import { CommandLog } from "./core/command-log.js";
 import { LiveSandboxes } from "./core/live-sandboxes.js";
 import { type ReconcileResult, reconcileOnStart } from "./core/reconciler.js";
+import { SnapshotService } from "./core/snapshot-service.js";
+import { SnapshotRepo } from "./store/snapshot-repo.js";
 import { SandboxMonitor } from "./core/sandbox-monitor.js";
 import { QuotaChecker } from "./core/quota-checker.js";
 import { SandboxService } from "./core/sandbox-service.js";
@@ -169,14 +171,21 @@ async function serve(
   started.push(() => runtime.close?.());
   const storage = new LoopVolumeBackend({ stateDir: config.stateDir, runDir: config.runDir, uidBase: config.uidBase, runner, logger, disk });
   const repos = { sandboxes: new SandboxRepo(db), volumes: new VolumeRepo(db), attachments: new AttachmentRepo(db) };
-  const reconciled = await reconcileOnStart({ ...repos, runtime, storage, logger });
+  const snapshotRepo = new SnapshotRepo(db);
+  const reconciled = await reconcileOnStart({ ...repos, runtime, storage, logger, snapshots: () => snapshotRepo.settleAtStart() });
   started.push(() => Promise.all(reconciled.adopted.map((a) => a.runtime.detach?.())));
   if (uidPlan.from !== undefined) await finishUidMove(config, { storage, volumes: repos.volumes, logger, runner }, uidPlan.from);
 
   const locks = new KeyedMutex();
   const live = new LiveSandboxes();
   const tenants = new TenantRepo(db);
-  const quotas = new QuotaChecker({ tenants, sandboxes: repos.sandboxes, volumes: repos.volumes, atomic: (fn) => db.transaction(fn)() });
+  const quotas = new QuotaChecker({
+    tenants,
+    sandboxes: repos.sandboxes,
+    volumes: repos.volumes,
+    snapshots: snapshotRepo,
+    atomic: (fn) => db.transaction(fn)(),
+  });
   // The two need each other: volumes reach the attachment service through this closure.
   const volumes = new VolumeService({
     volumes: repos.volumes,
@@ -186,6 +195,7 @@ async function serve(
     logger,
     quotas,
     detachEverywhere: (volumeId): Promise<void> => attachments.detachEverywhere(volumeId),
+    snapshots: snapshotRepo,
   });
   const attachments = new AttachmentService({ volumes, volumeRepo: repos.volumes, attachments: repos.attachments, storage, locks, live, logger });
   const commandLog = new CommandLog({ repo: new CommandLogRepo(db), logger });
@@ -265,7 +275,8 @@ async function serve(
   const filesDriver = new BwrapFilesDriver({ nativeDir: config.nativeDir, uidBase: config.uidBase, logger });
   const files = new FileService({ sandboxes, live, volumes, storage, locks, driver: filesDriver, logger });
 
-  const services = { sandboxes, volumes, attachments, monitor, commandLog, usage, files, network, daemon: runs };
+  const snapshots = new SnapshotService({ snapshots: snapshotRepo, volumes, storage, locks, logger, quotas });
+  const services = { sandboxes, volumes, snapshots, attachments, monitor, commandLog, usage, files, network, daemon: runs };
   const app = await buildHttpServer({
     services,
     token,
@@ -302,9 +313,12 @@ async function serve(
       if (kept > 0) await network.detach();
       else await network.close();
       await runtime.close?.();
-      // Sandbox volumes were released with their sandboxes; this drops the private run mount itself
-      // (not while sandboxes left running have their roots and volumes under it).
-      if (kept === 0) await umountTree(runner, config.runDir);
+      // Sandbox volumes were released with their sandboxes; this drops the copy-on-write pool and the
+      // private run mount itself (not while sandboxes left running have their roots and volumes there).
+      if (kept === 0) {
+        await storage.close().catch((err: unknown) => logger.warn({ err }, "could not unmount the copy-on-write pool")); // issue 14
+        await umountTree(runner, config.runDir);
+      }
       runs.stop();
       db.close();
       logger.info("stopped");

@@ -39,6 +39,9 @@ export const API_ERROR_STATUS = {
    * is back (docs/api.md, "Daemon restarts").
    */
   DAEMON_RESTARTED: 503,
+  // Snapshots (issue 14, docs/snapshots.md).
+  SNAPSHOT_NOT_FOUND: 404,
+  SNAPSHOT_NAME_TAKEN: 409,
 } as const satisfies Record<string, number>;
 
 /** A code the daemon can answer with. */

@@ -199,6 +199,8 @@ const DECODE_BY_CODE: Record<ApiErrorCode, Decode> = {
   FETCH_FAILED: as(NetworkError),
   UNAVAILABLE: as(ServerError),
   DAEMON_RESTARTED: (_code, message, details) => new DaemonRestartedError(message, details),
+  SNAPSHOT_NOT_FOUND: as(NotFoundError),
+  SNAPSHOT_NAME_TAKEN: as(ConflictError),
 };
 
 /** Rebuilds the typed error the daemon sent. Unknown shapes become a ServerError. */

@@ -176,8 +176,18 @@ export const createVolumeSchema = z.strictObject({
       (n) => n >= LIMITS.volumeSizeGbMin && n <= LIMITS.volumeSizeGbMax,
       `sizeGb must be between ${LIMITS.volumeSizeGbMin} and ${LIMITS.volumeSizeGbMax} (GiB)`,
     ),
+  /** A snapshot (id or name) the new volume starts as, copy-on-write (docs/snapshots.md); sizeGb at least its size. */
+  from: z.string().min(1, "from must name a snapshot (id or name)").max(128, "from is at most 128 characters").optional(),
 });
 export type CreateVolumeRequest = z.input<typeof createVolumeSchema>;
+
+/** `POST /v1/volumes/:id/snapshots` (docs/snapshots.md): same name rules as volumes. */
+export const createSnapshotSchema = z.strictObject({ name: createVolumeSchema.shape.name });
+export type CreateSnapshotRequest = z.input<typeof createSnapshotSchema>;
+
+/** `POST /v1/volumes/:id/restore`: the snapshot (id or name) to roll the volume back to. */
+export const restoreVolumeSchema = z.strictObject({ snapshot: z.string().min(1, "snapshot must name a snapshot (id or name)").max(128) });
+export type RestoreVolumeRequest = z.input<typeof restoreVolumeSchema>;
 
 export const extendTimeoutSchema = z.union([z.strictObject({ extendBy: durationField }), z.strictObject({ timeout: durationField })]);
 

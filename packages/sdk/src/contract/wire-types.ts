@@ -76,6 +76,29 @@ export interface VolumeInfo {
   attachments: VolumeAttachment[];
 }
 
+/** A read-only, point-in-time copy of a volume (issue 14, docs/snapshots.md). */
+export interface SnapshotInfo {
+  /** snap_ + 20 characters. */
+  id: string;
+  /** Unique per tenant (snapshots and volumes have separate names). */
+  name: string;
+  /** The volume it was taken of (it may have been deleted since: snapshots are independent). */
+  volumeId: string;
+  volumeName: string;
+  /** The volume's size when the snapshot was taken (what it counts in the tenant's volume quota). */
+  sizeGb: number;
+  capacityBytes: number;
+  createdAt: string;
+  /** Bytes only this snapshot holds (no volume or other snapshot shares them): what deleting it frees. */
+  allocatedBytes: number;
+  /** Can a sandbox boot from it (`root:`)? Not yet: always false. */
+  bootable: boolean;
+}
+
+export interface SnapshotList {
+  snapshots: SnapshotInfo[];
+}
+
 export interface SandboxList {
   sandboxes: SandboxInfo[];
 }

@@ -69,6 +69,8 @@ const EXPECTED_CLASS: Record<ApiErrorCode, Cls> = {
   FETCH_FAILED: NetworkError,
   UNAVAILABLE: ServerError,
   DAEMON_RESTARTED: DaemonRestartedError,
+  SNAPSHOT_NOT_FOUND: NotFoundError,
+  SNAPSHOT_NAME_TAKEN: ConflictError,
 };
 
 /** Server mapping → JSON text → SDK decoding, as a client over HTTP sees it. */

@@ -17,6 +17,7 @@ import type { Services } from "./services.js";
 import { SessionCookies, type SessionRecords } from "./session-cookie.js";
 import { registerSessionSocket } from "./session-socket.js";
 import { registerVolumeRoutes } from "./volume-routes.js";
+import { registerSnapshotRoutes } from "./snapshot-routes.js";
 import type { HttpLimits } from "./web-config.js";
 
 declare module "fastify" {
@@ -134,6 +135,7 @@ export async function buildHttpServer(opts: {
   app.get("/v1/openapi.json", async () => openapi);
   registerSandboxRoutes(app, opts.services);
   registerVolumeRoutes(app, opts.services);
+  registerSnapshotRoutes(app, opts.services);
   registerNetworkRoutes(app, opts.services);
   registerSessionSocket(app, opts.services, { live, maxPerToken: limits.sessionsPerToken });
   registerInsightRoutes(app, opts.services);

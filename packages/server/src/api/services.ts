@@ -4,6 +4,7 @@ import type { CommandLog } from "../core/command-log.js";
 import type { SandboxMonitor } from "../core/sandbox-monitor.js";
 import type { UsageSampler } from "../core/usage-sampler.js";
 import type { VolumeService } from "../core/volume-service.js";
+import type { SnapshotService } from "../core/snapshot-service.js";
 import type { FileService } from "../core/file-service.js";
 import type { NetworkService } from "../core/network-service.js";
 import type { DaemonInfo } from "../core/daemon-runs.js";
@@ -12,6 +13,8 @@ import type { DaemonInfo } from "../core/daemon-runs.js";
 export interface Services {
   sandboxes: SandboxService;
   volumes: VolumeService;
+  /** Volume snapshots (docs/snapshots.md). */
+  snapshots: SnapshotService;
   attachments: AttachmentService;
   /** Live figures of running sandboxes. */
   monitor: SandboxMonitor;

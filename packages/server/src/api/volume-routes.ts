@@ -13,4 +13,5 @@ export function registerVolumeRoutes(app: FastifyInstance, { volumes }: Services
   app.get("/v1/volumes", async (req) => ({ volumes: await volumes.list(req.principal.tenant) }));
   app.get<IdParams>("/v1/volumes/:id", async (req) => volumes.get(req.principal.tenant, req.params.id));
   app.delete<IdParams>("/v1/volumes/:id", async (req) => volumes.delete(req.principal.tenant, req.params.id, forceOf(req)));
+  app.post<IdParams>("/v1/volumes/:id/restore", async (req) => volumes.restore(req.principal.tenant, req.params.id, req.body ?? {}));
 }

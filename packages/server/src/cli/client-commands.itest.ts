@@ -55,6 +55,25 @@ test("volume and sandbox commands, end to end", async () => {
   assert.doesNotMatch((await atoll(["volume", "ls"])).stdout, /cli-data/);
 });
 
+test("snapshot create, ls and rm", async () => {
+  assert.equal((await atoll(["volume", "create", "cli-snap", "--size", "0.25"])).code, 0);
+  const created = await atoll(["snapshot", "create", "cli-snap", "cli-snap-1"]);
+  assert.equal(created.code, 0, created.stderr);
+  const id = created.stdout.trim();
+  assert.match(id, /^snap_/);
+  const ls = await atoll(["snapshot", "ls", "--volume", "cli-snap"]);
+  assert.match(ls.stdout, /^NAME\s+ID\s+VOLUME\s+SIZE\s+HELD ALONE\s+TAKEN\n/);
+  assert.match(ls.stdout, new RegExp(`cli-snap-1\\s+${id}\\s+cli-snap\\s+256\\.0 MiB\\s`));
+  const taken = await atoll(["snapshot", "create", "cli-snap", "cli-snap-1"]);
+  assert.equal(taken.code, 1);
+  assert.match(taken.stderr, /^error \[SNAPSHOT_NAME_TAKEN\]: /);
+  assert.equal((await atoll(["volume", "rm", "cli-snap"])).code, 0);
+  assert.equal((await atoll(["snapshot", "rm", "cli-snap-1"])).code, 0);
+  assert.doesNotMatch((await atoll(["snapshot", "ls"])).stdout, /cli-snap-1/);
+  const missing = await atoll(["snapshot", "rm", "cli-snap-1"]);
+  assert.match(missing.stderr, /^error \[SNAPSHOT_NOT_FOUND\]: /);
+});
+
 test("errors print `error [CODE]: message` and exit 1", async () => {
   const bad = await atoll(["volume", "ls"], undefined, "0".repeat(64));
   assert.equal(bad.code, 1);

@@ -7,6 +7,7 @@ import { registerDoctorCommand } from "./doctor-command.js";
 import { registerSandboxCommands } from "./sandbox-commands.js";
 import { registerServeCommand } from "./serve-command.js";
 import { registerVolumeCommands } from "./volume-commands.js";
+import { registerSnapshotCommands } from "./snapshot-commands.js";
 
 /**
  * The `atoll` command: `serve` runs the daemon; the other subcommands are clients that use the
@@ -23,6 +24,7 @@ registerServeCommand(program);
 registerDoctorCommand(program);
 registerSandboxCommands(program);
 registerVolumeCommands(program);
+registerSnapshotCommands(program);
 registerCpCommand(program);
 registerAdminCommands(program);
 

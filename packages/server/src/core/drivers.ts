@@ -185,6 +185,8 @@ export interface VolumeUsage {
   usedInodes: number;
   /** Inodes the filesystem has: fixed when it was made. */
   inodeCapacity: number;
+  /** Bytes of the volume's data that a snapshot also holds (shared, copy-on-write); absent: none. */
+  sharedBytes?: number;
 }
 
 export interface StorageDriver {
@@ -206,11 +208,35 @@ export interface StorageDriver {
    */
   unallocatedBytes(volumeId: string): Promise<number>;
   /**
-   * At daemon start: unmount everything, detach loop devices, fsck images of `known` volumes, remove
-   * stray files. `inUse` (volume id → references): volumes adopted sandboxes still use stay mounted,
-   * held that many times.
+   * At daemon start: thaw and unmount everything, detach loop devices, fsck images of `known`
+   * volumes, remove stray files, half-made snapshots and (given `knownSnapshots`) unknown snapshots.
+   * `inUse` (volume id → references): volumes adopted sandboxes still use stay mounted, held that
+   * many times.
    */
-  reconcile(known: ReadonlySet<string>, inUse?: ReadonlyMap<string, number>): Promise<void>;
+  reconcile(known: ReadonlySet<string>, inUse?: ReadonlyMap<string, number>, knownSnapshots?: ReadonlySet<string>): Promise<void>;
+  /**
+   * A read-only, point-in-time copy of the volume, also while it is acquired and written to (its
+   * filesystem is flushed and held still for the copy, milliseconds). Fsck-clean when mounted.
+   */
+  snapshot(volumeId: string, snapshotId: string): Promise<void>;
+  /** Removes a snapshot (a missing one is a no-op); volumes made from it are independent. */
+  deleteSnapshot(snapshotId: string): Promise<void>;
+  /** Size and the space only this snapshot holds. */
+  snapshotUsage(snapshotId: string): Promise<SnapshotUsage>;
+  /**
+   * Creates volume `volumeId` starting as the snapshot, copy-on-write (it takes space only for
+   * what it changes), grown to `capacityBytes` (at least the snapshot's). On failure nothing is left.
+   */
+  createFrom(volumeId: string, snapshotId: string, capacityBytes: number): Promise<void>;
+  /** Replaces a volume that is not acquired with a copy of the snapshot, grown to the volume's capacity. */
+  restore(volumeId: string, snapshotId: string): Promise<void>;
+}
+
+export interface SnapshotUsage {
+  /** The volume's capacity when the snapshot was taken. */
+  capacityBytes: number;
+  /** Bytes no volume or other snapshot shares: what deleting the snapshot gives back. */
+  allocatedBytes: number;
 }
 
 /** A secret as the network driver needs it: the sandbox only ever sees `placeholder`. */

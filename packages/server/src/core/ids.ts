@@ -14,6 +14,8 @@ function randomId(): string {
 export const newSandboxId = (): string => `sbx_${randomId()}`;
 /** @example newVolumeId() // "vol_q7x2…" */
 export const newVolumeId = (): string => `vol_${randomId()}`;
+/** @example newSnapshotId() // "snap_m4w9…" */
+export const newSnapshotId = (): string => `snap_${randomId()}`;
 
 /** The current time as the ISO string the store and the API use. */
 export const nowIso = (): string => new Date().toISOString();

@@ -38,6 +38,8 @@ export async function reconcileOnStart(deps: {
   runtime: RuntimeDriver;
   storage: StorageDriver;
   logger: Logger;
+  /** Snapshots the store has, ready ones (issue 14); the others' rows are dropped here. Absent: snapshots are left alone. */
+  snapshots?: () => ReadonlySet<string>;
 }): Promise<ReconcileResult> {
   const adopted: AdoptedSandbox[] = [];
   let timedOut = 0;
@@ -75,7 +77,7 @@ export async function reconcileOnStart(deps: {
   }
   const inUse = new Map<string, number>();
   for (const a of adopted) for (const att of deps.attachments.forSandbox(a.row.id)) inUse.set(att.volumeId, (inUse.get(att.volumeId) ?? 0) + 1);
-  await deps.storage.reconcile(keep, inUse);
+  await deps.storage.reconcile(keep, inUse, deps.snapshots?.());
   deps.logger.info(
     { adoptedSandboxes: adopted.length, adoptedVolumes: inUse.size, timedOut, stoppedSandboxes: stopped, orphanSandboxes: removed.length, volumes: keep.size },
     "reconciled store with host",

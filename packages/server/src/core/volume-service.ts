@@ -1,4 +1,4 @@
-import { ConflictError, NotFoundError, createVolumeSchema, parseOrThrow, type VolumeInfo } from "atoll/contract";
+import { ConflictError, InvalidArgumentError, NotFoundError, createVolumeSchema, parseOrThrow, restoreVolumeSchema, type VolumeInfo } from "atoll/contract";
 import type { Logger } from "pino";
 import type { KeyedMutex } from "../host/keyed-mutex.js";
 import type { AttachmentRepo } from "../store/attachment-repo.js";
@@ -7,6 +7,8 @@ import type { StorageDriver } from "./drivers.js";
 import { newVolumeId, nowIso } from "./ids.js";
 import type { QuotaChecker } from "./quota-checker.js";
 import { crashPoint } from "../crash-points.js";
+import type { SnapshotRepo, SnapshotRow } from "../store/snapshot-repo.js";
+import { findSnapshot } from "./snapshot-service.js";
 
 const GIB = 2 ** 30;
 
@@ -29,6 +31,8 @@ export class VolumeService {
       quotas?: Pick<QuotaChecker, "admitVolume">;
       /** Detaches a volume from every sandbox (the attachment service's; force delete). */
       detachEverywhere: DetachEverywhere;
+      /** Snapshots, for volumes made `from` one and restores (docs/snapshots.md). */
+      snapshots?: Pick<SnapshotRepo, "find">;
     },
   ) {}
 
@@ -36,6 +40,13 @@ export class VolumeService {
     const req = parseOrThrow(createVolumeSchema, input, "volume");
     // Round to whole 4 KiB blocks so the filesystem is exactly the size reported.
     const capacityBytes = Math.floor((req.sizeGb * GIB) / 4096) * 4096;
+    const from = req.from === undefined ? undefined : this.snapshot(tenant, req.from);
+    if (from && capacityBytes < from.capacityBytes) {
+      throw new InvalidArgumentError(
+        `sizeGb ${req.sizeGb} is smaller than snapshot "${from.name}" (${from.sizeGb} GiB); a volume made from it needs at least that.`,
+        { sizeGb: req.sizeGb, snapshot: from.id, snapshotSizeGb: from.sizeGb },
+      );
+    }
     const row: VolumeRow = {
       id: newVolumeId(),
       tenant,
@@ -45,6 +56,7 @@ export class VolumeService {
       state: "creating",
       createdAt: nowIso(),
       lastAttachedAt: null,
+      fromSnapshot: from?.id ?? null,
     };
     // Quota check and insert are one synchronous step (no await before it): concurrent creates
     // cannot all pass. The row is recorded before the image exists, so a crash in between is
@@ -58,14 +70,23 @@ export class VolumeService {
     crashPoint("volume.create.after-row");
     // The storage driver checks (and reserves) the host disk: INSUFFICIENT_STORAGE names the numbers.
     try {
-      await this.deps.locks.run(row.id, () => this.deps.storage.create(row.id, capacityBytes));
+      if (from) {
+        // Under the snapshot's lock (then the new volume's: no one else has that one), so the
+        // snapshot cannot be deleted while it is cloned; it may have been just before.
+        await this.deps.locks.run(from.id, async () => {
+          this.snapshot(tenant, from.id);
+          await this.deps.locks.run(row.id, () => this.deps.storage.createFrom(row.id, from.id, capacityBytes));
+        });
+      } else {
+        await this.deps.locks.run(row.id, () => this.deps.storage.create(row.id, capacityBytes));
+      }
     } catch (err) {
       this.deps.volumes.delete(row.id);
       throw err;
     }
     crashPoint("volume.create.before-ready");
     this.deps.volumes.setState(row.id, "ready");
-    this.deps.logger.info({ volumeId: row.id, name: row.name, sizeGb: row.sizeGb }, "volume created");
+    this.deps.logger.info({ volumeId: row.id, name: row.name, sizeGb: row.sizeGb, from: from?.id }, "volume created");
     return this.info({ ...row, state: "ready" });
   }
 
@@ -118,6 +139,44 @@ export class VolumeService {
     return { ...info, attachments: [] };
   }
 
+  /**
+   * Rolls a volume back to a snapshot (`{ snapshot: idOrName }`): its data becomes the snapshot's.
+   * Refuses with VOLUME_IN_USE while attached; a snapshot larger than the volume is INVALID_ARGUMENT.
+   */
+  async restore(tenant: string, idOrName: string, input: unknown): Promise<VolumeInfo> {
+    const req = parseOrThrow(restoreVolumeSchema, input, "restore");
+    const row = this.find(tenant, idOrName);
+    const snap = this.snapshot(tenant, req.snapshot);
+    if (snap.capacityBytes > row.capacityBytes) {
+      throw new InvalidArgumentError(`Snapshot "${snap.name}" (${snap.sizeGb} GiB) is larger than volume "${row.name}" (${row.sizeGb} GiB).`, {
+        snapshot: snap.id,
+        volume: row.id,
+      });
+    }
+    await this.deps.locks.run(row.id, async () => {
+      const attached = this.deps.attachments.forVolume(row.id);
+      if (attached.length > 0) {
+        throw new ConflictError(
+          "VOLUME_IN_USE",
+          `Volume "${row.name}" is attached to ${attached.map((a) => a.sandboxId).join(", ")}; detach it or kill those sandboxes before restoring it.`,
+          { sandboxes: attached.map((a) => a.sandboxId) },
+        );
+      }
+      // Locks: the volume's, then the snapshot's (never the other way round: no deadlock with a fork).
+      await this.deps.locks.run(snap.id, async () => {
+        this.snapshot(tenant, snap.id);
+        await this.deps.storage.restore(row.id, snap.id);
+      });
+    });
+    this.deps.logger.info({ volumeId: row.id, snapshotId: snap.id }, "volume restored");
+    return this.info(row);
+  }
+
+  private snapshot(tenant: string, idOrName: string): SnapshotRow {
+    if (!this.deps.snapshots) throw new InvalidArgumentError("This daemon keeps no snapshots.", { snapshot: idOrName });
+    return findSnapshot(this.deps.snapshots, tenant, idOrName);
+  }
+
   /** Bytes free on the host for volume images: what sparse volumes can still grow into. */
   hostFreeBytes(): Promise<number> {
     return this.deps.storage.freeBytes();
@@ -136,12 +195,15 @@ export class VolumeService {
   /** Wire view of a row with live usage and current attachments. */
   async info(row: VolumeRow): Promise<VolumeInfo> {
     const usage = await this.deps.storage.usage(row.id);
+    // A volume made from a snapshot counts what it wrote: the data it still shares is the
+    // snapshot's (docs/snapshots.md "Accounting"). A volume that was snapshotted keeps its own.
+    const inherited = row.fromSnapshot ? Math.min(usage.usedBytes, usage.sharedBytes ?? 0) : 0;
     return {
       id: row.id,
       name: row.name,
       sizeGb: row.sizeGb,
       capacityBytes: row.capacityBytes,
-      usedBytes: usage.usedBytes,
+      usedBytes: usage.usedBytes - inherited,
       usedInodes: usage.usedInodes,
       inodeCapacity: usage.inodeCapacity,
       createdAt: row.createdAt,

@@ -22,7 +22,7 @@ import { RESERVED_ID_COUNT, readUidRecord } from "../host/uid-range.js";
 import { defaultImagesDir, readImage } from "../image/image-builder.js";
 import { startTestDaemon } from "../testing/daemon-harness.js";
 import { type AttackRow, broken, reportAttacks } from "./attack-table.js";
-import { useDaemon } from "./e2e-helpers.js";
+import { useDaemon, volumeImage } from "./e2e-helpers.js";
 
 const ctx = useDaemon();
 const PYTHON = "/usr/bin/python3";
@@ -93,7 +93,8 @@ test("an unprivileged host user can list or read nothing under the state directo
       "read the store (atoll.db)": join(stateDir, "atoll.db"),
       "read the store's WAL (command log)": join(stateDir, "atoll.db-wal"),
       "read the API token": join(stateDir, "token"),
-      "read a volume image": join(stateDir, "volumes", `${volume.id}.img`),
+      "read a volume image": volumeImage(stateDir, volume.id),
+      "list the copy-on-write pool": join(stateDir, "run", "cow-pool"),
       "read a sandbox's scratch image": join(stateDir, "scratch", `${sb.id}.img`),
       "list the base images": defaultImagesDir(),
     };

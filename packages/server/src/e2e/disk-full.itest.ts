@@ -12,7 +12,7 @@ import { type TestContext, test } from "node:test";
 import { Client } from "atoll";
 import { startTestDaemon } from "../testing/daemon-harness.js";
 import { type AttackRow, broken, reportAttacks } from "./attack-table.js";
-import { expectCode } from "./e2e-helpers.js";
+import { expectCode, volumeImage } from "./e2e-helpers.js";
 
 const MIB = 2 ** 20;
 const rows: AttackRow[] = [];
@@ -186,7 +186,7 @@ test("sandboxes filling their roots keep the host's reserve; a neighbour's volum
   assert.deepEqual(after, before);
 
   for (const sb of [...attackers, neighbour]) await sb.kill();
-  const image = join(stateDir, "volumes", `${volume.id}.img`);
+  const image = volumeImage(stateDir, volume.id);
   const fsck = spawnSync("e2fsck", ["-fn", image], { encoding: "utf8" });
   rows.push({
     area: "disk",

@@ -1,5 +1,6 @@
 import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
+import path from "node:path";
 import { after, before } from "node:test";
 import { AtollError, Client, type Sandbox } from "atoll";
 import { type TestDaemon, startTestDaemon } from "../testing/daemon-harness.js";
@@ -21,17 +22,34 @@ export async function expectCode(promise: Promise<unknown>, code: string): Promi
 /**
  * What the daemon of `stateDir` has on the host right now for sandboxes and volumes: loop
  * devices and mounts. The runtime's warm pool of ready scratch filesystems (`scratch/pool-*`,
- * `run/pool/*`) and its lxcfs (`run/lxcfs`) belong to the live daemon and are left out.
+ * `run/pool/*`), its lxcfs (`run/lxcfs`) and the copy-on-write pool of volume images
+ * (`cow-pool.xfs` at `run/cow-pool`) belong to the live daemon and are left out.
  */
 export function hostFootprint(stateDir: string): { loops: string[]; mounts: string[] } {
   const loops = execFileSync("losetup", ["--list", "--noheadings", "--output", "NAME,BACK-FILE"], { encoding: "utf8" })
     .split("\n")
-    .filter((l) => l.includes(stateDir) && !l.includes(`${stateDir}/scratch/pool-`));
+    .filter((l) => l.includes(stateDir) && !l.includes(`${stateDir}/scratch/pool-`) && !l.endsWith(`${stateDir}/cow-pool.xfs`));
   const mounts = readFileSync("/proc/self/mountinfo", "utf8")
     .split("\n")
     .map((l) => l.split(" ")[4] ?? "")
-    .filter((m) => m.startsWith(`${stateDir}/run/`) && !m.startsWith(`${stateDir}/run/pool/`) && m !== `${stateDir}/run/lxcfs`);
+    .filter(
+      (m) => m.startsWith(`${stateDir}/run/`) && !m.startsWith(`${stateDir}/run/pool/`) && m !== `${stateDir}/run/lxcfs` && m !== `${stateDir}/run/cow-pool`,
+    );
   return { loops, mounts };
+}
+
+/**
+ * Where the daemon of `stateDir` keeps volume images: the copy-on-write pool
+ * (`run/cow-pool/volumes`) when it has one, else `volumes/` (docs/snapshots.md).
+ */
+export function volumeImagesDir(stateDir: string): string {
+  const pool = path.join(stateDir, "run", "cow-pool", "volumes");
+  return existsSync(pool) ? pool : path.join(stateDir, "volumes");
+}
+
+/** The image file of volume `id` of the daemon of `stateDir`. */
+export function volumeImage(stateDir: string, id: string): string {
+  return path.join(volumeImagesDir(stateDir), `${id}.img`);
 }
 
 /**

@@ -1,11 +1,10 @@
 /** Bad input to the volume API: a clear error with a stable code and a 4xx, and no partial state. */
 import assert from "node:assert/strict";
 import { readdirSync, statfsSync } from "node:fs";
-import { join } from "node:path";
 import { test } from "node:test";
 import { AtollError } from "atoll";
 import { errorFromWire } from "atoll/contract";
-import { expectCode, hostFootprint, useDaemon } from "./e2e-helpers.js";
+import { expectCode, hostFootprint, useDaemon, volumeImagesDir } from "./e2e-helpers.js";
 
 const ctx = useDaemon();
 
@@ -14,7 +13,7 @@ async function snapshot() {
   return {
     volumes: (await ctx.client.listVolumes()).map((v) => v.id).sort(),
     sandboxes: (await ctx.client.listSandboxes()).map((s) => `${s.id}:${s.state}`).sort(),
-    images: readdirSync(join(ctx.daemon.stateDir, "volumes")).sort(),
+    images: readdirSync(volumeImagesDir(ctx.daemon.stateDir)).sort(),
     host: hostFootprint(ctx.daemon.stateDir),
   };
 }

@@ -1,11 +1,10 @@
 /** Volumes keep their data across sandbox ends, daemon restarts and daemon crashes (kill -9). */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { Client } from "atoll";
 import { type TestDaemon, startTestDaemon } from "../testing/daemon-harness.js";
-import { hostFootprint } from "./e2e-helpers.js";
+import { hostFootprint, volumeImage } from "./e2e-helpers.js";
 
 let daemon: TestDaemon;
 before(async () => {
@@ -76,7 +75,7 @@ test("a sandbox killed mid-write leaves its volume consistent and mountable", as
 
   // Nobody has it now: the image is unmounted, so a full read-only check is meaningful.
   assert.deepEqual((await client.getVolume(volume.id)).attachments, []);
-  const image = join(daemon.stateDir, "volumes", `${volume.id}.img`);
+  const image = volumeImage(daemon.stateDir, volume.id);
   const fsck = spawnSync("e2fsck", ["-fn", image], { encoding: "utf8" });
   assert.equal(fsck.status, 0, `e2fsck -fn: ${fsck.stdout}${fsck.stderr}`);
 

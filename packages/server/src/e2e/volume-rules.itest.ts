@@ -1,9 +1,8 @@
 /** The volume rules of issue 3 against a real daemon: capacity, read-only, sharing, attach/detach, delete. */
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { join } from "node:path";
 import { test } from "node:test";
-import { expectCode, hostFootprint, useDaemon } from "./e2e-helpers.js";
+import { expectCode, hostFootprint, useDaemon, volumeImage } from "./e2e-helpers.js";
 
 const ctx = useDaemon();
 
@@ -122,7 +121,7 @@ test("deleting an attached volume fails with VOLUME_IN_USE naming the sandboxes;
   assert.deepEqual([...((inUse.details?.sandboxes as string[] | undefined) ?? [])].sort(), [a.id, b.id].sort());
 
   await ctx.client.deleteVolume(volume.id, { force: true });
-  assert.equal(existsSync(join(ctx.daemon.stateDir, "volumes", `${volume.id}.img`)), false, "image file removed");
+  assert.equal(existsSync(volumeImage(ctx.daemon.stateDir, volume.id)), false, "image file removed");
   assert.notEqual((await a.sh`ls /d/blob`.noThrow()).status.code, 0);
   await expectCode(ctx.client.getVolume(volume.id), "VOLUME_NOT_FOUND");
   await expectCode(ctx.client.deleteVolume(volume.id), "VOLUME_NOT_FOUND");

@@ -214,3 +214,19 @@ export function usedBytesOf(sb: Ext4Superblock): number {
 export async function removeImage(image: string): Promise<void> {
   await rm(image, { force: true });
 }
+
+/**
+ * Block size of the ext4 filesystem in `image`, read from its superblock (s_log_block_size at
+ * byte 1024 + 24) without running a tool: cheap enough for every mount.
+ */
+export async function ext4BlockSize(image: string): Promise<number> {
+  const handle = await open(image, "r");
+  try {
+    const buf = Buffer.alloc(4);
+    const { bytesRead } = await handle.read(buf, 0, 4, 1024 + 24);
+    const log = bytesRead === 4 ? buf.readUInt32LE(0) : 0;
+    return log <= 6 ? 1024 << log : 1024;
+  } finally {
+    await handle.close();
+  }
+}

@@ -49,6 +49,8 @@ export interface AttachLoopOptions {
    */
   directIo?: boolean;
   readOnly?: boolean;
+  /** Logical sector size of the device (`--sector-size`); default: the kernel's choice. */
+  sectorSize?: 512 | 1024 | 2048 | 4096;
 }
 
 const DELETED_SUFFIX = " (deleted)";
@@ -142,6 +144,7 @@ export async function attachLoop(runner: CommandRunner, image: string, options: 
     const args = ["--find", "--show"];
     if (options.directIo ?? true) args.push("--direct-io=on");
     if (options.readOnly) args.push("--read-only");
+    if (options.sectorSize !== undefined) args.push("--sector-size", String(options.sectorSize));
     args.push(file);
     const { stdout } = await runner.run("losetup", args);
     const device = stdout.trim();

@@ -14,7 +14,17 @@ import { join } from "node:path";
 export const SANDBOX_PATH_DIR_MODE = 0o710;
 
 /** Files that only root may read (the store and its WAL hold every tenant's metadata and command log). */
-const PRIVATE_FILES = ["atoll.db", "atoll.db-wal", "atoll.db-shm", "atoll.db-journal", "token", "uid-base", "ip_forward.before"];
+const PRIVATE_FILES = [
+  "atoll.db",
+  "atoll.db-wal",
+  "atoll.db-shm",
+  "atoll.db-journal",
+  "token",
+  "uid-base",
+  "ip_forward.before",
+  "cow-pool.xfs",
+  "cow-pool.json",
+];
 /** Directories that only root may enter (volume images and mounts, scratch images, the warm pool). */
 const PRIVATE_DIRS = ["volumes", "scratch", "run/volumes", "run/pool"];
 

@@ -72,7 +72,11 @@ before(async () => {
 });
 
 after(async () => {
-  // Safety net: whatever a failed test left behind goes here.
+  // Safety net: whatever a failed test left behind goes here. Volumes' loop devices first: their
+  // images live in the pool mounted under base, and would lose their names with it.
+  for (const loop of await findLoopDevicesUnder(base)) {
+    await runner.run("losetup", ["--detach", loop.device]).catch(() => undefined);
+  }
   await umountTree(runner, base).catch(() => undefined);
   for (const loop of await findLoopDevicesUnder(base)) {
     await runner.run("losetup", ["--detach", loop.device]).catch(() => undefined);
@@ -205,7 +209,7 @@ test("writes move usage, writing past capacity fails with ENOSPC, delete frees t
     await backend.release(id);
     await backend.delete(id);
     await assert.rejects(stat(image), { code: "ENOENT" });
-    assert.equal((await findLoopDevicesUnder(backend.imagesDir)).filter((d) => d.deleted).length, 0);
+    assert.equal((await findLoopDevicesUnder(path.dirname(image))).filter((d) => d.deleted).length, 0);
     await assert.rejects(backend.usage(id), VolumeBackingMissingError);
   } finally {
     await destroy(backend, id).catch(() => undefined);
@@ -243,11 +247,12 @@ test("reconcile after a crash: clean mounts and loops, fsck, drop strays, data i
     await writeSynced(path.join(dir, "data.bin"), payload);
     // A byte copy of the live image is what a power cut would leave: journal not yet checkpointed.
     await copyFile(crashed.imagePath(id), crashed.imagePath(snapshotId));
-    const stray = path.join(crashed.imagesDir, `${newId()}.img`);
+    const stray = path.join(path.dirname(crashed.imagePath(id)), `${newId()}.img`);
     await writeFile(stray, "not a volume");
     // The daemon "dies" here: the mount and the loop device stay behind.
 
     fresh = newBackend();
+    await fresh.pool();
     const snapshotBefore = await readExt4Superblock(runner, fresh.imagePath(snapshotId));
     assert.ok(snapshotBefore.features.includes("needs_recovery"), "the copy needs journal recovery");
     logged.length = 0;
@@ -259,7 +264,7 @@ test("reconcile after a crash: clean mounts and loops, fsck, drop strays, data i
     const snapshotAfter = await readExt4Superblock(runner, fresh.imagePath(snapshotId));
     assert.ok(!snapshotAfter.features.includes("needs_recovery"), "reconcile replayed the journal");
     assert.deepEqual(mountsUnder(await readMountInfo(), fresh.mountsDir), []);
-    assert.deepEqual(await findLoopDevicesUnder(fresh.imagesDir), []);
+    assert.deepEqual(await findLoopDevicesUnder(path.dirname(fresh.imagePath(id))), []);
     await assert.rejects(stat(stray), { code: "ENOENT" });
     for (const v of [id, snapshotId]) {
       // -n -f: a full read-only check must find nothing to fix.
@@ -278,7 +283,7 @@ test("reconcile after a crash: clean mounts and loops, fsck, drop strays, data i
     assert.equal((await fsckExt4(runner, fresh.imagePath(id))).exitCode, 0);
   } finally {
     await umountTree(runner, crashed.mountsDir).catch(() => undefined);
-    for (const loop of await findLoopDevicesUnder(crashed.imagesDir)) {
+    for (const loop of await findLoopDevicesUnder(path.dirname(crashed.imagePath(id)))) {
       await runner.run("losetup", ["--detach", loop.device]).catch(() => undefined);
     }
     const cleaner = fresh ?? newBackend();

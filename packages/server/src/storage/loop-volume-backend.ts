@@ -1,6 +1,7 @@
 /**
- * The volume storage backend of a single host: every volume is a sparse ext4 image file
- * (`<stateDir>/volumes/<id>.img`) that is attached to a loop device and mounted once at
+ * The volume storage backend of a single host: every volume is an ext4 image file in the
+ * copy-on-write pool (cow-pool.ts: `<pool>/volumes/<id>.img`; volumes made before the pool stay
+ * in `<stateDir>/volumes/<id>.img`) that is attached to a loop device and mounted once at
  * `<runDir>/volumes/<id>` while any sandbox uses it (reference counted). The runtime
  * bind-mounts that directory into sandboxes read-write or read-only.
  *
@@ -8,20 +9,24 @@
  * concurrent acquire/release/delete of the same volume are serialised; different volumes
  * proceed in parallel.
  */
-import { mkdir, open, readdir, realpath, rmdir, stat } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { mkdir, rmdir, stat } from "node:fs/promises";
 import path from "node:path";
-import type { StorageDriver, VolumeUsage } from "../core/drivers.js";
+import type { SnapshotUsage, StorageDriver, VolumeUsage } from "../core/drivers.js";
 import { DiskBudget } from "../host/disk-budget.js";
-import { createExt4Image, readExt4Superblock, removeImage, usedBytesOf } from "../host/ext4-image.js";
+import { createExt4Image, ext4BlockSize, readExt4Superblock, removeImage, usedBytesOf } from "../host/ext4-image.js";
 import { inodeCountFor } from "../host/inode-sizing.js";
 import { KeyedMutex } from "../host/keyed-mutex.js";
 import type { CommandRunner } from "../host/run-command.js";
-import { LoopAlreadyAttachedError, attachLoop, detachLoop, findLoopDevicesForFile, isLoopBound, findLoopDevicesUnder } from "../host/loop-device.js";
-import { isBusyError, isMountPoint, mount, mountsUnder, readMountInfo, statfsUsage, umount, umountTree } from "../host/mounts.js";
+import { LoopAlreadyAttachedError, attachLoop, detachLoop, findLoopDevicesForFile, isLoopBound } from "../host/loop-device.js";
+import { isBusyError, isMountPoint, mount, statfsUsage, umount } from "../host/mounts.js";
 import { VolumeAcquiredError, VolumeBackingExistsError, VolumeBackingMissingError, VolumeStillDetachingError } from "./storage-errors.js";
-import { allocateInFull, checkImage } from "./image-upkeep.js";
 import { adoptLostAndFound } from "./volume-root.js";
+import { exists, IMAGE_SUFFIX, syncFileAndDir } from "./image-files.js";
+import { VolumeSnapshots } from "./volume-snapshots.js";
+import { reconcileVolumes } from "./volume-reconcile.js";
 import { DaemonError } from "../daemon-error.js";
+import { CowPool } from "./cow-pool.js";
 import { crashPoint } from "../crash-points.js";
 
 /** The subset of pino's logger this backend uses. */
@@ -47,7 +52,11 @@ export interface LoopVolumeBackendOptions {
    * The daemon's disk budget (reserve, pending creates, squeezing sandboxes' roots); absent: a
    * budget of its own with no reserve (free space only), so there is one admission check.
    */
-  disk?: Pick<DiskBudget, "withVolume">;
+  disk?: Pick<DiskBudget, "withVolume" | "countGrowth">;
+  /** Use the XFS pool even when the state directory's filesystem clones by itself (tests). */
+  forcePool?: boolean;
+  /** Behave as a host without the pool's tools: plain images, snapshots copied in full (tests). */
+  noPool?: boolean;
 }
 
 /** Per-mount options of a volume's host mount. */
@@ -57,7 +66,6 @@ export const VOLUME_MOUNT_OPTIONS = ["noatime", "nosuid", "nodev", "errors=remou
 const APP_ID = 1000;
 /** Volume ids become file names: keep them to a safe alphabet. */
 const VOLUME_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
-const IMAGE_SUFFIX = ".img";
 /** How long acquire/delete wait for a draining loop device before answering VOLUME_BUSY. */
 const DRAIN_WAIT_MS = 3000;
 
@@ -77,31 +85,9 @@ function assertVolumeId(volumeId: string): void {
   if (!VOLUME_ID.test(volumeId)) throw new RangeError(`invalid volume id ${JSON.stringify(volumeId)}`);
 }
 
-async function exists(p: string): Promise<boolean> {
-  try {
-    await stat(p);
-    return true;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return false;
-    throw error;
-  }
-}
-
-/** fsyncs a file and then its directory, so a crash cannot lose what mkfs wrote. */
-async function syncFileAndDir(file: string): Promise<void> {
-  for (const p of [file, path.dirname(file)]) {
-    const handle = await open(p, "r");
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-  }
-}
-
 /** StorageDriver backed by sparse ext4 images on loop devices (see the file comment). */
 export class LoopVolumeBackend implements StorageDriver {
-  /** `<stateDir>/volumes`: the image files. */
+  /** `<stateDir>/volumes`: the image files of volumes made before the copy-on-write pool (and all of them when the state directory clones). */
   readonly imagesDir: string;
   /** `<runDir>/volumes`: mount points of acquired volumes. */
   readonly mountsDir: string;
@@ -109,7 +95,19 @@ export class LoopVolumeBackend implements StorageDriver {
   private readonly runner: CommandRunner;
   private readonly directIo: boolean;
   private readonly log: StorageLogger;
-  private readonly disk: Pick<DiskBudget, "withVolume">;
+  private readonly disk: Pick<DiskBudget, "withVolume" | "countGrowth">;
+  private readonly stateDir: string;
+  private readonly runDir: string;
+  private readonly forcePool: boolean;
+  private readonly noPool: boolean;
+  private opening: Promise<CowPool> | undefined;
+  /**
+   * Bytes of each volume's image that a snapshot shares (measured when that changes: snapshot,
+   * snapshot delete, start): rewriting them takes new space, so they count as promised growth.
+   */
+  private readonly shared = new Map<string, number>();
+  private readonly snapshots: VolumeSnapshots;
+  private cow: CowPool | undefined;
   private readonly locks = new KeyedMutex();
   private readonly acquired = new Map<string, AcquiredVolume>();
   /** Volumes whose loop device was still in use when they were released (volume id → device). */
@@ -126,12 +124,75 @@ export class LoopVolumeBackend implements StorageDriver {
     this.directIo = options.directIo ?? true;
     this.log = options.logger ?? silentLogger;
     this.disk = options.disk ?? new DiskBudget({ stateDir: options.stateDir, runner: options.runner, reserveBytes: 0 });
+    this.stateDir = options.stateDir;
+    this.runDir = options.runDir;
+    this.forcePool = options.forcePool ?? false;
+    this.noPool = options.noPool ?? false;
+    this.snapshots = new VolumeSnapshots({
+      runner: this.runner,
+      log: this.log,
+      disk: this.disk,
+      locks: this.locks,
+      acquired: this.acquired,
+      shared: this.shared,
+      pool: () => this.pool(),
+      imagePath: (id) => this.imagePath(id),
+    });
   }
 
-  /** Path of a volume's image file. */
+  /**
+   * Opens the copy-on-write pool (cow-pool.ts) once; every operation awaits it first. Its
+   * not-yet-written blocks count in the disk budget from then on.
+   */
+  pool(): Promise<CowPool> {
+    this.opening ??= CowPool.open({
+      stateDir: this.stateDir,
+      runDir: this.runDir,
+      runner: this.runner,
+      logger: this.log,
+      forcePool: this.forcePool,
+      noPool: this.noPool,
+    }).then(
+      (cow) => {
+        this.cow = cow;
+        this.disk.countGrowth("cow-pool", async () => {
+          let promised = await cow.growthBytes();
+          for (const bytes of this.shared.values()) promised += bytes;
+          return promised;
+        });
+        return cow;
+      },
+      (error: unknown) => {
+        this.opening = undefined;
+        throw error;
+      },
+    );
+    return this.opening;
+  }
+
+  /** The open pool (after any operation, or pool()). */
+  protected get home(): CowPool {
+    if (!this.cow) throw new DaemonError("HOST_NOT_READY", "the volume pool is not open yet");
+    return this.cow;
+  }
+
+  /**
+   * Path of a volume's image file: in the pool, or where a volume made before the pool has it
+   * (such a volume keeps working there; snapshots of it are full copies: docs/snapshots.md).
+   */
   imagePath(volumeId: string): string {
     assertVolumeId(volumeId);
-    return path.join(this.imagesDir, volumeId + IMAGE_SUFFIX);
+    const inPool = path.join(this.home.volumesDir, volumeId + IMAGE_SUFFIX);
+    const legacy = path.join(this.imagesDir, volumeId + IMAGE_SUFFIX);
+    return inPool !== legacy && !existsSync(inPool) && existsSync(legacy) ? legacy : inPool;
+  }
+
+  /** Daemon shutdown, after every volume was released: unmounts the pool. */
+  async close(): Promise<void> {
+    const cow = this.cow;
+    this.cow = undefined;
+    this.opening = undefined;
+    await cow?.close();
   }
 
   /** Where the volume is mounted while acquired. */
@@ -153,12 +214,12 @@ export class LoopVolumeBackend implements StorageDriver {
    * small files (inode-sizing.ts). On failure the partial image is removed.
    */
   async create(volumeId: string, capacityBytes: number): Promise<void> {
+    await this.pool();
     const image = this.imagePath(volumeId);
     if (!Number.isSafeInteger(capacityBytes) || capacityBytes <= 0) {
       throw new RangeError(`volume capacity must be a positive integer of bytes, got ${capacityBytes}`);
     }
     await this.locks.run(volumeId, async () => {
-      await mkdir(this.imagesDir, { recursive: true, mode: 0o700 });
       if (await exists(image)) throw new VolumeBackingExistsError(volumeId);
       const make = async () => {
         const owner = this.uidBase + APP_ID;
@@ -201,13 +262,15 @@ export class LoopVolumeBackend implements StorageDriver {
    * VolumeAcquiredError while mounted. Deleting a volume without an image is a no-op.
    */
   async delete(volumeId: string): Promise<void> {
+    await this.pool();
     const image = this.imagePath(volumeId);
     await this.locks.run(volumeId, async () => {
       const held = this.acquired.get(volumeId);
       if (held) throw new VolumeAcquiredError(volumeId, held.refs);
       const lingering = await this.drained(image);
       if (lingering) throw new VolumeStillDetachingError(volumeId, lingering);
-      await removeImage(image);
+      await this.home.removeImage(image);
+      this.shared.delete(volumeId);
       await rmdir(this.mountPath(volumeId)).catch(() => undefined);
       this.log.info({ volumeId }, "volume image deleted");
     });
@@ -218,6 +281,7 @@ export class LoopVolumeBackend implements StorageDriver {
    * noatime,nosuid,nodev) on the first reference, and returns that path.
    */
   async acquire(volumeId: string): Promise<string> {
+    await this.pool();
     const image = this.imagePath(volumeId);
     const mountPoint = this.mountPath(volumeId);
     return this.locks.run(volumeId, async () => {
@@ -241,7 +305,12 @@ export class LoopVolumeBackend implements StorageDriver {
       }
       let device: string;
       try {
-        device = await attachLoop(this.runner, image, { directIo: this.directIo });
+        // A volume with 1 KiB blocks (mke2fs's choice under 512 MiB) gets 512-byte sectors: once a
+        // snapshot shares its extents, XFS wants direct I/O in whole 4 KiB blocks, and the kernel
+        // would give the loop device that sector size, on which a 1 KiB-block ext4 cannot mount
+        // (with 512-byte sectors the loop device reads and writes such an image through the page cache).
+        const small = (await ext4BlockSize(image)) < 4096;
+        device = await attachLoop(this.runner, image, { directIo: this.directIo, ...(small ? { sectorSize: 512 as const } : {}) });
       } catch (error) {
         if (error instanceof LoopAlreadyAttachedError) throw new VolumeStillDetachingError(volumeId, error.device, { cause: error });
         throw error;
@@ -300,6 +369,7 @@ export class LoopVolumeBackend implements StorageDriver {
    * capacityBytes is the size the volume was created with (the image's apparent size).
    */
   async usage(volumeId: string): Promise<VolumeUsage> {
+    await this.pool();
     const image = this.imagePath(volumeId);
     return this.locks.run(volumeId, async () => {
       let capacityBytes: number;
@@ -309,18 +379,22 @@ export class LoopVolumeBackend implements StorageDriver {
         if ((error as NodeJS.ErrnoException).code === "ENOENT") throw new VolumeBackingMissingError(volumeId, { cause: error });
         throw error;
       }
+      // Only images that shared blocks when last measured are measured again (one FIEMAP read).
+      if (this.shared.has(volumeId)) await this.snapshots.measureShared(volumeId, image);
+      const shared = this.shared.has(volumeId) ? { sharedBytes: this.shared.get(volumeId) } : {};
       const held = this.acquired.get(volumeId);
       if (held) {
         const fs = await statfsUsage(held.mountPoint);
-        return { usedBytes: fs.usedBytes, capacityBytes, usedInodes: fs.totalInodes - fs.freeInodes, inodeCapacity: fs.totalInodes };
+        return { usedBytes: fs.usedBytes, capacityBytes, usedInodes: fs.totalInodes - fs.freeInodes, inodeCapacity: fs.totalInodes, ...shared };
       }
       const sb = await readExt4Superblock(this.runner, image);
-      return { usedBytes: usedBytesOf(sb), capacityBytes, usedInodes: sb.inodeCount - sb.freeInodes, inodeCapacity: sb.inodeCount };
+      return { usedBytes: usedBytesOf(sb), capacityBytes, usedInodes: sb.inodeCount - sb.freeInodes, inodeCapacity: sb.inodeCount, ...shared };
     });
   }
 
   /** The image's apparent size minus the blocks it has; 0 for a vanished image. */
   async unallocatedBytes(volumeId: string): Promise<number> {
+    await this.pool();
     const st = await stat(this.imagePath(volumeId)).catch(() => undefined);
     return st ? Math.max(0, st.size - st.blocks * 512) : 0;
   }
@@ -331,95 +405,45 @@ export class LoopVolumeBackend implements StorageDriver {
     return (await statfsUsage(dir)).availableBytes;
   }
 
-  /**
-   * Registers the volumes in `inUse` that are still mounted on their loop device with that many
-   * references; returns the file names of their images.
-   */
-  private async adoptMounted(inUse: ReadonlyMap<string, number>): Promise<Set<string>> {
-    const kept = new Set<string>();
-    if (inUse.size === 0) return kept;
-    const loops = await findLoopDevicesUnder(this.imagesDir);
-    for (const [volumeId, refs] of inUse) {
-      const name = path.basename(this.imagePath(volumeId));
-      const loop = loops.find((l) => path.basename(l.backingFile) === name);
-      const mountPoint = this.mountPath(volumeId);
-      if (!loop || refs < 1 || !(await isMountPoint(mountPoint))) {
-        this.log.warn({ volumeId }, "a volume of an adopted sandbox is not mounted any more");
-        continue;
-      }
-      this.acquired.set(volumeId, { refs, device: loop.device, mountPoint });
-      kept.add(name);
-    }
-    return kept;
+  /** See VolumeSnapshots.snapshot (volume-snapshots.ts). */
+  snapshot(volumeId: string, snapshotId: string): Promise<void> {
+    return this.snapshots.snapshot(volumeId, snapshotId);
   }
 
-  /** Unmounts what is under the mounts directory except the volumes adopted by adoptMounted. */
-  private async umountStray(): Promise<string[]> {
-    const dir = await realpath(this.mountsDir);
-    const keep = [...this.acquired.keys()].map((id) => path.join(dir, id));
-    const done: string[] = [];
-    for (const m of mountsUnder(await readMountInfo(), dir)) {
-      if (keep.some((k) => m.mountPoint === k || m.mountPoint.startsWith(`${k}/`))) continue;
-      await umount(this.runner, m.mountPoint, { lazy: true });
-      done.push(m.mountPoint);
-    }
-    return done;
+  deleteSnapshot(snapshotId: string): Promise<void> {
+    return this.snapshots.deleteSnapshot(snapshotId);
   }
 
-  /**
-   * At daemon start, after the runtime removed sandbox mounts: unmounts everything under
-   * `<runDir>/volumes`, detaches loop devices backed by images, checks every known image with
-   * `e2fsck -p` (falling back to `-fy` if preen gives up), and deletes images of unknown ids.
-   */
-  async reconcile(known: ReadonlySet<string>, inUse: ReadonlyMap<string, number> = new Map()): Promise<void> {
-    if (this.acquired.size > 0) {
-      this.log.warn({ volumes: [...this.acquired.keys()] }, "reconcile drops volumes this backend had mounted");
-      this.acquired.clear();
-    }
-    await mkdir(this.imagesDir, { recursive: true, mode: 0o700 });
-    await mkdir(this.mountsDir, { recursive: true, mode: 0o700 });
+  createFrom(volumeId: string, snapshotId: string, capacityBytes: number): Promise<void> {
+    return this.snapshots.createFrom(volumeId, snapshotId, capacityBytes);
+  }
 
-    // Volumes of sandboxes a previous daemon run left running (issue 13): mount and loop device stay.
-    const keptImages = await this.adoptMounted(inUse);
-    const unmounted = keptImages.size === 0 ? await umountTree(this.runner, this.mountsDir, { lazy: true }) : await this.umountStray();
-    if (unmounted.length > 0) this.log.warn({ mounts: unmounted }, "unmounted leftover volume mounts");
-    for (const loop of await findLoopDevicesUnder(this.imagesDir)) {
-      if (keptImages.has(path.basename(loop.backingFile))) continue;
-      this.log.warn({ device: loop.device, image: loop.backingFile }, "detaching leftover loop device");
-      await detachLoop(this.runner, loop.device);
-    }
-    // A loop device still attached now is held by someone (e.g. a bind elsewhere): the
-    // filesystem is live, so checking or deleting its image would be unsafe.
-    const stillAttached = new Set((await findLoopDevicesUnder(this.imagesDir)).map((d) => d.backingFile));
+  restore(volumeId: string, snapshotId: string): Promise<void> {
+    return this.snapshots.restore(volumeId, snapshotId);
+  }
 
-    const seen = new Set<string>();
-    for (const entry of await readdir(this.imagesDir, { withFileTypes: true })) {
-      if (!entry.isFile()) continue;
-      const file = path.join(this.imagesDir, entry.name);
-      const id = entry.name.endsWith(IMAGE_SUFFIX) ? entry.name.slice(0, -IMAGE_SUFFIX.length) : undefined;
-      if (id !== undefined && keptImages.has(entry.name) && known.has(id)) {
-        seen.add(id); // mounted and in use: checked at its next mount
-        continue;
-      }
-      if (stillAttached.has(file)) {
-        this.log.error({ file }, "image still attached to a busy loop device; not checked");
-        if (id !== undefined) seen.add(id);
-        continue;
-      }
-      if (id === undefined || !known.has(id)) {
-        this.log.warn({ file }, "removing image of an unknown volume");
-        await removeImage(file);
-        continue;
-      }
-      seen.add(id);
-      await checkImage(this.runner, this.log, id, file);
-      await allocateInFull({ log: this.log, disk: this.disk, runner: this.runner }, id, file);
-    }
-    for (const id of known) {
-      if (!seen.has(id)) this.log.error({ volumeId: id }, "known volume has no image");
-    }
-    for (const entry of await readdir(this.mountsDir, { withFileTypes: true })) {
-      if (entry.isDirectory() && !this.acquired.has(entry.name)) await rmdir(path.join(this.mountsDir, entry.name)).catch(() => undefined);
-    }
+  snapshotUsage(snapshotId: string): Promise<SnapshotUsage> {
+    return this.snapshots.snapshotUsage(snapshotId);
+  }
+
+  /** At daemon start: see reconcileVolumes (volume-reconcile.ts). */
+  reconcile(known: ReadonlySet<string>, inUse: ReadonlyMap<string, number> = new Map(), knownSnapshots?: ReadonlySet<string>): Promise<void> {
+    return reconcileVolumes(
+      {
+        runner: this.runner,
+        log: this.log,
+        disk: this.disk,
+        acquired: this.acquired,
+        imagesDir: this.imagesDir,
+        mountsDir: this.mountsDir,
+        pool: () => this.pool(),
+        measureShared: (id, image) => this.snapshots.measureShared(id, image),
+        imagePath: (id) => this.imagePath(id),
+        mountPath: (id) => this.mountPath(id),
+      },
+      known,
+      inUse,
+      knownSnapshots,
+    );
   }
 }

@@ -42,3 +42,10 @@ export class VolumeStillDetachingError extends AtollError {
     );
   }
 }
+
+/** `snapshot` for an id whose image already exists. */
+export class SnapshotBackingExistsError extends AtollError {
+  constructor(snapshotId: string) {
+    super("SNAPSHOT_NAME_TAKEN", `snapshot ${snapshotId} already has an image`, { snapshotId });
+  }
+}

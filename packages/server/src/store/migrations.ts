@@ -115,4 +115,20 @@ export const MIGRATIONS: readonly string[] = [
     stopped_at      TEXT                -- set by a clean stop; NULL: running, or crashed / killed
   );
   `,
+  // 7: volume snapshots (issue 14, docs/snapshots.md). A snapshot outlives the volume it was taken of.
+  `
+  CREATE TABLE snapshots (
+    id              TEXT PRIMARY KEY,
+    tenant          TEXT NOT NULL,
+    name            TEXT NOT NULL,
+    volume_id       TEXT NOT NULL,      -- the volume it was taken of (no reference: it may be deleted since)
+    volume_name     TEXT NOT NULL,
+    size_gb         REAL NOT NULL,      -- the volume's size when taken: what the snapshot counts in quotas
+    capacity_bytes  INTEGER NOT NULL,
+    state           TEXT NOT NULL CHECK (state IN ('creating', 'ready', 'deleting')),
+    created_at      TEXT NOT NULL,
+    UNIQUE (tenant, name)
+  );
+  ALTER TABLE volumes ADD COLUMN from_snapshot TEXT;  -- the snapshot a volume was made from (its usedBytes counts what it wrote)
+  `,
 ];

@@ -12,6 +12,8 @@ export interface VolumeRow {
   state: VolumeRowState;
   createdAt: string;
   lastAttachedAt: string | null;
+  /** The snapshot it was made from (issue 14); absent or null: made empty. */
+  fromSnapshot?: string | null;
 }
 
 interface RawRow {
@@ -23,6 +25,7 @@ interface RawRow {
   state: VolumeRowState;
   created_at: string;
   last_attached_at: string | null;
+  from_snapshot: string | null;
 }
 
 function fromRaw(r: RawRow): VolumeRow {
@@ -35,6 +38,7 @@ function fromRaw(r: RawRow): VolumeRow {
     state: r.state,
     createdAt: r.created_at,
     lastAttachedAt: r.last_attached_at,
+    fromSnapshot: r.from_snapshot,
   };
 }
 
@@ -46,10 +50,10 @@ export class VolumeRepo {
   tryInsert(row: VolumeRow): boolean {
     const result = this.db
       .prepare(
-        `INSERT OR IGNORE INTO volumes (id, tenant, name, size_gb, capacity_bytes, state, created_at, last_attached_at)
-         VALUES (@id, @tenant, @name, @sizeGb, @capacityBytes, @state, @createdAt, @lastAttachedAt)`,
+        `INSERT OR IGNORE INTO volumes (id, tenant, name, size_gb, capacity_bytes, state, created_at, last_attached_at, from_snapshot)
+         VALUES (@id, @tenant, @name, @sizeGb, @capacityBytes, @state, @createdAt, @lastAttachedAt, @fromSnapshot)`,
       )
-      .run(row);
+      .run({ ...row, fromSnapshot: row.fromSnapshot ?? null });
     return result.changes === 1;
   }
 

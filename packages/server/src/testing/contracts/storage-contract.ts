@@ -119,6 +119,110 @@ export function storageContract(name: string, makeSubject: () => Promise<Storage
       made.splice(made.indexOf(keep), 1);
     });
 
+    const newSnapshotId = () => `snap_c${randomBytes(5).toString("hex")}`;
+
+    it("a snapshot of an acquired volume shares its data: it holds little alone, and all of it once the volume is gone", async () => {
+      const id = await newVolume();
+      const at = await s.driver.acquire(id);
+      await s.writeFile(at, "blob", randomBytes(4 * MiB));
+      const snap = newSnapshotId();
+      await s.driver.snapshot(id, snap);
+      await s.writeFile(at, "after.txt", Buffer.from("written while a snapshot exists")); // not frozen
+      await s.driver.release(id);
+      const shared = await s.driver.snapshotUsage(snap);
+      assert.equal(shared.capacityBytes, SIZE);
+      assert.ok(shared.allocatedBytes < 4 * MiB, `alone: ${shared.allocatedBytes}`);
+      await s.driver.delete(id);
+      made.splice(made.indexOf(id), 1);
+      const alone = await s.driver.snapshotUsage(snap);
+      assert.ok(alone.allocatedBytes >= 4 * MiB, `alone after the volume's delete: ${alone.allocatedBytes}`);
+      await s.driver.deleteSnapshot(snap);
+      await assert.rejects(s.driver.snapshotUsage(snap), { code: "SNAPSHOT_NOT_FOUND" });
+      await s.driver.deleteSnapshot(snap); // a second delete is a no-op
+    });
+
+    it("snapshot refuses an unknown volume, a taken snapshot id and a bad id, and changes nothing", async () => {
+      const id = await newVolume();
+      const snap = newSnapshotId();
+      await assert.rejects(s.driver.snapshot(`vol_c${randomBytes(5).toString("hex")}`, snap), { code: "VOLUME_NOT_FOUND" });
+      await assert.rejects(s.driver.snapshotUsage(snap), { code: "SNAPSHOT_NOT_FOUND" });
+      await s.driver.snapshot(id, snap);
+      await assert.rejects(s.driver.snapshot(id, snap), { code: "SNAPSHOT_NAME_TAKEN" });
+      await assert.rejects(s.driver.snapshot(id, "../x"), RangeError);
+      await s.driver.deleteSnapshot(snap);
+    });
+
+    it("a volume made from a snapshot starts as it, grows to its size, and is independent of it and of the source", async () => {
+      const id = await newVolume();
+      const at = await s.driver.acquire(id);
+      await s.writeFile(at, "seed.txt", Buffer.from("seed"));
+      const snap = newSnapshotId();
+      await s.driver.snapshot(id, snap);
+      await s.writeFile(at, "seed.txt", Buffer.from("changed in the source"));
+      await s.driver.release(id);
+      const fork = `vol_c${randomBytes(5).toString("hex")}`;
+      await s.driver.createFrom(fork, snap, 2 * SIZE);
+      made.push(fork);
+      assert.equal((await s.driver.usage(fork)).capacityBytes, 2 * SIZE);
+      const forkAt = await s.driver.acquire(fork);
+      assert.equal(Buffer.from((await s.readFile(forkAt, "seed.txt"))!).toString(), "seed");
+      await s.writeFile(forkAt, "fork.txt", Buffer.from("only in the fork"));
+      await s.driver.release(fork);
+      await s.driver.deleteSnapshot(snap); // the fork keeps its data
+      const again = await s.driver.acquire(fork);
+      assert.equal(Buffer.from((await s.readFile(again, "seed.txt"))!).toString(), "seed");
+      assert.equal(Buffer.from((await s.readFile(again, "fork.txt"))!).toString(), "only in the fork");
+      await s.driver.release(fork);
+      const src = await s.driver.acquire(id);
+      assert.equal(await s.readFile(src, "fork.txt"), undefined, "the source does not see the fork's writes");
+      await s.driver.release(id);
+    });
+
+    it("createFrom refuses a smaller size, an unknown snapshot and a taken id; restore refuses a mounted volume", async () => {
+      const id = await newVolume();
+      const snap = newSnapshotId();
+      await s.driver.snapshot(id, snap);
+      const fork = `vol_c${randomBytes(5).toString("hex")}`;
+      await assert.rejects(s.driver.createFrom(fork, snap, SIZE / 2), RangeError);
+      await assert.rejects(s.driver.createFrom(fork, newSnapshotId(), SIZE), { code: "SNAPSHOT_NOT_FOUND" });
+      await assert.rejects(s.driver.createFrom(id, snap, SIZE), { code: "VOLUME_NAME_TAKEN" });
+      await assert.rejects(s.driver.usage(fork), { code: "VOLUME_NOT_FOUND" }, "nothing was left behind");
+      await s.driver.acquire(id);
+      await assert.rejects(s.driver.restore(id, snap), { code: "VOLUME_IN_USE" });
+      await s.driver.release(id);
+      await s.driver.deleteSnapshot(snap);
+    });
+
+    it("restore rolls a volume back to a snapshot", async () => {
+      const id = await newVolume();
+      const at = await s.driver.acquire(id);
+      await s.writeFile(at, "state.txt", Buffer.from("good"));
+      const snap = newSnapshotId();
+      await s.driver.snapshot(id, snap);
+      await s.writeFile(at, "state.txt", Buffer.from("broken"));
+      await s.writeFile(at, "junk.txt", Buffer.from("junk"));
+      await s.driver.release(id);
+      await s.driver.restore(id, snap);
+      const back = await s.driver.acquire(id);
+      assert.equal(Buffer.from((await s.readFile(back, "state.txt"))!).toString(), "good");
+      assert.equal(await s.readFile(back, "junk.txt"), undefined);
+      await s.driver.release(id);
+      assert.equal((await s.driver.usage(id)).capacityBytes, SIZE);
+      await s.driver.deleteSnapshot(snap);
+    });
+
+    it("reconcile removes snapshots the store does not know and keeps the others", async () => {
+      const id = await newVolume();
+      const keep = newSnapshotId();
+      const drop = newSnapshotId();
+      await s.driver.snapshot(id, keep);
+      await s.driver.snapshot(id, drop);
+      await s.driver.reconcile(new Set(made), new Map(), new Set([keep]));
+      await assert.rejects(s.driver.snapshotUsage(drop), { code: "SNAPSHOT_NOT_FOUND" });
+      assert.equal((await s.driver.snapshotUsage(keep)).capacityBytes, SIZE);
+      await s.driver.deleteSnapshot(keep);
+    });
+
     it("reconcile keeps the data of a known volume", async () => {
       const keep = await newVolume();
       const at = await s.driver.acquire(keep);

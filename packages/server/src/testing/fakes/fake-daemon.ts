@@ -24,6 +24,8 @@ import { LiveSandboxes } from "../../core/live-sandboxes.js";
 import { NetworkService } from "../../core/network-service.js";
 import { QuotaChecker } from "../../core/quota-checker.js";
 import { reconcileOnStart } from "../../core/reconciler.js";
+import { SnapshotService } from "../../core/snapshot-service.js";
+import { SnapshotRepo } from "../../store/snapshot-repo.js";
 import { SandboxMonitor } from "../../core/sandbox-monitor.js";
 import { SandboxService } from "../../core/sandbox-service.js";
 import { TokenService } from "../../core/token-service.js";
@@ -92,12 +94,19 @@ export async function startFakeDaemon(opts: FakeDaemonOptions = {}): Promise<Fak
   const storage = new FakeStorage(opts.hostBytes === undefined ? {} : { hostBytes: opts.hostBytes });
   const runtime = new FakeRuntime({ files: storage, ...(opts.programs ? { programs: opts.programs } : {}) });
   const repos = { sandboxes: new SandboxRepo(db), volumes: new VolumeRepo(db), attachments: new AttachmentRepo(db) };
-  await reconcileOnStart({ ...repos, runtime, storage, logger });
+  const snapshotRepo = new SnapshotRepo(db);
+  await reconcileOnStart({ ...repos, runtime, storage, logger, snapshots: () => snapshotRepo.settleAtStart() });
 
   const locks = new KeyedMutex();
   const live = new LiveSandboxes();
   const tenants = new TenantRepo(db);
-  const quotas = new QuotaChecker({ tenants, sandboxes: repos.sandboxes, volumes: repos.volumes, atomic: (fn) => db.transaction(fn)() });
+  const quotas = new QuotaChecker({
+    tenants,
+    sandboxes: repos.sandboxes,
+    volumes: repos.volumes,
+    snapshots: snapshotRepo,
+    atomic: (fn) => db.transaction(fn)(),
+  });
   const volumes = new VolumeService({
     volumes: repos.volumes,
     attachments: repos.attachments,
@@ -106,6 +115,7 @@ export async function startFakeDaemon(opts: FakeDaemonOptions = {}): Promise<Fak
     logger,
     quotas,
     detachEverywhere: (id): Promise<void> => attachments.detachEverywhere(id),
+    snapshots: snapshotRepo,
   });
   const attachments = new AttachmentService({ volumes, volumeRepo: repos.volumes, attachments: repos.attachments, storage, locks, live, logger });
   const commandLog = new CommandLog({ repo: new CommandLogRepo(db), logger });
@@ -153,7 +163,8 @@ export async function startFakeDaemon(opts: FakeDaemonOptions = {}): Promise<Fak
 
   const limits = { ...resolveWebConfig({}, "127.0.0.1", { listen: parseListen, duration: durationSetting }, {}).limits, ...opts.limits };
   const daemon = { info: () => ({ version: "test", schemaVersion: MIGRATIONS.length, pid: process.pid, startedAt, uptimeSeconds: 0, previousRun: null }) };
-  const services = { sandboxes, volumes, attachments, monitor, commandLog, usage, files, network, daemon };
+  const snapshots = new SnapshotService({ snapshots: snapshotRepo, volumes, storage, locks, logger, quotas });
+  const services = { sandboxes, volumes, snapshots, attachments, monitor, commandLog, usage, files, network, daemon };
   const app = await buildHttpServer({ services, token: ADMIN_TOKEN, tokens, logger, version: "test", limits });
   await app.ready();
 

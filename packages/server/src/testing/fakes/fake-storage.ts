@@ -14,9 +14,10 @@
  *   storage.writeFile(at, "notes.txt", Buffer.from("hi"));
  */
 import { CapacityError } from "atoll/contract";
-import type { StorageDriver, VolumeUsage } from "../../core/drivers.js";
+import type { SnapshotUsage, StorageDriver, VolumeUsage } from "../../core/drivers.js";
 import { KeyedMutex } from "../../host/keyed-mutex.js";
-import { VolumeAcquiredError, VolumeBackingExistsError, VolumeBackingMissingError } from "../../storage/storage-errors.js";
+import { SnapshotBackingMissingError } from "../../storage/snapshot-images.js";
+import { SnapshotBackingExistsError, VolumeAcquiredError, VolumeBackingExistsError, VolumeBackingMissingError } from "../../storage/storage-errors.js";
 
 /** Same alphabet the loop backend accepts (volume ids become file names there). */
 const VOLUME_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
@@ -42,6 +43,11 @@ export interface FakeStorageOptions {
 
 export class FakeStorage implements StorageDriver {
   private readonly volumes = new Map<string, FakeVolume>();
+  /**
+   * Snapshots: a copy of the volume's map whose contents are the same arrays (shared, like
+   * cloned extents); a write through a volume replaces an array, so it "un-shares" that file.
+   */
+  private readonly snapshots = new Map<string, { capacityBytes: number; files: Map<string, Uint8Array> }>();
   private readonly locks = new KeyedMutex();
   private readonly hostBytes: number;
   /** Every call, in order ("acquire vol_a"): tests assert on what core asked of the driver. */
@@ -106,7 +112,12 @@ export class FakeStorage implements StorageDriver {
     if (!v) throw new VolumeBackingMissingError(volumeId);
     let used = EMPTY_FS_BYTES;
     for (const data of v.files.values()) used += Math.ceil(data.byteLength / BLOCK) * BLOCK;
-    return { usedBytes: used, capacityBytes: v.capacityBytes, usedInodes: EMPTY_FS_INODES + v.files.size, inodeCapacity: inodesFor(v.capacityBytes) };
+    const inSnapshots = new Set<Uint8Array>();
+    for (const snap of this.snapshots.values()) for (const d of snap.files.values()) inSnapshots.add(d);
+    let shared = 0;
+    for (const d of v.files.values()) if (inSnapshots.has(d)) shared += Math.ceil(d.byteLength / BLOCK) * BLOCK;
+    const usage = { usedBytes: used, capacityBytes: v.capacityBytes, usedInodes: EMPTY_FS_INODES + v.files.size, inodeCapacity: inodesFor(v.capacityBytes) };
+    return shared > 0 ? { ...usage, sharedBytes: shared } : usage;
   }
 
   async freeBytes(): Promise<number> {
@@ -120,12 +131,70 @@ export class FakeStorage implements StorageDriver {
     return 0;
   }
 
-  /** Daemon start: nothing stays mounted, volumes not in `known` go. */
-  async reconcile(known: ReadonlySet<string>, inUse: ReadonlyMap<string, number> = new Map()): Promise<void> {
+  /** Daemon start: volumes not in `known` go (snapshots too, given `knownSnapshots`); those in `inUse` stay held that many times. */
+  async reconcile(known: ReadonlySet<string>, inUse: ReadonlyMap<string, number> = new Map(), knownSnapshots?: ReadonlySet<string>): Promise<void> {
     for (const [id, v] of this.volumes) {
       if (known.has(id)) v.refs = inUse.get(id) ?? 0;
       else this.volumes.delete(id);
     }
+    for (const id of this.snapshots.keys()) if (knownSnapshots && !knownSnapshots.has(id)) this.snapshots.delete(id);
+  }
+
+  async snapshot(volumeId: string, snapshotId: string): Promise<void> {
+    assertVolumeId(volumeId);
+    assertVolumeId(snapshotId);
+    this.calls.push(`snapshot ${volumeId} ${snapshotId}`);
+    await this.locks.run(volumeId, async () => {
+      const v = this.volumes.get(volumeId);
+      if (!v) throw new VolumeBackingMissingError(volumeId);
+      if (this.snapshots.has(snapshotId)) throw new SnapshotBackingExistsError(snapshotId);
+      this.snapshots.set(snapshotId, { capacityBytes: v.capacityBytes, files: new Map(v.files) });
+    });
+  }
+
+  async deleteSnapshot(snapshotId: string): Promise<void> {
+    assertVolumeId(snapshotId);
+    this.calls.push(`deleteSnapshot ${snapshotId}`);
+    this.snapshots.delete(snapshotId);
+  }
+
+  async createFrom(volumeId: string, snapshotId: string, capacityBytes: number): Promise<void> {
+    assertVolumeId(volumeId);
+    this.calls.push(`createFrom ${volumeId} ${snapshotId}`);
+    await this.locks.run(volumeId, async () => {
+      if (this.volumes.has(volumeId)) throw new VolumeBackingExistsError(volumeId);
+      const snap = this.snapshots.get(snapshotId);
+      if (!snap) throw new SnapshotBackingMissingError(snapshotId);
+      if (!Number.isSafeInteger(capacityBytes) || capacityBytes < snap.capacityBytes) {
+        throw new RangeError(`a volume made from snapshot ${snapshotId} needs at least ${snap.capacityBytes} bytes, got ${capacityBytes}`);
+      }
+      this.volumes.set(volumeId, { capacityBytes, refs: 0, files: new Map(snap.files) });
+    });
+  }
+
+  async restore(volumeId: string, snapshotId: string): Promise<void> {
+    assertVolumeId(volumeId);
+    this.calls.push(`restore ${volumeId} ${snapshotId}`);
+    await this.locks.run(volumeId, async () => {
+      const v = this.volumes.get(volumeId);
+      if (!v) throw new VolumeBackingMissingError(volumeId);
+      if (v.refs > 0) throw new VolumeAcquiredError(volumeId, v.refs);
+      const snap = this.snapshots.get(snapshotId);
+      if (!snap) throw new SnapshotBackingMissingError(snapshotId);
+      if (snap.capacityBytes > v.capacityBytes) throw new RangeError(`snapshot ${snapshotId} is larger than volume ${volumeId}`);
+      v.files = new Map(snap.files);
+    });
+  }
+
+  async snapshotUsage(snapshotId: string): Promise<SnapshotUsage> {
+    const snap = this.snapshots.get(snapshotId);
+    if (!snap) throw new SnapshotBackingMissingError(snapshotId);
+    const elsewhere = new Set<Uint8Array>();
+    for (const v of this.volumes.values()) for (const d of v.files.values()) elsewhere.add(d);
+    for (const [id, other] of this.snapshots) if (id !== snapshotId) for (const d of other.files.values()) elsewhere.add(d);
+    let own = 0;
+    for (const d of snap.files.values()) if (!elsewhere.has(d)) own += Math.ceil(d.byteLength / BLOCK) * BLOCK;
+    return { capacityBytes: snap.capacityBytes, allocatedBytes: own };
   }
 
   /** Number of holders of a volume (0 when not acquired), as LoopVolumeBackend.references. */
