@@ -48,6 +48,7 @@ import { TokenRepo } from "./store/token-repo.js";
 import { UsageSampleRepo } from "./store/usage-sample-repo.js";
 import { VolumeRepo } from "./store/volume-repo.js";
 import { loadOrCreateToken } from "./token-file.js";
+import { daemonMetrics } from "./metrics/metrics-wiring.js";
 
 export const VERSION = "0.1.0";
 
@@ -178,7 +179,7 @@ async function serve(
     detachEverywhere: (volumeId): Promise<void> => attachments.detachEverywhere(volumeId),
   });
   const attachments = new AttachmentService({ volumes, volumeRepo: repos.volumes, attachments: repos.attachments, storage, locks, live, logger });
-  const commandLog = new CommandLog({ repo: new CommandLogRepo(db), logger });
+  const commandLog = new CommandLog({ repo: new CommandLogRepo(db), logger, onStarted: (user) => metrics.commandStarted(user) });
   // After reconcile (the previous run's sandboxes are dead): their namespaces go, the router comes.
   const netDriver = config.net.enabled
     ? new LinuxNetworkDriver({ config: config.net, stateDir: config.stateDir, nativeDir: config.nativeDir, runner, logger })
@@ -223,6 +224,9 @@ async function serve(
   const filesDriver = new BwrapFilesDriver({ nativeDir: config.nativeDir, uidBase: config.uidBase, logger });
   const files = new FileService({ sandboxes, live, volumes, storage, locks, driver: filesDriver, logger });
 
+  // Prometheus metrics (docs/operations.md, "Metrics"): scraped with <state-dir>/metrics-token or an admin token.
+  const metrics = daemonMetrics({ stateDir: config.stateDir, live, volumes: repos.volumes, usage, runtime, netDriver, runs });
+  const scrapeToken = loadOrCreateToken(join(config.stateDir, "metrics-token"));
   const services = { sandboxes, volumes, attachments, monitor, commandLog, usage, files, network, daemon: runs };
   const app = await buildHttpServer({
     services,
@@ -233,6 +237,7 @@ async function serve(
     fronts: [dashboardFront({ services, tokens, staleAfterMs: config.staleAfterMs, version: VERSION, logger })],
     limits: config.web.limits,
     sessionRecords: new DashboardSessionRepo(db),
+    metrics: { metrics, scrapeToken },
   });
   await gateway.start();
   started.push(() => gateway.closeAll());

@@ -92,6 +92,11 @@ export class NetdClient {
     return client;
   }
 
+  /** Whether a netd process runs now (false while it is being restarted; metrics). */
+  get up(): boolean {
+    return this.current !== undefined;
+  }
+
   /** pid of the running netd (tests kill it to prove recovery). */
   get pid(): number | undefined {
     return this.current?.child.pid;
