@@ -41,6 +41,8 @@ export interface DaemonConfig {
   web: WebConfig;
   /** The host disk budget (docs/operations.md, "Disk space"). */
   disk: DiskConfig;
+  /** The audit trail's bounds: `--audit-retention` / ATOLL_AUDIT_RETENTION (90d), ATOLL_AUDIT_MAX_PER_TENANT (100000). */
+  audit: { retentionMs: number; maxPerTenant: number };
 }
 
 /** `--disk-reserve` / ATOLL_DISK_RESERVE and `--rootfs-overcommit` / ATOLL_ROOTFS_OVERCOMMIT. */
@@ -100,8 +102,17 @@ export function durationSetting(name: string, raw: string): number {
   return d.value;
 }
 
+/** A whole number ≥ 1 of a count setting; throws a readable Error naming the setting. */
+function countSetting(name: string, raw: string): number {
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1) throw new DaemonError("CONFIG_INVALID", `${name}: must be a whole number ≥ 1, got "${raw}"`);
+  return n;
+}
+
 export function resolveConfig(
-  opts: { stateDir?: string; listen?: string; imagesDir?: string; logLevel?: string; staleAfter?: string } & NetFlags & WebFlags & DiskFlags,
+  opts: { stateDir?: string; listen?: string; imagesDir?: string; logLevel?: string; staleAfter?: string; auditRetention?: string } & NetFlags &
+    WebFlags &
+    DiskFlags,
 ): DaemonConfig {
   const stateDir = resolve(opts.stateDir ?? process.env.ATOLL_STATE_DIR ?? DEFAULT_STATE_DIR);
   const { host, port } = parseListen(opts.listen ?? process.env.ATOLL_LISTEN ?? DEFAULT_LISTEN);
@@ -124,5 +135,9 @@ export function resolveConfig(
     net: resolveNetConfig(opts),
     web: resolveWebConfig(opts, host, { listen: parseListen, duration: durationSetting }),
     disk: resolveDiskConfig(opts),
+    audit: {
+      retentionMs: durationSetting("--audit-retention / ATOLL_AUDIT_RETENTION", opts.auditRetention ?? process.env.ATOLL_AUDIT_RETENTION ?? "90d"),
+      maxPerTenant: countSetting("ATOLL_AUDIT_MAX_PER_TENANT", process.env.ATOLL_AUDIT_MAX_PER_TENANT ?? "100000"),
+    },
   };
 }

@@ -49,6 +49,8 @@ import { UsageSampleRepo } from "./store/usage-sample-repo.js";
 import { VolumeRepo } from "./store/volume-repo.js";
 import { loadOrCreateToken } from "./token-file.js";
 import { daemonMetrics } from "./metrics/metrics-wiring.js";
+import { AuditLog } from "./core/audit-log.js";
+import { AuditRepo } from "./store/audit-repo.js";
 
 export const VERSION = "0.1.0";
 
@@ -227,6 +229,7 @@ async function serve(
   // Prometheus metrics (docs/operations.md, "Metrics"): scraped with <state-dir>/metrics-token or an admin token.
   const metrics = daemonMetrics({ stateDir: config.stateDir, live, volumes: repos.volumes, usage, runtime, netDriver, runs });
   const scrapeToken = loadOrCreateToken(join(config.stateDir, "metrics-token"));
+  const audit = new AuditLog({ repo: new AuditRepo(db), logger, options: config.audit });
   const services = { sandboxes, volumes, attachments, monitor, commandLog, usage, files, network, daemon: runs };
   const app = await buildHttpServer({
     services,
@@ -238,6 +241,7 @@ async function serve(
     limits: config.web.limits,
     sessionRecords: new DashboardSessionRepo(db),
     metrics: { metrics, scrapeToken },
+    audit,
   });
   await gateway.start();
   started.push(() => gateway.closeAll());
@@ -245,6 +249,7 @@ async function serve(
   const url = address.replace("0.0.0.0", "127.0.0.1");
   usage.start();
   disk.start();
+  audit.start();
   logger.info({ url, tokenFile, stateDir: config.stateDir, imageRootfs }, "listening");
 
   let stopping: Promise<void> | undefined;
@@ -255,6 +260,7 @@ async function serve(
       await app.close();
       await usage.stop();
       disk.stop();
+      audit.stop();
       await sandboxes.shutdown();
       gateway.closeAll();
       await network.close();

@@ -19,6 +19,9 @@ import { registerSessionSocket } from "./session-socket.js";
 import { registerVolumeRoutes } from "./volume-routes.js";
 import { METRICS_PATH, registerMetricsRoutes } from "./metrics-routes.js";
 import { trackOutcomes } from "./request-outcome.js";
+import type { AuditLog } from "../core/audit-log.js";
+import { registerAuditHook } from "./audit-hook.js";
+import { registerAuditRoutes } from "./audit-routes.js";
 import type { DaemonMetrics } from "../metrics/daemon-metrics.js";
 import type { HttpLimits } from "./web-config.js";
 
@@ -61,6 +64,8 @@ export async function buildHttpServer(opts: {
   sessionRecords?: SessionRecords;
   /** `GET /metrics` and the counters the API moves (docs/operations.md, "Metrics"); absent: no /metrics. */
   metrics?: { metrics: DaemonMetrics; scrapeToken: string };
+  /** The audit trail: every state-changing call is recorded, GET /v1/audit reads it (docs/operations.md). */
+  audit?: AuditLog;
 }): Promise<FastifyInstance> {
   const { limits } = opts;
   const fronts = opts.fronts ?? [];
@@ -131,6 +136,10 @@ export async function buildHttpServer(opts: {
 
   trackOutcomes(app);
   if (opts.metrics) registerMetricsRoutes(app, { ...opts.metrics, tokens: opts.tokens });
+  if (opts.audit) {
+    registerAuditHook(app, opts.audit);
+    registerAuditRoutes(app, opts.audit);
+  }
   app.get("/healthz", async () => ({ ok: true }));
   const openapi = buildOpenApi(opts.version);
   app.get("/v1/openapi.json", async () => openapi);

@@ -24,7 +24,7 @@ export function trackOutcomes(app: FastifyInstance): void {
     const body = typeof payload === "string" && payload.length <= MAX_READ ? parseJson(payload) : undefined;
     if (status >= 400) {
       const code = (body as { error?: { code?: unknown } } | undefined)?.error?.code;
-      outcomes.set(req, { outcome: typeof code === "string" && /^[A-Z_]{1,64}$/.test(code) ? code : `HTTP_${status}` });
+      outcomes.set(req, { outcome: typeof code === "string" && /^[A-Z_]{1,64}$/.test(code) ? code : byStatus(status) });
     } else {
       const id = (body as { id?: unknown } | undefined)?.id;
       outcomes.set(req, { outcome: "ok", ...(typeof id === "string" && id.length <= 128 ? { createdId: id } : {}) });
@@ -35,7 +35,12 @@ export function trackOutcomes(app: FastifyInstance): void {
 
 /** The outcome of an answered request (call it in onResponse). */
 export function outcomeOf(req: FastifyRequest, statusCode: number): RequestOutcome {
-  return outcomes.get(req) ?? { outcome: statusCode < 400 ? "ok" : `HTTP_${statusCode}` };
+  return outcomes.get(req) ?? { outcome: statusCode < 400 ? "ok" : byStatus(statusCode) };
+}
+
+/** The outcome of an error answer without an error body (the dashboard's HTML pages). */
+function byStatus(status: number): string {
+  return status === 401 ? "UNAUTHORIZED" : status === 403 ? "FORBIDDEN" : `HTTP_${status}`;
 }
 
 function parseJson(text: string): unknown {

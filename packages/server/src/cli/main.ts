@@ -2,6 +2,7 @@
 import { Command } from "commander";
 import { runImageBuildCommand } from "../image/image-command.js";
 import { registerAdminCommands } from "./admin-commands.js";
+import { registerAuditCommand } from "./audit-command.js";
 import { registerCpCommand } from "./cp-command.js";
 import { registerDoctorCommand } from "./doctor-command.js";
 import { registerSandboxCommands } from "./sandbox-commands.js";
@@ -25,6 +26,7 @@ registerSandboxCommands(program);
 registerVolumeCommands(program);
 registerCpCommand(program);
 registerAdminCommands(program);
+registerAuditCommand(program);
 
 program
   .command("image")

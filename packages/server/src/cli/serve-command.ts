@@ -40,8 +40,13 @@ export function registerServeCommand(program: Command): void {
       "closed destinations every tenant's sandboxes may reach: categories (metadata, private, link-local, loopback, cgnat, documentation, nat64, multicast, reserved) or CIDRs, comma-separated (ATOLL_NET_OPEN; default none)",
       undefined,
     )
+    .option("--audit-retention <duration>", "how long the audit trail keeps entries (ATOLL_AUDIT_RETENTION, default 90d)", undefined)
     .action(
-      async (opts: { stateDir?: string; listen?: string; imagesDir?: string; logLevel?: string; staleAfter?: string } & NetFlags & WebFlags & DiskFlags) => {
+      async (
+        opts: { stateDir?: string; listen?: string; imagesDir?: string; logLevel?: string; staleAfter?: string; auditRetention?: string } & NetFlags &
+          WebFlags &
+          DiskFlags,
+      ) => {
         let config: DaemonConfig;
         try {
           config = resolveConfig(opts);

@@ -31,6 +31,7 @@ const USAGE_AT = 2;
 const TENANTS_AT = 3;
 const SESSIONS_AT = 4;
 const NET_OPEN_AT = 5;
+const RUNS_AT = 6;
 
 const work = mkdtempSync("/var/tmp/atoll-upgrade-");
 chmodSync(work, 0o755); // state directories below: bwrap (sandbox root's host uid) passes through
@@ -206,7 +207,8 @@ for (let version = 1; version < LATEST; version++) {
       }
       const info = await api<DaemonInfo>(daemon, "/v1/daemon");
       assert.equal(info.body.schemaVersion, LATEST);
-      assert.equal(info.body.previousRun, null, "no run was recorded before schema 6");
+      if (version < RUNS_AT) assert.equal(info.body.previousRun, null, "no run was recorded before schema 6");
+      else assert.equal(info.body.previousRun?.clean, true, "the seed daemon's run, stopped cleanly, is kept");
     } finally {
       await daemon.dispose();
       assert.deepEqual(machineLeftovers(dir), []);
