@@ -24,7 +24,7 @@ const CHANGING = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 
 /**
  * The action a request is recorded under, or undefined when it is not audited: reads, file
- * operations and commands (the data plane; commands have their own log), and requests that never
+ * operations, sandbox.fetch and commands (the data plane; commands have their own log), and requests that never
  * showed a valid token (except logins, which are recorded either way). State-changing /v1 routes
  * not in ACTIONS (added later, such as snapshots) are recorded as "METHOD /route".
  */
@@ -32,7 +32,7 @@ export function auditAction(method: string, route: string | undefined): string |
   if (route === undefined || !CHANGING.has(method)) return undefined;
   const known = ACTIONS[`${method} ${route}`];
   if (known !== undefined) return known;
-  if (!route.startsWith("/v1/") || route.includes("/fs/")) return undefined;
+  if (!route.startsWith("/v1/") || route.includes("/fs/") || route.endsWith("/fetch")) return undefined;
   return `${method} ${route}`;
 }
 

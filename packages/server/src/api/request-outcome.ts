@@ -1,3 +1,4 @@
+import { isApiErrorCode } from "atoll/contract";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 
 /** How a request ended, as the metrics and the audit trail record it. */
@@ -24,7 +25,8 @@ export function trackOutcomes(app: FastifyInstance): void {
     const body = typeof payload === "string" && payload.length <= MAX_READ ? parseJson(payload) : undefined;
     if (status >= 400) {
       const code = (body as { error?: { code?: unknown } } | undefined)?.error?.code;
-      outcomes.set(req, { outcome: typeof code === "string" && /^[A-Z_]{1,64}$/.test(code) ? code : byStatus(status) });
+      // Only the API's own codes: the set of outcomes (metric labels) stays finite whatever a body says.
+      outcomes.set(req, { outcome: typeof code === "string" && isApiErrorCode(code) ? code : byStatus(status) });
     } else {
       const id = (body as { id?: unknown } | undefined)?.id;
       outcomes.set(req, { outcome: "ok", ...(typeof id === "string" && id.length <= 128 ? { createdId: id } : {}) });

@@ -80,5 +80,6 @@ test("which requests are audited, and as what", () => {
   assert.equal(auditAction("POST", "/v1/volumes/:id/snapshots"), "POST /v1/volumes/:id/snapshots", "routes added later are recorded too");
   assert.equal(auditAction("GET", "/v1/sandboxes"), undefined);
   assert.equal(auditAction("PUT", "/v1/sandboxes/:id/fs/file"), undefined, "file writes are the data plane");
+  assert.equal(auditAction("POST", "/v1/sandboxes/:id/fetch"), undefined, "so is sandbox.fetch");
   assert.equal(auditAction("POST", undefined), undefined, "no route: nothing to audit");
 });
