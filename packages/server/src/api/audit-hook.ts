@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { AuditLog } from "../core/audit-log.js";
-import { outcomeOf } from "./request-outcome.js";
+import { type RequestOutcome, outcomeOf } from "./request-outcome.js";
 
 /** Action names of the state-changing routes (docs/operations.md, "Audit trail"). */
 const ACTIONS: Readonly<Record<string, string>> = {
@@ -37,19 +37,35 @@ export function auditAction(method: string, route: string | undefined): string |
 }
 
 /**
- * Records every state-changing API call in the audit trail, in one place (an onResponse hook)
- * rather than in each route: who (tenant, token id), the action, the target (route parameters;
- * for creates the new id; for attach the volume too) and the outcome. Never a body, so never a
- * token's value or a secret.
+ * Records every state-changing API call in the audit trail, in one place (hooks) rather than in
+ * each route: who (tenant, token id), the action, the target (route parameters; for creates the
+ * new id; for attach the volume too) and the outcome. Never a body, so never a token's value or a
+ * secret. A call that reached its handler is recorded when its connection closes, also when the
+ * client went away first (outcome "ABORTED": what the handler did still happened); one refused
+ * before (a body that is not JSON) when its answer is sent.
  */
 export function registerAuditHook(app: FastifyInstance, audit: AuditLog): void {
-  app.addHook("onResponse", async (req, reply) => {
-    const action = auditAction(req.method, req.routeOptions.url);
-    if (action === undefined) return;
+  const handled = new WeakSet<FastifyRequest>();
+  const record = (req: FastifyRequest, action: string, outcome: RequestOutcome) => {
     const principal = req.principal as FastifyRequest["principal"] | null;
     if (!principal && action !== "login") return;
-    const { outcome, createdId } = outcomeOf(req, reply.statusCode);
-    audit.record({ tenant: principal?.tenant ?? "", tokenId: principal?.tokenId ?? "", action, target: targetOf(req, createdId), outcome });
+    audit.record({
+      tenant: principal?.tenant ?? "",
+      tokenId: principal?.tokenId ?? "",
+      action,
+      target: targetOf(req, outcome.createdId),
+      outcome: outcome.outcome,
+    });
+  };
+  app.addHook("preHandler", async (req, reply) => {
+    const action = auditAction(req.method, req.routeOptions.url);
+    if (action === undefined) return;
+    handled.add(req);
+    reply.raw.once("close", () => record(req, action, reply.raw.writableFinished ? outcomeOf(req, reply.statusCode) : { outcome: "ABORTED" }));
+  });
+  app.addHook("onResponse", async (req, reply) => {
+    const action = auditAction(req.method, req.routeOptions.url);
+    if (action !== undefined && !handled.has(req)) record(req, action, outcomeOf(req, reply.statusCode));
   });
 }
 
