@@ -39,7 +39,8 @@ apt_packages=(
 # Only for the test suite (`setup.sh --test`, which `npm test` runs): Debian's chromium (and a
 # font) for the dashboard's browser tests, driven by playwright-core; no browser is downloaded.
 # clang-14 and its libFuzzer/sanitizer runtimes: the fuzz targets of the tar parsers (npm run fuzz).
-test_packages=(chromium fonts-dejavu-core clang-14 libclang-rt-14-dev)
+# systemd: systemctl --root and systemd-analyze check `atoll service` (no systemd init needed).
+test_packages=(chromium fonts-dejavu-core clang-14 libclang-rt-14-dev systemd)
 if [[ " $* " == *" --test "* ]]; then apt_packages+=("${test_packages[@]}"); fi
 # Only for `npm run test:vm` (`setup.sh --vm`): QEMU boots its cgroup v2 guest; xz-utils unpacks
 # the guest kernel (docs/testing.md).

@@ -1,7 +1,17 @@
 /**
  * The admin API: API tokens bound to tenants, and per-tenant quotas. Needs an admin token.
  */
-import type { CreateTokenRequest, CreatedToken, TenantInfo, TenantNetRequest, TenantQuotaRequest, TokenInfo } from "./contract/index.js";
+import type {
+  AuditEntry,
+  AuditList,
+  AuditQuery,
+  CreateTokenRequest,
+  CreatedToken,
+  TenantInfo,
+  TenantNetRequest,
+  TenantQuotaRequest,
+  TokenInfo,
+} from "./contract/index.js";
 import { type HttpClient, seg } from "./http-client.js";
 
 /**
@@ -57,5 +67,18 @@ export class AdminClient {
    */
   setNetAccess(tenant: string, access: TenantNetRequest): Promise<TenantInfo> {
     return this.http.request<TenantInfo>("PUT", `/v1/tenants/${seg(tenant)}/net`, { body: access });
+  }
+
+  /**
+   * The audit trail, newest first: who created, killed, attached, deleted, changed what, and how
+   * it ended. An admin token sees every tenant (or `tenant`); any other token its own tenant.
+   *
+   * @example const entries = await client.admin.audit({ since: "1h" }); // [{ at, tenant, tokenId, action, target, outcome }]
+   */
+  async audit(query: AuditQuery = {}): Promise<AuditEntry[]> {
+    const params = new URLSearchParams();
+    for (const [k, v] of Object.entries(query)) if (v !== undefined) params.set(k, String(v));
+    const qs = params.toString() === "" ? "" : `?${params}`;
+    return (await this.http.request<AuditList>("GET", `/v1/audit${qs}`)).entries;
   }
 }

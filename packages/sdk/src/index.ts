@@ -75,6 +75,9 @@ export {
 export type {
   AccessMode,
   ApiErrorCode,
+  AuditEntry,
+  AuditList,
+  AuditQuery,
   CommandStatus,
   CreateSandboxRequest,
   CreateTokenRequest,

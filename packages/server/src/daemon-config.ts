@@ -49,6 +49,8 @@ export interface DaemonConfig {
   disk: DiskConfig;
   /** The Deno binary bound into sandboxes (ATOLL_DENO; runtime/deno-binary.ts), or none. */
   denoBinary: string | undefined;
+  /** The audit trail's bounds: `--audit-retention` / ATOLL_AUDIT_RETENTION (90d), ATOLL_AUDIT_MAX_PER_TENANT (100000). */
+  audit: { retentionMs: number; maxPerTenant: number };
 }
 
 /** `--disk-reserve` / ATOLL_DISK_RESERVE and `--rootfs-overcommit` / ATOLL_ROOTFS_OVERCOMMIT. */
@@ -108,8 +110,23 @@ export function durationSetting(name: string, raw: string): number {
   return d.value;
 }
 
+/** A whole number ≥ 1 of a count setting; throws a readable Error naming the setting. */
+function countSetting(name: string, raw: string): number {
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1) throw new DaemonError("CONFIG_INVALID", `${name}: must be a whole number ≥ 1, got "${raw}"`);
+  return n;
+}
+
 export function resolveConfig(
-  opts: { stateDir?: string; listen?: string; imagesDir?: string; logLevel?: string; staleAfter?: string; stopSandboxesOnExit?: boolean } & NetFlags &
+  opts: {
+    stateDir?: string;
+    listen?: string;
+    imagesDir?: string;
+    logLevel?: string;
+    staleAfter?: string;
+    stopSandboxesOnExit?: boolean;
+    auditRetention?: string;
+  } & NetFlags &
     WebFlags &
     DiskFlags,
 ): DaemonConfig {
@@ -136,5 +153,9 @@ export function resolveConfig(
     web: resolveWebConfig(opts, host, { listen: parseListen, duration: durationSetting }),
     disk: resolveDiskConfig(opts),
     denoBinary: findDenoBinary(),
+    audit: {
+      retentionMs: durationSetting("--audit-retention / ATOLL_AUDIT_RETENTION", opts.auditRetention ?? process.env.ATOLL_AUDIT_RETENTION ?? "90d"),
+      maxPerTenant: countSetting("ATOLL_AUDIT_MAX_PER_TENANT", process.env.ATOLL_AUDIT_MAX_PER_TENANT ?? "100000"),
+    },
   };
 }

@@ -53,6 +53,9 @@ import { UsageSampleRepo } from "./store/usage-sample-repo.js";
 import { VolumeRepo } from "./store/volume-repo.js";
 import { loadOrCreateToken } from "./token-file.js";
 import { DaemonError } from "./daemon-error.js";
+import { daemonMetrics } from "./metrics/metrics-wiring.js";
+import { AuditLog } from "./core/audit-log.js";
+import { AuditRepo } from "./store/audit-repo.js";
 
 export const VERSION = "0.1.0";
 
@@ -198,7 +201,7 @@ async function serve(
     snapshots: snapshotRepo,
   });
   const attachments = new AttachmentService({ volumes, volumeRepo: repos.volumes, attachments: repos.attachments, storage, locks, live, logger });
-  const commandLog = new CommandLog({ repo: new CommandLogRepo(db), logger });
+  const commandLog = new CommandLog({ repo: new CommandLogRepo(db), logger, onStarted: (user) => metrics.commandStarted(user) });
   // After reconcile (the previous run's sandboxes are dead): their namespaces go, the router comes.
   const netDriver = config.net.enabled
     ? new LinuxNetworkDriver({ config: config.net, stateDir: config.stateDir, nativeDir: config.nativeDir, runner, logger })
@@ -276,6 +279,10 @@ async function serve(
   const files = new FileService({ sandboxes, live, volumes, storage, locks, driver: filesDriver, logger });
 
   const snapshots = new SnapshotService({ snapshots: snapshotRepo, volumes, storage, locks, logger, quotas });
+  // Prometheus metrics (docs/operations.md, "Metrics"): scraped with <state-dir>/metrics-token or an admin token.
+  const metrics = daemonMetrics({ stateDir: config.stateDir, live, volumes: repos.volumes, usage, runtime, netDriver, runs });
+  const scrapeToken = loadOrCreateToken(join(config.stateDir, "metrics-token"));
+  const audit = new AuditLog({ repo: new AuditRepo(db), logger, options: config.audit });
   const services = { sandboxes, volumes, snapshots, attachments, monitor, commandLog, usage, files, network, daemon: runs };
   const app = await buildHttpServer({
     services,
@@ -286,6 +293,8 @@ async function serve(
     fronts: [dashboardFront({ services, tokens, staleAfterMs: config.staleAfterMs, version: VERSION, logger })],
     limits: config.web.limits,
     sessionRecords: new DashboardSessionRepo(db),
+    metrics: { metrics, scrapeToken },
+    audit,
   });
   await gateway.start();
   started.push(() => gateway.closeAll());
@@ -293,6 +302,7 @@ async function serve(
   const url = address.replace("0.0.0.0", "127.0.0.1");
   usage.start();
   disk.start();
+  audit.start();
   logger.info({ url, tokenFile, stateDir: config.stateDir, imageRootfs }, "listening");
 
   let stopping: Promise<void> | undefined;
@@ -307,6 +317,7 @@ async function serve(
       // Kept: left running for the next daemon (those it cannot adopt yet are stopped).
       const kept = opts.keepSandboxes ? await sandboxes.detachAll() : 0;
       if (opts.keepSandboxes) logger.info({ sandboxes: kept }, "sandboxes left running for the next daemon");
+      audit.stop();
       await sandboxes.shutdown();
       gateway.closeAll();
       // Kept sandboxes keep their networks and netd (its policies and secrets) for the next daemon.

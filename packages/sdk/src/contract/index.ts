@@ -3,6 +3,7 @@
  * schemas, shell quoting and unit parsing. Importable as `atoll/contract`.
  */
 export * from "./admin.js";
+export * from "./audit.js";
 export * from "./error-codes.js";
 export * from "./errors.js";
 export * from "./fs-errno.js";

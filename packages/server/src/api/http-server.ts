@@ -18,6 +18,12 @@ import { SessionCookies, type SessionRecords } from "./session-cookie.js";
 import { registerSessionSocket } from "./session-socket.js";
 import { registerVolumeRoutes } from "./volume-routes.js";
 import { registerSnapshotRoutes } from "./snapshot-routes.js";
+import { METRICS_PATH, registerMetricsRoutes } from "./metrics-routes.js";
+import { trackOutcomes } from "./request-outcome.js";
+import type { AuditLog } from "../core/audit-log.js";
+import { registerAuditHook } from "./audit-hook.js";
+import { registerAuditRoutes } from "./audit-routes.js";
+import type { DaemonMetrics } from "../metrics/daemon-metrics.js";
 import type { HttpLimits } from "./web-config.js";
 
 declare module "fastify" {
@@ -57,6 +63,10 @@ export async function buildHttpServer(opts: {
   limits: HttpLimits;
   /** Server-side records of dashboard logins (the store's; in memory when omitted). */
   sessionRecords?: SessionRecords;
+  /** `GET /metrics` and the counters the API moves (docs/operations.md, "Metrics"); absent: no /metrics. */
+  metrics?: { metrics: DaemonMetrics; scrapeToken: string };
+  /** The audit trail: every state-changing call is recorded, GET /v1/audit reads it (docs/operations.md). */
+  audit?: AuditLog;
 }): Promise<FastifyInstance> {
   const { limits } = opts;
   const fronts = opts.fronts ?? [];
@@ -111,6 +121,7 @@ export async function buildHttpServer(opts: {
     reply.raw.once("finish", () => (req.raw.complete ? clear() : req.raw.once("end", clear)));
     const path = req.url.split("?")[0]!;
     if (PUBLIC_PATHS.has(path) || fronts.some((f) => f.isPublicPath(path))) return;
+    if (path === METRICS_PATH && opts.metrics) return; // its own tokens (metrics-routes.ts)
     req.principal = authenticateRequest(req, opts.tokens, sessions);
     clear();
     // Revoking the token (or logging out) cuts what this request holds open.
@@ -130,6 +141,12 @@ export async function buildHttpServer(opts: {
     void reply.code(404).send({ error: { code: "NOT_FOUND", message: `No route ${req.method} ${req.url.split("?")[0]}; see /v1/openapi.json` } });
   });
 
+  trackOutcomes(app);
+  if (opts.metrics) registerMetricsRoutes(app, { ...opts.metrics, tokens: opts.tokens });
+  if (opts.audit) {
+    registerAuditHook(app, opts.audit);
+    registerAuditRoutes(app, opts.audit);
+  }
   app.get("/healthz", async () => ({ ok: true }));
   const openapi = buildOpenApi(opts.version);
   app.get("/v1/openapi.json", async () => openapi);

@@ -2,6 +2,8 @@
 import { Command } from "commander";
 import { runImageBuildCommand } from "../image/image-command.js";
 import { registerAdminCommands } from "./admin-commands.js";
+import { registerAuditCommand } from "./audit-command.js";
+import { registerServiceCommand } from "./service-command.js";
 import { registerCpCommand } from "./cp-command.js";
 import { registerDoctorCommand } from "./doctor-command.js";
 import { registerSandboxCommands } from "./sandbox-commands.js";
@@ -27,6 +29,8 @@ registerVolumeCommands(program);
 registerSnapshotCommands(program);
 registerCpCommand(program);
 registerAdminCommands(program);
+registerAuditCommand(program);
+registerServiceCommand(program);
 
 program
   .command("image")

@@ -44,9 +44,18 @@ export function registerServeCommand(program: Command): void {
       "--stop-sandboxes-on-exit",
       "stop every sandbox when the daemon exits (ATOLL_STOP_SANDBOXES_ON_EXIT=1; default: they keep running and the next daemon adopts them)",
     )
+    .option("--audit-retention <duration>", "how long the audit trail keeps entries (ATOLL_AUDIT_RETENTION, default 90d)", undefined)
     .action(
       async (
-        opts: { stateDir?: string; listen?: string; imagesDir?: string; logLevel?: string; staleAfter?: string; stopSandboxesOnExit?: boolean } & NetFlags &
+        opts: {
+          stateDir?: string;
+          listen?: string;
+          imagesDir?: string;
+          logLevel?: string;
+          staleAfter?: string;
+          stopSandboxesOnExit?: boolean;
+          auditRetention?: string;
+        } & NetFlags &
           WebFlags &
           DiskFlags,
       ) => {

@@ -54,7 +54,15 @@ export class CommandLog {
   private readonly secrets = new Map<string, string[]>();
   private readonly listeners = new Set<(sandboxId: string) => void>();
 
-  constructor(private readonly deps: { repo: CommandLogRepo; logger: Logger; keepPerSandbox?: number }) {}
+  constructor(
+    private readonly deps: {
+      repo: CommandLogRepo;
+      logger: Logger;
+      keepPerSandbox?: number;
+      /** Told of every command started (the metrics' counter). */
+      onStarted?: (user: "app" | "root") => void;
+    },
+  ) {}
 
   /** A recorder bound to one sandbox, for its sessions. */
   recorder(sandboxId: string): CommandRecorder {
@@ -95,6 +103,7 @@ export class CommandLog {
     const seq = this.nextSeq.get(sandboxId) ?? this.deps.repo.maxSeq(sandboxId) + 1;
     this.nextSeq.set(sandboxId, seq + 1);
     const t0 = performance.now();
+    this.deps.onStarted?.(user);
     // The log must never break the command it describes: store errors are logged, not thrown.
     const guarded = (what: string, fn: () => void) => {
       try {

@@ -72,6 +72,11 @@ export class DaemonRuns {
     return runs;
   }
 
+  /** This run's number: runs recorded for the state directory so far, this one included (metrics). */
+  get runNumber(): number {
+    return this.runId;
+  }
+
   info(): DaemonInfo {
     const uptimeSeconds = Math.max(0, Math.floor((this.now().getTime() - Date.parse(this.base.startedAt)) / 1000));
     return { ...this.base, uptimeSeconds };

@@ -3,7 +3,7 @@ import type { Logger } from "pino";
 import type { UsageSampleRepo } from "../store/usage-sample-repo.js";
 import type { VolumeRepo } from "../store/volume-repo.js";
 import type { CommandLog } from "./command-log.js";
-import type { StorageDriver } from "./drivers.js";
+import type { StorageDriver, VolumeUsage } from "./drivers.js";
 
 export interface UsageSamplerOptions {
   /** Time between two samples of every volume (default 60 s). */
@@ -27,6 +27,8 @@ export class UsageSampler {
   private running: Promise<void> | undefined;
   private ticks = 0;
   private readonly listeners = new Set<() => void>();
+  /** The last usage read of each volume (metrics read it at scrape instead of reading the volume). */
+  private readonly latestUsage = new Map<string, VolumeUsage>();
 
   constructor(
     private readonly deps: {
@@ -65,6 +67,11 @@ export class UsageSampler {
     return this.deps.samples.since(volumeId, since.toISOString());
   }
 
+  /** The usage the last tick read for a volume, if it read one. */
+  latest(volumeId: string): VolumeUsage | undefined {
+    return this.latestUsage.get(volumeId);
+  }
+
   /** One round: sample every ready volume; every 60th round, apply retention. */
   tick(): Promise<void> {
     this.running ??= this.sampleAll().finally(() => (this.running = undefined));
@@ -74,10 +81,14 @@ export class UsageSampler {
   private async sampleAll(): Promise<void> {
     const { volumes, samples, storage, logger, options } = this.deps;
     let stored = 0;
-    for (const v of volumes.listAll()) {
+    const all = volumes.listAll();
+    for (const id of this.latestUsage.keys()) if (!all.some((v) => v.id === id && v.state === "ready")) this.latestUsage.delete(id);
+    for (const v of all) {
       if (v.state !== "ready") continue;
       try {
-        const { usedBytes } = await storage.usage(v.id);
+        const usage = await storage.usage(v.id);
+        this.latestUsage.set(v.id, usage);
+        const { usedBytes } = usage;
         const now = new Date();
         const last = samples.last(v.id);
         const stale = !last || now.getTime() - Date.parse(last.at) >= HEARTBEAT_SAMPLES * options.intervalMs;

@@ -31,6 +31,7 @@ export function appPage(version: string, daemonLine = ""): string {
   <nav>
     <a href="#/volumes" data-nav="volumes">Volumes</a>
     <a href="#/sandboxes" data-nav="sandboxes">Sandboxes</a>
+    <a href="#/audit" data-nav="audit">Audit</a>
   </nav>
   <span id="live" class="live" title="Live updates">connecting…</span>
   <form method="post" action="/logout" class="logout"><button type="submit" class="link">Log out</button></form>

@@ -99,6 +99,7 @@ export async function registerDashboard(app: FastifyInstance, opts: DashboardOpt
       } catch {
         return html(reply, 401, loginPage(typeof given === "string" && given.trim() !== "" ? "That token is not right." : "Enter the API token."));
       }
+      req.principal = principal; // who logged in, for the audit trail (api/audit-hook.ts)
       const cookie = sessionCookieHeader(opts.sessions.issue(principal), { secure: secureOf(req), maxAgeSeconds: opts.sessions.maxAgeSeconds });
       return reply.header("set-cookie", cookie).header("cache-control", "no-store").redirect("/", 303);
     });

@@ -209,7 +209,7 @@ for (let version = 1; version < LATEST; version++) {
       const info = await api<DaemonInfo>(daemon, "/v1/daemon");
       assert.equal(info.body.schemaVersion, LATEST);
       if (version < RUNS_AT) assert.equal(info.body.previousRun, null, "no run was recorded before schema 6");
-      else assert.equal(info.body.previousRun?.clean, true, "the seeding daemon's run is kept");
+      else assert.equal(info.body.previousRun?.clean, true, "the seed daemon's run, stopped cleanly, is kept");
     } finally {
       await daemon.dispose();
       assert.deepEqual(machineLeftovers(dir), []);

@@ -439,6 +439,11 @@ export class LinuxNetworkDriver implements NetworkDriver {
     });
   }
 
+  /** For the metrics: netd running now, how often it was restarted, namespaces ready in the pool. */
+  health(): { netdUp: boolean; netdRestarts: number; pooledNamespaces: number } {
+    return { netdUp: this.netd?.up ?? false, netdRestarts: this.netd?.restarts ?? 0, pooledNamespaces: this.pool.size };
+  }
+
   async close(): Promise<void> {
     await this.pool.close();
     for (const id of [...this.sandboxes.keys()]) await this.release(id).catch(() => undefined);

@@ -129,6 +129,11 @@ export class NetdClient {
     for (const pid of netdPidsOf(name)) await killNetd(pid);
   }
 
+  /** Whether a netd process runs now (false while it is being restarted; metrics). */
+  get up(): boolean {
+    return this.current !== undefined;
+  }
+
   /** pid of the running netd (tests kill it to prove recovery). */
   get pid(): number | undefined {
     return this.current?.pid;

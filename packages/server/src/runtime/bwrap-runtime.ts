@@ -151,6 +151,12 @@ export class BwrapRuntime implements RuntimeDriver {
     return this.setupPromise;
   }
 
+  /** Entries waiting in the warm pools now: scratch filesystems and launchers (metrics). */
+  async warmPoolSizes(): Promise<Record<string, number>> {
+    const setup = await this.setupPromise?.catch(() => undefined);
+    return { scratch: this.pool.readyCount, launcher: setup?.launchers.size ?? 0 };
+  }
+
   /** Starts filling the scratch pool for the default rootfs size (call once the daemon is up). */
   warmPool(sizeBytes: number = LIMITS.rootfsDefault): void {
     this.pool.warm(sizeBytes);

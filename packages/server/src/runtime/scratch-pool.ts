@@ -74,6 +74,11 @@ export class ScratchPool {
     });
   }
 
+  /** Entries ready to be taken now (metrics). */
+  get readyCount(): number {
+    return this.pool.size;
+  }
+
   /** Path of the image file of sandbox `id`. */
   imagePath(id: string): string {
     return path.join(this.options.dir, `${id}.img`);

@@ -131,4 +131,18 @@ export const MIGRATIONS: readonly string[] = [
   );
   ALTER TABLE volumes ADD COLUMN from_snapshot TEXT;  -- the snapshot a volume was made from (its usedBytes counts what it wrote)
   `,
+  // 8: the audit trail (issue 17) of state-changing API calls (docs/operations.md, "Audit trail").
+  `
+  CREATE TABLE audit_log (
+    id        INTEGER PRIMARY KEY AUTOINCREMENT,
+    at        TEXT NOT NULL,
+    tenant    TEXT NOT NULL,   -- who acted; "" for a login whose token was not recognised
+    token_id  TEXT NOT NULL,   -- "bootstrap", tokens.id, or "" (never a token's value)
+    action    TEXT NOT NULL,   -- "sandbox.create", "volume.delete", "login", …
+    target    TEXT NOT NULL,   -- what it acted on (ids or names from the route), or ""
+    outcome   TEXT NOT NULL    -- "ok" or the error code
+  );
+  CREATE INDEX audit_log_tenant ON audit_log (tenant, id);
+  CREATE INDEX audit_log_at ON audit_log (at);
+  `,
 ];

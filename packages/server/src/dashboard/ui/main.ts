@@ -4,6 +4,7 @@
  * No page reloads: views re-render their parts in place.
  */
 import type { Overview, SandboxFocus } from "../snapshot-types.js";
+import { auditView } from "./audit-view.js";
 import { sandboxDetailView } from "./sandbox-detail-view.js";
 import { sandboxesView } from "./sandboxes-view.js";
 import { publish, state, subscribe } from "./state.js";
@@ -21,6 +22,7 @@ function route(): View {
   const id = raw ? decodeURIComponent(raw) : undefined;
   if (page === "sandboxes") return id ? sandboxDetailView(id) : sandboxesView();
   if (page === "volumes" && id) return volumeDetailView(id);
+  if (page === "audit") return auditView();
   return volumesView();
 }
 
@@ -29,7 +31,7 @@ function show(): void {
   current = route();
   document.getElementById("view")!.replaceChildren(current.el);
   document.title = `${current.title} · Atoll`;
-  const section = window.location.hash.startsWith("#/sandboxes") ? "sandboxes" : "volumes";
+  const section = window.location.hash.startsWith("#/sandboxes") ? "sandboxes" : window.location.hash.startsWith("#/audit") ? "audit" : "volumes";
   document.querySelectorAll<HTMLAnchorElement>("[data-nav]").forEach((a) => {
     if (a.dataset.nav === section) a.setAttribute("aria-current", "page");
     else a.removeAttribute("aria-current");
