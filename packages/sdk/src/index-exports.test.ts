@@ -30,6 +30,7 @@ const EXPECTED = [
   "SandboxEnv",
   "SandboxFs",
   "SandboxNotRunningError",
+  "Snapshot",
   "ServerError",
   "ShellSecret",
   "Volume",

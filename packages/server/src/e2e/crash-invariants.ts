@@ -252,12 +252,12 @@ export async function volumeProblems(client: Client, expected: ReadonlyMap<strin
     try {
       for (const v of volumes) {
         const dir = `/v/${v.name}`;
-        const readBack = await probe.sh`echo probe > ${dir}/.crash-probe && cat ${dir}/.crash-probe && rm ${dir}/.crash-probe`.text();
+        const readBack = (await probe.sh`echo probe > ${dir}/.crash-probe && cat ${dir}/.crash-probe && rm ${dir}/.crash-probe`.text()).trimEnd();
         if (readBack !== "probe") problems.push(`volume ${v.name}: wrote "probe", read back "${readBack}"`);
         const want = expected.get(v.name);
         if (want !== undefined) {
           const got = await probe.sh`cat ${dir}/marker`.text().catch((e: Error) => `(${e.message})`);
-          if (got !== want) problems.push(`volume ${v.name} lost its data: marker is "${got.slice(0, 80)}"`);
+          if (got.trimEnd() !== want.trimEnd()) problems.push(`volume ${v.name} lost its data: marker is "${got.slice(0, 80)}"`);
         }
       }
     } finally {

@@ -64,7 +64,7 @@ const createSandbox: Scenario = {
   async retry(c) {
     const sb = await c.client.createSandbox({ timeout: "5m", volumes: [{ id: KEEP, mountPath: "/keep" }] });
     try {
-      assert.equal(await sb.sh`cat /keep/marker`.text(), KEEP_DATA);
+      assert.equal((await sb.sh`cat /keep/marker`.text()).trimEnd(), KEEP_DATA);
       return "created, keep readable";
     } finally {
       await sb.kill();
@@ -97,7 +97,7 @@ const attach: Scenario = {
         if (codeOf(err) !== "VOLUME_ALREADY_ATTACHED" || !attachedHere) throw err;
         did = "already attached";
       }
-      assert.equal(await sb.sh`cat /keep/marker`.text(), KEEP_DATA);
+      assert.equal((await sb.sh`cat /keep/marker`.text()).trimEnd(), KEEP_DATA);
       return sb.id === c.sandboxId ? `${did} (same sandbox)` : `${did} (new sandbox)`;
     } finally {
       await (sb.id === c.sandboxId ? sb.close() : sb.kill());

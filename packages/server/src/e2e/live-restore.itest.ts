@@ -91,9 +91,9 @@ async function checkAdopted(client: Client, id: string, downAt: number): Promise
   const sb = await client.connectSandbox(id);
   await sb.sh`true`;
   // lxcfs outlived the daemon too: the sandbox still reads its own /proc/meminfo.
-  assert.match(await sb.sh`head -1 /proc/meminfo`.text(), /^MemTotal:\s+\d+ kB$/);
-  assert.equal(await sb.sh`cat /rw/before`.text(), "before");
-  assert.equal(await sb.sh`cat /ro/file`.text(), "seeded");
+  assert.match((await sb.sh`head -1 /proc/meminfo`.text()).trimEnd(), /^MemTotal:\s+\d+ kB$/);
+  assert.equal((await sb.sh`cat /rw/before`.text()).trimEnd(), "before");
+  assert.equal((await sb.sh`cat /ro/file`.text()).trimEnd(), "seeded");
   await sb.sh`echo after > /rw/after && cat /rw/after`;
   const ro = await sb.sh`touch /ro/x 2>&1; echo rc=$?`.noThrow().text();
   assert.match(ro, /Read-only file system/);

@@ -77,14 +77,14 @@ test("a fork starts as the snapshot, grows to its size, writes alone; restore ro
   assert.ok(source.usedBytes >= 30_000_000, `source uses ${source.usedBytes}`);
   assert.ok(fork.usedBytes < 10_000_000, `a fresh fork uses ${fork.usedBytes}`);
   await using f = await client.createSandbox({ volumes: [{ id: fork.id, mountPath: "/f" }] });
-  assert.equal(await f.sh`sha256sum /f/seed | cut -d' ' -f1`.text(), sum);
-  assert.equal(await f.sh`cat /f/state`.text(), "good");
+  assert.equal((await f.sh`sha256sum /f/seed | cut -d' ' -f1`.text()).trimEnd(), sum);
+  assert.equal((await f.sh`cat /f/state`.text()).trimEnd(), "good");
   const size = Number(await f.sh`df -B1 --output=size /f | tail -1`.text());
   assert.ok(size > 0.9 * 2 ** 30, `the fork's filesystem was grown: ${size} bytes`);
   await f.sh`echo fork-only > /f/mine && head -c 20000000 /dev/urandom > /f/new && sync`;
   const grown = await fork.refresh();
   assert.ok(grown.usedBytes >= fork.usedBytes + 19_000_000, `the fork's writes count: ${fork.usedBytes} → ${grown.usedBytes}`);
-  assert.equal(await sb.sh`test -e /s/mine && echo yes || echo no`.text(), "no", "the source does not see the fork's writes");
+  assert.equal((await sb.sh`test -e /s/mine && echo yes || echo no`.text()).trimEnd(), "no", "the source does not see the fork's writes");
   await f.kill();
 
   await expectCode(client.createVolume({ name: "too-small", sizeGb: 0.25, from: snap.id }), "INVALID_ARGUMENT");
@@ -92,7 +92,7 @@ test("a fork starts as the snapshot, grows to its size, writes alone; restore ro
   await sb.kill();
   await volume.restore("seeded");
   await using r = await client.createSandbox({ volumes: [{ id: volume.id, mountPath: "/s" }] });
-  assert.equal(await r.sh`cat /s/state`.text(), "good", "rolled back");
+  assert.equal((await r.sh`cat /s/state`.text()).trimEnd(), "good", "rolled back");
   await r.kill();
   for (const v of [fork.id, volume.id]) await client.deleteVolume(v);
   await client.deleteSnapshot(snap.id);
@@ -143,7 +143,7 @@ test("snapshots survive a restart; a daemon killed with a volume frozen thaws it
   await expectCode(client.getSnapshot("snap_halfmade"), "SNAPSHOT_NOT_FOUND");
   assert.equal(existsSync(part), false, "its half-made image is gone");
   await using again = await client.createSandbox({ volumes: [{ id: volume.id, mountPath: "/f" }] });
-  assert.equal(await again.sh`cat /f/before`.text(), "before");
+  assert.equal((await again.sh`cat /f/before`.text()).trimEnd(), "before");
   await again.sh`echo writable > /f/after && sync /f/after`;
   await again.kill();
   await client.deleteSnapshot(snap.id);
