@@ -50,6 +50,15 @@ export const CRASH_POINTS = [
   "volume.delete.after-image",
   // volume file operations (volume.fs)
   "volume.files.after-mount",
+  // snapshot of a volume in use (issue 14)
+  "snapshot.create.after-row",
+  "snapshot.create.while-frozen",
+  "snapshot.create.before-ready",
+  // snapshot delete
+  "snapshot.delete.after-deleting",
+  "snapshot.delete.after-image",
+  // volume made from a snapshot (a fork)
+  "volume.fork.after-clone",
 ] as const;
 
 export type CrashPointName = (typeof CRASH_POINTS)[number];

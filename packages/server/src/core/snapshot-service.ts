@@ -2,6 +2,7 @@ import { ConflictError, NotFoundError, createSnapshotSchema, parseOrThrow, type 
 import type { Logger } from "pino";
 import type { KeyedMutex } from "../host/keyed-mutex.js";
 import type { SnapshotRepo, SnapshotRow } from "../store/snapshot-repo.js";
+import { crashPoint } from "../crash-points.js";
 import type { StorageDriver } from "./drivers.js";
 import { newSnapshotId, nowIso } from "./ids.js";
 import type { QuotaChecker } from "./quota-checker.js";
@@ -61,6 +62,7 @@ export class SnapshotService {
         name: req.name,
       });
     }
+    crashPoint("snapshot.create.after-row");
     const started = Date.now();
     try {
       await this.deps.locks.run(volume.id, async () => {
@@ -72,6 +74,7 @@ export class SnapshotService {
       this.deps.snapshots.delete(row.id);
       throw err;
     }
+    crashPoint("snapshot.create.before-ready");
     this.deps.snapshots.setState(row.id, "ready");
     this.deps.logger.info({ snapshotId: row.id, name: row.name, volumeId: volume.id, ms: Date.now() - started }, "snapshot taken");
     return this.info({ ...row, state: "ready" });
@@ -98,7 +101,9 @@ export class SnapshotService {
     const info = await this.info(row);
     await this.deps.locks.run(row.id, async () => {
       this.deps.snapshots.setState(row.id, "deleting");
+      crashPoint("snapshot.delete.after-deleting");
       await this.deps.storage.deleteSnapshot(row.id);
+      crashPoint("snapshot.delete.after-image");
       this.deps.snapshots.delete(row.id);
     });
     this.deps.logger.info({ snapshotId: row.id, name: row.name }, "snapshot deleted");

@@ -77,6 +77,7 @@ export class VolumeService {
           this.snapshot(tenant, from.id);
           await this.deps.locks.run(row.id, () => this.deps.storage.createFrom(row.id, from.id, capacityBytes));
         });
+        crashPoint("volume.fork.after-clone");
       } else {
         await this.deps.locks.run(row.id, () => this.deps.storage.create(row.id, capacityBytes));
       }

@@ -9,6 +9,7 @@ import { existsSync, readFileSync, readdirSync } from "node:fs";
 import path from "node:path";
 import type { Client } from "atoll";
 import Database from "better-sqlite3";
+import { volumeImage, volumeImagesDir } from "./e2e-helpers.js";
 import { machineLeftovers } from "../testing/daemon-leftovers.js";
 
 /** The rows that decide ownership, read straight from the daemon's SQLite file. */
@@ -105,11 +106,14 @@ export function storeProblems(stateDir: string, store: StoreView): string[] {
   for (const s of store.sandboxes) if (s.state !== "running" && s.state !== "stopped") problems.push(`sandbox ${s.id} left ${s.state}`);
   for (const v of store.volumes) {
     if (v.state !== "ready") problems.push(`volume ${v.name} left ${v.state}`);
-    else if (!existsSync(path.join(stateDir, "volumes", `${v.id}.img`))) problems.push(`volume ${v.name} is ready but has no image`);
+    else if (!existsSync(volumeImage(stateDir, v.id))) problems.push(`volume ${v.name} is ready but has no image`);
   }
   const ready = new Set(store.volumes.filter((v) => v.state === "ready").map((v) => v.id));
-  for (const file of readdirSync(path.join(stateDir, "volumes"))) {
-    if (!ready.has(file.replace(/\.img$/, ""))) problems.push(`volumes/${file} belongs to no ready volume`);
+  // Images live in the copy-on-write pool (run/cow-pool/volumes), or in volumes/ when made before it.
+  for (const dir of new Set([volumeImagesDir(stateDir), path.join(stateDir, "volumes")])) {
+    for (const file of readdirSync(dir)) {
+      if (!ready.has(file.replace(/\.img$/, ""))) problems.push(`${path.relative(stateDir, dir)}/${file} belongs to no ready volume`);
+    }
   }
   for (const a of store.attachments) {
     if (!running.has(a.sandboxId)) problems.push(`attachment of ${a.volumeId} to ${a.sandboxId}, which is not running`);
@@ -153,7 +157,8 @@ export function unownedResources(stateDir: string, store: StoreView, before: Sur
       const rel = path.relative(dir, what);
       const sandbox = /^run\/sandboxes\/([^/]+)(\/|$)/.exec(rel)?.[1];
       const volume = /^run\/volumes\/([^/]+)$/.exec(rel)?.[1];
-      if (rel === "run" || rel === "run/lxcfs" || rel.startsWith("run/pool/")) continue;
+      // The live daemon's own mounts: its run dir, lxcfs, warm pool, copy-on-write pool.
+      if (rel === "run" || rel === "run/lxcfs" || rel.startsWith("run/pool/") || rel === "run/cow-pool") continue;
       if (sandbox !== undefined) {
         if (!running.has(sandbox)) problems.push(`mount ${rel}: ${owner(sandbox)}`);
       } else if (volume !== undefined) {
@@ -163,8 +168,8 @@ export function unownedResources(stateDir: string, store: StoreView, before: Sur
       const file = what.slice(what.indexOf(dir));
       const rel = path.relative(dir, file);
       const scratch = /^scratch\/([^/]+)\.img$/.exec(rel)?.[1];
-      const volume = /^volumes\/([^/]+)\.img$/.exec(rel)?.[1];
-      if (scratch?.startsWith("pool-")) continue;
+      const volume = /^(?:run\/cow-pool\/)?volumes\/([^/]+)\.img$/.exec(rel)?.[1];
+      if (scratch?.startsWith("pool-") || rel === "cow-pool.xfs") continue;
       if (scratch !== undefined) {
         if (!running.has(scratch)) problems.push(`loop device on ${rel}: ${owner(scratch)}`);
       } else if (volume !== undefined) {

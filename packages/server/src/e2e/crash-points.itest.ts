@@ -188,6 +188,67 @@ const writeVolumeFile: Scenario = {
   },
 };
 
+/** keep's data as a volume made from snapshot `snapshot` sees it (the snapshot is usable). */
+async function forkReads(c: Ctx, snapshot: string, name: string): Promise<string> {
+  const fork = await c.client.createVolume({ name, sizeGb: SIZE_GB, from: snapshot });
+  return fork.fs.readTextFile("marker");
+}
+
+const createSnapshot: Scenario = {
+  request: 'snapshot "snap" of keep, attached rw and in use',
+  setup: sandboxWithKeep,
+  send: async (c) => (await c.client.getVolume(KEEP)).snapshot({ name: "snap" }),
+  async retry(c) {
+    let did = "taken";
+    await (await c.client.getVolume(KEEP)).snapshot({ name: "snap" }).catch(async (err: unknown) => {
+      // A snapshot that was finished before the crash is fine if it is listed ready.
+      if (codeOf(err) !== "SNAPSHOT_NAME_TAKEN") throw err;
+      did = "already taken";
+    });
+    assert.equal(await forkReads(c, "snap", "from-snap"), KEEP_DATA);
+    // keep itself is not left frozen: the sandbox that holds it can still write.
+    if (await isRunning(c)) {
+      const sb = await c.client.connectSandbox(c.sandboxId!);
+      try {
+        await sb.sh`echo more > /keep/after-snapshot`.timeout(30_000);
+      } finally {
+        await sb.close();
+      }
+    }
+    return `${did}, a fork reads keep's data`;
+  },
+};
+
+const deleteSnapshot: Scenario = {
+  request: 'delete snapshot "old" of keep',
+  async setup(c) {
+    await (await c.client.getVolume(KEEP)).snapshot({ name: "old" });
+  },
+  send: (c) => c.client.deleteSnapshot("old"),
+  async retry(c) {
+    let did = "deleted";
+    await c.client.deleteSnapshot("old").catch((err: unknown) => {
+      if (codeOf(err) !== "SNAPSHOT_NOT_FOUND") throw err;
+      did = "already gone";
+    });
+    assert.ok(!(await c.client.listSnapshots()).some((s) => s.name === "old"), "old is still listed");
+    return did;
+  },
+};
+
+const forkVolume: Scenario = {
+  request: 'create volume "fork" from a snapshot of keep',
+  async setup(c) {
+    await (await c.client.getVolume(KEEP)).snapshot({ name: "base" });
+  },
+  send: (c) => c.client.createVolume({ name: "fork", sizeGb: SIZE_GB, from: "base" }),
+  async retry(c) {
+    const fork = await c.client.createVolume({ name: "fork", sizeGb: SIZE_GB, from: "base" });
+    assert.equal(await fork.fs.readTextFile("marker"), KEEP_DATA);
+    return "forked, reads keep's data";
+  },
+};
+
 /** Every point's scenario: a point without one does not compile, a stale one fails below. */
 const SCENARIOS: Record<CrashPointName, Scenario> = {
   "sandbox.create.after-row": createSandbox,
@@ -216,6 +277,12 @@ const SCENARIOS: Record<CrashPointName, Scenario> = {
   "volume.delete.after-deleting": deleteVolume(false),
   "volume.delete.after-image": deleteVolume(false),
   "volume.files.after-mount": writeVolumeFile,
+  "snapshot.create.after-row": createSnapshot,
+  "snapshot.create.while-frozen": createSnapshot,
+  "snapshot.create.before-ready": createSnapshot,
+  "snapshot.delete.after-deleting": deleteSnapshot,
+  "snapshot.delete.after-image": deleteSnapshot,
+  "volume.fork.after-clone": forkVolume,
 };
 
 interface Row {

@@ -3,7 +3,7 @@
  * `host`, DNS `host`), inside a fake host (testing/fake-host.ts) whose default route leads to a
  * fake internet and whose /etc/resolv.conf nameservers answer there. Sandboxes with and without
  * allowNet reach fake servers by name through the host uplink; the host itself stays closed to
- * them; stopping the daemon leaves nothing in the fake host nor on the machine.
+ * them; stopping the daemon leaves its sandboxes to the next one, and with none left, nothing.
  */
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
@@ -197,13 +197,20 @@ test("attack: sandboxes cannot reach the host's own services through the host up
   }
 });
 
-test("stopping the daemon leaves nothing in the host nor on the machine", async () => {
+test("stopping the daemon leaves a sandbox running for the next daemon, which adopts it with its policy; with none left, it leaves nothing", async () => {
   ctx.service.kill("SIGKILL");
-  // Left running on purpose: stopping the daemon must end it and release everything it holds.
   const sb = await ctx.client.createSandbox({ timeout: "5m", allowNet: ["example.com"] });
   assert.ok((await curl(sb, "http://example.com/")).ok);
-  const code = await ctx.daemon.stop();
-  assert.equal(code, 0);
+  assert.equal(await ctx.daemon.stop(), 0);
+  // Live restore (docs/architecture.md): the next `atoll serve` in the same host adopts it.
+  ctx.daemon = await ctx.daemon.restart();
+  ctx.client = new Client({ url: ctx.daemon.url, token: ctx.daemon.token });
+  const adopted = await ctx.client.connectSandbox(sb.id);
+  assert.equal(served(await curl(adopted, "http://example.com/")).local, "203.0.113.10", "allowed as before");
+  assert.equal((await curl(adopted, "http://example.org/")).ok, false, "and nothing else");
+  await ctx.client.killSandbox(sb.id);
+  // No sandbox left: stopping releases everything it holds.
+  assert.equal(await ctx.daemon.stop(), 0);
   assert.deepEqual(await ctx.host.leftovers(), []);
   assert.deepEqual(machineLeftovers(ctx.daemon.stateDir), []);
 });

@@ -155,11 +155,7 @@ export class LoopVolumeBackend implements StorageDriver {
     }).then(
       (cow) => {
         this.cow = cow;
-        this.disk.countGrowth("cow-pool", async () => {
-          let promised = await cow.growthBytes();
-          for (const bytes of this.shared.values()) promised += bytes;
-          return promised;
-        });
+        this.disk.countGrowth("cow-pool", () => this.promisedBytes(cow));
         return cow;
       },
       (error: unknown) => {
@@ -399,10 +395,25 @@ export class LoopVolumeBackend implements StorageDriver {
     return st ? Math.max(0, st.size - st.blocks * 512) : 0;
   }
 
-  /** Bytes available on the filesystem holding the images (statfs f_bavail of the state dir). */
+  /**
+   * Host bytes the pool has promised and not taken yet: blocks given to volumes but not written
+   * on the host, and blocks volumes share with snapshots (each may still need its own copy).
+   */
+  private async promisedBytes(cow: CowPool): Promise<number> {
+    let promised = await cow.growthBytes();
+    for (const bytes of this.shared.values()) promised += bytes;
+    return promised;
+  }
+
+  /**
+   * Bytes of the host filesystem holding the images that are free and not promised to a volume
+   * (statfs f_bavail of the state dir, minus the pool's promised growth): a volume takes its
+   * size from this at once, though the pool's blocks reach the host only as they are written.
+   */
   async freeBytes(): Promise<number> {
     const dir = (await exists(this.imagesDir)) ? this.imagesDir : path.dirname(this.imagesDir);
-    return (await statfsUsage(dir)).availableBytes;
+    const free = (await statfsUsage(dir)).availableBytes;
+    return Math.max(0, free - (this.cow ? await this.promisedBytes(this.cow) : 0));
   }
 
   /** See VolumeSnapshots.snapshot (volume-snapshots.ts). */

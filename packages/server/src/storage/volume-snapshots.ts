@@ -10,6 +10,7 @@ import type { DiskBudget } from "../host/disk-budget.js";
 import { removeImage } from "../host/ext4-image.js";
 import type { KeyedMutex } from "../host/keyed-mutex.js";
 import { withFrozen } from "../host/reflink.js";
+import { crashPoint } from "../crash-points.js";
 import type { CommandRunner } from "../host/run-command.js";
 import type { CowPool } from "./cow-pool.js";
 import type { StorageLogger } from "./loop-volume-backend.js";
@@ -51,7 +52,11 @@ export class VolumeSnapshots {
       const clone = cow.clones && path.dirname(image) === cow.volumesDir;
       const held = this.h.acquired.get(volumeId);
       const write = () => writeSnapshotImage({ runner: this.h.runner, log: this.h.log }, image, target, clone);
-      if (held) await withFrozen(this.h.runner, held.mountPoint, write);
+      if (held)
+        await withFrozen(this.h.runner, held.mountPoint, async () => {
+          await write();
+          crashPoint("snapshot.create.while-frozen"); // the next daemon must thaw it
+        });
       else await write();
       await syncFileAndDir(target);
       await this.measureShared(volumeId, image);

@@ -142,15 +142,25 @@ export async function startFakeHost(table: Record<string, string[]>, extraAddres
       netnsInode,
       async assertClosed() {
         const world = new Set([netns, internet.netns]);
-        for (const ns of world) {
+        // A daemon that left sandboxes running (live restore) leaves its router namespace linked to
+        // the fake host (its uplink) and the sandboxes' namespaces linked to the router: they belong
+        // to the closed world when every link they have is a veth inside it (checked the same way).
+        const atollNamespace = /^atoll-[0-9a-f]{8}(-[0-9a-z]+)*$/;
+        const seen = new Set(world);
+        const pending = [...world];
+        for (let ns = pending.pop(); ns !== undefined; ns = pending.pop()) {
           const names = await peerNames(ns);
           for (const l of await linksOf(ns)) {
             if (l.ifname === "lo") continue;
             const peer = l.link_netnsid === undefined ? undefined : names.get(l.link_netnsid);
-            if (l.linkinfo?.info_kind !== "veth" || !peer || !world.has(peer)) {
+            if (l.linkinfo?.info_kind !== "veth" || !peer || !(world.has(peer) || atollNamespace.test(peer))) {
               throw new Error(
                 `refusing to use fake host ${netns}: link ${l.ifname} in ${ns} may lead off this machine (${l.linkinfo?.info_kind ?? "no kind"}, peer ${peer ?? "unknown"})`,
               );
+            }
+            if (!seen.has(peer)) {
+              seen.add(peer);
+              pending.push(peer);
             }
           }
         }
