@@ -132,6 +132,8 @@ export interface RuntimeSandbox {
   busyProcesses(target: string): Promise<BusyProcess[]>;
   /** Hot detach: the mount disappears inside the running sandbox. */
   detachMount(target: string): Promise<void>;
+  /** Whether something is mounted at `target` inside the sandbox (adoption checks its volumes). */
+  hasMount?(target: string): Promise<boolean>;
   stats(): Promise<SandboxStats>;
   /** Kills every process and releases every host resource. Idempotent. */
   kill(): Promise<void>;

@@ -76,7 +76,21 @@ export async function reconcileOnStart(deps: {
     else deps.volumes.delete(v.id); // half-created or half-deleted: its image goes with the strays
   }
   const inUse = new Map<string, number>();
-  for (const a of adopted) for (const att of deps.attachments.forSandbox(a.row.id)) inUse.set(att.volumeId, (inUse.get(att.volumeId) ?? 0) + 1);
+  for (const a of adopted) {
+    for (const att of deps.attachments.forSandbox(a.row.id)) {
+      // A crash between an attach's row and its bind (or a detach's unbind and its row) leaves a
+      // row without the volume inside the sandbox: the row goes (the request's retry redoes it).
+      if (a.runtime.hasMount && !(await a.runtime.hasMount(att.mountPath))) {
+        deps.logger.warn(
+          { sandboxId: a.row.id, volumeId: att.volumeId, mountPath: att.mountPath },
+          "an attachment of an adopted sandbox was not mounted in it; dropped",
+        );
+        deps.attachments.delete(a.row.id, att.volumeId);
+        continue;
+      }
+      inUse.set(att.volumeId, (inUse.get(att.volumeId) ?? 0) + 1);
+    }
+  }
   await deps.storage.reconcile(keep, inUse, deps.snapshots?.());
   deps.logger.info(
     { adoptedSandboxes: adopted.length, adoptedVolumes: inUse.size, timedOut, stoppedSandboxes: stopped, orphanSandboxes: removed.length, volumes: keep.size },

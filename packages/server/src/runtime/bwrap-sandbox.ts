@@ -3,6 +3,7 @@
  * BwrapRuntime.launch once atoll-init is READY.
  */
 import type { ChildProcess } from "node:child_process";
+import path from "node:path";
 import { InvalidArgumentError } from "atoll/contract";
 import type { Logger } from "pino";
 import type { BusyProcess, MountSpec, ProcessHandle, ProcessSink, RuntimeSandbox, SandboxStats, SpawnRequest } from "../core/drivers.js";
@@ -13,6 +14,7 @@ import { findBusyProcesses } from "./busy-processes.js";
 import { pidAlive } from "./launcher-watch.js";
 import type { SandboxCgroup } from "./cgroups.js";
 import { DaemonError } from "../daemon-error.js";
+import { mountsUnder, readMountInfo } from "../host/mounts.js";
 
 /** How long kill() waits for the launcher to exit after KILL_ALL before SIGKILLing it. */
 const EXIT_WAIT_MS = 2000;
@@ -174,6 +176,11 @@ export class BwrapSandbox implements RuntimeSandbox {
   async detachMount(target: string): Promise<void> {
     this.assertRunning();
     await runAtollMount(this.parts.runner, this.parts.atollMount, ["unbind", this.parts.root, target]);
+  }
+
+  async hasMount(target: string): Promise<boolean> {
+    const where = path.join(this.parts.root, target);
+    return mountsUnder(await readMountInfo(), this.parts.root).some((m) => m.mountPoint === where);
   }
 
   async busyProcesses(target: string): Promise<BusyProcess[]> {
