@@ -66,7 +66,7 @@ export const SMOKE_SUITE: readonly SmokeFile[] = [
   },
   {
     file: "e2e/volume-persistence.itest",
-    why: "daemon kill -9 and restart: orphan cgroups removed, nothing leaked",
+    why: "daemon kill -9 and restart: the writing sandbox adopted on cgroup v2 and goes on, nothing leaked once killed",
     tests: ["after kill -9 of the daemon mid-write: synced data intact, store consistent, nothing leaked"],
   },
   {
