@@ -7,6 +7,7 @@ import { dashboardFront } from "./dashboard/register-dashboard.js";
 import { AttachmentService } from "./core/attachment-service.js";
 import { armCrashPoint } from "./crash-points.js";
 import { CommandLog } from "./core/command-log.js";
+import { forEachConcurrently } from "./core/for-each-concurrently.js";
 import { LiveSandboxes } from "./core/live-sandboxes.js";
 import { type ReconcileResult, reconcileOnStart } from "./core/reconciler.js";
 import { SnapshotService } from "./core/snapshot-service.js";
@@ -58,6 +59,9 @@ import { AuditLog } from "./core/audit-log.js";
 import { AuditRepo } from "./store/audit-repo.js";
 
 export const VERSION = "0.1.0";
+
+/** Adopted sandboxes whose networks are taken over at once at start. */
+const ADOPT_NETWORKS_AT_ONCE = 32;
 
 /** A running daemon. */
 export interface Daemon {
@@ -244,17 +248,20 @@ async function serve(
   const sandboxes = new SandboxService({ repo: repos.sandboxes, attachments, runtime, live, locks, imageRootfs, logger, commandLog, network, quotas });
   for (const a of reconciled.adopted) sandboxes.adopt(a.row, a.runtime);
   // Then their networks; a sandbox whose network cannot be taken over is ended (never left without its policy).
-  for (const a of [...reconciled.adopted]) {
-    if (!a.row.network) continue;
-    try {
+  // All at once: their firewall entries go into nftables in batches (one nft run, not one each).
+  const networkLost = await forEachConcurrently(
+    reconciled.adopted.filter((a) => a.row.network),
+    ADOPT_NETWORKS_AT_ONCE,
+    async (a) => {
       if (!netDriver) throw new DaemonError("NETWORK_FAILED", "this daemon runs with --network off");
       await network.adopt(a.row);
-    } catch (err) {
-      logger.warn({ err, sandboxId: a.row.id }, "the sandbox's network could not be adopted; ending the sandbox");
-      await sandboxes.endAdopted(a.row.id, "daemon-restart");
-      reconciled.adopted.splice(reconciled.adopted.indexOf(a), 1);
-      reconciled.stopped++;
-    }
+    },
+  );
+  for (const { item: a, error } of networkLost) {
+    logger.warn({ err: error, sandboxId: a.row.id }, "the sandbox's network could not be adopted; ending the sandbox");
+    await sandboxes.endAdopted(a.row.id, "daemon-restart");
+    reconciled.adopted.splice(reconciled.adopted.indexOf(a), 1);
+    reconciled.stopped++;
   }
   await network.endAdoption();
   const adoption = describeAdoption(reconciled);

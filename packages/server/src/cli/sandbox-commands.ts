@@ -5,32 +5,11 @@ import { constants } from "node:os";
 import { type ChildProcess, type CreateSandboxRequest, InvalidArgumentError, type VolumeMountRequest, formatBytes } from "atoll";
 import type { Command } from "commander";
 import { clientAction, clientFrom, collect, parsePairs, printError } from "./client-action.js";
+import { forEachConcurrently } from "../core/for-each-concurrently.js";
 import { formatTable, timeAgo } from "./table-format.js";
 
 /** Kills `atoll sandbox kill` has in flight at once. */
 const KILL_CONCURRENCY = 16;
-
-/**
- * Runs `fn` on every item, at most `limit` at a time; resolves with the items that failed.
- *
- * @example const failed = await forEachConcurrently(ids, 16, (id) => client.killSandbox(id));
- */
-export async function forEachConcurrently<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<unknown>): Promise<{ item: T; error: unknown }[]> {
-  const failed: { item: T; error: unknown }[] = [];
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const item = items[next++] as T;
-      try {
-        await fn(item);
-      } catch (error) {
-        failed.push({ item, error });
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return failed;
-}
 
 /** CLI sandboxes outlive the command that creates them, so they get a fixed lifetime. */
 const DEFAULT_CLI_TIMEOUT = "5m";

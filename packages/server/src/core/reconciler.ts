@@ -3,7 +3,11 @@ import type { AttachmentRepo } from "../store/attachment-repo.js";
 import type { SandboxRepo, SandboxRow } from "../store/sandbox-repo.js";
 import type { VolumeRepo } from "../store/volume-repo.js";
 import type { RuntimeDriver, RuntimeSandbox, StorageDriver } from "./drivers.js";
+import { forEachConcurrently } from "./for-each-concurrently.js";
 import { nowIso } from "./ids.js";
+
+/** Sandboxes adopted at once at start (each waits on its shim and init, not on the CPU). */
+const ADOPT_CONCURRENCY = 16;
 
 /** A sandbox of a previous daemon run that this one took over (SandboxService.adopt registers it). */
 export interface AdoptedSandbox {
@@ -48,21 +52,27 @@ export async function reconcileOnStart(deps: {
     deps.attachments.deleteForSandbox(row.id);
     deps.sandboxes.setStopped(row.id, reason, nowIso());
   };
+  // Adopting is mostly waiting (a shim's socket, init's HELLO, a disk check): many at once, so a
+  // restart with a hundred running sandboxes takes about as long as one with a few.
+  const adoptable: SandboxRow[] = [];
   for (const row of deps.sandboxes.listLive()) {
     if (row.expiresAt !== null && Date.parse(row.expiresAt) <= Date.now()) {
       stopAs(row, "timeout");
       timedOut++;
-      continue;
-    }
-    const runtime =
-      row.state === "running" && deps.runtime.adopt
-        ? await deps.runtime
-            .adopt(row.id, { limits: { memoryBytes: row.memoryBytes, pids: row.pids, cpuWeight: row.cpuWeight, rootfsBytes: row.rootfsBytes } })
-            .catch((err: unknown) => {
-              deps.logger.warn({ err, sandboxId: row.id }, "adopting a sandbox failed");
-              return undefined;
-            })
-        : undefined;
+    } else adoptable.push(row);
+  }
+  const found = new Map<string, RuntimeSandbox>();
+  await forEachConcurrently(adoptable, ADOPT_CONCURRENCY, async (row) => {
+    if (row.state !== "running" || !deps.runtime.adopt) return;
+    const limits = { memoryBytes: row.memoryBytes, pids: row.pids, cpuWeight: row.cpuWeight, rootfsBytes: row.rootfsBytes };
+    const runtime = await deps.runtime.adopt(row.id, { limits }).catch((err: unknown) => {
+      deps.logger.warn({ err, sandboxId: row.id }, "adopting a sandbox failed");
+      return undefined;
+    });
+    if (runtime) found.set(row.id, runtime);
+  });
+  for (const row of adoptable) {
+    const runtime = found.get(row.id);
     if (runtime) adopted.push({ row, runtime });
     else {
       stopAs(row, "daemon-restart");

@@ -50,20 +50,25 @@ function smallStateDir(t: TestContext, size: string): string {
   return stateDir;
 }
 
-/** Starts a daemon with ATOLL_* disk settings in its environment. */
-async function daemonWith(stateDir: string, env: Record<string, string>) {
+/** Runs `start` (which spawns a daemon) with ATOLL_* disk settings in the environment. */
+async function withEnv<T>(env: Record<string, string>, start: () => Promise<T>): Promise<T> {
   const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
   Object.assign(process.env, env);
   try {
-    const daemon = await startTestDaemon({ stateDir });
-    stopBeforeUnmount.set(stateDir, () => daemon.stop());
-    return { daemon, client: new Client({ url: daemon.url, token: daemon.token }) };
+    return await start();
   } finally {
     for (const [k, v] of Object.entries(saved)) {
       if (v === undefined) delete process.env[k];
       else process.env[k] = v;
     }
   }
+}
+
+/** Starts a daemon with ATOLL_* disk settings in its environment. */
+async function daemonWith(stateDir: string, env: Record<string, string>) {
+  const daemon = await withEnv(env, () => startTestDaemon({ stateDir }));
+  stopBeforeUnmount.set(stateDir, () => daemon.stop());
+  return { daemon, client: new Client({ url: daemon.url, token: daemon.token }) };
 }
 
 test("with the disk nearly full, new volumes and sandboxes are refused clearly and running ones keep working", async (t) => {
@@ -247,6 +252,44 @@ test("with rootfs overcommit off, every root is reserved in full and what does n
   assert.ok(freeBytes(stateDir) >= 128 * MIB, "the host keeps its reserve");
   for (const sb of made) await sb.kill();
   assert.equal(await daemon.stop(), 0);
+});
+
+test("after kill -9, the adopted sandboxes' roots still count: with overcommit off, what did not fit before does not fit after", async (t) => {
+  const stateDir = smallStateDir(t, "1200M");
+  const env = { ATOLL_DISK_RESERVE: "128MiB", ATOLL_ROOTFS_OVERCOMMIT: "off" };
+  const first = await daemonWith(stateDir, env);
+  const rootMiB = Math.floor((freeBytes(stateDir) - 128 * MIB) / 2.5 / MIB);
+  const made = [];
+  for (let i = 0; i < 2; i++) made.push(await first.client.createSandbox({ timeout: "5m", rootfsSize: `${rootMiB}MiB` }));
+  await first.client.createSandbox({ timeout: "5m", rootfsSize: `${rootMiB}MiB` }).then(
+    () => assert.fail("a third root fits before the restart"),
+    (err: Error) => assert.match(err.message, /rootfs overcommit is off/),
+  );
+  await first.daemon.crash();
+  const daemon = await withEnv(env, () => first.daemon.restart({ samePort: true }));
+  stopBeforeUnmount.set(stateDir, () => daemon.stop());
+  const client = new Client({ url: daemon.url, token: daemon.token });
+  // Both were adopted (their roots are held again) and still write; a third is refused the same way.
+  const adoption = daemon.logs.find((l) => l.includes("adopted 2 sandboxes")) ? "adopted 2 sandboxes" : "not both adopted";
+  const refusal = await client.createSandbox({ timeout: "5m", rootfsSize: `${rootMiB}MiB` }).then(
+    () => undefined,
+    (err: Error) => err,
+  );
+  const wrote = [];
+  for (const sb of made) wrote.push((await sb.sh`dd if=/dev/zero of=/var/tmp/f bs=1M count=32 status=none && sync && echo ok`.noThrow()).stdoutText.trim());
+  rows.push({
+    area: "disk",
+    attack: `2 ${rootMiB} MiB roots (room for 2.5, overcommit off), daemon killed -9 and restarted, then a third`,
+    as: "tenant",
+    expected: "both adopted and writing; the third refused as before the restart",
+    observed: `${adoption}; writes ${wrote.join(",")}; third: ${(refusal as { code?: string } | undefined)?.code ?? "created"}`,
+    held: adoption === "adopted 2 sandboxes" && wrote.every((w) => w === "ok") && /rootfs overcommit is off/.test(refusal?.message ?? ""),
+  });
+  for (const sb of made) await sb.kill();
+  assert.equal(await daemon.stop(), 0);
+  assert.equal(adoption, "adopted 2 sandboxes");
+  assert.deepEqual(wrote, ["ok", "ok"]);
+  assert.match(refusal?.message ?? "created", /rootfs overcommit is off/);
 });
 
 test("1 GiB roots on a 2.3 GB disk: every sandbox let in can write in its root, the next is refused clearly", async (t) => {

@@ -179,6 +179,26 @@ export class DiskBudget {
     });
   }
 
+  /**
+   * A sandbox of the previous daemon run was adopted with its scratch (docs/architecture.md, "Live
+   * restore"): count it again as it is, balloon included. Its blocks are already out of the free
+   * space, so there is nothing to admit; no host command runs (many are adopted at once at start).
+   */
+  adoptScratch(id: string, where: { image: string; mountPoint: string; capBytes: number }): Promise<void> {
+    return this.exclusive(async () => {
+      const balloonBytes = await stat(path.join(where.mountPoint, BALLOON_NAME)).then(
+        (st) => Math.min(st.size, st.blocks * 512),
+        () => 0,
+      );
+      const allocBytes = await stat(where.image).then((st) => st.blocks * 512);
+      const free = (await statfsUsage(where.mountPoint)).availableBytes;
+      // The measure attach() takes (data blocks are in the image and not free, so they cancel
+      // out); after deletes without discard it reads low, which only lowers the squeeze floor.
+      const metadataBytes = Math.max(0, where.capBytes - allocBytes - free);
+      this.scratches.set(id, { id, capBytes: where.capBytes, allocBytes, balloonBytes, image: where.image, mountPoint: where.mountPoint, metadataBytes });
+    });
+  }
+
   /** A grant whose scratch was never made. */
   cancel(grant: ScratchGrant): void {
     this.grants.delete(grant.id);

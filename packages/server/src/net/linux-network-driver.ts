@@ -284,7 +284,8 @@ export class LinuxNetworkDriver implements NetworkDriver {
       if (!this.adoption) throw new DaemonError("NETWORK_FAILED", `the network of sandbox ${id} cannot be adopted: nothing was kept at start`);
       const { sbx, script } = this.adoption.claim(id, facts);
       try {
-        await nftApply(this.opts.runner, this.router.name, script);
+        // Through the batcher: adoptions at start run side by side and share nft runs.
+        await this.admissions.apply(script);
         this.sandboxes.set(id, sbx);
         await this.refreshProxyDeny();
         await this.netd!.setSandbox(sbx);

@@ -24,7 +24,7 @@ export interface AdoptDeps {
   claimOwner: (uid: number) => void;
   scratch: { image: string; mountPoint: string };
   root: string;
-  disk?: Pick<DiskBudget, "admitScratch" | "attach"> | undefined;
+  disk?: Pick<DiskBudget, "adoptScratch"> | undefined;
   readyTimeoutMs: number;
   atollMount: string;
   runner: CommandRunner;
@@ -50,11 +50,9 @@ export async function adoptSandbox(id: string, facts: AdoptFacts, deps: AdoptDep
     return undefined;
   }
   deps.claimOwner(rec.ownerUid);
-  const grant = await deps.disk?.admitScratch(id, facts.limits.rootfsBytes).catch((err: unknown) => {
+  await deps.disk?.adoptScratch(id, { ...deps.scratch, capBytes: facts.limits.rootfsBytes }).catch((err: unknown) => {
     logger?.warn({ err, sandboxId: id }, "an adopted sandbox's scratch is not in the disk budget");
-    return undefined;
   });
-  if (grant) await deps.disk!.attach(grant, { ...deps.scratch, capBytes: facts.limits.rootfsBytes });
   const adopted = channel.adoptedProcesses().live.length;
   if (adopted > 0) logger?.info({ sandboxId: id, processes: adopted }, "adopted processes have no client: their output is drained and discarded");
   return new BwrapSandbox({

@@ -57,7 +57,7 @@ export interface BwrapRuntimeOptions {
   /** How long to wait for atoll-init's READY (default 15 s). */
   readyTimeoutMs?: number;
   /** The daemon's disk budget: admits each scratch filesystem and shares the host disk fairly. */
-  disk?: Pick<DiskBudget, "admitScratch" | "attach" | "cancel" | "forget">;
+  disk?: Pick<DiskBudget, "admitScratch" | "attach" | "adoptScratch" | "cancel" | "forget">;
   /**
    * Sandboxes see their own size: lxcfs's /proc files and their cgroups at /sys/fs/cgroup
    * (proc-view.ts, cgroup-view.ts). Default true; false only to measure what it costs.
