@@ -4,7 +4,7 @@
  * (accepted, ignored: one self-hosted daemon has one region), volume `slug`/`capacity`.
  * docs/deno-compatibility.md lists every decision.
  */
-import { type CreateSandboxRequest, type CreateVolumeRequest, InvalidArgumentError, parseSize } from "./contract/index.js";
+import { type CreateSandboxRequest, InvalidArgumentError } from "./contract/index.js";
 
 /**
  * Deno's `region` option: accepted everywhere and ignored (a daemon is one region).
@@ -40,9 +40,6 @@ export function toCreateSandboxRequest(options: DenoSandboxOptions): CreateSandb
   };
 }
 
-/** Deno's slug rule: 2-32 of a-z 0-9 -, no hyphen first or last, no "--" at positions 3-4. */
-const SLUG_RE = /^[a-z0-9][a-z0-9-]{0,30}[a-z0-9]$/;
-
 /**
  * Deno Sandbox's `VolumeInit`: `slug` (becomes the volume's name), `region` (ignored) and
  * `capacity` in bytes or as a string ("1GiB", "300MB").
@@ -58,17 +55,4 @@ export interface VolumeInit {
   capacity: number | string;
 }
 
-/** Atoll's CreateVolumeRequest for a Deno VolumeInit; rejects what Deno would reject. */
-export function toCreateVolumeRequest(init: VolumeInit): CreateVolumeRequest {
-  if (init === null || typeof init !== "object") throw new InvalidArgumentError("volumes.create takes { slug, region, capacity }");
-  const { slug, capacity } = init;
-  if (typeof slug !== "string" || !SLUG_RE.test(slug) || slug.slice(2, 4) === "--") {
-    throw new InvalidArgumentError(
-      `slug ${JSON.stringify(slug)} is not valid: 2-32 characters of a-z 0-9 and -, not starting or ending with "-", and no "--" at positions 3-4`,
-    );
-  }
-  const bytes = parseSize(capacity);
-  if (!bytes.ok) throw new InvalidArgumentError(`capacity: ${bytes.error}`);
-  // Whole MiB, rounded up: the volume holds at least the capacity asked for.
-  return { name: slug, sizeGb: Math.ceil(bytes.value / 2 ** 20) / 1024 };
-}
+export { toCreateVolumeRequest } from "./contract/deno-volume.js";

@@ -18,3 +18,4 @@ export * from "./stop-reasons.js";
 export { ShellSecret, secret } from "./shell-secret.js";
 export * from "./units.js";
 export * from "./wire-types.js";
+export { toCreateVolumeRequest } from "./deno-volume.js";

@@ -25,6 +25,7 @@ import { registerAuditHook } from "./audit-hook.js";
 import { registerAuditRoutes } from "./audit-routes.js";
 import type { DaemonMetrics } from "../metrics/daemon-metrics.js";
 import type { HttpLimits } from "./web-config.js";
+import { registerDenoApi } from "../deno-api/register-deno-api.js";
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -158,6 +159,8 @@ export async function buildHttpServer(opts: {
   registerInsightRoutes(app, opts.services);
   registerAdminRoutes(app, opts.tokens);
   registerFileRoutes(app, opts.services.files);
+  // Deno Sandbox's wire protocol, a second front door (docs/deno-wire-protocol.md).
+  await registerDenoApi(app, opts.services, { live, maxPerToken: limits.sessionsPerToken });
   for (const front of fronts) await front.register(app, { sessions, live });
   return app;
 }

@@ -1,0 +1,194 @@
+/**
+ * Deno's own client against Atoll (issue 15, "Wire compatibility"): the real `@deno/sandbox`
+ * 0.13.2 pointed at a test daemon through DENO_SANDBOX_ENDPOINT / DENO_DEPLOY_ENDPOINT and an
+ * Atoll token, running Deno-style programs with nothing changed; each asserts what Deno documents
+ * (its d.ts examples). docs/deno-wire-protocol.md describes the protocol.
+ */
+import assert from "node:assert/strict";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { Client, Sandbox, SandboxCommandError } from "@deno/sandbox";
+import WebSocket from "ws";
+import { Client as AtollClient } from "atoll";
+import { type TestDaemon, startTestDaemon } from "../testing/daemon-harness.js";
+
+const ctx = {} as { daemon: TestDaemon; client: AtollClient };
+before(async () => {
+  ctx.daemon = await startTestDaemon();
+  ctx.client = new AtollClient({ url: ctx.daemon.url, token: ctx.daemon.token });
+  process.env.DENO_SANDBOX_ENDPOINT = ctx.daemon.url;
+  process.env.DENO_DEPLOY_ENDPOINT = ctx.daemon.url;
+  process.env.DENO_DEPLOY_TOKEN = ctx.daemon.token;
+  // The client asks for an organisation unless the token starts with "ddo_"; Atoll ignores it.
+  process.env.DENO_DEPLOY_ORG = "default";
+});
+after(() => ctx.daemon?.dispose());
+
+test("deno client: sh`…`.text() returns stdout untouched, in bash, with a Deno-form id", async () => {
+  await using sandbox = await Sandbox.create();
+  assert.match(sandbox.id, /^sbx_[a-z]{3}_[0-9a-hjkmnp-z]{20}$/);
+  assert.equal(await sandbox.sh`echo "hello world"`.text(), "hello world\n");
+  assert.equal(await sandbox.sh`a=(x y z); echo "\${#a[@]}"`.text(), "3\n");
+});
+
+test("deno client: a failed command throws SandboxCommandError with the exit code; noThrow hands back the status", async () => {
+  await using sandbox = await Sandbox.create();
+  await assert.rejects(sandbox.sh`exit 3`.result(), (e: unknown) => e instanceof SandboxCommandError && e.code === 3);
+  const result = await sandbox.sh`exit 1`.noThrow();
+  assert.equal(result.status.success, false);
+  assert.equal(result.status.code, 1);
+});
+
+test("deno client: spawn with piped output; output() has status, stdoutText and stderrText", async () => {
+  await using sandbox = await Sandbox.create();
+  const child = await sandbox.spawn("bash", { args: ["-c", "echo hello; echo world >&2"], stdout: "piped", stderr: "piped" });
+  assert.ok(child.pid > 0);
+  const { status, stdoutText, stderrText } = await child.output();
+  assert.equal(status.success, true);
+  assert.equal(stdoutText, "hello\n");
+  assert.equal(stderrText, "world\n");
+});
+
+test("deno client: piped stdin reaches the process", async () => {
+  await using sandbox = await Sandbox.create();
+  const child = await sandbox.spawn("cat", { stdin: "piped", stdout: "piped" });
+  const writer = child.stdin!.getWriter();
+  await writer.write(new TextEncoder().encode("from stdin\n"));
+  await writer.close();
+  const { stdoutText } = await child.output();
+  assert.equal(stdoutText, "from stdin\n");
+});
+
+test("deno client: kill(SIGKILL) ends a process with signal SIGKILL", async () => {
+  await using sandbox = await Sandbox.create();
+  const child = await sandbox.spawn("sleep", { args: ["100"] });
+  await child.kill("SIGKILL");
+  const status = await child.status;
+  assert.equal(status.signal, "SIGKILL");
+  assert.equal(status.code, 137);
+});
+
+test("deno client: env on create and env.set/get/delete reach commands", async () => {
+  await using sandbox = await Sandbox.create({ env: { GREETING: "hi" } });
+  assert.equal(await sandbox.env.get("GREETING"), "hi");
+  await sandbox.env.set("NAME", "atoll");
+  assert.equal(await sandbox.sh`echo "$GREETING $NAME"`.text(), "hi atoll\n");
+  await sandbox.env.delete("NAME");
+  assert.equal(await sandbox.env.get("NAME"), undefined);
+  assert.equal((await sandbox.env.toObject()).GREETING, "hi");
+});
+
+test("deno client: fs write/read text and bytes, stat, readDir, mkdir, remove; a missing file is NotFound", async () => {
+  await using sandbox = await Sandbox.create();
+  await sandbox.fs.writeTextFile("hello.txt", "Hello, Deno Sandbox!");
+  assert.equal(await sandbox.fs.readTextFile("hello.txt"), "Hello, Deno Sandbox!");
+  await sandbox.fs.writeFile("/tmp/bytes.bin", new Uint8Array([0, 1, 2, 255]));
+  assert.deepEqual([...(await sandbox.fs.readFile("/tmp/bytes.bin"))], [0, 1, 2, 255]);
+  const st = await sandbox.fs.stat("hello.txt");
+  assert.equal(st.isFile, true);
+  assert.equal(st.size, 20);
+  assert.ok(st.mtime instanceof Date);
+  await sandbox.fs.mkdir("/tmp/d/e", { recursive: true });
+  const names: string[] = [];
+  for await (const e of sandbox.fs.readDir("/tmp/d")) names.push(`${e.name}:${e.isDirectory}`);
+  assert.deepEqual(names, ["e:true"]);
+  await sandbox.fs.remove("/tmp/d", { recursive: true });
+  await assert.rejects(sandbox.fs.readTextFile("/tmp/d/none"), (e: { code?: string }) => e.code === "ENOENT");
+});
+
+test("deno client: fs.upload a directory and fs.download it back", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "deno-wire-"));
+  try {
+    mkdirSync(join(dir, "proj/src"), { recursive: true });
+    writeFileSync(join(dir, "proj/src/main.ts"), "console.log(1)\n");
+    writeFileSync(join(dir, "proj/README"), "readme\n");
+    await using sandbox = await Sandbox.create();
+    await sandbox.fs.upload(join(dir, "proj"), "/tmp");
+    assert.equal(await sandbox.sh`cat /tmp/proj/src/main.ts /tmp/proj/README`.text(), "console.log(1)\nreadme\n");
+    await sandbox.fs.download("/tmp/proj/src/main.ts", join(dir, "main.ts"));
+    assert.equal(readFileSync(join(dir, "main.ts"), "utf8"), "console.log(1)\n");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("deno client: Sandbox.connect joins a running sandbox; kill() ends it and closes the connection", async () => {
+  const sandbox = await Sandbox.create({ timeout: "5m" });
+  await sandbox.fs.writeTextFile("/tmp/mark", "here");
+  const again = await Sandbox.connect({ id: sandbox.id });
+  assert.equal(again.id, sandbox.id);
+  assert.equal(await again.fs.readTextFile("/tmp/mark"), "here");
+  const until = await sandbox.extendTimeout("10m");
+  assert.ok(until instanceof Date && until.getTime() > Date.now() + 9 * 60_000);
+  await sandbox.kill();
+  await again.closed;
+  await assert.rejects(Sandbox.connect({ id: sandbox.id }), /SANDBOX_NOT_RUNNING|not running/i);
+});
+
+test("deno client: volumes create/get/list/delete through new Client(), mounted as a record", async () => {
+  const client = new Client();
+  const volume = await client.volumes.create({ slug: "deno-wire-vol", region: "ord", capacity: "1GiB" });
+  assert.equal(volume.slug, "deno-wire-vol");
+  assert.equal(volume.capacity, 2 ** 30);
+  assert.equal((await client.volumes.get("deno-wire-vol"))?.id, volume.id);
+  assert.equal(await client.volumes.get("no-such-volume"), null);
+  const list = await client.volumes.list();
+  assert.ok(list.items.some((v) => v.id === volume.id));
+  const writer = await Sandbox.create({ volumes: { "/data": "deno-wire-vol" } });
+  await writer.sh`echo kept > /data/f`;
+  await writer.kill();
+  const reader = await Sandbox.create({ volumes: { "/data": volume.id } });
+  assert.equal(await reader.fs.readTextFile("/data/f"), "kept\n");
+  await reader.kill();
+  await client.volumes.delete(volume.id);
+  assert.equal(await client.volumes.get(volume.id), null);
+});
+
+test("deno client: sandboxes.list filters by label", async () => {
+  await using sandbox = await Sandbox.create({ labels: { suite: "deno-wire" } });
+  const listed = await new Client().sandboxes.list({ labels: { suite: "deno-wire" } });
+  assert.deepEqual(
+    listed.filter((s) => s.status === "running").map((s) => s.id),
+    [sandbox.id],
+  );
+});
+
+test("deno client: a wrong token is refused with InvalidTokenError and creates nothing", async () => {
+  const before = (await ctx.client.listSandboxes()).length;
+  await assert.rejects(Sandbox.create({ token: "atl_wrong", org: "x" }), (e: Error) => e.name === "InvalidTokenError");
+  assert.equal((await ctx.client.listSandboxes()).length, before);
+});
+
+test("deno protocol: garbage ends only its own connection (4000, 4001), the sandbox and daemon go on", async () => {
+  await using sandbox = await Sandbox.create();
+  const url = `${ctx.daemon.url.replace(/^http/, "ws")}/api/v3/sandbox/${sandbox.id}/connect`;
+  for (const [payload, code] of [
+    ["{not json", 4000],
+    [JSON.stringify({ hello: 1 }), 4001],
+  ] as const) {
+    const ws = new WebSocket(url, { headers: { authorization: `Bearer ${ctx.daemon.token}` } });
+    await new Promise((resolve) => ws.once("open", resolve));
+    ws.send(payload);
+    const closeCode = await new Promise<number>((resolve) => ws.once("close", (c) => resolve(c)));
+    assert.equal(closeCode, code);
+  }
+  const ws = new WebSocket(url, { headers: { authorization: `Bearer ${ctx.daemon.token}` } });
+  await new Promise((resolve) => ws.once("open", resolve));
+  ws.send(JSON.stringify({ jsonrpc: "2.0", id: 1, method: "spawn", params: { command: 5 } }));
+  ws.send(JSON.stringify({ jsonrpc: "2.0", id: 2, method: "noSuchMethod" }));
+  const replies = await new Promise<{ id: number; error: { code: number } }[]>((resolve) => {
+    const got: { id: number; error: { code: number } }[] = [];
+    ws.on("message", (d) => {
+      got.push(JSON.parse(String(d)));
+      if (got.length === 2) resolve(got);
+    });
+  });
+  ws.close();
+  assert.deepEqual(replies.map((r) => [r.id, r.error.code]).sort(), [
+    [1, -32602],
+    [2, -32601],
+  ]);
+  assert.equal(await sandbox.sh`echo still`.text(), "still\n");
+});
