@@ -3,7 +3,8 @@
  * contract errors (`errorFromWire`); network failures become ConnectionError.
  */
 import { type ConnectionOptions, type ResolvedConnection, resolveConnection, unreachableError } from "./connection.js";
-import { ServerError, errorFromWire } from "./contract/index.js";
+import { ConnectionError, ServerError, errorFromWire } from "./contract/index.js";
+import { retryWithin } from "./retry-within.js";
 
 /** Query string values; arrays repeat the key (`?label=a=1&label=b=2`). */
 export type Query = Record<string, string | readonly string[] | boolean | undefined>;
@@ -11,6 +12,8 @@ export type Query = Record<string, string | readonly string[] | boolean | undefi
 export interface RequestOptions {
   body?: unknown;
   query?: Query;
+  /** Fail at once when the daemon refuses connections (the caller retries on its own). */
+  once?: boolean;
 }
 
 /**
@@ -49,7 +52,7 @@ export class HttpClient {
     const headers: Record<string, string> = { authorization: `Bearer ${token}`, accept: "application/json" };
     if (options.body !== undefined) headers["content-type"] = "application/json";
     const init = { method, headers, body: options.body === undefined ? undefined : JSON.stringify(options.body) };
-    const response = await this.#fetchRidingRestarts(url, target, init);
+    const response = await this.#fetchRidingRestarts(url, target, init, options.once ? 0 : RESTART_WINDOW_MS);
     const text = await response.text().catch((e: unknown) => {
       throw unreachableError(url, e);
     });
@@ -72,18 +75,16 @@ export class HttpClient {
    * restarting: sandboxes outlive it), again with growing pauses for up to RESTART_WINDOW_MS. A
    * daemon never reached fails at once: the common mistake is a daemon that is not running.
    */
-  async #fetchRidingRestarts(url: string, target: string, init: RequestInit): Promise<Response> {
-    const deadline = Date.now() + RESTART_WINDOW_MS;
-    for (let delay = 50; ; delay = Math.min(delay * 2, 1000)) {
-      try {
-        const response = await fetch(target, init);
-        this.#answered = true;
-        return response;
-      } catch (e) {
-        if (!this.#answered || !connectionRefused(e) || Date.now() + delay > deadline) throw unreachableError(url, e);
-      }
-      await new Promise((resolve) => setTimeout(resolve, delay));
-    }
+  async #fetchRidingRestarts(url: string, target: string, init: RequestInit, windowMs: number): Promise<Response> {
+    const response = await retryWithin(
+      windowMs,
+      () => fetch(target, init),
+      (e) => (this.#answered && connectionRefused(e) ? "retry" : unreachableError(url, e)),
+    ).catch((e: unknown) => {
+      throw e instanceof ConnectionError ? e : unreachableError(url, e);
+    });
+    this.#answered = true;
+    return response;
   }
 }
 

@@ -33,6 +33,7 @@ import {
   sessionClientMessageSchema,
 } from "./contract/index.js";
 import { type HttpClient, seg } from "./http-client.js";
+import { retryWithin } from "./retry-within.js";
 import { type SessionSocket, openSessionSocket, toWebSocketUrl } from "./session-socket.js";
 
 /**
@@ -66,8 +67,6 @@ const STDIN_CHUNK = 64 * 1024;
 
 /** How long a session whose socket dropped keeps trying to reach the daemon again. */
 export const RECONNECT_WINDOW_MS = 60_000;
-/** Pause between reconnection attempts: doubles from the first to the last. */
-const RECONNECT_DELAY_MS = { first: 50, max: 1000 };
 /**
  * Close codes after which the sandbox may well be running still: going away (1001), no status
  * (1005: a daemon that closed its sockets on shutdown), abnormal (1006: the daemon died or the
@@ -260,32 +259,25 @@ export class Session {
    * the session with that error at once. On failure every queued process fails with the error.
    */
   #reconnect(): Promise<void> {
-    this.#reconnecting ??= (async () => {
-      const deadline = Date.now() + RECONNECT_WINDOW_MS;
-      let delay = RECONNECT_DELAY_MS.first;
-      for (;;) {
+    this.#reconnecting ??= retryWithin(
+      RECONNECT_WINDOW_MS,
+      async () => {
         if (this.#closed) return;
-        try {
-          const socket = await this.#openSocket();
-          if (this.#closed) {
-            socket.close(1000, "client closed the session");
-            return;
-          }
-          this.#socket = socket;
-          for (const data of this.#outbox.splice(0)) socket.send(data);
+        const socket = await this.#openSocket();
+        if (this.#closed) {
+          socket.close(1000, "client closed the session");
           return;
-        } catch (err) {
-          const verdict = await this.#probe(err);
-          if (verdict !== "retry" || Date.now() + delay > deadline) {
-            const error = verdict === "retry" ? (err as AtollError) : verdict;
-            this.#finish(() => error);
-            throw error;
-          }
         }
-        await new Promise((resolve) => setTimeout(resolve, delay));
-        delay = Math.min(delay * 2, RECONNECT_DELAY_MS.max);
-      }
-    })().finally(() => (this.#reconnecting = undefined));
+        this.#socket = socket;
+        for (const data of this.#outbox.splice(0)) socket.send(data);
+      },
+      (err) => this.#probe(err),
+    )
+      .catch((error: unknown) => {
+        this.#finish(() => error as AtollError);
+        throw error;
+      })
+      .finally(() => (this.#reconnecting = undefined));
     return this.#reconnecting;
   }
 
@@ -293,7 +285,10 @@ export class Session {
   async #probe(openError: unknown): Promise<"retry" | AtollError> {
     if (!(openError instanceof ConnectionError)) return openError as AtollError; // the daemon refused the socket with a typed error
     try {
-      const info = await this.#http.request<{ state: string; stopReason?: string | null; timeout?: string }>("GET", `/v1/sandboxes/${seg(this.sandboxId)}`);
+      // Once: this loop does the waiting (the request's own wait would stretch the window).
+      const info = await this.#http.request<{ state: string; stopReason?: string | null; timeout?: string }>("GET", `/v1/sandboxes/${seg(this.sandboxId)}`, {
+        once: true,
+      });
       if (info.state === "stopped") {
         this.#stopReason = info.stopReason ?? "stopped";
         this.#stopTimeout = info.timeout;
