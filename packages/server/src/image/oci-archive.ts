@@ -6,7 +6,7 @@
  * path. The archive is untrusted: nothing is written outside the target, sizes and counts are
  * bounded, and on any failure the target is removed again.
  */
-import { lstat, mkdir, rm, stat } from "node:fs/promises";
+import { chmod, lstat, mkdir, rm, stat } from "node:fs/promises";
 import { dirname } from "node:path";
 import { AtollError } from "atoll/contract";
 import { DaemonError } from "../daemon-error.js";
@@ -47,8 +47,8 @@ export interface UnpackResult {
   /** Bytes of file content written. */
   bytesWritten: number;
   entries: number;
-  /** Entries not made: device nodes and FIFOs (sandboxes get their own /dev). */
-  skipped: { devices: number; fifos: number };
+  /** Entries not made: device nodes and FIFOs (sandboxes get their own /dev); extended attributes not applied (only `user.*` and `security.capability` are). */
+  skipped: { devices: number; fifos: number; xattrs: number };
 }
 
 const DEFAULT_MAX_ENTRIES = 500_000;
@@ -80,8 +80,9 @@ async function checkTarget(targetDir: string): Promise<void> {
  */
 export async function unpackOciArchive(archivePath: string, targetDir: string, options: UnpackOptions): Promise<UnpackResult> {
   await checkTarget(targetDir);
-  await mkdir(targetDir, { mode: 0o755 });
+  await mkdir(targetDir, { mode: 0o700 });
   try {
+    await chmod(targetDir, 0o755); // the image's "/" (its own "./" entry may change it)
     return await unpackInto(archivePath, targetDir, options);
   } catch (error) {
     await rm(targetDir, { recursive: true, force: true });
@@ -106,7 +107,7 @@ async function unpackInto(archivePath: string, targetDir: string, options: Unpac
     maxEntries: options.maxEntries ?? DEFAULT_MAX_ENTRIES,
     bytesWritten: 0,
     entries: 0,
-    skipped: { devices: 0, fifos: 0 },
+    skipped: { devices: 0, fifos: 0, xattrs: 0 },
   };
   // Tar headers and padding come on top of file content; zero blocks without end would not.
   let tarBudget = budget.maxBytes + 64 * 2 ** 20 + 2048 * budget.maxEntries;

@@ -14,6 +14,7 @@ import type { Readable } from "node:stream";
 import { AtollError } from "atoll/contract";
 import { extract, type Header } from "tar-stream";
 import { badImage, entryComponents, lstatOrNull, type SafeTree } from "./oci-paths.js";
+import { keepRawXattrs, setXattrs, xattrsOf } from "./oci-xattrs.js";
 
 /** Highest uid/gid an entry may have: sandboxes map ids 0..65535 only. */
 export const MAX_IMAGE_ID = 65535;
@@ -27,7 +28,8 @@ export interface UnpackBudget {
   maxEntries: number;
   bytesWritten: number;
   entries: number;
-  skipped: { devices: number; fifos: number };
+  /** Entries not made (devices, FIFOs) and extended attributes not applied (oci-xattrs.ts). */
+  skipped: { devices: number; fifos: number; xattrs: number };
 }
 
 /** How to write entries. */
@@ -50,6 +52,7 @@ function idOf(header: Header, key: "uid" | "gid", name: string): number {
 /** Applies a layer's entries from `tar` onto `tree`; returns when the layer is done. */
 export async function applyLayer(tar: Readable, tree: SafeTree, budget: UnpackBudget, options: ApplyOptions): Promise<void> {
   const ex = extract();
+  keepRawXattrs(ex);
   tar.on("error", (e) => ex.destroy(e));
   tar.pipe(ex);
   // What this layer made: an opaque marker or whiteout only removes what lower layers made.
@@ -90,6 +93,8 @@ async function applyEntry(h: Header, body: EntryBody, tree: SafeTree, budget: Un
   const gid = idOf(h, "gid", name);
   const mode = h.mode & 0o7777;
   const onCreate = (r: string): void => void ours.add(r);
+  const xattrs = xattrsOf(h);
+  budget.skipped.xattrs += xattrs.skipped;
   if (parts.length === 0) {
     // "./": the root directory itself.
     body.resume();
@@ -110,6 +115,7 @@ async function applyEntry(h: Header, body: EntryBody, tree: SafeTree, budget: Un
       }
       if (existing === null || !existing.isDirectory()) await mkdir(path, { mode: 0o700 });
       await setMeta(path, uid, gid, mode, h.mtime, options);
+      await setXattrs(path, xattrs.apply);
       return;
     }
     case "file":
@@ -126,6 +132,7 @@ async function applyEntry(h: Header, body: EntryBody, tree: SafeTree, budget: Un
         }
         if (options.ownership) await fh.chown(uid, gid);
         await fh.chmod(mode);
+        await setXattrs(path, xattrs.apply); // after chown, which drops security.capability
         await fh.utimes(h.mtime ?? new Date(0), h.mtime ?? new Date(0));
       } finally {
         await fh.close();

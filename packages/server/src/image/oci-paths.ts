@@ -5,7 +5,7 @@
  * planted the link. The target directory is private to the unpacker while it runs (its parent
  * has no group or other access), so nothing else changes the tree between check and use.
  */
-import { lstat, mkdir } from "node:fs/promises";
+import { chmod, lstat, mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { InvalidArgumentError } from "atoll/contract";
 
@@ -80,7 +80,8 @@ export class SafeTree {
       const st = await lstatOrNull(path);
       if (st === null) {
         if (!create) return null;
-        await mkdir(path, { mode: 0o755 });
+        await mkdir(path);
+        await chmod(path, 0o755); // whatever the daemon's umask
         onCreate?.(rel);
       } else if (st.isSymbolicLink()) {
         throw badImage(`entry ${JSON.stringify(name)} goes through the symlink ${JSON.stringify(rel)}`);

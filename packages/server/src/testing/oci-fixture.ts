@@ -26,7 +26,8 @@ export type FixtureCompression = "none" | "gzip" | "zstd";
 
 /** The image a fixture archive holds. */
 export interface FixtureImage {
-  layers: FixtureEntry[][];
+  /** Entry lists, or ready-made layer tars (GNU tar output, say). */
+  layers: (FixtureEntry[] | Buffer)[];
   compression?: FixtureCompression;
   architecture?: string;
   os?: string;
@@ -95,7 +96,7 @@ export function outerTar(members: Member[]): Promise<Buffer> {
 
 /** The blobs of an image: layer blobs (compressed), their diff_ids, the config document. */
 export async function imageBlobs(image: FixtureImage): Promise<{ layers: Buffer[]; diffIds: string[]; config: Buffer }> {
-  const tars = await Promise.all(image.layers.map(layerTar));
+  const tars = await Promise.all(image.layers.map((l) => (Buffer.isBuffer(l) ? l : layerTar(l))));
   const diffIds = tars.map(sha256);
   const layers = tars.map((t) => compress(t, image.compression ?? "gzip"));
   const config = Buffer.from(
