@@ -22,7 +22,11 @@ const OPTS = { maxBytes: 2 ** 30, platform: { os: "linux", architecture: "amd64"
 
 /** An xattr of `path` as hex (Python's os.getxattr: the host has no getfattr), or null. */
 function xattrHex(path: string, name: string): string | null {
-  const out = execFileSync("python3", ["-c", "import os,sys\ntry: print(os.getxattr(sys.argv[1], sys.argv[2], follow_symlinks=False).hex())\nexcept OSError: print('-')", path, name], { encoding: "utf8" }).trim();
+  const out = execFileSync(
+    "python3",
+    ["-c", "import os,sys\ntry: print(os.getxattr(sys.argv[1], sys.argv[2], follow_symlinks=False).hex())\nexcept OSError: print('-')", path, name],
+    { encoding: "utf8" },
+  ).trim();
   return out === "-" ? null : out;
 }
 

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -272,6 +273,50 @@ for (const [what, layers, pattern] of hostile) {
     await assertRefused(ws, pattern);
   });
 }
+
+/** A one-entry layer whose header bytes `at` are replaced by `bytes` (checksum fixed up). */
+async function patchedLayer(entry: FixtureEntry, at: number, bytes: Buffer): Promise<Buffer> {
+  const tar = await layerTar([entry]);
+  bytes.copy(tar, at);
+  tar.fill(0x20, 148, 156);
+  let sum = 0;
+  for (let i = 0; i < 512; i++) sum += tar[i] as number;
+  tar.write(`${sum.toString(8).padStart(6, "0")}\0 `, 148, "latin1");
+  return tar;
+}
+
+test("hostile archive refused: a name that is not UTF-8", async (t) => {
+  const ws = workspace(t);
+  await writeOciArchive(ws.archive, { layers: [await patchedLayer({ name: "xAy", content: "x" }, 1, Buffer.from([0xff]))] });
+  await assertRefused(ws, /is not valid UTF-8/);
+});
+
+test("hostile archive refused: an entry type the unpacker does not know (GNU sparse)", async (t) => {
+  const ws = workspace(t);
+  await writeOciArchive(ws.archive, { layers: [await patchedLayer({ name: "sparse", content: "x" }, 156, Buffer.from("S"))] });
+  await assertRefused(ws, /has a type this unpacker does not know/);
+});
+
+test("hostile archive refused: a hard link to nothing", async (t) => {
+  const ws = workspace(t);
+  await writeOciArchive(ws.archive, { layers: [[{ name: "l", type: "link", linkname: "missing" }]] });
+  await assertRefused(ws, /points at "missing", which does not exist/);
+});
+
+test("hostile archive refused: an outer member named with ..", async (t) => {
+  const ws = workspace(t);
+  writeFileSync(ws.archive, await outerTar([...(await ociLayoutMembers({ layers: [BASE] })), { name: "../outside/victim", data: Buffer.from("pwned") }]));
+  await assertRefused(ws, /archive member "..\/outside\/victim" contains ".."/);
+});
+
+test("hostile archive refused: a zstd layer asking for a 1 GiB window", async (t) => {
+  const ws = workspace(t);
+  const tar = await layerTar(BASE);
+  const blob = execFileSync("zstd", ["--long=30", "-c", "-q"], { input: tar });
+  const config = Buffer.from(JSON.stringify({ architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [sha256(tar)] } }));
+  writeFileSync(ws.archive, await outerTar(ociMembersFromBlobs(config, [blob])));
+  await assertRefused(ws, /a zstd layer is corrupt or needs more than 128MB to decode/);
+});
 
 test("device nodes and FIFOs are skipped and counted", async (t) => {
   const ws = workspace(t);

@@ -12,7 +12,11 @@ function record(key: string, value: Buffer): Buffer {
 
 test("pax xattr records keep binary values byte for byte", () => {
   const cap = Buffer.from("0100000200000080000000000000000000000000", "hex");
-  const buf = Buffer.concat([record("mtime", Buffer.from("1.5")), record("SCHILY.xattr.security.capability", cap), record("SCHILY.xattr.user.a", Buffer.from("x\ny=z"))]);
+  const buf = Buffer.concat([
+    record("mtime", Buffer.from("1.5")),
+    record("SCHILY.xattr.security.capability", cap),
+    record("SCHILY.xattr.user.a", Buffer.from("x\ny=z")),
+  ]);
   const got = parsePaxXattrs(buf);
   assert.deepEqual([...got.keys()], ["security.capability", "user.a"]);
   assert.equal(got.get("security.capability")?.toString("hex"), cap.toString("hex"));
@@ -36,7 +40,10 @@ test("only user.* and security.capability are applied; the rest is counted as sk
   ]);
   const header = { name: "f", pax: { "atoll.raw-xattrs": raw } } as unknown as Header;
   const { apply, skipped } = xattrsOf(header);
-  assert.deepEqual(apply.map(([n]) => n), ["user.note", "security.capability"]);
+  assert.deepEqual(
+    apply.map(([n]) => n),
+    ["user.note", "security.capability"],
+  );
   assert.equal(skipped, 3);
   assert.deepEqual(xattrsOf({ name: "g", pax: null } as unknown as Header), { apply: [], skipped: 0 });
 });
