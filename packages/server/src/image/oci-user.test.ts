@@ -13,7 +13,8 @@ function tree(t: { after: (fn: () => void) => void }, files: Record<string, stri
   return root;
 }
 
-const PASSWD = "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1001::/home/app:/bin/sh\nbroken:x:abc:1::/:/bin/sh\nnfsnobody:x:4294967294:4294967294::/:/bin/false\n";
+const PASSWD =
+  "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1001::/home/app:/bin/sh\nbroken:x:abc:1::/:/bin/sh\nnfsnobody:x:4294967294:4294967294::/:/bin/false\n";
 const GROUP = "root:x:0:\nstaff:x:50:\n";
 
 test("User resolves like runc: names through /etc/passwd and /etc/group, numbers as they are", async (t) => {
