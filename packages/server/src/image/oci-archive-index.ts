@@ -29,12 +29,12 @@ export class ArchiveIndex {
     private readonly members: Map<string, Member>,
   ) {}
 
-  /** Reads the member table of the tar at `path` (plain tar only: compressed ones are refused). */
+  /** Reads the member table of the tar at `path` (a plain tar: unpackOciArchive decompresses first). */
   static async read(path: string): Promise<ArchiveIndex> {
     const head = await readRange(path, 0, 4);
     const compression = detectCompression(head);
     if (compression !== "none") {
-      throw badImage(`the archive is ${compression}-compressed: decompress it first (${compression === "gzip" ? "gunzip" : "zstd -d"})`);
+      throw badImage(`the archive is ${compression}-compressed`);
     }
     const members = new Map<string, Member>();
     const ex = extract();

@@ -6,7 +6,9 @@
  * path. The archive is untrusted: nothing is written outside the target, sizes and counts are
  * bounded, and on any failure the target is removed again.
  */
-import { chmod, lstat, mkdir, rm, stat } from "node:fs/promises";
+import { createReadStream, createWriteStream } from "node:fs";
+import { chmod, lstat, mkdir, open, rm, stat } from "node:fs/promises";
+import { pipeline } from "node:stream/promises";
 import { dirname } from "node:path";
 import { AtollError } from "atoll/contract";
 import { DaemonError } from "../daemon-error.js";
@@ -58,6 +60,11 @@ export function hostArchitecture(): string {
   return process.arch === "x64" ? "amd64" : process.arch;
 }
 
+/** Where a compressed archive is decompressed to: beside the target, in the private parent. */
+function scratchOf(targetDir: string): string {
+  return `${targetDir}.archive.tar`;
+}
+
 async function checkTarget(targetDir: string): Promise<void> {
   const parent = dirname(targetDir);
   const st = await stat(parent).catch(() => null);
@@ -67,7 +74,9 @@ async function checkTarget(targetDir: string): Promise<void> {
   if ((st.mode & 0o077) !== 0 || st.uid !== process.getuid?.()) {
     throw new DaemonError("IMAGE_BUILD_FAILED", `${parent} must be private to the daemon (mode 0700, owned by it) to unpack an image in it`);
   }
-  if ((await lstat(targetDir).catch(() => null)) !== null) throw new DaemonError("IMAGE_BUILD_FAILED", `${targetDir} exists already`);
+  for (const path of [targetDir, scratchOf(targetDir)]) {
+    if ((await lstat(path).catch(() => null)) !== null) throw new DaemonError("IMAGE_BUILD_FAILED", `${path} exists already`);
+  }
 }
 
 /**
@@ -91,9 +100,40 @@ export async function unpackOciArchive(archivePath: string, targetDir: string, o
   }
 }
 
+/**
+ * The archive as a plain tar: itself, or (`docker save | gzip`) decompressed into `scratch`
+ * (next to the target, in the daemon's private directory), at most `limit` bytes.
+ */
+async function plainArchive(archivePath: string, scratch: string, limit: number, tooLarge: () => Error): Promise<string> {
+  const fh = await open(archivePath, "r");
+  const head = Buffer.alloc(4);
+  const { bytesRead } = await fh.read(head, 0, 4, 0).finally(() => fh.close());
+  if (detectCompression(head.subarray(0, bytesRead)) === "none") return archivePath;
+  const stream = openLayerStream(createReadStream(archivePath), head, limit, tooLarge);
+  try {
+    await pipeline(stream.tar, createWriteStream(scratch, { flags: "wx", mode: 0o600 }));
+  } finally {
+    stream.close();
+  }
+  return scratch;
+}
+
 async function unpackInto(archivePath: string, targetDir: string, options: UnpackOptions): Promise<UnpackResult> {
+  const scratch = scratchOf(targetDir);
+  try {
+    return await unpackPlain(archivePath, scratch, targetDir, options);
+  } finally {
+    await rm(scratch, { force: true });
+  }
+}
+
+async function unpackPlain(archivePath: string, scratch: string, targetDir: string, options: UnpackOptions): Promise<UnpackResult> {
   const platform = options.platform ?? { os: "linux", architecture: hostArchitecture() };
-  const archive = await ArchiveIndex.read(archivePath);
+  const maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
+  // Tar headers and padding come on top of file content; zero blocks without end would not.
+  let tarBudget = options.maxBytes + 64 * 2 ** 20 + 2048 * maxEntries;
+  const tooLarge = (): Error => new AtollError("PAYLOAD_TOO_LARGE", `image archive: the layers unpack to more than the ${options.maxBytes} bytes allowed`);
+  const archive = await ArchiveIndex.read(await plainArchive(archivePath, scratch, tarBudget, tooLarge));
   const image = await resolveImage(archive, { ...platform, ...(options.ref === undefined ? {} : { ref: options.ref }) });
   const config = parseImageConfig(image.config);
   if (config.os !== platform.os || config.architecture !== platform.architecture) {
@@ -102,16 +142,7 @@ async function unpackInto(archivePath: string, targetDir: string, options: Unpac
   if (config.diffIds.length !== image.layers.length) {
     throw badImage(`the manifest lists ${image.layers.length} layers, the config ${config.diffIds.length} diff_ids`);
   }
-  const budget: UnpackBudget = {
-    maxBytes: options.maxBytes,
-    maxEntries: options.maxEntries ?? DEFAULT_MAX_ENTRIES,
-    bytesWritten: 0,
-    entries: 0,
-    skipped: { devices: 0, fifos: 0, xattrs: 0 },
-  };
-  // Tar headers and padding come on top of file content; zero blocks without end would not.
-  let tarBudget = budget.maxBytes + 64 * 2 ** 20 + 2048 * budget.maxEntries;
-  const tooLarge = (): Error => new AtollError("PAYLOAD_TOO_LARGE", `image archive: the layers unpack to more than the ${budget.maxBytes} bytes allowed`);
+  const budget: UnpackBudget = { maxBytes: options.maxBytes, maxEntries, bytesWritten: 0, entries: 0, skipped: { devices: 0, fifos: 0, xattrs: 0 } };
   const tree = new SafeTree(targetDir);
   const layers: UnpackedLayer[] = [];
   for (const [i, layer] of image.layers.entries()) {
