@@ -243,6 +243,16 @@ const hostile: [string, FixtureEntry[][], RegExp][] = [
     /goes through the symlink "s"/,
   ],
   [
+    "a hard link replacing the directory that holds its target",
+    [
+      [
+        { name: "s/victim", content: "x" },
+        { name: "s", type: "link", linkname: "s/victim" },
+      ],
+    ],
+    /points at "s\/victim", which it replaces/,
+  ],
+  [
     "a hard link to a directory",
     [
       [

@@ -65,7 +65,9 @@ export async function applyLayer(tar: Readable, tree: SafeTree, budget: UnpackBu
     }
   } catch (error) {
     tar.destroy();
-    if (error instanceof AtollError) throw error;
+    // Ours (refusals, limits) and the host's (a syscall failed: unpackOciArchive reports it as
+    // the daemon's) go out as they are; anything else came from the tar parser.
+    if (error instanceof AtollError || (error as NodeJS.ErrnoException).syscall !== undefined) throw error;
     throw badImage(`a layer is not a readable tar: ${(error as Error).message}`);
   }
 }
@@ -162,6 +164,7 @@ async function applyEntry(h: Header, body: EntryBody, tree: SafeTree, budget: Un
       if (st.isDirectory()) throw badImage(`hard link ${JSON.stringify(name)} points at the directory ${JSON.stringify(h.linkname)}`);
       if (source === path) return;
       await removeExisting(path, existing, tree);
+      if ((await lstatOrNull(source)) === null) throw badImage(`hard link ${JSON.stringify(name)} points at ${JSON.stringify(h.linkname)}, which it replaces`);
       await link(source, path);
       return;
     }
