@@ -8,13 +8,24 @@ import { type CrashPointName, crashPoint } from "../crash-points.js";
 import { nowIso } from "./ids.js";
 import type { LiveSandboxes } from "./live-sandboxes.js";
 import type { VolumeService } from "./volume-service.js";
+import type { SnapshotRepo } from "../store/snapshot-repo.js";
 
-/** A requested mount whose volume exists. */
+/** What a mount puts into a sandbox: a volume, or a snapshot (read-only, issue 14). */
+export interface MountTarget {
+  id: string;
+  name: string;
+  tenant: string;
+  snapshot: boolean;
+}
+
+/** A requested mount whose volume or snapshot exists. */
 export interface ResolvedMount {
-  volume: VolumeRow;
+  target: MountTarget;
   mountPath: string;
   accessMode: AccessMode;
 }
+
+const volumeTarget = (v: VolumeRow): MountTarget => ({ id: v.id, name: v.name, tenant: v.tenant, snapshot: false });
 
 /** Lock key of a sandbox (volume locks use the bare volume id). */
 export const sandboxLockKey = (sandboxId: string): string => `sandbox:${sandboxId}`;
@@ -34,15 +45,37 @@ export class AttachmentService {
       locks: KeyedMutex;
       live: LiveSandboxes;
       logger: Logger;
+      /** Snapshots, which mount read-only like volumes (docs/snapshots.md); absent: volumes only. */
+      snapshots?: Pick<SnapshotRepo, "find">;
     },
   ) {}
 
   /** Checks requested mounts of a new sandbox; VOLUME_NOT_FOUND or INVALID_ARGUMENT before anything exists. */
   resolve(tenant: string, requests: readonly { id: string; mountPath: string; accessMode: AccessMode }[]): ResolvedMount[] {
-    const resolved = requests.map((r) => ({ volume: this.deps.volumes.find(tenant, r.id), mountPath: r.mountPath, accessMode: r.accessMode }));
-    const problem = mountSetProblem(resolved.map((m) => ({ volumeId: m.volume.id, mountPath: m.mountPath })));
+    const resolved = requests.map((r) => ({ target: this.mountable(tenant, r.id, r.accessMode), mountPath: r.mountPath, accessMode: r.accessMode }));
+    const problem = mountSetProblem(resolved.map((m) => ({ volumeId: m.target.id, mountPath: m.mountPath })));
     if (problem) throw new InvalidArgumentError(`Invalid volumes: ${problem}`);
     return resolved;
+  }
+
+  /**
+   * The tenant's volume by id or name, else its snapshot by id or name (volumes and snapshots
+   * have separate names; a volume wins). A snapshot mounts read-only only: "rw" is
+   * INVALID_ARGUMENT, saying how to get a writable copy. Neither: VOLUME_NOT_FOUND.
+   */
+  private mountable(tenant: string, idOrName: string, accessMode?: AccessMode): MountTarget {
+    const volume = this.deps.volumeRepo.find(tenant, idOrName);
+    if (volume) return volumeTarget(volume);
+    const snap = this.deps.snapshots?.find(tenant, idOrName);
+    if (!snap) return volumeTarget(this.deps.volumes.find(tenant, idOrName));
+    if (accessMode === "rw") {
+      throw new InvalidArgumentError(
+        `"${idOrName}" is a snapshot, and snapshots mount read-only: give { accessMode: "ro" }. To write to it, make a volume from it ` +
+          `(Sandbox.createVolume({ name, sizeGb, from: "${snap.name}" })) and mount that.`,
+        { snapshot: snap.id, accessMode },
+      );
+    }
+    return { id: snap.id, name: snap.name, tenant: snap.tenant, snapshot: true };
   }
 
   /**
@@ -60,7 +93,7 @@ export class AttachmentService {
       }
       return specs;
     } catch (err) {
-      for (const m of taken.reverse()) await this.dropReference(sandboxId, m.volume.id);
+      for (const m of taken.reverse()) await this.dropReference(sandboxId, m.target.id);
       throw err;
     }
   }
@@ -69,7 +102,7 @@ export class AttachmentService {
   async attach(tenant: string, sandboxId: string, request: { id: string; mountPath: string; accessMode: AccessMode }): Promise<void> {
     await this.deps.locks.run(sandboxLockKey(sandboxId), async () => {
       const live = this.requireLive(sandboxId);
-      const volume = this.deps.volumes.find(tenant, request.id);
+      const volume = this.mountable(tenant, request.id, request.accessMode);
       const current = this.deps.attachments.forSandbox(sandboxId);
       if (current.some((a) => a.volumeId === volume.id)) {
         throw new ConflictError(
@@ -82,7 +115,7 @@ export class AttachmentService {
       }
       const problem = mountSetProblem([...current, { volumeId: volume.id, mountPath: request.mountPath }]);
       if (problem) throw new ConflictError("MOUNT_PATH_CONFLICT", `Cannot mount at ${request.mountPath}: ${problem}`, { mountPath: request.mountPath });
-      const mount: ResolvedMount = { volume, mountPath: request.mountPath, accessMode: request.accessMode };
+      const mount: ResolvedMount = { target: volume, mountPath: request.mountPath, accessMode: request.accessMode };
       const source = await this.takeReference(sandboxId, mount, "attach.after-host-mount");
       crashPoint("attach.after-row");
       try {
@@ -103,8 +136,7 @@ export class AttachmentService {
   async detach(tenant: string, sandboxId: string, volumeIdOrName: string, force: boolean): Promise<void> {
     await this.deps.locks.run(sandboxLockKey(sandboxId), async () => {
       const live = this.requireLive(sandboxId);
-      const volume = this.deps.volumes.find(tenant, volumeIdOrName);
-      await this.detachLocked(sandboxId, live.runtime, volume, force);
+      await this.detachLocked(sandboxId, live.runtime, this.mountable(tenant, volumeIdOrName), force);
     });
   }
 
@@ -114,7 +146,7 @@ export class AttachmentService {
       await this.deps.locks.run(sandboxLockKey(a.sandboxId), async () => {
         const live = this.deps.live.get(a.sandboxId);
         const volume = this.deps.volumeRepo.byId(volumeId);
-        if (live && volume) await this.detachLocked(a.sandboxId, live.runtime, volume, true);
+        if (live && volume) await this.detachLocked(a.sandboxId, live.runtime, volumeTarget(volume), true);
       });
     }
   }
@@ -131,7 +163,7 @@ export class AttachmentService {
   private async detachLocked(
     sandboxId: string,
     runtime: { busyProcesses(t: string): Promise<unknown[]>; detachMount(t: string): Promise<void> },
-    volume: VolumeRow,
+    volume: MountTarget,
     force: boolean,
   ): Promise<void> {
     const attachment = this.deps.attachments.forSandbox(sandboxId).find((a) => a.volumeId === volume.id);
@@ -163,26 +195,33 @@ export class AttachmentService {
 
   /** `afterMount`: the crash point between the host mount and the row (crash-points.ts). */
   private async takeReference(sandboxId: string, m: ResolvedMount, afterMount?: CrashPointName): Promise<string> {
-    return this.deps.locks.run(m.volume.id, async () => {
-      // The volume may have been deleted since it was resolved.
-      if (!this.deps.volumeRepo.find(m.volume.tenant, m.volume.id)) {
-        throw new NotFoundError("VOLUME_NOT_FOUND", `Volume "${m.volume.name}" was deleted.`, { volume: m.volume.id });
+    const t = m.target;
+    // A snapshot's lock is the one its delete takes: it cannot go while it is being mounted.
+    return this.deps.locks.run(t.id, async () => {
+      // The volume or snapshot may have been deleted since it was resolved.
+      if (t.snapshot ? !this.deps.snapshots?.find(t.tenant, t.id) : !this.deps.volumeRepo.find(t.tenant, t.id)) {
+        throw new NotFoundError(t.snapshot ? "SNAPSHOT_NOT_FOUND" : "VOLUME_NOT_FOUND", `${t.snapshot ? "Snapshot" : "Volume"} "${t.name}" was deleted.`, {
+          [t.snapshot ? "snapshot" : "volume"]: t.id,
+        });
       }
-      const source = await this.deps.storage.acquire(m.volume.id);
+      const source = t.snapshot ? await this.deps.storage.acquireSnapshot(t.id) : await this.deps.storage.acquire(t.id);
       if (afterMount) crashPoint(afterMount);
       const at = nowIso();
       try {
-        this.deps.attachments.insert({ sandboxId, volumeId: m.volume.id, mountPath: m.mountPath, accessMode: m.accessMode, attachedAt: at });
-        this.deps.volumeRepo.touchAttached(m.volume.id, at);
+        if (t.snapshot) this.deps.attachments.insertSnapshot({ sandboxId, snapshotId: t.id, mountPath: m.mountPath, attachedAt: at });
+        else {
+          this.deps.attachments.insert({ sandboxId, volumeId: t.id, mountPath: m.mountPath, accessMode: m.accessMode, attachedAt: at });
+          this.deps.volumeRepo.touchAttached(t.id, at);
+        }
       } catch (err) {
-        await this.deps.storage.release(m.volume.id);
+        await this.deps.storage.release(t.id);
         throw err;
       }
       return source;
     });
   }
 
-  /** `afterRow`: the crash point between the row's removal and the release (crash-points.ts). */
+  /** `volumeId`: a volume's or a snapshot's. `afterRow`: the crash point between the row's removal and the release (crash-points.ts). */
   private async dropReference(sandboxId: string, volumeId: string, afterRow?: CrashPointName): Promise<void> {
     await this.deps.locks.run(volumeId, async () => {
       this.deps.attachments.delete(sandboxId, volumeId);

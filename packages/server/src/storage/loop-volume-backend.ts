@@ -24,6 +24,7 @@ import { VolumeAcquiredError, VolumeBackingExistsError, VolumeBackingMissingErro
 import { adoptLostAndFound } from "./volume-root.js";
 import { exists, IMAGE_SUFFIX, syncFileAndDir } from "./image-files.js";
 import { VolumeSnapshots } from "./volume-snapshots.js";
+import { SnapshotBackingMissingError, snapshotImage } from "./snapshot-images.js";
 import { reconcileVolumes } from "./volume-reconcile.js";
 import { DaemonError } from "../daemon-error.js";
 import { CowPool } from "./cow-pool.js";
@@ -278,7 +279,22 @@ export class LoopVolumeBackend implements StorageDriver {
    */
   async acquire(volumeId: string): Promise<string> {
     await this.pool();
-    const image = this.imagePath(volumeId);
+    return this.mountImage(volumeId, this.imagePath(volumeId), false);
+  }
+
+  /**
+   * Mounts a snapshot read-only (a read-only loop device, ext4 `ro,noload`: nothing can write its
+   * image) at `<runDir>/volumes/<snapshotId>`, reference counted like a volume; `release` drops a
+   * reference. The snapshot must not be deleted meanwhile (deleteSnapshot refuses).
+   */
+  async acquireSnapshot(snapshotId: string): Promise<string> {
+    assertVolumeId(snapshotId);
+    const cow = await this.pool();
+    return this.mountImage(snapshotId, snapshotImage(cow.snapshotsDir, snapshotId), true);
+  }
+
+  /** The first reference mounts `image` at mountPath(id); later ones count. */
+  private async mountImage(volumeId: string, image: string, readOnly: boolean): Promise<string> {
     const mountPoint = this.mountPath(volumeId);
     return this.locks.run(volumeId, async () => {
       const held = this.acquired.get(volumeId);
@@ -286,7 +302,7 @@ export class LoopVolumeBackend implements StorageDriver {
         held.refs += 1;
         return held.mountPoint;
       }
-      if (!(await exists(image))) throw new VolumeBackingMissingError(volumeId);
+      if (!(await exists(image))) throw readOnly ? new SnapshotBackingMissingError(volumeId) : new VolumeBackingMissingError(volumeId);
       await mkdir(this.mountsDir, { recursive: true, mode: 0o700 });
       await mkdir(mountPoint, { recursive: true, mode: 0o755 });
       if (await isMountPoint(mountPoint)) {
@@ -306,21 +322,23 @@ export class LoopVolumeBackend implements StorageDriver {
         // would give the loop device that sector size, on which a 1 KiB-block ext4 cannot mount
         // (with 512-byte sectors the loop device reads and writes such an image through the page cache).
         const small = (await ext4BlockSize(image)) < 4096;
-        device = await attachLoop(this.runner, image, { directIo: this.directIo, ...(small ? { sectorSize: 512 as const } : {}) });
+        device = await attachLoop(this.runner, image, { directIo: this.directIo, readOnly, ...(small ? { sectorSize: 512 as const } : {}) });
       } catch (error) {
         if (error instanceof LoopAlreadyAttachedError) throw new VolumeStillDetachingError(volumeId, error.device, { cause: error });
         throw error;
       }
       try {
-        await mount(this.runner, "ext4", device, mountPoint, VOLUME_MOUNT_OPTIONS);
+        await mount(this.runner, "ext4", device, mountPoint, readOnly ? ["ro", "noload", ...VOLUME_MOUNT_OPTIONS] : VOLUME_MOUNT_OPTIONS);
       } catch (error) {
         await detachLoop(this.runner, device).catch((e: unknown) => this.log.error({ volumeId, device, err: e }, "loop detach failed"));
         await rmdir(mountPoint).catch(() => undefined);
         throw error;
       }
-      await adoptLostAndFound(mountPoint, this.uidBase + APP_ID).catch((err: unknown) =>
-        this.log.warn({ volumeId, err }, "could not give lost+found to the volume's owner"),
-      );
+      if (!readOnly) {
+        await adoptLostAndFound(mountPoint, this.uidBase + APP_ID).catch((err: unknown) =>
+          this.log.warn({ volumeId, err }, "could not give lost+found to the volume's owner"),
+        );
+      }
       this.acquired.set(volumeId, { refs: 1, device, mountPoint });
       this.log.info({ volumeId, device, mountPoint }, "volume mounted");
       return mountPoint;
