@@ -199,6 +199,7 @@ async function serve(
     quotas,
     detachEverywhere: (volumeId): Promise<void> => attachments.detachEverywhere(volumeId),
     snapshots: snapshotRepo,
+    builtinImages: { "builtin:debian-12": imageRootfs },
   });
   const attachments = new AttachmentService({ volumes, volumeRepo: repos.volumes, attachments: repos.attachments, storage, locks, live, logger, snapshots: snapshotRepo });
   const commandLog = new CommandLog({ repo: new CommandLogRepo(db), logger, onStarted: (user) => metrics.commandStarted(user) });

@@ -25,6 +25,9 @@ export interface ResolvedMount {
   accessMode: AccessMode;
 }
 
+/** The mount path that records a sandbox's root volume or snapshot (`root`, issue 14) among its attachments. */
+export const ROOT_MOUNT_PATH = "/";
+
 const volumeTarget = (v: VolumeRow): MountTarget => ({ id: v.id, name: v.name, tenant: v.tenant, snapshot: false });
 
 /** Lock key of a sandbox (volume locks use the bare volume id). */
@@ -56,6 +59,49 @@ export class AttachmentService {
     const problem = mountSetProblem(resolved.map((m) => ({ volumeId: m.target.id, mountPath: m.mountPath })));
     if (problem) throw new InvalidArgumentError(`Invalid volumes: ${problem}`);
     return resolved;
+  }
+
+  /**
+   * The root a new sandbox boots from (`root`): a bootable volume (read-write: no other sandbox
+   * may have it) or a bootable snapshot (read-only, shared), by id or name. Recorded among the
+   * sandbox's attachments at ROOT_MOUNT_PATH. VOLUME_NOT_FOUND, INVALID_ARGUMENT (not bootable) or
+   * VOLUME_IN_USE before anything exists; the attachment re-checks the volume under its lock.
+   */
+  resolveRoot(tenant: string, idOrName: string): ResolvedMount {
+    const volume = this.deps.volumeRepo.find(tenant, idOrName);
+    const snap = volume ? undefined : this.deps.snapshots?.find(tenant, idOrName);
+    if (!volume && !snap) {
+      throw new NotFoundError("VOLUME_NOT_FOUND", `No volume or snapshot with id or name "${idOrName}" to boot from. List them with Sandbox.listVolumes() and Sandbox.listSnapshots().`, {
+        root: idOrName,
+      });
+    }
+    if (!(volume?.bootable ?? snap?.bootable)) {
+      throw new InvalidArgumentError(
+        `"${idOrName}" is not bootable: a sandbox boots from a volume made with { from: "builtin:debian-12" } (or from a bootable snapshot), or from a snapshot of such a volume.`,
+        { root: idOrName },
+      );
+    }
+    if (volume) this.assertBootableFree(volumeTarget(volume), ROOT_MOUNT_PATH);
+    return volume
+      ? { target: volumeTarget(volume), mountPath: ROOT_MOUNT_PATH, accessMode: "rw" }
+      : { target: { id: snap!.id, name: snap!.name, tenant: snap!.tenant, snapshot: true }, mountPath: ROOT_MOUNT_PATH, accessMode: "ro" };
+  }
+
+  /**
+   * A volume booted read-write is its sandbox's alone: VOLUME_IN_USE when it is to be the root
+   * (`mountPath` "/") and any sandbox has it, or to be mounted while it is some sandbox's root.
+   */
+  private assertBootableFree(t: MountTarget, mountPath: string): void {
+    const current = this.deps.attachments.forVolume(t.id);
+    const blocking = mountPath === ROOT_MOUNT_PATH ? current : current.filter((a) => a.mountPath === ROOT_MOUNT_PATH);
+    if (blocking.length === 0) return;
+    throw new ConflictError(
+      "VOLUME_IN_USE",
+      mountPath === ROOT_MOUNT_PATH
+        ? `Volume "${t.name}" is attached to ${blocking.map((a) => a.sandboxId).join(", ")}; a sandbox boots from a volume read-write only while no other sandbox has it. Boot from a snapshot of it to share it.`
+        : `Volume "${t.name}" is the root filesystem of ${blocking.map((a) => a.sandboxId).join(", ")}; snapshot it and mount the snapshot instead.`,
+      { sandboxes: blocking.map((a) => a.sandboxId) },
+    );
   }
 
   /**
@@ -113,7 +159,8 @@ export class AttachmentService {
           },
         );
       }
-      const problem = mountSetProblem([...current, { volumeId: volume.id, mountPath: request.mountPath }]);
+      const mounted = current.filter((a) => a.mountPath !== ROOT_MOUNT_PATH); // every mount is under the root
+      const problem = mountSetProblem([...mounted, { volumeId: volume.id, mountPath: request.mountPath }]);
       if (problem) throw new ConflictError("MOUNT_PATH_CONFLICT", `Cannot mount at ${request.mountPath}: ${problem}`, { mountPath: request.mountPath });
       const mount: ResolvedMount = { target: volume, mountPath: request.mountPath, accessMode: request.accessMode };
       const source = await this.takeReference(sandboxId, mount, "attach.after-host-mount");
@@ -170,6 +217,12 @@ export class AttachmentService {
     if (!attachment) {
       throw new NotFoundError("VOLUME_NOT_ATTACHED", `Volume "${volume.name}" is not attached to ${sandboxId}.`, { volumeId: volume.id, sandboxId });
     }
+    if (attachment.mountPath === ROOT_MOUNT_PATH) {
+      throw new ConflictError("VOLUME_IN_USE", `"${volume.name}" is the root filesystem of ${sandboxId}; it is released when the sandbox ends.`, {
+        volumeId: volume.id,
+        sandboxId,
+      });
+    }
     if (!force) {
       const busy = await runtime.busyProcesses(attachment.mountPath);
       if (busy.length > 0) {
@@ -204,6 +257,7 @@ export class AttachmentService {
           [t.snapshot ? "snapshot" : "volume"]: t.id,
         });
       }
+      if (!t.snapshot) this.assertBootableFree(t, m.mountPath);
       const source = t.snapshot ? await this.deps.storage.acquireSnapshot(t.id) : await this.deps.storage.acquire(t.id);
       if (afterMount) crashPoint(afterMount);
       const at = nowIso();

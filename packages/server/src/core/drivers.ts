@@ -38,8 +38,13 @@ export interface RootFile {
 
 export interface LaunchSpec {
   id: string;
-  /** Root filesystem of the base image on the host (read-only lower layer). */
+  /** Root filesystem of the base image on the host (read-only lower layer), or of a bootable snapshot or volume (issue 14). */
   imageRootfs: string;
+  /**
+   * `imageRootfs` is a bootable volume's host mount, booted read-write: it becomes the sandbox's
+   * root itself (a bind, no overlay), so what the sandbox changes stays in the volume.
+   */
+  rootWritable?: boolean;
   limits: SandboxLimits;
   /** Mounted before the first process starts; read-only ones arrive locked. */
   mounts: MountSpec[];
@@ -194,6 +199,12 @@ export interface VolumeUsage {
 export interface StorageDriver {
   /** Creates the backing store of a new volume. On failure nothing is left behind. */
   create(volumeId: string, capacityBytes: number): Promise<void>;
+  /**
+   * Creates a bootable volume holding a copy of the root filesystem `tree` (a host directory;
+   * `what` names it in errors, "builtin:debian-12"). INVALID_ARGUMENT when it does not fit.
+   * On failure nothing is left behind.
+   */
+  createFromTree(volumeId: string, capacityBytes: number, tree: string, what: string): Promise<void>;
   /** Removes the backing store; the volume must not be acquired. Frees the space at once. */
   delete(volumeId: string): Promise<void>;
   /** Mounts the volume on the host (once, reference counted) and returns where. */

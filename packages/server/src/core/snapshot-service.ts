@@ -58,6 +58,7 @@ export class SnapshotService {
       capacityBytes: volume.capacityBytes,
       state: "creating",
       createdAt: nowIso(),
+      bootable: volume.bootable === true,
     };
     const inserted = this.deps.quotas ? this.deps.quotas.admitSnapshot(row) : this.deps.snapshots.tryInsert(row);
     if (!inserted) {
@@ -137,7 +138,7 @@ export class SnapshotService {
       capacityBytes: row.capacityBytes,
       createdAt: row.createdAt,
       allocatedBytes: usage.allocatedBytes,
-      bootable: false,
+      bootable: row.bootable === true,
     };
   }
 }

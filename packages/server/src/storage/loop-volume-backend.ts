@@ -25,6 +25,7 @@ import { adoptLostAndFound } from "./volume-root.js";
 import { exists, IMAGE_SUFFIX, syncFileAndDir } from "./image-files.js";
 import { VolumeSnapshots } from "./volume-snapshots.js";
 import { SnapshotBackingMissingError, snapshotImage } from "./snapshot-images.js";
+import { assertTreeFits, fillFromTree, treeBytes } from "./bootable-volume.js";
 import { reconcileVolumes } from "./volume-reconcile.js";
 import { DaemonError } from "../daemon-error.js";
 import { CowPool } from "./cow-pool.js";
@@ -236,6 +237,27 @@ export class LoopVolumeBackend implements StorageDriver {
       await this.disk.withVolume(capacityBytes, image, make);
       this.log.info({ volumeId, capacityBytes }, "volume image created");
     });
+  }
+
+  /**
+   * A bootable volume (bootable-volume.ts): a new volume holding a copy of the root filesystem
+   * `tree`. INVALID_ARGUMENT when `capacityBytes` is too small for it; on failure nothing is left.
+   */
+  async createFromTree(volumeId: string, capacityBytes: number, tree: string, what: string): Promise<void> {
+    assertTreeFits(capacityBytes, await treeBytes(this.runner, tree), what);
+    await this.create(volumeId, capacityBytes);
+    try {
+      const at = await this.acquire(volumeId);
+      try {
+        await fillFromTree(this.runner, at, tree, this.uidBase);
+      } finally {
+        await this.release(volumeId);
+      }
+    } catch (error) {
+      await this.delete(volumeId).catch((err: unknown) => this.log.error({ volumeId, err }, "removing a half-filled bootable volume failed"));
+      throw error;
+    }
+    this.log.info({ volumeId, tree }, "bootable volume filled");
   }
 
   /**

@@ -158,4 +158,10 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX snapshot_mounts_snapshot ON snapshot_mounts (snapshot_id);
   `,
+  // 10 (issue 14, second part): bootable volumes (made from a builtin image, or from a bootable
+  // snapshot) and their snapshots can be a sandbox's root (docs/snapshots.md, "Bootable volumes").
+  `
+  ALTER TABLE volumes ADD COLUMN bootable INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE snapshots ADD COLUMN bootable INTEGER NOT NULL DEFAULT 0;
+  `,
 ];

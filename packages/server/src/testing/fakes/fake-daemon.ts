@@ -116,6 +116,7 @@ export async function startFakeDaemon(opts: FakeDaemonOptions = {}): Promise<Fak
     quotas,
     detachEverywhere: (id): Promise<void> => attachments.detachEverywhere(id),
     snapshots: snapshotRepo,
+    builtinImages: { "builtin:debian-12": "/fake-image" },
   });
   const attachments = new AttachmentService({ volumes, volumeRepo: repos.volumes, attachments: repos.attachments, storage, locks, live, logger, snapshots: snapshotRepo });
   const commandLog = new CommandLog({ repo: new CommandLogRepo(db), logger });

@@ -77,6 +77,12 @@ export class FakeStorage implements StorageDriver {
     });
   }
 
+  /** A bootable volume: the "tree" is one file naming it, `.tree` (nothing is read from the host). */
+  async createFromTree(volumeId: string, capacityBytes: number, tree: string, _what: string): Promise<void> {
+    await this.create(volumeId, capacityBytes);
+    this.volumes.get(volumeId)!.files.set(".tree", new TextEncoder().encode(tree));
+  }
+
   async delete(volumeId: string): Promise<void> {
     assertVolumeId(volumeId);
     this.calls.push(`delete ${volumeId}`);
