@@ -166,6 +166,8 @@ export const createSandboxSchema = z.strictObject({
    * Boot from a bootable volume (read-write, what the sandbox changes stays in it; one sandbox at a
    * time) or a bootable snapshot (its writes go to the sandbox's own scratch), by id or name, instead
    * of the default image (docs/snapshots.md, "Bootable volumes").
+   *
+   * @example await Sandbox.create({ root: "my-image-v1" })
    */
   root: z.string().min(1, "root must name a bootable volume or snapshot (id or name)").max(128, "root is at most 128 characters").optional(),
 });
