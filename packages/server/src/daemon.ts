@@ -201,7 +201,16 @@ async function serve(
     snapshots: snapshotRepo,
     builtinImages: { "builtin:debian-12": imageRootfs },
   });
-  const attachments = new AttachmentService({ volumes, volumeRepo: repos.volumes, attachments: repos.attachments, storage, locks, live, logger, snapshots: snapshotRepo });
+  const attachments = new AttachmentService({
+    volumes,
+    volumeRepo: repos.volumes,
+    attachments: repos.attachments,
+    storage,
+    locks,
+    live,
+    logger,
+    snapshots: snapshotRepo,
+  });
   const commandLog = new CommandLog({ repo: new CommandLogRepo(db), logger, onStarted: (user) => metrics.commandStarted(user) });
   // After reconcile (the previous run's sandboxes are dead): their namespaces go, the router comes.
   const netDriver = config.net.enabled

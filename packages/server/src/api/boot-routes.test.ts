@@ -46,7 +46,11 @@ describe("bootable volumes and root", () => {
     );
     const before = await running();
     assertWireError(await d.request("POST", "/v1/sandboxes", { body: { root: "my-image" } }), 409, "VOLUME_IN_USE");
-    assertWireError(await d.request("POST", "/v1/sandboxes", { body: { volumes: [{ id: "my-image", mountPath: "/m", accessMode: "ro" }] } }), 409, "VOLUME_IN_USE");
+    assertWireError(
+      await d.request("POST", "/v1/sandboxes", { body: { volumes: [{ id: "my-image", mountPath: "/m", accessMode: "ro" }] } }),
+      409,
+      "VOLUME_IN_USE",
+    );
     assert.equal(await running(), before, "refusals start nothing");
     const other = await post<SandboxInfo>("/v1/sandboxes", { timeout: "5m" });
     assertWireError(await d.request("POST", `/v1/sandboxes/${other.id}/volumes`, { body: { id: "my-image", mountPath: "/m" } }), 409, "VOLUME_IN_USE");
@@ -63,7 +67,10 @@ describe("bootable volumes and root", () => {
   it("root: a snapshot boots any number of sandboxes read-only, and cannot be deleted meanwhile", async () => {
     const a = await post<SandboxInfo>("/v1/sandboxes", { timeout: "5m", root: "my-image-v1" });
     const b = await post<SandboxInfo>("/v1/sandboxes", { timeout: "5m", root: "my-image-v1" });
-    assert.deepEqual(a.volumes.map((v) => [v.volumeName, v.mountPath, v.accessMode]), [["my-image-v1", "/", "ro"]]);
+    assert.deepEqual(
+      a.volumes.map((v) => [v.volumeName, v.mountPath, v.accessMode]),
+      [["my-image-v1", "/", "ro"]],
+    );
     assertWireError(await d.request("DELETE", "/v1/snapshots/my-image-v1"), 409, "SNAPSHOT_IN_USE");
     await d.request("DELETE", `/v1/sandboxes/${a.id}`);
     await d.request("DELETE", `/v1/sandboxes/${b.id}`);

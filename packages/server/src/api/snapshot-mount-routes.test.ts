@@ -67,7 +67,11 @@ describe("snapshots mounted read-only", () => {
 
   it("hot attach and detach a snapshot read-only; rw hot attach is refused", async () => {
     const sb = await create({});
-    assertWireError(await d.request("POST", `/v1/sandboxes/${sb.id}/volumes`, { body: { id: "golden-v1", mountPath: "/g", accessMode: "rw" } }), 400, "INVALID_ARGUMENT");
+    assertWireError(
+      await d.request("POST", `/v1/sandboxes/${sb.id}/volumes`, { body: { id: "golden-v1", mountPath: "/g", accessMode: "rw" } }),
+      400,
+      "INVALID_ARGUMENT",
+    );
     const attached = await d.request("POST", `/v1/sandboxes/${sb.id}/volumes`, { body: { id: "golden-v1", mountPath: "/g", accessMode: "ro" } });
     assert.equal(attached.statusCode, 200, attached.body);
     assert.deepEqual(

@@ -71,9 +71,13 @@ export class AttachmentService {
     const volume = this.deps.volumeRepo.find(tenant, idOrName);
     const snap = volume ? undefined : this.deps.snapshots?.find(tenant, idOrName);
     if (!volume && !snap) {
-      throw new NotFoundError("VOLUME_NOT_FOUND", `No volume or snapshot with id or name "${idOrName}" to boot from. List them with Sandbox.listVolumes() and Sandbox.listSnapshots().`, {
-        root: idOrName,
-      });
+      throw new NotFoundError(
+        "VOLUME_NOT_FOUND",
+        `No volume or snapshot with id or name "${idOrName}" to boot from. List them with Sandbox.listVolumes() and Sandbox.listSnapshots().`,
+        {
+          root: idOrName,
+        },
+      );
     }
     if (!(volume?.bootable ?? snap?.bootable)) {
       throw new InvalidArgumentError(

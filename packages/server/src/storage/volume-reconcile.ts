@@ -22,7 +22,7 @@ export interface ReconcileTarget {
   log: StorageLogger;
   disk: Pick<DiskBudget, "withVolume">;
   /** The backend's record of mounted volumes: emptied, then given the volumes adopted sandboxes hold. */
-  acquired: Map<string, { refs: number; device: string; mountPoint: string }>;
+  acquired: Map<string, { refs: number; device: string; mountPoint: string; readOnly?: boolean }>;
   /** `<stateDir>/volumes`: images made before the pool. */
   imagesDir: string;
   /** `<runDir>/volumes`: mount points. */
@@ -42,6 +42,7 @@ async function adoptMounted(
   dirs: readonly string[],
   inUse: ReadonlyMap<string, number>,
   imageOf: (id: string) => string,
+  isSnapshot: (id: string) => boolean,
 ): Promise<Set<string>> {
   const kept = new Set<string>();
   if (inUse.size === 0) return kept;
@@ -54,7 +55,7 @@ async function adoptMounted(
       b.log.warn({ volumeId }, "a volume of an adopted sandbox is not mounted any more");
       continue;
     }
-    b.acquired.set(volumeId, { refs, device: loop.device, mountPoint });
+    b.acquired.set(volumeId, { refs, device: loop.device, mountPoint, ...(isSnapshot(volumeId) ? { readOnly: true } : {}) });
     kept.add(image);
   }
   return kept;
@@ -101,8 +102,9 @@ export async function reconcileVolumes(
   await mkdir(b.imagesDir, { recursive: true, mode: 0o700 });
   // Volumes of sandboxes a previous daemon run left running: their mount and loop device stay.
   // A snapshot mounted read-only in an adopted sandbox (issue 14) is held like a volume.
-  const imageOf = (id: string) => (knownSnapshots?.has(id) ? snapshotImage(cow.snapshotsDir, id) : b.imagePath(id));
-  const keptImages = await adoptMounted(b, dirs, inUse, imageOf);
+  const isSnapshot = (id: string) => knownSnapshots?.has(id) === true;
+  const imageOf = (id: string) => (isSnapshot(id) ? snapshotImage(cow.snapshotsDir, id) : b.imagePath(id));
+  const keptImages = await adoptMounted(b, dirs, inUse, imageOf, isSnapshot);
   const unmounted = keptImages.size === 0 ? await umountTree(b.runner, b.mountsDir, { lazy: true }) : await umountStray(b);
   if (unmounted.length > 0) b.log.warn({ mounts: unmounted }, "unmounted leftover volume mounts");
   const leftovers = async () => (await Promise.all(dirs.map((d) => findLoopDevicesUnder(d)))).flat();

@@ -118,7 +118,16 @@ export async function startFakeDaemon(opts: FakeDaemonOptions = {}): Promise<Fak
     snapshots: snapshotRepo,
     builtinImages: { "builtin:debian-12": "/fake-image" },
   });
-  const attachments = new AttachmentService({ volumes, volumeRepo: repos.volumes, attachments: repos.attachments, storage, locks, live, logger, snapshots: snapshotRepo });
+  const attachments = new AttachmentService({
+    volumes,
+    volumeRepo: repos.volumes,
+    attachments: repos.attachments,
+    storage,
+    locks,
+    live,
+    logger,
+    snapshots: snapshotRepo,
+  });
   const commandLog = new CommandLog({ repo: new CommandLogRepo(db), logger });
   const network = new NetworkService({
     driver: opts.network,

@@ -17,7 +17,13 @@ import { CapacityError } from "atoll/contract";
 import type { SnapshotUsage, StorageDriver, VolumeUsage } from "../../core/drivers.js";
 import { KeyedMutex } from "../../host/keyed-mutex.js";
 import { SnapshotBackingMissingError } from "../../storage/snapshot-images.js";
-import { SnapshotAcquiredError, SnapshotBackingExistsError, VolumeAcquiredError, VolumeBackingExistsError, VolumeBackingMissingError } from "../../storage/storage-errors.js";
+import {
+  SnapshotAcquiredError,
+  SnapshotBackingExistsError,
+  VolumeAcquiredError,
+  VolumeBackingExistsError,
+  VolumeBackingMissingError,
+} from "../../storage/storage-errors.js";
 
 /** Same alphabet the loop backend accepts (volume ids become file names there). */
 const VOLUME_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
