@@ -16,6 +16,7 @@ import { flagValue, readSaved, saveAndCompare } from "./compare.mjs";
 import { round, summary } from "./stats.mjs";
 import { sharedVolume, throughputVsHost, volumeCreateLatency } from "./volume-bench.mjs";
 import { forkThroughput, snapshotAndFork } from "./snapshot-bench.mjs";
+import { rootFromSnapshot } from "./root-bench.mjs";
 
 const quick = process.argv.includes("--quick");
 const N = quick ? 10 : 50;
@@ -63,6 +64,15 @@ async function figures(client) {
     "ratio",
     `${round(ftp.forkWriteMBs)} vs ${round(ftp.freshWriteMBs)} MB/s, 256 MiB new file + fdatasync; target ≥ 0.9; rewriting inherited data: ${round(ftp.rewriteMBs)} MB/s`,
   );
+  const boot = await rootFromSnapshot(client, N);
+  const bootP50 = summary(boot.snapshotMs).p50 / summary(boot.defaultMs).p50;
+  add(
+    "create → first output, root: a snapshot",
+    summary(boot.snapshotMs),
+    "ms",
+    `bootable snapshot of builtin:debian-12; target ≤ 1.2× the default image (interleaved, same run)`,
+  );
+  add("create → first output, default image (beside it)", summary(boot.defaultMs), "ms", `p50 ratio root:snapshot / default = ${round(bootP50)}`);
   const vol = await client.createVolume({ name: "bench-mount-cost", sizeGb: 1 });
   add(
     "create → first output, with 1 volume",

@@ -45,6 +45,12 @@ export class Volume implements VolumeInfo {
   readonly lastAttachedAt: string | null;
   /** Sandboxes that have it mounted. */
   readonly attachments: VolumeAttachment[];
+  /**
+   * A sandbox can boot from it (`Sandbox.create({ root: volume.id })`): made `from: "builtin:debian-12"` or from a bootable snapshot.
+   *
+   * @example const v = await Sandbox.createVolume({ name: "my-image", sizeGb: 2, from: "builtin:debian-12" }); v.bootable // true
+   */
+  readonly bootable: boolean;
   readonly #http: HttpClient;
   #fs: VolumeFs | undefined;
 
@@ -61,6 +67,7 @@ export class Volume implements VolumeInfo {
     this.createdAt = info.createdAt;
     this.lastAttachedAt = info.lastAttachedAt;
     this.attachments = info.attachments ?? [];
+    this.bootable = info.bootable ?? false;
   }
 
   /**
@@ -137,6 +144,7 @@ export class Volume implements VolumeInfo {
       createdAt: this.createdAt,
       lastAttachedAt: this.lastAttachedAt,
       attachments: this.attachments,
+      bootable: this.bootable,
     };
   }
 }

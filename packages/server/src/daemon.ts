@@ -203,8 +203,18 @@ async function serve(
     quotas,
     detachEverywhere: (volumeId): Promise<void> => attachments.detachEverywhere(volumeId),
     snapshots: snapshotRepo,
+    builtinImages: { "builtin:debian-12": imageRootfs },
   });
-  const attachments = new AttachmentService({ volumes, volumeRepo: repos.volumes, attachments: repos.attachments, storage, locks, live, logger });
+  const attachments = new AttachmentService({
+    volumes,
+    volumeRepo: repos.volumes,
+    attachments: repos.attachments,
+    storage,
+    locks,
+    live,
+    logger,
+    snapshots: snapshotRepo,
+  });
   const commandLog = new CommandLog({ repo: new CommandLogRepo(db), logger, onStarted: (user) => metrics.commandStarted(user) });
   // After reconcile (the previous run's sandboxes are dead): their namespaces go, the router comes.
   const netDriver = config.net.enabled
@@ -285,7 +295,7 @@ async function serve(
   const filesDriver = new BwrapFilesDriver({ nativeDir: config.nativeDir, uidBase: config.uidBase, logger });
   const files = new FileService({ sandboxes, live, volumes, storage, locks, driver: filesDriver, logger });
 
-  const snapshots = new SnapshotService({ snapshots: snapshotRepo, volumes, storage, locks, logger, quotas });
+  const snapshots = new SnapshotService({ snapshots: snapshotRepo, volumes, storage, locks, logger, quotas, mounts: repos.attachments });
   // Prometheus metrics (docs/operations.md, "Metrics"): scraped with <state-dir>/metrics-token or an admin token.
   const metrics = daemonMetrics({ stateDir: config.stateDir, live, volumes: repos.volumes, usage, runtime, netDriver, runs });
   const scrapeToken = loadOrCreateToken(join(config.stateDir, "metrics-token"));

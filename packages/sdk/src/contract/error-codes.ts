@@ -42,6 +42,8 @@ export const API_ERROR_STATUS = {
   // Snapshots (issue 14, docs/snapshots.md).
   SNAPSHOT_NOT_FOUND: 404,
   SNAPSHOT_NAME_TAKEN: 409,
+  /** A snapshot mounted read-only in a sandbox (or booted from) cannot be deleted (issue 14). */
+  SNAPSHOT_IN_USE: 409,
 } as const satisfies Record<string, number>;
 
 /** A code the daemon can answer with. */

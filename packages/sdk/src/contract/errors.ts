@@ -201,6 +201,7 @@ const DECODE_BY_CODE: Record<ApiErrorCode, Decode> = {
   DAEMON_RESTARTED: (_code, message, details) => new DaemonRestartedError(message, details),
   SNAPSHOT_NOT_FOUND: as(NotFoundError),
   SNAPSHOT_NAME_TAKEN: as(ConflictError),
+  SNAPSHOT_IN_USE: as(ConflictError),
 };
 
 /** Rebuilds the typed error the daemon sent. Unknown shapes become a ServerError. */

@@ -162,6 +162,14 @@ export const createSandboxSchema = z.strictObject({
   secrets: secretsSchema.optional(),
   /** A port to expose at once: its URL becomes `sandbox.url`. */
   port: portSchema.optional(),
+  /**
+   * Boot from a bootable volume (read-write, what the sandbox changes stays in it; one sandbox at a
+   * time) or a bootable snapshot (its writes go to the sandbox's own scratch), by id or name, instead
+   * of the default image (docs/snapshots.md, "Bootable volumes").
+   *
+   * @example await Sandbox.create({ root: "my-image-v1" })
+   */
+  root: z.string().min(1, "root must name a bootable volume or snapshot (id or name)").max(128, "root is at most 128 characters").optional(),
 });
 export type CreateSandboxRequest = z.input<typeof createSandboxSchema>;
 
@@ -176,8 +184,11 @@ export const createVolumeSchema = z.strictObject({
       (n) => n >= LIMITS.volumeSizeGbMin && n <= LIMITS.volumeSizeGbMax,
       `sizeGb must be between ${LIMITS.volumeSizeGbMin} and ${LIMITS.volumeSizeGbMax} (GiB)`,
     ),
-  /** A snapshot (id or name) the new volume starts as, copy-on-write (docs/snapshots.md); sizeGb at least its size. */
-  from: z.string().min(1, "from must name a snapshot (id or name)").max(128, "from is at most 128 characters").optional(),
+  /**
+   * A snapshot (id or name) the new volume starts as, copy-on-write (docs/snapshots.md); sizeGb at
+   * least its size. Or `"builtin:debian-12"`: a bootable volume holding the base image's root filesystem.
+   */
+  from: z.string().min(1, "from must name a snapshot (id or name) or builtin:debian-12").max(128, "from is at most 128 characters").optional(),
 });
 export type CreateVolumeRequest = z.input<typeof createVolumeSchema>;
 

@@ -74,6 +74,8 @@ export interface VolumeInfo {
   createdAt: string;
   lastAttachedAt: string | null;
   attachments: VolumeAttachment[];
+  /** Holds a root filesystem a sandbox can boot from (`root`): made `from` a builtin image or a bootable snapshot (docs/snapshots.md). */
+  bootable: boolean;
 }
 
 /** A read-only, point-in-time copy of a volume (issue 14, docs/snapshots.md). */

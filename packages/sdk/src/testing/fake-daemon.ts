@@ -176,6 +176,7 @@ export async function startFakeDaemon(token = "test-token"): Promise<FakeDaemon>
           createdAt: new Date().toISOString(),
           lastAttachedAt: null,
           attachments: [],
+          bootable: parsed.from === "builtin:debian-12",
         };
         volumes.set(info.id, info);
         return sendJson(res, 201, info);

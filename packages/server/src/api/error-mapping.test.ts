@@ -71,6 +71,7 @@ const EXPECTED_CLASS: Record<ApiErrorCode, Cls> = {
   DAEMON_RESTARTED: DaemonRestartedError,
   SNAPSHOT_NOT_FOUND: NotFoundError,
   SNAPSHOT_NAME_TAKEN: ConflictError,
+  SNAPSHOT_IN_USE: ConflictError,
 };
 
 /** Server mapping → JSON text → SDK decoding, as a client over HTTP sees it. */

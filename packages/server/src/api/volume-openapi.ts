@@ -15,6 +15,7 @@ const properties = {
   inodeCapacity: integer("files the volume can hold in all; fixed at creation (262,144 for 1 GiB)"),
   createdAt: { type: "string", format: "date-time" },
   lastAttachedAt: { type: ["string", "null"], format: "date-time" },
+  bootable: { type: "boolean", description: "a sandbox can boot from it (root); made from builtin:debian-12 or a bootable snapshot" },
   attachments: {
     type: "array",
     items: {

@@ -74,6 +74,20 @@ test("snapshot create, ls and rm", async () => {
   assert.match(missing.stderr, /^error \[SNAPSHOT_NOT_FOUND\]: /);
 });
 
+test("volume create --from builtin:debian-12 and sandbox create --root boot from it; --root of a plain volume is refused", async () => {
+  assert.equal((await atoll(["volume", "create", "cli-img", "--size", "1", "--from", "builtin:debian-12"])).code, 0);
+  const sbx = await atoll(["sandbox", "create", "--root", "cli-img", "--timeout", "5m"]);
+  assert.equal(sbx.code, 0, sbx.stderr);
+  const id = sbx.stdout.trim();
+  const out = await atoll(["sandbox", "exec", id, "--", "cat", "/etc/debian_version"]);
+  assert.match(out.stdout, /^12\./);
+  assert.equal((await atoll(["sandbox", "kill", id])).code, 0);
+  assert.equal((await atoll(["volume", "create", "cli-plain", "--size", "0.25"])).code, 0);
+  const refused = await atoll(["sandbox", "create", "--root", "cli-plain", "--timeout", "5m"]);
+  assert.match(refused.stderr, /^error \[INVALID_ARGUMENT\]: "cli-plain" is not bootable/);
+  for (const v of ["cli-img", "cli-plain"]) assert.equal((await atoll(["volume", "rm", v])).code, 0);
+});
+
 test("errors print `error [CODE]: message` and exit 1", async () => {
   const bad = await atoll(["volume", "ls"], undefined, "0".repeat(64));
   assert.equal(bad.code, 1);

@@ -58,6 +58,7 @@ interface CreateFlags {
   rootfsSize?: string;
   allowNet?: string[];
   net?: boolean;
+  root?: string;
 }
 
 /** Streams this process's stdin into the remote process, then closes it. */
@@ -98,6 +99,7 @@ export function registerSandboxCommands(program: Command): void {
     .option("--rootfs-size <size>", "root filesystem size, e.g. 10GiB")
     .option("--allow-net <rule>", "allowed egress: host, host:port, *.domain, IP, CIDR, [IPv6] (repeatable)", collect)
     .option("--no-net", "no egress at all (allowNet: [])")
+    .option("--root <volume|snapshot>", "boot from a bootable volume (read-write) or snapshot (id or name) instead of the default image")
     .action(
       clientAction(async (flags: CreateFlags) => {
         if (flags.timeout === "session") {
@@ -111,6 +113,7 @@ export function registerSandboxCommands(program: Command): void {
         if (flags.pids !== undefined) request.pids = integer(flags.pids);
         if (flags.cpuWeight !== undefined) request.cpuWeight = integer(flags.cpuWeight);
         if (flags.rootfsSize !== undefined) request.rootfsSize = flags.rootfsSize;
+        if (flags.root !== undefined) request.root = flags.root;
         if (flags.net === false && flags.allowNet) throw new InvalidArgumentError("give either --no-net or --allow-net, not both");
         if (flags.net === false) request.allowNet = [];
         else if (flags.allowNet) request.allowNet = flags.allowNet;

@@ -28,13 +28,17 @@ export function registerVolumeCommands(program: Command): void {
     .description("create a volume and print its id")
     .argument("<name>", "1-63 characters of a-z 0-9 - _ .")
     .requiredOption("--size <GiB>", "size in GiB, e.g. 5 or 0.5")
+    .option(
+      "--from <snapshot|builtin:debian-12>",
+      "start as a snapshot (id or name, copy-on-write), or as the base image's root filesystem (a bootable volume)",
+    )
     .action(
-      clientAction(async (name: string, flags: { size: string }) => {
+      clientAction(async (name: string, flags: { size: string; from?: string }) => {
         const sizeGb = Number(flags.size);
         if (flags.size.trim() === "" || !Number.isFinite(sizeGb)) {
           throw new InvalidArgumentError(`--size "${flags.size}" is not a number of GiB; use e.g. --size 5`);
         }
-        const created = await clientFrom(program).createVolume({ name, sizeGb });
+        const created = await clientFrom(program).createVolume({ name, sizeGb, ...(flags.from !== undefined ? { from: flags.from } : {}) });
         process.stdout.write(`${created.id}\n`);
       }),
     );

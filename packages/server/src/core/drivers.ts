@@ -38,8 +38,13 @@ export interface RootFile {
 
 export interface LaunchSpec {
   id: string;
-  /** Root filesystem of the base image on the host (read-only lower layer). */
+  /** Root filesystem of the base image on the host (read-only lower layer), or of a bootable snapshot or volume (issue 14). */
   imageRootfs: string;
+  /**
+   * `imageRootfs` is a bootable volume's host mount, booted read-write: it becomes the sandbox's
+   * root itself (a bind, no overlay), so what the sandbox changes stays in the volume.
+   */
+  rootWritable?: boolean;
   limits: SandboxLimits;
   /** Mounted before the first process starts; read-only ones arrive locked. */
   mounts: MountSpec[];
@@ -194,11 +199,22 @@ export interface VolumeUsage {
 export interface StorageDriver {
   /** Creates the backing store of a new volume. On failure nothing is left behind. */
   create(volumeId: string, capacityBytes: number): Promise<void>;
+  /**
+   * Creates a bootable volume holding a copy of the root filesystem `tree` (a host directory;
+   * `what` names it in errors, "builtin:debian-12"). INVALID_ARGUMENT when it does not fit.
+   * On failure nothing is left behind.
+   */
+  createFromTree(volumeId: string, capacityBytes: number, tree: string, what: string): Promise<void>;
   /** Removes the backing store; the volume must not be acquired. Frees the space at once. */
   delete(volumeId: string): Promise<void>;
   /** Mounts the volume on the host (once, reference counted) and returns where. */
   acquire(volumeId: string): Promise<string>;
-  /** Drops one reference; the last one unmounts and releases the loop device. */
+  /**
+   * Mounts a snapshot read-only on the host (once, reference counted, like acquire) and returns
+   * where; nothing can write its image. deleteSnapshot refuses (SNAPSHOT_IN_USE) while it is held.
+   */
+  acquireSnapshot(snapshotId: string): Promise<string>;
+  /** Drops one reference of a volume or snapshot; the last one unmounts and releases the loop device. */
   release(volumeId: string): Promise<void>;
   /** Live usage (statfs when mounted; from the image otherwise). */
   usage(volumeId: string): Promise<VolumeUsage>;
@@ -212,8 +228,8 @@ export interface StorageDriver {
   /**
    * At daemon start: thaw and unmount everything, detach loop devices, fsck images of `known`
    * volumes, remove stray files, half-made snapshots and (given `knownSnapshots`) unknown snapshots.
-   * `inUse` (volume id → references): volumes adopted sandboxes still use stay mounted, held that
-   * many times.
+   * `inUse` (volume or snapshot id → references): volumes and snapshots adopted sandboxes still
+   * use stay mounted, held that many times.
    */
   reconcile(known: ReadonlySet<string>, inUse?: ReadonlyMap<string, number>, knownSnapshots?: ReadonlySet<string>): Promise<void>;
   /**
@@ -221,7 +237,10 @@ export interface StorageDriver {
    * filesystem is flushed and held still for the copy, milliseconds). Fsck-clean when mounted.
    */
   snapshot(volumeId: string, snapshotId: string): Promise<void>;
-  /** Removes a snapshot (a missing one is a no-op); volumes made from it are independent. */
+  /**
+   * Removes a snapshot (a missing one is a no-op); volumes made from it are independent.
+   * SNAPSHOT_IN_USE while it is acquired.
+   */
   deleteSnapshot(snapshotId: string): Promise<void>;
   /** Size and the space only this snapshot holds. */
   snapshotUsage(snapshotId: string): Promise<SnapshotUsage>;

@@ -64,6 +64,8 @@ export class SandboxService {
       );
     }
     const mounts = this.deps.attachments.resolve(tenant, req.volumes ?? []);
+    // A bootable volume or snapshot as the root (issue 14): taken first, recorded at "/".
+    const root = req.root === undefined ? undefined : this.deps.attachments.resolveRoot(tenant, req.root);
     const netPlan = this.deps.network?.plan(req, tenant);
     const rawTimeout = (input as { timeout?: unknown }).timeout;
     const timeoutMs = req.timeout === "session" || req.timeout === undefined ? null : req.timeout;
@@ -91,7 +93,8 @@ export class SandboxService {
     crashPoint("sandbox.create.after-row");
     let runtime: RuntimeSandbox;
     try {
-      const specs = await this.deps.attachments.acquireForLaunch(row.id, mounts);
+      const specs = await this.deps.attachments.acquireForLaunch(row.id, root ? [root, ...mounts] : mounts);
+      const rootSpec = root ? specs.shift() : undefined;
       crashPoint("sandbox.create.after-volume-refs");
       // The network is prepared while the runtime builds the root; the runtime waits for it
       // right before it needs it.
@@ -100,7 +103,8 @@ export class SandboxService {
       try {
         runtime = await this.deps.runtime.launch({
           id: row.id,
-          imageRootfs: this.deps.imageRootfs,
+          imageRootfs: rootSpec?.source ?? this.deps.imageRootfs,
+          ...(rootSpec && !rootSpec.readOnly ? { rootWritable: true } : {}),
           limits: { memoryBytes, pids: row.pids, cpuWeight: row.cpuWeight, rootfsBytes: row.rootfsBytes },
           mounts: specs,
           ...(attaching ? { network: attaching } : {}),

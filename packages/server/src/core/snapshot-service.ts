@@ -2,6 +2,7 @@ import { ConflictError, NotFoundError, createSnapshotSchema, parseOrThrow, type 
 import type { Logger } from "pino";
 import type { KeyedMutex } from "../host/keyed-mutex.js";
 import type { SnapshotRepo, SnapshotRow } from "../store/snapshot-repo.js";
+import type { AttachmentRepo } from "../store/attachment-repo.js";
 import { crashPoint } from "../crash-points.js";
 import type { StorageDriver } from "./drivers.js";
 import { newSnapshotId, nowIso } from "./ids.js";
@@ -34,6 +35,8 @@ export class SnapshotService {
       logger: Logger;
       /** Per-tenant limits: a snapshot counts its volume's size against maxVolumeGb (QUOTA_EXCEEDED). */
       quotas?: Pick<QuotaChecker, "admitSnapshot">;
+      /** Where snapshots are mounted read-only: a mounted snapshot is not deleted (SNAPSHOT_IN_USE). */
+      mounts?: Pick<AttachmentRepo, "forSnapshot">;
     },
   ) {}
 
@@ -55,6 +58,7 @@ export class SnapshotService {
       capacityBytes: volume.capacityBytes,
       state: "creating",
       createdAt: nowIso(),
+      bootable: volume.bootable === true,
     };
     const inserted = this.deps.quotas ? this.deps.quotas.admitSnapshot(row) : this.deps.snapshots.tryInsert(row);
     if (!inserted) {
@@ -95,11 +99,23 @@ export class SnapshotService {
     return Promise.all(this.deps.snapshots.list(tenant, volumeId).map((row) => this.info(row)));
   }
 
-  /** Deletes a snapshot and frees the space only it held. Volumes made from it are not affected. */
+  /**
+   * Deletes a snapshot and frees the space only it held. Volumes made from it are not affected.
+   * SNAPSHOT_IN_USE while a sandbox has it mounted.
+   */
   async delete(tenant: string, idOrName: string): Promise<SnapshotInfo> {
     const row = this.find(tenant, idOrName);
     const info = await this.info(row);
     await this.deps.locks.run(row.id, async () => {
+      // Under the snapshot's lock, which a mount takes too: a mount has either finished or not started.
+      const mounted = this.deps.mounts?.forSnapshot(row.id) ?? [];
+      if (mounted.length > 0) {
+        throw new ConflictError(
+          "SNAPSHOT_IN_USE",
+          `Snapshot "${row.name}" is mounted in ${mounted.map((a) => `${a.sandboxId} at ${a.mountPath}`).join(", ")}. Detach it or kill those sandboxes first.`,
+          { sandboxes: mounted.map((a) => a.sandboxId), attachments: mounted },
+        );
+      }
       this.deps.snapshots.setState(row.id, "deleting");
       crashPoint("snapshot.delete.after-deleting");
       await this.deps.storage.deleteSnapshot(row.id);
@@ -122,7 +138,7 @@ export class SnapshotService {
       capacityBytes: row.capacityBytes,
       createdAt: row.createdAt,
       allocatedBytes: usage.allocatedBytes,
-      bootable: false,
+      bootable: row.bootable === true,
     };
   }
 }

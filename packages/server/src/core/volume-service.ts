@@ -33,6 +33,8 @@ export class VolumeService {
       detachEverywhere: DetachEverywhere;
       /** Snapshots, for volumes made `from` one and restores (docs/snapshots.md). */
       snapshots?: Pick<SnapshotRepo, "find">;
+      /** Root filesystems bootable volumes can be made from: `"builtin:debian-12"` → host directory. */
+      builtinImages?: Readonly<Record<string, string>>;
     },
   ) {}
 
@@ -40,7 +42,8 @@ export class VolumeService {
     const req = parseOrThrow(createVolumeSchema, input, "volume");
     // Round to whole 4 KiB blocks so the filesystem is exactly the size reported.
     const capacityBytes = Math.floor((req.sizeGb * GIB) / 4096) * 4096;
-    const from = req.from === undefined ? undefined : this.snapshot(tenant, req.from);
+    const builtin = req.from?.startsWith("builtin:") ? this.builtin(req.from) : undefined;
+    const from = req.from === undefined || builtin !== undefined ? undefined : this.snapshot(tenant, req.from);
     if (from && capacityBytes < from.capacityBytes) {
       throw new InvalidArgumentError(
         `sizeGb ${req.sizeGb} is smaller than snapshot "${from.name}" (${from.sizeGb} GiB); a volume made from it needs at least that.`,
@@ -57,6 +60,7 @@ export class VolumeService {
       createdAt: nowIso(),
       lastAttachedAt: null,
       fromSnapshot: from?.id ?? null,
+      bootable: builtin !== undefined || from?.bootable === true,
     };
     // Quota check and insert are one synchronous step (no await before it): concurrent creates
     // cannot all pass. The row is recorded before the image exists, so a crash in between is
@@ -78,6 +82,8 @@ export class VolumeService {
           await this.deps.locks.run(row.id, () => this.deps.storage.createFrom(row.id, from.id, capacityBytes));
         });
         crashPoint("volume.fork.after-clone");
+      } else if (builtin !== undefined) {
+        await this.deps.locks.run(row.id, () => this.deps.storage.createFromTree(row.id, capacityBytes, builtin, req.from!));
       } else {
         await this.deps.locks.run(row.id, () => this.deps.storage.create(row.id, capacityBytes));
       }
@@ -173,6 +179,16 @@ export class VolumeService {
     return this.info(row);
   }
 
+  /** The host directory of a builtin root filesystem ("builtin:debian-12"), or INVALID_ARGUMENT. */
+  private builtin(name: string): string {
+    const tree = this.deps.builtinImages?.[name];
+    if (tree === undefined) {
+      const known = Object.keys(this.deps.builtinImages ?? {});
+      throw new InvalidArgumentError(`Unknown builtin image "${name}"; this daemon has ${known.length > 0 ? known.join(", ") : "none"}.`, { from: name });
+    }
+    return tree;
+  }
+
   private snapshot(tenant: string, idOrName: string): SnapshotRow {
     if (!this.deps.snapshots) throw new InvalidArgumentError("This daemon keeps no snapshots.", { snapshot: idOrName });
     return findSnapshot(this.deps.snapshots, tenant, idOrName);
@@ -210,6 +226,7 @@ export class VolumeService {
       createdAt: row.createdAt,
       lastAttachedAt: row.lastAttachedAt,
       attachments: this.deps.attachments.forVolume(row.id),
+      bootable: row.bootable === true,
     };
   }
 }

@@ -17,6 +17,7 @@ const vol = (over: Partial<VolumeInfo>): VolumeInfo => ({
   createdAt: "2026-01-01T00:00:00.000Z",
   lastAttachedAt: null,
   attachments: [],
+  bootable: false,
   ...over,
 });
 const DAY = 86_400_000;

@@ -212,21 +212,25 @@ export class BwrapRuntime implements RuntimeDriver {
       mark("scratch");
       crashPoint("sandbox.create.after-scratch");
       // Shared: later host-side mounts under the root (hot attach) propagate into the sandbox.
-      await mountWithPropagation(
-        this.opts.runner,
-        "overlay",
-        "overlay",
-        p.root,
-        [
-          `lowerdir=${spec.imageRootfs}`,
-          `upperdir=${upper}`,
-          `workdir=${work}`,
-          "volatile", // the scratch is thrown away with the sandbox: no syncs needed
-          "nosuid",
-          "nodev",
-        ],
-        "shared",
-      );
+      // A bootable volume booted read-write is the root itself (its host mount is private, so
+      // nothing mounted under the sandbox's root reaches it); the scratch then only counts.
+      if (spec.rootWritable) await mountWithPropagation(this.opts.runner, "none", spec.imageRootfs, p.root, ["bind", "nosuid", "nodev"], "shared");
+      else
+        await mountWithPropagation(
+          this.opts.runner,
+          "overlay",
+          "overlay",
+          p.root,
+          [
+            `lowerdir=${spec.imageRootfs}`,
+            `upperdir=${upper}`,
+            `workdir=${work}`,
+            "volatile", // the scratch is thrown away with the sandbox: no syncs needed
+            "nosuid",
+            "nodev",
+          ],
+          "shared",
+        );
       mark("overlay");
       crashPoint("sandbox.create.after-overlay");
       // Before the volumes: a file must land in the root filesystem, never on a volume.

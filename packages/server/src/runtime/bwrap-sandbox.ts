@@ -179,7 +179,7 @@ export class BwrapSandbox implements RuntimeSandbox {
   }
 
   async hasMount(target: string): Promise<boolean> {
-    const where = path.join(this.parts.root, target);
+    const where = path.resolve(path.join(this.parts.root, target)); // "/" (a booted volume, issue 14) is the root itself
     return mountsUnder(await readMountInfo(), this.parts.root).some((m) => m.mountPoint === where);
   }
 

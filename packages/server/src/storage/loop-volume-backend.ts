@@ -24,6 +24,8 @@ import { VolumeAcquiredError, VolumeBackingExistsError, VolumeBackingMissingErro
 import { adoptLostAndFound } from "./volume-root.js";
 import { exists, IMAGE_SUFFIX, syncFileAndDir } from "./image-files.js";
 import { VolumeSnapshots } from "./volume-snapshots.js";
+import { SnapshotBackingMissingError, snapshotImage } from "./snapshot-images.js";
+import { assertTreeFits, fillFromTree, treeBytes } from "./bootable-volume.js";
 import { reconcileVolumes } from "./volume-reconcile.js";
 import { DaemonError } from "../daemon-error.js";
 import { CowPool } from "./cow-pool.js";
@@ -73,7 +75,16 @@ interface AcquiredVolume {
   refs: number;
   device: string;
   mountPoint: string;
+  /** A snapshot's read-only mount: kept a while after its last release (SNAPSHOT_LINGER_MS). */
+  readOnly?: boolean;
 }
+
+/**
+ * How long a snapshot's read-only mount stays after its last holder let go: a snapshot booted
+ * from (`root`) usually starts many sandboxes, and mounting it again costs a loop device and an
+ * ext4 mount on each create. Deleting the snapshot or closing the backend unmounts it at once.
+ */
+const SNAPSHOT_LINGER_MS = 30_000;
 
 const silentLogger: StorageLogger = {
   info: () => undefined,
@@ -110,6 +121,8 @@ export class LoopVolumeBackend implements StorageDriver {
   private cow: CowPool | undefined;
   private readonly locks = new KeyedMutex();
   private readonly acquired = new Map<string, AcquiredVolume>();
+  /** Snapshots mounted with no holder, and the timer that unmounts each (SNAPSHOT_LINGER_MS). */
+  private readonly lingering = new Map<string, NodeJS.Timeout>();
   /** Volumes whose loop device was still in use when they were released (volume id → device). */
   private readonly draining = new Map<string, string>();
 
@@ -137,6 +150,7 @@ export class LoopVolumeBackend implements StorageDriver {
       shared: this.shared,
       pool: () => this.pool(),
       imagePath: (id) => this.imagePath(id),
+      unmountIdle: (id) => this.unmountIdle(id),
     });
   }
 
@@ -185,6 +199,7 @@ export class LoopVolumeBackend implements StorageDriver {
 
   /** Daemon shutdown, after every volume was released: unmounts the pool. */
   async close(): Promise<void> {
+    for (const id of [...this.lingering.keys()]) await this.locks.run(id, () => this.unmountIdle(id));
     const cow = this.cow;
     this.cow = undefined;
     this.opening = undefined;
@@ -238,6 +253,27 @@ export class LoopVolumeBackend implements StorageDriver {
   }
 
   /**
+   * A bootable volume (bootable-volume.ts): a new volume holding a copy of the root filesystem
+   * `tree`. INVALID_ARGUMENT when `capacityBytes` is too small for it; on failure nothing is left.
+   */
+  async createFromTree(volumeId: string, capacityBytes: number, tree: string, what: string): Promise<void> {
+    assertTreeFits(capacityBytes, await treeBytes(this.runner, tree), what);
+    await this.create(volumeId, capacityBytes);
+    try {
+      const at = await this.acquire(volumeId);
+      try {
+        await fillFromTree(this.runner, at, tree, this.uidBase);
+      } finally {
+        await this.release(volumeId);
+      }
+    } catch (error) {
+      await this.delete(volumeId).catch((err: unknown) => this.log.error({ volumeId, err }, "removing a half-filled bootable volume failed"));
+      throw error;
+    }
+    this.log.info({ volumeId, tree }, "bootable volume filled");
+  }
+
+  /**
    * Waits a moment for a previous, lazily unmounted use of the image to let go of its loop
    * device: a process that held a file open on a force-detached volume releases it
    * asynchronously after it exits (deferred fput, then loop autoclear). Returns the device if
@@ -278,15 +314,32 @@ export class LoopVolumeBackend implements StorageDriver {
    */
   async acquire(volumeId: string): Promise<string> {
     await this.pool();
-    const image = this.imagePath(volumeId);
+    return this.mountImage(volumeId, this.imagePath(volumeId), false);
+  }
+
+  /**
+   * Mounts a snapshot read-only (a read-only loop device, ext4 `ro,noload`: nothing can write its
+   * image) at `<runDir>/volumes/<snapshotId>`, reference counted like a volume; `release` drops a
+   * reference. The snapshot must not be deleted meanwhile (deleteSnapshot refuses).
+   */
+  async acquireSnapshot(snapshotId: string): Promise<string> {
+    assertVolumeId(snapshotId);
+    const cow = await this.pool();
+    return this.mountImage(snapshotId, snapshotImage(cow.snapshotsDir, snapshotId), true);
+  }
+
+  /** The first reference mounts `image` at mountPath(id); later ones count. */
+  private async mountImage(volumeId: string, image: string, readOnly: boolean): Promise<string> {
     const mountPoint = this.mountPath(volumeId);
     return this.locks.run(volumeId, async () => {
       const held = this.acquired.get(volumeId);
       if (held) {
         held.refs += 1;
+        clearTimeout(this.lingering.get(volumeId));
+        this.lingering.delete(volumeId);
         return held.mountPoint;
       }
-      if (!(await exists(image))) throw new VolumeBackingMissingError(volumeId);
+      if (!(await exists(image))) throw readOnly ? new SnapshotBackingMissingError(volumeId) : new VolumeBackingMissingError(volumeId);
       await mkdir(this.mountsDir, { recursive: true, mode: 0o700 });
       await mkdir(mountPoint, { recursive: true, mode: 0o755 });
       if (await isMountPoint(mountPoint)) {
@@ -306,22 +359,24 @@ export class LoopVolumeBackend implements StorageDriver {
         // would give the loop device that sector size, on which a 1 KiB-block ext4 cannot mount
         // (with 512-byte sectors the loop device reads and writes such an image through the page cache).
         const small = (await ext4BlockSize(image)) < 4096;
-        device = await attachLoop(this.runner, image, { directIo: this.directIo, ...(small ? { sectorSize: 512 as const } : {}) });
+        device = await attachLoop(this.runner, image, { directIo: this.directIo, readOnly, ...(small ? { sectorSize: 512 as const } : {}) });
       } catch (error) {
         if (error instanceof LoopAlreadyAttachedError) throw new VolumeStillDetachingError(volumeId, error.device, { cause: error });
         throw error;
       }
       try {
-        await mount(this.runner, "ext4", device, mountPoint, VOLUME_MOUNT_OPTIONS);
+        await mount(this.runner, "ext4", device, mountPoint, readOnly ? ["ro", "noload", ...VOLUME_MOUNT_OPTIONS] : VOLUME_MOUNT_OPTIONS);
       } catch (error) {
         await detachLoop(this.runner, device).catch((e: unknown) => this.log.error({ volumeId, device, err: e }, "loop detach failed"));
         await rmdir(mountPoint).catch(() => undefined);
         throw error;
       }
-      await adoptLostAndFound(mountPoint, this.uidBase + APP_ID).catch((err: unknown) =>
-        this.log.warn({ volumeId, err }, "could not give lost+found to the volume's owner"),
-      );
-      this.acquired.set(volumeId, { refs: 1, device, mountPoint });
+      if (!readOnly) {
+        await adoptLostAndFound(mountPoint, this.uidBase + APP_ID).catch((err: unknown) =>
+          this.log.warn({ volumeId, err }, "could not give lost+found to the volume's owner"),
+        );
+      }
+      this.acquired.set(volumeId, { refs: 1, device, mountPoint, ...(readOnly ? { readOnly } : {}) });
       this.log.info({ volumeId, device, mountPoint }, "volume mounted");
       return mountPoint;
     });
@@ -342,21 +397,44 @@ export class LoopVolumeBackend implements StorageDriver {
       }
       held.refs -= 1;
       if (held.refs > 0) return;
-      try {
-        await umount(this.runner, held.mountPoint);
-      } catch (error) {
-        if (!isBusyError(error)) throw error; // stays in `acquired` with 0 refs: still mounted
-        this.log.warn({ volumeId, mountPoint: held.mountPoint }, "volume busy at release; unmounting lazily");
-        await umount(this.runner, held.mountPoint, { lazy: true });
+      if (held.readOnly) {
+        const timer = setTimeout(() => {
+          void this.locks
+            .run(volumeId, () => this.unmountIdle(volumeId))
+            .catch((err: unknown) => this.log.warn({ volumeId, err }, "unmounting an idle snapshot failed"));
+        }, SNAPSHOT_LINGER_MS);
+        timer.unref();
+        this.lingering.set(volumeId, timer);
+        return;
       }
-      this.acquired.delete(volumeId);
-      await detachLoop(this.runner, held.device);
-      // A file still open through a sandbox's (lazily detached) bind keeps the filesystem and so
-      // the loop device alive until it is closed: remember that, for the next acquire.
-      if (await isLoopBound(held.device)) this.draining.set(volumeId, held.device);
-      await rmdir(held.mountPoint).catch(() => undefined);
-      this.log.info({ volumeId, device: held.device }, "volume unmounted");
+      await this.unmount(volumeId, held);
     });
+  }
+
+  /** A snapshot mounted with no holder is unmounted now (under its lock); anything else is left alone. */
+  private async unmountIdle(volumeId: string): Promise<void> {
+    clearTimeout(this.lingering.get(volumeId));
+    this.lingering.delete(volumeId);
+    const held = this.acquired.get(volumeId);
+    if (held && held.refs === 0 && held.readOnly) await this.unmount(volumeId, held);
+  }
+
+  /** Unmounts a volume or snapshot nobody holds and detaches its loop device (caller holds its lock). */
+  private async unmount(volumeId: string, held: AcquiredVolume): Promise<void> {
+    try {
+      await umount(this.runner, held.mountPoint);
+    } catch (error) {
+      if (!isBusyError(error)) throw error; // stays in `acquired` with 0 refs: still mounted
+      this.log.warn({ volumeId, mountPoint: held.mountPoint }, "volume busy at release; unmounting lazily");
+      await umount(this.runner, held.mountPoint, { lazy: true });
+    }
+    this.acquired.delete(volumeId);
+    await detachLoop(this.runner, held.device);
+    // A file still open through a sandbox's (lazily detached) bind keeps the filesystem and so
+    // the loop device alive until it is closed: remember that, for the next acquire.
+    if (await isLoopBound(held.device)) this.draining.set(volumeId, held.device);
+    await rmdir(held.mountPoint).catch(() => undefined);
+    this.log.info({ volumeId, device: held.device }, "volume unmounted");
   }
 
   /**

@@ -43,6 +43,16 @@ export class VolumeStillDetachingError extends AtollError {
   }
 }
 
+/** `deleteSnapshot` of a snapshot that is mounted (read-only in sandboxes). */
+export class SnapshotAcquiredError extends AtollError {
+  constructor(snapshotId: string, references: number) {
+    super("SNAPSHOT_IN_USE", `snapshot ${snapshotId} is mounted (${references} reference(s)); detach it from every sandbox first`, {
+      snapshotId,
+      references,
+    });
+  }
+}
+
 /** `snapshot` for an id whose image already exists. */
 export class SnapshotBackingExistsError extends AtollError {
   constructor(snapshotId: string) {

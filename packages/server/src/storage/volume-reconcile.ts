@@ -14,7 +14,7 @@ import type { CowPool } from "./cow-pool.js";
 import { IMAGE_SUFFIX } from "./image-files.js";
 import { allocateInFull, checkImage } from "./image-upkeep.js";
 import type { StorageLogger } from "./loop-volume-backend.js";
-import { reconcileSnapshotImages } from "./snapshot-images.js";
+import { reconcileSnapshotImages, snapshotImage } from "./snapshot-images.js";
 
 /** What the reconcile uses of the backend. */
 export interface ReconcileTarget {
@@ -22,7 +22,7 @@ export interface ReconcileTarget {
   log: StorageLogger;
   disk: Pick<DiskBudget, "withVolume">;
   /** The backend's record of mounted volumes: emptied, then given the volumes adopted sandboxes hold. */
-  acquired: Map<string, { refs: number; device: string; mountPoint: string }>;
+  acquired: Map<string, { refs: number; device: string; mountPoint: string; readOnly?: boolean }>;
   /** `<stateDir>/volumes`: images made before the pool. */
   imagesDir: string;
   /** `<runDir>/volumes`: mount points. */
@@ -37,19 +37,25 @@ export interface ReconcileTarget {
  * Registers the volumes in `inUse` (sandboxes a previous daemon run left running, issue 13)
  * that are still mounted on their loop device, with that many references; returns their images.
  */
-async function adoptMounted(b: ReconcileTarget, dirs: readonly string[], inUse: ReadonlyMap<string, number>): Promise<Set<string>> {
+async function adoptMounted(
+  b: ReconcileTarget,
+  dirs: readonly string[],
+  inUse: ReadonlyMap<string, number>,
+  imageOf: (id: string) => string,
+  isSnapshot: (id: string) => boolean,
+): Promise<Set<string>> {
   const kept = new Set<string>();
   if (inUse.size === 0) return kept;
   const loops = (await Promise.all(dirs.map((d) => findLoopDevicesUnder(d)))).flat();
   for (const [volumeId, refs] of inUse) {
-    const image = b.imagePath(volumeId);
+    const image = imageOf(volumeId);
     const loop = loops.find((l) => l.backingFile === image);
     const mountPoint = b.mountPath(volumeId);
     if (!loop || refs < 1 || !(await isMountPoint(mountPoint))) {
       b.log.warn({ volumeId }, "a volume of an adopted sandbox is not mounted any more");
       continue;
     }
-    b.acquired.set(volumeId, { refs, device: loop.device, mountPoint });
+    b.acquired.set(volumeId, { refs, device: loop.device, mountPoint, ...(isSnapshot(volumeId) ? { readOnly: true } : {}) });
     kept.add(image);
   }
   return kept;
@@ -74,7 +80,8 @@ async function umountStray(b: ReconcileTarget): Promise<string[]> {
  * that many references; a daemon killed mid-snapshot leaves a volume frozen), detaches loop
  * devices backed by images, checks every known image with `e2fsck -p` (falling back to `-fy`
  * if preen gives up), and deletes images of unknown ids, half-made snapshots and (when
- * `knownSnapshots` is given) images of unknown snapshots.
+ * `knownSnapshots` is given) images of unknown snapshots. `inUse` may name snapshots of
+ * `knownSnapshots` (mounted read-only): they stay mounted too.
  */
 export async function reconcileVolumes(
   b: ReconcileTarget,
@@ -94,7 +101,10 @@ export async function reconcileVolumes(
   const dirs = [...new Set([cow.volumesDir, b.imagesDir, cow.snapshotsDir])];
   await mkdir(b.imagesDir, { recursive: true, mode: 0o700 });
   // Volumes of sandboxes a previous daemon run left running: their mount and loop device stay.
-  const keptImages = await adoptMounted(b, dirs, inUse);
+  // A snapshot mounted read-only in an adopted sandbox (issue 14) is held like a volume.
+  const isSnapshot = (id: string) => knownSnapshots?.has(id) === true;
+  const imageOf = (id: string) => (isSnapshot(id) ? snapshotImage(cow.snapshotsDir, id) : b.imagePath(id));
+  const keptImages = await adoptMounted(b, dirs, inUse, imageOf, isSnapshot);
   const unmounted = keptImages.size === 0 ? await umountTree(b.runner, b.mountsDir, { lazy: true }) : await umountStray(b);
   if (unmounted.length > 0) b.log.warn({ mounts: unmounted }, "unmounted leftover volume mounts");
   const leftovers = async () => (await Promise.all(dirs.map((d) => findLoopDevicesUnder(d)))).flat();

@@ -15,7 +15,13 @@ import type { CommandRunner } from "../host/run-command.js";
 import type { CowPool } from "./cow-pool.js";
 import type { StorageLogger } from "./loop-volume-backend.js";
 import { cloneSnapshotImage, exclusiveBytes, sharedBytes, snapshotCapacity, snapshotImage, writeSnapshotImage } from "./snapshot-images.js";
-import { SnapshotBackingExistsError, VolumeAcquiredError, VolumeBackingExistsError, VolumeBackingMissingError } from "./storage-errors.js";
+import {
+  SnapshotAcquiredError,
+  SnapshotBackingExistsError,
+  VolumeAcquiredError,
+  VolumeBackingExistsError,
+  VolumeBackingMissingError,
+} from "./storage-errors.js";
 import { exists, IMAGE_SUFFIX, syncFileAndDir } from "./image-files.js";
 
 /** What the snapshot operations use of the backend. */
@@ -31,6 +37,8 @@ export interface BackendInternals {
   shared: Map<string, number>;
   pool(): Promise<CowPool>;
   imagePath(volumeId: string): string;
+  /** Unmounts a snapshot's read-only mount that no one holds any more (caller holds its lock). */
+  unmountIdle(snapshotId: string): Promise<void>;
 }
 
 export class VolumeSnapshots {
@@ -67,7 +75,12 @@ export class VolumeSnapshots {
   /** Removes a snapshot's image; a missing one is a no-op. The volume it came from is not touched. */
   async deleteSnapshot(snapshotId: string): Promise<void> {
     const cow = await this.h.pool();
-    await cow.removeImage(snapshotImage(cow.snapshotsDir, snapshotId));
+    await this.h.locks.run(snapshotId, async () => {
+      await this.h.unmountIdle(snapshotId);
+      const held = this.h.acquired.get(snapshotId);
+      if (held) throw new SnapshotAcquiredError(snapshotId, held.refs);
+      await cow.removeImage(snapshotImage(cow.snapshotsDir, snapshotId));
+    });
     // Volumes that shared blocks with it may hold them alone now.
     for (const volumeId of [...this.h.shared.keys()]) {
       await this.h.locks

@@ -145,4 +145,23 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX audit_log_tenant ON audit_log (tenant, id);
   CREATE INDEX audit_log_at ON audit_log (at);
   `,
+  // 9 (issue 14, second part): snapshots mounted read-only in sandboxes. A table of its own, as
+  // attachments reference volumes; the reference here makes the store refuse to drop a mounted
+  // snapshot's row, a second guard besides the service's SNAPSHOT_IN_USE.
+  `
+  CREATE TABLE snapshot_mounts (
+    sandbox_id   TEXT NOT NULL REFERENCES sandboxes (id) ON DELETE CASCADE,
+    snapshot_id  TEXT NOT NULL REFERENCES snapshots (id),
+    mount_path   TEXT NOT NULL,
+    attached_at  TEXT NOT NULL,
+    PRIMARY KEY (sandbox_id, snapshot_id)
+  );
+  CREATE INDEX snapshot_mounts_snapshot ON snapshot_mounts (snapshot_id);
+  `,
+  // 10 (issue 14, second part): bootable volumes (made from a builtin image, or from a bootable
+  // snapshot) and their snapshots can be a sandbox's root (docs/snapshots.md, "Bootable volumes").
+  `
+  ALTER TABLE volumes ADD COLUMN bootable INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE snapshots ADD COLUMN bootable INTEGER NOT NULL DEFAULT 0;
+  `,
 ];

@@ -14,6 +14,8 @@ export interface SnapshotRow {
   capacityBytes: number;
   state: SnapshotRowState;
   createdAt: string;
+  /** Taken of a bootable volume: a sandbox can boot from it (`root`); absent: false. */
+  bootable?: boolean;
 }
 
 interface RawRow {
@@ -26,6 +28,7 @@ interface RawRow {
   capacity_bytes: number;
   state: SnapshotRowState;
   created_at: string;
+  bootable: number;
 }
 
 const fromRaw = (r: RawRow): SnapshotRow => ({
@@ -38,6 +41,7 @@ const fromRaw = (r: RawRow): SnapshotRow => ({
   capacityBytes: r.capacity_bytes,
   state: r.state,
   createdAt: r.created_at,
+  bootable: r.bootable === 1,
 });
 
 /** Snapshots table access. */
@@ -48,10 +52,10 @@ export class SnapshotRepo {
   tryInsert(row: SnapshotRow): boolean {
     const result = this.db
       .prepare(
-        `INSERT OR IGNORE INTO snapshots (id, tenant, name, volume_id, volume_name, size_gb, capacity_bytes, state, created_at)
-         VALUES (@id, @tenant, @name, @volumeId, @volumeName, @sizeGb, @capacityBytes, @state, @createdAt)`,
+        `INSERT OR IGNORE INTO snapshots (id, tenant, name, volume_id, volume_name, size_gb, capacity_bytes, state, created_at, bootable)
+         VALUES (@id, @tenant, @name, @volumeId, @volumeName, @sizeGb, @capacityBytes, @state, @createdAt, @bootable)`,
       )
-      .run(row);
+      .run({ ...row, bootable: row.bootable ? 1 : 0 });
     return result.changes === 1;
   }
 

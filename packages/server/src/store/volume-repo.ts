@@ -14,6 +14,8 @@ export interface VolumeRow {
   lastAttachedAt: string | null;
   /** The snapshot it was made from (issue 14); absent or null: made empty. */
   fromSnapshot?: string | null;
+  /** Holds a root filesystem a sandbox can boot from (issue 14); absent: false. */
+  bootable?: boolean;
 }
 
 interface RawRow {
@@ -26,6 +28,7 @@ interface RawRow {
   created_at: string;
   last_attached_at: string | null;
   from_snapshot: string | null;
+  bootable: number;
 }
 
 function fromRaw(r: RawRow): VolumeRow {
@@ -39,6 +42,7 @@ function fromRaw(r: RawRow): VolumeRow {
     createdAt: r.created_at,
     lastAttachedAt: r.last_attached_at,
     fromSnapshot: r.from_snapshot,
+    bootable: r.bootable === 1,
   };
 }
 
@@ -50,10 +54,10 @@ export class VolumeRepo {
   tryInsert(row: VolumeRow): boolean {
     const result = this.db
       .prepare(
-        `INSERT OR IGNORE INTO volumes (id, tenant, name, size_gb, capacity_bytes, state, created_at, last_attached_at, from_snapshot)
-         VALUES (@id, @tenant, @name, @sizeGb, @capacityBytes, @state, @createdAt, @lastAttachedAt, @fromSnapshot)`,
+        `INSERT OR IGNORE INTO volumes (id, tenant, name, size_gb, capacity_bytes, state, created_at, last_attached_at, from_snapshot, bootable)
+         VALUES (@id, @tenant, @name, @sizeGb, @capacityBytes, @state, @createdAt, @lastAttachedAt, @fromSnapshot, @bootable)`,
       )
-      .run({ ...row, fromSnapshot: row.fromSnapshot ?? null });
+      .run({ ...row, fromSnapshot: row.fromSnapshot ?? null, bootable: row.bootable ? 1 : 0 });
     return result.changes === 1;
   }
 

@@ -223,6 +223,27 @@ export function storageContract(name: string, makeSubject: () => Promise<Storage
       await s.driver.deleteSnapshot(keep);
     });
 
+    it("a snapshot mounts read-only, reference counted; it cannot be deleted while held, and reconcile keeps it held", async () => {
+      const id = await newVolume();
+      const at = await s.driver.acquire(id);
+      await s.writeFile(at, "base.txt", Buffer.from("from the snapshot"));
+      const snap = newSnapshotId();
+      await s.driver.snapshot(id, snap);
+      await s.driver.release(id);
+      const ro = await s.driver.acquireSnapshot(snap);
+      assert.equal(await s.driver.acquireSnapshot(snap), ro, "a second holder gets the same path");
+      assert.equal(Buffer.from((await s.readFile(ro, "base.txt"))!).toString(), "from the snapshot");
+      await assert.rejects(s.writeFile(ro, "new.txt", Buffer.from("x")), { code: "EROFS" });
+      await assert.rejects(s.driver.deleteSnapshot(snap), { code: "SNAPSHOT_IN_USE" });
+      await s.driver.reconcile(new Set(made), new Map([[snap, 1]]), new Set([snap]));
+      assert.equal(Buffer.from((await s.readFile(ro, "base.txt"))!).toString(), "from the snapshot", "still mounted after reconcile");
+      await assert.rejects(s.driver.deleteSnapshot(snap), { code: "SNAPSHOT_IN_USE" });
+      await s.driver.release(snap);
+      await s.driver.deleteSnapshot(snap);
+      await assert.rejects(s.driver.acquireSnapshot(snap), { code: "SNAPSHOT_NOT_FOUND" });
+      await assert.rejects(s.driver.acquireSnapshot("../x"), RangeError);
+    });
+
     it("reconcile keeps the data of a known volume", async () => {
       const keep = await newVolume();
       const at = await s.driver.acquire(keep);

@@ -116,8 +116,18 @@ export async function startFakeDaemon(opts: FakeDaemonOptions = {}): Promise<Fak
     quotas,
     detachEverywhere: (id): Promise<void> => attachments.detachEverywhere(id),
     snapshots: snapshotRepo,
+    builtinImages: { "builtin:debian-12": "/fake-image" },
   });
-  const attachments = new AttachmentService({ volumes, volumeRepo: repos.volumes, attachments: repos.attachments, storage, locks, live, logger });
+  const attachments = new AttachmentService({
+    volumes,
+    volumeRepo: repos.volumes,
+    attachments: repos.attachments,
+    storage,
+    locks,
+    live,
+    logger,
+    snapshots: snapshotRepo,
+  });
   const commandLog = new CommandLog({ repo: new CommandLogRepo(db), logger });
   const network = new NetworkService({
     driver: opts.network,
@@ -163,7 +173,7 @@ export async function startFakeDaemon(opts: FakeDaemonOptions = {}): Promise<Fak
 
   const limits = { ...resolveWebConfig({}, "127.0.0.1", { listen: parseListen, duration: durationSetting }, {}).limits, ...opts.limits };
   const daemon = { info: () => ({ version: "test", schemaVersion: MIGRATIONS.length, pid: process.pid, startedAt, uptimeSeconds: 0, previousRun: null }) };
-  const snapshots = new SnapshotService({ snapshots: snapshotRepo, volumes, storage, locks, logger, quotas });
+  const snapshots = new SnapshotService({ snapshots: snapshotRepo, volumes, storage, locks, logger, quotas, mounts: repos.attachments });
   const services = { sandboxes, volumes, snapshots, attachments, monitor, commandLog, usage, files, network, daemon };
   const app = await buildHttpServer({ services, token: ADMIN_TOKEN, tokens, logger, version: "test", limits });
   await app.ready();

@@ -17,7 +17,13 @@ import { CapacityError } from "atoll/contract";
 import type { SnapshotUsage, StorageDriver, VolumeUsage } from "../../core/drivers.js";
 import { KeyedMutex } from "../../host/keyed-mutex.js";
 import { SnapshotBackingMissingError } from "../../storage/snapshot-images.js";
-import { SnapshotBackingExistsError, VolumeAcquiredError, VolumeBackingExistsError, VolumeBackingMissingError } from "../../storage/storage-errors.js";
+import {
+  SnapshotAcquiredError,
+  SnapshotBackingExistsError,
+  VolumeAcquiredError,
+  VolumeBackingExistsError,
+  VolumeBackingMissingError,
+} from "../../storage/storage-errors.js";
 
 /** Same alphabet the loop backend accepts (volume ids become file names there). */
 const VOLUME_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
@@ -47,7 +53,7 @@ export class FakeStorage implements StorageDriver {
    * Snapshots: a copy of the volume's map whose contents are the same arrays (shared, like
    * cloned extents); a write through a volume replaces an array, so it "un-shares" that file.
    */
-  private readonly snapshots = new Map<string, { capacityBytes: number; files: Map<string, Uint8Array> }>();
+  private readonly snapshots = new Map<string, { capacityBytes: number; files: Map<string, Uint8Array>; refs: number }>();
   private readonly locks = new KeyedMutex();
   private readonly hostBytes: number;
   /** Every call, in order ("acquire vol_a"): tests assert on what core asked of the driver. */
@@ -77,6 +83,12 @@ export class FakeStorage implements StorageDriver {
     });
   }
 
+  /** A bootable volume: the "tree" is one file naming it, `.tree` (nothing is read from the host). */
+  async createFromTree(volumeId: string, capacityBytes: number, tree: string, _what: string): Promise<void> {
+    await this.create(volumeId, capacityBytes);
+    this.volumes.get(volumeId)!.files.set(".tree", new TextEncoder().encode(tree));
+  }
+
   async delete(volumeId: string): Promise<void> {
     assertVolumeId(volumeId);
     this.calls.push(`delete ${volumeId}`);
@@ -98,11 +110,23 @@ export class FakeStorage implements StorageDriver {
     });
   }
 
+  /** A snapshot held read-only (its path, like a volume's, exists nowhere). */
+  async acquireSnapshot(snapshotId: string): Promise<string> {
+    assertVolumeId(snapshotId);
+    this.calls.push(`acquireSnapshot ${snapshotId}`);
+    return this.locks.run(snapshotId, async () => {
+      const snap = this.snapshots.get(snapshotId);
+      if (!snap) throw new SnapshotBackingMissingError(snapshotId);
+      snap.refs += 1;
+      return ROOT + snapshotId;
+    });
+  }
+
   async release(volumeId: string): Promise<void> {
     assertVolumeId(volumeId);
     this.calls.push(`release ${volumeId}`);
     await this.locks.run(volumeId, async () => {
-      const v = this.volumes.get(volumeId);
+      const v = this.volumes.get(volumeId) ?? this.snapshots.get(volumeId);
       if (v && v.refs > 0) v.refs -= 1; // like the loop backend: a release of what is not acquired is a no-op
     });
   }
@@ -137,7 +161,10 @@ export class FakeStorage implements StorageDriver {
       if (known.has(id)) v.refs = inUse.get(id) ?? 0;
       else this.volumes.delete(id);
     }
-    for (const id of this.snapshots.keys()) if (knownSnapshots && !knownSnapshots.has(id)) this.snapshots.delete(id);
+    for (const [id, snap] of this.snapshots) {
+      if (knownSnapshots && !knownSnapshots.has(id)) this.snapshots.delete(id);
+      else snap.refs = inUse.get(id) ?? 0;
+    }
   }
 
   async snapshot(volumeId: string, snapshotId: string): Promise<void> {
@@ -148,14 +175,18 @@ export class FakeStorage implements StorageDriver {
       const v = this.volumes.get(volumeId);
       if (!v) throw new VolumeBackingMissingError(volumeId);
       if (this.snapshots.has(snapshotId)) throw new SnapshotBackingExistsError(snapshotId);
-      this.snapshots.set(snapshotId, { capacityBytes: v.capacityBytes, files: new Map(v.files) });
+      this.snapshots.set(snapshotId, { capacityBytes: v.capacityBytes, files: new Map(v.files), refs: 0 });
     });
   }
 
   async deleteSnapshot(snapshotId: string): Promise<void> {
     assertVolumeId(snapshotId);
     this.calls.push(`deleteSnapshot ${snapshotId}`);
-    this.snapshots.delete(snapshotId);
+    await this.locks.run(snapshotId, async () => {
+      const snap = this.snapshots.get(snapshotId);
+      if (snap && snap.refs > 0) throw new SnapshotAcquiredError(snapshotId, snap.refs);
+      this.snapshots.delete(snapshotId);
+    });
   }
 
   async createFrom(volumeId: string, snapshotId: string, capacityBytes: number): Promise<void> {
@@ -199,7 +230,7 @@ export class FakeStorage implements StorageDriver {
 
   /** Number of holders of a volume (0 when not acquired), as LoopVolumeBackend.references. */
   references(volumeId: string): number {
-    return this.volumes.get(volumeId)?.refs ?? 0;
+    return (this.volumes.get(volumeId) ?? this.snapshots.get(volumeId))?.refs ?? 0;
   }
 
   /** Ids of the volumes that have a backing store. */
@@ -212,6 +243,7 @@ export class FakeStorage implements StorageDriver {
    * ENOSPC (as an errno error) when it does not fit, ENOENT when `source` is not mounted.
    */
   writeFile(source: string, relPath: string, data: Uint8Array): void {
+    if (source.startsWith(ROOT) && (this.snapshots.get(source.slice(ROOT.length))?.refs ?? 0) > 0) throw errno("EROFS", source);
     const v = this.mounted(source);
     const before = v.files.get(relPath)?.byteLength ?? 0;
     const used = EMPTY_FS_BYTES + [...v.files.values()].reduce((n, d) => n + Math.ceil(d.byteLength / BLOCK) * BLOCK, 0);
@@ -224,8 +256,10 @@ export class FakeStorage implements StorageDriver {
     return this.mounted(source).files.get(relPath);
   }
 
-  private mounted(source: string): FakeVolume {
-    const v = source.startsWith(ROOT) ? this.volumes.get(source.slice(ROOT.length)) : undefined;
+  /** An acquired volume, or an acquired snapshot (read-only: writeFile refuses it first). */
+  private mounted(source: string): Pick<FakeVolume, "files" | "refs" | "capacityBytes"> {
+    const id = source.slice(ROOT.length);
+    const v = source.startsWith(ROOT) ? (this.volumes.get(id) ?? this.snapshots.get(id)) : undefined;
     if (!v || v.refs === 0) throw errno("ENOENT", source);
     return v;
   }
