@@ -10,7 +10,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import path from "node:path";
 import type { Duplex } from "node:stream";
-import { InvalidArgumentError, type NetRule } from "atoll/contract";
+import type { NetRule } from "atoll/contract";
 import type { Logger } from "pino";
 import type { NetworkAttachment, NetworkDriver, NetworkFacts, SecretBinding } from "../core/drivers.js";
 import { KeyedMutex } from "../host/keyed-mutex.js";
@@ -19,8 +19,9 @@ import { WarmPool } from "../host/warm-pool.js";
 import { type AddressPlan, buildAddressPlan } from "./address-plan.js";
 import { type CertificateAuthority, createSandboxCa } from "./cert-authority.js";
 import type { NetConfig } from "./net-config.js";
-import { type IpSet, intersect, setOfCidrs, toCidrs } from "../core/ip-intervals.js";
+import { AddressNumbers } from "./address-numbers.js";
 import { NetworkAdoption } from "./network-adoption.js";
+import { ProxyDeny } from "./proxy-deny.js";
 import { SANDBOX_CA_PATH, sandboxAttachment } from "./sandbox-attachment.js";
 import { NetdClient, type NetdSandbox } from "./netd-client.js";
 import { netdPaths } from "./netd-process.js";
@@ -38,7 +39,6 @@ import {
   learnScript,
   replacePolicyScript,
   setClosedScript,
-  setProxyDenyScript,
 } from "./nft-ruleset.js";
 import { closedCidrs } from "../core/special-ranges.js";
 import { nsConnect } from "./ns-connect.js";
@@ -89,10 +89,7 @@ export class LinuxNetworkDriver implements NetworkDriver {
   readonly plan: AddressPlan;
   private readonly router: Router;
   private readonly sandboxes = new Map<string, SandboxNet>();
-  /** Address numbers in use; freed ones are reused oldest first. */
-  private readonly used = new Set<number>();
-  private readonly freed: number[] = [];
-  private nextNumber = 1;
+  private readonly numbers: AddressNumbers;
   private seq = 0;
   private readonly locks = new KeyedMutex();
   private netd: NetdClient | undefined;
@@ -102,9 +99,8 @@ export class LinuxNetworkDriver implements NetworkDriver {
   private readonly runTag = randomBytes(2).toString("hex");
   /** Ranges closed for every tenant (special ranges minus --net-open, plus our own). */
   readonly daemonClosed: string[];
-  /** What netd may not dial now (see refreshProxyDeny), as last applied. */
-  private proxyDeny: string;
-  private proxyDenyChain: Promise<void> = Promise.resolve();
+  /** What netd may not dial (the intersection of every sandbox's closed ranges). */
+  private readonly proxyDeny: ProxyDeny;
   /** Admitted addresses go into nftables in batches (one nft run at a time). */
   private readonly admissions: NftBatcher;
   /** Between start(keep) and dropUnadopted(): the previous run's state, and what netd still serves. */
@@ -114,8 +110,9 @@ export class LinuxNetworkDriver implements NetworkDriver {
     const hash = createHash("sha256").update(path.resolve(opts.stateDir)).digest("hex").slice(0, 8);
     this.plan = buildAddressPlan(opts.config.range4, path.resolve(opts.stateDir));
     this.daemonClosed = closedCidrs(opts.config.netOpen, [], [this.plan.range4, this.plan.range6]);
-    this.proxyDeny = this.daemonClosed.join(",");
+    this.numbers = new AddressNumbers(this.plan);
     this.admissions = new NftBatcher(opts.runner, `atoll-${hash}`);
+    this.proxyDeny = new ProxyDeny(opts.runner, `atoll-${hash}`, this.daemonClosed);
     this.router = new Router({
       name: `atoll-${hash}`,
       runner: opts.runner,
@@ -149,9 +146,9 @@ export class LinuxNetworkDriver implements NetworkDriver {
     const reuse = this.adoption !== undefined;
     if (this.adoption) {
       this.seq = this.adoption.host.maxSeq;
-      for (const n of this.adoption.host.numbers.values()) this.used.add(n);
+      for (const n of this.adoption.host.numbers.values()) this.numbers.hold(n);
       // The table's deny sets are the previous run's: recompute them on the next change.
-      this.proxyDeny = "";
+      this.proxyDeny.forget();
     } else {
       await NetdClient.endStale(paths, this.router.name);
       const orphans = await this.router.removeOrphans();
@@ -184,7 +181,7 @@ export class LinuxNetworkDriver implements NetworkDriver {
 
   /** A namespace `<router>-<run>-<seq>` with eth0 ↔ atl<seq> in the router, addressed and routed. */
   private async plumb(): Promise<Plumbing> {
-    const number = this.allocate();
+    const number = this.numbers.allocate();
     const seq = ++this.seq;
     const p: Plumbing = { number, seq, netns: `${this.router.name}-${this.runTag}-${seq}`, ...this.plan.sandbox(number) };
     const ifName = `${SANDBOX_IF_PREFIX}${seq}`;
@@ -222,22 +219,8 @@ export class LinuxNetworkDriver implements NetworkDriver {
     // Deleting the router end removes both ends at once (and the routes through it).
     if (stage >= 2) await ipBatch(this.opts.runner, this.router.name, [`link delete ${SANDBOX_IF_PREFIX}${p.seq}`]).catch((e: unknown) => errors.push(e));
     if (stage >= 1) await deleteNetns(this.opts.runner, p.netns).catch((e: unknown) => errors.push(e));
-    this.free(p.number);
+    this.numbers.free(p.number);
     if (errors.length > 0) throw errors[0];
-  }
-
-  private allocate(): number {
-    let n: number | undefined;
-    do n = this.freed.length > 8 ? this.freed.shift()! : this.nextNumber <= this.plan.capacity ? this.nextNumber++ : this.freed.shift();
-    while (n !== undefined && this.used.has(n)); // adopted sandboxes hold theirs
-    if (n === undefined)
-      throw new InvalidArgumentError(`This daemon's network range ${this.plan.range4} is full (${this.plan.capacity} sandboxes); use a larger --net-range`);
-    this.used.add(n);
-    return n;
-  }
-
-  private free(n: number): void {
-    if (this.used.delete(n)) this.freed.push(n);
   }
 
   closedRanges(tenantOpen: readonly string[]): string[] {
@@ -310,7 +293,7 @@ export class LinuxNetworkDriver implements NetworkDriver {
           this.opts.logger?.warn({ err, netns: name }, "removing an unadopted sandbox's firewall entries failed"),
         );
       await deleteNetns(this.opts.runner, name);
-      if (number !== undefined) this.free(number);
+      if (number !== undefined) this.numbers.free(number);
     }
     for (const id of a.served.keys()) if (!this.sandboxes.has(id)) await this.netd!.forgetSandbox(id).catch(() => undefined);
     await this.refreshProxyDeny();
@@ -357,32 +340,8 @@ export class LinuxNetworkDriver implements NetworkDriver {
     });
   }
 
-  /**
-   * netd dials for every sandbox as one user, so nftables cannot tell for whom: it may not dial
-   * what is closed for every running sandbox (and never the daemon's own ranges); netd itself
-   * checks each sandbox's own closed ranges before it dials.
-   */
   private refreshProxyDeny(): Promise<void> {
-    // One refresh at a time, each computed from the sandboxes of its moment: concurrent attaches
-    // must not apply an older set after a newer one.
-    const next = this.proxyDenyChain.then(() => this.applyProxyDeny());
-    this.proxyDenyChain = next.catch(() => undefined);
-    return next;
-  }
-
-  private async applyProxyDeny(): Promise<void> {
-    let deny: IpSet = setOfCidrs(this.daemonClosed);
-    const seen = new Set<string>();
-    for (const s of this.sandboxes.values()) {
-      const key = s.closed.join(",");
-      if (seen.has(key)) continue;
-      seen.add(key);
-      deny = intersect(deny, setOfCidrs(s.closed));
-    }
-    const cidrs = toCidrs(deny);
-    if (cidrs.join(",") === this.proxyDeny) return;
-    await nftApply(this.opts.runner, this.router.name, setProxyDenyScript(cidrs));
-    this.proxyDeny = cidrs.join(",");
+    return this.proxyDeny.refresh(() => this.sandboxes.values());
   }
 
   /**
