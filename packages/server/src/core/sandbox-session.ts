@@ -1,4 +1,5 @@
 import { constants } from "node:os";
+import { signalNumberOf } from "./signals.js";
 import { SESSION_STDIN_WINDOW, type SessionClientMessage } from "atoll/contract";
 import type { CommandRecorder } from "./command-log.js";
 import type { ProcessHandle, RuntimeSandbox } from "./drivers.js";
@@ -36,13 +37,6 @@ interface SessionProc {
   stdinUnacked: number;
 }
 
-/** Signal number from a name ("SIGTERM", "TERM") or number; undefined when unknown. */
-export function signalNumber(signal: string | number): number | undefined {
-  if (typeof signal === "number") return signal > 0 && signal < 65 ? signal : undefined;
-  const name = (signal.startsWith("SIG") ? signal : `SIG${signal}`).toUpperCase();
-  return (constants.signals as Record<string, number>)[name];
-}
-
 /**
  * One client connection's processes in one sandbox. Processes outlive the session: when the
  * client goes away their output is dropped, and a "session" sandbox is killed by its service.
@@ -77,7 +71,7 @@ export class SandboxSession {
       case "stdin_close":
         return this.procs.get(msg.id)?.handle.closeStdin();
       case "signal": {
-        const sig = signalNumber(msg.signal);
+        const sig = signalNumberOf(msg.signal);
         if (sig === undefined) return this.out.error(msg.id, "INVALID_ARGUMENT", `Unknown signal ${String(msg.signal)}`);
         return this.procs.get(msg.id)?.handle.signal(sig);
       }

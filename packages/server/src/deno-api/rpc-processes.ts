@@ -6,7 +6,7 @@
 import { AtollError, InvalidArgumentError, NotFoundError } from "atoll/contract";
 import { z } from "zod";
 import type { SandboxSession, SessionOutput } from "../core/sandbox-session.js";
-import { signalNumber } from "../core/sandbox-session.js";
+import { signalNumberOf } from "../core/signals.js";
 import type { RpcStreams } from "./rpc-streams.js";
 import { parseParams } from "./rpc-params.js";
 
@@ -77,7 +77,7 @@ export class RpcProcesses {
         this.bySessionId.delete(id);
         if (p.stdout !== null) this.streams.end(p.stdout);
         if (p.stderr !== null) this.streams.end(p.stderr);
-        const signo = status.signal ? signalNumber(status.signal) : undefined;
+        const signo = status.signal ? signalNumberOf(status.signal) : undefined;
         p.exit = {
           success: status.success,
           code: status.code ?? 128 + (signo ?? 0),
@@ -153,7 +153,7 @@ export class RpcProcesses {
     const p = this.byPid.get(q.pid);
     if (!p || p.exit) throw noSuchProcess(q.pid);
     const signal = q.signal ?? "SIGTERM";
-    if (signalNumber(signal) === undefined) throw new InvalidArgumentError(`Unknown signal ${signal}: use a name such as "SIGTERM" or "SIGKILL"`);
+    if (signalNumberOf(signal) === undefined) throw new InvalidArgumentError(`Unknown signal ${signal}: use a name such as "SIGTERM" or "SIGKILL"`);
     this.session.handle({ type: "signal", id: p.sessionId, signal });
     return null;
   }

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { CREDIT_FLOOR, STDIN_WINDOW, signalName, signalNumber } from "./agent-channel.js";
+import { CREDIT_FLOOR, STDIN_WINDOW } from "./agent-channel.js";
+import { signalName, signalNumber } from "../core/signals.js";
 import { FrameType, ProtocolError, encodeFrame } from "./agent-protocol.js";
 import { FAKE_WINDOW as WINDOW, fakeInit, recorder } from "./fake-init.js";
 

@@ -26,30 +26,12 @@ import { type EndedProcState, decodeState } from "./agent-state.js";
 import { StdinFlow } from "./stdin-flow.js";
 import { StreamCredit } from "./stream-credit.js";
 import { DaemonError } from "../daemon-error.js";
+import { signalName, signalNumber } from "../core/signals.js";
 
 /** uid/gid inside the sandbox for each SpawnRequest user. */
 export const SANDBOX_USERS = { app: 1000, root: 0 } as const;
 
 const ESRCH = osConstants.errno.ESRCH;
-const signalNames = new Map<number, string>(Object.entries(osConstants.signals).map(([name, num]) => [num, name]));
-
-/** "SIGKILL" for 9; "SIG<n>" for numbers without a name. */
-export function signalName(signal: number): string {
-  return signalNames.get(signal) ?? `SIG${signal}`;
-}
-
-/** Signal number for a name ("SIGTERM"/"TERM") or a number; throws on an unknown signal. */
-export function signalNumber(signal: string | number): number {
-  if (typeof signal === "number") {
-    if (!Number.isInteger(signal) || signal < 1 || signal > 64) throw new RangeError(`invalid signal ${signal}`);
-    return signal;
-  }
-  const name = (signal.startsWith("SIG") ? signal : `SIG${signal}`).toUpperCase();
-  const num = (osConstants.signals as Record<string, number | undefined>)[name];
-  if (num === undefined) throw new RangeError(`unknown signal ${signal}`);
-  return num;
-}
-
 interface ProcState {
   procId: number;
   sink: ProcessSink;

@@ -6,18 +6,12 @@
  * after every byte of output was delivered; stdin is acknowledged (onStdinAck) as the program
  * reads it, or at once when it is dropped (no stdin pipe, or the process ended).
  */
-import { constants } from "node:os";
+import { signalName, signalNumberOf } from "../../core/signals.js";
 import type { ProcessHandle, ProcessSink, SpawnRequest } from "../../core/drivers.js";
 import type { FakeProgram } from "./fake-programs.js";
 
 /** Output a runtime keeps in flight per stream without an acknowledgement (core/drivers.ts). */
 const WINDOW = 2 ** 20;
-
-const signalName = (sig: string | number): string | undefined => {
-  if (typeof sig === "number") return Object.entries(constants.signals).find(([, n]) => n === sig)?.[0];
-  const name = (sig.startsWith("SIG") ? sig : `SIG${sig}`).toUpperCase();
-  return name in constants.signals ? name : undefined;
-};
 
 /** One output stream: delivers while the consumer's unacknowledged bytes stay within WINDOW. */
 class OutStream {
@@ -101,7 +95,8 @@ export class FakeProcess {
         this.feedStdin();
       },
       signal: (sig) => {
-        const name = signalName(sig);
+        const num = signalNumberOf(sig);
+        const name = num === undefined ? undefined : signalName(num);
         if (name && this.running) this.end({ code: null, signal: name, oom: false });
       },
       ack: (stream, bytes) => (stream === "stdout" ? this.stdout : this.stderr).ack(bytes),
