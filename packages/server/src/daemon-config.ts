@@ -117,19 +117,20 @@ function countSetting(name: string, raw: string): number {
   return n;
 }
 
-export function resolveConfig(
-  opts: {
-    stateDir?: string;
-    listen?: string;
-    imagesDir?: string;
-    logLevel?: string;
-    staleAfter?: string;
-    stopSandboxesOnExit?: boolean;
-    auditRetention?: string;
-  } & NetFlags &
-    WebFlags &
-    DiskFlags,
-): DaemonConfig {
+/** `atoll serve`'s flags, as commander parses them (each falls back to its ATOLL_* variable). */
+export type ServeFlags = {
+  stateDir?: string;
+  listen?: string;
+  imagesDir?: string;
+  logLevel?: string;
+  staleAfter?: string;
+  stopSandboxesOnExit?: boolean;
+  auditRetention?: string;
+} & NetFlags &
+  WebFlags &
+  DiskFlags;
+
+export function resolveConfig(opts: ServeFlags): DaemonConfig {
   const stateDir = resolve(opts.stateDir ?? process.env.ATOLL_STATE_DIR ?? DEFAULT_STATE_DIR);
   const { host, port } = parseListen(opts.listen ?? process.env.ATOLL_LISTEN ?? DEFAULT_LISTEN);
   return {

@@ -1,7 +1,6 @@
 import type { Command } from "commander";
 import { createDaemonLogger, startDaemon } from "../daemon.js";
-import type { WebFlags } from "../api/web-config.js";
-import { type DaemonConfig, type DiskFlags, type NetFlags, resolveConfig } from "../daemon-config.js";
+import { type DaemonConfig, type ServeFlags, resolveConfig } from "../daemon-config.js";
 import { installLastResort } from "./last-resort.js";
 import { describeStartupFailure } from "./startup-failure.js";
 
@@ -45,60 +44,46 @@ export function registerServeCommand(program: Command): void {
       "stop every sandbox when the daemon exits (ATOLL_STOP_SANDBOXES_ON_EXIT=1; default: they keep running and the next daemon adopts them)",
     )
     .option("--audit-retention <duration>", "how long the audit trail keeps entries (ATOLL_AUDIT_RETENTION, default 90d)", undefined)
-    .action(
-      async (
-        opts: {
-          stateDir?: string;
-          listen?: string;
-          imagesDir?: string;
-          logLevel?: string;
-          staleAfter?: string;
-          stopSandboxesOnExit?: boolean;
-          auditRetention?: string;
-        } & NetFlags &
-          WebFlags &
-          DiskFlags,
-      ) => {
-        let config: DaemonConfig;
-        try {
-          config = resolveConfig(opts);
-        } catch (err) {
-          process.stderr.write(`atoll serve: ${(err as Error).message}\n`);
-          process.exit(2);
-        }
-        const logger = createDaemonLogger(config.logLevel);
-        installLastResort(logger);
-        // Signal handlers first: a SIGTERM that arrives while the daemon starts, or right after
-        // the banner, stops it cleanly once it is up instead of killing it mid-way (which would
-        // leave its mounts and loop devices for the next start to clean up).
-        let daemon: Awaited<ReturnType<typeof startDaemon>> | undefined;
-        let signalled: NodeJS.Signals | undefined;
-        const stop = (running: NonNullable<typeof daemon>, signal: NodeJS.Signals) => {
-          running.logger.info({ signal }, "signal received");
-          void running.stop({ keepSandboxes: !config.stopSandboxesOnExit }).then(
-            () => process.exit(0),
-            (err: unknown) => {
-              running.logger.error({ err }, "shutdown failed");
-              process.exit(1);
-            },
-          );
-        };
-        const onSignal = (signal: NodeJS.Signals) => {
-          if (signalled) return; // already stopping
-          signalled = signal;
-          if (daemon) stop(daemon, signal);
-        };
-        process.on("SIGTERM", onSignal);
-        process.on("SIGINT", onSignal);
-        daemon = await startDaemon(config, logger).catch((err: unknown) => {
-          // The operator's to fix: one line on stderr, the stack only in the debug log.
-          logger.debug({ err }, "start-up failed");
-          process.stderr.write(`atoll serve: ${describeStartupFailure(err, config)}\n`);
-          process.exit(1);
-        });
-        if (signalled) return stop(daemon, signalled);
-        // For people (npm start); the JSON log line "listening" carries the same for programs.
-        process.stderr.write(`\nAtoll is ready: ${daemon.url}\n  dashboard: ${daemon.url}/\n  API token: ${daemon.tokenFile}\n  ${daemon.adoption}\n\n`);
-      },
-    );
+    .action(async (opts: ServeFlags) => {
+      let config: DaemonConfig;
+      try {
+        config = resolveConfig(opts);
+      } catch (err) {
+        process.stderr.write(`atoll serve: ${(err as Error).message}\n`);
+        process.exit(2);
+      }
+      const logger = createDaemonLogger(config.logLevel);
+      installLastResort(logger);
+      // Signal handlers first: a SIGTERM that arrives while the daemon starts, or right after
+      // the banner, stops it cleanly once it is up instead of killing it mid-way (which would
+      // leave its mounts and loop devices for the next start to clean up).
+      let daemon: Awaited<ReturnType<typeof startDaemon>> | undefined;
+      let signalled: NodeJS.Signals | undefined;
+      const stop = (running: NonNullable<typeof daemon>, signal: NodeJS.Signals) => {
+        running.logger.info({ signal }, "signal received");
+        void running.stop({ keepSandboxes: !config.stopSandboxesOnExit }).then(
+          () => process.exit(0),
+          (err: unknown) => {
+            running.logger.error({ err }, "shutdown failed");
+            process.exit(1);
+          },
+        );
+      };
+      const onSignal = (signal: NodeJS.Signals) => {
+        if (signalled) return; // already stopping
+        signalled = signal;
+        if (daemon) stop(daemon, signal);
+      };
+      process.on("SIGTERM", onSignal);
+      process.on("SIGINT", onSignal);
+      daemon = await startDaemon(config, logger).catch((err: unknown) => {
+        // The operator's to fix: one line on stderr, the stack only in the debug log.
+        logger.debug({ err }, "start-up failed");
+        process.stderr.write(`atoll serve: ${describeStartupFailure(err, config)}\n`);
+        process.exit(1);
+      });
+      if (signalled) return stop(daemon, signalled);
+      // For people (npm start); the JSON log line "listening" carries the same for programs.
+      process.stderr.write(`\nAtoll is ready: ${daemon.url}\n  dashboard: ${daemon.url}/\n  API token: ${daemon.tokenFile}\n  ${daemon.adoption}\n\n`);
+    });
 }
