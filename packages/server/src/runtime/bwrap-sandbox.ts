@@ -11,7 +11,7 @@ import { HostCommandError, type CommandRunner } from "../host/run-command.js";
 import type { AgentChannel } from "./agent-channel.js";
 import { ProtocolError } from "./agent-protocol.js";
 import { findBusyProcesses } from "./busy-processes.js";
-import { pidAlive } from "./launcher-watch.js";
+import { pidRunning } from "./launcher-watch.js";
 import type { SandboxCgroup } from "./cgroups.js";
 import { DaemonError } from "../daemon-error.js";
 import { mountsUnder, readMountInfo } from "../host/mounts.js";
@@ -96,7 +96,7 @@ export function childShim(child: ChildProcess): ShimHandle {
 
 /** A shim a previous daemon run spawned (no longer our child): watched by its pid. */
 export function adoptedShim(pid: number): ShimHandle {
-  const alive = () => pidAlive(pid);
+  const alive = () => pidRunning(pid);
   return {
     pid,
     waitForExit: async (ms) => {

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { describeExit, watchLauncher } from "./launcher-watch.js";
+import { describeExit, pidAlive, pidRunning, watchLauncher } from "./launcher-watch.js";
 
 const sh = (script: string) => spawn("/bin/sh", ["-c", script], { stdio: ["pipe", "pipe", "pipe"] });
 
@@ -35,5 +35,23 @@ describe("watchLauncher", () => {
     const e = await missing.exited;
     assert.match(describeExit(e), /could not start: .*ENOENT/);
     missing.proc.stdin.end("ignored"); // writing to a launcher that never ran must not throw
+  });
+});
+
+describe("pidRunning", () => {
+  it("counts a zombie (exited, not reaped) as ended, where pidAlive still sees it", async () => {
+    // The child `true` exits at once; its parent execs sleep, which never reaps it.
+    const parent = sh("true & echo $!; exec sleep 30");
+    try {
+      const pid = Number(await new Promise<string>((resolve) => parent.stdout.once("data", (d: Buffer) => resolve(d.toString()))));
+      // `true` ends as soon as it is scheduled (generous: the machine may be busy).
+      for (const deadline = Date.now() + 10_000; pidRunning(pid) && Date.now() < deadline; ) await sleep(20);
+      assert.equal(pidRunning(pid), false);
+      assert.ok(pidAlive(pid), "the zombie still has its pid (nobody reaped it)");
+      assert.equal(pidRunning(parent.pid!), true);
+      assert.equal(pidRunning(process.pid), true);
+    } finally {
+      parent.kill("SIGKILL");
+    }
   });
 });

@@ -10,6 +10,7 @@
  *   const exit = await watch.exited; // { code: 125, signal: null } …
  */
 import type { ChildProcessWithoutNullStreams } from "node:child_process";
+import { readFileSync } from "node:fs";
 
 const STDERR_KEEP = 8192;
 
@@ -63,6 +64,22 @@ export function pidAlive(pid: number): boolean {
     return true;
   } catch {
     return false;
+  }
+}
+
+/**
+ * true while the process with this pid runs: a zombie (it exited; whoever reaps it has not yet)
+ * counts as ended. Processes of a previous daemon run (adopted shims) are reaped by the host's
+ * init, which may do so seconds later, or never in a container without an init.
+ */
+export function pidRunning(pid: number): boolean {
+  if (!pidAlive(pid)) return false;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
+    // "pid (comm) S …": comm may hold spaces and parentheses, so the state follows the last ")".
+    return stat[stat.lastIndexOf(")") + 2] !== "Z";
+  } catch {
+    return false; // gone between the two checks
   }
 }
 

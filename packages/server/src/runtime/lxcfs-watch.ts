@@ -10,7 +10,7 @@
  */
 import type { ChildProcess } from "node:child_process";
 import { readFile } from "node:fs/promises";
-import { type LauncherExit, exitLatch, pidAlive } from "./launcher-watch.js";
+import { type LauncherExit, exitLatch, pidRunning } from "./launcher-watch.js";
 
 const POLL_MS = 2000;
 const STDERR_KEEP = 8192;
@@ -65,7 +65,7 @@ export function watchChild(child: ChildProcess, logFile: string): LxcfsWatch {
 export function watchPid(pid: number, logFile?: string): LxcfsWatch {
   const latch = exitLatch();
   const timer = setInterval(() => {
-    if (pidAlive(pid)) return;
+    if (pidRunning(pid)) return;
     clearInterval(timer);
     latch.finish({ code: null, signal: null, error: "it exited (adopted from a previous daemon run)" });
   }, POLL_MS).unref();
@@ -77,9 +77,9 @@ export function watchPid(pid: number, logFile?: string): LxcfsWatch {
     exited: latch.exited,
     stderr: () => tail(logFile),
     kill: () => {
-      if (pidAlive(pid)) process.kill(pid, "SIGKILL");
+      if (pidRunning(pid)) process.kill(pid, "SIGKILL");
       const wait = setInterval(() => {
-        if (pidAlive(pid)) return;
+        if (pidRunning(pid)) return;
         clearInterval(wait);
         clearInterval(timer);
         latch.finish({ code: null, signal: "SIGKILL" });

@@ -39,7 +39,7 @@ import { findExecutable } from "../image/bootstrap-runner.js";
 import { findMount, umount } from "../host/mounts.js";
 import { type CommandRunner, HOST_PATH } from "../host/run-command.js";
 import type { CgroupDriver } from "./cgroups.js";
-import { describeExit, pidAlive } from "./launcher-watch.js";
+import { describeExit, pidRunning } from "./launcher-watch.js";
 import { type LxcfsWatch, watchChild, watchPid } from "./lxcfs-watch.js";
 import { DaemonError } from "../daemon-error.js";
 
@@ -228,7 +228,7 @@ export class ProcView {
   /** true when the daemon process that runs the lxcfs is alive (and not this one). */
   private async ownerAlive(): Promise<boolean> {
     const owner = Number.parseInt(await readFile(this.ownerFile, "utf8").catch(() => ""), 10);
-    return owner > 0 && owner !== process.pid ? pidAlive(owner) : owner === process.pid;
+    return owner > 0 && owner !== process.pid ? pidRunning(owner) : owner === process.pid;
   }
 
   /**

@@ -16,7 +16,7 @@ import { readFile, readdir, rename, rm, writeFile } from "node:fs/promises";
 import { type Socket, createConnection } from "node:net";
 import path from "node:path";
 import { HOST_PATH } from "../host/run-command.js";
-import { pidAlive } from "./launcher-watch.js";
+import { pidRunning } from "./launcher-watch.js";
 
 /** One sandbox's shim as recorded at launch. */
 export interface ShimRecord {
@@ -60,14 +60,14 @@ export class ShimRecords {
     const rec = await this.read(id);
     await rm(path.join(this.dir, `${id}.json`), { force: true });
     // The shim unlinks its socket when it exits; a killed one leaves it behind.
-    if (rec && !pidAlive(rec.shimPid)) await rm(this.socket(rec.shimPid), { force: true });
+    if (rec && !pidRunning(rec.shimPid)) await rm(this.socket(rec.shimPid), { force: true });
   }
 
   /** Removes the sockets of shims that are gone and records no sandbox in `keep` names. */
   async prune(keep: ReadonlySet<string>): Promise<void> {
     for (const name of await readdir(this.dir).catch(() => [] as string[])) {
       const sock = /^(\d+)\.sock$/.exec(name);
-      if (sock && !pidAlive(Number(sock[1]))) await rm(path.join(this.dir, name), { force: true });
+      if (sock && !pidRunning(Number(sock[1]))) await rm(path.join(this.dir, name), { force: true });
       const rec = /^(.+)\.json(\.tmp)?$/.exec(name);
       if (rec && !keep.has(rec[1]!)) await rm(path.join(this.dir, name), { force: true });
     }
