@@ -77,6 +77,11 @@ export const SMOKE_SUITE: readonly SmokeFile[] = [
       "attack table",
     ],
   },
+  {
+    file: "e2e/systemd-service.itest",
+    why: "atoll service install on a real systemd: journal, systemctl restart and a crash keep the sandbox (KillMode=process), uninstall",
+    tests: ["atoll service install runs the daemon under systemd; restart and a crash keep the sandbox running; uninstall removes it"],
+  },
 ];
 
 function escapeRegExp(text: string): string {
