@@ -42,6 +42,9 @@ export const API_ERROR_STATUS = {
   // Snapshots (issue 14, docs/snapshots.md).
   SNAPSHOT_NOT_FOUND: 404,
   SNAPSHOT_NAME_TAKEN: 409,
+  // Volume backups (issue 17, docs/operations.md "Back up and restore"): an archive that is not a
+  // whole, unaltered Atoll volume archive, or whose files could not be restored; details.reason.
+  ARCHIVE_INVALID: 400,
 } as const satisfies Record<string, number>;
 
 /** A code the daemon can answer with. */
