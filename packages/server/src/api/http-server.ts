@@ -10,6 +10,7 @@ import { guardConnections } from "./connection-guard.js";
 import { LiveCredentials } from "./live-credentials.js";
 import { registerNetworkRoutes } from "./network-routes.js";
 import { registerFileRoutes } from "./file-routes.js";
+import { registerBackupRoutes } from "./backup-routes.js";
 import { registerInsightRoutes } from "./insight-routes.js";
 import { buildOpenApi } from "./openapi.js";
 import { registerSandboxRoutes } from "./sandbox-routes.js";
@@ -158,6 +159,7 @@ export async function buildHttpServer(opts: {
   registerInsightRoutes(app, opts.services);
   registerAdminRoutes(app, opts.tokens);
   registerFileRoutes(app, opts.services.files);
+  if (opts.services.backups) registerBackupRoutes(app, opts.services.backups);
   for (const front of fronts) await front.register(app, { sessions, live });
   return app;
 }

@@ -134,6 +134,18 @@ export class ArchiveReader {
     }
   }
 
+  /**
+   * Reads and drops the rest of the stream (after a refusal, so the client gets to read the
+   * answer: a request body half read blocks it). Never throws.
+   */
+  async discard(): Promise<void> {
+    try {
+      for (let next = await this.it.next(); !next.done; next = await this.it.next());
+    } catch {
+      // the stream broke: nothing left to read
+    }
+  }
+
   /** Reads until `this.rest` holds `n` bytes; `short()` is thrown when the stream ends first. */
   private async fill(n: number, short: () => Error): Promise<void> {
     while (this.rest.length < n) {

@@ -28,6 +28,7 @@ import { reconcileVolumes } from "./volume-reconcile.js";
 import { DaemonError } from "../daemon-error.js";
 import { CowPool } from "./cow-pool.js";
 import { crashPoint } from "../crash-points.js";
+import { snapshotImage } from "./snapshot-images.js";
 
 /** The subset of pino's logger this backend uses. */
 export interface StorageLogger {
@@ -431,6 +432,11 @@ export class LoopVolumeBackend implements StorageDriver {
 
   restore(volumeId: string, snapshotId: string): Promise<void> {
     return this.snapshots.restore(volumeId, snapshotId);
+  }
+
+  /** Where a snapshot's image is (volume exports mount it read-only: backup/tar-backup-driver.ts). */
+  async snapshotImagePath(snapshotId: string): Promise<string> {
+    return snapshotImage((await this.pool()).snapshotsDir, snapshotId);
   }
 
   snapshotUsage(snapshotId: string): Promise<SnapshotUsage> {
