@@ -41,11 +41,7 @@ export async function exportVolume(http: HttpClient, volumeId: string, options: 
 }
 
 /** POST /v1/volumes/import: a new volume from an archive stream (or its bytes). */
-export async function importVolume(
-  http: HttpClient,
-  archive: ReadableStream<Uint8Array> | Uint8Array,
-  options: ImportVolumeOptions,
-): Promise<VolumeInfo> {
+export async function importVolume(http: HttpClient, archive: ReadableStream<Uint8Array> | Uint8Array, options: ImportVolumeOptions): Promise<VolumeInfo> {
   const res = await fsFetch(http, "POST", "/v1/volumes/import", {
     query: { name: options.name, sizeGb: options.sizeGb === undefined ? undefined : String(options.sizeGb) },
     body: archive,

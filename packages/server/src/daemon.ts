@@ -286,7 +286,13 @@ async function serve(
   const scrapeToken = loadOrCreateToken(join(config.stateDir, "metrics-token"));
   const audit = new AuditLog({ repo: new AuditRepo(db), logger, options: config.audit });
   // Volume export/import (issue 17): tar confined like a sandbox; leftovers of a crashed export go first.
-  const backupDriver = new TarBackupDriver({ nativeDir: config.nativeDir, uidBase: config.uidBase, runDir: config.runDir, runner, snapshotImage: (id) => storage.snapshotImagePath(id) });
+  const backupDriver = new TarBackupDriver({
+    nativeDir: config.nativeDir,
+    uidBase: config.uidBase,
+    runDir: config.runDir,
+    runner,
+    snapshotImage: (id) => storage.snapshotImagePath(id),
+  });
   await backupDriver.reconcile();
   const backups = new BackupService({ volumes, volumeRepo: repos.volumes, snapshots, storage, driver: backupDriver, locks, logger, quotas });
   const services = { sandboxes, volumes, snapshots, attachments, monitor, commandLog, usage, files, network, daemon: runs, backups };

@@ -33,7 +33,7 @@ export function registerBackupRoutes(app: FastifyInstance, backups: BackupServic
     scope.post("/v1/volumes/import", async (req, reply) => {
       try {
         const body = req.body as unknown;
-        if (!(body instanceof Readable)) throw new InvalidArgumentError("Send the archive as the raw request body (content-type " + VOLUME_ARCHIVE_TYPE + ").");
+        if (!(body instanceof Readable)) throw new InvalidArgumentError(`Send the archive as the raw request body (content-type ${VOLUME_ARCHIVE_TYPE}).`);
         const info = await backups.import(req.principal.tenant, req.query, body);
         reply.code(201);
         return info;

@@ -162,7 +162,10 @@ function checkHeader(value: unknown): VolumeArchiveHeader {
   const v = h?.volume;
   if (!h || typeof h !== "object" || h.version === undefined) throw invalid("format", "The archive's header has no version: not an Atoll volume archive.");
   if (h.version !== 1 || h.payload !== "tar+zstd") {
-    throw invalid("format", `The archive has format version ${String(h.version)} (${String(h.payload)}); this Atoll reads version 1: upgrade it to import this archive.`);
+    throw invalid(
+      "format",
+      `The archive has format version ${String(h.version)} (${String(h.payload)}); this Atoll reads version 1: upgrade it to import this archive.`,
+    );
   }
   const counts = [v?.sizeGb, v?.capacityBytes, v?.usedBytes, v?.usedInodes];
   if (!v || typeof v.name !== "string" || counts.some((n) => typeof n !== "number" || !Number.isFinite(n) || n < 0)) {

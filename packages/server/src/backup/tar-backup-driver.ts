@@ -39,7 +39,8 @@ export class TarBackupDriver implements BackupDriver {
         try {
           for await (const chunk of run.stdout!) yield chunk as Buffer;
           const exit = await run.exited;
-          if (exit.code !== 0) throw new DaemonError("HOST_COMMAND_FAILED", `tar of snapshot ${snapshotId} failed (${exit.code ?? exit.signal}): ${exit.stderr}`);
+          if (exit.code !== 0)
+            throw new DaemonError("HOST_COMMAND_FAILED", `tar of snapshot ${snapshotId} failed (${exit.code ?? exit.signal}): ${exit.stderr}`);
         } finally {
           run.kill(); // the client went away part way: stop reading the volume
           await run.exited;

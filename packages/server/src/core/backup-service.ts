@@ -100,7 +100,8 @@ export class BackupService {
         if (temporary) yield* driver.exportSnapshot(snapshotId);
         else yield* lockedIterable(locks, snapshotId, () => driver.exportSnapshot(snapshotId));
       } finally {
-        if (temporary) await storage.deleteSnapshot(snapshotId).catch((err: unknown) => log.warn({ err, snapshotId }, "export: temporary snapshot not deleted"));
+        if (temporary)
+          await storage.deleteSnapshot(snapshotId).catch((err: unknown) => log.warn({ err, snapshotId }, "export: temporary snapshot not deleted"));
       }
     }
     log.info({ volumeId: volume.id, snapshotId, temporary }, "volume export started");
