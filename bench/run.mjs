@@ -100,8 +100,18 @@ async function figures(client) {
   }
   const backup = await backupThroughput(client, quick ? 1 : 3);
   const sizes = `${round(backup.mb)} MB tree of mixed files → ${round(backup.archiveMb)} MB archive (host ${round(backup.hostArchiveMb)} MB)`;
-  add("volume export / host tar + zstd", backup.exportMBs / backup.hostCreateMBs, "ratio", `${round(backup.exportMBs)} vs ${round(backup.hostCreateMBs)} MB/s; ${sizes}`);
-  add("volume import / host tar + zstd -x", backup.importMBs / backup.hostExtractMBs, "ratio", `${round(backup.importMBs)} vs ${round(backup.hostExtractMBs)} MB/s, + sync; new volume each time`);
+  add(
+    "volume export / host tar + zstd",
+    backup.exportMBs / backup.hostCreateMBs,
+    "ratio",
+    `${round(backup.exportMBs)} vs ${round(backup.hostCreateMBs)} MB/s; ${sizes}`,
+  );
+  add(
+    "volume import / host tar + zstd -x",
+    backup.importMBs / backup.hostExtractMBs,
+    "ratio",
+    `${round(backup.importMBs)} vs ${round(backup.hostExtractMBs)} MB/s, + sync; new volume each time`,
+  );
   const net = await proxyVersusDirect(client, { runs: quick ? 1 : 3 });
   add(
     "HTTP keep-alive requests/s: proxy / direct",
