@@ -64,7 +64,6 @@ export class ArchiveReader {
   private readonly hash: Hash = createHash("sha256");
   private rest: Buffer = Buffer.alloc(0);
   private parsed: VolumeArchiveHeader | undefined;
-  private payloadStarted = false;
 
   constructor(source: AsyncIterable<Uint8Array>) {
     this.it = source[Symbol.asyncIterator]();
@@ -92,11 +91,9 @@ export class ArchiveReader {
     return this.parsed;
   }
 
-  /** The payload's bytes; ends only after the trailer checked out (see the class comment). */
+  /** The payload's bytes (read it once); ends only after the trailer checked out (see the class comment). */
   async *payload(): AsyncGenerator<Buffer> {
     await this.header();
-    if (this.payloadStarted) throw new Error("payload() may be read once");
-    this.payloadStarted = true;
     let size = 0n;
     // Everything but the last TRAILER_LENGTH bytes seen so far is payload.
     let held = this.rest;
