@@ -323,6 +323,7 @@ async function serve(
       logger.info({ keepSandboxes: opts.keepSandboxes === true }, "shutting down");
       if (opts.keepSandboxes) sandboxes.keepSandboxesOnShutdown();
       files.shutdown(); // running file operations would keep app.close() waiting
+      backups.shutdown(); // and so would running exports and imports
       await app.close();
       await usage.stop();
       disk.stop();

@@ -10,6 +10,7 @@ import {
 } from "atoll/contract";
 import type { Logger } from "pino";
 import { ArchiveReader, archiveChunks } from "../backup/archive-envelope.js";
+import { DaemonError } from "../daemon-error.js";
 import type { KeyedMutex } from "../host/keyed-mutex.js";
 import type { VolumeRepo, VolumeRow } from "../store/volume-repo.js";
 import type { StorageDriver } from "./drivers.js";
@@ -45,6 +46,9 @@ export interface BackupDriver {
  * any failure the volume is deleted and the name is free again.
  */
 export class BackupService {
+  /** Streams of running exports and bodies of running imports (shutdown ends them). */
+  private readonly active = new Set<{ destroy(error?: Error): void }>();
+
   constructor(
     private readonly deps: {
       volumes: Pick<VolumeService, "find" | "info">;
@@ -105,7 +109,10 @@ export class BackupService {
       }
     }
     log.info({ volumeId: volume.id, snapshotId, temporary }, "volume export started");
-    return { header, stream: Readable.from(archiveChunks(header, payload()), { objectMode: false }) };
+    const stream = Readable.from(archiveChunks(header, payload()), { objectMode: false });
+    this.active.add(stream);
+    stream.once("close", () => this.active.delete(stream));
+    return { header, stream };
   }
 
   /**
@@ -115,12 +122,24 @@ export class BackupService {
   async import(tenant: string, query: unknown, body: AsyncIterable<Uint8Array>): Promise<VolumeInfo> {
     const q = parseOrThrow(importVolumeQuerySchema, query, "import query");
     const reader = new ArchiveReader(body);
+    const stoppable = body instanceof Readable ? body : undefined;
+    if (stoppable) this.active.add(stoppable);
     try {
       return await this.importFrom(tenant, q, reader);
     } catch (err) {
       await reader.discard();
       throw err;
+    } finally {
+      if (stoppable) this.active.delete(stoppable);
     }
+  }
+
+  /**
+   * Daemon shutdown: ends every running export (its snapshot and mount are released) and import
+   * (its volume is deleted), so the HTTP server's close does not wait for them.
+   */
+  shutdown(): void {
+    for (const stream of this.active) stream.destroy(new DaemonError("HOST_NOT_READY", "the daemon is shutting down"));
   }
 
   private async importFrom(tenant: string, q: { name: string; sizeGb?: number | undefined }, reader: ArchiveReader): Promise<VolumeInfo> {

@@ -254,3 +254,64 @@ test("an export stopped part way releases its snapshot and mount", async () => {
   assert.deepEqual(readdirSync(backups), [], "the export's mount is gone");
   assert.ok(!readFileSync("/proc/self/mountinfo", "utf8").includes(backups));
 });
+
+/** Runs until it holds: polls `done` for up to a minute. */
+async function until(done: () => boolean): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline && !done()) await new Promise((r) => setTimeout(r, 100));
+}
+
+/**
+ * An export and an import, both part way (the export's temporary snapshot mounted, the import's
+ * unlisted volume made and its upload stalled), then `end(daemon)`; after a restart (a new
+ * daemon in ctx) nothing of either is left and the name is free.
+ */
+async function endMidway(volumeName: string, end: (daemon: typeof ctx.daemon) => Promise<unknown>): Promise<void> {
+  const { client, daemon } = ctx;
+  const volume = await client.createVolume({ name: volumeName, sizeGb: 0.25 });
+  {
+    await using sb = await client.createSandbox({ volumes: [{ id: volume.id, mountPath: "/d" }] });
+    await sb.sh`head -c 100000000 /dev/urandom > /d/random && sync`;
+  }
+  const archive = await bytesOf(await volume.export());
+  const snapshots = path.join(daemon.stateDir, "run", "cow-pool", "snapshots");
+  const backups = path.join(daemon.stateDir, "run", "backups");
+  const kept = readdirSync(snapshots).sort();
+  const held = images();
+
+  const reader = (await volume.export()).getReader();
+  await reader.read();
+  await until(() => readdirSync(backups).length > 0);
+  assert.equal(readdirSync(snapshots).length, kept.length + 1);
+  assert.equal(readdirSync(backups).length, 1);
+  const stalled = new ReadableStream<Uint8Array>({
+    start(controller) {
+      controller.enqueue(new Uint8Array(archive.subarray(0, archive.length / 2)));
+    },
+  });
+  const copyName = `${volumeName}-copy`;
+  const importing = client.importVolume(stalled, { name: copyName }).catch((e: unknown) => e);
+  await until(() => images().length > held.length);
+  assert.equal(images().length, held.length + 1, "the import's volume was made");
+  await end(daemon);
+  await importing;
+  await reader.cancel().catch(() => undefined);
+
+  ctx.daemon = await daemon.restart();
+  ctx.client = new Client({ url: ctx.daemon.url, token: ctx.daemon.token });
+  assert.deepEqual(readdirSync(snapshots).sort(), kept, "the temporary snapshot is gone");
+  assert.deepEqual(readdirSync(backups), [], "the export's mount is gone");
+  assert.ok(!readFileSync("/proc/self/mountinfo", "utf8").includes(backups));
+  assert.deepEqual(images(), held, "the half-imported volume is gone");
+  await expectCode(ctx.client.getVolume(copyName), "VOLUME_NOT_FOUND");
+  const copy = await ctx.client.importVolume(archive, { name: copyName });
+  assert.equal(copy.name, copyName, "the name is free");
+}
+
+test("a daemon stopped during an export and an import ends both and stops", async () => {
+  await endMidway("stop-src", async (daemon) => assert.equal(await daemon.stop(), 0, "a clean stop, not held by the transfers"));
+});
+
+test("a daemon killed during an export and an import leaves nothing once it starts again", async () => {
+  await endMidway("crash-src", (daemon) => daemon.crash());
+});
