@@ -1,5 +1,6 @@
 import { Readable } from "node:stream";
 import {
+  CapacityError,
   ConflictError,
   InvalidArgumentError,
   exportVolumeQuerySchema,
@@ -20,6 +21,8 @@ import type { SnapshotService } from "./snapshot-service.js";
 import type { VolumeService } from "./volume-service.js";
 
 const GIB = 2 ** 30;
+/** Exports and imports one tenant may run at once. */
+const MAX_TRANSFERS_PER_TENANT = 4;
 
 /** Where a volume's files become an archive's payload and back (backup/tar-backup-driver.ts). */
 export interface BackupDriver {
@@ -48,6 +51,8 @@ export interface BackupDriver {
 export class BackupService {
   /** Streams of running exports and bodies of running imports (shutdown ends them). */
   private readonly active = new Set<{ destroy(error?: Error): void }>();
+  /** Running exports and imports per tenant. */
+  private readonly running = new Map<string, number>();
 
   constructor(
     private readonly deps: {
@@ -68,9 +73,21 @@ export class BackupService {
    */
   async export(tenant: string, idOrName: string, query: unknown): Promise<{ header: VolumeArchiveHeader; stream: Readable }> {
     const q = parseOrThrow(exportVolumeQuerySchema, query, "export query");
+    const done = this.admit(tenant);
+    try {
+      const exported = await this.startExport(tenant, idOrName, q.snapshot);
+      exported.stream.once("close", done);
+      return exported;
+    } catch (err) {
+      done();
+      throw err;
+    }
+  }
+
+  private async startExport(tenant: string, idOrName: string, snapshot: string | undefined): Promise<{ header: VolumeArchiveHeader; stream: Readable }> {
     const volume = this.deps.volumes.find(tenant, idOrName);
     const info = await this.deps.volumes.info(volume);
-    const named = q.snapshot === undefined ? undefined : this.deps.snapshots.find(tenant, q.snapshot);
+    const named = snapshot === undefined ? undefined : this.deps.snapshots.find(tenant, snapshot);
     if (named && named.volumeId !== volume.id) {
       throw new InvalidArgumentError(`Snapshot "${named.name}" is of volume "${named.volumeName}", not of "${volume.name}".`, {
         snapshot: named.id,
@@ -98,20 +115,27 @@ export class BackupService {
     }
     const log = this.deps.logger;
     const { driver, storage, locks } = this.deps;
+    let started = false;
+    const dropTemporary = () =>
+      storage.deleteSnapshot(snapshotId).catch((err: unknown) => log.warn({ err, snapshotId }, "export: temporary snapshot not deleted"));
     async function* payload(): AsyncGenerator<Buffer> {
+      started = true;
       try {
         // A named snapshot cannot be deleted while it is read (its lock is held).
         if (temporary) yield* driver.exportSnapshot(snapshotId);
         else yield* lockedIterable(locks, snapshotId, () => driver.exportSnapshot(snapshotId));
       } finally {
-        if (temporary)
-          await storage.deleteSnapshot(snapshotId).catch((err: unknown) => log.warn({ err, snapshotId }, "export: temporary snapshot not deleted"));
+        if (temporary) await dropTemporary();
       }
     }
     log.info({ volumeId: volume.id, snapshotId, temporary }, "volume export started");
     const stream = Readable.from(archiveChunks(header, payload()), { objectMode: false });
     this.active.add(stream);
-    stream.once("close", () => this.active.delete(stream));
+    stream.once("close", () => {
+      this.active.delete(stream);
+      // Ended before its payload was asked for (the client left at once): no finally ran.
+      if (temporary && !started) void dropTemporary();
+    });
     return { header, stream };
   }
 
@@ -123,15 +147,46 @@ export class BackupService {
     const q = parseOrThrow(importVolumeQuerySchema, query, "import query");
     const reader = new ArchiveReader(body);
     const stoppable = body instanceof Readable ? body : undefined;
+    let done: (() => void) | undefined;
     if (stoppable) this.active.add(stoppable);
     try {
+      done = this.admit(tenant);
       return await this.importFrom(tenant, q, reader);
     } catch (err) {
       await reader.discard();
       throw err;
     } finally {
+      done?.();
       if (stoppable) this.active.delete(stoppable);
     }
+  }
+
+  /**
+   * Counts one more running export or import of `tenant` (QUOTA_EXCEEDED past
+   * MAX_TRANSFERS_PER_TENANT: each runs tar and zstd, and an export holds a snapshot); returns
+   * its release, which may be called more than once.
+   */
+  private admit(tenant: string): () => void {
+    const running = this.running.get(tenant) ?? 0;
+    if (running >= MAX_TRANSFERS_PER_TENANT) {
+      throw new CapacityError(
+        "QUOTA_EXCEEDED",
+        `${running} volume exports and imports of this tenant are running, the most at once; retry when one has ended.`,
+        {
+          running,
+          limit: MAX_TRANSFERS_PER_TENANT,
+        },
+      );
+    }
+    this.running.set(tenant, running + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const left = (this.running.get(tenant) ?? 1) - 1;
+      if (left > 0) this.running.set(tenant, left);
+      else this.running.delete(tenant);
+    };
   }
 
   /**

@@ -203,6 +203,20 @@ test("a tenant exports and imports only its own volumes, within its quota; both 
   const direct = await fetch(`${daemon.url}/v1/volumes/${mine.id}/export`, { headers: { authorization: `Bearer ${b.token}` } });
   assert.equal(direct.status, 404, "another tenant cannot export it by id");
 
+  // At most four transfers of one tenant at once; others' are not counted.
+  const open = await Promise.all([1, 2, 3, 4].map(async () => (await mine.export()).getReader()));
+  const fifth = await expectCode(mine.export(), "QUOTA_EXCEEDED");
+  assert.match(fifth.message, /retry when one has ended/);
+  await b.client.importVolume(archive, { name: "while-a-exports" });
+  await open[0]?.cancel();
+  const deadline = Date.now() + 60_000;
+  let again: ReadableStream<Uint8Array> | undefined;
+  while (!again && Date.now() < deadline) again = await mine.export().catch(() => undefined);
+  assert.ok(again, "a slot is free again once an export ended");
+  await again.cancel();
+  for (const r of open.slice(1)) await r.cancel();
+  await (await b.client.getVolume("while-a-exports")).delete();
+
   await client.admin.setQuota("backup-b", { maxSandboxes: null, maxVolumeGb: 0.5 });
   await expectCode(b.client.importVolume(archive, { name: "too-big", sizeGb: 1 }), "QUOTA_EXCEEDED");
   const theirs = await b.client.importVolume(archive, { name: "from-a" });
