@@ -10,12 +10,18 @@ import path from "node:path";
 import { ArchiveInvalidError, InvalidArgumentError } from "atoll/contract";
 import type { BackupDriver } from "../core/backup-service.js";
 import { DaemonError } from "../daemon-error.js";
-import { isMountPoint, umount } from "../host/mounts.js";
+import { isMountPoint, statfsUsage, umount } from "../host/mounts.js";
 import type { CommandRunner } from "../host/run-command.js";
 import { TarJail, type TarJailOptions } from "./tar-jail.js";
 
 /** A snapshot image is mounted for an export like this: nothing replayed, nothing runnable. */
 const EXPORT_MOUNT_OPTIONS = "ro,noload,loop,nosuid,nodev,noexec";
+
+/** A filesystem tar filled: (almost) no block or no inode left. tar does not always say ENOSPC ("Wrote only 3072 of 10240 bytes"). */
+async function isFull(dir: string): Promise<boolean> {
+  const fs = await statfsUsage(dir).catch(() => undefined);
+  return fs !== undefined && (fs.availableBytes < 1024 * 1024 || fs.freeInodes === 0);
+}
 
 export class TarBackupDriver implements BackupDriver {
   private readonly jail: TarJail;
@@ -71,7 +77,7 @@ export class TarBackupDriver implements BackupDriver {
     }
     const exit = await run.exited;
     if (exit.code === 0) return;
-    if (/No space left on device|Disk quota exceeded/.test(exit.stderr)) {
+    if (/No space left on device|Disk quota exceeded|Wrote only/.test(exit.stderr) || (await isFull(target))) {
       throw new InvalidArgumentError("The archive's files do not fit in the new volume: import it with a larger size (sizeGb, --size).", {
         reason: "no-space",
         tar: exit.stderr,
