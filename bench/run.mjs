@@ -17,6 +17,7 @@ import { round, summary } from "./stats.mjs";
 import { sharedVolume, throughputVsHost, volumeCreateLatency } from "./volume-bench.mjs";
 import { forkThroughput, snapshotAndFork } from "./snapshot-bench.mjs";
 import { rootFromSnapshot } from "./root-bench.mjs";
+import { backupThroughput } from "./backup-bench.mjs";
 
 const quick = process.argv.includes("--quick");
 const N = quick ? 10 : 50;
@@ -107,6 +108,20 @@ async function figures(client) {
   })) {
     add(`fs ${name} / cp`, f.ratio, "ratio", `${round(f.seconds)} s vs cp ${round(f.cpSeconds)} s (${round(f.MBs)} MB/s)`);
   }
+  const backup = await backupThroughput(client, quick ? 1 : 3);
+  const sizes = `${round(backup.mb)} MB tree of mixed files → ${round(backup.archiveMb)} MB archive (host ${round(backup.hostArchiveMb)} MB)`;
+  add(
+    "volume export / host tar + zstd",
+    backup.exportMBs / backup.hostCreateMBs,
+    "ratio",
+    `${round(backup.exportMBs)} vs ${round(backup.hostCreateMBs)} MB/s; ${sizes}`,
+  );
+  add(
+    "volume import / host tar + zstd -x",
+    backup.importMBs / backup.hostExtractMBs,
+    "ratio",
+    `${round(backup.importMBs)} vs ${round(backup.hostExtractMBs)} MB/s, + sync; new volume each time`,
+  );
   const net = await proxyVersusDirect(client, { runs: quick ? 1 : 3 });
   add(
     "HTTP keep-alive requests/s: proxy / direct",

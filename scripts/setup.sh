@@ -31,7 +31,8 @@ node_major=$(node -p 'process.versions.node.split(".")[0]')
 # the image's uid shift); debian-archive-keyring: verifies Debian's mirror (needed on Ubuntu);
 # lxcfs: sandboxes see their own memory and uptime in /proc (the daemon runs its own instance).
 # xfsprogs: the copy-on-write pool of volumes and snapshots (mkfs.xfs with reflink, xfs_growfs).
-# zstd: zstd-compressed layers of imported OCI images (Node 20 has no zstd; docs/images.md).
+# zstd: zstd-compressed layers of imported OCI images (Node 20 has no zstd; docs/images.md) and
+# volume archives (`atoll volume export|import`: GNU tar --zstd).
 apt_packages=(
   bubblewrap iproute2 nftables e2fsprogs util-linux mmdebstrap debootstrap uidmap libseccomp-dev
   build-essential python3 pkg-config psmisc lsof ca-certificates libcap2-bin debian-archive-keyring

@@ -24,6 +24,7 @@ import { Sandbox } from "./sandbox.js";
 import { Session } from "./session.js";
 import { type DeleteVolumeOptions, Volume } from "./volume.js";
 import { type Snapshot, deleteSnapshot, getSnapshot, listSnapshots } from "./snapshot.js";
+import { type ImportVolumeOptions, importVolume } from "./volume-backup.js";
 
 /**
  * `Sandbox.create()` options: the daemon's CreateSandboxRequest plus where the daemon is.
@@ -187,6 +188,15 @@ export class Client {
    */
   async deleteVolume(idOrName: string, options: DeleteVolumeOptions = {}): Promise<void> {
     await this.http.request("DELETE", `/v1/volumes/${seg(idOrName)}`, { query: { force: options.force ? "true" : undefined } });
+  }
+
+  /**
+   * A new volume from an archive made by `volume.export()` (see `Sandbox.importVolume`).
+   *
+   * @example const v = await client.importVolume(archive, { name: "restored" });
+   */
+  async importVolume(archive: ReadableStream<Uint8Array> | Uint8Array, options: ImportVolumeOptions): Promise<Volume> {
+    return new Volume(this.http, await importVolume(this.http, archive, options));
   }
 
   /** Lists the snapshots of every volume, newest first. @example const names = (await client.listSnapshots()).map((s) => s.name); */

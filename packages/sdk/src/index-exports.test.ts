@@ -7,6 +7,7 @@ import { test } from "node:test";
 
 const EXPECTED = [
   "AdminClient",
+  "ArchiveInvalidError",
   "AtollError",
   "AuthenticationError",
   "CapacityError",

@@ -32,6 +32,7 @@ export { FileSystem } from "./file-system.js";
 export { SandboxFs } from "./sandbox-fs.js";
 export { SandboxDeno, DenoRepl, type DenoProcess, type DenoRunOptions, type DenoReplOptions, type CodeExtension } from "./sandbox-deno.js";
 export { VolumeFs } from "./volume-fs.js";
+export type { ExportVolumeOptions, ImportVolumeOptions } from "./volume-backup.js";
 export type {
   DirEntry,
   ExpandGlobOptions,
@@ -64,6 +65,7 @@ export {
   DaemonRestartedError,
   FileSystemError,
   InvalidArgumentError,
+  ArchiveInvalidError,
   NetworkError,
   NotFoundError,
   SandboxNotRunningError,

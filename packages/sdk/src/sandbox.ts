@@ -25,6 +25,7 @@ import type { Session } from "./session.js";
 import { ShellCommand } from "./shell-command.js";
 import type { SpawnOptions } from "./spawn-options.js";
 import type { DeleteVolumeOptions, Volume } from "./volume.js";
+import type { ImportVolumeOptions } from "./volume-backup.js";
 import type { Snapshot } from "./snapshot.js";
 
 /**
@@ -168,6 +169,23 @@ export class Sandbox implements AsyncDisposable {
    */
   static createVolume(request: CreateVolumeRequest, conn?: ConnectionOptions): Promise<Volume> {
     return clientFor(conn).createVolume(request);
+  }
+
+  /**
+   * A new volume from an archive made by `volume.export()` or `atoll volume export`, streamed
+   * (any size, bounded memory). `sizeGb` defaults to the exported volume's. The volume appears
+   * only once the archive's checksum checked out and every file was restored; on any failure
+   * nothing is left and the name stays free. Errors: ARCHIVE_INVALID (`details.reason`: format,
+   * truncated, checksum, contents), VOLUME_NAME_TAKEN, INVALID_ARGUMENT (too small), QUOTA_EXCEEDED.
+   *
+   * @example
+   *   import { createReadStream } from "node:fs";
+   *   import { Readable } from "node:stream";
+   *   const archive = Readable.toWeb(createReadStream("cache.atollvol")) as ReadableStream<Uint8Array>;
+   *   const volume = await Sandbox.importVolume(archive, { name: "cache-restored", sizeGb: 10 });
+   */
+  static importVolume(archive: ReadableStream<Uint8Array> | Uint8Array, options: ImportVolumeOptions, conn?: ConnectionOptions): Promise<Volume> {
+    return clientFor(conn).importVolume(archive, options);
   }
 
   /** Lists all volumes. @example for (const v of await Sandbox.listVolumes()) console.log(v.name, v.usedBytes); */

@@ -3,6 +3,7 @@ import type { CreateSnapshotRequest, VolumeAttachment, VolumeInfo } from "./cont
 import { type HttpClient, seg } from "./http-client.js";
 import { VolumeFs } from "./volume-fs.js";
 import { type Snapshot, takeSnapshot } from "./snapshot.js";
+import { type ExportVolumeOptions, exportVolume } from "./volume-backup.js";
 
 /**
  * Options of `volume.delete()` and `Sandbox.deleteVolume()`.
@@ -129,6 +130,22 @@ export class Volume implements VolumeInfo {
   async restore(snapshotIdOrName: string): Promise<Volume> {
     const body = { snapshot: snapshotIdOrName };
     return new Volume(this.#http, await this.#http.request<VolumeInfo>("POST", `/v1/volumes/${seg(this.id)}/restore`, { body }));
+  }
+
+  /**
+   * The volume's files as a compressed, checksummed archive stream (owners, modes, links, sparse
+   * files, xattrs and ACLs kept): `Sandbox.importVolume` makes a new volume from it, here or on
+   * another host. Without `snapshot` it is the volume at one point in time (a temporary snapshot),
+   * also while sandboxes write to it. Errors: SNAPSHOT_NOT_FOUND, INVALID_ARGUMENT (a snapshot of another volume).
+   *
+   * @example
+   *   import { createWriteStream } from "node:fs";
+   *   import { Writable } from "node:stream";
+   *   const archive = await volume.export();
+   *   await archive.pipeTo(Writable.toWeb(createWriteStream("cache.atollvol")));
+   */
+  export(options: ExportVolumeOptions = {}): Promise<ReadableStream<Uint8Array>> {
+    return exportVolume(this.#http, this.id, options);
   }
 
   /** The plain VolumeInfo. */

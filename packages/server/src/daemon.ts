@@ -57,6 +57,8 @@ import { DaemonError } from "./daemon-error.js";
 import { daemonMetrics } from "./metrics/metrics-wiring.js";
 import { AuditLog } from "./core/audit-log.js";
 import { AuditRepo } from "./store/audit-repo.js";
+import { BackupService } from "./core/backup-service.js";
+import { TarBackupDriver } from "./backup/tar-backup-driver.js";
 
 export const VERSION = "0.1.0";
 
@@ -300,7 +302,17 @@ async function serve(
   const metrics = daemonMetrics({ stateDir: config.stateDir, live, volumes: repos.volumes, usage, runtime, netDriver, runs });
   const scrapeToken = loadOrCreateToken(join(config.stateDir, "metrics-token"));
   const audit = new AuditLog({ repo: new AuditRepo(db), logger, options: config.audit });
-  const services = { sandboxes, volumes, snapshots, attachments, monitor, commandLog, usage, files, network, daemon: runs };
+  // Volume export/import (issue 17): tar confined like a sandbox; leftovers of a crashed export go first.
+  const backupDriver = new TarBackupDriver({
+    nativeDir: config.nativeDir,
+    uidBase: config.uidBase,
+    runDir: config.runDir,
+    runner,
+    snapshotImage: (id) => storage.snapshotImagePath(id),
+  });
+  await backupDriver.reconcile();
+  const backups = new BackupService({ volumes, volumeRepo: repos.volumes, snapshots, storage, driver: backupDriver, locks, logger, quotas });
+  const services = { sandboxes, volumes, snapshots, attachments, monitor, commandLog, usage, files, network, daemon: runs, backups };
   const app = await buildHttpServer({
     services,
     token,
@@ -328,6 +340,7 @@ async function serve(
       logger.info({ keepSandboxes: opts.keepSandboxes === true }, "shutting down");
       if (opts.keepSandboxes) sandboxes.keepSandboxesOnShutdown();
       files.shutdown(); // running file operations would keep app.close() waiting
+      backups.shutdown(); // and so would running exports and imports
       await app.close();
       await usage.stop();
       disk.stop();

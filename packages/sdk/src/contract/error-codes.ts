@@ -44,6 +44,9 @@ export const API_ERROR_STATUS = {
   SNAPSHOT_NAME_TAKEN: 409,
   /** A snapshot mounted read-only in a sandbox (or booted from) cannot be deleted (issue 14). */
   SNAPSHOT_IN_USE: 409,
+  // Volume backups (issue 17, docs/operations.md "Back up and restore"): an archive that is not a
+  // whole, unaltered Atoll volume archive, or whose files could not be restored; details.reason.
+  ARCHIVE_INVALID: 400,
 } as const satisfies Record<string, number>;
 
 /** A code the daemon can answer with. */

@@ -53,6 +53,21 @@ export function internalWireError(ref?: string): WireError {
   return { code: "INTERNAL", message: `Internal error${where}: the daemon failed on its side; its log has the details` };
 }
 
+/**
+ * A volume archive that cannot be imported (ARCHIVE_INVALID): `details.reason` is "format" (not an
+ * Atoll volume archive, or a newer format), "truncated", "checksum" (altered or corrupted) or
+ * "contents" (its files could not be restored; details.tar has the first lines tar printed).
+ *
+ * @example
+ *   try { await Sandbox.importVolume(stream, { name: "restored" }); }
+ *   catch (e) { if (e instanceof ArchiveInvalidError) console.log(e.details?.reason); }
+ */
+export class ArchiveInvalidError extends AtollError {
+  constructor(message: string, details?: Record<string, unknown>, options?: ErrorOptions) {
+    super("ARCHIVE_INVALID", message, details, options);
+  }
+}
+
 /** The request was malformed or broke a rule (bad size, mount path, unknown option…). */
 export class InvalidArgumentError extends AtollError {
   constructor(message: string, details?: Record<string, unknown>, options?: ErrorOptions) {
@@ -202,6 +217,7 @@ const DECODE_BY_CODE: Record<ApiErrorCode, Decode> = {
   SNAPSHOT_NOT_FOUND: as(NotFoundError),
   SNAPSHOT_NAME_TAKEN: as(ConflictError),
   SNAPSHOT_IN_USE: as(ConflictError),
+  ARCHIVE_INVALID: (_code, message, details) => new ArchiveInvalidError(message, details),
 };
 
 /** Rebuilds the typed error the daemon sent. Unknown shapes become a ServerError. */

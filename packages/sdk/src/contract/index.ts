@@ -4,6 +4,7 @@
  */
 export * from "./admin.js";
 export * from "./audit.js";
+export * from "./backup-schemas.js";
 export * from "./error-codes.js";
 export * from "./errors.js";
 export * from "./fs-errno.js";

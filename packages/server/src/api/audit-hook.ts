@@ -19,7 +19,10 @@ const ACTIONS: Readonly<Record<string, string>> = {
   "PUT /v1/tenants/:name/quota": "tenant.quota",
   "PUT /v1/tenants/:name/net": "tenant.net",
   "POST /login": "login",
+  "POST /v1/volumes/import": "volume.import",
 };
+/** Reads recorded all the same: an export copies a volume's data off the host (issue 17). */
+const AUDITED_READS: Readonly<Record<string, string>> = { "GET /v1/volumes/:id/export": "volume.export" };
 const CHANGING = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 
 /**
@@ -29,7 +32,10 @@ const CHANGING = new Set(["POST", "PUT", "PATCH", "DELETE"]);
  * not in ACTIONS (added later, such as snapshots) are recorded as "METHOD /route".
  */
 export function auditAction(method: string, route: string | undefined): string | undefined {
-  if (route === undefined || !CHANGING.has(method)) return undefined;
+  if (route === undefined) return undefined;
+  const read = AUDITED_READS[`${method} ${route}`];
+  if (read !== undefined) return read;
+  if (!CHANGING.has(method)) return undefined;
   const known = ACTIONS[`${method} ${route}`];
   if (known !== undefined) return known;
   if (!route.startsWith("/v1/") || route.includes("/fs/") || route.endsWith("/fetch")) return undefined;

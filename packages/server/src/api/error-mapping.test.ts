@@ -9,6 +9,7 @@ import { test } from "node:test";
 import {
   API_ERROR_STATUS,
   type ApiErrorCode,
+  ArchiveInvalidError,
   AtollError,
   AuthenticationError,
   CapacityError,
@@ -72,6 +73,7 @@ const EXPECTED_CLASS: Record<ApiErrorCode, Cls> = {
   SNAPSHOT_NOT_FOUND: NotFoundError,
   SNAPSHOT_NAME_TAKEN: ConflictError,
   SNAPSHOT_IN_USE: ConflictError,
+  ARCHIVE_INVALID: ArchiveInvalidError,
 };
 
 /** Server mapping → JSON text → SDK decoding, as a client over HTTP sees it. */

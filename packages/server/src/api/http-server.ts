@@ -10,6 +10,7 @@ import { guardConnections } from "./connection-guard.js";
 import { LiveCredentials } from "./live-credentials.js";
 import { registerNetworkRoutes } from "./network-routes.js";
 import { registerFileRoutes } from "./file-routes.js";
+import { registerBackupRoutes } from "./backup-routes.js";
 import { registerInsightRoutes } from "./insight-routes.js";
 import { buildOpenApi } from "./openapi.js";
 import { registerSandboxRoutes } from "./sandbox-routes.js";
@@ -161,6 +162,7 @@ export async function buildHttpServer(opts: {
   registerFileRoutes(app, opts.services.files);
   // Deno Sandbox's wire protocol, a second front door (docs/deno-wire-protocol.md).
   await registerDenoApi(app, opts.services, { live, maxPerToken: limits.sessionsPerToken });
+  if (opts.services.backups) registerBackupRoutes(app, opts.services.backups);
   for (const front of fronts) await front.register(app, { sessions, live });
   return app;
 }

@@ -22,4 +22,6 @@ test("the volume routes answer VolumeInfo, described with its inode figures", ()
   assert.deepEqual(at(body("/v1/volumes", "get", 200), "properties", "volumes", "items"), ref);
   assert.deepEqual(body("/v1/volumes/{id}", "get", 200), ref);
   assert.deepEqual(body("/v1/volumes/{id}", "delete", 200), ref);
+  assert.deepEqual(body("/v1/volumes/import", "post", 201), ref);
+  assert.ok(at(doc, "paths", "/v1/volumes/{id}/export", "get", "responses", 200));
 });

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { exposeHttpSchema, setAllowNetSchema } from "atoll/contract";
 import { fileApiPaths } from "./file-openapi.js";
+import { backupApiPaths } from "./backup-openapi.js";
 import { volumeInfoSchema } from "./volume-openapi.js";
 import {
   createSandboxSchema,
@@ -44,6 +45,7 @@ export function buildOpenApi(version: string): Record<string, unknown> {
     security: [{ bearer: [] }],
     paths: {
       ...fileApiPaths(),
+      ...backupApiPaths(),
       "/healthz": { get: { security: [], summary: "Readiness (no token)", responses: { 200: ok("ready") } } },
       "/v1/sandboxes": {
         post: { summary: "Create a sandbox", requestBody: body(createSandboxSchema), responses: { 201: ok("SandboxInfo"), ...errors } },

@@ -1,8 +1,9 @@
-/** `atoll volume create|ls|inspect|rm`: client subcommands that drive the daemon through the SDK. */
+/** `atoll volume create|ls|inspect|rm|export|import`: client subcommands that drive the daemon through the SDK. */
 import { InvalidArgumentError, type Volume, formatBytes } from "atoll";
 import type { Command } from "commander";
 import { clientAction, clientFrom } from "./client-action.js";
 import { formatTable, timeAgo } from "./table-format.js";
+import { registerBackupCommands } from "./backup-commands.js";
 
 /** "sbx_1:/mnt/cache (ro)" for every sandbox that has the volume mounted, or "-". */
 function mountedBy(volume: Volume): string {
@@ -91,4 +92,6 @@ export function registerVolumeCommands(program: Command): void {
         }
       }),
     );
+
+  registerBackupCommands(volume, program);
 }

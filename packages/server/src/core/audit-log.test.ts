@@ -78,6 +78,9 @@ test("which requests are audited, and as what", () => {
   assert.equal(auditAction("DELETE", "/v1/sandboxes/:id/volumes/:volumeId"), "volume.detach");
   assert.equal(auditAction("POST", "/login"), "login");
   assert.equal(auditAction("POST", "/v1/volumes/:id/snapshots"), "POST /v1/volumes/:id/snapshots", "routes added later are recorded too");
+  assert.equal(auditAction("GET", "/v1/volumes/:id/export"), "volume.export", "an export is recorded though it is a read");
+  assert.equal(auditAction("POST", "/v1/volumes/import"), "volume.import");
+  assert.equal(auditAction("GET", "/v1/volumes/:id"), undefined);
   assert.equal(auditAction("GET", "/v1/sandboxes"), undefined);
   assert.equal(auditAction("PUT", "/v1/sandboxes/:id/fs/file"), undefined, "file writes are the data plane");
   assert.equal(auditAction("POST", "/v1/sandboxes/:id/fetch"), undefined, "so is sandbox.fetch");

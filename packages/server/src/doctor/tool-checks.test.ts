@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { ProbeRun } from "./host-probes.js";
-import { judgeBwrap, judgeIproute, judgeLaunch, judgeLxcfs, judgeNft, judgePackageTools, parseVersion } from "./tool-checks.js";
+import { judgeBackupTools, judgeBwrap, judgeIproute, judgeLaunch, judgeLxcfs, judgeNft, judgePackageTools, parseVersion } from "./tool-checks.js";
 
 const said = (stdout: string, stderr = ""): ProbeRun => ({ ok: true, stdout, stderr });
 const failed = (error: string): ProbeRun => ({ ok: false, error, stdout: "", stderr: error });
@@ -72,4 +72,12 @@ test("lxcfs: missing or without FUSE is a warning (sandboxes see the host's /pro
   const noFuse = judgeLxcfs(said("5.0.3"), false);
   assert.equal(noFuse.status, "warn");
   assert.match(noFuse.fix!, /modprobe fuse/);
+});
+
+test("volume archives: tar or zstd missing is a warning (only export and import fail), never a failure", () => {
+  assert.deepEqual(judgeBackupTools([]), { status: "ok", detail: "tar, zstd" });
+  const missing = judgeBackupTools(["zstd"]);
+  assert.equal(missing.status, "warn");
+  assert.match(missing.detail, /zstd not found/);
+  assert.equal(missing.fix, "apt-get install tar zstd");
 });

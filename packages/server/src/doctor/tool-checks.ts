@@ -81,6 +81,15 @@ async function packageCheck(ctx: DoctorContext, pkg: string, tools: readonly str
 }
 
 /**
+ * GNU tar and zstd make and read volume archives (`atoll volume export|import`, backup/tar-jail.ts);
+ * without them only those two calls fail: a warning, the daemon runs.
+ */
+export function judgeBackupTools(missing: readonly string[]): Verdict {
+  if (missing.length > 0) return warn(`${missing.join(", ")} not found: volume export and import fail`, "apt-get install tar zstd");
+  return ok("tar, zstd");
+}
+
+/**
  * lxcfs (runtime/proc-view.ts) gives sandboxes their own /proc/meminfo, /proc/swaps and
  * /proc/uptime; without it (or without FUSE) they see the host's: a warning, the daemon runs.
  * `run`: lxcfs --version; `fuse`: /dev/fuse is a character device.
@@ -181,6 +190,12 @@ export const toolChecks: Check[] = [
       }
       return judgeLxcfs(await runProbe("lxcfs", ["--version"], { searchPath: ctx.searchPath }), fuse);
     },
+  },
+  {
+    id: "backup-tools",
+    title: "volume archives",
+    atStart: false,
+    run: async (ctx) => judgeBackupTools(["tar", "zstd"].filter((t) => !findTool(t, ctx.searchPath))),
   },
   {
     id: "launch",

@@ -21,6 +21,7 @@ import path from "node:path";
 import type { Logger } from "pino";
 import type { FilesDriver, ProcessHandle, ProcessSink, RuntimeSandbox } from "../core/drivers.js";
 import { HOST_PATH } from "../host/run-command.js";
+import { jailLaunchArgs } from "./jail-launch-args.js";
 
 /** Where the helper is, in every sandbox and in every volume jail. */
 const HELPER_PATH = "/.atoll/fs";
@@ -56,17 +57,7 @@ export class BwrapFilesDriver implements FilesDriver {
     let child: ReturnType<typeof spawn>;
     try {
       const args = [
-        "--uid-base",
-        String(this.opts.uidBase),
-        "--",
-        this.opts.bwrap ?? "bwrap",
-        "--unshare-pid",
-        "--unshare-ipc",
-        "--unshare-uts",
-        "--unshare-net",
-        "--unshare-cgroup",
-        "--die-with-parent",
-        "--new-session",
+        ...jailLaunchArgs(this.opts.uidBase, this.opts.bwrap),
         "--ro-bind",
         path.join(this.opts.nativeDir, "atoll-fs"),
         HELPER_PATH,

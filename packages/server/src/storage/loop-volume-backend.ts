@@ -511,6 +511,11 @@ export class LoopVolumeBackend implements StorageDriver {
     return this.snapshots.restore(volumeId, snapshotId);
   }
 
+  /** Where a snapshot's image is (volume exports mount it read-only: backup/tar-backup-driver.ts). */
+  async snapshotImagePath(snapshotId: string): Promise<string> {
+    return snapshotImage((await this.pool()).snapshotsDir, snapshotId);
+  }
+
   snapshotUsage(snapshotId: string): Promise<SnapshotUsage> {
     return this.snapshots.snapshotUsage(snapshotId);
   }
