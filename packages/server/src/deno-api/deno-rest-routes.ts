@@ -4,7 +4,7 @@
  * for volumes, snapshots and sandbox listings. Handlers parse and map onto Atoll's services; Deno
  * Deploy's apps, revisions, timelines and layers have no counterpart and answer NOT_SUPPORTED.
  */
-import { InvalidArgumentError, type SnapshotInfo, type VolumeInfo, toCreateVolumeRequest } from "atoll/contract";
+import { AtollError, InvalidArgumentError, type SnapshotInfo, type VolumeInfo, toCreateVolumeRequest } from "atoll/contract";
 import type { FastifyInstance, FastifyReply } from "fastify";
 import { z } from "zod";
 import type { Services } from "../api/services.js";
@@ -93,7 +93,15 @@ export function registerDenoRestRoutes(app: FastifyInstance, s: Services): void 
   });
   app.get<Id>("/api/v2/volumes/:id", async (req) => denoVolume(await s.volumes.get(req.principal.tenant, req.params.id)));
   app.delete<Id>("/api/v2/volumes/:id", async (req) => {
-    await s.volumes.delete(req.principal.tenant, req.params.id, false);
+    const { tenant } = req.principal;
+    await s.volumes.delete(tenant, req.params.id, false).catch(async (err: unknown) => {
+      // Deno's client closes a "session" sandbox (`await using`) without waiting for it to stop:
+      // a volume it held is released a moment later, so wait for such sandboxes, then try again.
+      const held = err instanceof AtollError && err.code === "VOLUME_IN_USE" ? err.details?.sandboxes : undefined;
+      if (!Array.isArray(held)) throw err;
+      await s.sandboxes.awaitEnding(held.filter((id): id is string => typeof id === "string"));
+      await s.volumes.delete(tenant, req.params.id, false);
+    });
     return {};
   });
   app.post<Id>("/api/v2/volumes/:id/snapshot", async (req) => {
