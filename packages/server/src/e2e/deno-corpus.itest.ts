@@ -40,10 +40,7 @@ const DENO_BUILDER_DROPS_STATE = "@deno/sandbox 0.13.2's builder drops state set
 
 const EXPECTED_DIFFERENCES: Record<string, ExpectedDifference[]> = {
   "07-kill-controller": [{ passes: ["deno-client"], why: DENO_BUILDER_DROPS_STATE, output: /AssertionError|Missing expected rejection/ }],
-  "08-abort-signal": [
-    { passes: ["deno-client"], why: DENO_BUILDER_DROPS_STATE, output: /AssertionError[\s\S]*0 !== 143|Expected values to be strictly equal/ },
-    { passes: ATOLL_PASSES, why: "Atoll's AbortSignal kills with SIGKILL and rejects with ABORTED (kept for Atoll programs)", output: /ABORTED|aborted/i },
-  ],
+  "08-abort-signal": [{ passes: ["deno-client"], why: DENO_BUILDER_DROPS_STATE, output: /AssertionError[\s\S]*0 !== 143/ }],
   "24-sh-builder-env-cwd": [{ passes: ["deno-client"], why: DENO_BUILDER_DROPS_STATE, output: /AssertionError/ }],
   "26-expose-http": [
     {
