@@ -72,10 +72,18 @@ export function registerDenoRestRoutes(app: FastifyInstance, s: Services): void 
     const info = await s.sandboxes.extendTimeout(req.principal.tenant, fromDenoSandboxId(req.params.id), { timeout: ms });
     return { stop_at_ms: info.expiresAt ? Date.parse(info.expiresAt) : body.data.stop_at_ms };
   });
-  for (const kind of ["http", "ssh", "vscode"]) {
+  app.post<Id>("/api/v3/sandbox/:id/expose/http", async (req, reply) => {
+    const id = fromDenoSandboxId(req.params.id);
+    s.sandboxes.assertRunning(req.principal.tenant, id);
+    // The client builds https://<domain> itself: only an https --expose-domain gives such URLs.
+    const url = await s.network?.reserveExposure(req.principal.tenant, id);
+    if (url === undefined) return notSupported(reply, "exposeHttp through Deno's client needs an https --expose-domain (use Atoll's SDK for loopback URLs)");
+    return { domain: new URL(url).host };
+  });
+  for (const kind of ["ssh", "vscode"]) {
     app.post<Id>(`/api/v3/sandbox/:id/expose/${kind}`, async (req, reply) => {
       s.sandboxes.assertRunning(req.principal.tenant, fromDenoSandboxId(req.params.id));
-      notSupported(reply, `expose${kind === "http" ? "Http" : kind === "ssh" ? "Ssh" : "Vscode"} through Deno's client (use Atoll's SDK for exposeHttp)`);
+      notSupported(reply, `expose${kind === "ssh" ? "Ssh" : "Vscode"} through Deno's client`);
     });
   }
 

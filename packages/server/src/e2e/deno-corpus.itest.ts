@@ -45,7 +45,7 @@ const EXPECTED_DIFFERENCES: Record<string, ExpectedDifference[]> = {
   "26-expose-http": [
     {
       passes: ["deno-client"],
-      why: "the client builds https://<domain>; a loopback exposure is http://<address>/<token>/",
+      why: "the client builds https://<domain>: a loopback exposure (this daemon) is http://<address>/<token>/; an https --expose-domain works (deno-wire-expose.itest.ts)",
       output: /NOT_SUPPORTED|Failed to expose HTTP: 501/,
     },
   ],
