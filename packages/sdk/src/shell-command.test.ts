@@ -125,18 +125,22 @@ describe("sandbox.sh builder", () => {
     assert.equal(last?.signal, "SIGKILL");
   });
 
-  test("signal() aborts: SIGKILL and an ABORTED error; an aborted signal spawns nothing", async () => {
+  test("signal(abortSignal) sends SIGTERM, as in Deno (code 143); an aborted signal spawns nothing", async () => {
     const ac = new AbortController();
     const run = sandbox.sh`sleep`.signal(ac.signal).then(
       () => assert.fail("should reject"),
-      (e: { code?: string }) => e.code,
+      (e: unknown) => e,
     );
     const child = await sandbox.sh`sleep`.spawn(); // a round trip: the first spawn has started
     child.kill("SIGKILL");
     ac.abort();
-    assert.equal(await run, "ABORTED");
+    const err = await run;
+    assert.ok(err instanceof SandboxCommandError);
+    assert.equal(err.code, 143);
+    assert.equal(daemon.messages.filter((m) => m.type === "signal").at(-1)?.signal, "SIGTERM");
     const before = daemon.spawnCount();
-    await assert.rejects(sandbox.sh`sleep`.signal(ac.signal), { code: "ABORTED" });
+    const again = await sandbox.sh`sleep`.signal(ac.signal).noThrow();
+    assert.equal(again.status.code, 143);
     assert.equal(daemon.spawnCount(), before);
   });
 

@@ -5,8 +5,8 @@
  */
 import { type ChildProcess, collectStream } from "./child-process.js";
 import { CommandError, exitCodeOf } from "./command-error.js";
-import { AtollError, type CommandStatus, CommandTimeoutError, InvalidArgumentError } from "./contract/index.js";
-import { KillSignal } from "./kill-controller.js";
+import { type CommandStatus, CommandTimeoutError, InvalidArgumentError } from "./contract/index.js";
+import { KillController, KillSignal } from "./kill-controller.js";
 import { forwardOutput } from "./output-forwarding.js";
 import type { SandboxUser, SpawnOptions, StdioMode } from "./spawn-options.js";
 
@@ -46,7 +46,6 @@ interface ShellState {
   readonly stdin: ShellStdin | undefined;
   readonly stdout: StdioMode;
   readonly stderr: StdioMode;
-  readonly signal: AbortSignal | undefined;
   readonly killSignal: KillSignal | undefined;
   readonly timeoutMs: number | undefined;
   readonly noThrow: boolean;
@@ -62,18 +61,14 @@ function checkMode(which: string, mode: unknown): StdioMode {
   return mode as StdioMode;
 }
 
-/** Kill the process on timeout or abort; remember which happened. */
+/** Kill the process on timeout; remember that it happened. */
 class Watchdog {
-  reason: "timeout" | "abort" | null = null;
+  reason: "timeout" | null = null;
   #child: ChildProcess | null = null;
   #timer: ReturnType<typeof setTimeout> | undefined;
-  readonly #signal: AbortSignal | undefined;
-  readonly #onAbort = () => this.#trip("abort");
 
-  constructor(signal: AbortSignal | undefined, timeoutMs: number | undefined) {
-    this.#signal = signal;
+  constructor(timeoutMs: number | undefined) {
     if (timeoutMs !== undefined) this.#timer = setTimeout(() => this.#trip("timeout"), timeoutMs);
-    signal?.addEventListener("abort", this.#onAbort, { once: true });
   }
 
   attach(child: ChildProcess): void {
@@ -81,7 +76,7 @@ class Watchdog {
     if (this.reason) child.kill("SIGKILL");
   }
 
-  #trip(reason: "timeout" | "abort"): void {
+  #trip(reason: "timeout"): void {
     if (this.reason) return;
     this.reason = reason;
     this.#child?.kill("SIGKILL");
@@ -89,7 +84,6 @@ class Watchdog {
 
   dispose(): void {
     clearTimeout(this.#timer);
-    this.#signal?.removeEventListener("abort", this.#onAbort);
   }
 }
 
@@ -117,7 +111,6 @@ export class ShellCommand implements Promise<ShellResult> {
       stdin: undefined,
       stdout: "inherit",
       stderr: "inherit",
-      signal: undefined,
       killSignal: undefined,
       timeoutMs: undefined,
       noThrow: false,
@@ -189,17 +182,20 @@ export class ShellCommand implements Promise<ShellResult> {
   }
 
   /**
-   * An AbortSignal: aborting kills the command (SIGKILL) and rejects with an AtollError of code
-   * ABORTED. A KillSignal (Deno's `KillController`): each signal sent is passed to the command,
-   * which ends as the signal makes it end (a SandboxCommandError with code 128 + the signal
-   * number unless `.noThrow()`); once aborted, the command does not start at all.
+   * A KillSignal (Deno's `KillController`): each signal sent is passed to the command, which ends
+   * as the signal makes it end (a SandboxCommandError with code 128 + the signal number unless
+   * `.noThrow()`); once aborted, the command does not start at all. An AbortSignal, as in Deno
+   * Sandbox: aborting sends SIGTERM, like `KillController.kill()` (so exit code 143).
    *
-   * @example await sandbox.sh`sleep 9`.signal(ac.signal);
+   * @example await sandbox.sh`sleep 9`.signal(AbortSignal.timeout(500)).noThrow(); // status.code 143
    */
   signal(signal: AbortSignal | KillSignal): ShellCommand {
     if (signal instanceof KillSignal) return this.#with({ killSignal: signal });
     if (!(signal instanceof AbortSignal)) throw new InvalidArgumentError("sh: .signal() takes an AbortSignal or a KillSignal");
-    return this.#with({ signal });
+    const controller = new KillController();
+    if (signal.aborted) controller.kill();
+    else signal.addEventListener("abort", () => controller.kill(), { once: true });
+    return this.#with({ killSignal: controller.signal });
   }
 
   /** Kills the command with SIGKILL after `ms` and throws CommandTimeoutError (even with noThrow). @example await sandbox.sh`sleep 9`.timeout(1000); */
@@ -247,15 +243,14 @@ export class ShellCommand implements Promise<ShellResult> {
 
   /**
    * Starts the command and returns the process without waiting for it (no capture, no
-   * CommandError). `.stdin()` data is fed in; `.timeout()`/`.signal()` kill with SIGKILL.
+   * CommandError). `.stdin()` data is fed in; `.timeout()` kills with SIGKILL, `.signal()` passes its signals on.
    *
    * @example const child = await sandbox.sh`tail -f log`.stdout("piped").spawn();
    */
   async spawn(): Promise<ChildProcess> {
     const s = this.#state;
-    const watchdog = new Watchdog(s.signal, s.timeoutMs);
+    const watchdog = new Watchdog(s.timeoutMs);
     try {
-      if (s.signal?.aborted) throw this.#abortedError();
       const child = await this.#start(s.stdout, s.stderr);
       watchdog.attach(child);
       this.#forwardKills(child);
@@ -295,12 +290,6 @@ export class ShellCommand implements Promise<ShellResult> {
     return "ShellCommand";
   }
 
-  #abortedError(): AtollError {
-    return new AtollError("ABORTED", `Command was aborted: ${this.#state.script}`, {
-      reason: String(this.#state.signal?.reason ?? "aborted"),
-    });
-  }
-
   #start(stdout: StdioMode, stderr: StdioMode): Promise<ChildProcess> {
     const s = this.#state;
     return this.#spawn("/bin/bash", {
@@ -319,10 +308,9 @@ export class ShellCommand implements Promise<ShellResult> {
 
   async #run(): Promise<ShellResult> {
     const s = this.#state;
-    if (s.signal?.aborted) throw this.#abortedError();
     const killedCode = s.killSignal?.abortedExitCode;
     if (killedCode !== undefined) return this.#finish({ success: false, code: killedCode, signal: null, oom: false }, new Uint8Array(0), new Uint8Array(0));
-    const watchdog = new Watchdog(s.signal, s.timeoutMs);
+    const watchdog = new Watchdog(s.timeoutMs);
     try {
       // Capture whatever is not discarded; "inherit" is forwarded while it is captured.
       const child = await this.#start(s.stdout === "null" ? "null" : "piped", s.stderr === "null" ? "null" : "piped");
@@ -334,7 +322,6 @@ export class ShellCommand implements Promise<ShellResult> {
         child.status,
       ]);
       if (watchdog.reason === "timeout") throw new CommandTimeoutError(s.script, s.timeoutMs ?? 0);
-      if (watchdog.reason === "abort") throw this.#abortedError();
       return this.#finish(status, stdout, stderr);
     } finally {
       watchdog.dispose();

@@ -53,6 +53,9 @@ export interface ExposeFront {
   close(token: string): void;
 }
 
+/** Reservations of reserveExposure kept at once (daemon-wide). */
+const RESERVED_MAX = 1024;
+
 /** 26 random base32 characters (130 bits): an unguessable DNS label. */
 function exposeToken(): string {
   let out = "";
@@ -224,6 +227,7 @@ export class NetworkService {
 
   /** Releases the sandbox's network and its exposed URLs. Idempotent. */
   async release(id: string): Promise<void> {
+    for (const [token, sandboxId] of this.reserved) if (sandboxId === id) this.reserved.delete(token);
     for (const [token, e] of this.exposures) {
       if (e.sandboxId !== id) continue;
       this.exposures.delete(token);
@@ -301,25 +305,52 @@ export class NetworkService {
     this.deps.logger.info({ sandboxId: id, allowNet: req.allowNet }, "sandbox allowNet changed");
   }
 
-  async expose(tenant: string, id: string, input: unknown): Promise<ExposedPort> {
+  async expose(tenant: string, id: string, input: unknown, reservedToken?: string): Promise<ExposedPort> {
     const req = parseOrThrow(exposeHttpSchema, input, "exposeHttp options");
     this.requireDriver("exposeHttp");
+    if (reservedToken !== undefined && this.reserved.get(reservedToken) !== id) {
+      throw new InvalidArgumentError("exposeHttp: that domain was not handed out for this sandbox (ask for a new one)");
+    }
     return this.deps.locks.run(sandboxLockKey(id), async () => {
       this.deps.assertRunning(tenant, id);
-      return this.addExposure(id, req.port);
+      this.reserved.delete(reservedToken ?? "");
+      return this.addExposure(id, req.port, reservedToken);
     });
   }
 
-  private async addExposure(id: string, port: number): Promise<ExposedPort> {
+  /**
+   * Deno's client asks for an exposure's domain before it names the port (a REST call, then the
+   * `exposeHttp` RPC with `{ domain, port }`) and builds `https://<domain>` itself. With an https
+   * `--expose-domain` the token is minted here, for `expose(…, token)` of this sandbox only;
+   * undefined when exposed URLs are not `https://<host>/` (loopback, an http domain).
+   */
+  async reserveExposure(tenant: string, id: string): Promise<string | undefined> {
+    this.requireDriver("exposeHttp");
+    this.deps.assertRunning(tenant, id);
+    const front = this.deps.front;
+    if (!front) return undefined;
+    const token = exposeToken();
+    const url = await front.open(token);
+    front.close(token);
+    if (!/^https:\/\/[^/]+\/$/.test(url)) return undefined;
+    // Bounded: the oldest reservation nobody used is forgotten first.
+    if (this.reserved.size >= RESERVED_MAX) this.reserved.delete(this.reserved.keys().next().value!);
+    this.reserved.set(token, id);
+    return url;
+  }
+  /** Tokens handed out by reserveExposure, not used yet: token → sandbox id. */
+  private readonly reserved = new Map<string, string>();
+
+  private async addExposure(id: string, port: number, reservedToken?: string): Promise<ExposedPort> {
     const record = this.record(id);
     const existing = record?.exposed.find((e) => e.port === port && e.url !== undefined);
-    if (existing) return { port, url: existing.url! };
+    if (existing && reservedToken === undefined) return { port, url: existing.url! };
     if ((record?.exposed.length ?? 0) >= MAX_EXPOSED_PORTS) {
       throw new CapacityError("QUOTA_EXCEEDED", `A sandbox can expose at most ${MAX_EXPOSED_PORTS} ports; this one has.`, { port });
     }
     const front = this.deps.front;
     if (!front) throw new InvalidArgumentError("exposeHttp is not available on this daemon (no HTTP front for exposed ports)");
-    const token = exposeToken();
+    const token = reservedToken ?? exposeToken();
     const exposure: Exposure = { token, sandboxId: id, port };
     this.exposures.set(token, exposure);
     let url: string;

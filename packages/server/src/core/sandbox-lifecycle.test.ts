@@ -116,6 +116,18 @@ test("a session sandbox stops when its last session closes; sessions hear why", 
   assert.equal(c.stoppedWith, "killed", "the open session was told before the processes died");
 });
 
+test("awaitEnding waits for a session sandbox whose last session closed, and leaves one that is not ending", async () => {
+  const vol = await d.volumes.create(T, { name: "held", sizeGb: 1 });
+  const ending = await d.sandboxes.create(T, { timeout: "session", volumes: [{ id: vol.id, mountPath: "/data", accessMode: "rw" }] });
+  const timed = await d.sandboxes.create(T, { timeout: "5m" });
+  d.sandboxes.openSession(T, ending.id, sessionOut()).close();
+  await d.sandboxes.awaitEnding([ending.id, timed.id, "sbx_unknown"]);
+  assert.equal(d.sandboxes.get(T, ending.id).state, "stopped", "resolved only once the stop finished");
+  assert.equal(d.sandboxes.get(T, timed.id).state, "running");
+  await d.volumes.delete(T, vol.id, false); // released by the stop
+  await d.sandboxes.kill(T, timed.id);
+});
+
 test("a session sandbox nobody connects to stops after the grace period with reason session-never-connected", async (t) => {
   t.mock.timers.enable({ apis: ["setTimeout"] });
   const info = await d.sandboxes.create(T, { timeout: "session" });

@@ -209,6 +209,23 @@ export class SandboxService {
     this.requireLive(this.row(tenant, id));
   }
 
+  /**
+   * Waits until those of `ids` that are ending have stopped: being stopped, or a "session"
+   * sandbox whose last session closed (its stop is queued on its lock). Deno's client resolves
+   * close() before the daemon has stopped such a sandbox; a request right after it (deleting a
+   * volume the sandbox held) waits here instead of failing. A sandbox that is not ending is left.
+   */
+  async awaitEnding(ids: readonly string[]): Promise<void> {
+    await Promise.all(
+      ids.map(async (id) => {
+        const live = this.deps.live.get(id);
+        if (!live) return;
+        const sessionEnded = live.everHadSession && live.sessions.size === 0 && this.deps.repo.get(live.tenant, id)?.timeout === "session";
+        if (live.stopping || sessionEnded) await this.deps.locks.run(sandboxLockKey(id), async () => undefined);
+      }),
+    );
+  }
+
   /** Opens a session (one client connection) on a running sandbox. */
   openSession(tenant: string, id: string, out: SessionOutput): SandboxSession {
     const row = this.row(tenant, id);

@@ -4,7 +4,7 @@
  * for volumes, snapshots and sandbox listings. Handlers parse and map onto Atoll's services; Deno
  * Deploy's apps, revisions, timelines and layers have no counterpart and answer NOT_SUPPORTED.
  */
-import { InvalidArgumentError, type SnapshotInfo, type VolumeInfo, toCreateVolumeRequest } from "atoll/contract";
+import { AtollError, InvalidArgumentError, type SnapshotInfo, type VolumeInfo, toCreateVolumeRequest } from "atoll/contract";
 import type { FastifyInstance, FastifyReply } from "fastify";
 import { z } from "zod";
 import type { Services } from "../api/services.js";
@@ -72,10 +72,18 @@ export function registerDenoRestRoutes(app: FastifyInstance, s: Services): void 
     const info = await s.sandboxes.extendTimeout(req.principal.tenant, fromDenoSandboxId(req.params.id), { timeout: ms });
     return { stop_at_ms: info.expiresAt ? Date.parse(info.expiresAt) : body.data.stop_at_ms };
   });
-  for (const kind of ["http", "ssh", "vscode"]) {
+  app.post<Id>("/api/v3/sandbox/:id/expose/http", async (req, reply) => {
+    const id = fromDenoSandboxId(req.params.id);
+    s.sandboxes.assertRunning(req.principal.tenant, id);
+    // The client builds https://<domain> itself: only an https --expose-domain gives such URLs.
+    const url = await s.network?.reserveExposure(req.principal.tenant, id);
+    if (url === undefined) return notSupported(reply, "exposeHttp through Deno's client needs an https --expose-domain (use Atoll's SDK for loopback URLs)");
+    return { domain: new URL(url).host };
+  });
+  for (const kind of ["ssh", "vscode"]) {
     app.post<Id>(`/api/v3/sandbox/:id/expose/${kind}`, async (req, reply) => {
       s.sandboxes.assertRunning(req.principal.tenant, fromDenoSandboxId(req.params.id));
-      notSupported(reply, `expose${kind === "http" ? "Http" : kind === "ssh" ? "Ssh" : "Vscode"} through Deno's client (use Atoll's SDK for exposeHttp)`);
+      notSupported(reply, `expose${kind === "ssh" ? "Ssh" : "Vscode"} through Deno's client`);
     });
   }
 
@@ -93,7 +101,15 @@ export function registerDenoRestRoutes(app: FastifyInstance, s: Services): void 
   });
   app.get<Id>("/api/v2/volumes/:id", async (req) => denoVolume(await s.volumes.get(req.principal.tenant, req.params.id)));
   app.delete<Id>("/api/v2/volumes/:id", async (req) => {
-    await s.volumes.delete(req.principal.tenant, req.params.id, false);
+    const { tenant } = req.principal;
+    await s.volumes.delete(tenant, req.params.id, false).catch(async (err: unknown) => {
+      // Deno's client closes a "session" sandbox (`await using`) without waiting for it to stop:
+      // a volume it held is released a moment later, so wait for such sandboxes, then try again.
+      const held = err instanceof AtollError && err.code === "VOLUME_IN_USE" ? err.details?.sandboxes : undefined;
+      if (!Array.isArray(held)) throw err;
+      await s.sandboxes.awaitEnding(held.filter((id): id is string => typeof id === "string"));
+      await s.volumes.delete(tenant, req.params.id, false);
+    });
     return {};
   });
   app.post<Id>("/api/v2/volumes/:id/snapshot", async (req) => {

@@ -25,7 +25,6 @@ export const REQUESTS_IN_FLIGHT_MAX = 512;
 /** Methods of Deno's protocol that Atoll does not offer (answered as Deno.errors.NotSupported). */
 const NOT_SUPPORTED = [
   "fetch",
-  "exposeHttp",
   "vscode",
   "spawnDeno",
   "denoHttpWait",
@@ -57,6 +56,7 @@ const requestSchema = z.object({
 });
 
 const keySchema = z.strictObject({ key: z.string().min(1).max(4096) });
+const exposeSchema = z.strictObject({ domain: z.string().min(1).max(300), port: z.number().int().optional(), pid: z.number().int().optional() });
 
 export class DenoRpcConnection {
   private readonly streams: RpcStreams;
@@ -107,6 +107,13 @@ export class DenoRpcConnection {
         return null;
       },
       envToObject: async () => env.getEnv(tenant, sandboxId),
+      // The domain came from POST …/expose/http (deno-rest-routes.ts): its first label is the token.
+      exposeHttp: async (p) => {
+        const q = parseParams(exposeSchema, p);
+        if (q.port === undefined || !services.network) throw new DenoNotSupported(q.port === undefined ? "exposeHttp({ pid })" : "exposeHttp");
+        await services.network.expose(tenant, sandboxId, { port: q.port }, q.domain.split(".")[0]);
+        return null;
+      },
     };
     for (const name of NOT_SUPPORTED) {
       this.methods[name] = async () => {

@@ -2,7 +2,8 @@
  * Deno's own client against Atoll (issue 15, "Wire compatibility"): the real `@deno/sandbox`
  * 0.13.2 pointed at a test daemon through DENO_SANDBOX_ENDPOINT / DENO_DEPLOY_ENDPOINT and an
  * Atoll token, running Deno-style programs with nothing changed; each asserts what Deno documents
- * (its d.ts examples). docs/deno-wire-protocol.md describes the protocol.
+ * (its d.ts examples). docs/deno-wire-protocol.md describes the protocol; the corpus
+ * (deno-corpus.itest.ts) runs the ordinary programs, these are the protocol-level checks.
  */
 import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -41,26 +42,6 @@ test("deno client: a failed command throws SandboxCommandError with the exit cod
   assert.equal(result.status.code, 1);
 });
 
-test("deno client: spawn with piped output; output() has status, stdoutText and stderrText", async () => {
-  await using sandbox = await Sandbox.create();
-  const child = await sandbox.spawn("bash", { args: ["-c", "echo hello; echo world >&2"], stdout: "piped", stderr: "piped" });
-  assert.ok(child.pid > 0);
-  const { status, stdoutText, stderrText } = await child.output();
-  assert.equal(status.success, true);
-  assert.equal(stdoutText, "hello\n");
-  assert.equal(stderrText, "world\n");
-});
-
-test("deno client: piped stdin reaches the process", async () => {
-  await using sandbox = await Sandbox.create();
-  const child = await sandbox.spawn("cat", { stdin: "piped", stdout: "piped" });
-  const writer = child.stdin!.getWriter();
-  await writer.write(new TextEncoder().encode("from stdin\n"));
-  await writer.close();
-  const { stdoutText } = await child.output();
-  assert.equal(stdoutText, "from stdin\n");
-});
-
 test("deno client: kill(SIGKILL) ends a process with signal SIGKILL", async () => {
   await using sandbox = await Sandbox.create();
   const child = await sandbox.spawn("sleep", { args: ["100"] });
@@ -78,24 +59,6 @@ test("deno client: env on create and env.set/get/delete reach commands", async (
   await sandbox.env.delete("NAME");
   assert.equal(await sandbox.env.get("NAME"), undefined);
   assert.equal((await sandbox.env.toObject()).GREETING, "hi");
-});
-
-test("deno client: fs write/read text and bytes, stat, readDir, mkdir, remove; a missing file is NotFound", async () => {
-  await using sandbox = await Sandbox.create();
-  await sandbox.fs.writeTextFile("hello.txt", "Hello, Deno Sandbox!");
-  assert.equal(await sandbox.fs.readTextFile("hello.txt"), "Hello, Deno Sandbox!");
-  await sandbox.fs.writeFile("/tmp/bytes.bin", new Uint8Array([0, 1, 2, 255]));
-  assert.deepEqual([...(await sandbox.fs.readFile("/tmp/bytes.bin"))], [0, 1, 2, 255]);
-  const st = await sandbox.fs.stat("hello.txt");
-  assert.equal(st.isFile, true);
-  assert.equal(st.size, 20);
-  assert.ok(st.mtime instanceof Date);
-  await sandbox.fs.mkdir("/tmp/d/e", { recursive: true });
-  const names: string[] = [];
-  for await (const e of sandbox.fs.readDir("/tmp/d")) names.push(`${e.name}:${e.isDirectory}`);
-  assert.deepEqual(names, ["e:true"]);
-  await sandbox.fs.remove("/tmp/d", { recursive: true });
-  await assert.rejects(sandbox.fs.readTextFile("/tmp/d/none"), (e: { code?: string }) => e.code === "ENOENT");
 });
 
 test("deno client: fs.upload a directory and fs.download it back", async () => {
