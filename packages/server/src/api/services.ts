@@ -8,6 +8,7 @@ import type { SnapshotService } from "../core/snapshot-service.js";
 import type { FileService } from "../core/file-service.js";
 import type { NetworkService } from "../core/network-service.js";
 import type { DaemonInfo } from "../core/daemon-runs.js";
+import type { ImageImportService } from "../core/image-import-service.js";
 
 /** What the routes call. Handlers parse and map; these decide. */
 export interface Services {
@@ -28,4 +29,6 @@ export interface Services {
   network?: NetworkService;
   /** This daemon run: version, uptime, how the previous run ended (core/daemon-runs.ts). */
   daemon: { info(): DaemonInfo };
+  /** `atoll image import`: OCI archives become bootable snapshots (docs/images.md); absent: 404. */
+  images?: ImageImportService;
 }

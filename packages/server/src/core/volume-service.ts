@@ -61,6 +61,8 @@ export class VolumeService {
       lastAttachedAt: null,
       fromSnapshot: from?.id ?? null,
       bootable: builtin !== undefined || from?.bootable === true,
+      // An imported image's config goes with its forks (core/image-defaults.ts).
+      imageConfig: from?.imageConfig ?? null,
     };
     // Quota check and insert are one synchronous step (no await before it): concurrent creates
     // cannot all pass. The row is recorded before the image exists, so a crash in between is
