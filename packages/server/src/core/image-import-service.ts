@@ -24,6 +24,7 @@ import { minSizeGbFor, treeBytes } from "../storage/bootable-volume.js";
 import type { SnapshotRepo, SnapshotRow } from "../store/snapshot-repo.js";
 import type { StorageDriver } from "./drivers.js";
 import { newSnapshotId, newVolumeId, nowIso } from "./ids.js";
+import { crashPoint } from "../crash-points.js";
 import { encodeImageDefaults, imageDefaults } from "./image-defaults.js";
 import type { QuotaChecker } from "./quota-checker.js";
 import type { SnapshotService } from "./snapshot-service.js";
@@ -88,6 +89,7 @@ export class ImageImportService {
           await rm(archive, { force: true });
           const user = await resolveImageUser(tree, unpacked.config.user);
           await shiftIds(this.deps.runner, tree, 0, this.deps.uidBase, this.deps.nativeDir);
+          crashPoint("image.import.after-unpack");
           const sizeGb = req.sizeGb ?? minSizeGbFor(await treeBytes(this.deps.runner, tree));
           this.deps.logger.info({ name: req.name, archiveBytes: received, bytes: unpacked.bytesWritten, layers: unpacked.layers.length }, "image unpacked");
           return this.makeSnapshot(tenant, id, req.name, sizeGb, tree, encodeImageDefaults(imageDefaults(unpacked.config, user)));
@@ -124,11 +126,13 @@ export class ImageImportService {
     };
     const inserted = this.deps.quotas ? this.deps.quotas.admitSnapshot(row) : this.deps.snapshots.tryInsert(row);
     if (!inserted) throw new ConflictError("SNAPSHOT_NAME_TAKEN", `A snapshot named "${name}" already exists; pick another name or delete it first.`, { name });
+    crashPoint("image.import.after-row");
     let snapshotted = false;
     try {
       // The volume's id is new: no one else takes its lock.
       await this.deps.locks.run(volumeId, async () => {
         await this.deps.storage.createFromTree(volumeId, capacityBytes, tree, `image "${name}"`);
+        crashPoint("image.import.after-fill");
         try {
           await this.deps.storage.snapshot(volumeId, id);
           snapshotted = true;
@@ -144,6 +148,7 @@ export class ImageImportService {
       this.deps.snapshots.delete(id);
       throw err;
     }
+    crashPoint("image.import.before-ready");
     this.deps.snapshots.setState(id, "ready");
     this.deps.logger.info({ snapshotId: id, name, sizeGb }, "image imported");
     return this.deps.snapshotInfo.info({ ...row, state: "ready" });
