@@ -175,6 +175,7 @@ export class VolumeService {
       await this.deps.locks.run(snap.id, async () => {
         this.snapshot(tenant, snap.id);
         await this.deps.storage.restore(row.id, snap.id);
+        this.deps.volumes.setImageConfig(row.id, snap.imageConfig ?? null);
       });
     });
     this.deps.logger.info({ volumeId: row.id, snapshotId: snap.id }, "volume restored");

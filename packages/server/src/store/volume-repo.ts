@@ -54,6 +54,11 @@ function fromRaw(r: RawRow): VolumeRow {
 export class VolumeRepo {
   constructor(private readonly db: Db) {}
 
+  /** A restored volume takes the snapshot's imported image config (core/image-defaults.ts). */
+  setImageConfig(id: string, imageConfig: string | null): void {
+    this.db.prepare("UPDATE volumes SET image_config = ? WHERE id = ?").run(imageConfig, id);
+  }
+
   /** Inserts a row; returns false when the tenant already has a volume of that name. */
   tryInsert(row: VolumeRow): boolean {
     const result = this.db
