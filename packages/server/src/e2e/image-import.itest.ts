@@ -139,4 +139,21 @@ test("bad archives, a name in use, a size too small and an archive over the limi
   assert.match(small, /needs sizeGb/);
   const over = await expectRefused([archive, "--name", "over", "--size", "0.0625"], "PAYLOAD_TOO_LARGE");
   assert.match(over, /larger than/);
+  // A User the sandbox cannot map, or one its own /etc/passwd does not have: refused at import.
+  for (const [user, message] of [
+    ["70000", /65535|range|outside/i],
+    ["ghost", /not in its \/etc\/passwd/],
+  ] as const) {
+    const file = path.join(work, `user-${user}.tar`);
+    await writeOciArchive(file, {
+      layers: [
+        [
+          { name: "etc", type: "directory" },
+          { name: "etc/passwd", content: "root:x:0:0::/root:/bin/sh\n" },
+        ],
+      ],
+      config: { User: user },
+    });
+    assert.match(await expectRefused([file, "--name", `user-${user}`], "INVALID_ARGUMENT"), message);
+  }
 });
