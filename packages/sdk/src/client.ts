@@ -6,6 +6,7 @@ import { AdminClient } from "./admin-client.js";
 import type { ConnectionOptions } from "./connection.js";
 import {
   type CreateVolumeRequest,
+  type ImportImageRequest,
   type SandboxInfo,
   type SandboxList,
   SandboxNotRunningError,
@@ -25,6 +26,7 @@ import { Session } from "./session.js";
 import { type DeleteVolumeOptions, Volume } from "./volume.js";
 import { type Snapshot, deleteSnapshot, getSnapshot, listSnapshots } from "./snapshot.js";
 import { type ImportVolumeOptions, importVolume } from "./volume-backup.js";
+import { importImage } from "./image-import.js";
 
 /**
  * `Sandbox.create()` options: the daemon's CreateSandboxRequest plus where the daemon is.
@@ -212,6 +214,19 @@ export class Client {
   /** Deletes a snapshot by id or name (volumes made from it are not affected). @example await client.deleteSnapshot(snap.id); */
   deleteSnapshot(idOrName: string): Promise<void> {
     return deleteSnapshot(this.http, idOrName);
+  }
+
+  /**
+   * Imports an OCI image archive (`docker save` output or an OCI layout tarball, plain, gzip or
+   * zstd) as the bootable snapshot `name`; boot it with `root: name`. Its Env, WorkingDir and
+   * User are honoured by the sandboxes booted from it (docs/images.md).
+   *
+   * @example
+   *   const snap = await client.importImage(Readable.toWeb(createReadStream("app.tar")), { name: "app" });
+   *   await using sb = await client.createSandbox({ root: snap.id });
+   */
+  importImage(archive: Uint8Array | ReadableStream<Uint8Array>, options: ImportImageRequest): Promise<Snapshot> {
+    return importImage(this.http, archive, options);
   }
 }
 

@@ -65,7 +65,7 @@ describe("Sandbox and Client against the documented wire protocol", () => {
     const spawn = daemon.messages.filter((m) => m.type === "spawn").at(-1);
     assert.deepEqual(
       { cwd: spawn?.cwd, user: spawn?.user, stdin: spawn?.stdin, clearEnv: spawn?.clearEnv },
-      { cwd: "/home/app", user: "app", stdin: true, clearEnv: false },
+      { cwd: undefined, user: "app", stdin: true, clearEnv: false }, // no cwd: the daemon's default (/home/app or an image's WorkingDir),
     );
   });
 

@@ -8,6 +8,7 @@ import { type ListSandboxesFilter, Client, type CreateSandboxOptions, defaultCli
 import type { ConnectionOptions } from "./connection.js";
 import {
   type CreateVolumeRequest,
+  type ImportImageRequest,
   InvalidArgumentError,
   type SandboxInfo,
   type VolumeAttachment,
@@ -210,6 +211,18 @@ export class Sandbox implements AsyncDisposable {
   /** Lists the snapshots of all volumes, newest first (docs/snapshots.md). @example for (const s of await Sandbox.listSnapshots()) console.log(s.name, s.volumeName); */
   static listSnapshots(conn?: ConnectionOptions): Promise<Snapshot[]> {
     return clientFor(conn).listSnapshots();
+  }
+
+  /**
+   * Imports an OCI image archive (`docker save img > img.tar`, or an OCI layout tarball) as the
+   * bootable snapshot `name` (docs/images.md "Importing an image"): boot it with `root`.
+   *
+   * @example
+   *   const snap = await Sandbox.importImage(Readable.toWeb(createReadStream("img.tar")), { name: "img" });
+   *   await using sb = await Sandbox.create({ root: snap.id }); // the image's Env, WorkingDir and User apply
+   */
+  static importImage(archive: Uint8Array | ReadableStream<Uint8Array>, options: ImportImageRequest, conn?: ConnectionOptions): Promise<Snapshot> {
+    return clientFor(conn).importImage(archive, options);
   }
 
   /** Gets one snapshot by id or name. @example const snap = await Sandbox.getSnapshot("before-upgrade"); */

@@ -42,7 +42,7 @@ describe("sandbox.sh builder", () => {
     const original = (await base.json()) as EchoedSpawn;
     assert.deepEqual(
       { cwd: original.cwd, user: original.user, env: original.env, stdin: original.stdin },
-      { cwd: "/home/app", user: "app", env: {}, stdin: false },
+      { cwd: undefined, user: "app", env: {}, stdin: false },
     );
     const modified = (await changed.json()) as EchoedSpawn;
     assert.deepEqual(

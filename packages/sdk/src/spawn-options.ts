@@ -100,7 +100,8 @@ export function resolveSpawnOptions(cmd: string, options: SpawnOptions = {}): Re
     request: {
       cmd,
       args: [...args],
-      cwd: resolveSandboxPath(options.cwd ?? HOME_DIR),
+      // Unset: the daemon's default (/home/app, or an imported image's WorkingDir).
+      ...(options.cwd === undefined ? {} : { cwd: resolveSandboxPath(options.cwd) }),
       env: { ...(options.env ?? {}) },
       clearEnv: options.clearEnv ?? false,
       user: options.user ?? "app",

@@ -59,6 +59,11 @@ export const CRASH_POINTS = [
   "snapshot.delete.after-image",
   // volume made from a snapshot (a fork)
   "volume.fork.after-clone",
+  // atoll image import (issue 14): work dir full, then the row, the filled volume, the snapshot
+  "image.import.after-unpack",
+  "image.import.after-row",
+  "image.import.after-fill",
+  "image.import.before-ready",
 ] as const;
 
 export type CrashPointName = (typeof CRASH_POINTS)[number];

@@ -10,6 +10,7 @@ import { CommandLog } from "./core/command-log.js";
 import { forEachConcurrently } from "./core/for-each-concurrently.js";
 import { LiveSandboxes } from "./core/live-sandboxes.js";
 import { type ReconcileResult, reconcileOnStart } from "./core/reconciler.js";
+import { ImageImportService } from "./core/image-import-service.js";
 import { SnapshotService } from "./core/snapshot-service.js";
 import { SnapshotRepo } from "./store/snapshot-repo.js";
 import { SandboxMonitor } from "./core/sandbox-monitor.js";
@@ -298,6 +299,21 @@ async function serve(
   const files = new FileService({ sandboxes, live, volumes, storage, locks, driver: filesDriver, logger });
 
   const snapshots = new SnapshotService({ snapshots: snapshotRepo, volumes, storage, locks, logger, quotas, mounts: repos.attachments });
+  // `atoll image import` (issue 14): OCI archives become bootable snapshots; a crash's work dirs go now.
+  const images = new ImageImportService({
+    stateDir: config.stateDir,
+    uidBase: config.uidBase,
+    nativeDir: config.nativeDir,
+    runner,
+    storage,
+    snapshots: snapshotRepo,
+    snapshotInfo: snapshots,
+    locks,
+    disk,
+    logger,
+    quotas,
+  });
+  await images.cleanLeftovers();
   // Prometheus metrics (docs/operations.md, "Metrics"): scraped with <state-dir>/metrics-token or an admin token.
   const metrics = daemonMetrics({ stateDir: config.stateDir, live, volumes: repos.volumes, usage, runtime, netDriver, runs });
   const scrapeToken = loadOrCreateToken(join(config.stateDir, "metrics-token"));
@@ -312,7 +328,7 @@ async function serve(
   });
   await backupDriver.reconcile();
   const backups = new BackupService({ volumes, volumeRepo: repos.volumes, snapshots, storage, driver: backupDriver, locks, logger, quotas });
-  const services = { sandboxes, volumes, snapshots, attachments, monitor, commandLog, usage, files, network, daemon: runs, backups };
+  const services = { sandboxes, volumes, snapshots, attachments, monitor, commandLog, usage, files, network, daemon: runs, backups, images };
   const app = await buildHttpServer({
     services,
     token,

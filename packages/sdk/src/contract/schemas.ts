@@ -196,6 +196,13 @@ export type CreateVolumeRequest = z.input<typeof createVolumeSchema>;
 export const createSnapshotSchema = z.strictObject({ name: createVolumeSchema.shape.name });
 export type CreateSnapshotRequest = z.input<typeof createSnapshotSchema>;
 
+/**
+ * `POST /v1/images/import?name=&sizeGb=` (docs/images.md "Importing an image"): the bootable
+ * snapshot's name (volume name rules) and size; without sizeGb, what the image needs with a quarter to spare.
+ */
+export const importImageSchema = z.strictObject({ name: createVolumeSchema.shape.name, sizeGb: createVolumeSchema.shape.sizeGb.optional() });
+export type ImportImageRequest = z.input<typeof importImageSchema>;
+
 /** `POST /v1/volumes/:id/restore`: the snapshot (id or name) to roll the volume back to. */
 export const restoreVolumeSchema = z.strictObject({ snapshot: z.string().min(1, "snapshot must name a snapshot (id or name)").max(128) });
 export type RestoreVolumeRequest = z.input<typeof restoreVolumeSchema>;

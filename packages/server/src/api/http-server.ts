@@ -19,6 +19,7 @@ import { SessionCookies, type SessionRecords } from "./session-cookie.js";
 import { registerSessionSocket } from "./session-socket.js";
 import { registerVolumeRoutes } from "./volume-routes.js";
 import { registerSnapshotRoutes } from "./snapshot-routes.js";
+import { registerImageRoutes } from "./image-routes.js";
 import { METRICS_PATH, registerMetricsRoutes } from "./metrics-routes.js";
 import { trackOutcomes } from "./request-outcome.js";
 import type { AuditLog } from "../core/audit-log.js";
@@ -155,6 +156,7 @@ export async function buildHttpServer(opts: {
   registerSandboxRoutes(app, opts.services);
   registerVolumeRoutes(app, opts.services);
   registerSnapshotRoutes(app, opts.services);
+  if (opts.services.images) registerImageRoutes(app, opts.services.images);
   registerNetworkRoutes(app, opts.services);
   registerSessionSocket(app, opts.services, { live, maxPerToken: limits.sessionsPerToken });
   registerInsightRoutes(app, opts.services);

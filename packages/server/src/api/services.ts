@@ -9,6 +9,7 @@ import type { FileService } from "../core/file-service.js";
 import type { NetworkService } from "../core/network-service.js";
 import type { DaemonInfo } from "../core/daemon-runs.js";
 import type { BackupService } from "../core/backup-service.js";
+import type { ImageImportService } from "../core/image-import-service.js";
 
 /** What the routes call. Handlers parse and map; these decide. */
 export interface Services {
@@ -31,4 +32,6 @@ export interface Services {
   daemon: { info(): DaemonInfo };
   /** Volume export and import (issue 17); absent: the routes are not offered. */
   backups?: BackupService;
+  /** `atoll image import`: OCI archives become bootable snapshots (docs/images.md); absent: 404. */
+  images?: ImageImportService;
 }

@@ -10,6 +10,7 @@ import { registerSandboxCommands } from "./sandbox-commands.js";
 import { registerServeCommand } from "./serve-command.js";
 import { registerVolumeCommands } from "./volume-commands.js";
 import { registerSnapshotCommands } from "./snapshot-commands.js";
+import { registerImageImportCommand } from "./image-import-command.js";
 
 /**
  * The `atoll` command: `serve` runs the daemon; the other subcommands are clients that use the
@@ -32,9 +33,9 @@ registerAdminCommands(program);
 registerAuditCommand(program);
 registerServiceCommand(program);
 
-program
-  .command("image")
-  .description("base images")
+const image = program.command("image").description("base images, and OCI images imported as bootable snapshots");
+registerImageImportCommand(program, image);
+image
   .command("build")
   .description("build the default base image if it is missing")
   .option("--images-dir <dir>", "where images are kept")

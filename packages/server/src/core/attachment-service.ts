@@ -9,6 +9,7 @@ import { nowIso } from "./ids.js";
 import type { LiveSandboxes } from "./live-sandboxes.js";
 import type { VolumeService } from "./volume-service.js";
 import type { SnapshotRepo } from "../store/snapshot-repo.js";
+import { decodeImageDefaults, type ImageDefaults } from "./image-defaults.js";
 
 /** What a mount puts into a sandbox: a volume, or a snapshot (read-only, issue 14). */
 export interface MountTarget {
@@ -89,6 +90,17 @@ export class AttachmentService {
     return volume
       ? { target: volumeTarget(volume), mountPath: ROOT_MOUNT_PATH, accessMode: "rw" }
       : { target: { id: snap!.id, name: snap!.name, tenant: snap!.tenant, snapshot: true }, mountPath: ROOT_MOUNT_PATH, accessMode: "ro" };
+  }
+
+  /**
+   * The imported image's defaults (Env, WorkingDir, User; core/image-defaults.ts) of the volume or
+   * snapshot a sandbox boots from, or of the root the running sandbox `sandboxId` booted from.
+   */
+  imageDefaults(tenant: string, root: MountTarget | { sandboxId: string }): ImageDefaults | undefined {
+    const id = "sandboxId" in root ? this.deps.attachments.forSandbox(root.sandboxId).find((a) => a.mountPath === ROOT_MOUNT_PATH)?.volumeId : root.id;
+    if (id === undefined) return undefined;
+    const row = this.deps.volumeRepo.find(tenant, id) ?? this.deps.snapshots?.find(tenant, id);
+    return row?.id === id ? decodeImageDefaults(row.imageConfig) : undefined;
   }
 
   /**

@@ -70,6 +70,8 @@ export interface SpawnRequest {
   cwd: string;
   /** "app" = uid/gid 1000, "root" = uid/gid 0 inside the sandbox. */
   user: "app" | "root";
+  /** Ids to run as instead of `user`'s (an imported image's User, 0..65535: inside the sandbox's user namespace only). */
+  ids?: { uid: number; gid: number };
   /** true: stdin is a pipe fed by ProcessHandle.write; false: /dev/null. */
   stdin: boolean;
 }

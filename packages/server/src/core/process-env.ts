@@ -16,14 +16,17 @@ export function processEnv(
   sandboxEnv: Record<string, string>,
   commandEnv: Record<string, string> | undefined,
   clearEnv: boolean,
+  /** Who "app" is in a sandbox booted from an imported image (its User), if not Atoll's app. */
+  as?: { name: string; home: string },
 ): Record<string, string> {
   if (clearEnv) return { ...commandEnv };
-  const home = user === "root" ? "/root" : APP_HOME;
+  const home = as?.home ?? (user === "root" ? "/root" : APP_HOME);
+  const name = as?.name ?? user;
   return {
     PATH,
     HOME: home,
-    USER: user,
-    LOGNAME: user,
+    USER: name,
+    LOGNAME: name,
     SHELL: "/bin/bash",
     LANG: "C.UTF-8",
     ...sandboxEnv,
@@ -31,8 +34,8 @@ export function processEnv(
   };
 }
 
-/** Resolves a command's cwd: relative paths are relative to /home/app. */
-export function resolveCwd(cwd: string | undefined): string {
-  if (!cwd) return APP_HOME;
-  return posix.resolve(APP_HOME, cwd);
+/** Resolves a command's cwd: relative paths are relative to `base` (default /home/app; an imported image's WorkingDir). */
+export function resolveCwd(cwd: string | undefined, base: string = APP_HOME): string {
+  if (!cwd) return base;
+  return posix.resolve(base, cwd);
 }

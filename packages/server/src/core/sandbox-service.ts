@@ -66,6 +66,8 @@ export class SandboxService {
     const mounts = this.deps.attachments.resolve(tenant, req.volumes ?? []);
     // A bootable volume or snapshot as the root (issue 14): taken first, recorded at "/".
     const root = req.root === undefined ? undefined : this.deps.attachments.resolveRoot(tenant, req.root);
+    // An imported image's Env is the default environment: the request's env wins (docs/images.md).
+    const imageEnv = root ? this.deps.attachments.imageDefaults(tenant, root.target)?.env : undefined;
     const netPlan = this.deps.network?.plan(req, tenant);
     const rawTimeout = (input as { timeout?: unknown }).timeout;
     const timeoutMs = req.timeout === "session" || req.timeout === undefined ? null : req.timeout;
@@ -79,7 +81,7 @@ export class SandboxService {
       timeout: timeoutMs === null ? "session" : typeof rawTimeout === "string" ? rawTimeout : `${timeoutMs}ms`,
       expiresAt: timeoutMs === null ? null : new Date(Date.now() + timeoutMs).toISOString(),
       labels: req.labels ?? {},
-      env: { ...req.env, ...netPlan?.env },
+      env: { ...imageEnv, ...req.env, ...netPlan?.env },
       memoryBytes,
       pids: req.pids ?? LIMITS.pidsDefault,
       cpuWeight: req.cpuWeight ?? LIMITS.cpuWeightDefault,
@@ -240,6 +242,7 @@ export class SandboxService {
         if (isSession && live.sessions.size === 0 && !live.stopping && !this.keepingSandboxes) void this.stop(id, "session-closed");
       },
       this.deps.commandLog?.recorder(id),
+      this.deps.attachments.imageDefaults(tenant, { sandboxId: id }),
     );
     live.sessions.add(session);
     if (row.timeout === "session" && !live.everHadSession) clearTimeout(live.timer);

@@ -4,6 +4,7 @@ import { SESSION_STDIN_WINDOW, type SessionClientMessage } from "atoll/contract"
 import type { CommandRecorder } from "./command-log.js";
 import type { ProcessHandle, RuntimeSandbox } from "./drivers.js";
 import { processEnv, resolveCwd } from "./process-env.js";
+import type { ImageDefaults } from "./image-defaults.js";
 import { SessionStream } from "./session-stream.js";
 
 /** Where a session sends what its processes do (the session WebSocket, in the API layer). */
@@ -55,6 +56,8 @@ export class SandboxSession {
     private readonly onClose: (session: SandboxSession) => void,
     /** Records every command in the sandbox's command log (optional). */
     private readonly recorder?: CommandRecorder,
+    /** The imported image's WorkingDir and User the sandbox booted from (core/image-defaults.ts). */
+    private readonly image?: ImageDefaults,
   ) {}
 
   handle(msg: SessionClientMessage): void {
@@ -131,6 +134,8 @@ export class SandboxSession {
     const id = msg.id;
     const live = () => !this.closed;
     const recorded = this.recorder?.started([msg.cmd, ...msg.args], msg.user);
+    // The default user ("app") of a sandbox booted from an imported image is the image's User.
+    const imageUser = msg.user === "app" ? (this.image?.user ?? undefined) : undefined;
     const window = msg.window ?? null;
     // The exit goes out after every byte of output was handed to the socket.
     let pendingExit: (() => void) | undefined;
@@ -158,9 +163,10 @@ export class SandboxSession {
     proc.handle = this.runtime.spawn(
       {
         argv: [msg.cmd, ...msg.args],
-        env: processEnv(msg.user, this.sandboxEnv(), msg.env, msg.clearEnv),
-        cwd: resolveCwd(msg.cwd),
+        env: processEnv(msg.user, this.sandboxEnv(), msg.env, msg.clearEnv, imageUser),
+        cwd: resolveCwd(msg.cwd, this.image?.workingDir ?? undefined),
         user: msg.user,
+        ...(imageUser ? { ids: { uid: imageUser.uid, gid: imageUser.gid } } : {}),
         stdin: msg.stdin,
       },
       {

@@ -59,6 +59,7 @@ export class SnapshotService {
       state: "creating",
       createdAt: nowIso(),
       bootable: volume.bootable === true,
+      imageConfig: volume.imageConfig ?? null,
     };
     const inserted = this.deps.quotas ? this.deps.quotas.admitSnapshot(row) : this.deps.snapshots.tryInsert(row);
     if (!inserted) {

@@ -61,6 +61,8 @@ export class VolumeService {
       lastAttachedAt: null,
       fromSnapshot: from?.id ?? null,
       bootable: builtin !== undefined || from?.bootable === true,
+      // An imported image's config goes with its forks (core/image-defaults.ts).
+      imageConfig: from?.imageConfig ?? null,
     };
     // Quota check and insert are one synchronous step (no await before it): concurrent creates
     // cannot all pass. The row is recorded before the image exists, so a crash in between is
@@ -173,6 +175,7 @@ export class VolumeService {
       await this.deps.locks.run(snap.id, async () => {
         this.snapshot(tenant, snap.id);
         await this.deps.storage.restore(row.id, snap.id);
+        this.deps.volumes.setImageConfig(row.id, snap.imageConfig ?? null);
       });
     });
     this.deps.logger.info({ volumeId: row.id, snapshotId: snap.id }, "volume restored");

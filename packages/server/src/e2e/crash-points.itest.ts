@@ -12,6 +12,7 @@ import { after, test } from "node:test";
 import { AtollError, Client } from "atoll";
 import { CRASH_POINTS, type CrashPointName } from "../crash-points.js";
 import { type TestDaemon, startTestDaemon } from "../testing/daemon-harness.js";
+import { ociLayoutMembers, outerTar } from "../testing/oci-fixture.js";
 import { machineLeftovers } from "../testing/daemon-leftovers.js";
 import { processTree, readStore, runningSandboxProblems, storeProblems, takeSurvivors, unownedResources, volumeProblems } from "./crash-invariants.js";
 
@@ -249,6 +250,38 @@ const forkVolume: Scenario = {
   },
 };
 
+/** A small OCI archive (a few files; the import does not boot it). */
+const smallImage = async () =>
+  outerTar(
+    await ociLayoutMembers({
+      layers: [
+        [
+          { name: "etc", type: "directory" },
+          { name: "etc/passwd", content: "root:x:0:0::/root:/bin/sh\n" },
+          { name: "hello", content: "hi\n" },
+        ],
+      ],
+      config: { Env: ["A=1"], WorkingDir: "/" },
+    }),
+  );
+
+const importImage: Scenario = {
+  request: 'import an OCI archive as snapshot "img"',
+  send: async (c) => c.client.importImage(await smallImage(), { name: "img" }),
+  async retry(c) {
+    const snap = await c.client.importImage(await smallImage(), { name: "img" });
+    assert.equal(snap.bootable, true);
+    assert.deepEqual(
+      (await c.client.listSnapshots()).map((s) => s.name),
+      ["img"],
+      "only the retried import's snapshot is listed",
+    );
+    const fork = await c.client.createVolume({ name: "img-copy", sizeGb: snap.sizeGb, from: "img" });
+    assert.equal(await fork.fs.readTextFile("/hello"), "hi\n");
+    return "imported, a fork reads the image";
+  },
+};
+
 /** Every point's scenario: a point without one does not compile, a stale one fails below. */
 const SCENARIOS: Record<CrashPointName, Scenario> = {
   "sandbox.create.after-row": createSandbox,
@@ -283,6 +316,10 @@ const SCENARIOS: Record<CrashPointName, Scenario> = {
   "snapshot.delete.after-deleting": deleteSnapshot,
   "snapshot.delete.after-image": deleteSnapshot,
   "volume.fork.after-clone": forkVolume,
+  "image.import.after-unpack": importImage,
+  "image.import.after-row": importImage,
+  "image.import.after-fill": importImage,
+  "image.import.before-ready": importImage,
 };
 
 interface Row {

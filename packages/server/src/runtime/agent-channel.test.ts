@@ -32,6 +32,25 @@ describe("AgentChannel", () => {
     assert.deepEqual(r.events, ["started 5", "out hi", "exit null SIGTERM"]);
   });
 
+  it("runs as the ids a request names (an imported image's User), and refuses ids the sandbox does not map", async () => {
+    const { channel, received } = fakeInit();
+    await channel.ready;
+    channel.spawn({ ...spawnReq, ids: { uid: 1234, gid: 4321 } }, recorder().sink);
+    await tick();
+    assert.deepEqual(received[0]!.payload.toString().split("\0").slice(0, 2), ["1234", "4321"]);
+    for (const ids of [
+      { uid: 65536, gid: 0 },
+      { uid: 0, gid: -1 },
+      { uid: 1.5, gid: 0 },
+    ]) {
+      const r = recorder();
+      channel.spawn({ ...spawnReq, ids }, r.sink);
+      await tick();
+      assert.match(r.events.join(), /outside the sandbox's 0\.\.65535/);
+    }
+    assert.equal(received.filter((f) => f.type === FrameType.SPAWN).length, 1, "no SPAWN frame for a refused spawn");
+  });
+
   it("uses a new procId per spawn and reports spawn failures", async () => {
     const { channel, received, reply } = fakeInit();
     const a = recorder();

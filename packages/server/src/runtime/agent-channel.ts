@@ -171,7 +171,10 @@ export class AgentChannel {
     let frame: Buffer;
     try {
       const id = SANDBOX_USERS[req.user];
-      frame = encodeSpawn(procId, { uid: id, gid: id, cwd: req.cwd, argv: req.argv, env: req.env, stdinPipe: req.stdin });
+      const ids = req.ids ?? { uid: id, gid: id };
+      if (![ids.uid, ids.gid].every((n) => Number.isInteger(n) && n >= 0 && n <= 65535))
+        throw new RangeError(`ids ${ids.uid}:${ids.gid} are outside the sandbox's 0..65535`);
+      frame = encodeSpawn(procId, { uid: ids.uid, gid: ids.gid, cwd: req.cwd, argv: req.argv, env: req.env, stdinPipe: req.stdin });
     } catch (err) {
       queueMicrotask(() => sink.onSpawnError((err as Error).message, osConstants.errno.EINVAL));
       return this.deadHandle();

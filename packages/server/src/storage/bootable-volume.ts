@@ -20,9 +20,14 @@ export async function treeBytes(runner: CommandRunner, tree: string): Promise<nu
   return bytes;
 }
 
+/** Smallest size (GiB, in quarters) of a volume that holds a tree of `bytes` with headroom. */
+export function minSizeGbFor(bytes: number): number {
+  return Math.ceil(((bytes * HEADROOM) / GIB) * 4) / 4;
+}
+
 /** INVALID_ARGUMENT unless a volume of `capacityBytes` holds a tree of `bytes` with headroom. */
 export function assertTreeFits(capacityBytes: number, bytes: number, what: string): void {
-  const needGb = Math.ceil(((bytes * HEADROOM) / GIB) * 4) / 4;
+  const needGb = minSizeGbFor(bytes);
   if (capacityBytes < needGb * GIB) {
     throw new InvalidArgumentError(`A volume made from ${what} needs sizeGb ${needGb} or more (its root filesystem takes ${Math.ceil(bytes / 2 ** 20)} MiB).`, {
       from: what,

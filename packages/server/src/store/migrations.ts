@@ -164,4 +164,11 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE volumes ADD COLUMN bootable INTEGER NOT NULL DEFAULT 0;
   ALTER TABLE snapshots ADD COLUMN bootable INTEGER NOT NULL DEFAULT 0;
   `,
+  // 11 (issue 14, image import): the config of an imported OCI image (JSON: Env, WorkingDir and
+  // the User resolved at import), kept with the snapshot it became and carried to volumes made
+  // from it, honoured when a sandbox boots from either (core/image-defaults.ts). NULL: none.
+  `
+  ALTER TABLE snapshots ADD COLUMN image_config TEXT;
+  ALTER TABLE volumes ADD COLUMN image_config TEXT;
+  `,
 ];

@@ -16,6 +16,8 @@ export interface SnapshotRow {
   createdAt: string;
   /** Taken of a bootable volume: a sandbox can boot from it (`root`); absent: false. */
   bootable?: boolean;
+  /** The imported image's config a sandbox booting from it honours (core/image-defaults.ts, JSON); absent: none. */
+  imageConfig?: string | null;
 }
 
 interface RawRow {
@@ -29,6 +31,7 @@ interface RawRow {
   state: SnapshotRowState;
   created_at: string;
   bootable: number;
+  image_config: string | null;
 }
 
 const fromRaw = (r: RawRow): SnapshotRow => ({
@@ -42,6 +45,7 @@ const fromRaw = (r: RawRow): SnapshotRow => ({
   state: r.state,
   createdAt: r.created_at,
   bootable: r.bootable === 1,
+  imageConfig: r.image_config,
 });
 
 /** Snapshots table access. */
@@ -52,10 +56,10 @@ export class SnapshotRepo {
   tryInsert(row: SnapshotRow): boolean {
     const result = this.db
       .prepare(
-        `INSERT OR IGNORE INTO snapshots (id, tenant, name, volume_id, volume_name, size_gb, capacity_bytes, state, created_at, bootable)
-         VALUES (@id, @tenant, @name, @volumeId, @volumeName, @sizeGb, @capacityBytes, @state, @createdAt, @bootable)`,
+        `INSERT OR IGNORE INTO snapshots (id, tenant, name, volume_id, volume_name, size_gb, capacity_bytes, state, created_at, bootable, image_config)
+         VALUES (@id, @tenant, @name, @volumeId, @volumeName, @sizeGb, @capacityBytes, @state, @createdAt, @bootable, @imageConfig)`,
       )
-      .run({ ...row, bootable: row.bootable ? 1 : 0 });
+      .run({ ...row, bootable: row.bootable ? 1 : 0, imageConfig: row.imageConfig ?? null });
     return result.changes === 1;
   }
 

@@ -16,6 +16,8 @@ export interface VolumeRow {
   fromSnapshot?: string | null;
   /** Holds a root filesystem a sandbox can boot from (issue 14); absent: false. */
   bootable?: boolean;
+  /** The imported image's config a sandbox booting from it honours (core/image-defaults.ts, JSON); absent: none. */
+  imageConfig?: string | null;
 }
 
 interface RawRow {
@@ -29,6 +31,7 @@ interface RawRow {
   last_attached_at: string | null;
   from_snapshot: string | null;
   bootable: number;
+  image_config: string | null;
 }
 
 function fromRaw(r: RawRow): VolumeRow {
@@ -43,6 +46,7 @@ function fromRaw(r: RawRow): VolumeRow {
     lastAttachedAt: r.last_attached_at,
     fromSnapshot: r.from_snapshot,
     bootable: r.bootable === 1,
+    imageConfig: r.image_config,
   };
 }
 
@@ -50,14 +54,19 @@ function fromRaw(r: RawRow): VolumeRow {
 export class VolumeRepo {
   constructor(private readonly db: Db) {}
 
+  /** A restored volume takes the snapshot's imported image config (core/image-defaults.ts). */
+  setImageConfig(id: string, imageConfig: string | null): void {
+    this.db.prepare("UPDATE volumes SET image_config = ? WHERE id = ?").run(imageConfig, id);
+  }
+
   /** Inserts a row; returns false when the tenant already has a volume of that name. */
   tryInsert(row: VolumeRow): boolean {
     const result = this.db
       .prepare(
-        `INSERT OR IGNORE INTO volumes (id, tenant, name, size_gb, capacity_bytes, state, created_at, last_attached_at, from_snapshot, bootable)
-         VALUES (@id, @tenant, @name, @sizeGb, @capacityBytes, @state, @createdAt, @lastAttachedAt, @fromSnapshot, @bootable)`,
+        `INSERT OR IGNORE INTO volumes (id, tenant, name, size_gb, capacity_bytes, state, created_at, last_attached_at, from_snapshot, bootable, image_config)
+         VALUES (@id, @tenant, @name, @sizeGb, @capacityBytes, @state, @createdAt, @lastAttachedAt, @fromSnapshot, @bootable, @imageConfig)`,
       )
-      .run({ ...row, fromSnapshot: row.fromSnapshot ?? null, bootable: row.bootable ? 1 : 0 });
+      .run({ ...row, fromSnapshot: row.fromSnapshot ?? null, bootable: row.bootable ? 1 : 0, imageConfig: row.imageConfig ?? null });
     return result.changes === 1;
   }
 
