@@ -6,6 +6,7 @@
  * nothing; tenants; the audit trail.
  */
 import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import path from "node:path";
 import { test } from "node:test";
@@ -203,18 +204,22 @@ test("a tenant exports and imports only its own volumes, within its quota; both 
   const direct = await fetch(`${daemon.url}/v1/volumes/${mine.id}/export`, { headers: { authorization: `Bearer ${b.token}` } });
   assert.equal(direct.status, 404, "another tenant cannot export it by id");
 
-  // At most four transfers of one tenant at once; others' are not counted.
-  const open = await Promise.all([1, 2, 3, 4].map(async () => (await mine.export()).getReader()));
-  const fifth = await expectCode(mine.export(), "QUOTA_EXCEEDED");
+  // At most four transfers of one tenant at once; others' are not counted. The volume holds more
+  // than the socket buffers take (incompressible), so an export nobody reads cannot end by itself.
+  const big = await a.client.createVolume({ name: "big", sizeGb: 0.25 });
+  await big.fs.writeFile("random", randomBytes(48 * 2 ** 20));
+  const open = await Promise.all([1, 2, 3, 4].map(async () => (await big.export()).getReader()));
+  const fifth = await expectCode(big.export(), "QUOTA_EXCEEDED");
   assert.match(fifth.message, /retry when one has ended/);
   await b.client.importVolume(archive, { name: "while-a-exports" });
   await open[0]?.cancel();
   const deadline = Date.now() + 60_000;
   let again: ReadableStream<Uint8Array> | undefined;
-  while (!again && Date.now() < deadline) again = await mine.export().catch(() => undefined);
+  while (!again && Date.now() < deadline) again = await big.export().catch(() => undefined);
   assert.ok(again, "a slot is free again once an export ended");
   await again.cancel();
   for (const r of open.slice(1)) await r.cancel();
+  await big.delete();
   await (await b.client.getVolume("while-a-exports")).delete();
 
   await client.admin.setQuota("backup-b", { maxSandboxes: null, maxVolumeGb: 0.5 });
