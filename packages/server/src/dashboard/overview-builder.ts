@@ -1,6 +1,7 @@
 import type { SandboxInfo, VolumeInfo } from "atoll/contract";
 import type { Services } from "../api/services.js";
 import { CpuMeter } from "./cpu-meter.js";
+import { SnapshotRows } from "./snapshot-rows.js";
 import type { DashboardSandbox, DashboardVolume, Overview, SandboxFocus, SandboxUsage } from "./snapshot-types.js";
 
 /** The stale mark: unattached, and idle (since the last attach, or creation) for longer than `staleAfterMs`. */
@@ -20,11 +21,15 @@ export function overcommitOf(unallocatedBytes: number, hostFreeBytes: number): n
 /** Builds the dashboard's views from the services (the same ones the /v1 routes use). */
 export class OverviewBuilder {
   private readonly cpu = new CpuMeter();
+  /** Volume snapshots; `snapshots.invalidate()` after an API change. */
+  readonly snapshots: SnapshotRows;
 
   constructor(
     private readonly services: Services,
     private readonly staleAfterMs: number,
-  ) {}
+  ) {
+    this.snapshots = new SnapshotRows(services);
+  }
 
   async overview(tenant: string): Promise<Overview> {
     const { sandboxes, volumes } = this.services;
@@ -34,6 +39,7 @@ export class OverviewBuilder {
     const marked = volumeList.map((v) => markStale(v, this.staleAfterMs, now));
     const live = [...sandboxes.list(tenant, { state: "starting" }), ...sandboxes.list(tenant, { state: "running" })];
     const rows = await Promise.all(live.map((s) => this.withUsage(tenant, s)));
+    const snapshots = await this.snapshots.rows(tenant, new Set(volumeList.map((v) => v.id)), now);
     this.cpu.retain(new Set(live.map((s) => s.id)));
     return {
       at: new Date(now).toISOString(),
@@ -49,6 +55,7 @@ export class OverviewBuilder {
       },
       volumes: marked,
       sandboxes: rows,
+      snapshots,
     };
   }
 

@@ -5,6 +5,7 @@ import { CpuMeter } from "./cpu-meter.js";
 import { markStale, overcommitOf } from "./overview-builder.js";
 import { escapeHtml, loginPage } from "./pages.js";
 import { isDashboardPublicPath } from "./register-dashboard.js";
+import { markSources } from "./snapshot-rows.js";
 
 const vol = (over: Partial<VolumeInfo>): VolumeInfo => ({
   id: "vol_a",
@@ -60,4 +61,26 @@ test("pages escape what they show; only the pages and assets skip the auth hook"
   assert.ok(loginPage("<script>").includes("&#60;script&#62;"));
   for (const p of ["/", "/login", "/logout", "/ui/assets/main.js"]) assert.equal(isDashboardPublicPath(p), true, p);
   for (const p of ["/ui/events", "/v1/volumes", "/ui", "/ui/assets"]) assert.equal(isDashboardPublicPath(p), false, p);
+});
+
+test("snapshots whose source volume is gone are marked", () => {
+  const snap = (id: string, volumeId: string) => ({
+    id,
+    name: id,
+    volumeId,
+    volumeName: "v",
+    sizeGb: 1,
+    capacityBytes: 1000,
+    createdAt: "2026-01-01T00:00:00.000Z",
+    allocatedBytes: 0,
+    bootable: false,
+  });
+  const rows = markSources([snap("snap_a", "vol_a"), snap("snap_b", "vol_gone")], new Set(["vol_a"]));
+  assert.deepEqual(
+    rows.map((r) => [r.id, r.sourceDeleted]),
+    [
+      ["snap_a", false],
+      ["snap_b", true],
+    ],
+  );
 });

@@ -19,7 +19,7 @@ const head = (title: string) => `<!doctype html>
 
 /**
  * The single page of the dashboard; `main.js` renders the views into `#view` from the event
- * stream and routes on the URL hash (#/volumes, #/volumes/ID, #/sandboxes, #/sandboxes/ID).
+ * stream and routes on the URL hash (#/volumes, #/volumes/ID, #/snapshots, #/sandboxes, #/sandboxes/ID).
  */
 export function appPage(version: string, daemonLine = ""): string {
   return `${head("Atoll")}
@@ -30,6 +30,7 @@ export function appPage(version: string, daemonLine = ""): string {
   <a class="brand" href="#/volumes"><img src="${ASSETS}/icon.svg" alt="" width="22" height="22"> Atoll</a>
   <nav>
     <a href="#/volumes" data-nav="volumes">Volumes</a>
+    <a href="#/snapshots" data-nav="snapshots">Snapshots</a>
     <a href="#/sandboxes" data-nav="sandboxes">Sandboxes</a>
     <a href="#/audit" data-nav="audit">Audit</a>
   </nav>

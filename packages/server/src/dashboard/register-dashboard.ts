@@ -65,7 +65,10 @@ export async function registerDashboard(app: FastifyInstance, opts: DashboardOpt
   app.addHook("preClose", async () => stream.close());
   // Any change made through the API (by the page, the SDK or the CLI) reaches open pages at once.
   app.addHook("onResponse", async (req) => {
-    if (req.method !== "GET" && req.method !== "HEAD" && req.url.startsWith("/v1/")) stream.poke();
+    if (req.method !== "GET" && req.method !== "HEAD" && req.url.startsWith("/v1/")) {
+      builder.snapshots.invalidate();
+      stream.poke();
+    }
   });
 
   const html = (reply: FastifyReply, status: number, body: string) => reply.code(status).headers(HTML_HEADERS).send(body);

@@ -2,7 +2,7 @@
  * What the dashboard's event stream (`GET /ui/events`) sends. Shared by the daemon side and the
  * browser code (which imports these types only, so nothing of the server reaches the page).
  */
-import type { CommandLogEntry, SandboxInfo, VolumeInfo } from "atoll/contract";
+import type { CommandLogEntry, SandboxInfo, SnapshotInfo, VolumeInfo } from "atoll/contract";
 
 /** A volume row: the API's VolumeInfo plus the stale mark. */
 export interface DashboardVolume extends VolumeInfo {
@@ -10,6 +10,11 @@ export interface DashboardVolume extends VolumeInfo {
   stale: boolean;
   /** When it was last attached (or created, if never); null while attached. */
   idleSince: string | null;
+}
+
+/** A volume snapshot row: the API's SnapshotInfo, and whether the volume it was taken of is gone (snapshots outlive it). */
+export interface DashboardSnapshot extends SnapshotInfo {
+  sourceDeleted: boolean;
 }
 
 /** Live figures of a running sandbox. */
@@ -45,6 +50,8 @@ export interface Overview {
   volumes: DashboardVolume[];
   /** Running (and starting) sandboxes, newest first. Stopped ones come from GET /v1/sandboxes?state=stopped. */
   sandboxes: DashboardSandbox[];
+  /** The tenant's volume snapshots, newest first. */
+  snapshots: DashboardSnapshot[];
 }
 
 /** Event `focus`: the sandbox the page shows (`/ui/events?sandbox=ID`), with its command log. */

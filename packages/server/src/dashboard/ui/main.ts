@@ -7,6 +7,7 @@ import type { Overview, SandboxFocus } from "../snapshot-types.js";
 import { auditView } from "./audit-view.js";
 import { sandboxDetailView } from "./sandbox-detail-view.js";
 import { sandboxesView } from "./sandboxes-view.js";
+import { snapshotsView } from "./snapshots-view.js";
 import { publish, state, subscribe } from "./state.js";
 import type { View } from "./view.js";
 import { volumeDetailView } from "./volume-detail-view.js";
@@ -23,6 +24,7 @@ function route(): View {
   if (page === "sandboxes") return id ? sandboxDetailView(id) : sandboxesView();
   if (page === "volumes" && id) return volumeDetailView(id);
   if (page === "audit") return auditView();
+  if (page === "snapshots") return snapshotsView();
   return volumesView();
 }
 
@@ -31,7 +33,7 @@ function show(): void {
   current = route();
   document.getElementById("view")!.replaceChildren(current.el);
   document.title = `${current.title} · Atoll`;
-  const section = window.location.hash.startsWith("#/sandboxes") ? "sandboxes" : window.location.hash.startsWith("#/audit") ? "audit" : "volumes";
+  const section = ["sandboxes", "snapshots", "audit"].find((p) => window.location.hash.startsWith(`#/${p}`)) ?? "volumes";
   document.querySelectorAll<HTMLAnchorElement>("[data-nav]").forEach((a) => {
     if (a.dataset.nav === section) a.setAttribute("aria-current", "page");
     else a.removeAttribute("aria-current");

@@ -1,7 +1,9 @@
-/** #/volumes/ID: one volume's usage, its usage chart over time, attachments, delete. */
+/** #/volumes/ID: one volume's usage, its usage chart over time, attachments, snapshots, delete. */
 import type { VolumeUsageHistory } from "atoll/contract";
 import type { DashboardVolume } from "../snapshot-types.js";
 import { deleteVolume } from "./actions.js";
+import { takeSnapshot } from "./snapshot-actions.js";
+import { snapshotsTable } from "./snapshots-view.js";
 import { api, seg } from "./api.js";
 import { ago, fill, h, span, when } from "./dom.js";
 import { usageChart } from "./usage-chart.js";
@@ -25,6 +27,9 @@ export function volumeDetailView(id: string): View {
   const factsBox = h("div");
   const chartBox = h("div", { class: "chart-box", "data-testid": "usage-chart" });
   const attachBox = h("div", { class: "chips" });
+  const snapTable = snapshotsTable("volume-snapshots-table");
+  const snapEmpty = h("p", { class: "muted", hidden: true }, "No snapshots of this volume.");
+  const snapButton = h("button", { type: "button", class: "primary", "data-action": "take-snapshot", disabled: true, onclick: () => volume && takeSnapshot(volume) }, "Take snapshot");
   const rangeButtons = RANGES.map(([label, ms]) => {
     const b = h("button", { type: "button", class: "secondary small", "aria-pressed": label === range[0] ? "true" : "false" }, label);
     b.addEventListener("click", () => {
@@ -106,6 +111,9 @@ export function volumeDetailView(id: string): View {
     chartBox,
     h("h2", {}, "Attached to"),
     attachBox,
+    h("div", { class: "title-row" }, h("h2", {}, "Snapshots"), snapButton),
+    h("div", { class: "scroll" }, snapTable.el),
+    snapEmpty,
   );
   return {
     el,
@@ -113,7 +121,13 @@ export function volumeDetailView(id: string): View {
     update(state, what) {
       if (what === "samples") return void load();
       if (what !== "overview" || !state.overview) return;
-      render(state.overview.volumes.find((v) => v.id === id || v.name === id));
+      const v = state.overview.volumes.find((v) => v.id === id || v.name === id);
+      render(v);
+      snapButton.disabled = !v;
+      // A deleted volume's snapshots stay listed here: they keep its data.
+      const snaps = state.overview.snapshots.filter((s) => s.volumeId === (v?.id ?? id));
+      snapTable.render(snaps);
+      snapEmpty.hidden = snaps.length > 0;
     },
     dispose: () => window.removeEventListener("resize", onResize),
   };
