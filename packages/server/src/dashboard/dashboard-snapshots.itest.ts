@@ -54,7 +54,11 @@ test("snapshots made with the SDK show with their source (also a deleted one), s
   const row = snapRow(snap.id);
   assert.match(await row.locator("[data-col=name]").innerText(), /^snap-one$/);
   assert.equal(await row.locator(`[data-col=source] a[href="#/volumes/${source.id}"]`).innerText(), "snap-src");
-  await eventually("the size the daemon measures", async () => Number(await row.locator("[data-allocated-bytes]").getAttribute("data-allocated-bytes")) === (await ctx.client.getSnapshot(snap.id)).allocatedBytes);
+  await eventually(
+    "the size the daemon measures",
+    async () =>
+      Number(await row.locator("[data-allocated-bytes]").getAttribute("data-allocated-bytes")) === (await ctx.client.getSnapshot(snap.id)).allocatedBytes,
+  );
   assert.match(await row.locator("[data-col=size]").innerText(), /B of 0\.25 GiB$/);
   assert.match(await row.locator("[data-col=age]").innerText(), /now|s ago|min ago/);
   const orphanRow = snapRow(orphan.id);

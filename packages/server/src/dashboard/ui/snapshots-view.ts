@@ -9,7 +9,13 @@ import { badge } from "./widgets.js";
 /** The source volume: a link, or its name struck out with "deleted" (snapshots outlive their volume). */
 function sourceCell(s: DashboardSnapshot): HTMLElement {
   return s.sourceDeleted
-    ? h("span", { class: "nowrap", title: s.volumeId }, h("s", {}, s.volumeName), " ", badge("deleted", "warn", "The volume was deleted; the snapshot keeps its data"))
+    ? h(
+        "span",
+        { class: "nowrap", title: s.volumeId },
+        h("s", {}, s.volumeName),
+        " ",
+        badge("deleted", "warn", "The volume was deleted; the snapshot keeps its data"),
+      )
     : h("a", { href: `#/volumes/${s.volumeId}`, title: s.volumeId }, s.volumeName);
 }
 
@@ -21,7 +27,10 @@ export function snapshotsTable(testId: string): SortableTable<DashboardSnapshot>
         key: "name",
         label: "Name",
         compare: byText((s) => s.name),
-        cell: (s) => [h("span", { class: "strong nowrap", title: s.id }, s.name), s.bootable ? badge("bootable", "ok", "A sandbox can boot from it (root:)") : null],
+        cell: (s) => [
+          h("span", { class: "strong nowrap", title: s.id }, s.name),
+          s.bootable ? badge("bootable", "ok", "A sandbox can boot from it (root:)") : null,
+        ],
       },
       { key: "source", label: "Source volume", compare: byText((s) => s.volumeName), cell: sourceCell },
       {
@@ -32,7 +41,10 @@ export function snapshotsTable(testId: string): SortableTable<DashboardSnapshot>
         cell: (s) =>
           h(
             "span",
-            { "data-allocated-bytes": s.allocatedBytes, title: `Only this snapshot holds ${bytes(s.allocatedBytes)} (what deleting it frees) of a ${s.sizeGb} GiB volume` },
+            {
+              "data-allocated-bytes": s.allocatedBytes,
+              title: `Only this snapshot holds ${bytes(s.allocatedBytes)} (what deleting it frees) of a ${s.sizeGb} GiB volume`,
+            },
             `${bytes(s.allocatedBytes)} of ${s.sizeGb} GiB`,
           ),
       },

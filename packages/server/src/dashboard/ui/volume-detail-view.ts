@@ -29,7 +29,11 @@ export function volumeDetailView(id: string): View {
   const attachBox = h("div", { class: "chips" });
   const snapTable = snapshotsTable("volume-snapshots-table");
   const snapEmpty = h("p", { class: "muted", hidden: true }, "No snapshots of this volume.");
-  const snapButton = h("button", { type: "button", class: "primary", "data-action": "take-snapshot", disabled: true, onclick: () => volume && takeSnapshot(volume) }, "Take snapshot");
+  const snapButton = h(
+    "button",
+    { type: "button", class: "primary", "data-action": "take-snapshot", disabled: true, onclick: () => volume && takeSnapshot(volume) },
+    "Take snapshot",
+  );
   const rangeButtons = RANGES.map(([label, ms]) => {
     const b = h("button", { type: "button", class: "secondary small", "aria-pressed": label === range[0] ? "true" : "false" }, label);
     b.addEventListener("click", () => {
