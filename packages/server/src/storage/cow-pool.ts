@@ -144,9 +144,11 @@ export class CowPool {
   async close(): Promise<void> {
     if (!this.pool) return;
     await umount(this.pool.runner, this.pool.mountPoint);
-    // The loop device (autoclear) lets go of the pool file once the unmount is through: wait for
-    // it (briefly), so a stopped daemon leaves no loop device behind.
-    for (let i = 0; i < 100 && (await findLoopDevicesForFile(this.pool.file)).length > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    // The loop device (autoclear) lets go of the pool file once the unmount is through, which
+    // waits in turn for the volumes' own loop devices (their images are files in the pool) to be
+    // released by the kernel: on a busy host that chain has taken more than 2 s. Wait for it, so
+    // a stopped daemon leaves no loop device behind.
+    for (let i = 0; i < 500 && (await findLoopDevicesForFile(this.pool.file)).length > 0; i++) await new Promise((r) => setTimeout(r, 20));
   }
 }
 
