@@ -17,7 +17,9 @@ export async function scale({ client, levels = [0, 150, 300], rounds = 20 }) {
   const rows = [];
   try {
     for (const level of levels) {
-      while (live.length < level) live.push(await client.createSandbox({ timeout: "30m", memory: "64MiB" }));
+      // Small roots: 300 default-size (10 GiB) roots would overcommit the disk, and the disk budget
+      // then re-squeezes every root on each create (host/disk-shares.ts), a cost of its own.
+      while (live.length < level) live.push(await client.createSandbox({ timeout: "30m", memory: "64MiB", rootfsSize: "128MiB" }));
       const times = [];
       for (let i = 0; i < rounds; i++) {
         const t = performance.now();
