@@ -7,7 +7,10 @@
  * Makes a new mount namespace: a copy of the caller's, every mount private (nothing made in it
  * propagates back, nothing made later on the host propagates in), with the mounts under RUNDIR
  * (every live sandbox's scratch, overlay root, volumes) left out: RUNDIR's own mount is kept
- * without its children. The namespace is pinned by a bind mount of its nsfs file on NSFILE (an
+ * without its children. Every other loop-backed filesystem, overlay and lxcfs mount is left out
+ * too (another daemon's sandboxes and volumes): a copy kept here would hold that filesystem
+ * mounted after its owner unmounted it and detached its loop device, and the owner's next
+ * attach of the same image would then put it on two loop devices. The namespace is pinned by a bind mount of its nsfs file on NSFILE (an
  * existing regular file on a private mount, e.g. under RUNDIR itself; an earlier pin there is
  * replaced). atoll-launch --mount-base NSFILE starts each sandbox from a private copy of it, so
  * bwrap copies a table of the host's few mounts and its own sandbox's, not every other
@@ -32,6 +35,53 @@ static void __attribute__((noreturn)) die(const char *what) {
   exit(1);
 }
 
+/* Undoes mountinfo's octal escapes (\040 for a space, ...) in place. */
+static void unescape(char *s) {
+  char *out = s;
+  for (char *in = s; *in; in++) {
+    if (in[0] == '\\' && in[1] >= '0' && in[1] <= '7' && in[2] >= '0' && in[2] <= '7' && in[3] >= '0' && in[3] <= '7') {
+      *out++ = (char)((in[1] - '0') * 64 + (in[2] - '0') * 8 + (in[3] - '0'));
+      in += 3;
+    } else {
+      *out++ = *in;
+    }
+  }
+  *out = '\0';
+}
+
+/* true when `mnt` is `/` or holds `path` (a host whose root or state directory is on a loop device). */
+static int holds(const char *mnt, const char *path) {
+  size_t n = strlen(mnt);
+  return strcmp(mnt, "/") == 0 || (strncmp(path, mnt, n) == 0 && (path[n] == '/' || path[n] == '\0'));
+}
+
+/* Detaches every loop-backed, overlay and lxcfs mount of this namespace (see the top), except
+   those that hold the run directory. */
+static void drop_pinning_mounts(const char *run_dir) {
+  FILE *f = fopen("/proc/self/mountinfo", "re");
+  if (!f) die("/proc/self/mountinfo");
+  char *line = NULL;
+  size_t cap = 0;
+  while (getline(&line, &cap, f) > 0) {
+    /* id parent major:minor root MOUNTPOINT options [optional...] - FSTYPE SOURCE superoptions */
+    char *fields[5], *save = NULL, *tok = strtok_r(line, " ", &save);
+    int n = 0;
+    for (; tok && n < 5; tok = strtok_r(NULL, " ", &save)) fields[n++] = tok;
+    if (n < 5) continue;
+    while (tok && strcmp(tok, "-") != 0) tok = strtok_r(NULL, " ", &save);
+    char *fstype = tok ? strtok_r(NULL, " ", &save) : NULL;
+    char *source = fstype ? strtok_r(NULL, " ", &save) : NULL;
+    if (!fstype || !source) continue;
+    if (strcmp(fstype, "overlay") != 0 && strcmp(fstype, "fuse.lxcfs") != 0 && strncmp(source, "/dev/loop", 9) != 0) continue;
+    unescape(fields[4]);
+    if (holds(fields[4], run_dir)) continue;
+    /* EINVAL/ENOENT: gone already, with a parent detached before it. */
+    if (umount2(fields[4], MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT) die(fields[4]);
+  }
+  free(line);
+  fclose(f);
+}
+
 /* In the new namespace: everything private, RUNDIR without the mounts under it. */
 static void prepare(const char *run_dir) {
   if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) die("making the namespace private");
@@ -42,6 +92,7 @@ static void prepare(const char *run_dir) {
   if (umount2(run_dir, MNT_DETACH) < 0) die("detaching the run directory");
   if (attach_tree(fd, run_dir) < 0) die("re-attaching the run directory");
   close(fd);
+  drop_pinning_mounts(run_dir);
 }
 
 int main(int argc, char **argv) {

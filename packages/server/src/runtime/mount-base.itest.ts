@@ -78,6 +78,18 @@ describe("base mount namespace (real host)", () => {
     assert.match(base, new RegExp(` ${runDir} `), "the run directory itself stays (its directories are the attach points)");
   });
 
+  it("keeps no loop-backed or overlay filesystem of anyone mounted in the base", () => {
+    const pinning = (table: string) =>
+      table.split("\n").filter((l) => {
+        const [fsType, source] = l.split(" - ")[1]?.split(" ") ?? [];
+        return fsType === "overlay" || source?.startsWith("/dev/loop");
+      });
+    // The probe works outside the defence: the host has this test's own scratches and overlays.
+    assert.ok(pinning(readFileSync("/proc/self/mountinfo", "utf8")).length >= 4);
+    const base = execFileSync("nsenter", [`--mount=${path.join(runDir, "mntns-base")}`, "cat", "/proc/self/mountinfo"], { encoding: "utf8" });
+    assert.deepEqual(pinning(base), []);
+  });
+
   it("hot attach and detach still reach a sandbox started from the base", async () => {
     const vol = path.join(work, "vol-hot");
     await mkdir(vol);
