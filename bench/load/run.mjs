@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * npm run load -- [cycles|idle|burst|writers|all] [--n N]: load scripts against a real daemon
+ * npm run load -- [cycles|idle|burst|writers|restart|scale|all] [--n N]: load scripts against a real daemon
  * on a temporary state directory, in the default configuration (no network flags) inside a fake
  * host, driven from inside that host (../default-daemon.mjs). They print figures; they assert
  * nothing about time.
@@ -10,6 +10,7 @@ import { burst } from "./burst.mjs";
 import { cycles } from "./cycles.mjs";
 import { idle } from "./idle.mjs";
 import { restart } from "./restart.mjs";
+import { scale } from "./scale.mjs";
 import { sharedWriters } from "./shared-writers.mjs";
 
 const which = process.argv[2] ?? "all";
@@ -21,6 +22,7 @@ const runs = {
   burst: (ctx) => burst({ ...ctx, n: n ?? 50 }),
   writers: (ctx) => sharedWriters({ ...ctx, writers: n ?? 20 }),
   restart: () => restart({ n: n ?? 100 }),
+  scale: (ctx) => scale({ ...ctx, levels: n ? [0, Math.round(n / 2), n] : undefined }),
 };
 if (which !== "all" && !runs[which]) {
   console.error(`usage: npm run load -- [${Object.keys(runs).join("|")}|all] [--n N]`);

@@ -1,7 +1,8 @@
 /*
  * atoll-launch: host-side launcher of one sandbox (runs as real root).
  *
- *   atoll-launch --uid-base N [--owner-uid U] [--cgroup-procs FILE ... | --cgroup-dir DIR] [--netns PATH] -- bwrap ARGS...
+ *   atoll-launch --uid-base N [--owner-uid U] [--cgroup-procs FILE ... | --cgroup-dir DIR] [--netns PATH]
+ *                [--mount-base NSFILE --attach-tree PATH ...] -- bwrap ARGS...
  *   atoll-launch --wait-args [--cgroup-procs FILE ...]
  *                                     (pooled: joins the cgroups now, reads the other arguments
  *                                      as one record from stdin later; see read_args)
@@ -20,6 +21,9 @@
  *    its interfaces, addresses, routes or firewall. Then sets net.ipv4.ip_unprivileged_port_start
  *    to 0 in it (sandbox root lacks CAP_NET_BIND_SERVICE over this namespace, and servers inside
  *    should still be able to listen on port 80). bwrap then runs without --unshare-net.
+ * 0b. With --mount-base NSFILE, moves to a private copy of that mount namespace, taking the
+ *    --attach-tree subtrees (the sandbox root, lxcfs) along (launch-mntns.c): bwrap then copies
+ *    a small mount table instead of the daemon's, which holds every live sandbox's mounts.
  * 1. Creates a user namespace mapping sandbox uid/gid 0..65535 to host N..N+65535: a forked
  *    helper unshare(CLONE_NEWUSER)s, the launcher writes the helper's uid_map/gid_map, joins
  *    the namespace with setns() and kills the helper. Sandbox root is host uid N: unprivileged
@@ -171,7 +175,8 @@ static void join_netns(const char *path) {
 }
 
 static void usage(void) {
-  die_msg("usage: atoll-launch --uid-base N [--owner-uid U] [--cgroup-procs FILE ... | --cgroup-dir DIR] [--netns PATH] -- bwrap ARGS...\n"
+  die_msg("usage: atoll-launch --uid-base N [--owner-uid U] [--cgroup-procs FILE ... | --cgroup-dir DIR] [--netns PATH]\n"
+          "                    [--mount-base NSFILE --attach-tree PATH ...] -- bwrap ARGS...\n"
           "       atoll-launch --wait-args [--cgroup-procs FILE ...]   (the rest as a record on stdin)\n"
           "       atoll-launch --print-seccomp");
 }
@@ -184,6 +189,9 @@ struct opts {
   int ncgroup;
   const char *cgroup_dir; /* cgroup v2: clone into it (see the top of this file) */
   const char *netns;
+  const char *mount_base;
+  char *trees[MAX_ATTACH_TREES];
+  int ntrees;
   int wait_args;
   char **cmd; /* bwrap argv, NULL-terminated */
   int ncmd;
@@ -215,6 +223,11 @@ static void parse_opts(int argc, char **argv, struct opts *o) {
       if (*end || o->owner_uid < 1 || o->owner_uid > 4294967294LL) usage();
     } else if (strcmp(argv[i], "--netns") == 0 && i + 1 < argc) {
       o->netns = argv[++i];
+    } else if (strcmp(argv[i], "--mount-base") == 0 && i + 1 < argc) {
+      o->mount_base = argv[++i];
+    } else if (strcmp(argv[i], "--attach-tree") == 0 && i + 1 < argc) {
+      if (o->ntrees == MAX_ATTACH_TREES) die_msg("too many --attach-tree");
+      o->trees[o->ntrees++] = argv[++i];
     } else if (strcmp(argv[i], "--cgroup-procs") == 0 && i + 1 < argc) {
       if (o->ncgroup == MAX_CGROUP_FILES) die_msg("too many --cgroup-procs");
       o->cgroup_files[o->ncgroup++] = argv[++i];
@@ -339,6 +352,8 @@ int main(int argc, char **argv) {
   const char *netns = o.netns;
 
   if (netns) join_netns(netns);
+  if (o.ntrees > 0 && !o.mount_base) die_msg("--attach-tree needs --mount-base");
+  if (o.mount_base) enter_base_mntns(o.mount_base, o.trees, o.ntrees);
 
   int hold;
   if (o.owner_uid >= uid_base && o.owner_uid < uid_base + MAP_COUNT) die_msg("--owner-uid must be outside the mapped range");

@@ -15,4 +15,9 @@ scmp_filter_ctx build_filter(void);
 /* A memfd (not close-on-exec) holding the complete BPF program at offset 0. */
 int export_filter(scmp_filter_ctx ctx);
 
+/* launch-mntns.c: clone `trees` here, join the base mount namespace `base` (a private copy of
+   it) and attach them there at the same paths. */
+#define MAX_ATTACH_TREES 8
+void enter_base_mntns(const char *base, char *const *trees, int ntrees);
+
 #endif

@@ -157,8 +157,8 @@ export function unownedResources(stateDir: string, store: StoreView, before: Sur
       const rel = path.relative(dir, what);
       const sandbox = /^run\/sandboxes\/([^/]+)(\/|$)/.exec(rel)?.[1];
       const volume = /^run\/volumes\/([^/]+)$/.exec(rel)?.[1];
-      // The live daemon's own mounts: its run dir, lxcfs, warm pool, copy-on-write pool.
-      if (rel === "run" || rel === "run/lxcfs" || rel.startsWith("run/pool/") || rel === "run/cow-pool") continue;
+      // The live daemon's own mounts: its run dir, lxcfs, warm pool, copy-on-write pool, base mount namespace.
+      if (rel === "run" || rel === "run/lxcfs" || rel.startsWith("run/pool/") || rel === "run/cow-pool" || rel === "run/mntns-base") continue;
       if (sandbox !== undefined) {
         if (!running.has(sandbox)) problems.push(`mount ${rel}: ${owner(sandbox)}`);
       } else if (volume !== undefined) {

@@ -22,8 +22,9 @@ export async function expectCode(promise: Promise<unknown>, code: string): Promi
 /**
  * What the daemon of `stateDir` has on the host right now for sandboxes and volumes: loop
  * devices and mounts. The runtime's warm pool of ready scratch filesystems (`scratch/pool-*`,
- * `run/pool/*`), its lxcfs (`run/lxcfs`) and the copy-on-write pool of volume images
- * (`cow-pool.xfs` at `run/cow-pool`) belong to the live daemon and are left out.
+ * `run/pool/*`), its lxcfs (`run/lxcfs`), the copy-on-write pool of volume images
+ * (`cow-pool.xfs` at `run/cow-pool`) and the pin of its base mount namespace (`run/mntns-base`)
+ * belong to the live daemon and are left out.
  */
 export function hostFootprint(stateDir: string): { loops: string[]; mounts: string[] } {
   const loops = execFileSync("losetup", ["--list", "--noheadings", "--output", "NAME,BACK-FILE"], { encoding: "utf8" })
@@ -33,7 +34,10 @@ export function hostFootprint(stateDir: string): { loops: string[]; mounts: stri
     .split("\n")
     .map((l) => l.split(" ")[4] ?? "")
     .filter(
-      (m) => m.startsWith(`${stateDir}/run/`) && !m.startsWith(`${stateDir}/run/pool/`) && m !== `${stateDir}/run/lxcfs` && m !== `${stateDir}/run/cow-pool`,
+      (m) =>
+        m.startsWith(`${stateDir}/run/`) &&
+        !m.startsWith(`${stateDir}/run/pool/`) &&
+        ![`${stateDir}/run/lxcfs`, `${stateDir}/run/cow-pool`, `${stateDir}/run/mntns-base`].includes(m),
     );
   return { loops, mounts };
 }

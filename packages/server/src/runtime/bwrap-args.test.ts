@@ -22,3 +22,9 @@ test("cgroup v1: the launcher joins each controller's cgroup.procs; v2: it forks
   // bwrap still makes the cgroup namespace, rooted where the launcher's child runs: the sandbox's cgroup.
   assert.ok(launchArgs({ ...BASE, cgroupDir: "/sys/fs/cgroup/a/x" }).includes("--unshare-cgroup"));
 });
+
+test("the base mount namespace options go to the launcher, never to bwrap", () => {
+  const mountBase = ["--mount-base", "/s/run/mntns-base", "--attach-tree", "/r"];
+  assert.deepEqual(launcherOptions({ ...BASE, mountBase }), ["--uid-base", "100000", ...mountBase]);
+  assert.ok(!launchArgs({ ...BASE }).includes("--mount-base"));
+});

@@ -59,6 +59,8 @@ export interface LaunchArgs {
   masks: readonly string[];
   /** Network namespace the launcher joins (see atoll-launch.c); absent: bwrap --unshare-net. */
   netnsPath?: string | undefined;
+  /** `--mount-base … --attach-tree …` (mount-base.ts): the mount namespace the launcher starts from. */
+  mountBase?: readonly string[];
 }
 
 /** argv (without the program) of `atoll-launch ... -- bwrap ... -- /.atoll/init`. */
@@ -70,6 +72,7 @@ export function launchArgs(a: LaunchArgs): string[] {
     ...a.cgroupProcs.flatMap((f) => ["--cgroup-procs", f]),
     ...(a.cgroupDir ? ["--cgroup-dir", a.cgroupDir] : []),
     ...(a.netnsPath ? ["--netns", a.netnsPath] : []),
+    ...(a.mountBase ?? []),
     "--",
     a.bwrap,
     "--unshare-pid",

@@ -27,6 +27,7 @@ import { ScratchPool } from "./scratch-pool.js";
 import { mountCgroupView } from "./cgroup-view.js";
 import { ProcView } from "./proc-view.js";
 import { OwnerUids } from "./owner-uids.js";
+import { MountBase } from "./mount-base.js";
 import { ShimRecords, spawnUnderShim } from "./shim-records.js";
 import { adoptSandbox } from "./bwrap-adopt.js";
 import type { CommandRunner } from "../host/run-command.js";
@@ -74,6 +75,7 @@ interface Setup {
   masks: string[];
   launchers: LauncherPool;
   procView: ProcView;
+  mountBase: MountBase;
 }
 
 export class BwrapRuntime implements RuntimeDriver {
@@ -145,7 +147,9 @@ export class BwrapRuntime implements RuntimeDriver {
       // One lxcfs for all sandboxes (proc-view.ts); without it sandboxes see the host's /proc files.
       const procView = new ProcView({ runDir: this.runDir, cgroups, runner: this.opts.runner, logger: this.opts.logger });
       if (this.opts.procView !== false) await procView.start();
-      return { cgroups, masks: procMaskArgs(), launchers, procView };
+      const mountBase = new MountBase({ runDir: this.runDir, nativeDir: this.opts.nativeDir, runner: this.opts.runner, logger: this.opts.logger });
+      await mountBase.create();
+      return { cgroups, masks: procMaskArgs(), launchers, procView, mountBase };
     })();
     this.setupPromise.catch(() => (this.setupPromise = undefined));
     return this.setupPromise;
@@ -179,7 +183,7 @@ export class BwrapRuntime implements RuntimeDriver {
 
   private async launchSteps(spec: LaunchSpec): Promise<RuntimeSandbox> {
     const { id, limits } = spec;
-    const { cgroups, masks, launchers, procView } = await this.setup();
+    const { cgroups, masks, launchers, procView, mountBase } = await this.setup();
     const p = this.paths(id);
     for (const dir of [spec.imageRootfs, p.scratch]) {
       // overlayfs splits its options at ',' and lowerdir lists at ':'.
@@ -247,6 +251,7 @@ export class BwrapRuntime implements RuntimeDriver {
 
       const ownerUid = this.owners.take();
       this.ownerOf.set(id, ownerUid);
+      const procBinds = procView.bwrapArgs();
       const args = launchArgs({
         uidBase: this.opts.uidBase,
         ownerUid,
@@ -258,8 +263,10 @@ export class BwrapRuntime implements RuntimeDriver {
         init: this.init,
         fsHelper: path.join(this.opts.nativeDir, "atoll-fs"),
         hostname: id,
-        masks: [...masks, ...procView.bwrapArgs(), ...(this.opts.readOnlyBinds ?? []).flatMap((b) => ["--ro-bind", b.source, b.target])],
+        masks: [...masks, ...procBinds, ...(this.opts.readOnlyBinds ?? []).flatMap((b) => ["--ro-bind", b.source, b.target])],
         netnsPath: net?.netnsPath,
+        // Only this sandbox's mounts go along: its root, and lxcfs when its files are bound.
+        mountBase: mountBase.launchArgs(procBinds.length > 0 ? [p.root, procView.mountPoint] : [p.root]),
       });
       const launcher = pooled?.launcher ?? watchLauncher(spawnUnderShim(this.shim, this.shims.dir, this.launcher, args));
       const proc = launcher.proc;
@@ -447,6 +454,7 @@ export class BwrapRuntime implements RuntimeDriver {
   async close(): Promise<void> {
     await this.pool.close();
     if (this.setupPromise) await (await this.setupPromise).launchers.close();
+    if (this.setupPromise) await (await this.setupPromise).mountBase.release();
     // Sandboxes left running (detached at shutdown) keep lxcfs: the next daemon adopts it.
     if (this.setupPromise && this.live.size > 0) (await this.setupPromise).procView.detach();
     else if (this.setupPromise) await (await this.setupPromise).procView.stop();
