@@ -18,7 +18,7 @@ import {
   parseOrThrow,
   sandboxStoppedMessage,
 } from "./contract/index.js";
-import { DenoSandboxes, DenoVolumes } from "./deno-client.js";
+import { DenoSandboxes, DenoSnapshots, DenoVolumes } from "./deno-client.js";
 import { type DenoSandboxOptions, toCreateSandboxRequest } from "./deno-options.js";
 import { HttpClient, seg } from "./http-client.js";
 import { Sandbox } from "./sandbox.js";
@@ -80,6 +80,15 @@ export class Client {
    */
   get volumes(): DenoVolumes {
     return new DenoVolumes(this);
+  }
+
+  /**
+   * Deno Sandbox's snapshot namespace: `get`, `list`, `delete` (take one with `volumes.snapshot`).
+   *
+   * @example const snap = await new Client().snapshots.get("my-snapshot");
+   */
+  get snapshots(): DenoSnapshots {
+    return new DenoSnapshots(this);
   }
 
   /**

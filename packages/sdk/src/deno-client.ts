@@ -4,9 +4,10 @@
  * volume, `list` to a paginated list, sandbox metadata with Dates.
  */
 import type { Client, ListSandboxesFilter } from "./client.js";
-import { NotFoundError, type SandboxInfo } from "./contract/index.js";
-import { type DenoSandboxOptions, type Region, type VolumeInit, toCreateVolumeRequest } from "./deno-options.js";
+import { InvalidArgumentError, NotFoundError, type SandboxInfo, checkDenoSlug } from "./contract/index.js";
+import { type DenoSandboxOptions, type Region, type SnapshotInit, type VolumeInit, toCreateVolumeRequest } from "./deno-options.js";
 import type { Sandbox } from "./sandbox.js";
+import { type Snapshot, takeSnapshot } from "./snapshot.js";
 import type { Volume } from "./volume.js";
 
 /**
@@ -33,6 +34,21 @@ function singlePage<T>(items: T[]): PaginatedList<T> {
       yield* items;
     },
   };
+}
+
+/** Deno's `search`: the items whose slug (Atoll's name) contains it, on one page. */
+function searchPage<T extends { name: string }>(all: T[], search: string | undefined): PaginatedList<T> {
+  return singlePage(search ? all.filter((item) => item.name.includes(search)) : all);
+}
+
+/** `get` of Deno's namespaces: null instead of a not-found error. */
+async function orNull<T>(lookup: Promise<T>): Promise<T | null> {
+  try {
+    return await lookup;
+  } catch (e) {
+    if (e instanceof NotFoundError) return null;
+    throw e;
+  }
 }
 
 /**
@@ -64,31 +80,74 @@ export class DenoVolumes {
     this.#client = client;
   }
 
-  /** Creates a volume; `slug` becomes its name. @example await client.volumes.create({ slug: "data", region: "ams", capacity: 2 ** 30 }); */
+  /**
+   * Creates a volume; `slug` becomes its name. `from` forks a snapshot (id or slug) or makes a
+   * bootable volume from "builtin:debian-12".
+   *
+   * @example await client.volumes.create({ slug: "data", region: "ams", capacity: 2 ** 30, from: "my-snapshot" });
+   */
   async create(init: VolumeInit): Promise<Volume> {
     return this.#client.createVolume(toCreateVolumeRequest(init));
   }
 
   /** The volume with this id or slug, or null if there is none. @example const v = await client.volumes.get("data"); */
-  async get(idOrSlug: string): Promise<Volume | null> {
-    try {
-      return await this.#client.getVolume(idOrSlug);
-    } catch (e) {
-      if (e instanceof NotFoundError) return null;
-      throw e;
-    }
+  get(idOrSlug: string): Promise<Volume | null> {
+    return orNull(this.#client.getVolume(idOrSlug));
   }
 
   /** Lists volumes (all on one page). @example const { items } = await client.volumes.list(); */
   async list(options: VolumeListOptions = {}): Promise<PaginatedList<Volume>> {
-    const all = await this.#client.listVolumes();
-    const search = options.search;
-    return singlePage(search ? all.filter((v) => v.name.includes(search)) : all);
+    return searchPage(await this.#client.listVolumes(), options.search);
   }
 
   /** Deletes a volume by id or slug. @example await client.volumes.delete("data"); */
   delete(idOrSlug: string): Promise<void> {
     return this.#client.deleteVolume(idOrSlug);
+  }
+
+  /**
+   * Takes a snapshot of a volume (id or slug); `slug` becomes its name. Differs from Deno: Atoll
+   * also snapshots a volume that sandboxes have mounted (docs/snapshots.md).
+   *
+   * @example const snap = await client.volumes.snapshot("data", { slug: "data-v1" });
+   */
+  async snapshot(idOrSlug: string, init: SnapshotInit): Promise<Snapshot> {
+    if (init === null || typeof init !== "object") throw new InvalidArgumentError("volumes.snapshot takes (idOrSlug, { slug })");
+    checkDenoSlug(init.slug);
+    return takeSnapshot(this.#client.http, idOrSlug, { name: init.slug });
+  }
+}
+
+/**
+ * `client.snapshots`: Deno Sandbox's snapshot namespace.
+ *
+ * @example
+ *   const client = new Client();
+ *   const snap = await client.volumes.snapshot("data", { slug: "data-v1" });
+ *   console.log((await client.snapshots.get("data-v1"))?.allocatedSize);
+ *   await client.snapshots.delete(snap.id);
+ */
+export class DenoSnapshots {
+  readonly #client: Client;
+
+  /** @internal Use `client.snapshots`. */
+  constructor(client: Client) {
+    this.#client = client;
+  }
+
+  /** The snapshot with this id or slug, or null if there is none. @example const s = await client.snapshots.get("data-v1"); */
+  get(idOrSlug: string): Promise<Snapshot | null> {
+    return orNull(this.#client.getSnapshot(idOrSlug));
+  }
+
+  /** Lists snapshots, newest first (all on one page). @example const { items } = await client.snapshots.list({ search: "data" }); */
+  async list(options: VolumeListOptions = {}): Promise<PaginatedList<Snapshot>> {
+    return searchPage(await this.#client.listSnapshots(), options.search);
+  }
+
+  /** Deletes a snapshot by id or slug; volumes made from it are not affected. @example await client.snapshots.delete("data-v1"); */
+  delete(idOrSlug: string): Promise<void> {
+    return this.#client.deleteSnapshot(idOrSlug);
   }
 }
 

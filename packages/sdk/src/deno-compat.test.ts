@@ -58,6 +58,23 @@ describe("Deno Sandbox compatibility", () => {
     assert.equal(await client.volumes.get("my-cache"), null);
   });
 
+  test("volumes.create sends from; volumes.snapshot checks Deno's slug rule; root is sent as is", async () => {
+    const client = new Client(conn);
+    const volume = await client.volumes.create({ slug: "forked", region: "ord", capacity: "1GiB", from: "golden" });
+    assert.deepEqual(daemon.requests.at(-1)?.body, { name: "forked", sizeGb: 1, from: "golden" });
+    assert.equal(volume.isBootable, volume.bootable);
+    assert.equal(volume.estimatedAllocatedSize, volume.usedBytes);
+    assert.equal(volume.baseSnapshot, null);
+    const count = daemon.requests.length;
+    for (const slug of ["a", "ab--cd", "Upper"]) {
+      await assert.rejects(client.volumes.snapshot("forked", { slug }), InvalidArgumentError, slug);
+    }
+    assert.equal(daemon.requests.length, count);
+    await using _sandbox = await Sandbox.create({ ...conn, region: "ord", root: "my-image" });
+    assert.deepEqual(lastCreate(), { root: "my-image" });
+    await client.volumes.delete("forked");
+  });
+
   test("client.sandboxes creates, connects and lists with Deno's metadata", async () => {
     const client = new Client(conn);
     await using sandbox = await client.sandboxes.create({ labels: { deno: "yes" }, region: "ams" });

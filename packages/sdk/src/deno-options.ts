@@ -53,6 +53,19 @@ export interface VolumeInit {
   region?: Region;
   /** Bytes, or a string with GB, MB, kB, GiB, MiB or KiB. */
   capacity: number | string;
+  /** A snapshot id or slug (a copy-on-write fork of it), or "builtin:debian-12" (a bootable volume). */
+  from?: string;
+}
+
+/**
+ * Deno Sandbox's `SnapshotInit`: `slug` becomes the snapshot's name (Deno's slug rule applies).
+ *
+ * @example await client.volumes.snapshot("my-volume", { slug: "my-snapshot" });
+ */
+export interface SnapshotInit {
+  slug: string;
+  /** Accepted and ignored (Deno's types do not have it; its docs pass it). */
+  region?: Region;
 }
 
 export { toCreateVolumeRequest } from "./contract/deno-volume.js";

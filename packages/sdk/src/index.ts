@@ -53,8 +53,8 @@ export type { SpawnOptions, StdioMode, SandboxUser } from "./spawn-options.js";
 export type { ConnectionOptions } from "./connection.js";
 export { CommandError, SandboxCommandError } from "./command-error.js";
 export { KillController, KillSignal, type KillSignalListener } from "./kill-controller.js";
-export type { DenoSandboxOptions, Region, VolumeInit } from "./deno-options.js";
-export type { DenoSandboxes, DenoVolumes, PaginatedList, SandboxMetadata, VolumeListOptions } from "./deno-client.js";
+export type { DenoSandboxOptions, Region, SnapshotInit, VolumeInit } from "./deno-options.js";
+export type { DenoSandboxes, DenoSnapshots, DenoVolumes, PaginatedList, SandboxMetadata, VolumeListOptions } from "./deno-client.js";
 export {
   AtollError,
   AuthenticationError,

@@ -29,7 +29,7 @@ export class Snapshot implements SnapshotInfo {
   readonly createdAt: string;
   /** Bytes no volume or other snapshot shares with it: what deleting it frees. */
   readonly allocatedBytes: number;
-  /** Whether a sandbox can boot from it (not yet supported: false). */
+  /** Whether a sandbox can boot from it (`root`): taken of a bootable volume (docs/snapshots.md). */
   readonly bootable: boolean;
   readonly #http: HttpClient;
 
@@ -45,6 +45,41 @@ export class Snapshot implements SnapshotInfo {
     this.createdAt = info.createdAt;
     this.allocatedBytes = info.allocatedBytes;
     this.bootable = info.bootable;
+  }
+
+  /** Deno Sandbox's name for `name`. @example (await client.snapshots.get("v1"))?.slug === "v1" */
+  get slug(): string {
+    return this.name;
+  }
+
+  /** Deno Sandbox's region: always "local" on a self-hosted daemon. @example snap.region === "local" */
+  get region(): string {
+    return "local";
+  }
+
+  /** Deno Sandbox's name for `allocatedBytes`: what only this snapshot holds. @example console.log(snap.allocatedSize); */
+  get allocatedSize(): number {
+    return this.allocatedBytes;
+  }
+
+  /**
+   * Deno Sandbox's flattened size. Atoll gives the volume's capacity when the snapshot was taken
+   * (`capacityBytes`): an upper bound of its filesystem's size, which Atoll does not record.
+   *
+   * @example console.log(snap.flattenedSize >= snap.allocatedSize);
+   */
+  get flattenedSize(): number {
+    return this.capacityBytes;
+  }
+
+  /** Deno Sandbox's name for `bootable`. @example if (snap.isBootable) await Sandbox.create({ root: snap.id }); */
+  get isBootable(): boolean {
+    return this.bootable;
+  }
+
+  /** Deno Sandbox's `{ id, slug }` of the volume it was taken of. @example console.log(snap.volume.slug); */
+  get volume(): { id: string; slug: string } {
+    return { id: this.volumeId, slug: this.volumeName };
   }
 
   /** Fetches the snapshot again. @example const now = await snap.refresh(); */

@@ -52,6 +52,8 @@ export class Volume implements VolumeInfo {
    * @example const v = await Sandbox.createVolume({ name: "my-image", sizeGb: 2, from: "builtin:debian-12" }); v.bootable // true
    */
   readonly bootable: boolean;
+  /** The snapshot it was made `from`, while that snapshot exists; null otherwise. */
+  readonly fromSnapshot: { id: string; name: string } | null;
   readonly #http: HttpClient;
   #fs: VolumeFs | undefined;
 
@@ -69,6 +71,7 @@ export class Volume implements VolumeInfo {
     this.lastAttachedAt = info.lastAttachedAt;
     this.attachments = info.attachments ?? [];
     this.bootable = info.bootable ?? false;
+    this.fromSnapshot = info.fromSnapshot ?? null;
   }
 
   /**
@@ -94,6 +97,37 @@ export class Volume implements VolumeInfo {
   /** Deno Sandbox's region: always "local" on a self-hosted daemon. @example volume.region === "local" */
   get region(): string {
     return "local";
+  }
+
+  /** Deno Sandbox's name for `bootable`. @example if (volume.isBootable) await Sandbox.create({ root: volume.slug }); */
+  get isBootable(): boolean {
+    return this.bootable;
+  }
+
+  /**
+   * Deno Sandbox's allocated size: `usedBytes`, which for a volume made from a snapshot counts
+   * only what it wrote, not the data it shares with the snapshot.
+   *
+   * @example console.log(volume.estimatedAllocatedSize);
+   */
+  get estimatedAllocatedSize(): number {
+    return this.usedBytes;
+  }
+
+  /**
+   * Deno Sandbox's flattened size. Atoll returns `usedBytes` here too: true for a volume not made
+   * from a snapshot, a lower bound for one that was (the shared data is not reported).
+   *
+   * @example console.log(volume.estimatedFlattenedSize);
+   */
+  get estimatedFlattenedSize(): number {
+    return this.usedBytes;
+  }
+
+  /** Deno Sandbox's `{ id, slug }` of the snapshot it was made `from`, or null. @example console.log(volume.baseSnapshot?.slug); */
+  get baseSnapshot(): { id: string; slug: string } | null {
+    const base = this.fromSnapshot;
+    return base ? { id: base.id, slug: base.name } : null;
   }
 
   /** Fetches the volume again. @example const v2 = await volume.refresh(); */
@@ -162,6 +196,7 @@ export class Volume implements VolumeInfo {
       lastAttachedAt: this.lastAttachedAt,
       attachments: this.attachments,
       bootable: this.bootable,
+      fromSnapshot: this.fromSnapshot,
     };
   }
 }

@@ -19,4 +19,4 @@ export * from "./stop-reasons.js";
 export { ShellSecret, secret } from "./shell-secret.js";
 export * from "./units.js";
 export * from "./wire-types.js";
-export { toCreateVolumeRequest } from "./deno-volume.js";
+export { checkDenoSlug, toCreateVolumeRequest } from "./deno-volume.js";

@@ -76,6 +76,8 @@ export interface VolumeInfo {
   attachments: VolumeAttachment[];
   /** Holds a root filesystem a sandbox can boot from (`root`): made `from` a builtin image or a bootable snapshot (docs/snapshots.md). */
   bootable: boolean;
+  /** The snapshot the volume was made `from` (null: none, a builtin image, or the snapshot was deleted since). */
+  fromSnapshot?: { id: string; name: string } | null;
 }
 
 /** A read-only, point-in-time copy of a volume (issue 14, docs/snapshots.md). */

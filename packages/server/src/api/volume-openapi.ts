@@ -16,6 +16,11 @@ const properties = {
   createdAt: { type: "string", format: "date-time" },
   lastAttachedAt: { type: ["string", "null"], format: "date-time" },
   bootable: { type: "boolean", description: "a sandbox can boot from it (root); made from builtin:debian-12 or a bootable snapshot" },
+  fromSnapshot: {
+    type: ["object", "null"],
+    properties: { id: text("snap_ + 20 characters"), name: text("") },
+    description: "the snapshot it was made from, while that snapshot exists",
+  },
   attachments: {
     type: "array",
     items: {

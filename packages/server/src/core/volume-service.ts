@@ -212,6 +212,12 @@ export class VolumeService {
     return each.reduce((a, b) => a + b, 0);
   }
 
+  /** The snapshot a volume was made from, while it exists (Deno's `baseSnapshot`). */
+  private baseSnapshotOf(row: VolumeRow): { id: string; name: string } | null {
+    const snap = row.fromSnapshot ? this.deps.snapshots?.find(row.tenant, row.fromSnapshot) : undefined;
+    return snap ? { id: snap.id, name: snap.name } : null;
+  }
+
   /** Wire view of a row with live usage and current attachments. */
   async info(row: VolumeRow): Promise<VolumeInfo> {
     const usage = await this.deps.storage.usage(row.id);
@@ -230,6 +236,7 @@ export class VolumeService {
       lastAttachedAt: row.lastAttachedAt,
       attachments: this.deps.attachments.forVolume(row.id),
       bootable: row.bootable === true,
+      fromSnapshot: this.baseSnapshotOf(row),
     };
   }
 }

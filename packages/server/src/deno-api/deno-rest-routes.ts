@@ -4,10 +4,11 @@
  * for volumes, snapshots and sandbox listings. Handlers parse and map onto Atoll's services; Deno
  * Deploy's apps, revisions, timelines and layers have no counterpart and answer NOT_SUPPORTED.
  */
-import { AtollError, InvalidArgumentError, type SnapshotInfo, type VolumeInfo, toCreateVolumeRequest } from "atoll/contract";
+import { InvalidArgumentError, checkDenoSlug, type SnapshotInfo, type VolumeInfo, toCreateVolumeRequest } from "atoll/contract";
 import type { FastifyInstance, FastifyReply } from "fastify";
 import { z } from "zod";
 import type { Services } from "../api/services.js";
+import { afterEnding } from "./after-ending.js";
 import { DENO_REGION, fromDenoSandboxId, toDenoSandboxId } from "./deno-ids.js";
 
 type Id = { Params: { id: string } };
@@ -18,7 +19,11 @@ function notSupported(reply: FastifyReply, what: string): void {
     .send({ code: "NOT_SUPPORTED", message: `${what} is not available on Atoll (docs/deno-compatibility.md lists what the Deno client can use)` });
 }
 
-/** A volume as Deno's `toVolume` reads it. */
+/**
+ * A volume as Deno's `toVolume` reads it. Atoll's usedBytes is what the volume holds apart from
+ * what it shares with its base snapshot (Deno's allocated size); the flattened size is given as
+ * the same figure (a lower bound for a fork), docs/deno-compatibility.md.
+ */
 export function denoVolume(v: VolumeInfo): Record<string, unknown> {
   return {
     id: v.id,
@@ -27,8 +32,8 @@ export function denoVolume(v: VolumeInfo): Record<string, unknown> {
     capacity: v.capacityBytes,
     estimated_allocated_size: v.usedBytes,
     estimated_flattened_size: v.usedBytes,
-    is_bootable: false,
-    base_snapshot: null,
+    is_bootable: v.bootable,
+    base_snapshot: v.fromSnapshot ? { id: v.fromSnapshot.id, slug: v.fromSnapshot.name } : null,
   };
 }
 
@@ -95,25 +100,17 @@ export function registerDenoRestRoutes(app: FastifyInstance, s: Services): void 
   });
   app.post("/api/v2/volumes", async (req) => {
     const init = volumeInitSchema.safeParse(req.body);
-    if (!init.success) throw new InvalidArgumentError("volumes.create takes { slug, region, capacity }");
-    const request = { ...toCreateVolumeRequest(init.data), ...(init.data.from ? { from: init.data.from } : {}) };
-    return denoVolume(await s.volumes.create(req.principal.tenant, request));
+    if (!init.success) throw new InvalidArgumentError("volumes.create takes { slug, region, capacity, from? }");
+    return denoVolume(await s.volumes.create(req.principal.tenant, toCreateVolumeRequest(init.data)));
   });
   app.get<Id>("/api/v2/volumes/:id", async (req) => denoVolume(await s.volumes.get(req.principal.tenant, req.params.id)));
   app.delete<Id>("/api/v2/volumes/:id", async (req) => {
-    const { tenant } = req.principal;
-    await s.volumes.delete(tenant, req.params.id, false).catch(async (err: unknown) => {
-      // Deno's client closes a "session" sandbox (`await using`) without waiting for it to stop:
-      // a volume it held is released a moment later, so wait for such sandboxes, then try again.
-      const held = err instanceof AtollError && err.code === "VOLUME_IN_USE" ? err.details?.sandboxes : undefined;
-      if (!Array.isArray(held)) throw err;
-      await s.sandboxes.awaitEnding(held.filter((id): id is string => typeof id === "string"));
-      await s.volumes.delete(tenant, req.params.id, false);
-    });
+    await afterEnding(s.sandboxes, () => s.volumes.delete(req.principal.tenant, req.params.id, false));
     return {};
   });
   app.post<Id>("/api/v2/volumes/:id/snapshot", async (req) => {
     const slug = (req.body as { slug?: unknown } | null)?.slug;
+    checkDenoSlug(slug);
     return denoSnapshot(await s.snapshots.create(req.principal.tenant, req.params.id, { name: slug }));
   });
   app.get("/api/v2/snapshots", async (req) => {
@@ -123,7 +120,7 @@ export function registerDenoRestRoutes(app: FastifyInstance, s: Services): void 
   });
   app.get<Id>("/api/v2/snapshots/:id", async (req) => denoSnapshot(await s.snapshots.get(req.principal.tenant, req.params.id)));
   app.delete<Id>("/api/v2/snapshots/:id", async (req) => {
-    await s.snapshots.delete(req.principal.tenant, req.params.id);
+    await afterEnding(s.sandboxes, () => s.snapshots.delete(req.principal.tenant, req.params.id));
     return {};
   });
   app.get("/api/v2/sandboxes", async (req) => {

@@ -10,6 +10,7 @@ import { CapacityError } from "atoll/contract";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { Services } from "../api/services.js";
 import type { SessionSocketLimits } from "../api/session-socket.js";
+import { afterEnding } from "./after-ending.js";
 import { createRequestFromHeader } from "./create-config.js";
 import { denoRestError } from "./deno-errors.js";
 import { fromDenoSandboxId, toDenoSandboxId } from "./deno-ids.js";
@@ -63,7 +64,8 @@ export async function registerDenoApi(app: FastifyInstance, services: Services, 
           if (!req.ws) return;
           const input = createRequestFromHeader(req.headers["x-deno-sandbox-config"]);
           reserve(req);
-          const info = await services.sandboxes.create(req.principal.tenant, input);
+          // A `root` volume a just-closed sandbox booted from is released as that sandbox ends.
+          const info = await afterEnding(services.sandboxes, () => services.sandboxes.create(req.principal.tenant, input));
           (req.raw as Tagged)[SANDBOX_ID] = info.id;
         },
       },
