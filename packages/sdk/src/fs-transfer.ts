@@ -40,11 +40,28 @@ function toWebStream(iterable: AsyncIterable<Uint8Array>): ReadableStream<Uint8A
   });
 }
 
-/** Reads a local file's first `size` bytes (zero-filled if it shrank), reporting each chunk. */
+/** Read and write size of local files: few, large system calls (a 256 MiB file is 256 reads). */
+const IO_CHUNK = 1024 * 1024;
+
+/**
+ * Reads a local file's first `size` bytes (zero-filled if it shrank), reporting each chunk. A
+ * small file is read in one call: a stream per file would cost more than the file itself when
+ * a directory holds thousands of them.
+ */
 async function* fileChunks(file: string, size: number, onChunk: (n: number) => void): AsyncGenerator<Uint8Array> {
   let sent = 0;
-  if (size > 0) {
-    for await (const chunk of nodeFs.createReadStream(file, { start: 0, end: size - 1, highWaterMark: 256 * 1024 })) {
+  if (size > 0 && size <= IO_CHUNK) {
+    const h = await fsp.open(file, "r");
+    try {
+      const buf = new Uint8Array(size);
+      for (let n = -1; sent < size && n !== 0; sent += n) n = (await h.read(buf, sent, size - sent, sent)).bytesRead;
+      onChunk(sent);
+      yield sent === size ? buf : buf.subarray(0, sent);
+    } finally {
+      await h.close();
+    }
+  } else if (size > 0) {
+    for await (const chunk of nodeFs.createReadStream(file, { start: 0, end: size - 1, highWaterMark: IO_CHUNK })) {
       const bytes = chunk as Buffer;
       sent += bytes.byteLength;
       onChunk(bytes.byteLength);
@@ -190,12 +207,33 @@ async function writeAtomically(
   let total = 0;
   try {
     try {
+      // Received chunks are small (tens of KiB): they are gathered into one reused buffer and
+      // written IO_CHUNK at a time (few system calls, no new allocation per write).
+      let batch: Uint8Array | undefined;
+      let used = 0;
+      const flush = async () => {
+        for (let off = 0; off < used; ) off += (await handle.write(batch!, off, used - off)).bytesWritten;
+        total += used;
+        onChunk(used);
+        used = 0;
+      };
       for await (const chunk of chunks) {
-        let off = 0;
-        while (off < chunk.byteLength) off += (await handle.write(chunk, off, chunk.byteLength - off)).bytesWritten;
-        total += chunk.byteLength;
-        onChunk(chunk.byteLength);
+        if (chunk.byteLength >= IO_CHUNK && used === 0) {
+          for (let off = 0; off < chunk.byteLength; ) off += (await handle.write(chunk, off, chunk.byteLength - off)).bytesWritten;
+          total += chunk.byteLength;
+          onChunk(chunk.byteLength);
+          continue;
+        }
+        for (let off = 0; off < chunk.byteLength; ) {
+          batch ??= new Uint8Array(IO_CHUNK);
+          const n = Math.min(IO_CHUNK - used, chunk.byteLength - off);
+          batch.set(chunk.subarray(off, off + n), used);
+          used += n;
+          off += n;
+          if (used === IO_CHUNK) await flush();
+        }
       }
+      if (used > 0) await flush();
       await handle.chmod(mode);
       if (mtime) await handle.utimes(mtime, mtime);
     } finally {
@@ -204,6 +242,42 @@ async function writeAtomically(
     await fsp.rename(tmp, file);
   } catch (err) {
     await fsp.rm(tmp, { force: true });
+    throw err;
+  }
+  return total;
+}
+
+/** Files up to this size are downloaded in one piece by writeSmallAtomically. */
+const SMALL_FILE = 64 * 1024;
+
+/** A (small) tar entry's bytes. */
+async function collect(entry: AsyncIterable<Uint8Array>): Promise<Uint8Array[]> {
+  const chunks: Uint8Array[] = [];
+  for await (const chunk of entry) chunks.push(chunk);
+  return chunks;
+}
+
+/**
+ * writeAtomically for a file already in memory, with synchronous calls: a directory of
+ * thousands of small files would otherwise pay a thread-pool round trip for each of the six
+ * calls per file. Each file takes microseconds, so the event loop is never held for long.
+ */
+function writeSmallAtomically(file: string, chunks: Uint8Array[], mode: number, mtime: Date | null): number {
+  const tmp = path.join(path.dirname(file), `.atoll-tmp-${randomBytes(6).toString("hex")}`);
+  let total = 0;
+  const fd = nodeFs.openSync(tmp, "wx", 0o600);
+  try {
+    try {
+      for (const chunk of chunks) for (let off = 0; off < chunk.byteLength; ) off += nodeFs.writeSync(fd, chunk, off, chunk.byteLength - off);
+      for (const chunk of chunks) total += chunk.byteLength;
+      nodeFs.fchmodSync(fd, mode);
+      if (mtime) nodeFs.futimesSync(fd, mtime, mtime);
+    } finally {
+      nodeFs.closeSync(fd);
+    }
+    nodeFs.renameSync(tmp, file);
+  } catch (err) {
+    nodeFs.rmSync(tmp, { force: true });
     throw err;
   }
   return total;
@@ -290,11 +364,14 @@ export async function downloadPath(fs: FileSystem, remotePath: string, localPath
       const dir = await ensureDir(path.posix.dirname(rel) === "." ? "" : path.posix.dirname(rel));
       const target = path.join(dir, path.posix.basename(rel));
       if (h.type === "file" || h.type === "contiguous-file") {
-        await writeAtomically(target, entry as unknown as AsyncIterable<Uint8Array>, (h.mode ?? 0o644) & DOWNLOAD_MODE_MASK, h.mtime ?? null, (n) => {
+        const mode = (h.mode ?? 0o644) & DOWNLOAD_MODE_MASK;
+        const onChunk = (n: number) => {
           p.bytes += n;
           summary.bytes += n;
           onProgress?.({ ...p });
-        });
+        };
+        if ((h.size ?? Infinity) <= SMALL_FILE) onChunk(writeSmallAtomically(target, await collect(entry as unknown as AsyncIterable<Uint8Array>), mode, h.mtime ?? null));
+        else await writeAtomically(target, entry as unknown as AsyncIterable<Uint8Array>, mode, h.mtime ?? null, onChunk);
       } else if (h.type === "symlink" && h.linkname) {
         const tmp = path.join(dir, `.atoll-tmp-${randomBytes(6).toString("hex")}`);
         await fsp.symlink(h.linkname, tmp);
