@@ -51,15 +51,15 @@ const IO_CHUNK = 1024 * 1024;
 async function* fileChunks(file: string, size: number, onChunk: (n: number) => void): AsyncGenerator<Uint8Array> {
   let sent = 0;
   if (size > 0 && size <= IO_CHUNK) {
+    const buf = new Uint8Array(size);
     const h = await fsp.open(file, "r");
     try {
-      const buf = new Uint8Array(size);
       for (let n = -1; sent < size && n !== 0; sent += n) n = (await h.read(buf, sent, size - sent, sent)).bytesRead;
-      onChunk(sent);
-      yield sent === size ? buf : buf.subarray(0, sent);
     } finally {
-      await h.close();
+      await h.close(); // before the yield: a consumer that stops there never resumes this
     }
+    onChunk(sent);
+    yield sent === size ? buf : buf.subarray(0, sent);
   } else if (size > 0) {
     for await (const chunk of nodeFs.createReadStream(file, { start: 0, end: size - 1, highWaterMark: IO_CHUNK })) {
       const bytes = chunk as Buffer;
