@@ -2,8 +2,9 @@
  * upload/download between the local disk and a sandbox or volume. Loaded lazily by
  * FileSystem.upload/download, so importing the SDK never loads `node:` modules (Deno and Bun
  * provide node:fs too). Directories travel as one streamed tar (tar-stream, pure JS); files as
- * raw bytes. Nothing is held in memory beyond a chunk, and every local file is written to a
- * temp name in its directory and renamed once complete.
+ * raw bytes. Nothing is held in memory beyond about 1 MiB (IO_CHUNK: reads, writes and the
+ * pieces sent are large, so a transfer costs few system calls and HTTP chunks; docs/performance.md),
+ * and every local file is written to a temp name in its directory and renamed once complete.
  *
  * The tar of a download comes from a sandbox, so it is untrusted: entry names may not climb
  * with "..", and no entry may be written through a symlink or over a non-directory on the
@@ -40,8 +41,44 @@ function toWebStream(iterable: AsyncIterable<Uint8Array>): ReadableStream<Uint8A
   });
 }
 
+/** Least size of the pieces a tar upload is sent in (the packer emits a 512-byte header per entry). */
+const BATCH = 256 * 1024;
+
+/**
+ * The same bytes in pieces of at least `min` bytes (except the last): a tree of small files
+ * would otherwise travel as three tiny pieces per file, each its own HTTP chunk, system call
+ * and record all the way to the sandbox. Holds at most `min` bytes plus one input chunk.
+ */
+async function* batched(chunks: AsyncIterable<Uint8Array>, min: number): AsyncGenerator<Uint8Array> {
+  let pending: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of chunks) {
+    pending.push(chunk);
+    size += chunk.byteLength;
+    if (size < min) continue;
+    yield concat(pending, size);
+    pending = [];
+    size = 0;
+  }
+  if (size > 0) yield concat(pending, size);
+}
+
+/** The chunks as one array of `size` bytes. */
+function concat(chunks: Uint8Array[], size: number): Uint8Array {
+  if (chunks.length === 1) return chunks[0]!;
+  const out = new Uint8Array(size);
+  let off = 0;
+  for (const c of chunks) {
+    out.set(c, off);
+    off += c.byteLength;
+  }
+  return out;
+}
+
 /** Read and write size of local files: few, large system calls (a 256 MiB file is 256 reads). */
 const IO_CHUNK = 1024 * 1024;
+/** Files up to this size are read (upload) and written (download) in one piece, with synchronous calls. */
+const SMALL_FILE = 64 * 1024;
 
 /**
  * Reads a local file's first `size` bytes (zero-filled if it shrank), reporting each chunk. A
@@ -50,7 +87,18 @@ const IO_CHUNK = 1024 * 1024;
  */
 async function* fileChunks(file: string, size: number, onChunk: (n: number) => void): AsyncGenerator<Uint8Array> {
   let sent = 0;
-  if (size > 0 && size <= IO_CHUNK) {
+  if (size > 0 && size <= SMALL_FILE) {
+    // Synchronous: three thread-pool round trips would cost more than reading a few KiB.
+    const buf = new Uint8Array(size);
+    const fd = nodeFs.openSync(file, "r");
+    try {
+      for (let n = -1; sent < size && n !== 0; sent += n) n = nodeFs.readSync(fd, buf, sent, size - sent, sent);
+    } finally {
+      nodeFs.closeSync(fd);
+    }
+    onChunk(sent);
+    yield sent === size ? buf : buf.subarray(0, sent);
+  } else if (size > 0 && size <= IO_CHUNK) {
     const buf = new Uint8Array(size);
     const h = await fsp.open(file, "r");
     try {
@@ -85,7 +133,7 @@ async function scan(root: string): Promise<LocalEntry[]> {
     for (const name of names) {
       const childAbs = path.join(abs, name);
       const childRel = rel ? `${rel}/${name}` : name;
-      const st = await fsp.lstat(childAbs);
+      const st = nodeFs.lstatSync(childAbs); // microseconds; a thread-pool round trip per entry costs more
       if (st.isDirectory() || st.isFile() || st.isSymbolicLink()) out.push({ rel: childRel, abs: childAbs, st });
       if (st.isDirectory()) await visit(childAbs, childRel);
     }
@@ -172,7 +220,8 @@ export async function uploadPath(fs: FileSystem, localPath: string, remotePath: 
   };
   const producing = produce();
   try {
-    const r = await fs.importTar(target, toWebStream(pack as unknown as AsyncIterable<Uint8Array>), signal ? { signal } : {});
+    const body = toWebStream(batched(pack as unknown as AsyncIterable<Uint8Array>, BATCH));
+    const r = await fs.importTar(target, body, signal ? { signal } : {});
     return { files: r.files + r.links, directories: r.dirs, bytes: r.bytes };
   } finally {
     pack.destroy();
@@ -246,9 +295,6 @@ async function writeAtomically(
   }
   return total;
 }
-
-/** Files up to this size are downloaded in one piece by writeSmallAtomically. */
-const SMALL_FILE = 64 * 1024;
 
 /** A (small) tar entry's bytes. */
 async function collect(entry: AsyncIterable<Uint8Array>): Promise<Uint8Array[]> {
