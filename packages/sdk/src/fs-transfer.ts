@@ -18,6 +18,7 @@ import * as nodeFs from "node:fs";
 import * as fsp from "node:fs/promises";
 import * as path from "node:path";
 import { AtollError, InvalidArgumentError, FS_TAR_ERROR_KEY, fsErrorFromErrno, parseErrnoReport } from "./contract/index.js";
+import { concatChunks } from "./child-process.js";
 import type { FileSystem } from "./file-system.js";
 import type { TransferOptions, TransferProgress, TransferSummary } from "./fs-types.js";
 
@@ -56,23 +57,11 @@ async function* batched(chunks: AsyncIterable<Uint8Array>, min: number): AsyncGe
     pending.push(chunk);
     size += chunk.byteLength;
     if (size < min) continue;
-    yield concat(pending, size);
+    yield pending.length === 1 ? pending[0]! : concatChunks(pending, size);
     pending = [];
     size = 0;
   }
-  if (size > 0) yield concat(pending, size);
-}
-
-/** The chunks as one array of `size` bytes. */
-function concat(chunks: Uint8Array[], size: number): Uint8Array {
-  if (chunks.length === 1) return chunks[0]!;
-  const out = new Uint8Array(size);
-  let off = 0;
-  for (const c of chunks) {
-    out.set(c, off);
-    off += c.byteLength;
-  }
-  return out;
+  if (size > 0) yield pending.length === 1 ? pending[0]! : concatChunks(pending, size);
 }
 
 /** Read and write size of local files: few, large system calls (a 256 MiB file is 256 reads). */
