@@ -109,6 +109,11 @@ export async function collectStream(stream: ReadableStream<Uint8Array> | null, o
     chunks.push(value);
     length += value.byteLength;
   }
+  return concatChunks(chunks, length);
+}
+
+/** `chunks` copied into one new array of `length` (their total) bytes. @internal */
+export function concatChunks(chunks: Uint8Array[], length: number): Uint8Array {
   const out = new Uint8Array(length);
   let offset = 0;
   for (const c of chunks) {

@@ -49,7 +49,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define UP_MAX (64u * 1024 + 5)         /* init → daemon: a frame of at most 64 KiB payload */
+#define UP_MAX (256u * 1024 + 5)        /* init → daemon: a frame of at most 256 KiB payload (OUTPUT_CHUNK) */
 #define DOWN_MAX (16u * 1024 * 1024 + 5) /* daemon → init: as init's own limit (the daemon is trusted) */
 #define PIPE_BYTES (1024 * 1024)
 #define F_READY 64

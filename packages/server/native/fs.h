@@ -24,7 +24,11 @@ enum {
 };
 
 #define MAX_IN_RECORD (1u << 20) /* largest record the daemon may send */
-#define OUT_CHUNK 65536          /* largest D payload the helper sends */
+/* Largest D payload the helper sends: with its 5-byte header a record fills exactly one read of
+   init's (OUTPUT_CHUNK in init.h), so records travel one per frame and the daemon decodes them
+   without joining chunks. */
+#define OUT_CHUNK (256u * 1024 - 5)
+#define PIPE_SIZE (1u << 20) /* asked for stdin and stdout (best effort): a whole window in flight */
 #define ACK_EVERY (256u * 1024)  /* bytes consumed between two ACKs */
 #define TMP_PREFIX ".atoll-tmp-"
 

@@ -61,7 +61,7 @@ static void stream_of(struct proc *p, uint8_t type, uint64_t **credit, int64_t *
 /* Reads one chunk from an output pipe, at most its credit (and its tail, once counted), and
    forwards it. Returns 0 on EAGAIN or without credit, 1 on data, -1 on EOF (fd closed). */
 int forward_output(struct proc *p, int *fd, uint8_t type) {
-  static unsigned char buf[READ_CHUNK];
+  static unsigned char buf[OUTPUT_CHUNK];
   uint64_t *credit;
   int64_t *tail;
   stream_of(p, type, &credit, &tail);

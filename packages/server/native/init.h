@@ -31,6 +31,10 @@ enum {
 #define CTL_OUT 1
 #define MAX_FRAME (16u * 1024 * 1024) /* length field limit: a daemon bug, not a sandbox one */
 #define READ_CHUNK 65536
+/* One read of a child's output pipe: the largest STDOUT/STDERR payload (MAX_INIT_PAYLOAD in
+   runtime/agent-protocol.ts, UP_MAX in atoll-shim.c). Large, so bulk output (file transfers)
+   costs few frames; the buffer's pages are only touched by a process that prints that much. */
+#define OUTPUT_CHUNK (256 * 1024)
 #define STDIN_ACK_EVERY 65536 /* report consumed stdin at least this often (and when the queue empties) */
 #define EXIT_GRACE_MS 50
 

@@ -18,7 +18,7 @@ export const Rec = {
 } as const;
 
 /**
- * Largest record the daemon accepts from the helper (the helper sends ≤ 64 KiB of data; a
+ * Largest record the daemon accepts from the helper (the helper sends < 256 KiB of data; a
  * listing entry with two 4 KiB paths, escaped, stays far below). Longer is a protocol error,
  * found before anything is buffered.
  */

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { CREDIT_FLOOR, STDIN_WINDOW } from "./agent-channel.js";
 import { signalName, signalNumber } from "../core/signals.js";
-import { FrameType, ProtocolError, encodeFrame } from "./agent-protocol.js";
+import { FrameType, MAX_INIT_PAYLOAD, ProtocolError, encodeFrame } from "./agent-protocol.js";
 import { FAKE_WINDOW as WINDOW, fakeInit, recorder } from "./fake-init.js";
 
 const tick = () => new Promise((r) => setImmediate(r));
@@ -211,7 +211,7 @@ const HOSTILE: { what: string; frames: (procId: number) => Buffer[]; ready?: fal
   },
   {
     what: "a frame longer than init ever sends",
-    frames: (id) => [encodeFrame(FrameType.STARTED, id, Buffer.alloc(4)), encodeFrame(FrameType.STDOUT, id, Buffer.alloc(64 * 1024 + 1))],
+    frames: (id) => [encodeFrame(FrameType.STARTED, id, Buffer.alloc(4)), encodeFrame(FrameType.STDOUT, id, Buffer.alloc(MAX_INIT_PAYLOAD + 1))],
   },
   { what: "unknown frame type", frames: (id) => [encodeFrame(200, id, Buffer.alloc(0))] },
   {

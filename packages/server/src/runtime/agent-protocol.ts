@@ -31,11 +31,11 @@ export const HEADER_BYTES = 9;
 /** Largest payload atoll-init accepts; bigger STDIN writes are split by encodeStdin. */
 export const MAX_PAYLOAD = 16 * 1024 * 1024;
 /**
- * Largest payload atoll-init sends (one read of a child's pipe, READ_CHUNK in init.h; a
+ * Largest payload atoll-init sends (one read of a child's pipe, OUTPUT_CHUNK in init.h; a
  * SPAWN_FAILED message is shorter). The daemon's decoder refuses longer frames before buffering
  * them.
  */
-export const MAX_INIT_PAYLOAD = 64 * 1024;
+export const MAX_INIT_PAYLOAD = 256 * 1024;
 
 export interface Frame {
   type: number;

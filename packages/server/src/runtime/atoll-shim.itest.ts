@@ -109,7 +109,7 @@ test("before READY a daemon's EOF ends the shim and its launcher (a pooled entry
   await waitFor("the launcher to end", () => !pidAlive(launcher));
 });
 
-test("a length beyond 64 KiB from init is passed on and ends the launcher", async () => {
+test("a length beyond 256 KiB from init is passed on and ends the launcher", async () => {
   const p = shim(`${READY}; printf '\\001\\000\\000\\000'; exec sleep 300`);
   const raw: Buffer[] = [];
   p.stdout.on("data", (c: Buffer) => raw.push(c));

@@ -26,7 +26,7 @@ export class ByteQueue {
   peek(n: number): Buffer {
     const first = this.chunks[0]!;
     if (first.byteLength >= n) return first.subarray(0, n);
-    this.chunks = [Buffer.concat(this.chunks)];
+    this.join(n);
     return this.chunks[0]!.subarray(0, n);
   }
 
@@ -39,11 +39,21 @@ export class ByteQueue {
       if (first.byteLength === n) this.chunks.shift();
       else this.chunks[0] = first.subarray(n);
     } else {
-      const all = Buffer.concat(this.chunks);
-      out = all.subarray(0, n);
-      this.chunks = all.byteLength > n ? [all.subarray(n)] : [];
+      this.join(n);
+      return this.take(n);
     }
     this.buffered -= n;
     return out;
+  }
+
+  /**
+   * Makes the first chunk hold at least n bytes, copying only the chunks those bytes span (not
+   * the whole queue: a decoder waiting for a large frame may queue many chunks, and each record
+   * that spans two chunks would otherwise copy all of them again).
+   */
+  private join(n: number): void {
+    let count = 0;
+    for (let have = 0; have < n; count++) have += this.chunks[count]!.byteLength;
+    this.chunks.splice(0, count, Buffer.concat(this.chunks.slice(0, count)));
   }
 }

@@ -20,7 +20,10 @@ const got = await client.snapshots.get(snapshot.slug);
 assert.equal(got?.id, snapshot.id);
 assert.equal((await client.snapshots.get(snapshot.id))?.slug, snapshot.slug);
 const listed = await client.snapshots.list({ search: `snap-${process.pid}` });
-assert.deepEqual(listed.items.map((s) => s.id), [snapshot.id]);
+assert.deepEqual(
+  listed.items.map((s) => s.id),
+  [snapshot.id],
+);
 const all = [];
 for await (const s of await client.snapshots.list()) all.push(s.id);
 assert.ok(all.includes(snapshot.id));
