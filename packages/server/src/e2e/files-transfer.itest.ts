@@ -49,7 +49,7 @@ test("many small files and every size boundary survive a round trip", { timeout:
   const src = join(local, "many");
   const sizes = [0, 1, 511, 512, 513, 64 * 1024 - 1, 64 * 1024, 64 * 1024 + 1, MIB - 1, MIB, MIB + 1, 3 * MIB + 17];
   mkdirSync(src);
-  sizes.forEach((n, i) => writeFileSync(join(src, `size-${n}`), bytes(n, i)));
+  for (const [i, n] of sizes.entries()) writeFileSync(join(src, `size-${n}`), bytes(n, i));
   for (let d = 0; d < 30; d++) {
     mkdirSync(join(src, `d${d}`));
     for (let f = 0; f < 100; f++) writeFileSync(join(src, `d${d}`, `f${f}`), bytes((d * 100 + f) % 3000, d * 1000 + f));
@@ -114,7 +114,7 @@ test("names with odd characters keep their exact bytes both ways", { timeout: 60
   const src = join(local, "names");
   mkdirSync(src);
   const names = ["with space", "new\nline", "tab\there", 'quote"s', "back\\slash", "-leading-dash", "ünïcødé-名前", "*?[glob]", "x".repeat(255), " ", "..."];
-  names.forEach((n, i) => writeFileSync(join(src, n), `content ${i}`));
+  for (const [i, n] of names.entries()) writeFileSync(join(src, n), `content ${i}`);
   mkdirSync(join(src, "dir with\nnewline"));
   writeFileSync(join(src, "dir with\nnewline", "inner"), "inner");
   const want = manifest(src);
