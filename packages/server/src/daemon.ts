@@ -64,7 +64,7 @@ import { TarBackupDriver } from "./backup/tar-backup-driver.js";
 export const VERSION = "0.1.0";
 
 /** Adopted sandboxes whose networks are taken over at once at start. */
-const ADOPT_NETWORKS_AT_ONCE = 32;
+const ADOPT_NETWORKS_AT_ONCE = 128;
 
 /** A running daemon. */
 export interface Daemon {

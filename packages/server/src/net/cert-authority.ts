@@ -58,22 +58,23 @@ export async function createSandboxCa(sandboxId: string, now = new Date()): Prom
 export class LeafMinter {
   private leafKeys: Promise<CryptoKeyPair> | undefined;
   private caKey: Promise<CryptoKey> | undefined;
-  private readonly caCert: x509.X509Certificate;
+  /** Parsed on first use: netd makes a minter per sandbox (a hundred at once when a daemon adopts them), most never mint. */
+  private caCert: x509.X509Certificate | undefined;
 
-  constructor(private readonly ca: CertificateAuthority) {
-    this.caCert = new x509.X509Certificate(ca.certPem);
-  }
+  constructor(private readonly ca: CertificateAuthority) {}
 
   /** { certPem, keyPem } for `name` (a DNS name or an IP literal), valid 7 days. */
   async mint(name: string, now = new Date()): Promise<{ certPem: string; keyPem: string }> {
     this.leafKeys ??= webcrypto.subtle.generateKey(ALG, true, ["sign", "verify"]) as Promise<CryptoKeyPair>;
     this.caKey ??= webcrypto.subtle.importKey("pkcs8", Buffer.from(this.ca.keyPem.replace(/-----[^-]+-----|\s/g, ""), "base64"), ALG, false, ["sign"]);
     const [keys, caKey] = await Promise.all([this.leafKeys, this.caKey]);
+    this.caCert ??= new x509.X509Certificate(this.ca.certPem);
+    const caCert = this.caCert;
     const isIp = /^[\d.]+$/.test(name) || name.includes(":");
     const cert = await x509.X509CertificateGenerator.create({
       serialNumber: serial(),
       subject: `CN=${isIp ? "ip" : name}`,
-      issuer: this.caCert.subject,
+      issuer: caCert.subject,
       notBefore: new Date(now.getTime() - 3_600_000),
       notAfter: new Date(now.getTime() + 7 * DAY),
       publicKey: keys.publicKey,
@@ -84,7 +85,7 @@ export class LeafMinter {
         new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
         new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth], false),
         new x509.SubjectAlternativeNameExtension([{ type: isIp ? "ip" : "dns", value: name }], false),
-        await x509.AuthorityKeyIdentifierExtension.create(this.caCert, false),
+        await x509.AuthorityKeyIdentifierExtension.create(caCert, false),
       ],
     });
     const pkcs8 = await webcrypto.subtle.exportKey("pkcs8", keys.privateKey);

@@ -270,7 +270,8 @@ export class LinuxNetworkDriver implements NetworkDriver {
         // Through the batcher: adoptions at start run side by side and share nft runs.
         await this.admissions.apply(script);
         this.sandboxes.set(id, sbx);
-        await this.refreshProxyDeny();
+        // netd's deny set is the previous run's, made for these same sandboxes: dropUnadopted
+        // recomputes it once for all of them.
         await this.netd!.setSandbox(sbx);
       } catch (err) {
         this.sandboxes.delete(id);
