@@ -72,7 +72,8 @@ test("volumes show with their real usage, attachments and totals; a write moves 
     assert.ok(text.includes(`${formatBytes(fresh.usedBytes)} of ${formatBytes(fresh.capacityBytes)}`), text);
   }
   const chips = volumeRow(alpha.id).locator(".chip");
-  assert.equal(await chips.count(), 2);
+  // The page is live: the overview that shows the second attachment may be the next one.
+  await eventually("both attachments on the page", async () => (await chips.count()) === 2);
   assert.match(await volumeRow(alpha.id).locator(`.chip[data-sandbox="${writer.id}"]`).innerText(), /rw\s+\/data/i);
   assert.match(await volumeRow(alpha.id).locator(`.chip[data-sandbox="${reader.id}"]`).innerText(), /ro\s+\/ro/i);
   assert.equal(await volumeRow(alpha.id).locator("[data-col=lastAttached]").innerText(), "now");
