@@ -131,8 +131,12 @@ async function scan(root: string): Promise<LocalEntry[]> {
   return out;
 }
 
-function waitDrain(stream: { once(event: "drain", fn: () => void): unknown }): Promise<void> {
-  return new Promise((resolve) => stream.once("drain", resolve));
+function waitDrain(stream: { once(event: "drain" | "close", fn: () => void): unknown }): Promise<void> {
+  // "close": a destroyed stream never drains (an upload the daemon refused part way).
+  return new Promise((resolve) => {
+    stream.once("drain", resolve);
+    stream.once("close", resolve);
+  });
 }
 
 export async function uploadPath(fs: FileSystem, localPath: string, remotePath: string, options: TransferOptions): Promise<TransferSummary> {
@@ -165,22 +169,29 @@ export async function uploadPath(fs: FileSystem, localPath: string, remotePath: 
   };
   const tar = await import("tar-stream");
   const pack = tar.pack();
+  // Once the pack is destroyed (the request ended: done, refused or aborted), an entry waiting
+  // for the reader never completes: the producer stops there instead of waiting forever.
+  const closed = new Promise<void>((_, reject) => pack.once("close", () => reject(new Error("the upload ended"))));
+  closed.catch(() => undefined);
   const produce = async () => {
     try {
       const add = (header: Parameters<typeof pack.entry>[0], content?: AsyncIterable<Uint8Array>) =>
-        new Promise<void>((resolve, reject) => {
-          const entry = pack.entry(header, (err?: Error | null) => (err ? reject(err) : resolve()));
-          if (!content) return void entry.end(undefined);
-          void (async () => {
-            try {
-              for await (const chunk of content) if (!entry.write(chunk)) await waitDrain(entry);
-              entry.end(undefined);
-            } catch (err) {
-              entry.destroy(err as Error);
-              reject(err);
-            }
-          })();
-        });
+        Promise.race([
+          closed,
+          new Promise<void>((resolve, reject) => {
+            const entry = pack.entry(header, (err?: Error | null) => (err ? reject(err) : resolve()));
+            if (!content) return void entry.end(undefined);
+            void (async () => {
+              try {
+                for await (const chunk of content) if (!entry.write(chunk)) await waitDrain(entry);
+                entry.end(undefined);
+              } catch (err) {
+                entry.destroy(err as Error);
+                reject(err);
+              }
+            })();
+          }),
+        ]);
       await add({ name: "./", type: "directory", mode: st.mode & 0o7777, mtime: st.mtime });
       for (const e of entries) {
         if (signal?.aborted) throw signal.reason;
