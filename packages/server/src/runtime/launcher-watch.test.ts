@@ -40,11 +40,12 @@ describe("watchLauncher", () => {
 
 describe("pidRunning", () => {
   it("counts a zombie (exited, not reaped) as ended, where pidAlive still sees it", async () => {
-    // The child `true` exits at once; its parent execs sleep, which never reaps it.
-    const parent = sh("true & echo $!; exec sleep 30");
+    // The child ends 0.3 s later, when its parent has exec'd sleep, which never reaps it (a child
+    // that ended before the exec could be reaped by sh itself).
+    const parent = sh("sleep 0.3 & echo $!; exec sleep 30");
     try {
       const pid = Number(await new Promise<string>((resolve) => parent.stdout.once("data", (d: Buffer) => resolve(d.toString()))));
-      // `true` ends as soon as it is scheduled (generous: the machine may be busy).
+      // Generous: the machine may be busy.
       for (const deadline = Date.now() + 10_000; pidRunning(pid) && Date.now() < deadline; ) await sleep(20);
       assert.equal(pidRunning(pid), false);
       assert.ok(pidAlive(pid), "the zombie still has its pid (nobody reaped it)");
