@@ -2,9 +2,8 @@
  * upload/download between the local disk and a sandbox or volume. Loaded lazily by
  * FileSystem.upload/download, so importing the SDK never loads `node:` modules (Deno and Bun
  * provide node:fs too). Directories travel as one streamed tar (tar-stream, pure JS); files as
- * raw bytes. Nothing is held in memory beyond about 1 MiB (IO_CHUNK: reads, writes and the
- * pieces sent are large, so a transfer costs few system calls and HTTP chunks; docs/performance.md),
- * and every local file is written to a temp name in its directory and renamed once complete.
+ * raw bytes. Nothing is held in memory beyond a chunk, and every local file is written to a
+ * temp name in its directory and renamed once complete.
  *
  * The tar of a download comes from a sandbox, so it is untrusted: entry names may not climb
  * with "..", and no entry may be written through a symlink or over a non-directory on the
@@ -18,7 +17,6 @@ import * as nodeFs from "node:fs";
 import * as fsp from "node:fs/promises";
 import * as path from "node:path";
 import { AtollError, InvalidArgumentError, FS_TAR_ERROR_KEY, fsErrorFromErrno, parseErrnoReport } from "./contract/index.js";
-import { concatChunks } from "./child-process.js";
 import type { FileSystem } from "./file-system.js";
 import type { TransferOptions, TransferProgress, TransferSummary } from "./fs-types.js";
 
@@ -42,63 +40,11 @@ function toWebStream(iterable: AsyncIterable<Uint8Array>): ReadableStream<Uint8A
   });
 }
 
-/** Least size of the pieces a tar upload is sent in (the packer emits a 512-byte header per entry). */
-const BATCH = 256 * 1024;
-
-/**
- * The same bytes in pieces of at least `min` bytes (except the last): a tree of small files
- * would otherwise travel as three tiny pieces per file, each its own HTTP chunk, system call
- * and record all the way to the sandbox. Holds at most `min` bytes plus one input chunk.
- */
-async function* batched(chunks: AsyncIterable<Uint8Array>, min: number): AsyncGenerator<Uint8Array> {
-  let pending: Uint8Array[] = [];
-  let size = 0;
-  for await (const chunk of chunks) {
-    pending.push(chunk);
-    size += chunk.byteLength;
-    if (size < min) continue;
-    yield pending.length === 1 ? pending[0]! : concatChunks(pending, size);
-    pending = [];
-    size = 0;
-  }
-  if (size > 0) yield pending.length === 1 ? pending[0]! : concatChunks(pending, size);
-}
-
-/** Read and write size of local files: few, large system calls (a 256 MiB file is 256 reads). */
-const IO_CHUNK = 1024 * 1024;
-/** Files up to this size are read (upload) and written (download) in one piece, with synchronous calls. */
-const SMALL_FILE = 64 * 1024;
-
-/**
- * Reads a local file's first `size` bytes (zero-filled if it shrank), reporting each chunk. A
- * small file is read in one call: a stream per file would cost more than the file itself when
- * a directory holds thousands of them.
- */
+/** Reads a local file's first `size` bytes (zero-filled if it shrank), reporting each chunk. */
 async function* fileChunks(file: string, size: number, onChunk: (n: number) => void): AsyncGenerator<Uint8Array> {
   let sent = 0;
-  if (size > 0 && size <= SMALL_FILE) {
-    // Synchronous: three thread-pool round trips would cost more than reading a few KiB.
-    const buf = new Uint8Array(size);
-    const fd = nodeFs.openSync(file, "r");
-    try {
-      for (let n = -1; sent < size && n !== 0; sent += n) n = nodeFs.readSync(fd, buf, sent, size - sent, sent);
-    } finally {
-      nodeFs.closeSync(fd);
-    }
-    onChunk(sent);
-    yield sent === size ? buf : buf.subarray(0, sent);
-  } else if (size > 0 && size <= IO_CHUNK) {
-    const buf = new Uint8Array(size);
-    const h = await fsp.open(file, "r");
-    try {
-      for (let n = -1; sent < size && n !== 0; sent += n) n = (await h.read(buf, sent, size - sent, sent)).bytesRead;
-    } finally {
-      await h.close(); // before the yield: a consumer that stops there never resumes this
-    }
-    onChunk(sent);
-    yield sent === size ? buf : buf.subarray(0, sent);
-  } else if (size > 0) {
-    for await (const chunk of nodeFs.createReadStream(file, { start: 0, end: size - 1, highWaterMark: IO_CHUNK })) {
+  if (size > 0) {
+    for await (const chunk of nodeFs.createReadStream(file, { start: 0, end: size - 1, highWaterMark: 256 * 1024 })) {
       const bytes = chunk as Buffer;
       sent += bytes.byteLength;
       onChunk(bytes.byteLength);
@@ -122,7 +68,7 @@ async function scan(root: string): Promise<LocalEntry[]> {
     for (const name of names) {
       const childAbs = path.join(abs, name);
       const childRel = rel ? `${rel}/${name}` : name;
-      const st = nodeFs.lstatSync(childAbs); // microseconds; a thread-pool round trip per entry costs more
+      const st = await fsp.lstat(childAbs);
       if (st.isDirectory() || st.isFile() || st.isSymbolicLink()) out.push({ rel: childRel, abs: childAbs, st });
       if (st.isDirectory()) await visit(childAbs, childRel);
     }
@@ -131,12 +77,8 @@ async function scan(root: string): Promise<LocalEntry[]> {
   return out;
 }
 
-function waitDrain(stream: { once(event: "drain" | "close", fn: () => void): unknown }): Promise<void> {
-  // "close": a destroyed stream never drains (an upload the daemon refused part way).
-  return new Promise((resolve) => {
-    stream.once("drain", resolve);
-    stream.once("close", resolve);
-  });
+function waitDrain(stream: { once(event: "drain", fn: () => void): unknown }): Promise<void> {
+  return new Promise((resolve) => stream.once("drain", resolve));
 }
 
 export async function uploadPath(fs: FileSystem, localPath: string, remotePath: string, options: TransferOptions): Promise<TransferSummary> {
@@ -169,29 +111,22 @@ export async function uploadPath(fs: FileSystem, localPath: string, remotePath: 
   };
   const tar = await import("tar-stream");
   const pack = tar.pack();
-  // Once the pack is destroyed (the request ended: done, refused or aborted), an entry waiting
-  // for the reader never completes: the producer stops there instead of waiting forever.
-  const closed = new Promise<void>((_, reject) => pack.once("close", () => reject(new Error("the upload ended"))));
-  closed.catch(() => undefined);
   const produce = async () => {
     try {
       const add = (header: Parameters<typeof pack.entry>[0], content?: AsyncIterable<Uint8Array>) =>
-        Promise.race([
-          closed,
-          new Promise<void>((resolve, reject) => {
-            const entry = pack.entry(header, (err?: Error | null) => (err ? reject(err) : resolve()));
-            if (!content) return void entry.end(undefined);
-            void (async () => {
-              try {
-                for await (const chunk of content) if (!entry.write(chunk)) await waitDrain(entry);
-                entry.end(undefined);
-              } catch (err) {
-                entry.destroy(err as Error);
-                reject(err);
-              }
-            })();
-          }),
-        ]);
+        new Promise<void>((resolve, reject) => {
+          const entry = pack.entry(header, (err?: Error | null) => (err ? reject(err) : resolve()));
+          if (!content) return void entry.end(undefined);
+          void (async () => {
+            try {
+              for await (const chunk of content) if (!entry.write(chunk)) await waitDrain(entry);
+              entry.end(undefined);
+            } catch (err) {
+              entry.destroy(err as Error);
+              reject(err);
+            }
+          })();
+        });
       await add({ name: "./", type: "directory", mode: st.mode & 0o7777, mtime: st.mtime });
       for (const e of entries) {
         if (signal?.aborted) throw signal.reason;
@@ -220,8 +155,7 @@ export async function uploadPath(fs: FileSystem, localPath: string, remotePath: 
   };
   const producing = produce();
   try {
-    const body = toWebStream(batched(pack as unknown as AsyncIterable<Uint8Array>, BATCH));
-    const r = await fs.importTar(target, body, signal ? { signal } : {});
+    const r = await fs.importTar(target, toWebStream(pack as unknown as AsyncIterable<Uint8Array>), signal ? { signal } : {});
     return { files: r.files + r.links, directories: r.dirs, bytes: r.bytes };
   } finally {
     pack.destroy();
@@ -256,33 +190,12 @@ async function writeAtomically(
   let total = 0;
   try {
     try {
-      // Received chunks are small (tens of KiB): they are gathered into one reused buffer and
-      // written IO_CHUNK at a time (few system calls, no new allocation per write).
-      let batch: Uint8Array | undefined;
-      let used = 0;
-      const flush = async () => {
-        for (let off = 0; off < used; ) off += (await handle.write(batch!, off, used - off)).bytesWritten;
-        total += used;
-        onChunk(used);
-        used = 0;
-      };
       for await (const chunk of chunks) {
-        if (chunk.byteLength >= IO_CHUNK && used === 0) {
-          for (let off = 0; off < chunk.byteLength; ) off += (await handle.write(chunk, off, chunk.byteLength - off)).bytesWritten;
-          total += chunk.byteLength;
-          onChunk(chunk.byteLength);
-          continue;
-        }
-        for (let off = 0; off < chunk.byteLength; ) {
-          batch ??= new Uint8Array(IO_CHUNK);
-          const n = Math.min(IO_CHUNK - used, chunk.byteLength - off);
-          batch.set(chunk.subarray(off, off + n), used);
-          used += n;
-          off += n;
-          if (used === IO_CHUNK) await flush();
-        }
+        let off = 0;
+        while (off < chunk.byteLength) off += (await handle.write(chunk, off, chunk.byteLength - off)).bytesWritten;
+        total += chunk.byteLength;
+        onChunk(chunk.byteLength);
       }
-      if (used > 0) await flush();
       await handle.chmod(mode);
       if (mtime) await handle.utimes(mtime, mtime);
     } finally {
@@ -291,39 +204,6 @@ async function writeAtomically(
     await fsp.rename(tmp, file);
   } catch (err) {
     await fsp.rm(tmp, { force: true });
-    throw err;
-  }
-  return total;
-}
-
-/** A (small) tar entry's bytes. */
-async function collect(entry: AsyncIterable<Uint8Array>): Promise<Uint8Array[]> {
-  const chunks: Uint8Array[] = [];
-  for await (const chunk of entry) chunks.push(chunk);
-  return chunks;
-}
-
-/**
- * writeAtomically for a file already in memory, with synchronous calls: a directory of
- * thousands of small files would otherwise pay a thread-pool round trip for each of the six
- * calls per file. Each file takes microseconds, so the event loop is never held for long.
- */
-function writeSmallAtomically(file: string, chunks: Uint8Array[], mode: number, mtime: Date | null): number {
-  const tmp = path.join(path.dirname(file), `.atoll-tmp-${randomBytes(6).toString("hex")}`);
-  let total = 0;
-  const fd = nodeFs.openSync(tmp, "wx", 0o600);
-  try {
-    try {
-      for (const chunk of chunks) for (let off = 0; off < chunk.byteLength; ) off += nodeFs.writeSync(fd, chunk, off, chunk.byteLength - off);
-      for (const chunk of chunks) total += chunk.byteLength;
-      nodeFs.fchmodSync(fd, mode);
-      if (mtime) nodeFs.futimesSync(fd, mtime, mtime);
-    } finally {
-      nodeFs.closeSync(fd);
-    }
-    nodeFs.renameSync(tmp, file);
-  } catch (err) {
-    nodeFs.rmSync(tmp, { force: true });
     throw err;
   }
   return total;
@@ -410,15 +290,11 @@ export async function downloadPath(fs: FileSystem, remotePath: string, localPath
       const dir = await ensureDir(path.posix.dirname(rel) === "." ? "" : path.posix.dirname(rel));
       const target = path.join(dir, path.posix.basename(rel));
       if (h.type === "file" || h.type === "contiguous-file") {
-        const mode = (h.mode ?? 0o644) & DOWNLOAD_MODE_MASK;
-        const onChunk = (n: number) => {
+        await writeAtomically(target, entry as unknown as AsyncIterable<Uint8Array>, (h.mode ?? 0o644) & DOWNLOAD_MODE_MASK, h.mtime ?? null, (n) => {
           p.bytes += n;
           summary.bytes += n;
           onProgress?.({ ...p });
-        };
-        if ((h.size ?? Infinity) <= SMALL_FILE)
-          onChunk(writeSmallAtomically(target, await collect(entry as unknown as AsyncIterable<Uint8Array>), mode, h.mtime ?? null));
-        else await writeAtomically(target, entry as unknown as AsyncIterable<Uint8Array>, mode, h.mtime ?? null, onChunk);
+        });
       } else if (h.type === "symlink" && h.linkname) {
         const tmp = path.join(dir, `.atoll-tmp-${randomBytes(6).toString("hex")}`);
         await fsp.symlink(h.linkname, tmp);
