@@ -19,6 +19,7 @@ import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "nod
 import { fileURLToPath } from "node:url";
 import { after, before, describe, test } from "node:test";
 import { type TestDaemon, startTestDaemon } from "../testing/daemon-harness.js";
+import { denoClientEnv } from "./e2e-helpers.js";
 
 type Pass = "deno-client" | "atoll-node" | "atoll-deno" | "atoll-bun";
 const ATOLL_PASSES: Pass[] = ["atoll-node", "atoll-deno", "atoll-bun"];
@@ -104,11 +105,7 @@ function run(pass: Pass, name: string): Promise<Run> {
     ...process.env,
     ATOLL_URL: daemon.url,
     ATOLL_TOKEN: daemon.token,
-    DENO_SANDBOX_ENDPOINT: daemon.url,
-    DENO_DEPLOY_ENDPOINT: daemon.url,
-    DENO_DEPLOY_TOKEN: daemon.token,
-    // The client asks for an organisation unless the token starts with "ddo_"; Atoll ignores it.
-    DENO_DEPLOY_ORG: "default",
+    ...denoClientEnv(daemon),
     DENO_NO_UPDATE_CHECK: "1",
     NO_COLOR: "1",
   };

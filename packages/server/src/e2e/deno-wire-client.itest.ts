@@ -9,23 +9,13 @@ import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import { Client, Sandbox, SandboxCommandError } from "@deno/sandbox";
 import WebSocket from "ws";
-import { Client as AtollClient } from "atoll";
-import { type TestDaemon, startTestDaemon } from "../testing/daemon-harness.js";
+import { denoClientEnv, useDaemonFromEnv } from "./e2e-helpers.js";
 
-const ctx = {} as { daemon: TestDaemon; client: AtollClient };
-before(async () => {
-  ctx.daemon = await startTestDaemon();
-  ctx.client = new AtollClient({ url: ctx.daemon.url, token: ctx.daemon.token });
-  process.env.DENO_SANDBOX_ENDPOINT = ctx.daemon.url;
-  process.env.DENO_DEPLOY_ENDPOINT = ctx.daemon.url;
-  process.env.DENO_DEPLOY_TOKEN = ctx.daemon.token;
-  // The client asks for an organisation unless the token starts with "ddo_"; Atoll ignores it.
-  process.env.DENO_DEPLOY_ORG = "default";
-});
-after(() => ctx.daemon?.dispose());
+// Deno's client finds the daemon through its own variables.
+const ctx = useDaemonFromEnv(denoClientEnv);
 
 test("deno client: sh`…`.text() returns stdout untouched, in bash, with a Deno-form id", async () => {
   await using sandbox = await Sandbox.create();

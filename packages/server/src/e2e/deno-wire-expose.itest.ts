@@ -7,32 +7,18 @@
  */
 import assert from "node:assert/strict";
 import http from "node:http";
-import { createServer } from "node:net";
 import { after, before, test } from "node:test";
 import { Sandbox } from "@deno/sandbox";
 import WebSocket from "ws";
 import { type TestDaemon, startTestDaemon } from "../testing/daemon-harness.js";
+import { denoClientEnv, freePort } from "./e2e-helpers.js";
 
 const ctx = {} as { daemon: TestDaemon; exposePort: number };
-
-/** A port free right now on 127.0.0.1, for the expose listener. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer().listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-    server.on("error", reject);
-  });
-}
 
 before(async () => {
   ctx.exposePort = await freePort();
   ctx.daemon = await startTestDaemon({ env: { ATOLL_EXPOSE_DOMAIN: "https://sbx.test", ATOLL_EXPOSE_LISTEN: `127.0.0.1:${ctx.exposePort}` } });
-  process.env.DENO_SANDBOX_ENDPOINT = ctx.daemon.url;
-  process.env.DENO_DEPLOY_ENDPOINT = ctx.daemon.url;
-  process.env.DENO_DEPLOY_TOKEN = ctx.daemon.token;
-  process.env.DENO_DEPLOY_ORG = "default";
+  Object.assign(process.env, denoClientEnv(ctx.daemon));
 });
 after(() => ctx.daemon?.dispose());
 

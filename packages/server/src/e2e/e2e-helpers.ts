@@ -1,5 +1,6 @@
 import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
+import { createServer } from "node:net";
 import path from "node:path";
 import { after, before } from "node:test";
 import { AtollError, Client, type Sandbox } from "atoll";
@@ -72,19 +73,43 @@ export function useDaemon(): { daemon: TestDaemon; client: Client } {
   return ctx;
 }
 
+/** A TCP port free right now on 127.0.0.1 (for a listener a daemon or a service is told to bind). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer().listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+    server.on("error", reject);
+  });
+}
+
+/**
+ * The variables that point Deno's own client (`@deno/sandbox`) at a daemon: sandboxes and the
+ * deploy API at its URL, its token. The client asks for an organisation unless the token starts
+ * with "ddo_"; Atoll ignores it.
+ *
+ * @example Object.assign(process.env, denoClientEnv(daemon));
+ */
+export function denoClientEnv(daemon: { url: string; token: string }): Record<string, string> {
+  return { DENO_SANDBOX_ENDPOINT: daemon.url, DENO_DEPLOY_ENDPOINT: daemon.url, DENO_DEPLOY_TOKEN: daemon.token, DENO_DEPLOY_ORG: "default" };
+}
+
 /**
  * `useDaemon()` whose daemon a user's program finds as it would in production: through
- * ATOLL_URL and ATOLL_TOKEN (set for this test process once `before` ran).
+ * ATOLL_URL and ATOLL_TOKEN (set for this test process once `before` ran), plus `moreEnv`'s
+ * variables (e.g. DENO_SANDBOX_ENDPOINT for Deno's own client).
  *
  * @example useDaemonFromEnv(); test("x", async () => { await using sb = await Sandbox.create(); });
  */
-export function useDaemonFromEnv(): { daemon: TestDaemon; client: Client } {
+export function useDaemonFromEnv(moreEnv?: (daemon: TestDaemon) => Record<string, string>): { daemon: TestDaemon; client: Client } {
   const ctx = {} as { daemon: TestDaemon; client: Client };
   before(async () => {
     ctx.daemon = await startTestDaemon();
     ctx.client = new Client({ url: ctx.daemon.url, token: ctx.daemon.token });
     process.env.ATOLL_URL = ctx.daemon.url;
     process.env.ATOLL_TOKEN = ctx.daemon.token;
+    Object.assign(process.env, moreEnv?.(ctx.daemon));
   });
   after(() => ctx.daemon?.dispose());
   return ctx;

@@ -8,13 +8,13 @@
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Client } from "atoll";
 import { startTestDaemon } from "../testing/daemon-harness.js";
+import { freePort } from "./e2e-helpers.js";
 
 const MAIN = fileURLToPath(new URL("../cli/main.js", import.meta.url));
 const systemdRunning = existsSync("/run/systemd/system");
@@ -23,14 +23,6 @@ const inGuest = process.env.ATOLL_VM_REPO !== undefined;
 const atoll = (...args: string[]) => execFileSync(process.execPath, [MAIN, ...args], { encoding: "utf8" });
 const systemctl = (...args: string[]) => spawnSync("systemctl", args, { encoding: "utf8" });
 const mainPid = (unit: string) => Number(systemctl("show", unit, "-p", "MainPID", "--value").stdout.trim());
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** Polls until `check` is true (generous: node runs about 15× slower in the emulated guest). */
 async function waitFor(what: string, check: () => boolean | Promise<boolean>, ms = 180_000): Promise<void> {
